@@ -1,0 +1,238 @@
+//! Ports: what the domain needs from the outside world, as traits. Adapters (the SQL store, the
+//! EVM chain, the clock) implement them; use cases only see these.
+
+use std::ops::Range;
+
+use async_trait::async_trait;
+
+use crate::address::EvmAddress;
+use crate::app::App;
+use crate::error::Rejection;
+use crate::events::OutboxEvent;
+use crate::ids::{AppId, IntegratorNo};
+use crate::money::Decimal;
+use crate::order::{Order, OrderStatus};
+use crate::time::Timestamp;
+use crate::token::TokenId;
+
+/// The current time.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}
+
+/// Exchange rates: token units per unit of fiat.
+#[async_trait]
+pub trait RateSource: Send + Sync {
+    /// The rate to price a new order of `token` in `fiat`.
+    async fn rate(&self, token: &TokenId, fiat: &str) -> Result<Decimal, Rejection>;
+}
+
+/// Derives deposit addresses from the operator's seed (`m/44'/60'/0'/0/i`).
+pub trait DepositAddresses: Send + Sync {
+    /// The address at `index`.
+    fn address_at(&self, index: u64) -> Result<EvmAddress, String>;
+}
+
+/// A storage failure, never caused by the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The database can't be reached or is overloaded; retrying later may work.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (a bug, corrupted data).
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+/// What happened to an insert keyed by an integrator number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted<T> {
+    /// The row is new.
+    New(T),
+    /// A row with the same number already existed; here it is, unchanged.
+    Existing(T),
+}
+
+/// A change of an order persisted with compare-and-set on its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderWrite {
+    /// The version read before the change; the write fails if it is no longer current.
+    pub expected_version: i64,
+    /// The order after the change (its version must be `expected_version + 1`).
+    pub order: Order,
+}
+
+/// Everything one state change writes, committed atomically or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeSet {
+    /// Order changes.
+    pub orders: Vec<OrderWrite>,
+    /// Webhook events announcing them.
+    pub events: Vec<OutboxEvent>,
+}
+
+/// Why a change set was not committed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommitError {
+    /// An object changed since it was read; reload and decide again.
+    #[error("concurrent change")]
+    Conflict,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// List filters for orders; `None` means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Exact integrator number.
+    pub order_no: Option<String>,
+    /// Exact merchant.
+    pub merchant_id: Option<String>,
+    /// Exact customer.
+    pub customer_id: Option<String>,
+    /// Exact status.
+    pub status: Option<OrderStatus>,
+    /// Exact token id.
+    pub token: Option<String>,
+    /// Created at or after.
+    pub created_from: Option<Timestamp>,
+    /// Created at or before.
+    pub created_to: Option<Timestamp>,
+}
+
+/// A page request (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Page number, from 1.
+    pub page: u32,
+    /// Rows per page, 1 to 100.
+    pub size: u32,
+}
+
+impl PageRequest {
+    /// Rows to skip.
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page.saturating_sub(1)).saturating_mul(u64::from(self.size))
+    }
+}
+
+/// One page of results and the total count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The rows.
+    pub records: Vec<T>,
+    /// Rows matching the filter in all pages.
+    pub total: u64,
+}
+
+/// A bearer grant issued by the token endpoint, stored by hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    /// The app it authenticates.
+    pub app_id: AppId,
+    /// Access or refresh.
+    pub kind: GrantKind,
+    /// The app's secrets version when issued; a rotation invalidates it.
+    pub secrets_version: i64,
+    /// End of validity.
+    pub expires_at: Timestamp,
+}
+
+/// Which token a grant is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantKind {
+    /// `access_token`, for `Authorization: Bearer`.
+    Access,
+    /// `refresh_token`, exchanged once for a new pair.
+    Refresh,
+}
+
+/// Apps.
+#[async_trait]
+pub trait AppStore: Send + Sync {
+    /// Adds an app.
+    async fn insert_app(&self, app: &App) -> Result<(), StoreError>;
+    /// An app by id.
+    async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError>;
+    /// An app by its public `apiKey`.
+    async fn app_by_api_key(&self, api_key: &str) -> Result<Option<App>, StoreError>;
+    /// Every app, oldest first.
+    async fn apps(&self) -> Result<Vec<App>, StoreError>;
+    /// Replaces an app's fields.
+    async fn update_app(&self, app: &App) -> Result<(), StoreError>;
+}
+
+/// Bearer grants and the replay guard of request signatures.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a grant.
+    async fn insert_grant(&self, grant: &Grant) -> Result<(), StoreError>;
+    /// A grant by token hash, if it exists (expired or not).
+    async fn grant(&self, token_hash: &str) -> Result<Option<Grant>, StoreError>;
+    /// Removes and returns a grant, so a refresh token is exchanged only once.
+    async fn take_grant(&self, token_hash: &str) -> Result<Option<Grant>, StoreError>;
+    /// Records that a signature was used; false when it had been seen already (a replay).
+    async fn first_use_of_signature(
+        &self,
+        app: &AppId,
+        signature_hash: &str,
+        expires_at: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Deletes expired grants and remembered signatures.
+    async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
+}
+
+/// Checkout orders.
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    /// Reserves `count` never-used deposit address indexes.
+    async fn reserve_address_indexes(&self, count: u64) -> Result<Range<u64>, StoreError>;
+    /// Inserts an order unless the app already has one with its number.
+    async fn insert_order(&self, order: &Order) -> Result<Inserted<Order>, StoreError>;
+    /// An app's order by integrator number.
+    async fn order_by_no(
+        &self,
+        app: &AppId,
+        no: &IntegratorNo,
+    ) -> Result<Option<Order>, StoreError>;
+    /// An order by its hosted page token.
+    async fn order_by_page_token(&self, token: &str) -> Result<Option<Order>, StoreError>;
+    /// A page of an app's orders, newest first.
+    async fn list_orders(
+        &self,
+        app: &AppId,
+        filter: &OrderFilter,
+        page: PageRequest,
+    ) -> Result<Page<Order>, StoreError>;
+    /// `PAYING` orders whose window ended at or before `now`, oldest first.
+    async fn orders_due_for_expiry(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Order>, StoreError>;
+    /// Orders per status, for metrics.
+    async fn count_orders_by_status(&self) -> Result<Vec<(OrderStatus, u64)>, StoreError>;
+}
+
+/// Atomic persistence of state changes and their events.
+#[async_trait]
+pub trait ChangeStore: Send + Sync {
+    /// Commits every write of the set, or none.
+    async fn commit(&self, changes: ChangeSet) -> Result<(), CommitError>;
+}
+
+/// Database reachability.
+#[async_trait]
+pub trait Health: Send + Sync {
+    /// Ok when a trivial query succeeds.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Everything the use cases need from storage.
+pub trait Store: AppStore + SessionStore + OrderStore + ChangeStore + Health {}
+
+impl<T: AppStore + SessionStore + OrderStore + ChangeStore + Health> Store for T {}

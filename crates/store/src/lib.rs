@@ -1,0 +1,170 @@
+//! The wcheckout store: every port of [`wcheckout_domain::ports`] over SQL, for both engines.
+//!
+//! One implementation serves SQLite and PostgreSQL through sqlx's `Any` driver; the statements
+//! are written once (see [`Engine::sql`] for the only difference). SQLite gets a single writer
+//! connection, so writes never race for its lock; PostgreSQL gets one pool and relies on
+//! compare-and-set and unique keys, so several gateway processes can share it.
+//! No business rule lives here: the store persists what use cases decide.
+
+mod apps;
+mod changes;
+mod engine;
+mod migrate;
+mod orders;
+mod rows;
+mod sessions;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use wcheckout_domain::ports::{Health, StoreError};
+
+pub use engine::Engine;
+
+/// Pool settings.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Connections to PostgreSQL, or readers of SQLite.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before the database counts as unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The SQL store.
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    engine: Engine,
+    writer: AnyPool,
+    reader: AnyPool,
+}
+
+/// Why the store could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The URL names no supported engine.
+    #[error("database.url must start with sqlite: or postgres://")]
+    UnsupportedUrl,
+    /// Connecting failed.
+    #[error("cannot connect to the database: {0}")]
+    Connect(sqlx::Error),
+    /// A migration failed.
+    #[error("cannot migrate the database: {0}")]
+    Migrate(sqlx::migrate::MigrateError),
+}
+
+impl SqlStore {
+    /// Connects, configures and migrates. For SQLite the file is created when missing.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, OpenError> {
+        install_default_drivers();
+        let engine = Engine::from_url(url).ok_or(OpenError::UnsupportedUrl)?;
+        let pool = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(options.acquire_timeout)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if engine == Engine::Sqlite {
+                            conn.execute("pragma foreign_keys = on; pragma busy_timeout = 5000;")
+                                .await?;
+                        }
+                        Ok(())
+                    })
+                })
+        };
+        let store = match engine {
+            Engine::Postgres => {
+                let pool = pool(options.max_connections).connect(url).await;
+                let pool = pool.map_err(OpenError::Connect)?;
+                SqlStore {
+                    engine,
+                    writer: pool.clone(),
+                    reader: pool,
+                }
+            }
+            Engine::Sqlite => {
+                let url = sqlite_url_creating_file(url);
+                let writer = pool(1).connect(&url).await.map_err(OpenError::Connect)?;
+                // WAL lets readers proceed while the writer commits; FULL syncs every commit.
+                writer
+                    .execute("pragma journal_mode = wal; pragma synchronous = full;")
+                    .await
+                    .map_err(OpenError::Connect)?;
+                let reader = pool(options.max_connections).connect(&url).await;
+                let reader = reader.map_err(OpenError::Connect)?;
+                SqlStore {
+                    engine,
+                    writer,
+                    reader,
+                }
+            }
+        };
+        let migrator = migrate::migrator(engine);
+        migrator
+            .run(&store.writer)
+            .await
+            .map_err(OpenError::Migrate)?;
+        Ok(store)
+    }
+
+    /// The engine in use.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+fn sqlite_url_creating_file(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// Maps a driver error: connection trouble is `Unavailable`, the rest `Internal`.
+pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(error.to_string())
+        }
+        sqlx::Error::Database(ref db) if is_busy(db.code().as_deref()) => {
+            StoreError::Unavailable(error.to_string())
+        }
+        other => StoreError::Internal(other.to_string()),
+    }
+}
+
+/// SQLite busy/locked, PostgreSQL connection failure and admin shutdown classes.
+fn is_busy(code: Option<&str>) -> bool {
+    matches!(code, Some("5" | "6" | "57P01" | "57P02" | "57P03"))
+        || code.is_some_and(|c| c.starts_with("08"))
+}
+
+#[async_trait]
+impl Health for SqlStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("select 1")
+            .execute(&self.reader)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}

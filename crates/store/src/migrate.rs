@@ -1,0 +1,45 @@
+//! Schema migrations, embedded in the binary and applied at start. Never edit an applied
+//! migration: add a new file and a line below.
+
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+use crate::engine::Engine;
+
+const POSTGRES: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../migrations/postgres/0001_foundation.sql"),
+)];
+
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../migrations/sqlite/0001_foundation.sql"),
+)];
+
+/// The migrator for an engine. It takes a database lock while it runs, so several processes
+/// starting at once against one PostgreSQL apply each migration once.
+pub(crate) fn migrator(engine: Engine) -> Migrator {
+    let files = match engine {
+        Engine::Postgres => POSTGRES,
+        Engine::Sqlite => SQLITE,
+    };
+    let migrations = files
+        .iter()
+        .map(|(version, name, sql)| {
+            Migration::new(
+                *version,
+                Cow::Borrowed(*name),
+                MigrationType::Simple,
+                Cow::Borrowed(*sql),
+                false,
+            )
+        })
+        .collect::<Vec<_>>();
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}

@@ -1,0 +1,111 @@
+//! Bearer grants and remembered request signatures.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use wcheckout_domain::ids::AppId;
+use wcheckout_domain::ports::{Grant, GrantKind, SessionStore, StoreError};
+use wcheckout_domain::time::Timestamp;
+
+use crate::rows::{int, text, time};
+use crate::{SqlStore, store_error};
+
+fn kind_text(kind: GrantKind) -> &'static str {
+    match kind {
+        GrantKind::Access => "access",
+        GrantKind::Refresh => "refresh",
+    }
+}
+
+fn grant_from_row(row: &AnyRow) -> Result<Grant, StoreError> {
+    let kind = match text(row, "kind")?.as_str() {
+        "access" => GrantKind::Access,
+        "refresh" => GrantKind::Refresh,
+        other => return Err(StoreError::Internal(format!("unknown grant kind {other}"))),
+    };
+    Ok(Grant {
+        token_hash: text(row, "token_hash")?,
+        app_id: AppId::new(text(row, "app_id")?),
+        kind,
+        secrets_version: int(row, "secrets_version")?,
+        expires_at: time(row, "expires_at")?,
+    })
+}
+
+const GRANT_COLUMNS: &str = "token_hash, app_id, kind, secrets_version, expires_at";
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn insert_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into grants (token_hash, app_id, kind, secrets_version, expires_at) \
+             values ($1, $2, $3, $4, $5)",
+        )
+        .bind(grant.token_hash.as_str())
+        .bind(grant.app_id.as_str())
+        .bind(kind_text(grant.kind))
+        .bind(grant.secrets_version)
+        .bind(grant.expires_at.micros())
+        .execute(&self.writer)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn grant(&self, token_hash: &str) -> Result<Option<Grant>, StoreError> {
+        let sql = format!("select {GRANT_COLUMNS} from grants where token_hash = $1");
+        let row = sqlx::query(&sql)
+            .bind(token_hash)
+            .fetch_optional(&self.reader)
+            .await;
+        row.map_err(store_error)?
+            .as_ref()
+            .map(grant_from_row)
+            .transpose()
+    }
+
+    async fn take_grant(&self, token_hash: &str) -> Result<Option<Grant>, StoreError> {
+        let sql = format!("delete from grants where token_hash = $1 returning {GRANT_COLUMNS}");
+        let row = sqlx::query(&sql)
+            .bind(token_hash)
+            .fetch_optional(&self.writer)
+            .await;
+        row.map_err(store_error)?
+            .as_ref()
+            .map(grant_from_row)
+            .transpose()
+    }
+
+    async fn first_use_of_signature(
+        &self,
+        app: &AppId,
+        signature_hash: &str,
+        expires_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "insert into seen_signatures (app_id, signature_hash, expires_at) values ($1, $2, $3) \
+             on conflict (app_id, signature_hash) do nothing",
+        )
+        .bind(app.as_str())
+        .bind(signature_hash)
+        .bind(expires_at.micros())
+        .execute(&self.writer)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for sql in [
+            "delete from grants where expires_at < $1",
+            "delete from seen_signatures where expires_at < $1",
+        ] {
+            let done = sqlx::query(sql)
+                .bind(now.micros())
+                .execute(&self.writer)
+                .await;
+            removed += done.map_err(store_error)?.rows_affected();
+        }
+        Ok(removed)
+    }
+}
