@@ -122,10 +122,11 @@ impl Client {
     pub async fn access_token(&self) -> Result<String, ClientError> {
         let mut cached = self.token.lock().await;
         let margin = Duration::from_secs(300);
-        if let Some(token) = cached.as_ref() {
-            if token.expires_at > Instant::now() + margin {
-                return Ok(token.access_token.clone());
-            }
+        if let Some(token) = cached
+            .as_ref()
+            .filter(|t| t.expires_at > Instant::now() + margin)
+        {
+            return Ok(token.access_token.clone());
         }
         let refresh = cached.as_ref().map(|t| t.refresh_token.clone());
         let fresh = match refresh {

@@ -193,14 +193,13 @@ impl Decimal {
         Some(Decimal { mantissa, scale })
     }
 
-    /// The value with at least `min_scale` decimal places shown and no needless trailing zeros
-    /// beyond that: `fmt_min_scale(2)` turns `739` into `739.00` and `1000.233567` stays as is.
-    pub fn to_string_min_scale(&self, min_scale: u32) -> String {
+    /// The same value written with at least `min_scale` decimal places and no needless
+    /// trailing zeros beyond them: with 2, `739` becomes `739.00` and `1000.233567` stays.
+    pub fn with_min_scale(&self, min_scale: u32) -> Decimal {
         let normalized = self.normalized();
-        let value = normalized
+        normalized
             .rescale_exact(normalized.scale.max(min_scale))
-            .unwrap_or(normalized);
-        value.to_string()
+            .unwrap_or(normalized)
     }
 }
 
@@ -423,13 +422,15 @@ mod tests {
         assert_eq!(
             TokenAmount::from_base_units(739_000_000)
                 .to_decimal(6)
-                .to_string_min_scale(2),
+                .with_min_scale(2)
+                .to_string(),
             "739.00"
         );
         assert_eq!(
             TokenAmount::from_base_units(1)
                 .to_decimal(6)
-                .to_string_min_scale(2),
+                .with_min_scale(2)
+                .to_string(),
             "0.000001"
         );
     }

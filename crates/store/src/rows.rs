@@ -102,13 +102,15 @@ pub(crate) fn ip_allow_text(app: &App) -> String {
         .join(",")
 }
 
-/// Columns of `orders`, amounts cast to text for the `Any` driver.
+/// Columns of `orders`, amounts cast to text for the `Any` driver. The cast is standard SQL
+/// (`cast(... as text)`, not `::text`) because the statements using these columns are sent to
+/// both engines as they are, without [`crate::Engine::sql`].
 pub(crate) const ORDER_COLUMNS: &str = "sysid, app_id, order_no, merchant_id, customer_id, token, \
-    fiat, order_amount, exchange_rate, paying_amount::text as paying_amount, \
-    min_accepted_amount::text as min_accepted_amount, paid_amount::text as paid_amount, \
-    refunded_amount::text as refunded_amount, deposit_address, address_index, status, tx_hash, \
-    expires_at, pc_callback_url, app_callback_url, page_token, request_fingerprint, created_at, \
-    updated_at, version";
+    fiat, order_amount, exchange_rate, cast(paying_amount as text) as paying_amount, \
+    cast(min_accepted_amount as text) as min_accepted_amount, \
+    cast(paid_amount as text) as paid_amount, cast(refunded_amount as text) as refunded_amount, \
+    deposit_address, address_index, status, tx_hash, expires_at, pc_callback_url, \
+    app_callback_url, page_token, request_fingerprint, created_at, updated_at, version";
 
 pub(crate) fn order_from_row(row: &AnyRow) -> Result<Order, StoreError> {
     let address_index = int(row, "address_index")?;

@@ -1,0 +1,24 @@
+//! wcheckout use cases over the domain's ports, and the W Checkout JSON contract.
+//!
+//! - [`Gateway`]: the context every use case runs in; its methods are the use cases
+//!   ([`auth`]: tokens, Bearer, signatures; [`orders`]: checkout orders; [`expiry`]: timeouts).
+//! - [`admin::AppAdmin`]: operator administration of apps.
+//! - [`wire`]: request and response objects exactly as integrators see them.
+//!
+//! Nothing here speaks HTTP or SQL: the `wcheckout-http` and `wcheckout-store` adapters do.
+
+pub mod addresses;
+pub mod admin;
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod events;
+pub mod expiry;
+pub mod gateway;
+pub mod orders;
+pub mod rates;
+pub mod secrets;
+pub mod wire;
+
+pub use error::ServiceError;
+pub use gateway::{Gateway, Settings};

@@ -1,0 +1,127 @@
+//! Keys from the operator's BIP-39 seed. Deposit addresses are `m/44'/60'/0'/0/i`; the API
+//! derives them from the account's extended *public* key, so serving orders needs no private
+//! key in memory beyond start-up. Payout keys come from separate account paths.
+
+use coins_bip32::prelude::{Parent, XPriv, XPub};
+use coins_bip39::{English, Mnemonic};
+use k256::ecdsa::VerifyingKey;
+use secrecy::{ExposeSecret, SecretString};
+use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::ports::DepositAddresses;
+
+/// The BIP-44 account whose external chain holds the deposit addresses.
+pub const DEPOSIT_ACCOUNT_PATH: &str = "m/44'/60'/0'/0";
+
+/// Why the seed is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeedError {
+    /// Not a valid BIP-39 English mnemonic (word list or checksum).
+    #[error("the seed is not a valid BIP-39 mnemonic (check the words and their order)")]
+    InvalidMnemonic,
+    /// Derivation failed (practically impossible with a valid seed).
+    #[error("key derivation failed: {0}")]
+    Derivation(String),
+}
+
+/// A new random 24-word mnemonic.
+pub fn generate_mnemonic() -> SecretString {
+    let mut rng = rand::rngs::OsRng;
+    // 24 is a valid word count, so this cannot fail.
+    let phrase = Mnemonic::<English>::new_with_count(&mut rng, 24)
+        .map(|m| m.to_phrase())
+        .unwrap_or_default();
+    SecretString::from(phrase)
+}
+
+/// Derives the deposit account's extended public key from a mnemonic.
+pub fn deposit_account(phrase: &SecretString) -> Result<DepositKeys, SeedError> {
+    let account = account_xpriv(phrase, DEPOSIT_ACCOUNT_PATH)?;
+    Ok(DepositKeys {
+        xpub: account.verify_key(),
+    })
+}
+
+fn account_xpriv(phrase: &SecretString, path: &str) -> Result<XPriv, SeedError> {
+    let normalized = phrase
+        .expose_secret()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mnemonic = Mnemonic::<English>::new_from_phrase(&normalized)
+        .map_err(|_| SeedError::InvalidMnemonic)?;
+    let seed = mnemonic
+        .to_seed(None)
+        .map_err(|_| SeedError::InvalidMnemonic)?;
+    let root =
+        XPriv::root_from_seed(&seed, None).map_err(|e| SeedError::Derivation(e.to_string()))?;
+    root.derive_path(path)
+        .map_err(|e| SeedError::Derivation(e.to_string()))
+}
+
+/// The deposit account's public half.
+#[derive(Clone)]
+pub struct DepositKeys {
+    xpub: XPub,
+}
+
+impl std::fmt::Debug for DepositKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DepositKeys")
+    }
+}
+
+fn address_of(key: &VerifyingKey) -> EvmAddress {
+    let point = key.to_encoded_point(false);
+    let mut xy = [0u8; 64];
+    xy.copy_from_slice(&point.as_bytes()[1..65]);
+    EvmAddress::from_public_key(&xy)
+}
+
+impl DepositAddresses for DepositKeys {
+    fn address_at(&self, index: u64) -> Result<EvmAddress, String> {
+        let index = u32::try_from(index)
+            .ok()
+            .filter(|i| *i < (1 << 31))
+            .ok_or_else(|| format!("deposit index {index} is beyond the BIP-32 range"))?;
+        let child = self.xpub.derive_child(index).map_err(|e| e.to_string())?;
+        let key: &VerifyingKey = child.as_ref();
+        Ok(address_of(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ANVIL: &str = "test test test test test test test test test test test junk";
+
+    #[test]
+    fn matches_the_well_known_anvil_accounts() {
+        let keys = deposit_account(&SecretString::from(ANVIL)).unwrap();
+        let expected = [
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+            "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+            "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+        ];
+        for (index, address) in expected.iter().enumerate() {
+            assert_eq!(
+                keys.address_at(index as u64).unwrap().to_checksum(),
+                *address
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_bad_mnemonics_and_indexes() {
+        let bad = SecretString::from("test test test test test test test test test test test test");
+        assert_eq!(
+            deposit_account(&bad).unwrap_err(),
+            SeedError::InvalidMnemonic
+        );
+        let keys = deposit_account(&SecretString::from(ANVIL)).unwrap();
+        assert!(keys.address_at(1 << 31).is_err());
+        let fresh = generate_mnemonic();
+        assert_eq!(fresh.expose_secret().split(' ').count(), 24);
+        assert!(deposit_account(&fresh).is_ok());
+    }
+}
