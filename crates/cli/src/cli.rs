@@ -1,0 +1,53 @@
+//! The command line: `serve` runs the gateway; the other subcommands are operator tools.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::{apps, call, runtime, serve};
+
+/// wcheckout — a self-hostable stablecoin payment gateway (W Checkout merchant API).
+#[derive(Parser)]
+#[command(name = "wcheckout", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Every key can also be set as WCHECKOUT__SECTION__KEY.
+    #[arg(long, global = true, env = "WCHECKOUT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (API, workers).
+    Serve,
+    /// Manage apps (integrators) and their credentials.
+    #[command(subcommand)]
+    App(apps::AppCommand),
+    /// Check the configuration and print it with secrets redacted.
+    CheckConfig,
+    /// Compute a request signature (for hand-made requests).
+    Sign(call::SignArgs),
+    /// Send a signed, authenticated request to a gateway and print the answer.
+    Call(call::CallArgs),
+}
+
+/// Parses the arguments and runs the subcommand.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve => runtime::block_on(serve::run(cli.config)),
+        Command::App(command) => runtime::block_on(apps::run(cli.config, command)),
+        Command::CheckConfig => serve::check_config(cli.config),
+        Command::Sign(args) => call::sign(&args),
+        Command::Call(args) => runtime::block_on(call::call(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,642 @@
+//! Configuration: a TOML file (every key documented in `config/wcheckout.example.toml`), each
+//! key overridable by `WCHECKOUT__SECTION__KEY` environment variables, validated before anything
+//! starts. With no file at all the gateway runs as a sandbox on 127.0.0.1:8080 with SQLite
+//! under `./wcheckout-data/` and the devnet token table.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::Uncased;
+use serde::{Deserialize, Serialize};
+use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::app::IpNetwork;
+use wcheckout_domain::money::Decimal;
+use wcheckout_domain::token::{Chain, ChainKey, Finality, Token, TokenId, TokenRegistry};
+
+/// Whether the gateway runs for real money.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Local trials: generated keys allowed, private webhook targets allowed.
+    Sandbox,
+    /// Real money: explicit keys, HTTPS public URL.
+    Production,
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Public base URL (payment pages); defaults to `http://{listen}`.
+    pub public_url: String,
+    /// `sandbox` or `production`.
+    pub mode: Mode,
+    /// Proxies whose `X-Forwarded-For` is believed (CIDR list).
+    pub trusted_proxies: Vec<String>,
+    /// Directory for the embedded database and generated keys.
+    pub data_dir: PathBuf,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+            mode: Mode::Sandbox,
+            trusted_proxies: Vec::new(),
+            data_dir: PathBuf::from("./wcheckout-data"),
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://FILE` or `postgres://USER@HOST:PORT/DB`; defaults to SQLite in `data_dir`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: String::new(),
+            max_connections: 16,
+        }
+    }
+}
+
+/// `[keys]`. Secrets belong in files or the environment, never in a shared config file.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// File holding the BIP-39 mnemonic.
+    pub seed_file: Option<PathBuf>,
+    /// The mnemonic itself (use `WCHECKOUT__KEYS__SEED`).
+    pub seed: Option<String>,
+    /// File holding the 32-byte master key as 64 hex digits.
+    pub master_key_file: Option<PathBuf>,
+    /// The master key itself (use `WCHECKOUT__KEYS__MASTER_KEY`).
+    pub master_key: Option<String>,
+}
+
+impl std::fmt::Debug for KeysConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |set: bool| if set { "[REDACTED]" } else { "unset" };
+        f.debug_struct("KeysConfig")
+            .field("seed_file", &self.seed_file)
+            .field("seed", &shown(self.seed.is_some()))
+            .field("master_key_file", &self.master_key_file)
+            .field("master_key", &shown(self.master_key.is_some()))
+            .finish()
+    }
+}
+
+/// `[auth]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Access token lifetime.
+    pub access_token_ttl_secs: i64,
+    /// Refresh token lifetime.
+    pub refresh_token_ttl_secs: i64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            access_token_ttl_secs: 1800,
+            refresh_token_ttl_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// `[orders]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrdersConfig {
+    /// How often the expiry worker looks for ended payment windows.
+    pub expiry_interval_ms: u64,
+    /// Deposit address indexes reserved per database round trip.
+    pub address_block_size: u64,
+}
+
+impl Default for OrdersConfig {
+    fn default() -> Self {
+        OrdersConfig {
+            expiry_interval_ms: 1000,
+            address_block_size: 20,
+        }
+    }
+}
+
+/// `[rates]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RatesConfig {
+    /// Added to every token's rate, in percent.
+    pub spread_percent: String,
+}
+
+impl Default for RatesConfig {
+    fn default() -> Self {
+        RatesConfig {
+            spread_percent: "0".into(),
+        }
+    }
+}
+
+/// `[logging]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter (`info`, `wcheckout=debug,info`).
+    pub level: String,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// `[chains.KEY]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// Name shown to payers.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// JSON-RPC endpoints, tried in order.
+    pub rpc_urls: Vec<String>,
+    /// WebSocket endpoint for new heads (optional; polling otherwise).
+    #[serde(default)]
+    pub ws_url: Option<String>,
+    /// Blocks until a transfer is final (ignored with `finality = "safe"|"finalized"`).
+    #[serde(default)]
+    pub confirmations: Option<u32>,
+    /// `confirmations`, `safe` or `finalized`.
+    #[serde(default = "default_finality")]
+    pub finality: String,
+    /// Whether orders may be created on it.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Explorer link for a transaction, `{tx}` standing for the hash.
+    #[serde(default)]
+    pub explorer_tx_url: Option<String>,
+}
+
+fn default_finality() -> String {
+    "confirmations".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[tokens.ID]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// The ERC-20 contract.
+    pub contract: String,
+    /// The contract's decimals.
+    pub decimals: u8,
+    /// Decimals of paying amounts (rounded up).
+    #[serde(default = "two")]
+    pub payment_scale: u8,
+    /// Whether new orders may use it.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Token units per USD before the spread.
+    #[serde(default = "one")]
+    pub rate: String,
+}
+
+fn two() -> u8 {
+    2
+}
+
+fn one() -> String {
+    "1".into()
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[database]`.
+    pub database: DatabaseConfig,
+    /// `[keys]`.
+    pub keys: KeysConfig,
+    /// `[auth]`.
+    pub auth: AuthConfig,
+    /// `[orders]`.
+    pub orders: OrdersConfig,
+    /// `[rates]`.
+    pub rates: RatesConfig,
+    /// `[logging]`.
+    pub logging: LoggingConfig,
+    /// `[chains.KEY]`; none means the sandbox devnet chain.
+    pub chains: BTreeMap<String, ChainConfig>,
+    /// `[tokens.ID]`; none means the sandbox devnet tokens.
+    pub tokens: BTreeMap<String, TokenConfig>,
+}
+
+/// `WCHECKOUT__SERVER__LISTEN` → `server.listen`; chain and token keys keep their case
+/// (`WCHECKOUT__CHAINS__ETH__RPC_URLS` → `chains.ETH.rpc_urls`).
+fn env_key(key: &str) -> String {
+    let parts: Vec<&str> = key.split("__").collect();
+    let keeps_case =
+        |i: usize| i == 1 && matches!(parts[0].to_ascii_lowercase().as_str(), "chains" | "tokens");
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            if keeps_case(i) {
+                part.to_ascii_uppercase()
+            } else {
+                part.to_ascii_lowercase()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Reads defaults, then the file (if any), then the environment.
+pub fn load(file: Option<&Path>) -> Result<Config, String> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(file) = file {
+        if !file.exists() {
+            return Err(format!("config file {} does not exist", file.display()));
+        }
+        figment = figment.merge(Toml::file(file));
+    }
+    let env = Env::prefixed("WCHECKOUT__")
+        .lowercase(false)
+        .map(|key| Uncased::from(env_key(key.as_str())));
+    figment = figment.merge(env);
+    let mut config: Config = figment.extract().map_err(|error| {
+        error
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    config.fill_defaults();
+    Ok(config)
+}
+
+/// The sandbox devnet: chain id 31337 on 127.0.0.1:8545, its two 6-decimal tokens at the
+/// addresses the first two contracts deployed by anvil's first account always get.
+pub const DEVNET_USDT: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+/// See [`DEVNET_USDT`].
+pub const DEVNET_USDC: &str = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
+
+impl Config {
+    fn fill_defaults(&mut self) {
+        if self.server.public_url.is_empty() {
+            self.server.public_url = format!("http://{}", self.server.listen);
+        }
+        self.server.public_url = self.server.public_url.trim_end_matches('/').to_owned();
+        if self.database.url.is_empty() {
+            self.database.url = format!(
+                "sqlite://{}",
+                self.server.data_dir.join("wcheckout.db").display()
+            );
+        }
+        if self.chains.is_empty() && self.tokens.is_empty() {
+            self.chains.insert(
+                "ETH".into(),
+                ChainConfig {
+                    chain_id: 31337,
+                    display_name: Some("Ethereum (local devnet)".into()),
+                    rpc_urls: vec!["http://127.0.0.1:8545".into()],
+                    ws_url: None,
+                    confirmations: Some(1),
+                    finality: default_finality(),
+                    enabled: true,
+                    explorer_tx_url: None,
+                },
+            );
+            for (id, contract) in [("ETH_USDT", DEVNET_USDT), ("ETH_USDC", DEVNET_USDC)] {
+                self.tokens.insert(
+                    id.into(),
+                    TokenConfig {
+                        contract: contract.into(),
+                        decimals: 6,
+                        payment_scale: 2,
+                        enabled: true,
+                        rate: one(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Every problem with the configuration, each naming its key; empty when it is usable.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, message: String| {
+            if !ok {
+                problems.push(message);
+            }
+        };
+        let server = &self.server;
+        check(
+            server.listen.parse::<SocketAddr>().is_ok(),
+            format!(
+                "server.listen: '{}' is not an address like 127.0.0.1:8080",
+                server.listen
+            ),
+        );
+        let https = server.public_url.starts_with("https://");
+        check(
+            https || server.public_url.starts_with("http://"),
+            format!(
+                "server.public_url: '{}' must start with http:// or https://",
+                server.public_url
+            ),
+        );
+        check(
+            server.mode == Mode::Sandbox || https,
+            "server.public_url: must be https:// in production mode".into(),
+        );
+        for proxy in &server.trusted_proxies {
+            check(
+                IpNetwork::parse(proxy).is_some(),
+                format!("server.trusted_proxies: '{proxy}' is not an IP address or CIDR network"),
+            );
+        }
+        check(
+            self.database.url.starts_with("sqlite:")
+                || self.database.url.starts_with("postgres://")
+                || self.database.url.starts_with("postgresql://"),
+            "database.url: must start with sqlite:// or postgres://".into(),
+        );
+        check(
+            self.database.max_connections >= 1,
+            "database.max_connections: must be at least 1".into(),
+        );
+        let keys = &self.keys;
+        check(
+            !(keys.seed.is_some() && keys.seed_file.is_some()),
+            "keys: set seed or seed_file, not both".into(),
+        );
+        check(
+            !(keys.master_key.is_some() && keys.master_key_file.is_some()),
+            "keys: set master_key or master_key_file, not both".into(),
+        );
+        if server.mode == Mode::Production {
+            check(
+                keys.seed.is_some() || keys.seed_file.is_some(),
+                "keys.seed_file: production mode needs the seed from a file or WCHECKOUT__KEYS__SEED".into(),
+            );
+            check(
+                keys.master_key.is_some() || keys.master_key_file.is_some(),
+                "keys.master_key_file: production mode needs the master key from a file or \
+                 WCHECKOUT__KEYS__MASTER_KEY"
+                    .into(),
+            );
+        }
+        check(
+            (60..=86_400).contains(&self.auth.access_token_ttl_secs),
+            "auth.access_token_ttl_secs: must be between 60 and 86400".into(),
+        );
+        check(
+            self.auth.refresh_token_ttl_secs >= self.auth.access_token_ttl_secs,
+            "auth.refresh_token_ttl_secs: must be at least auth.access_token_ttl_secs".into(),
+        );
+        check(
+            (100..=60_000).contains(&self.orders.expiry_interval_ms),
+            "orders.expiry_interval_ms: must be between 100 and 60000".into(),
+        );
+        check(
+            (1..=10_000).contains(&self.orders.address_block_size),
+            "orders.address_block_size: must be between 1 and 10000".into(),
+        );
+        check(
+            Decimal::parse(&self.rates.spread_percent).is_ok(),
+            format!(
+                "rates.spread_percent: '{}' is not a non-negative number",
+                self.rates.spread_percent
+            ),
+        );
+        check(
+            matches!(self.logging.format.as_str(), "text" | "json"),
+            "logging.format: must be text or json".into(),
+        );
+        if let Err(error) = self.token_registry() {
+            problems.extend(error);
+        }
+        problems
+    }
+
+    /// The chain and token table, or every problem found building it.
+    pub fn token_registry(&self) -> Result<TokenRegistry, Vec<String>> {
+        let mut problems = Vec::new();
+        let chains = self
+            .chains
+            .iter()
+            .filter_map(|(key, chain)| match chain_from_config(key, chain) {
+                Ok(chain) => Some(chain),
+                Err(errors) => {
+                    problems.extend(errors);
+                    None
+                }
+            })
+            .collect::<Vec<_>>();
+        let tokens = self
+            .tokens
+            .iter()
+            .filter_map(|(id, token)| match token_from_config(id, token) {
+                Ok(token) => Some(token),
+                Err(error) => {
+                    problems.push(error);
+                    None
+                }
+            })
+            .collect::<Vec<_>>();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        TokenRegistry::new(chains, tokens).map_err(|e| vec![format!("tokens: {e}")])
+    }
+
+    /// `(token, rate)` pairs from `[tokens]`.
+    pub fn token_rates(&self) -> Vec<(TokenId, Decimal)> {
+        self.tokens
+            .iter()
+            .filter_map(|(id, t)| Some((TokenId::parse(id)?, Decimal::parse(&t.rate).ok()?)))
+            .collect()
+    }
+}
+
+fn chain_from_config(key: &str, chain: &ChainConfig) -> Result<Chain, Vec<String>> {
+    let mut problems = Vec::new();
+    let at = |field: &str| format!("chains.{key}.{field}");
+    let chain_key = ChainKey::parse(key);
+    if chain_key.is_none() {
+        problems.push(format!(
+            "chains.{key}: chain keys are 2-16 upper-case letters or digits (ETH, BSC)"
+        ));
+    }
+    if chain.chain_id == 0 {
+        problems.push(format!("{}: must be a positive chain id", at("chain_id")));
+    }
+    if chain.rpc_urls.is_empty() {
+        problems.push(format!(
+            "{}: at least one RPC URL is required",
+            at("rpc_urls")
+        ));
+    }
+    for url in &chain.rpc_urls {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            problems.push(format!(
+                "{}: '{url}' must be an http(s) URL",
+                at("rpc_urls")
+            ));
+        }
+    }
+    if let Some(ws) = chain
+        .ws_url
+        .as_ref()
+        .filter(|ws| !(ws.starts_with("ws://") || ws.starts_with("wss://")))
+    {
+        problems.push(format!("{}: '{ws}' must be a ws(s) URL", at("ws_url")));
+    }
+    let finality = match (chain.finality.as_str(), chain.confirmations) {
+        ("confirmations", Some(n)) if (1..=10_000).contains(&n) => Some(Finality::Confirmations(n)),
+        ("confirmations", None) => Some(Finality::Confirmations(default_confirmations(
+            chain.chain_id,
+        ))),
+        ("confirmations", Some(_)) => {
+            problems.push(format!(
+                "{}: must be between 1 and 10000",
+                at("confirmations")
+            ));
+            None
+        }
+        ("safe", _) => Some(Finality::Safe),
+        ("finalized", _) => Some(Finality::Finalized),
+        (other, _) => {
+            problems.push(format!(
+                "{}: '{other}' must be confirmations, safe or finalized",
+                at("finality")
+            ));
+            None
+        }
+    };
+    match (chain_key, finality, problems.is_empty()) {
+        (Some(key), Some(finality), true) => Ok(Chain {
+            display_name: chain
+                .display_name
+                .clone()
+                .unwrap_or_else(|| key.to_string()),
+            key,
+            chain_id: chain.chain_id,
+            finality,
+            enabled: chain.enabled,
+            explorer_tx_url: chain.explorer_tx_url.clone(),
+        }),
+        _ => Err(problems),
+    }
+}
+
+/// decisions.md: Ethereum 12, BSC 15, Polygon 64, Base 10, Arbitrum 20, local devnet 1.
+fn default_confirmations(chain_id: u64) -> u32 {
+    match chain_id {
+        1 => 12,
+        56 => 15,
+        137 => 64,
+        8453 => 10,
+        42161 => 20,
+        _ => 1,
+    }
+}
+
+fn token_from_config(id: &str, token: &TokenConfig) -> Result<Token, String> {
+    let token_id = TokenId::parse(id).ok_or_else(|| {
+        format!("tokens.{id}: token ids are {{CHAIN}}_{{ASSET}} in upper case (ETH_USDT)")
+    })?;
+    let contract = EvmAddress::parse(&token.contract)
+        .map_err(|e| format!("tokens.{id}.contract: '{}' {e}", token.contract))?;
+    if token.decimals > 36 {
+        return Err(format!("tokens.{id}.decimals: must be at most 36"));
+    }
+    if token.payment_scale > token.decimals {
+        return Err(format!(
+            "tokens.{id}.payment_scale: must not exceed decimals ({})",
+            token.decimals
+        ));
+    }
+    let rate = Decimal::parse(&token.rate)
+        .map_err(|_| format!("tokens.{id}.rate: '{}' is not a number", token.rate))?;
+    if rate.is_zero() {
+        return Err(format!("tokens.{id}.rate: must be greater than 0"));
+    }
+    Ok(Token {
+        id: token_id,
+        contract,
+        decimals: token.decimals,
+        payment_scale: token.payment_scale,
+        enabled: token.enabled,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_keys_keep_chain_and_token_case() {
+        assert_eq!(env_key("SERVER__LISTEN"), "server.listen");
+        assert_eq!(env_key("CHAINS__ETH__RPC_URLS"), "chains.ETH.rpc_urls");
+        assert_eq!(env_key("tokens__eth_usdt__rate"), "tokens.ETH_USDT.rate");
+    }
+
+    #[test]
+    fn defaults_are_a_valid_sandbox() {
+        let config = load(None).unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:8080");
+        assert_eq!(config.server.public_url, "http://127.0.0.1:8080");
+        assert!(config.database.url.starts_with("sqlite://"));
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        assert_eq!(config.token_registry().unwrap().tokens().count(), 2);
+    }
+
+    #[test]
+    fn problems_name_their_keys() {
+        let mut config = load(None).unwrap();
+        config.server.listen = "nowhere".into();
+        config.server.mode = Mode::Production;
+        config.tokens.get_mut("ETH_USDT").unwrap().contract = "0x1234".into();
+        let problems = config.problems().join("\n");
+        assert!(problems.contains("server.listen: 'nowhere'"), "{problems}");
+        assert!(
+            problems.contains("server.public_url: must be https://"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("keys.seed_file: production mode"),
+            "{problems}"
+        );
+        assert!(problems.contains("tokens.ETH_USDT.contract"), "{problems}");
+    }
+}

@@ -1,0 +1,10 @@
+//! The `wcheckout` binary's library: configuration, key material, wiring and the operator
+//! commands. The binary itself only calls [`cli::main`].
+
+pub mod apps;
+pub mod call;
+pub mod cli;
+pub mod config;
+pub mod keys;
+pub mod runtime;
+pub mod serve;

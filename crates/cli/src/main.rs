@@ -1,0 +1,5 @@
+//! `wcheckout`: the gateway binary.
+
+fn main() -> std::process::ExitCode {
+    wcheckout::cli::main()
+}

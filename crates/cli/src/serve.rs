@@ -1,0 +1,170 @@
+//! `wcheckout serve`: wires the adapters to the use cases and runs the API and the workers
+//! until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use tokio::sync::watch;
+use wcheckout_app::addresses::AddressAllocator;
+use wcheckout_app::clock::SystemClock;
+use wcheckout_app::rates::FixedRates;
+use wcheckout_app::secrets::SecretBox;
+use wcheckout_app::{Gateway, Settings};
+use wcheckout_domain::app::IpNetwork;
+use wcheckout_domain::money::Decimal;
+use wcheckout_domain::ports::{Clock, Store};
+use wcheckout_http::AppState;
+
+use crate::config::Config;
+use crate::keys;
+use crate::runtime::{init_logging, load_config, open_store};
+
+/// Builds the use-case context from configuration, keys and store.
+pub fn build_gateway(
+    config: &Config,
+    keys: &keys::KeyMaterial,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Gateway> {
+    let tokens = config
+        .token_registry()
+        .map_err(|e| anyhow::anyhow!(e.join("; ")))?;
+    let spread = Decimal::parse(&config.rates.spread_percent)
+        .map_err(|e| anyhow::anyhow!("rates.spread_percent: {e}"))?;
+    let rates = FixedRates::new(config.token_rates(), spread).map_err(|e| anyhow::anyhow!(e))?;
+    let deposit_keys = wcheckout_evm::keys::deposit_account(&keys.seed)?;
+    let addresses = AddressAllocator::new(
+        Arc::clone(&store),
+        Arc::new(deposit_keys),
+        config.orders.address_block_size,
+    );
+    Ok(Gateway {
+        store,
+        clock,
+        tokens: Arc::new(tokens),
+        rates: Arc::new(rates),
+        addresses,
+        secrets: Arc::new(SecretBox::new(&keys.master_key)),
+        settings: Settings {
+            public_url: config.server.public_url.clone(),
+            access_token_ttl_secs: config.auth.access_token_ttl_secs,
+            refresh_token_ttl_secs: config.auth.refresh_token_ttl_secs,
+        },
+    })
+}
+
+/// Runs the gateway.
+pub async fn run(config_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = load_config(config_file.as_deref())?;
+    init_logging(&config);
+    let keys = keys::resolve(&config)?;
+    let store = open_store(&config).await?;
+    tracing::info!(engine = ?store.engine(), "database ready");
+    let gateway = Arc::new(build_gateway(
+        &config,
+        &keys,
+        store.clone(),
+        Arc::new(SystemClock),
+    )?);
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| anyhow::anyhow!("cannot install metrics: {e}"))?;
+    let trusted = config
+        .server
+        .trusted_proxies
+        .iter()
+        .filter_map(|p| IpNetwork::parse(p))
+        .collect();
+    let state = AppState {
+        gateway: Arc::clone(&gateway),
+        trusted_proxies: Arc::new(trusted),
+        metrics: Some(metrics),
+    };
+
+    let (stop, stopped) = watch::channel(false);
+    let workers = spawn_workers(&config, &gateway, &stopped);
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
+    let address = listener.local_addr()?;
+    println!("wcheckout listening on {address}");
+    tracing::info!(%address, public_url = %config.server.public_url, mode = ?config.server.mode, "serving");
+    let app = wcheckout_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let mut shutdown = stopped.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = termination() => {}
+                _ = shutdown.changed() => {}
+            }
+        })
+        .await
+        .context("server failed")?;
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+    for worker in workers {
+        let _ = worker.await;
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// Starts the background workers: expiry and session purging.
+pub fn spawn_workers(
+    config: &Config,
+    gateway: &Arc<Gateway>,
+    stopped: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let expiry_interval = Duration::from_millis(config.orders.expiry_interval_ms);
+    vec![
+        tokio::spawn(wcheckout_app::expiry::run_expiry_worker(
+            Arc::clone(gateway),
+            expiry_interval,
+            stopped.clone(),
+        )),
+        tokio::spawn(purge_sessions(Arc::clone(gateway), stopped.clone())),
+    ]
+}
+
+/// Deletes expired tokens and remembered signatures once a minute.
+async fn purge_sessions(gateway: Arc<Gateway>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        if let Err(error) = gateway.store.purge_expired(gateway.clock.now()).await {
+            tracing::warn!(%error, "purging expired sessions failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+async fn termination() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// `wcheckout check-config`.
+pub fn check_config(config_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = load_config(config_file.as_deref())?;
+    println!("configuration is valid");
+    println!("{config:#?}");
+    Ok(())
+}

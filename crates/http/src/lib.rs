@@ -1,0 +1,68 @@
+//! The HTTP adapter: the W Checkout merchant API over axum.
+//!
+//! [`router`] builds every route. `/checkout/*` routes pass through [`guard::checkout_guard`]
+//! (Bearer, IP allow-list, signature, replay, response signing); answers use the envelope of
+//! [`respond`]. Handlers only parse, call one use case of [`wcheckout_app::Gateway`] and answer.
+
+pub mod guard;
+pub mod openapi;
+pub mod ops;
+pub mod orders;
+pub mod page;
+pub mod respond;
+pub mod state;
+pub mod token;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{Request, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use wcheckout_domain::error::ErrorCode;
+
+pub use state::AppState;
+
+/// Longest a request may take before it is answered with a timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every route of the gateway.
+pub fn router(state: AppState) -> Router {
+    let checkout = Router::new()
+        .route("/checkout/order/create", post(orders::create))
+        .route("/checkout/order/cancel", get(orders::cancel))
+        .route("/checkout/order/info", get(orders::info))
+        .route("/checkout/order/list", post(orders::list))
+        .route_layer(from_fn_with_state(state.clone(), guard::checkout_guard));
+    Router::new()
+        .merge(checkout)
+        .route("/user/auth/oauth2/token", post(token::token))
+        .route("/pay/{page_token}", get(page::payment_page))
+        .route("/health", get(ops::health))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .with_state(state)
+        .layer(from_fn(ops::track_requests))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            // Only method and path: query strings can carry credentials (token endpoint).
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+        }))
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    respond::error_with_status(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Internal,
+        "internal error".into(),
+    )
+    .into_response()
+}
