@@ -1,0 +1,309 @@
+//! Every order endpoint through real HTTP against a running gateway, on both engines.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Db, TestGateway, retcode};
+use serde_json::{Value, json};
+
+fn create_body(order_no: &str) -> String {
+    json!({
+        "orderNo": order_no,
+        "orderAmount": 123.45,
+        "customerId": "c1234445544",
+        "merchantId": "m0099e34345",
+        "token": "ETH_USDT",
+        "fiat": "USD",
+        "expiredIn": 2000
+    })
+    .to_string()
+}
+
+async fn create_info_cancel_list(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let created = gw
+        .signed(
+            &app,
+            "POST",
+            "/checkout/order/create",
+            &create_body("o456463453458"),
+        )
+        .await;
+    assert_eq!(retcode(&created), "200", "{created}");
+    let order = &created["retdata"];
+    assert!(order["sysid"].as_str().unwrap().starts_with("OR"));
+    assert_eq!(order["orderNo"], "o456463453458");
+    assert_eq!(order["payingAmount"].to_string(), "123.45");
+    assert_eq!(order["orderAmount"].to_string(), "123.45");
+    assert_eq!(order["exchangeRate"].to_string(), "1");
+    assert_eq!(order["orderStatus"], "PAYING");
+    assert_eq!(order["expiredIn"], 2000);
+    assert_eq!(
+        order["coinAddress"],
+        "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    );
+    assert_eq!(order["merchantId"], "m0099e34345");
+    assert_eq!(order["customerId"], "c1234445544");
+    assert!(
+        order["paymentUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/pay/", gw.base_url))
+    );
+    assert!(order["depositAddress"].as_str().unwrap().starts_with("0x"));
+    assert_eq!(order["txHash"], Value::Null);
+
+    let info = gw
+        .signed(
+            &app,
+            "GET",
+            "/checkout/order/info?orderNo=o456463453458",
+            "",
+        )
+        .await;
+    assert_eq!(retcode(&info), "200");
+    assert_eq!(info["retdata"]["depositAddress"], order["depositAddress"]);
+    assert_eq!(info["retdata"]["sysid"], order["sysid"]);
+
+    let list = gw.signed(&app, "POST", "/checkout/order/list", "{}").await;
+    assert_eq!(list["retdata"]["total"], 1);
+    assert_eq!(list["retdata"]["pageNo"], 1);
+    assert_eq!(list["retdata"]["pageSize"], 10);
+    assert_eq!(list["retdata"]["records"][0]["orderNo"], "o456463453458");
+
+    let cancelled = gw
+        .signed(
+            &app,
+            "GET",
+            "/checkout/order/cancel?orderNo=o456463453458",
+            "",
+        )
+        .await;
+    assert_eq!(retcode(&cancelled), "200", "{cancelled}");
+    assert_eq!(cancelled["retdata"]["orderStatus"], "CANCELLED");
+    assert_eq!(cancelled["retdata"]["expiredIn"], 0);
+    let again = gw
+        .signed(
+            &app,
+            "GET",
+            "/checkout/order/cancel?orderNo=o456463453458",
+            "",
+        )
+        .await;
+    assert_eq!(retcode(&again), "200", "cancelling twice is harmless");
+    let info = gw
+        .signed(
+            &app,
+            "GET",
+            "/checkout/order/info?orderNo=o456463453458",
+            "",
+        )
+        .await;
+    assert_eq!(info["retdata"]["orderStatus"], "CANCELLED");
+
+    let missing = gw
+        .signed(&app, "GET", "/checkout/order/info?orderNo=nope", "")
+        .await;
+    assert_eq!(retcode(&missing), "00404");
+    let missing = gw
+        .signed(&app, "GET", "/checkout/order/cancel?orderNo=nope", "")
+        .await;
+    assert_eq!(retcode(&missing), "00404");
+}
+
+async fn idempotent_creation(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let first = gw
+        .signed(
+            &app,
+            "POST",
+            "/checkout/order/create",
+            &create_body("same-1"),
+        )
+        .await;
+    let second = gw
+        .signed(
+            &app,
+            "POST",
+            "/checkout/order/create",
+            &create_body("same-1"),
+        )
+        .await;
+    assert_eq!(retcode(&second), "200");
+    assert_eq!(first["retdata"]["sysid"], second["retdata"]["sysid"]);
+    assert_eq!(
+        first["retdata"]["depositAddress"],
+        second["retdata"]["depositAddress"]
+    );
+    let changed = create_body("same-1").replace("123.45", "123.46");
+    let conflict = gw
+        .signed(&app, "POST", "/checkout/order/create", &changed)
+        .await;
+    assert_eq!(retcode(&conflict), "00409", "{conflict}");
+    assert!(conflict["retmsg"].as_str().unwrap().contains("same-1"));
+    // Another app may use the same number: numbers are per app.
+    let other = gw.create_app().await;
+    let theirs = gw
+        .signed(
+            &other,
+            "POST",
+            "/checkout/order/create",
+            &create_body("same-1"),
+        )
+        .await;
+    assert_eq!(retcode(&theirs), "200");
+    assert_ne!(theirs["retdata"]["sysid"], first["retdata"]["sysid"]);
+    // And neither app sees the other's order.
+    let list = gw
+        .signed(&other, "POST", "/checkout/order/list", "{}")
+        .await;
+    assert_eq!(list["retdata"]["total"], 1);
+}
+
+async fn list_filters_and_pages(gw: TestGateway) {
+    let app = gw.create_app().await;
+    for i in 0..12 {
+        let body = json!({
+            "orderNo": format!("L{i:02}"),
+            "orderAmount": "10",
+            "customerId": if i % 2 == 0 { "even" } else { "odd" },
+            "merchantId": if i < 4 { "m1" } else { "" },
+            "token": if i % 3 == 0 { "ETH_USDC" } else { "ETH_USDT" },
+        });
+        let created = gw
+            .signed(&app, "POST", "/checkout/order/create", &body.to_string())
+            .await;
+        assert_eq!(retcode(&created), "200", "{created}");
+    }
+    gw.signed(&app, "GET", "/checkout/order/cancel?orderNo=L05", "")
+        .await;
+    let count = |filter: Value| {
+        let gw = &gw;
+        let app = &app;
+        async move {
+            let page = gw
+                .signed(app, "POST", "/checkout/order/list", &filter.to_string())
+                .await;
+            assert_eq!(retcode(&page), "200", "{page}");
+            page["retdata"]["total"].as_u64().unwrap()
+        }
+    };
+    assert_eq!(count(json!({})).await, 12);
+    assert_eq!(count(json!({"customerId": "even"})).await, 6);
+    assert_eq!(count(json!({"merchantId": "m1"})).await, 4);
+    assert_eq!(count(json!({"merchantId": "default"})).await, 8);
+    assert_eq!(count(json!({"token": "ETH_USDC"})).await, 4);
+    assert_eq!(count(json!({"orderStatus": "CANCELLED"})).await, 1);
+    assert_eq!(count(json!({"orderNo": "L07"})).await, 1);
+    assert_eq!(
+        count(json!({"startTime": "2000-01-01 00:00:00", "endTime": 4102444800000i64})).await,
+        12
+    );
+    assert_eq!(count(json!({"endTime": "2000-01-01T00:00:00"})).await, 0);
+
+    let page = gw
+        .signed(
+            &app,
+            "POST",
+            "/checkout/order/list",
+            r#"{"pageNum":2,"pageSize":5}"#,
+        )
+        .await;
+    let records = page["retdata"]["records"].as_array().unwrap();
+    assert_eq!(records.len(), 5);
+    assert_eq!(records[0]["orderNo"], "L06", "newest first");
+    assert_eq!(page["retdata"]["pageNo"], 2);
+    let last = gw
+        .signed(
+            &app,
+            "POST",
+            "/checkout/order/list",
+            r#"{"page":3,"size":5}"#,
+        )
+        .await;
+    assert_eq!(last["retdata"]["records"].as_array().unwrap().len(), 2);
+    let bad = gw
+        .signed(&app, "POST", "/checkout/order/list", r#"{"pageSize":101}"#)
+        .await;
+    assert_eq!(retcode(&bad), "00001");
+    let bad = gw
+        .signed(
+            &app,
+            "POST",
+            "/checkout/order/list",
+            r#"{"orderStatus":"LOST"}"#,
+        )
+        .await;
+    assert_eq!(retcode(&bad), "00001");
+    let bad = gw
+        .signed(
+            &app,
+            "POST",
+            "/checkout/order/list",
+            r#"{"startTime":"yesterday"}"#,
+        )
+        .await;
+    assert_eq!(retcode(&bad), "00001");
+}
+
+async fn amounts_are_exact(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let body =
+        r#"{"orderNo":"f1","orderAmount":0.30000000000000004,"customerId":"6","token":"ETH_USDT"}"#;
+    let created = gw
+        .signed(&app, "POST", "/checkout/order/create", body)
+        .await;
+    let order = &created["retdata"];
+    assert_eq!(order["orderAmount"].to_string(), "0.30000000000000004");
+    assert_eq!(
+        order["payingAmount"].to_string(),
+        "0.31",
+        "rounded up to the payment scale"
+    );
+    assert_eq!(order["merchantId"], "default");
+    assert_eq!(order["expiredIn"], 1800);
+    let raw = gw
+        .client(&app)
+        .get("/checkout/order/info?orderNo=f1")
+        .await
+        .unwrap();
+    assert!(
+        raw.body.contains(r#""orderAmount":0.30000000000000004"#),
+        "{}",
+        raw.body
+    );
+    assert!(raw.body.contains(r#""payingAmount":0.31"#), "{}", raw.body);
+    let body = r#"{"orderNo":"f2","orderAmount":"1000000000000","customerId":"6","token":"ETH_USDT","expiredIn":null}"#;
+    let created = gw
+        .client(&app)
+        .post("/checkout/order/create", body)
+        .await
+        .unwrap();
+    assert!(
+        created.body.contains(r#""payingAmount":1000000000000.00"#),
+        "{}",
+        created.body
+    );
+    let body = r#"{"orderNo":"f3","orderAmount":1.123456789012345678,"customerId":"6","token":"ETH_USDT","expiredIn":0}"#;
+    let created = gw
+        .signed(&app, "POST", "/checkout/order/create", body)
+        .await;
+    let raw = gw
+        .client(&app)
+        .get("/checkout/order/info?orderNo=f3")
+        .await
+        .unwrap();
+    assert!(
+        raw.body.contains(r#""orderAmount":1.123456789012345678"#),
+        "{}",
+        raw.body
+    );
+    assert_eq!(created["retdata"]["payingAmount"].to_string(), "1.13");
+}
+
+on_both_engines!(
+    create_info_cancel_list,
+    idempotent_creation,
+    list_filters_and_pages,
+    amounts_are_exact
+);
