@@ -622,6 +622,33 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_valid_and_documents_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/wcheckout.example.toml");
+        let config = load(Some(&path)).unwrap();
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        let example = std::fs::read_to_string(&path).unwrap();
+        let defaults = toml::Value::try_from(load(None).unwrap()).unwrap();
+        for (section, table) in defaults.as_table().unwrap() {
+            assert!(example.contains(&format!("[{section}")), "[{section}] is not documented");
+            let keys = table.as_table().unwrap().values().flat_map(|v| match v {
+                toml::Value::Table(inner) => inner.keys().cloned().collect::<Vec<_>>(),
+                _ => Vec::new(),
+            });
+            let direct = table.as_table().unwrap().keys().cloned();
+            for key in direct.chain(keys) {
+                let documented = example.lines().any(|line| {
+                    let line = line.trim_start_matches(['#', ' ']);
+                    line.starts_with(&format!("{key} =")) || line.starts_with(&format!("[{section}.{key}]"))
+                });
+                assert!(documented, "{section}.{key} is not in the example file");
+            }
+        }
+        for key in ["seed_file", "seed", "master_key_file", "master_key", "ws_url", "explorer_tx_url"] {
+            assert!(example.contains(&format!("# {key} =")), "{key} is not documented");
+        }
+    }
+
+    #[test]
     fn problems_name_their_keys() {
         let mut config = load(None).unwrap();
         config.server.listen = "nowhere".into();

@@ -61,6 +61,8 @@ pub enum Db {
 
 /// A running gateway.
 pub struct TestGateway {
+    /// The engine this gateway's store runs on (to start another one like it).
+    pub db: Db,
     pub base_url: String,
     pub clock: Arc<ManualClock>,
     pub gateway: Arc<Gateway>,
@@ -140,6 +142,7 @@ impl TestGateway {
         });
         let admin = AppAdmin::new(store.clone(), gateway.secrets.clone(), clock.clone());
         Some(TestGateway {
+            db,
             base_url: format!("http://{address}"),
             clock,
             gateway,
