@@ -199,6 +199,8 @@ pub trait OrderStore: Send + Sync {
         app: &AppId,
         no: &IntegratorNo,
     ) -> Result<Option<Order>, StoreError>;
+    /// Every app's order with this number (operator tools), oldest first.
+    async fn orders_by_no_any_app(&self, no: &IntegratorNo) -> Result<Vec<Order>, StoreError>;
     /// An order by its hosted page token.
     async fn order_by_page_token(&self, token: &str) -> Result<Option<Order>, StoreError>;
     /// A page of an app's orders, newest first.

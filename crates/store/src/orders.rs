@@ -97,6 +97,12 @@ impl OrderStore for SqlStore {
         row.as_ref().map(order_from_row).transpose()
     }
 
+    async fn orders_by_no_any_app(&self, no: &IntegratorNo) -> Result<Vec<Order>, StoreError> {
+        let sql = format!("select {ORDER_COLUMNS} from orders where order_no = $1 order by created_at");
+        let rows = sqlx::query(&sql).bind(no.as_str()).fetch_all(&self.reader).await;
+        rows.map_err(store_error)?.iter().map(order_from_row).collect()
+    }
+
     async fn order_by_page_token(&self, token: &str) -> Result<Option<Order>, StoreError> {
         let sql = format!("select {ORDER_COLUMNS} from orders where page_token = $1");
         let row = sqlx::query(&sql)

@@ -690,6 +690,9 @@ async fn orders_insert_and_existing(store: SqlStore) {
         store.order_by_page_token("page_missing").await.unwrap(),
         None
     );
+    let everywhere = store.orders_by_no_any_app(&no("ORDER-1")).await.unwrap();
+    assert_eq!(everywhere.len(), 2, "one per app");
+    assert!(store.orders_by_no_any_app(&no("ORDER-404")).await.unwrap().is_empty());
     assert_eq!(
         store.order_by_no(&ids[0], &no("ORDER-2")).await.unwrap(),
         None

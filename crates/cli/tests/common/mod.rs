@@ -30,8 +30,9 @@ use wcheckout_http::AppState;
 use wcheckout_store::{SqlStore, StoreOptions};
 use wcheckout_testkit::{TestDatabase, fresh_postgres, fresh_sqlite};
 
-/// The anvil mnemonic: deposit index 0 is 0xf39F…2266.
-pub const TEST_MNEMONIC: &str = "test test test test test test test test test test test junk";
+/// A fixed seed that is not anvil's, so deposit addresses never coincide with devnet accounts.
+pub const TEST_MNEMONIC: &str =
+    "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
 
 /// Real time plus an offset the test can move forward.
 pub struct ManualClock(AtomicI64);
