@@ -83,7 +83,7 @@ impl Gateway {
             Some(_) => {
                 return Err(Rejection::invalid(
                     "grant_type",
-                    "must be client_credentials or refresh_token",
+                    "must be client_credentials, password or refresh_token",
                 )
                 .into());
             }
@@ -214,6 +214,12 @@ impl Gateway {
             .timestamp
             .filter(|t| !t.is_empty())
             .ok_or_else(|| missing("TIMESTAMP"))?;
+        if timestamp.parse::<i64>().is_err() {
+            return Err(reject(
+                ErrorCode::InvalidSignature,
+                "TIMESTAMP must be epoch milliseconds",
+            ));
+        }
         let now = self.clock.now();
         if !signature::timestamp_fresh(timestamp, now.millis()) {
             return Err(reject(

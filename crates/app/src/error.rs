@@ -98,3 +98,17 @@ where
         "too many concurrent changes to this object".into(),
     ))
 }
+
+impl crate::gateway::Gateway {
+    /// Commits a change set; a compare-and-set conflict comes back as [`ChangeError::Conflict`].
+    pub(crate) async fn commit(
+        &self,
+        changes: wcheckout_domain::ports::ChangeSet,
+    ) -> Result<(), ChangeError> {
+        match self.store.commit(changes).await {
+            Ok(()) => Ok(()),
+            Err(CommitError::Conflict) => Err(ChangeError::Conflict),
+            Err(CommitError::Store(error)) => Err(error.into()),
+        }
+    }
+}

@@ -1,15 +1,19 @@
-//! The expiry worker: moves `PAYING` orders whose window has ended to `TIMEOUT`. Orders are
-//! found by their stored deadline, so a restart loses nothing: overdue orders expire on the
-//! first pass after start.
+//! The expiry worker: moves `PAYING` orders whose window has ended to `TIMEOUT` (with an
+//! `UNDER_PAID` abnormal payment when part of the amount arrived). Orders are found by their
+//! stored deadline, so a restart loses nothing: overdue orders expire on the first pass.
+//! An order whose in-time transfer is still confirming waits for it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use wcheckout_domain::order::OrderEvent;
+use wcheckout_domain::order::Order;
+use wcheckout_domain::payment::{self, Expiry, TransferState};
+use wcheckout_domain::ports::{ChangeSet, OrderWrite};
 
 use crate::error::{ChangeError, ServiceError};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, payment_progress};
+use crate::wire::order_changed_event;
 
 /// Orders handled per database round.
 const BATCH: u32 = 200;
@@ -24,20 +28,64 @@ impl Gateway {
                 .store
                 .orders_due_for_expiry(self.clock.now(), BATCH)
                 .await?;
-            let mut moved_this_round = 0usize;
+            let mut moved = 0usize;
             for order in &due {
-                match self.apply_order_event(order, OrderEvent::Expire).await {
-                    Ok(_) => moved_this_round += 1,
-                    Err(ChangeError::Conflict) => {}
+                match self.try_expire(order).await {
+                    Ok(true) => moved += 1,
+                    Ok(false) | Err(ChangeError::Conflict) => {}
                     Err(ChangeError::Failed(error)) => return Err(error),
                 }
             }
-            expired += moved_this_round;
+            expired += moved;
             // A full batch that made progress may have more behind it.
-            if due.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) || moved_this_round == 0 {
+            if due.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) || moved == 0 {
                 return Ok(expired);
             }
         }
+    }
+
+    async fn try_expire(&self, order: &Order) -> Result<bool, ChangeError> {
+        let transfers = self
+            .store
+            .transfers_of_orders(std::slice::from_ref(&order.sysid))
+            .await?;
+        let confirming_in_time = transfers
+            .iter()
+            .any(|t| t.state == TransferState::Pending && t.block_time <= order.expires_at);
+        let last_credited = transfers
+            .iter()
+            .rev()
+            .find(|t| t.state == TransferState::Credited);
+        let now = self.clock.now();
+        let (mut after, under_paid) =
+            match payment::expire(order, confirming_in_time, last_credited, now)? {
+                Expiry::Wait => return Ok(false),
+                Expiry::Expire { order, under_paid } => (*order, under_paid),
+            };
+        after.version = order.version.saturating_add(1);
+        let (_, chain) = self.token_of(&order.token)?;
+        let head = self
+            .store
+            .chain_cursor(&chain.key)
+            .await?
+            .map(|c| c.head_number);
+        let view =
+            self.order_view_with(&after, &payment_progress(transfers.iter(), head, chain))?;
+        let mut changes = ChangeSet {
+            orders: vec![OrderWrite {
+                expected_version: order.version,
+                order: after.clone(),
+            }],
+            events: vec![order_changed_event(&view, &after, now)],
+            ..ChangeSet::default()
+        };
+        if let Some(draft) = under_paid {
+            self.add_abnormal(draft, order, now, &mut changes)?;
+        }
+        self.commit(changes).await?;
+        metrics::counter!("wcheckout_order_transitions_total", "to" => after.status.as_str())
+            .increment(1);
+        Ok(true)
     }
 }
 

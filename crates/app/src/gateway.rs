@@ -1,15 +1,18 @@
 //! The use cases' shared context: ports, configuration and the token table.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use wcheckout_domain::order::Order;
+use wcheckout_domain::payment::{Transfer, TransferState};
 use wcheckout_domain::ports::{Clock, RateSource, Store};
-use wcheckout_domain::token::TokenRegistry;
+use wcheckout_domain::token::{Chain, Finality, Token, TokenId, TokenRegistry};
 
 use crate::addresses::AddressAllocator;
+use crate::chain_health::ChainHealthBoard;
 use crate::error::ServiceError;
 use crate::secrets::SecretBox;
-use crate::wire::OrderView;
+use crate::wire::{OrderView, PaymentProgress};
 
 /// Settings the use cases need.
 #[derive(Clone, Debug)]
@@ -20,6 +23,8 @@ pub struct Settings {
     pub access_token_ttl_secs: i64,
     /// Lifetime of refresh tokens.
     pub refresh_token_ttl_secs: i64,
+    /// How long after an order ends its deposit address is still watched.
+    pub monitoring_window_secs: i64,
 }
 
 impl Default for Settings {
@@ -28,6 +33,7 @@ impl Default for Settings {
             public_url: "http://127.0.0.1:8080".into(),
             access_token_ttl_secs: 1800,
             refresh_token_ttl_secs: 7 * 24 * 3600,
+            monitoring_window_secs: wcheckout_domain::payment::DEFAULT_MONITORING_WINDOW_SECS,
         }
     }
 }
@@ -49,23 +55,98 @@ pub struct Gateway {
     pub secrets: Arc<SecretBox>,
     /// Settings.
     pub settings: Settings,
+    /// What the chain watchers report.
+    pub chain_health: Arc<ChainHealthBoard>,
 }
 
 impl Gateway {
-    /// The API object of an order as of now.
-    pub fn order_view(&self, order: &Order) -> Result<OrderView, ServiceError> {
-        let (token, _) = self.tokens.get(&order.token).ok_or_else(|| {
+    /// An order's token and chain, which must stay configured as long as it has orders.
+    pub fn token_of(&self, token: &TokenId) -> Result<(&Token, &Chain), ServiceError> {
+        self.tokens.get(token).ok_or_else(|| {
             ServiceError::Internal(format!(
-                "order {} uses token {}, which is no longer configured (disable tokens, never \
-                 remove them)",
-                order.sysid, order.token
+                "token {token} is no longer configured (disable tokens, never remove them)"
             ))
-        })?;
+        })
+    }
+
+    /// The API object of an order with known progress.
+    pub fn order_view_with(
+        &self,
+        order: &Order,
+        progress: &PaymentProgress,
+    ) -> Result<OrderView, ServiceError> {
+        let (token, _) = self.token_of(&order.token)?;
         Ok(OrderView::new(
             order,
             token,
+            progress,
             &self.settings.public_url,
             self.clock.now(),
         ))
     }
+
+    /// The API objects of orders, with their on-chain progress.
+    pub async fn order_views(&self, orders: &[Order]) -> Result<Vec<OrderView>, ServiceError> {
+        let sysids = orders.iter().map(|o| o.sysid.clone()).collect::<Vec<_>>();
+        let transfers = if sysids.is_empty() {
+            Vec::new()
+        } else {
+            self.store.transfers_of_orders(&sysids).await?
+        };
+        let mut heads = HashMap::new();
+        let mut views = Vec::with_capacity(orders.len());
+        for order in orders {
+            let (_, chain) = self.token_of(&order.token)?;
+            let head = match heads.get(&chain.key) {
+                Some(head) => *head,
+                None => {
+                    let cursor = self.store.chain_cursor(&chain.key).await?;
+                    let head = cursor.map(|c| c.head_number);
+                    heads.insert(chain.key.clone(), head);
+                    head
+                }
+            };
+            let own = transfers.iter().filter(|t| t.order_sysid == order.sysid);
+            let progress = payment_progress(own, head, chain);
+            views.push(self.order_view_with(order, &progress)?);
+        }
+        Ok(views)
+    }
+
+    /// The API object of one order, with its on-chain progress.
+    pub async fn order_view(&self, order: &Order) -> Result<OrderView, ServiceError> {
+        let mut views = self.order_views(std::slice::from_ref(order)).await?;
+        views
+            .pop()
+            .ok_or_else(|| ServiceError::Internal("no view".into()))
+    }
+}
+
+/// Progress from an order's transfers and the chain head.
+pub fn payment_progress<'a>(
+    transfers: impl Iterator<Item = &'a Transfer>,
+    head: Option<u64>,
+    chain: &Chain,
+) -> PaymentProgress {
+    let mut progress = PaymentProgress {
+        required_confirmations: match chain.finality {
+            Finality::Confirmations(n) => Some(n),
+            Finality::Safe | Finality::Finalized => None,
+        },
+        ..PaymentProgress::default()
+    };
+    let mut latest_block = None;
+    for transfer in transfers.filter(|t| t.state != TransferState::Reversed) {
+        if transfer.state == TransferState::Pending {
+            progress.unconfirmed = progress
+                .unconfirmed
+                .checked_add(transfer.amount)
+                .unwrap_or(progress.unconfirmed);
+        }
+        latest_block = latest_block.max(Some(transfer.block_number));
+    }
+    if let (Some(block), Some(head)) = (latest_block, head) {
+        progress.confirmations = head.saturating_add(1).saturating_sub(block);
+    }
+    progress
 }

@@ -7,17 +7,21 @@
 //!
 //! Nothing here speaks HTTP or SQL: the `wcheckout-http` and `wcheckout-store` adapters do.
 
+pub mod abnormal;
 pub mod addresses;
 pub mod admin;
 pub mod auth;
+pub mod chain_health;
 pub mod clock;
 pub mod error;
 pub mod events;
 pub mod expiry;
 pub mod gateway;
 pub mod orders;
+pub mod payments;
 pub mod rates;
 pub mod secrets;
+pub mod watcher;
 pub mod wire;
 
 pub use error::ServiceError;

@@ -8,13 +8,11 @@ use wcheckout_domain::ids::{
 };
 use wcheckout_domain::money::{Decimal, TokenAmount};
 use wcheckout_domain::order::{self, Order, OrderEvent, OrderStatus};
-use wcheckout_domain::ports::{
-    ChangeSet, CommitError, Inserted, OrderFilter, OrderWrite, PageRequest,
-};
+use wcheckout_domain::ports::{ChangeSet, Inserted, OrderFilter, OrderWrite, PageRequest};
 use wcheckout_domain::time::Timestamp;
 
 use crate::error::{ChangeError, ServiceError, retry_on_conflict};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, payment_progress};
 use crate::secrets::{random_token, random_u32};
 use crate::wire::{
     CreateCheckoutOrderRequest, ListCheckoutOrdersRequest, OrderView, PageView, TimeInput,
@@ -46,12 +44,14 @@ impl OrderRequest {
             None | Some("USD") => "USD".to_owned(),
             Some(_) => return Err(Rejection::invalid("fiat", "only USD is supported")),
         };
+        let token = non_empty(Some(body.token))
+            .ok_or_else(|| Rejection::invalid("token", "is required"))?;
         Ok(OrderRequest {
             order_no,
             customer_id,
             merchant_id,
             order_amount: body.order_amount.0,
-            token: body.token,
+            token,
             fiat,
             expired_in: order::resolve_expired_in(body.expired_in)?,
             pc_callback_url: callback_url("pcCallbackUrl", body.pc_callback_url)?,
@@ -140,10 +140,10 @@ impl Gateway {
         body: CreateCheckoutOrderRequest,
     ) -> Result<OrderView, ServiceError> {
         let request = OrderRequest::parse(body)?;
-        let (token, _chain) = self.tokens.payable(&request.token)?;
+        let (token, chain) = self.tokens.payable(&request.token)?;
         let fingerprint = request.fingerprint();
         if let Some(existing) = self.store.order_by_no(&app.id, &request.order_no).await? {
-            return self.same_order(existing, &fingerprint);
+            return self.same_order(existing, &fingerprint).await;
         }
         let rate = self.rates.rate(&token.id, &request.fiat).await?;
         let scale = u32::from(token.payment_scale);
@@ -185,6 +185,7 @@ impl Gateway {
             app_callback_url: request.app_callback_url,
             page_token: random_token(32),
             request_fingerprint: fingerprint.clone(),
+            alert: None,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -192,13 +193,19 @@ impl Gateway {
         match self.store.insert_order(&order).await? {
             Inserted::New(order) => {
                 metrics::counter!("wcheckout_orders_created_total").increment(1);
-                self.order_view(&order)
+                // A new order has no transfers yet: no need to look them up.
+                let progress = payment_progress(std::iter::empty(), None, chain);
+                self.order_view_with(&order, &progress)
             }
-            Inserted::Existing(existing) => self.same_order(existing, &fingerprint),
+            Inserted::Existing(existing) => self.same_order(existing, &fingerprint).await,
         }
     }
 
-    fn same_order(&self, existing: Order, fingerprint: &str) -> Result<OrderView, ServiceError> {
+    async fn same_order(
+        &self,
+        existing: Order,
+        fingerprint: &str,
+    ) -> Result<OrderView, ServiceError> {
         if existing.request_fingerprint != fingerprint {
             return Err(ServiceError::rejected(
                 ErrorCode::Conflict,
@@ -208,7 +215,7 @@ impl Gateway {
                 ),
             ));
         }
-        self.order_view(&existing)
+        self.order_view(&existing).await
     }
 
     async fn app_order(&self, app: &App, order_no: Option<&str>) -> Result<Order, ServiceError> {
@@ -224,7 +231,7 @@ impl Gateway {
         order_no: Option<&str>,
     ) -> Result<OrderView, ServiceError> {
         let order = self.app_order(app, order_no).await?;
-        self.order_view(&order)
+        self.order_view(&order).await
     }
 
     /// CancelCheckoutOrder: only a `PAYING` order can be cancelled; cancelling a cancelled
@@ -242,7 +249,7 @@ impl Gateway {
             self.apply_order_event(&order, OrderEvent::Cancel).await
         })
         .await?;
-        self.order_view(&order)
+        self.order_view(&order).await
     }
 
     /// Moves an order by one event and records `CHECKOUT_ORDER_CHANGED`, atomically.
@@ -254,23 +261,19 @@ impl Gateway {
         let now = self.clock.now();
         let mut changed = order.transition(event, now)?;
         changed.version = order.version.saturating_add(1);
-        let view = self.order_view(&changed)?;
+        let view = self.order_view(&changed).await?;
         let changes = ChangeSet {
             orders: vec![OrderWrite {
                 expected_version: order.version,
                 order: changed.clone(),
             }],
             events: vec![order_changed_event(&view, &changed, now)],
+            ..ChangeSet::default()
         };
-        match self.store.commit(changes).await {
-            Ok(()) => {
-                metrics::counter!("wcheckout_order_transitions_total", "to" => changed.status.as_str())
-                    .increment(1);
-                Ok(changed)
-            }
-            Err(CommitError::Conflict) => Err(ChangeError::Conflict),
-            Err(CommitError::Store(e)) => Err(e.into()),
-        }
+        self.commit(changes).await?;
+        metrics::counter!("wcheckout_order_transitions_total", "to" => changed.status.as_str())
+            .increment(1);
+        Ok(changed)
     }
 
     /// GetCheckoutOrderList.
@@ -296,11 +299,7 @@ impl Gateway {
             created_to: time_filter("endTime", request.end_time)?,
         };
         let found = self.store.list_orders(&app.id, &filter, page).await?;
-        let records = found
-            .records
-            .iter()
-            .map(|o| self.order_view(o))
-            .collect::<Result<_, _>>()?;
+        let records = self.order_views(&found.records).await?;
         Ok(PageView {
             records,
             total: found.total,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{apps, call, runtime, serve};
+use crate::{apps, call, devnet, runtime, serve};
 
 /// wcheckout — a self-hostable stablecoin payment gateway (W Checkout merchant API).
 #[derive(Parser)]
@@ -31,6 +31,8 @@ enum Command {
     Sign(call::SignArgs),
     /// Send a signed, authenticated request to a gateway and print the answer.
     Call(call::CallArgs),
+    /// Run a local EVM devnet with the sandbox stablecoins, or pay an order on it.
+    Devnet(devnet::DevnetArgs),
 }
 
 /// Parses the arguments and runs the subcommand.
@@ -42,6 +44,7 @@ pub fn main() -> ExitCode {
         Command::CheckConfig => serve::check_config(cli.config),
         Command::Sign(args) => call::sign(&args),
         Command::Call(args) => runtime::block_on(call::call(args)),
+        Command::Devnet(args) => runtime::block_on(devnet::run(cli.config, args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -126,6 +126,9 @@ pub struct OrdersConfig {
     pub expiry_interval_ms: u64,
     /// Deposit address indexes reserved per database round trip.
     pub address_block_size: u64,
+    /// How long after its payment window an order's deposit address is still watched
+    /// (late payments and overpayments are recorded within it).
+    pub monitoring_window_secs: i64,
 }
 
 impl Default for OrdersConfig {
@@ -133,6 +136,39 @@ impl Default for OrdersConfig {
         OrdersConfig {
             expiry_interval_ms: 1000,
             address_block_size: 20,
+            monitoring_window_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// `[watcher]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatcherConfig {
+    /// Whether this process watches the chains. Several processes may (one leads per chain);
+    /// API-only processes can turn it off.
+    pub enabled: bool,
+    /// Wait between rounds when caught up and no WebSocket announces new heads.
+    pub poll_interval_ms: u64,
+    /// Most blocks per `eth_getLogs` range (providers cap it).
+    pub max_blocks_per_scan: u64,
+    /// Timeout of one RPC call before the next endpoint is tried.
+    pub rpc_timeout_ms: u64,
+    /// How long a watcher's lease lasts; another process takes over after it.
+    pub lease_ttl_secs: u64,
+    /// Reorg checkpoints examined when looking for where the chain forked.
+    pub max_reorg_depth: u32,
+}
+
+impl Default for WatcherConfig {
+    fn default() -> Self {
+        WatcherConfig {
+            enabled: true,
+            poll_interval_ms: 1000,
+            max_blocks_per_scan: 1000,
+            rpc_timeout_ms: 10_000,
+            lease_ttl_secs: 15,
+            max_reorg_depth: 256,
         }
     }
 }
@@ -198,6 +234,10 @@ pub struct ChainConfig {
     /// Explorer link for a transaction, `{tx}` standing for the hash.
     #[serde(default)]
     pub explorer_tx_url: Option<String>,
+    /// First block to scan when the gateway watches this chain for the first time
+    /// (default: the head at that moment). Afterwards the stored cursor decides.
+    #[serde(default)]
+    pub start_block: Option<u64>,
 }
 
 fn default_finality() -> String {
@@ -249,6 +289,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[orders]`.
     pub orders: OrdersConfig,
+    /// `[watcher]`.
+    pub watcher: WatcherConfig,
     /// `[rates]`.
     pub rates: RatesConfig,
     /// `[logging]`.
@@ -279,28 +321,84 @@ fn env_key(key: &str) -> String {
         .join(".")
 }
 
-/// Reads defaults, then the file (if any), then the environment.
-pub fn load(file: Option<&Path>) -> Result<Config, String> {
+/// Reads defaults, then the file (if any), then the environment. On failure, every problem
+/// found, each naming its key.
+pub fn load(file: Option<&Path>) -> Result<Config, Vec<String>> {
     let mut figment = Figment::from(Serialized::defaults(Config::default()));
     if let Some(file) = file {
         if !file.exists() {
-            return Err(format!("config file {} does not exist", file.display()));
+            return Err(vec![format!(
+                "config file {} does not exist",
+                file.display()
+            )]);
         }
         figment = figment.merge(Toml::file(file));
     }
+    // `lowercase(false)` must come after `map`: figment's `map` turns lowercasing back on.
     let env = Env::prefixed("WCHECKOUT__")
-        .lowercase(false)
-        .map(|key| Uncased::from(env_key(key.as_str())));
+        .map(|key| Uncased::from(env_key(key.as_str())))
+        .lowercase(false);
     figment = figment.merge(env);
-    let mut config: Config = figment.extract().map_err(|error| {
-        error
-            .into_iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("; ")
-    })?;
+    // Deserialization stops at the first bad key (unknown, wrong type, missing), which would
+    // hide every other problem: name it, drop that key and read the rest again.
+    let mut problems = Vec::new();
+    let mut config = loop {
+        let error = match figment.extract::<Config>() {
+            Ok(config) => break config,
+            Err(error) => error,
+        };
+        problems.push(describe(&error, problems.is_empty()));
+        let Ok(mut value) = figment.extract::<figment::value::Value>() else {
+            return Err(problems);
+        };
+        if problems.len() >= 100 || error.path.is_empty() || !remove_key(&mut value, &error.path) {
+            return Err(problems);
+        }
+        figment = Figment::from(Serialized::defaults(value));
+    };
     config.fill_defaults();
-    Ok(config)
+    if problems.is_empty() {
+        return Ok(config);
+    }
+    problems.extend(config.problems());
+    Err(problems)
+}
+
+/// `key: what is wrong (from where)`; where only while the providers are the original ones.
+fn describe(error: &figment::Error, with_origin: bool) -> String {
+    let mut key = error.path.join(".");
+    let what = match &error.kind {
+        figment::error::Kind::UnknownField(field, expected) => {
+            if error.path.last() != Some(field) {
+                key = [key.as_str(), field.as_str()].join(".");
+            }
+            format!("unknown key (expected one of {})", expected.join(", "))
+        }
+        kind => kind.to_string(),
+    };
+    let origin = match &error.metadata {
+        Some(meta) if with_origin => match &meta.source {
+            Some(source) => format!(" (from {} {source})", meta.name),
+            None => format!(" (from {})", meta.name),
+        },
+        _ => String::new(),
+    };
+    match key.trim_start_matches('.') {
+        "" => format!("{what}{origin}"),
+        key => format!("{key}: {what}{origin}"),
+    }
+}
+
+/// Removes the key at `path` from a dictionary; false when there is none.
+fn remove_key(value: &mut figment::value::Value, path: &[String]) -> bool {
+    use figment::value::Value;
+    match (value, path) {
+        (Value::Dict(_, dict), [last]) => dict.remove(last).is_some(),
+        (Value::Dict(_, dict), [first, rest @ ..]) => dict
+            .get_mut(first)
+            .is_some_and(|inner| remove_key(inner, rest)),
+        _ => false,
+    }
 }
 
 /// The sandbox devnet: chain id 31337 on 127.0.0.1:8545, its two 6-decimal tokens at the
@@ -333,6 +431,7 @@ impl Config {
                     finality: default_finality(),
                     enabled: true,
                     explorer_tx_url: None,
+                    start_block: None,
                 },
             );
             for (id, contract) in [("ETH_USDT", DEVNET_USDT), ("ETH_USDC", DEVNET_USDC)] {
@@ -430,6 +529,31 @@ impl Config {
         check(
             (1..=10_000).contains(&self.orders.address_block_size),
             "orders.address_block_size: must be between 1 and 10000".into(),
+        );
+        check(
+            (0..=366 * 24 * 3600).contains(&self.orders.monitoring_window_secs),
+            "orders.monitoring_window_secs: must be between 0 and 31622400".into(),
+        );
+        let watcher = &self.watcher;
+        check(
+            (10..=60_000).contains(&watcher.poll_interval_ms),
+            "watcher.poll_interval_ms: must be between 10 and 60000".into(),
+        );
+        check(
+            (1..=100_000).contains(&watcher.max_blocks_per_scan),
+            "watcher.max_blocks_per_scan: must be between 1 and 100000".into(),
+        );
+        check(
+            (100..=120_000).contains(&watcher.rpc_timeout_ms),
+            "watcher.rpc_timeout_ms: must be between 100 and 120000".into(),
+        );
+        check(
+            (2..=600).contains(&watcher.lease_ttl_secs),
+            "watcher.lease_ttl_secs: must be between 2 and 600".into(),
+        );
+        check(
+            (1..=100_000).contains(&watcher.max_reorg_depth),
+            "watcher.max_reorg_depth: must be between 1 and 100000".into(),
         );
         check(
             Decimal::parse(&self.rates.spread_percent).is_ok(),
@@ -623,13 +747,17 @@ mod tests {
 
     #[test]
     fn the_example_file_is_valid_and_documents_every_key() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/wcheckout.example.toml");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/wcheckout.example.toml");
         let config = load(Some(&path)).unwrap();
         assert!(config.problems().is_empty(), "{:?}", config.problems());
         let example = std::fs::read_to_string(&path).unwrap();
         let defaults = toml::Value::try_from(load(None).unwrap()).unwrap();
         for (section, table) in defaults.as_table().unwrap() {
-            assert!(example.contains(&format!("[{section}")), "[{section}] is not documented");
+            assert!(
+                example.contains(&format!("[{section}")),
+                "[{section}] is not documented"
+            );
             let keys = table.as_table().unwrap().values().flat_map(|v| match v {
                 toml::Value::Table(inner) => inner.keys().cloned().collect::<Vec<_>>(),
                 _ => Vec::new(),
@@ -638,14 +766,59 @@ mod tests {
             for key in direct.chain(keys) {
                 let documented = example.lines().any(|line| {
                     let line = line.trim_start_matches(['#', ' ']);
-                    line.starts_with(&format!("{key} =")) || line.starts_with(&format!("[{section}.{key}]"))
+                    line.starts_with(&format!("{key} ="))
+                        || line.starts_with(&format!("[{section}.{key}]"))
                 });
                 assert!(documented, "{section}.{key} is not in the example file");
             }
         }
-        for key in ["seed_file", "seed", "master_key_file", "master_key", "ws_url", "explorer_tx_url"] {
-            assert!(example.contains(&format!("# {key} =")), "{key} is not documented");
+        for key in [
+            "seed_file",
+            "seed",
+            "master_key_file",
+            "master_key",
+            "ws_url",
+            "explorer_tx_url",
+            "start_block",
+        ] {
+            assert!(
+                example.contains(&format!("# {key} =")),
+                "{key} is not documented"
+            );
         }
+    }
+
+    #[test]
+    fn unknown_keys_do_not_hide_other_problems() {
+        let dir = std::env::temp_dir().join(format!("wcheckout-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("unknown.toml");
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"nowhere\"\nlisten_port = 1\n[bogus]\nx = 1\n",
+        )
+        .unwrap();
+        let problems = load(Some(&file)).unwrap_err().join("\n");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            problems.contains("server.listen_port: unknown key"),
+            "{problems}"
+        );
+        assert!(problems.contains("bogus: unknown key"), "{problems}");
+        assert!(problems.contains("server.listen: 'nowhere'"), "{problems}");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            &file,
+            "[database]\nmax_connections = \"many\"\n[server]\nlisten = \"nowhere\"\n",
+        )
+        .unwrap();
+        let problems = load(Some(&file)).unwrap_err().join("\n");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            problems.contains("database.max_connections: invalid type"),
+            "{problems}"
+        );
+        assert!(problems.contains("server.listen: 'nowhere'"), "{problems}");
     }
 
     #[test]

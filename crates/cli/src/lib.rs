@@ -5,6 +5,7 @@ pub mod apps;
 pub mod call;
 pub mod cli;
 pub mod config;
+pub mod devnet;
 pub mod keys;
 pub mod runtime;
 pub mod serve;

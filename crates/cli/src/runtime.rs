@@ -21,7 +21,9 @@ pub fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(
 
 /// Loads and validates the configuration; every problem is reported at once.
 pub fn load_config(file: Option<&Path>) -> anyhow::Result<Config> {
-    let config = config::load(file).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let config = config::load(file).map_err(|problems| {
+        anyhow::anyhow!("invalid configuration:\n  - {}", problems.join("\n  - "))
+    })?;
     let problems = config.problems();
     if !problems.is_empty() {
         bail!("invalid configuration:\n  - {}", problems.join("\n  - "));

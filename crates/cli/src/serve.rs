@@ -10,13 +10,16 @@ use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::sync::watch;
 use wcheckout_app::addresses::AddressAllocator;
+use wcheckout_app::chain_health::ChainHealthBoard;
 use wcheckout_app::clock::SystemClock;
 use wcheckout_app::rates::FixedRates;
 use wcheckout_app::secrets::SecretBox;
+use wcheckout_app::watcher::{ChainWatcher, WatcherSettings};
 use wcheckout_app::{Gateway, Settings};
 use wcheckout_domain::app::IpNetwork;
 use wcheckout_domain::money::Decimal;
 use wcheckout_domain::ports::{Clock, Store};
+use wcheckout_evm::reader::EvmChainReader;
 use wcheckout_http::AppState;
 
 use crate::config::Config;
@@ -53,7 +56,9 @@ pub fn build_gateway(
             public_url: config.server.public_url.clone(),
             access_token_ttl_secs: config.auth.access_token_ttl_secs,
             refresh_token_ttl_secs: config.auth.refresh_token_ttl_secs,
+            monitoring_window_secs: config.orders.monitoring_window_secs,
         },
+        chain_health: Arc::new(ChainHealthBoard::default()),
     })
 }
 
@@ -86,7 +91,7 @@ pub async fn run(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     };
 
     let (stop, stopped) = watch::channel(false);
-    let workers = spawn_workers(&config, &gateway, &stopped);
+    let workers = spawn_workers(&config, &gateway, &stopped)?;
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
@@ -113,21 +118,70 @@ pub async fn run(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the background workers: expiry and session purging.
+/// Starts the background workers: expiry, session purging and one watcher per chain.
 pub fn spawn_workers(
     config: &Config,
     gateway: &Arc<Gateway>,
     stopped: &watch::Receiver<bool>,
-) -> Vec<tokio::task::JoinHandle<()>> {
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let expiry_interval = Duration::from_millis(config.orders.expiry_interval_ms);
-    vec![
+    let mut workers = vec![
         tokio::spawn(wcheckout_app::expiry::run_expiry_worker(
             Arc::clone(gateway),
             expiry_interval,
             stopped.clone(),
         )),
         tokio::spawn(purge_sessions(Arc::clone(gateway), stopped.clone())),
-    ]
+    ];
+    if config.watcher.enabled {
+        for watcher in chain_watchers(config, gateway)? {
+            workers.push(tokio::spawn(watcher.run(stopped.clone())));
+        }
+    }
+    Ok(workers)
+}
+
+/// One watcher per configured chain (disabled chains too: their orders still get paid).
+pub fn chain_watchers(
+    config: &Config,
+    gateway: &Arc<Gateway>,
+) -> anyhow::Result<Vec<ChainWatcher>> {
+    let holder = format!(
+        "{}-{}",
+        std::process::id(),
+        wcheckout_app::secrets::random_hex(8)
+    );
+    let settings = &config.watcher;
+    gateway
+        .tokens
+        .chains()
+        .map(|chain| {
+            let chain_config = &config.chains[chain.key.as_str()];
+            let reader = EvmChainReader::new(
+                chain.key.as_str(),
+                &chain_config.rpc_urls,
+                chain_config.ws_url.as_deref(),
+                Duration::from_millis(settings.rpc_timeout_ms),
+            )
+            .with_context(|| format!("chains.{}", chain.key))?;
+            let watcher_settings = WatcherSettings {
+                max_blocks_per_scan: settings.max_blocks_per_scan,
+                poll_interval: Duration::from_millis(settings.poll_interval_ms),
+                start_block: chain_config.start_block,
+                lease_ttl: Duration::from_secs(settings.lease_ttl_secs),
+                max_reorg_depth: settings.max_reorg_depth,
+                ..WatcherSettings::default()
+            };
+            Ok(ChainWatcher::new(
+                Arc::clone(gateway),
+                chain.clone(),
+                Arc::new(reader),
+                watcher_settings,
+                holder.clone(),
+                Arc::clone(&gateway.chain_health),
+            ))
+        })
+        .collect()
 }
 
 /// Deletes expired tokens and remembered signatures once a minute.

@@ -23,14 +23,30 @@ async fn describes_every_route() {
         ("/health", "get"),
         ("/metrics", "get"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing"
+        );
     }
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for name in ["CreateCheckoutOrderRequest", "ListCheckoutOrdersRequest", "OrderView", "TokenResponse"] {
+    for name in [
+        "CreateCheckoutOrderRequest",
+        "ListCheckoutOrdersRequest",
+        "OrderView",
+        "TokenResponse",
+    ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
     let order = &schemas["OrderView"]["properties"];
-    for field in ["sysid", "orderNo", "payingAmount", "depositAddress", "paymentUrl", "orderStatus", "txHash"] {
+    for field in [
+        "sysid",
+        "orderNo",
+        "payingAmount",
+        "depositAddress",
+        "paymentUrl",
+        "orderStatus",
+        "txHash",
+    ] {
         assert!(order.get(field).is_some(), "OrderView.{field} missing");
     }
     let create = &doc["paths"]["/checkout/order/create"]["post"];

@@ -17,11 +17,13 @@
 
 pub mod address;
 pub mod app;
+pub mod chain;
 pub mod error;
 pub mod events;
 pub mod ids;
 pub mod money;
 pub mod order;
+pub mod payment;
 pub mod ports;
 pub mod time;
 pub mod token;

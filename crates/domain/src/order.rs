@@ -233,6 +233,8 @@ pub struct Order {
     pub page_token: String,
     /// Hash of the creation request's content, for idempotent re-creation.
     pub request_fingerprint: String,
+    /// An operator alert about this order (a credited transfer undone by a deep reorg).
+    pub alert: Option<String>,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.

@@ -7,13 +7,17 @@ use async_trait::async_trait;
 
 use crate::address::EvmAddress;
 use crate::app::App;
+use crate::chain::BlockMark;
 use crate::error::Rejection;
 use crate::events::OutboxEvent;
 use crate::ids::{AppId, IntegratorNo};
 use crate::money::Decimal;
 use crate::order::{Order, OrderStatus};
+use crate::payment::{
+    AbnormalKind, AbnormalPayment, AbnormalStatus, Transfer, TransferKey, TransferState,
+};
 use crate::time::Timestamp;
-use crate::token::TokenId;
+use crate::token::{ChainKey, TokenId};
 
 /// The current time.
 pub trait Clock: Send + Sync {
@@ -63,12 +67,66 @@ pub struct OrderWrite {
     pub order: Order,
 }
 
+/// A change to the record of chain transfers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferChange {
+    /// Records a transfer; a transfer already recorded is left as it is, except a `REVERSED`
+    /// one seen again under the same key, which is back on the chain and `CREDITED` again.
+    Record(Transfer),
+    /// Moves a transfer from `from` to `to` (compare-and-set on its state).
+    SetState {
+        /// Which transfer.
+        key: TransferKey,
+        /// Its state as read.
+        from: TransferState,
+        /// Its new state.
+        to: TransferState,
+    },
+    /// Forgets a `PENDING` transfer whose block was abandoned.
+    ForgetPending(TransferKey),
+}
+
+/// A change of the abnormal payments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AbnormalChange {
+    /// A new one.
+    Create(AbnormalPayment),
+    /// A change, compare-and-set on the version (the payment carries `expected_version + 1`).
+    Update {
+        /// The version read.
+        expected_version: i64,
+        /// The payment after the change.
+        payment: AbnormalPayment,
+    },
+}
+
+/// Moves a chain's cursor (the last block whose transfers are recorded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorMove {
+    /// Chain.
+    pub chain: ChainKey,
+    /// The cursor as read (`None` when the chain has none yet); compare-and-set.
+    pub expected: Option<BlockMark>,
+    /// The new cursor.
+    pub to: BlockMark,
+    /// Blocks to remember as reorg checkpoints (the new cursor is always remembered).
+    pub checkpoints: Vec<BlockMark>,
+    /// Forget checkpoints above this height (after a reorg).
+    pub forget_above: Option<u64>,
+}
+
 /// Everything one state change writes, committed atomically or not at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChangeSet {
     /// Order changes.
     pub orders: Vec<OrderWrite>,
-    /// Webhook events announcing them.
+    /// Transfer records.
+    pub transfers: Vec<TransferChange>,
+    /// Abnormal payments.
+    pub abnormal: Vec<AbnormalChange>,
+    /// A chain cursor move.
+    pub cursor: Option<CursorMove>,
+    /// Webhook events announcing the changes.
     pub events: Vec<OutboxEvent>,
 }
 
@@ -220,6 +278,101 @@ pub trait OrderStore: Send + Sync {
     async fn count_orders_by_status(&self) -> Result<Vec<(OrderStatus, u64)>, StoreError>;
 }
 
+/// The stored position of a chain's watcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainCursor {
+    /// Last block whose transfers are recorded.
+    pub processed: BlockMark,
+    /// Head height when last seen.
+    pub head_number: u64,
+    /// Head timestamp when last seen.
+    pub head_time: Timestamp,
+    /// When this was written.
+    pub updated_at: Timestamp,
+}
+
+/// Filters of the abnormal payment list; `None` means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AbnormalFilter {
+    /// Order number.
+    pub order_no: Option<String>,
+    /// Type.
+    pub kind: Option<AbnormalKind>,
+    /// Status.
+    pub status: Option<AbnormalStatus>,
+    /// Token id.
+    pub token: Option<String>,
+    /// Created at or after.
+    pub created_from: Option<Timestamp>,
+    /// Created at or before.
+    pub created_to: Option<Timestamp>,
+}
+
+/// Chain positions, transfers and abnormal payments.
+#[async_trait]
+pub trait ChainStore: Send + Sync {
+    /// The chain's cursor, if it has one.
+    async fn chain_cursor(&self, chain: &ChainKey) -> Result<Option<ChainCursor>, StoreError>;
+    /// Records the head last seen (for health and confirmations shown to integrators).
+    async fn note_chain_head(
+        &self,
+        chain: &ChainKey,
+        head_number: u64,
+        head_time: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Takes or renews the chain's watcher lease; false when another live holder has it.
+    async fn lease_chain(
+        &self,
+        chain: &ChainKey,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Remembered reorg checkpoints at or below `at_or_below`, highest first.
+    async fn checkpoints(
+        &self,
+        chain: &ChainKey,
+        at_or_below: u64,
+        limit: u32,
+    ) -> Result<Vec<BlockMark>, StoreError>;
+    /// Orders whose deposit address is one of these.
+    async fn orders_by_deposit_addresses(
+        &self,
+        addresses: &[EvmAddress],
+    ) -> Result<Vec<Order>, StoreError>;
+    /// `PENDING` or `CREDITED` transfers of the chain in blocks above `above`.
+    async fn transfers_above(
+        &self,
+        chain: &ChainKey,
+        above: u64,
+    ) -> Result<Vec<Transfer>, StoreError>;
+    /// `PENDING` transfers of the chain in blocks at or below `max_block`, oldest first.
+    async fn pending_transfers_up_to(
+        &self,
+        chain: &ChainKey,
+        max_block: u64,
+        limit: u32,
+    ) -> Result<Vec<Transfer>, StoreError>;
+    /// Every transfer to these orders, oldest first.
+    async fn transfers_of_orders(&self, sysids: &[String]) -> Result<Vec<Transfer>, StoreError>;
+    /// Transfers of a transaction (any state).
+    async fn transfers_of_tx(
+        &self,
+        chain: &ChainKey,
+        tx_hash: &str,
+    ) -> Result<Vec<Transfer>, StoreError>;
+    /// A page of an app's abnormal payments, newest first.
+    async fn list_abnormal_payments(
+        &self,
+        app: &AppId,
+        filter: &AbnormalFilter,
+        page: PageRequest,
+    ) -> Result<Page<AbnormalPayment>, StoreError>;
+    /// An order by its system id.
+    async fn order_by_sysid(&self, sysid: &str) -> Result<Option<Order>, StoreError>;
+}
+
 /// Atomic persistence of state changes and their events.
 #[async_trait]
 pub trait ChangeStore: Send + Sync {
@@ -235,6 +388,6 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything the use cases need from storage.
-pub trait Store: AppStore + SessionStore + OrderStore + ChangeStore + Health {}
+pub trait Store: AppStore + SessionStore + OrderStore + ChainStore + ChangeStore + Health {}
 
-impl<T: AppStore + SessionStore + OrderStore + ChangeStore + Health> Store for T {}
+impl<T: AppStore + SessionStore + OrderStore + ChainStore + ChangeStore + Health> Store for T {}

@@ -4,6 +4,7 @@
 //! (Bearer, IP allow-list, signature, replay, response signing); answers use the envelope of
 //! [`respond`]. Handlers only parse, call one use case of [`wcheckout_app::Gateway`] and answer.
 
+pub mod abnormal;
 pub mod guard;
 pub mod openapi;
 pub mod ops;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/checkout/order/cancel", get(orders::cancel))
         .route("/checkout/order/info", get(orders::info))
         .route("/checkout/order/list", post(orders::list))
+        .route("/checkout/abnormal-payment/list", post(abnormal::list))
         .route_layer(from_fn_with_state(state.clone(), guard::checkout_guard));
     Router::new()
         .merge(checkout)

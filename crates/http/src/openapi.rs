@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         crate::orders::cancel,
         crate::orders::info,
         crate::orders::list,
+        crate::abnormal::list,
         crate::page::payment_page,
         crate::ops::health,
         crate::ops::metrics,
@@ -28,6 +29,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "auth", description = "Access tokens"),
         (name = "order", description = "Checkout orders"),
+        (name = "abnormal payment", description = "Over-, under- and late payments"),
         (name = "payment page", description = "What payers open"),
         (name = "operations", description = "Health and metrics"),
     )

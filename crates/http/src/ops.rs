@@ -1,5 +1,6 @@
 //! Operational routes: health, metrics, OpenAPI, unknown routes, and request metrics.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use axum::Json;
@@ -9,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
+use wcheckout_app::chain_health::ChainHealth;
 use wcheckout_domain::error::ErrorCode;
 use wcheckout_domain::order::OrderStatus;
 
@@ -19,20 +21,24 @@ use crate::state::AppState;
 /// Health report.
 #[derive(Serialize, ToSchema)]
 pub struct HealthReport {
-    /// `ok` or `unavailable`.
+    /// `ok` or `unavailable` (the database does not answer).
     pub status: &'static str,
     /// `ok` or `unreachable`.
     pub database: &'static str,
+    /// Per chain: head and processed heights, lag, RPC errors, reorganisations.
+    pub chains: BTreeMap<String, ChainHealth>,
 }
 
-/// Whether the gateway can serve: the database answers.
+/// Whether the gateway can serve (the database answers) and how each chain's watcher is doing.
 #[utoipa::path(get, path = "/health", tag = "operations",
     responses((status = 200, body = HealthReport), (status = 503, body = HealthReport)))]
 pub async fn health(State(state): State<AppState>) -> Response {
+    let chains = state.gateway.chain_health.snapshot();
     match state.gateway.store.ping().await {
         Ok(()) => Json(HealthReport {
             status: "ok",
             database: "ok",
+            chains,
         })
         .into_response(),
         Err(error) => {
@@ -40,6 +46,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
             let report = HealthReport {
                 status: "unavailable",
                 database: "unreachable",
+                chains,
             };
             (StatusCode::SERVICE_UNAVAILABLE, Json(report)).into_response()
         }

@@ -50,7 +50,7 @@ pub async fn payment_page(
         }
         Err(error) => return ApiError(error.into()).into_response(),
     };
-    match state.gateway.order_view(&order) {
+    match state.gateway.order_view(&order).await {
         Ok(view) => Json(PaymentStatus {
             order_status: view.order_status,
             token: view.token,

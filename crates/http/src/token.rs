@@ -75,9 +75,26 @@ pub async fn token(
                 };
                 json_response(axum::http::StatusCode::OK, ErrorCode::Success, &body)
             }
-            Err(error) => ApiError(error).into_response(),
+            Err(error) => token_error(ApiError(error)),
         },
-        Err(error) => error.into_response(),
+        Err(error) => token_error(error),
+    }
+}
+
+/// A refusal in the token response's shape: the envelope with `success: false`. Our own
+/// failures (5xx) keep the plain envelope.
+fn token_error(error: ApiError) -> Response {
+    match error.0 {
+        wcheckout_app::ServiceError::Rejected(rejection) => {
+            let body = TokenResponse {
+                retcode: rejection.code.as_str(),
+                retdata: None,
+                retmsg: rejection.message,
+                success: false,
+            };
+            json_response(axum::http::StatusCode::OK, rejection.code, &body)
+        }
+        other => ApiError(other).into_response(),
     }
 }
 

@@ -8,6 +8,7 @@ use wcheckout_domain::order::{Order, OrderStatus};
 use wcheckout_domain::ports::{Inserted, OrderFilter, OrderStore, Page, PageRequest, StoreError};
 use wcheckout_domain::time::Timestamp;
 
+use crate::chain::{Arg, bind_args};
 use crate::rows::{ORDER_COLUMNS, int, order_from_row, text, to_i64};
 use crate::{SqlStore, store_error};
 
@@ -33,9 +34,10 @@ impl OrderStore for SqlStore {
              order_amount, exchange_rate, paying_amount, min_accepted_amount, paid_amount, \
              refunded_amount, deposit_address, address_index, status, tx_hash, expires_at, \
              pc_callback_url, app_callback_url, page_token, request_fingerprint, created_at, \
-             updated_at, version) \
+             updated_at, version, alert) \
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::numeric, $11::numeric, \
-             $12::numeric, $13::numeric, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25) \
+             $12::numeric, $13::numeric, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
+             $26) \
              on conflict (app_id, order_no) do nothing returning sysid",
         );
         let inserted = sqlx::query(&sql)
@@ -64,6 +66,7 @@ impl OrderStore for SqlStore {
             .bind(order.created_at.micros())
             .bind(order.updated_at.micros())
             .bind(order.version)
+            .bind(order.alert.as_deref())
             .fetch_optional(&self.writer)
             .await
             .map_err(store_error)?;
@@ -98,9 +101,16 @@ impl OrderStore for SqlStore {
     }
 
     async fn orders_by_no_any_app(&self, no: &IntegratorNo) -> Result<Vec<Order>, StoreError> {
-        let sql = format!("select {ORDER_COLUMNS} from orders where order_no = $1 order by created_at");
-        let rows = sqlx::query(&sql).bind(no.as_str()).fetch_all(&self.reader).await;
-        rows.map_err(store_error)?.iter().map(order_from_row).collect()
+        let sql =
+            format!("select {ORDER_COLUMNS} from orders where order_no = $1 order by created_at");
+        let rows = sqlx::query(&sql)
+            .bind(no.as_str())
+            .fetch_all(&self.reader)
+            .await;
+        rows.map_err(store_error)?
+            .iter()
+            .map(order_from_row)
+            .collect()
     }
 
     async fn order_by_page_token(&self, token: &str) -> Result<Option<Order>, StoreError> {
@@ -122,8 +132,8 @@ impl OrderStore for SqlStore {
         page: PageRequest,
     ) -> Result<Page<Order>, StoreError> {
         let mut conditions = vec!["app_id = $1".to_owned()];
-        let mut args: Vec<FilterArg> = vec![FilterArg::Text(app.as_str().to_owned())];
-        let mut push = |column: &str, op: &str, arg: FilterArg| {
+        let mut args: Vec<Arg> = vec![Arg::Text(app.as_str().to_owned())];
+        let mut push = |column: &str, op: &str, arg: Arg| {
             args.push(arg);
             conditions.push(format!("{column} {op} ${}", args.len()));
         };
@@ -135,21 +145,21 @@ impl OrderStore for SqlStore {
         ];
         for (column, value) in text_filters {
             if let Some(value) = value {
-                push(column, "=", FilterArg::Text(value.clone()));
+                push(column, "=", Arg::Text(value.clone()));
             }
         }
         if let Some(status) = filter.status {
-            push("status", "=", FilterArg::Text(status.as_str().to_owned()));
+            push("status", "=", Arg::Text(status.as_str().to_owned()));
         }
         if let Some(from) = filter.created_from {
-            push("created_at", ">=", FilterArg::Int(from.micros()));
+            push("created_at", ">=", Arg::Int(from.micros()));
         }
         if let Some(to) = filter.created_to {
-            push("created_at", "<=", FilterArg::Int(to.micros()));
+            push("created_at", "<=", Arg::Int(to.micros()));
         }
         let where_clause = conditions.join(" and ");
         let count_sql = format!("select count(*) as total from orders where {where_clause}");
-        let total = bind_filters(sqlx::query(&count_sql), &args)
+        let total = bind_args(sqlx::query(&count_sql), &args)
             .fetch_one(&self.reader)
             .await
             .map_err(store_error)?;
@@ -160,7 +170,7 @@ impl OrderStore for SqlStore {
             page.size,
             page.offset()
         );
-        let rows = bind_filters(sqlx::query(&page_sql), &args)
+        let rows = bind_args(sqlx::query(&page_sql), &args)
             .fetch_all(&self.reader)
             .await
             .map_err(store_error)?;
@@ -199,21 +209,4 @@ impl OrderStore for SqlStore {
             })
             .collect()
     }
-}
-
-enum FilterArg {
-    Text(String),
-    Int(i64),
-}
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-
-fn bind_filters<'q>(mut query: AnyQuery<'q>, args: &'q [FilterArg]) -> AnyQuery<'q> {
-    for arg in args {
-        query = match arg {
-            FilterArg::Text(text) => query.bind(text.as_str()),
-            FilterArg::Int(value) => query.bind(*value),
-        };
-    }
-    query
 }

@@ -8,9 +8,12 @@ use wcheckout_domain::app::{App, Branding, IpNetwork, UnderpaymentTolerance};
 use wcheckout_domain::ids::{AppId, IntegratorNo};
 use wcheckout_domain::money::{Decimal, TokenAmount};
 use wcheckout_domain::order::{Order, OrderStatus};
+use wcheckout_domain::payment::{
+    AbnormalKind, AbnormalPayment, AbnormalStatus, Transfer, TransferState,
+};
 use wcheckout_domain::ports::StoreError;
 use wcheckout_domain::time::Timestamp;
-use wcheckout_domain::token::TokenId;
+use wcheckout_domain::token::{ChainKey, TokenId};
 
 use crate::store_error;
 
@@ -110,7 +113,7 @@ pub(crate) const ORDER_COLUMNS: &str = "sysid, app_id, order_no, merchant_id, cu
     cast(min_accepted_amount as text) as min_accepted_amount, \
     cast(paid_amount as text) as paid_amount, cast(refunded_amount as text) as refunded_amount, \
     deposit_address, address_index, status, tx_hash, expires_at, pc_callback_url, \
-    app_callback_url, page_token, request_fingerprint, created_at, updated_at, version";
+    app_callback_url, page_token, request_fingerprint, created_at, updated_at, version, alert";
 
 pub(crate) fn order_from_row(row: &AnyRow) -> Result<Order, StoreError> {
     let address_index = int(row, "address_index")?;
@@ -138,6 +141,7 @@ pub(crate) fn order_from_row(row: &AnyRow) -> Result<Order, StoreError> {
         app_callback_url: opt_text(row, "app_callback_url")?,
         page_token: text(row, "page_token")?,
         request_fingerprint: text(row, "request_fingerprint")?,
+        alert: opt_text(row, "alert")?,
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
         version: int(row, "version")?,
@@ -147,4 +151,65 @@ pub(crate) fn order_from_row(row: &AnyRow) -> Result<Order, StoreError> {
 /// An unsigned count or index as the `bigint` the schema stores.
 pub(crate) fn to_i64(value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Internal(format!("{value} exceeds bigint")))
+}
+
+fn unsigned(row: &AnyRow, column: &str) -> Result<u64, StoreError> {
+    let value = int(row, column)?;
+    u64::try_from(value).map_err(|_| corrupt(column, &value.to_string()))
+}
+
+fn address(row: &AnyRow, column: &str) -> Result<EvmAddress, StoreError> {
+    parsed(row, column, |a| EvmAddress::parse(a).ok())
+}
+
+/// Columns of `chain_transfers`.
+pub(crate) const TRANSFER_COLUMNS: &str = "chain, tx_hash, log_index, block_number, block_hash, \
+    block_time, token, from_address, to_address, cast(amount as text) as amount, order_sysid, \
+    state, observed_at";
+
+pub(crate) fn transfer_from_row(row: &AnyRow) -> Result<Transfer, StoreError> {
+    Ok(Transfer {
+        chain: parsed(row, "chain", ChainKey::parse)?,
+        tx_hash: text(row, "tx_hash")?,
+        log_index: unsigned(row, "log_index")?,
+        block_number: unsigned(row, "block_number")?,
+        block_hash: text(row, "block_hash")?,
+        block_time: time(row, "block_time")?,
+        token: parsed(row, "token", TokenId::parse)?,
+        from: address(row, "from_address")?,
+        to: address(row, "to_address")?,
+        amount: amount(row, "amount")?,
+        order_sysid: text(row, "order_sysid")?,
+        state: parsed(row, "state", TransferState::parse)?,
+        observed_at: time(row, "observed_at")?,
+    })
+}
+
+/// Columns of `abnormal_payments`.
+pub(crate) const ABNORMAL_COLUMNS: &str = "abnormal_payment_no, app_id, order_sysid, order_no, \
+    token, kind, cast(amount as text) as amount, cast(pending_amount as text) as pending_amount, \
+    tx_hash, payer_address, status, created_at, updated_at, version";
+
+pub(crate) fn abnormal_from_row(row: &AnyRow) -> Result<AbnormalPayment, StoreError> {
+    let payer = opt_text(row, "payer_address")?;
+    let payer = match payer {
+        Some(text) => Some(EvmAddress::parse(&text).map_err(|_| corrupt("payer_address", &text))?),
+        None => None,
+    };
+    Ok(AbnormalPayment {
+        abnormal_payment_no: text(row, "abnormal_payment_no")?,
+        app_id: AppId::new(text(row, "app_id")?),
+        order_sysid: text(row, "order_sysid")?,
+        order_no: parsed(row, "order_no", IntegratorNo::parse)?,
+        token: parsed(row, "token", TokenId::parse)?,
+        kind: parsed(row, "kind", AbnormalKind::parse)?,
+        amount: amount(row, "amount")?,
+        pending_amount: amount(row, "pending_amount")?,
+        tx_hash: opt_text(row, "tx_hash")?,
+        payer,
+        status: parsed(row, "status", AbnormalStatus::parse)?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+        version: int(row, "version")?,
+    })
 }

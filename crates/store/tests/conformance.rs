@@ -167,6 +167,7 @@ fn order(app: &AppId, order_no: &str, index: u64) -> Order {
         app_callback_url: None,
         page_token: format!("page_{index:08}"),
         request_fingerprint: format!("fp_{order_no}"),
+        alert: None,
         created_at,
         updated_at: created_at,
         version: 1,
@@ -692,7 +693,13 @@ async fn orders_insert_and_existing(store: SqlStore) {
     );
     let everywhere = store.orders_by_no_any_app(&no("ORDER-1")).await.unwrap();
     assert_eq!(everywhere.len(), 2, "one per app");
-    assert!(store.orders_by_no_any_app(&no("ORDER-404")).await.unwrap().is_empty());
+    assert!(
+        store
+            .orders_by_no_any_app(&no("ORDER-404"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         store.order_by_no(&ids[0], &no("ORDER-2")).await.unwrap(),
         None
@@ -774,6 +781,7 @@ async fn orders_round_trip_every_field(store: SqlStore) {
         app_callback_url: Some("shopapp://orders/1".to_owned()),
         page_token: "tok_".to_owned() + &"Z".repeat(40),
         request_fingerprint: "e3b0c44298fc1c149afbf4c8996fb924".to_owned(),
+        alert: Some("reorg alert".to_owned()),
         created_at: Timestamp::from_micros(T0 - 999_999),
         updated_at: Timestamp::from_micros(T0 + 123_457),
         version: 42,
@@ -1141,6 +1149,7 @@ async fn commit_updates_order(store: SqlStore) {
         .commit(ChangeSet {
             orders: vec![write(&original, v2.clone())],
             events: Vec::new(),
+            ..ChangeSet::default()
         })
         .await
         .unwrap();
@@ -1166,6 +1175,7 @@ async fn commit_updates_order(store: SqlStore) {
         .commit(ChangeSet {
             orders: vec![write(&v2, v3.clone())],
             events: Vec::new(),
+            ..ChangeSet::default()
         })
         .await
         .unwrap();
@@ -1185,6 +1195,7 @@ async fn commit_updates_order(store: SqlStore) {
         .commit(ChangeSet {
             orders: vec![write(&v3, v4.clone())],
             events: Vec::new(),
+            ..ChangeSet::default()
         })
         .await
         .unwrap();
@@ -1220,6 +1231,7 @@ async fn commit_stale_version_conflicts(store: SqlStore) {
         .commit(ChangeSet {
             orders: vec![write(&original, v2.clone())],
             events: Vec::new(),
+            ..ChangeSet::default()
         })
         .await
         .unwrap();
@@ -1235,6 +1247,7 @@ async fn commit_stale_version_conflicts(store: SqlStore) {
         .commit(ChangeSet {
             orders: vec![write(&original, stale)],
             events: Vec::new(),
+            ..ChangeSet::default()
         })
         .await;
     assert_eq!(result, Err(CommitError::Conflict));
@@ -1252,6 +1265,7 @@ async fn commit_stale_version_conflicts(store: SqlStore) {
         .commit(ChangeSet {
             orders: vec![future],
             events: Vec::new(),
+            ..ChangeSet::default()
         })
         .await;
     assert_eq!(result, Err(CommitError::Conflict));
@@ -1263,6 +1277,7 @@ async fn commit_stale_version_conflicts(store: SqlStore) {
         .commit(ChangeSet {
             orders: vec![write(&ghost, paid(&ghost, "0xbbb3", 1))],
             events: Vec::new(),
+            ..ChangeSet::default()
         })
         .await;
     assert_eq!(result, Err(CommitError::Conflict));
@@ -1283,6 +1298,7 @@ async fn commit_stale_version_conflicts(store: SqlStore) {
         .commit(ChangeSet {
             orders: vec![skipping],
             events: Vec::new(),
+            ..ChangeSet::default()
         })
         .await;
     assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
@@ -1301,6 +1317,7 @@ async fn commit_is_atomic(store: SqlStore) {
         .commit(ChangeSet {
             orders: vec![write(&second, second_v2.clone())],
             events: Vec::new(),
+            ..ChangeSet::default()
         })
         .await
         .unwrap();
@@ -1311,6 +1328,7 @@ async fn commit_is_atomic(store: SqlStore) {
         .commit(ChangeSet {
             orders: vec![valid.clone(), stale],
             events: vec![event("evt_atomic", &valid.order)],
+            ..ChangeSet::default()
         })
         .await;
     assert_eq!(result, Err(CommitError::Conflict));
@@ -1322,6 +1340,7 @@ async fn commit_is_atomic(store: SqlStore) {
         .commit(ChangeSet {
             orders: vec![valid.clone()],
             events: vec![event("evt_atomic", &valid.order)],
+            ..ChangeSet::default()
         })
         .await
         .unwrap();
@@ -1351,6 +1370,7 @@ async fn commit_concurrent_same_version(store: SqlStore) {
                     &format!("evt_{}", next.tx_hash.as_deref().unwrap()),
                     next,
                 )],
+                ..ChangeSet::default()
             };
             tokio::spawn(async move { store.commit(change).await })
         })
@@ -1380,6 +1400,7 @@ async fn commit_with_events(store: SqlStore) {
         .commit(ChangeSet {
             orders: vec![write(&original, v2.clone())],
             events: vec![event("evt_000000000001", &v2)],
+            ..ChangeSet::default()
         })
         .await
         .unwrap();
@@ -1396,6 +1417,7 @@ async fn commit_with_events(store: SqlStore) {
         .commit(ChangeSet {
             orders: vec![write(&v2, v3.clone())],
             events: vec![event("evt_000000000001", &v3)],
+            ..ChangeSet::default()
         })
         .await;
     assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
@@ -1411,6 +1433,7 @@ async fn commit_with_events(store: SqlStore) {
                 event("evt_000000000002", &v3),
                 event("evt_000000000002", &v3),
             ],
+            ..ChangeSet::default()
         })
         .await;
     assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
@@ -1423,6 +1446,7 @@ async fn commit_with_events(store: SqlStore) {
         .commit(ChangeSet {
             orders: vec![write(&v2, v3.clone())],
             events: vec![orphan],
+            ..ChangeSet::default()
         })
         .await;
     assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
@@ -1436,6 +1460,7 @@ async fn commit_with_events(store: SqlStore) {
                 event("evt_000000000002", &v3),
                 event("evt_000000000004", &v3),
             ],
+            ..ChangeSet::default()
         })
         .await
         .unwrap();
@@ -1448,6 +1473,7 @@ async fn commit_with_events(store: SqlStore) {
         .commit(ChangeSet {
             orders: Vec::new(),
             events: vec![event("evt_000000000005", &v3)],
+            ..ChangeSet::default()
         })
         .await
         .unwrap();
@@ -1455,6 +1481,7 @@ async fn commit_with_events(store: SqlStore) {
         .commit(ChangeSet {
             orders: Vec::new(),
             events: vec![event("evt_000000000005", &v3)],
+            ..ChangeSet::default()
         })
         .await;
     assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");

@@ -127,7 +127,8 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
 
 fn describe(path: &str, error: &serde_json::Error) -> Rejection {
     let message = error.to_string();
-    let message = strip_position(&message);
+    let message = plain_types(strip_position(&message));
+    let message = message.as_str();
     if error.is_syntax() || error.is_eof() {
         return Rejection::invalid("request body", format!("is not valid JSON ({message})"));
     }
@@ -150,6 +151,25 @@ fn describe(path: &str, error: &serde_json::Error) -> Rejection {
 
 fn strip_position(message: &str) -> &str {
     message.split(" at line ").next().unwrap_or(message)
+}
+
+/// Names JSON types the way integrators know them: `expected i64` becomes
+/// `expected an integer`.
+fn plain_types(message: &str) -> String {
+    const NAMES: [(&str, &str); 4] = [
+        ("expected i64", "expected an integer"),
+        ("expected i32", "expected an integer"),
+        (
+            "expected u64",
+            "expected an integer from 0 to 18446744073709551615",
+        ),
+        ("expected u32", "expected an integer from 0 to 4294967295"),
+    ];
+    NAMES
+        .iter()
+        .fold(message.to_owned(), |text, (rust, plain)| {
+            text.replace(rust, plain)
+        })
 }
 
 #[cfg(test)]

@@ -2,12 +2,14 @@
 //! bodies. Field names and shapes follow `shared/spec/wcheckout-api.md`; amounts are emitted
 //! from exact decimals, never through a float.
 
+mod abnormal;
 mod json;
 mod orders;
 mod requests;
 
+pub use abnormal::{AbnormalPaymentView, ListAbnormalPaymentsRequest, abnormal_payment_event};
 pub use json::{Envelope, JsonDecimal, JsonNumber, PageView, parse_body};
-pub use orders::{OrderView, order_changed_event};
+pub use orders::{OrderView, PaymentProgress, order_changed_event};
 pub use requests::{
     CancelOrderQuery, CreateCheckoutOrderRequest, ListCheckoutOrdersRequest, OrderInfoQuery,
     TimeInput, TokenRequestBody,

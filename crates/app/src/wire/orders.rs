@@ -3,6 +3,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 use wcheckout_domain::events::{EventType, OutboxEvent};
+use wcheckout_domain::money::TokenAmount;
 use wcheckout_domain::order::Order;
 use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::Token;
@@ -32,6 +33,13 @@ pub struct OrderView {
     /// Token amount received in confirmed transfers.
     #[schema(value_type = f64, example = 0)]
     pub paid_amount: JsonNumber,
+    /// Token amount seen in transfers still waiting for confirmations.
+    #[schema(value_type = f64, example = 0)]
+    pub unconfirmed_amount: JsonNumber,
+    /// Confirmations of the latest transfer to the deposit address (0 before any).
+    pub confirmations: u64,
+    /// Confirmations a transfer needs (`null` when the chain's safe/finalized tag decides).
+    pub required_confirmations: Option<u32>,
     /// Token amount refunded so far.
     #[schema(value_type = f64, example = 0)]
     pub refunded_amount: JsonNumber,
@@ -64,14 +72,32 @@ pub struct OrderView {
     /// Last changed, UTC.
     #[schema(example = "2025-09-26T14:49:09.294114")]
     pub updated_time: String,
+    /// An operator alert (a credited transfer undone by a chain reorganisation); absent normally.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<String>,
+}
+
+/// How far the payment of an order has come on chain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PaymentProgress {
+    /// Sum of transfers not final yet.
+    pub unconfirmed: TokenAmount,
+    /// Confirmations of the latest transfer.
+    pub confirmations: u64,
+    /// Confirmations required, when counted in blocks.
+    pub required_confirmations: Option<u32>,
 }
 
 impl OrderView {
     /// The view of `order` at `now`; `token` is its token's configuration.
-    pub fn new(order: &Order, token: &Token, public_url: &str, now: Timestamp) -> OrderView {
-        let amount = |a: wcheckout_domain::money::TokenAmount| {
-            JsonNumber::new(&a.to_decimal(token.decimals).normalized())
-        };
+    pub fn new(
+        order: &Order,
+        token: &Token,
+        progress: &PaymentProgress,
+        public_url: &str,
+        now: Timestamp,
+    ) -> OrderView {
+        let amount = |a: TokenAmount| JsonNumber::new(&a.to_decimal(token.decimals).normalized());
         let paying = order.paying_amount.to_decimal(token.decimals);
         let paying = paying.with_min_scale(u32::from(token.payment_scale));
         OrderView {
@@ -81,6 +107,9 @@ impl OrderView {
             fiat: order.fiat.clone(),
             paying_amount: JsonNumber::new(&paying),
             paid_amount: amount(order.paid_amount),
+            unconfirmed_amount: amount(progress.unconfirmed),
+            confirmations: progress.confirmations,
+            required_confirmations: progress.required_confirmations,
             refunded_amount: amount(order.refunded_amount),
             token: order.token.to_string(),
             coin_address: token.contract.to_checksum(),
@@ -94,6 +123,7 @@ impl OrderView {
             order_status: order.status.to_string(),
             created_time: order.created_at.to_iso_micros(),
             updated_time: order.updated_at.to_iso_micros(),
+            alert: order.alert.clone(),
         }
     }
 }

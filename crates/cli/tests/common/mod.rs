@@ -8,6 +8,8 @@
     clippy::panic
 )]
 
+pub mod chain;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -86,6 +88,8 @@ pub fn test_config(db_url: &str) -> Config {
     config.keys.seed = Some(TEST_MNEMONIC.into());
     config.keys.master_key = Some("11".repeat(32));
     config.orders.expiry_interval_ms = 100;
+    // API tests run without a chain; the chain tests turn watching on with their own node.
+    config.watcher.enabled = false;
     config
 }
 
@@ -131,7 +135,7 @@ impl TestGateway {
             metrics: None,
         };
         let (stop, stopped) = watch::channel(false);
-        wcheckout::serve::spawn_workers(&config, &gateway, &stopped);
+        wcheckout::serve::spawn_workers(&config, &gateway, &stopped).unwrap();
         let app = wcheckout_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let mut shutdown = stopped.clone();
         tokio::spawn(async move {

@@ -1,0 +1,551 @@
+//! The chain watcher: one per configured chain. Each round it takes (or renews) the chain's
+//! lease, checks that the last processed block is still canonical (rewinding past a
+//! reorganisation otherwise), records the transfers of the next bounded block range that pay
+//! our deposit addresses together with the new cursor, and credits the transfers that have
+//! become final.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::chain::{
+    BlockMark, BlockRef, ChainError, ChainReader, FinalityTag, TransferLog,
+};
+use wcheckout_domain::money::TokenAmount;
+use wcheckout_domain::order::Order;
+use wcheckout_domain::payment::{self, Transfer, TransferState};
+use wcheckout_domain::ports::{ChangeSet, CommitError, CursorMove, OrderWrite, TransferChange};
+use wcheckout_domain::token::{Chain, ChainKey, Finality, TokenId};
+
+use crate::chain_health::ChainHealthBoard;
+use crate::error::ServiceError;
+use crate::gateway::Gateway;
+use crate::payments::Credited;
+
+/// Tuning of a watcher.
+#[derive(Clone, Debug)]
+pub struct WatcherSettings {
+    /// Most blocks fetched in one `eth_getLogs` range.
+    pub max_blocks_per_scan: u64,
+    /// How long to wait for a new head when caught up (without a WebSocket).
+    pub poll_interval: Duration,
+    /// First block to scan when the chain has no cursor yet (default: the head).
+    pub start_block: Option<u64>,
+    /// How long a watcher's lease lasts without renewal.
+    pub lease_ttl: Duration,
+    /// Reorg checkpoints examined when looking for the fork point.
+    pub max_reorg_depth: u32,
+    /// Final transfers credited per database round.
+    pub credit_batch: u32,
+}
+
+impl Default for WatcherSettings {
+    fn default() -> Self {
+        WatcherSettings {
+            max_blocks_per_scan: 1000,
+            poll_interval: Duration::from_millis(1000),
+            start_block: None,
+            lease_ttl: Duration::from_secs(15),
+            max_reorg_depth: 256,
+            credit_batch: 500,
+        }
+    }
+}
+
+/// Why a round failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The node failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// Storage or a use case failed.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// The chain changed under the round (a reorganisation in progress); retried.
+    #[error("chain changed during the round: {0}")]
+    Moving(String),
+}
+
+impl From<wcheckout_domain::ports::StoreError> for WatchError {
+    fn from(error: wcheckout_domain::ports::StoreError) -> Self {
+        WatchError::Service(error.into())
+    }
+}
+
+/// What a round achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Round {
+    /// Everything up to the head is recorded.
+    CaughtUp,
+    /// More blocks wait: go again at once.
+    MoreToScan,
+    /// Another process holds the lease.
+    Standby,
+}
+
+/// Watches one chain.
+pub struct ChainWatcher {
+    gateway: Arc<Gateway>,
+    chain: Chain,
+    contracts: Vec<EvmAddress>,
+    tokens_by_contract: HashMap<EvmAddress, TokenId>,
+    reader: Arc<dyn ChainReader>,
+    settings: WatcherSettings,
+    holder: String,
+    health: Arc<ChainHealthBoard>,
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl ChainWatcher {
+    /// A watcher of `chain` reading through `reader`; `holder` names this process in leases.
+    pub fn new(
+        gateway: Arc<Gateway>,
+        chain: Chain,
+        reader: Arc<dyn ChainReader>,
+        settings: WatcherSettings,
+        holder: String,
+        health: Arc<ChainHealthBoard>,
+    ) -> ChainWatcher {
+        let tokens_by_contract = gateway
+            .tokens
+            .tokens_of(&chain.key)
+            .map(|t| (t.contract, t.id.clone()))
+            .collect::<HashMap<_, _>>();
+        let contracts = tokens_by_contract.keys().copied().collect();
+        ChainWatcher {
+            gateway,
+            chain,
+            contracts,
+            tokens_by_contract,
+            reader,
+            settings,
+            holder,
+            health,
+        }
+    }
+
+    fn key(&self) -> &ChainKey {
+        &self.chain.key
+    }
+
+    /// Runs rounds until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(chain = %self.key(), contracts = self.contracts.len(), "watcher started");
+        loop {
+            let wait = match self.round().await {
+                Ok(Round::MoreToScan) => None,
+                Ok(Round::CaughtUp | Round::Standby) => Some(self.settings.poll_interval),
+                Err(error) => {
+                    tracing::warn!(chain = %self.key(), %error, "watcher round failed; retrying");
+                    self.health.error(self.key(), error.to_string());
+                    Some(self.settings.poll_interval.max(Duration::from_millis(500)))
+                }
+            };
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Some(wait) = wait {
+                tokio::select! {
+                    () = self.reader.wait_for_new_head(wait) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+    }
+
+    /// One round: lease, reorg check, one scan step, crediting of final transfers.
+    pub async fn round(&self) -> Result<Round, WatchError> {
+        let store = &self.gateway.store;
+        let now = self.gateway.clock.now();
+        let head = self.reader.head().await?;
+        let until = now.plus_seconds(0);
+        let until = wcheckout_domain::time::Timestamp::from_micros(
+            until
+                .micros()
+                .saturating_add(micros(self.settings.lease_ttl)),
+        );
+        let leader = store
+            .lease_chain(self.key(), &self.holder, now, until)
+            .await?;
+        let Some(cursor) = store.chain_cursor(self.key()).await? else {
+            if leader {
+                self.start_cursor(&head).await?;
+            }
+            return Ok(if leader {
+                Round::MoreToScan
+            } else {
+                Round::Standby
+            });
+        };
+        if !leader {
+            let processed = (cursor.processed.number, head.time);
+            self.health
+                .round(self.key(), (head.number, head.time), processed, false, now);
+            return Ok(Round::Standby);
+        }
+        let processed = self.block(cursor.processed.number).await;
+        let processed = match processed {
+            Ok(block) if block.hash == cursor.processed.hash => block,
+            Ok(_) | Err(WatchError::Moving(_)) => {
+                self.rewind(&cursor.processed).await?;
+                return Ok(Round::MoreToScan);
+            }
+            Err(error) => return Err(error),
+        };
+        let (processed, more) = if head.number > processed.number {
+            self.scan(&cursor.processed, &head).await?
+        } else {
+            (processed, false)
+        };
+        self.credit_final(&head).await?;
+        store
+            .note_chain_head(self.key(), head.number, head.time, now)
+            .await?;
+        let processed_at = (processed.number, processed.time);
+        self.health.round(
+            self.key(),
+            (head.number, head.time),
+            processed_at,
+            true,
+            now,
+        );
+        Ok(if more {
+            Round::MoreToScan
+        } else {
+            Round::CaughtUp
+        })
+    }
+
+    async fn block(&self, number: u64) -> Result<BlockRef, WatchError> {
+        let blocks = self.reader.blocks(&[number]).await?;
+        blocks
+            .into_iter()
+            .find(|b| b.number == number)
+            .ok_or_else(|| WatchError::Moving(format!("block {number} is not on the chain")))
+    }
+
+    async fn start_cursor(&self, head: &BlockRef) -> Result<(), WatchError> {
+        let start = match self.settings.start_block {
+            Some(first) => self.block(first.saturating_sub(1)).await?,
+            None => head.clone(),
+        };
+        let changes = ChangeSet {
+            cursor: Some(CursorMove {
+                chain: self.key().clone(),
+                expected: None,
+                to: BlockMark::from(&start),
+                checkpoints: Vec::new(),
+                forget_above: None,
+            }),
+            ..ChangeSet::default()
+        };
+        tracing::info!(chain = %self.key(), block = start.number, "watcher cursor created");
+        self.commit_tolerating_races(changes).await
+    }
+
+    /// A commit that another process may have made first; losing that race is fine.
+    async fn commit_tolerating_races(&self, changes: ChangeSet) -> Result<(), WatchError> {
+        match self.gateway.store.commit(changes).await {
+            Ok(()) | Err(CommitError::Conflict) => Ok(()),
+            Err(CommitError::Store(error)) => Err(error.into()),
+        }
+    }
+
+    /// Records the transfers of the next range and moves the cursor past it, atomically.
+    async fn scan(
+        &self,
+        cursor: &BlockMark,
+        head: &BlockRef,
+    ) -> Result<(BlockRef, bool), WatchError> {
+        let to = head.number.min(
+            cursor
+                .number
+                .saturating_add(self.settings.max_blocks_per_scan),
+        );
+        let end_before = self.block(to).await?;
+        let logs = self
+            .reader
+            .transfer_logs(&self.contracts, cursor.number + 1, to)
+            .await?;
+        let end = self.block(to).await?;
+        // The end block's hash covers every block below it: unchanged, the logs are canonical.
+        if end.hash != end_before.hash {
+            return Err(WatchError::Moving(format!(
+                "block {to} changed during the scan"
+            )));
+        }
+        let transfers = self.our_transfers(&logs).await?;
+        let checkpoints: BTreeSet<(u64, String)> = transfers
+            .iter()
+            .map(|t| (t.block_number, t.block_hash.clone()))
+            .collect();
+        if !transfers.is_empty() {
+            tracing::info!(chain = %self.key(), count = transfers.len(), to, "transfers recorded");
+        }
+        let changes = ChangeSet {
+            cursor: Some(CursorMove {
+                chain: self.key().clone(),
+                expected: Some(cursor.clone()),
+                to: BlockMark::from(&end),
+                checkpoints: checkpoints
+                    .into_iter()
+                    .map(|(number, hash)| BlockMark { number, hash })
+                    .collect(),
+                forget_above: None,
+            }),
+            transfers: transfers.into_iter().map(TransferChange::Record).collect(),
+            ..ChangeSet::default()
+        };
+        self.commit_tolerating_races(changes).await?;
+        metrics::counter!("wcheckout_chain_blocks_scanned_total", "chain" => self.key().to_string())
+            .increment(to.saturating_sub(cursor.number));
+        Ok((end, to < head.number))
+    }
+
+    /// The logs paying a monitored deposit address of an order in the same token.
+    async fn our_transfers(&self, logs: &[TransferLog]) -> Result<Vec<Transfer>, WatchError> {
+        let recipients: BTreeSet<EvmAddress> = logs.iter().map(|l| l.to).collect();
+        if recipients.is_empty() {
+            return Ok(Vec::new());
+        }
+        let recipients = recipients.into_iter().collect::<Vec<_>>();
+        let orders: HashMap<EvmAddress, Order> = self
+            .gateway
+            .store
+            .orders_by_deposit_addresses(&recipients)
+            .await?
+            .into_iter()
+            .map(|o| (o.deposit_address, o))
+            .collect();
+        let matched = logs
+            .iter()
+            .filter_map(|log| self.paid_order(log, &orders).map(|order| (log, order)))
+            .collect::<Vec<_>>();
+        if matched.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Nodes that put `blockTimestamp` in logs spare a header fetch; the others need one
+        // per block (in a single batch).
+        let heights: BTreeSet<u64> = matched
+            .iter()
+            .filter(|(log, _)| log.block_time.is_none())
+            .map(|(log, _)| log.block_number)
+            .collect();
+        let blocks: HashMap<u64, BlockRef> = if heights.is_empty() {
+            HashMap::new()
+        } else {
+            let heights = heights.into_iter().collect::<Vec<_>>();
+            self.reader
+                .blocks(&heights)
+                .await?
+                .into_iter()
+                .map(|b| (b.number, b))
+                .collect()
+        };
+        let now = self.gateway.clock.now();
+        let window = self.gateway.settings.monitoring_window_secs;
+        let mut transfers = Vec::with_capacity(matched.len());
+        for (log, order) in matched {
+            let fetched = || {
+                blocks
+                    .get(&log.block_number)
+                    .filter(|b| b.hash == log.block_hash)
+            };
+            let block_time = log.block_time.or_else(|| fetched().map(|b| b.time));
+            let block_time = block_time.ok_or_else(|| {
+                WatchError::Moving(format!(
+                    "block {} changed during the scan",
+                    log.block_number
+                ))
+            })?;
+            if !payment::monitored(order, block_time, window) {
+                tracing::info!(order = %order.sysid, tx = %log.tx_hash, "transfer after the monitoring window; ignored");
+                continue;
+            }
+            transfers.push(Transfer {
+                chain: self.key().clone(),
+                tx_hash: log.tx_hash.clone(),
+                log_index: log.log_index,
+                block_number: log.block_number,
+                block_hash: log.block_hash.clone(),
+                block_time,
+                token: order.token.clone(),
+                from: log.from,
+                to: log.to,
+                amount: TokenAmount::from_base_units(log.value.unwrap_or(0)),
+                order_sysid: order.sysid.clone(),
+                state: TransferState::Pending,
+                observed_at: now,
+            });
+        }
+        Ok(transfers)
+    }
+
+    /// The order a log pays, when its recipient is a deposit address for that log's token.
+    fn paid_order<'a>(
+        &self,
+        log: &TransferLog,
+        orders: &'a HashMap<EvmAddress, Order>,
+    ) -> Option<&'a Order> {
+        let order = orders.get(&log.to)?;
+        let token = self.tokens_by_contract.get(&log.contract)?;
+        if &order.token != token {
+            tracing::warn!(order = %order.sysid, tx = %log.tx_hash, received = %token, expected = %order.token, "transfer of another token to a deposit address; not credited");
+            metrics::counter!("wcheckout_transfers_wrong_token_total", "chain" => self.key().to_string()).increment(1);
+            return None;
+        }
+        if log.value.is_none() {
+            tracing::warn!(tx = %log.tx_hash, "transfer value beyond 128 bits; ignored");
+        }
+        log.value.map(|_| order)
+    }
+
+    /// Credits every recorded transfer that has become final.
+    async fn credit_final(&self, head: &BlockRef) -> Result<(), WatchError> {
+        let final_height = match self.chain.finality {
+            Finality::Confirmations(n) => head.number.saturating_add(1).checked_sub(u64::from(n)),
+            Finality::Safe => self
+                .reader
+                .tagged(FinalityTag::Safe)
+                .await?
+                .map(|b| b.number),
+            Finality::Finalized => self
+                .reader
+                .tagged(FinalityTag::Finalized)
+                .await?
+                .map(|b| b.number),
+        };
+        let Some(final_height) = final_height else {
+            return Ok(());
+        };
+        let batch = self.settings.credit_batch;
+        let pending = self
+            .gateway
+            .store
+            .pending_transfers_up_to(self.key(), final_height, batch)
+            .await?;
+        for transfer in &pending {
+            let outcome = self.gateway.credit_transfer(transfer).await?;
+            if outcome != Credited::Waiting {
+                tracing::info!(order = %transfer.order_sysid, tx = %transfer.tx_hash, ?outcome, "transfer final");
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes what a reorganisation abandoned: finds the highest checkpoint still canonical,
+    /// forgets pending transfers of abandoned blocks, marks credited ones `REVERSED` with an
+    /// alert on their order, and moves the cursor back to the fork point.
+    async fn rewind(&self, cursor: &BlockMark) -> Result<(), WatchError> {
+        let store = &self.gateway.store;
+        let checkpoints = store
+            .checkpoints(self.key(), cursor.number, self.settings.max_reorg_depth)
+            .await?;
+        let heights = checkpoints.iter().map(|c| c.number).collect::<Vec<_>>();
+        let canonical = self.canonical_hashes(&heights).await?;
+        let ancestor = match checkpoints
+            .iter()
+            .find(|c| canonical.get(&c.number) == Some(&c.hash))
+        {
+            Some(ancestor) => ancestor.clone(),
+            None => {
+                let lowest = checkpoints.last().map_or(cursor.number, |c| c.number);
+                tracing::error!(chain = %self.key(), lowest, "ALERT: reorganisation deeper than every remembered checkpoint; rescanning from below them");
+                BlockMark::from(&self.block(lowest.saturating_sub(1)).await?)
+            }
+        };
+        let affected = store.transfers_above(self.key(), ancestor.number).await?;
+        let heights = affected
+            .iter()
+            .map(|t| t.block_number)
+            .collect::<BTreeSet<_>>();
+        let canonical = self
+            .canonical_hashes(&heights.into_iter().collect::<Vec<_>>())
+            .await?;
+        let mut changes = ChangeSet::default();
+        let mut reversed: BTreeMap<String, Vec<&Transfer>> = BTreeMap::new();
+        for transfer in affected
+            .iter()
+            .filter(|t| canonical.get(&t.block_number) != Some(&t.block_hash))
+        {
+            match transfer.state {
+                TransferState::Pending => changes
+                    .transfers
+                    .push(TransferChange::ForgetPending(transfer.key())),
+                TransferState::Credited => {
+                    changes.transfers.push(TransferChange::SetState {
+                        key: transfer.key(),
+                        from: TransferState::Credited,
+                        to: TransferState::Reversed,
+                    });
+                    reversed
+                        .entry(transfer.order_sysid.clone())
+                        .or_default()
+                        .push(transfer);
+                }
+                TransferState::Reversed => {}
+            }
+        }
+        let deep = self.alert_orders(&reversed, &mut changes).await?;
+        changes.cursor = Some(CursorMove {
+            chain: self.key().clone(),
+            expected: Some(cursor.clone()),
+            to: ancestor.clone(),
+            checkpoints: Vec::new(),
+            forget_above: Some(ancestor.number),
+        });
+        self.commit_tolerating_races(changes).await?;
+        tracing::warn!(chain = %self.key(), from = cursor.number, to = ancestor.number, deep, "reorganisation: rewound");
+        self.health.reorg(self.key(), deep);
+        Ok(())
+    }
+
+    async fn canonical_hashes(&self, heights: &[u64]) -> Result<HashMap<u64, String>, WatchError> {
+        if heights.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let blocks = self.reader.blocks(heights).await?;
+        Ok(blocks.into_iter().map(|b| (b.number, b.hash)).collect())
+    }
+
+    /// Records on each order that credited transfers were undone; returns how many.
+    async fn alert_orders(
+        &self,
+        reversed: &BTreeMap<String, Vec<&Transfer>>,
+        changes: &mut ChangeSet,
+    ) -> Result<u64, WatchError> {
+        let now = self.gateway.clock.now();
+        let mut count = 0u64;
+        for (sysid, transfers) in reversed {
+            let Some(order) = self.gateway.store.order_by_sysid(sysid).await? else {
+                continue;
+            };
+            let txs = transfers
+                .iter()
+                .map(|t| t.tx_hash.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let note = format!(
+                "credited transfer(s) {txs} removed by a chain reorganisation deeper than the confirmation depth"
+            );
+            tracing::error!(order = %sysid, %txs, "ALERT: {note}");
+            count = count.saturating_add(u64::try_from(transfers.len()).unwrap_or(u64::MAX));
+            let after = Order {
+                alert: Some(note),
+                updated_at: now,
+                version: order.version.saturating_add(1),
+                ..order.clone()
+            };
+            changes.orders.push(OrderWrite {
+                expected_version: order.version,
+                order: after,
+            });
+        }
+        Ok(count)
+    }
+}

@@ -1,0 +1,969 @@
+//! Authentication as W Checkout integrators expect it, through real HTTP on both engines: the
+//! token endpoint in every request shape, refresh, expiry, Bearer, request signatures (tolerant
+//! forms, replay, time window), the IP allow-list with and without trusted proxies, signed
+//! responses, secret rotation and disabled apps. Every refused create-order creates nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Db, TestGateway, retcode, signed_headers_at};
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use wcheckout_app::admin::{AppChanges, IssuedCredentials};
+use wcheckout_client::signature::{self, QueryForm, SignedParts};
+use wcheckout_domain::ports::Clock;
+
+const TOKEN_PATH: &str = "/user/auth/oauth2/token";
+const CREATE: &str = "/checkout/order/create";
+const LIST: &str = "/checkout/order/list";
+
+fn order_body(order_no: &str) -> String {
+    json!({
+        "orderNo": order_no,
+        "orderAmount": 12.5,
+        "customerId": "c-1",
+        "token": "ETH_USDT",
+    })
+    .to_string()
+}
+
+/// A timestamp (ms) on the gateway's clock. Waits 2 ms first so that two requests with the
+/// same content never share a signature (and look like a replay) by accident.
+fn fresh_timestamp(gw: &TestGateway) -> String {
+    std::thread::sleep(Duration::from_millis(2));
+    gw.clock.now().millis().to_string()
+}
+
+/// Bearer + a correct signature at a fresh timestamp on the gateway's clock.
+fn headers_for(
+    gw: &TestGateway,
+    token: &str,
+    sign_key: &str,
+    method: &str,
+    path_and_query: &str,
+    body: &str,
+) -> Vec<(&'static str, String)> {
+    let timestamp = fresh_timestamp(gw);
+    signed_headers_at(token, sign_key, method, path_and_query, body, &timestamp)
+}
+
+/// `headers` without the one named `name`.
+fn without(headers: Vec<(&'static str, String)>, name: &str) -> Vec<(&'static str, String)> {
+    headers.into_iter().filter(|(n, _)| *n != name).collect()
+}
+
+/// Sends exactly these headers and body; returns status, headers and the raw body text.
+async fn send_raw(
+    gw: &TestGateway,
+    method: &str,
+    path_and_query: &str,
+    body: &str,
+    headers: &[(&str, String)],
+) -> (u16, HeaderMap, String) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = gw
+        .http
+        .request(method, format!("{}{path_and_query}", gw.base_url));
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    if !body.is_empty() {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+/// Sends and checks the answer is an HTTP 200 envelope with `code` and, when given, `message`.
+async fn expect_refusal(
+    gw: &TestGateway,
+    method: &str,
+    path_and_query: &str,
+    body: &str,
+    headers: &[(&str, String)],
+    code: &str,
+    message: Option<&str>,
+) -> Value {
+    let (status, _, answer) = gw.send(method, path_and_query, body, headers).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(retcode(&answer), code, "{answer}");
+    assert_eq!(answer["retdata"], Value::Null, "{answer}");
+    if let Some(message) = message {
+        assert_eq!(answer["retmsg"], message, "{answer}");
+    }
+    answer
+}
+
+/// The number of orders `credentials`' app has, through a valid signed list call.
+async fn order_count(
+    gw: &TestGateway,
+    credentials: &IssuedCredentials,
+    extra: &[(&'static str, String)],
+) -> u64 {
+    let token = gw.token(credentials).await;
+    let mut headers = headers_for(gw, &token, &credentials.sign_key, "POST", LIST, "{}");
+    headers.extend(extra.iter().cloned());
+    let (status, _, list) = gw.send("POST", LIST, "{}", &headers).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(retcode(&list), "200", "{list}");
+    list["retdata"]["total"].as_u64().unwrap()
+}
+
+/// A token-endpoint body: its content type and text.
+type TokenBody<'a> = Option<(&'a str, String)>;
+
+/// POSTs to the token endpoint with a query string and an optional body of `content_type`.
+async fn token_call(gw: &TestGateway, query: &str, body: TokenBody<'_>) -> (u16, Value) {
+    let url = if query.is_empty() {
+        format!("{}{TOKEN_PATH}", gw.base_url)
+    } else {
+        format!("{}{TOKEN_PATH}?{query}", gw.base_url)
+    };
+    let mut request = gw.http.post(url);
+    if let Some((content_type, body)) = body {
+        request = request.header("content-type", content_type).body(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn credentials_query(credentials: &IssuedCredentials) -> String {
+    format!(
+        "grant_type=client_credentials&api_key={}&api_secret={}",
+        credentials.api_key, credentials.api_secret
+    )
+}
+
+/// Checks a successful token answer and returns (access_token, refresh_token).
+fn token_pair(status: u16, answer: &Value) -> (String, String) {
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(retcode(answer), "200", "{answer}");
+    assert_eq!(answer["success"], true, "{answer}");
+    assert_eq!(answer["retmsg"], "", "{answer}");
+    let data = &answer["retdata"];
+    assert_eq!(data["token_type"], "bearer", "{answer}");
+    assert_eq!(data["expires_in"], 1800, "{answer}");
+    assert_eq!(data["rt_expires_in"], 7 * 24 * 3600, "{answer}");
+    let access = data["access_token"].as_str().unwrap().to_owned();
+    let refresh = data["refresh_token"].as_str().unwrap().to_owned();
+    assert!(!access.is_empty() && !refresh.is_empty() && access != refresh);
+    (access, refresh)
+}
+
+/// Checks a refused token answer.
+fn token_refused(status: u16, answer: &Value, code: &str, message: &str) {
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(retcode(answer), code, "{answer}");
+    assert_eq!(answer["retmsg"], message, "{answer}");
+    assert_eq!(answer["retdata"], Value::Null, "{answer}");
+    assert_eq!(answer["success"], false, "{answer}");
+}
+
+/// True when `token` opens a signed list call for `credentials`' app.
+async fn token_works(gw: &TestGateway, credentials: &IssuedCredentials, token: &str) -> bool {
+    let headers = headers_for(gw, token, &credentials.sign_key, "POST", LIST, "{}");
+    let (status, _, list) = gw.send("POST", LIST, "{}", &headers).await;
+    assert_eq!(status, 200, "{list}");
+    retcode(&list) == "200"
+}
+
+/// Asserts the response carries `SIGNATURE` == `D-Signature` and `TIMESTAMP`, and that the
+/// signature verifies over METHOD + TIMESTAMP + PATH + QUERY + response body.
+fn assert_response_signed(
+    credentials: &IssuedCredentials,
+    method: &str,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    body: &str,
+) {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .unwrap_or_else(|| panic!("response has no {name} header: {headers:?}"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (signature_header, d_signature, timestamp) =
+        (text("signature"), text("d-signature"), text("timestamp"));
+    assert_eq!(signature_header, d_signature);
+    assert!(timestamp.parse::<i64>().is_ok(), "{timestamp}");
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let parts = SignedParts {
+        method,
+        path,
+        query,
+        body: body.as_bytes(),
+    };
+    assert!(
+        signature::verify_request(
+            credentials.sign_key.as_bytes(),
+            &parts,
+            &timestamp,
+            &signature_header
+        ),
+        "response signature does not verify: {body}"
+    );
+    let tampered = format!("{body}x");
+    let tampered = SignedParts {
+        body: tampered.as_bytes(),
+        ..parts
+    };
+    assert!(!signature::verify_request(
+        credentials.sign_key.as_bytes(),
+        &tampered,
+        &timestamp,
+        &signature_header
+    ));
+    assert!(!signature::verify_request(
+        b"another sign key",
+        &parts,
+        &timestamp,
+        &signature_header
+    ));
+}
+
+fn assert_unsigned(headers: &HeaderMap) {
+    assert!(headers.get("signature").is_none(), "{headers:?}");
+    assert!(headers.get("d-signature").is_none(), "{headers:?}");
+}
+
+async fn token_endpoint_accepts_every_shape(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let (key, secret) = (&app.api_key, &app.api_secret);
+    let query = credentials_query(&app);
+    let form = query.clone();
+    let shapes: Vec<(&str, &str, TokenBody<'_>)> = vec![
+        ("query string", &query, None),
+        (
+            "form body",
+            "",
+            Some(("application/x-www-form-urlencoded", form)),
+        ),
+        (
+            "JSON snake_case",
+            "",
+            Some((
+                "application/json",
+                json!({"grant_type": "client_credentials", "api_key": key, "api_secret": secret})
+                    .to_string(),
+            )),
+        ),
+        (
+            "JSON camelCase",
+            "",
+            Some((
+                "application/json",
+                json!({"grantType": "client_credentials", "apiKey": key, "apiSecret": secret})
+                    .to_string(),
+            )),
+        ),
+        (
+            "JSON password shape",
+            "",
+            Some((
+                "application/json",
+                json!({
+                    "grantType": "password",
+                    "email": "ops@example.com",
+                    "password": "not used",
+                    "apiKey": key,
+                    "apiSecret": secret,
+                })
+                .to_string(),
+            )),
+        ),
+        (
+            "JSON without grant type",
+            "",
+            Some((
+                "application/json",
+                json!({"apiKey": key, "apiSecret": secret}).to_string(),
+            )),
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (shape, query, body) in shapes {
+        let (status, answer) = token_call(&gw, query, body).await;
+        let (access, _) = token_pair(status, &answer);
+        assert!(token_works(&gw, &app, &access).await, "{shape}");
+        assert!(!seen.contains(&access), "{shape}: tokens are fresh");
+        seen.push(access);
+    }
+    assert_eq!(order_count(&gw, &app, &[]).await, 0);
+}
+
+async fn token_endpoint_refusals(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let (key, secret) = (&app.api_key, &app.api_secret);
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            format!("grant_type=client_credentials&api_secret={secret}"),
+            "00001",
+            "api_key: is required",
+        ),
+        (
+            format!("grant_type=client_credentials&api_key=&api_secret={secret}"),
+            "00001",
+            "api_key: is required",
+        ),
+        (
+            format!("grant_type=client_credentials&api_key={key}"),
+            "00001",
+            "api_secret: is required",
+        ),
+        (
+            format!("grant_type=client_credentials&api_key=ak_unknown&api_secret={secret}"),
+            "00005",
+            "invalid apiKey or apiSecret",
+        ),
+        (
+            format!("grant_type=client_credentials&api_key={key}&api_secret=wrong"),
+            "00005",
+            "invalid apiKey or apiSecret",
+        ),
+        (
+            format!("grant_type=authorization_code&api_key={key}&api_secret={secret}"),
+            "00001",
+            "grant_type: must be client_credentials, password or refresh_token",
+        ),
+        (
+            "grant_type=refresh_token".to_owned(),
+            "00001",
+            "refresh_token: is required",
+        ),
+        (
+            "grant_type=refresh_token&refresh_token=garbage".to_owned(),
+            "00004",
+            "refresh token invalid or expired",
+        ),
+    ];
+    for (query, code, message) in cases {
+        let (status, answer) = token_call(&gw, &query, None).await;
+        token_refused(status, &answer, code, message);
+    }
+    // The same refusals from JSON bodies.
+    let (status, answer) = token_call(
+        &gw,
+        "",
+        Some(("application/json", json!({"apiSecret": secret}).to_string())),
+    )
+    .await;
+    token_refused(status, &answer, "00001", "api_key: is required");
+    let (status, answer) = token_call(
+        &gw,
+        "",
+        Some((
+            "application/json",
+            json!({"apiKey": key, "apiSecret": "wrong"}).to_string(),
+        )),
+    )
+    .await;
+    token_refused(status, &answer, "00005", "invalid apiKey or apiSecret");
+    let (status, answer) = token_call(
+        &gw,
+        "",
+        Some(("application/json", "{\"apiKey\":".to_owned())),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(retcode(&answer), "00001", "{answer}");
+    assert!(
+        answer["retmsg"]
+            .as_str()
+            .unwrap()
+            .starts_with("request body: is not valid JSON"),
+        "{answer}"
+    );
+    // An API-secret sent to the wrong app's key does not open it.
+    let other = gw.create_app().await;
+    let crossed = format!(
+        "grant_type=client_credentials&api_key={}&api_secret={secret}",
+        other.api_key
+    );
+    let (status, answer) = token_call(&gw, &crossed, None).await;
+    token_refused(status, &answer, "00005", "invalid apiKey or apiSecret");
+}
+
+async fn refresh_token_is_single_use(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let (status, answer) = token_call(&gw, &credentials_query(&app), None).await;
+    let (access, refresh) = token_pair(status, &answer);
+    let query = format!("grant_type=refresh_token&refresh_token={refresh}");
+    let (status, answer) = token_call(&gw, &query, None).await;
+    let (new_access, new_refresh) = token_pair(status, &answer);
+    assert_ne!(new_access, access);
+    assert_ne!(new_refresh, refresh);
+    assert!(token_works(&gw, &app, &new_access).await);
+    // The refresh token is spent.
+    let (status, answer) = token_call(&gw, &query, None).await;
+    token_refused(status, &answer, "00004", "refresh token invalid or expired");
+    // The new refresh token works, by JSON body too, once.
+    let body = json!({"grantType": "refresh_token", "refreshToken": new_refresh}).to_string();
+    let (status, answer) = token_call(&gw, "", Some(("application/json", body.clone()))).await;
+    let (third, _) = token_pair(status, &answer);
+    assert!(token_works(&gw, &app, &third).await);
+    let (status, answer) = token_call(&gw, "", Some(("application/json", body))).await;
+    token_refused(status, &answer, "00004", "refresh token invalid or expired");
+    // An access token is not a refresh token.
+    let query = format!("grant_type=refresh_token&refresh_token={third}");
+    let (status, answer) = token_call(&gw, &query, None).await;
+    token_refused(status, &answer, "00004", "refresh token invalid or expired");
+}
+
+async fn access_token_expires(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let (status, answer) = token_call(&gw, &credentials_query(&app), None).await;
+    let (access, refresh) = token_pair(status, &answer);
+    gw.clock.advance_secs(1799);
+    assert!(
+        token_works(&gw, &app, &access).await,
+        "still valid at 1799 s"
+    );
+    gw.clock.advance_secs(2);
+    // Signed at the gateway's (moved) time: only the token is stale.
+    let body = order_body("exp-1");
+    let headers = headers_for(&gw, &access, &app.sign_key, "POST", CREATE, &body);
+    expect_refusal(
+        &gw,
+        "POST",
+        CREATE,
+        &body,
+        &headers,
+        "00004",
+        Some("access token invalid or expired"),
+    )
+    .await;
+    // The refresh token outlives it.
+    let query = format!("grant_type=refresh_token&refresh_token={refresh}");
+    let (status, answer) = token_call(&gw, &query, None).await;
+    let (fresh, _) = token_pair(status, &answer);
+    assert!(token_works(&gw, &app, &fresh).await);
+    assert_eq!(order_count(&gw, &app, &[]).await, 0);
+}
+
+async fn bearer_and_signature_refusals(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let token = gw.token(&app).await;
+    let key = app.sign_key.as_str();
+    let now = gw.clock.now().millis();
+    let mut n = 0;
+    let mut next_body = || {
+        n += 1;
+        order_body(&format!("refused-{n}"))
+    };
+
+    let body = next_body();
+    let headers = without(
+        headers_for(&gw, &token, key, "POST", CREATE, &body),
+        "authorization",
+    );
+    let (_, response_headers, _) = gw.send("POST", CREATE, &body, &headers).await;
+    assert_unsigned(&response_headers);
+    expect_refusal(
+        &gw,
+        "POST",
+        CREATE,
+        &body,
+        &headers,
+        "00004",
+        Some("access token missing"),
+    )
+    .await;
+
+    for garbage in ["Bearer garbage", "Bearer ", "Basic Zm9vOmJhcg==", "garbage"] {
+        let body = next_body();
+        let mut headers = without(
+            headers_for(&gw, &token, key, "POST", CREATE, &body),
+            "authorization",
+        );
+        headers.push(("authorization", garbage.to_owned()));
+        let answer = expect_refusal(&gw, "POST", CREATE, &body, &headers, "00004", None).await;
+        assert!(
+            answer["retmsg"]
+                .as_str()
+                .unwrap()
+                .starts_with("access token"),
+            "{garbage}: {answer}"
+        );
+    }
+
+    let body = next_body();
+    let headers = without(
+        headers_for(&gw, &token, key, "POST", CREATE, &body),
+        "signature",
+    );
+    expect_refusal(
+        &gw,
+        "POST",
+        CREATE,
+        &body,
+        &headers,
+        "00006",
+        Some("Access denied: Missing header [SIGNATURE]"),
+    )
+    .await;
+
+    let body = next_body();
+    let headers = without(
+        headers_for(&gw, &token, key, "POST", CREATE, &body),
+        "timestamp",
+    );
+    expect_refusal(
+        &gw,
+        "POST",
+        CREATE,
+        &body,
+        &headers,
+        "00006",
+        Some("Access denied: Missing header [TIMESTAMP]"),
+    )
+    .await;
+
+    let body = next_body();
+    let headers = headers_for(&gw, &token, "another sign key", "POST", CREATE, &body);
+    expect_refusal(
+        &gw,
+        "POST",
+        CREATE,
+        &body,
+        &headers,
+        "00007",
+        Some("signature invalid"),
+    )
+    .await;
+
+    // Signed over another body than the one sent.
+    let body = next_body();
+    let headers = headers_for(&gw, &token, key, "POST", CREATE, &order_body("other"));
+    expect_refusal(
+        &gw,
+        "POST",
+        CREATE,
+        &body,
+        &headers,
+        "00007",
+        Some("signature invalid"),
+    )
+    .await;
+
+    let outside = "TIMESTAMP is outside the allowed window of 2 minutes";
+    for (label, timestamp, message) in [
+        ("3 minutes old", (now - 180_000).to_string(), outside),
+        ("3 minutes ahead", (now + 180_000).to_string(), outside),
+        (
+            "seconds, not milliseconds",
+            (now / 1000).to_string(),
+            outside,
+        ),
+        (
+            "not a number",
+            "yesterday".to_owned(),
+            "TIMESTAMP must be epoch milliseconds",
+        ),
+    ] {
+        let body = next_body();
+        let headers = signed_headers_at(&token, key, "POST", CREATE, &body, &timestamp);
+        let (status, _, answer) = gw.send("POST", CREATE, &body, &headers).await;
+        assert_eq!(status, 200, "{label}: {answer}");
+        assert_eq!(retcode(&answer), "00007", "{label}: {answer}");
+        assert_eq!(answer["retmsg"], message, "{label}: {answer}");
+    }
+
+    assert_eq!(
+        order_count(&gw, &app, &[]).await,
+        0,
+        "no refusal created anything"
+    );
+}
+
+async fn replay_is_refused(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let token = gw.token(&app).await;
+    let body = order_body("replayed-1");
+    let headers = headers_for(&gw, &token, &app.sign_key, "POST", CREATE, &body);
+    let (status, _, first) = gw.send("POST", CREATE, &body, &headers).await;
+    assert_eq!(status, 200);
+    assert_eq!(retcode(&first), "200", "{first}");
+    expect_refusal(
+        &gw,
+        "POST",
+        CREATE,
+        &body,
+        &headers,
+        "00007",
+        Some("request replayed: this signature was already used"),
+    )
+    .await;
+    // A replay of a refused signature is refused too, even with another token of the app.
+    let other_token = gw.token(&app).await;
+    let headers: Vec<_> = without(headers, "authorization")
+        .into_iter()
+        .chain([("authorization", format!("Bearer {other_token}"))])
+        .collect();
+    expect_refusal(&gw, "POST", CREATE, &body, &headers, "00007", None).await;
+    // The same content signed again (new timestamp) is an ordinary idempotent re-send.
+    let headers = headers_for(&gw, &token, &app.sign_key, "POST", CREATE, &body);
+    let (_, _, again) = gw.send("POST", CREATE, &body, &headers).await;
+    assert_eq!(retcode(&again), "200", "{again}");
+    assert_eq!(again["retdata"]["sysid"], first["retdata"]["sysid"]);
+    assert_eq!(order_count(&gw, &app, &[]).await, 1);
+}
+
+async fn tolerant_signature_forms(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let token = gw.token(&app).await;
+    let key = app.sign_key.as_str();
+    let created = gw.signed(&app, "POST", CREATE, &order_body("tol-1")).await;
+    assert_eq!(retcode(&created), "200", "{created}");
+
+    // GET query string signed without its `?`.
+    let timestamp = fresh_timestamp(&gw);
+    let parts = SignedParts {
+        method: "GET",
+        path: "/checkout/order/info",
+        query: "orderNo=tol-1",
+        body: b"",
+    };
+    let without_mark = signature::sign(
+        key.as_bytes(),
+        &signature::string_to_sign(&parts, &timestamp, QueryForm::WithoutQuestionMark),
+    );
+    let headers = vec![
+        ("authorization", format!("Bearer {token}")),
+        ("signature", without_mark),
+        ("timestamp", timestamp),
+    ];
+    let (status, _, info) = gw
+        .send("GET", "/checkout/order/info?orderNo=tol-1", "", &headers)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(retcode(&info), "200", "{info}");
+    assert_eq!(info["retdata"]["orderNo"], "tol-1");
+
+    // A pretty-printed body signed in its whitespace-free form.
+    let pretty = "{\n  \"orderNo\": \"tol-2\",\n  \"orderAmount\": 12.5,\n  \"customerId\": \"c 1\",\n  \"token\": \"ETH_USDT\"\n}";
+    let compact = r#"{"orderNo":"tol-2","orderAmount":12.5,"customerId":"c 1","token":"ETH_USDT"}"#;
+    assert_eq!(
+        signature::strip_json_whitespace(pretty.as_bytes()),
+        compact.as_bytes()
+    );
+    let headers = headers_for(&gw, &token, key, "POST", CREATE, compact);
+    let (_, _, created) = gw.send("POST", CREATE, pretty, &headers).await;
+    assert_eq!(retcode(&created), "200", "{created}");
+    assert_eq!(
+        created["retdata"]["customerId"], "c 1",
+        "spaces inside strings are kept"
+    );
+    // ... and the pretty form signed as sent.
+    let pretty3 = pretty.replace("tol-2", "tol-3");
+    let headers = headers_for(&gw, &token, key, "POST", CREATE, &pretty3);
+    let (_, _, created) = gw.send("POST", CREATE, &pretty3, &headers).await;
+    assert_eq!(retcode(&created), "200", "{created}");
+
+    // `D-Signature` / `D-Timestamp` as request header names.
+    let body = order_body("tol-4");
+    let headers: Vec<_> = headers_for(&gw, &token, key, "POST", CREATE, &body)
+        .into_iter()
+        .map(|(name, value)| match name {
+            "signature" => ("D-Signature", value),
+            "timestamp" => ("D-Timestamp", value),
+            other => (other, value),
+        })
+        .collect();
+    let (_, _, created) = gw.send("POST", CREATE, &body, &headers).await;
+    assert_eq!(retcode(&created), "200", "{created}");
+
+    // Header names are case-insensitive.
+    let body = order_body("tol-5");
+    let headers: Vec<_> = headers_for(&gw, &token, key, "POST", CREATE, &body)
+        .into_iter()
+        .map(|(name, value)| match name {
+            "signature" => ("SIGNATURE", value),
+            "timestamp" => ("TIMESTAMP", value),
+            "authorization" => ("Authorization", value.replace("Bearer", "bearer")),
+            other => (other, value),
+        })
+        .collect();
+    let (_, _, created) = gw.send("POST", CREATE, &body, &headers).await;
+    assert_eq!(retcode(&created), "200", "{created}");
+
+    assert_eq!(order_count(&gw, &app, &[]).await, 5);
+}
+
+async fn ip_allow_list(gw: TestGateway) {
+    let fenced = gw.create_app_allowing(&["10.0.0.0/8"]).await;
+    let token = gw.token(&fenced).await;
+    let body = order_body("ip-1");
+    let headers = headers_for(&gw, &token, &fenced.sign_key, "POST", CREATE, &body);
+    let (status, response_headers, raw) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
+    assert_eq!(status, 200);
+    let answer: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(retcode(&answer), "00009", "{raw}");
+    assert_eq!(answer["retmsg"], "ip not matched: 127.0.0.1", "{raw}");
+    // The refusal is signed: the app is known by then.
+    assert_response_signed(&fenced, "POST", CREATE, &response_headers, &raw);
+    // Without trusted proxies, X-Forwarded-For is not believed.
+    let body = order_body("ip-3");
+    let mut headers = headers_for(&gw, &token, &fenced.sign_key, "POST", CREATE, &body);
+    headers.push(("x-forwarded-for", "10.1.2.3".to_owned()));
+    expect_refusal(
+        &gw,
+        "POST",
+        CREATE,
+        &body,
+        &headers,
+        "00009",
+        Some("ip not matched: 127.0.0.1"),
+    )
+    .await;
+
+    let open = gw.create_app_allowing(&["127.0.0.1/32"]).await;
+    let created = gw.signed(&open, "POST", CREATE, &order_body("ip-4")).await;
+    assert_eq!(retcode(&created), "200", "{created}");
+    assert_eq!(order_count(&gw, &open, &[]).await, 1);
+
+    // Nothing was created for the fenced app: look once it allows this address.
+    let changes = AppChanges {
+        ip_allow: Some(vec!["10.0.0.0/8".into(), "127.0.0.1".into()]),
+        ..AppChanges::default()
+    };
+    gw.update_app(&fenced.app_id, changes).await;
+    assert_eq!(order_count(&gw, &fenced, &[]).await, 0);
+}
+
+async fn forwarded_for_behind_trusted_proxy(gw: TestGateway) {
+    let db = gw.db;
+    drop(gw);
+    let gw = TestGateway::start_with(db, |c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await
+    .unwrap();
+    let fenced = gw.create_app_allowing(&["10.0.0.0/8"]).await;
+    let token = gw.token(&fenced).await;
+    let forwarded = |ip: &str| ("x-forwarded-for", ip.to_owned());
+
+    let body = order_body("xff-1");
+    let mut headers = headers_for(&gw, &token, &fenced.sign_key, "POST", CREATE, &body);
+    headers.push(forwarded("10.1.2.3"));
+    let (status, _, created) = gw.send("POST", CREATE, &body, &headers).await;
+    assert_eq!(status, 200);
+    assert_eq!(retcode(&created), "200", "{created}");
+
+    let body = order_body("xff-2");
+    let headers = headers_for(&gw, &token, &fenced.sign_key, "POST", CREATE, &body);
+    expect_refusal(
+        &gw,
+        "POST",
+        CREATE,
+        &body,
+        &headers,
+        "00009",
+        Some("ip not matched: 127.0.0.1"),
+    )
+    .await;
+
+    let body = order_body("xff-3");
+    let mut headers = headers_for(&gw, &token, &fenced.sign_key, "POST", CREATE, &body);
+    headers.push(forwarded("192.168.1.1"));
+    expect_refusal(
+        &gw,
+        "POST",
+        CREATE,
+        &body,
+        &headers,
+        "00009",
+        Some("ip not matched: 192.168.1.1"),
+    )
+    .await;
+
+    // The right-most untrusted entry counts: a client cannot prepend an allowed address.
+    let body = order_body("xff-4");
+    let mut headers = headers_for(&gw, &token, &fenced.sign_key, "POST", CREATE, &body);
+    headers.push(forwarded("10.9.9.9, 192.168.1.1"));
+    expect_refusal(
+        &gw,
+        "POST",
+        CREATE,
+        &body,
+        &headers,
+        "00009",
+        Some("ip not matched: 192.168.1.1"),
+    )
+    .await;
+
+    assert_eq!(order_count(&gw, &fenced, &[forwarded("10.1.2.3")]).await, 1);
+}
+
+async fn responses_are_signed(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let token = gw.token(&app).await;
+    let key = app.sign_key.as_str();
+
+    let body = order_body("sig-1");
+    let headers = headers_for(&gw, &token, key, "POST", CREATE, &body);
+    let (status, response_headers, raw) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
+    assert_eq!(status, 200, "{raw}");
+    assert!(raw.contains(r#""retcode":"200""#), "{raw}");
+    assert_response_signed(&app, "POST", CREATE, &response_headers, &raw);
+
+    let info = "/checkout/order/info?orderNo=sig-1";
+    let headers = headers_for(&gw, &token, key, "GET", info, "");
+    let (_, response_headers, raw) = send_raw(&gw, "GET", info, "", &headers).await;
+    assert!(raw.contains(r#""orderNo":"sig-1""#), "{raw}");
+    assert_response_signed(&app, "GET", info, &response_headers, &raw);
+
+    // Errors after authentication are signed too: a bad parameter, an unknown order, a bad
+    // signature, a replay.
+    let bad = r#"{"orderNo":"sig-2","orderAmount":0,"customerId":"c","token":"ETH_USDT"}"#;
+    let headers = headers_for(&gw, &token, key, "POST", CREATE, bad);
+    let (status, response_headers, raw) = send_raw(&gw, "POST", CREATE, bad, &headers).await;
+    assert_eq!(status, 200);
+    assert!(raw.contains(r#""retcode":"00001""#), "{raw}");
+    assert_response_signed(&app, "POST", CREATE, &response_headers, &raw);
+
+    let missing = "/checkout/order/info?orderNo=nope";
+    let headers = headers_for(&gw, &token, key, "GET", missing, "");
+    let (_, response_headers, raw) = send_raw(&gw, "GET", missing, "", &headers).await;
+    assert!(raw.contains(r#""retcode":"00404""#), "{raw}");
+    assert_response_signed(&app, "GET", missing, &response_headers, &raw);
+
+    let body = order_body("sig-3");
+    let headers = headers_for(&gw, &token, "another sign key", "POST", CREATE, &body);
+    let (_, response_headers, raw) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
+    assert!(raw.contains(r#""retcode":"00007""#), "{raw}");
+    assert_response_signed(&app, "POST", CREATE, &response_headers, &raw);
+
+    let headers = without(
+        headers_for(&gw, &token, key, "POST", CREATE, &body),
+        "signature",
+    );
+    let (_, response_headers, raw) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
+    assert!(raw.contains(r#""retcode":"00006""#), "{raw}");
+    assert_response_signed(&app, "POST", CREATE, &response_headers, &raw);
+
+    // Before the app is known there is no key to sign with.
+    let headers = headers_for(&gw, "garbage", key, "POST", CREATE, &body);
+    let (_, response_headers, raw) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
+    assert!(raw.contains(r#""retcode":"00004""#), "{raw}");
+    assert_unsigned(&response_headers);
+
+    assert_eq!(order_count(&gw, &app, &[]).await, 1);
+}
+
+async fn rotating_secrets(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let (status, answer) = token_call(&gw, &credentials_query(&app), None).await;
+    let (old_access, old_refresh) = token_pair(status, &answer);
+    assert!(token_works(&gw, &app, &old_access).await);
+
+    let rotated = gw.admin.rotate_secrets(&app.app_id).await.unwrap();
+    assert_eq!(rotated.api_key, app.api_key);
+    assert_ne!(rotated.api_secret, app.api_secret);
+    assert_ne!(rotated.sign_key, app.sign_key);
+
+    let body = order_body("rot-1");
+    let headers = headers_for(&gw, &old_access, &app.sign_key, "POST", CREATE, &body);
+    expect_refusal(
+        &gw,
+        "POST",
+        CREATE,
+        &body,
+        &headers,
+        "00004",
+        Some("access token invalid or expired"),
+    )
+    .await;
+    let (status, answer) = token_call(&gw, &credentials_query(&app), None).await;
+    token_refused(status, &answer, "00005", "invalid apiKey or apiSecret");
+    let query = format!("grant_type=refresh_token&refresh_token={old_refresh}");
+    let (status, answer) = token_call(&gw, &query, None).await;
+    token_refused(status, &answer, "00004", "refresh token invalid or expired");
+
+    let (status, answer) = token_call(&gw, &credentials_query(&rotated), None).await;
+    let (new_access, _) = token_pair(status, &answer);
+    // The new token with the old signKey is a bad signature.
+    let body = order_body("rot-2");
+    let headers = headers_for(&gw, &new_access, &app.sign_key, "POST", CREATE, &body);
+    expect_refusal(
+        &gw,
+        "POST",
+        CREATE,
+        &body,
+        &headers,
+        "00007",
+        Some("signature invalid"),
+    )
+    .await;
+    let body = order_body("rot-3");
+    let headers = headers_for(&gw, &new_access, &rotated.sign_key, "POST", CREATE, &body);
+    let (_, response_headers, raw) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
+    assert!(raw.contains(r#""retcode":"200""#), "{raw}");
+    assert_response_signed(&rotated, "POST", CREATE, &response_headers, &raw);
+    assert_eq!(order_count(&gw, &rotated, &[]).await, 1);
+}
+
+async fn disabled_app_is_locked_out(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let (status, answer) = token_call(&gw, &credentials_query(&app), None).await;
+    let (access, refresh) = token_pair(status, &answer);
+    let disable = AppChanges {
+        enabled: Some(false),
+        ..AppChanges::default()
+    };
+    gw.update_app(&app.app_id, disable).await;
+
+    let body = order_body("off-1");
+    let headers = headers_for(&gw, &access, &app.sign_key, "POST", CREATE, &body);
+    expect_refusal(
+        &gw,
+        "POST",
+        CREATE,
+        &body,
+        &headers,
+        "00004",
+        Some("access token invalid or expired"),
+    )
+    .await;
+    let (status, answer) = token_call(&gw, &credentials_query(&app), None).await;
+    token_refused(status, &answer, "00005", "invalid apiKey or apiSecret");
+    let query = format!("grant_type=refresh_token&refresh_token={refresh}");
+    let (status, answer) = token_call(&gw, &query, None).await;
+    token_refused(status, &answer, "00004", "refresh token invalid or expired");
+
+    let enable = AppChanges {
+        enabled: Some(true),
+        ..AppChanges::default()
+    };
+    gw.update_app(&app.app_id, enable).await;
+    assert_eq!(order_count(&gw, &app, &[]).await, 0);
+}
+
+on_both_engines!(
+    token_endpoint_accepts_every_shape,
+    token_endpoint_refusals,
+    refresh_token_is_single_use,
+    access_token_expires,
+    bearer_and_signature_refusals,
+    replay_is_refused,
+    tolerant_signature_forms,
+    ip_allow_list,
+    forwarded_for_behind_trusted_proxy,
+    responses_are_signed,
+    rotating_secrets,
+    disabled_app_is_locked_out,
+);

@@ -1,0 +1,198 @@
+//! A real anvil chain with the two devnet stablecoins, for payment tests.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wcheckout::config::{ChainConfig, Config, TokenConfig};
+use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::money::TokenAmount;
+use wcheckout_evm::anvil::{Anvil, AnvilOptions, DEV_ACCOUNTS, DEV_PRIVATE_KEYS};
+use wcheckout_evm::stablecoin;
+
+/// Whole tokens of a 6-decimal stablecoin, in base units.
+pub fn usd(whole: &str) -> TokenAmount {
+    let decimal = wcheckout_domain::money::Decimal::parse(whole).unwrap();
+    TokenAmount::from_decimal(&decimal, 6).unwrap()
+}
+
+/// An anvil node with USDT, USDC and an unconfigured third token deployed, payers funded.
+pub struct TestChain {
+    pub anvil: Anvil,
+    pub rpc_url: String,
+    pub usdt: EvmAddress,
+    pub usdc: EvmAddress,
+    /// A token the gateway is not configured for.
+    pub stranger: EvmAddress,
+    http: reqwest::Client,
+}
+
+/// Payers are dev accounts 1..=5.
+pub const PAYERS: usize = 5;
+
+impl TestChain {
+    pub async fn start(chain_id: u64) -> TestChain {
+        let options = AnvilOptions {
+            chain_id,
+            ..AnvilOptions::default()
+        };
+        let anvil = Anvil::spawn(&options).expect("anvil (run `npm ci` first)");
+        let rpc_url = anvil.rpc_url();
+        let deployer = DEV_PRIVATE_KEYS[0];
+        let usdt = stablecoin::deploy(&rpc_url, deployer, "Tether USD", "USDT", 6)
+            .await
+            .unwrap();
+        let usdc = stablecoin::deploy(&rpc_url, deployer, "USD Coin", "USDC", 6)
+            .await
+            .unwrap();
+        let stranger = stablecoin::deploy(&rpc_url, deployer, "Fake USD", "FUSD", 6)
+            .await
+            .unwrap();
+        let payers = (1..=PAYERS)
+            .map(|i| EvmAddress::parse(DEV_ACCOUNTS[i]).unwrap())
+            .collect::<Vec<_>>();
+        for token in [usdt, usdc, stranger] {
+            stablecoin::mint_to_each(&rpc_url, deployer, token, &payers, usd("1000000"))
+                .await
+                .unwrap();
+        }
+        TestChain {
+            anvil,
+            rpc_url,
+            usdt,
+            usdc,
+            stranger,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Configures `config` to watch this chain as `key` (ETH, BSC, …) with tokens `{key}_USDT`
+    /// and `{key}_USDC`, `confirmations` deep, polling fast.
+    pub fn configure(&self, config: &mut Config, key: &str, confirmations: u32) {
+        config.watcher.enabled = true;
+        config.watcher.poll_interval_ms = 50;
+        config.orders.expiry_interval_ms = 100;
+        config.chains.insert(
+            key.to_owned(),
+            ChainConfig {
+                chain_id: self.anvil.chain_id(),
+                display_name: None,
+                rpc_urls: vec![self.rpc_url.clone()],
+                ws_url: Some(self.anvil.ws_url()),
+                confirmations: Some(confirmations),
+                finality: "confirmations".into(),
+                enabled: true,
+                explorer_tx_url: None,
+                start_block: None,
+            },
+        );
+        for (asset, contract) in [("USDT", self.usdt), ("USDC", self.usdc)] {
+            config.tokens.insert(
+                format!("{key}_{asset}"),
+                TokenConfig {
+                    contract: contract.to_checksum(),
+                    decimals: 6,
+                    payment_scale: 2,
+                    enabled: true,
+                    rate: "1".into(),
+                },
+            );
+        }
+    }
+
+    /// Sends `amount` of `token` from payer `payer` (1..=5) to `to`; returns the tx hash.
+    pub async fn pay(
+        &self,
+        payer: usize,
+        token: EvmAddress,
+        to: &str,
+        amount: TokenAmount,
+    ) -> String {
+        let to = EvmAddress::parse(to).unwrap();
+        stablecoin::transfer(&self.rpc_url, DEV_PRIVATE_KEYS[payer], token, to, amount)
+            .await
+            .unwrap()
+    }
+
+    /// A raw JSON-RPC call.
+    pub async fn rpc(&self, method: &str, params: Value) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let response: Value = self
+            .http
+            .post(&self.rpc_url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(response.get("error").is_none(), "{method}: {response}");
+        response["result"].clone()
+    }
+
+    pub async fn mine(&self, blocks: u64) {
+        self.rpc("anvil_mine", json!([format!("{blocks:#x}")]))
+            .await;
+    }
+
+    pub async fn head(&self) -> u64 {
+        let hex = self.rpc("eth_blockNumber", json!([])).await;
+        u64::from_str_radix(hex.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    }
+
+    /// Replaces the last `depth` blocks by new ones holding `transactions` (JSON tx requests
+    /// from unlocked dev accounts, each with its block offset).
+    pub async fn reorg(&self, depth: u64, transactions: Vec<(Value, u64)>) {
+        let pairs = transactions
+            .into_iter()
+            .map(|(tx, offset)| json!([tx, offset]))
+            .collect::<Vec<_>>();
+        self.rpc("anvil_reorg", json!([depth, pairs])).await;
+    }
+
+    /// A transfer as an unsigned tx request from payer `payer` (for `anvil_reorg`).
+    pub fn transfer_request(
+        &self,
+        payer: usize,
+        token: EvmAddress,
+        to: &str,
+        amount: TokenAmount,
+    ) -> Value {
+        let to = EvmAddress::parse(to).unwrap();
+        let data = format!(
+            "0xa9059cbb{:0>64}{:064x}",
+            hex_of(to.as_bytes()),
+            amount.base_units()
+        );
+        json!({"from": DEV_ACCOUNTS[payer], "to": token.to_checksum(), "data": data, "gas": "0x30000"})
+    }
+
+    pub async fn balance(&self, token: EvmAddress, owner: &str) -> TokenAmount {
+        stablecoin::balance_of(&self.rpc_url, token, EvmAddress::parse(owner).unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Polls `probe` every 100 ms until it returns `Some`, at most `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

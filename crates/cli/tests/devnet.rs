@@ -1,0 +1,451 @@
+//! `wcheckout devnet` as a real process: it starts anvil (installed by `npm ci`), deploys the
+//! sandbox stablecoins, writes a gateway config that `check-config` accepts, pays orders from
+//! the gateway's database with `devnet pay`, and stops anvil on SIGTERM.
+//!
+//! Every wait is bounded; a devnet left running by a failing test is killed with its anvil.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wcheckout::config::{DEVNET_USDC, DEVNET_USDT};
+use wcheckout_app::admin::AppAdmin;
+use wcheckout_app::clock::SystemClock;
+use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::ids::{AppId, IntegratorNo};
+use wcheckout_domain::order::Order;
+use wcheckout_domain::ports::{AppStore, OrderStore};
+use wcheckout_testkit::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_wcheckout");
+/// Longest the devnet may take to print its ready line (deploys and mints included).
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a command or a stop may take.
+const TIMEOUT: Duration = Duration::from_secs(60);
+/// anvil's dev account 1, the default payer.
+const PAYER_1: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+
+/// `wcheckout ARGS` in `dir`, without the test runner's `WCHECKOUT*` variables.
+fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args).current_dir(dir).stdin(Stdio::null());
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(|k| k.starts_with("WCHECKOUT")) {
+            command.env_remove(&key);
+        }
+    }
+    command
+}
+
+fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn read_all(mut reader: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = reader.read_to_string(&mut text);
+        text
+    })
+}
+
+/// What a finished command printed.
+struct Ran {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(dir: &Path, args: &[&str]) -> Ran {
+    let mut child = command(dir, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn wcheckout");
+    let stdout = read_all(child.stdout.take().unwrap());
+    let stderr = read_all(child.stderr.take().unwrap());
+    let Some(status) = wait_bounded(&mut child, TIMEOUT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "`wcheckout {}` did not finish in {TIMEOUT:?}",
+            args.join(" ")
+        );
+    };
+    Ran {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+fn run_ok(dir: &Path, args: &[&str]) -> Ran {
+    let ran = run(dir, args);
+    assert!(
+        ran.status.success(),
+        "`wcheckout {}` failed ({}):\n{}\n{}",
+        args.join(" "),
+        ran.status,
+        ran.stdout,
+        ran.stderr
+    );
+    ran
+}
+
+/// A running `wcheckout devnet --json`; killed (and its anvil with it) when dropped.
+struct Devnet {
+    child: Child,
+    ready: Value,
+    stderr_path: PathBuf,
+}
+
+impl Devnet {
+    fn start(work: &Path, data_dir: &Path) -> Devnet {
+        let stderr_path = work.join("devnet-stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        let dir = data_dir.to_str().unwrap();
+        let mut child = command(work, &["devnet", "--json", "--port", "0", "--dir", dir])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .expect("spawn wcheckout devnet");
+        let lines = stdout_lines(&mut child);
+        let first = lines.recv_timeout(READY_TIMEOUT);
+        let mut devnet = Devnet {
+            child,
+            ready: Value::Null,
+            stderr_path,
+        };
+        let line =
+            first.unwrap_or_else(|e| panic!("no ready line ({e}); stderr:\n{}", devnet.stderr()));
+        devnet.ready = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the ready line is not JSON ({e}): {line}"));
+        assert!(lines.try_recv().is_err(), "more than one line on stdout");
+        devnet
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    fn rpc_url(&self) -> String {
+        self.ready["rpcUrl"].as_str().unwrap().to_owned()
+    }
+
+    fn config_file(&self) -> String {
+        self.ready["configFile"].as_str().unwrap().to_owned()
+    }
+
+    /// SIGTERM, then a bounded wait for the exit.
+    fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        wait_bounded(&mut self.child, TIMEOUT)
+            .unwrap_or_else(|| panic!("devnet ignored SIGTERM; stderr:\n{}", self.stderr()))
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // SIGTERM so that the devnet stops its anvil too.
+            let _ = self.terminate();
+        }
+    }
+}
+
+fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+fn answers(address: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
+}
+
+fn socket_of(rpc_url: &str) -> SocketAddr {
+    rpc_url.trim_start_matches("http://").parse().unwrap()
+}
+
+async fn rpc(url: &str, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let answer: Value = reqwest::Client::new()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer
+        .get("result")
+        .cloned()
+        .unwrap_or_else(|| panic!("{method} failed: {answer}"))
+}
+
+async fn balance_of(url: &str, token: &str, owner: &EvmAddress) -> u128 {
+    let data = format!("0x70a08231{:0>64}", &owner.to_lower_hex()[2..]);
+    let result = rpc(
+        url,
+        "eth_call",
+        json!([{"to": token, "data": data}, "latest"]),
+    )
+    .await;
+    u128::from_str_radix(result.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+}
+
+/// Creates an app and an order for `amount` USD in ETH_USDT in the devnet gateway's database,
+/// as `wcheckout serve` would; returns the stored order.
+async fn create_order(config_file: &str, order_no: &str, amount: &str) -> Order {
+    let config = wcheckout::runtime::load_config(Some(Path::new(config_file))).unwrap();
+    let keys = wcheckout::keys::resolve(&config).unwrap();
+    let store = wcheckout::runtime::open_store(&config).await.unwrap();
+    let clock = Arc::new(SystemClock);
+    let gateway =
+        wcheckout::serve::build_gateway(&config, &keys, store.clone(), clock.clone()).unwrap();
+    let admin = AppAdmin::new(store.clone(), gateway.secrets.clone(), clock);
+    let credentials = admin.create("Devnet shop", None, &[]).await.unwrap();
+    let app = store
+        .app(&AppId::new(credentials.app_id))
+        .await
+        .unwrap()
+        .unwrap();
+    let request = json!({
+        "orderNo": order_no, "customerId": "c1", "orderAmount": amount, "token": "ETH_USDT"
+    });
+    gateway
+        .create_order(&app, serde_json::from_value(request).unwrap())
+        .await
+        .unwrap();
+    let order = store
+        .order_by_no(&app.id, &IntegratorNo::parse(order_no).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    store.close().await;
+    order
+}
+
+#[tokio::test]
+async fn the_devnet_deploys_configures_and_stops_on_sigterm() {
+    let work = TempDir::new();
+    let data_dir = work.path.join("devnet data");
+    let mut devnet = Devnet::start(&work.path, &data_dir);
+    let ready = devnet.ready.clone();
+    let rpc_url = devnet.rpc_url();
+    assert!(rpc_url.starts_with("http://127.0.0.1:"), "{ready}");
+    assert_eq!(ready["chainId"], 31337);
+    assert_eq!(ready["tokens"]["ETH_USDT"], DEVNET_USDT);
+    assert_eq!(ready["tokens"]["ETH_USDC"], DEVNET_USDC);
+    assert_eq!(ready["payerPrivateKeys"].as_array().unwrap().len(), 5);
+
+    assert_eq!(rpc(&rpc_url, "eth_chainId", json!([])).await, "0x7a69");
+    for token in [DEVNET_USDT, DEVNET_USDC] {
+        let code = rpc(&rpc_url, "eth_getCode", json!([token, "latest"])).await;
+        assert!(
+            code.as_str().unwrap().len() > 100,
+            "no code at {token}: {code}"
+        );
+    }
+    let payer = EvmAddress::parse(PAYER_1).unwrap();
+    assert_eq!(
+        balance_of(&rpc_url, DEVNET_USDC, &payer).await,
+        1_000_000_000_000
+    );
+
+    let config_file = devnet.config_file();
+    assert!(Path::new(&config_file).starts_with(data_dir.canonicalize().unwrap()));
+    let checked = run_ok(&work.path, &["check-config", "--config", &config_file]);
+    assert!(
+        checked.stdout.contains("configuration is valid"),
+        "{}",
+        checked.stdout
+    );
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(data_dir.join("devnet.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["rpcUrl"], ready["rpcUrl"]);
+
+    let socket = socket_of(&rpc_url);
+    assert!(answers(socket));
+    let status = devnet.terminate();
+    assert!(
+        status.success(),
+        "devnet exit: {status}\n{}",
+        devnet.stderr()
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while answers(socket) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !answers(socket),
+        "anvil still answers on {socket} after SIGTERM"
+    );
+
+    let again = Devnet::start(&work.path, &data_dir);
+    assert_eq!(again.ready["tokens"], ready["tokens"]);
+    let restored = balance_of(&again.rpc_url(), DEVNET_USDC, &payer).await;
+    assert_eq!(restored, 1_000_000_000_000, "the payers are funded once");
+}
+
+#[tokio::test]
+async fn devnet_pay_sends_what_is_due_to_the_deposit_address() {
+    let work = TempDir::new();
+    let data_dir = work.path.join("devnet-data");
+    let devnet = Devnet::start(&work.path, &data_dir);
+    let rpc_url = devnet.rpc_url();
+    let order = create_order(&devnet.config_file(), "devnet-pay-1", "12.34").await;
+    let deposit = order.deposit_address;
+    assert_eq!(order.paying_amount.base_units(), 12_340_000);
+
+    let paid = run_ok(&work.path, &["devnet", "pay", "devnet-pay-1"]);
+    let hash = paid.stdout.trim();
+    assert!(
+        hash.starts_with("0x") && hash.len() == 66,
+        "{}",
+        paid.stdout
+    );
+    assert!(
+        paid.stderr.contains("sent 12.34 ETH_USDT from payer 1"),
+        "{}",
+        paid.stderr
+    );
+    assert_eq!(
+        balance_of(&rpc_url, DEVNET_USDT, &deposit).await,
+        12_340_000
+    );
+    let receipt = rpc(&rpc_url, "eth_getTransactionReceipt", json!([hash])).await;
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+
+    let extra = [
+        "devnet",
+        "pay",
+        "devnet-pay-1",
+        "--amount",
+        "0.5",
+        "--payer",
+        "2",
+    ];
+    run_ok(&work.path, &extra);
+    assert_eq!(
+        balance_of(&rpc_url, DEVNET_USDT, &deposit).await,
+        12_840_000
+    );
+
+    let config_file = devnet.config_file();
+    let explicit = [
+        "devnet",
+        "pay",
+        "devnet-pay-1",
+        "--config",
+        &config_file,
+        "--amount",
+        "1",
+    ];
+    run_ok(Path::new("/"), &explicit);
+    assert_eq!(
+        balance_of(&rpc_url, DEVNET_USDT, &deposit).await,
+        13_840_000
+    );
+}
+
+#[tokio::test]
+async fn devnet_pay_explains_missing_duplicate_and_bad_requests() {
+    let work = TempDir::new();
+    let data_dir = work.path.join("devnet-data");
+    let no_devnet = run(&work.path, &["devnet", "pay", "x1"]);
+    assert!(!no_devnet.status.success());
+    assert!(
+        no_devnet.stderr.contains("start `wcheckout devnet` first"),
+        "{}",
+        no_devnet.stderr
+    );
+
+    let devnet = Devnet::start(&work.path, &data_dir);
+    let rpc_url = devnet.rpc_url();
+    let missing = run(&work.path, &["devnet", "pay", "nobody-has-this"]);
+    assert!(!missing.status.success());
+    assert!(
+        missing.stderr.contains("no order numbered nobody-has-this"),
+        "{}",
+        missing.stderr
+    );
+
+    let older = create_order(&devnet.config_file(), "shared-no", "1").await;
+    let newer = create_order(&devnet.config_file(), "shared-no", "2").await;
+    assert_ne!(older.deposit_address, newer.deposit_address);
+    let paid = run_ok(&work.path, &["devnet", "pay", "shared-no"]);
+    assert!(
+        paid.stderr
+            .contains("2 apps have an order numbered shared-no"),
+        "{}",
+        paid.stderr
+    );
+    assert_eq!(
+        balance_of(&rpc_url, DEVNET_USDT, &newer.deposit_address).await,
+        2_000_000
+    );
+    assert_eq!(
+        balance_of(&rpc_url, DEVNET_USDT, &older.deposit_address).await,
+        0
+    );
+
+    let too_fine = run(
+        &work.path,
+        &["devnet", "pay", "shared-no", "--amount", "0.0000001"],
+    );
+    assert!(!too_fine.status.success());
+    assert!(
+        too_fine.stderr.contains("at most 6 decimal places"),
+        "{}",
+        too_fine.stderr
+    );
+    let too_much = run(
+        &work.path,
+        &["devnet", "pay", "shared-no", "--amount", "2000000"],
+    );
+    assert!(!too_much.status.success());
+    assert!(too_much.stderr.contains("reverted"), "{}", too_much.stderr);
+}
+
+#[test]
+fn a_taken_port_is_a_clear_error() {
+    let work = TempDir::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let dir = work.path.join("d");
+    let args = ["devnet", "--port", &port, "--dir", dir.to_str().unwrap()];
+    let ran = run(&work.path, &args);
+    assert!(!ran.status.success());
+    assert!(
+        ran.stderr
+            .contains(&format!("port {port} is already in use")),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("--port 0"), "{}", ran.stderr);
+}

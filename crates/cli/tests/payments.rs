@@ -1,0 +1,383 @@
+//! Orders paid by real ERC-20 transfers on anvil, on both engines: exact, partial, over- and
+//! underpayment, late payment, foreign tokens and reverted transfers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::chain::{TestChain, eventually, usd};
+use common::{Db, TestGateway, retcode};
+use serde_json::{Value, json};
+use wcheckout_app::admin::{AppChanges, IssuedCredentials};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Fixture {
+    gw: TestGateway,
+    chain: TestChain,
+    app: IssuedCredentials,
+}
+
+async fn fixture(db: Db, confirmations: u32) -> Option<Fixture> {
+    let chain = TestChain::start(31337).await;
+    let gw = TestGateway::start_with(db, |c| chain.configure(c, "ETH", confirmations)).await?;
+    let app = gw.create_app().await;
+    Some(Fixture { gw, chain, app })
+}
+
+impl Fixture {
+    async fn create(&self, order_no: &str, amount: &str, extra: Value) -> Value {
+        let mut body = json!({"orderNo": order_no, "orderAmount": amount, "customerId": "c", "token": "ETH_USDT"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let created = self
+            .gw
+            .client(&self.app)
+            .post("/checkout/order/create", &body.to_string())
+            .await
+            .unwrap();
+        assert_eq!(created.retcode(), "200", "{}", created.body);
+        created.retdata().clone()
+    }
+
+    async fn info(&self, order_no: &str) -> Value {
+        let info = self
+            .gw
+            .client(&self.app)
+            .get(&format!("/checkout/order/info?orderNo={order_no}"))
+            .await
+            .unwrap();
+        assert_eq!(info.retcode(), "200", "{}", info.body);
+        info.retdata().clone()
+    }
+
+    async fn wait_status(&self, order_no: &str, status: &str) -> Value {
+        eventually(WAIT, &format!("{order_no} {status}"), || async {
+            let info = self.info(order_no).await;
+            (info["orderStatus"] == status).then_some(info)
+        })
+        .await
+    }
+
+    async fn abnormal(&self, filter: Value) -> Vec<Value> {
+        let page = self
+            .gw
+            .client(&self.app)
+            .post("/checkout/abnormal-payment/list", &filter.to_string())
+            .await
+            .unwrap();
+        assert_eq!(page.retcode(), "200", "{}", page.body);
+        page.retdata()["records"].as_array().unwrap().clone()
+    }
+
+    async fn wait_abnormal(&self, order_no: &str, count: usize) -> Vec<Value> {
+        eventually(WAIT, "abnormal payments", || async {
+            let records = self.abnormal(json!({"orderNo": order_no})).await;
+            (records.len() >= count).then_some(records)
+        })
+        .await
+    }
+}
+
+fn address(order: &Value) -> String {
+    order["depositAddress"].as_str().unwrap().to_owned()
+}
+
+async fn exact_payment_pays_the_order(db: Db) {
+    let Some(f) = fixture(db, 1).await else {
+        return;
+    };
+    let order = f.create("exact", "12.5", json!({})).await;
+    assert_eq!(order["requiredConfirmations"], 1);
+    let tx = f
+        .chain
+        .pay(1, f.chain.usdt, &address(&order), usd("12.50"))
+        .await;
+    let paid = f.wait_status("exact", "PAID").await;
+    assert_eq!(paid["txHash"], tx);
+    assert_eq!(paid["paidAmount"].to_string(), "12.5");
+    assert_eq!(paid["unconfirmedAmount"].to_string(), "0");
+    assert!(paid["confirmations"].as_u64().unwrap() >= 1);
+    assert!(
+        f.abnormal(json!({})).await.is_empty(),
+        "an exact payment is not abnormal"
+    );
+}
+
+async fn partial_transfers_add_up(db: Db) {
+    let Some(f) = fixture(db, 1).await else {
+        return;
+    };
+    let order = f.create("parts", "10", json!({})).await;
+    f.chain
+        .pay(1, f.chain.usdt, &address(&order), usd("4"))
+        .await;
+    let partly = eventually(WAIT, "first part credited", || async {
+        let info = f.info("parts").await;
+        (info["paidAmount"] == 4).then_some(info)
+    })
+    .await;
+    assert_eq!(partly["orderStatus"], "PAYING");
+    let second = f
+        .chain
+        .pay(2, f.chain.usdt, &address(&order), usd("6"))
+        .await;
+    let paid = f.wait_status("parts", "PAID").await;
+    assert_eq!(
+        paid["txHash"], second,
+        "txHash is the transfer that completed the payment"
+    );
+    assert_eq!(paid["paidAmount"].to_string(), "10");
+}
+
+async fn overpayment_creates_over_paid(db: Db) {
+    let Some(f) = fixture(db, 1).await else {
+        return;
+    };
+    let order = f.create("over", "10", json!({})).await;
+    let tx = f
+        .chain
+        .pay(3, f.chain.usdt, &address(&order), usd("10.75"))
+        .await;
+    f.wait_status("over", "PAID").await;
+    let records = f.wait_abnormal("over", 1).await;
+    assert_eq!(records.len(), 1);
+    let over = &records[0];
+    assert_eq!(over["type"], "OVER_PAID");
+    assert_eq!(over["status"], "PENDING");
+    assert_eq!(over["amount"], "0.75");
+    assert_eq!(over["pendingAmount"], "0.75");
+    assert_eq!(over["hash"], tx);
+    assert_eq!(over["token"], "ETH_USDT");
+    assert_eq!(over["orderNo"], "over");
+    assert!(
+        over["abnormalPaymentNo"]
+            .as_str()
+            .unwrap()
+            .starts_with("AP")
+    );
+    assert_eq!(
+        over["createdTime"].as_str().unwrap().len(),
+        19,
+        "yyyy-MM-dd HH:mm:ss"
+    );
+    // A further transfer to the paid order is an overpayment in full.
+    f.chain
+        .pay(3, f.chain.usdt, &address(&order), usd("2"))
+        .await;
+    let records = f.wait_abnormal("over", 2).await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r["amount"] == "2.00" && r["type"] == "OVER_PAID")
+    );
+    let filtered = f
+        .abnormal(json!({"type": "OVER_PAID", "status": "PENDING", "token": "ETH_USDT"}))
+        .await;
+    assert_eq!(filtered.len(), 2);
+    assert!(f.abnormal(json!({"type": "LATE_PAYMENT"})).await.is_empty());
+}
+
+async fn partial_then_expiry_is_under_paid(db: Db) {
+    let Some(f) = fixture(db, 1).await else {
+        return;
+    };
+    let order = f.create("under", "20", json!({"expiredIn": 60})).await;
+    let tx = f
+        .chain
+        .pay(1, f.chain.usdt, &address(&order), usd("5"))
+        .await;
+    eventually(WAIT, "part credited", || async {
+        (f.info("under").await["paidAmount"] == 5).then_some(())
+    })
+    .await;
+    f.gw.clock.advance_secs(61);
+    f.wait_status("under", "TIMEOUT").await;
+    let records = f.wait_abnormal("under", 1).await;
+    assert_eq!(records[0]["type"], "UNDER_PAID");
+    assert_eq!(records[0]["amount"], "5.00");
+    assert_eq!(records[0]["pendingAmount"], "5.00");
+    assert_eq!(records[0]["hash"], tx);
+}
+
+async fn payments_after_cancel_and_timeout_are_late(db: Db) {
+    let Some(f) = fixture(db, 1).await else {
+        return;
+    };
+    let cancelled = f.create("late-c", "3", json!({})).await;
+    let done =
+        f.gw.client(&f.app)
+            .get("/checkout/order/cancel?orderNo=late-c")
+            .await
+            .unwrap();
+    assert_eq!(done.retdata()["orderStatus"], "CANCELLED");
+    let timed_out = f.create("late-t", "3", json!({"expiredIn": 60})).await;
+    f.gw.clock.advance_secs(61);
+    f.wait_status("late-t", "TIMEOUT").await;
+    assert!(
+        f.abnormal(json!({"orderNo": "late-t"})).await.is_empty(),
+        "nothing arrived: no UNDER_PAID"
+    );
+    f.chain
+        .pay(1, f.chain.usdt, &address(&cancelled), usd("3"))
+        .await;
+    f.chain
+        .pay(2, f.chain.usdt, &address(&timed_out), usd("3"))
+        .await;
+    for order_no in ["late-c", "late-t"] {
+        let records = f.wait_abnormal(order_no, 1).await;
+        assert_eq!(records[0]["type"], "LATE_PAYMENT", "{order_no}");
+        assert_eq!(records[0]["amount"], "3.00");
+    }
+    assert_eq!(
+        f.info("late-c").await["orderStatus"],
+        "CANCELLED",
+        "terminal states stay terminal"
+    );
+    assert_eq!(f.info("late-t").await["orderStatus"], "TIMEOUT");
+}
+
+async fn foreign_tokens_and_reverted_transfers_credit_nothing(db: Db) {
+    let Some(f) = fixture(db, 1).await else {
+        return;
+    };
+    let order = f.create("foreign", "5", json!({})).await;
+    f.chain
+        .pay(1, f.chain.stranger, &address(&order), usd("5"))
+        .await;
+    f.chain
+        .pay(1, f.chain.usdc, &address(&order), usd("5"))
+        .await;
+    let deposit = wcheckout_domain::address::EvmAddress::parse(&address(&order)).unwrap();
+    let reverted = wcheckout_evm::stablecoin::transfer(
+        &f.chain.rpc_url,
+        wcheckout_evm::anvil::DEV_PRIVATE_KEYS[6],
+        f.chain.usdt,
+        deposit,
+        usd("5"),
+    )
+    .await;
+    assert!(
+        reverted.is_err(),
+        "account 6 holds no USDT: the transfer reverts"
+    );
+    f.chain.mine(3).await;
+    // Let the watcher pass these blocks, then check nothing was credited.
+    let head = f.chain.head().await;
+    eventually(WAIT, "watcher past the transfers", || async {
+        let health = f.gw.send("GET", "/health", "", &[]).await.2;
+        (health["chains"]["ETH"]["processedHeight"].as_u64() >= Some(head)).then_some(())
+    })
+    .await;
+    let info = f.info("foreign").await;
+    assert_eq!(info["orderStatus"], "PAYING");
+    assert_eq!(info["paidAmount"].to_string(), "0");
+    assert!(f.abnormal(json!({})).await.is_empty());
+}
+
+async fn tolerance_accepts_a_small_shortfall(db: Db) {
+    let Some(f) = fixture(db, 1).await else {
+        return;
+    };
+    let changes = AppChanges {
+        tolerance_percent: Some("1".into()),
+        ..AppChanges::default()
+    };
+    f.gw.update_app(&f.app.app_id, changes).await;
+    let order = f.create("tolerant", "100", json!({})).await;
+    f.chain
+        .pay(1, f.chain.usdt, &address(&order), usd("99.5"))
+        .await;
+    let paid = f.wait_status("tolerant", "PAID").await;
+    assert_eq!(paid["paidAmount"].to_string(), "99.5");
+    assert!(f.abnormal(json!({})).await.is_empty());
+}
+
+async fn confirmations_are_awaited(db: Db) {
+    let Some(f) = fixture(db, 3).await else {
+        return;
+    };
+    let order = f.create("deep", "7", json!({})).await;
+    f.chain
+        .pay(1, f.chain.usdt, &address(&order), usd("7"))
+        .await;
+    let seen = eventually(WAIT, "transfer seen", || async {
+        let info = f.info("deep").await;
+        (info["unconfirmedAmount"] == 7).then_some(info)
+    })
+    .await;
+    assert_eq!(seen["orderStatus"], "PAYING", "one confirmation of three");
+    assert_eq!(seen["confirmations"], 1);
+    assert_eq!(seen["requiredConfirmations"], 3);
+    f.chain.mine(1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        f.info("deep").await["orderStatus"],
+        "PAYING",
+        "two of three"
+    );
+    f.chain.mine(1).await;
+    let paid = f.wait_status("deep", "PAID").await;
+    assert_eq!(paid["confirmations"], 3);
+}
+
+async fn list_abnormal_payments_validates_filters(db: Db) {
+    let Some(f) = fixture(db, 1).await else {
+        return;
+    };
+    let bad =
+        f.gw.signed(
+            &f.app,
+            "POST",
+            "/checkout/abnormal-payment/list",
+            r#"{"type":"LOST"}"#,
+        )
+        .await;
+    assert_eq!(retcode(&bad), "00001");
+    let bad =
+        f.gw.signed(
+            &f.app,
+            "POST",
+            "/checkout/abnormal-payment/list",
+            r#"{"status":"DONE"}"#,
+        )
+        .await;
+    assert_eq!(retcode(&bad), "00001");
+    let page =
+        f.gw.signed(&f.app, "POST", "/checkout/abnormal-payment/list", "")
+            .await;
+    assert_eq!(page["retdata"]["total"], 0);
+    assert_eq!(page["retdata"]["pageSize"], 10);
+}
+
+macro_rules! on_both_engines_with_chain {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::$scenario(super::Db::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    super::$scenario(super::Db::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+
+on_both_engines_with_chain!(
+    exact_payment_pays_the_order,
+    partial_transfers_add_up,
+    overpayment_creates_over_paid,
+    partial_then_expiry_is_under_paid,
+    payments_after_cancel_and_timeout_are_late,
+    foreign_tokens_and_reverted_transfers_credit_nothing,
+    tolerance_accepts_a_small_shortfall,
+    confirmations_are_awaited,
+    list_abnormal_payments_validates_filters,
+);

@@ -1,0 +1,551 @@
+//! Payments seen on chain and what they do to orders: crediting, overpayment, underpayment at
+//! expiry, late payment. These are pure rules; the watcher and the expiry worker apply them.
+
+use std::fmt;
+
+use crate::address::EvmAddress;
+use crate::error::Rejection;
+use crate::ids::{AppId, IntegratorNo};
+use crate::money::{Overflow, TokenAmount};
+use crate::order::{Order, OrderEvent, OrderStatus};
+use crate::time::Timestamp;
+use crate::token::{ChainKey, TokenId};
+
+/// Where a transfer stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransferState {
+    /// Seen in a block that is not final yet.
+    Pending,
+    /// Final and applied to its order.
+    Credited,
+    /// Was credited, then its block left the canonical chain (a reorg deeper than the
+    /// confirmation depth). Kept, alerted, never silently dropped.
+    Reversed,
+}
+
+impl TransferState {
+    /// As stored.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TransferState::Pending => "PENDING",
+            TransferState::Credited => "CREDITED",
+            TransferState::Reversed => "REVERSED",
+        }
+    }
+
+    /// Parses the stored value.
+    pub fn parse(text: &str) -> Option<TransferState> {
+        [
+            TransferState::Pending,
+            TransferState::Credited,
+            TransferState::Reversed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// An ERC-20 `Transfer` to one of our deposit addresses, as the chain reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transfer {
+    /// Chain.
+    pub chain: ChainKey,
+    /// Transaction hash, `0x` + 64 lower-case hex digits.
+    pub tx_hash: String,
+    /// Position of the log in its block.
+    pub log_index: u64,
+    /// Block number.
+    pub block_number: u64,
+    /// Block hash, to undo the transfer if the block is abandoned.
+    pub block_hash: String,
+    /// Block timestamp: a transfer counts as on time when its block is not after the deadline.
+    pub block_time: Timestamp,
+    /// Token (by its contract).
+    pub token: TokenId,
+    /// Sender: the default refund destination.
+    pub from: EvmAddress,
+    /// Recipient: a deposit address.
+    pub to: EvmAddress,
+    /// Amount in base units.
+    pub amount: TokenAmount,
+    /// The order whose deposit address received it.
+    pub order_sysid: String,
+    /// Where it stands.
+    pub state: TransferState,
+    /// When the gateway first saw it.
+    pub observed_at: Timestamp,
+}
+
+impl Transfer {
+    /// Its identity: unique per chain.
+    pub fn key(&self) -> TransferKey {
+        TransferKey {
+            chain: self.chain.clone(),
+            tx_hash: self.tx_hash.clone(),
+            log_index: self.log_index,
+        }
+    }
+
+    /// Confirmations at a head height (1 when the head is the transfer's own block).
+    pub fn confirmations(&self, head: u64) -> u64 {
+        head.saturating_add(1).saturating_sub(self.block_number)
+    }
+}
+
+/// `(chain, tx hash, log index)`: a chain observation is idempotent on it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TransferKey {
+    /// Chain.
+    pub chain: ChainKey,
+    /// Transaction hash.
+    pub tx_hash: String,
+    /// Log index.
+    pub log_index: u64,
+}
+
+impl fmt::Display for TransferKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}#{}", self.chain, self.tx_hash, self.log_index)
+    }
+}
+
+/// Abnormal payment types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AbnormalKind {
+    /// More than due: the excess of the completing transfer, or a transfer to a paid order.
+    OverPaid,
+    /// Part of the amount had arrived when the window ended.
+    UnderPaid,
+    /// Arrived after the order had timed out or been cancelled.
+    LatePayment,
+}
+
+impl AbnormalKind {
+    /// As W Checkout writes it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AbnormalKind::OverPaid => "OVER_PAID",
+            AbnormalKind::UnderPaid => "UNDER_PAID",
+            AbnormalKind::LatePayment => "LATE_PAYMENT",
+        }
+    }
+
+    /// Parses it.
+    pub fn parse(text: &str) -> Option<AbnormalKind> {
+        [
+            AbnormalKind::OverPaid,
+            AbnormalKind::UnderPaid,
+            AbnormalKind::LatePayment,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
+    }
+}
+
+/// Abnormal payment statuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AbnormalStatus {
+    /// Awaiting the integrator.
+    Pending,
+    /// Dealt with (refunded).
+    Handled,
+}
+
+impl AbnormalStatus {
+    /// As W Checkout writes it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AbnormalStatus::Pending => "PENDING",
+            AbnormalStatus::Handled => "HANDLED",
+        }
+    }
+
+    /// Parses it.
+    pub fn parse(text: &str) -> Option<AbnormalStatus> {
+        [AbnormalStatus::Pending, AbnormalStatus::Handled]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// A payment that does not match its order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AbnormalPayment {
+    /// `AP…`.
+    pub abnormal_payment_no: String,
+    /// The app.
+    pub app_id: AppId,
+    /// The order.
+    pub order_sysid: String,
+    /// The order's number.
+    pub order_no: IntegratorNo,
+    /// Token received.
+    pub token: TokenId,
+    /// Type.
+    pub kind: AbnormalKind,
+    /// Amount that is abnormal.
+    pub amount: TokenAmount,
+    /// Amount still unresolved (refundable).
+    pub pending_amount: TokenAmount,
+    /// The transfer it comes from (`hash`).
+    pub tx_hash: Option<String>,
+    /// Who sent it: where a refund goes by default.
+    pub payer: Option<EvmAddress>,
+    /// Status.
+    pub status: AbnormalStatus,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+    /// Compare-and-set version.
+    pub version: i64,
+}
+
+/// What an abnormal payment to create looks like before it gets its number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AbnormalDraft {
+    /// Type.
+    pub kind: AbnormalKind,
+    /// Abnormal amount.
+    pub amount: TokenAmount,
+    /// Source transfer.
+    pub tx_hash: Option<String>,
+    /// Sender.
+    pub payer: Option<EvmAddress>,
+}
+
+impl AbnormalDraft {
+    /// The abnormal payment, numbered, for `order`.
+    pub fn into_payment(self, number: String, order: &Order, now: Timestamp) -> AbnormalPayment {
+        AbnormalPayment {
+            abnormal_payment_no: number,
+            app_id: order.app_id.clone(),
+            order_sysid: order.sysid.clone(),
+            order_no: order.order_no.clone(),
+            token: order.token.clone(),
+            kind: self.kind,
+            amount: self.amount,
+            pending_amount: self.amount,
+            tx_hash: self.tx_hash,
+            payer: self.payer,
+            status: AbnormalStatus::Pending,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+}
+
+/// What a final transfer does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credit {
+    /// Added to a `PAYING` order; `order` is the order after it (possibly `PAID`), with an
+    /// `OVER_PAID` excess when the sum went beyond the amount due.
+    Counted {
+        /// The order after the credit.
+        order: Box<Order>,
+        /// True when this transfer completed the payment.
+        completed: bool,
+        /// Excess beyond the amount due.
+        excess: Option<AbnormalDraft>,
+    },
+    /// The order no longer takes payments: the whole transfer is abnormal.
+    Abnormal(AbnormalDraft),
+    /// The transfer came after the deadline of an order still `PAYING`: it waits until the
+    /// order has expired, then counts as a late payment.
+    AfterDeadline,
+}
+
+/// Why a credit could not be computed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CreditError {
+    /// The paid sum does not fit.
+    #[error(transparent)]
+    Overflow(#[from] Overflow),
+    /// The order refused the transition (a bug: only `PAYING` orders are counted).
+    #[error(transparent)]
+    Transition(#[from] Rejection),
+}
+
+/// Applies a final transfer to its order.
+pub fn credit(order: &Order, transfer: &Transfer, now: Timestamp) -> Result<Credit, CreditError> {
+    let whole = |kind| AbnormalDraft {
+        kind,
+        amount: transfer.amount,
+        tx_hash: Some(transfer.tx_hash.clone()),
+        payer: Some(transfer.from),
+    };
+    match order.status {
+        OrderStatus::Paying if transfer.block_time > order.expires_at => Ok(Credit::AfterDeadline),
+        OrderStatus::Paying => count(order, transfer, now),
+        OrderStatus::Paid
+        | OrderStatus::Refunding
+        | OrderStatus::PartialRefunded
+        | OrderStatus::Refunded => Ok(Credit::Abnormal(whole(AbnormalKind::OverPaid))),
+        OrderStatus::Timeout | OrderStatus::Cancelled => {
+            Ok(Credit::Abnormal(whole(AbnormalKind::LatePayment)))
+        }
+    }
+}
+
+fn count(order: &Order, transfer: &Transfer, now: Timestamp) -> Result<Credit, CreditError> {
+    let paid = order.paid_amount.checked_add(transfer.amount)?;
+    let mut after = Order {
+        paid_amount: paid,
+        updated_at: now,
+        ..order.clone()
+    };
+    if paid < order.min_accepted_amount {
+        return Ok(Credit::Counted {
+            order: Box::new(after),
+            completed: false,
+            excess: None,
+        });
+    }
+    after = after.transition(OrderEvent::PaidInFull, now)?;
+    after.tx_hash = Some(transfer.tx_hash.clone());
+    let excess = paid
+        .checked_sub(order.paying_amount)
+        .filter(|e| !e.is_zero())
+        .map(|amount| AbnormalDraft {
+            kind: AbnormalKind::OverPaid,
+            amount,
+            tx_hash: Some(transfer.tx_hash.clone()),
+            payer: Some(transfer.from),
+        });
+    Ok(Credit::Counted {
+        order: Box::new(after),
+        completed: true,
+        excess,
+    })
+}
+
+/// What the end of the payment window does to a `PAYING` order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// A transfer made in time is still confirming: decide when it is final.
+    Wait,
+    /// `TIMEOUT`, with an `UNDER_PAID` abnormal payment for what had arrived.
+    Expire {
+        /// The order after expiry.
+        order: Box<Order>,
+        /// The underpayment, when something arrived.
+        under_paid: Option<AbnormalDraft>,
+    },
+}
+
+/// Expires an order whose window has ended. `unconfirmed_in_time` says whether a transfer made
+/// before the deadline is still waiting for confirmations; `last_transfer` is the most recent
+/// credited transfer (its hash and sender describe the underpayment).
+pub fn expire(
+    order: &Order,
+    unconfirmed_in_time: bool,
+    last_transfer: Option<&Transfer>,
+    now: Timestamp,
+) -> Result<Expiry, Rejection> {
+    if unconfirmed_in_time {
+        return Ok(Expiry::Wait);
+    }
+    let expired = order.transition(OrderEvent::Expire, now)?;
+    let under_paid = (!order.paid_amount.is_zero()).then(|| AbnormalDraft {
+        kind: AbnormalKind::UnderPaid,
+        amount: order.paid_amount,
+        tx_hash: last_transfer.map(|t| t.tx_hash.clone()),
+        payer: last_transfer.map(|t| t.from),
+    });
+    Ok(Expiry::Expire {
+        order: Box::new(expired),
+        under_paid,
+    })
+}
+
+/// How long after its end an order's deposit address is still watched (late payments).
+pub const DEFAULT_MONITORING_WINDOW_SECS: i64 = 7 * 24 * 3600;
+
+/// True when a transfer in a block at `block_time` to this order's address is still ours to
+/// record: before the end of the monitoring window that follows the payment window.
+pub fn monitored(order: &Order, block_time: Timestamp, window_secs: i64) -> bool {
+    block_time <= order.expires_at.plus_seconds(window_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Decimal;
+
+    fn order(paying: u128, tolerance_floor: u128, status: OrderStatus) -> Order {
+        Order {
+            sysid: "OR1".into(),
+            app_id: AppId::new("app_1"),
+            order_no: IntegratorNo::parse("o1").unwrap(),
+            merchant_id: "default".into(),
+            customer_id: "c".into(),
+            token: TokenId::parse("ETH_USDT").unwrap(),
+            fiat: "USD".into(),
+            order_amount: Decimal::from_integer(10),
+            exchange_rate: Decimal::from_integer(1),
+            paying_amount: TokenAmount::from_base_units(paying),
+            min_accepted_amount: TokenAmount::from_base_units(tolerance_floor),
+            paid_amount: TokenAmount::ZERO,
+            refunded_amount: TokenAmount::ZERO,
+            deposit_address: EvmAddress::from_bytes([7; 20]),
+            address_index: 0,
+            status,
+            tx_hash: None,
+            expires_at: Timestamp::from_micros(1_000_000_000),
+            pc_callback_url: None,
+            app_callback_url: None,
+            page_token: "p".into(),
+            request_fingerprint: "f".into(),
+            alert: None,
+            created_at: Timestamp::from_micros(0),
+            updated_at: Timestamp::from_micros(0),
+            version: 1,
+        }
+    }
+
+    fn transfer(amount: u128, block_time: i64, tx: &str) -> Transfer {
+        Transfer {
+            chain: ChainKey::parse("ETH").unwrap(),
+            tx_hash: tx.into(),
+            log_index: 0,
+            block_number: 10,
+            block_hash: "0xb".into(),
+            block_time: Timestamp::from_micros(block_time),
+            token: TokenId::parse("ETH_USDT").unwrap(),
+            from: EvmAddress::from_bytes([1; 20]),
+            to: EvmAddress::from_bytes([7; 20]),
+            amount: TokenAmount::from_base_units(amount),
+            order_sysid: "OR1".into(),
+            state: TransferState::Pending,
+            observed_at: Timestamp::from_micros(0),
+        }
+    }
+
+    const NOW: Timestamp = Timestamp::from_micros(5);
+
+    #[test]
+    fn exact_payment_completes_the_order() {
+        let o = order(10_000_000, 10_000_000, OrderStatus::Paying);
+        let Credit::Counted {
+            order,
+            completed,
+            excess,
+        } = credit(&o, &transfer(10_000_000, 1, "0xa"), NOW).unwrap()
+        else {
+            panic!("not counted")
+        };
+        assert!(completed);
+        assert_eq!(order.status, OrderStatus::Paid);
+        assert_eq!(order.tx_hash.as_deref(), Some("0xa"));
+        assert_eq!(excess, None);
+    }
+
+    #[test]
+    fn partial_payments_add_up_and_the_completing_one_is_the_tx_hash() {
+        let o = order(10_000_000, 10_000_000, OrderStatus::Paying);
+        let Credit::Counted {
+            order: half,
+            completed: false,
+            ..
+        } = credit(&o, &transfer(4_000_000, 1, "0xa"), NOW).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(half.status, OrderStatus::Paying);
+        assert_eq!(half.paid_amount.base_units(), 4_000_000);
+        let Credit::Counted {
+            order: full,
+            completed: true,
+            excess,
+        } = credit(&half, &transfer(7_000_000, 1, "0xb"), NOW).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(full.tx_hash.as_deref(), Some("0xb"));
+        assert_eq!(
+            excess.unwrap().amount.base_units(),
+            1_000_000,
+            "11 paid for 10 due"
+        );
+    }
+
+    #[test]
+    fn tolerance_accepts_a_small_shortfall_without_abnormal() {
+        let o = order(10_000_000, 9_990_000, OrderStatus::Paying);
+        let Credit::Counted {
+            order,
+            completed: true,
+            excess: None,
+        } = credit(&o, &transfer(9_995_000, 1, "0xa"), NOW).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(order.status, OrderStatus::Paid);
+    }
+
+    #[test]
+    fn paid_cancelled_timed_out_and_late() {
+        let whole = |status| credit(&order(10, 10, status), &transfer(3, 1, "0xa"), NOW).unwrap();
+        assert!(matches!(
+            whole(OrderStatus::Paid),
+            Credit::Abnormal(AbnormalDraft {
+                kind: AbnormalKind::OverPaid,
+                ..
+            })
+        ));
+        assert!(matches!(
+            whole(OrderStatus::Refunded),
+            Credit::Abnormal(AbnormalDraft {
+                kind: AbnormalKind::OverPaid,
+                ..
+            })
+        ));
+        assert!(matches!(
+            whole(OrderStatus::Timeout),
+            Credit::Abnormal(AbnormalDraft {
+                kind: AbnormalKind::LatePayment,
+                ..
+            })
+        ));
+        assert!(matches!(
+            whole(OrderStatus::Cancelled),
+            Credit::Abnormal(AbnormalDraft {
+                kind: AbnormalKind::LatePayment,
+                ..
+            })
+        ));
+        let after_deadline = transfer(10, 2_000_000_000, "0xa");
+        assert_eq!(
+            credit(&order(10, 10, OrderStatus::Paying), &after_deadline, NOW).unwrap(),
+            Credit::AfterDeadline
+        );
+    }
+
+    #[test]
+    fn expiry_waits_for_confirming_transfers_and_reports_underpayment() {
+        let mut o = order(10, 10, OrderStatus::Paying);
+        assert_eq!(expire(&o, true, None, NOW).unwrap(), Expiry::Wait);
+        let Expiry::Expire {
+            order: expired,
+            under_paid: None,
+        } = expire(&o, false, None, NOW).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(expired.status, OrderStatus::Timeout);
+        o.paid_amount = TokenAmount::from_base_units(4);
+        let last = transfer(4, 1, "0xlast");
+        let Expiry::Expire {
+            under_paid: Some(draft),
+            ..
+        } = expire(&o, false, Some(&last), NOW).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(draft.kind, AbnormalKind::UnderPaid);
+        assert_eq!(draft.amount.base_units(), 4);
+        assert_eq!(draft.tx_hash.as_deref(), Some("0xlast"));
+        assert!(expire(&order(10, 10, OrderStatus::Paid), false, None, NOW).is_err());
+    }
+}

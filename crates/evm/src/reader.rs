@@ -1,0 +1,285 @@
+//! [`ChainReader`] over JSON-RPC with alloy: endpoints tried in order (failover), a timeout per
+//! call, block headers fetched in one batch request, and `newHeads` over WebSocket when a
+//! `ws_url` is configured (polling otherwise).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, U64, U256, b256};
+use alloy::providers::{Provider, RootProvider};
+use alloy::rpc::client::{RpcClient, WsConnect};
+use alloy::rpc::types::{BlockNumberOrTag, Filter, Log};
+use async_trait::async_trait;
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio::sync::Notify;
+use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::chain::{BlockRef, ChainError, ChainReader, FinalityTag, TransferLog};
+use wcheckout_domain::time::Timestamp;
+
+/// `keccak256("Transfer(address,address,uint256)")`.
+pub const TRANSFER_TOPIC: B256 =
+    b256!("ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef");
+
+/// The header fields the watcher needs, read from `eth_getBlockByNumber`.
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase")]
+struct RpcBlock {
+    number: U64,
+    hash: B256,
+    parent_hash: B256,
+    timestamp: U64,
+}
+
+impl RpcBlock {
+    fn into_ref(self) -> BlockRef {
+        let seconds = i64::try_from(self.timestamp.to::<u64>()).unwrap_or(i64::MAX);
+        BlockRef {
+            number: self.number.to::<u64>(),
+            hash: format!("{:#x}", self.hash),
+            parent_hash: format!("{:#x}", self.parent_hash),
+            time: Timestamp::from_micros(seconds.saturating_mul(1_000_000)),
+        }
+    }
+}
+
+struct Endpoint {
+    url: String,
+    client: RpcClient,
+    provider: RootProvider,
+}
+
+/// Reads one chain through its configured endpoints.
+pub struct EvmChainReader {
+    chain: String,
+    endpoints: Vec<Endpoint>,
+    current: AtomicUsize,
+    timeout: Duration,
+    new_heads: Option<Arc<Notify>>,
+}
+
+fn to_domain(address: Address) -> EvmAddress {
+    EvmAddress::from_bytes(address.into_array())
+}
+
+fn to_alloy(address: &EvmAddress) -> Address {
+    Address::from(*address.as_bytes())
+}
+
+impl EvmChainReader {
+    /// A reader of `chain` over `rpc_urls` (tried in order); with `ws_url`, new heads are
+    /// followed by subscription.
+    pub fn new(
+        chain: &str,
+        rpc_urls: &[String],
+        ws_url: Option<&str>,
+        timeout: Duration,
+    ) -> Result<EvmChainReader, ChainError> {
+        let endpoints = rpc_urls
+            .iter()
+            .map(|url| {
+                let parsed = url
+                    .parse()
+                    .map_err(|_| ChainError::Invalid(format!("RPC URL {url} is not a URL")))?;
+                let client = RpcClient::new_http(parsed);
+                let provider = RootProvider::new(client.clone());
+                Ok(Endpoint {
+                    url: url.clone(),
+                    client,
+                    provider,
+                })
+            })
+            .collect::<Result<Vec<_>, ChainError>>()?;
+        if endpoints.is_empty() {
+            return Err(ChainError::Invalid(format!("chain {chain} has no RPC URL")));
+        }
+        let new_heads = ws_url.map(|url| follow_new_heads(chain.to_owned(), url.to_owned()));
+        Ok(EvmChainReader {
+            chain: chain.to_owned(),
+            endpoints,
+            current: AtomicUsize::new(0),
+            timeout,
+            new_heads,
+        })
+    }
+
+    /// Runs `call` against the current endpoint, then the others in turn, until one answers.
+    async fn failover<T, F, Fut>(&self, what: &str, call: F) -> Result<T, ChainError>
+    where
+        F: Fn(RootProvider, RpcClient) -> Fut,
+        Fut: Future<Output = Result<T, String>>,
+    {
+        let count = self.endpoints.len();
+        let first = self.current.load(Ordering::Relaxed) % count;
+        let mut last_error = String::new();
+        for attempt in 0..count {
+            let index = (first + attempt) % count;
+            let endpoint = &self.endpoints[index];
+            let call = call(endpoint.provider.clone(), endpoint.client.clone());
+            let outcome = tokio::time::timeout(self.timeout, call).await;
+            match outcome {
+                Ok(Ok(value)) => {
+                    self.current.store(index, Ordering::Relaxed);
+                    return Ok(value);
+                }
+                Ok(Err(error)) => last_error = error,
+                Err(_) => last_error = format!("timed out after {:?}", self.timeout),
+            }
+            tracing::warn!(chain = %self.chain, url = %endpoint.url, %what, error = %last_error, "RPC call failed");
+            metrics::counter!("wcheckout_rpc_errors_total", "chain" => self.chain.clone(), "url" => endpoint.url.clone())
+                .increment(1);
+        }
+        Err(ChainError::Unavailable(format!("{what}: {last_error}")))
+    }
+}
+
+fn decode_transfer(log: &Log) -> Option<TransferLog> {
+    let topics = log.topics();
+    // ERC-20 Transfer has exactly three topics; ERC-721's has four.
+    if topics.len() != 3 || topics[0] != TRANSFER_TOPIC {
+        return None;
+    }
+    let data = &log.data().data;
+    let value = (data.len() == 32).then(|| U256::from_be_slice(data))?;
+    Some(TransferLog {
+        contract: to_domain(log.address()),
+        tx_hash: format!("{:#x}", log.transaction_hash?),
+        log_index: log.log_index?,
+        block_number: log.block_number?,
+        block_hash: format!("{:#x}", log.block_hash?),
+        block_time: log
+            .block_timestamp
+            .and_then(|s| i64::try_from(s).ok())
+            .map(|s| Timestamp::from_micros(s.saturating_mul(1_000_000))),
+        from: to_domain(Address::from_word(topics[1])),
+        to: to_domain(Address::from_word(topics[2])),
+        value: u128::try_from(value).ok(),
+    })
+}
+
+#[async_trait]
+impl ChainReader for EvmChainReader {
+    async fn head(&self) -> Result<BlockRef, ChainError> {
+        let blocks = self.tagged_blocks(BlockNumberOrTag::Latest).await?;
+        blocks.ok_or_else(|| ChainError::Invalid("the node has no latest block".into()))
+    }
+
+    async fn blocks(&self, numbers: &[u64]) -> Result<Vec<BlockRef>, ChainError> {
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.failover("eth_getBlockByNumber (batch)", |_, client| async move {
+            let mut batch = client.new_batch();
+            let mut waiters = Vec::with_capacity(numbers.len());
+            for number in numbers {
+                let params = (BlockNumberOrTag::Number(*number), false);
+                let waiter = batch
+                    .add_call::<_, Option<RpcBlock>>("eth_getBlockByNumber", &params)
+                    .map_err(|e| e.to_string())?;
+                waiters.push(waiter);
+            }
+            batch.send().await.map_err(|e| e.to_string())?;
+            let mut blocks = Vec::with_capacity(waiters.len());
+            for waiter in waiters {
+                if let Some(block) = waiter.await.map_err(|e| e.to_string())? {
+                    blocks.push(block.into_ref());
+                }
+            }
+            Ok(blocks)
+        })
+        .await
+    }
+
+    async fn tagged(&self, tag: FinalityTag) -> Result<Option<BlockRef>, ChainError> {
+        let tag = match tag {
+            FinalityTag::Safe => BlockNumberOrTag::Safe,
+            FinalityTag::Finalized => BlockNumberOrTag::Finalized,
+        };
+        self.tagged_blocks(tag).await
+    }
+
+    async fn transfer_logs(
+        &self,
+        contracts: &[EvmAddress],
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<TransferLog>, ChainError> {
+        let filter = Filter::new()
+            .address(contracts.iter().map(to_alloy).collect::<Vec<_>>())
+            .event_signature(TRANSFER_TOPIC)
+            .from_block(from)
+            .to_block(to);
+        let logs = self
+            .failover("eth_getLogs", |provider, _| {
+                let filter = filter.clone();
+                async move { provider.get_logs(&filter).await.map_err(|e| e.to_string()) }
+            })
+            .await?;
+        // A log marked `removed` belongs to an abandoned block; the watcher detects reorgs
+        // by block hash, so such a log is simply not a transfer.
+        Ok(logs
+            .iter()
+            .filter(|log| !log.removed)
+            .filter_map(decode_transfer)
+            .collect())
+    }
+
+    async fn wait_for_new_head(&self, max_wait: Duration) {
+        match &self.new_heads {
+            Some(notify) => {
+                let _ = tokio::time::timeout(max_wait, notify.notified()).await;
+            }
+            None => tokio::time::sleep(max_wait).await,
+        }
+    }
+}
+
+impl EvmChainReader {
+    async fn tagged_blocks(&self, tag: BlockNumberOrTag) -> Result<Option<BlockRef>, ChainError> {
+        self.failover("eth_getBlockByNumber", |_, client| async move {
+            let params = (tag, false);
+            let block: Option<RpcBlock> = client
+                .request("eth_getBlockByNumber", params)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(block.map(RpcBlock::into_ref))
+        })
+        .await
+    }
+}
+
+/// Follows `newHeads` on `url` in the background, reconnecting after failures; each new head
+/// wakes the watcher (a wake-up arriving while it is busy is kept for its next wait).
+fn follow_new_heads(chain: String, url: String) -> Arc<Notify> {
+    let notify = Arc::new(Notify::new());
+    let wake = Arc::clone(&notify);
+    tokio::spawn(async move {
+        loop {
+            match RpcClient::connect_pubsub(WsConnect::new(url.clone())).await {
+                Ok(client) => {
+                    let provider = RootProvider::<alloy::network::Ethereum>::new(client);
+                    match provider.subscribe_blocks().await {
+                        Ok(subscription) => {
+                            let mut stream = subscription.into_stream();
+                            while stream.next().await.is_some() {
+                                wake.notify_one();
+                            }
+                            tracing::warn!(%chain, "newHeads subscription ended; reconnecting");
+                        }
+                        Err(error) => {
+                            tracing::warn!(%chain, %error, "cannot subscribe to newHeads")
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%chain, %error, "cannot connect to the WebSocket endpoint")
+                }
+            }
+            // Falling back to polling meanwhile: wake the watcher so it does not wait long.
+            wake.notify_one();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    notify
+}

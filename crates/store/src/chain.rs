@@ -1,0 +1,317 @@
+//! Chain cursors, checkpoints, leases, transfers and abnormal payments.
+
+use async_trait::async_trait;
+use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::chain::BlockMark;
+use wcheckout_domain::ids::AppId;
+use wcheckout_domain::order::Order;
+use wcheckout_domain::payment::{AbnormalPayment, Transfer};
+use wcheckout_domain::ports::{
+    AbnormalFilter, ChainCursor, ChainStore, Page, PageRequest, StoreError,
+};
+use wcheckout_domain::time::Timestamp;
+use wcheckout_domain::token::ChainKey;
+
+use crate::rows::{
+    ABNORMAL_COLUMNS, ORDER_COLUMNS, TRANSFER_COLUMNS, abnormal_from_row, int, order_from_row,
+    text, time, to_i64, transfer_from_row,
+};
+use crate::{SqlStore, store_error};
+
+/// Most values bound in one `IN (…)` list, well under both engines' parameter limits.
+const IN_LIST_LIMIT: usize = 500;
+
+fn placeholders(count: usize, first: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[async_trait]
+impl ChainStore for SqlStore {
+    async fn chain_cursor(&self, chain: &ChainKey) -> Result<Option<ChainCursor>, StoreError> {
+        let row = sqlx::query(
+            "select block_number, block_hash, head_number, head_time, updated_at \
+             from chain_cursors where chain = $1",
+        )
+        .bind(chain.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(store_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let number = |column: &str| {
+            int(&row, column).and_then(|v| {
+                u64::try_from(v).map_err(|_| StoreError::Internal(format!("negative {column}")))
+            })
+        };
+        Ok(Some(ChainCursor {
+            processed: BlockMark {
+                number: number("block_number")?,
+                hash: text(&row, "block_hash")?,
+            },
+            head_number: number("head_number")?,
+            head_time: time(&row, "head_time")?,
+            updated_at: time(&row, "updated_at")?,
+        }))
+    }
+
+    async fn note_chain_head(
+        &self,
+        chain: &ChainKey,
+        head_number: u64,
+        head_time: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "update chain_cursors set head_number = $1, head_time = $2, updated_at = $3 \
+             where chain = $4",
+        )
+        .bind(to_i64(head_number)?)
+        .bind(head_time.micros())
+        .bind(now.micros())
+        .bind(chain.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn lease_chain(
+        &self,
+        chain: &ChainKey,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "insert into chain_leases (chain, holder, expires_at) values ($1, $2, $3) \
+             on conflict (chain) do update set holder = excluded.holder, \
+             expires_at = excluded.expires_at \
+             where chain_leases.holder = excluded.holder or chain_leases.expires_at < $4 \
+             returning holder",
+        )
+        .bind(chain.as_str())
+        .bind(holder)
+        .bind(until.micros())
+        .bind(now.micros())
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(store_error)?;
+        Ok(row.is_some())
+    }
+
+    async fn checkpoints(
+        &self,
+        chain: &ChainKey,
+        at_or_below: u64,
+        limit: u32,
+    ) -> Result<Vec<BlockMark>, StoreError> {
+        let sql = format!(
+            "select block_number, block_hash from chain_checkpoints \
+             where chain = $1 and block_number <= $2 order by block_number desc limit {limit}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(chain.as_str())
+            .bind(to_i64(at_or_below)?)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(store_error)?;
+        rows.iter()
+            .map(|row| {
+                let number = u64::try_from(int(row, "block_number")?)
+                    .map_err(|_| StoreError::Internal("negative checkpoint".into()))?;
+                Ok(BlockMark {
+                    number,
+                    hash: text(row, "block_hash")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn orders_by_deposit_addresses(
+        &self,
+        addresses: &[EvmAddress],
+    ) -> Result<Vec<Order>, StoreError> {
+        let mut orders = Vec::new();
+        for chunk in addresses.chunks(IN_LIST_LIMIT) {
+            let sql = format!(
+                "select {ORDER_COLUMNS} from orders where deposit_address in ({})",
+                placeholders(chunk.len(), 1)
+            );
+            let mut query = sqlx::query(&sql);
+            for address in chunk {
+                query = query.bind(address.to_lower_hex());
+            }
+            let rows = query.fetch_all(&self.reader).await.map_err(store_error)?;
+            for row in &rows {
+                orders.push(order_from_row(row)?);
+            }
+        }
+        Ok(orders)
+    }
+
+    async fn transfers_above(
+        &self,
+        chain: &ChainKey,
+        above: u64,
+    ) -> Result<Vec<Transfer>, StoreError> {
+        let sql = format!(
+            "select {TRANSFER_COLUMNS} from chain_transfers where chain = $1 \
+             and block_number > $2 and state <> 'REVERSED' order by block_number, log_index"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(chain.as_str())
+            .bind(to_i64(above)?)
+            .fetch_all(&self.writer)
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(transfer_from_row).collect()
+    }
+
+    async fn pending_transfers_up_to(
+        &self,
+        chain: &ChainKey,
+        max_block: u64,
+        limit: u32,
+    ) -> Result<Vec<Transfer>, StoreError> {
+        let sql = format!(
+            "select {TRANSFER_COLUMNS} from chain_transfers where chain = $1 \
+             and state = 'PENDING' and block_number <= $2 \
+             order by block_number, log_index limit {limit}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(chain.as_str())
+            .bind(to_i64(max_block)?)
+            .fetch_all(&self.writer)
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(transfer_from_row).collect()
+    }
+
+    async fn transfers_of_orders(&self, sysids: &[String]) -> Result<Vec<Transfer>, StoreError> {
+        let mut transfers = Vec::new();
+        for chunk in sysids.chunks(IN_LIST_LIMIT) {
+            let sql = format!(
+                "select {TRANSFER_COLUMNS} from chain_transfers where order_sysid in ({}) \
+                 order by block_number, log_index",
+                placeholders(chunk.len(), 1)
+            );
+            let mut query = sqlx::query(&sql);
+            for sysid in chunk {
+                query = query.bind(sysid.as_str());
+            }
+            let rows = query.fetch_all(&self.reader).await.map_err(store_error)?;
+            for row in &rows {
+                transfers.push(transfer_from_row(row)?);
+            }
+        }
+        Ok(transfers)
+    }
+
+    async fn transfers_of_tx(
+        &self,
+        chain: &ChainKey,
+        tx_hash: &str,
+    ) -> Result<Vec<Transfer>, StoreError> {
+        let sql = format!(
+            "select {TRANSFER_COLUMNS} from chain_transfers where chain = $1 and tx_hash = $2 \
+             order by log_index"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(chain.as_str())
+            .bind(tx_hash)
+            .fetch_all(&self.writer)
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(transfer_from_row).collect()
+    }
+
+    async fn list_abnormal_payments(
+        &self,
+        app: &AppId,
+        filter: &AbnormalFilter,
+        page: PageRequest,
+    ) -> Result<Page<AbnormalPayment>, StoreError> {
+        let mut conditions = vec!["app_id = $1".to_owned()];
+        let mut args = vec![Arg::Text(app.as_str().to_owned())];
+        let mut push = |column: &str, op: &str, arg: Arg| {
+            args.push(arg);
+            conditions.push(format!("{column} {op} ${}", args.len()));
+        };
+        if let Some(order_no) = &filter.order_no {
+            push("order_no", "=", Arg::Text(order_no.clone()));
+        }
+        if let Some(kind) = filter.kind {
+            push("kind", "=", Arg::Text(kind.as_str().to_owned()));
+        }
+        if let Some(status) = filter.status {
+            push("status", "=", Arg::Text(status.as_str().to_owned()));
+        }
+        if let Some(token) = &filter.token {
+            push("token", "=", Arg::Text(token.clone()));
+        }
+        if let Some(from) = filter.created_from {
+            push("created_at", ">=", Arg::Int(from.micros()));
+        }
+        if let Some(to) = filter.created_to {
+            push("created_at", "<=", Arg::Int(to.micros()));
+        }
+        let where_clause = conditions.join(" and ");
+        let count_sql =
+            format!("select count(*) as total from abnormal_payments where {where_clause}");
+        let total = bind_args(sqlx::query(&count_sql), &args)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(store_error)?;
+        let total = u64::try_from(int(&total, "total")?).unwrap_or(0);
+        let page_sql = format!(
+            "select {ABNORMAL_COLUMNS} from abnormal_payments where {where_clause} \
+             order by created_at desc, abnormal_payment_no desc limit {} offset {}",
+            page.size,
+            page.offset()
+        );
+        let rows = bind_args(sqlx::query(&page_sql), &args)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(store_error)?;
+        let records = rows
+            .iter()
+            .map(abnormal_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok(Page { records, total })
+    }
+
+    async fn order_by_sysid(&self, sysid: &str) -> Result<Option<Order>, StoreError> {
+        let sql = format!("select {ORDER_COLUMNS} from orders where sysid = $1");
+        let row = sqlx::query(&sql)
+            .bind(sysid)
+            .fetch_optional(&self.reader)
+            .await;
+        row.map_err(store_error)?
+            .as_ref()
+            .map(order_from_row)
+            .transpose()
+    }
+}
+
+/// A value bound into a dynamically built filter.
+pub(crate) enum Arg {
+    /// Text.
+    Text(String),
+    /// Integer.
+    Int(i64),
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds filter arguments in order.
+pub(crate) fn bind_args<'q>(mut query: AnyQuery<'q>, args: &'q [Arg]) -> AnyQuery<'q> {
+    for arg in args {
+        query = match arg {
+            Arg::Text(text) => query.bind(text.as_str()),
+            Arg::Int(value) => query.bind(*value),
+        };
+    }
+    query
+}
