@@ -13,8 +13,8 @@ use wcheckout_domain::ports::{Clock, Store};
 use crate::error::ServiceError;
 use crate::secrets::{SecretBox, hash_secret, random_alphanumeric, random_hex, random_token};
 
-/// Credentials shown once.
-#[derive(Serialize, Debug, Clone)]
+/// Credentials shown once. `Debug` leaves the secrets out.
+#[derive(Serialize, serde::Deserialize, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct IssuedCredentials {
     /// The app id.
@@ -25,6 +25,15 @@ pub struct IssuedCredentials {
     pub api_secret: String,
     /// HMAC key for signatures.
     pub sign_key: String,
+}
+
+impl std::fmt::Debug for IssuedCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedCredentials")
+            .field("app_id", &self.app_id)
+            .field("api_key", &self.api_key)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What an operator may change on an app; `None` leaves a field as it is.

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use wcheckout_domain::order::Order;
-use wcheckout_domain::payment::{self, Expiry, TransferState};
-use wcheckout_domain::ports::{ChangeSet, OrderWrite};
+use wcheckout_domain::payment::{self, Expiry, ExpiryFacts, TransferState};
+use wcheckout_domain::ports::{ChainCursor, ChangeSet, OrderWrite};
+use wcheckout_domain::time::Timestamp;
 
 use crate::error::{ChangeError, ServiceError};
 use crate::gateway::{Gateway, payment_progress};
@@ -57,18 +58,18 @@ impl Gateway {
             .rev()
             .find(|t| t.state == TransferState::Credited);
         let now = self.clock.now();
-        let (mut after, under_paid) =
-            match payment::expire(order, confirming_in_time, last_credited, now)? {
-                Expiry::Wait => return Ok(false),
-                Expiry::Expire { order, under_paid } => (*order, under_paid),
-            };
-        after.version = order.version.saturating_add(1);
         let (_, chain) = self.token_of(&order.token)?;
-        let head = self
-            .store
-            .chain_cursor(&chain.key)
-            .await?
-            .map(|c| c.head_number);
+        let cursor = self.store.chain_cursor(&chain.key).await?;
+        let facts = ExpiryFacts {
+            chain_read_past_deadline: self.chain_read_past(cursor.as_ref(), order.expires_at, now),
+            confirming_in_time,
+        };
+        let (mut after, under_paid) = match payment::expire(order, facts, last_credited, now)? {
+            Expiry::Wait => return Ok(false),
+            Expiry::Expire { order, under_paid } => (*order, under_paid),
+        };
+        after.version = order.version.saturating_add(1);
+        let head = cursor.map(|c| c.head_number);
         let view =
             self.order_view_with(&after, &payment_progress(transfers.iter(), head, chain))?;
         let mut changes = ChangeSet {
@@ -86,6 +87,27 @@ impl Gateway {
         metrics::counter!("wcheckout_order_transitions_total", "to" => after.status.as_str())
             .increment(1);
         Ok(true)
+    }
+}
+
+impl Gateway {
+    /// True when every transfer made before `deadline` has been seen: the chain's watcher
+    /// finished a round, caught up with the head, that started after the deadline. A chain
+    /// never watched has nothing to wait for; a lagging watcher is waited for at most
+    /// `expiry_grace_secs` (then late payments become abnormal payments).
+    fn chain_read_past(
+        &self,
+        cursor: Option<&ChainCursor>,
+        deadline: Timestamp,
+        now: Timestamp,
+    ) -> bool {
+        match cursor {
+            None => true,
+            Some(cursor) => {
+                cursor.caught_up_at >= deadline
+                    || now >= deadline.plus_seconds(self.settings.expiry_grace_secs)
+            }
+        }
     }
 }
 

@@ -25,6 +25,8 @@ pub struct Settings {
     pub refresh_token_ttl_secs: i64,
     /// How long after an order ends its deposit address is still watched.
     pub monitoring_window_secs: i64,
+    /// How long the expiry of an order waits for a lagging chain watcher.
+    pub expiry_grace_secs: i64,
 }
 
 impl Default for Settings {
@@ -34,6 +36,7 @@ impl Default for Settings {
             access_token_ttl_secs: 1800,
             refresh_token_ttl_secs: 7 * 24 * 3600,
             monitoring_window_secs: wcheckout_domain::payment::DEFAULT_MONITORING_WINDOW_SECS,
+            expiry_grace_secs: 900,
         }
     }
 }

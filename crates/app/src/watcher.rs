@@ -17,6 +17,7 @@ use wcheckout_domain::money::TokenAmount;
 use wcheckout_domain::order::Order;
 use wcheckout_domain::payment::{self, Transfer, TransferState};
 use wcheckout_domain::ports::{ChangeSet, CommitError, CursorMove, OrderWrite, TransferChange};
+use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::{Chain, ChainKey, Finality, TokenId};
 
 use crate::chain_health::ChainHealthBoard;
@@ -163,12 +164,8 @@ impl ChainWatcher {
         let store = &self.gateway.store;
         let now = self.gateway.clock.now();
         let head = self.reader.head().await?;
-        let until = now.plus_seconds(0);
-        let until = wcheckout_domain::time::Timestamp::from_micros(
-            until
-                .micros()
-                .saturating_add(micros(self.settings.lease_ttl)),
-        );
+        let until =
+            Timestamp::from_micros(now.micros().saturating_add(micros(self.settings.lease_ttl)));
         let leader = store
             .lease_chain(self.key(), &self.holder, now, until)
             .await?;
@@ -204,7 +201,7 @@ impl ChainWatcher {
         };
         self.credit_final(&head).await?;
         store
-            .note_chain_head(self.key(), head.number, head.time, now)
+            .note_chain_head(self.key(), (head.number, head.time), now, !more)
             .await?;
         let processed_at = (processed.number, processed.time);
         self.health.round(

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{apps, call, devnet, runtime, serve};
+use crate::{apps, call, devnet, runtime, sandbox, serve};
 
 /// wcheckout — a self-hostable stablecoin payment gateway (W Checkout merchant API).
 #[derive(Parser)]
@@ -33,6 +33,9 @@ enum Command {
     Call(call::CallArgs),
     /// Run a local EVM devnet with the sandbox stablecoins, or pay an order on it.
     Devnet(devnet::DevnetArgs),
+    /// A first look in one command: a devnet, the gateway watching it, an app and a payable
+    /// order.
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// Parses the arguments and runs the subcommand.
@@ -45,6 +48,7 @@ pub fn main() -> ExitCode {
         Command::Sign(args) => call::sign(&args),
         Command::Call(args) => runtime::block_on(call::call(args)),
         Command::Devnet(args) => runtime::block_on(devnet::run(cli.config, args)),
+        Command::Sandbox(args) => runtime::block_on(sandbox::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -129,6 +129,8 @@ pub struct OrdersConfig {
     /// How long after its payment window an order's deposit address is still watched
     /// (late payments and overpayments are recorded within it).
     pub monitoring_window_secs: i64,
+    /// How long an ended order waits for a lagging chain watcher before it expires anyway.
+    pub expiry_grace_secs: i64,
 }
 
 impl Default for OrdersConfig {
@@ -137,6 +139,7 @@ impl Default for OrdersConfig {
             expiry_interval_ms: 1000,
             address_block_size: 20,
             monitoring_window_secs: 7 * 24 * 3600,
+            expiry_grace_secs: 900,
         }
     }
 }
@@ -533,6 +536,10 @@ impl Config {
         check(
             (0..=366 * 24 * 3600).contains(&self.orders.monitoring_window_secs),
             "orders.monitoring_window_secs: must be between 0 and 31622400".into(),
+        );
+        check(
+            (0..=86_400).contains(&self.orders.expiry_grace_secs),
+            "orders.expiry_grace_secs: must be between 0 and 86400".into(),
         );
         let watcher = &self.watcher;
         check(

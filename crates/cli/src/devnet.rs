@@ -88,24 +88,24 @@ enum DevnetCommand {
 }
 
 /// Starting the devnet.
-#[derive(Args)]
-struct StartArgs {
+#[derive(Args, Clone, Debug)]
+pub(crate) struct StartArgs {
     /// When ready, print one line of JSON (rpcUrl, chainId, tokens, payerPrivateKeys,
     /// configFile) instead of a summary.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     /// JSON-RPC port (HTTP and WebSocket); 0 picks a free one.
     #[arg(long, default_value_t = 8545)]
-    port: u16,
+    pub(crate) port: u16,
     /// EIP-155 chain id.
     #[arg(long, default_value_t = DEFAULT_CHAIN_ID)]
-    chain_id: u64,
+    pub(crate) chain_id: u64,
     /// Mine a block every SECS seconds (fractions allowed) instead of one per transaction.
     #[arg(long, value_name = "SECS", value_parser = parse_block_time)]
-    block_time: Option<Duration>,
+    pub(crate) block_time: Option<Duration>,
     /// Directory for the chain state, the gateway config and devnet.json.
     #[arg(long, default_value = "./devnet-data")]
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 /// Paying an order.
@@ -146,7 +146,7 @@ pub async fn run(config_file: Option<PathBuf>, args: DevnetArgs) -> anyhow::Resu
 // Starting
 
 /// Where the devnet is, once its tokens are in place.
-struct Devnet {
+pub(crate) struct Devnet {
     rpc_url: String,
     ws_url: String,
     chain_id: u64,
@@ -154,52 +154,64 @@ struct Devnet {
     tokens: Vec<(&'static str, EvmAddress)>,
     /// Whether the tokens came from a previous run's chain state.
     resumed: bool,
-    config_file: PathBuf,
+    /// The gateway configuration written for this chain.
+    pub(crate) config_file: PathBuf,
 }
 
 async fn start(args: StartArgs) -> anyhow::Result<()> {
     let mut stop = StopSignals::listen()?;
-    let dir = prepare_dir(&args.dir)?;
-    let anvil = Anvil::spawn(&anvil_options(&args, &dir)).map_err(|e| explain_spawn(e, &args))?;
-    let devnet = tokio::select! {
-        devnet = set_up(&anvil, &dir) => devnet,
-        () = stop.received() => {
-            anvil.kill();
-            return Ok(());
-        }
-    };
-    let devnet = match devnet {
-        Ok(devnet) => devnet,
-        Err(error) => {
-            // Keep the previous chain state rather than a half-built one.
-            anvil.kill();
-            return Err(error);
-        }
+    let Some((anvil, devnet)) = launch(&args, &mut stop).await? else {
+        return Ok(());
     };
     announce(&devnet, args.json)?;
     stop.received().await;
     anvil.stop();
     if !args.json {
-        eprintln!("devnet stopped; chain state kept in {}", dir.display());
+        eprintln!("devnet stopped; chain state kept in {}", args.dir.display());
     }
     Ok(())
 }
 
+/// Starts anvil in the devnet directory and puts the tokens, the funds and the gateway config
+/// in place; `None` when a stop signal came first (anvil is then stopped).
+pub(crate) async fn launch(
+    args: &StartArgs,
+    stop: &mut StopSignals,
+) -> anyhow::Result<Option<(Anvil, Devnet)>> {
+    let dir = prepare_dir(&args.dir)?;
+    let anvil = Anvil::spawn(&anvil_options(args, &dir)).map_err(|e| explain_spawn(e, args))?;
+    let devnet = tokio::select! {
+        devnet = set_up(&anvil, &dir) => devnet,
+        () = stop.received() => {
+            anvil.kill();
+            return Ok(None);
+        }
+    };
+    match devnet {
+        Ok(devnet) => Ok(Some((anvil, devnet))),
+        Err(error) => {
+            // Keep the previous chain state rather than a half-built one.
+            anvil.kill();
+            Err(error)
+        }
+    }
+}
+
 /// SIGINT and SIGTERM, registered before anvil starts so that neither can leave it orphaned.
-struct StopSignals {
+pub(crate) struct StopSignals {
     interrupt: Signal,
     terminate: Signal,
 }
 
 impl StopSignals {
-    fn listen() -> anyhow::Result<StopSignals> {
+    pub(crate) fn listen() -> anyhow::Result<StopSignals> {
         Ok(StopSignals {
             interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
             terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
         })
     }
 
-    async fn received(&mut self) {
+    pub(crate) async fn received(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
@@ -414,6 +426,18 @@ fn announce(devnet: &Devnet, as_json: bool) -> anyhow::Result<()> {
     println!("      wcheckout devnet pay ORDER_NO");
     println!("Press Ctrl-C to stop (the chain state is kept in the same directory).");
     Ok(())
+}
+
+impl Devnet {
+    /// The chain's JSON-RPC URL.
+    pub(crate) fn rpc_url(&self) -> &str {
+        &self.rpc_url
+    }
+
+    /// The chain id.
+    pub(crate) fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<SecretString> {
 }
 
 /// Writes a new secret file readable by its owner only; refuses to overwrite.
-fn write_secret_file(path: &Path, content: &str) -> anyhow::Result<()> {
+pub(crate) fn write_secret_file(path: &Path, content: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         crate::runtime::create_private_dir(dir)?;
     }

@@ -8,4 +8,5 @@ pub mod config;
 pub mod devnet;
 pub mod keys;
 pub mod runtime;
+pub mod sandbox;
 pub mod serve;

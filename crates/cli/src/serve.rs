@@ -21,6 +21,7 @@ use wcheckout_domain::money::Decimal;
 use wcheckout_domain::ports::{Clock, Store};
 use wcheckout_evm::reader::EvmChainReader;
 use wcheckout_http::AppState;
+use wcheckout_store::SqlStore;
 
 use crate::config::Config;
 use crate::keys;
@@ -57,20 +58,55 @@ pub fn build_gateway(
             access_token_ttl_secs: config.auth.access_token_ttl_secs,
             refresh_token_ttl_secs: config.auth.refresh_token_ttl_secs,
             monitoring_window_secs: config.orders.monitoring_window_secs,
+            expiry_grace_secs: config.orders.expiry_grace_secs,
         },
         chain_health: Arc::new(ChainHealthBoard::default()),
     })
 }
 
-/// Runs the gateway.
+/// Runs the gateway until SIGINT or SIGTERM.
 pub async fn run(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     let config = load_config(config_file.as_deref())?;
     init_logging(&config);
-    let keys = keys::resolve(&config)?;
-    let store = open_store(&config).await?;
+    let running = start(&config).await?;
+    println!("wcheckout listening on {}", running.address);
+    termination().await;
+    running.stop().await
+}
+
+/// A gateway serving in the background.
+pub struct Running {
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// Its use cases (for in-process operator actions such as the sandbox's demo order).
+    pub gateway: Arc<Gateway>,
+    stop: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    store: Arc<SqlStore>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, stops the workers, closes the store.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        tracing::info!("shutting down");
+        let _ = self.stop.send(true);
+        let served = self.server.await.context("server task failed")?;
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        self.store.close().await;
+        served.context("server failed")
+    }
+}
+
+/// Opens everything the configuration names, binds, and serves in the background.
+pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    let keys = keys::resolve(config)?;
+    let store = open_store(config).await?;
     tracing::info!(engine = ?store.engine(), "database ready");
     let gateway = Arc::new(build_gateway(
-        &config,
+        config,
         &keys,
         store.clone(),
         Arc::new(SystemClock),
@@ -89,33 +125,30 @@ pub async fn run(config_file: Option<PathBuf>) -> anyhow::Result<()> {
         trusted_proxies: Arc::new(trusted),
         metrics: Some(metrics),
     };
-
-    let (stop, stopped) = watch::channel(false);
-    let workers = spawn_workers(&config, &gateway, &stopped)?;
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
     let address = listener.local_addr()?;
-    println!("wcheckout listening on {address}");
+    let (stop, stopped) = watch::channel(false);
+    let workers = spawn_workers(config, &gateway, &stopped)?;
     tracing::info!(%address, public_url = %config.server.public_url, mode = ?config.server.mode, "serving");
     let app = wcheckout_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let mut shutdown = stopped.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                _ = termination() => {}
-                _ = shutdown.changed() => {}
-            }
-        })
-        .await
-        .context("server failed")?;
-    tracing::info!("shutting down");
-    let _ = stop.send(true);
-    for worker in workers {
-        let _ = worker.await;
-    }
-    store.close().await;
-    Ok(())
+    let mut shutdown = stopped;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.changed().await;
+            })
+            .await
+    });
+    Ok(Running {
+        address,
+        gateway,
+        stop,
+        server,
+        workers,
+        store,
+    })
 }
 
 /// Starts the background workers: expiry, session purging and one watcher per chain.

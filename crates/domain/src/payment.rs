@@ -334,16 +334,26 @@ pub enum Expiry {
     },
 }
 
-/// Expires an order whose window has ended. `unconfirmed_in_time` says whether a transfer made
-/// before the deadline is still waiting for confirmations; `last_transfer` is the most recent
-/// credited transfer (its hash and sender describe the underpayment).
+/// What is known of an order's payments once its window has ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpiryFacts {
+    /// The chain has been read up to a moment after the deadline, so every transfer made in
+    /// time is recorded (or the wait for a lagging watcher has run out).
+    pub chain_read_past_deadline: bool,
+    /// A transfer made before the deadline is still waiting for confirmations.
+    pub confirming_in_time: bool,
+}
+
+/// Expires an order whose window has ended, unless a payment made in time may still be
+/// unseen or unconfirmed. `last_transfer` is the most recent credited transfer (its hash and
+/// sender describe the underpayment).
 pub fn expire(
     order: &Order,
-    unconfirmed_in_time: bool,
+    facts: ExpiryFacts,
     last_transfer: Option<&Transfer>,
     now: Timestamp,
 ) -> Result<Expiry, Rejection> {
-    if unconfirmed_in_time {
+    if !facts.chain_read_past_deadline || facts.confirming_in_time {
         return Ok(Expiry::Wait);
     }
     let expired = order.transition(OrderEvent::Expire, now)?;
@@ -423,6 +433,18 @@ mod tests {
     }
 
     const NOW: Timestamp = Timestamp::from_micros(5);
+    const KNOWN: ExpiryFacts = ExpiryFacts {
+        chain_read_past_deadline: true,
+        confirming_in_time: false,
+    };
+    const WAITING: ExpiryFacts = ExpiryFacts {
+        chain_read_past_deadline: true,
+        confirming_in_time: true,
+    };
+    const UNREAD: ExpiryFacts = ExpiryFacts {
+        chain_read_past_deadline: false,
+        confirming_in_time: false,
+    };
 
     #[test]
     fn exact_payment_completes_the_order() {
@@ -525,11 +547,16 @@ mod tests {
     #[test]
     fn expiry_waits_for_confirming_transfers_and_reports_underpayment() {
         let mut o = order(10, 10, OrderStatus::Paying);
-        assert_eq!(expire(&o, true, None, NOW).unwrap(), Expiry::Wait);
+        assert_eq!(expire(&o, WAITING, None, NOW).unwrap(), Expiry::Wait);
+        assert_eq!(
+            expire(&o, UNREAD, None, NOW).unwrap(),
+            Expiry::Wait,
+            "a payment may be unseen"
+        );
         let Expiry::Expire {
             order: expired,
             under_paid: None,
-        } = expire(&o, false, None, NOW).unwrap()
+        } = expire(&o, KNOWN, None, NOW).unwrap()
         else {
             panic!()
         };
@@ -539,13 +566,13 @@ mod tests {
         let Expiry::Expire {
             under_paid: Some(draft),
             ..
-        } = expire(&o, false, Some(&last), NOW).unwrap()
+        } = expire(&o, KNOWN, Some(&last), NOW).unwrap()
         else {
             panic!()
         };
         assert_eq!(draft.kind, AbnormalKind::UnderPaid);
         assert_eq!(draft.amount.base_units(), 4);
         assert_eq!(draft.tx_hash.as_deref(), Some("0xlast"));
-        assert!(expire(&order(10, 10, OrderStatus::Paid), false, None, NOW).is_err());
+        assert!(expire(&order(10, 10, OrderStatus::Paid), KNOWN, None, NOW).is_err());
     }
 }

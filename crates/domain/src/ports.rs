@@ -287,6 +287,8 @@ pub struct ChainCursor {
     pub head_number: u64,
     /// Head timestamp when last seen.
     pub head_time: Timestamp,
+    /// Start of the last round that ended caught up with the head.
+    pub caught_up_at: Timestamp,
     /// When this was written.
     pub updated_at: Timestamp,
 }
@@ -313,13 +315,15 @@ pub struct AbnormalFilter {
 pub trait ChainStore: Send + Sync {
     /// The chain's cursor, if it has one.
     async fn chain_cursor(&self, chain: &ChainKey) -> Result<Option<ChainCursor>, StoreError>;
-    /// Records the head last seen (for health and confirmations shown to integrators).
+    /// Records the head last seen (for health and confirmations shown to integrators) and,
+    /// when the round that started at `round_start` recorded everything up to that head, that
+    /// the chain is known up to that moment.
     async fn note_chain_head(
         &self,
         chain: &ChainKey,
-        head_number: u64,
-        head_time: Timestamp,
-        now: Timestamp,
+        head: (u64, Timestamp),
+        round_start: Timestamp,
+        caught_up: bool,
     ) -> Result<(), StoreError>;
     /// Takes or renews the chain's watcher lease; false when another live holder has it.
     async fn lease_chain(

@@ -32,7 +32,7 @@ fn placeholders(count: usize, first: usize) -> String {
 impl ChainStore for SqlStore {
     async fn chain_cursor(&self, chain: &ChainKey) -> Result<Option<ChainCursor>, StoreError> {
         let row = sqlx::query(
-            "select block_number, block_hash, head_number, head_time, updated_at \
+            "select block_number, block_hash, head_number, head_time, caught_up_at, updated_at \
              from chain_cursors where chain = $1",
         )
         .bind(chain.as_str())
@@ -52,6 +52,7 @@ impl ChainStore for SqlStore {
             },
             head_number: number("head_number")?,
             head_time: time(&row, "head_time")?,
+            caught_up_at: time(&row, "caught_up_at")?,
             updated_at: time(&row, "updated_at")?,
         }))
     }
@@ -59,17 +60,18 @@ impl ChainStore for SqlStore {
     async fn note_chain_head(
         &self,
         chain: &ChainKey,
-        head_number: u64,
-        head_time: Timestamp,
-        now: Timestamp,
+        head: (u64, Timestamp),
+        round_start: Timestamp,
+        caught_up: bool,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "update chain_cursors set head_number = $1, head_time = $2, updated_at = $3 \
-             where chain = $4",
+            "update chain_cursors set head_number = $1, head_time = $2, updated_at = $3, \
+             caught_up_at = case when $4 = 1 then $3 else caught_up_at end where chain = $5",
         )
-        .bind(to_i64(head_number)?)
-        .bind(head_time.micros())
-        .bind(now.micros())
+        .bind(to_i64(head.0)?)
+        .bind(head.1.micros())
+        .bind(round_start.micros())
+        .bind(i64::from(caught_up))
         .bind(chain.as_str())
         .execute(&self.writer)
         .await

@@ -8,6 +8,9 @@ create table chain_cursors (
     block_hash   text not null,
     head_number  bigint not null default 0,
     head_time    bigint not null default 0,
+    -- Start of the last round that ended with every block up to the head recorded: a transfer
+    -- made before that moment is known.
+    caught_up_at bigint not null default 0,
     updated_at   bigint not null
 );
 
