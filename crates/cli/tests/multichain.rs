@@ -84,6 +84,121 @@ async fn two_chains_side_by_side(db: Db) {
     }
 }
 
+async fn pay_and_wait(gw: &TestGateway, chain: &TestChain, order_no: &str) -> Value {
+    let app = gw.create_app().await;
+    let client = gw.client(&app);
+    let body =
+        json!({"orderNo": order_no, "orderAmount": "2", "customerId": "c", "token": "ETH_USDT"});
+    let created = client
+        .post("/checkout/order/create", &body.to_string())
+        .await
+        .unwrap();
+    let deposit = created.retdata()["depositAddress"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tx = chain.pay(1, chain.usdt, &deposit, usd("2")).await;
+    let paid = eventually(Duration::from_secs(30), "paid", || async {
+        let info = client
+            .get(&format!("/checkout/order/info?orderNo={order_no}"))
+            .await
+            .unwrap();
+        (info.retdata()["orderStatus"] == "PAID").then(|| info.retdata().clone())
+    })
+    .await;
+    assert_eq!(paid["txHash"], tx);
+    paid
+}
+
+/// The first RPC endpoint is dead: the watcher fails over to the next and payments still count.
+async fn rpc_failover(db: Db) {
+    let chain = TestChain::start(31337).await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let Some(gw) = TestGateway::start_with(db, |c| {
+        chain.configure(c, "ETH", 1);
+        let eth = c.chains.get_mut("ETH").unwrap();
+        eth.rpc_urls.insert(0, format!("http://{dead}"));
+        eth.ws_url = None;
+        c.watcher.rpc_timeout_ms = 500;
+    })
+    .await
+    else {
+        return;
+    };
+    pay_and_wait(&gw, &chain, "failover").await;
+}
+
+/// With `finality = "safe"`, a transfer counts once the node's safe block (anvil: head − 32)
+/// has reached it.
+async fn safe_tag_finality(db: Db) {
+    let chain = TestChain::start(31337).await;
+    let Some(gw) = TestGateway::start_with(db, |c| {
+        chain.configure(c, "ETH", 1);
+        c.chains.get_mut("ETH").unwrap().finality = "safe".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let app = gw.create_app().await;
+    let client = gw.client(&app);
+    let body =
+        json!({"orderNo": "safe", "orderAmount": "2", "customerId": "c", "token": "ETH_USDT"});
+    let created = client
+        .post("/checkout/order/create", &body.to_string())
+        .await
+        .unwrap();
+    assert_eq!(created.retdata()["requiredConfirmations"], Value::Null);
+    let deposit = created.retdata()["depositAddress"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    chain.pay(1, chain.usdt, &deposit, usd("2")).await;
+    chain.mine(10).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let info = client
+        .get("/checkout/order/info?orderNo=safe")
+        .await
+        .unwrap();
+    assert_eq!(
+        info.retdata()["orderStatus"],
+        "PAYING",
+        "not yet below the safe block"
+    );
+    assert_eq!(info.retdata()["unconfirmedAmount"], 2);
+    chain.mine(30).await;
+    eventually(Duration::from_secs(20), "paid once safe", || async {
+        let info = client
+            .get("/checkout/order/info?orderNo=safe")
+            .await
+            .unwrap();
+        (info.retdata()["orderStatus"] == "PAID").then_some(())
+    })
+    .await;
+}
+
+mod failover {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite() {
+        super::rpc_failover(super::Db::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres() {
+        super::rpc_failover(super::Db::Postgres).await;
+    }
+}
+
+mod safe_finality {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite() {
+        super::safe_tag_finality(super::Db::Sqlite).await;
+    }
+}
+
 mod two_chains {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sqlite() {
