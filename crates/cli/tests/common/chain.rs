@@ -35,7 +35,12 @@ impl TestChain {
             chain_id,
             ..AnvilOptions::default()
         };
-        let anvil = Anvil::spawn(&options).expect("anvil (run `npm ci` first)");
+        TestChain::start_with(&options).await
+    }
+
+    /// A chain on a node started with `options` (a fixed port, a state file, …).
+    pub async fn start_with(options: &AnvilOptions) -> TestChain {
+        let anvil = Anvil::spawn(options).expect("anvil (run `npm ci` first)");
         let rpc_url = anvil.rpc_url();
         let deployer = DEV_PRIVATE_KEYS[0];
         let usdt = stablecoin::deploy(&rpc_url, deployer, "Tether USD", "USDT", 6)
@@ -62,6 +67,30 @@ impl TestChain {
             usdc,
             stranger,
             http: reqwest::Client::new(),
+        }
+    }
+
+    /// Stops the node (gracefully: with a state file it writes the chain there) and keeps what
+    /// [`StoppedChain::resume`] needs to start it again with the same options.
+    pub fn stop(self, options: &AnvilOptions) -> StoppedChain {
+        let TestChain {
+            anvil,
+            rpc_url,
+            usdt,
+            usdc,
+            stranger,
+            http,
+        } = self;
+        let mut options = options.clone();
+        options.port = anvil.port();
+        anvil.stop();
+        StoppedChain {
+            options,
+            rpc_url,
+            usdt,
+            usdc,
+            stranger,
+            http,
         }
     }
 
@@ -171,6 +200,36 @@ impl TestChain {
         stablecoin::balance_of(&self.rpc_url, token, EvmAddress::parse(owner).unwrap())
             .await
             .unwrap()
+    }
+}
+
+/// A [`TestChain`] whose node is stopped; its tokens stay deployed in the state file.
+pub struct StoppedChain {
+    options: AnvilOptions,
+    rpc_url: String,
+    usdt: EvmAddress,
+    usdc: EvmAddress,
+    stranger: EvmAddress,
+    http: reqwest::Client,
+}
+
+impl StoppedChain {
+    /// Starts the node again on the same port from its state file.
+    pub fn resume(self) -> TestChain {
+        let anvil = Anvil::spawn(&self.options).expect("anvil restart");
+        assert_eq!(
+            anvil.rpc_url(),
+            self.rpc_url,
+            "the node came back elsewhere"
+        );
+        TestChain {
+            anvil,
+            rpc_url: self.rpc_url,
+            usdt: self.usdt,
+            usdc: self.usdc,
+            stranger: self.stranger,
+            http: self.http,
+        }
     }
 }
 

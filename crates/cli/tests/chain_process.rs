@@ -1,0 +1,708 @@
+//! Black-box chain tests of the real `wcheckout serve` binary watching an anvil node, on both
+//! engines: the gateway is SIGKILLed (and restarted) while transfers keep arriving, and every
+//! transfer is still credited exactly once; `/metrics` and `/health` report the chain.
+//!
+//! Every wait is bounded, and every gateway process is killed when its handle is dropped.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use common::TEST_MNEMONIC;
+use common::chain::{PAYERS, TestChain, eventually, usd};
+use serde_json::{Value, json};
+use wcheckout_client::{Client, Credentials};
+use wcheckout_domain::money::TokenAmount;
+use wcheckout_testkit::{TempDir, fresh_postgres, fresh_sqlite};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wcheckout");
+const LISTENING: &str = "wcheckout listening on ";
+/// Longest a gateway may take to print its listening line.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest an operator command may run.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a process may take to die after SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+const WAIT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------------------
+// The gateway process
+// ---------------------------------------------------------------------------------------------
+
+/// The configuration file: the anvil chain as ETH (USDT and USDC), 2 confirmations, a fast
+/// watcher and a short lease (a restarted process takes over from the killed one quickly).
+fn write_config(dir: &Path, database_url: &str, chain: &TestChain, start_block: u64) -> PathBuf {
+    let text = format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+
+[database]
+url = "{database_url}"
+
+[keys]
+seed = "{TEST_MNEMONIC}"
+master_key = "{master_key}"
+
+[orders]
+expiry_interval_ms = 200
+
+[watcher]
+poll_interval_ms = 100
+lease_ttl_secs = 2
+
+[chains.ETH]
+chain_id = {chain_id}
+rpc_urls = ["{rpc_url}"]
+ws_url = "{ws_url}"
+finality = "confirmations"
+confirmations = 2
+start_block = {start_block}
+
+[tokens.ETH_USDT]
+contract = "{usdt}"
+decimals = 6
+
+[tokens.ETH_USDC]
+contract = "{usdc}"
+decimals = 6
+"#,
+        master_key = "2b".repeat(32),
+        chain_id = chain.anvil.chain_id(),
+        rpc_url = chain.rpc_url,
+        ws_url = chain.anvil.ws_url(),
+        usdt = chain.usdt.to_checksum(),
+        usdc = chain.usdc.to_checksum(),
+    );
+    let path = dir.join("wcheckout.toml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+/// `wcheckout --config FILE ARGS` in `dir`, with none of the runner's `WCHECKOUT*` variables.
+fn command(dir: &Path, config: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null());
+    for (key, _) in std::env::vars_os() {
+        let inherited = key
+            .to_str()
+            .is_some_and(|k| k.starts_with("WCHECKOUT") || k == "RUST_LOG");
+        if inherited {
+            command.env_remove(&key);
+        }
+    }
+    command
+}
+
+fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `wcheckout app create --json`: the new app's credentials.
+fn create_app(dir: &Path, config: &Path) -> Credentials {
+    let mut child = command(dir, config, &["app", "create", "--name", "Chain", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn wcheckout app create");
+    let Some(status) = wait_bounded(&mut child, COMMAND_TIMEOUT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("`wcheckout app create` did not finish within {COMMAND_TIMEOUT:?}");
+    };
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        status.success(),
+        "app create failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let created: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let text = |key: &str| created[key].as_str().unwrap().to_owned();
+    Credentials {
+        api_key: text("apiKey"),
+        api_secret: text("apiSecret"),
+        sign_key: text("signKey"),
+    }
+}
+
+/// A listening `wcheckout serve`, SIGKILLed and reaped when dropped.
+struct Gateway {
+    child: Child,
+    addr: SocketAddr,
+    stderr_path: PathBuf,
+}
+
+impl Gateway {
+    /// Starts `wcheckout serve` and waits (bounded) for its listening line; `run` numbers the
+    /// stderr log file.
+    fn start(dir: &Path, config: &Path, run: usize) -> Gateway {
+        let stderr_path = dir.join(format!("serve-{run}.log"));
+        let stderr = fs::File::create(&stderr_path).unwrap();
+        let mut child = command(dir, config, &["serve"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .expect("spawn wcheckout serve");
+        let stdout = child.stdout.take().unwrap();
+        let (lines, received) = mpsc::channel();
+        // Drains stdout for the life of the process, so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = lines.send(line);
+            }
+        });
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut gateway = Gateway {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            stderr_path,
+        };
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match received.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(address) = line.trim().strip_prefix(LISTENING) {
+                        gateway.addr = address.parse().unwrap();
+                        return gateway;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected | RecvTimeoutError::Timeout) => panic!(
+                    "wcheckout serve did not print `{LISTENING}ADDR` within {READY_TIMEOUT:?}:\n{}",
+                    gateway.stderr()
+                ),
+            }
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// SIGKILL, then reap.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        assert!(
+            wait_bounded(&mut self.child, STOP_TIMEOUT).is_some(),
+            "the gateway did not die after SIGKILL"
+        );
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = wait_bounded(&mut self.child, STOP_TIMEOUT);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// API helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Longest one HTTP exchange with the gateway may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn call(client: &Client, method: &str, path: &str, body: &str) -> Value {
+    let response = tokio::time::timeout(CALL_TIMEOUT, client.call(method, path, body))
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path}: no answer within {CALL_TIMEOUT:?}"))
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    assert_eq!(
+        response.retcode(),
+        "200",
+        "{method} {path}: {}",
+        response.body
+    );
+    response.retdata().clone()
+}
+
+async fn create_order(client: &Client, order_no: &str, amount: &str) -> String {
+    let body =
+        json!({"orderNo": order_no, "orderAmount": amount, "customerId": "c", "token": "ETH_USDT"});
+    let created = call(client, "POST", "/checkout/order/create", &body.to_string()).await;
+    assert_eq!(created["orderStatus"], "PAYING", "{created}");
+    created["depositAddress"].as_str().unwrap().to_owned()
+}
+
+/// Every order of the app, by `orderNo` (at most 100).
+async fn orders(client: &Client) -> BTreeMap<String, Value> {
+    let page = call(
+        client,
+        "POST",
+        "/checkout/order/list",
+        r#"{"pageSize": 100}"#,
+    )
+    .await;
+    page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["orderNo"].as_str().unwrap().to_owned(), o.clone()))
+        .collect()
+}
+
+/// Every abnormal payment of the app (at most 100).
+async fn abnormal(client: &Client) -> Vec<Value> {
+    let page = call(
+        client,
+        "POST",
+        "/checkout/abnormal-payment/list",
+        r#"{"pageSize": 100}"#,
+    )
+    .await;
+    page["records"].as_array().unwrap().clone()
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let http = reqwest::Client::builder()
+        .timeout(CALL_TIMEOUT)
+        .build()
+        .unwrap();
+    let response = http.get(url).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn health(gateway: &Gateway) -> Value {
+    let (status, body) = get(&format!("{}/health", gateway.url())).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// An API amount (a JSON number or a decimal string) in base units.
+fn units(value: &Value) -> u128 {
+    let text = value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned);
+    usd(&text).base_units()
+}
+
+/// Amount text of base units (6 decimals).
+fn text(base_units: u128) -> String {
+    format!("{}.{:06}", base_units / 1_000_000, base_units % 1_000_000)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. SIGKILLed while transfers arrive
+// ---------------------------------------------------------------------------------------------
+
+const ORDERS: usize = 40;
+/// SIGKILLs (each followed by a restart) while transfers arrive.
+const KILLS: usize = 4;
+/// Transfers sent before the first SIGKILL, and after each restart's takeover before the next.
+const SENT_BETWEEN_KILLS: usize = 6;
+/// Pause between two transfers, so that the stream outlasts the kills and restarts.
+const PACE: Duration = Duration::from_millis(250);
+const EXCESS: u128 = 500_000;
+const EXTRA: u128 = 1_250_000;
+
+/// How an order gets paid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plan {
+    /// One transfer of the amount due.
+    Exact,
+    /// 3.00 first, the rest later.
+    Parts,
+    /// One transfer of the amount due plus [`EXCESS`].
+    Over,
+    /// The amount due, then later [`EXTRA`] more (to a paid order).
+    ThenExtra,
+}
+
+struct PlannedOrder {
+    order_no: String,
+    due: u128,
+    plan: Plan,
+    deposit: String,
+}
+
+/// One sent transfer.
+#[derive(Clone, Debug)]
+struct Sent {
+    order: usize,
+    amount: u128,
+    tx: String,
+}
+
+fn plan_of(i: usize) -> Plan {
+    match i % 4 {
+        0 => Plan::Exact,
+        1 => Plan::Parts,
+        2 => Plan::Over,
+        _ => Plan::ThenExtra,
+    }
+}
+
+/// The transfers, in sending order: every order's first transfer, then the second ones.
+fn schedule(orders: &[PlannedOrder]) -> Vec<(usize, u128)> {
+    let first = orders.iter().enumerate().map(|(i, o)| {
+        let amount = match o.plan {
+            Plan::Exact | Plan::ThenExtra => o.due,
+            Plan::Parts => 3_000_000,
+            Plan::Over => o.due + EXCESS,
+        };
+        (i, amount)
+    });
+    let second = orders.iter().enumerate().filter_map(|(i, o)| match o.plan {
+        Plan::Parts => Some((i, o.due - 3_000_000)),
+        Plan::ThenExtra => Some((i, EXTRA)),
+        Plan::Exact | Plan::Over => None,
+    });
+    first.chain(second).collect()
+}
+
+async fn transfers_survive_gateway_kills(label: &str, database_url: &str) {
+    let chain = Arc::new(TestChain::start(31337).await);
+    let dir = TempDir::new();
+    let config = write_config(&dir.path, database_url, &chain, chain.head().await + 1);
+    let mut runs = 0;
+    let mut gateway = Gateway::start(&dir.path, &config, runs);
+    let credentials = create_app(&dir.path, &config);
+    let client = Client::new(&gateway.url(), credentials.clone());
+    let mut planned = Vec::with_capacity(ORDERS);
+    for i in 0..ORDERS {
+        let order_no = format!("kill-{i:02}");
+        let amount = format!("{}.{:02}", 10 + i, (i * 37) % 100);
+        let deposit = create_order(&client, &order_no, &amount).await;
+        planned.push(PlannedOrder {
+            order_no,
+            due: usd(&amount).base_units(),
+            plan: plan_of(i),
+            deposit,
+        });
+    }
+    let planned = Arc::new(planned);
+
+    // The payers send continuously in the background, one transfer after another.
+    let count = Arc::new(AtomicUsize::new(0));
+    let transfers = schedule(&planned);
+    let total = transfers.len();
+    let stream = tokio::spawn({
+        let chain = Arc::clone(&chain);
+        let planned = Arc::clone(&planned);
+        let count = Arc::clone(&count);
+        async move {
+            let mut sent = Vec::with_capacity(transfers.len());
+            for (k, (order, amount)) in transfers.into_iter().enumerate() {
+                let payer = 1 + k % PAYERS;
+                let to = &planned[order].deposit;
+                let amount_units = TokenAmount::from_base_units(amount);
+                let tx = chain.pay(payer, chain.usdt, to, amount_units).await;
+                sent.push(Sent { order, amount, tx });
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(PACE).await;
+            }
+            sent
+        }
+    });
+
+    let streaming = Instant::now();
+    let mut kills = Vec::new();
+    let mut kill_at = SENT_BETWEEN_KILLS;
+    for _ in 0..KILLS {
+        let reached = Instant::now() + Duration::from_secs(120);
+        while count.load(Ordering::SeqCst) < kill_at {
+            assert!(!stream.is_finished(), "the transfer stream ended early");
+            assert!(Instant::now() < reached, "stuck before {kill_at} transfers");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        gateway.kill();
+        let killed_at = count.load(Ordering::SeqCst);
+        // Transfers keep arriving while the gateway is down.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        runs += 1;
+        gateway = Gateway::start(&dir.path, &config, runs);
+        let back_at = count.load(Ordering::SeqCst);
+        // The killed process's lease runs out; the new one takes the chain over.
+        eventually(WAIT, "the restarted gateway leads the chain", || async {
+            (health(&gateway).await["chains"]["ETH"]["leader"] == true).then_some(())
+        })
+        .await;
+        let leading_at = count.load(Ordering::SeqCst);
+        kills.push((killed_at, back_at, leading_at));
+        kill_at = leading_at + SENT_BETWEEN_KILLS;
+    }
+    let last_takeover = count.load(Ordering::SeqCst);
+    let sent = tokio::time::timeout(Duration::from_secs(180), stream)
+        .await
+        .expect("the transfer stream did not finish")
+        .unwrap();
+    let stream_time = streaming.elapsed();
+    assert_eq!(sent.len(), total);
+    assert!(
+        last_takeover < total,
+        "transfers still arrived after the last restart ({last_takeover} of {total} before it)"
+    );
+    chain.mine(3).await;
+    let head = chain.head().await;
+
+    // Every order ends in its expected state.
+    let client = Client::new(&gateway.url(), credentials);
+    let expected_abnormal = planned
+        .iter()
+        .filter(|o| matches!(o.plan, Plan::Over | Plan::ThenExtra))
+        .count();
+    let waiting = Instant::now();
+    let (listed, records) = eventually(WAIT, "every order in its final state", || async {
+        let listed = orders(&client).await;
+        let paid = listed.values().all(|o| o["orderStatus"] == "PAID");
+        let records = abnormal(&client).await;
+        (listed.len() == ORDERS && paid && records.len() >= expected_abnormal)
+            .then_some((listed, records))
+    })
+    .await;
+    let settle_time = waiting.elapsed();
+
+    // Exactly once: the paid amounts and abnormal payments account for every unit sent.
+    let sent_total: u128 = sent.iter().map(|s| s.amount).sum();
+    let mut counted = 0u128;
+    for (i, order) in planned.iter().enumerate() {
+        let view = &listed[&order.order_no];
+        let own = sent.iter().filter(|s| s.order == i).collect::<Vec<_>>();
+        let (paid, completing) = match order.plan {
+            Plan::Exact | Plan::ThenExtra => (order.due, &own[0].tx),
+            Plan::Parts => (order.due, &own[1].tx),
+            Plan::Over => (order.due + EXCESS, &own[0].tx),
+        };
+        assert_eq!(units(&view["payingAmount"]), order.due, "{view}");
+        assert_eq!(
+            units(&view["paidAmount"]),
+            paid,
+            "[{label}] {} ({:?}) credited {} instead of {}: {view}",
+            order.order_no,
+            order.plan,
+            view["paidAmount"],
+            text(paid)
+        );
+        assert_eq!(&view["txHash"], completing, "{view}");
+        assert_eq!(units(&view["unconfirmedAmount"]), 0, "{view}");
+        counted += units(&view["paidAmount"]).min(order.due);
+    }
+    assert_eq!(records.len(), expected_abnormal, "{records:#?}");
+    let mut hashes = HashSet::new();
+    for record in &records {
+        assert_eq!(record["type"], "OVER_PAID", "{record}");
+        let order_no = record["orderNo"].as_str().unwrap();
+        let i = planned.iter().position(|o| o.order_no == order_no).unwrap();
+        let own = sent.iter().filter(|s| s.order == i).collect::<Vec<_>>();
+        let (amount, tx) = match planned[i].plan {
+            Plan::Over => (EXCESS, &own[0].tx),
+            Plan::ThenExtra => (EXTRA, &own[1].tx),
+            Plan::Exact | Plan::Parts => panic!("unexpected abnormal payment {record}"),
+        };
+        assert_eq!(units(&record["amount"]), amount, "{record}");
+        assert_eq!(&record["hash"], tx, "{record}");
+        assert!(hashes.insert(tx.clone()), "{tx} recorded twice");
+        counted += units(&record["amount"]);
+    }
+    assert_eq!(
+        counted,
+        sent_total,
+        "[{label}] credited {} of {} sent",
+        text(counted),
+        text(sent_total)
+    );
+
+    let chain_health = eventually(WAIT, "watcher caught up", || async {
+        let h = health(&gateway).await["chains"]["ETH"].clone();
+        (h["processedHeight"].as_u64() >= Some(head)).then_some(h)
+    })
+    .await;
+    assert_eq!(chain_health["leader"], true, "{chain_health}");
+    let restarted_logs = gateway.stderr();
+    // Warnings and errors of every run, for the record.
+    for run in 0..=runs {
+        let path = dir.path.join(format!("serve-{run}.log"));
+        let log = fs::read_to_string(path).unwrap_or_default();
+        let notable = log
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"));
+        for line in notable {
+            eprintln!("[{label}] gateway run {run}: {line}");
+        }
+    }
+    eprintln!(
+        "[{label}] {total} transfers to {ORDERS} orders in {:.1} s; SIGKILLed {KILLS} times \
+         (transfers sent when killed, when back, when leading again: {kills:?}); all final \
+         {:.1} s after the last transfer; {} abnormal; health {chain_health}",
+        stream_time.as_secs_f64(),
+        settle_time.as_secs_f64(),
+        records.len(),
+    );
+    assert!(
+        !restarted_logs.contains("panicked"),
+        "the gateway panicked:\n{restarted_logs}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transfers_survive_gateway_kills_on_sqlite() {
+    let database = fresh_sqlite();
+    transfers_survive_gateway_kills("sqlite", &database.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transfers_survive_gateway_kills_on_postgres() {
+    let Some(database) = fresh_postgres("transfers_survive_gateway_kills_on_postgres").await else {
+        return;
+    };
+    transfers_survive_gateway_kills("postgres", &database.url).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. /metrics and /health per chain
+// ---------------------------------------------------------------------------------------------
+
+/// The samples of a Prometheus text exposition: `name{labels}` → value.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn sample(samples: &BTreeMap<String, f64>, series: &str, text: &str) -> f64 {
+    *samples
+        .get(series)
+        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
+}
+
+async fn metrics_and_health_report_the_chain(label: &str, database_url: &str) {
+    let chain = TestChain::start(31337).await;
+    let dir = TempDir::new();
+    let config = write_config(&dir.path, database_url, &chain, chain.head().await + 1);
+    let gateway = Gateway::start(&dir.path, &config, 0);
+    let client = Client::new(&gateway.url(), create_app(&dir.path, &config));
+    let deposit = create_order(&client, "metered", "21.5").await;
+    chain.pay(1, chain.usdt, &deposit, usd("21.5")).await;
+    chain.mine(1).await;
+    eventually(WAIT, "order paid", || async {
+        let info = call(&client, "GET", "/checkout/order/info?orderNo=metered", "").await;
+        (info["orderStatus"] == "PAID").then_some(())
+    })
+    .await;
+    let head = chain.head().await;
+    let report = eventually(WAIT, "watcher caught up", || async {
+        let report = health(&gateway).await;
+        (report["chains"]["ETH"]["processedHeight"].as_u64() >= Some(head)).then_some(report)
+    })
+    .await;
+    assert_eq!(report["status"], "ok", "{report}");
+    assert_eq!(report["database"], "ok", "{report}");
+    let eth = &report["chains"]["ETH"];
+    assert_eq!(eth["leader"], true, "{report}");
+    assert_eq!(eth["headHeight"].as_u64(), Some(head), "{report}");
+    assert!(eth["lagBlocks"].as_u64().unwrap() <= 1, "{report}");
+    assert!(eth["lagSeconds"].as_i64().unwrap() <= 5, "{report}");
+    assert!(eth["headAgeSeconds"].as_i64().unwrap() <= 60, "{report}");
+    assert_eq!(eth["rpcErrors"], 0, "{report}");
+    assert_eq!(eth["reorgs"], 0, "{report}");
+    assert_eq!(eth["deepReorgs"], 0, "{report}");
+    assert_eq!(eth["lastError"], Value::Null, "{report}");
+
+    let (status, text) = get(&format!("{}/metrics", gateway.url())).await;
+    assert_eq!(status, 200, "{text}");
+    let samples = samples(&text);
+    let eth = r#"{chain="ETH"}"#;
+    let head_gauge = sample(
+        &samples,
+        &format!("wcheckout_chain_head_height{eth}"),
+        &text,
+    );
+    let processed = sample(
+        &samples,
+        &format!("wcheckout_chain_processed_height{eth}"),
+        &text,
+    );
+    #[allow(clippy::cast_precision_loss)] // Small block heights.
+    let head_f = head as f64;
+    assert!(head_gauge >= head_f, "{text}");
+    assert!(processed >= head_f, "{text}");
+    assert!(sample(&samples, &format!("wcheckout_chain_lag_blocks{eth}"), &text) <= 1.0);
+    assert!(
+        sample(
+            &samples,
+            &format!("wcheckout_chain_lag_seconds{eth}"),
+            &text
+        ) <= 5.0
+    );
+    assert_eq!(
+        sample(&samples, r#"wcheckout_orders{status="PAID"}"#, &text),
+        1.0
+    );
+    assert_eq!(
+        sample(&samples, r#"wcheckout_orders{status="PAYING"}"#, &text),
+        0.0
+    );
+    let created = samples
+        .iter()
+        .filter(|(series, _)| {
+            series.starts_with("wcheckout_http_requests_total{")
+                && series.contains(r#"route="/checkout/order/create""#)
+                && series.contains(r#"status="200""#)
+        })
+        .map(|(_, value)| value)
+        .sum::<f64>();
+    assert!((created - 1.0).abs() < f64::EPSILON, "{text}");
+    let requests = samples
+        .keys()
+        .filter(|series| series.starts_with("wcheckout_http_requests_total{"))
+        .count();
+    assert!(requests >= 3, "{text}");
+    assert!(
+        samples.contains_key(r#"wcheckout_transfers_credited_total{chain="ETH"}"#),
+        "{text}"
+    );
+    eprintln!(
+        "[{label}] /health ETH: {}; /metrics: {} samples, head gauge {head_gauge}, \
+         processed gauge {processed}",
+        report["chains"]["ETH"],
+        samples.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_and_health_report_the_chain_on_sqlite() {
+    let database = fresh_sqlite();
+    metrics_and_health_report_the_chain("sqlite", &database.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_and_health_report_the_chain_on_postgres() {
+    let Some(database) = fresh_postgres("metrics_and_health_report_the_chain_on_postgres").await
+    else {
+        return;
+    };
+    metrics_and_health_report_the_chain("postgres", &database.url).await;
+}
