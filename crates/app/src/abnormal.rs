@@ -7,12 +7,8 @@ use wcheckout_domain::ports::AbnormalFilter;
 
 use crate::error::ServiceError;
 use crate::gateway::Gateway;
-use crate::orders::{page_request, time_filter};
+use crate::orders::{non_empty, page_request, time_filter};
 use crate::wire::{AbnormalPaymentView, ListAbnormalPaymentsRequest, PageView};
-
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.is_empty())
-}
 
 impl Gateway {
     /// A page of the app's abnormal payments, newest first.

@@ -81,7 +81,8 @@ impl OrderRequest {
     }
 }
 
-fn non_empty(value: Option<String>) -> Option<String> {
+/// An optional string field; sent empty, it means absent.
+pub(crate) fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.is_empty())
 }
 

@@ -170,12 +170,7 @@ impl Gateway {
             "transfer {} was reversed by a reorg, then re-included in block {}",
             transfer.tx_hash, transfer.block_number
         );
-        let after = Order {
-            alert: Some(note),
-            updated_at: now,
-            version: order.version.saturating_add(1),
-            ..order.clone()
-        };
+        let after = order.with_alert(note, now);
         changes.orders.push(OrderWrite {
             expected_version: order.version,
             order: after,

@@ -134,28 +134,31 @@ impl ChainWatcher {
         &self.chain.key
     }
 
-    /// Runs rounds until `shutdown` turns true.
+    /// Runs rounds until `shutdown` turns true, then gives up the chain's lease.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(chain = %self.key(), contracts = self.contracts.len(), "watcher started");
-        loop {
+        while !*shutdown.borrow() {
             let wait = match self.round().await {
-                Ok(Round::MoreToScan) => None,
-                Ok(Round::CaughtUp | Round::Standby) => Some(self.settings.poll_interval),
+                Ok(Round::MoreToScan) => continue,
+                Ok(Round::CaughtUp | Round::Standby) => self.settings.poll_interval,
                 Err(error) => {
                     tracing::warn!(chain = %self.key(), %error, "watcher round failed; retrying");
                     self.health.error(self.key(), error.to_string());
-                    Some(self.settings.poll_interval.max(Duration::from_millis(500)))
+                    self.settings.poll_interval.max(Duration::from_millis(500))
                 }
             };
-            if *shutdown.borrow() {
-                return;
+            tokio::select! {
+                () = self.reader.wait_for_new_head(wait) => {}
+                _ = shutdown.changed() => {}
             }
-            if let Some(wait) = wait {
-                tokio::select! {
-                    () = self.reader.wait_for_new_head(wait) => {}
-                    _ = shutdown.changed() => return,
-                }
-            }
+        }
+        if let Err(error) = self
+            .gateway
+            .store
+            .release_chain(self.key(), &self.holder)
+            .await
+        {
+            tracing::warn!(chain = %self.key(), %error, "could not release the chain lease");
         }
     }
 
@@ -532,12 +535,7 @@ impl ChainWatcher {
             );
             tracing::error!(order = %sysid, %txs, "ALERT: {note}");
             count = count.saturating_add(u64::try_from(transfers.len()).unwrap_or(u64::MAX));
-            let after = Order {
-                alert: Some(note),
-                updated_at: now,
-                version: order.version.saturating_add(1),
-                ..order.clone()
-            };
+            let after = order.with_alert(note, now);
             changes.orders.push(OrderWrite {
                 expected_version: order.version,
                 order: after,

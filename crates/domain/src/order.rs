@@ -257,6 +257,16 @@ impl Order {
         }
     }
 
+    /// The order with an operator alert recorded (no status change), as its next version.
+    pub fn with_alert(&self, note: String, now: Timestamp) -> Order {
+        Order {
+            alert: Some(note),
+            updated_at: now,
+            version: self.version.saturating_add(1),
+            ..self.clone()
+        }
+    }
+
     /// Applies an event: the new status, the change time and the next version.
     pub fn transition(&self, event: OrderEvent, now: Timestamp) -> Result<Order, Rejection> {
         let status = self.status.apply(event).map_err(|e| {

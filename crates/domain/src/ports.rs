@@ -333,6 +333,8 @@ pub trait ChainStore: Send + Sync {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<bool, StoreError>;
+    /// Gives the lease up (a clean shutdown), so another process need not wait for it to expire.
+    async fn release_chain(&self, chain: &ChainKey, holder: &str) -> Result<(), StoreError>;
     /// Remembered reorg checkpoints at or below `at_or_below`, highest first.
     async fn checkpoints(
         &self,

@@ -7,7 +7,7 @@ use axum::extract::State;
 use bytes::Bytes;
 use wcheckout_app::auth::Caller;
 use wcheckout_app::wire::{
-    AbnormalPaymentView, Envelope, ListAbnormalPaymentsRequest, PageView, parse_body,
+    AbnormalPaymentView, Envelope, ListAbnormalPaymentsRequest, PageView, parse_body_or_default,
 };
 
 use crate::respond::{Api, ApiResult};
@@ -27,11 +27,7 @@ pub async fn list(
     Extension(caller): Extension<Arc<Caller>>,
     body: Bytes,
 ) -> ApiResult<PageView<AbnormalPaymentView>> {
-    let request: ListAbnormalPaymentsRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        Default::default()
-    } else {
-        parse_body(&body)?
-    };
+    let request: ListAbnormalPaymentsRequest = parse_body_or_default(&body)?;
     Ok(Api(state
         .gateway
         .list_abnormal_payments(&caller.app, request)

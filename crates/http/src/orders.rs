@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use wcheckout_app::auth::Caller;
 use wcheckout_app::wire::{
     CancelOrderQuery, CreateCheckoutOrderRequest, Envelope, ListCheckoutOrdersRequest,
-    OrderInfoQuery, OrderView, PageView, parse_body,
+    OrderInfoQuery, OrderView, PageView, parse_body, parse_body_or_default,
 };
 use wcheckout_domain::error::Rejection;
 
@@ -99,10 +99,6 @@ pub async fn list(
     Extension(caller): Extension<Arc<Caller>>,
     body: Bytes,
 ) -> ApiResult<PageView<OrderView>> {
-    let request: ListCheckoutOrdersRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        Default::default()
-    } else {
-        parse_body(&body)?
-    };
+    let request: ListCheckoutOrdersRequest = parse_body_or_default(&body)?;
     Ok(Api(state.gateway.list_orders(&caller.app, request).await?))
 }

@@ -12,6 +12,7 @@ use wcheckout_domain::ports::{
 use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::ChainKey;
 
+use crate::list::Conditions;
 use crate::rows::{
     ABNORMAL_COLUMNS, ORDER_COLUMNS, TRANSFER_COLUMNS, abnormal_from_row, int, order_from_row,
     text, time, to_i64, transfer_from_row,
@@ -101,6 +102,16 @@ impl ChainStore for SqlStore {
         .await
         .map_err(store_error)?;
         Ok(row.is_some())
+    }
+
+    async fn release_chain(&self, chain: &ChainKey, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("delete from chain_leases where chain = $1 and holder = $2")
+            .bind(chain.as_str())
+            .bind(holder)
+            .execute(&self.writer)
+            .await
+            .map_err(store_error)?;
+        Ok(())
     }
 
     async fn checkpoints(
@@ -235,53 +246,23 @@ impl ChainStore for SqlStore {
         filter: &AbnormalFilter,
         page: PageRequest,
     ) -> Result<Page<AbnormalPayment>, StoreError> {
-        let mut conditions = vec!["app_id = $1".to_owned()];
-        let mut args = vec![Arg::Text(app.as_str().to_owned())];
-        let mut push = |column: &str, op: &str, arg: Arg| {
-            args.push(arg);
-            conditions.push(format!("{column} {op} ${}", args.len()));
-        };
-        if let Some(order_no) = &filter.order_no {
-            push("order_no", "=", Arg::Text(order_no.clone()));
-        }
-        if let Some(kind) = filter.kind {
-            push("kind", "=", Arg::Text(kind.as_str().to_owned()));
-        }
-        if let Some(status) = filter.status {
-            push("status", "=", Arg::Text(status.as_str().to_owned()));
-        }
-        if let Some(token) = &filter.token {
-            push("token", "=", Arg::Text(token.clone()));
-        }
-        if let Some(from) = filter.created_from {
-            push("created_at", ">=", Arg::Int(from.micros()));
-        }
-        if let Some(to) = filter.created_to {
-            push("created_at", "<=", Arg::Int(to.micros()));
-        }
-        let where_clause = conditions.join(" and ");
-        let count_sql =
-            format!("select count(*) as total from abnormal_payments where {where_clause}");
-        let total = bind_args(sqlx::query(&count_sql), &args)
-            .fetch_one(&self.reader)
-            .await
-            .map_err(store_error)?;
-        let total = u64::try_from(int(&total, "total")?).unwrap_or(0);
-        let page_sql = format!(
-            "select {ABNORMAL_COLUMNS} from abnormal_payments where {where_clause} \
-             order by created_at desc, abnormal_payment_no desc limit {} offset {}",
-            page.size,
-            page.offset()
-        );
-        let rows = bind_args(sqlx::query(&page_sql), &args)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(store_error)?;
-        let records = rows
-            .iter()
-            .map(abnormal_from_row)
-            .collect::<Result<_, _>>()?;
-        Ok(Page { records, total })
+        let mut conditions = Conditions::for_app(app);
+        conditions.equals("order_no", filter.order_no.as_deref());
+        conditions.equals("kind", filter.kind.map(|k| k.as_str()));
+        conditions.equals("status", filter.status.map(|s| s.as_str()));
+        conditions.equals("token", filter.token.as_deref());
+        conditions.created_between(filter.created_from, filter.created_to);
+        let table = "abnormal_payments";
+        let tie = "abnormal_payment_no";
+        self.page(
+            table,
+            ABNORMAL_COLUMNS,
+            tie,
+            &conditions,
+            page,
+            abnormal_from_row,
+        )
+        .await
     }
 
     async fn order_by_sysid(&self, sysid: &str) -> Result<Option<Order>, StoreError> {
@@ -295,25 +276,4 @@ impl ChainStore for SqlStore {
             .map(order_from_row)
             .transpose()
     }
-}
-
-/// A value bound into a dynamically built filter.
-pub(crate) enum Arg {
-    /// Text.
-    Text(String),
-    /// Integer.
-    Int(i64),
-}
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-
-/// Binds filter arguments in order.
-pub(crate) fn bind_args<'q>(mut query: AnyQuery<'q>, args: &'q [Arg]) -> AnyQuery<'q> {
-    for arg in args {
-        query = match arg {
-            Arg::Text(text) => query.bind(text.as_str()),
-            Arg::Int(value) => query.bind(*value),
-        };
-    }
-    query
 }

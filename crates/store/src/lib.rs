@@ -10,6 +10,7 @@ mod apps;
 mod chain;
 mod changes;
 mod engine;
+mod list;
 mod migrate;
 mod orders;
 mod rows;

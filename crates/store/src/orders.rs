@@ -8,7 +8,7 @@ use wcheckout_domain::order::{Order, OrderStatus};
 use wcheckout_domain::ports::{Inserted, OrderFilter, OrderStore, Page, PageRequest, StoreError};
 use wcheckout_domain::time::Timestamp;
 
-use crate::chain::{Arg, bind_args};
+use crate::list::Conditions;
 use crate::rows::{ORDER_COLUMNS, int, order_from_row, text, to_i64};
 use crate::{SqlStore, store_error};
 
@@ -131,51 +131,22 @@ impl OrderStore for SqlStore {
         filter: &OrderFilter,
         page: PageRequest,
     ) -> Result<Page<Order>, StoreError> {
-        let mut conditions = vec!["app_id = $1".to_owned()];
-        let mut args: Vec<Arg> = vec![Arg::Text(app.as_str().to_owned())];
-        let mut push = |column: &str, op: &str, arg: Arg| {
-            args.push(arg);
-            conditions.push(format!("{column} {op} ${}", args.len()));
-        };
-        let text_filters = [
-            ("order_no", &filter.order_no),
-            ("merchant_id", &filter.merchant_id),
-            ("customer_id", &filter.customer_id),
-            ("token", &filter.token),
-        ];
-        for (column, value) in text_filters {
-            if let Some(value) = value {
-                push(column, "=", Arg::Text(value.clone()));
-            }
-        }
-        if let Some(status) = filter.status {
-            push("status", "=", Arg::Text(status.as_str().to_owned()));
-        }
-        if let Some(from) = filter.created_from {
-            push("created_at", ">=", Arg::Int(from.micros()));
-        }
-        if let Some(to) = filter.created_to {
-            push("created_at", "<=", Arg::Int(to.micros()));
-        }
-        let where_clause = conditions.join(" and ");
-        let count_sql = format!("select count(*) as total from orders where {where_clause}");
-        let total = bind_args(sqlx::query(&count_sql), &args)
-            .fetch_one(&self.reader)
-            .await
-            .map_err(store_error)?;
-        let total = u64::try_from(int(&total, "total")?).unwrap_or(0);
-        let page_sql = format!(
-            "select {ORDER_COLUMNS} from orders where {where_clause} \
-             order by created_at desc, sysid desc limit {} offset {}",
-            page.size,
-            page.offset()
-        );
-        let rows = bind_args(sqlx::query(&page_sql), &args)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(store_error)?;
-        let records = rows.iter().map(order_from_row).collect::<Result<_, _>>()?;
-        Ok(Page { records, total })
+        let mut conditions = Conditions::for_app(app);
+        conditions.equals("order_no", filter.order_no.as_deref());
+        conditions.equals("merchant_id", filter.merchant_id.as_deref());
+        conditions.equals("customer_id", filter.customer_id.as_deref());
+        conditions.equals("token", filter.token.as_deref());
+        conditions.equals("status", filter.status.map(OrderStatus::as_str));
+        conditions.created_between(filter.created_from, filter.created_to);
+        self.page(
+            "orders",
+            ORDER_COLUMNS,
+            "sysid",
+            &conditions,
+            page,
+            order_from_row,
+        )
+        .await
     }
 
     async fn orders_due_for_expiry(

@@ -125,6 +125,15 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
     Ok(parsed)
 }
 
+/// Like [`parse_body`], with an empty body meaning every field's default (list requests).
+pub fn parse_body_or_default<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Rejection> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        parse_body(body)
+    }
+}
+
 fn describe(path: &str, error: &serde_json::Error) -> Rejection {
     let message = error.to_string();
     let message = plain_types(strip_position(&message));

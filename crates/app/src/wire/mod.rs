@@ -8,7 +8,7 @@ mod orders;
 mod requests;
 
 pub use abnormal::{AbnormalPaymentView, ListAbnormalPaymentsRequest, abnormal_payment_event};
-pub use json::{Envelope, JsonDecimal, JsonNumber, PageView, parse_body};
+pub use json::{Envelope, JsonDecimal, JsonNumber, PageView, parse_body, parse_body_or_default};
 pub use orders::{OrderView, PaymentProgress, order_changed_event};
 pub use requests::{
     CancelOrderQuery, CreateCheckoutOrderRequest, ListCheckoutOrdersRequest, OrderInfoQuery,

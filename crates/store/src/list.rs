@@ -1,0 +1,106 @@
+//! Paged, filtered list queries, always scoped to one app and ordered newest first.
+
+use sqlx::any::AnyRow;
+use wcheckout_domain::ids::AppId;
+use wcheckout_domain::ports::{Page, PageRequest, StoreError};
+use wcheckout_domain::time::Timestamp;
+
+use crate::rows::int;
+use crate::{SqlStore, store_error};
+
+/// A value bound into a dynamically built statement.
+pub(crate) enum Arg {
+    /// Text.
+    Text(String),
+    /// Integer.
+    Int(i64),
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// The `where` clause of a list query and the values it binds, in `$n` order.
+pub(crate) struct Conditions {
+    clauses: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Conditions {
+    /// Rows of `app` only.
+    pub(crate) fn for_app(app: &AppId) -> Conditions {
+        let mut conditions = Conditions {
+            clauses: Vec::new(),
+            args: Vec::new(),
+        };
+        conditions.push("app_id", "=", Arg::Text(app.as_str().to_owned()));
+        conditions
+    }
+
+    fn push(&mut self, column: &str, op: &str, arg: Arg) {
+        self.args.push(arg);
+        self.clauses
+            .push(format!("{column} {op} ${}", self.args.len()));
+    }
+
+    /// `column = value`, when a value is given.
+    pub(crate) fn equals(&mut self, column: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.push(column, "=", Arg::Text(value.to_owned()));
+        }
+    }
+
+    /// `created_at` within the given bounds.
+    pub(crate) fn created_between(&mut self, from: Option<Timestamp>, to: Option<Timestamp>) {
+        if let Some(from) = from {
+            self.push("created_at", ">=", Arg::Int(from.micros()));
+        }
+        if let Some(to) = to {
+            self.push("created_at", "<=", Arg::Int(to.micros()));
+        }
+    }
+
+    fn bind<'q>(&'q self, mut query: AnyQuery<'q>) -> AnyQuery<'q> {
+        for arg in &self.args {
+            query = match arg {
+                Arg::Text(text) => query.bind(text.as_str()),
+                Arg::Int(value) => query.bind(*value),
+            };
+        }
+        query
+    }
+}
+
+impl SqlStore {
+    /// One page of `table` rows matching `conditions`, newest first (`tie_breaker` orders rows
+    /// created in the same microsecond), and how many match in all.
+    pub(crate) async fn page<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        tie_breaker: &str,
+        conditions: &Conditions,
+        page: PageRequest,
+        read: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Page<T>, StoreError> {
+        let where_clause = conditions.clauses.join(" and ");
+        let count_sql = format!("select count(*) as total from {table} where {where_clause}");
+        let total = conditions
+            .bind(sqlx::query(&count_sql))
+            .fetch_one(&self.reader)
+            .await
+            .map_err(store_error)?;
+        let total = u64::try_from(int(&total, "total")?).unwrap_or(0);
+        let page_sql = format!(
+            "select {columns} from {table} where {where_clause} \
+             order by created_at desc, {tie_breaker} desc limit {} offset {}",
+            page.size,
+            page.offset()
+        );
+        let rows = conditions
+            .bind(sqlx::query(&page_sql))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(store_error)?;
+        let records = rows.iter().map(read).collect::<Result<_, _>>()?;
+        Ok(Page { records, total })
+    }
+}
