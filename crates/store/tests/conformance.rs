@@ -9,16 +9,21 @@ use std::collections::{BTreeSet, HashMap};
 
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::app::{App, Branding, IpNetwork, UnderpaymentTolerance};
+use wcheckout_domain::chain::BlockMark;
 use wcheckout_domain::events::{EventType, OutboxEvent};
 use wcheckout_domain::ids::{AppId, IntegratorNo};
 use wcheckout_domain::money::{Decimal, TokenAmount};
 use wcheckout_domain::order::{Order, OrderStatus};
+use wcheckout_domain::payment::{
+    AbnormalKind, AbnormalPayment, AbnormalStatus, Transfer, TransferState,
+};
 use wcheckout_domain::ports::{
-    AppStore, ChangeSet, ChangeStore, CommitError, Grant, GrantKind, Health, Inserted, OrderFilter,
-    OrderStore, OrderWrite, PageRequest, SessionStore,
+    AbnormalChange, AbnormalFilter, AppStore, ChainCursor, ChainStore, ChangeSet, ChangeStore,
+    CommitError, CursorMove, Grant, GrantKind, Health, Inserted, OrderFilter, OrderStore,
+    OrderWrite, PageRequest, SessionStore, TransferChange,
 };
 use wcheckout_domain::time::Timestamp;
-use wcheckout_domain::token::TokenId;
+use wcheckout_domain::token::{ChainKey, TokenId};
 use wcheckout_store::{SqlStore, StoreOptions};
 
 // ---------------------------------------------------------------------------------------------
@@ -83,6 +88,19 @@ conformance!(
     commit_is_atomic,
     commit_concurrent_same_version,
     commit_with_events,
+    chain_cursor_create_and_move,
+    chain_checkpoints_and_reorg,
+    chain_head_notes,
+    chain_leases_take_renew_release,
+    chain_leases_race,
+    transfers_record_round_trip,
+    transfers_record_idempotent_and_reversed,
+    transfers_set_state_and_forget_pending,
+    transfers_queries,
+    chain_lookups_past_in_list_limit,
+    abnormal_round_trip_and_update,
+    abnormal_list_filters_and_pages,
+    commit_chain_set_all_or_nothing,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1485,4 +1503,2030 @@ async fn commit_with_events(store: SqlStore) {
         })
         .await;
     assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chain helpers
+// ---------------------------------------------------------------------------------------------
+
+fn chain(key: &str) -> ChainKey {
+    ChainKey::parse(key).unwrap()
+}
+
+/// A block hash, distinct per height and fork.
+fn block_hash(number: u64, fork: u8) -> String {
+    format!("0x{fork:02x}{number:062x}")
+}
+
+fn mark(number: u64, fork: u8) -> BlockMark {
+    BlockMark {
+        number,
+        hash: block_hash(number, fork),
+    }
+}
+
+fn marks(numbers: &[u64]) -> Vec<BlockMark> {
+    numbers.iter().map(|&n| mark(n, 0)).collect()
+}
+
+fn tx_hash(n: u64) -> String {
+    format!("0x{n:064x}")
+}
+
+/// A sender address, distinct from the deposit addresses of [`address`].
+fn payer(n: u64) -> EvmAddress {
+    let mut bytes = [0u8; 20];
+    bytes[0] = 0xcd;
+    bytes[12..].copy_from_slice(&n.to_be_bytes());
+    EvmAddress::from_bytes(bytes)
+}
+
+fn block_time(number: u64) -> Timestamp {
+    at(i64::try_from(number).unwrap() * 12)
+}
+
+fn on_token(order: Order, token: &str) -> Order {
+    Order {
+        token: TokenId::parse(token).unwrap(),
+        ..order
+    }
+}
+
+/// A transfer of transaction `tx` to `order`'s deposit address, on the order's chain.
+fn transfer(order: &Order, tx: u64, log_index: u64, block: u64, state: TransferState) -> Transfer {
+    Transfer {
+        chain: order.token.chain_key(),
+        tx_hash: tx_hash(tx),
+        log_index,
+        block_number: block,
+        block_hash: block_hash(block, 0),
+        block_time: block_time(block),
+        token: order.token.clone(),
+        from: payer(tx),
+        to: order.deposit_address,
+        amount: units(1_000_000 + u128::from(tx)),
+        order_sysid: order.sysid.clone(),
+        state,
+        observed_at: block_time(block).plus_seconds(3),
+    }
+}
+
+fn cursor_move(chain_key: &str, expected: Option<&BlockMark>, to: &BlockMark) -> CursorMove {
+    CursorMove {
+        chain: chain(chain_key),
+        expected: expected.cloned(),
+        to: to.clone(),
+        checkpoints: Vec::new(),
+        forget_above: None,
+    }
+}
+
+fn records(transfers: &[&Transfer]) -> Vec<TransferChange> {
+    transfers
+        .iter()
+        .map(|t| TransferChange::Record((*t).clone()))
+        .collect()
+}
+
+async fn record(store: &SqlStore, transfers: &[&Transfer]) {
+    store
+        .commit(ChangeSet {
+            transfers: records(transfers),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+}
+
+async fn set_state(
+    store: &SqlStore,
+    transfer: &Transfer,
+    from: TransferState,
+    to: TransferState,
+) -> Result<(), CommitError> {
+    store
+        .commit(ChangeSet {
+            transfers: vec![TransferChange::SetState {
+                key: transfer.key(),
+                from,
+                to,
+            }],
+            ..ChangeSet::default()
+        })
+        .await
+}
+
+async fn forget_pending(store: &SqlStore, transfer: &Transfer) -> Result<(), CommitError> {
+    store
+        .commit(ChangeSet {
+            transfers: vec![TransferChange::ForgetPending(transfer.key())],
+            ..ChangeSet::default()
+        })
+        .await
+}
+
+/// The stored transfer with `transfer`'s key, if any.
+async fn stored_transfer(store: &SqlStore, transfer: &Transfer) -> Option<Transfer> {
+    let of_tx = store
+        .transfers_of_tx(&transfer.chain, &transfer.tx_hash)
+        .await
+        .unwrap();
+    of_tx
+        .into_iter()
+        .find(|t| t.log_index == transfer.log_index)
+}
+
+/// `transfer` as it should be stored in `state`.
+fn in_state(transfer: &Transfer, state: TransferState) -> Transfer {
+    Transfer {
+        state,
+        ..transfer.clone()
+    }
+}
+
+/// Every remembered checkpoint of a chain, highest first.
+async fn checkpoints_of(store: &SqlStore, chain_key: &str) -> Vec<BlockMark> {
+    let top = u64::try_from(i64::MAX).unwrap();
+    store
+        .checkpoints(&chain(chain_key), top, 10_000)
+        .await
+        .unwrap()
+}
+
+async fn cursor_of(store: &SqlStore, chain_key: &str) -> Option<ChainCursor> {
+    store.chain_cursor(&chain(chain_key)).await.unwrap()
+}
+
+fn abnormal(number: u32, order: &Order, kind: AbnormalKind, created_secs: i64) -> AbnormalPayment {
+    AbnormalPayment {
+        abnormal_payment_no: format!("AP{number:018}"),
+        app_id: order.app_id.clone(),
+        order_sysid: order.sysid.clone(),
+        order_no: order.order_no.clone(),
+        token: order.token.clone(),
+        kind,
+        amount: units(2_500_000),
+        pending_amount: units(2_500_000),
+        tx_hash: None,
+        payer: None,
+        status: AbnormalStatus::Pending,
+        created_at: at(created_secs),
+        updated_at: at(created_secs),
+        version: 1,
+    }
+}
+
+async fn create_abnormal(store: &SqlStore, payments: &[&AbnormalPayment]) {
+    store
+        .commit(ChangeSet {
+            abnormal: payments
+                .iter()
+                .map(|p| AbnormalChange::Create((*p).clone()))
+                .collect(),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+}
+
+async fn update_abnormal(
+    store: &SqlStore,
+    expected_version: i64,
+    payment: &AbnormalPayment,
+) -> Result<(), CommitError> {
+    store
+        .commit(ChangeSet {
+            abnormal: vec![AbnormalChange::Update {
+                expected_version,
+                payment: payment.clone(),
+            }],
+            ..ChangeSet::default()
+        })
+        .await
+}
+
+/// Every abnormal payment of an app, newest first.
+async fn abnormal_of(store: &SqlStore, app: &AppId) -> Vec<AbnormalPayment> {
+    let page = store
+        .list_abnormal_payments(app, &AbnormalFilter::default(), ALL)
+        .await
+        .unwrap();
+    assert_eq!(page.total, u64::try_from(page.records.len()).unwrap());
+    page.records
+}
+
+/// The numbers (without the `AP0…` prefix) of a filtered page, and the total.
+async fn abnormal_page(
+    store: &SqlStore,
+    app: &AppId,
+    filter: AbnormalFilter,
+    page: PageRequest,
+) -> (Vec<u32>, u64) {
+    let page = store
+        .list_abnormal_payments(app, &filter, page)
+        .await
+        .unwrap();
+    let numbers = page
+        .records
+        .iter()
+        .map(|p| p.abnormal_payment_no[2..].parse::<u32>().unwrap())
+        .collect();
+    (numbers, page.total)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chain cursors and checkpoints
+// ---------------------------------------------------------------------------------------------
+
+async fn chain_cursor_create_and_move(store: SqlStore) {
+    let ids = insert_apps(&store, &[1]).await;
+    let paying = order(&ids[0], "CUR1", 1);
+    insert_new(&store, &paying).await;
+    assert_eq!(cursor_of(&store, "ETH").await, None);
+    assert!(checkpoints_of(&store, "ETH").await.is_empty());
+
+    // The first move creates the cursor and remembers its checkpoints and its target.
+    let m100 = mark(100, 0);
+    store
+        .commit(ChangeSet {
+            cursor: Some(CursorMove {
+                checkpoints: marks(&[98, 99]),
+                ..cursor_move("ETH", None, &m100)
+            }),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    let created = cursor_of(&store, "ETH").await.expect("cursor created");
+    assert_eq!(created.processed, m100);
+    assert_eq!(created.head_number, 0, "no head noted yet");
+    assert_eq!(
+        created.caught_up_at,
+        Timestamp::from_micros(0),
+        "never caught up yet"
+    );
+    assert_eq!(checkpoints_of(&store, "ETH").await, marks(&[100, 99, 98]));
+
+    // Creating it a second time is a conflict, and nothing else of that set is written.
+    let early = transfer(&paying, 1, 0, 101, TransferState::Pending);
+    let result = store
+        .commit(ChangeSet {
+            cursor: Some(CursorMove {
+                checkpoints: marks(&[97]),
+                ..cursor_move("ETH", None, &mark(101, 0))
+            }),
+            transfers: records(&[&early]),
+            orders: vec![write(&paying, paid(&paying, "0xc1", 10))],
+            events: vec![event("evt_cursor_1", &paying)],
+            ..ChangeSet::default()
+        })
+        .await;
+    assert_eq!(result, Err(CommitError::Conflict));
+    assert_eq!(cursor_of(&store, "ETH").await, Some(created.clone()));
+    assert_eq!(checkpoints_of(&store, "ETH").await, marks(&[100, 99, 98]));
+    assert_eq!(stored_transfer(&store, &early).await, None);
+    assert_same_order(&stored(&store, &paying).await, &paying);
+
+    // A move from the cursor as read succeeds, together with the rest of its set.
+    let m105 = mark(105, 0);
+    store
+        .commit(ChangeSet {
+            cursor: Some(CursorMove {
+                checkpoints: marks(&[103]),
+                ..cursor_move("ETH", Some(&m100), &m105)
+            }),
+            transfers: records(&[&early]),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    let moved = cursor_of(&store, "ETH").await.expect("cursor");
+    assert_eq!(
+        moved,
+        ChainCursor {
+            processed: m105.clone(),
+            updated_at: moved.updated_at,
+            ..created.clone()
+        }
+    );
+    assert_eq!(
+        checkpoints_of(&store, "ETH").await,
+        marks(&[105, 103, 100, 99, 98])
+    );
+    assert_eq!(stored_transfer(&store, &early).await, Some(early.clone()));
+
+    // Stale expectations: the previous cursor, the right height with another hash, another
+    // height with the right hash, and none at all. Each conflicts and changes nothing.
+    let stale_marks = [
+        Some(m100.clone()),
+        Some(mark(105, 1)),
+        Some(BlockMark {
+            number: 104,
+            hash: m105.hash.clone(),
+        }),
+        None,
+    ];
+    for expected in stale_marks {
+        let late = transfer(&paying, 2, 0, 106, TransferState::Pending);
+        let result = store
+            .commit(ChangeSet {
+                cursor: Some(CursorMove {
+                    checkpoints: marks(&[104]),
+                    forget_above: Some(99),
+                    ..cursor_move("ETH", expected.as_ref(), &mark(106, 0))
+                }),
+                transfers: vec![
+                    TransferChange::Record(late.clone()),
+                    TransferChange::SetState {
+                        key: early.key(),
+                        from: TransferState::Pending,
+                        to: TransferState::Credited,
+                    },
+                ],
+                orders: vec![write(&paying, paid(&paying, "0xc2", 20))],
+                events: vec![event("evt_cursor_2", &paying)],
+                ..ChangeSet::default()
+            })
+            .await;
+        assert_eq!(result, Err(CommitError::Conflict), "expected {expected:?}");
+        assert_eq!(cursor_of(&store, "ETH").await, Some(moved.clone()));
+        assert_eq!(
+            checkpoints_of(&store, "ETH").await,
+            marks(&[105, 103, 100, 99, 98]),
+            "neither forgotten nor added"
+        );
+        assert_eq!(stored_transfer(&store, &late).await, None);
+        assert_eq!(stored_transfer(&store, &early).await, Some(early.clone()));
+        assert_same_order(&stored(&store, &paying).await, &paying);
+    }
+
+    // The events of the rejected sets were never written: their ids are still free.
+    store
+        .commit(ChangeSet {
+            events: vec![
+                event("evt_cursor_1", &paying),
+                event("evt_cursor_2", &paying),
+            ],
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+
+    // The cursor keeps moving from wherever it is.
+    store
+        .commit(ChangeSet {
+            cursor: Some(cursor_move("ETH", Some(&m105), &mark(106, 0))),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    let cursor = cursor_of(&store, "ETH").await.expect("cursor");
+    assert_eq!(cursor.processed, mark(106, 0));
+    assert_eq!(checkpoints_of(&store, "ETH").await[0], mark(106, 0));
+}
+
+async fn chain_checkpoints_and_reorg(store: SqlStore) {
+    let eth = chain("ETH");
+    let bsc = chain("BSC");
+    store
+        .commit(ChangeSet {
+            cursor: Some(CursorMove {
+                checkpoints: marks(&[100, 102, 104, 106, 108]),
+                ..cursor_move("ETH", None, &mark(110, 0))
+            }),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    store
+        .commit(ChangeSet {
+            cursor: Some(CursorMove {
+                checkpoints: vec![mark(40, 7)],
+                ..cursor_move("BSC", None, &mark(50, 7))
+            }),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    let bsc_cursor = cursor_of(&store, "BSC").await.expect("BSC cursor");
+    assert_eq!(bsc_cursor.processed, mark(50, 7));
+    assert_eq!(
+        cursor_of(&store, "ETH").await.unwrap().processed,
+        mark(110, 0)
+    );
+    assert_eq!(cursor_of(&store, "POLYGON").await, None);
+
+    // Highest first, at or below the height, at most `limit`.
+    let all = marks(&[110, 108, 106, 104, 102, 100]);
+    assert_eq!(store.checkpoints(&eth, 1_000_000, 100).await.unwrap(), all);
+    assert_eq!(store.checkpoints(&eth, 110, 100).await.unwrap(), all);
+    assert_eq!(
+        store.checkpoints(&eth, 110, 3).await.unwrap(),
+        marks(&[110, 108, 106])
+    );
+    assert_eq!(
+        store.checkpoints(&eth, 109, 2).await.unwrap(),
+        marks(&[108, 106])
+    );
+    assert_eq!(
+        store.checkpoints(&eth, 107, 100).await.unwrap(),
+        marks(&[106, 104, 102, 100])
+    );
+    assert_eq!(
+        store.checkpoints(&eth, 100, 100).await.unwrap(),
+        marks(&[100])
+    );
+    assert!(store.checkpoints(&eth, 99, 100).await.unwrap().is_empty());
+    assert!(store.checkpoints(&eth, 0, 100).await.unwrap().is_empty());
+    assert_eq!(
+        store.checkpoints(&eth, 1_000_000, 1).await.unwrap(),
+        marks(&[110])
+    );
+    assert_eq!(
+        store.checkpoints(&bsc, 1_000_000, 100).await.unwrap(),
+        vec![mark(50, 7), mark(40, 7)]
+    );
+    assert!(
+        store
+            .checkpoints(&chain("POLYGON"), 1_000_000, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // One chain's cursor is no expectation for another's.
+    let result = store
+        .commit(ChangeSet {
+            cursor: Some(cursor_move("ETH", Some(&mark(50, 7)), &mark(111, 0))),
+            ..ChangeSet::default()
+        })
+        .await;
+    assert_eq!(result, Err(CommitError::Conflict));
+
+    // A reorg: back to the fork point 104, forgetting the abandoned checkpoints above it.
+    store
+        .commit(ChangeSet {
+            cursor: Some(CursorMove {
+                forget_above: Some(104),
+                ..cursor_move("ETH", Some(&mark(110, 0)), &mark(104, 0))
+            }),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        cursor_of(&store, "ETH").await.unwrap().processed,
+        mark(104, 0)
+    );
+    assert_eq!(checkpoints_of(&store, "ETH").await, marks(&[104, 102, 100]));
+
+    // Forward again on the new fork.
+    store
+        .commit(ChangeSet {
+            cursor: Some(CursorMove {
+                checkpoints: vec![mark(105, 1), mark(106, 1)],
+                ..cursor_move("ETH", Some(&mark(104, 0)), &mark(107, 1))
+            }),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        checkpoints_of(&store, "ETH").await,
+        vec![
+            mark(107, 1),
+            mark(106, 1),
+            mark(105, 1),
+            mark(104, 0),
+            mark(102, 0),
+            mark(100, 0),
+        ]
+    );
+
+    // A checkpoint at a remembered height takes the new hash.
+    store
+        .commit(ChangeSet {
+            cursor: Some(CursorMove {
+                checkpoints: vec![mark(100, 2)],
+                ..cursor_move("ETH", Some(&mark(107, 1)), &mark(108, 1))
+            }),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.checkpoints(&eth, 101, 10).await.unwrap(),
+        vec![mark(100, 2)]
+    );
+
+    // Forgetting happens before the move's own checkpoints are remembered.
+    store
+        .commit(ChangeSet {
+            cursor: Some(CursorMove {
+                checkpoints: vec![mark(103, 3)],
+                forget_above: Some(101),
+                ..cursor_move("ETH", Some(&mark(108, 1)), &mark(109, 3))
+            }),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        checkpoints_of(&store, "ETH").await,
+        vec![mark(109, 3), mark(103, 3), mark(100, 2)]
+    );
+
+    // Forgetting above everything forgets nothing.
+    store
+        .commit(ChangeSet {
+            cursor: Some(CursorMove {
+                forget_above: Some(1_000_000),
+                ..cursor_move("ETH", Some(&mark(109, 3)), &mark(109, 3))
+            }),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        checkpoints_of(&store, "ETH").await,
+        vec![mark(109, 3), mark(103, 3), mark(100, 2)]
+    );
+
+    // The other chain saw none of it.
+    assert_eq!(cursor_of(&store, "BSC").await, Some(bsc_cursor));
+    assert_eq!(
+        checkpoints_of(&store, "BSC").await,
+        vec![mark(50, 7), mark(40, 7)]
+    );
+    // And a reorg there leaves ETH alone.
+    store
+        .commit(ChangeSet {
+            cursor: Some(CursorMove {
+                forget_above: Some(0),
+                ..cursor_move("BSC", Some(&mark(50, 7)), &mark(0, 8))
+            }),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(checkpoints_of(&store, "BSC").await, vec![mark(0, 8)]);
+    assert_eq!(
+        checkpoints_of(&store, "ETH").await,
+        vec![mark(109, 3), mark(103, 3), mark(100, 2)]
+    );
+}
+
+async fn chain_head_notes(store: SqlStore) {
+    let never = Timestamp::from_micros(0);
+    // Without a cursor there is nothing to note on, and no cursor appears.
+    store
+        .note_chain_head(&chain("ETH"), (120, at(10)), at(5), true)
+        .await
+        .unwrap();
+    assert_eq!(cursor_of(&store, "ETH").await, None);
+
+    for (key, to) in [("ETH", mark(100, 0)), ("BSC", mark(7, 3))] {
+        store
+            .commit(ChangeSet {
+                cursor: Some(cursor_move(key, None, &to)),
+                ..ChangeSet::default()
+            })
+            .await
+            .unwrap();
+    }
+    let bsc_before = cursor_of(&store, "BSC").await.expect("BSC cursor");
+
+    // Not caught up: the head is noted, `caught_up_at` stays.
+    store
+        .note_chain_head(&chain("ETH"), (120, at(10)), at(5), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        cursor_of(&store, "ETH").await,
+        Some(ChainCursor {
+            processed: mark(100, 0),
+            head_number: 120,
+            head_time: at(10),
+            caught_up_at: never,
+            updated_at: at(5),
+        })
+    );
+
+    // Caught up: the round's start is when the chain is known up to.
+    store
+        .note_chain_head(&chain("ETH"), (130, at(22)), at(20), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        cursor_of(&store, "ETH").await,
+        Some(ChainCursor {
+            processed: mark(100, 0),
+            head_number: 130,
+            head_time: at(22),
+            caught_up_at: at(20),
+            updated_at: at(20),
+        })
+    );
+
+    // Behind again: the head and time move on, `caught_up_at` keeps the last caught-up round.
+    store
+        .note_chain_head(&chain("ETH"), (131, at(34)), at(30), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        cursor_of(&store, "ETH").await,
+        Some(ChainCursor {
+            processed: mark(100, 0),
+            head_number: 131,
+            head_time: at(34),
+            caught_up_at: at(20),
+            updated_at: at(30),
+        })
+    );
+
+    // A cursor move keeps the noted head.
+    store
+        .commit(ChangeSet {
+            cursor: Some(cursor_move("ETH", Some(&mark(100, 0)), &mark(131, 0))),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    let after_move = cursor_of(&store, "ETH").await.expect("cursor");
+    assert_eq!(
+        after_move,
+        ChainCursor {
+            processed: mark(131, 0),
+            head_number: 131,
+            head_time: at(34),
+            caught_up_at: at(20),
+            updated_at: after_move.updated_at,
+        }
+    );
+
+    // A shorter head (after a reorg) is noted as it is; caught up again, at a microsecond.
+    let round = Timestamp::from_micros(at(40).micros() + 7);
+    store
+        .note_chain_head(&chain("ETH"), (129, at(41)), round, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        cursor_of(&store, "ETH").await,
+        Some(ChainCursor {
+            processed: mark(131, 0),
+            head_number: 129,
+            head_time: at(41),
+            caught_up_at: round,
+            updated_at: round,
+        })
+    );
+
+    // The other chain is untouched.
+    assert_eq!(cursor_of(&store, "BSC").await, Some(bsc_before));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chain leases
+// ---------------------------------------------------------------------------------------------
+
+async fn chain_leases_take_renew_release(store: SqlStore) {
+    let eth = chain("ETH");
+    let bsc = chain("BSC");
+    let lease = |key: &ChainKey, holder: &str, now: i64, until: i64| {
+        let store = store.clone();
+        let key = key.clone();
+        let holder = holder.to_owned();
+        async move {
+            store
+                .lease_chain(&key, &holder, at(now), at(until))
+                .await
+                .unwrap()
+        }
+    };
+
+    assert!(lease(&eth, "A", 0, 30).await, "a free lease is taken");
+    assert!(!lease(&eth, "B", 10, 40).await, "A's lease is live");
+    assert!(lease(&eth, "A", 20, 50).await, "the holder renews");
+    assert!(
+        !lease(&eth, "B", 40, 70).await,
+        "the renewed lease is live past the first expiry"
+    );
+    assert!(lease(&bsc, "B", 40, 70).await, "leases are per chain");
+    assert!(lease(&eth, "B", 51, 80).await, "expired: B takes it");
+    assert!(!lease(&eth, "A", 52, 82).await, "A lost it");
+
+    // A release by someone else does nothing.
+    store.release_chain(&eth, "A").await.unwrap();
+    store.release_chain(&eth, "C").await.unwrap();
+    assert!(!lease(&eth, "C", 53, 83).await, "B still holds it");
+
+    // A release by the holder frees the lease at once, long before it would expire.
+    store.release_chain(&eth, "B").await.unwrap();
+    assert!(lease(&eth, "C", 54, 84).await, "released: C takes it");
+    assert!(!lease(&eth, "B", 55, 85).await, "C holds it now");
+    // Only that chain's lease was released.
+    assert!(!lease(&bsc, "C", 55, 85).await, "B still holds BSC");
+
+    // Releasing what nobody holds, or twice, is fine.
+    store.release_chain(&chain("POLYGON"), "A").await.unwrap();
+    store.release_chain(&eth, "B").await.unwrap();
+    assert!(!lease(&eth, "A", 56, 86).await, "C still holds it");
+
+    // The holder may renew after expiry when nobody took it meanwhile.
+    assert!(lease(&eth, "C", 200, 230).await);
+    assert!(!lease(&eth, "A", 229, 260).await);
+    // And releasing BSC lets anyone in.
+    store.release_chain(&bsc, "B").await.unwrap();
+    assert!(lease(&bsc, "A", 56, 86).await);
+}
+
+/// Ten holders race for a chain's lease; the winners.
+async fn race_for_lease(store: &SqlStore, key: &str, round: &str, now: i64) -> Vec<String> {
+    let tasks = (0..10)
+        .map(|n| {
+            let store = store.clone();
+            let key = chain(key);
+            let holder = format!("{round}-{n}");
+            tokio::spawn(async move {
+                let won = store
+                    .lease_chain(&key, &holder, at(now), at(now + 30))
+                    .await
+                    .unwrap();
+                won.then_some(holder)
+            })
+        })
+        .collect::<Vec<_>>();
+    let mut winners = Vec::new();
+    for task in tasks {
+        if let Some(holder) = task.await.unwrap() {
+            winners.push(holder);
+        }
+    }
+    winners
+}
+
+async fn chain_leases_race(store: SqlStore) {
+    // A lease nobody ever held.
+    let winners = race_for_lease(&store, "ETH", "first", 0).await;
+    assert_eq!(winners.len(), 1, "exactly one holder: {winners:?}");
+    let first = winners[0].clone();
+    assert!(
+        store
+            .lease_chain(&chain("ETH"), &first, at(10), at(40))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .lease_chain(&chain("ETH"), "first-x", at(10), at(40))
+            .await
+            .unwrap()
+    );
+
+    // An expired lease.
+    let winners = race_for_lease(&store, "ETH", "second", 100).await;
+    assert_eq!(winners.len(), 1, "exactly one holder: {winners:?}");
+    let second = winners[0].clone();
+    assert!(
+        !store
+            .lease_chain(&chain("ETH"), &first, at(101), at(131))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .lease_chain(&chain("ETH"), &second, at(101), at(131))
+            .await
+            .unwrap()
+    );
+
+    // A released lease.
+    store.release_chain(&chain("ETH"), &second).await.unwrap();
+    let winners = race_for_lease(&store, "ETH", "third", 102).await;
+    assert_eq!(winners.len(), 1, "exactly one holder: {winners:?}");
+    assert!(
+        !store
+            .lease_chain(&chain("ETH"), &second, at(103), at(133))
+            .await
+            .unwrap()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transfers
+// ---------------------------------------------------------------------------------------------
+
+async fn transfers_record_round_trip(store: SqlStore) {
+    let ids = insert_apps(&store, &[1]).await;
+    let paying = order(&ids[0], "TR1", 1);
+    insert_new(&store, &paying).await;
+    let eth = chain("ETH");
+
+    let largest = Transfer {
+        chain: eth.clone(),
+        tx_hash: tx_hash(0xdead_beef),
+        log_index: 7,
+        block_number: 19_000_123,
+        block_hash: block_hash(19_000_123, 9),
+        block_time: Timestamp::from_micros(T0 + 1),
+        token: paying.token.clone(),
+        from: EvmAddress::from_bytes([0xff; 20]),
+        to: paying.deposit_address,
+        amount: units(u128::MAX),
+        order_sysid: paying.sysid.clone(),
+        state: TransferState::Pending,
+        observed_at: Timestamp::from_micros(T0 + 999_999),
+    };
+    // Same transaction, another log: a zero amount from the zero address, already credited.
+    let smallest = Transfer {
+        log_index: 0,
+        from: EvmAddress::ZERO,
+        amount: TokenAmount::ZERO,
+        state: TransferState::Credited,
+        observed_at: at(-1),
+        ..largest.clone()
+    };
+    assert!(
+        store
+            .transfers_of_tx(&eth, &largest.tx_hash)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    record(&store, &[&largest, &smallest]).await;
+
+    let of_tx = store.transfers_of_tx(&eth, &largest.tx_hash).await.unwrap();
+    assert_eq!(of_tx, vec![smallest.clone(), largest.clone()]);
+    let got = &of_tx[1];
+    assert_eq!(got.amount.base_units(), u128::MAX);
+    assert_eq!(got.block_time.micros(), T0 + 1);
+    assert_eq!(got.observed_at.micros(), T0 + 999_999);
+    assert_eq!(got.from, EvmAddress::from_bytes([0xff; 20]));
+    assert_eq!(got.to, paying.deposit_address);
+    assert_eq!(got.block_hash, block_hash(19_000_123, 9));
+    assert_eq!(of_tx[0].amount, TokenAmount::ZERO);
+    assert_eq!(of_tx[0].from, EvmAddress::ZERO);
+
+    // Every read returns the same values.
+    assert_eq!(
+        store
+            .transfers_of_orders(std::slice::from_ref(&paying.sysid))
+            .await
+            .unwrap(),
+        vec![smallest.clone(), largest.clone()]
+    );
+    assert_eq!(
+        store.transfers_above(&eth, 19_000_122).await.unwrap(),
+        vec![smallest.clone(), largest.clone()]
+    );
+    assert!(
+        store
+            .transfers_above(&eth, 19_000_123)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .pending_transfers_up_to(&eth, 19_000_123, 10)
+            .await
+            .unwrap(),
+        vec![largest.clone()]
+    );
+    assert!(
+        store
+            .pending_transfers_up_to(&eth, 19_000_122, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A transfer for an order that does not exist is refused, and nothing of its set stays.
+    let ghost = Transfer {
+        tx_hash: tx_hash(0xdead),
+        order_sysid: "OR-missing".to_owned(),
+        ..largest.clone()
+    };
+    let orphan_sibling = Transfer {
+        tx_hash: tx_hash(0xdead),
+        log_index: 8,
+        ..largest.clone()
+    };
+    let result = store
+        .commit(ChangeSet {
+            transfers: records(&[&orphan_sibling, &ghost]),
+            ..ChangeSet::default()
+        })
+        .await;
+    assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
+    assert!(
+        store
+            .transfers_of_tx(&eth, &ghost.tx_hash)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn transfers_record_idempotent_and_reversed(store: SqlStore) {
+    let ids = insert_apps(&store, &[1]).await;
+    let paying = order(&ids[0], "TR2", 1);
+    insert_new(&store, &paying).await;
+    let eth = chain("ETH");
+    let original = transfer(&paying, 1, 3, 200, TransferState::Pending);
+    record(&store, &[&original]).await;
+    assert_eq!(
+        stored_transfer(&store, &original).await,
+        Some(original.clone())
+    );
+
+    // A rescan reports the same key again, with whatever differences: nothing changes.
+    let rescanned = Transfer {
+        block_number: 201,
+        block_hash: block_hash(201, 1),
+        block_time: block_time(201),
+        from: payer(99),
+        amount: units(5),
+        state: TransferState::Credited,
+        observed_at: at(999),
+        ..original.clone()
+    };
+    record(&store, &[&rescanned]).await;
+    assert_eq!(
+        stored_transfer(&store, &original).await,
+        Some(original.clone())
+    );
+    // Twice within one set as well.
+    record(&store, &[&original, &rescanned, &original]).await;
+    assert_eq!(
+        store
+            .transfers_of_tx(&eth, &original.tx_hash)
+            .await
+            .unwrap(),
+        vec![original.clone()]
+    );
+
+    // Credited, then seen again: still credited and unchanged.
+    set_state(
+        &store,
+        &original,
+        TransferState::Pending,
+        TransferState::Credited,
+    )
+    .await
+    .unwrap();
+    let credited = in_state(&original, TransferState::Credited);
+    record(&store, &[&in_state(&rescanned, TransferState::Pending)]).await;
+    record(&store, &[&original]).await;
+    assert_eq!(
+        stored_transfer(&store, &original).await,
+        Some(credited.clone())
+    );
+
+    // Reversed: kept, but no longer among the live transfers above a height.
+    set_state(
+        &store,
+        &original,
+        TransferState::Credited,
+        TransferState::Reversed,
+    )
+    .await
+    .unwrap();
+    let reversed = in_state(&original, TransferState::Reversed);
+    assert_eq!(
+        stored_transfer(&store, &original).await,
+        Some(reversed.clone())
+    );
+    assert!(store.transfers_above(&eth, 0).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .transfers_of_orders(std::slice::from_ref(&paying.sysid))
+            .await
+            .unwrap(),
+        vec![reversed.clone()]
+    );
+
+    // Seen again under the same key: back on the chain in its new block, credited.
+    let reincluded = Transfer {
+        block_number: 230,
+        block_hash: block_hash(230, 2),
+        block_time: Timestamp::from_micros(block_time(230).micros() + 1),
+        state: TransferState::Pending,
+        observed_at: at(5_000),
+        ..original.clone()
+    };
+    record(&store, &[&reincluded]).await;
+    let back = Transfer {
+        block_number: 230,
+        block_hash: block_hash(230, 2),
+        block_time: reincluded.block_time,
+        state: TransferState::Credited,
+        ..original.clone()
+    };
+    assert_eq!(stored_transfer(&store, &original).await, Some(back.clone()));
+    assert_eq!(
+        store.transfers_above(&eth, 229).await.unwrap(),
+        vec![back.clone()]
+    );
+    assert!(store.transfers_above(&eth, 230).await.unwrap().is_empty());
+    assert!(
+        store
+            .pending_transfers_up_to(&eth, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Credited again, a further rescan leaves it as it is.
+    record(&store, &[&rescanned, &original]).await;
+    assert_eq!(stored_transfer(&store, &original).await, Some(back));
+}
+
+async fn transfers_set_state_and_forget_pending(store: SqlStore) {
+    let ids = insert_apps(&store, &[1]).await;
+    let paying = order(&ids[0], "TR3", 1);
+    insert_new(&store, &paying).await;
+    let a = transfer(&paying, 1, 0, 300, TransferState::Pending);
+    let b = transfer(&paying, 2, 0, 301, TransferState::Pending);
+    let c = transfer(&paying, 3, 0, 302, TransferState::Pending);
+    record(&store, &[&a, &b, &c]).await;
+    let all_unchanged = || async {
+        assert_eq!(stored_transfer(&store, &a).await, Some(a.clone()));
+        assert_eq!(stored_transfer(&store, &b).await, Some(b.clone()));
+        assert_eq!(stored_transfer(&store, &c).await, Some(c.clone()));
+    };
+
+    // A wrong `from` conflicts, and the valid changes before it are not applied either.
+    let result = store
+        .commit(ChangeSet {
+            transfers: vec![
+                TransferChange::SetState {
+                    key: b.key(),
+                    from: TransferState::Pending,
+                    to: TransferState::Credited,
+                },
+                TransferChange::ForgetPending(c.key()),
+                TransferChange::SetState {
+                    key: a.key(),
+                    from: TransferState::Credited,
+                    to: TransferState::Reversed,
+                },
+            ],
+            ..ChangeSet::default()
+        })
+        .await;
+    assert_eq!(result, Err(CommitError::Conflict));
+    all_unchanged().await;
+
+    // A transfer that does not exist (another log, another chain) conflicts.
+    let missing = Transfer {
+        log_index: 1,
+        ..a.clone()
+    };
+    let other_chain = Transfer {
+        chain: chain("BSC"),
+        ..a.clone()
+    };
+    for ghost in [&missing, &other_chain] {
+        let result = set_state(
+            &store,
+            ghost,
+            TransferState::Pending,
+            TransferState::Credited,
+        )
+        .await;
+        assert_eq!(result, Err(CommitError::Conflict));
+        assert_eq!(
+            forget_pending(&store, ghost).await,
+            Err(CommitError::Conflict)
+        );
+    }
+    all_unchanged().await;
+
+    // The right `from` moves it.
+    store
+        .commit(ChangeSet {
+            transfers: vec![
+                TransferChange::SetState {
+                    key: a.key(),
+                    from: TransferState::Pending,
+                    to: TransferState::Credited,
+                },
+                TransferChange::SetState {
+                    key: b.key(),
+                    from: TransferState::Pending,
+                    to: TransferState::Credited,
+                },
+            ],
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    let a_credited = in_state(&a, TransferState::Credited);
+    assert_eq!(stored_transfer(&store, &a).await, Some(a_credited.clone()));
+    assert_eq!(
+        stored_transfer(&store, &b).await,
+        Some(in_state(&b, TransferState::Credited))
+    );
+    // The same change again is stale.
+    let result = set_state(&store, &a, TransferState::Pending, TransferState::Credited).await;
+    assert_eq!(result, Err(CommitError::Conflict));
+    assert_eq!(stored_transfer(&store, &a).await, Some(a_credited.clone()));
+
+    // ForgetPending deletes a PENDING transfer, once.
+    forget_pending(&store, &c).await.unwrap();
+    assert_eq!(stored_transfer(&store, &c).await, None);
+    assert_eq!(forget_pending(&store, &c).await, Err(CommitError::Conflict));
+    // It never deletes a CREDITED or REVERSED one.
+    assert_eq!(forget_pending(&store, &a).await, Err(CommitError::Conflict));
+    assert_eq!(stored_transfer(&store, &a).await, Some(a_credited.clone()));
+    set_state(&store, &b, TransferState::Credited, TransferState::Reversed)
+        .await
+        .unwrap();
+    assert_eq!(forget_pending(&store, &b).await, Err(CommitError::Conflict));
+    let b_reversed = in_state(&b, TransferState::Reversed);
+    assert_eq!(stored_transfer(&store, &b).await, Some(b_reversed.clone()));
+    assert_eq!(
+        store
+            .transfers_of_orders(std::slice::from_ref(&paying.sysid))
+            .await
+            .unwrap(),
+        vec![a_credited.clone(), b_reversed.clone()]
+    );
+
+    // A forgotten transfer can be recorded again; forgetting and recording its replacement on
+    // the new fork in one set works too.
+    record(&store, &[&c]).await;
+    assert_eq!(stored_transfer(&store, &c).await, Some(c.clone()));
+    let c_on_fork = Transfer {
+        block_number: 303,
+        block_hash: block_hash(303, 1),
+        block_time: block_time(303),
+        ..c.clone()
+    };
+    store
+        .commit(ChangeSet {
+            transfers: vec![
+                TransferChange::ForgetPending(c.key()),
+                TransferChange::Record(c_on_fork.clone()),
+            ],
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored_transfer(&store, &c).await, Some(c_on_fork.clone()));
+    assert_eq!(
+        store
+            .pending_transfers_up_to(&chain("ETH"), 1_000, 10)
+            .await
+            .unwrap(),
+        vec![c_on_fork]
+    );
+}
+
+async fn transfers_queries(store: SqlStore) {
+    let ids = insert_apps(&store, &[1]).await;
+    let o1 = order(&ids[0], "Q1", 1);
+    let o2 = order(&ids[0], "Q2", 2);
+    let o3 = on_token(order(&ids[0], "Q3", 3), "BSC_USDT");
+    for order in [&o1, &o2, &o3] {
+        insert_new(&store, order).await;
+    }
+    let eth = chain("ETH");
+    let bsc = chain("BSC");
+    use TransferState::{Credited, Pending};
+    let e1 = transfer(&o1, 1, 5, 100, Credited);
+    let e2 = transfer(&o1, 2, 1, 101, Pending);
+    let e3 = transfer(&o2, 3, 0, 101, Pending);
+    let e4 = transfer(&o2, 4, 2, 103, Credited);
+    let e5 = transfer(&o1, 5, 0, 104, Pending);
+    let e6 = transfer(&o2, 6, 9, 110, Credited);
+    let e7 = transfer(&o1, 2, 4, 101, Pending); // Same transaction as e2.
+    let b1 = transfer(&o3, 2, 3, 101, Pending); // Same hash as e2, on another chain.
+    let b2 = transfer(&o3, 7, 0, 50, Pending);
+    record(&store, &[&e6, &b1, &e4, &e2, &e7, &e1, &b2, &e5, &e3]).await;
+    set_state(&store, &e4, Credited, TransferState::Reversed)
+        .await
+        .unwrap();
+    let e4 = in_state(&e4, TransferState::Reversed);
+    let list = |items: &[&Transfer]| items.iter().map(|t| (*t).clone()).collect::<Vec<_>>();
+
+    // Above a height: PENDING and CREDITED, by block then log index.
+    assert_eq!(
+        store.transfers_above(&eth, 100).await.unwrap(),
+        list(&[&e3, &e2, &e7, &e5, &e6])
+    );
+    assert_eq!(
+        store.transfers_above(&eth, 99).await.unwrap(),
+        list(&[&e1, &e3, &e2, &e7, &e5, &e6])
+    );
+    assert_eq!(
+        store.transfers_above(&eth, 104).await.unwrap(),
+        list(&[&e6])
+    );
+    assert!(store.transfers_above(&eth, 110).await.unwrap().is_empty());
+    assert_eq!(
+        store.transfers_above(&bsc, 0).await.unwrap(),
+        list(&[&b2, &b1])
+    );
+    assert!(
+        store
+            .transfers_above(&chain("POLYGON"), 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // PENDING at or below a height, by block then log index, at most `limit`.
+    assert_eq!(
+        store.pending_transfers_up_to(&eth, 104, 10).await.unwrap(),
+        list(&[&e3, &e2, &e7, &e5])
+    );
+    assert_eq!(
+        store
+            .pending_transfers_up_to(&eth, 1_000, 10)
+            .await
+            .unwrap(),
+        list(&[&e3, &e2, &e7, &e5])
+    );
+    assert_eq!(
+        store.pending_transfers_up_to(&eth, 103, 10).await.unwrap(),
+        list(&[&e3, &e2, &e7])
+    );
+    assert_eq!(
+        store.pending_transfers_up_to(&eth, 104, 2).await.unwrap(),
+        list(&[&e3, &e2])
+    );
+    assert_eq!(
+        store.pending_transfers_up_to(&eth, 104, 1).await.unwrap(),
+        list(&[&e3])
+    );
+    assert!(
+        store
+            .pending_transfers_up_to(&eth, 100, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .pending_transfers_up_to(&bsc, 1_000, 10)
+            .await
+            .unwrap(),
+        list(&[&b2, &b1])
+    );
+    assert_eq!(
+        store.pending_transfers_up_to(&bsc, 100, 10).await.unwrap(),
+        list(&[&b2])
+    );
+
+    // A transaction's transfers on one chain, any state, by log index.
+    assert_eq!(
+        store.transfers_of_tx(&eth, &tx_hash(2)).await.unwrap(),
+        list(&[&e2, &e7])
+    );
+    assert_eq!(
+        store.transfers_of_tx(&bsc, &tx_hash(2)).await.unwrap(),
+        list(&[&b1])
+    );
+    assert_eq!(
+        store.transfers_of_tx(&eth, &tx_hash(4)).await.unwrap(),
+        list(&[&e4])
+    );
+    assert!(
+        store
+            .transfers_of_tx(&eth, &tx_hash(7))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .transfers_of_tx(&eth, &tx_hash(99))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Orders' transfers, any state and chain, oldest first.
+    assert_eq!(
+        store
+            .transfers_of_orders(std::slice::from_ref(&o1.sysid))
+            .await
+            .unwrap(),
+        list(&[&e1, &e2, &e7, &e5])
+    );
+    assert_eq!(
+        store
+            .transfers_of_orders(std::slice::from_ref(&o2.sysid))
+            .await
+            .unwrap(),
+        list(&[&e3, &e4, &e6])
+    );
+    let every = [
+        o3.sysid.clone(),
+        "OR-missing".to_owned(),
+        o1.sysid.clone(),
+        o2.sysid.clone(),
+    ];
+    assert_eq!(
+        store.transfers_of_orders(&every).await.unwrap(),
+        list(&[&b2, &e1, &e3, &e2, &b1, &e7, &e4, &e5, &e6])
+    );
+    assert!(
+        store
+            .transfers_of_orders(&["OR-missing".to_owned()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.transfers_of_orders(&[]).await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lookups by many keys (past the IN-list chunk of 500)
+// ---------------------------------------------------------------------------------------------
+
+async fn chain_lookups_past_in_list_limit(store: SqlStore) {
+    const COUNT: u64 = 1_050;
+    let ids = insert_apps(&store, &[1, 2]).await;
+    let mut orders = Vec::new();
+    for index in 1..=COUNT {
+        let owner = &ids[usize::from(index % 2 == 0)];
+        let order = order(owner, &format!("N{index:05}"), index);
+        insert_new(&store, &order).await;
+        orders.push(order);
+    }
+    let by_sysid = |found: Vec<Order>| {
+        let mut found = found;
+        found.sort_by(|a, b| a.sysid.cmp(&b.sysid));
+        found
+    };
+
+    // Every address, with unknown ones in between, in three chunks.
+    let mut addresses = Vec::new();
+    for (n, order) in (0u64..).zip(&orders) {
+        addresses.push(order.deposit_address);
+        if n % 97 == 0 {
+            addresses.push(payer(n));
+        }
+    }
+    assert!(addresses.len() > 1_000);
+    let found = by_sysid(store.orders_by_deposit_addresses(&addresses).await.unwrap());
+    assert_eq!(found.len(), orders.len());
+    for (got, expected) in found.iter().zip(&orders) {
+        assert_same_order(got, expected);
+    }
+    // A subset, in reverse.
+    let some = orders
+        .iter()
+        .rev()
+        .step_by(3)
+        .map(|o| o.deposit_address)
+        .collect::<Vec<_>>();
+    let found = by_sysid(store.orders_by_deposit_addresses(&some).await.unwrap());
+    let expected = by_sysid(orders.iter().rev().step_by(3).cloned().collect());
+    assert_eq!(found, expected);
+    assert_eq!(found.len(), 350);
+    // Unknown addresses only, one address, none.
+    let unknown = (0..600).map(payer).collect::<Vec<_>>();
+    assert!(
+        store
+            .orders_by_deposit_addresses(&unknown)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let one = store
+        .orders_by_deposit_addresses(&[orders[700].deposit_address])
+        .await;
+    assert_eq!(one.unwrap(), vec![orders[700].clone()]);
+    assert!(
+        store
+            .orders_by_deposit_addresses(&[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // By system id.
+    for order in [&orders[0], &orders[701], &orders[1_049]] {
+        let got = store.order_by_sysid(&order.sysid).await.unwrap();
+        assert_same_order(&got.expect("order by sysid"), order);
+    }
+    assert_eq!(store.order_by_sysid("OR-missing").await.unwrap(), None);
+    assert_eq!(store.order_by_sysid("").await.unwrap(), None);
+
+    // One transfer per order; later orders have older blocks, so the oldest transfers are in
+    // the last chunk of system ids.
+    let transfers = (0u64..)
+        .zip(&orders)
+        .map(|(n, order)| {
+            let state = if n % 2 == 0 {
+                TransferState::Pending
+            } else {
+                TransferState::Credited
+            };
+            transfer(order, n + 1, n % 3, 10_000 - n / 2, state)
+        })
+        .collect::<Vec<_>>();
+    store
+        .commit(ChangeSet {
+            transfers: transfers
+                .iter()
+                .cloned()
+                .map(TransferChange::Record)
+                .collect(),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    let mut oldest_first = transfers.clone();
+    oldest_first.sort_by_key(|t| (t.block_number, t.log_index));
+
+    let mut sysids = orders.iter().map(|o| o.sysid.clone()).collect::<Vec<_>>();
+    sysids.insert(250, "OR-missing".to_owned());
+    sysids.push("OR-missing-too".to_owned());
+    let found = store.transfers_of_orders(&sysids).await.unwrap();
+    let positions = |list: &[Transfer]| {
+        list.iter()
+            .map(|t| (t.block_number, t.log_index))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(found.len(), transfers.len());
+    assert_eq!(positions(&found), positions(&oldest_first), "oldest first");
+    assert_eq!(found, oldest_first, "every transfer, oldest first");
+
+    let some = orders
+        .iter()
+        .step_by(2)
+        .map(|o| o.sysid.clone())
+        .collect::<Vec<_>>();
+    let found = store.transfers_of_orders(&some).await.unwrap();
+    let expected = oldest_first
+        .iter()
+        .filter(|t| some.contains(&t.order_sysid))
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(found.len(), 525);
+    assert_eq!(positions(&found), positions(&expected), "oldest first");
+    assert_eq!(found, expected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Abnormal payments
+// ---------------------------------------------------------------------------------------------
+
+async fn abnormal_round_trip_and_update(store: SqlStore) {
+    let ids = insert_apps(&store, &[1]).await;
+    let late = order(&ids[0], "AB1", 1);
+    insert_new(&store, &late).await;
+
+    // No transfer, no payer; and every optional field set, amounts at their limits.
+    let bare = abnormal(1, &late, AbnormalKind::UnderPaid, 10);
+    let full = AbnormalPayment {
+        amount: units(u128::MAX),
+        pending_amount: units(u128::MAX - 1),
+        tx_hash: Some(tx_hash(0xabc)),
+        payer: Some(EvmAddress::from_bytes([0xfe; 20])),
+        created_at: Timestamp::from_micros(at(20).micros() + 1),
+        updated_at: Timestamp::from_micros(at(21).micros() + 3),
+        ..abnormal(2, &late, AbnormalKind::OverPaid, 20)
+    };
+    let zero = AbnormalPayment {
+        amount: TokenAmount::ZERO,
+        pending_amount: TokenAmount::ZERO,
+        tx_hash: Some(tx_hash(0xdef)),
+        payer: None,
+        status: AbnormalStatus::Handled,
+        version: 5,
+        ..abnormal(3, &late, AbnormalKind::LatePayment, 5)
+    };
+    assert!(abnormal_of(&store, &ids[0]).await.is_empty());
+    create_abnormal(&store, &[&bare, &full, &zero]).await;
+    let listed = abnormal_of(&store, &ids[0]).await;
+    assert_eq!(listed, vec![full.clone(), bare.clone(), zero.clone()]);
+    assert_eq!(listed[0].amount.base_units(), u128::MAX);
+    assert_eq!(listed[0].pending_amount.base_units(), u128::MAX - 1);
+    assert_eq!(listed[0].payer, Some(EvmAddress::from_bytes([0xfe; 20])));
+    assert_eq!(listed[0].tx_hash, Some(tx_hash(0xabc)));
+    assert_eq!(listed[0].created_at.micros(), at(20).micros() + 1);
+    assert_eq!(listed[1].payer, None);
+    assert_eq!(listed[1].tx_hash, None);
+    assert_eq!(listed[2].amount, TokenAmount::ZERO);
+    assert_eq!(listed[2].version, 5);
+
+    // Update from the version read.
+    let handled = AbnormalPayment {
+        pending_amount: TokenAmount::ZERO,
+        status: AbnormalStatus::Handled,
+        updated_at: at(60),
+        version: 2,
+        ..full.clone()
+    };
+    update_abnormal(&store, 1, &handled).await.unwrap();
+    assert_eq!(
+        abnormal_of(&store, &ids[0]).await,
+        vec![handled.clone(), bare.clone(), zero.clone()]
+    );
+
+    // A stale version conflicts and changes nothing.
+    let stale = AbnormalPayment {
+        pending_amount: units(5),
+        status: AbnormalStatus::Pending,
+        updated_at: at(70),
+        version: 2,
+        ..full.clone()
+    };
+    assert_eq!(
+        update_abnormal(&store, 1, &stale).await,
+        Err(CommitError::Conflict)
+    );
+    // So does a version from the future, and a payment that does not exist.
+    let future = AbnormalPayment {
+        version: 9,
+        ..stale.clone()
+    };
+    assert_eq!(
+        update_abnormal(&store, 8, &future).await,
+        Err(CommitError::Conflict)
+    );
+    let ghost = AbnormalPayment {
+        version: 2,
+        ..abnormal(99, &late, AbnormalKind::OverPaid, 1)
+    };
+    assert_eq!(
+        update_abnormal(&store, 1, &ghost).await,
+        Err(CommitError::Conflict)
+    );
+    // A version that does not advance by one is refused.
+    let skipping = AbnormalPayment {
+        version: 4,
+        ..handled.clone()
+    };
+    let result = update_abnormal(&store, 2, &skipping).await;
+    assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
+    // The same number twice, or for an order that does not exist, is refused.
+    let result = store
+        .commit(ChangeSet {
+            abnormal: vec![AbnormalChange::Create(AbnormalPayment {
+                amount: units(1),
+                ..bare.clone()
+            })],
+            ..ChangeSet::default()
+        })
+        .await;
+    assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
+    let orphan = AbnormalPayment {
+        order_sysid: "OR-missing".to_owned(),
+        ..abnormal(4, &late, AbnormalKind::OverPaid, 30)
+    };
+    let result = store
+        .commit(ChangeSet {
+            abnormal: vec![AbnormalChange::Create(orphan)],
+            ..ChangeSet::default()
+        })
+        .await;
+    assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
+    assert_eq!(
+        abnormal_of(&store, &ids[0]).await,
+        vec![handled.clone(), bare.clone(), zero.clone()]
+    );
+
+    // Later changes go on from the new version; two updates of one payment in one set chain.
+    let partly = AbnormalPayment {
+        pending_amount: units(1_000_000),
+        updated_at: at(80),
+        version: 2,
+        ..bare.clone()
+    };
+    let settled = AbnormalPayment {
+        pending_amount: TokenAmount::ZERO,
+        status: AbnormalStatus::Handled,
+        updated_at: at(90),
+        version: 3,
+        ..bare.clone()
+    };
+    store
+        .commit(ChangeSet {
+            abnormal: vec![
+                AbnormalChange::Update {
+                    expected_version: 1,
+                    payment: partly,
+                },
+                AbnormalChange::Update {
+                    expected_version: 2,
+                    payment: settled.clone(),
+                },
+            ],
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        abnormal_of(&store, &ids[0]).await,
+        vec![handled, settled, zero]
+    );
+}
+
+async fn abnormal_list_filters_and_pages(store: SqlStore) {
+    let ids = insert_apps(&store, &[1, 2]).await;
+    let (app1, app2) = (&ids[0], &ids[1]);
+    let a1 = order(app1, "L1", 1);
+    let a2 = on_token(order(app1, "L2", 2), "BSC_USDT");
+    let b1 = order(app2, "L1", 3);
+    for order in [&a1, &a2, &b1] {
+        insert_new(&store, order).await;
+    }
+    use AbnormalKind::{LatePayment, OverPaid, UnderPaid};
+    let p1 = abnormal(1, &a1, OverPaid, 10);
+    let p2 = abnormal(2, &a1, UnderPaid, 20);
+    let p3 = abnormal(3, &a2, LatePayment, 30);
+    let p4 = AbnormalPayment {
+        status: AbnormalStatus::Handled,
+        ..abnormal(4, &a2, OverPaid, 40)
+    };
+    let p5 = abnormal(5, &a1, LatePayment, 40); // Same instant as p4.
+    let p6 = abnormal(6, &b1, OverPaid, 25);
+    create_abnormal(&store, &[&p3, &p6, &p1, &p5, &p2, &p4]).await;
+    // p2 is handled later: the status filter sees the update.
+    let p2_handled = AbnormalPayment {
+        status: AbnormalStatus::Handled,
+        pending_amount: TokenAmount::ZERO,
+        updated_at: at(100),
+        version: 2,
+        ..p2.clone()
+    };
+    update_abnormal(&store, 1, &p2_handled).await.unwrap();
+
+    let everything = AbnormalFilter::default;
+    // Newest first; the same instant by number, highest first.
+    assert_eq!(
+        abnormal_page(&store, app1, everything(), ALL).await,
+        (vec![5, 4, 3, 2, 1], 5)
+    );
+    assert_eq!(
+        abnormal_of(&store, app1).await,
+        vec![p5.clone(), p4.clone(), p3.clone(), p2_handled, p1.clone()]
+    );
+
+    // Each filter.
+    let cases: Vec<(AbnormalFilter, Vec<u32>)> = vec![
+        (
+            AbnormalFilter {
+                order_no: Some("L1".into()),
+                ..everything()
+            },
+            vec![5, 2, 1],
+        ),
+        (
+            AbnormalFilter {
+                order_no: Some("L2".into()),
+                ..everything()
+            },
+            vec![4, 3],
+        ),
+        (
+            AbnormalFilter {
+                order_no: Some("L9".into()),
+                ..everything()
+            },
+            vec![],
+        ),
+        (
+            AbnormalFilter {
+                kind: Some(OverPaid),
+                ..everything()
+            },
+            vec![4, 1],
+        ),
+        (
+            AbnormalFilter {
+                kind: Some(UnderPaid),
+                ..everything()
+            },
+            vec![2],
+        ),
+        (
+            AbnormalFilter {
+                kind: Some(LatePayment),
+                ..everything()
+            },
+            vec![5, 3],
+        ),
+        (
+            AbnormalFilter {
+                status: Some(AbnormalStatus::Pending),
+                ..everything()
+            },
+            vec![5, 3, 1],
+        ),
+        (
+            AbnormalFilter {
+                status: Some(AbnormalStatus::Handled),
+                ..everything()
+            },
+            vec![4, 2],
+        ),
+        (
+            AbnormalFilter {
+                token: Some("BSC_USDT".into()),
+                ..everything()
+            },
+            vec![4, 3],
+        ),
+        (
+            AbnormalFilter {
+                token: Some("ETH_USDT".into()),
+                ..everything()
+            },
+            vec![5, 2, 1],
+        ),
+        (
+            AbnormalFilter {
+                token: Some("TRON_USDT".into()),
+                ..everything()
+            },
+            vec![],
+        ),
+        (
+            AbnormalFilter {
+                created_from: Some(at(30)),
+                ..everything()
+            },
+            vec![5, 4, 3],
+        ),
+        (
+            AbnormalFilter {
+                created_from: Some(Timestamp::from_micros(at(30).micros() + 1)),
+                ..everything()
+            },
+            vec![5, 4],
+        ),
+        (
+            AbnormalFilter {
+                created_to: Some(at(20)),
+                ..everything()
+            },
+            vec![2, 1],
+        ),
+        (
+            AbnormalFilter {
+                created_to: Some(Timestamp::from_micros(at(20).micros() - 1)),
+                ..everything()
+            },
+            vec![1],
+        ),
+        (
+            AbnormalFilter {
+                created_from: Some(at(20)),
+                created_to: Some(at(30)),
+                ..everything()
+            },
+            vec![3, 2],
+        ),
+        (
+            AbnormalFilter {
+                created_from: Some(at(41)),
+                ..everything()
+            },
+            vec![],
+        ),
+        (
+            AbnormalFilter {
+                order_no: Some("L1".into()),
+                kind: Some(LatePayment),
+                status: Some(AbnormalStatus::Pending),
+                token: Some("ETH_USDT".into()),
+                created_from: Some(at(40)),
+                created_to: Some(at(40)),
+            },
+            vec![5],
+        ),
+        (
+            AbnormalFilter {
+                token: Some("ETH_USDT".into()),
+                created_from: Some(at(15)),
+                ..everything()
+            },
+            vec![5, 2],
+        ),
+        (
+            AbnormalFilter {
+                order_no: Some("L2".into()),
+                kind: Some(UnderPaid),
+                ..everything()
+            },
+            vec![],
+        ),
+    ];
+    for (filter, expected) in cases {
+        let total = u64::try_from(expected.len()).unwrap();
+        let got = abnormal_page(&store, app1, filter.clone(), ALL).await;
+        assert_eq!(got, (expected, total), "{filter:?}");
+    }
+
+    // Pages.
+    let size2 = |page| PageRequest { page, size: 2 };
+    assert_eq!(
+        abnormal_page(&store, app1, everything(), size2(1)).await,
+        (vec![5, 4], 5)
+    );
+    assert_eq!(
+        abnormal_page(&store, app1, everything(), size2(2)).await,
+        (vec![3, 2], 5)
+    );
+    assert_eq!(
+        abnormal_page(&store, app1, everything(), size2(3)).await,
+        (vec![1], 5)
+    );
+    assert_eq!(
+        abnormal_page(&store, app1, everything(), size2(4)).await,
+        (vec![], 5)
+    );
+    let one = PageRequest { page: 5, size: 1 };
+    assert_eq!(
+        abnormal_page(&store, app1, everything(), one).await,
+        (vec![1], 5)
+    );
+    let pending = AbnormalFilter {
+        status: Some(AbnormalStatus::Pending),
+        ..everything()
+    };
+    assert_eq!(
+        abnormal_page(&store, app1, pending.clone(), size2(1)).await,
+        (vec![5, 3], 3)
+    );
+    assert_eq!(
+        abnormal_page(&store, app1, pending, size2(2)).await,
+        (vec![1], 3)
+    );
+
+    // Each app sees its own only, even under the same order number.
+    assert_eq!(
+        abnormal_page(&store, app2, everything(), ALL).await,
+        (vec![6], 1)
+    );
+    assert_eq!(abnormal_of(&store, app2).await, vec![p6]);
+    let l1 = AbnormalFilter {
+        order_no: Some("L1".into()),
+        ..everything()
+    };
+    assert_eq!(abnormal_page(&store, app2, l1, ALL).await, (vec![6], 1));
+    let handled = AbnormalFilter {
+        status: Some(AbnormalStatus::Handled),
+        ..everything()
+    };
+    assert_eq!(abnormal_page(&store, app2, handled, ALL).await, (vec![], 0));
+    assert_eq!(
+        abnormal_page(&store, &app_id(9), everything(), ALL).await,
+        (vec![], 0)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A whole watcher round in one change set
+// ---------------------------------------------------------------------------------------------
+
+async fn commit_chain_set_all_or_nothing(store: SqlStore) {
+    let ids = insert_apps(&store, &[1]).await;
+    let paying = order(&ids[0], "MIX", 1);
+    let bystander = order(&ids[0], "MIX2", 2);
+    insert_new(&store, &paying).await;
+    insert_new(&store, &bystander).await;
+    let m100 = mark(100, 0);
+    let seen = transfer(&paying, 1, 0, 95, TransferState::Pending);
+    let doomed = transfer(&paying, 5, 0, 99, TransferState::Pending);
+    let earlier = abnormal(1, &bystander, AbnormalKind::UnderPaid, 5);
+    store
+        .commit(ChangeSet {
+            cursor: Some(CursorMove {
+                checkpoints: marks(&[90]),
+                ..cursor_move("ETH", None, &m100)
+            }),
+            transfers: records(&[&seen, &doomed]),
+            abnormal: vec![AbnormalChange::Create(earlier.clone())],
+            events: vec![event("evt_mix_0", &paying)],
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    // Someone handles `earlier` meanwhile: it is at version 2.
+    let handled = AbnormalPayment {
+        status: AbnormalStatus::Handled,
+        pending_amount: TokenAmount::ZERO,
+        updated_at: at(50),
+        version: 2,
+        ..earlier.clone()
+    };
+    update_abnormal(&store, 1, &handled).await.unwrap();
+    let cursor_before = cursor_of(&store, "ETH").await.expect("cursor");
+
+    // A round: the cursor moves on, a new transfer is credited, an old one credited and an
+    // abandoned one forgotten, the order is paid with an excess, an abnormal payment is updated,
+    // and events announce it all.
+    let arrived = transfer(&paying, 2, 3, 108, TransferState::Credited);
+    let next = Order {
+        paid_amount: units(13_000_000),
+        ..paid(&paying, &arrived.tx_hash, 60)
+    };
+    let excess = AbnormalPayment {
+        amount: units(500_000),
+        pending_amount: units(500_000),
+        tx_hash: Some(arrived.tx_hash.clone()),
+        payer: Some(arrived.from),
+        ..abnormal(2, &paying, AbnormalKind::OverPaid, 60)
+    };
+    let round = |update: AbnormalChange, events: Vec<OutboxEvent>| ChangeSet {
+        cursor: Some(CursorMove {
+            checkpoints: marks(&[105]),
+            forget_above: Some(95),
+            ..cursor_move("ETH", Some(&m100), &mark(110, 0))
+        }),
+        transfers: vec![
+            TransferChange::Record(arrived.clone()),
+            TransferChange::SetState {
+                key: seen.key(),
+                from: TransferState::Pending,
+                to: TransferState::Credited,
+            },
+            TransferChange::ForgetPending(doomed.key()),
+        ],
+        orders: vec![write(&paying, next.clone())],
+        abnormal: vec![AbnormalChange::Create(excess.clone()), update],
+        events,
+    };
+    let untouched = || async {
+        assert_eq!(cursor_of(&store, "ETH").await, Some(cursor_before.clone()));
+        assert_eq!(checkpoints_of(&store, "ETH").await, marks(&[100, 90]));
+        assert_eq!(stored_transfer(&store, &arrived).await, None);
+        assert_eq!(stored_transfer(&store, &seen).await, Some(seen.clone()));
+        assert_eq!(stored_transfer(&store, &doomed).await, Some(doomed.clone()));
+        assert_same_order(&stored(&store, &paying).await, &paying);
+        assert_eq!(abnormal_of(&store, &ids[0]).await, vec![handled.clone()]);
+    };
+
+    // The abnormal update, the last compare-and-set, is stale: nothing of the set happens.
+    let stale = AbnormalChange::Update {
+        expected_version: 1,
+        payment: AbnormalPayment {
+            pending_amount: units(1),
+            updated_at: at(60),
+            version: 2,
+            ..earlier.clone()
+        },
+    };
+    let result = store
+        .commit(round(stale, vec![event("evt_mix_1", &next)]))
+        .await;
+    assert_eq!(result, Err(CommitError::Conflict));
+    untouched().await;
+
+    // The very last write, an event, fails (its id is taken): nothing happens either.
+    let reopened = AbnormalPayment {
+        status: AbnormalStatus::Pending,
+        pending_amount: units(1),
+        updated_at: at(60),
+        version: 3,
+        ..earlier.clone()
+    };
+    let fresh = AbnormalChange::Update {
+        expected_version: 2,
+        payment: reopened.clone(),
+    };
+    let events = vec![event("evt_mix_1", &next), event("evt_mix_0", &next)];
+    let result = store.commit(round(fresh.clone(), events)).await;
+    assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
+    untouched().await;
+
+    // Every part valid: all of it is committed (and the rejected sets' event ids were free).
+    store
+        .commit(round(fresh, vec![event("evt_mix_1", &next)]))
+        .await
+        .unwrap();
+    let cursor = cursor_of(&store, "ETH").await.expect("cursor");
+    assert_eq!(cursor.processed, mark(110, 0));
+    assert_eq!(checkpoints_of(&store, "ETH").await, marks(&[110, 105, 90]));
+    assert_eq!(
+        stored_transfer(&store, &arrived).await,
+        Some(arrived.clone())
+    );
+    assert_eq!(
+        stored_transfer(&store, &seen).await,
+        Some(in_state(&seen, TransferState::Credited))
+    );
+    assert_eq!(stored_transfer(&store, &doomed).await, None);
+    assert_same_order(&stored(&store, &paying).await, &next);
+    assert_same_order(&stored(&store, &bystander).await, &bystander);
+    assert_eq!(abnormal_of(&store, &ids[0]).await, vec![excess, reopened]);
+    let result = store
+        .commit(ChangeSet {
+            events: vec![event("evt_mix_1", &next)],
+            ..ChangeSet::default()
+        })
+        .await;
+    assert!(
+        matches!(result, Err(CommitError::Store(_))),
+        "the event was written: {result:?}"
+    );
 }
