@@ -219,6 +219,8 @@ impl ChainStore for SqlStore {
                 transfers.push(transfer_from_row(row)?);
             }
         }
+        // Each chunk comes back ordered; the whole must be too.
+        transfers.sort_by_key(|t| (t.block_number, t.log_index));
         Ok(transfers)
     }
 
