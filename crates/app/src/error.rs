@@ -105,8 +105,14 @@ impl crate::gateway::Gateway {
         &self,
         changes: wcheckout_domain::ports::ChangeSet,
     ) -> Result<(), ChangeError> {
+        let has_events = !changes.events.is_empty();
         match self.store.commit(changes).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if has_events {
+                    self.outbox_signal.notify_one();
+                }
+                Ok(())
+            }
             Err(CommitError::Conflict) => Err(ChangeError::Conflict),
             Err(CommitError::Store(error)) => Err(error.into()),
         }

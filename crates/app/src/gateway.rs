@@ -60,6 +60,8 @@ pub struct Gateway {
     pub settings: Settings,
     /// What the chain watchers report.
     pub chain_health: Arc<ChainHealthBoard>,
+    /// Rung after every commit that wrote webhook events, so delivery starts at once.
+    pub outbox_signal: Arc<tokio::sync::Notify>,
 }
 
 impl Gateway {

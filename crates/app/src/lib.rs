@@ -22,6 +22,7 @@ pub mod payments;
 pub mod rates;
 pub mod secrets;
 pub mod watcher;
+pub mod webhooks;
 pub mod wire;
 
 pub use error::ServiceError;

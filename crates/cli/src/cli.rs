@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{apps, call, devnet, runtime, sandbox, serve};
+use crate::{apps, call, devnet, runtime, sandbox, serve, webhooks};
 
 /// wcheckout — a self-hostable stablecoin payment gateway (W Checkout merchant API).
 #[derive(Parser)]
@@ -33,6 +33,9 @@ enum Command {
     Call(call::CallArgs),
     /// Run a local EVM devnet with the sandbox stablecoins, or pay an order on it.
     Devnet(devnet::DevnetArgs),
+    /// The webhook delivery log: list, show, resend, test.
+    #[command(subcommand)]
+    Webhook(webhooks::WebhookCommand),
     /// A first look in one command: a devnet, the gateway watching it, an app and a payable
     /// order.
     Sandbox(sandbox::SandboxArgs),
@@ -49,6 +52,7 @@ pub fn main() -> ExitCode {
         Command::Call(args) => runtime::block_on(call::call(args)),
         Command::Devnet(args) => runtime::block_on(devnet::run(cli.config, args)),
         Command::Sandbox(args) => runtime::block_on(sandbox::run(args)),
+        Command::Webhook(command) => runtime::block_on(webhooks::run(cli.config, command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -176,6 +176,54 @@ impl Default for WatcherConfig {
     }
 }
 
+/// `[webhooks]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Whether this process delivers webhooks (several may; each event goes to one at a time).
+    pub enabled: bool,
+    /// Let webhooks reach private, loopback and link-local addresses (default: sandbox yes,
+    /// production no).
+    pub allow_private_targets: Option<bool>,
+    /// Refuse `http://` webhook URLs (default: production yes, sandbox no).
+    pub require_https: Option<bool>,
+    /// Seconds before each retry after a failed attempt.
+    pub retry_schedule_secs: Vec<i64>,
+    /// Longest an attempt may take.
+    pub attempt_timeout_secs: u64,
+    /// Deliveries in flight at once in this process.
+    pub concurrency: usize,
+    /// Deliveries in flight at once to one app.
+    pub per_app_concurrency: usize,
+    /// How often to look for due events when no new event announces itself.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            enabled: true,
+            allow_private_targets: None,
+            require_https: None,
+            retry_schedule_secs: wcheckout_domain::webhook::RETRY_SCHEDULE_SECS.to_vec(),
+            attempt_timeout_secs: wcheckout_domain::webhook::ATTEMPT_TIMEOUT_SECS,
+            concurrency: 64,
+            per_app_concurrency: 8,
+            poll_interval_ms: 500,
+        }
+    }
+}
+
+impl Config {
+    /// The webhook target policy, with the mode deciding what is not set.
+    pub fn webhook_policy(&self) -> (bool, bool) {
+        let sandbox = self.server.mode == Mode::Sandbox;
+        let allow_private = self.webhooks.allow_private_targets.unwrap_or(sandbox);
+        let require_https = self.webhooks.require_https.unwrap_or(!sandbox);
+        (allow_private, require_https)
+    }
+}
+
 /// `[rates]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -294,6 +342,8 @@ pub struct Config {
     pub orders: OrdersConfig,
     /// `[watcher]`.
     pub watcher: WatcherConfig,
+    /// `[webhooks]`.
+    pub webhooks: WebhooksConfig,
     /// `[rates]`.
     pub rates: RatesConfig,
     /// `[logging]`.
@@ -562,6 +612,31 @@ impl Config {
             (1..=100_000).contains(&watcher.max_reorg_depth),
             "watcher.max_reorg_depth: must be between 1 and 100000".into(),
         );
+        let webhooks = &self.webhooks;
+        check(
+            webhooks.retry_schedule_secs.len() <= 100
+                && webhooks
+                    .retry_schedule_secs
+                    .iter()
+                    .all(|s| (1..=7 * 86_400).contains(s)),
+            "webhooks.retry_schedule_secs: at most 100 delays of 1 to 604800 seconds".into(),
+        );
+        check(
+            (1..=120).contains(&webhooks.attempt_timeout_secs),
+            "webhooks.attempt_timeout_secs: must be between 1 and 120".into(),
+        );
+        check(
+            (1..=10_000).contains(&webhooks.concurrency),
+            "webhooks.concurrency: must be between 1 and 10000".into(),
+        );
+        check(
+            (1..=webhooks.concurrency.max(1)).contains(&webhooks.per_app_concurrency),
+            "webhooks.per_app_concurrency: must be between 1 and webhooks.concurrency".into(),
+        );
+        check(
+            (10..=60_000).contains(&webhooks.poll_interval_ms),
+            "webhooks.poll_interval_ms: must be between 10 and 60000".into(),
+        );
         check(
             Decimal::parse(&self.rates.spread_percent).is_ok(),
             format!(
@@ -787,6 +862,8 @@ mod tests {
             "ws_url",
             "explorer_tx_url",
             "start_block",
+            "allow_private_targets",
+            "require_https",
         ] {
             assert!(
                 example.contains(&format!("# {key} =")),

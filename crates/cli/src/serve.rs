@@ -15,12 +15,14 @@ use wcheckout_app::clock::SystemClock;
 use wcheckout_app::rates::FixedRates;
 use wcheckout_app::secrets::SecretBox;
 use wcheckout_app::watcher::{ChainWatcher, WatcherSettings};
+use wcheckout_app::webhooks::{DeliverySettings, WebhookDispatcher};
 use wcheckout_app::{Gateway, Settings};
 use wcheckout_domain::app::IpNetwork;
 use wcheckout_domain::money::Decimal;
 use wcheckout_domain::ports::{Clock, Store};
 use wcheckout_evm::reader::EvmChainReader;
 use wcheckout_http::AppState;
+use wcheckout_http::webhook_client::{HttpWebhookSender, TargetPolicy};
 use wcheckout_store::SqlStore;
 
 use crate::config::Config;
@@ -61,6 +63,7 @@ pub fn build_gateway(
             expiry_grace_secs: config.orders.expiry_grace_secs,
         },
         chain_health: Arc::new(ChainHealthBoard::default()),
+        outbox_signal: Arc::new(tokio::sync::Notify::new()),
     })
 }
 
@@ -171,7 +174,46 @@ pub fn spawn_workers(
             workers.push(tokio::spawn(watcher.run(stopped.clone())));
         }
     }
+    if config.webhooks.enabled {
+        let dispatcher = Arc::new(webhook_dispatcher(config, gateway)?);
+        workers.push(tokio::spawn(dispatcher.run(stopped.clone())));
+    }
     Ok(workers)
+}
+
+/// The webhook sender the configuration allows (target policy by mode unless set).
+pub fn webhook_sender(config: &Config) -> anyhow::Result<HttpWebhookSender> {
+    let (allow_private, require_https) = config.webhook_policy();
+    HttpWebhookSender::new(TargetPolicy {
+        allow_private,
+        require_https,
+    })
+    .map_err(|e| anyhow::anyhow!(e))
+}
+
+fn webhook_dispatcher(
+    config: &Config,
+    gateway: &Arc<Gateway>,
+) -> anyhow::Result<WebhookDispatcher> {
+    let settings = &config.webhooks;
+    let delivery = DeliverySettings {
+        retry_schedule_secs: settings.retry_schedule_secs.clone(),
+        attempt_timeout: Duration::from_secs(settings.attempt_timeout_secs),
+        concurrency: settings.concurrency,
+        per_app_concurrency: settings.per_app_concurrency,
+        poll_interval: Duration::from_millis(settings.poll_interval_ms),
+    };
+    let holder = format!(
+        "{}-{}",
+        std::process::id(),
+        wcheckout_app::secrets::random_hex(8)
+    );
+    Ok(WebhookDispatcher::new(
+        Arc::clone(gateway),
+        Arc::new(webhook_sender(config)?),
+        delivery,
+        holder,
+    ))
 }
 
 /// One watcher per configured chain (disabled chains too: their orders still get paid).

@@ -27,3 +27,4 @@ pub mod payment;
 pub mod ports;
 pub mod time;
 pub mod token;
+pub mod webhook;

@@ -18,6 +18,7 @@ use crate::payment::{
 };
 use crate::time::Timestamp;
 use crate::token::{ChainKey, TokenId};
+use crate::webhook::DeliveryStatus;
 
 /// The current time.
 pub trait Clock: Send + Sync {
@@ -379,6 +380,144 @@ pub trait ChainStore: Send + Sync {
     async fn order_by_sysid(&self, sysid: &str) -> Result<Option<Order>, StoreError>;
 }
 
+/// An outbox event with its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// The event, its body fixed.
+    pub event: OutboxEvent,
+    /// Where its delivery stands.
+    pub status: DeliveryStatus,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the next attempt is due (while `PENDING`).
+    pub next_attempt_at: Timestamp,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When the receiver acknowledged it.
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// One delivery attempt, as logged for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttempt {
+    /// The event.
+    pub event_id: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// How long it took.
+    pub duration_ms: u64,
+    /// Where it went (`None` when the app had no webhook URL).
+    pub url: Option<String>,
+    /// The receiver's HTTP status, if it answered.
+    pub http_status: Option<u16>,
+    /// Whether the receiver acknowledged it.
+    pub delivered: bool,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The beginning of the receiver's answer.
+    pub response_excerpt: Option<String>,
+}
+
+/// What an attempt leaves the delivery as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// Acknowledged.
+    Delivered,
+    /// Failed; try again then.
+    RetryAt(Timestamp),
+    /// Failed for the last time.
+    GaveUp,
+}
+
+/// Which events `list_outbox` returns; `None` means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxFilter {
+    /// One app's events.
+    pub app: Option<AppId>,
+    /// In this status.
+    pub status: Option<DeliveryStatus>,
+    /// Created at or after.
+    pub since: Option<Timestamp>,
+}
+
+/// Queue figures for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxStats {
+    /// Events waiting for delivery.
+    pub pending: u64,
+    /// Creation time of the oldest of them.
+    pub oldest_pending: Option<Timestamp>,
+}
+
+/// The webhook outbox: claiming due events, recording attempts, operator tools.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Takes up to `limit` events due at `now` for `holder` until `lease_until`: the oldest due
+    /// first, never one whose object has an earlier event still pending (events of an object are
+    /// delivered in order), never one held by a live lease, never one of `skip_apps`.
+    async fn claim_due_events(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        holder: &str,
+        limit: u32,
+        skip_apps: &[AppId],
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Logs an attempt and moves the event on, releasing `holder`'s claim; false when the claim
+    /// had been lost (the attempt is logged anyway).
+    async fn finish_attempt(
+        &self,
+        holder: &str,
+        attempt: &DeliveryAttempt,
+        outcome: AttemptOutcome,
+    ) -> Result<bool, StoreError>;
+    /// One event with every attempt, oldest first.
+    async fn outbox_event(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<(OutboxEntry, Vec<DeliveryAttempt>)>, StoreError>;
+    /// Events matching the filter, newest first.
+    async fn list_outbox(
+        &self,
+        filter: &OutboxFilter,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Makes the matching events due again at `now` (operator resend); returns how many.
+    async fn requeue(
+        &self,
+        filter: &OutboxFilter,
+        event_id: Option<&str>,
+        now: Timestamp,
+    ) -> Result<u64, StoreError>;
+    /// Queue figures.
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
+}
+
+/// What a webhook receiver answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiverAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// The beginning of the body (the sender reads a bounded amount).
+    pub body: Vec<u8>,
+}
+
+/// Posts webhook bodies. Adapters refuse targets the operator has not allowed (private
+/// addresses, plain HTTP in production) with an error saying so.
+#[async_trait]
+pub trait WebhookSender: Send + Sync {
+    /// POSTs `body` with `headers` to `url`, giving up after `timeout`.
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &str,
+        timeout: std::time::Duration,
+    ) -> Result<ReceiverAnswer, String>;
+}
+
 /// Atomic persistence of state changes and their events.
 #[async_trait]
 pub trait ChangeStore: Send + Sync {
@@ -394,6 +533,12 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything the use cases need from storage.
-pub trait Store: AppStore + SessionStore + OrderStore + ChainStore + ChangeStore + Health {}
+pub trait Store:
+    AppStore + SessionStore + OrderStore + ChainStore + ChangeStore + OutboxStore + Health
+{
+}
 
-impl<T: AppStore + SessionStore + OrderStore + ChainStore + ChangeStore + Health> Store for T {}
+impl<T> Store for T where
+    T: AppStore + SessionStore + OrderStore + ChainStore + ChangeStore + OutboxStore + Health
+{
+}

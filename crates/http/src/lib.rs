@@ -13,6 +13,7 @@ pub mod page;
 pub mod respond;
 pub mod state;
 pub mod token;
+pub mod webhook_client;
 
 use std::time::Duration;
 

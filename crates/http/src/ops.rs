@@ -73,6 +73,21 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         }
         Err(error) => tracing::warn!(%error, "metrics: cannot count orders"),
     }
+    match state.gateway.store.outbox_stats().await {
+        Ok(stats) => {
+            let now = state.gateway.clock.now();
+            let age = stats
+                .oldest_pending
+                .map_or(0, |t| now.seconds().saturating_sub(t.seconds()));
+            #[allow(clippy::cast_precision_loss)] // Gauges are floats by definition.
+            {
+                metrics::gauge!("wcheckout_webhook_queue_depth").set(stats.pending as f64);
+                metrics::gauge!("wcheckout_webhook_oldest_pending_age_seconds")
+                    .set(age.max(0) as f64);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "metrics: cannot read the webhook queue"),
+    }
     let text = handle.render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

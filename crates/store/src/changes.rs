@@ -267,8 +267,8 @@ async fn forget_pending(tx: &mut Tx, key: &TransferKey) -> Result<(), CommitErro
 
 async fn insert_event(tx: &mut Tx, event: &OutboxEvent) -> Result<(), CommitError> {
     sqlx::query(
-        "insert into webhook_events (event_id, app_id, event_type, object_key, body, created_at) \
-         values ($1, $2, $3, $4, $5, $6)",
+        "insert into webhook_events (event_id, app_id, event_type, object_key, body, created_at, \
+         next_attempt_at) values ($1, $2, $3, $4, $5, $6, $6)",
     )
     .bind(event.event_id.as_str())
     .bind(event.app_id.as_str())

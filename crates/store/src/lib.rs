@@ -13,6 +13,7 @@ mod engine;
 mod list;
 mod migrate;
 mod orders;
+mod outbox;
 mod rows;
 mod sessions;
 

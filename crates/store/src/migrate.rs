@@ -18,6 +18,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "chain",
         include_str!("../migrations/postgres/0002_chain.sql"),
     ),
+    (
+        3,
+        "webhooks",
+        include_str!("../migrations/postgres/0003_webhooks.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -30,6 +35,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         2,
         "chain",
         include_str!("../migrations/sqlite/0002_chain.sql"),
+    ),
+    (
+        3,
+        "webhooks",
+        include_str!("../migrations/sqlite/0003_webhooks.sql"),
     ),
 ];
 
