@@ -57,9 +57,23 @@ impl From<CommitError> for ServiceError {
             CommitError::Conflict => {
                 ServiceError::Internal("change conflicted on every retry".into())
             }
+            CommitError::Insufficient(account) => insufficient(&account),
             CommitError::Store(store) => store.into(),
         }
     }
+}
+
+/// `00422` for a payout the balance cannot cover.
+fn insufficient(account: &str) -> ServiceError {
+    let what = if account.starts_with("abnormal:") {
+        "abnormal payment funds"
+    } else {
+        "available balance"
+    };
+    ServiceError::rejected(
+        wcheckout_domain::error::ErrorCode::AmountRule,
+        format!("amount: exceeds the merchant's {what}"),
+    )
 }
 
 /// A state change that failed: a compare-and-set conflict (worth retrying from a fresh read)
@@ -114,6 +128,9 @@ impl crate::gateway::Gateway {
                 Ok(())
             }
             Err(CommitError::Conflict) => Err(ChangeError::Conflict),
+            Err(CommitError::Insufficient(account)) => {
+                Err(ChangeError::Failed(insufficient(&account)))
+            }
             Err(CommitError::Store(error)) => Err(error.into()),
         }
     }

@@ -14,6 +14,7 @@ use wcheckout_domain::time::Timestamp;
 
 use crate::error::{ChangeError, ServiceError};
 use crate::gateway::{Gateway, payment_progress};
+use crate::postings;
 use crate::wire::order_changed_event;
 
 /// Orders handled per database round.
@@ -81,6 +82,10 @@ impl Gateway {
             ..ChangeSet::default()
         };
         if let Some(draft) = under_paid {
+            let reference = format!("order:{}", order.sysid);
+            changes
+                .postings
+                .push(postings::set_aside(order, draft.amount, reference));
             self.add_abnormal(draft, order, now, &mut changes)?;
         }
         self.commit(changes).await?;

@@ -19,6 +19,7 @@ pub mod expiry;
 pub mod gateway;
 pub mod orders;
 pub mod payments;
+pub mod postings;
 pub mod rates;
 pub mod secrets;
 pub mod watcher;

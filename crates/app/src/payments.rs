@@ -1,6 +1,7 @@
 //! Crediting final transfers to their orders, and the abnormal payments that come of it.
 
 use wcheckout_domain::ids::{SysidKind, compose_sysid};
+use wcheckout_domain::money::TokenAmount;
 use wcheckout_domain::order::Order;
 use wcheckout_domain::payment::{
     self, AbnormalDraft, AbnormalPayment, Credit, Transfer, TransferState,
@@ -10,6 +11,7 @@ use wcheckout_domain::time::Timestamp;
 
 use crate::error::{ChangeError, ServiceError, retry_on_conflict};
 use crate::gateway::{Gateway, payment_progress};
+use crate::postings;
 use crate::secrets::random_u32;
 use crate::wire::{AbnormalPaymentView, OrderView, abnormal_payment_event, order_changed_event};
 
@@ -61,6 +63,9 @@ impl Gateway {
         });
         let outcome = if reincludes_reversed(&current, transfer) {
             self.note_reinclusion(&order, transfer, now, &mut changes);
+            changes
+                .postings
+                .push(postings::reincluded(&order, transfer));
             Credited::Reincluded
         } else {
             let credit = payment::credit(&order, transfer, now)
@@ -72,6 +77,10 @@ impl Gateway {
                     completed,
                     excess,
                 } => {
+                    if completed {
+                        let extra = excess.as_ref().map_or(TokenAmount::ZERO, |e| e.amount);
+                        changes.postings.extend(postings::order_paid(&after, extra));
+                    }
                     self.count(&order, *after, completed, transfer, now, &mut changes)
                         .await?;
                     if let Some(excess) = excess {
@@ -80,6 +89,10 @@ impl Gateway {
                     Credited::Counted
                 }
                 Credit::Abnormal(draft) => {
+                    let reference = format!("transfer:{}", transfer.key());
+                    changes
+                        .postings
+                        .push(postings::set_aside(&order, draft.amount, reference));
                     self.add_abnormal(draft, &order, now, &mut changes)?;
                     Credited::Abnormal
                 }

@@ -24,6 +24,7 @@ use crate::chain_health::ChainHealthBoard;
 use crate::error::ServiceError;
 use crate::gateway::Gateway;
 use crate::payments::Credited;
+use crate::postings;
 
 /// Tuning of a watcher.
 #[derive(Clone, Debug)]
@@ -202,10 +203,12 @@ impl ChainWatcher {
         } else {
             (processed, false)
         };
-        self.credit_final(&head).await?;
+        // The head first: the views (and webhooks) of orders credited below count confirmations
+        // from it.
         store
             .note_chain_head(self.key(), (head.number, head.time), now, !more)
             .await?;
+        self.credit_final(&head).await?;
         let processed_at = (processed.number, processed.time);
         self.health.round(
             self.key(),
@@ -252,6 +255,10 @@ impl ChainWatcher {
     async fn commit_tolerating_races(&self, changes: ChangeSet) -> Result<(), WatchError> {
         match self.gateway.store.commit(changes).await {
             Ok(()) | Err(CommitError::Conflict) => Ok(()),
+            // Watcher postings are corrections or credits; none can overdraw a guarded account.
+            Err(CommitError::Insufficient(account)) => {
+                Err(ServiceError::Internal(format!("watcher posting overdrew {account}")).into())
+            }
             Err(CommitError::Store(error)) => Err(error.into()),
         }
     }
@@ -282,7 +289,7 @@ impl ChainWatcher {
         let transfers = self.our_transfers(&logs).await?;
         let checkpoints: BTreeSet<(u64, String)> = transfers
             .iter()
-            .map(|t| (t.block_number, t.block_hash.clone()))
+            .map(|(t, _)| (t.block_number, t.block_hash.clone()))
             .collect();
         if !transfers.is_empty() {
             tracing::info!(chain = %self.key(), count = transfers.len(), to, "transfers recorded");
@@ -298,7 +305,10 @@ impl ChainWatcher {
                     .collect(),
                 forget_above: None,
             }),
-            transfers: transfers.into_iter().map(TransferChange::Record).collect(),
+            transfers: transfers
+                .iter()
+                .map(|(t, order)| record(t, order))
+                .collect(),
             ..ChangeSet::default()
         };
         self.commit_tolerating_races(changes).await?;
@@ -308,7 +318,10 @@ impl ChainWatcher {
     }
 
     /// The logs paying a monitored deposit address of an order in the same token.
-    async fn our_transfers(&self, logs: &[TransferLog]) -> Result<Vec<Transfer>, WatchError> {
+    async fn our_transfers(
+        &self,
+        logs: &[TransferLog],
+    ) -> Result<Vec<(Transfer, Order)>, WatchError> {
         let recipients: BTreeSet<EvmAddress> = logs.iter().map(|l| l.to).collect();
         if recipients.is_empty() {
             return Ok(Vec::new());
@@ -367,21 +380,24 @@ impl ChainWatcher {
                 tracing::info!(order = %order.sysid, tx = %log.tx_hash, "transfer after the monitoring window; ignored");
                 continue;
             }
-            transfers.push(Transfer {
-                chain: self.key().clone(),
-                tx_hash: log.tx_hash.clone(),
-                log_index: log.log_index,
-                block_number: log.block_number,
-                block_hash: log.block_hash.clone(),
-                block_time,
-                token: order.token.clone(),
-                from: log.from,
-                to: log.to,
-                amount: TokenAmount::from_base_units(log.value.unwrap_or(0)),
-                order_sysid: order.sysid.clone(),
-                state: TransferState::Pending,
-                observed_at: now,
-            });
+            transfers.push((
+                Transfer {
+                    chain: self.key().clone(),
+                    tx_hash: log.tx_hash.clone(),
+                    log_index: log.log_index,
+                    block_number: log.block_number,
+                    block_hash: log.block_hash.clone(),
+                    block_time,
+                    token: order.token.clone(),
+                    from: log.from,
+                    to: log.to,
+                    amount: TokenAmount::from_base_units(log.value.unwrap_or(0)),
+                    order_sysid: order.sysid.clone(),
+                    state: TransferState::Pending,
+                    observed_at: now,
+                },
+                order.clone(),
+            ));
         }
         Ok(transfers)
     }
@@ -467,22 +483,31 @@ impl ChainWatcher {
         let canonical = self
             .canonical_hashes(&heights.into_iter().collect::<Vec<_>>())
             .await?;
-        let mut changes = ChangeSet::default();
-        let mut reversed: BTreeMap<String, Vec<&Transfer>> = BTreeMap::new();
-        for transfer in affected
+        let abandoned = affected
             .iter()
             .filter(|t| canonical.get(&t.block_number) != Some(&t.block_hash))
-        {
+            .collect::<Vec<_>>();
+        let orders = self.orders_of(&abandoned).await?;
+        let mut changes = ChangeSet::default();
+        let mut reversed: BTreeMap<String, Vec<&Transfer>> = BTreeMap::new();
+        for transfer in abandoned {
+            let Some(order) = orders.get(&transfer.order_sysid) else {
+                continue;
+            };
             match transfer.state {
-                TransferState::Pending => changes
-                    .transfers
-                    .push(TransferChange::ForgetPending(transfer.key())),
+                TransferState::Pending => {
+                    changes
+                        .transfers
+                        .push(TransferChange::ForgetPending(transfer.key()));
+                    changes.postings.push(postings::vanished(order, transfer));
+                }
                 TransferState::Credited => {
                     changes.transfers.push(TransferChange::SetState {
                         key: transfer.key(),
                         from: TransferState::Credited,
                         to: TransferState::Reversed,
                     });
+                    changes.postings.push(postings::reversed(order, transfer));
                     reversed
                         .entry(transfer.order_sysid.clone())
                         .or_default()
@@ -503,6 +528,27 @@ impl ChainWatcher {
         tracing::warn!(chain = %self.key(), from = cursor.number, to = ancestor.number, deep, "reorganisation: rewound");
         self.health.reorg(self.key(), deep);
         Ok(())
+    }
+
+    async fn orders_of(
+        &self,
+        transfers: &[&Transfer],
+    ) -> Result<HashMap<String, Order>, WatchError> {
+        let mut orders = HashMap::new();
+        for transfer in transfers {
+            if orders.contains_key(&transfer.order_sysid) {
+                continue;
+            }
+            if let Some(order) = self
+                .gateway
+                .store
+                .order_by_sysid(&transfer.order_sysid)
+                .await?
+            {
+                orders.insert(order.sysid.clone(), order);
+            }
+        }
+        Ok(orders)
     }
 
     async fn canonical_hashes(&self, heights: &[u64]) -> Result<HashMap<u64, String>, WatchError> {
@@ -542,5 +588,14 @@ impl ChainWatcher {
             });
         }
         Ok(count)
+    }
+}
+
+/// Records a transfer; the ledger holds it for the merchant as pending (only the first time).
+fn record(transfer: &Transfer, order: &Order) -> TransferChange {
+    TransferChange::Record {
+        transfer: transfer.clone(),
+        if_new: vec![postings::seen(order, transfer)],
+        if_revived: vec![postings::revived(order, transfer)],
     }
 }

@@ -15,6 +15,16 @@ use crate::{SqlStore, store_error};
 
 type Tx = Transaction<'static, Any>;
 
+/// What recording a transfer did.
+enum Recorded {
+    /// A new row.
+    New,
+    /// A reversed transfer is back.
+    Revived,
+    /// Already there: nothing changed.
+    Known,
+}
+
 /// Zero rows touched by a compare-and-set: someone changed the object first.
 fn expect_one(rows: u64) -> Result<(), CommitError> {
     if rows == 1 {
@@ -39,6 +49,28 @@ impl ChangeStore for SqlStore {
         }
         for change in &changes.abnormal {
             self.change_abnormal(&mut tx, change).await?;
+        }
+        for change in &changes.refunds {
+            self.change_refund(&mut tx, change).await?;
+        }
+        for change in &changes.settlements {
+            self.change_settlement(&mut tx, change).await?;
+        }
+        for change in &changes.payouts {
+            self.change_payout(&mut tx, change).await?;
+        }
+        for taken in &changes.nonces {
+            self.take_nonce(&mut tx, taken).await?;
+        }
+        for signed in &changes.signed_txs {
+            self.insert_signed_tx(&mut tx, signed).await?;
+        }
+        let now = changes
+            .events
+            .first()
+            .map_or_else(now_micros, |e| e.created_at);
+        for posting in &changes.postings {
+            self.post(&mut tx, posting, now).await?;
         }
         for event in &changes.events {
             insert_event(&mut tx, event).await?;
@@ -134,7 +166,21 @@ impl SqlStore {
         change: &TransferChange,
     ) -> Result<(), CommitError> {
         match change {
-            TransferChange::Record(transfer) => self.record_transfer(tx, transfer).await,
+            TransferChange::Record {
+                transfer,
+                if_new,
+                if_revived,
+            } => {
+                let postings = match self.record_transfer(tx, transfer).await? {
+                    Recorded::New => if_new,
+                    Recorded::Revived => if_revived,
+                    Recorded::Known => return Ok(()),
+                };
+                for posting in postings {
+                    self.post(tx, posting, transfer.observed_at).await?;
+                }
+                Ok(())
+            }
             TransferChange::SetState { key, from, to } => {
                 let done = sqlx::query(
                     "update chain_transfers set state = $1 \
@@ -154,17 +200,19 @@ impl SqlStore {
         }
     }
 
-    async fn record_transfer(&self, tx: &mut Tx, transfer: &Transfer) -> Result<(), CommitError> {
+    /// Inserts a transfer, or revives a reversed one under the same key; says which.
+    async fn record_transfer(
+        &self,
+        tx: &mut Tx,
+        transfer: &Transfer,
+    ) -> Result<Recorded, CommitError> {
         let sql = self.engine.sql(
             "insert into chain_transfers (chain, tx_hash, log_index, block_number, block_hash, \
              block_time, token, from_address, to_address, amount, order_sysid, state, observed_at) \
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::numeric, $11, $12, $13) \
-             on conflict (chain, tx_hash, log_index) do update set \
-             block_number = excluded.block_number, block_hash = excluded.block_hash, \
-             block_time = excluded.block_time, state = 'CREDITED' \
-             where chain_transfers.state = 'REVERSED'",
+             on conflict (chain, tx_hash, log_index) do nothing",
         );
-        sqlx::query(&sql)
+        let inserted = sqlx::query(&sql)
             .bind(transfer.chain.as_str())
             .bind(transfer.tx_hash.as_str())
             .bind(to_i64(transfer.log_index)?)
@@ -181,7 +229,28 @@ impl SqlStore {
             .execute(&mut **tx)
             .await
             .map_err(store_error)?;
-        Ok(())
+        if inserted.rows_affected() == 1 {
+            return Ok(Recorded::New);
+        }
+        let revived = sqlx::query(
+            "update chain_transfers set block_number = $1, block_hash = $2, block_time = $3, \
+             state = 'CREDITED' where chain = $4 and tx_hash = $5 and log_index = $6 \
+             and state = 'REVERSED'",
+        )
+        .bind(to_i64(transfer.block_number)?)
+        .bind(transfer.block_hash.as_str())
+        .bind(transfer.block_time.micros())
+        .bind(transfer.chain.as_str())
+        .bind(transfer.tx_hash.as_str())
+        .bind(to_i64(transfer.log_index)?)
+        .execute(&mut **tx)
+        .await
+        .map_err(store_error)?;
+        Ok(if revived.rows_affected() == 1 {
+            Recorded::Revived
+        } else {
+            Recorded::Known
+        })
     }
 
     async fn change_abnormal(
@@ -280,4 +349,14 @@ async fn insert_event(tx: &mut Tx, event: &OutboxEvent) -> Result<(), CommitErro
     .await
     .map_err(store_error)?;
     Ok(())
+}
+
+/// Wall-clock time for ledger rows of a change set that carries no event.
+fn now_micros() -> wcheckout_domain::time::Timestamp {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    wcheckout_domain::time::Timestamp::from_micros(
+        i64::try_from(since.as_micros()).unwrap_or(i64::MAX),
+    )
 }

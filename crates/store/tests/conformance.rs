@@ -1584,7 +1584,7 @@ fn cursor_move(chain_key: &str, expected: Option<&BlockMark>, to: &BlockMark) ->
 fn records(transfers: &[&Transfer]) -> Vec<TransferChange> {
     transfers
         .iter()
-        .map(|t| TransferChange::Record((*t).clone()))
+        .map(|t| TransferChange::Record { transfer: (*t).clone(), if_new: Vec::new(), if_revived: Vec::new() })
         .collect()
 }
 
@@ -1836,7 +1836,7 @@ async fn chain_cursor_create_and_move(store: SqlStore) {
                     ..cursor_move("ETH", expected.as_ref(), &mark(106, 0))
                 }),
                 transfers: vec![
-                    TransferChange::Record(late.clone()),
+                    TransferChange::Record { transfer: late.clone(), if_new: Vec::new(), if_revived: Vec::new() },
                     TransferChange::SetState {
                         key: early.key(),
                         from: TransferState::Pending,
@@ -2668,7 +2668,7 @@ async fn transfers_set_state_and_forget_pending(store: SqlStore) {
         .commit(ChangeSet {
             transfers: vec![
                 TransferChange::ForgetPending(c.key()),
-                TransferChange::Record(c_on_fork.clone()),
+                TransferChange::Record { transfer: c_on_fork.clone(), if_new: Vec::new(), if_revived: Vec::new() },
             ],
             ..ChangeSet::default()
         })
@@ -2935,7 +2935,11 @@ async fn chain_lookups_past_in_list_limit(store: SqlStore) {
             transfers: transfers
                 .iter()
                 .cloned()
-                .map(TransferChange::Record)
+                .map(|transfer| TransferChange::Record {
+                    transfer,
+                    if_new: Vec::new(),
+                    if_revived: Vec::new(),
+                })
                 .collect(),
             ..ChangeSet::default()
         })
@@ -3444,7 +3448,7 @@ async fn commit_chain_set_all_or_nothing(store: SqlStore) {
             ..cursor_move("ETH", Some(&m100), &mark(110, 0))
         }),
         transfers: vec![
-            TransferChange::Record(arrived.clone()),
+            TransferChange::Record { transfer: arrived.clone(), if_new: Vec::new(), if_revived: Vec::new() },
             TransferChange::SetState {
                 key: seen.key(),
                 from: TransferState::Pending,
@@ -3455,6 +3459,7 @@ async fn commit_chain_set_all_or_nothing(store: SqlStore) {
         orders: vec![write(&paying, next.clone())],
         abnormal: vec![AbnormalChange::Create(excess.clone()), update],
         events,
+        ..ChangeSet::default()
     };
     let untouched = || async {
         assert_eq!(cursor_of(&store, "ETH").await, Some(cursor_before.clone()));

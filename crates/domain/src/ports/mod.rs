@@ -3,6 +3,10 @@
 
 use std::ops::Range;
 
+mod money;
+
+pub use money::*;
+
 use async_trait::async_trait;
 
 use crate::address::EvmAddress;
@@ -73,7 +77,16 @@ pub struct OrderWrite {
 pub enum TransferChange {
     /// Records a transfer; a transfer already recorded is left as it is, except a `REVERSED`
     /// one seen again under the same key, which is back on the chain and `CREDITED` again.
-    Record(Transfer),
+    /// `if_new` postings apply only when the transfer is new, `if_revived` only in that second
+    /// case, so a rescan never posts twice.
+    Record {
+        /// The transfer.
+        transfer: Transfer,
+        /// Postings when it is recorded for the first time.
+        if_new: Vec<crate::ledger::Posting>,
+        /// Postings when a reversed transfer comes back.
+        if_revived: Vec<crate::ledger::Posting>,
+    },
     /// Moves a transfer from `from` to `to` (compare-and-set on its state).
     SetState {
         /// Which transfer.
@@ -127,6 +140,18 @@ pub struct ChangeSet {
     pub abnormal: Vec<AbnormalChange>,
     /// A chain cursor move.
     pub cursor: Option<CursorMove>,
+    /// Refund records.
+    pub refunds: Vec<RefundChange>,
+    /// Settlement records.
+    pub settlements: Vec<SettlementChange>,
+    /// Payout records.
+    pub payouts: Vec<PayoutChange>,
+    /// Signed transactions, stored before they are broadcast.
+    pub signed_txs: Vec<crate::payout::SignedTx>,
+    /// Nonces taken.
+    pub nonces: Vec<NonceTaken>,
+    /// Ledger postings.
+    pub postings: Vec<crate::ledger::Posting>,
     /// Webhook events announcing the changes.
     pub events: Vec<OutboxEvent>,
 }
@@ -137,6 +162,9 @@ pub enum CommitError {
     /// An object changed since it was read; reload and decide again.
     #[error("concurrent change")]
     Conflict,
+    /// A posting would take a guarded account (what a merchant is owed) below zero.
+    #[error("insufficient balance in {0}")]
+    Insufficient(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -534,11 +562,18 @@ pub trait Health: Send + Sync {
 
 /// Everything the use cases need from storage.
 pub trait Store:
-    AppStore + SessionStore + OrderStore + ChainStore + ChangeStore + OutboxStore + Health
+    AppStore + SessionStore + OrderStore + ChainStore + ChangeStore + OutboxStore + MoneyStore + Health
 {
 }
 
 impl<T> Store for T where
-    T: AppStore + SessionStore + OrderStore + ChainStore + ChangeStore + OutboxStore + Health
+    T: AppStore
+        + SessionStore
+        + OrderStore
+        + ChainStore
+        + ChangeStore
+        + OutboxStore
+        + MoneyStore
+        + Health
 {
 }

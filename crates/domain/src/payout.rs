@@ -1,0 +1,223 @@
+//! Payouts: every on-chain send (refund, settlement, sweep, gas top-up). A payout is recorded
+//! before anything is signed, its signed transaction is stored before it is broadcast, and it
+//! keeps one nonce for life (replacements reuse it), so no crash or retry can pay twice.
+
+use std::fmt;
+
+use crate::address::EvmAddress;
+use crate::ledger::Asset;
+use crate::money::TokenAmount;
+use crate::time::Timestamp;
+use crate::token::ChainKey;
+
+/// What a payout is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PayoutKind {
+    /// Tokens back to a payer.
+    Refund,
+    /// Tokens to a merchant's address.
+    Settlement,
+    /// Tokens from a deposit address to the hot wallet.
+    Sweep,
+    /// Gas money from the hot wallet to a deposit address about to be swept.
+    GasTopUp,
+}
+
+impl PayoutKind {
+    /// As stored.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PayoutKind::Refund => "REFUND",
+            PayoutKind::Settlement => "SETTLEMENT",
+            PayoutKind::Sweep => "SWEEP",
+            PayoutKind::GasTopUp => "GAS_TOP_UP",
+        }
+    }
+
+    /// Parses it.
+    pub fn parse(text: &str) -> Option<PayoutKind> {
+        [
+            PayoutKind::Refund,
+            PayoutKind::Settlement,
+            PayoutKind::Sweep,
+            PayoutKind::GasTopUp,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
+    }
+}
+
+/// Where a payout stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PayoutStatus {
+    /// Recorded; not signed yet (waiting for its turn, funds, gas or an approval).
+    Queued,
+    /// Signed with its nonce; the transaction is stored and may or may not have reached a node.
+    Signed,
+    /// A node accepted the transaction.
+    Broadcast,
+    /// Mined, successful and final.
+    Confirmed,
+    /// Will not be paid: reverted, refused, or cancelled before signing.
+    Failed,
+}
+
+impl PayoutStatus {
+    /// As stored.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PayoutStatus::Queued => "QUEUED",
+            PayoutStatus::Signed => "SIGNED",
+            PayoutStatus::Broadcast => "BROADCAST",
+            PayoutStatus::Confirmed => "CONFIRMED",
+            PayoutStatus::Failed => "FAILED",
+        }
+    }
+
+    /// Parses it.
+    pub fn parse(text: &str) -> Option<PayoutStatus> {
+        [
+            PayoutStatus::Queued,
+            PayoutStatus::Signed,
+            PayoutStatus::Broadcast,
+            PayoutStatus::Confirmed,
+            PayoutStatus::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// True once nothing can change it.
+    pub const fn is_final(self) -> bool {
+        match self {
+            PayoutStatus::Confirmed | PayoutStatus::Failed => true,
+            PayoutStatus::Queued | PayoutStatus::Signed | PayoutStatus::Broadcast => false,
+        }
+    }
+
+    /// True while it may still be cancelled: nothing was signed.
+    pub const fn cancellable(self) -> bool {
+        matches!(self, PayoutStatus::Queued)
+    }
+}
+
+impl fmt::Display for PayoutStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which key signs a payout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Signer {
+    /// The hot wallet (`m/44'/60'/1'/0/0`).
+    HotWallet,
+    /// A deposit address (`m/44'/60'/0'/0/i`).
+    Deposit(u64),
+}
+
+/// One on-chain send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payout {
+    /// `PO…`.
+    pub id: String,
+    /// Chain.
+    pub chain: ChainKey,
+    /// Purpose.
+    pub kind: PayoutKind,
+    /// The object it pays (`refund:RF…`, `settlement:ST…`, `sweep:0x…`); unique per kind, so
+    /// the same object is never paid twice.
+    pub reference: String,
+    /// Signing key.
+    pub signer: Signer,
+    /// Sending address (the signer's).
+    pub from: EvmAddress,
+    /// Receiving address.
+    pub to: EvmAddress,
+    /// Token or native coin.
+    pub asset: Asset,
+    /// Amount in base units.
+    pub amount: TokenAmount,
+    /// Status.
+    pub status: PayoutStatus,
+    /// The sending address's nonce, fixed when first signed.
+    pub nonce: Option<u64>,
+    /// The transaction that was mined (or the latest signed one before that).
+    pub tx_hash: Option<String>,
+    /// Gas paid, in native base units, once mined.
+    pub fee: Option<TokenAmount>,
+    /// Why it waits or failed.
+    pub note: Option<String>,
+    /// Not before this time (an approval or funds awaited).
+    pub not_before: Timestamp,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+    /// Compare-and-set version.
+    pub version: i64,
+}
+
+impl Payout {
+    /// The payout in another status, as the next version.
+    pub fn moved(&self, status: PayoutStatus, now: Timestamp) -> Payout {
+        Payout {
+            status,
+            updated_at: now,
+            version: self.version.saturating_add(1),
+            ..self.clone()
+        }
+    }
+}
+
+/// A signed transaction of a payout (the first, or a fee-bumped replacement with the same nonce).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedTx {
+    /// The payout.
+    pub payout_id: String,
+    /// Transaction hash.
+    pub tx_hash: String,
+    /// EIP-2718 encoded signed transaction, hex.
+    pub raw: String,
+    /// Nonce.
+    pub nonce: u64,
+    /// Max fee per gas, wei.
+    pub max_fee_per_gas: u128,
+    /// Max priority fee per gas, wei.
+    pub max_priority_fee_per_gas: u128,
+    /// When signed.
+    pub signed_at: Timestamp,
+}
+
+/// Fee bump of a replacement: nodes require at least 10 % more on both fees; 12.5 % clears it.
+pub fn bumped_fee(fee: u128, cap: u128) -> u128 {
+    let bumped = fee.saturating_add(fee.div_ceil(8)).saturating_add(1);
+    bumped.min(cap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_and_only_queued_cancels() {
+        for status in [
+            PayoutStatus::Queued,
+            PayoutStatus::Signed,
+            PayoutStatus::Broadcast,
+            PayoutStatus::Confirmed,
+            PayoutStatus::Failed,
+        ] {
+            assert_eq!(PayoutStatus::parse(status.as_str()), Some(status));
+            assert_eq!(status.cancellable(), status == PayoutStatus::Queued);
+        }
+        assert!(PayoutStatus::Confirmed.is_final() && !PayoutStatus::Broadcast.is_final());
+    }
+
+    #[test]
+    fn replacements_pay_at_least_ten_percent_more_within_the_cap() {
+        assert_eq!(bumped_fee(1_000_000_000, u128::MAX), 1_125_000_001);
+        assert!(bumped_fee(100, u128::MAX) * 10 >= 110 * 10);
+        assert_eq!(bumped_fee(1_000, 1_050), 1_050);
+    }
+}

@@ -1,0 +1,415 @@
+//! The commit path's money parts: refunds, settlements, payouts, signed transactions, nonces
+//! and ledger postings, each with its compare-and-set or uniqueness guard.
+
+use sqlx::{Any, Row, Transaction};
+use wcheckout_domain::ledger::{Posting, Totals};
+use wcheckout_domain::payout::{Payout, SignedTx};
+use wcheckout_domain::ports::{
+    CommitError, NonceTaken, PayoutChange, RefundChange, SettlementChange, StoreError,
+};
+use wcheckout_domain::refund::{Refund, RefundSource};
+use wcheckout_domain::settlement::{Destination, Settlement};
+use wcheckout_domain::time::Timestamp;
+
+use crate::engine::Engine;
+use crate::money_rows::{asset_text, order_nos_text, signer_text};
+use crate::rows::to_i64;
+use crate::{SqlStore, store_error};
+
+type Tx = Transaction<'static, Any>;
+
+fn expect_one(rows: u64) -> Result<(), CommitError> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(CommitError::Conflict)
+    }
+}
+
+fn advances(expected: i64, version: i64) -> Result<(), CommitError> {
+    if version == expected.saturating_add(1) {
+        Ok(())
+    } else {
+        Err(StoreError::Internal("version must advance by one".into()).into())
+    }
+}
+
+impl SqlStore {
+    pub(crate) async fn change_refund(
+        &self,
+        tx: &mut Tx,
+        change: &RefundChange,
+    ) -> Result<(), CommitError> {
+        match change {
+            RefundChange::Create(refund) => self.insert_refund(tx, refund).await,
+            RefundChange::Update {
+                expected_version,
+                refund,
+            } => {
+                advances(*expected_version, refund.version)?;
+                let done = sqlx::query(
+                    "update refunds set status = $1, tx_hash = $2, failure_reason = $3, \
+                     updated_at = $4, version = $5 where sysid = $6 and version = $7",
+                )
+                .bind(refund.status.as_str())
+                .bind(refund.tx_hash.as_deref())
+                .bind(refund.failure_reason.as_deref())
+                .bind(refund.updated_at.micros())
+                .bind(refund.version)
+                .bind(refund.sysid.as_str())
+                .bind(*expected_version)
+                .execute(&mut **tx)
+                .await
+                .map_err(store_error)?;
+                expect_one(done.rows_affected())
+            }
+        }
+    }
+
+    async fn insert_refund(&self, tx: &mut Tx, refund: &Refund) -> Result<(), CommitError> {
+        let abnormal = match &refund.source {
+            RefundSource::Order => None,
+            RefundSource::AbnormalPayment(no) => Some(no.as_str()),
+        };
+        let sql = self.engine.sql(
+            "insert into refunds (sysid, app_id, refund_order_no, order_sysid, order_no, merchant_id, \
+             abnormal_payment_no, token, amount, address, remark, status, tx_hash, failure_reason, \
+             request_fingerprint, created_at, updated_at, version) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9::numeric, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18) on conflict (app_id, refund_order_no) do nothing",
+        );
+        let done = sqlx::query(&sql)
+            .bind(refund.sysid.as_str())
+            .bind(refund.app_id.as_str())
+            .bind(refund.refund_order_no.as_str())
+            .bind(refund.order_sysid.as_str())
+            .bind(refund.order_no.as_str())
+            .bind(refund.merchant_id.as_str())
+            .bind(abnormal)
+            .bind(refund.token.as_str())
+            .bind(refund.amount.to_string())
+            .bind(refund.address.to_lower_hex())
+            .bind(refund.remark.as_deref())
+            .bind(refund.status.as_str())
+            .bind(refund.tx_hash.as_deref())
+            .bind(refund.failure_reason.as_deref())
+            .bind(refund.request_fingerprint.as_str())
+            .bind(refund.created_at.micros())
+            .bind(refund.updated_at.micros())
+            .bind(refund.version)
+            .execute(&mut **tx)
+            .await
+            .map_err(store_error)?;
+        // The number was taken (a concurrent or earlier request): the caller re-reads it.
+        expect_one(done.rows_affected())
+    }
+
+    pub(crate) async fn change_settlement(
+        &self,
+        tx: &mut Tx,
+        change: &SettlementChange,
+    ) -> Result<(), CommitError> {
+        match change {
+            SettlementChange::Create(settlement) => self.insert_settlement(tx, settlement).await,
+            SettlementChange::Update {
+                expected_version,
+                settlement,
+            } => {
+                advances(*expected_version, settlement.version)?;
+                let done = sqlx::query(
+                    "update settlements set status = $1, approved = $2, tx_hash = $3, \
+                     bank_reference = $4, failure_reason = $5, updated_at = $6, version = $7 \
+                     where sysid = $8 and version = $9",
+                )
+                .bind(settlement.status.as_str())
+                .bind(i64::from(settlement.approved))
+                .bind(settlement.tx_hash.as_deref())
+                .bind(settlement.bank_reference.as_deref())
+                .bind(settlement.failure_reason.as_deref())
+                .bind(settlement.updated_at.micros())
+                .bind(settlement.version)
+                .bind(settlement.sysid.as_str())
+                .bind(*expected_version)
+                .execute(&mut **tx)
+                .await
+                .map_err(store_error)?;
+                expect_one(done.rows_affected())
+            }
+        }
+    }
+
+    async fn insert_settlement(
+        &self,
+        tx: &mut Tx,
+        settlement: &Settlement,
+    ) -> Result<(), CommitError> {
+        let (address, fiat, bank) = match &settlement.destination {
+            Destination::OnChain(address) => (Some(address.to_lower_hex()), None, None),
+            Destination::Bank { fiat, account } => {
+                (None, Some(fiat.as_str()), Some(account.as_str()))
+            }
+        };
+        let sql = self.engine.sql(
+            "insert into settlements (sysid, app_id, settlement_order_no, merchant_id, token, amount, \
+             address, fiat, bank_account, order_nos, status, approved, tx_hash, bank_reference, \
+             failure_reason, request_fingerprint, created_at, updated_at, version) \
+             values ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18, $19) on conflict (app_id, settlement_order_no) do nothing",
+        );
+        let done = sqlx::query(&sql)
+            .bind(settlement.sysid.as_str())
+            .bind(settlement.app_id.as_str())
+            .bind(settlement.settlement_order_no.as_str())
+            .bind(settlement.merchant_id.as_str())
+            .bind(settlement.token.as_str())
+            .bind(settlement.amount.to_string())
+            .bind(address)
+            .bind(fiat)
+            .bind(bank)
+            .bind(order_nos_text(&settlement.order_nos))
+            .bind(settlement.status.as_str())
+            .bind(i64::from(settlement.approved))
+            .bind(settlement.tx_hash.as_deref())
+            .bind(settlement.bank_reference.as_deref())
+            .bind(settlement.failure_reason.as_deref())
+            .bind(settlement.request_fingerprint.as_str())
+            .bind(settlement.created_at.micros())
+            .bind(settlement.updated_at.micros())
+            .bind(settlement.version)
+            .execute(&mut **tx)
+            .await
+            .map_err(store_error)?;
+        expect_one(done.rows_affected())
+    }
+
+    pub(crate) async fn change_payout(
+        &self,
+        tx: &mut Tx,
+        change: &PayoutChange,
+    ) -> Result<(), CommitError> {
+        match change {
+            PayoutChange::Create(payout) => self.insert_payout(tx, payout).await,
+            PayoutChange::Update {
+                expected_version,
+                payout,
+            } => {
+                advances(*expected_version, payout.version)?;
+                let sql = self.engine.sql(
+                    "update payouts set status = $1, nonce = $2, tx_hash = $3, fee = $4::numeric, \
+                     note = $5, not_before = $6, updated_at = $7, version = $8 \
+                     where id = $9 and version = $10",
+                );
+                let done = sqlx::query(&sql)
+                    .bind(payout.status.as_str())
+                    .bind(payout.nonce.map(to_i64).transpose()?)
+                    .bind(payout.tx_hash.as_deref())
+                    .bind(payout.fee.map(|f| f.to_string()))
+                    .bind(payout.note.as_deref())
+                    .bind(payout.not_before.micros())
+                    .bind(payout.updated_at.micros())
+                    .bind(payout.version)
+                    .bind(payout.id.as_str())
+                    .bind(*expected_version)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(store_error)?;
+                expect_one(done.rows_affected())
+            }
+        }
+    }
+
+    async fn insert_payout(&self, tx: &mut Tx, payout: &Payout) -> Result<(), CommitError> {
+        let sql = self.engine.sql(
+            "insert into payouts (id, chain, kind, reference, signer, from_address, to_address, \
+             asset, amount, status, nonce, tx_hash, fee, note, not_before, created_at, updated_at, \
+             version) values ($1, $2, $3, $4, $5, $6, $7, $8, $9::numeric, $10, $11, $12, \
+             $13::numeric, $14, $15, $16, $17, $18) on conflict (kind, reference) do nothing",
+        );
+        let done = sqlx::query(&sql)
+            .bind(payout.id.as_str())
+            .bind(payout.chain.as_str())
+            .bind(payout.kind.as_str())
+            .bind(payout.reference.as_str())
+            .bind(signer_text(payout.signer))
+            .bind(payout.from.to_lower_hex())
+            .bind(payout.to.to_lower_hex())
+            .bind(asset_text(&payout.asset))
+            .bind(payout.amount.to_string())
+            .bind(payout.status.as_str())
+            .bind(payout.nonce.map(to_i64).transpose()?)
+            .bind(payout.tx_hash.as_deref())
+            .bind(payout.fee.map(|f| f.to_string()))
+            .bind(payout.note.as_deref())
+            .bind(payout.not_before.micros())
+            .bind(payout.created_at.micros())
+            .bind(payout.updated_at.micros())
+            .bind(payout.version)
+            .execute(&mut **tx)
+            .await
+            .map_err(store_error)?;
+        expect_one(done.rows_affected())
+    }
+
+    pub(crate) async fn insert_signed_tx(
+        &self,
+        tx: &mut Tx,
+        signed: &SignedTx,
+    ) -> Result<(), CommitError> {
+        let sql = self.engine.sql(
+            "insert into payout_txs (tx_hash, payout_id, raw, nonce, max_fee_per_gas, \
+             max_priority_fee_per_gas, signed_at) values ($1, $2, $3, $4, $5::numeric, $6::numeric, $7)",
+        );
+        sqlx::query(&sql)
+            .bind(signed.tx_hash.as_str())
+            .bind(signed.payout_id.as_str())
+            .bind(signed.raw.as_str())
+            .bind(to_i64(signed.nonce)?)
+            .bind(signed.max_fee_per_gas.to_string())
+            .bind(signed.max_priority_fee_per_gas.to_string())
+            .bind(signed.signed_at.micros())
+            .execute(&mut **tx)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Moves an address's next nonce past `nonce`; a first use records it.
+    pub(crate) async fn take_nonce(
+        &self,
+        tx: &mut Tx,
+        taken: &NonceTaken,
+    ) -> Result<(), CommitError> {
+        let address = taken.address.to_lower_hex();
+        let next = to_i64(taken.nonce.saturating_add(1))?;
+        let inserted = sqlx::query(
+            "insert into nonces (chain, address, next_nonce) values ($1, $2, $3) \
+             on conflict (chain, address) do nothing",
+        )
+        .bind(taken.chain.as_str())
+        .bind(address.as_str())
+        .bind(next)
+        .execute(&mut **tx)
+        .await
+        .map_err(store_error)?;
+        if inserted.rows_affected() == 1 {
+            return Ok(());
+        }
+        let done = sqlx::query(
+            "update nonces set next_nonce = $1 where chain = $2 and address = $3 and next_nonce = $4",
+        )
+        .bind(next)
+        .bind(taken.chain.as_str())
+        .bind(address.as_str())
+        .bind(to_i64(taken.nonce)?)
+        .execute(&mut **tx)
+        .await
+        .map_err(store_error)?;
+        expect_one(done.rows_affected())
+    }
+
+    /// Applies a posting: both accounts' totals (read under a row lock on PostgreSQL; SQLite has
+    /// one writer) and the entry, refusing to take a guarded account below zero.
+    pub(crate) async fn post(
+        &self,
+        tx: &mut Tx,
+        posting: &Posting,
+        now: Timestamp,
+    ) -> Result<(), CommitError> {
+        if posting.amount.is_zero() {
+            return Ok(());
+        }
+        let amount = posting.amount.base_units();
+        let debit_key = posting.debit.key();
+        let credit_key = posting.credit.key();
+        let mut debit = self.account_totals(tx, &debit_key, now).await?;
+        debit.debits = debit.debits.checked_add(amount).ok_or_else(overflow)?;
+        if posting.debit.guarded() && !posting.correction && debit.balance(false) < 0 {
+            return Err(CommitError::Insufficient(debit_key));
+        }
+        self.write_totals(tx, &debit_key, &debit, now).await?;
+        let mut credit = self.account_totals(tx, &credit_key, now).await?;
+        credit.credits = credit.credits.checked_add(amount).ok_or_else(overflow)?;
+        self.write_totals(tx, &credit_key, &credit, now).await?;
+        let sql = self.engine.sql(
+            "insert into ledger_entries (debit_account, credit_account, amount, kind, reference, \
+             created_at) values ($1, $2, $3::numeric, $4, $5, $6)",
+        );
+        sqlx::query(&sql)
+            .bind(debit_key)
+            .bind(credit_key)
+            .bind(amount.to_string())
+            .bind(posting.kind.as_str())
+            .bind(posting.reference.as_str())
+            .bind(now.micros())
+            .execute(&mut **tx)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn account_totals(
+        &self,
+        tx: &mut Tx,
+        account: &str,
+        now: Timestamp,
+    ) -> Result<Totals, CommitError> {
+        sqlx::query(
+            "insert into ledger_accounts (account, updated_at) values ($1, $2) \
+             on conflict (account) do nothing",
+        )
+        .bind(account)
+        .bind(now.micros())
+        .execute(&mut **tx)
+        .await
+        .map_err(store_error)?;
+        let lock = match self.engine {
+            Engine::Postgres => " for update",
+            Engine::Sqlite => "",
+        };
+        let sql = format!(
+            "select cast(debits as text) as debits, cast(credits as text) as credits \
+             from ledger_accounts where account = $1{lock}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(account)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(store_error)?;
+        let parse = |column: &str| -> Result<u128, CommitError> {
+            let value: String = row.try_get(column).map_err(store_error)?;
+            value
+                .parse()
+                .map_err(|_| StoreError::Internal(format!("ledger {column} '{value}'")).into())
+        };
+        Ok(Totals {
+            debits: parse("debits")?,
+            credits: parse("credits")?,
+        })
+    }
+
+    async fn write_totals(
+        &self,
+        tx: &mut Tx,
+        account: &str,
+        totals: &Totals,
+        now: Timestamp,
+    ) -> Result<(), CommitError> {
+        let sql = self.engine.sql(
+            "update ledger_accounts set debits = $1::numeric, credits = $2::numeric, updated_at = $3 \
+             where account = $4",
+        );
+        sqlx::query(&sql)
+            .bind(totals.debits.to_string())
+            .bind(totals.credits.to_string())
+            .bind(now.micros())
+            .bind(account)
+            .execute(&mut **tx)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+fn overflow() -> CommitError {
+    StoreError::Internal("ledger totals overflow".into()).into()
+}
