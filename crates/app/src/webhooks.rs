@@ -86,6 +86,24 @@ fn excerpt(body: &[u8]) -> Option<String> {
     (!cut.is_empty()).then(|| String::from_utf8_lossy(cut).into_owned())
 }
 
+/// Frees the slot of an attempt that ended (or panicked).
+fn finished(
+    done: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+    apps: &mut HashMap<tokio::task::Id, AppId>,
+    per_app: &mut HashMap<AppId, usize>,
+) {
+    let id = match done {
+        Ok((id, ())) => id,
+        Err(error) => {
+            tracing::error!(%error, "a webhook attempt failed unexpectedly");
+            error.id()
+        }
+    };
+    if let Some(app) = apps.remove(&id) {
+        release(per_app, &app);
+    }
+}
+
 impl WebhookDispatcher {
     /// A dispatcher posting through `sender`; `holder` names this process in claims.
     pub fn new(
@@ -104,23 +122,26 @@ impl WebhookDispatcher {
 
     /// Claims and delivers until `shutdown` turns true, then lets in-flight attempts finish.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut in_flight: JoinSet<AppId> = JoinSet::new();
+        let mut in_flight: JoinSet<()> = JoinSet::new();
+        // Which app each attempt is for, by task, so a slot is freed even if an attempt panics.
+        let mut apps: HashMap<tokio::task::Id, AppId> = HashMap::new();
         let mut per_app: HashMap<AppId, usize> = HashMap::new();
         while !*shutdown.borrow() {
             let claimed = self.claim(in_flight.len(), &per_app).await;
             for entry in claimed {
-                *per_app.entry(entry.event.app_id.clone()).or_default() += 1;
+                let app = entry.event.app_id.clone();
+                *per_app.entry(app.clone()).or_default() += 1;
                 let dispatcher = Arc::clone(&self);
-                in_flight.spawn(async move {
-                    let app = entry.event.app_id.clone();
-                    dispatcher.attempt(entry).await;
-                    app
-                });
+                let task = in_flight.spawn(async move { dispatcher.attempt(entry).await });
+                apps.insert(task.id(), app);
             }
             tokio::select! {
-                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                    if let Ok(app) = done {
-                        release(&mut per_app, &app);
+                Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                    finished(done, &mut apps, &mut per_app);
+                    // Every attempt that ended meanwhile frees its slot too, so that the next
+                    // claim fills them all at once.
+                    while let Some(done) = in_flight.try_join_next_with_id() {
+                        finished(done, &mut apps, &mut per_app);
                     }
                 }
                 () = self.gateway.outbox_signal.notified() => {}
@@ -131,34 +152,61 @@ impl WebhookDispatcher {
         while in_flight.join_next().await.is_some() {}
     }
 
+    /// Claims as many due events as there are free slots, never taking an app past
+    /// `per_app_concurrency`: each claim is at most the smallest headroom left among the apps
+    /// in flight, with the full ones skipped, and claims repeat while they come back full.
     async fn claim(&self, busy: usize, per_app: &HashMap<AppId, usize>) -> Vec<OutboxEntry> {
-        let free = self.settings.concurrency.saturating_sub(busy);
-        if free == 0 {
-            return Vec::new();
-        }
-        let full = per_app
-            .iter()
-            .filter(|(_, n)| **n >= self.settings.per_app_concurrency)
-            .map(|(app, _)| app.clone())
-            .collect::<Vec<_>>();
+        let per_app_limit = self.settings.per_app_concurrency.max(1);
+        let mut counts = per_app.clone();
+        let mut claimed = Vec::new();
         let now = self.gateway.clock.now();
         // Held long enough for one attempt; if this process dies, another takes over after.
         let lease_micros =
             i64::try_from((self.settings.attempt_timeout * 2).as_micros()).unwrap_or(i64::MAX);
         let lease = Timestamp::from_micros(now.micros().saturating_add(lease_micros));
-        let limit = u32::try_from(free).unwrap_or(u32::MAX);
-        match self
-            .gateway
-            .store
-            .claim_due_events(now, lease, &self.holder, limit, &full)
-            .await
-        {
-            Ok(entries) => entries,
-            Err(error) => {
-                tracing::warn!(%error, "cannot claim webhook events");
-                Vec::new()
+        loop {
+            let free = self
+                .settings
+                .concurrency
+                .saturating_sub(busy.saturating_add(claimed.len()));
+            let full = counts
+                .iter()
+                .filter(|(_, n)| **n >= per_app_limit)
+                .map(|(app, _)| app.clone())
+                .collect::<Vec<_>>();
+            let busiest = counts
+                .values()
+                .copied()
+                .filter(|n| *n < per_app_limit)
+                .max()
+                .unwrap_or(0);
+            let want = free.min(per_app_limit - busiest);
+            if want == 0 {
+                break;
+            }
+            let limit = u32::try_from(want).unwrap_or(u32::MAX);
+            let batch = match self
+                .gateway
+                .store
+                .claim_due_events(now, lease, &self.holder, limit, &full)
+                .await
+            {
+                Ok(entries) => entries,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot claim webhook events");
+                    break;
+                }
+            };
+            let got = batch.len();
+            for entry in batch {
+                *counts.entry(entry.event.app_id.clone()).or_default() += 1;
+                claimed.push(entry);
+            }
+            if got < want {
+                break;
             }
         }
+        claimed
     }
 
     /// One attempt at one event, logged, with the delivery moved on.
@@ -253,7 +301,10 @@ impl WebhookDispatcher {
         #[allow(clippy::cast_precision_loss)] // A histogram is a float by definition.
         metrics::histogram!("wcheckout_webhook_attempt_duration_seconds")
             .record(attempt.duration_ms as f64 / 1000.0);
-        if outcome == AttemptOutcome::GaveUp {
+        if outcome == AttemptOutcome::GaveUp && attempt.url.is_none() {
+            // No URL configured (or no app): nothing was sent, nothing to warn about per event.
+            tracing::debug!(event = %entry.event.event_id, app = %entry.event.app_id, error = ?attempt.error, "webhook not delivered: no target");
+        } else if outcome == AttemptOutcome::GaveUp {
             tracing::warn!(event = %entry.event.event_id, app = %entry.event.app_id, error = ?attempt.error, "webhook delivery failed for good; an operator can resend it");
         } else if !attempt.delivered {
             tracing::info!(event = %entry.event.event_id, attempt = attempt.attempt, error = ?attempt.error, "webhook attempt failed; will retry");

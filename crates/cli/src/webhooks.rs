@@ -14,7 +14,7 @@ use wcheckout_domain::ports::{
     Clock, DeliveryAttempt, OutboxEntry, OutboxFilter, Store, WebhookSender,
 };
 use wcheckout_domain::time::Timestamp;
-use wcheckout_domain::webhook::{ATTEMPT_TIMEOUT_SECS, DeliveryStatus, acknowledged};
+use wcheckout_domain::webhook::{DeliveryStatus, acknowledged};
 
 use crate::keys;
 use crate::runtime::{load_config, open_store};
@@ -104,7 +104,9 @@ pub async fn run(config_file: Option<PathBuf>, command: WebhookCommand) -> anyho
         WebhookCommand::Test { app } => {
             let keys = keys::resolve(&config)?;
             let secrets = SecretBox::new(&keys.master_key);
-            test(store.as_ref(), &secrets, &webhook_sender(&config)?, &app).await
+            let timeout = std::time::Duration::from_secs(config.webhooks.attempt_timeout_secs);
+            let sender = webhook_sender(&config)?;
+            test(store.as_ref(), &secrets, (&sender, timeout), &app).await
         }
     };
     store.close().await;
@@ -206,10 +208,11 @@ async fn resend(store: &dyn Store, args: ResendArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sends a signed test event through `sender` with the configured attempt timeout.
 async fn test(
     store: &dyn Store,
     secrets: &SecretBox,
-    sender: &dyn WebhookSender,
+    (sender, timeout): (&dyn WebhookSender, std::time::Duration),
     app_id: &str,
 ) -> anyhow::Result<()> {
     let app = store
@@ -232,7 +235,6 @@ async fn test(
     })
     .to_string();
     let headers = delivery_headers(&event_id, sign_key.expose_secret().as_bytes(), &body, now);
-    let timeout = std::time::Duration::from_secs(ATTEMPT_TIMEOUT_SECS);
     match sender.post(&url, &headers, &body, timeout).await {
         Ok(answer) => {
             let ok = acknowledged(answer.status, &answer.body);

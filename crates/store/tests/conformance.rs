@@ -1584,7 +1584,11 @@ fn cursor_move(chain_key: &str, expected: Option<&BlockMark>, to: &BlockMark) ->
 fn records(transfers: &[&Transfer]) -> Vec<TransferChange> {
     transfers
         .iter()
-        .map(|t| TransferChange::Record { transfer: (*t).clone(), if_new: Vec::new(), if_revived: Vec::new() })
+        .map(|t| TransferChange::Record {
+            transfer: (*t).clone(),
+            if_new: Vec::new(),
+            if_revived: Vec::new(),
+        })
         .collect()
 }
 
@@ -1836,7 +1840,11 @@ async fn chain_cursor_create_and_move(store: SqlStore) {
                     ..cursor_move("ETH", expected.as_ref(), &mark(106, 0))
                 }),
                 transfers: vec![
-                    TransferChange::Record { transfer: late.clone(), if_new: Vec::new(), if_revived: Vec::new() },
+                    TransferChange::Record {
+                        transfer: late.clone(),
+                        if_new: Vec::new(),
+                        if_revived: Vec::new(),
+                    },
                     TransferChange::SetState {
                         key: early.key(),
                         from: TransferState::Pending,
@@ -2198,7 +2206,7 @@ async fn chain_leases_take_renew_release(store: SqlStore) {
         let holder = holder.to_owned();
         async move {
             store
-                .lease_chain(&key, &holder, at(now), at(until))
+                .take_lease(key.as_str(), &holder, at(now), at(until))
                 .await
                 .unwrap()
         }
@@ -2216,27 +2224,30 @@ async fn chain_leases_take_renew_release(store: SqlStore) {
     assert!(!lease(&eth, "A", 52, 82).await, "A lost it");
 
     // A release by someone else does nothing.
-    store.release_chain(&eth, "A").await.unwrap();
-    store.release_chain(&eth, "C").await.unwrap();
+    store.release_lease(eth.as_str(), "A").await.unwrap();
+    store.release_lease(eth.as_str(), "C").await.unwrap();
     assert!(!lease(&eth, "C", 53, 83).await, "B still holds it");
 
     // A release by the holder frees the lease at once, long before it would expire.
-    store.release_chain(&eth, "B").await.unwrap();
+    store.release_lease(eth.as_str(), "B").await.unwrap();
     assert!(lease(&eth, "C", 54, 84).await, "released: C takes it");
     assert!(!lease(&eth, "B", 55, 85).await, "C holds it now");
     // Only that chain's lease was released.
     assert!(!lease(&bsc, "C", 55, 85).await, "B still holds BSC");
 
     // Releasing what nobody holds, or twice, is fine.
-    store.release_chain(&chain("POLYGON"), "A").await.unwrap();
-    store.release_chain(&eth, "B").await.unwrap();
+    store
+        .release_lease(chain("POLYGON").as_str(), "A")
+        .await
+        .unwrap();
+    store.release_lease(eth.as_str(), "B").await.unwrap();
     assert!(!lease(&eth, "A", 56, 86).await, "C still holds it");
 
     // The holder may renew after expiry when nobody took it meanwhile.
     assert!(lease(&eth, "C", 200, 230).await);
     assert!(!lease(&eth, "A", 229, 260).await);
     // And releasing BSC lets anyone in.
-    store.release_chain(&bsc, "B").await.unwrap();
+    store.release_lease(bsc.as_str(), "B").await.unwrap();
     assert!(lease(&bsc, "A", 56, 86).await);
 }
 
@@ -2249,7 +2260,7 @@ async fn race_for_lease(store: &SqlStore, key: &str, round: &str, now: i64) -> V
             let holder = format!("{round}-{n}");
             tokio::spawn(async move {
                 let won = store
-                    .lease_chain(&key, &holder, at(now), at(now + 30))
+                    .take_lease(key.as_str(), &holder, at(now), at(now + 30))
                     .await
                     .unwrap();
                 won.then_some(holder)
@@ -2272,13 +2283,13 @@ async fn chain_leases_race(store: SqlStore) {
     let first = winners[0].clone();
     assert!(
         store
-            .lease_chain(&chain("ETH"), &first, at(10), at(40))
+            .take_lease(chain("ETH").as_str(), &first, at(10), at(40))
             .await
             .unwrap()
     );
     assert!(
         !store
-            .lease_chain(&chain("ETH"), "first-x", at(10), at(40))
+            .take_lease(chain("ETH").as_str(), "first-x", at(10), at(40))
             .await
             .unwrap()
     );
@@ -2289,24 +2300,27 @@ async fn chain_leases_race(store: SqlStore) {
     let second = winners[0].clone();
     assert!(
         !store
-            .lease_chain(&chain("ETH"), &first, at(101), at(131))
+            .take_lease(chain("ETH").as_str(), &first, at(101), at(131))
             .await
             .unwrap()
     );
     assert!(
         store
-            .lease_chain(&chain("ETH"), &second, at(101), at(131))
+            .take_lease(chain("ETH").as_str(), &second, at(101), at(131))
             .await
             .unwrap()
     );
 
     // A released lease.
-    store.release_chain(&chain("ETH"), &second).await.unwrap();
+    store
+        .release_lease(chain("ETH").as_str(), &second)
+        .await
+        .unwrap();
     let winners = race_for_lease(&store, "ETH", "third", 102).await;
     assert_eq!(winners.len(), 1, "exactly one holder: {winners:?}");
     assert!(
         !store
-            .lease_chain(&chain("ETH"), &second, at(103), at(133))
+            .take_lease(chain("ETH").as_str(), &second, at(103), at(133))
             .await
             .unwrap()
     );
@@ -2668,7 +2682,11 @@ async fn transfers_set_state_and_forget_pending(store: SqlStore) {
         .commit(ChangeSet {
             transfers: vec![
                 TransferChange::ForgetPending(c.key()),
-                TransferChange::Record { transfer: c_on_fork.clone(), if_new: Vec::new(), if_revived: Vec::new() },
+                TransferChange::Record {
+                    transfer: c_on_fork.clone(),
+                    if_new: Vec::new(),
+                    if_revived: Vec::new(),
+                },
             ],
             ..ChangeSet::default()
         })
@@ -3448,7 +3466,11 @@ async fn commit_chain_set_all_or_nothing(store: SqlStore) {
             ..cursor_move("ETH", Some(&m100), &mark(110, 0))
         }),
         transfers: vec![
-            TransferChange::Record { transfer: arrived.clone(), if_new: Vec::new(), if_revived: Vec::new() },
+            TransferChange::Record {
+                transfer: arrived.clone(),
+                if_new: Vec::new(),
+                if_revived: Vec::new(),
+            },
             TransferChange::SetState {
                 key: seen.key(),
                 from: TransferState::Pending,

@@ -9,6 +9,7 @@
 )]
 
 pub mod chain;
+pub mod receiver;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,1230 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Black-box webhook tests of the real `wcheckout` binary, on both engines, with a real
+//! receiver on loopback: a backlog of 1,000 events survives a SIGKILL and goes out in order per
+//! object after the restart; production mode refuses private and plain-HTTP targets (and stops
+//! refusing when told to); the operator commands `wcheckout webhook list|show|resend|test`; and
+//! the Node.js example receiver verifies and acknowledges real deliveries.
+//!
+//! Every wait is bounded; every child process is killed when its handle is dropped.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver as Lines, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::TEST_MNEMONIC;
+use common::receiver::{ACK, Delivery, Receiver, Reply, always};
+use serde_json::{Value, json};
+use wcheckout_app::clock::SystemClock;
+use wcheckout_app::events::envelope_event;
+use wcheckout_client::signature::verify_webhook;
+use wcheckout_client::{Client, Credentials};
+use wcheckout_domain::events::EventType;
+use wcheckout_domain::ids::AppId;
+use wcheckout_domain::ports::{ChangeSet, ChangeStore, Clock, OutboxFilter, OutboxStore};
+use wcheckout_domain::webhook::DeliveryStatus;
+use wcheckout_store::{SqlStore, StoreOptions};
+use wcheckout_testkit::{TempDir, fresh_postgres, fresh_sqlite};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wcheckout");
+const LISTENING: &str = "wcheckout listening on ";
+/// Longest a gateway may take to print its listening line.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest an operator command may run.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a process may take to die after SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest one API call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(30);
+const MASTER_KEY: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+// ---------------------------------------------------------------------------------------------
+
+fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn read_all(mut reader: impl Read + Send + 'static) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = reader.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Stdout lines of a child, read by a thread for the life of the process.
+fn lines_of(child: &mut Child) -> Lines<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (send, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
+/// What a finished command printed.
+struct Ran {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn both(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// `wcheckout --config FILE …` in a directory, with extra `WCHECKOUT__*` variables and none of
+/// the test runner's own.
+#[derive(Clone)]
+struct Cli {
+    dir: PathBuf,
+    config: PathBuf,
+    vars: Vec<(String, String)>,
+}
+
+impl Cli {
+    fn with(&self, key: &str, value: &str) -> Cli {
+        let mut cli = self.clone();
+        cli.vars.retain(|(k, _)| k != key);
+        cli.vars.push((key.to_owned(), value.to_owned()));
+        cli
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null());
+        for (key, _) in std::env::vars_os() {
+            let inherited = key
+                .to_str()
+                .is_some_and(|k| k.starts_with("WCHECKOUT") || k == "RUST_LOG");
+            if inherited {
+                command.env_remove(&key);
+            }
+        }
+        command.envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        command
+    }
+
+    /// Runs a command to completion (killed and failed after [`COMMAND_TIMEOUT`]).
+    fn run(&self, args: &[&str]) -> Ran {
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn wcheckout");
+        let stdout = read_all(child.stdout.take().unwrap());
+        let stderr = read_all(child.stderr.take().unwrap());
+        let Some(status) = wait_bounded(&mut child, COMMAND_TIMEOUT) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`wcheckout {}` did not finish within {COMMAND_TIMEOUT:?}",
+                args.join(" ")
+            );
+        };
+        Ran {
+            status,
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        }
+    }
+
+    /// A command that must succeed; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let ran = self.run(args);
+        assert!(
+            ran.status.success(),
+            "`wcheckout {}` failed ({}):\n{}",
+            args.join(" "),
+            ran.status,
+            ran.both()
+        );
+        ran.stdout
+    }
+
+    /// A command that must fail; all it printed.
+    fn fails(&self, args: &[&str]) -> String {
+        let ran = self.run(args);
+        assert!(
+            !ran.status.success(),
+            "`wcheckout {}` should have failed:\n{}",
+            args.join(" "),
+            ran.both()
+        );
+        ran.both()
+    }
+
+    /// A command printing JSON.
+    fn json(&self, args: &[&str]) -> Value {
+        let stdout = self.ok(args);
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "`wcheckout {}` printed no JSON ({e}):\n{stdout}",
+                args.join(" ")
+            )
+        })
+    }
+
+    fn create_app(&self, name: &str, webhook_url: Option<&str>) -> Creds {
+        let mut args = vec!["app", "create", "--name", name, "--json"];
+        if let Some(url) = webhook_url {
+            args.extend(["--webhook-url", url]);
+        }
+        let created = self.json(&args);
+        let text = |key: &str| created[key].as_str().unwrap().to_owned();
+        Creds {
+            app_id: text("appId"),
+            credentials: Credentials {
+                api_key: text("apiKey"),
+                api_secret: text("apiSecret"),
+                sign_key: text("signKey"),
+            },
+        }
+    }
+
+    /// `webhook list --json` with extra arguments.
+    fn list(&self, extra: &[&str]) -> Vec<Value> {
+        let mut args = vec!["webhook", "list", "--json"];
+        args.extend(extra);
+        self.json(&args).as_array().unwrap().clone()
+    }
+
+    /// `webhook show EVENT_ID`.
+    fn show(&self, event_id: &str) -> Value {
+        self.json(&["webhook", "show", event_id])
+    }
+
+    /// Polls `webhook show` until `probe` accepts it (bounded).
+    async fn wait_show(&self, event_id: &str, what: &str, probe: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let shown = self.show(event_id);
+            if probe(&shown) {
+                return shown;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {shown:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A directory with a sandbox configuration file: no chain watching, short webhook timings.
+fn sandbox(dir: &Path, database_url: &str, webhooks: &str) -> Cli {
+    let text = format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+
+[database]
+url = "{database_url}"
+
+[keys]
+seed = "{TEST_MNEMONIC}"
+master_key = "{MASTER_KEY}"
+
+[watcher]
+enabled = false
+
+[logging]
+level = "warn"
+
+[webhooks]
+{webhooks}
+"#
+    );
+    let config = dir.join("wcheckout.toml");
+    fs::write(&config, text).unwrap();
+    Cli {
+        dir: dir.to_owned(),
+        config,
+        vars: Vec::new(),
+    }
+}
+
+/// `retry_schedule_secs = [1, 1, …]` (`count` times).
+fn every_second(count: usize) -> String {
+    format!("retry_schedule_secs = [{}]", vec!["1"; count].join(", "))
+}
+
+/// A listening `wcheckout serve`, SIGKILLed and reaped when dropped.
+struct Gateway {
+    child: Child,
+    addr: SocketAddr,
+    stderr_path: PathBuf,
+}
+
+impl Gateway {
+    fn start(cli: &Cli, label: &str) -> Gateway {
+        let stderr_path = cli.dir.join(format!("serve-{label}.log"));
+        let stderr = fs::File::create(&stderr_path).unwrap();
+        let mut child = cli
+            .command(&["serve"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .expect("spawn wcheckout serve");
+        let lines = lines_of(&mut child);
+        let mut gateway = Gateway {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            stderr_path,
+        };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(address) = line.trim().strip_prefix(LISTENING) {
+                        gateway.addr = address.parse().unwrap();
+                        // Keep draining stdout so the gateway never blocks on it.
+                        std::thread::spawn(move || for _ in lines {});
+                        return gateway;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected | RecvTimeoutError::Timeout) => panic!(
+                    "wcheckout serve did not print `{LISTENING}ADDR` within {READY_TIMEOUT:?}:\n{}",
+                    gateway.stderr()
+                ),
+            }
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// SIGKILL, then reap.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        assert!(
+            wait_bounded(&mut self.child, STOP_TIMEOUT).is_some(),
+            "the gateway did not die after SIGKILL"
+        );
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = wait_bounded(&mut self.child, STOP_TIMEOUT);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Apps and API calls
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone)]
+struct Creds {
+    app_id: String,
+    credentials: Credentials,
+}
+
+impl Creds {
+    fn client(&self, gateway: &Gateway) -> Client {
+        Client::new(&gateway.url(), self.credentials.clone())
+    }
+
+    fn sign_key(&self) -> &str {
+        &self.credentials.sign_key
+    }
+}
+
+async fn call(client: &Client, method: &str, path: &str, body: &str) -> Value {
+    let response = tokio::time::timeout(CALL_TIMEOUT, client.call(method, path, body))
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path}: no answer within {CALL_TIMEOUT:?}"))
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    assert_eq!(
+        response.retcode(),
+        "200",
+        "{method} {path}: {}",
+        response.body
+    );
+    response.retdata().clone()
+}
+
+/// Creates and cancels an order: one `CHECKOUT_ORDER_CHANGED` (`CANCELLED`) event.
+async fn create_and_cancel(client: &Client, order_no: &str) {
+    let body =
+        json!({"orderNo": order_no, "orderAmount": "3", "customerId": "c", "token": "ETH_USDT"});
+    let created = call(client, "POST", "/checkout/order/create", &body.to_string()).await;
+    assert_eq!(created["orderStatus"], "PAYING", "{created}");
+    let cancelled = call(
+        client,
+        "GET",
+        &format!("/checkout/order/cancel?orderNo={order_no}"),
+        "",
+    )
+    .await;
+    assert_eq!(cancelled["orderStatus"], "CANCELLED", "{cancelled}");
+}
+
+fn now_ms() -> i64 {
+    SystemClock.now().millis()
+}
+
+fn assert_verifies(delivery: &Delivery, sign_key: &str) {
+    assert_eq!(
+        verify_webhook(
+            sign_key.as_bytes(),
+            delivery.header("TIMESTAMP"),
+            delivery.header("SIGNATURE"),
+            &delivery.body,
+            now_ms()
+        ),
+        Ok(()),
+        "a delivery does not verify: {:?}",
+        delivery.body
+    );
+}
+
+/// The `webhook-id`s the receiver acknowledged.
+fn acknowledged_ids(log: &[Delivery]) -> HashSet<String> {
+    log.iter()
+        .filter(|d| d.acknowledged())
+        .filter_map(|d| d.header("webhook-id").map(str::to_owned))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// a. 1,000 undelivered events survive a SIGKILL
+// ---------------------------------------------------------------------------------------------
+
+/// Orders created and cancelled through the API (one event each).
+const CANCELLED_ORDERS: usize = 200;
+/// Objects with several events, written through the store, and events per object.
+const BULK_OBJECTS: usize = 80;
+const BULK_EVENTS: usize = 10;
+const BACKLOG: usize = CANCELLED_ORDERS + BULK_OBJECTS * BULK_EVENTS;
+
+async fn backlog_survives_sigkill(label: &str, database_url: &str) {
+    let dir = TempDir::new();
+    // The integrator's endpoint is down: it answers 500 until the gateway has been killed.
+    let down = Receiver::start(always(Reply::status(500, "down for maintenance"))).await;
+    let hook = down.addr;
+    let webhooks = format!("attempt_timeout_secs = 2\n{}", every_second(100));
+    let cli = sandbox(&dir.path, database_url, &webhooks);
+    let creds = cli.create_app("Backlog", Some(&down.url("/hook")));
+    let app = AppId::new(creds.app_id.clone());
+    let mut gateway = Gateway::start(&cli, "first");
+
+    let client = Arc::new(creds.client(&gateway));
+    let mut calls = tokio::task::JoinSet::new();
+    for worker in 0..8 {
+        let client = Arc::clone(&client);
+        calls.spawn(async move {
+            for i in (worker..CANCELLED_ORDERS).step_by(8) {
+                create_and_cancel(&client, &format!("kill-{i:03}")).await;
+            }
+        });
+    }
+    while let Some(done) = calls.join_next().await {
+        done.unwrap();
+    }
+    // Objects with several events each, written straight into the outbox, round by round.
+    let store = SqlStore::open(
+        database_url,
+        &StoreOptions {
+            max_connections: 2,
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    for seq in 0..BULK_EVENTS {
+        let events = (0..BULK_OBJECTS)
+            .map(|object| {
+                envelope_event(
+                    EventType::CheckoutOrderChanged,
+                    &app,
+                    format!("bulk:object-{object}"),
+                    &json!({"orderNo": format!("bulk-{object}"), "object": object, "seq": seq}),
+                    SystemClock.now(),
+                )
+            })
+            .collect();
+        store
+            .commit(ChangeSet {
+                events,
+                ..ChangeSet::default()
+            })
+            .await
+            .unwrap();
+    }
+    let mut expected = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let entries = store
+            .list_outbox(&OutboxFilter::default(), 5000)
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), BACKLOG);
+        assert!(entries.iter().all(|e| e.status == DeliveryStatus::Pending));
+        let tried = entries.iter().filter(|e| e.attempts >= 1).count();
+        // Every object's first event is being tried and failing against the dead receiver.
+        if tried >= CANCELLED_ORDERS + BULK_OBJECTS {
+            expected.extend(entries.into_iter().map(|e| e.event.event_id));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "[{label}] only {tried} events were attempted before the SIGKILL"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Attempts in flight when the gateway dies: their claims must be taken over after the
+    // restart, once their lease (twice the attempt timeout) has run out.
+    down.set_script(always(
+        Reply::status(500, "down for maintenance").after(Duration::from_millis(1500)),
+    ));
+    let deadline = Instant::now() + WAIT;
+    while down.in_flight("/hook") < 4 {
+        assert!(Instant::now() < deadline, "[{label}] no attempt in flight");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let in_flight = down.in_flight("/hook");
+    gateway.kill();
+    drop(gateway);
+    let refused = down.deliveries().len();
+    down.stop().await;
+    let receiver = Receiver::start_on(hook, always(Reply::ok())).await;
+    let restarted = Instant::now();
+    let gateway = Gateway::start(&cli, "restarted");
+    let listening = restarted.elapsed();
+    let log = receiver
+        .wait_for(Duration::from_secs(180), "the whole backlog", |log| {
+            (acknowledged_ids(log).len() >= BACKLOG).then(|| log.to_vec())
+        })
+        .await;
+    let done = log.iter().map(|d| d.at).max().unwrap() - restarted;
+    let duplicates = log.len() - acknowledged_ids(&log).len();
+    eprintln!(
+        "[{label}] backlog of {BACKLOG} events after SIGKILL ({refused} attempts answered 500 \
+         before, {in_flight} in flight at the kill): gateway listening {:.3} s after the \
+         restart, every event delivered {:.3} s after the restart ({} requests, {duplicates} \
+         repeated)",
+        listening.as_secs_f64(),
+        done.as_secs_f64(),
+        log.len()
+    );
+    assert_eq!(
+        acknowledged_ids(&log),
+        expected,
+        "[{label}] delivered ids differ"
+    );
+
+    let mut cancelled = HashSet::new();
+    let mut arrivals: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for delivery in &log {
+        assert_verifies(delivery, creds.sign_key());
+        let body = delivery.json();
+        let data = &body["data"];
+        if let Some(object) = data["object"].as_u64() {
+            arrivals
+                .entry(object)
+                .or_default()
+                .push(data["seq"].as_u64().unwrap());
+        } else {
+            assert_eq!(data["orderStatus"], "CANCELLED", "{body}");
+            cancelled.insert(data["orderNo"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(cancelled.len(), CANCELLED_ORDERS);
+    assert_eq!(arrivals.len(), BULK_OBJECTS);
+    for (object, seqs) in &arrivals {
+        assert!(
+            seqs.windows(2).all(|w| w[0] <= w[1]),
+            "[{label}] object {object}: events out of order at the receiver: {seqs:?}"
+        );
+        let distinct: Vec<u64> = seqs
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(distinct, (0..BULK_EVENTS as u64).collect::<Vec<_>>());
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let delivered = OutboxFilter {
+            status: Some(DeliveryStatus::Delivered),
+            ..OutboxFilter::default()
+        };
+        let count = store.list_outbox(&delivered, 5000).await.unwrap().len();
+        if count == BACKLOG {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "[{label}] {count} events recorded as delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    store.close().await;
+    drop(gateway);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backlog_survives_sigkill_on_sqlite() {
+    let database = fresh_sqlite();
+    backlog_survives_sigkill("sqlite", &database.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backlog_survives_sigkill_on_postgres() {
+    let Some(database) = fresh_postgres("backlog_survives_sigkill_on_postgres").await else {
+        return;
+    };
+    backlog_survives_sigkill("postgres", &database.url).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// b. Production mode refuses private and plain-HTTP targets
+// ---------------------------------------------------------------------------------------------
+
+fn write_private(path: &Path, content: &str) {
+    fs::write(path, content).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// The single event of an app (bounded wait).
+async fn only_event_of(cli: &Cli, app_id: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let listed = cli.list(&["--app", app_id]);
+        if let [event] = listed.as_slice() {
+            return event["eventId"].as_str().unwrap().to_owned();
+        }
+        assert!(listed.len() <= 1, "{listed:?}");
+        assert!(Instant::now() < deadline, "no event for {app_id}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn production_refuses_private_targets(label: &str, database_url: &str) {
+    let receiver = Receiver::start(always(Reply::ok())).await;
+    let dir = TempDir::new();
+    let seed_file = dir.path.join("seed.secret");
+    let master_key_file = dir.path.join("master.secret");
+    write_private(&seed_file, TEST_MNEMONIC);
+    write_private(&master_key_file, MASTER_KEY);
+    let text = format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+mode = "production"
+public_url = "https://pay.example.com"
+
+[database]
+url = "{database_url}"
+
+[keys]
+seed_file = "{seed}"
+master_key_file = "{master}"
+
+[watcher]
+enabled = false
+
+[logging]
+level = "warn"
+
+[webhooks]
+attempt_timeout_secs = 2
+{schedule}
+"#,
+        seed = seed_file.display(),
+        master = master_key_file.display(),
+        schedule = every_second(100),
+    );
+    let config = dir.path.join("production.toml");
+    fs::write(&config, text).unwrap();
+    let cli = Cli {
+        dir: dir.path.clone(),
+        config,
+        vars: Vec::new(),
+    };
+    let plain_url = receiver.url("/hook");
+    let local_url = format!("https://localhost:{}/hook", receiver.addr.port());
+    let plain = cli.create_app("Plain", Some(&plain_url));
+    let local = cli.create_app("Local TLS", Some(&local_url));
+    let mut gateway = Gateway::start(&cli, "production");
+    create_and_cancel(&plain.client(&gateway), "prod-plain").await;
+    create_and_cancel(&local.client(&gateway), "prod-local").await;
+    let plain_event = only_event_of(&cli, &plain.app_id).await;
+    let local_event = only_event_of(&cli, &local.app_id).await;
+
+    let attempted = |shown: &Value| shown["attempts"].as_array().is_some_and(|a| a.len() >= 2);
+    let shown = cli
+        .wait_show(&plain_event, "refused attempts", attempted)
+        .await;
+    assert_eq!(shown["status"], "PENDING", "{shown:#}");
+    for attempt in shown["attempts"].as_array().unwrap() {
+        assert_eq!(attempt["url"], plain_url.as_str());
+        assert_eq!(attempt["delivered"], false);
+        assert_eq!(attempt["httpStatus"], Value::Null, "{attempt}");
+        let error = attempt["error"].as_str().unwrap();
+        assert!(error.contains("https"), "[{label}] {error}");
+    }
+    let shown = cli
+        .wait_show(&local_event, "refused attempts", attempted)
+        .await;
+    for attempt in shown["attempts"].as_array().unwrap() {
+        assert_eq!(attempt["url"], local_url.as_str());
+        assert_eq!(attempt["httpStatus"], Value::Null, "{attempt}");
+        let error = attempt["error"].as_str().unwrap();
+        assert!(error.contains("internal address"), "[{label}] {error}");
+        assert!(
+            error.contains("127.0.0.1"),
+            "[{label}] the refused address is named: {error}"
+        );
+    }
+    assert!(
+        shown["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("internal address")
+    );
+    let refused = cli.fails(&["webhook", "test", "--app", &plain.app_id]);
+    assert!(refused.contains("must use https"), "{refused}");
+    let refused = cli.fails(&["webhook", "test", "--app", &local.app_id]);
+    assert!(refused.contains("internal address"), "{refused}");
+    assert!(
+        receiver.deliveries().is_empty(),
+        "[{label}] a refused target got a request"
+    );
+
+    // The operator opens private targets and plain HTTP: the pending event goes out.
+    gateway.kill();
+    let opened = cli
+        .with("WCHECKOUT__WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true")
+        .with("WCHECKOUT__WEBHOOKS__REQUIRE_HTTPS", "false");
+    let gateway = Gateway::start(&opened, "opened");
+    let delivered = receiver
+        .wait_for(WAIT, "the plain app's event", |log| {
+            log.iter()
+                .find(|d| d.header("webhook-id") == Some(plain_event.as_str()))
+                .cloned()
+        })
+        .await;
+    assert_verifies(&delivered, plain.sign_key());
+    assert_eq!(delivered.json()["data"]["orderNo"], "prod-plain");
+    let shown = cli
+        .wait_show(&plain_event, "the plain app's event delivered", |s| {
+            s["status"] == "DELIVERED"
+        })
+        .await;
+    let last = shown["attempts"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["httpStatus"], 200, "{last}");
+    assert_eq!(last["delivered"], true);
+    let tested = opened.ok(&["webhook", "test", "--app", &plain.app_id]);
+    assert!(tested.contains("HTTP 200"), "{tested}");
+    assert!(tested.contains("acknowledged"), "{tested}");
+    assert!(
+        receiver.deliveries_of(&local_event).is_empty(),
+        "an https URL is never posted in clear text"
+    );
+    drop(gateway);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn production_refuses_private_targets_on_sqlite() {
+    let database = fresh_sqlite();
+    production_refuses_private_targets("sqlite", &database.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn production_refuses_private_targets_on_postgres() {
+    let Some(database) = fresh_postgres("production_refuses_private_targets_on_postgres").await
+    else {
+        return;
+    };
+    production_refuses_private_targets("postgres", &database.url).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// c. The operator commands
+// ---------------------------------------------------------------------------------------------
+
+fn flaky_down() -> common::receiver::Script {
+    Arc::new(|d: &Delivery| {
+        if d.path == "/flaky" {
+            Reply::status(500, "flaky down")
+        } else {
+            Reply::ok()
+        }
+    })
+}
+
+fn ids(entries: &[Value]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| e["eventId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn operator_commands(label: &str, database_url: &str) {
+    let receiver = Receiver::start(flaky_down()).await;
+    let dir = TempDir::new();
+    let webhooks = "attempt_timeout_secs = 2\nretry_schedule_secs = [1, 1]\npoll_interval_ms = 100";
+    let cli = sandbox(&dir.path, database_url, webhooks);
+    let shop = cli.create_app("Shop", Some(&receiver.url("/ok")));
+    let flaky = cli.create_app("Flaky", Some(&receiver.url("/flaky")));
+    let silent = cli.create_app("Silent", None);
+    let gateway = Gateway::start(&cli, "operator");
+
+    let shop_client = shop.client(&gateway);
+    create_and_cancel(&shop_client, "shop-1").await;
+    create_and_cancel(&shop_client, "shop-2").await;
+    receiver
+        .wait_for(WAIT, "the shop's two events", |log| {
+            (acknowledged_ids(log).len() == 2).then_some(())
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let boundary = SystemClock.now();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let flaky_client = flaky.client(&gateway);
+    create_and_cancel(&flaky_client, "flaky-1").await;
+    create_and_cancel(&flaky_client, "flaky-2").await;
+    let deadline = Instant::now() + WAIT;
+    let failed = loop {
+        let failed = cli.list(&["--app", &flaky.app_id, "--status", "FAILED"]);
+        if failed.len() == 2 {
+            break failed;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "[{label}] flaky events never FAILED: {failed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+
+    // list
+    let all = cli.list(&[]);
+    assert_eq!(all.len(), 4, "{all:#?}");
+    assert_eq!(ids(&all[..2]), ids(&failed), "newest first");
+    for entry in &all {
+        let keys: std::collections::BTreeSet<&str> = entry
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "appId",
+                "attempts",
+                "createdTime",
+                "deliveredTime",
+                "eventId",
+                "eventType",
+                "lastError",
+                "nextAttemptTime",
+                "object",
+                "status"
+            ]
+            .into(),
+            "{entry}"
+        );
+        assert_eq!(entry["eventType"], "CHECKOUT_ORDER_CHANGED");
+        assert!(
+            entry["object"].as_str().unwrap().starts_with("order:"),
+            "{entry}"
+        );
+    }
+    let shop_events = cli.list(&["--app", &shop.app_id]);
+    assert_eq!(shop_events.len(), 2);
+    for entry in &shop_events {
+        assert_eq!(entry["appId"], shop.app_id.as_str());
+        assert_eq!(entry["status"], "DELIVERED");
+        assert_eq!(entry["attempts"], 1);
+        assert!(entry["deliveredTime"].is_string(), "{entry}");
+        assert_eq!(entry["lastError"], Value::Null);
+        assert_eq!(entry["nextAttemptTime"], Value::Null);
+    }
+    let failed_all = cli.list(&["--status", "FAILED"]);
+    assert_eq!(ids(&failed_all), ids(&failed));
+    for entry in &failed_all {
+        assert_eq!(entry["appId"], flaky.app_id.as_str());
+        assert_eq!(entry["attempts"], 3, "1 attempt + 2 retries");
+        assert!(
+            entry["lastError"].as_str().unwrap().contains("HTTP 500"),
+            "{entry}"
+        );
+        assert_eq!(entry["deliveredTime"], Value::Null);
+    }
+    assert_eq!(
+        cli.list(&["--status", "delivered"]).len(),
+        2,
+        "status is case-insensitive"
+    );
+    assert!(cli.list(&["--status", "PENDING"]).is_empty());
+    let since_ms = boundary.millis().to_string();
+    assert_eq!(ids(&cli.list(&["--since", &since_ms])), ids(&failed));
+    let since_spaced = boundary.to_spaced_seconds();
+    assert_eq!(ids(&cli.list(&["--since", &since_spaced])), ids(&failed));
+    let since_iso = boundary.to_iso_micros();
+    assert_eq!(
+        ids(&cli.list(&["--since", &since_iso, "--app", &shop.app_id])),
+        Vec::<String>::new()
+    );
+    let later = (now_ms() + 60_000).to_string();
+    assert!(cli.list(&["--since", &later]).is_empty());
+    assert_eq!(ids(&cli.list(&["--limit", "1"])), ids(&failed[..1]));
+    let text = cli.ok(&["webhook", "list"]);
+    assert_eq!(text.lines().count(), 4, "{text}");
+    for entry in &all {
+        let id = entry["eventId"].as_str().unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} in {text}"));
+        assert!(line.contains("CHECKOUT_ORDER_CHANGED"), "{line}");
+        assert!(line.contains(entry["status"].as_str().unwrap()), "{line}");
+        if entry["status"] == "FAILED" {
+            assert!(line.contains("attempts 3"), "{line}");
+            assert!(line.contains("HTTP 500"), "{line}");
+        }
+    }
+    let bad = cli.fails(&["webhook", "list", "--status", "LOST"]);
+    assert!(bad.contains("not PENDING, DELIVERED or FAILED"), "{bad}");
+    let bad = cli.fails(&["webhook", "list", "--since", "yesterday"]);
+    assert!(bad.contains("is not a time"), "{bad}");
+
+    // show
+    let first_failed = failed[1]["eventId"].as_str().unwrap().to_owned();
+    let second_failed = failed[0]["eventId"].as_str().unwrap().to_owned();
+    let shown = cli.show(&first_failed);
+    assert_eq!(shown["eventId"], first_failed.as_str());
+    assert_eq!(shown["status"], "FAILED");
+    let posted = receiver.deliveries_of(&first_failed);
+    assert_eq!(posted.len(), 3);
+    assert_eq!(
+        shown["body"],
+        posted[0].json(),
+        "show prints the posted body"
+    );
+    assert_eq!(shown["body"]["data"]["orderNo"], "flaky-1");
+    let attempts = shown["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3);
+    for (i, attempt) in attempts.iter().enumerate() {
+        assert_eq!(attempt["attempt"], i + 1);
+        assert_eq!(attempt["url"], receiver.url("/flaky").as_str());
+        assert_eq!(attempt["httpStatus"], 500);
+        assert_eq!(attempt["delivered"], false);
+        assert_eq!(attempt["response"], "flaky down");
+        assert!(
+            attempt["error"].as_str().unwrap().contains("HTTP 500"),
+            "{attempt}"
+        );
+        assert!(attempt["durationMs"].is_u64(), "{attempt}");
+        assert!(attempt["startedTime"].is_string(), "{attempt}");
+    }
+    let missing = cli.fails(&["webhook", "show", "evt_nothing_here"]);
+    assert!(missing.contains("no event evt_nothing_here"), "{missing}");
+
+    // resend
+    receiver.set_script(always(Reply::ok()));
+    let queued = cli.ok(&["webhook", "resend", &first_failed]);
+    assert!(queued.contains("1 event(s) queued"), "{queued}");
+    let shown = cli
+        .wait_show(&first_failed, "the resent event delivered", |s| {
+            s["status"] == "DELIVERED"
+        })
+        .await;
+    assert_eq!(shown["attempts"].as_array().unwrap().len(), 4);
+    assert_eq!(shown["attempts"][3]["delivered"], true);
+    let again = receiver.deliveries_of(&first_failed);
+    assert_eq!(again.len(), 4);
+    assert_eq!(again[3].body, again[0].body);
+    assert_verifies(&again[3], flaky.sign_key());
+    assert_eq!(cli.list(&["--status", "FAILED"]).len(), 1);
+    let queued = cli.ok(&["webhook", "resend", "--app", &flaky.app_id, "--failed"]);
+    assert!(queued.contains("1 event(s) queued"), "{queued}");
+    cli.wait_show(&second_failed, "the app's failed event delivered", |s| {
+        s["status"] == "DELIVERED"
+    })
+    .await;
+    assert_eq!(receiver.deliveries_of(&second_failed).len(), 4);
+    let none = cli.fails(&["webhook", "resend", "--app", &flaky.app_id, "--failed"]);
+    assert!(none.contains("no event matched"), "{none}");
+    let usage = cli.fails(&["webhook", "resend"]);
+    assert!(usage.contains("EVENT_ID"), "{usage}");
+    cli.fails(&["webhook", "resend", "--failed"]);
+    let none = cli.fails(&[
+        "webhook",
+        "resend",
+        "--app",
+        &shop.app_id,
+        "--since",
+        &later,
+    ]);
+    assert!(none.contains("no event matched"), "{none}");
+    // A delivered event resent by id goes out once more (the receiver dedupes by eventId).
+    let shop_event = shop_events[0]["eventId"].as_str().unwrap().to_owned();
+    cli.ok(&["webhook", "resend", &shop_event]);
+    receiver
+        .wait_for(WAIT, "the shop event again", |log| {
+            (log.iter()
+                .filter(|d| d.header("webhook-id") == Some(shop_event.as_str()))
+                .count()
+                == 2)
+                .then_some(())
+        })
+        .await;
+
+    // test
+    let before = receiver.deliveries().len();
+    let tested = cli.ok(&["webhook", "test", "--app", &shop.app_id]);
+    let expected = format!("POST {}: HTTP 200", receiver.url("/ok"));
+    assert!(tested.contains(&expected), "{tested}");
+    assert!(tested.contains("acknowledged"), "{tested}");
+    assert!(
+        tested.contains(ACK),
+        "the receiver's answer is shown: {tested}"
+    );
+    let log = receiver.deliveries();
+    assert_eq!(log.len(), before + 1);
+    let test_event = &log[before];
+    assert_verifies(test_event, shop.sign_key());
+    let body = test_event.json();
+    assert_eq!(body["eventType"], "TEST");
+    assert!(body["eventId"].as_str().unwrap().starts_with("evt_test_"));
+    assert_eq!(test_event.header("webhook-id"), body["eventId"].as_str());
+    assert_eq!(cli.list(&[]).len(), 4, "a test event is not queued");
+    receiver.set_script(flaky_down());
+    let refused = cli.run(&["webhook", "test", "--app", &flaky.app_id]);
+    assert!(!refused.status.success());
+    assert!(refused.stdout.contains("HTTP 500"), "{}", refused.both());
+    assert!(
+        refused.stdout.contains("NOT acknowledged"),
+        "{}",
+        refused.both()
+    );
+    assert!(refused.stdout.contains("flaky down"), "{}", refused.both());
+    let no_url = cli.fails(&["webhook", "test", "--app", &silent.app_id]);
+    assert!(no_url.contains("has no webhook URL"), "{no_url}");
+    let no_app = cli.fails(&["webhook", "test", "--app", "app_nobody"]);
+    assert!(no_app.contains("no app app_nobody"), "{no_app}");
+    drop(gateway);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operator_commands_on_sqlite() {
+    let database = fresh_sqlite();
+    operator_commands("sqlite", &database.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operator_commands_on_postgres() {
+    let Some(database) = fresh_postgres("operator_commands_on_postgres").await else {
+        return;
+    };
+    operator_commands("postgres", &database.url).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. The Node.js example receiver accepts real deliveries
+// ---------------------------------------------------------------------------------------------
+
+/// `node examples/webhook-receiver/receiver.mjs`, killed when dropped; its stdout lines
+/// (one JSON object per delivery) on a channel.
+struct NodeReceiver {
+    child: Child,
+    lines: Lines<String>,
+    url: String,
+}
+
+impl NodeReceiver {
+    fn start(sign_key: &str) -> NodeReceiver {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/webhook-receiver/receiver.mjs");
+        let mut child = Command::new("node")
+            .arg(&script)
+            .env("WCHECKOUT_SIGN_KEY", sign_key)
+            .env("PORT", "0")
+            .env("HOST", "127.0.0.1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn node (Node.js is needed for the example receiver)");
+        let lines = lines_of(&mut child);
+        let mut receiver = NodeReceiver {
+            child,
+            lines,
+            url: String::new(),
+        };
+        let line = receiver.next_line(READY_TIMEOUT);
+        receiver.url = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line of the Node receiver: {line}"))
+            .to_owned();
+        receiver
+    }
+
+    fn next_line(&self, timeout: Duration) -> String {
+        self.lines
+            .recv_timeout(timeout)
+            .unwrap_or_else(|e| panic!("the Node receiver printed nothing within {timeout:?}: {e}"))
+    }
+
+    /// The next JSON line with `kind: true` (bounded).
+    fn next(&self, kind: &str) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.next_line(left);
+            let value: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not JSON from the Node receiver ({e}): {line}"));
+            if value[kind] == true {
+                return value;
+            }
+            eprintln!("node receiver: {line}");
+        }
+    }
+}
+
+impl Drop for NodeReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = wait_bounded(&mut self.child, STOP_TIMEOUT);
+    }
+}
+
+async fn node_receiver_verifies_real_deliveries(label: &str, database_url: &str) {
+    let dir = TempDir::new();
+    let webhooks = format!(
+        "attempt_timeout_secs = 5\n{}\npoll_interval_ms = 100",
+        every_second(30)
+    );
+    let cli = sandbox(&dir.path, database_url, &webhooks);
+    let creds = cli.create_app("Node", None);
+    let node = NodeReceiver::start(creds.sign_key());
+    let hook = format!("{}/webhooks/wcheckout", node.url);
+    cli.ok(&["app", "update", &creds.app_id, "--webhook-url", &hook]);
+    let gateway = Gateway::start(&cli, "node");
+    let client = creds.client(&gateway);
+
+    create_and_cancel(&client, "node-1").await;
+    let accepted = node.next("accepted");
+    assert_eq!(
+        accepted["eventType"], "CHECKOUT_ORDER_CHANGED",
+        "{accepted}"
+    );
+    assert_eq!(accepted["data"]["orderNo"], "node-1");
+    assert_eq!(accepted["data"]["orderStatus"], "CANCELLED");
+    let event_id = accepted["eventId"].as_str().unwrap().to_owned();
+    let shown = cli
+        .wait_show(&event_id, "the event delivered to Node", |s| {
+            s["status"] == "DELIVERED"
+        })
+        .await;
+    assert_eq!(shown["attempts"].as_array().unwrap().len(), 1, "{shown:#}");
+    assert_eq!(shown["attempts"][0]["httpStatus"], 200);
+    assert_eq!(shown["attempts"][0]["response"], ACK);
+
+    // Delivered again (an operator resend): acknowledged as a duplicate, not processed twice.
+    cli.ok(&["webhook", "resend", &event_id]);
+    let duplicate = node.next("duplicate");
+    assert_eq!(duplicate["eventId"], event_id.as_str());
+    cli.wait_show(&event_id, "the duplicate acknowledged", |s| {
+        s["status"] == "DELIVERED" && s["attempts"].as_array().unwrap().len() == 2
+    })
+    .await;
+
+    // New secrets: the receiver still holds the old signKey and refuses the next delivery.
+    let fresh = cli.json(&["app", "rotate-secrets", &creds.app_id, "--json"]);
+    assert_eq!(
+        cli.json(&["app", "show", &creds.app_id])["secretsVersion"],
+        2
+    );
+    let renewed = Credentials {
+        api_key: fresh["apiKey"].as_str().unwrap().to_owned(),
+        api_secret: fresh["apiSecret"].as_str().unwrap().to_owned(),
+        sign_key: fresh["signKey"].as_str().unwrap().to_owned(),
+    };
+    assert_ne!(renewed.sign_key, creds.sign_key());
+    let client = Client::new(&gateway.url(), renewed);
+    create_and_cancel(&client, "node-2").await;
+    let rejected = node.next("rejected");
+    assert_eq!(
+        rejected["reason"], "SIGNATURE does not match",
+        "[{label}] {rejected}"
+    );
+    let listed = cli.list(&["--app", &creds.app_id]);
+    let newest = listed[0]["eventId"].as_str().unwrap().to_owned();
+    assert_ne!(newest, event_id);
+    let shown = cli
+        .wait_show(&newest, "the refused attempt", |s| {
+            s["attempts"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
+    assert_eq!(shown["attempts"][0]["httpStatus"], 401, "{shown:#}");
+    assert_eq!(shown["attempts"][0]["delivered"], false);
+    assert_eq!(shown["status"], "PENDING");
+    drop(gateway);
+    drop(node);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn node_receiver_verifies_real_deliveries_on_sqlite() {
+    let database = fresh_sqlite();
+    node_receiver_verifies_real_deliveries("sqlite", &database.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn node_receiver_verifies_real_deliveries_on_postgres() {
+    let Some(database) = fresh_postgres("node_receiver_verifies_real_deliveries_on_postgres").await
+    else {
+        return;
+    };
+    node_receiver_verifies_real_deliveries("postgres", &database.url).await;
+}
