@@ -1,0 +1,156 @@
+//! A full gateway in this process, wired like `wcheckout serve` (see `serve::start`): store,
+//! use cases, HTTP API on a loopback port, and the configured background workers.
+//!
+//! `serve::start` itself cannot be used: it installs the process-wide Prometheus recorder,
+//! which succeeds only once per process, and the harness starts several gateways. Here the
+//! recorder is installed once and its handle shared.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::{Context, bail};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use wcheckout::config::Config;
+use wcheckout_app::Gateway;
+use wcheckout_app::admin::{AppAdmin, IssuedCredentials};
+use wcheckout_app::clock::SystemClock;
+use wcheckout_http::AppState;
+use wcheckout_store::SqlStore;
+
+/// Deposit addresses come from this seed; not anvil's, so they never coincide with payers.
+const BENCH_MNEMONIC: &str =
+    "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+
+static METRICS: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+
+fn metrics() -> anyhow::Result<PrometheusHandle> {
+    let installed = METRICS.get_or_init(|| {
+        PrometheusBuilder::new()
+            .install_recorder()
+            .map_err(|e| e.to_string())
+    });
+    installed
+        .clone()
+        .map_err(|e| anyhow::anyhow!("cannot install metrics: {e}"))
+}
+
+/// The default configuration (`config::load(None)`, so `WCHECKOUT__*` variables apply) on
+/// `database_url`, with fixed keys and a free loopback port.
+pub(crate) fn base_config(database_url: &str) -> anyhow::Result<Config> {
+    let mut config = wcheckout::config::load(None)
+        .map_err(|problems| anyhow::anyhow!("configuration: {}", problems.join("; ")))?;
+    config.server.listen = "127.0.0.1:0".into();
+    config.server.data_dir = std::env::temp_dir();
+    config.database.url = database_url.to_owned();
+    config.keys.seed = Some(BENCH_MNEMONIC.into());
+    config.keys.master_key = Some("22".repeat(32));
+    Ok(config)
+}
+
+/// A running gateway.
+pub(crate) struct BenchGateway {
+    /// Its use cases.
+    pub(crate) gateway: Arc<Gateway>,
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) base_url: String,
+    /// The configuration it runs with (its `public_url` set to the bound address).
+    pub(crate) config: Config,
+    stop: watch::Sender<bool>,
+    stopped: watch::Receiver<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    workers: Vec<JoinHandle<()>>,
+    store: Arc<SqlStore>,
+}
+
+impl BenchGateway {
+    /// Opens the store (migrating it), binds, and starts the API and the workers.
+    pub(crate) async fn start(mut config: Config) -> anyhow::Result<BenchGateway> {
+        let listener = tokio::net::TcpListener::bind(&config.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let address: SocketAddr = listener.local_addr()?;
+        config.server.listen = address.to_string();
+        config.server.public_url = format!("http://{address}");
+        let problems = config.problems();
+        if !problems.is_empty() {
+            bail!("invalid configuration: {}", problems.join("; "));
+        }
+        let keys = wcheckout::keys::resolve(&config)?;
+        let store = wcheckout::runtime::open_store(&config).await?;
+        let gateway = Arc::new(wcheckout::serve::build_gateway(
+            &config,
+            &keys,
+            store.clone(),
+            Arc::new(SystemClock),
+        )?);
+        let state = AppState {
+            gateway: Arc::clone(&gateway),
+            trusted_proxies: Arc::new(Vec::new()),
+            metrics: Some(metrics()?),
+        };
+        let (stop, stopped) = watch::channel(false);
+        let workers = wcheckout::serve::spawn_workers(&config, &gateway, &stopped)?;
+        let app = wcheckout_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let mut shutdown = stopped.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = shutdown.changed().await;
+                })
+                .await
+        });
+        Ok(BenchGateway {
+            gateway,
+            base_url: format!("http://{address}"),
+            config,
+            stop,
+            stopped,
+            server,
+            workers,
+            store,
+        })
+    }
+
+    /// A receiver that turns true when the gateway stops (for workers the harness adds).
+    pub(crate) fn stopped(&self) -> watch::Receiver<bool> {
+        self.stopped.clone()
+    }
+
+    /// Adds a worker that the gateway waits for when it stops.
+    pub(crate) fn add_worker(&mut self, worker: JoinHandle<()>) {
+        self.workers.push(worker);
+    }
+
+    /// Operator administration of apps (like `wcheckout apps`).
+    pub(crate) fn admin(&self) -> AppAdmin {
+        AppAdmin::new(
+            self.gateway.store.clone(),
+            self.gateway.secrets.clone(),
+            self.gateway.clock.clone(),
+        )
+    }
+
+    /// A new app whose webhooks go to `webhook_url`.
+    pub(crate) async fn create_app(
+        &self,
+        name: &str,
+        webhook_url: &str,
+    ) -> anyhow::Result<IssuedCredentials> {
+        self.admin()
+            .create(name, Some(webhook_url), &[])
+            .await
+            .map_err(|e| anyhow::anyhow!("creating an app: {e}"))
+    }
+
+    /// Stops the API and the workers (letting in-flight work finish) and closes the store.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        self.store.close().await;
+    }
+}

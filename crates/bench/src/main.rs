@@ -1,0 +1,197 @@
+//! `wcheckout-bench`: the benchmark harness. Benchmarks are not tests: they run on demand,
+//! print a Markdown block per subcommand and, with `--write`, replace that subcommand's section
+//! of `docs/benchmarks.md` (with the machine, the exact command and the date).
+//!
+//! ```text
+//! cargo run --release -p wcheckout-bench -- all --write
+//! cargo run --release -p wcheckout-bench -- webhooks --events 20000
+//! cargo run --release -p wcheckout-bench -- detection --payments 200
+//! ```
+//!
+//! Everything runs on loopback: a local webhook receiver, a gateway in this process (SQLite in
+//! a temporary directory, PostgreSQL in a fresh database that is dropped afterwards) and, for
+//! detection, an anvil node.
+
+mod database;
+mod detection;
+mod gateway;
+mod machine;
+mod receiver;
+mod report;
+mod stats;
+mod webhooks;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::database::Engine;
+
+/// The PostgreSQL server the runs create their databases on.
+const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wcheckout-bench",
+    about = "wcheckout benchmarks: webhook throughput and payment detection latency"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Webhook delivery throughput from a full outbox to a fast local receiver.
+    Webhooks {
+        #[command(flatten)]
+        options: webhooks::Options,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Time from the block paying an order to the receiver getting its PAID webhook.
+    Detection {
+        #[command(flatten)]
+        options: detection::Options,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Every benchmark, one after the other, with default sizes unless given.
+    All {
+        /// Events per webhook run.
+        #[arg(long, default_value_t = webhooks::DEFAULT_EVENTS)]
+        events: u64,
+        /// Payments per detection run.
+        #[arg(long, default_value_t = detection::DEFAULT_PAYMENTS)]
+        payments: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// Options every subcommand takes.
+#[derive(Args, Debug, Clone)]
+struct Common {
+    /// Replace this benchmark's section of docs/benchmarks.md with the results.
+    #[arg(long)]
+    write: bool,
+    /// Engines to run on: sqlite, postgres or both.
+    #[arg(long, value_enum, default_value_t = Engines::Both)]
+    engines: Engines,
+    /// PostgreSQL server (admin URL); each run creates a fresh database there and drops it.
+    #[arg(long, env = "WCHECKOUT_BENCH_PG_URL", default_value = DEFAULT_PG_URL)]
+    pg_url: String,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Engines {
+    Sqlite,
+    Postgres,
+    Both,
+}
+
+impl Engines {
+    fn list(self) -> Vec<Engine> {
+        match self {
+            Engines::Sqlite => vec![Engine::Sqlite],
+            Engines::Postgres => vec![Engine::Postgres],
+            Engines::Both => vec![Engine::Sqlite, Engine::Postgres],
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        // A stopped gateway's new-heads follower keeps trying to reconnect to its stopped node
+        // (the task is not tied to shutdown); its retries are noise here.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("warn,alloy_pubsub=error,alloy_transport_ws=off")
+        });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let command_line = report::command_line();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(cli.command, command_line))
+}
+
+async fn run(command: Command, command_line: String) -> anyhow::Result<()> {
+    match command {
+        Command::Webhooks { options, common } => {
+            let load = machine::load_before_run("webhooks");
+            let block = webhooks::run(&options, &common.engines.list(), &common.pg_url).await?;
+            emit(
+                report::Section::Webhooks,
+                &block,
+                &common,
+                &command_line,
+                load,
+            )
+        }
+        Command::Detection { options, common } => {
+            let load = machine::load_before_run("detection");
+            let block = detection::run(&options, &common.engines.list(), &common.pg_url).await?;
+            emit(
+                report::Section::Detection,
+                &block,
+                &common,
+                &command_line,
+                load,
+            )
+        }
+        Command::All {
+            events,
+            payments,
+            common,
+        } => {
+            let engines = common.engines.list();
+            let options = webhooks::Options {
+                events,
+                ..webhooks::Options::default()
+            };
+            let load = machine::load_before_run("webhooks");
+            let block = webhooks::run(&options, &engines, &common.pg_url).await?;
+            emit(
+                report::Section::Webhooks,
+                &block,
+                &common,
+                &command_line,
+                load,
+            )?;
+            let options = detection::Options {
+                payments,
+                ..detection::Options::default()
+            };
+            let load = machine::load_before_run("detection");
+            let block = detection::run(&options, &engines, &common.pg_url).await?;
+            emit(
+                report::Section::Detection,
+                &block,
+                &common,
+                &command_line,
+                load,
+            )
+        }
+    }
+}
+
+/// Prints the block with its provenance and, with `--write`, stores it in the document.
+fn emit(
+    section: report::Section,
+    results: &str,
+    common: &Common,
+    command_line: &str,
+    load_before: Option<f64>,
+) -> anyhow::Result<()> {
+    let machine = machine::Machine::gather();
+    let load = (load_before, machine::load_average());
+    let block = report::section_block(section, results, &machine, command_line, load);
+    println!("{block}");
+    if common.write {
+        let path = report::write(section, &block, &machine)?;
+        eprintln!("wrote the {} section of {}", section.name(), path.display());
+    }
+    Ok(())
+}
