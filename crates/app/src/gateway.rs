@@ -27,6 +27,19 @@ pub struct Settings {
     pub monitoring_window_secs: i64,
     /// How long the expiry of an order waits for a lagging chain watcher.
     pub expiry_grace_secs: i64,
+    /// On-chain settlements above this many tokens wait for an operator's approval.
+    pub settlement_approval_above: Option<wcheckout_domain::money::Decimal>,
+    /// Bank accounts the operator registered for fiat settlements, by id.
+    pub bank_accounts: HashMap<String, RegisteredBankAccount>,
+}
+
+/// A bank account an operator registered for an app's fiat settlements.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisteredBankAccount {
+    /// The app allowed to use it.
+    pub app: wcheckout_domain::ids::AppId,
+    /// The account.
+    pub account: crate::wire::BankAccount,
 }
 
 impl Default for Settings {
@@ -37,6 +50,8 @@ impl Default for Settings {
             refresh_token_ttl_secs: 7 * 24 * 3600,
             monitoring_window_secs: wcheckout_domain::payment::DEFAULT_MONITORING_WINDOW_SECS,
             expiry_grace_secs: 900,
+            settlement_approval_above: None,
+            bank_accounts: HashMap::new(),
         }
     }
 }
@@ -62,6 +77,10 @@ pub struct Gateway {
     pub chain_health: Arc<ChainHealthBoard>,
     /// Rung after every commit that wrote webhook events, so delivery starts at once.
     pub outbox_signal: Arc<tokio::sync::Notify>,
+    /// The hot wallet (the same address on every EVM chain), which pays refunds and settlements.
+    pub hot_wallet: wcheckout_domain::address::EvmAddress,
+    /// Rung when payouts are queued, so they are sent at once.
+    pub payout_signal: Arc<tokio::sync::Notify>,
 }
 
 impl Gateway {

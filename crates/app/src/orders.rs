@@ -71,14 +71,19 @@ impl OrderRequest {
             self.pc_callback_url.as_deref().unwrap_or(""),
             self.app_callback_url.as_deref().unwrap_or(""),
         ];
-        let mut hash = Sha256::new();
-        for part in parts {
-            // Length prefixes keep ("ab","c") and ("a","bc") apart.
-            hash.update(part.len().to_le_bytes());
-            hash.update(part.as_bytes());
-        }
-        hex::encode(hash.finalize())
+        content_fingerprint(&parts)
     }
+}
+
+/// A hash of a request's content, compared when the same integrator number is sent again.
+pub(crate) fn content_fingerprint(parts: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        // Length prefixes keep ("ab","c") and ("a","bc") apart.
+        hash.update(part.len().to_le_bytes());
+        hash.update(part.as_bytes());
+    }
+    hex::encode(hash.finalize())
 }
 
 /// An optional string field; sent empty, it means absent.
@@ -99,7 +104,7 @@ pub(crate) fn integrator_no(field: &str, value: Option<&str>) -> Result<Integrat
     })
 }
 
-fn external_id(field: &str, value: Option<String>) -> Result<Option<String>, Rejection> {
+pub(crate) fn external_id(field: &str, value: Option<String>) -> Result<Option<String>, Rejection> {
     let Some(value) = non_empty(value) else {
         return Ok(None);
     };

@@ -4,20 +4,26 @@
 //! settlements in progress will take. Abnormal amounts wait in their own account for refunds.
 
 use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::ids::AppId;
 use wcheckout_domain::ledger::{Account, Asset, Bucket, Posting, PostingKind};
 use wcheckout_domain::money::TokenAmount;
 use wcheckout_domain::order::Order;
 use wcheckout_domain::payment::Transfer;
 use wcheckout_domain::token::{ChainKey, TokenId};
 
-/// A merchant bucket of an order's merchant.
-pub fn merchant_of(order: &Order, bucket: Bucket) -> Account {
+/// A merchant's bucket of a token.
+pub fn merchant_account(app: &AppId, merchant: &str, token: &TokenId, bucket: Bucket) -> Account {
     Account::Merchant {
-        app: order.app_id.clone(),
-        merchant: order.merchant_id.clone(),
-        token: order.token.clone(),
+        app: app.clone(),
+        merchant: merchant.to_owned(),
+        token: token.clone(),
         bucket,
     }
+}
+
+/// A merchant bucket of an order's merchant.
+pub fn merchant_of(order: &Order, bucket: Bucket) -> Account {
+    merchant_account(&order.app_id, &order.merchant_id, &order.token, bucket)
 }
 
 /// The abnormal account of an order's merchant.

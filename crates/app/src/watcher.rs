@@ -10,15 +10,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use wcheckout_domain::address::EvmAddress;
-use wcheckout_domain::chain::{
-    BlockMark, BlockRef, ChainError, ChainReader, FinalityTag, TransferLog,
-};
+use wcheckout_domain::chain::{BlockMark, BlockRef, ChainError, ChainReader, TransferLog};
 use wcheckout_domain::money::TokenAmount;
 use wcheckout_domain::order::Order;
 use wcheckout_domain::payment::{self, Transfer, TransferState};
 use wcheckout_domain::ports::{ChangeSet, CommitError, CursorMove, OrderWrite, TransferChange};
 use wcheckout_domain::time::Timestamp;
-use wcheckout_domain::token::{Chain, ChainKey, Finality, TokenId};
+use wcheckout_domain::token::{Chain, ChainKey, TokenId};
 
 use crate::chain_health::ChainHealthBoard;
 use crate::error::ServiceError;
@@ -156,7 +154,7 @@ impl ChainWatcher {
         if let Err(error) = self
             .gateway
             .store
-            .release_chain(self.key(), &self.holder)
+            .release_lease(self.key().as_str(), &self.holder)
             .await
         {
             tracing::warn!(chain = %self.key(), %error, "could not release the chain lease");
@@ -171,7 +169,7 @@ impl ChainWatcher {
         let until =
             Timestamp::from_micros(now.micros().saturating_add(micros(self.settings.lease_ttl)));
         let leader = store
-            .lease_chain(self.key(), &self.holder, now, until)
+            .take_lease(self.key().as_str(), &self.holder, now, until)
             .await?;
         let Some(cursor) = store.chain_cursor(self.key()).await? else {
             if leader {
@@ -423,19 +421,8 @@ impl ChainWatcher {
 
     /// Credits every recorded transfer that has become final.
     async fn credit_final(&self, head: &BlockRef) -> Result<(), WatchError> {
-        let final_height = match self.chain.finality {
-            Finality::Confirmations(n) => head.number.saturating_add(1).checked_sub(u64::from(n)),
-            Finality::Safe => self
-                .reader
-                .tagged(FinalityTag::Safe)
-                .await?
-                .map(|b| b.number),
-            Finality::Finalized => self
-                .reader
-                .tagged(FinalityTag::Finalized)
-                .await?
-                .map(|b| b.number),
-        };
+        let final_height =
+            crate::finality::final_height(&self.chain, self.reader.as_ref(), head.number).await?;
         let Some(final_height) = final_height else {
             return Ok(());
         };

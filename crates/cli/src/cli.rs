@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{apps, call, devnet, runtime, sandbox, serve, webhooks};
+use crate::{apps, call, devnet, money, runtime, sandbox, serve, webhooks};
 
 /// wcheckout — a self-hostable stablecoin payment gateway (W Checkout merchant API).
 #[derive(Parser)]
@@ -36,6 +36,23 @@ enum Command {
     /// The webhook delivery log: list, show, resend, test.
     #[command(subcommand)]
     Webhook(webhooks::WebhookCommand),
+    /// The ledger: balances and the operator's funding of the hot wallet.
+    #[command(subcommand)]
+    Ledger(money::LedgerCommand),
+    /// Compare the ledger's custody balances with the chains' (exit 1 on any difference).
+    Reconcile {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Settlements waiting for the operator: list, approve, reject, mark-paid.
+    #[command(subcommand)]
+    Settlement(money::SettlementCommand),
+    /// Payouts (refunds, settlements, sweeps, gas top-ups) in flight.
+    #[command(subcommand)]
+    Payout(money::PayoutCommand),
+    /// The hot wallet's address and balances.
+    HotWallet,
     /// A first look in one command: a devnet, the gateway watching it, an app and a payable
     /// order.
     Sandbox(sandbox::SandboxArgs),
@@ -53,6 +70,11 @@ pub fn main() -> ExitCode {
         Command::Devnet(args) => runtime::block_on(devnet::run(cli.config, args)),
         Command::Sandbox(args) => runtime::block_on(sandbox::run(args)),
         Command::Webhook(command) => runtime::block_on(webhooks::run(cli.config, command)),
+        Command::Ledger(command) => runtime::block_on(money::ledger(cli.config, command)),
+        Command::Reconcile { json } => runtime::block_on(money::reconcile(cli.config, json)),
+        Command::Settlement(command) => runtime::block_on(money::settlement(cli.config, command)),
+        Command::Payout(command) => runtime::block_on(money::payout(cli.config, command)),
+        Command::HotWallet => runtime::block_on(money::hot_wallet(cli.config)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

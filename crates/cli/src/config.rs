@@ -16,6 +16,10 @@ use wcheckout_domain::app::IpNetwork;
 use wcheckout_domain::money::Decimal;
 use wcheckout_domain::token::{Chain, ChainKey, Finality, Token, TokenId, TokenRegistry};
 
+pub use crate::config_payouts::{
+    BankAccountConfig, PayoutsConfig, SettlementsConfig, SweepsConfig,
+};
+
 /// Whether the gateway runs for real money.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -348,6 +352,14 @@ pub struct Config {
     pub rates: RatesConfig,
     /// `[logging]`.
     pub logging: LoggingConfig,
+    /// `[payouts]`.
+    pub payouts: PayoutsConfig,
+    /// `[sweeps]`.
+    pub sweeps: SweepsConfig,
+    /// `[settlements]`.
+    pub settlements: SettlementsConfig,
+    /// `[bank_accounts.ID]`.
+    pub bank_accounts: BTreeMap<String, BankAccountConfig>,
     /// `[chains.KEY]`; none means the sandbox devnet chain.
     pub chains: BTreeMap<String, ChainConfig>,
     /// `[tokens.ID]`; none means the sandbox devnet tokens.
@@ -651,6 +663,7 @@ impl Config {
         if let Err(error) = self.token_registry() {
             problems.extend(error);
         }
+        problems.extend(self.payout_problems());
         problems
     }
 
@@ -864,6 +877,8 @@ mod tests {
             "start_block",
             "allow_private_targets",
             "require_https",
+            "approval_above",
+            "account_name",
         ] {
             assert!(
                 example.contains(&format!("# {key} =")),

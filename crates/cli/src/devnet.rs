@@ -163,6 +163,10 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     let Some((anvil, devnet)) = launch(&args, &mut stop).await? else {
         return Ok(());
     };
+    if let Err(error) = fund_configured_hot_wallet(&devnet).await {
+        anvil.kill();
+        return Err(error);
+    }
     announce(&devnet, args.json)?;
     stop.received().await;
     anvil.stop();
@@ -559,6 +563,47 @@ fn amount_to_send(
         bail!("--amount must be greater than 0");
     }
     Ok(amount)
+}
+
+/// The devnet account that funds hot wallets (the last of anvil's ten: tests pay from the
+/// first ones, and the first deploys the tokens).
+pub const FUNDER_KEY_INDEX: usize = 9;
+
+/// Funds the hot wallet of the gateway the devnet's config describes (its keys, its database).
+async fn fund_configured_hot_wallet(devnet: &Devnet) -> anyhow::Result<()> {
+    let config = load_config(Some(&devnet.config_file))?;
+    let keys = crate::keys::resolve(&config)?;
+    let store = open_store(&config).await?;
+    let clock = std::sync::Arc::new(wcheckout_app::clock::SystemClock);
+    let gateway = crate::serve::build_gateway(&config, &keys, store.clone(), clock)?;
+    let funded = match gateway.tokens.chains().next() {
+        Some(chain) => fund_hot_wallet(&gateway, chain, &devnet.rpc_url).await,
+        None => Ok(()),
+    };
+    store.close().await;
+    funded
+}
+
+/// Gives a devnet gateway's hot wallet gas money when it has less than one coin, and records it
+/// in the ledger as operator funding (what an operator does by hand on a real chain).
+pub async fn fund_hot_wallet(
+    gateway: &wcheckout_app::Gateway,
+    chain: &wcheckout_domain::token::Chain,
+    rpc_url: &str,
+) -> anyhow::Result<()> {
+    const ONE_COIN: u128 = 1_000_000_000_000_000_000;
+    let held = stablecoin::native_balance(rpc_url, gateway.hot_wallet).await?;
+    if held >= ONE_COIN {
+        return Ok(());
+    }
+    let amount = 10 * ONE_COIN;
+    let key = wcheckout_evm::anvil::DEV_PRIVATE_KEYS[FUNDER_KEY_INDEX];
+    let tx_hash = stablecoin::send_native(rpc_url, key, gateway.hot_wallet, amount).await?;
+    let asset = wcheckout_domain::ledger::Asset::Native(chain.key.clone());
+    gateway
+        .record_funding(chain, asset, TokenAmount::from_base_units(amount), &tx_hash)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

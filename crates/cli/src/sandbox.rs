@@ -61,6 +61,9 @@ async fn serve_sandbox(
     config.server.public_url = format!("http://{}", args.listen);
     init_logging(&config);
     let running = serve::start(&config).await?;
+    if let Some(chain) = running.gateway.tokens.chains().next() {
+        crate::devnet::fund_hot_wallet(&running.gateway, chain, devnet.rpc_url()).await?;
+    }
     let credentials_file = args.dir.join(CREDENTIALS_FILE);
     let app = demo_app(&running.gateway, &credentials_file).await?;
     let order = demo_order(&running.gateway, &app).await?;

@@ -43,6 +43,8 @@ pub fn build_gateway(
         .map_err(|e| anyhow::anyhow!("rates.spread_percent: {e}"))?;
     let rates = FixedRates::new(config.token_rates(), spread).map_err(|e| anyhow::anyhow!(e))?;
     let deposit_keys = wcheckout_evm::keys::deposit_account(&keys.seed)?;
+    let payout_keys = wcheckout_evm::keys::payout_keys(&keys.seed)?;
+    let hot_wallet = wcheckout_evm::keys::PayoutKeys::address(&payout_keys.hot_wallet());
     let addresses = AddressAllocator::new(
         Arc::clone(&store),
         Arc::new(deposit_keys),
@@ -61,9 +63,13 @@ pub fn build_gateway(
             refresh_token_ttl_secs: config.auth.refresh_token_ttl_secs,
             monitoring_window_secs: config.orders.monitoring_window_secs,
             expiry_grace_secs: config.orders.expiry_grace_secs,
+            settlement_approval_above: config.settlement_approval_above(),
+            bank_accounts: config.bank_accounts(),
         },
         chain_health: Arc::new(ChainHealthBoard::default()),
         outbox_signal: Arc::new(tokio::sync::Notify::new()),
+        hot_wallet,
+        payout_signal: Arc::new(tokio::sync::Notify::new()),
     })
 }
 
@@ -178,6 +184,11 @@ pub fn spawn_workers(
         let dispatcher = Arc::new(webhook_dispatcher(config, gateway)?);
         workers.push(tokio::spawn(dispatcher.run(stopped.clone())));
     }
+    if config.payouts.enabled {
+        for engine in crate::payout_workers::payout_engines(config, gateway, &holder())? {
+            workers.push(tokio::spawn(engine.run(stopped.clone())));
+        }
+    }
     Ok(workers)
 }
 
@@ -203,16 +214,11 @@ fn webhook_dispatcher(
         per_app_concurrency: settings.per_app_concurrency,
         poll_interval: Duration::from_millis(settings.poll_interval_ms),
     };
-    let holder = format!(
-        "{}-{}",
-        std::process::id(),
-        wcheckout_app::secrets::random_hex(8)
-    );
     Ok(WebhookDispatcher::new(
         Arc::clone(gateway),
         Arc::new(webhook_sender(config)?),
         delivery,
-        holder,
+        holder(),
     ))
 }
 
@@ -221,11 +227,7 @@ pub fn chain_watchers(
     config: &Config,
     gateway: &Arc<Gateway>,
 ) -> anyhow::Result<Vec<ChainWatcher>> {
-    let holder = format!(
-        "{}-{}",
-        std::process::id(),
-        wcheckout_app::secrets::random_hex(8)
-    );
+    let holder = holder();
     let settings = &config.watcher;
     gateway
         .tokens
@@ -257,6 +259,15 @@ pub fn chain_watchers(
             ))
         })
         .collect()
+}
+
+/// Names this process in leases: its pid and a random suffix (pids repeat across hosts).
+fn holder() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        wcheckout_app::secrets::random_hex(8)
+    )
 }
 
 /// Deletes expired tokens and remembered signatures once a minute.

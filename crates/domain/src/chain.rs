@@ -101,3 +101,102 @@ pub trait ChainReader: Send + Sync {
     /// simply sleep).
     async fn wait_for_new_head(&self, max_wait: Duration);
 }
+
+/// An unsigned EIP-1559 transfer: a token's `transfer(to, amount)`, or native coin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferTx {
+    /// The sender's nonce.
+    pub nonce: u64,
+    /// The token contract; `None` sends the native coin.
+    pub contract: Option<EvmAddress>,
+    /// The recipient.
+    pub to: EvmAddress,
+    /// Amount in base units.
+    pub amount: u128,
+    /// Gas limit.
+    pub gas_limit: u64,
+    /// Max fee per gas, wei.
+    pub max_fee_per_gas: u128,
+    /// Max priority fee per gas, wei.
+    pub max_priority_fee_per_gas: u128,
+}
+
+/// A signed transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawTx {
+    /// Hash, `0x` + 64 hex digits.
+    pub hash: String,
+    /// EIP-2718 encoding, `0x` + hex.
+    pub raw: String,
+}
+
+/// Current fees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeeQuote {
+    /// Base fee of the next block, wei per gas.
+    pub base_fee: u128,
+    /// Suggested priority fee, wei per gas.
+    pub priority_fee: u128,
+}
+
+/// A mined transaction's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The block it is in.
+    pub block_number: u64,
+    /// False when it reverted.
+    pub success: bool,
+    /// Gas paid, wei (gas used × effective price).
+    pub fee: u128,
+}
+
+/// What a node said to a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Broadcast {
+    /// Accepted into the pool (or mined at once).
+    Accepted,
+    /// The node already has it.
+    AlreadyKnown,
+    /// The sender's nonce has moved past it: it was mined, or another transaction took the nonce.
+    NonceTooLow,
+    /// Refused for another reason (underpriced replacement, no funds for gas …).
+    Refused(String),
+}
+
+/// Signs and sends transfers on one chain, with keys from the operator's seed.
+#[async_trait]
+pub trait ChainWriter: Send + Sync {
+    /// The address of a signer.
+    fn address_of(&self, signer: crate::payout::Signer) -> Result<EvmAddress, ChainError>;
+    /// Signs a transfer.
+    fn sign(&self, signer: crate::payout::Signer, tx: &TransferTx) -> Result<RawTx, ChainError>;
+    /// A signed transaction signed again with new fees and nothing else changed (nonce,
+    /// recipient, value, data, gas): a replacement that can only ever pay what the original does.
+    fn resign(
+        &self,
+        signer: crate::payout::Signer,
+        original: &RawTx,
+        max_fee_per_gas: u128,
+        max_priority_fee_per_gas: u128,
+    ) -> Result<RawTx, ChainError>;
+    /// The nonce of `address`, counting pending transactions or only mined ones.
+    async fn nonce(&self, address: &EvmAddress, pending: bool) -> Result<u64, ChainError>;
+    /// Current fees.
+    async fn fee_quote(&self) -> Result<FeeQuote, ChainError>;
+    /// Gas a transfer from `from` needs.
+    async fn estimate_gas(&self, from: &EvmAddress, tx: &TransferTx) -> Result<u64, ChainError>;
+    /// Sends a signed transaction.
+    async fn broadcast(&self, raw: &RawTx) -> Result<Broadcast, ChainError>;
+    /// The receipt of a mined transaction.
+    async fn receipt(&self, tx_hash: &str) -> Result<Option<Receipt>, ChainError>;
+    /// Whether the node knows the transaction (pending or mined).
+    async fn known(&self, tx_hash: &str) -> Result<bool, ChainError>;
+    /// What `address` holds of a token (`Some(contract)`) or of the native coin.
+    async fn balance(
+        &self,
+        address: &EvmAddress,
+        contract: Option<&EvmAddress>,
+    ) -> Result<u128, ChainError>;
+    /// The latest block number.
+    async fn head_number(&self) -> Result<u64, ChainError>;
+}

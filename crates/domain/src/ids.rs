@@ -45,6 +45,8 @@ pub enum SysidKind {
     Settlement,
     /// Abnormal payment, `AP…`.
     AbnormalPayment,
+    /// Payout (an on-chain send of ours), `PO…`.
+    Payout,
 }
 
 impl SysidKind {
@@ -55,6 +57,7 @@ impl SysidKind {
             SysidKind::Refund => "RF",
             SysidKind::Settlement => "ST",
             SysidKind::AbnormalPayment => "AP",
+            SysidKind::Payout => "PO",
         }
     }
 }

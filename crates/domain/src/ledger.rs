@@ -143,6 +143,32 @@ impl Account {
 }
 
 /// Why money moved.
+/// The custody account a key names (`custody:{chain}:{address}:{asset}`), if it is one.
+pub fn parse_custody(key: &str) -> Option<Account> {
+    let mut parts = key.split(':');
+    let (Some("custody"), Some(chain), Some(address), Some(asset), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let chain = ChainKey::parse(chain)?;
+    let native = format!("{chain}_NATIVE");
+    let asset = if asset == native {
+        Asset::Native(chain.clone())
+    } else {
+        Asset::Token(TokenId::parse(asset)?)
+    };
+    Some(Account::Custody {
+        chain,
+        address: EvmAddress::parse(address).ok()?,
+        asset,
+    })
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PostingKind {
     /// A transfer to a deposit address was seen (pending).
@@ -260,6 +286,14 @@ mod tests {
             format!("custody:ETH:0x{}:ETH_NATIVE", "ab".repeat(20))
         );
         assert!(custody.debit_normal() && !custody.guarded());
+        assert_eq!(parse_custody(&custody.key()), Some(custody.clone()));
+        let tokens = Account::Custody {
+            chain: chain.clone(),
+            address: EvmAddress::from_bytes([0xcd; 20]),
+            asset: Asset::Token(token.clone()),
+        };
+        assert_eq!(parse_custody(&tokens.key()), Some(tokens));
+        assert_eq!(parse_custody(&merchant.key()), None);
         assert_eq!(Account::Fees { chain }.key(), "fees:ETH:ETH_NATIVE");
     }
 

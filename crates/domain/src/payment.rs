@@ -201,6 +201,76 @@ pub struct AbnormalPayment {
     pub version: i64,
 }
 
+/// What happens to an abnormal payment's refundable amount.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AbnormalEvent {
+    /// A refund takes this much of it.
+    Reserve(TokenAmount),
+    /// A refund that will not be paid gives this much back.
+    Release(TokenAmount),
+    /// Every refund of it is paid and nothing is left: it is handled.
+    Handle,
+}
+
+/// An abnormal payment change its rules forbid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("abnormal payment {number} ({status}, {pending} pending) cannot take {event:?}")]
+pub struct InvalidAbnormalChange {
+    /// Its number.
+    pub number: String,
+    /// Its status.
+    pub status: &'static str,
+    /// Its refundable amount.
+    pub pending: u128,
+    /// The refused event.
+    pub event: AbnormalEvent,
+}
+
+impl AbnormalPayment {
+    /// The one transition function: refunds reserve and release amounts of a `PENDING`
+    /// payment, never beyond its amount; `HANDLED` is terminal and needs nothing left.
+    pub fn apply(
+        &self,
+        event: AbnormalEvent,
+        now: Timestamp,
+    ) -> Result<AbnormalPayment, InvalidAbnormalChange> {
+        let refused = || InvalidAbnormalChange {
+            number: self.abnormal_payment_no.clone(),
+            status: self.status.as_str(),
+            pending: self.pending_amount.base_units(),
+            event,
+        };
+        if self.status == AbnormalStatus::Handled {
+            return Err(refused());
+        }
+        let (pending_amount, status) = match event {
+            AbnormalEvent::Reserve(amount) => {
+                let left = self
+                    .pending_amount
+                    .checked_sub(amount)
+                    .ok_or_else(refused)?;
+                (left, AbnormalStatus::Pending)
+            }
+            AbnormalEvent::Release(amount) => {
+                let back = self.pending_amount.checked_add(amount).ok();
+                let back = back.filter(|b| *b <= self.amount).ok_or_else(refused)?;
+                (back, AbnormalStatus::Pending)
+            }
+            AbnormalEvent::Handle if self.pending_amount.is_zero() => {
+                (self.pending_amount, AbnormalStatus::Handled)
+            }
+            AbnormalEvent::Handle => return Err(refused()),
+        };
+        Ok(AbnormalPayment {
+            pending_amount,
+            status,
+            updated_at: now,
+            version: self.version.saturating_add(1),
+            ..self.clone()
+        })
+    }
+}
+
 /// What an abnormal payment to create looks like before it gets its number.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AbnormalDraft {
@@ -382,6 +452,49 @@ pub fn monitored(order: &Order, block_time: Timestamp, window_secs: i64) -> bool
 mod tests {
     use super::*;
     use crate::money::Decimal;
+
+    #[test]
+    fn abnormal_refunds_reserve_release_and_handle() {
+        let draft = AbnormalDraft {
+            kind: AbnormalKind::OverPaid,
+            amount: TokenAmount::from_base_units(500),
+            tx_hash: None,
+            payer: None,
+        };
+        let start = Timestamp::from_micros(0);
+        let payment = draft.into_payment("AP1".into(), &order(100, 100, OrderStatus::Paid), start);
+        let part = |n| TokenAmount::from_base_units(n);
+        let reserved = payment
+            .apply(AbnormalEvent::Reserve(part(300)), start)
+            .unwrap();
+        assert_eq!(reserved.pending_amount, part(200));
+        assert!(
+            reserved
+                .apply(AbnormalEvent::Reserve(part(201)), start)
+                .is_err()
+        );
+        assert!(
+            reserved.apply(AbnormalEvent::Handle, start).is_err(),
+            "200 left"
+        );
+        assert!(
+            payment
+                .apply(AbnormalEvent::Release(part(1)), start)
+                .is_err(),
+            "never above its amount"
+        );
+        let all = reserved
+            .apply(AbnormalEvent::Reserve(part(200)), start)
+            .unwrap();
+        let handled = all.apply(AbnormalEvent::Handle, start).unwrap();
+        assert_eq!(handled.status, AbnormalStatus::Handled);
+        assert!(
+            handled
+                .apply(AbnormalEvent::Release(part(200)), start)
+                .is_err(),
+            "terminal"
+        );
+    }
 
     fn order(paying: u128, tolerance_floor: u128, status: OrderStatus) -> Order {
         Order {

@@ -158,11 +158,61 @@ pub struct Payout {
     pub version: i64,
 }
 
+/// A payout status change that its rules forbid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("payout in status {from} cannot become {to}")]
+pub struct InvalidPayoutTransition {
+    /// Where it stood.
+    pub from: PayoutStatus,
+    /// Where it was asked to go.
+    pub to: PayoutStatus,
+}
+
+impl PayoutStatus {
+    /// The one transition function: a payout only moves forward, a signed one is never
+    /// unsigned (its nonce stays taken), and a broadcast one may be replaced (same status).
+    pub fn to(self, next: PayoutStatus) -> Result<PayoutStatus, InvalidPayoutTransition> {
+        use PayoutStatus as S;
+        let allowed = match (self, next) {
+            (S::Queued, S::Signed | S::Failed)
+            | (S::Signed, S::Signed | S::Broadcast | S::Confirmed | S::Failed)
+            | (S::Broadcast, S::Broadcast | S::Confirmed | S::Failed) => true,
+            (S::Queued, S::Queued | S::Broadcast | S::Confirmed)
+            | (S::Signed, S::Queued)
+            | (S::Broadcast, S::Queued | S::Signed)
+            | (S::Confirmed | S::Failed, _) => false,
+        };
+        if allowed {
+            Ok(next)
+        } else {
+            Err(InvalidPayoutTransition {
+                from: self,
+                to: next,
+            })
+        }
+    }
+}
+
 impl Payout {
-    /// The payout in another status, as the next version.
-    pub fn moved(&self, status: PayoutStatus, now: Timestamp) -> Payout {
+    /// The payout in another status (or the same, for a replacement), as the next version.
+    pub fn moved(
+        &self,
+        status: PayoutStatus,
+        now: Timestamp,
+    ) -> Result<Payout, InvalidPayoutTransition> {
+        Ok(Payout {
+            status: self.status.to(status)?,
+            updated_at: now,
+            version: self.version.saturating_add(1),
+            ..self.clone()
+        })
+    }
+
+    /// The same payout with a new note and wait, as the next version (still queued).
+    pub fn waiting(&self, note: String, not_before: Timestamp, now: Timestamp) -> Payout {
         Payout {
-            status,
+            note: Some(note),
+            not_before,
             updated_at: now,
             version: self.version.saturating_add(1),
             ..self.clone()
@@ -212,6 +262,21 @@ mod tests {
             assert_eq!(status.cancellable(), status == PayoutStatus::Queued);
         }
         assert!(PayoutStatus::Confirmed.is_final() && !PayoutStatus::Broadcast.is_final());
+    }
+
+    #[test]
+    fn payouts_only_move_forward() {
+        use PayoutStatus as S;
+        assert_eq!(S::Queued.to(S::Signed), Ok(S::Signed));
+        assert_eq!(S::Broadcast.to(S::Broadcast), Ok(S::Broadcast));
+        assert!(
+            S::Signed.to(S::Queued).is_err(),
+            "a taken nonce is never given back"
+        );
+        assert!(S::Queued.to(S::Confirmed).is_err());
+        for status in [S::Queued, S::Signed, S::Broadcast, S::Confirmed, S::Failed] {
+            assert!(S::Confirmed.to(status).is_err() && S::Failed.to(status).is_err());
+        }
     }
 
     #[test]

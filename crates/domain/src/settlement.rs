@@ -172,6 +172,34 @@ pub struct Settlement {
 }
 
 impl Settlement {
+    /// True when an operator pays it by bank wire.
+    pub fn is_fiat(&self) -> bool {
+        matches!(self.destination, Destination::Bank { .. })
+    }
+
+    /// An operator's approval of a settlement waiting for one: on chain it stays pending until
+    /// its transaction is sent; fiat it is `SETTLING` until the wire is marked paid.
+    pub fn approve(&self, now: Timestamp) -> Result<Settlement, InvalidSettlementTransition> {
+        let refused = InvalidSettlementTransition {
+            from: self.status,
+            event: SettlementEvent::Start,
+        };
+        if self.approved || self.status != SettlementStatus::PendingSettlement {
+            return Err(refused);
+        }
+        let mut after = if self.is_fiat() {
+            self.transition(SettlementEvent::Start, now)?
+        } else {
+            Settlement {
+                updated_at: now,
+                version: self.version.saturating_add(1),
+                ..self.clone()
+            }
+        };
+        after.approved = true;
+        Ok(after)
+    }
+
     /// Applies an event as the next version.
     pub fn transition(
         &self,

@@ -58,6 +58,59 @@ fn account_xpriv(phrase: &SecretString, path: &str) -> Result<XPriv, SeedError> 
         .map_err(|e| SeedError::Derivation(e.to_string()))
 }
 
+/// The BIP-44 account of the hot wallet, which pays refunds and settlements and receives sweeps.
+pub const HOT_WALLET_PATH: &str = "m/44'/60'/1'/0/0";
+
+/// The private keys payouts are signed with: the hot wallet and every deposit address.
+#[derive(Clone)]
+pub struct PayoutKeys {
+    hot: XPriv,
+    deposits: XPriv,
+}
+
+impl std::fmt::Debug for PayoutKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PayoutKeys([REDACTED])")
+    }
+}
+
+/// Derives the payout keys from a mnemonic.
+pub fn payout_keys(phrase: &SecretString) -> Result<PayoutKeys, SeedError> {
+    Ok(PayoutKeys {
+        hot: account_xpriv(phrase, HOT_WALLET_PATH)?,
+        deposits: account_xpriv(phrase, DEPOSIT_ACCOUNT_PATH)?,
+    })
+}
+
+impl PayoutKeys {
+    /// The hot wallet's signing key.
+    pub fn hot_wallet(&self) -> k256::ecdsa::SigningKey {
+        let key: &k256::ecdsa::SigningKey = self.hot.as_ref();
+        key.clone()
+    }
+
+    /// The signing key of deposit address `index`.
+    pub fn deposit(&self, index: u64) -> Result<k256::ecdsa::SigningKey, SeedError> {
+        let index = u32::try_from(index)
+            .ok()
+            .filter(|i| *i < (1 << 31))
+            .ok_or_else(|| {
+                SeedError::Derivation(format!("deposit index {index} is out of range"))
+            })?;
+        let child = self
+            .deposits
+            .derive_child(index)
+            .map_err(|e| SeedError::Derivation(e.to_string()))?;
+        let key: &k256::ecdsa::SigningKey = child.as_ref();
+        Ok(key.clone())
+    }
+
+    /// The address of a signing key.
+    pub fn address(key: &k256::ecdsa::SigningKey) -> EvmAddress {
+        address_of(key.verifying_key())
+    }
+}
+
 /// The deposit account's public half.
 #[derive(Clone)]
 pub struct DepositKeys {
@@ -109,6 +162,25 @@ mod tests {
                 *address
             );
         }
+    }
+
+    #[test]
+    fn payout_keys_match_the_deposit_addresses_and_a_separate_hot_wallet() {
+        let phrase = SecretString::from(ANVIL);
+        let keys = payout_keys(&phrase).unwrap();
+        let deposits = deposit_account(&phrase).unwrap();
+        for index in [0u64, 7, 1000] {
+            let key = keys.deposit(index).unwrap();
+            assert_eq!(
+                PayoutKeys::address(&key),
+                deposits.address_at(index).unwrap()
+            );
+        }
+        let hot = PayoutKeys::address(&keys.hot_wallet());
+        assert!(
+            (0..20).all(|i| deposits.address_at(i).unwrap() != hot),
+            "the hot wallet is not a deposit address"
+        );
     }
 
     #[test]

@@ -9,3 +9,4 @@ pub mod anvil;
 pub mod keys;
 pub mod reader;
 pub mod stablecoin;
+pub mod writer;

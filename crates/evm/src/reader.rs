@@ -105,6 +105,14 @@ impl EvmChainReader {
     }
 
     /// Runs `call` against the current endpoint, then the others in turn, until one answers.
+    pub(crate) async fn call<T, F, Fut>(&self, what: &str, call: F) -> Result<T, ChainError>
+    where
+        F: Fn(RootProvider, RpcClient) -> Fut,
+        Fut: Future<Output = Result<T, String>>,
+    {
+        self.failover(what, call).await
+    }
+
     async fn failover<T, F, Fut>(&self, what: &str, call: F) -> Result<T, ChainError>
     where
         F: Fn(RootProvider, RpcClient) -> Fut,

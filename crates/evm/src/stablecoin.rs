@@ -157,6 +157,44 @@ pub async fn balance_of(
         .map_err(|_| StablecoinError::Unexpected(format!("balance {balance} exceeds 128 bits")))
 }
 
+/// Sends `wei` of the chain's coin from the owner of `from_key` to `to` (devnet gas money).
+/// Returns the tx hash once mined.
+pub async fn send_native(
+    rpc_url: &str,
+    from_key: &str,
+    to: EvmAddress,
+    wei: u128,
+) -> Result<String, StablecoinError> {
+    const ACTION: &str = "sending coin";
+    let provider = signing_provider(rpc_url, from_key)?;
+    let request = alloy::rpc::types::TransactionRequest::default()
+        .to(to_alloy(to))
+        .value(U256::from(wei));
+    let pending = provider
+        .send_transaction(request)
+        .await
+        .map_err(|e| StablecoinError::Rpc {
+            action: ACTION,
+            reason: e.to_string(),
+        })?;
+    let receipt = confirmed(ACTION, pending).await?;
+    Ok(hash_text(receipt.transaction_hash))
+}
+
+/// What `owner` holds of the chain's coin, wei.
+pub async fn native_balance(rpc_url: &str, owner: EvmAddress) -> Result<u128, StablecoinError> {
+    let provider = read_provider(rpc_url)?;
+    let wei = provider
+        .get_balance(to_alloy(owner))
+        .await
+        .map_err(|e| StablecoinError::Rpc {
+            action: "reading the coin balance",
+            reason: e.to_string(),
+        })?;
+    u128::try_from(wei)
+        .map_err(|_| StablecoinError::Unexpected(format!("balance {wei} exceeds 128 bits")))
+}
+
 /// Whether `address` holds contract code.
 pub async fn has_code(rpc_url: &str, address: EvmAddress) -> Result<bool, StablecoinError> {
     let provider = read_provider(rpc_url)?;

@@ -10,7 +10,9 @@ pub mod openapi;
 pub mod ops;
 pub mod orders;
 pub mod page;
+pub mod refunds;
 pub mod respond;
+pub mod settlements;
 pub mod state;
 pub mod token;
 pub mod webhook_client;
@@ -40,6 +42,25 @@ pub fn router(state: AppState) -> Router {
         .route("/checkout/order/info", get(orders::info))
         .route("/checkout/order/list", post(orders::list))
         .route("/checkout/abnormal-payment/list", post(abnormal::list))
+        .route(
+            "/checkout/abnormal-payment/refund",
+            post(refunds::create_abnormal),
+        )
+        .route("/checkout/refund/create", post(refunds::create))
+        .route(
+            "/checkout/refund/cancel",
+            get(refunds::cancel).post(refunds::cancel),
+        )
+        .route("/checkout/refund/info", get(refunds::info))
+        .route("/checkout/refund/list", post(refunds::list))
+        .route("/checkout/settlement/create", post(settlements::create))
+        .route(
+            "/checkout/settlement/fiat/create",
+            post(settlements::create_fiat),
+        )
+        .route("/checkout/settlement/cancel", get(settlements::cancel))
+        .route("/checkout/settlement/info", get(settlements::info))
+        .route("/checkout/settlement/list", post(settlements::list))
         .route_layer(from_fn_with_state(state.clone(), guard::checkout_guard));
     Router::new()
         .merge(checkout)

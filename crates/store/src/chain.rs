@@ -80,9 +80,9 @@ impl ChainStore for SqlStore {
         Ok(())
     }
 
-    async fn lease_chain(
+    async fn take_lease(
         &self,
-        chain: &ChainKey,
+        name: &str,
         holder: &str,
         now: Timestamp,
         until: Timestamp,
@@ -94,7 +94,7 @@ impl ChainStore for SqlStore {
              where chain_leases.holder = excluded.holder or chain_leases.expires_at < $4 \
              returning holder",
         )
-        .bind(chain.as_str())
+        .bind(name)
         .bind(holder)
         .bind(until.micros())
         .bind(now.micros())
@@ -104,9 +104,9 @@ impl ChainStore for SqlStore {
         Ok(row.is_some())
     }
 
-    async fn release_chain(&self, chain: &ChainKey, holder: &str) -> Result<(), StoreError> {
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         sqlx::query("delete from chain_leases where chain = $1 and holder = $2")
-            .bind(chain.as_str())
+            .bind(name)
             .bind(holder)
             .execute(&self.writer)
             .await

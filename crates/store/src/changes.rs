@@ -37,7 +37,12 @@ fn expect_one(rows: u64) -> Result<(), CommitError> {
 #[async_trait]
 impl ChangeStore for SqlStore {
     async fn commit(&self, changes: ChangeSet) -> Result<(), CommitError> {
+        let now = changes
+            .events
+            .first()
+            .map_or_else(now_micros, |e| e.created_at);
         let mut tx = self.writer.begin().await.map_err(store_error)?;
+        self.lock_accounts(&mut tx, &changes, now).await?;
         if let Some(cursor) = &changes.cursor {
             self.move_cursor(&mut tx, cursor).await?;
         }
@@ -56,19 +61,17 @@ impl ChangeStore for SqlStore {
         for change in &changes.settlements {
             self.change_settlement(&mut tx, change).await?;
         }
-        for change in &changes.payouts {
-            self.change_payout(&mut tx, change).await?;
-        }
+        // Nonces first: a nonce already taken is a conflict, before the payout's unique
+        // (chain, from, nonce) key could fail on it.
         for taken in &changes.nonces {
             self.take_nonce(&mut tx, taken).await?;
+        }
+        for change in &changes.payouts {
+            self.change_payout(&mut tx, change).await?;
         }
         for signed in &changes.signed_txs {
             self.insert_signed_tx(&mut tx, signed).await?;
         }
-        let now = changes
-            .events
-            .first()
-            .map_or_else(now_micros, |e| e.created_at);
         for posting in &changes.postings {
             self.post(&mut tx, posting, now).await?;
         }

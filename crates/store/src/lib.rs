@@ -158,10 +158,13 @@ pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
     }
 }
 
-/// SQLite busy/locked, PostgreSQL connection failure and admin shutdown classes.
+/// SQLite busy/locked; PostgreSQL deadlock and serialization failure (the transaction was
+/// rolled back and may simply be tried again), connection failure and admin shutdown classes.
 fn is_busy(code: Option<&str>) -> bool {
-    matches!(code, Some("5" | "6" | "57P01" | "57P02" | "57P03"))
-        || code.is_some_and(|c| c.starts_with("08"))
+    matches!(
+        code,
+        Some("5" | "6" | "40P01" | "40001" | "57P01" | "57P02" | "57P03")
+    ) || code.is_some_and(|c| c.starts_with("08"))
 }
 
 #[async_trait]

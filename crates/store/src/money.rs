@@ -15,6 +15,7 @@ use wcheckout_domain::refund::Refund;
 use wcheckout_domain::settlement::{Settlement, SettlementStatus};
 use wcheckout_domain::token::ChainKey;
 
+use crate::engine::Engine;
 use crate::list::Conditions;
 use crate::money_rows::{
     PAYOUT_COLUMNS, REFUND_COLUMNS, SETTLEMENT_COLUMNS, SIGNED_TX_COLUMNS, payout_from_row,
@@ -169,7 +170,8 @@ impl MoneyStore for SqlStore {
         limit: u32,
     ) -> Result<Vec<Settlement>, StoreError> {
         let sql = format!(
-            "select {SETTLEMENT_COLUMNS} from settlements where status = $1 order by created_at limit {limit}"
+            "select {SETTLEMENT_COLUMNS} from settlements where status = $1 \
+             order by created_at, sysid limit {limit}"
         );
         let rows = sqlx::query(&sql)
             .bind(status.as_str())
@@ -314,12 +316,27 @@ impl MoneyStore for SqlStore {
         Ok(totals)
     }
 
-    async fn ledger_accounts(&self, prefix: &str) -> Result<Vec<(String, Totals)>, StoreError> {
-        // Account names contain `_`, a LIKE wildcard: match the prefix exactly with substr.
+    async fn ledger_accounts(
+        &self,
+        prefix: &str,
+        nonzero_only: bool,
+    ) -> Result<Vec<(String, Totals)>, StoreError> {
+        // Account names contain `_`, a LIKE wildcard: match the prefix exactly with substr,
+        // whose length counts characters on both engines (merchant ids may be non-ASCII).
+        let nonzero = if nonzero_only {
+            " and debits <> credits"
+        } else {
+            ""
+        };
+        // Byte order on both engines, whatever PostgreSQL's default collation.
+        let order = match self.engine {
+            Engine::Postgres => "account collate \"C\"",
+            Engine::Sqlite => "account",
+        };
         let sql = format!(
             "select {TOTALS_COLUMNS} from ledger_accounts \
-             where substr(account, 1, {}) = $1 order by account",
-            prefix.len()
+             where substr(account, 1, {}) = $1{nonzero} order by {order}",
+            prefix.chars().count()
         );
         let rows = sqlx::query(&sql)
             .bind(prefix)
@@ -330,7 +347,7 @@ impl MoneyStore for SqlStore {
     }
 
     async fn ledger_check(&self) -> Result<LedgerCheck, StoreError> {
-        let accounts = self.ledger_accounts("").await?;
+        let accounts = self.ledger_accounts("", false).await?;
         let entries = sqlx::query(
             "select debit_account, credit_account, cast(amount as text) as amount from ledger_entries",
         )

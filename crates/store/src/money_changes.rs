@@ -5,7 +5,8 @@ use sqlx::{Any, Row, Transaction};
 use wcheckout_domain::ledger::{Posting, Totals};
 use wcheckout_domain::payout::{Payout, SignedTx};
 use wcheckout_domain::ports::{
-    CommitError, NonceTaken, PayoutChange, RefundChange, SettlementChange, StoreError,
+    ChangeSet, CommitError, NonceTaken, PayoutChange, RefundChange, SettlementChange, StoreError,
+    TransferChange,
 };
 use wcheckout_domain::refund::{Refund, RefundSource};
 use wcheckout_domain::settlement::{Destination, Settlement};
@@ -294,8 +295,10 @@ impl SqlStore {
         if inserted.rows_affected() == 1 {
             return Ok(());
         }
+        // Forward only: a nonce below the recorded one was already taken; one above it means
+        // transactions were sent from the address outside the gateway.
         let done = sqlx::query(
-            "update nonces set next_nonce = $1 where chain = $2 and address = $3 and next_nonce = $4",
+            "update nonces set next_nonce = $1 where chain = $2 and address = $3 and next_nonce <= $4",
         )
         .bind(next)
         .bind(taken.chain.as_str())
@@ -305,6 +308,37 @@ impl SqlStore {
         .await
         .map_err(store_error)?;
         expect_one(done.rows_affected())
+    }
+
+    /// Locks every ledger account a change set may post to, in name order, before anything else
+    /// (PostgreSQL; SQLite has one writer): all commits take account locks in the same order, so
+    /// concurrent commits wait for each other instead of deadlocking.
+    pub(crate) async fn lock_accounts(
+        &self,
+        tx: &mut Tx,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<(), CommitError> {
+        if self.engine != Engine::Postgres {
+            return Ok(());
+        }
+        let transfer_postings = changes.transfers.iter().flat_map(|change| match change {
+            TransferChange::Record {
+                if_new, if_revived, ..
+            } => if_new.iter().chain(if_revived.iter()).collect::<Vec<_>>(),
+            TransferChange::SetState { .. } | TransferChange::ForgetPending(_) => Vec::new(),
+        });
+        let accounts = changes
+            .postings
+            .iter()
+            .chain(transfer_postings)
+            .filter(|p| !p.amount.is_zero())
+            .flat_map(|p| [p.debit.key(), p.credit.key()])
+            .collect::<std::collections::BTreeSet<_>>();
+        for account in accounts {
+            self.account_totals(tx, &account, now).await?;
+        }
+        Ok(())
     }
 
     /// Applies a posting: both accounts' totals (read under a row lock on PostgreSQL; SQLite has

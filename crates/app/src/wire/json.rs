@@ -39,7 +39,7 @@ impl<'de> Deserialize<'de> for JsonNumber {
 
 /// An exact decimal read from a JSON number or a numeric string (`1.5` or `"1.5"`), without
 /// ever passing through a float.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct JsonDecimal(pub Decimal);
 
 impl<'de> Deserialize<'de> for JsonDecimal {

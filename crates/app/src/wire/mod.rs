@@ -4,11 +4,18 @@
 
 mod abnormal;
 mod json;
+mod money;
 mod orders;
 mod requests;
 
 pub use abnormal::{AbnormalPaymentView, ListAbnormalPaymentsRequest, abnormal_payment_event};
 pub use json::{Envelope, JsonDecimal, JsonNumber, PageView, parse_body, parse_body_or_default};
+pub use money::{
+    BankAccount, CreateAbnormalPaymentRefundRequest, CreateFiatSettlementOrderRequest,
+    CreateRefundOrderRequest, CreateSettlementOrderRequest, ListRefundsRequest,
+    ListSettlementsRequest, RefundQuery, RefundView, SettlementQuery, SettlementView,
+    refund_changed_event, settlement_changed_event,
+};
 pub use orders::{OrderView, PaymentProgress, order_changed_event};
 pub use requests::{
     CancelOrderQuery, CreateCheckoutOrderRequest, ListCheckoutOrdersRequest, OrderInfoQuery,

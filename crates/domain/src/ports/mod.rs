@@ -73,6 +73,8 @@ pub struct OrderWrite {
 }
 
 /// A change to the record of chain transfers.
+// Change sets are short-lived vectors built once per commit; boxing the transfer saves nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferChange {
     /// Records a transfer; a transfer already recorded is left as it is, except a `REVERSED`
@@ -354,16 +356,17 @@ pub trait ChainStore: Send + Sync {
         round_start: Timestamp,
         caught_up: bool,
     ) -> Result<(), StoreError>;
-    /// Takes or renews the chain's watcher lease; false when another live holder has it.
-    async fn lease_chain(
+    /// Takes or renews a worker's lease (a chain's watcher: the chain key; its payout engine:
+    /// `payouts:{chain}`); false when another live holder has it.
+    async fn take_lease(
         &self,
-        chain: &ChainKey,
+        name: &str,
         holder: &str,
         now: Timestamp,
         until: Timestamp,
     ) -> Result<bool, StoreError>;
     /// Gives the lease up (a clean shutdown), so another process need not wait for it to expire.
-    async fn release_chain(&self, chain: &ChainKey, holder: &str) -> Result<(), StoreError>;
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
     /// Remembered reorg checkpoints at or below `at_or_below`, highest first.
     async fn checkpoints(
         &self,

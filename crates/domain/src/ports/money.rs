@@ -59,8 +59,8 @@ pub enum PayoutChange {
     },
 }
 
-/// A nonce taken by a payout: the address's next nonce moves from `nonce` to `nonce + 1`
-/// (compare-and-set; the first use of an address records it).
+/// A nonce taken by a payout: the address's next nonce moves to `nonce + 1`, and only forward
+/// (a nonce below the recorded next one is a conflict; the first use of an address records it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NonceTaken {
     /// Chain.
@@ -185,8 +185,13 @@ pub trait MoneyStore: Send + Sync {
         &self,
         accounts: &[String],
     ) -> Result<HashMap<String, Totals>, StoreError>;
-    /// Every account whose name starts with `prefix`, with its totals.
-    async fn ledger_accounts(&self, prefix: &str) -> Result<Vec<(String, Totals)>, StoreError>;
+    /// Every account whose name starts with `prefix` (only those not at zero when asked), with
+    /// its totals, by name.
+    async fn ledger_accounts(
+        &self,
+        prefix: &str,
+        nonzero_only: bool,
+    ) -> Result<Vec<(String, Totals)>, StoreError>;
     /// Recomputes every account from the entries and compares.
     async fn ledger_check(&self) -> Result<LedgerCheck, StoreError>;
 }

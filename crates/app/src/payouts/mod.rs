@@ -1,0 +1,400 @@
+//! The payout engine: one per chain, under a lease so only one process sends from an address.
+//! Each round it follows the payouts already signed (receipts to the chain's finality, lost
+//! transactions rebroadcast, stuck ones replaced with higher fees at the same nonce), signs the
+//! queued ones (after checking funds and gas) and plans sweeps. Every transaction is stored
+//! before it is broadcast and keeps its payout's nonce, so a crash or retry never pays twice.
+
+mod effects;
+mod follow;
+mod sign;
+mod sweep;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::chain::{ChainError, ChainReader, ChainWriter};
+use wcheckout_domain::ids::{SysidKind, compose_sysid};
+use wcheckout_domain::ledger::Asset;
+use wcheckout_domain::money::TokenAmount;
+use wcheckout_domain::payout::{Payout, PayoutKind, PayoutStatus, Signer};
+use wcheckout_domain::ports::StoreError;
+use wcheckout_domain::time::Timestamp;
+use wcheckout_domain::token::{Chain, ChainKey, TokenId};
+
+pub use effects::Mined;
+pub use sweep::SweepSettings;
+
+use crate::error::ServiceError;
+use crate::gateway::Gateway;
+use crate::secrets::random_u32;
+
+/// A payout before it is recorded.
+#[derive(Clone, Debug)]
+pub(crate) struct PayoutDraft {
+    pub chain: ChainKey,
+    pub kind: PayoutKind,
+    pub reference: String,
+    pub signer: Signer,
+    pub from: EvmAddress,
+    pub to: EvmAddress,
+    pub asset: Asset,
+    pub amount: TokenAmount,
+}
+
+impl PayoutDraft {
+    /// The payout, queued now.
+    pub(crate) fn queued(self, now: Timestamp) -> Payout {
+        Payout {
+            id: compose_sysid(SysidKind::Payout, now, random_u32()),
+            chain: self.chain,
+            kind: self.kind,
+            reference: self.reference,
+            signer: self.signer,
+            from: self.from,
+            to: self.to,
+            asset: self.asset,
+            amount: self.amount,
+            status: PayoutStatus::Queued,
+            nonce: None,
+            tx_hash: None,
+            fee: None,
+            note: None,
+            not_before: now,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+}
+
+/// The reference of a payout of an object (`refund:RF…`); unique per kind in the store.
+pub(crate) fn reference_of(kind: PayoutKind, object: &str) -> String {
+    let prefix = match kind {
+        PayoutKind::Refund => "refund",
+        PayoutKind::Settlement => "settlement",
+        PayoutKind::Sweep => "sweep",
+        PayoutKind::GasTopUp => "topup",
+    };
+    format!("{prefix}:{object}")
+}
+
+impl Gateway {
+    /// Tokens out of the hot wallet for a refund or settlement.
+    pub(crate) fn token_payout(
+        &self,
+        kind: PayoutKind,
+        object: &str,
+        chain: &Chain,
+        to: EvmAddress,
+        token: &TokenId,
+        amount: TokenAmount,
+    ) -> PayoutDraft {
+        PayoutDraft {
+            chain: chain.key.clone(),
+            kind,
+            reference: reference_of(kind, object),
+            signer: Signer::HotWallet,
+            from: self.hot_wallet,
+            to,
+            asset: Asset::Token(token.clone()),
+            amount,
+        }
+    }
+}
+
+/// How the engine sends.
+#[derive(Clone, Debug)]
+pub struct PayoutSettings {
+    /// Highest max fee per gas ever offered, wei.
+    pub max_fee_per_gas: u128,
+    /// A broadcast transaction not mined after this long is replaced with higher fees.
+    pub replace_after: Duration,
+    /// Rounds run at least this often (a queued payout also wakes the engine).
+    pub poll_interval: Duration,
+    /// How long a payout waiting for funds or gas waits before it is checked again.
+    pub funds_retry: Duration,
+    /// How long the engine's lease lasts without renewal.
+    pub lease_ttl: Duration,
+    /// Sweeping.
+    pub sweeps: SweepSettings,
+}
+
+impl Default for PayoutSettings {
+    fn default() -> Self {
+        PayoutSettings {
+            max_fee_per_gas: 500_000_000_000,
+            replace_after: Duration::from_secs(180),
+            poll_interval: Duration::from_secs(2),
+            funds_retry: Duration::from_secs(10),
+            lease_ttl: Duration::from_secs(30),
+            sweeps: SweepSettings::default(),
+        }
+    }
+}
+
+/// Why a round stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PayoutError {
+    /// The chain node failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The store or a rule failed.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<StoreError> for PayoutError {
+    fn from(error: StoreError) -> Self {
+        PayoutError::Service(error.into())
+    }
+}
+
+impl From<crate::error::ChangeError> for PayoutError {
+    fn from(error: crate::error::ChangeError) -> Self {
+        match error {
+            crate::error::ChangeError::Conflict => {
+                PayoutError::Service(ServiceError::Unavailable("payout changed meanwhile".into()))
+            }
+            crate::error::ChangeError::Failed(error) => PayoutError::Service(error),
+        }
+    }
+}
+
+/// What a round did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RoundReport {
+    /// False when another process holds the chain's payout lease.
+    pub leader: bool,
+    /// Payouts signed and broadcast for the first time.
+    pub sent: usize,
+    /// Payouts that reached a final outcome.
+    pub finished: usize,
+    /// Payouts that could not proceed (funds, gas, fees, node errors).
+    pub waiting: usize,
+}
+
+/// Amounts already promised by signed, unfinished transactions, per sender and asset.
+pub(crate) type Promised = HashMap<(EvmAddress, Asset), u128>;
+
+/// What one round learns as it goes.
+#[derive(Debug, Default)]
+pub(crate) struct RoundState {
+    /// Promised by signed payouts (and those signed this round).
+    pub promised: Promised,
+    /// What waiting payouts lack.
+    pub shortfalls: Shortfalls,
+    /// The fees of this round, once asked.
+    pub fees: Option<Option<(u128, u128)>>,
+}
+
+impl RoundState {
+    /// What signed payouts promise from a sender in an asset.
+    pub(crate) fn promised(&self, key: &(EvmAddress, Asset)) -> u128 {
+        self.promised.get(key).copied().unwrap_or(0)
+    }
+}
+
+/// Sends one chain's payouts.
+pub struct PayoutEngine {
+    gateway: Arc<Gateway>,
+    chain: Chain,
+    reader: Arc<dyn ChainReader>,
+    writer: Arc<dyn ChainWriter>,
+    settings: PayoutSettings,
+    holder: String,
+    last_sweep: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+    /// Queued payouts waiting (with an unchanged note) until then, kept in memory.
+    deferred: std::sync::Mutex<HashMap<String, Timestamp>>,
+}
+
+impl PayoutEngine {
+    /// The engine of `chain`; `holder` names this process in leases.
+    pub fn new(
+        gateway: Arc<Gateway>,
+        chain: Chain,
+        reader: Arc<dyn ChainReader>,
+        writer: Arc<dyn ChainWriter>,
+        settings: PayoutSettings,
+        holder: String,
+    ) -> PayoutEngine {
+        PayoutEngine {
+            gateway,
+            chain,
+            reader,
+            writer,
+            settings,
+            holder,
+            last_sweep: tokio::sync::Mutex::new(None),
+            deferred: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lease_name(&self) -> String {
+        format!("payouts:{}", self.chain.key)
+    }
+
+    /// Runs rounds until `shutdown` turns true, then gives up the lease.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(chain = %self.chain.key, "payout engine started");
+        while !*shutdown.borrow() {
+            if let Err(error) = self.round().await {
+                tracing::warn!(chain = %self.chain.key, %error, "payout round failed; retrying");
+            }
+            tokio::select! {
+                () = self.gateway.payout_signal.notified() => {}
+                () = tokio::time::sleep(self.settings.poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        let released = self
+            .gateway
+            .store
+            .release_lease(&self.lease_name(), &self.holder)
+            .await;
+        if let Err(error) = released {
+            tracing::warn!(chain = %self.chain.key, %error, "could not release the payout lease");
+        }
+    }
+
+    /// One round: follow what is in flight, send what is queued, sweep when due.
+    pub async fn round(&self) -> Result<RoundReport, PayoutError> {
+        let store = &self.gateway.store;
+        let now = self.gateway.clock.now();
+        let ttl = i64::try_from(self.settings.lease_ttl.as_micros()).unwrap_or(i64::MAX);
+        let until = Timestamp::from_micros(now.micros().saturating_add(ttl));
+        let mut report = RoundReport::default();
+        if !store
+            .take_lease(&self.lease_name(), &self.holder, now, until)
+            .await?
+        {
+            return Ok(report);
+        }
+        report.leader = true;
+        let open = store.open_payouts(&self.chain.key, 500).await?;
+        let mut round = RoundState {
+            promised: promised_by(&open),
+            ..RoundState::default()
+        };
+        let in_flight: Vec<&Payout> = open
+            .iter()
+            .filter(|p| p.status != PayoutStatus::Queued)
+            .collect();
+        if !in_flight.is_empty() {
+            let head = self.writer.head_number().await?;
+            let final_height =
+                crate::finality::final_height(&self.chain, self.reader.as_ref(), head).await?;
+            for payout in in_flight {
+                match self.follow(payout, final_height).await {
+                    Ok(true) => report.finished += 1,
+                    Ok(false) => {}
+                    Err(error) => {
+                        report.waiting += 1;
+                        tracing::warn!(payout = %payout.id, %error, "could not follow payout");
+                    }
+                }
+            }
+        }
+        let due = open
+            .iter()
+            .filter(|p| p.status == PayoutStatus::Queued && p.not_before <= now)
+            .filter(|p| self.due(&p.id, now));
+        for payout in due {
+            match self.send_queued(payout, &mut round).await {
+                Ok(true) => report.sent += 1,
+                Ok(false) => report.waiting += 1,
+                Err(error) => {
+                    report.waiting += 1;
+                    tracing::warn!(payout = %payout.id, %error, "could not send payout");
+                }
+            }
+        }
+        self.sweep_if_due(&open, &round.shortfalls).await?;
+        self.forget_deferrals(&open);
+        metrics::gauge!("wcheckout_payouts_open", "chain" => self.chain.key.to_string())
+            .set(open.len() as f64);
+        Ok(report)
+    }
+
+    /// Whether a queued payout's in-memory wait is over.
+    fn due(&self, id: &str, now: Timestamp) -> bool {
+        let deferred = self
+            .deferred
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        deferred.get(id).is_none_or(|until| *until <= now)
+    }
+
+    /// Makes a queued payout wait until `until` without writing it.
+    pub(crate) fn defer(&self, id: &str, until: Timestamp) {
+        let mut deferred = self
+            .deferred
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        deferred.insert(id.to_owned(), until);
+    }
+
+    /// Drops the waits of payouts no longer queued.
+    fn forget_deferrals(&self, open: &[Payout]) {
+        let queued: std::collections::HashSet<&str> = open
+            .iter()
+            .filter(|p| p.status == PayoutStatus::Queued)
+            .map(|p| p.id.as_str())
+            .collect();
+        let mut deferred = self
+            .deferred
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        deferred.retain(|id, _| queued.contains(id.as_str()));
+    }
+
+    /// Sweeps at the configured interval, or at once when payouts wait for tokens or gas.
+    async fn sweep_if_due(
+        &self,
+        open: &[Payout],
+        shortfalls: &Shortfalls,
+    ) -> Result<(), PayoutError> {
+        if !self.settings.sweeps.enabled {
+            return Ok(());
+        }
+        let mut last = self.last_sweep.lock().await;
+        let due = last.is_none_or(|at| at.elapsed() >= self.settings.sweeps.interval);
+        if !due && shortfalls.is_empty() {
+            return Ok(());
+        }
+        *last = Some(tokio::time::Instant::now());
+        drop(last);
+        self.plan_sweeps(open, shortfalls).await
+    }
+}
+
+/// What payouts waited for this round: tokens of the hot wallet, gas of a deposit address.
+#[derive(Debug, Default)]
+pub(crate) struct Shortfalls {
+    /// Tokens the hot wallet lacks, base units.
+    pub tokens: HashMap<TokenId, u128>,
+    /// Deposit addresses (of queued sweeps) that lack gas, with the wei they need in all.
+    pub gas: HashMap<EvmAddress, u128>,
+}
+
+impl Shortfalls {
+    fn is_empty(&self) -> bool {
+        self.tokens.is_empty() && self.gas.is_empty()
+    }
+}
+
+fn promised_by(open: &[Payout]) -> Promised {
+    let mut promised = Promised::new();
+    for payout in open
+        .iter()
+        .filter(|p| matches!(p.status, PayoutStatus::Signed | PayoutStatus::Broadcast))
+    {
+        let sum = promised
+            .entry((payout.from, payout.asset.clone()))
+            .or_default();
+        *sum = sum.saturating_add(payout.amount.base_units());
+    }
+    promised
+}

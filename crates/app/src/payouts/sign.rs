@@ -1,0 +1,328 @@
+//! Queued → signed → broadcast: funds and gas are checked against what signed payouts already
+//! promised, the nonce is the address's next (never below what the chain or the store has seen),
+//! and the signed transaction is committed with its nonce before any node sees it.
+
+use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::chain::{Broadcast, RawTx, TransferTx};
+use wcheckout_domain::ledger::Asset;
+use wcheckout_domain::payout::{Payout, PayoutStatus, SignedTx, Signer};
+use wcheckout_domain::ports::{ChangeSet, NonceTaken, PayoutChange};
+use wcheckout_domain::time::Timestamp;
+
+use super::{PayoutEngine, PayoutError, RoundState};
+use crate::error::{ChangeError, ServiceError};
+
+/// Gas of a plain coin transfer.
+const NATIVE_TRANSFER_GAS: u64 = 21_000;
+/// The note of a payout whose nonce a node reports as used while none of its transactions is
+/// mined; it fails only if that is still so after a wait.
+pub(super) const NONCE_USED: &str = "nonce used by another transaction";
+
+fn micros(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl PayoutEngine {
+    /// Signs, records and broadcasts a queued payout; false when it has to wait. Checks run
+    /// cheapest first, and the nonce is read only for a payout that will be signed.
+    pub(super) async fn send_queued(
+        &self,
+        payout: &Payout,
+        round: &mut RoundState,
+    ) -> Result<bool, PayoutError> {
+        let contract = self.contract_of(&payout.asset)?;
+        let amount = payout.amount.base_units();
+        let key = (payout.from, payout.asset.clone());
+        let needed = round.promised(&key).saturating_add(amount);
+        let held = self.writer.balance(&payout.from, contract.as_ref()).await?;
+        if held < needed {
+            if let (Asset::Token(token), Signer::HotWallet) = (&payout.asset, payout.signer) {
+                let short = round.shortfalls.tokens.entry(token.clone()).or_default();
+                *short = short.saturating_add(needed - held);
+            }
+            let note = format!(
+                "waiting for funds: {} holds {held}, needs {needed} (base units, with payouts in flight)",
+                payout.from
+            );
+            return self.wait(payout, note).await;
+        }
+        let Some((max_fee, tip)) = self.round_fees(round).await? else {
+            let note = "waiting for network fees to fall below the configured cap".to_owned();
+            return self.wait(payout, note).await;
+        };
+        let mut tx = TransferTx {
+            nonce: 0,
+            contract,
+            to: payout.to,
+            amount,
+            gas_limit: 0,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: tip,
+        };
+        tx.gas_limit = self.gas_limit(&payout.from, &tx).await?;
+        let native = (payout.from, Asset::Native(self.chain.key.clone()));
+        let gas_needed = u128::from(tx.gas_limit)
+            .saturating_mul(max_fee)
+            .saturating_add(round.promised(&native))
+            .saturating_add(if contract.is_none() { amount } else { 0 });
+        let gas_held = if contract.is_none() {
+            held
+        } else {
+            self.writer.balance(&payout.from, None).await?
+        };
+        if gas_held < gas_needed {
+            if let Signer::Deposit(_) = payout.signer {
+                round.shortfalls.gas.insert(payout.from, gas_needed);
+            }
+            return self
+                .wait(
+                    payout,
+                    format!(
+                        "waiting for gas: {} holds {gas_held} wei, needs {gas_needed}",
+                        payout.from
+                    ),
+                )
+                .await;
+        }
+        tx.nonce = self.next_nonce(&payout.from).await?;
+        let raw = self.writer.sign(payout.signer, &tx)?;
+        let Some(signed) = self.record_signed(payout, &tx, &raw).await? else {
+            return Ok(false);
+        };
+        *round.promised.entry(key).or_default() += amount;
+        crate::failpoint::pause_at("payout-signed").await;
+        self.broadcast(&signed, &raw).await?;
+        Ok(true)
+    }
+
+    /// Commits the payout as signed with its transaction and nonce; `None` when it changed
+    /// meanwhile (or another payout took the nonce), to be tried again next round.
+    async fn record_signed(
+        &self,
+        payout: &Payout,
+        tx: &TransferTx,
+        raw: &RawTx,
+    ) -> Result<Option<Payout>, PayoutError> {
+        let now = self.gateway.clock.now();
+        let mut signed = payout
+            .moved(PayoutStatus::Signed, now)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        signed.nonce = Some(tx.nonce);
+        signed.tx_hash = Some(raw.hash.clone());
+        signed.note = None;
+        let mut changes = ChangeSet::default();
+        changes.payouts.push(PayoutChange::Update {
+            expected_version: payout.version,
+            payout: signed.clone(),
+        });
+        let fees = (tx.max_fee_per_gas, tx.max_priority_fee_per_gas);
+        changes
+            .signed_txs
+            .push(signed_tx(&payout.id, tx.nonce, fees, raw, now));
+        changes.nonces.push(NonceTaken {
+            chain: self.chain.key.clone(),
+            address: payout.from,
+            nonce: tx.nonce,
+        });
+        match self.gateway.commit(changes).await {
+            Ok(()) => Ok(Some(signed)),
+            Err(ChangeError::Conflict) => Ok(None),
+            Err(ChangeError::Failed(error)) => Err(error.into()),
+        }
+    }
+
+    /// Hands a recorded transaction to a node and notes what it said; true when refused.
+    pub(super) async fn broadcast(
+        &self,
+        payout: &Payout,
+        raw: &RawTx,
+    ) -> Result<bool, PayoutError> {
+        match self.writer.broadcast(raw).await? {
+            Broadcast::Accepted | Broadcast::AlreadyKnown => {
+                crate::failpoint::pause_at("payout-broadcast").await;
+                if payout.status == PayoutStatus::Signed {
+                    self.gateway.payout_sent(payout, &raw.hash).await?;
+                    tracing::info!(payout = %payout.id, kind = payout.kind.as_str(), tx = %raw.hash, "payout broadcast");
+                }
+                Ok(false)
+            }
+            Broadcast::NonceTooLow => self.nonce_used(payout).await.map(|()| false),
+            Broadcast::Refused(reason) => {
+                tracing::warn!(payout = %payout.id, %reason, "node refused the payout transaction");
+                let note = format!("node refused the transaction: {reason}");
+                self.note(payout, note, payout.not_before)
+                    .await
+                    .map(|()| true)
+            }
+        }
+    }
+
+    /// A node says the payout's nonce is used, and none of its transactions is mined: wait a
+    /// replacement period (a lagging node may not show a receipt yet), then fail it.
+    async fn nonce_used(&self, payout: &Payout) -> Result<(), PayoutError> {
+        let now = self.gateway.clock.now();
+        let noted = payout
+            .note
+            .as_deref()
+            .is_some_and(|n| n.starts_with(NONCE_USED));
+        if !noted {
+            let recheck = Timestamp::from_micros(
+                now.micros()
+                    .saturating_add(micros(self.settings.replace_after)),
+            );
+            return self
+                .note(
+                    payout,
+                    format!("{NONCE_USED}; checking again before failing"),
+                    recheck,
+                )
+                .await;
+        }
+        if payout.not_before > now {
+            return Ok(());
+        }
+        tracing::error!(payout = %payout.id, nonce = ?payout.nonce, "payout nonce taken by a transaction not ours; failing it");
+        let reason = format!("{NONCE_USED} from {}; nothing was sent", payout.from);
+        self.gateway
+            .payout_failed(payout, &reason, None)
+            .await
+            .map_err(Into::into)
+    }
+
+    /// Puts a queued payout back to wait, with why. The note is written only when it changes;
+    /// the retry time is kept in memory, so a long wait costs no writes.
+    async fn wait(&self, payout: &Payout, note: String) -> Result<bool, PayoutError> {
+        let now = self.gateway.clock.now();
+        let retry = Timestamp::from_micros(
+            now.micros()
+                .saturating_add(micros(self.settings.funds_retry)),
+        );
+        self.defer(&payout.id, retry);
+        if payout.note.as_deref() != Some(note.as_str()) {
+            tracing::info!(payout = %payout.id, %note, "payout waiting");
+            self.save(payout, payout.waiting(note, retry, now)).await?;
+        }
+        Ok(false)
+    }
+
+    /// Notes why an unfinished payout does not progress (unchanged notes are not rewritten).
+    pub(super) async fn note(
+        &self,
+        payout: &Payout,
+        note: String,
+        not_before: Timestamp,
+    ) -> Result<(), PayoutError> {
+        if payout.note.as_deref() == Some(note.as_str()) && payout.not_before == not_before {
+            return Ok(());
+        }
+        let now = self.gateway.clock.now();
+        self.save(payout, payout.waiting(note, not_before, now))
+            .await
+    }
+
+    /// Commits a payout's new version; a concurrent change wins (next round reads it).
+    pub(super) async fn save(&self, before: &Payout, after: Payout) -> Result<(), PayoutError> {
+        let mut changes = ChangeSet::default();
+        changes.payouts.push(PayoutChange::Update {
+            expected_version: before.version,
+            payout: after,
+        });
+        match self.gateway.commit(changes).await {
+            Ok(()) | Err(ChangeError::Conflict) => Ok(()),
+            Err(ChangeError::Failed(error)) => Err(error.into()),
+        }
+    }
+
+    /// The token contract of an asset of this chain (`None` for the native coin).
+    pub(super) fn contract_of(&self, asset: &Asset) -> Result<Option<EvmAddress>, PayoutError> {
+        match asset {
+            Asset::Native(chain) if *chain == self.chain.key => Ok(None),
+            Asset::Token(id) => match self.gateway.tokens.get(id) {
+                Some((token, chain)) if chain.key == self.chain.key => Ok(Some(token.contract)),
+                _ => Err(ServiceError::Internal(format!(
+                    "{id} is not a token of chain {}",
+                    self.chain.key
+                ))
+                .into()),
+            },
+            Asset::Native(other) => Err(ServiceError::Internal(format!(
+                "{other} coin paid on chain {}",
+                self.chain.key
+            ))
+            .into()),
+        }
+    }
+
+    /// This round's fees, asked of the node once per round.
+    async fn round_fees(
+        &self,
+        round: &mut RoundState,
+    ) -> Result<Option<(u128, u128)>, PayoutError> {
+        if round.fees.is_none() {
+            round.fees = Some(self.fees().await?);
+        }
+        Ok(round.fees.flatten())
+    }
+
+    /// EIP-1559 fees: twice the base fee plus the tip, within the cap; `None` when even the
+    /// base fee and tip exceed the cap.
+    pub(super) async fn fees(&self) -> Result<Option<(u128, u128)>, PayoutError> {
+        let quote = self.writer.fee_quote().await?;
+        let cap = self.settings.max_fee_per_gas;
+        if quote.base_fee.saturating_add(quote.priority_fee) > cap {
+            return Ok(None);
+        }
+        let max_fee = quote
+            .base_fee
+            .saturating_mul(2)
+            .saturating_add(quote.priority_fee)
+            .min(cap);
+        Ok(Some((max_fee, quote.priority_fee.min(max_fee))))
+    }
+
+    /// Gas for a transfer: the node's estimate with a fifth more for tokens (their cost can
+    /// shift with storage), exactly 21,000 for the coin.
+    pub(super) async fn gas_limit(
+        &self,
+        from: &EvmAddress,
+        tx: &TransferTx,
+    ) -> Result<u64, PayoutError> {
+        if tx.contract.is_none() {
+            return Ok(NATIVE_TRANSFER_GAS);
+        }
+        let estimate = self.writer.estimate_gas(from, tx).await?;
+        Ok(estimate.saturating_add(estimate / 5))
+    }
+
+    /// The next nonce of an address: past both what the store recorded and what the chain
+    /// (with its pending pool) has seen.
+    async fn next_nonce(&self, address: &EvmAddress) -> Result<u64, PayoutError> {
+        let recorded = self
+            .gateway
+            .store
+            .next_nonce(&self.chain.key, address)
+            .await?
+            .unwrap_or(0);
+        let chain = self.writer.nonce(address, true).await?;
+        Ok(recorded.max(chain))
+    }
+}
+
+/// The stored form of a signed transaction with its nonce and `(max fee, tip)` per gas.
+pub(super) fn signed_tx(
+    payout_id: &str,
+    nonce: u64,
+    (max_fee_per_gas, max_priority_fee_per_gas): (u128, u128),
+    raw: &RawTx,
+    now: Timestamp,
+) -> SignedTx {
+    SignedTx {
+        payout_id: payout_id.to_owned(),
+        tx_hash: raw.hash.clone(),
+        raw: raw.raw.clone(),
+        nonce,
+        max_fee_per_gas,
+        max_priority_fee_per_gas,
+        signed_at: now,
+    }
+}

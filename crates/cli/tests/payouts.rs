@@ -1,0 +1,1064 @@
+//! Acceptance tests of money going out, end to end on a real anvil chain and on both engines:
+//! refunds of paid orders (partial, then the rest; too much refused), one refund number sent ten
+//! times at once paying once, an overpayment returned to its payer, on-chain settlements (too
+//! much refused), fiat settlements through the operator's approve / mark-paid / reject,
+//! cancellations before a payout is signed, the webhooks all this announces, and after each
+//! scenario the books: the ledger balances and every address we hold matches the chain.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::chain::{TestChain, eventually, usd};
+use common::receiver::{Receiver, Reply, always};
+use common::{Db, TestGateway, retcode, signed_headers_at};
+use serde_json::{Value, json};
+use wcheckout::config::{BankAccountConfig, Config};
+use wcheckout_app::admin::IssuedCredentials;
+use wcheckout_app::clock::SystemClock;
+use wcheckout_client::{ApiResponse, Client};
+use wcheckout_domain::app::{App, Branding, UnderpaymentTolerance};
+use wcheckout_domain::ids::AppId;
+use wcheckout_domain::ledger::Asset;
+use wcheckout_domain::money::TokenAmount;
+use wcheckout_domain::payout::PayoutKind;
+use wcheckout_domain::ports::{AppStore, Clock, MoneyStore};
+use wcheckout_domain::token::{Chain, TokenId};
+use wcheckout_evm::anvil::DEV_ACCOUNTS;
+
+/// Longest wait for anything on chain or in a webhook.
+const WAIT: Duration = Duration::from_secs(45);
+/// `keccak256("Transfer(address,address,uint256)")`.
+const TRANSFER_TOPIC: &str = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
+/// The app the operator registered bank accounts for (its id is fixed so the configuration can
+/// name it before the gateway starts).
+const BANK_APP: &str = "app_payouts_bank";
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+/// A chain, a gateway watching it and paying out on it, an app whose webhooks a receiver
+/// records, and that app's signed client.
+struct Bench {
+    chain: TestChain,
+    gw: TestGateway,
+    eth: Chain,
+    hooks: Receiver,
+    app: IssuedCredentials,
+    client: Client,
+}
+
+impl Bench {
+    /// `None` when PostgreSQL is wanted and absent (the harness has said so).
+    async fn start(db: Db, tweak: impl FnOnce(&mut Config)) -> Option<Bench> {
+        let hooks = Receiver::start(always(Reply::ok())).await;
+        let chain = TestChain::start(31337).await;
+        let gw = TestGateway::start_with(db, |c| {
+            chain.configure(c, "ETH", 1);
+            c.payouts.poll_interval_ms = 100;
+            c.payouts.funds_retry_secs = 1;
+            c.webhooks.poll_interval_ms = 100;
+            tweak(c);
+        })
+        .await?;
+        let eth = gw.gateway.tokens.chains().next().unwrap().clone();
+        let app = gw
+            .admin
+            .create("Payouts", Some(&hooks.url("/hooks")), &[])
+            .await
+            .unwrap();
+        let client = gw.client(&app);
+        Some(Bench {
+            chain,
+            gw,
+            eth,
+            hooks,
+            app,
+            client,
+        })
+    }
+
+    /// Gas for the hot wallet, recorded in the ledger.
+    async fn fund_gas(&self) {
+        wcheckout::devnet::fund_hot_wallet(&self.gw.gateway, &self.eth, &self.chain.rpc_url)
+            .await
+            .unwrap();
+    }
+
+    fn hot_wallet(&self) -> String {
+        self.gw.gateway.hot_wallet.to_lower_hex()
+    }
+
+    /// Tokens sent to the hot wallet from payer `payer`, recorded as the operator's funding.
+    async fn fund_tokens(&self, payer: usize, amount: TokenAmount) {
+        let hot = self.hot_wallet();
+        let tx = self.chain.pay(payer, self.chain.usdt, &hot, amount).await;
+        let token = TokenId::parse("ETH_USDT").unwrap();
+        self.gw
+            .gateway
+            .record_funding(&self.eth, Asset::Token(token), amount, &tx)
+            .await
+            .unwrap();
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> ApiResponse {
+        self.client.post(path, &body.to_string()).await.unwrap()
+    }
+
+    async fn get(&self, path_and_query: &str) -> ApiResponse {
+        self.client.get(path_and_query).await.unwrap()
+    }
+
+    /// POSTs and asserts success; the `retdata`.
+    async fn ok(&self, path: &str, body: &Value) -> Value {
+        let answer = self.post(path, body).await;
+        assert_eq!(answer.retcode(), "200", "{path} {body}: {}", answer.body);
+        answer.retdata().clone()
+    }
+
+    /// POSTs and asserts the refusal `code`.
+    async fn refused(&self, path: &str, body: &Value, code: &str) -> ApiResponse {
+        let answer = self.post(path, body).await;
+        assert_eq!(answer.retcode(), code, "{path} {body}: {}", answer.body);
+        answer
+    }
+
+    /// An order of `amount` USDT paid with `paid` by payer `payer`, once `PAID`; its deposit
+    /// address and the payment's transaction.
+    async fn paid_order(
+        &self,
+        no: &str,
+        amount: &str,
+        paid: &str,
+        payer: usize,
+    ) -> (String, String) {
+        let body =
+            json!({"orderNo": no, "orderAmount": amount, "customerId": "c", "token": "ETH_USDT"});
+        let created = self.ok("/checkout/order/create", &body).await;
+        let address = created["depositAddress"].as_str().unwrap().to_owned();
+        let tx = self
+            .chain
+            .pay(payer, self.chain.usdt, &address, usd(paid))
+            .await;
+        self.wait_order(no, "PAID").await;
+        (address, tx)
+    }
+
+    async fn order(&self, no: &str) -> Value {
+        let info = self
+            .get(&format!("/checkout/order/info?orderNo={no}"))
+            .await;
+        assert_eq!(info.retcode(), "200", "{}", info.body);
+        info.retdata().clone()
+    }
+
+    async fn wait_order(&self, no: &str, status: &str) -> Value {
+        eventually(WAIT, &format!("order {no} {status}"), || async {
+            let order = self.order(no).await;
+            (order["orderStatus"] == status).then_some(order)
+        })
+        .await
+    }
+
+    async fn refund(&self, no: &str) -> ApiResponse {
+        self.get(&format!("/checkout/refund/info?refundOrderNo={no}"))
+            .await
+    }
+
+    async fn wait_refund(&self, no: &str, status: &str) -> Value {
+        eventually(WAIT, &format!("refund {no} {status}"), || async {
+            let info = self.refund(no).await;
+            assert_eq!(info.retcode(), "200", "{}", info.body);
+            let data = info.retdata().clone();
+            assert!(
+                data["refundStatus"] != "FAILED",
+                "refund {no} failed: {data}"
+            );
+            (data["refundStatus"] == status).then_some(data)
+        })
+        .await
+    }
+
+    async fn settlement(&self, no: &str) -> ApiResponse {
+        self.get(&format!("/checkout/settlement/info?settlementOrderNo={no}"))
+            .await
+    }
+
+    async fn wait_settlement(&self, no: &str, status: &str) -> Value {
+        eventually(WAIT, &format!("settlement {no} {status}"), || async {
+            let info = self.settlement(no).await;
+            assert_eq!(info.retcode(), "200", "{}", info.body);
+            let data = info.retdata().clone();
+            assert!(
+                data["settlementStatus"] != "FAILED",
+                "settlement {no} failed: {data}"
+            );
+            (data["settlementStatus"] == status).then_some(data)
+        })
+        .await
+    }
+
+    /// USDT held by `owner`, base units.
+    async fn usdt_of(&self, owner: &str) -> u128 {
+        self.chain
+            .balance(self.chain.usdt, owner)
+            .await
+            .base_units()
+    }
+
+    /// USDT Transfer logs from `from` to `to` on the whole chain.
+    async fn transfers(&self, from: &str, to: &str) -> Vec<Value> {
+        let filter = json!({
+            "fromBlock": "0x0",
+            "toBlock": "latest",
+            "address": self.chain.usdt.to_checksum(),
+            "topics": [TRANSFER_TOPIC, topic_of(from), topic_of(to)],
+        });
+        let logs = self.chain.rpc("eth_getLogs", json!([filter])).await;
+        logs.as_array().unwrap().clone()
+    }
+
+    /// The `data` of every distinct `event_type` webhook whose `data[key] == value`, in arrival
+    /// order (a redelivery of an event counts once).
+    fn hooks_of(&self, event_type: &str, key: &str, value: &str) -> Vec<Value> {
+        let mut seen = HashSet::new();
+        self.hooks
+            .deliveries()
+            .iter()
+            .map(common::receiver::Delivery::json)
+            .filter(|body| body["eventType"] == event_type && body["data"][key] == value)
+            .filter(|body| seen.insert(body["eventId"].as_str().unwrap_or("").to_owned()))
+            .map(|body| body["data"].clone())
+            .collect()
+    }
+
+    /// Waits for the `event_type` webhook of object `data[key] == value` in `data[field] ==
+    /// status`; its `data`.
+    async fn wait_hook(
+        &self,
+        event_type: &str,
+        (key, value): (&str, &str),
+        (field, status): (&str, &str),
+    ) -> Value {
+        eventually(
+            WAIT,
+            &format!("{event_type} {value} {status} webhook"),
+            || async {
+                self.hooks_of(event_type, key, value)
+                    .into_iter()
+                    .find(|data| data[field] == status)
+            },
+        )
+        .await
+    }
+
+    /// Every payout final, the ledger balanced, and every custody account of ours holding on
+    /// chain exactly what the ledger says.
+    async fn assert_books_balance(&self) {
+        let reader = Arc::new(
+            wcheckout_evm::reader::EvmChainReader::new(
+                "ETH",
+                std::slice::from_ref(&self.chain.rpc_url),
+                None,
+                Duration::from_secs(5),
+            )
+            .unwrap(),
+        );
+        let keys =
+            wcheckout_evm::keys::payout_keys(&secrecy::SecretString::from(common::TEST_MNEMONIC))
+                .unwrap();
+        let writer = wcheckout_evm::writer::EvmChainWriter::new(reader, keys, 31337);
+        let writer = &writer;
+        let settled = eventually(
+            Duration::from_secs(15),
+            "no payout in flight",
+            || async move {
+                let found = self
+                    .gw
+                    .gateway
+                    .reconcile_chain(&self.eth, writer)
+                    .await
+                    .unwrap();
+                (found.in_flight == 0).then_some(found)
+            },
+        )
+        .await;
+        assert!(
+            settled.differences.is_empty(),
+            "the ledger and the chain disagree: {settled:?}"
+        );
+        assert!(settled.checked > 0, "{settled:?}");
+        let check = self.gw.gateway.ledger_check().await.unwrap();
+        assert!(
+            check.mismatched_accounts.is_empty() && check.account_debits == check.account_credits,
+            "the ledger does not balance: {check:?}"
+        );
+    }
+}
+
+/// A 32-byte log topic holding an address.
+fn topic_of(address: &str) -> String {
+    format!(
+        "0x{:0>64}",
+        address.trim_start_matches("0x").to_ascii_lowercase()
+    )
+}
+
+/// A decimal from the API (string or number) as USDT base units.
+fn units(value: &Value) -> u128 {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    usd(&text).base_units()
+}
+
+fn base(whole: &str) -> u128 {
+    usd(whole).base_units()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Refunds of a paid order: a part, then the rest; too much refused
+// ---------------------------------------------------------------------------------------------
+
+async fn partial_then_full_refund_reach_the_payer(db: Db) {
+    let Some(b) = Bench::start(db, |_| {}).await else {
+        return;
+    };
+    b.fund_gas().await;
+    let payer = DEV_ACCOUNTS[2];
+    b.paid_order("o1", "30", "30", 2).await;
+    let start = b.usdt_of(payer).await;
+
+    // Too much: refused, and nothing changes (not even the refund number is taken).
+    let paid = b.order("o1").await;
+    assert_eq!(units(&paid["refundedAmount"]), 0, "{paid}");
+    let too_much = json!({"refundOrderNo": "r1", "orderNo": "o1", "amount": "30.01"});
+    let answer = b
+        .refused("/checkout/refund/create", &too_much, "00422")
+        .await;
+    assert!(answer.retmsg().contains("30"), "{}", answer.body);
+    assert_eq!(
+        b.order("o1").await,
+        paid,
+        "a refused refund changed the order"
+    );
+    assert_eq!(b.refund("r1").await.retcode(), "00404");
+
+    // A part: PENDING_REFUND at once, the order REFUNDING, then paid on chain.
+    let part =
+        json!({"refundOrderNo": "r1", "orderNo": "o1", "amount": "10", "remark": "one of three"});
+    let created = b.ok("/checkout/refund/create", &part).await;
+    assert_eq!(created["refundStatus"], "PENDING_REFUND", "{created}");
+    assert_eq!(created["orderNo"], "o1");
+    assert_eq!(units(&created["amount"]), base("10"));
+    assert!(created["txHash"].is_null(), "{created}");
+    assert_eq!(
+        created["address"].as_str().unwrap().to_ascii_lowercase(),
+        payer.to_ascii_lowercase(),
+        "a refund goes back to the payer by default"
+    );
+    // (The hot wallet holds no tokens yet, so this refund waits for a sweep: time to look.)
+    let refunding = b.order("o1").await;
+    assert_eq!(refunding["orderStatus"], "REFUNDING", "{refunding}");
+    let refunded = b.wait_refund("r1", "REFUNDED").await;
+    let tx1 = refunded["txHash"].as_str().unwrap().to_owned();
+    assert_eq!(refunded["sysid"], created["sysid"]);
+    assert_eq!(b.usdt_of(payer).await - start, base("10"));
+    let order = b.wait_order("o1", "PARTIAL_REFUNDED").await;
+    assert_eq!(units(&order["refundedAmount"]), base("10"), "{order}");
+
+    // More than what is left (20): refused, nothing changes.
+    let over = json!({"refundOrderNo": "r2", "orderNo": "o1", "amount": "20.000001"});
+    b.refused("/checkout/refund/create", &over, "00422").await;
+    assert_eq!(b.order("o1").await, order);
+    assert_eq!(b.refund("r2").await.retcode(), "00404");
+
+    // The rest.
+    let rest = json!({"refundOrderNo": "r2", "orderNo": "o1", "amount": "20"});
+    let created = b.ok("/checkout/refund/create", &rest).await;
+    assert_eq!(created["refundStatus"], "PENDING_REFUND", "{created}");
+    let refunded = b.wait_refund("r2", "REFUNDED").await;
+    let tx2 = refunded["txHash"].as_str().unwrap().to_owned();
+    assert_ne!(tx1, tx2);
+    assert_eq!(b.usdt_of(payer).await - start, base("30"));
+    let order = b.wait_order("o1", "REFUNDED").await;
+    assert_eq!(units(&order["refundedAmount"]), base("30"), "{order}");
+    let nothing_left = json!({"refundOrderNo": "r3", "orderNo": "o1", "amount": "0.01"});
+    b.refused("/checkout/refund/create", &nothing_left, "00409")
+        .await;
+
+    // On chain: exactly two transfers from the hot wallet to the payer, the refunds' own.
+    let logs = b.transfers(&b.hot_wallet(), payer).await;
+    let hashes = logs
+        .iter()
+        .map(|l| l["transactionHash"].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    assert_eq!(hashes, vec![tx1.clone(), tx2.clone()], "{logs:?}");
+
+    // Webhooks: each refund REFUNDING then REFUNDED with its transaction; the order's steps.
+    for (no, tx, amount) in [("r1", &tx1, "10"), ("r2", &tx2, "20")] {
+        let done = b
+            .wait_hook(
+                "REFUND_ORDER_CHANGED",
+                ("refundOrderNo", no),
+                ("refundStatus", "REFUNDED"),
+            )
+            .await;
+        assert_eq!(done["txHash"], tx.as_str(), "{done}");
+        assert_eq!(units(&done["amount"]), base(amount));
+        assert_eq!(done["orderNo"], "o1");
+        let steps = b
+            .hooks_of("REFUND_ORDER_CHANGED", "refundOrderNo", no)
+            .iter()
+            .map(|d| d["refundStatus"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>();
+        assert_eq!(steps, ["REFUNDING", "REFUNDED"], "refund {no}");
+        let sending = b
+            .wait_hook(
+                "REFUND_ORDER_CHANGED",
+                ("refundOrderNo", no),
+                ("refundStatus", "REFUNDING"),
+            )
+            .await;
+        assert_eq!(
+            sending["txHash"],
+            tx.as_str(),
+            "REFUNDING carries the transaction"
+        );
+        assert_eq!(b.refund(no).await.retdata()["txHash"], tx.as_str());
+    }
+    b.wait_hook(
+        "CHECKOUT_ORDER_CHANGED",
+        ("orderNo", "o1"),
+        ("orderStatus", "REFUNDED"),
+    )
+    .await;
+    let order_steps = b
+        .hooks_of("CHECKOUT_ORDER_CHANGED", "orderNo", "o1")
+        .iter()
+        .map(|d| d["orderStatus"].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        order_steps,
+        [
+            "PAID",
+            "REFUNDING",
+            "PARTIAL_REFUNDED",
+            "REFUNDING",
+            "REFUNDED"
+        ]
+    );
+
+    let list = b
+        .ok("/checkout/refund/list", &json!({"orderNo": "o1"}))
+        .await;
+    assert_eq!(list["total"], 2, "{list}");
+    b.assert_books_balance().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. One refund number sent ten times at once pays once
+// ---------------------------------------------------------------------------------------------
+
+async fn repeated_refund_number_pays_once(db: Db) {
+    let Some(b) = Bench::start(db, |_| {}).await else {
+        return;
+    };
+    b.fund_gas().await;
+    let payer = DEV_ACCOUNTS[3];
+    b.paid_order("d1", "25", "25", 3).await;
+    let start = b.usdt_of(payer).await;
+
+    // Ten requests at once, each its own (signature, timestamp), all the same body.
+    let body = json!({"refundOrderNo": "dup", "orderNo": "d1", "amount": "7.5"}).to_string();
+    let token = b.gw.token(&b.app).await;
+    let now = SystemClock.now().millis();
+    let url = format!("{}/checkout/refund/create", b.gw.base_url);
+    let requests = (0..10)
+        .map(|i| {
+            let headers = signed_headers_at(
+                &token,
+                &b.app.sign_key,
+                "POST",
+                "/checkout/refund/create",
+                &body,
+                &(now - i).to_string(),
+            );
+            let mut request =
+                b.gw.http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone());
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            tokio::spawn(async move {
+                let response = request.send().await.unwrap();
+                response.json::<Value>().await.unwrap()
+            })
+        })
+        .collect::<Vec<_>>();
+    let mut answers = Vec::new();
+    for request in requests {
+        answers.push(request.await.unwrap());
+    }
+    let mut sysids = HashSet::new();
+    for answer in &answers {
+        assert_eq!(retcode(answer), "200", "{answer}");
+        sysids.insert(answer["retdata"]["sysid"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        sysids.len(),
+        1,
+        "ten identical requests, one refund: {sysids:?}"
+    );
+
+    let refunded = b.wait_refund("dup", "REFUNDED").await;
+    assert!(sysids.contains(refunded["sysid"].as_str().unwrap()));
+    // Several more payout rounds: a second payment would show now.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let logs = b.transfers(&b.hot_wallet(), payer).await;
+    assert_eq!(logs.len(), 1, "exactly one transfer to the payer: {logs:?}");
+    assert_eq!(logs[0]["transactionHash"], refunded["txHash"]);
+    assert_eq!(b.usdt_of(payer).await - start, base("7.5"));
+    let order = b.wait_order("d1", "PARTIAL_REFUNDED").await;
+    assert_eq!(units(&order["refundedAmount"]), base("7.5"), "{order}");
+    let list = b
+        .ok("/checkout/refund/list", &json!({"orderNo": "d1"}))
+        .await;
+    assert_eq!(list["total"], 1, "{list}");
+
+    // Sent again later, the same body answers with the same refund; another body is refused.
+    let again = b
+        .ok(
+            "/checkout/refund/create",
+            &serde_json::from_str(&body).unwrap(),
+        )
+        .await;
+    assert_eq!(again["sysid"], refunded["sysid"]);
+    assert_eq!(again["refundStatus"], "REFUNDED");
+    let other = json!({"refundOrderNo": "dup", "orderNo": "d1", "amount": "8"});
+    b.refused("/checkout/refund/create", &other, "00409").await;
+    assert_eq!(b.transfers(&b.hot_wallet(), payer).await.len(), 1);
+    b.assert_books_balance().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. An overpayment returned to its payer
+// ---------------------------------------------------------------------------------------------
+
+async fn overpayment_returns_to_the_payer(db: Db) {
+    let Some(b) = Bench::start(db, |_| {}).await else {
+        return;
+    };
+    b.fund_gas().await;
+    let payer = DEV_ACCOUNTS[5];
+    let (_, tx) = b.paid_order("x1", "10", "10.75", 5).await;
+    let start = b.usdt_of(payer).await;
+
+    let list = eventually(WAIT, "the OVER_PAID abnormal payment", || async {
+        let list = b
+            .ok("/checkout/abnormal-payment/list", &json!({"orderNo": "x1"}))
+            .await;
+        (list["total"] == 1).then_some(list)
+    })
+    .await;
+    let abnormal = list["records"][0].clone();
+    assert_eq!(abnormal["type"], "OVER_PAID", "{abnormal}");
+    assert_eq!(abnormal["status"], "PENDING");
+    assert_eq!(abnormal["hash"], tx.as_str());
+    assert_eq!(units(&abnormal["amount"]), base("0.75"));
+    assert_eq!(units(&abnormal["pendingAmount"]), base("0.75"));
+
+    // By order and transaction, no amount: the whole abnormal amount.
+    let body = json!({"refundOrderNo": "xr1", "orderNo": "x1", "txHash": tx, "token": "ETH_USDT", "remark": "excess"});
+    let created = b.ok("/checkout/abnormal-payment/refund", &body).await;
+    assert_eq!(created["refundStatus"], "PENDING_REFUND", "{created}");
+    assert_eq!(created["abnormalPaymentNo"], abnormal["abnormalPaymentNo"]);
+    assert_eq!(units(&created["amount"]), base("0.75"));
+    assert_eq!(
+        created["address"].as_str().unwrap().to_ascii_lowercase(),
+        payer.to_ascii_lowercase()
+    );
+    let refunded = b.wait_refund("xr1", "REFUNDED").await;
+    assert_eq!(b.usdt_of(payer).await - start, base("0.75"));
+    let logs = b.transfers(&b.hot_wallet(), payer).await;
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(logs[0]["transactionHash"], refunded["txHash"]);
+
+    let handled = eventually(WAIT, "the abnormal payment HANDLED", || async {
+        let list = b
+            .ok("/checkout/abnormal-payment/list", &json!({"orderNo": "x1"}))
+            .await;
+        let record = list["records"][0].clone();
+        (record["status"] == "HANDLED").then_some(record)
+    })
+    .await;
+    assert_eq!(units(&handled["pendingAmount"]), 0, "{handled}");
+    assert_eq!(units(&handled["amount"]), base("0.75"));
+    // The order itself is untouched: paid, nothing refunded from it.
+    let order = b.order("x1").await;
+    assert_eq!(order["orderStatus"], "PAID", "{order}");
+    assert_eq!(units(&order["refundedAmount"]), 0);
+    let twice = json!({"refundOrderNo": "xr2", "orderNo": "x1", "txHash": tx});
+    b.refused("/checkout/abnormal-payment/refund", &twice, "00409")
+        .await;
+    b.wait_hook(
+        "REFUND_ORDER_CHANGED",
+        ("refundOrderNo", "xr1"),
+        ("refundStatus", "REFUNDED"),
+    )
+    .await;
+    b.assert_books_balance().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. An on-chain settlement; too much refused
+// ---------------------------------------------------------------------------------------------
+
+async fn onchain_settlement_arrives(db: Db) {
+    let Some(b) = Bench::start(db, |_| {}).await else {
+        return;
+    };
+    b.fund_gas().await;
+    let merchant = DEV_ACCOUNTS[6];
+    b.paid_order("s1", "20", "20", 4).await;
+    let start = b.usdt_of(merchant).await;
+    let settle = |no: &str, amount: &str| json!({"settlementOrderNo": no, "token": "ETH_USDT", "address": merchant, "amount": amount});
+
+    b.refused(
+        "/checkout/settlement/create",
+        &settle("st1", "20.01"),
+        "00422",
+    )
+    .await;
+    assert_eq!(b.settlement("st1").await.retcode(), "00404");
+    // Balances are per merchant and token.
+    let other_merchant = json!({"settlementOrderNo": "st1", "merchantId": "m2", "token": "ETH_USDT", "address": merchant, "amount": "1"});
+    b.refused("/checkout/settlement/create", &other_merchant, "00422")
+        .await;
+    let other_token = json!({"settlementOrderNo": "st1", "token": "ETH_USDC", "address": merchant, "amount": "1"});
+    b.refused("/checkout/settlement/create", &other_token, "00422")
+        .await;
+
+    let created = b
+        .ok("/checkout/settlement/create", &settle("st1", "12"))
+        .await;
+    assert_eq!(
+        created["settlementStatus"], "PENDING_SETTLEMENT",
+        "{created}"
+    );
+    assert_eq!(created["merchantId"], "default");
+    assert_eq!(units(&created["amount"]), base("12"));
+    assert!(created["txHash"].is_null());
+    let settled = b.wait_settlement("st1", "SETTLED").await;
+    let tx = settled["txHash"].as_str().unwrap().to_owned();
+    assert_eq!(b.usdt_of(merchant).await - start, base("12"));
+    let logs = b.transfers(&b.hot_wallet(), merchant).await;
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(logs[0]["transactionHash"], tx.as_str());
+
+    // What is left is 8.
+    b.refused(
+        "/checkout/settlement/create",
+        &settle("st2", "8.01"),
+        "00422",
+    )
+    .await;
+
+    let hook = b
+        .wait_hook(
+            "SETTLEMENT_ORDER_CHANGED",
+            ("settlementOrderNo", "st1"),
+            ("settlementStatus", "SETTLED"),
+        )
+        .await;
+    assert_eq!(hook["txHash"], tx.as_str(), "{hook}");
+    assert_eq!(units(&hook["amount"]), base("12"));
+    assert_eq!(
+        hook["address"].as_str().unwrap().to_ascii_lowercase(),
+        merchant.to_ascii_lowercase()
+    );
+    let steps = b
+        .hooks_of("SETTLEMENT_ORDER_CHANGED", "settlementOrderNo", "st1")
+        .iter()
+        .map(|d| d["settlementStatus"].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    assert_eq!(steps, ["SETTLING", "SETTLED"]);
+    let sending = b
+        .wait_hook(
+            "SETTLEMENT_ORDER_CHANGED",
+            ("settlementOrderNo", "st1"),
+            ("settlementStatus", "SETTLING"),
+        )
+        .await;
+    assert_eq!(
+        sending["txHash"],
+        tx.as_str(),
+        "SETTLING carries the transaction"
+    );
+    b.assert_books_balance().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Fiat settlements: approved and paid, or rejected
+// ---------------------------------------------------------------------------------------------
+
+/// Registers `app_id` (fixed, so the configuration can name it) as an app with a webhook URL.
+async fn app_with_id(gw: &TestGateway, app_id: &str, webhook_url: &str) -> IssuedCredentials {
+    let api_key = format!("ak_{}", wcheckout_app::secrets::random_hex(32));
+    let api_secret = wcheckout_app::secrets::random_token(32);
+    let sign_key = wcheckout_app::secrets::random_alphanumeric(32);
+    let now = SystemClock.now();
+    let app = App {
+        id: AppId::new(app_id),
+        name: "Bank".into(),
+        api_key: api_key.clone(),
+        api_secret_hash: wcheckout_app::secrets::hash_secret(&api_secret),
+        sign_key_sealed: gw.gateway.secrets.seal(app_id, &sign_key),
+        webhook_url: Some(webhook_url.to_owned()),
+        ip_allow: Vec::new(),
+        tolerance: UnderpaymentTolerance::default(),
+        branding: Branding::default(),
+        secrets_version: 1,
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+    };
+    gw.store.insert_app(&app).await.unwrap();
+    IssuedCredentials {
+        app_id: app_id.to_owned(),
+        api_key,
+        api_secret,
+        sign_key,
+    }
+}
+
+fn bank_account(app: &str, name: &str) -> BankAccountConfig {
+    BankAccountConfig {
+        app: app.into(),
+        account_name: name.into(),
+        account_number: "DE89370400440532013000".into(),
+        bank_name: "Commerzbank".into(),
+        swift_code: Some("COBADEFFXXX".into()),
+        ..BankAccountConfig::default()
+    }
+}
+
+async fn fiat_settlements_are_paid_or_rejected(db: Db) {
+    let Some(mut b) = Bench::start(db, |c| {
+        c.bank_accounts
+            .insert("ba1".into(), bank_account(BANK_APP, "Shop GmbH"));
+        c.bank_accounts
+            .insert("ba2".into(), bank_account("app_someone_else", "Other"));
+    })
+    .await
+    else {
+        return;
+    };
+    b.app = app_with_id(&b.gw, BANK_APP, &b.hooks.url("/hooks")).await;
+    b.client = b.gw.client(&b.app);
+    b.paid_order("f1", "30", "30", 1).await;
+    let gateway = &b.gw.gateway;
+
+    // Inline bank details: waiting for the operator, then SETTLING, then SETTLED.
+    let inline = json!({
+        "settlementOrderNo": "fs1", "token": "ETH_USDT", "amount": "10", "fiat": "USD",
+        "bankAccount": {"accountName": "Shop GmbH", "accountNumber": "DE89370400440532013000", "bankName": "Commerzbank"},
+    });
+    let created = b.ok("/checkout/settlement/fiat/create", &inline).await;
+    assert_eq!(
+        created["settlementStatus"], "PENDING_SETTLEMENT",
+        "{created}"
+    );
+    assert_eq!(created["fiat"], "USD");
+    assert!(created["address"].is_null(), "{created}");
+    let sysid = created["sysid"].as_str().unwrap().to_owned();
+    let approved = gateway.approve_settlement(&sysid).await.unwrap();
+    assert_eq!(approved.status.to_string(), "SETTLING");
+    assert_eq!(
+        b.settlement("fs1").await.retdata()["settlementStatus"],
+        "SETTLING"
+    );
+    assert!(
+        gateway.approve_settlement(&sysid).await.is_err(),
+        "approved twice"
+    );
+    let paid = gateway
+        .mark_settlement_paid(&sysid, "BANKREF1")
+        .await
+        .unwrap();
+    assert_eq!(paid.bank_reference.as_deref(), Some("BANKREF1"));
+    let info = b.settlement("fs1").await.retdata().clone();
+    assert_eq!(info["settlementStatus"], "SETTLED", "{info}");
+    assert_eq!(info["bankReference"], "BANKREF1");
+    assert!(
+        gateway
+            .mark_settlement_paid(&sysid, "BANKREF2")
+            .await
+            .is_err(),
+        "paid twice"
+    );
+    let cancel = b
+        .get("/checkout/settlement/cancel?settlementOrderNo=fs1")
+        .await;
+    assert_eq!(cancel.retcode(), "00409", "{}", cancel.body);
+
+    // A registered account by id: the other 20, then rejected, its funds back.
+    let by_id = |no: &str, amount: &str, id: &str| json!({"settlementOrderNo": no, "token": "ETH_USDT", "amount": amount, "bankAccountId": id});
+    let created = b
+        .ok(
+            "/checkout/settlement/fiat/create",
+            &by_id("fs2", "20", "ba1"),
+        )
+        .await;
+    assert_eq!(
+        created["settlementStatus"], "PENDING_SETTLEMENT",
+        "{created}"
+    );
+    let sysid = created["sysid"].as_str().unwrap().to_owned();
+    b.refused(
+        "/checkout/settlement/fiat/create",
+        &by_id("fs3", "0.01", "ba1"),
+        "00422",
+    )
+    .await;
+    let rejected = gateway
+        .reject_settlement(&sysid, "beneficiary name mismatch")
+        .await
+        .unwrap();
+    assert_eq!(rejected.status.to_string(), "REJECTED");
+    let info = b.settlement("fs2").await.retdata().clone();
+    assert_eq!(info["settlementStatus"], "REJECTED", "{info}");
+    assert_eq!(info["failureReason"], "beneficiary name mismatch");
+    let again = b
+        .ok(
+            "/checkout/settlement/fiat/create",
+            &by_id("fs3", "20", "ba1"),
+        )
+        .await;
+    assert_eq!(again["settlementStatus"], "PENDING_SETTLEMENT", "{again}");
+    b.refused(
+        "/checkout/settlement/fiat/create",
+        &by_id("fs4", "0.01", "ba1"),
+        "00422",
+    )
+    .await;
+
+    // Unknown accounts, and another app's, are not found.
+    for id in ["nope", "ba2"] {
+        b.refused(
+            "/checkout/settlement/fiat/create",
+            &by_id("fs5", "1", id),
+            "00404",
+        )
+        .await;
+    }
+
+    let hook = b
+        .wait_hook(
+            "SETTLEMENT_ORDER_CHANGED",
+            ("settlementOrderNo", "fs1"),
+            ("settlementStatus", "SETTLED"),
+        )
+        .await;
+    assert_eq!(hook["bankReference"], "BANKREF1", "{hook}");
+    let hook = b
+        .wait_hook(
+            "SETTLEMENT_ORDER_CHANGED",
+            ("settlementOrderNo", "fs2"),
+            ("settlementStatus", "REJECTED"),
+        )
+        .await;
+    assert_eq!(hook["failureReason"], "beneficiary name mismatch", "{hook}");
+    b.assert_books_balance().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Cancellations: before the payout is signed only
+// ---------------------------------------------------------------------------------------------
+
+async fn cancellations_before_signing_only(db: Db) {
+    // No gas and no sweeps: the hot wallet cannot pay until the test funds it.
+    let Some(b) = Bench::start(db, |c| {
+        c.sweeps.enabled = false;
+        c.settlements.approval_above = Some("5".into());
+    })
+    .await
+    else {
+        return;
+    };
+    b.paid_order("c1", "20", "20", 1).await;
+    let refund =
+        |no: &str, amount: &str| json!({"refundOrderNo": no, "orderNo": "c1", "amount": amount});
+    let settle = |no: &str, amount: &str, to: &str| json!({"settlementOrderNo": no, "token": "ETH_USDT", "address": to, "amount": amount});
+    let cancel_refund = |no: &str| format!("/checkout/refund/cancel?refundOrderNo={no}");
+    let cancel_settlement =
+        |no: &str| format!("/checkout/settlement/cancel?settlementOrderNo={no}");
+
+    // A refund the engine cannot pay yet.
+    let created = b.ok("/checkout/refund/create", &refund("cr1", "5")).await;
+    let reference = format!("refund:{}", created["sysid"].as_str().unwrap());
+    let note = eventually(WAIT, "the refund's payout waiting for funds", || async {
+        let payout =
+            b.gw.store
+                .payout_by_reference(PayoutKind::Refund, &reference)
+                .await
+                .unwrap()
+                .unwrap();
+        payout.note.filter(|n| n.starts_with("waiting for"))
+    })
+    .await;
+    println!("cr1 payout: {note}");
+    let info = b.refund("cr1").await.retdata().clone();
+    assert_eq!(info["refundStatus"], "PENDING_REFUND", "{info}");
+    assert!(info["txHash"].is_null());
+    assert_eq!(b.order("c1").await["orderStatus"], "REFUNDING");
+
+    let cancelled = b.get(&cancel_refund("cr1")).await;
+    assert_eq!(cancelled.retcode(), "200", "{}", cancelled.body);
+    assert_eq!(cancelled.retdata()["refundStatus"], "CANCELLED");
+    let again = b.get(&cancel_refund("cr1")).await;
+    assert_eq!(
+        again.retdata()["refundStatus"],
+        "CANCELLED",
+        "{}",
+        again.body
+    );
+    let order = b.order("c1").await;
+    assert_eq!(order["orderStatus"], "PAID", "{order}");
+    assert_eq!(units(&order["refundedAmount"]), 0);
+    b.wait_hook(
+        "REFUND_ORDER_CHANGED",
+        ("refundOrderNo", "cr1"),
+        ("refundStatus", "CANCELLED"),
+    )
+    .await;
+    // Its 5 are refundable again: all 20 can be asked for (then that is cancelled too).
+    b.ok("/checkout/refund/create", &refund("cr2", "20")).await;
+    b.refused("/checkout/refund/create", &refund("cr3", "0.01"), "00422")
+        .await;
+    assert_eq!(
+        b.get(&cancel_refund("cr2")).await.retdata()["refundStatus"],
+        "CANCELLED"
+    );
+
+    // A settlement waiting for approval (above 5) is cancelled; its funds come back.
+    let waiting = b
+        .ok(
+            "/checkout/settlement/create",
+            &settle("cs1", "6", DEV_ACCOUNTS[6]),
+        )
+        .await;
+    assert_eq!(waiting["settlementStatus"], "PENDING_SETTLEMENT");
+    let cancelled = b.get(&cancel_settlement("cs1")).await;
+    assert_eq!(cancelled.retcode(), "200", "{}", cancelled.body);
+    assert_eq!(cancelled.retdata()["settlementStatus"], "CANCELLED");
+    b.ok(
+        "/checkout/settlement/create",
+        &settle("cs2", "20", DEV_ACCOUNTS[6]),
+    )
+    .await;
+    b.refused(
+        "/checkout/settlement/create",
+        &settle("cs3", "0.01", DEV_ACCOUNTS[6]),
+        "00422",
+    )
+    .await;
+    assert_eq!(
+        b.get(&cancel_settlement("cs2")).await.retdata()["settlementStatus"],
+        "CANCELLED"
+    );
+
+    // Now the hot wallet can pay: what is paid can no longer be cancelled.
+    b.fund_gas().await;
+    b.fund_tokens(1, usd("20")).await;
+    let payer = DEV_ACCOUNTS[1];
+    let before = b.usdt_of(payer).await;
+    b.ok("/checkout/refund/create", &refund("cr4", "5")).await;
+    let paid = b.wait_refund("cr4", "REFUNDED").await;
+    assert_eq!(b.usdt_of(payer).await - before, base("5"));
+    let refused = b.get(&cancel_refund("cr4")).await;
+    assert_eq!(refused.retcode(), "00409", "{}", refused.body);
+    assert_eq!(b.refund("cr4").await.retdata().clone(), paid);
+    let order = b.wait_order("c1", "PARTIAL_REFUNDED").await;
+    assert_eq!(units(&order["refundedAmount"]), base("5"));
+
+    // A settlement of 5 needs no approval; once settled it cannot be cancelled.
+    let before = b.usdt_of(DEV_ACCOUNTS[6]).await;
+    b.ok(
+        "/checkout/settlement/create",
+        &settle("cs4", "5", DEV_ACCOUNTS[6]),
+    )
+    .await;
+    let settled = b.wait_settlement("cs4", "SETTLED").await;
+    assert_eq!(b.usdt_of(DEV_ACCOUNTS[6]).await - before, base("5"));
+    let refused = b.get(&cancel_settlement("cs4")).await;
+    assert_eq!(refused.retcode(), "00409", "{}", refused.body);
+    assert_eq!(b.settlement("cs4").await.retdata().clone(), settled);
+
+    // Above 5 it waits for the operator, then goes out.
+    let before = b.usdt_of(DEV_ACCOUNTS[7]).await;
+    let created = b
+        .ok(
+            "/checkout/settlement/create",
+            &settle("cs5", "6", DEV_ACCOUNTS[7]),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let info = b.settlement("cs5").await.retdata().clone();
+    assert_eq!(info["settlementStatus"], "PENDING_SETTLEMENT", "{info}");
+    assert!(info["txHash"].is_null());
+    b.gw.gateway
+        .approve_settlement(created["sysid"].as_str().unwrap())
+        .await
+        .unwrap();
+    b.wait_settlement("cs5", "SETTLED").await;
+    assert_eq!(b.usdt_of(DEV_ACCOUNTS[7]).await - before, base("6"));
+    // 20 - 5 refunded - 5 - 6 settled.
+    b.refused(
+        "/checkout/settlement/create",
+        &settle("cs6", "4.01", DEV_ACCOUNTS[7]),
+        "00422",
+    )
+    .await;
+    b.assert_books_balance().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Expands each scenario `async fn name(db: Db)` into `name::sqlite` and `name::postgres`
+/// (skipped with a message when PostgreSQL is absent).
+macro_rules! on_both_engines_with_chain {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::$scenario(Db::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    super::$scenario(Db::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+
+on_both_engines_with_chain!(
+    partial_then_full_refund_reach_the_payer,
+    repeated_refund_number_pays_once,
+    overpayment_returns_to_the_payer,
+    onchain_settlement_arrives,
+    fiat_settlements_are_paid_or_rejected,
+    cancellations_before_signing_only,
+);
