@@ -51,7 +51,7 @@ pub struct AppChanges {
     pub tolerance_amount: Option<String>,
     /// Page display name; `Some("")` removes it.
     pub display_name: Option<String>,
-    /// Page logo URL; `Some("")` removes it.
+    /// Page logo as a `data:image/...;base64,` URI; `Some("")` removes it.
     pub logo_url: Option<String>,
     /// Page theme colour `#rrggbb`; `Some("")` removes it.
     pub theme_color: Option<String>,
@@ -79,8 +79,8 @@ pub struct AppSummary {
     pub tolerance_amount: String,
     /// Page display name.
     pub display_name: Option<String>,
-    /// Page logo.
-    pub logo_url: Option<String>,
+    /// Page logo: its type and size (`image/png, 2048 bytes`).
+    pub logo: Option<String>,
     /// Page theme colour.
     pub theme_color: Option<String>,
     /// Whether it may call the API.
@@ -104,7 +104,12 @@ impl From<&App> for AppSummary {
             tolerance_percent: app.tolerance.percent.to_string(),
             tolerance_amount: app.tolerance.amount.to_string(),
             display_name: app.branding.display_name.clone(),
-            logo_url: app.branding.logo_url.clone(),
+            logo: app
+                .branding
+                .logo_url
+                .as_deref()
+                .and_then(crate::page::decode_logo)
+                .map(|logo| format!("{}, {} bytes", logo.content_type, logo.bytes.len())),
             theme_color: app.branding.theme_color.clone(),
             enabled: app.enabled,
             secrets_version: app.secrets_version,
@@ -287,6 +292,9 @@ fn apply_changes(app: &mut App, changes: AppChanges) -> Result<(), ServiceError>
     Ok(())
 }
 
+/// A 48 KiB image in base64, with its `data:` header.
+const MAX_LOGO_URI_LEN: usize = 65_600;
+
 fn apply_branding(
     branding: &mut Branding,
     display_name: Option<String>,
@@ -300,11 +308,12 @@ fn apply_branding(
         branding.display_name = empty_is_none(name);
     }
     if let Some(url) = logo_url {
-        let ok = url.is_empty() || url.starts_with("https://") || url.starts_with("data:image/");
-        if !ok || url.len() > 65_536 {
+        // The page loads nothing from elsewhere, so the logo lives in the database.
+        let ok = url.is_empty() || crate::page::decode_logo(&url).is_some();
+        if !ok || url.len() > MAX_LOGO_URI_LEN {
             return Err(invalid(
-                "logo-url",
-                "must be an https URL or a data:image/ URI",
+                "logo",
+                "must be a PNG, JPEG, WebP, GIF or SVG image of at most 48 KiB",
             ));
         }
         branding.logo_url = empty_is_none(url);

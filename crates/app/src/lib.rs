@@ -20,6 +20,7 @@ pub mod failpoint;
 pub mod finality;
 pub mod gateway;
 pub mod orders;
+pub mod page;
 pub mod payments;
 pub mod payout_address;
 pub mod payouts;

@@ -172,6 +172,7 @@ async fn with_node(
             finality: "confirmations".into(),
             enabled: true,
             explorer_tx_url: None,
+            wallet_rpc_url: None,
             start_block: None,
         },
     );

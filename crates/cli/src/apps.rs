@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use wcheckout_app::admin::{AppAdmin, AppChanges, AppSummary, IssuedCredentials};
 use wcheckout_app::clock::SystemClock;
@@ -73,9 +74,10 @@ pub struct UpdateArgs {
     /// Name on the payment page ("" removes it).
     #[arg(long)]
     display_name: Option<String>,
-    /// Logo on the payment page: https URL or data:image/ URI ("" removes it).
-    #[arg(long)]
-    logo_url: Option<String>,
+    /// Logo on the payment page: a PNG, JPEG, WebP, GIF or SVG file of at most 48 KiB
+    /// ("" removes it). The page serves it itself.
+    #[arg(long, value_name = "FILE")]
+    logo: Option<String>,
     /// Theme colour #rrggbb ("" removes it).
     #[arg(long)]
     theme_color: Option<String>,
@@ -162,7 +164,7 @@ async fn execute(admin: &AppAdmin, command: AppCommand) -> anyhow::Result<()> {
                 tolerance_percent: args.tolerance_percent,
                 tolerance_amount: args.tolerance_amount,
                 display_name: args.display_name,
-                logo_url: args.logo_url,
+                logo_url: args.logo.as_deref().map(logo_data_uri).transpose()?,
                 theme_color: args.theme_color,
                 enabled,
             };
@@ -171,5 +173,36 @@ async fn execute(admin: &AppAdmin, command: AppCommand) -> anyhow::Result<()> {
         AppCommand::RotateSecrets { app_id, json } => {
             print_credentials(&admin.rotate_secrets(&app_id).await.map_err(fail)?, json)
         }
+    }
+}
+
+/// The logo file as a `data:` URI ("" stays "", which removes the logo).
+fn logo_data_uri(path: &str) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    if path.is_empty() {
+        return Ok(String::new());
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the logo {path}"))?;
+    let content_type = image_type(&bytes)
+        .with_context(|| format!("{path} is not a PNG, JPEG, WebP, GIF or SVG image"))?;
+    let data = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    Ok(format!("data:{content_type};base64,{data}"))
+}
+
+/// The image type by the file's first bytes, not its name.
+fn image_type(bytes: &[u8]) -> Option<&'static str> {
+    let text_start = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).to_lowercase();
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"GIF8") {
+        Some("image/gif")
+    } else if bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else if text_start.contains("<svg") {
+        Some("image/svg+xml")
+    } else {
+        None
     }
 }

@@ -289,6 +289,10 @@ pub struct ChainConfig {
     /// Explorer link for a transaction, `{tx}` standing for the hash.
     #[serde(default)]
     pub explorer_tx_url: Option<String>,
+    /// Public JSON-RPC endpoint the payment page offers a browser wallet that lacks the chain
+    /// (`wallet_addEthereumChain`); never the gateway's own, possibly private, endpoints.
+    #[serde(default)]
+    pub wallet_rpc_url: Option<String>,
     /// First block to scan when the gateway watches this chain for the first time
     /// (default: the head at that moment). Afterwards the stored cursor decides.
     #[serde(default)]
@@ -496,6 +500,7 @@ impl Config {
                     finality: default_finality(),
                     enabled: true,
                     explorer_tx_url: None,
+                    wallet_rpc_url: Some("http://127.0.0.1:8545".into()),
                     start_block: None,
                 },
             );
@@ -773,6 +778,7 @@ fn chain_from_config(key: &str, chain: &ChainConfig) -> Result<Chain, Vec<String
             finality,
             enabled: chain.enabled,
             explorer_tx_url: chain.explorer_tx_url.clone(),
+            wallet_rpc_url: chain.wallet_rpc_url.clone(),
         }),
         _ => Err(problems),
     }
@@ -874,6 +880,7 @@ mod tests {
             "master_key",
             "ws_url",
             "explorer_tx_url",
+            "wallet_rpc_url",
             "start_block",
             "allow_private_targets",
             "require_https",

@@ -343,6 +343,7 @@ fn gateway_config(devnet: &Devnet, dir: &Path) -> String {
          chain_id = {chain_id}\n\
          display_name = \"Ethereum (local devnet)\"\n\
          rpc_urls = [{rpc_url}]\n\
+         wallet_rpc_url = {rpc_url}\n\
          ws_url = {ws_url}\n\
          confirmations = 1\n",
         config = devnet.config_file.display(),

@@ -19,7 +19,7 @@ async fn describes_every_route() {
         ("/checkout/order/cancel", "get"),
         ("/checkout/order/info", "get"),
         ("/checkout/order/list", "post"),
-        ("/pay/{page_token}", "get"),
+        ("/pay/{page_token}/status", "get"),
         ("/health", "get"),
         ("/metrics", "get"),
     ] {

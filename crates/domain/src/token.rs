@@ -96,6 +96,8 @@ pub struct Chain {
     pub enabled: bool,
     /// Explorer page of a transaction, with `{tx}` standing for the hash.
     pub explorer_tx_url: Option<String>,
+    /// Public JSON-RPC endpoint the payment page offers a browser wallet that lacks the chain.
+    pub wallet_rpc_url: Option<String>,
 }
 
 /// A configured payment token.
@@ -239,6 +241,7 @@ mod tests {
             finality: Finality::Confirmations(1),
             enabled,
             explorer_tx_url: None,
+            wallet_rpc_url: None,
         };
         let token = |id: &str, enabled| Token {
             id: TokenId::parse(id).unwrap(),

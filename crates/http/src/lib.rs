@@ -64,8 +64,8 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), guard::checkout_guard));
     Router::new()
         .merge(checkout)
+        .merge(page::routes())
         .route("/user/auth/oauth2/token", post(token::token))
-        .route("/pay/{page_token}", get(page::payment_page))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))

@@ -31,7 +31,7 @@ use utoipa::{Modify, OpenApi};
         crate::settlements::cancel,
         crate::settlements::info,
         crate::settlements::list,
-        crate::page::payment_page,
+        crate::page::status,
         crate::ops::health,
         crate::ops::metrics,
     ),

@@ -111,6 +111,7 @@ impl TestChain {
                 finality: "confirmations".into(),
                 enabled: true,
                 explorer_tx_url: None,
+                wallet_rpc_url: None,
                 start_block: None,
             },
         );

@@ -8,6 +8,7 @@
     clippy::panic
 )]
 
+pub mod browser;
 pub mod chain;
 pub mod receiver;
 

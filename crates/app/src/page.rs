@@ -1,0 +1,327 @@
+//! The hosted payment page's use case: what a payer may see of one order. Only the order's
+//! unguessable page token finds it, and the view holds nothing beyond what paying needs: no
+//! customer or merchant ids, no other order, no secret.
+
+use base64::Engine as _;
+use serde::Serialize;
+use utoipa::ToSchema;
+use wcheckout_domain::money::TokenAmount;
+use wcheckout_domain::order::{Order, OrderStatus};
+use wcheckout_domain::token::{Chain, Token};
+
+use crate::error::ServiceError;
+use crate::gateway::{Gateway, payment_progress};
+use crate::wire::PaymentProgress;
+
+/// Where a payment stands, in the payer's terms.
+#[derive(Serialize, ToSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PageState {
+    /// Nothing received yet.
+    Waiting,
+    /// Some received and confirmed; more is due.
+    PartlyPaid,
+    /// Transfers seen, waiting for confirmations.
+    Confirming,
+    /// Paid in full.
+    Paid,
+    /// The payment window ended.
+    Expired,
+    /// The merchant cancelled the order.
+    Cancelled,
+    /// A refund is being sent.
+    Refunding,
+    /// Part or all of the payment was refunded.
+    Refunded,
+}
+
+/// The part of the page that changes while the payer watches; the page polls it.
+#[derive(Serialize, ToSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PageStatus {
+    /// Where the payment stands.
+    pub state: PageState,
+    /// Confirmed amount received, in tokens.
+    pub paid: String,
+    /// Amount seen but not final yet, in tokens.
+    pub unconfirmed: String,
+    /// Everything sent so far, confirmed or not, in tokens.
+    pub received: String,
+    /// Amount still to send, in tokens.
+    pub remaining: String,
+    /// Amount still to send, in the token's base units (what a wallet transfer sends).
+    pub remaining_units: String,
+    /// Amount refunded, in tokens.
+    pub refunded: String,
+    /// Confirmations of the latest transfer.
+    pub confirmations: u64,
+    /// Confirmations needed, when counted in blocks.
+    pub required_confirmations: Option<u32>,
+    /// Seconds left to pay.
+    pub expires_in: i64,
+    /// The transfer that completed the payment.
+    pub tx_hash: Option<String>,
+    /// Its explorer page, when the chain has one configured.
+    pub tx_url: Option<String>,
+}
+
+/// A logo decoded from the app's `data:` URI, served by the page itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Logo {
+    /// `image/png`, `image/svg+xml`, ...
+    pub content_type: String,
+    /// The image.
+    pub bytes: Vec<u8>,
+}
+
+/// Everything the payment page shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentPage {
+    /// The merchant's name for payers.
+    pub merchant_name: String,
+    /// Theme colour `#rrggbb`.
+    pub theme_color: Option<String>,
+    /// Whether the app has a logo (served at the page's `logo` address).
+    pub has_logo: bool,
+    /// The integrator's order number, the payer's reference.
+    pub order_no: String,
+    /// Price.
+    pub order_amount: String,
+    /// Pricing currency.
+    pub fiat: String,
+    /// Token amount of the order.
+    pub paying_amount: String,
+    /// The same in the token's base units.
+    pub paying_amount_units: String,
+    /// `USDT`.
+    pub token_symbol: String,
+    /// `ETH_USDT`.
+    pub token_id: String,
+    /// The token contract.
+    pub token_contract: String,
+    /// Decimals of the token's base unit.
+    pub token_decimals: u8,
+    /// `Ethereum`.
+    pub chain_name: String,
+    /// EIP-155 id.
+    pub chain_id: u64,
+    /// Public RPC endpoint to offer a wallet that lacks the chain.
+    pub wallet_rpc_url: Option<String>,
+    /// Where to pay.
+    pub deposit_address: String,
+    /// Return address after payment, desktop.
+    pub pc_callback_url: Option<String>,
+    /// Return address after payment, in-app.
+    pub app_callback_url: Option<String>,
+    /// What changes.
+    pub status: PageStatus,
+}
+
+/// Page tokens are 43 URL-safe characters (32 random bytes); anything else is not looked up at all.
+fn plausible_page_token(token: &str) -> bool {
+    (16..=64).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl Gateway {
+    /// The order behind a page token, or `None` for any token that is not one.
+    async fn order_of_page(&self, page_token: &str) -> Result<Option<Order>, ServiceError> {
+        if !plausible_page_token(page_token) {
+            return Ok(None);
+        }
+        Ok(self.store.order_by_page_token(page_token).await?)
+    }
+
+    /// The whole page of the order behind `page_token`.
+    pub async fn payment_page(
+        &self,
+        page_token: &str,
+    ) -> Result<Option<PaymentPage>, ServiceError> {
+        let Some(order) = self.order_of_page(page_token).await? else {
+            return Ok(None);
+        };
+        let app = self.store.app(&order.app_id).await?;
+        let (token, chain) = self.token_of(&order.token)?;
+        let status = self.page_status_of(&order, token, chain).await?;
+        let branding = app.as_ref().map(|a| a.branding.clone()).unwrap_or_default();
+        let merchant_name = branding
+            .display_name
+            .clone()
+            .or_else(|| app.map(|a| a.name))
+            .unwrap_or_default();
+        let paying = order.paying_amount.to_decimal(token.decimals);
+        Ok(Some(PaymentPage {
+            merchant_name,
+            theme_color: branding.theme_color,
+            has_logo: branding.logo_url.as_deref().and_then(decode_logo).is_some(),
+            order_no: order.order_no.to_string(),
+            order_amount: order.order_amount.to_string(),
+            fiat: order.fiat.clone(),
+            paying_amount: paying
+                .with_min_scale(u32::from(token.payment_scale))
+                .to_string(),
+            paying_amount_units: order.paying_amount.base_units().to_string(),
+            token_symbol: order.token.asset().to_owned(),
+            token_id: order.token.to_string(),
+            token_contract: token.contract.to_checksum(),
+            token_decimals: token.decimals,
+            chain_name: chain.display_name.clone(),
+            chain_id: chain.chain_id,
+            wallet_rpc_url: chain.wallet_rpc_url.clone(),
+            deposit_address: order.deposit_address.to_checksum(),
+            pc_callback_url: order.pc_callback_url.clone(),
+            app_callback_url: order.app_callback_url.clone(),
+            status,
+        }))
+    }
+
+    /// The changing part of the page behind `page_token`.
+    pub async fn payment_page_status(
+        &self,
+        page_token: &str,
+    ) -> Result<Option<PageStatus>, ServiceError> {
+        let Some(order) = self.order_of_page(page_token).await? else {
+            return Ok(None);
+        };
+        let (token, chain) = self.token_of(&order.token)?;
+        Ok(Some(self.page_status_of(&order, token, chain).await?))
+    }
+
+    /// The logo of the app owning the page behind `page_token`.
+    pub async fn payment_page_logo(&self, page_token: &str) -> Result<Option<Logo>, ServiceError> {
+        let Some(order) = self.order_of_page(page_token).await? else {
+            return Ok(None);
+        };
+        let app = self.store.app(&order.app_id).await?;
+        Ok(app
+            .and_then(|a| a.branding.logo_url)
+            .as_deref()
+            .and_then(decode_logo))
+    }
+
+    async fn page_status_of(
+        &self,
+        order: &Order,
+        token: &Token,
+        chain: &Chain,
+    ) -> Result<PageStatus, ServiceError> {
+        let transfers = self
+            .store
+            .transfers_of_orders(std::slice::from_ref(&order.sysid))
+            .await?;
+        let head = self
+            .store
+            .chain_cursor(&chain.key)
+            .await?
+            .map(|c| c.head_number);
+        let progress = payment_progress(transfers.iter(), head, chain);
+        Ok(page_status(
+            order,
+            token,
+            chain,
+            &progress,
+            order.expired_in(self.clock.now()),
+        ))
+    }
+}
+
+/// The payer's view of an order's payment.
+pub fn page_status(
+    order: &Order,
+    token: &Token,
+    chain: &Chain,
+    progress: &PaymentProgress,
+    expires_in: i64,
+) -> PageStatus {
+    let received = order
+        .paid_amount
+        .checked_add(progress.unconfirmed)
+        .unwrap_or(order.paid_amount);
+    let remaining = order.paying_amount.saturating_sub(received);
+    let state = page_state(order, progress, expires_in);
+    let tokens = |amount: TokenAmount| amount.to_decimal(token.decimals).normalized().to_string();
+    let tx_url = match (&order.tx_hash, &chain.explorer_tx_url) {
+        (Some(hash), Some(template)) => Some(template.replace("{tx}", hash)),
+        _ => None,
+    };
+    PageStatus {
+        state,
+        paid: tokens(order.paid_amount),
+        unconfirmed: tokens(progress.unconfirmed),
+        received: tokens(received),
+        remaining: tokens(remaining),
+        remaining_units: remaining.base_units().to_string(),
+        refunded: tokens(order.refunded_amount),
+        confirmations: progress.confirmations,
+        required_confirmations: progress.required_confirmations,
+        expires_in,
+        tx_hash: order.tx_hash.clone(),
+        tx_url,
+    }
+}
+
+fn page_state(order: &Order, progress: &PaymentProgress, expires_in: i64) -> PageState {
+    match order.status {
+        OrderStatus::Paying if !progress.unconfirmed.is_zero() => PageState::Confirming,
+        OrderStatus::Paying if expires_in <= 0 => PageState::Expired,
+        OrderStatus::Paying if !order.paid_amount.is_zero() => PageState::PartlyPaid,
+        OrderStatus::Paying => PageState::Waiting,
+        OrderStatus::Paid => PageState::Paid,
+        OrderStatus::Timeout => PageState::Expired,
+        OrderStatus::Cancelled => PageState::Cancelled,
+        OrderStatus::Refunding => PageState::Refunding,
+        OrderStatus::PartialRefunded | OrderStatus::Refunded => PageState::Refunded,
+    }
+}
+
+/// Image types a logo may have. SVG is served with a policy that keeps its scripts inert.
+const LOGO_TYPES: [&str; 5] = [
+    "image/png",
+    "image/jpeg",
+    "image/webp",
+    "image/gif",
+    "image/svg+xml",
+];
+
+/// Decodes `data:image/TYPE;base64,...` of an accepted type.
+pub fn decode_logo(uri: &str) -> Option<Logo> {
+    let (header, data) = uri.strip_prefix("data:")?.split_once(',')?;
+    let content_type = header.strip_suffix(";base64")?;
+    if !LOGO_TYPES.contains(&content_type) {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .ok()?;
+    Some(Logo {
+        content_type: content_type.to_owned(),
+        bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_of_another_shape_are_not_looked_up() {
+        assert!(plausible_page_token("AbCdEfGhIjKlMnOpQrStUvWxYz012345"));
+        assert!(!plausible_page_token("OR1971467"));
+        assert!(!plausible_page_token("../../etc/passwd........"));
+        assert!(!plausible_page_token("' or 1=1 --aaaaaaaaaaaaaa"));
+        assert!(!plausible_page_token(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn logos_decode_only_from_image_data_uris() {
+        let logo = decode_logo("data:image/png;base64,iVBORw0K").unwrap();
+        assert_eq!(logo.content_type, "image/png");
+        assert_eq!(&logo.bytes[..4], b"\x89PNG");
+        assert!(decode_logo("data:text/html;base64,PGI+").is_none());
+        assert!(decode_logo("https://cdn.example/logo.png").is_none());
+        assert!(decode_logo("data:image/png,rawtext").is_none());
+        assert!(decode_logo("data:image/png;base64,@@@").is_none());
+    }
+}

@@ -1,0 +1,206 @@
+//! The hosted payment page at `paymentUrl` (`/pay/{page_token}`). Only the unguessable page token
+//! finds an order here; the routes need no credentials and show nothing beyond that order.
+//! Everything the page loads comes from this server: HTML rendered here, a stylesheet and a
+//! script embedded in the binary, the QR code drawn here and the app's logo from the database.
+
+pub mod html;
+pub mod i18n;
+pub mod qr;
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::LazyLock;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use wcheckout_app::page::PageStatus;
+use wcheckout_app::secrets::random_token;
+use wcheckout_domain::error::{ErrorCode, Rejection};
+
+use self::html::Urls;
+use self::i18n::Lang;
+use crate::respond::{Api, ApiError};
+use crate::state::AppState;
+
+const PAGE_CSS: &str = include_str!("../../assets/page.css");
+const PAGE_JS: &str = include_str!("../../assets/page.js");
+
+/// Asset addresses carry a hash of their content, so browsers may cache them for good.
+static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
+    let mut hasher = DefaultHasher::new();
+    (PAGE_CSS, PAGE_JS).hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+});
+
+/// The page's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/pay/static/page.css", get(stylesheet))
+        .route("/pay/static/page.js", get(script))
+        .route("/pay/{page_token}", get(page))
+        .route("/pay/{page_token}/status", get(status))
+        .route("/pay/{page_token}/qr.svg", get(qr_code))
+        .route("/pay/{page_token}/logo", get(logo))
+}
+
+fn urls(page_token: &str) -> Urls {
+    let version = ASSET_VERSION.as_str();
+    Urls {
+        page: format!("/pay/{page_token}"),
+        css: format!("/pay/static/page.css?v={version}"),
+        js: format!("/pay/static/page.js?v={version}"),
+    }
+}
+
+fn language(query: Option<&str>, headers: &HeaderMap) -> Lang {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
+    let asked = pairs
+        .iter()
+        .find(|(k, _)| k == "lang")
+        .map(|(_, v)| v.as_str());
+    let accepted = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    Lang::negotiate(asked, accepted)
+}
+
+/// The page of an order.
+async fn page(
+    State(state): State<AppState>,
+    Path(page_token): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let lang = language(query.as_deref(), &headers);
+    let urls = urls(&page_token);
+    match state.gateway.payment_page(&page_token).await {
+        Ok(Some(page)) => {
+            let nonce = random_token(16);
+            let body = html::payment_page(&page, lang, &urls, &nonce);
+            html_response(StatusCode::OK, body, &nonce)
+        }
+        Ok(None) => html_response(StatusCode::NOT_FOUND, html::not_found_page(lang, &urls), ""),
+        Err(error) => ApiError(error).into_response(),
+    }
+}
+
+/// What changes on the page, polled by its script.
+#[utoipa::path(get, path = "/pay/{page_token}/status", tag = "payment page",
+    params(("page_token" = String, Path, description = "The token at the end of paymentUrl")),
+    responses((status = 200, body = PageStatus)))]
+pub async fn status(State(state): State<AppState>, Path(page_token): Path<String>) -> Response {
+    let response = match state.gateway.payment_page_status(&page_token).await {
+        Ok(Some(status)) => Api(status).into_response(),
+        Ok(None) => ApiError::from(page_not_found()).into_response(),
+        Err(error) => ApiError(error).into_response(),
+    };
+    no_store(response)
+}
+
+/// The EIP-681 request for what is still due, as a QR code.
+async fn qr_code(State(state): State<AppState>, Path(page_token): Path<String>) -> Response {
+    let page = match state.gateway.payment_page(&page_token).await {
+        Ok(Some(page)) => page,
+        Ok(None) => return ApiError::from(page_not_found()).into_response(),
+        Err(error) => return ApiError(error).into_response(),
+    };
+    let units = match page.status.remaining_units.as_str() {
+        "0" => page.paying_amount_units.as_str(),
+        remaining => remaining,
+    };
+    let uri = qr::eip681_transfer(
+        &page.token_contract,
+        page.chain_id,
+        &page.deposit_address,
+        units,
+    );
+    match qr::svg_of(&uri) {
+        Some(svg) => no_store(typed(StatusCode::OK, "image/svg+xml", svg)),
+        None => ApiError(wcheckout_app::ServiceError::Internal(
+            "payment request too long for a QR code".into(),
+        ))
+        .into_response(),
+    }
+}
+
+/// The app's logo, which the operator stored in the database.
+async fn logo(State(state): State<AppState>, Path(page_token): Path<String>) -> Response {
+    match state.gateway.payment_page_logo(&page_token).await {
+        Ok(Some(logo)) => {
+            let mut response = typed(StatusCode::OK, &logo.content_type, logo.bytes);
+            // An SVG opened on its own must not run scripts in this origin.
+            response.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+            );
+            response
+        }
+        Ok(None) => ApiError::from(page_not_found()).into_response(),
+        Err(error) => ApiError(error).into_response(),
+    }
+}
+
+async fn stylesheet() -> Response {
+    immutable(typed(StatusCode::OK, "text/css; charset=utf-8", PAGE_CSS))
+}
+
+async fn script() -> Response {
+    immutable(typed(
+        StatusCode::OK,
+        "text/javascript; charset=utf-8",
+        PAGE_JS,
+    ))
+}
+
+fn page_not_found() -> Rejection {
+    Rejection::new(ErrorCode::NotFound, "payment page not found")
+}
+
+fn typed(status: StatusCode, content_type: &str, body: impl IntoResponse) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// The page: nothing cached, nothing loaded from elsewhere, the token never sent as a referrer.
+fn html_response(status: StatusCode, body: String, nonce: &str) -> Response {
+    let mut response = no_store(typed(status, "text/html; charset=utf-8", body));
+    let policy = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; \
+         img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'"
+    );
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn immutable(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    response
+}
