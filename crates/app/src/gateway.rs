@@ -93,6 +93,12 @@ impl Gateway {
         })
     }
 
+    /// The last head the chain's watcher recorded.
+    pub async fn chain_head(&self, chain: &Chain) -> Result<Option<u64>, ServiceError> {
+        let cursor = self.store.chain_cursor(&chain.key).await?;
+        Ok(cursor.map(|c| c.head_number))
+    }
+
     /// The API object of an order with known progress.
     pub fn order_view_with(
         &self,
@@ -124,8 +130,7 @@ impl Gateway {
             let head = match heads.get(&chain.key) {
                 Some(head) => *head,
                 None => {
-                    let cursor = self.store.chain_cursor(&chain.key).await?;
-                    let head = cursor.map(|c| c.head_number);
+                    let head = self.chain_head(chain).await?;
                     heads.insert(chain.key.clone(), head);
                     head
                 }

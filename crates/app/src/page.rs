@@ -211,11 +211,7 @@ impl Gateway {
             .store
             .transfers_of_orders(std::slice::from_ref(&order.sysid))
             .await?;
-        let head = self
-            .store
-            .chain_cursor(&chain.key)
-            .await?
-            .map(|c| c.head_number);
+        let head = self.chain_head(chain).await?;
         let progress = payment_progress(transfers.iter(), head, chain);
         Ok(page_status(
             order,

@@ -139,11 +139,7 @@ impl Gateway {
             transfer.state = TransferState::Credited;
         }
         let (_, chain) = self.token_of(&order.token)?;
-        let head = self
-            .store
-            .chain_cursor(&chain.key)
-            .await?
-            .map(|c| c.head_number);
+        let head = self.chain_head(chain).await?;
         let progress = payment_progress(transfers.iter(), head, chain);
         self.order_view_with(order, &progress)
     }

@@ -22,18 +22,9 @@ use wcheckout_domain::ports::{AppStore, ChainStore, OrderStore};
 use wcheckout_domain::token::ChainKey;
 use wcheckout_evm::anvil::AnvilOptions;
 use wcheckout_evm::reader::TRANSFER_TOPIC;
-use wcheckout_testkit::TempDir;
+use wcheckout_testkit::{TempDir, free_port};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A loopback port nothing listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Longest one HTTP exchange may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);

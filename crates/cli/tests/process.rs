@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wcheckout_client::{Client, ClientError, Credentials};
-use wcheckout_testkit::{TempDir, fresh_postgres, fresh_sqlite};
+use wcheckout_testkit::{TempDir, free_port, fresh_postgres, fresh_sqlite};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wcheckout");
 /// The anvil mnemonic.
@@ -331,15 +331,6 @@ impl Server {
             ),
         }
     }
-}
-
-/// A loopback port nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,12 +2,12 @@
 //! protocol by Debian's ChromeDriver, with a few Chrome DevTools commands passed through it
 //! (ChromeDriver's `goog/cdp/execute`) to install a test wallet before any page script runs.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+use wcheckout_testkit::free_port;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -252,14 +252,6 @@ fn decode_png_base64(data: &Value) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(data.as_str().unwrap())
         .unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The text of the QR code in a PNG.
