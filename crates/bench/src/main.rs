@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p wcheckout-bench -- all --write
+//! cargo run --release -p wcheckout-bench -- orders --clients 1,16,64
 //! cargo run --release -p wcheckout-bench -- webhooks --events 20000
 //! cargo run --release -p wcheckout-bench -- detection --payments 200
 //! ```
@@ -16,6 +17,7 @@ mod database;
 mod detection;
 mod gateway;
 mod machine;
+mod orders;
 mod receiver;
 mod report;
 mod stats;
@@ -31,7 +33,7 @@ const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 #[derive(Parser, Debug)]
 #[command(
     name = "wcheckout-bench",
-    about = "wcheckout benchmarks: webhook throughput and payment detection latency"
+    about = "wcheckout benchmarks: order creation, webhook throughput, payment detection latency"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -40,6 +42,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Signed CreateCheckoutOrder throughput and latency against the database's insert ceiling.
+    Orders {
+        #[command(flatten)]
+        options: orders::Options,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Webhook delivery throughput from a full outbox to a fast local receiver.
     Webhooks {
         #[command(flatten)]
@@ -119,6 +128,17 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command, command_line: String) -> anyhow::Result<()> {
     match command {
+        Command::Orders { options, common } => {
+            let load = machine::load_before_run("orders");
+            let block = orders::run(&options, &common.engines.list(), &common.pg_url).await?;
+            emit(
+                report::Section::Orders,
+                &block,
+                &common,
+                &command_line,
+                load,
+            )
+        }
         Command::Webhooks { options, common } => {
             let load = machine::load_before_run("webhooks");
             let block = webhooks::run(&options, &common.engines.list(), &common.pg_url).await?;
@@ -147,6 +167,15 @@ async fn run(command: Command, command_line: String) -> anyhow::Result<()> {
             common,
         } => {
             let engines = common.engines.list();
+            let load = machine::load_before_run("orders");
+            let block = orders::run(&orders::Options::default(), &engines, &common.pg_url).await?;
+            emit(
+                report::Section::Orders,
+                &block,
+                &common,
+                &command_line,
+                load,
+            )?;
             let options = webhooks::Options {
                 events,
                 ..webhooks::Options::default()

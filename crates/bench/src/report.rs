@@ -10,16 +10,18 @@ use crate::machine::Machine;
 /// The sections of the document, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Section {
+    Orders,
     Webhooks,
     Detection,
 }
 
 impl Section {
-    const ALL: [Section; 2] = [Section::Webhooks, Section::Detection];
+    const ALL: [Section; 3] = [Section::Orders, Section::Webhooks, Section::Detection];
 
     /// The marker name and subcommand.
     pub(crate) fn name(self) -> &'static str {
         match self {
+            Section::Orders => "orders",
             Section::Webhooks => "webhooks",
             Section::Detection => "detection",
         }
@@ -27,6 +29,7 @@ impl Section {
 
     fn title(self) -> &'static str {
         match self {
+            Section::Orders => "Order creation throughput against the database's insert ceiling",
             Section::Webhooks => "Webhook delivery throughput",
             Section::Detection => "Payment detection latency (block → PAID webhook)",
         }
@@ -110,6 +113,7 @@ cargo run --release -p wcheckout-bench -- all --write
 or one benchmark at a time (each replaces only its own section below):
 
 ```sh
+cargo run --release -p wcheckout-bench -- orders --write      # --clients 1,16,64 --seconds 8
 cargo run --release -p wcheckout-bench -- webhooks --write    # --events N (default 20000), --apps N (default 16)
 cargo run --release -p wcheckout-bench -- detection --write   # --payments N (default 200)
 ```
