@@ -39,8 +39,28 @@ fn suffix() -> String {
     wcheckout_app::secrets::random_hex(6)
 }
 
+/// The engines that can run, and a note for each left out: PostgreSQL when its server does not
+/// answer.
+pub(crate) async fn usable_engines(engines: &[Engine], pg_url: &str) -> (Vec<Engine>, Vec<String>) {
+    let mut usable = Vec::new();
+    let mut notes = Vec::new();
+    for &engine in engines {
+        if engine == Engine::Postgres
+            && let Some(why) = postgres_unreachable(pg_url).await
+        {
+            eprintln!("skipping PostgreSQL: {pg_url} is unreachable ({why})");
+            notes.push(format!(
+                "PostgreSQL skipped: `{pg_url}` was unreachable ({why})."
+            ));
+            continue;
+        }
+        usable.push(engine);
+    }
+    (usable, notes)
+}
+
 /// Why a PostgreSQL run cannot happen, or `None` when the server answers.
-pub(crate) async fn postgres_unreachable(admin_url: &str) -> Option<String> {
+async fn postgres_unreachable(admin_url: &str) -> Option<String> {
     let connect = tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(admin_url));
     match connect.await {
         Ok(Ok(conn)) => {

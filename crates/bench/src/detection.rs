@@ -22,7 +22,7 @@ use wcheckout_domain::token::ChainKey;
 use wcheckout_evm::anvil::{Anvil, AnvilOptions, DEV_ACCOUNTS, DEV_PRIVATE_KEYS};
 use wcheckout_evm::stablecoin;
 
-use crate::database::{BenchDatabase, Engine, postgres_unreachable};
+use crate::database::{BenchDatabase, Engine, usable_engines};
 use crate::gateway::{BenchGateway, base_config};
 use crate::receiver::{Arrival, Receiver};
 use crate::stats::{Summary, micros, ms, summarize};
@@ -95,18 +95,9 @@ pub(crate) async fn run(
     pg_url: &str,
 ) -> anyhow::Result<String> {
     anyhow::ensure!(options.payments > 0, "--payments must be at least 1");
+    let (engines, skipped) = usable_engines(engines, pg_url).await;
     let mut results = Vec::new();
-    let mut skipped = Vec::new();
-    for &engine in engines {
-        if engine == Engine::Postgres
-            && let Some(why) = postgres_unreachable(pg_url).await
-        {
-            eprintln!("skipping PostgreSQL: {pg_url} is unreachable ({why})");
-            skipped.push(format!(
-                "PostgreSQL skipped: `{pg_url}` was unreachable ({why})."
-            ));
-            continue;
-        }
+    for engine in engines {
         eprintln!(
             "detection: {} payments on {}",
             options.payments,

@@ -127,39 +127,23 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(command: Command, command_line: String) -> anyhow::Result<()> {
+    use report::Section;
+    let line = command_line.as_str();
     match command {
         Command::Orders { options, common } => {
-            let load = machine::load_before_run("orders");
-            let block = orders::run(&options, &common.engines.list(), &common.pg_url).await?;
-            emit(
-                report::Section::Orders,
-                &block,
-                &common,
-                &command_line,
-                load,
-            )
+            let engines = common.engines.list();
+            let run = orders::run(&options, &engines, &common.pg_url);
+            measured(Section::Orders, &common, line, run).await
         }
         Command::Webhooks { options, common } => {
-            let load = machine::load_before_run("webhooks");
-            let block = webhooks::run(&options, &common.engines.list(), &common.pg_url).await?;
-            emit(
-                report::Section::Webhooks,
-                &block,
-                &common,
-                &command_line,
-                load,
-            )
+            let engines = common.engines.list();
+            let run = webhooks::run(&options, &engines, &common.pg_url);
+            measured(Section::Webhooks, &common, line, run).await
         }
         Command::Detection { options, common } => {
-            let load = machine::load_before_run("detection");
-            let block = detection::run(&options, &common.engines.list(), &common.pg_url).await?;
-            emit(
-                report::Section::Detection,
-                &block,
-                &common,
-                &command_line,
-                load,
-            )
+            let engines = common.engines.list();
+            let run = detection::run(&options, &engines, &common.pg_url);
+            measured(Section::Detection, &common, line, run).await
         }
         Command::All {
             events,
@@ -167,43 +151,37 @@ async fn run(command: Command, command_line: String) -> anyhow::Result<()> {
             common,
         } => {
             let engines = common.engines.list();
-            let load = machine::load_before_run("orders");
-            let block = orders::run(&orders::Options::default(), &engines, &common.pg_url).await?;
-            emit(
-                report::Section::Orders,
-                &block,
-                &common,
-                &command_line,
-                load,
-            )?;
-            let options = webhooks::Options {
+            let pg_url = common.pg_url.as_str();
+            let orders = orders::Options::default();
+            let run = orders::run(&orders, &engines, pg_url);
+            measured(Section::Orders, &common, line, run).await?;
+            let webhooks = webhooks::Options {
                 events,
                 ..webhooks::Options::default()
             };
-            let load = machine::load_before_run("webhooks");
-            let block = webhooks::run(&options, &engines, &common.pg_url).await?;
-            emit(
-                report::Section::Webhooks,
-                &block,
-                &common,
-                &command_line,
-                load,
-            )?;
-            let options = detection::Options {
+            let run = webhooks::run(&webhooks, &engines, pg_url);
+            measured(Section::Webhooks, &common, line, run).await?;
+            let detection = detection::Options {
                 payments,
                 ..detection::Options::default()
             };
-            let load = machine::load_before_run("detection");
-            let block = detection::run(&options, &engines, &common.pg_url).await?;
-            emit(
-                report::Section::Detection,
-                &block,
-                &common,
-                &command_line,
-                load,
-            )
+            let run = detection::run(&detection, &engines, pg_url);
+            measured(Section::Detection, &common, line, run).await
         }
     }
+}
+
+/// Runs one benchmark (`run` starts only when awaited here, after the machine's load was read)
+/// and emits its section.
+async fn measured(
+    section: report::Section,
+    common: &Common,
+    command_line: &str,
+    run: impl std::future::Future<Output = anyhow::Result<String>>,
+) -> anyhow::Result<()> {
+    let load = machine::load_before_run(section.name());
+    let block = run.await?;
+    emit(section, &block, common, command_line, load)
 }
 
 /// Prints the block with its provenance and, with `--write`, stores it in the document.

@@ -14,7 +14,7 @@ use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
 use wcheckout_client::{Client, Credentials};
 
-use crate::database::{BenchDatabase, Engine, postgres_unreachable};
+use crate::database::{BenchDatabase, Engine, usable_engines};
 use crate::gateway::{BenchGateway, base_config};
 use crate::stats::{micros, ms, summarize};
 
@@ -59,18 +59,9 @@ pub(crate) async fn run(
     engines: &[Engine],
     pg_url: &str,
 ) -> anyhow::Result<String> {
+    let (engines, skipped) = usable_engines(engines, pg_url).await;
     let mut results = Vec::new();
-    let mut skipped = Vec::new();
-    for &engine in engines {
-        if engine == Engine::Postgres
-            && let Some(why) = postgres_unreachable(pg_url).await
-        {
-            eprintln!("skipping PostgreSQL: {pg_url} is unreachable ({why})");
-            skipped.push(format!(
-                "PostgreSQL skipped: `{pg_url}` was unreachable ({why})."
-            ));
-            continue;
-        }
+    for engine in engines {
         results.push(run_engine(options, engine, pg_url).await?);
     }
     Ok(markdown(options, &results, &skipped))

@@ -18,7 +18,7 @@ use wcheckout_domain::ids::AppId;
 use wcheckout_domain::ports::{ChangeSet, ReceiverAnswer, WebhookSender};
 use wcheckout_domain::time::Timestamp;
 
-use crate::database::{BenchDatabase, Engine, postgres_unreachable};
+use crate::database::{BenchDatabase, Engine, usable_engines};
 use crate::gateway::{BenchGateway, base_config};
 use crate::receiver::Receiver;
 use crate::stats::{Summary, micros, ms, summarize};
@@ -192,18 +192,9 @@ pub(crate) async fn run(
             runs.push((1, options.events / 10));
         }
     }
+    let (engines, skipped) = usable_engines(engines, pg_url).await;
     let mut results = Vec::new();
-    let mut skipped = Vec::new();
-    for &engine in engines {
-        if engine == Engine::Postgres
-            && let Some(why) = postgres_unreachable(pg_url).await
-        {
-            eprintln!("skipping PostgreSQL: {pg_url} is unreachable ({why})");
-            skipped.push(format!(
-                "PostgreSQL skipped: `{pg_url}` was unreachable ({why})."
-            ));
-            continue;
-        }
+    for engine in engines {
         for &(apps, events) in &runs {
             eprintln!(
                 "webhooks: {events} events for {apps} app(s) on {}",
