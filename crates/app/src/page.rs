@@ -95,8 +95,6 @@ pub struct PaymentPage {
     pub paying_amount_units: String,
     /// `USDT`.
     pub token_symbol: String,
-    /// `ETH_USDT`.
-    pub token_id: String,
     /// The token contract.
     pub token_contract: String,
     /// Decimals of the token's base unit.
@@ -164,7 +162,6 @@ impl Gateway {
                 .to_string(),
             paying_amount_units: order.paying_amount.base_units().to_string(),
             token_symbol: order.token.asset().to_owned(),
-            token_id: order.token.to_string(),
             token_contract: token.contract.to_checksum(),
             token_decimals: token.decimals,
             chain_name: chain.display_name.clone(),
@@ -236,7 +233,12 @@ pub fn page_status(
         .checked_add(progress.unconfirmed)
         .unwrap_or(order.paid_amount);
     let remaining = order.paying_amount.saturating_sub(received);
-    let state = page_state(order, progress, expires_in);
+    let state = page_state(
+        order.status,
+        order.paid_amount,
+        progress.unconfirmed,
+        expires_in,
+    );
     let tokens = |amount: TokenAmount| amount.to_decimal(token.decimals).normalized().to_string();
     let tx_url = match (&order.tx_hash, &chain.explorer_tx_url) {
         (Some(hash), Some(template)) => Some(template.replace("{tx}", hash)),
@@ -258,11 +260,17 @@ pub fn page_status(
     }
 }
 
-fn page_state(order: &Order, progress: &PaymentProgress, expires_in: i64) -> PageState {
-    match order.status {
-        OrderStatus::Paying if !progress.unconfirmed.is_zero() => PageState::Confirming,
+/// A transfer in flight counts before the clock: a payer who sent in time sees it confirming.
+fn page_state(
+    status: OrderStatus,
+    paid: TokenAmount,
+    unconfirmed: TokenAmount,
+    expires_in: i64,
+) -> PageState {
+    match status {
+        OrderStatus::Paying if !unconfirmed.is_zero() => PageState::Confirming,
         OrderStatus::Paying if expires_in <= 0 => PageState::Expired,
-        OrderStatus::Paying if !order.paid_amount.is_zero() => PageState::PartlyPaid,
+        OrderStatus::Paying if !paid.is_zero() => PageState::PartlyPaid,
         OrderStatus::Paying => PageState::Waiting,
         OrderStatus::Paid => PageState::Paid,
         OrderStatus::Timeout => PageState::Expired,
@@ -308,6 +316,53 @@ mod tests {
         assert!(!plausible_page_token("../../etc/passwd........"));
         assert!(!plausible_page_token("' or 1=1 --aaaaaaaaaaaaaa"));
         assert!(!plausible_page_token(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn states_read_as_the_payer_understands_them() {
+        let (none, some) = (TokenAmount::ZERO, TokenAmount::from_base_units(4));
+        let state = |status, paid, unconfirmed, left| page_state(status, paid, unconfirmed, left);
+        assert_eq!(
+            state(OrderStatus::Paying, none, none, 60),
+            PageState::Waiting
+        );
+        assert_eq!(
+            state(OrderStatus::Paying, some, none, 60),
+            PageState::PartlyPaid
+        );
+        assert_eq!(
+            state(OrderStatus::Paying, some, some, 60),
+            PageState::Confirming
+        );
+        assert_eq!(
+            state(OrderStatus::Paying, none, some, 0),
+            PageState::Confirming
+        );
+        assert_eq!(
+            state(OrderStatus::Paying, some, none, 0),
+            PageState::Expired
+        );
+        assert_eq!(
+            state(OrderStatus::Timeout, some, none, 0),
+            PageState::Expired
+        );
+        assert_eq!(state(OrderStatus::Paid, some, none, 0), PageState::Paid);
+        assert_eq!(
+            state(OrderStatus::Cancelled, none, none, 0),
+            PageState::Cancelled
+        );
+        assert_eq!(
+            state(OrderStatus::Refunding, some, none, 0),
+            PageState::Refunding
+        );
+        assert_eq!(
+            state(OrderStatus::PartialRefunded, some, none, 0),
+            PageState::Refunded
+        );
+        assert_eq!(
+            state(OrderStatus::Refunded, some, none, 0),
+            PageState::Refunded
+        );
     }
 
     #[test]
