@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use sqlx::any::AnyRow;
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::ids::{AppId, IntegratorNo};
 use wcheckout_domain::ledger::Totals;
@@ -30,7 +31,7 @@ fn parse_u128(column: &str, value: &str) -> Result<u128, StoreError> {
         .map_err(|_| StoreError::Internal(format!("column {column} holds '{value}'")))
 }
 
-fn totals_from_row(row: &sqlx::any::AnyRow) -> Result<(String, Totals), StoreError> {
+fn totals_from_row(row: &AnyRow) -> Result<(String, Totals), StoreError> {
     Ok((
         text(row, "account")?,
         Totals {
@@ -43,6 +44,36 @@ fn totals_from_row(row: &sqlx::any::AnyRow) -> Result<(String, Totals), StoreErr
 const TOTALS_COLUMNS: &str =
     "account, cast(debits as text) as debits, cast(credits as text) as credits";
 
+impl SqlStore {
+    /// The row `sql` finds with its text arguments, as `T`. On the writer, which sees every
+    /// commit, since payouts read what they have just written.
+    async fn find_one<T>(
+        &self,
+        sql: &str,
+        args: &[&str],
+        from_row: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let query = args.iter().fold(sqlx::query(sql), |q, arg| q.bind(*arg));
+        let row = query
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Every row `sql` finds with its text arguments, as `T` (on the writer, like [`Self::find_one`]).
+    async fn find_all<T>(
+        &self,
+        sql: &str,
+        args: &[&str],
+        from_row: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let query = args.iter().fold(sqlx::query(sql), |q, arg| q.bind(*arg));
+        let rows = query.fetch_all(&self.writer).await.map_err(store_error)?;
+        rows.iter().map(from_row).collect()
+    }
+}
+
 #[async_trait]
 impl MoneyStore for SqlStore {
     async fn refund_by_no(
@@ -53,41 +84,20 @@ impl MoneyStore for SqlStore {
         let sql = format!(
             "select {REFUND_COLUMNS} from refunds where app_id = $1 and refund_order_no = $2"
         );
-        let row = sqlx::query(&sql)
-            .bind(app.as_str())
-            .bind(no.as_str())
-            .fetch_optional(&self.writer)
-            .await;
-        row.map_err(store_error)?
-            .as_ref()
-            .map(refund_from_row)
-            .transpose()
+        self.find_one(&sql, &[app.as_str(), no.as_str()], refund_from_row)
+            .await
     }
 
     async fn refund(&self, sysid: &str) -> Result<Option<Refund>, StoreError> {
         let sql = format!("select {REFUND_COLUMNS} from refunds where sysid = $1");
-        let row = sqlx::query(&sql)
-            .bind(sysid)
-            .fetch_optional(&self.writer)
-            .await;
-        row.map_err(store_error)?
-            .as_ref()
-            .map(refund_from_row)
-            .transpose()
+        self.find_one(&sql, &[sysid], refund_from_row).await
     }
 
     async fn refunds_of_order(&self, order_sysid: &str) -> Result<Vec<Refund>, StoreError> {
         let sql = format!(
             "select {REFUND_COLUMNS} from refunds where order_sysid = $1 order by created_at, sysid"
         );
-        let rows = sqlx::query(&sql)
-            .bind(order_sysid)
-            .fetch_all(&self.writer)
-            .await;
-        rows.map_err(store_error)?
-            .iter()
-            .map(refund_from_row)
-            .collect()
+        self.find_all(&sql, &[order_sysid], refund_from_row).await
     }
 
     async fn list_refunds(
@@ -119,27 +129,13 @@ impl MoneyStore for SqlStore {
         let sql = format!(
             "select {SETTLEMENT_COLUMNS} from settlements where app_id = $1 and settlement_order_no = $2"
         );
-        let row = sqlx::query(&sql)
-            .bind(app.as_str())
-            .bind(no.as_str())
-            .fetch_optional(&self.writer)
-            .await;
-        row.map_err(store_error)?
-            .as_ref()
-            .map(settlement_from_row)
-            .transpose()
+        self.find_one(&sql, &[app.as_str(), no.as_str()], settlement_from_row)
+            .await
     }
 
     async fn settlement(&self, sysid: &str) -> Result<Option<Settlement>, StoreError> {
         let sql = format!("select {SETTLEMENT_COLUMNS} from settlements where sysid = $1");
-        let row = sqlx::query(&sql)
-            .bind(sysid)
-            .fetch_optional(&self.writer)
-            .await;
-        row.map_err(store_error)?
-            .as_ref()
-            .map(settlement_from_row)
-            .transpose()
+        self.find_one(&sql, &[sysid], settlement_from_row).await
     }
 
     async fn list_settlements(
@@ -187,14 +183,7 @@ impl MoneyStore for SqlStore {
         let sql = format!(
             "select {ABNORMAL_COLUMNS} from abnormal_payments where abnormal_payment_no = $1"
         );
-        let row = sqlx::query(&sql)
-            .bind(no)
-            .fetch_optional(&self.writer)
-            .await;
-        row.map_err(store_error)?
-            .as_ref()
-            .map(abnormal_from_row)
-            .transpose()
+        self.find_one(&sql, &[no], abnormal_from_row).await
     }
 
     async fn abnormal_payments_of_order(
@@ -204,14 +193,7 @@ impl MoneyStore for SqlStore {
         let sql = format!(
             "select {ABNORMAL_COLUMNS} from abnormal_payments where order_sysid = $1 order by created_at, abnormal_payment_no"
         );
-        let rows = sqlx::query(&sql)
-            .bind(order_sysid)
-            .fetch_all(&self.writer)
-            .await;
-        rows.map_err(store_error)?
-            .iter()
-            .map(abnormal_from_row)
-            .collect()
+        self.find_all(&sql, &[order_sysid], abnormal_from_row).await
     }
 
     async fn open_payouts(&self, chain: &ChainKey, limit: u32) -> Result<Vec<Payout>, StoreError> {
@@ -219,26 +201,13 @@ impl MoneyStore for SqlStore {
             "select {PAYOUT_COLUMNS} from payouts where chain = $1 \
              and status in ('QUEUED', 'SIGNED', 'BROADCAST') order by created_at, id limit {limit}"
         );
-        let rows = sqlx::query(&sql)
-            .bind(chain.as_str())
-            .fetch_all(&self.writer)
-            .await;
-        rows.map_err(store_error)?
-            .iter()
-            .map(payout_from_row)
-            .collect()
+        self.find_all(&sql, &[chain.as_str()], payout_from_row)
+            .await
     }
 
     async fn payout(&self, id: &str) -> Result<Option<Payout>, StoreError> {
         let sql = format!("select {PAYOUT_COLUMNS} from payouts where id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.writer)
-            .await;
-        row.map_err(store_error)?
-            .as_ref()
-            .map(payout_from_row)
-            .transpose()
+        self.find_one(&sql, &[id], payout_from_row).await
     }
 
     async fn payout_by_reference(
@@ -248,29 +217,15 @@ impl MoneyStore for SqlStore {
     ) -> Result<Option<Payout>, StoreError> {
         let sql =
             format!("select {PAYOUT_COLUMNS} from payouts where kind = $1 and reference = $2");
-        let row = sqlx::query(&sql)
-            .bind(kind.as_str())
-            .bind(reference)
-            .fetch_optional(&self.writer)
-            .await;
-        row.map_err(store_error)?
-            .as_ref()
-            .map(payout_from_row)
-            .transpose()
+        self.find_one(&sql, &[kind.as_str(), reference], payout_from_row)
+            .await
     }
 
     async fn signed_txs(&self, payout_id: &str) -> Result<Vec<SignedTx>, StoreError> {
         let sql = format!(
             "select {SIGNED_TX_COLUMNS} from payout_txs where payout_id = $1 order by signed_at, tx_hash"
         );
-        let rows = sqlx::query(&sql)
-            .bind(payout_id)
-            .fetch_all(&self.writer)
-            .await;
-        rows.map_err(store_error)?
-            .iter()
-            .map(signed_tx_from_row)
-            .collect()
+        self.find_all(&sql, &[payout_id], signed_tx_from_row).await
     }
 
     async fn next_nonce(
