@@ -13,7 +13,7 @@ use wcheckout_domain::time::Timestamp;
 
 use crate::error::{ChangeError, ServiceError, retry_on_conflict};
 use crate::gateway::{Gateway, payment_progress};
-use crate::secrets::{random_token, random_u32};
+use crate::secrets::{random_token, sysid_suffix};
 use crate::wire::{
     CreateCheckoutOrderRequest, ListCheckoutOrdersRequest, OrderView, PageView, TimeInput,
     order_changed_event,
@@ -169,7 +169,7 @@ impl Gateway {
         let (address_index, deposit_address) = self.addresses.next().await?;
         let now = self.clock.now();
         let order = Order {
-            sysid: compose_sysid(SysidKind::Order, now, random_u32()),
+            sysid: compose_sysid(SysidKind::Order, now, sysid_suffix()),
             app_id: app.id.clone(),
             order_no: request.order_no,
             merchant_id: request.merchant_id,

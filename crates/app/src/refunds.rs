@@ -21,7 +21,7 @@ use crate::error::{ChangeError, ServiceError, retry_on_conflict};
 use crate::gateway::Gateway;
 use crate::orders::{content_fingerprint, integrator_no, non_empty, page_request, time_filter};
 use crate::postings;
-use crate::secrets::random_u32;
+use crate::secrets::sysid_suffix;
 use crate::wire::{
     AbnormalPaymentView, CreateAbnormalPaymentRefundRequest, CreateRefundOrderRequest, JsonDecimal,
     ListRefundsRequest, PageView, RefundView, abnormal_payment_event, order_changed_event,
@@ -254,7 +254,7 @@ impl Gateway {
         };
         let now = self.clock.now();
         let refund = Refund {
-            sysid: compose_sysid(SysidKind::Refund, now, random_u32()),
+            sysid: compose_sysid(SysidKind::Refund, now, sysid_suffix()),
             app_id: app.id.clone(),
             refund_order_no: ask.refund_order_no.clone(),
             order_sysid: order.sysid.clone(),

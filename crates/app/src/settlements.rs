@@ -23,7 +23,7 @@ use crate::orders::{
 use crate::payouts::reference_of;
 use crate::postings;
 use crate::refunds::token_amount;
-use crate::secrets::random_u32;
+use crate::secrets::sysid_suffix;
 use crate::wire::{
     BankAccount, CreateFiatSettlementOrderRequest, CreateSettlementOrderRequest, JsonDecimal,
     ListSettlementsRequest, PageView, SettlementView, settlement_changed_event,
@@ -237,7 +237,7 @@ impl Gateway {
         };
         let now = self.clock.now();
         let settlement = Settlement {
-            sysid: compose_sysid(SysidKind::Settlement, now, random_u32()),
+            sysid: compose_sysid(SysidKind::Settlement, now, sysid_suffix()),
             app_id: app.id.clone(),
             settlement_order_no: ask.settlement_order_no.clone(),
             merchant_id: ask.merchant_id.clone(),

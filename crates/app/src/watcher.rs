@@ -206,7 +206,8 @@ impl ChainWatcher {
         store
             .note_chain_head(self.key(), (head.number, head.time), now, !more)
             .await?;
-        self.credit_final(&head).await?;
+        // A full credit batch means more final transfers may wait: the next round comes at once.
+        let more = self.credit_final(&head).await? || more;
         let processed_at = (processed.number, processed.time);
         self.health.round(
             self.key(),
@@ -272,6 +273,7 @@ impl ChainWatcher {
                 .number
                 .saturating_add(self.settings.max_blocks_per_scan),
         );
+        let started = std::time::Instant::now();
         let end_before = self.block(to).await?;
         let logs = self
             .reader
@@ -284,14 +286,13 @@ impl ChainWatcher {
                 "block {to} changed during the scan"
             )));
         }
+        let fetched = started.elapsed();
         let transfers = self.our_transfers(&logs).await?;
+        let matched = started.elapsed();
         let checkpoints: BTreeSet<(u64, String)> = transfers
             .iter()
             .map(|(t, _)| (t.block_number, t.block_hash.clone()))
             .collect();
-        if !transfers.is_empty() {
-            tracing::info!(chain = %self.key(), count = transfers.len(), to, "transfers recorded");
-        }
         let changes = ChangeSet {
             cursor: Some(CursorMove {
                 chain: self.key().clone(),
@@ -310,6 +311,18 @@ impl ChainWatcher {
             ..ChangeSet::default()
         };
         self.commit_tolerating_races(changes).await?;
+        if !transfers.is_empty() {
+            tracing::info!(
+                chain = %self.key(),
+                count = transfers.len(),
+                logs = logs.len(),
+                to,
+                fetch_ms = fetched.as_millis(),
+                match_ms = (matched - fetched).as_millis(),
+                commit_ms = (started.elapsed() - matched).as_millis(),
+                "transfers recorded"
+            );
+        }
         metrics::counter!("wcheckout_chain_blocks_scanned_total", "chain" => self.key().to_string())
             .increment(to.saturating_sub(cursor.number));
         Ok((end, to < head.number))
@@ -419,12 +432,14 @@ impl ChainWatcher {
         log.value.map(|_| order)
     }
 
-    /// Credits every recorded transfer that has become final.
-    async fn credit_final(&self, head: &BlockRef) -> Result<(), WatchError> {
+    /// Credits up to `credit_batch` recorded transfers that have become final, in one commit
+    /// when nothing conflicts; true when the batch was full (more may be waiting: the next
+    /// round comes at once).
+    async fn credit_final(&self, head: &BlockRef) -> Result<bool, WatchError> {
         let final_height =
             crate::finality::final_height(&self.chain, self.reader.as_ref(), head.number).await?;
         let Some(final_height) = final_height else {
-            return Ok(());
+            return Ok(false);
         };
         let batch = self.settings.credit_batch;
         let pending = self
@@ -432,13 +447,25 @@ impl ChainWatcher {
             .store
             .pending_transfers_up_to(self.key(), final_height, batch)
             .await?;
-        for transfer in &pending {
-            let outcome = self.gateway.credit_transfer(transfer).await?;
-            if outcome != Credited::Waiting {
+        let started = std::time::Instant::now();
+        let outcomes = self.gateway.credit_transfers(&pending).await?;
+        if !pending.is_empty() {
+            tracing::info!(chain = %self.key(), count = pending.len(), ms = started.elapsed().as_millis(), "final transfers credited");
+        }
+        let mut waiting = 0usize;
+        for (transfer, outcome) in pending.iter().zip(outcomes) {
+            if outcome == Credited::Waiting {
+                waiting += 1;
+            } else {
                 tracing::info!(order = %transfer.order_sysid, tx = %transfer.tx_hash, ?outcome, "transfer final");
             }
         }
-        Ok(())
+        // Transfers waiting for their order's expiry stay pending: a full batch of them is no
+        // reason to hurry.
+        Ok(
+            pending.len() >= usize::try_from(batch).unwrap_or(usize::MAX)
+                && waiting < pending.len(),
+        )
     }
 
     /// Undoes what a reorganisation abandoned: finds the highest checkpoint still canonical,

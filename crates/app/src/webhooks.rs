@@ -10,7 +10,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use wcheckout_client::signature::{sign_webhook, standard_webhook_signature};
 use wcheckout_domain::ids::AppId;
-use wcheckout_domain::ports::{AttemptOutcome, DeliveryAttempt, OutboxEntry, WebhookSender};
+use wcheckout_domain::ports::{
+    AttemptOutcome, ClaimLimits, DeliveryAttempt, OutboxEntry, WebhookSender,
+};
 use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::webhook::{self, acknowledged, next_attempt_after_failure};
 
@@ -153,8 +155,9 @@ impl WebhookDispatcher {
     }
 
     /// Claims as many due events as there are free slots, never taking an app past
-    /// `per_app_concurrency`: each claim is at most the smallest headroom left among the apps
-    /// in flight, with the full ones skipped, and claims repeat while they come back full.
+    /// `per_app_concurrency`: each claim takes from every app at most the smallest headroom
+    /// left among the apps in flight, with the full ones skipped, and claims repeat (with the
+    /// headrooms recomputed) while they find events and slots are free.
     async fn claim(&self, busy: usize, per_app: &HashMap<AppId, usize>) -> Vec<OutboxEntry> {
         let per_app_limit = self.settings.per_app_concurrency.max(1);
         let mut counts = per_app.clone();
@@ -180,15 +183,17 @@ impl WebhookDispatcher {
                 .filter(|n| *n < per_app_limit)
                 .max()
                 .unwrap_or(0);
-            let want = free.min(per_app_limit - busiest);
-            if want == 0 {
+            let limits = ClaimLimits {
+                total: u32::try_from(free).unwrap_or(u32::MAX),
+                per_app: u32::try_from(per_app_limit - busiest).unwrap_or(u32::MAX),
+            };
+            if limits.total == 0 {
                 break;
             }
-            let limit = u32::try_from(want).unwrap_or(u32::MAX);
             let batch = match self
                 .gateway
                 .store
-                .claim_due_events(now, lease, &self.holder, limit, &full)
+                .claim_due_events(now, lease, &self.holder, limits, &full)
                 .await
             {
                 Ok(entries) => entries,
@@ -197,13 +202,12 @@ impl WebhookDispatcher {
                     break;
                 }
             };
-            let got = batch.len();
+            if batch.is_empty() {
+                break;
+            }
             for entry in batch {
                 *counts.entry(entry.event.app_id.clone()).or_default() += 1;
                 claimed.push(entry);
-            }
-            if got < want {
-                break;
             }
         }
         claimed

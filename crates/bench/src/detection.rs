@@ -28,7 +28,7 @@ use crate::receiver::{Arrival, Receiver};
 use crate::stats::{Summary, micros, ms, summarize};
 
 /// Payments per run unless `--payments` says otherwise.
-pub(crate) const DEFAULT_PAYMENTS: u64 = 200;
+pub(crate) const DEFAULT_PAYMENTS: u64 = 500;
 
 /// The payer: anvil dev account 1.
 const PAYER: usize = 1;

@@ -7,12 +7,15 @@
 //! cargo run --release -p wcheckout-bench -- orders --clients 1,16,64
 //! cargo run --release -p wcheckout-bench -- webhooks --events 20000
 //! cargo run --release -p wcheckout-bench -- detection --payments 200
+//! cargo run --release -p wcheckout-bench -- catchup --blocks 2000 --per-block 10
+//! cargo run --release -p wcheckout-bench -- scale --sizes 10000,1000000
 //! ```
 //!
 //! Everything runs on loopback: a local webhook receiver, a gateway in this process (SQLite in
 //! a temporary directory, PostgreSQL in a fresh database that is dropped afterwards) and, for
 //! detection, an anvil node.
 
+mod catchup;
 mod database;
 mod detection;
 mod gateway;
@@ -20,6 +23,7 @@ mod machine;
 mod orders;
 mod receiver;
 mod report;
+mod scale;
 mod stats;
 mod webhooks;
 
@@ -60,6 +64,20 @@ enum Command {
     Detection {
         #[command(flatten)]
         options: detection::Options,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A watcher catching up a backlog of blocks, against the raw `eth_getLogs` time.
+    Catchup {
+        #[command(flatten)]
+        options: catchup::Options,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Order creation and transfer matching with 10,000 and 1,000,000 open orders.
+    Scale {
+        #[command(flatten)]
+        options: scale::Options,
         #[command(flatten)]
         common: Common,
     },
@@ -145,6 +163,16 @@ async fn run(command: Command, command_line: String) -> anyhow::Result<()> {
             let run = detection::run(&options, &engines, &common.pg_url);
             measured(Section::Detection, &common, line, run).await
         }
+        Command::Catchup { options, common } => {
+            let engines = common.engines.list();
+            let run = catchup::run(&options, &engines, &common.pg_url);
+            measured(Section::Catchup, &common, line, run).await
+        }
+        Command::Scale { options, common } => {
+            let engines = common.engines.list();
+            let run = scale::run(&options, &engines, &common.pg_url);
+            measured(Section::Scale, &common, line, run).await
+        }
         Command::All {
             events,
             payments,
@@ -166,7 +194,13 @@ async fn run(command: Command, command_line: String) -> anyhow::Result<()> {
                 ..detection::Options::default()
             };
             let run = detection::run(&detection, &engines, pg_url);
-            measured(Section::Detection, &common, line, run).await
+            measured(Section::Detection, &common, line, run).await?;
+            let catchup = catchup::Options::default();
+            let run = catchup::run(&catchup, &engines, pg_url);
+            measured(Section::Catchup, &common, line, run).await?;
+            let scale = scale::Options::default();
+            let run = scale::run(&scale, &engines, pg_url);
+            measured(Section::Scale, &common, line, run).await
         }
     }
 }

@@ -39,12 +39,12 @@ impl Default for Options {
 }
 
 /// What one level measured.
-struct Level {
-    clients: usize,
-    per_second: f64,
-    p50: i64,
-    p99: i64,
-    errors: u64,
+pub(crate) struct Level {
+    pub(crate) clients: usize,
+    pub(crate) per_second: f64,
+    pub(crate) p50: i64,
+    pub(crate) p99: i64,
+    pub(crate) errors: u64,
 }
 
 struct EngineResult {
@@ -122,7 +122,7 @@ async fn run_engine(
     })
 }
 
-async fn create_order(client: &Client, n: u64) -> bool {
+pub(crate) async fn create_order(client: &Client, n: u64) -> bool {
     let body = format!(
         r#"{{"orderNo":"bench-{n}","orderAmount":"10.5","customerId":"c{n}","merchantId":"m1","token":"ETH_USDT"}}"#
     );
@@ -172,7 +172,7 @@ async fn insert_row(pool: &sqlx::AnyPool, n: u64) -> bool {
 
 /// `clients` closed loops calling `operation` with a unique number for one warm-up second and
 /// then `seconds` measured seconds.
-async fn measure<F, Fut>(clients: usize, seconds: u64, operation: F) -> Level
+pub(crate) async fn measure<F, Fut>(clients: usize, seconds: u64, operation: F) -> Level
 where
     F: Fn(u64) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,

@@ -13,10 +13,18 @@ pub(crate) enum Section {
     Orders,
     Webhooks,
     Detection,
+    Catchup,
+    Scale,
 }
 
 impl Section {
-    const ALL: [Section; 3] = [Section::Orders, Section::Webhooks, Section::Detection];
+    const ALL: [Section; 5] = [
+        Section::Orders,
+        Section::Webhooks,
+        Section::Detection,
+        Section::Catchup,
+        Section::Scale,
+    ];
 
     /// The marker name and subcommand.
     pub(crate) fn name(self) -> &'static str {
@@ -24,6 +32,8 @@ impl Section {
             Section::Orders => "orders",
             Section::Webhooks => "webhooks",
             Section::Detection => "detection",
+            Section::Catchup => "catchup",
+            Section::Scale => "scale",
         }
     }
 
@@ -32,6 +42,8 @@ impl Section {
             Section::Orders => "Order creation throughput against the database's insert ceiling",
             Section::Webhooks => "Webhook delivery throughput",
             Section::Detection => "Payment detection latency (block → PAID webhook)",
+            Section::Catchup => "Catch-up: a backlog of blocks against the raw eth_getLogs time",
+            Section::Scale => "Scale of open orders: order creation and transfer matching",
         }
     }
 }
@@ -115,14 +127,16 @@ or one benchmark at a time (each replaces only its own section below):
 ```sh
 cargo run --release -p wcheckout-bench -- orders --write      # --clients 1,16,64 --seconds 8
 cargo run --release -p wcheckout-bench -- webhooks --write    # --events N (default 20000), --apps N (default 16)
-cargo run --release -p wcheckout-bench -- detection --write   # --payments N (default 200)
+cargo run --release -p wcheckout-bench -- detection --write   # --payments N (default 500)
+cargo run --release -p wcheckout-bench -- catchup --write     # --blocks 2000 --per-block 10 --orders 2000
+cargo run --release -p wcheckout-bench -- scale --write       # --sizes 10000,1000000 --clients 16 --seconds 4 --rounds 3
 ```
 
 Every run uses loopback only. `--engines sqlite|postgres|both` (default both) picks the \
 databases: SQLite in a temporary directory, PostgreSQL in a fresh database created on \
 `--pg-url` (default `postgres://postgres@127.0.0.1:5432/test`, or `$WCHECKOUT_BENCH_PG_URL`) and \
 dropped afterwards; without a reachable server the PostgreSQL runs are skipped with a note. \
-The detection benchmark needs the pinned anvil (`npm ci` at the repository root, or \
+The detection and catch-up benchmarks need the pinned anvil (`npm ci` at the repository root, or \
 `$WCHECKOUT_ANVIL`). Runs stop by themselves (each webhook run is also capped by \
 `--timeout-secs`). Without `--write` the results are only printed.
 

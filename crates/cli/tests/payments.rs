@@ -1,5 +1,6 @@
 //! Orders paid by real ERC-20 transfers on anvil, on both engines: exact, partial, over- and
-//! underpayment, late payment, foreign tokens and reverted transfers.
+//! underpayment, late payment, foreign tokens and reverted transfers, and batch credits racing
+//! each other.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -10,6 +11,10 @@ use common::chain::{TestChain, eventually, usd};
 use common::{Db, TestGateway, retcode};
 use serde_json::{Value, json};
 use wcheckout_app::admin::{AppChanges, IssuedCredentials};
+use wcheckout_app::payments::Credited;
+use wcheckout_domain::payment::TransferState;
+use wcheckout_domain::ports::ChainStore;
+use wcheckout_domain::token::ChainKey;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -352,6 +357,87 @@ async fn list_abnormal_payments_validates_filters(db: Db) {
     assert_eq!(page["retdata"]["pageSize"], 10);
 }
 
+/// Two batch credits of overlapping sets of pending transfers race: whichever commits first
+/// wins its transfers, the other meets compare-and-set conflicts and falls back to crediting
+/// one by one, finding them done. Every transfer counts exactly once, every order is paid once,
+/// and an order paid by two transfers of the batch adds both.
+async fn racing_batch_credits_count_each_transfer_once(db: Db) {
+    // Nothing becomes final by confirmations here: only the calls below credit.
+    let Some(f) = fixture(db, 1000).await else {
+        return;
+    };
+    let mut deposits = Vec::new();
+    for i in 0..10 {
+        let order = f
+            .create(&format!("race-{i}"), &format!("{}.25", 3 + i), json!({}))
+            .await;
+        deposits.push(order["depositAddress"].as_str().unwrap().to_owned());
+    }
+    for (i, deposit) in deposits.iter().enumerate() {
+        let amount = usd(&format!("{}.25", 3 + i));
+        if i == 0 {
+            // Two halves of one order in the same batch.
+            f.chain.pay(2, f.chain.usdt, deposit, usd("1.5")).await;
+            f.chain.pay(3, f.chain.usdt, deposit, usd("1.75")).await;
+        } else {
+            f.chain.pay(1, f.chain.usdt, deposit, amount).await;
+        }
+    }
+    let eth = ChainKey::parse("ETH").unwrap();
+    let pending = eventually(WAIT, "11 pending transfers", || async {
+        let pending =
+            f.gw.store
+                .pending_transfers_up_to(&eth, 1_000_000, 100)
+                .await
+                .unwrap();
+        (pending.len() == 11).then_some(pending)
+    })
+    .await;
+
+    let gateway = &f.gw.gateway;
+    let (all, some) = tokio::join!(
+        gateway.credit_transfers(&pending),
+        gateway.credit_transfers(&pending[3..8])
+    );
+    let (all, some) = (all.unwrap(), some.unwrap());
+    assert_eq!(all.len(), pending.len());
+    for (i, outcome) in all.iter().enumerate() {
+        let other = (3..8).contains(&i).then(|| some[i - 3]);
+        let counted = [Some(*outcome), other]
+            .iter()
+            .filter(|o| **o == Some(Credited::Counted))
+            .count();
+        assert_eq!(counted, 1, "transfer {i}: {outcome:?} and {other:?}");
+        for o in [Some(*outcome), other].into_iter().flatten() {
+            assert!(
+                matches!(o, Credited::Counted | Credited::AlreadyDone),
+                "transfer {i}: {o:?}"
+            );
+        }
+    }
+    for i in 0..10 {
+        let info = f.wait_status(&format!("race-{i}"), "PAID").await;
+        assert_eq!(info["paidAmount"], info["payingAmount"], "{info}");
+    }
+    let sysids = pending
+        .iter()
+        .map(|t| t.order_sysid.clone())
+        .collect::<Vec<_>>();
+    let transfers = f.gw.store.transfers_of_orders(&sysids).await.unwrap();
+    assert_eq!(transfers.len(), 11);
+    assert!(
+        transfers.iter().all(|t| t.state == TransferState::Credited),
+        "{transfers:?}"
+    );
+    assert!(f.abnormal(json!({})).await.is_empty());
+    // Crediting again changes nothing.
+    let again = gateway.credit_transfers(&pending).await.unwrap();
+    assert!(
+        again.iter().all(|o| *o == Credited::AlreadyDone),
+        "{again:?}"
+    );
+}
+
 macro_rules! on_both_engines_with_chain {
     ($($scenario:ident),* $(,)?) => {
         $(
@@ -380,4 +466,5 @@ on_both_engines_with_chain!(
     tolerance_accepts_a_small_shortfall,
     confirmations_are_awaited,
     list_abnormal_payments_validates_filters,
+    racing_batch_credits_count_each_transfer_once,
 );

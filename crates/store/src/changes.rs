@@ -1,28 +1,61 @@
 //! The single write path for state changes: a change set is committed in one transaction,
 //! each object with compare-and-set, together with the events announcing it.
+//!
+//! Change sets come in two sizes: one object (an API call, one credit) and a batch (the chain
+//! watcher records every transfer of up to a thousand blocks, or credits hundreds of final
+//! transfers, in one commit). Statements cost a round trip each, so the batch parts (transfer
+//! records and state moves, ledger postings, events, checkpoints) are written with multi-row
+//! statements whose outcome is checked exactly as the one-row statements would be: a batch of
+//! compare-and-sets must touch every row it names, or the whole commit is a conflict.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
 
 use async_trait::async_trait;
-use sqlx::{Any, Transaction};
+use sqlx::{Any, Row, Transaction};
 use wcheckout_domain::events::OutboxEvent;
+use wcheckout_domain::ledger::{Posting, Totals};
 use wcheckout_domain::payment::{AbnormalPayment, Transfer, TransferKey, TransferState};
 use wcheckout_domain::ports::{
     AbnormalChange, ChangeSet, ChangeStore, CommitError, CursorMove, OrderWrite, StoreError,
     TransferChange,
 };
+use wcheckout_domain::time::Timestamp;
 
+use crate::engine::Engine;
 use crate::rows::to_i64;
 use crate::{SqlStore, store_error};
 
 type Tx = Transaction<'static, Any>;
 
-/// What recording a transfer did.
-enum Recorded {
-    /// A new row.
-    New,
-    /// A reversed transfer is back.
-    Revived,
-    /// Already there: nothing changed.
-    Known,
+/// Most rows in one multi-row statement: at 13 values a row (a transfer), well under SQLite's
+/// 32,766 and PostgreSQL's 65,535 bound parameters.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// Up to this many postings go through the one-posting path; more take the batch path (the
+/// same checks, one read and one write per account instead of per posting).
+const FEW_POSTINGS: usize = 8;
+
+/// `($1, $2::numeric), ($3, $4::numeric), …`: `rows` tuples of one parameter per entry of
+/// `casts` (each followed by its cast), numbered from `$first`.
+fn value_rows(rows: usize, casts: &[&str], first: usize) -> String {
+    let width = casts.len();
+    let mut text = String::with_capacity(rows * width * 6);
+    for row in 0..rows {
+        if row > 0 {
+            text.push_str(", ");
+        }
+        text.push('(');
+        for (column, cast) in casts.iter().enumerate() {
+            if column > 0 {
+                text.push_str(", ");
+            }
+            let index = first + row * width + column;
+            let _ = write!(text, "${index}{cast}");
+        }
+        text.push(')');
+    }
+    text
 }
 
 /// Zero rows touched by a compare-and-set: someone changed the object first.
@@ -42,16 +75,20 @@ impl ChangeStore for SqlStore {
             .first()
             .map_or_else(now_micros, |e| e.created_at);
         let mut tx = self.writer.begin().await.map_err(store_error)?;
-        self.lock_accounts(&mut tx, &changes, now).await?;
+        let many_postings = posting_count(&changes) > FEW_POSTINGS;
+        if many_postings {
+            self.lock_ledger_accounts(&mut tx, &changes, now).await?;
+        } else {
+            self.lock_accounts(&mut tx, &changes, now).await?;
+        }
         if let Some(cursor) = &changes.cursor {
             self.move_cursor(&mut tx, cursor).await?;
         }
-        for change in &changes.transfers {
-            self.change_transfer(&mut tx, change).await?;
-        }
-        for write in &changes.orders {
-            self.update_order(&mut tx, write).await?;
-        }
+        // Postings of transfers recorded for the first time (or revived), in change order.
+        let mut ledger: Vec<(&Posting, Timestamp)> = Vec::new();
+        self.change_transfers(&mut tx, &changes.transfers, &mut ledger)
+            .await?;
+        self.update_orders(&mut tx, &changes.orders).await?;
         for change in &changes.abnormal {
             self.change_abnormal(&mut tx, change).await?;
         }
@@ -72,18 +109,74 @@ impl ChangeStore for SqlStore {
         for signed in &changes.signed_txs {
             self.insert_signed_tx(&mut tx, signed).await?;
         }
-        for posting in &changes.postings {
-            self.post(&mut tx, posting, now).await?;
+        ledger.extend(changes.postings.iter().map(|posting| (posting, now)));
+        if many_postings {
+            self.post_all(&mut tx, &ledger).await?;
+        } else {
+            for (posting, at) in ledger {
+                self.post(&mut tx, posting, at).await?;
+            }
         }
-        for event in &changes.events {
-            insert_event(&mut tx, event).await?;
-        }
+        insert_events(&mut tx, &changes.events).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(())
     }
 }
 
 impl SqlStore {
+    /// Order writes, compare-and-set on each version; many distinct orders go a hundred per
+    /// statement (an `update … from (values …)` that must touch every order it names).
+    async fn update_orders(&self, tx: &mut Tx, writes: &[OrderWrite]) -> Result<(), CommitError> {
+        let distinct = writes
+            .iter()
+            .map(|w| w.order.sysid.as_str())
+            .collect::<HashSet<_>>();
+        if writes.len() < 2 || distinct.len() != writes.len() {
+            // One order, or an order written twice in a row (each write sees the previous).
+            for write in writes {
+                self.update_order(tx, write).await?;
+            }
+            return Ok(());
+        }
+        for write in writes {
+            if write.order.version != write.expected_version.saturating_add(1) {
+                return Err(
+                    StoreError::Internal("order version must advance by one".into()).into(),
+                );
+            }
+        }
+        for chunk in writes.chunks(ROWS_PER_STATEMENT / 2) {
+            let numeric = self.numeric();
+            let casts = ["", numeric, numeric, "", "", "", "", "", ""];
+            let sql = format!(
+                "update orders set status = v.column1, paid_amount = v.column2, \
+                 refunded_amount = v.column3, tx_hash = v.column4, updated_at = v.column5, \
+                 version = v.column6, alert = v.column7 from (values {}) as v \
+                 where orders.sysid = v.column8 and orders.version = v.column9",
+                value_rows(chunk.len(), &casts, 1)
+            );
+            let mut query = sqlx::query(&sql);
+            for write in chunk {
+                let order = &write.order;
+                query = query
+                    .bind(order.status.as_str())
+                    .bind(order.paid_amount.to_string())
+                    .bind(order.refunded_amount.to_string())
+                    .bind(order.tx_hash.as_deref())
+                    .bind(order.updated_at.micros())
+                    .bind(order.version)
+                    .bind(order.alert.as_deref())
+                    .bind(order.sysid.as_str())
+                    .bind(write.expected_version);
+            }
+            let done = query.execute(&mut **tx).await.map_err(store_error)?;
+            if done.rows_affected() != chunk.len() as u64 {
+                return Err(CommitError::Conflict);
+            }
+        }
+        Ok(())
+    }
+
     async fn update_order(&self, tx: &mut Tx, write: &OrderWrite) -> Result<(), CommitError> {
         let order = &write.order;
         if order.version != write.expected_version.saturating_add(1) {
@@ -148,93 +241,169 @@ impl SqlStore {
                 .await
                 .map_err(store_error)?;
         }
+        // One row per height, the last mark of a height winning (the new cursor last), as
+        // one upsert after another would leave it; a statement may not upsert a row twice.
+        let mut marks = BTreeMap::new();
         for mark in cursor.checkpoints.iter().chain(std::iter::once(&cursor.to)) {
-            sqlx::query(
-                "insert into chain_checkpoints (chain, block_number, block_hash) values ($1, $2, $3) \
+            marks.insert(mark.number, mark.hash.as_str());
+        }
+        let marks = marks.into_iter().collect::<Vec<_>>();
+        for chunk in marks.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "insert into chain_checkpoints (chain, block_number, block_hash) values {} \
                  on conflict (chain, block_number) do update set block_hash = excluded.block_hash",
-            )
-            .bind(chain)
-            .bind(to_i64(mark.number)?)
-            .bind(mark.hash.as_str())
-            .execute(&mut **tx)
-            .await
-            .map_err(store_error)?;
+                value_rows(chunk.len(), &[""; 3], 1)
+            );
+            let mut query = sqlx::query(&sql);
+            for (number, hash) in chunk {
+                query = query.bind(chain).bind(to_i64(*number)?).bind(*hash);
+            }
+            query.execute(&mut **tx).await.map_err(store_error)?;
         }
         Ok(())
     }
 
-    async fn change_transfer(
+    /// Applies the transfer changes in order; consecutive records and consecutive state moves
+    /// go in multi-row statements. The postings of records that turn out new (or revived) are
+    /// appended to `ledger`.
+    async fn change_transfers<'c>(
         &self,
         tx: &mut Tx,
-        change: &TransferChange,
+        changes: &'c [TransferChange],
+        ledger: &mut Vec<(&'c Posting, Timestamp)>,
     ) -> Result<(), CommitError> {
-        match change {
-            TransferChange::Record {
-                transfer,
-                if_new,
-                if_revived,
-            } => {
-                let postings = match self.record_transfer(tx, transfer).await? {
-                    Recorded::New => if_new,
-                    Recorded::Revived => if_revived,
-                    Recorded::Known => return Ok(()),
-                };
-                for posting in postings {
-                    self.post(tx, posting, transfer.observed_at).await?;
+        let mut rest = changes;
+        while let Some(first) = rest.first() {
+            let run = rest
+                .iter()
+                .take_while(|c| same_kind(c, first))
+                .count()
+                .max(1);
+            let (batch, after) = rest.split_at(run);
+            match first {
+                TransferChange::Record { .. } => self.record_transfers(tx, batch, ledger).await?,
+                TransferChange::SetState { .. } => set_states(tx, batch).await?,
+                TransferChange::ForgetPending(_) => {
+                    for change in batch {
+                        if let TransferChange::ForgetPending(key) = change {
+                            forget_pending(tx, key).await?;
+                        }
+                    }
                 }
-                Ok(())
             }
-            TransferChange::SetState { key, from, to } => {
-                let done = sqlx::query(
-                    "update chain_transfers set state = $1 \
-                     where chain = $2 and tx_hash = $3 and log_index = $4 and state = $5",
-                )
-                .bind(to.as_str())
-                .bind(key.chain.as_str())
-                .bind(key.tx_hash.as_str())
-                .bind(to_i64(key.log_index)?)
-                .bind(from.as_str())
-                .execute(&mut **tx)
-                .await
-                .map_err(store_error)?;
-                expect_one(done.rows_affected())
-            }
-            TransferChange::ForgetPending(key) => forget_pending(tx, key).await,
+            rest = after;
         }
+        Ok(())
     }
 
-    /// Inserts a transfer, or revives a reversed one under the same key; says which.
-    async fn record_transfer(
+    /// Records transfers with multi-row inserts; those already known are revived when
+    /// reversed (one by one: a rescan only). Each record's postings follow what it did.
+    async fn record_transfers<'c>(
         &self,
         tx: &mut Tx,
-        transfer: &Transfer,
-    ) -> Result<Recorded, CommitError> {
-        let sql = self.engine.sql(
-            "insert into chain_transfers (chain, tx_hash, log_index, block_number, block_hash, \
-             block_time, token, from_address, to_address, amount, order_sysid, state, observed_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::numeric, $11, $12, $13) \
-             on conflict (chain, tx_hash, log_index) do nothing",
-        );
-        let inserted = sqlx::query(&sql)
-            .bind(transfer.chain.as_str())
-            .bind(transfer.tx_hash.as_str())
-            .bind(to_i64(transfer.log_index)?)
-            .bind(to_i64(transfer.block_number)?)
-            .bind(transfer.block_hash.as_str())
-            .bind(transfer.block_time.micros())
-            .bind(transfer.token.as_str())
-            .bind(transfer.from.to_lower_hex())
-            .bind(transfer.to.to_lower_hex())
-            .bind(transfer.amount.to_string())
-            .bind(transfer.order_sysid.as_str())
-            .bind(transfer.state.as_str())
-            .bind(transfer.observed_at.micros())
-            .execute(&mut **tx)
-            .await
-            .map_err(store_error)?;
-        if inserted.rows_affected() == 1 {
-            return Ok(Recorded::New);
+        batch: &'c [TransferChange],
+        ledger: &mut Vec<(&'c Posting, Timestamp)>,
+    ) -> Result<(), CommitError> {
+        let records = batch
+            .iter()
+            .filter_map(|change| match change {
+                TransferChange::Record {
+                    transfer,
+                    if_new,
+                    if_revived,
+                } => Some((transfer, if_new, if_revived)),
+                TransferChange::SetState { .. } | TransferChange::ForgetPending(_) => None,
+            })
+            .collect::<Vec<_>>();
+        let mut inserted = HashSet::new();
+        for chunk in records.chunks(ROWS_PER_STATEMENT) {
+            let transfers = chunk.iter().map(|(t, _, _)| *t).collect::<Vec<_>>();
+            inserted.extend(self.insert_transfers(tx, &transfers).await?);
         }
+        let mut handled = HashSet::new();
+        for (transfer, if_new, if_revived) in records {
+            let key = (
+                transfer.chain.as_str(),
+                transfer.tx_hash.as_str(),
+                transfer.log_index,
+            );
+            // A key named twice is inserted once: the second record finds it known.
+            let first_time = handled.insert(key);
+            let postings = if first_time && inserted.contains(&key) {
+                if_new
+            } else {
+                if !self.revive_transfer(tx, transfer).await? {
+                    continue;
+                }
+                if_revived
+            };
+            ledger.extend(postings.iter().map(|p| (p, transfer.observed_at)));
+        }
+        Ok(())
+    }
+
+    /// Inserts the transfers not recorded yet; returns the keys of those it inserted.
+    async fn insert_transfers<'t>(
+        &self,
+        tx: &mut Tx,
+        transfers: &[&'t Transfer],
+    ) -> Result<HashSet<(&'t str, &'t str, u64)>, CommitError> {
+        let sql = format!(
+            "insert into chain_transfers (chain, tx_hash, log_index, block_number, block_hash, \
+             block_time, token, from_address, to_address, amount, order_sysid, state, \
+             observed_at) values {} on conflict (chain, tx_hash, log_index) do nothing \
+             returning chain, tx_hash, log_index",
+            value_rows(transfers.len(), &self.transfer_casts(), 1)
+        );
+        let mut query = sqlx::query(&sql);
+        for transfer in transfers {
+            query = query
+                .bind(transfer.chain.as_str())
+                .bind(transfer.tx_hash.as_str())
+                .bind(to_i64(transfer.log_index)?)
+                .bind(to_i64(transfer.block_number)?)
+                .bind(transfer.block_hash.as_str())
+                .bind(transfer.block_time.micros())
+                .bind(transfer.token.as_str())
+                .bind(transfer.from.to_lower_hex())
+                .bind(transfer.to.to_lower_hex())
+                .bind(transfer.amount.to_string())
+                .bind(transfer.order_sysid.as_str())
+                .bind(transfer.state.as_str())
+                .bind(transfer.observed_at.micros());
+        }
+        let rows = query.fetch_all(&mut **tx).await.map_err(store_error)?;
+        let keys = transfers
+            .iter()
+            .map(|t| {
+                let key = (t.chain.as_str(), t.tx_hash.as_str(), t.log_index);
+                ((key.0.to_owned(), key.1.to_owned(), key.2), key)
+            })
+            .collect::<HashMap<_, _>>();
+        let mut inserted = HashSet::with_capacity(rows.len());
+        for row in &rows {
+            let chain: String = row.try_get("chain").map_err(store_error)?;
+            let hash: String = row.try_get("tx_hash").map_err(store_error)?;
+            let index: i64 = row.try_get("log_index").map_err(store_error)?;
+            let index = u64::try_from(index)
+                .map_err(|_| StoreError::Internal("negative log index".into()))?;
+            if let Some(key) = keys.get(&(chain, hash, index)) {
+                inserted.insert(*key);
+            }
+        }
+        Ok(inserted)
+    }
+
+    /// The casts of a transfer row's parameters (its amount is the tenth).
+    fn transfer_casts(&self) -> [&'static str; 13] {
+        let mut casts = [""; 13];
+        casts[9] = self.numeric();
+        casts
+    }
+
+    /// Revives a reversed transfer seen again under the same key (`CREDITED` again, in its
+    /// new block); says whether it did. A transfer neither new nor reversed is left as it is.
+    async fn revive_transfer(&self, tx: &mut Tx, transfer: &Transfer) -> Result<bool, CommitError> {
         let revived = sqlx::query(
             "update chain_transfers set block_number = $1, block_hash = $2, block_time = $3, \
              state = 'CREDITED' where chain = $4 and tx_hash = $5 and log_index = $6 \
@@ -249,11 +418,177 @@ impl SqlStore {
         .execute(&mut **tx)
         .await
         .map_err(store_error)?;
-        Ok(if revived.rows_affected() == 1 {
-            Recorded::Revived
-        } else {
-            Recorded::Known
-        })
+        Ok(revived.rows_affected() == 1)
+    }
+
+    /// Locks every ledger account the change set may post to, in name order, like
+    /// `lock_accounts` but a few hundred at a time (PostgreSQL; SQLite has one writer).
+    async fn lock_ledger_accounts(
+        &self,
+        tx: &mut Tx,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<(), CommitError> {
+        if self.engine != Engine::Postgres {
+            return Ok(());
+        }
+        let accounts = possible_postings(changes)
+            .flat_map(|p| [p.debit.key(), p.credit.key()])
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>();
+        for chunk in accounts.chunks(ROWS_PER_STATEMENT) {
+            create_accounts(tx, chunk, now).await?;
+            let sql = format!(
+                "select account from ledger_accounts where account in ({}) \
+                 order by account for update",
+                placeholders(chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for account in chunk {
+                query = query.bind(account.as_str());
+            }
+            query.fetch_all(&mut **tx).await.map_err(store_error)?;
+        }
+        Ok(())
+    }
+
+    /// Applies postings in order with the checks of `post` (no guarded account below zero
+    /// unless the posting is a correction), reading each account's totals once, then writing
+    /// each account's totals once and every entry, a few hundred rows per statement.
+    async fn post_all(
+        &self,
+        tx: &mut Tx,
+        postings: &[(&Posting, Timestamp)],
+    ) -> Result<(), CommitError> {
+        let postings = postings
+            .iter()
+            .filter(|(p, _)| !p.amount.is_zero())
+            .map(|(p, at)| (*p, *at, p.debit.key(), p.credit.key()))
+            .collect::<Vec<_>>();
+        if postings.is_empty() {
+            return Ok(());
+        }
+        let first_at = postings
+            .iter()
+            .map(|p| p.1)
+            .min()
+            .unwrap_or_else(now_micros);
+        let names = postings
+            .iter()
+            .flat_map(|(_, _, debit, credit)| [debit.clone(), credit.clone()])
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>();
+        let mut totals = self.read_totals(tx, &names, first_at).await?;
+        let mut touched: BTreeMap<&str, Timestamp> = BTreeMap::new();
+        for (posting, at, debit_key, credit_key) in &postings {
+            let amount = posting.amount.base_units();
+            let debit = totals
+                .get_mut(debit_key)
+                .ok_or_else(|| missing(debit_key))?;
+            debit.debits = debit.debits.checked_add(amount).ok_or_else(overflow)?;
+            if posting.debit.guarded() && !posting.correction && debit.balance(false) < 0 {
+                return Err(CommitError::Insufficient(debit_key.clone()));
+            }
+            let credit = totals
+                .get_mut(credit_key)
+                .ok_or_else(|| missing(credit_key))?;
+            credit.credits = credit.credits.checked_add(amount).ok_or_else(overflow)?;
+            touched.insert(debit_key, *at);
+            touched.insert(credit_key, *at);
+        }
+        let written = touched
+            .into_iter()
+            .map(|(name, at)| (name, totals[name], at))
+            .collect::<Vec<_>>();
+        for chunk in written.chunks(ROWS_PER_STATEMENT) {
+            let casts = ["", self.numeric(), self.numeric(), ""];
+            let sql = format!(
+                "insert into ledger_accounts (account, debits, credits, updated_at) values {} \
+                 on conflict (account) do update set debits = excluded.debits, \
+                 credits = excluded.credits, updated_at = excluded.updated_at",
+                value_rows(chunk.len(), &casts, 1)
+            );
+            let mut query = sqlx::query(&sql);
+            for (name, sums, at) in chunk {
+                query = query
+                    .bind(*name)
+                    .bind(sums.debits.to_string())
+                    .bind(sums.credits.to_string())
+                    .bind(at.micros());
+            }
+            query.execute(&mut **tx).await.map_err(store_error)?;
+        }
+        for chunk in postings.chunks(ROWS_PER_STATEMENT) {
+            let casts = ["", "", self.numeric(), "", "", ""];
+            let sql = format!(
+                "insert into ledger_entries (debit_account, credit_account, amount, kind, \
+                 reference, created_at) values {}",
+                value_rows(chunk.len(), &casts, 1)
+            );
+            let mut query = sqlx::query(&sql);
+            for (posting, at, debit_key, credit_key) in chunk {
+                query = query
+                    .bind(debit_key.as_str())
+                    .bind(credit_key.as_str())
+                    .bind(posting.amount.base_units().to_string())
+                    .bind(posting.kind.as_str())
+                    .bind(posting.reference.as_str())
+                    .bind(at.micros());
+            }
+            query.execute(&mut **tx).await.map_err(store_error)?;
+        }
+        Ok(())
+    }
+
+    /// The totals of `names`, creating the accounts that do not exist yet.
+    async fn read_totals(
+        &self,
+        tx: &mut Tx,
+        names: &[String],
+        now: Timestamp,
+    ) -> Result<HashMap<String, Totals>, CommitError> {
+        let lock = match self.engine {
+            Engine::Postgres => " order by account for update",
+            Engine::Sqlite => "",
+        };
+        let mut totals = HashMap::with_capacity(names.len());
+        for chunk in names.chunks(ROWS_PER_STATEMENT) {
+            create_accounts(tx, chunk, now).await?;
+            let sql = format!(
+                "select account, cast(debits as text) as debits, cast(credits as text) as credits \
+                 from ledger_accounts where account in ({}){lock}",
+                placeholders(chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for name in chunk {
+                query = query.bind(name.as_str());
+            }
+            for row in query.fetch_all(&mut **tx).await.map_err(store_error)? {
+                let parse = |column: &str| -> Result<u128, CommitError> {
+                    let value: String = row.try_get(column).map_err(store_error)?;
+                    value.parse().map_err(|_| {
+                        StoreError::Internal(format!("ledger {column} '{value}'")).into()
+                    })
+                };
+                let sums = Totals {
+                    debits: parse("debits")?,
+                    credits: parse("credits")?,
+                };
+                let name: String = row.try_get("account").map_err(store_error)?;
+                totals.insert(name, sums);
+            }
+        }
+        Ok(totals)
+    }
+
+    /// The cast a token amount parameter needs (`NUMERIC` on PostgreSQL, text in SQLite).
+    fn numeric(&self) -> &'static str {
+        match self.engine {
+            Engine::Postgres => "::numeric",
+            Engine::Sqlite => "",
+        }
     }
 
     async fn change_abnormal(
@@ -337,21 +672,141 @@ async fn forget_pending(tx: &mut Tx, key: &TransferKey) -> Result<(), CommitErro
     expect_one(done.rows_affected())
 }
 
-async fn insert_event(tx: &mut Tx, event: &OutboxEvent) -> Result<(), CommitError> {
-    sqlx::query(
-        "insert into webhook_events (event_id, app_id, event_type, object_key, body, created_at, \
-         next_attempt_at) values ($1, $2, $3, $4, $5, $6, $6)",
-    )
-    .bind(event.event_id.as_str())
-    .bind(event.app_id.as_str())
-    .bind(event.event_type.as_str())
-    .bind(event.object_key.as_str())
-    .bind(event.body.as_str())
-    .bind(event.created_at.micros())
-    .execute(&mut **tx)
-    .await
-    .map_err(store_error)?;
+/// Moves transfers' states, compare-and-set: every key must be in its expected state, or
+/// the commit is a conflict (as the first one-row update touching nothing would make it).
+/// Distinct transfers move together, grouped by their move; a transfer named twice (moved on
+/// from the state the first move left) is moved one change at a time, in order.
+async fn set_states(tx: &mut Tx, batch: &[TransferChange]) -> Result<(), CommitError> {
+    let moves = batch
+        .iter()
+        .filter_map(|change| match change {
+            TransferChange::SetState { key, from, to } => {
+                Some(((key.chain.as_str(), from.as_str(), to.as_str()), key))
+            }
+            TransferChange::Record { .. } | TransferChange::ForgetPending(_) => None,
+        })
+        .collect::<Vec<_>>();
+    let distinct = moves
+        .iter()
+        .map(|(_, k)| (k.chain.as_str(), k.tx_hash.as_str(), k.log_index))
+        .collect::<HashSet<_>>();
+    if distinct.len() != moves.len() {
+        for (movement, key) in moves {
+            move_states(tx, movement, &[key]).await?;
+        }
+        return Ok(());
+    }
+    let mut groups: BTreeMap<(&str, &str, &str), Vec<&TransferKey>> = BTreeMap::new();
+    for (movement, key) in moves {
+        groups.entry(movement).or_default().push(key);
+    }
+    for (movement, keys) in groups {
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            move_states(tx, movement, chunk).await?;
+        }
+    }
     Ok(())
+}
+
+/// Moves the distinct transfers `keys` of `chain` from state `from` to `to`, all or conflict.
+async fn move_states(
+    tx: &mut Tx,
+    (chain, from, to): (&str, &str, &str),
+    keys: &[&TransferKey],
+) -> Result<(), CommitError> {
+    let sql = format!(
+        "update chain_transfers set state = $1 where chain = $2 and state = $3 \
+         and (tx_hash, log_index) in ({})",
+        value_rows(keys.len(), &["", ""], 4)
+    );
+    let mut query = sqlx::query(&sql).bind(to).bind(chain).bind(from);
+    for key in keys {
+        query = query
+            .bind(key.tx_hash.as_str())
+            .bind(to_i64(key.log_index)?);
+    }
+    let done = query.execute(&mut **tx).await.map_err(store_error)?;
+    if done.rows_affected() == keys.len() as u64 {
+        Ok(())
+    } else {
+        Err(CommitError::Conflict)
+    }
+}
+
+/// Inserts outbox events, a few hundred per statement.
+async fn insert_events(tx: &mut Tx, events: &[OutboxEvent]) -> Result<(), CommitError> {
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "insert into webhook_events (event_id, app_id, event_type, object_key, body, \
+             created_at, next_attempt_at) values {}",
+            value_rows(chunk.len(), &[""; 7], 1)
+        );
+        let mut query = sqlx::query(&sql);
+        for event in chunk {
+            query = query
+                .bind(event.event_id.as_str())
+                .bind(event.app_id.as_str())
+                .bind(event.event_type.as_str())
+                .bind(event.object_key.as_str())
+                .bind(event.body.as_str())
+                .bind(event.created_at.micros())
+                .bind(event.created_at.micros());
+        }
+        query.execute(&mut **tx).await.map_err(store_error)?;
+    }
+    Ok(())
+}
+
+/// Creates the ledger accounts of `names` that do not exist yet.
+async fn create_accounts(tx: &mut Tx, names: &[String], now: Timestamp) -> Result<(), CommitError> {
+    let sql = format!(
+        "insert into ledger_accounts (account, updated_at) values {} \
+         on conflict (account) do nothing",
+        value_rows(names.len(), &["", ""], 1)
+    );
+    let mut query = sqlx::query(&sql);
+    for name in names {
+        query = query.bind(name.as_str()).bind(now.micros());
+    }
+    query.execute(&mut **tx).await.map_err(store_error)?;
+    Ok(())
+}
+
+/// `$1, $2, …, $count`.
+fn placeholders(count: usize) -> String {
+    value_rows(count, &[""], 1).replace(['(', ')'], "")
+}
+
+/// Every posting a change set may make: its own and those of transfers it records.
+fn possible_postings(changes: &ChangeSet) -> impl Iterator<Item = &Posting> {
+    let recorded = changes.transfers.iter().flat_map(|change| match change {
+        TransferChange::Record {
+            if_new, if_revived, ..
+        } => if_new.iter().chain(if_revived.iter()).collect::<Vec<_>>(),
+        TransferChange::SetState { .. } | TransferChange::ForgetPending(_) => Vec::new(),
+    });
+    changes
+        .postings
+        .iter()
+        .chain(recorded)
+        .filter(|p| !p.amount.is_zero())
+}
+
+fn posting_count(changes: &ChangeSet) -> usize {
+    possible_postings(changes).count()
+}
+
+/// Whether two transfer changes can share a multi-row statement.
+fn same_kind(a: &TransferChange, b: &TransferChange) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+fn missing(account: &str) -> CommitError {
+    StoreError::Internal(format!("ledger account {account} vanished")).into()
+}
+
+fn overflow() -> CommitError {
+    StoreError::Internal("ledger totals overflow".into()).into()
 }
 
 /// Wall-clock time for ledger rows of a change set that carries no event.

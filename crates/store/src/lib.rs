@@ -10,6 +10,7 @@ mod apps;
 mod chain;
 mod changes;
 mod engine;
+mod group_commit;
 mod list;
 mod migrate;
 mod money;
@@ -27,6 +28,8 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use wcheckout_domain::ports::{Health, StoreError};
 
+use crate::group_commit::GroupCommit;
+
 pub use engine::Engine;
 
 /// Pool settings.
@@ -36,6 +39,9 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long a request waits for a free connection before the database counts as unavailable.
     pub acquire_timeout: Duration,
+    /// Group-commit lanes on PostgreSQL (each holds a connection while it commits a batch);
+    /// SQLite has one, as it has one writer.
+    pub commit_lanes: usize,
 }
 
 impl Default for StoreOptions {
@@ -43,6 +49,7 @@ impl Default for StoreOptions {
         StoreOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            commit_lanes: 4,
         }
     }
 }
@@ -53,6 +60,8 @@ pub struct SqlStore {
     engine: Engine,
     writer: AnyPool,
     reader: AnyPool,
+    /// The hot single-row writes (replay marks, orders, delivery results) commit in groups.
+    group: GroupCommit,
 }
 
 /// Why the store could not open.
@@ -94,6 +103,7 @@ impl SqlStore {
                 let pool = pool.map_err(OpenError::Connect)?;
                 SqlStore {
                     engine,
+                    group: GroupCommit::start(&pool, pg_commit_lanes(options)),
                     writer: pool.clone(),
                     reader: pool,
                 }
@@ -110,6 +120,7 @@ impl SqlStore {
                 let reader = reader.map_err(OpenError::Connect)?;
                 SqlStore {
                     engine,
+                    group: GroupCommit::start(&writer, 1),
                     writer,
                     reader,
                 }
@@ -133,6 +144,12 @@ impl SqlStore {
         self.writer.close().await;
         self.reader.close().await;
     }
+}
+
+/// Lanes leave at least three quarters of the pool to reads and other writes.
+fn pg_commit_lanes(options: &StoreOptions) -> usize {
+    let quarter = usize::try_from(options.max_connections / 4).unwrap_or(1);
+    options.commit_lanes.min(quarter).max(1)
 }
 
 fn sqlite_url_creating_file(url: &str) -> String {

@@ -28,6 +28,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "payouts",
         include_str!("../migrations/postgres/0004_payouts.sql"),
     ),
+    (
+        5,
+        "webhook claims",
+        include_str!("../migrations/postgres/0005_webhook_claims.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -50,6 +55,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         4,
         "payouts",
         include_str!("../migrations/sqlite/0004_payouts.sql"),
+    ),
+    (
+        5,
+        "webhook claims",
+        include_str!("../migrations/sqlite/0005_webhook_claims.sql"),
     ),
 ];
 

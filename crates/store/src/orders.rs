@@ -3,6 +3,7 @@
 use std::ops::Range;
 
 use async_trait::async_trait;
+use sqlx::AnyConnection;
 use wcheckout_domain::ids::{AppId, IntegratorNo};
 use wcheckout_domain::order::{Order, OrderStatus};
 use wcheckout_domain::ports::{Inserted, OrderFilter, OrderStore, Page, PageRequest, StoreError};
@@ -40,49 +41,13 @@ impl OrderStore for SqlStore {
              $26) \
              on conflict (app_id, order_no) do nothing returning sysid",
         );
-        let inserted = sqlx::query(&sql)
-            .bind(order.sysid.as_str())
-            .bind(order.app_id.as_str())
-            .bind(order.order_no.as_str())
-            .bind(order.merchant_id.as_str())
-            .bind(order.customer_id.as_str())
-            .bind(order.token.as_str())
-            .bind(order.fiat.as_str())
-            .bind(order.order_amount.to_string())
-            .bind(order.exchange_rate.to_string())
-            .bind(order.paying_amount.to_string())
-            .bind(order.min_accepted_amount.to_string())
-            .bind(order.paid_amount.to_string())
-            .bind(order.refunded_amount.to_string())
-            .bind(order.deposit_address.to_lower_hex())
-            .bind(to_i64(order.address_index)?)
-            .bind(order.status.as_str())
-            .bind(order.tx_hash.as_deref())
-            .bind(order.expires_at.micros())
-            .bind(order.pc_callback_url.as_deref())
-            .bind(order.app_callback_url.as_deref())
-            .bind(order.page_token.as_str())
-            .bind(order.request_fingerprint.as_str())
-            .bind(order.created_at.micros())
-            .bind(order.updated_at.micros())
-            .bind(order.version)
-            .bind(order.alert.as_deref())
-            .fetch_optional(&self.writer)
+        let order = order.clone();
+        self.group
+            .run(move |conn| {
+                let (sql, order) = (sql.clone(), order.clone());
+                Box::pin(async move { insert_order_on(conn, &sql, order).await })
+            })
             .await
-            .map_err(store_error)?;
-        if inserted.is_some() {
-            return Ok(Inserted::New(order.clone()));
-        }
-        // The number was taken, possibly by a concurrent request that has just committed; the
-        // writer connection sees it.
-        let sql = format!("select {ORDER_COLUMNS} from orders where app_id = $1 and order_no = $2");
-        let row = sqlx::query(&sql)
-            .bind(order.app_id.as_str())
-            .bind(order.order_no.as_str())
-            .fetch_one(&self.writer)
-            .await
-            .map_err(store_error)?;
-        Ok(Inserted::Existing(order_from_row(&row)?))
     }
 
     async fn order_by_no(
@@ -180,4 +145,55 @@ impl OrderStore for SqlStore {
             })
             .collect()
     }
+}
+
+/// Inserts an order unless its number is taken, on the committer's connection.
+async fn insert_order_on(
+    conn: &mut AnyConnection,
+    sql: &str,
+    order: Order,
+) -> Result<Inserted<Order>, StoreError> {
+    let inserted = sqlx::query(sql)
+        .bind(order.sysid.as_str())
+        .bind(order.app_id.as_str())
+        .bind(order.order_no.as_str())
+        .bind(order.merchant_id.as_str())
+        .bind(order.customer_id.as_str())
+        .bind(order.token.as_str())
+        .bind(order.fiat.as_str())
+        .bind(order.order_amount.to_string())
+        .bind(order.exchange_rate.to_string())
+        .bind(order.paying_amount.to_string())
+        .bind(order.min_accepted_amount.to_string())
+        .bind(order.paid_amount.to_string())
+        .bind(order.refunded_amount.to_string())
+        .bind(order.deposit_address.to_lower_hex())
+        .bind(to_i64(order.address_index)?)
+        .bind(order.status.as_str())
+        .bind(order.tx_hash.as_deref())
+        .bind(order.expires_at.micros())
+        .bind(order.pc_callback_url.as_deref())
+        .bind(order.app_callback_url.as_deref())
+        .bind(order.page_token.as_str())
+        .bind(order.request_fingerprint.as_str())
+        .bind(order.created_at.micros())
+        .bind(order.updated_at.micros())
+        .bind(order.version)
+        .bind(order.alert.as_deref())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    if inserted.is_some() {
+        return Ok(Inserted::New(order));
+    }
+    // The number was taken, possibly by a concurrent request that has just committed; the
+    // writer's connection sees it.
+    let sql = format!("select {ORDER_COLUMNS} from orders where app_id = $1 and order_no = $2");
+    let row = sqlx::query(&sql)
+        .bind(order.app_id.as_str())
+        .bind(order.order_no.as_str())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    Ok(Inserted::Existing(order_from_row(&row)?))
 }

@@ -1,12 +1,13 @@
 //! The webhook outbox: claims, attempts, operator queries.
 
 use async_trait::async_trait;
+use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 use wcheckout_domain::events::{EventType, OutboxEvent};
 use wcheckout_domain::ids::AppId;
 use wcheckout_domain::ports::{
-    AttemptOutcome, DeliveryAttempt, OutboxEntry, OutboxFilter, OutboxStats, OutboxStore,
-    StoreError,
+    AttemptOutcome, ClaimLimits, DeliveryAttempt, OutboxEntry, OutboxFilter, OutboxStats,
+    OutboxStore, StoreError,
 };
 use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::webhook::DeliveryStatus;
@@ -66,6 +67,50 @@ fn attempt_from_row(row: &AnyRow) -> Result<DeliveryAttempt, StoreError> {
     })
 }
 
+/// The claim of up to `limits.total` due events, at most `limits.per_app` per app, apps `$4…`
+/// skipped (they are at their concurrency limit), an event only when no earlier event about the same object
+/// is pending (webhooks about one object arrive in order).
+///
+/// Each app's due events are read from its own index range and only `per_app` deep (plus the
+/// events held back by an earlier one), so the cost follows the number of apps and claimed
+/// events, not the backlog: a full app's thousands of waiting events are never scanned.
+/// SQLite drives this with a correlated `in`, PostgreSQL with a lateral join.
+fn claim_sql(engine: Engine, limits: ClaimLimits, skipped: usize) -> String {
+    let ClaimLimits { total, per_app } = limits;
+    let app_rows = format!(
+        "select d.seq from webhook_events d \
+         where d.app_id = a.id and d.status = 'PENDING' and d.next_attempt_at <= $3 \
+         and d.locked_until < $3 \
+         and not exists (select 1 from webhook_events p where p.object_key = d.object_key \
+                         and p.seq < d.seq and p.status = 'PENDING') \
+         order by d.next_attempt_at, d.seq limit {per_app}"
+    );
+    let skip = if skipped == 0 {
+        String::new()
+    } else {
+        format!(" where a.id not in ({})", placeholders(skipped, 4))
+    };
+    let (candidates, lock) = match engine {
+        // Rows another process is claiming right now are skipped, not waited for.
+        Engine::Postgres => (
+            format!("select c.seq from apps a cross join lateral ({app_rows}) c{skip}"),
+            " for update skip locked",
+        ),
+        Engine::Sqlite => (
+            format!(
+                "select c.seq from apps a join webhook_events c on c.seq in ({app_rows}){skip}"
+            ),
+            "",
+        ),
+    };
+    format!(
+        "update webhook_events set locked_until = $1, locked_by = $2 where seq in ( \
+           select e.seq from webhook_events e where e.seq in ({candidates}) \
+           order by e.next_attempt_at, e.seq limit {total}{lock}) \
+         returning {ENTRY_COLUMNS}"
+    )
+}
+
 fn placeholders(count: usize, first: usize) -> String {
     (first..first + count)
         .map(|i| format!("${i}"))
@@ -80,39 +125,32 @@ impl OutboxStore for SqlStore {
         now: Timestamp,
         lease_until: Timestamp,
         holder: &str,
-        limit: u32,
+        limits: ClaimLimits,
         skip_apps: &[AppId],
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        let skip = if skip_apps.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " and e.app_id not in ({})",
-                placeholders(skip_apps.len(), 4)
-            )
-        };
-        // PostgreSQL: rows another process is claiming right now are skipped, not waited for.
-        let lock = match self.engine {
-            Engine::Postgres => " for update skip locked",
-            Engine::Sqlite => "",
-        };
-        let sql = format!(
-            "update webhook_events set locked_until = $1, locked_by = $2 where seq in ( \
-               select e.seq from webhook_events e \
-               where e.status = 'PENDING' and e.next_attempt_at <= $3 and e.locked_until < $3{skip} \
-               and not exists (select 1 from webhook_events p where p.object_key = e.object_key \
-                               and p.seq < e.seq and p.status = 'PENDING') \
-               order by e.next_attempt_at, e.seq limit {limit}{lock}) \
-             returning {ENTRY_COLUMNS}"
-        );
-        let mut query = sqlx::query(&sql)
-            .bind(lease_until.micros())
-            .bind(holder)
-            .bind(now.micros());
-        for app in skip_apps {
-            query = query.bind(app.as_str());
-        }
-        let rows = query.fetch_all(&self.writer).await.map_err(store_error)?;
+        let sql = claim_sql(self.engine, limits, skip_apps.len());
+        let holder = holder.to_owned();
+        let skip_apps = skip_apps
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect::<Vec<_>>();
+        // Through the group commit: claims share a commit with the attempts being recorded.
+        let rows = self
+            .group
+            .run(move |conn| {
+                let (sql, holder, skip_apps) = (sql.clone(), holder.clone(), skip_apps.clone());
+                Box::pin(async move {
+                    let mut query = sqlx::query(&sql)
+                        .bind(lease_until.micros())
+                        .bind(holder)
+                        .bind(now.micros());
+                    for app in skip_apps {
+                        query = query.bind(app);
+                    }
+                    query.fetch_all(conn).await.map_err(store_error)
+                })
+            })
+            .await?;
         let mut entries = rows
             .iter()
             .map(entry_from_row)
@@ -134,40 +172,18 @@ impl OutboxStore for SqlStore {
             AttemptOutcome::RetryAt(at) => (DeliveryStatus::Pending, Some(at), None),
             AttemptOutcome::GaveUp => (DeliveryStatus::Failed, None, None),
         };
-        let mut tx = self.writer.begin().await.map_err(store_error)?;
-        let done = sqlx::query(
-            "update webhook_events set status = $1, attempts = $2, \
-             next_attempt_at = coalesce($3, next_attempt_at), delivered_at = $4, last_error = $5, \
-             locked_until = 0, locked_by = null where event_id = $6 and locked_by = $7",
-        )
-        .bind(status.as_str())
-        .bind(i64::from(attempt.attempt))
-        .bind(next.map(|t| t.micros()))
-        .bind(delivered_at.map(|t| t.micros()))
-        .bind(attempt.error.as_deref())
-        .bind(attempt.event_id.as_str())
-        .bind(holder)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        let sql = format!(
-            "insert into webhook_attempts ({ATTEMPT_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        );
-        sqlx::query(&sql)
-            .bind(attempt.event_id.as_str())
-            .bind(i64::from(attempt.attempt))
-            .bind(attempt.started_at.micros())
-            .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
-            .bind(attempt.url.as_deref())
-            .bind(attempt.http_status.map(i64::from))
-            .bind(i64::from(attempt.delivered))
-            .bind(attempt.error.as_deref())
-            .bind(attempt.response_excerpt.as_deref())
-            .execute(&mut *tx)
+        let (holder, attempt) = (holder.to_owned(), attempt.clone());
+        let outcome = Outcome {
+            status,
+            next,
+            delivered_at,
+        };
+        self.group
+            .run(move |conn| {
+                let (holder, attempt) = (holder.clone(), attempt.clone());
+                Box::pin(async move { record_attempt(conn, &holder, &attempt, outcome).await })
+            })
             .await
-            .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(done.rows_affected() == 1)
     }
 
     async fn outbox_event(
@@ -253,6 +269,55 @@ impl OutboxStore for SqlStore {
             oldest_pending: row_opt_int(&row, "oldest")?.map(Timestamp::from_micros),
         })
     }
+}
+
+/// What an attempt leaves on its event.
+#[derive(Clone, Copy)]
+struct Outcome {
+    status: DeliveryStatus,
+    next: Option<Timestamp>,
+    delivered_at: Option<Timestamp>,
+}
+
+/// Records an attempt and its outcome on the event, if `holder` still holds its claim.
+async fn record_attempt(
+    conn: &mut AnyConnection,
+    holder: &str,
+    attempt: &DeliveryAttempt,
+    outcome: Outcome,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "update webhook_events set status = $1, attempts = $2, \
+         next_attempt_at = coalesce($3, next_attempt_at), delivered_at = $4, last_error = $5, \
+         locked_until = 0, locked_by = null where event_id = $6 and locked_by = $7",
+    )
+    .bind(outcome.status.as_str())
+    .bind(i64::from(attempt.attempt))
+    .bind(outcome.next.map(|t| t.micros()))
+    .bind(outcome.delivered_at.map(|t| t.micros()))
+    .bind(attempt.error.as_deref())
+    .bind(attempt.event_id.as_str())
+    .bind(holder)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    let sql = format!(
+        "insert into webhook_attempts ({ATTEMPT_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    );
+    sqlx::query(&sql)
+        .bind(attempt.event_id.as_str())
+        .bind(i64::from(attempt.attempt))
+        .bind(attempt.started_at.micros())
+        .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
+        .bind(attempt.url.as_deref())
+        .bind(attempt.http_status.map(i64::from))
+        .bind(i64::from(attempt.delivered))
+        .bind(attempt.error.as_deref())
+        .bind(attempt.response_excerpt.as_deref())
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    Ok(done.rows_affected() == 1)
 }
 
 enum Bound {

@@ -81,17 +81,25 @@ impl SessionStore for SqlStore {
         signature_hash: &str,
         expires_at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "insert into seen_signatures (app_id, signature_hash, expires_at) values ($1, $2, $3) \
-             on conflict (app_id, signature_hash) do nothing",
-        )
-        .bind(app.as_str())
-        .bind(signature_hash)
-        .bind(expires_at.micros())
-        .execute(&self.writer)
-        .await
-        .map_err(store_error)?;
-        Ok(done.rows_affected() == 1)
+        let (app, signature_hash) = (app.as_str().to_owned(), signature_hash.to_owned());
+        self.group
+            .run(move |conn| {
+                let (app, signature_hash) = (app.clone(), signature_hash.clone());
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "insert into seen_signatures (app_id, signature_hash, expires_at) \
+                         values ($1, $2, $3) on conflict (app_id, signature_hash) do nothing",
+                    )
+                    .bind(app)
+                    .bind(signature_hash)
+                    .bind(expires_at.micros())
+                    .execute(conn)
+                    .await
+                    .map_err(store_error)?;
+                    Ok(done.rows_affected() == 1)
+                })
+            })
+            .await
     }
 
     async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError> {

@@ -29,7 +29,7 @@ pub use sweep::SweepSettings;
 
 use crate::error::ServiceError;
 use crate::gateway::Gateway;
-use crate::secrets::random_u32;
+use crate::secrets::sysid_suffix;
 
 /// A payout before it is recorded.
 #[derive(Clone, Debug)]
@@ -48,7 +48,7 @@ impl PayoutDraft {
     /// The payout, queued now.
     pub(crate) fn queued(self, now: Timestamp) -> Payout {
         Payout {
-            id: compose_sysid(SysidKind::Payout, now, random_u32()),
+            id: compose_sysid(SysidKind::Payout, now, sysid_suffix()),
             chain: self.chain,
             kind: self.kind,
             reference: self.reference,

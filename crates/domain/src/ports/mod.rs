@@ -482,18 +482,28 @@ pub struct OutboxStats {
     pub oldest_pending: Option<Timestamp>,
 }
 
+/// How many events one claim may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimLimits {
+    /// In all.
+    pub total: u32,
+    /// Of any one app.
+    pub per_app: u32,
+}
+
 /// The webhook outbox: claiming due events, recording attempts, operator tools.
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Takes up to `limit` events due at `now` for `holder` until `lease_until`: the oldest due
-    /// first, never one whose object has an earlier event still pending (events of an object are
-    /// delivered in order), never one held by a live lease, never one of `skip_apps`.
+    /// Takes up to `limits.total` events due at `now`, at most `limits.per_app` of any one app,
+    /// for `holder` until `lease_until`: the oldest due first, never one whose object has an
+    /// earlier event still pending (events of an object are delivered in order), never one held
+    /// by a live lease, never one of `skip_apps`.
     async fn claim_due_events(
         &self,
         now: Timestamp,
         lease_until: Timestamp,
         holder: &str,
-        limit: u32,
+        limits: ClaimLimits,
         skip_apps: &[AppId],
     ) -> Result<Vec<OutboxEntry>, StoreError>;
     /// Logs an attempt and moves the event on, releasing `holder`'s claim; false when the claim
