@@ -18,7 +18,7 @@ use alloy::rpc::client::RpcClient;
 use alloy::rpc::types::Filter;
 use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
-use wcheckout::config::{ChainConfig, Config, TokenConfig};
+use wcheckout::config::Config;
 use wcheckout_app::wire::CreateCheckoutOrderRequest;
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::ids::AppId;
@@ -31,7 +31,7 @@ use wcheckout_evm::reader::TRANSFER_TOPIC;
 use wcheckout_evm::stablecoin;
 
 use crate::database::{BenchDatabase, Engine, usable_engines};
-use crate::gateway::{BenchGateway, base_config};
+use crate::gateway::{BenchGateway, config_with_chain};
 
 /// Blocks in the backlog unless `--blocks` says otherwise.
 pub(crate) const DEFAULT_BLOCKS: u64 = 2000;
@@ -302,36 +302,9 @@ fn chain_config(
     chain_id: u64,
     token: EvmAddress,
 ) -> anyhow::Result<Config> {
-    let mut config = base_config(database_url)?;
+    let mut config = config_with_chain(database_url, rpc_url, ws_url, chain_id, token)?;
     config.watcher.enabled = false;
     config.webhooks.enabled = false;
-    config.chains.clear();
-    config.tokens.clear();
-    config.chains.insert(
-        "ETH".into(),
-        ChainConfig {
-            chain_id,
-            display_name: None,
-            rpc_urls: vec![rpc_url.to_owned()],
-            ws_url: Some(ws_url.to_owned()),
-            confirmations: Some(1),
-            finality: "confirmations".into(),
-            enabled: true,
-            explorer_tx_url: None,
-            wallet_rpc_url: None,
-            start_block: None,
-        },
-    );
-    config.tokens.insert(
-        "ETH_USDT".into(),
-        TokenConfig {
-            contract: token.to_checksum(),
-            decimals: 6,
-            payment_scale: 2,
-            enabled: true,
-            rate: "1".into(),
-        },
-    );
     Ok(config)
 }
 

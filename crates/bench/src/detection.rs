@@ -14,7 +14,6 @@ use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use wcheckout::config::{ChainConfig, TokenConfig};
 use wcheckout_client::{Client, Credentials};
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::money::{Decimal, TokenAmount};
@@ -23,7 +22,7 @@ use wcheckout_evm::anvil::{Anvil, AnvilOptions, DEV_ACCOUNTS, DEV_PRIVATE_KEYS};
 use wcheckout_evm::stablecoin;
 
 use crate::database::{BenchDatabase, Engine, usable_engines};
-use crate::gateway::{BenchGateway, base_config};
+use crate::gateway::{BenchGateway, config_with_chain};
 use crate::receiver::{Arrival, Receiver};
 use crate::stats::{Summary, micros, ms, summarize};
 
@@ -148,35 +147,14 @@ async fn with_node(
     let funds = TokenAmount::from_base_units(1_000_000_000 * 1_000_000);
     stablecoin::mint(&rpc_url, deployer, usdt, payer, funds).await?;
 
-    let mut config = base_config(database_url)?;
+    let mut config = config_with_chain(
+        database_url,
+        &rpc_url,
+        &anvil.ws_url(),
+        anvil.chain_id(),
+        usdt,
+    )?;
     config.watcher.enabled = true;
-    config.chains.clear();
-    config.tokens.clear();
-    config.chains.insert(
-        "ETH".into(),
-        ChainConfig {
-            chain_id: anvil.chain_id(),
-            display_name: None,
-            rpc_urls: vec![rpc_url.clone()],
-            ws_url: Some(anvil.ws_url()),
-            confirmations: Some(1),
-            finality: "confirmations".into(),
-            enabled: true,
-            explorer_tx_url: None,
-            wallet_rpc_url: None,
-            start_block: None,
-        },
-    );
-    config.tokens.insert(
-        "ETH_USDT".into(),
-        TokenConfig {
-            contract: usdt.to_checksum(),
-            decimals: 6,
-            payment_scale: 2,
-            enabled: true,
-            rate: "1".into(),
-        },
-    );
     let gateway = BenchGateway::start(config).await?;
     let outcome = pay_orders(
         engine, options, &rpc_url, usdt, receiver, &gateway, arrivals,

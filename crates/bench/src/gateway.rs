@@ -12,10 +12,11 @@ use anyhow::{Context, bail};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use wcheckout::config::Config;
+use wcheckout::config::{ChainConfig, Config, TokenConfig};
 use wcheckout_app::Gateway;
 use wcheckout_app::admin::{AppAdmin, IssuedCredentials};
 use wcheckout_app::clock::SystemClock;
+use wcheckout_domain::address::EvmAddress;
 use wcheckout_http::AppState;
 use wcheckout_store::SqlStore;
 
@@ -46,6 +47,46 @@ pub(crate) fn base_config(database_url: &str) -> anyhow::Result<Config> {
     config.database.url = database_url.to_owned();
     config.keys.seed = Some(BENCH_MNEMONIC.into());
     config.keys.master_key = Some("22".repeat(32));
+    Ok(config)
+}
+
+/// [`base_config`] with one chain, `ETH` (1 confirmation), and its 6-decimal `ETH_USDT` at
+/// `token`, priced at 1 USD: the node the detection and catch-up benchmarks pay on.
+pub(crate) fn config_with_chain(
+    database_url: &str,
+    rpc_url: &str,
+    ws_url: &str,
+    chain_id: u64,
+    token: EvmAddress,
+) -> anyhow::Result<Config> {
+    let mut config = base_config(database_url)?;
+    config.chains.clear();
+    config.tokens.clear();
+    config.chains.insert(
+        "ETH".into(),
+        ChainConfig {
+            chain_id,
+            display_name: None,
+            rpc_urls: vec![rpc_url.to_owned()],
+            ws_url: Some(ws_url.to_owned()),
+            confirmations: Some(1),
+            finality: "confirmations".into(),
+            enabled: true,
+            explorer_tx_url: None,
+            wallet_rpc_url: None,
+            start_block: None,
+        },
+    );
+    config.tokens.insert(
+        "ETH_USDT".into(),
+        TokenConfig {
+            contract: token.to_checksum(),
+            decimals: 6,
+            payment_scale: 2,
+            enabled: true,
+            rate: "1".into(),
+        },
+    );
     Ok(config)
 }
 

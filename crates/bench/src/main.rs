@@ -131,7 +131,9 @@ fn main() -> anyhow::Result<()> {
         // A stopped gateway's new-heads follower keeps trying to reconnect to its stopped node
         // (the task is not tied to shutdown); its retries are noise here.
         .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("warn,alloy_pubsub=error,alloy_transport_ws=off")
+            tracing_subscriber::EnvFilter::new(
+                "warn,alloy_pubsub=error,alloy_transport_ws=off,wcheckout_evm::reader=error",
+            )
         });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -11,6 +11,7 @@ mod chain;
 mod changes;
 mod engine;
 mod group_commit;
+mod ledger_batch;
 mod list;
 mod migrate;
 mod money;

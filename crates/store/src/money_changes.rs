@@ -6,13 +6,13 @@ use wcheckout_domain::ledger::{Posting, Totals};
 use wcheckout_domain::payout::{Payout, SignedTx};
 use wcheckout_domain::ports::{
     ChangeSet, CommitError, NonceTaken, PayoutChange, RefundChange, SettlementChange, StoreError,
-    TransferChange,
 };
 use wcheckout_domain::refund::{Refund, RefundSource};
 use wcheckout_domain::settlement::{Destination, Settlement};
 use wcheckout_domain::time::Timestamp;
 
 use crate::engine::Engine;
+use crate::ledger_batch::possible_postings;
 use crate::money_rows::{asset_text, order_nos_text, signer_text};
 use crate::rows::to_i64;
 use crate::{SqlStore, store_error};
@@ -322,17 +322,7 @@ impl SqlStore {
         if self.engine != Engine::Postgres {
             return Ok(());
         }
-        let transfer_postings = changes.transfers.iter().flat_map(|change| match change {
-            TransferChange::Record {
-                if_new, if_revived, ..
-            } => if_new.iter().chain(if_revived.iter()).collect::<Vec<_>>(),
-            TransferChange::SetState { .. } | TransferChange::ForgetPending(_) => Vec::new(),
-        });
-        let accounts = changes
-            .postings
-            .iter()
-            .chain(transfer_postings)
-            .filter(|p| !p.amount.is_zero())
+        let accounts = possible_postings(changes)
             .flat_map(|p| [p.debit.key(), p.credit.key()])
             .collect::<std::collections::BTreeSet<_>>();
         for account in accounts {
@@ -444,6 +434,6 @@ impl SqlStore {
     }
 }
 
-fn overflow() -> CommitError {
+pub(crate) fn overflow() -> CommitError {
     StoreError::Internal("ledger totals overflow".into()).into()
 }
