@@ -9,30 +9,22 @@ mod common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use common::TEST_MNEMONIC;
-use common::chain::{PAYERS, TestChain, eventually, usd};
+use common::chain::{PAYERS, TestChain, eventually, text, units, usd};
+use common::process::{Gateway, command, wait_bounded};
 use serde_json::{Value, json};
 use wcheckout_client::{Client, Credentials};
 use wcheckout_domain::money::TokenAmount;
 use wcheckout_testkit::{TempDir, fresh_postgres, fresh_sqlite};
 
-const BIN: &str = env!("CARGO_BIN_EXE_wcheckout");
-const LISTENING: &str = "wcheckout listening on ";
-/// Longest a gateway may take to print its listening line.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest an operator command may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-/// Longest a process may take to die after SIGKILL.
-const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 const WAIT: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------------------------
@@ -88,39 +80,6 @@ decimals = 6
     path
 }
 
-/// `wcheckout --config FILE ARGS` in `dir`, with none of the runner's `WCHECKOUT*` variables.
-fn command(dir: &Path, config: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null());
-    for (key, _) in std::env::vars_os() {
-        let inherited = key
-            .to_str()
-            .is_some_and(|k| k.starts_with("WCHECKOUT") || k == "RUST_LOG");
-        if inherited {
-            command.env_remove(&key);
-        }
-    }
-    command
-}
-
-fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// `wcheckout app create --json`: the new app's credentials.
 fn create_app(dir: &Path, config: &Path) -> Credentials {
     let mut child = command(dir, config, &["app", "create", "--name", "Chain", "--json"])
@@ -149,78 +108,12 @@ fn create_app(dir: &Path, config: &Path) -> Credentials {
     }
 }
 
-/// A listening `wcheckout serve`, SIGKILLed and reaped when dropped.
-struct Gateway {
-    child: Child,
-    addr: SocketAddr,
-    stderr_path: PathBuf,
-}
-
 impl Gateway {
     /// Starts `wcheckout serve` and waits (bounded) for its listening line; `run` numbers the
     /// stderr log file.
     fn start(dir: &Path, config: &Path, run: usize) -> Gateway {
-        let stderr_path = dir.join(format!("serve-{run}.log"));
-        let stderr = fs::File::create(&stderr_path).unwrap();
-        let mut child = command(dir, config, &["serve"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .expect("spawn wcheckout serve");
-        let stdout = child.stdout.take().unwrap();
-        let (lines, received) = mpsc::channel();
-        // Drains stdout for the life of the process, so it never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = lines.send(line);
-            }
-        });
-        let deadline = Instant::now() + READY_TIMEOUT;
-        let mut gateway = Gateway {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            stderr_path,
-        };
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match received.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(address) = line.trim().strip_prefix(LISTENING) {
-                        gateway.addr = address.parse().unwrap();
-                        return gateway;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected | RecvTimeoutError::Timeout) => panic!(
-                    "wcheckout serve did not print `{LISTENING}ADDR` within {READY_TIMEOUT:?}:\n{}",
-                    gateway.stderr()
-                ),
-            }
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn stderr(&self) -> String {
-        fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
-
-    /// SIGKILL, then reap.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        assert!(
-            wait_bounded(&mut self.child, STOP_TIMEOUT).is_some(),
-            "the gateway did not die after SIGKILL"
-        );
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = wait_bounded(&mut self.child, STOP_TIMEOUT);
+        let serve = command(dir, config, &["serve"]);
+        Gateway::spawn(serve, dir.join(format!("serve-{run}.log")))
     }
 }
 
@@ -295,19 +188,6 @@ async fn health(gateway: &Gateway) -> Value {
     let (status, body) = get(&format!("{}/health", gateway.url())).await;
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).unwrap()
-}
-
-/// An API amount (a JSON number or a decimal string) in base units.
-fn units(value: &Value) -> u128 {
-    let text = value
-        .as_str()
-        .map_or_else(|| value.to_string(), str::to_owned);
-    usd(&text).base_units()
-}
-
-/// Amount text of base units (6 decimals).
-fn text(base_units: u128) -> String {
-    format!("{}.{:06}", base_units / 1_000_000, base_units % 1_000_000)
 }
 
 // ---------------------------------------------------------------------------------------------

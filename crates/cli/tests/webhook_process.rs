@@ -12,16 +12,16 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver as Lines, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver as Lines};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::TEST_MNEMONIC;
+use common::process::{Gateway, READY_TIMEOUT, STOP_TIMEOUT, command, wait_bounded};
 use common::receiver::{ACK, Delivery, Receiver, Reply, always};
 use serde_json::{Value, json};
 use wcheckout_app::clock::SystemClock;
@@ -35,14 +35,8 @@ use wcheckout_domain::webhook::DeliveryStatus;
 use wcheckout_store::{SqlStore, StoreOptions};
 use wcheckout_testkit::{TempDir, fresh_postgres, fresh_sqlite};
 
-const BIN: &str = env!("CARGO_BIN_EXE_wcheckout");
-const LISTENING: &str = "wcheckout listening on ";
-/// Longest a gateway may take to print its listening line.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest an operator command may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-/// Longest a process may take to die after SIGKILL.
-const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Longest one API call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(30);
@@ -51,19 +45,6 @@ const MASTER_KEY: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a
 // ---------------------------------------------------------------------------------------------
 // Processes
 // ---------------------------------------------------------------------------------------------
-
-fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn read_all(mut reader: impl Read + Send + 'static) -> JoinHandle<String> {
     std::thread::spawn(move || {
@@ -119,21 +100,7 @@ impl Cli {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
-        command
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .current_dir(&self.dir)
-            .stdin(Stdio::null());
-        for (key, _) in std::env::vars_os() {
-            let inherited = key
-                .to_str()
-                .is_some_and(|k| k.starts_with("WCHECKOUT") || k == "RUST_LOG");
-            if inherited {
-                command.env_remove(&key);
-            }
-        }
+        let mut command = command(&self.dir, &self.config, args);
         command.envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         command
     }
@@ -282,71 +249,10 @@ fn every_second(count: usize) -> String {
     format!("retry_schedule_secs = [{}]", vec!["1"; count].join(", "))
 }
 
-/// A listening `wcheckout serve`, SIGKILLed and reaped when dropped.
-struct Gateway {
-    child: Child,
-    addr: SocketAddr,
-    stderr_path: PathBuf,
-}
-
 impl Gateway {
     fn start(cli: &Cli, label: &str) -> Gateway {
-        let stderr_path = cli.dir.join(format!("serve-{label}.log"));
-        let stderr = fs::File::create(&stderr_path).unwrap();
-        let mut child = cli
-            .command(&["serve"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .expect("spawn wcheckout serve");
-        let lines = lines_of(&mut child);
-        let mut gateway = Gateway {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            stderr_path,
-        };
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(address) = line.trim().strip_prefix(LISTENING) {
-                        gateway.addr = address.parse().unwrap();
-                        // Keep draining stdout so the gateway never blocks on it.
-                        std::thread::spawn(move || for _ in lines {});
-                        return gateway;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected | RecvTimeoutError::Timeout) => panic!(
-                    "wcheckout serve did not print `{LISTENING}ADDR` within {READY_TIMEOUT:?}:\n{}",
-                    gateway.stderr()
-                ),
-            }
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn stderr(&self) -> String {
-        fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
-
-    /// SIGKILL, then reap.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        assert!(
-            wait_bounded(&mut self.child, STOP_TIMEOUT).is_some(),
-            "the gateway did not die after SIGKILL"
-        );
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = wait_bounded(&mut self.child, STOP_TIMEOUT);
+        let serve = cli.command(&["serve"]);
+        Gateway::spawn(serve, cli.dir.join(format!("serve-{label}.log")))
     }
 }
 

@@ -15,6 +15,19 @@ pub fn usd(whole: &str) -> TokenAmount {
     TokenAmount::from_decimal(&decimal, 6).unwrap()
 }
 
+/// An API amount (a JSON number or a decimal string) in base units.
+pub fn units(value: &Value) -> u128 {
+    let text = value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned);
+    usd(&text).base_units()
+}
+
+/// Amount text of base units (6 decimals).
+pub fn text(base_units: u128) -> String {
+    format!("{}.{:06}", base_units / 1_000_000, base_units % 1_000_000)
+}
+
 /// An anvil node with USDT, USDC and an unconfigured third token deployed, payers funded.
 pub struct TestChain {
     pub anvil: Anvil,

@@ -10,6 +10,7 @@
 
 pub mod browser;
 pub mod chain;
+pub mod process;
 pub mod receiver;
 
 use std::net::SocketAddr;
