@@ -6,7 +6,7 @@ use wcheckout_domain::ids::AppId;
 use wcheckout_domain::ports::{AppStore, StoreError};
 
 use crate::rows::{APP_COLUMNS, app_from_row, ip_allow_text};
-use crate::{SqlStore, store_error};
+use crate::{AnyQuery, SqlStore, store_error};
 
 #[async_trait]
 impl AppStore for SqlStore {
@@ -71,8 +71,6 @@ impl AppStore for SqlStore {
         Ok(())
     }
 }
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 fn bind_app<'q>(query: AnyQuery<'q>, app: &'q App) -> AnyQuery<'q> {
     query

@@ -23,19 +23,14 @@ use wcheckout_domain::ports::{
 use wcheckout_domain::time::Timestamp;
 
 use crate::engine::Engine;
-use crate::ledger_batch::posting_count;
 use crate::rows::to_i64;
-use crate::{SqlStore, store_error};
+use crate::{AnyQuery, SqlStore, store_error};
 
 pub(crate) type Tx = Transaction<'static, Any>;
 
 /// Most rows in one multi-row statement: at 13 values a row (a transfer), well under SQLite's
 /// 32,766 and PostgreSQL's 65,535 bound parameters.
 pub(crate) const ROWS_PER_STATEMENT: usize = 200;
-
-/// Up to this many postings go through the one-posting path; more take the batch path (the
-/// same checks, one read and one write per account instead of per posting).
-const FEW_POSTINGS: usize = 8;
 
 /// `($1, $2::numeric), ($3, $4::numeric), …`: `rows` tuples of one parameter per entry of
 /// `casts` (each followed by its cast), numbered from `$first`.
@@ -59,6 +54,31 @@ pub(crate) fn value_rows(rows: usize, casts: &[&str], first: usize) -> String {
     text
 }
 
+/// An order write must move the version on by exactly one.
+fn advances(write: &OrderWrite) -> Result<(), CommitError> {
+    if write.order.version == write.expected_version.saturating_add(1) {
+        Ok(())
+    } else {
+        Err(StoreError::Internal("order version must advance by one".into()).into())
+    }
+}
+
+/// Binds an order write in the order both update statements take it: status, paid and refunded
+/// amounts, tx hash, update time, new version, alert, then the key (sysid, expected version).
+fn bind_order_write<'q>(query: AnyQuery<'q>, write: &'q OrderWrite) -> AnyQuery<'q> {
+    let order = &write.order;
+    query
+        .bind(order.status.as_str())
+        .bind(order.paid_amount.to_string())
+        .bind(order.refunded_amount.to_string())
+        .bind(order.tx_hash.as_deref())
+        .bind(order.updated_at.micros())
+        .bind(order.version)
+        .bind(order.alert.as_deref())
+        .bind(order.sysid.as_str())
+        .bind(write.expected_version)
+}
+
 /// Zero rows touched by a compare-and-set: someone changed the object first.
 fn expect_one(rows: u64) -> Result<(), CommitError> {
     if rows == 1 {
@@ -76,12 +96,7 @@ impl ChangeStore for SqlStore {
             .first()
             .map_or_else(now_micros, |e| e.created_at);
         let mut tx = self.writer.begin().await.map_err(store_error)?;
-        let many_postings = posting_count(&changes) > FEW_POSTINGS;
-        if many_postings {
-            self.lock_ledger_accounts(&mut tx, &changes, now).await?;
-        } else {
-            self.lock_accounts(&mut tx, &changes, now).await?;
-        }
+        self.lock_ledger_accounts(&mut tx, &changes, now).await?;
         if let Some(cursor) = &changes.cursor {
             self.move_cursor(&mut tx, cursor).await?;
         }
@@ -111,13 +126,7 @@ impl ChangeStore for SqlStore {
             self.insert_signed_tx(&mut tx, signed).await?;
         }
         ledger.extend(changes.postings.iter().map(|posting| (posting, now)));
-        if many_postings {
-            self.post_all(&mut tx, &ledger).await?;
-        } else {
-            for (posting, at) in ledger {
-                self.post(&mut tx, posting, at).await?;
-            }
-        }
+        self.post_all(&mut tx, &ledger).await?;
         insert_events(&mut tx, &changes.events).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(())
@@ -140,11 +149,7 @@ impl SqlStore {
             return Ok(());
         }
         for write in writes {
-            if write.order.version != write.expected_version.saturating_add(1) {
-                return Err(
-                    StoreError::Internal("order version must advance by one".into()).into(),
-                );
-            }
+            advances(write)?;
         }
         for chunk in writes.chunks(ROWS_PER_STATEMENT / 2) {
             let numeric = self.numeric();
@@ -158,17 +163,7 @@ impl SqlStore {
             );
             let mut query = sqlx::query(&sql);
             for write in chunk {
-                let order = &write.order;
-                query = query
-                    .bind(order.status.as_str())
-                    .bind(order.paid_amount.to_string())
-                    .bind(order.refunded_amount.to_string())
-                    .bind(order.tx_hash.as_deref())
-                    .bind(order.updated_at.micros())
-                    .bind(order.version)
-                    .bind(order.alert.as_deref())
-                    .bind(order.sysid.as_str())
-                    .bind(write.expected_version);
+                query = bind_order_write(query, write);
             }
             let done = query.execute(&mut **tx).await.map_err(store_error)?;
             if done.rows_affected() != chunk.len() as u64 {
@@ -179,25 +174,13 @@ impl SqlStore {
     }
 
     async fn update_order(&self, tx: &mut Tx, write: &OrderWrite) -> Result<(), CommitError> {
-        let order = &write.order;
-        if order.version != write.expected_version.saturating_add(1) {
-            return Err(StoreError::Internal("order version must advance by one".into()).into());
-        }
+        advances(write)?;
         let sql = self.engine.sql(
             "update orders set status = $1, paid_amount = $2::numeric, \
              refunded_amount = $3::numeric, tx_hash = $4, updated_at = $5, version = $6, \
              alert = $7 where sysid = $8 and version = $9",
         );
-        let done = sqlx::query(&sql)
-            .bind(order.status.as_str())
-            .bind(order.paid_amount.to_string())
-            .bind(order.refunded_amount.to_string())
-            .bind(order.tx_hash.as_deref())
-            .bind(order.updated_at.micros())
-            .bind(order.version)
-            .bind(order.alert.as_deref())
-            .bind(order.sysid.as_str())
-            .bind(write.expected_version)
+        let done = bind_order_write(sqlx::query(&sql), write)
             .execute(&mut **tx)
             .await
             .map_err(store_error)?;

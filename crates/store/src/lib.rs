@@ -11,7 +11,7 @@ mod chain;
 mod changes;
 mod engine;
 mod group_commit;
-mod ledger_batch;
+mod ledger;
 mod list;
 mod migrate;
 mod money;
@@ -162,6 +162,9 @@ fn sqlite_url_creating_file(url: &str) -> String {
         format!("{url}?mode=rwc")
     }
 }
+
+/// A statement with its bound parameters, as the `bind_…` helpers extend it.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// Maps a driver error: connection trouble is `Unavailable`, the rest `Internal`.
 pub(crate) fn store_error(error: sqlx::Error) -> StoreError {

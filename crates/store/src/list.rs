@@ -6,7 +6,7 @@ use wcheckout_domain::ports::{Page, PageRequest, StoreError};
 use wcheckout_domain::time::Timestamp;
 
 use crate::rows::int;
-use crate::{SqlStore, store_error};
+use crate::{AnyQuery, SqlStore, store_error};
 
 /// A value bound into a dynamically built statement.
 pub(crate) enum Arg {
@@ -15,8 +15,6 @@ pub(crate) enum Arg {
     /// Integer.
     Int(i64),
 }
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// The `where` clause of a list query and the values it binds, in `$n` order.
 pub(crate) struct Conditions {

@@ -1,18 +1,14 @@
-//! The commit path's money parts: refunds, settlements, payouts, signed transactions, nonces
-//! and ledger postings, each with its compare-and-set or uniqueness guard.
+//! The commit path's money parts: refunds, settlements, payouts, signed transactions and
+//! nonces, each with its compare-and-set or uniqueness guard (ledger postings: `ledger.rs`).
 
-use sqlx::{Any, Row, Transaction};
-use wcheckout_domain::ledger::{Posting, Totals};
+use sqlx::{Any, Transaction};
 use wcheckout_domain::payout::{Payout, SignedTx};
 use wcheckout_domain::ports::{
-    ChangeSet, CommitError, NonceTaken, PayoutChange, RefundChange, SettlementChange, StoreError,
+    CommitError, NonceTaken, PayoutChange, RefundChange, SettlementChange, StoreError,
 };
 use wcheckout_domain::refund::{Refund, RefundSource};
 use wcheckout_domain::settlement::{Destination, Settlement};
-use wcheckout_domain::time::Timestamp;
 
-use crate::engine::Engine;
-use crate::ledger_batch::possible_postings;
 use crate::money_rows::{asset_text, order_nos_text, signer_text};
 use crate::rows::to_i64;
 use crate::{SqlStore, store_error};
@@ -309,131 +305,4 @@ impl SqlStore {
         .map_err(store_error)?;
         expect_one(done.rows_affected())
     }
-
-    /// Locks every ledger account a change set may post to, in name order, before anything else
-    /// (PostgreSQL; SQLite has one writer): all commits take account locks in the same order, so
-    /// concurrent commits wait for each other instead of deadlocking.
-    pub(crate) async fn lock_accounts(
-        &self,
-        tx: &mut Tx,
-        changes: &ChangeSet,
-        now: Timestamp,
-    ) -> Result<(), CommitError> {
-        if self.engine != Engine::Postgres {
-            return Ok(());
-        }
-        let accounts = possible_postings(changes)
-            .flat_map(|p| [p.debit.key(), p.credit.key()])
-            .collect::<std::collections::BTreeSet<_>>();
-        for account in accounts {
-            self.account_totals(tx, &account, now).await?;
-        }
-        Ok(())
-    }
-
-    /// Applies a posting: both accounts' totals (read under a row lock on PostgreSQL; SQLite has
-    /// one writer) and the entry, refusing to take a guarded account below zero.
-    pub(crate) async fn post(
-        &self,
-        tx: &mut Tx,
-        posting: &Posting,
-        now: Timestamp,
-    ) -> Result<(), CommitError> {
-        if posting.amount.is_zero() {
-            return Ok(());
-        }
-        let amount = posting.amount.base_units();
-        let debit_key = posting.debit.key();
-        let credit_key = posting.credit.key();
-        let mut debit = self.account_totals(tx, &debit_key, now).await?;
-        debit.debits = debit.debits.checked_add(amount).ok_or_else(overflow)?;
-        if posting.debit.guarded() && !posting.correction && debit.balance(false) < 0 {
-            return Err(CommitError::Insufficient(debit_key));
-        }
-        self.write_totals(tx, &debit_key, &debit, now).await?;
-        let mut credit = self.account_totals(tx, &credit_key, now).await?;
-        credit.credits = credit.credits.checked_add(amount).ok_or_else(overflow)?;
-        self.write_totals(tx, &credit_key, &credit, now).await?;
-        let sql = self.engine.sql(
-            "insert into ledger_entries (debit_account, credit_account, amount, kind, reference, \
-             created_at) values ($1, $2, $3::numeric, $4, $5, $6)",
-        );
-        sqlx::query(&sql)
-            .bind(debit_key)
-            .bind(credit_key)
-            .bind(amount.to_string())
-            .bind(posting.kind.as_str())
-            .bind(posting.reference.as_str())
-            .bind(now.micros())
-            .execute(&mut **tx)
-            .await
-            .map_err(store_error)?;
-        Ok(())
-    }
-
-    async fn account_totals(
-        &self,
-        tx: &mut Tx,
-        account: &str,
-        now: Timestamp,
-    ) -> Result<Totals, CommitError> {
-        sqlx::query(
-            "insert into ledger_accounts (account, updated_at) values ($1, $2) \
-             on conflict (account) do nothing",
-        )
-        .bind(account)
-        .bind(now.micros())
-        .execute(&mut **tx)
-        .await
-        .map_err(store_error)?;
-        let lock = match self.engine {
-            Engine::Postgres => " for update",
-            Engine::Sqlite => "",
-        };
-        let sql = format!(
-            "select cast(debits as text) as debits, cast(credits as text) as credits \
-             from ledger_accounts where account = $1{lock}"
-        );
-        let row = sqlx::query(&sql)
-            .bind(account)
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(store_error)?;
-        let parse = |column: &str| -> Result<u128, CommitError> {
-            let value: String = row.try_get(column).map_err(store_error)?;
-            value
-                .parse()
-                .map_err(|_| StoreError::Internal(format!("ledger {column} '{value}'")).into())
-        };
-        Ok(Totals {
-            debits: parse("debits")?,
-            credits: parse("credits")?,
-        })
-    }
-
-    async fn write_totals(
-        &self,
-        tx: &mut Tx,
-        account: &str,
-        totals: &Totals,
-        now: Timestamp,
-    ) -> Result<(), CommitError> {
-        let sql = self.engine.sql(
-            "update ledger_accounts set debits = $1::numeric, credits = $2::numeric, updated_at = $3 \
-             where account = $4",
-        );
-        sqlx::query(&sql)
-            .bind(totals.debits.to_string())
-            .bind(totals.credits.to_string())
-            .bind(now.micros())
-            .bind(account)
-            .execute(&mut **tx)
-            .await
-            .map_err(store_error)?;
-        Ok(())
-    }
-}
-
-pub(crate) fn overflow() -> CommitError {
-    StoreError::Internal("ledger totals overflow".into()).into()
 }

@@ -14,7 +14,7 @@ use wcheckout_domain::webhook::DeliveryStatus;
 
 use crate::engine::Engine;
 use crate::rows::{int, opt_text, text, time};
-use crate::{SqlStore, store_error};
+use crate::{AnyQuery, SqlStore, store_error};
 
 const ENTRY_COLUMNS: &str = "event_id, app_id, event_type, object_key, body, created_at, status, \
     attempts, next_attempt_at, last_error, delivered_at";
@@ -324,8 +324,6 @@ enum Bound {
     Text(String),
     Int(i64),
 }
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 fn bind_all<'q>(mut query: AnyQuery<'q>, args: &'q [Bound]) -> AnyQuery<'q> {
     for arg in args {

@@ -1,6 +1,7 @@
-//! Ledger postings of large change sets (the chain watcher's batches): the checks of the
-//! one-posting path (`money_changes.rs`), with each account read, locked and written once and
-//! the entries inserted a few hundred rows per statement.
+//! Ledger postings of a change set: every account it may touch is locked in name order first,
+//! then each posting is checked in order (no guarded account below zero unless the posting is a
+//! correction), each account read and written once, and the entries inserted a few hundred
+//! rows per statement, so one posting and the chain watcher's thousands take the same path.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -11,12 +12,13 @@ use wcheckout_domain::time::Timestamp;
 
 use crate::changes::{ROWS_PER_STATEMENT, Tx, now_micros, placeholders, value_rows};
 use crate::engine::Engine;
-use crate::money_changes::overflow;
 use crate::{SqlStore, store_error};
 
 impl SqlStore {
-    /// Locks every ledger account the change set may post to, in name order, like
-    /// `lock_accounts` but a few hundred at a time (PostgreSQL; SQLite has one writer).
+    /// Locks every ledger account the change set may post to, in name order, a few hundred at a
+    /// time, before anything else (PostgreSQL; SQLite has one writer): all commits take account
+    /// locks in the same order, so concurrent commits wait for each other instead of
+    /// deadlocking.
     pub(crate) async fn lock_ledger_accounts(
         &self,
         tx: &mut Tx,
@@ -47,8 +49,8 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Applies postings in order with the checks of `post` (no guarded account below zero
-    /// unless the posting is a correction), reading each account's totals once, then writing
+    /// Applies postings in order, refusing any that takes a guarded account below zero (unless
+    /// it is a correction), reading each account's totals once, then writing
     /// each account's totals once and every entry, a few hundred rows per statement.
     pub(crate) async fn post_all(
         &self,
@@ -194,7 +196,7 @@ async fn create_accounts(tx: &mut Tx, names: &[String], now: Timestamp) -> Resul
 }
 
 /// Every posting a change set may make: its own and those of transfers it records.
-pub(crate) fn possible_postings(changes: &ChangeSet) -> impl Iterator<Item = &Posting> {
+fn possible_postings(changes: &ChangeSet) -> impl Iterator<Item = &Posting> {
     let recorded = changes.transfers.iter().flat_map(|change| match change {
         TransferChange::Record {
             if_new, if_revived, ..
@@ -208,11 +210,10 @@ pub(crate) fn possible_postings(changes: &ChangeSet) -> impl Iterator<Item = &Po
         .filter(|p| !p.amount.is_zero())
 }
 
-/// How many postings a change set may make.
-pub(crate) fn posting_count(changes: &ChangeSet) -> usize {
-    possible_postings(changes).count()
-}
-
 fn missing(account: &str) -> CommitError {
     StoreError::Internal(format!("ledger account {account} vanished")).into()
+}
+
+fn overflow() -> CommitError {
+    StoreError::Internal("ledger totals overflow".into()).into()
 }
