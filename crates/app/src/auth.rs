@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use wcheckout_client::signature::{self, SignedParts, TIMESTAMP_WINDOW_MS};
 use wcheckout_domain::app::App;
 use wcheckout_domain::error::{ErrorCode, Rejection};
-use wcheckout_domain::ports::{Grant, GrantKind};
+use wcheckout_domain::ports::{Grant, GrantKind, SignatureUse};
 use wcheckout_domain::time::Timestamp;
 
 use crate::error::ServiceError;
@@ -175,15 +175,14 @@ impl Gateway {
                 "access token invalid or expired",
             )
         };
-        let grant = self
+        let (grant, app) = self
             .store
-            .grant(&hash_secret(token.trim()))
+            .grant_with_app(&hash_secret(token.trim()))
             .await?
             .ok_or_else(bad)?;
         if grant.kind != GrantKind::Access || grant.expires_at <= self.clock.now() {
             return Err(bad());
         }
-        let app = self.store.app(&grant.app_id).await?.ok_or_else(bad)?;
         if !app.enabled || app.secrets_version != grant.secrets_version {
             return Err(bad());
         }
@@ -194,12 +193,15 @@ impl Gateway {
         Ok(Caller { app, sign_key })
     }
 
-    /// Checks a request's signature and timestamp, and refuses a signature seen before.
-    pub async fn verify_request(
+    /// Checks a request's signature and timestamp. The signature's use that comes back must be
+    /// recorded before the request changes anything: by [`Gateway::refuse_replay`], or in the
+    /// request's own write (order creation).
+    #[must_use = "an unrecorded signature can be replayed"]
+    pub fn verify_request(
         &self,
         caller: &Caller,
         request: &ReceivedRequest<'_>,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<SignatureUse, ServiceError> {
         let missing = |name: &str| {
             reject(
                 ErrorCode::MissingSignature,
@@ -214,12 +216,12 @@ impl Gateway {
             .timestamp
             .filter(|t| !t.is_empty())
             .ok_or_else(|| missing("TIMESTAMP"))?;
-        if timestamp.parse::<i64>().is_err() {
+        let Ok(millis) = timestamp.parse::<i64>() else {
             return Err(reject(
                 ErrorCode::InvalidSignature,
                 "TIMESTAMP must be epoch milliseconds",
             ));
-        }
+        };
         let now = self.clock.now();
         if !signature::timestamp_fresh(timestamp, now.millis()) {
             return Err(reject(
@@ -236,22 +238,31 @@ impl Gateway {
         if !signature::verify_request(caller.sign_key(), &parts, timestamp, given) {
             return Err(reject(ErrorCode::InvalidSignature, "signature invalid"));
         }
-        let remember_until = Timestamp::from_millis(
-            timestamp
-                .parse::<i64>()
-                .unwrap_or(0)
-                .saturating_add(TIMESTAMP_WINDOW_MS),
-        );
+        Ok(SignatureUse {
+            app: caller.app.id.clone(),
+            signature_hash: hash_secret(given),
+            expires_at: Timestamp::from_millis(millis.saturating_add(TIMESTAMP_WINDOW_MS)),
+        })
+    }
+
+    /// Records a verified signature's use; refuses a signature seen before.
+    pub async fn refuse_replay(&self, signature: &SignatureUse) -> Result<(), ServiceError> {
         let first = self
             .store
-            .first_use_of_signature(&caller.app.id, &hash_secret(given), remember_until)
+            .first_use_of_signature(
+                &signature.app,
+                &signature.signature_hash,
+                signature.expires_at,
+            )
             .await?;
-        if !first {
-            return Err(reject(
-                ErrorCode::InvalidSignature,
-                "request replayed: this signature was already used",
-            ));
-        }
-        Ok(())
+        if first { Ok(()) } else { Err(replayed()) }
     }
+}
+
+/// The answer to a request whose signature was used before.
+pub(crate) fn replayed() -> ServiceError {
+    reject(
+        ErrorCode::InvalidSignature,
+        "request replayed: this signature was already used",
+    )
 }

@@ -8,9 +8,12 @@ use wcheckout_domain::ids::{
 };
 use wcheckout_domain::money::{Decimal, TokenAmount};
 use wcheckout_domain::order::{self, Order, OrderEvent, OrderStatus};
-use wcheckout_domain::ports::{ChangeSet, Inserted, OrderFilter, OrderWrite, PageRequest};
+use wcheckout_domain::ports::{
+    ChangeSet, OrderFilter, OrderInsert, OrderWrite, PageRequest, SignatureUse,
+};
 use wcheckout_domain::time::Timestamp;
 
+use crate::auth::replayed;
 use crate::error::{ChangeError, ServiceError, retry_on_conflict};
 use crate::gateway::{Gateway, payment_progress};
 use crate::secrets::{random_token, sysid_suffix};
@@ -139,18 +142,20 @@ fn callback_url(field: &str, value: Option<String>) -> Result<Option<String>, Re
 
 impl Gateway {
     /// CreateCheckoutOrder. Sending the same `orderNo` again with the same content returns the
-    /// existing order; with different content it is refused with `00409`.
+    /// existing order; with different content it is refused with `00409`. The request's
+    /// signature, when it came signed, is recorded in the order's own transaction (one durable
+    /// commit per order); a replayed signature creates nothing.
     pub async fn create_order(
         &self,
         app: &App,
         body: CreateCheckoutOrderRequest,
+        signature: Option<&SignatureUse>,
     ) -> Result<OrderView, ServiceError> {
         let request = OrderRequest::parse(body)?;
         let (token, chain) = self.tokens.payable(&request.token)?;
         let fingerprint = request.fingerprint();
-        if let Some(existing) = self.store.order_by_no(&app.id, &request.order_no).await? {
-            return self.same_order(existing, &fingerprint).await;
-        }
+        // No lookup of the number first: the insert finds an existing order itself, and a
+        // retry costs at most an unused deposit address index.
         let rate = self.rates.rate(&token.id, &request.fiat).await?;
         let scale = u32::from(token.payment_scale);
         let paying = request
@@ -196,14 +201,15 @@ impl Gateway {
             updated_at: now,
             version: 1,
         };
-        match self.store.insert_order(&order).await? {
-            Inserted::New(order) => {
+        match self.store.insert_order(&order, signature).await? {
+            OrderInsert::New(order) => {
                 metrics::counter!("wcheckout_orders_created_total").increment(1);
                 // A new order has no transfers yet: no need to look them up.
                 let progress = payment_progress(std::iter::empty(), None, chain);
                 self.order_view_with(&order, &progress)
             }
-            Inserted::Existing(existing) => self.same_order(existing, &fingerprint).await,
+            OrderInsert::Existing(existing) => self.same_order(existing, &fingerprint).await,
+            OrderInsert::Replayed => Err(replayed()),
         }
     }
 

@@ -337,7 +337,7 @@ async fn create_orders(
         }))?;
         let view = gateway
             .gateway
-            .create_order(&app, body)
+            .create_order(&app, body, None)
             .await
             .map_err(|e| anyhow::anyhow!("creating an order: {e}"))?;
         let order = store

@@ -124,7 +124,7 @@ async fn demo_order(
         app_callback_url: None,
     };
     gateway
-        .create_order(&app, request)
+        .create_order(&app, request, None)
         .await
         .map_err(|e| anyhow::anyhow!(e.public_message()))
 }

@@ -372,7 +372,7 @@ async fn a_thousand_transfers_are_caught_up(db: Db) {
             "token": "ETH_USDT",
         }))
         .unwrap();
-        let view = gw.gateway.create_order(&app, body).await.unwrap();
+        let view = gw.gateway.create_order(&app, body, None).await.unwrap();
         let view = serde_json::to_value(&view).unwrap();
         orders.push((
             view["sysid"].as_str().unwrap().to_owned(),

@@ -237,7 +237,7 @@ async fn create_order(config_file: &str, order_no: &str, amount: &str) -> Order 
         "orderNo": order_no, "customerId": "c1", "orderAmount": amount, "token": "ETH_USDT"
     });
     gateway
-        .create_order(&app, serde_json::from_value(request).unwrap())
+        .create_order(&app, serde_json::from_value(request).unwrap(), None)
         .await
         .unwrap();
     let order = store

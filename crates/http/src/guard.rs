@@ -15,6 +15,7 @@ use wcheckout_client::signature::{self, SignedParts};
 use wcheckout_domain::app::IpNetwork;
 use wcheckout_domain::error::{ErrorCode, Rejection};
 
+use crate::orders;
 use crate::respond::ApiError;
 use crate::state::AppState;
 
@@ -72,10 +73,17 @@ pub async fn checkout_guard(
         signature: header_text(&parts.headers, &["signature", "d-signature"]),
         timestamp: header_text(&parts.headers, &["timestamp", "d-timestamp"]),
     };
-    if let Err(error) = state.gateway.verify_request(&caller, &received).await {
+    let signature = match state.gateway.verify_request(&caller, &received) {
+        Ok(signature) => signature,
+        Err(error) => return sign(ApiError(error).into_response()).await,
+    };
+    let mut request = Request::from_parts(parts, Body::from(body));
+    if path == orders::CREATE_PATH {
+        // Order creation records the signature in the order's own transaction.
+        request.extensions_mut().insert(signature);
+    } else if let Err(error) = state.gateway.refuse_replay(&signature).await {
         return sign(ApiError(error).into_response()).await;
     }
-    let mut request = Request::from_parts(parts, Body::from(body));
     request.extensions_mut().insert(Arc::clone(&caller));
     let response = next.run(request).await;
     sign(response).await

@@ -37,7 +37,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Every route of the gateway.
 pub fn router(state: AppState) -> Router {
     let checkout = Router::new()
-        .route("/checkout/order/create", post(orders::create))
+        .route(orders::CREATE_PATH, post(orders::create))
         .route("/checkout/order/cancel", get(orders::cancel))
         .route("/checkout/order/info", get(orders::info))
         .route("/checkout/order/list", post(orders::list))

@@ -12,6 +12,7 @@ use wcheckout_app::wire::{
     OrderInfoQuery, OrderView, PageView, parse_body, parse_body_or_default,
 };
 use wcheckout_domain::error::Rejection;
+use wcheckout_domain::ports::SignatureUse;
 
 use crate::respond::{Api, ApiResult};
 use crate::state::AppState;
@@ -21,6 +22,9 @@ pub fn parse_query<T: DeserializeOwned>(query: Option<String>) -> Result<T, Reje
     serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
         .map_err(|e| Rejection::invalid("query string", e))
 }
+
+/// CreateCheckoutOrder's path (its signature is recorded with the order, see the guard).
+pub const CREATE_PATH: &str = "/checkout/order/create";
 
 /// CreateCheckoutOrder.
 #[utoipa::path(
@@ -34,12 +38,13 @@ pub fn parse_query<T: DeserializeOwned>(query: Option<String>) -> Result<T, Reje
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
+    Extension(signature): Extension<SignatureUse>,
     body: Bytes,
 ) -> ApiResult<OrderView> {
     let request: CreateCheckoutOrderRequest = parse_body(&body)?;
     Ok(Api(state
         .gateway
-        .create_order(&caller.app, request)
+        .create_order(&caller.app, request, Some(&signature))
         .await?))
 }
 

@@ -17,6 +17,7 @@ mod migrate;
 mod money;
 mod money_changes;
 mod money_rows;
+mod order_inserts;
 mod orders;
 mod outbox;
 mod rows;
@@ -29,7 +30,8 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use wcheckout_domain::ports::{Health, StoreError};
 
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{Batcher, ClosureWrites, GroupCommit};
+use crate::order_inserts::OrderInserts;
 
 pub use engine::Engine;
 
@@ -61,8 +63,11 @@ pub struct SqlStore {
     engine: Engine,
     writer: AnyPool,
     reader: AnyPool,
-    /// The hot single-row writes (replay marks, orders, delivery results) commit in groups.
+    /// The hot small writes (replay marks, webhook claims and results) commit in groups.
     group: GroupCommit,
+    /// Order creation's writes, batched into multi-row statements by one committer: the
+    /// largest batches, and a batch costs the database about the same whatever its size.
+    order_inserts: Batcher<OrderInserts>,
 }
 
 /// Why the store could not open.
@@ -104,7 +109,8 @@ impl SqlStore {
                 let pool = pool.map_err(OpenError::Connect)?;
                 SqlStore {
                     engine,
-                    group: GroupCommit::start(&pool, pg_commit_lanes(options)),
+                    group: GroupCommit::start(&pool, pg_commit_lanes(options), ClosureWrites),
+                    order_inserts: Batcher::start(&pool, 1, OrderInserts { engine }),
                     writer: pool.clone(),
                     reader: pool,
                 }
@@ -121,7 +127,8 @@ impl SqlStore {
                 let reader = reader.map_err(OpenError::Connect)?;
                 SqlStore {
                     engine,
-                    group: GroupCommit::start(&writer, 1),
+                    group: GroupCommit::start(&writer, 1, ClosureWrites),
+                    order_inserts: Batcher::start(&writer, 1, OrderInserts { engine }),
                     writer,
                     reader,
                 }

@@ -33,6 +33,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "webhook claims",
         include_str!("../migrations/postgres/0005_webhook_claims.sql"),
     ),
+    (
+        6,
+        "order counts",
+        include_str!("../migrations/postgres/0006_order_counts.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -60,6 +65,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         5,
         "webhook claims",
         include_str!("../migrations/sqlite/0005_webhook_claims.sql"),
+    ),
+    (
+        6,
+        "order counts",
+        include_str!("../migrations/sqlite/0006_order_counts.sql"),
     ),
 ];
 

@@ -1,12 +1,14 @@
 //! Checkout orders.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use async_trait::async_trait;
-use sqlx::AnyConnection;
 use wcheckout_domain::ids::{AppId, IntegratorNo};
 use wcheckout_domain::order::{Order, OrderStatus};
-use wcheckout_domain::ports::{Inserted, OrderFilter, OrderStore, Page, PageRequest, StoreError};
+use wcheckout_domain::ports::{
+    OrderFilter, OrderInsert, OrderStore, Page, PageRequest, SignatureUse, StoreError,
+};
 use wcheckout_domain::time::Timestamp;
 
 use crate::list::Conditions;
@@ -29,25 +31,13 @@ impl OrderStore for SqlStore {
         Ok(end.saturating_sub(count)..end)
     }
 
-    async fn insert_order(&self, order: &Order) -> Result<Inserted<Order>, StoreError> {
-        let sql = self.engine.sql(
-            "insert into orders (sysid, app_id, order_no, merchant_id, customer_id, token, fiat, \
-             order_amount, exchange_rate, paying_amount, min_accepted_amount, paid_amount, \
-             refunded_amount, deposit_address, address_index, status, tx_hash, expires_at, \
-             pc_callback_url, app_callback_url, page_token, request_fingerprint, created_at, \
-             updated_at, version, alert) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::numeric, $11::numeric, \
-             $12::numeric, $13::numeric, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
-             $26) \
-             on conflict (app_id, order_no) do nothing returning sysid",
-        );
-        let order = order.clone();
-        self.group
-            .run(move |conn| {
-                let (sql, order) = (sql.clone(), order.clone());
-                Box::pin(async move { insert_order_on(conn, &sql, order).await })
-            })
-            .await
+    async fn insert_order(
+        &self,
+        order: &Order,
+        signature: Option<&SignatureUse>,
+    ) -> Result<OrderInsert, StoreError> {
+        let item = (order.clone(), signature.cloned());
+        self.order_inserts.submit(item).await
     }
 
     async fn order_by_no(
@@ -132,68 +122,55 @@ impl OrderStore for SqlStore {
     }
 
     async fn count_orders_by_status(&self) -> Result<Vec<(OrderStatus, u64)>, StoreError> {
-        let rows = sqlx::query("select status, count(*) as n from orders group by status")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(store_error)?;
-        rows.iter()
-            .map(|row| {
-                let status = text(row, "status")?;
-                let status = OrderStatus::parse(&status)
-                    .ok_or_else(|| StoreError::Internal(format!("unknown status {status}")))?;
-                Ok((status, u64::try_from(int(row, "n")?).unwrap_or(0)))
-            })
-            .collect()
+        fold_status_deltas(&self.writer).await?;
+        // Summed after the fold has committed: a fold running at the same time in another
+        // process has then committed its part too, or left its rows unfolded.
+        let rows = sqlx::query(
+            "select status, cast(sum(delta) as bigint) as n from order_status_deltas group by status",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(store_error)?;
+        let mut counts = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (status, n) = (text(row, "status")?, int(row, "n")?);
+            if n == 0 {
+                continue;
+            }
+            let parsed = OrderStatus::parse(&status)
+                .ok_or_else(|| StoreError::Internal(format!("unknown status {status}")))?;
+            let n = u64::try_from(n)
+                .map_err(|_| StoreError::Internal(format!("{n} orders {status}")))?;
+            counts.push((parsed, n));
+        }
+        Ok(counts)
     }
 }
 
-/// Inserts an order unless its number is taken, on the committer's connection.
-async fn insert_order_on(
-    conn: &mut AnyConnection,
-    sql: &str,
-    order: Order,
-) -> Result<Inserted<Order>, StoreError> {
-    let inserted = sqlx::query(sql)
-        .bind(order.sysid.as_str())
-        .bind(order.app_id.as_str())
-        .bind(order.order_no.as_str())
-        .bind(order.merchant_id.as_str())
-        .bind(order.customer_id.as_str())
-        .bind(order.token.as_str())
-        .bind(order.fiat.as_str())
-        .bind(order.order_amount.to_string())
-        .bind(order.exchange_rate.to_string())
-        .bind(order.paying_amount.to_string())
-        .bind(order.min_accepted_amount.to_string())
-        .bind(order.paid_amount.to_string())
-        .bind(order.refunded_amount.to_string())
-        .bind(order.deposit_address.to_lower_hex())
-        .bind(to_i64(order.address_index)?)
-        .bind(order.status.as_str())
-        .bind(order.tx_hash.as_deref())
-        .bind(order.expires_at.micros())
-        .bind(order.pc_callback_url.as_deref())
-        .bind(order.app_callback_url.as_deref())
-        .bind(order.page_token.as_str())
-        .bind(order.request_fingerprint.as_str())
-        .bind(order.created_at.micros())
-        .bind(order.updated_at.micros())
-        .bind(order.version)
-        .bind(order.alert.as_deref())
-        .fetch_optional(&mut *conn)
+/// Replaces the status deltas the triggers appended (migration 0006) by one row per status,
+/// so counting costs the orders changed since the last fold, not all orders ever made. The
+/// delete's own snapshot decides which rows are folded: a delta committed meanwhile is neither
+/// lost nor folded twice.
+async fn fold_status_deltas(pool: &sqlx::AnyPool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await.map_err(store_error)?;
+    let rows = sqlx::query("delete from order_status_deltas returning status, delta")
+        .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;
-    if inserted.is_some() {
-        return Ok(Inserted::New(order));
+    let mut totals = BTreeMap::<String, i64>::new();
+    for row in &rows {
+        let total = totals.entry(text(row, "status")?).or_default();
+        *total = total
+            .checked_add(int(row, "delta")?)
+            .ok_or_else(|| StoreError::Internal("order count overflow".into()))?;
     }
-    // The number was taken, possibly by a concurrent request that has just committed; the
-    // writer's connection sees it.
-    let sql = format!("select {ORDER_COLUMNS} from orders where app_id = $1 and order_no = $2");
-    let row = sqlx::query(&sql)
-        .bind(order.app_id.as_str())
-        .bind(order.order_no.as_str())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(store_error)?;
-    Ok(Inserted::Existing(order_from_row(&row)?))
+    for (status, total) in totals.iter().filter(|(_, n)| **n != 0) {
+        sqlx::query("insert into order_status_deltas (status, delta) values ($1, $2)")
+            .bind(status.as_str())
+            .bind(*total)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+    }
+    tx.commit().await.map_err(store_error)
 }

@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
+use wcheckout_domain::app::App;
 use wcheckout_domain::ids::AppId;
 use wcheckout_domain::ports::{Grant, GrantKind, SessionStore, StoreError};
 use wcheckout_domain::time::Timestamp;
 
-use crate::rows::{int, text, time};
+use crate::rows::{APP_COLUMNS, app_from_row, int, text, time};
 use crate::{SqlStore, store_error};
 
 fn kind_text(kind: GrantKind) -> &'static str {
@@ -16,16 +17,19 @@ fn kind_text(kind: GrantKind) -> &'static str {
     }
 }
 
+fn kind_from_text(kind: &str) -> Result<GrantKind, StoreError> {
+    match kind {
+        "access" => Ok(GrantKind::Access),
+        "refresh" => Ok(GrantKind::Refresh),
+        other => Err(StoreError::Internal(format!("unknown grant kind {other}"))),
+    }
+}
+
 fn grant_from_row(row: &AnyRow) -> Result<Grant, StoreError> {
-    let kind = match text(row, "kind")?.as_str() {
-        "access" => GrantKind::Access,
-        "refresh" => GrantKind::Refresh,
-        other => return Err(StoreError::Internal(format!("unknown grant kind {other}"))),
-    };
     Ok(Grant {
         token_hash: text(row, "token_hash")?,
         app_id: AppId::new(text(row, "app_id")?),
-        kind,
+        kind: kind_from_text(&text(row, "kind")?)?,
         secrets_version: int(row, "secrets_version")?,
         expires_at: time(row, "expires_at")?,
     })
@@ -61,6 +65,34 @@ impl SessionStore for SqlStore {
             .as_ref()
             .map(grant_from_row)
             .transpose()
+    }
+
+    async fn grant_with_app(&self, token_hash: &str) -> Result<Option<(Grant, App)>, StoreError> {
+        let app_columns = APP_COLUMNS
+            .split(", ")
+            .map(|column| format!("a.{column}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "select g.token_hash, g.kind, g.secrets_version as grant_secrets_version,              g.expires_at as grant_expires_at, {app_columns}              from grants g join apps a on a.id = g.app_id where g.token_hash = $1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(token_hash)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(store_error)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let app = app_from_row(&row)?;
+        let grant = Grant {
+            token_hash: text(&row, "token_hash")?,
+            app_id: app.id.clone(),
+            kind: kind_from_text(&text(&row, "kind")?)?,
+            secrets_version: int(&row, "grant_secrets_version")?,
+            expires_at: time(&row, "grant_expires_at")?,
+        };
+        Ok(Some((grant, app)))
     }
 
     async fn take_grant(&self, token_hash: &str) -> Result<Option<Grant>, StoreError> {

@@ -19,8 +19,8 @@ use wcheckout_domain::payment::{
 };
 use wcheckout_domain::ports::{
     AbnormalChange, AbnormalFilter, AppStore, ChainCursor, ChainStore, ChangeSet, ChangeStore,
-    CommitError, CursorMove, Grant, GrantKind, Health, Inserted, OrderFilter, OrderStore,
-    OrderWrite, PageRequest, SessionStore, TransferChange,
+    CommitError, CursorMove, Grant, GrantKind, Health, OrderFilter, OrderInsert, OrderStore,
+    OrderWrite, PageRequest, SessionStore, SignatureUse, TransferChange,
 };
 use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::{ChainKey, TokenId};
@@ -80,6 +80,9 @@ conformance!(
     address_indexes_concurrent,
     orders_insert_and_existing,
     orders_insert_concurrently,
+    orders_insert_records_the_signature,
+    orders_insert_same_signature_concurrently,
+    order_counts_stay_exact_under_concurrent_folds,
     orders_round_trip_every_field,
     orders_list_filters_and_pages,
     orders_due_for_expiry_and_counts,
@@ -276,9 +279,9 @@ async fn insert_apps(store: &SqlStore, ns: &[u32]) -> Vec<AppId> {
 }
 
 async fn insert_new(store: &SqlStore, order: &Order) {
-    match store.insert_order(order).await.unwrap() {
-        Inserted::New(stored) => assert_same_order(&stored, order),
-        Inserted::Existing(existing) => panic!("{} already existed: {existing:?}", order.sysid),
+    match store.insert_order(order, None).await.unwrap() {
+        OrderInsert::New(stored) => assert_same_order(&stored, order),
+        other => panic!("{} not inserted: {other:?}", order.sysid),
     }
 }
 
@@ -470,6 +473,15 @@ async fn grants_insert_get_take(store: SqlStore) {
         Some(refresh.clone())
     );
     assert_eq!(store.grant("missing").await.unwrap(), None);
+    // With its app, in one lookup; the grant's own secrets version, not the app's.
+    let (found, owner) = store
+        .grant_with_app(&refresh.token_hash)
+        .await
+        .unwrap()
+        .expect("grant with app");
+    assert_eq!(found, refresh);
+    assert_eq!(Some(owner), store.app(&ids[1]).await.unwrap());
+    assert_eq!(store.grant_with_app("missing").await.unwrap(), None);
 
     // The same hash twice is refused.
     assert!(store.insert_grant(&access).await.is_err());
@@ -677,9 +689,9 @@ async fn orders_insert_and_existing(store: SqlStore) {
         request_fingerprint: "fp_other".to_owned(),
         ..order(&ids[0], "ORDER-1", 2)
     };
-    match store.insert_order(&retry).await.unwrap() {
-        Inserted::Existing(existing) => assert_same_order(&existing, &original),
-        Inserted::New(new) => panic!("duplicate number inserted: {new:?}"),
+    match store.insert_order(&retry, None).await.unwrap() {
+        OrderInsert::Existing(existing) => assert_same_order(&existing, &original),
+        other => panic!("duplicate number not found: {other:?}"),
     }
     assert_same_order(&stored(&store, &original).await, &original);
     assert_eq!(
@@ -730,7 +742,7 @@ async fn orders_insert_and_existing(store: SqlStore) {
     // An order of an app that does not exist is refused.
     assert!(
         store
-            .insert_order(&order(&app_id(9), "ORDER-1", 4))
+            .insert_order(&order(&app_id(9), "ORDER-1", 4), None)
             .await
             .is_err()
     );
@@ -745,7 +757,12 @@ async fn orders_insert_concurrently(store: SqlStore) {
                 request_fingerprint: format!("fp_{index}"),
                 ..order(&ids[0], "RACE", index)
             };
-            tokio::spawn(async move { (candidate.clone(), store.insert_order(&candidate).await) })
+            tokio::spawn(async move {
+                (
+                    candidate.clone(),
+                    store.insert_order(&candidate, None).await,
+                )
+            })
         })
         .collect::<Vec<_>>();
     let mut new = Vec::new();
@@ -753,11 +770,12 @@ async fn orders_insert_concurrently(store: SqlStore) {
     for task in tasks {
         let (candidate, result) = task.await.unwrap();
         match result.unwrap() {
-            Inserted::New(order) => {
+            OrderInsert::New(order) => {
                 assert_same_order(&order, &candidate);
                 new.push(order);
             }
-            Inserted::Existing(order) => existing.push(order),
+            OrderInsert::Existing(order) => existing.push(order),
+            OrderInsert::Replayed => panic!("no signature was given"),
         }
     }
     assert_eq!(new.len(), 1, "exactly one insert wins");
@@ -773,6 +791,80 @@ async fn orders_insert_concurrently(store: SqlStore) {
         .unwrap();
     assert_eq!(page.total, 1);
     assert_eq!(page.records, vec![winner.clone()]);
+}
+
+fn signature_use(app: &AppId, hash: &str) -> SignatureUse {
+    SignatureUse {
+        app: app.clone(),
+        signature_hash: hash.to_owned(),
+        expires_at: at(120),
+    }
+}
+
+async fn orders_insert_records_the_signature(store: SqlStore) {
+    let ids = insert_apps(&store, &[1]).await;
+    let signed = signature_use(&ids[0], "sig-create");
+    let first = order(&ids[0], "SIGNED-1", 1);
+    match store.insert_order(&first, Some(&signed)).await.unwrap() {
+        OrderInsert::New(stored) => assert_same_order(&stored, &first),
+        other => panic!("not inserted: {other:?}"),
+    }
+    // The signature is remembered with the order.
+    assert!(
+        !store
+            .first_use_of_signature(&ids[0], "sig-create", at(120))
+            .await
+            .unwrap()
+    );
+    // The same signature on another order writes nothing.
+    let replay = order(&ids[0], "SIGNED-2", 2);
+    assert_eq!(
+        store.insert_order(&replay, Some(&signed)).await.unwrap(),
+        OrderInsert::Replayed
+    );
+    assert_eq!(
+        store.order_by_no(&ids[0], &no("SIGNED-2")).await.unwrap(),
+        None
+    );
+    // A new signature for an existing number is remembered and finds the order.
+    let retry = order(&ids[0], "SIGNED-1", 3);
+    let fresh = signature_use(&ids[0], "sig-retry");
+    match store.insert_order(&retry, Some(&fresh)).await.unwrap() {
+        OrderInsert::Existing(existing) => assert_same_order(&existing, &first),
+        other => panic!("existing order not found: {other:?}"),
+    }
+    assert!(
+        !store
+            .first_use_of_signature(&ids[0], "sig-retry", at(120))
+            .await
+            .unwrap()
+    );
+}
+
+async fn orders_insert_same_signature_concurrently(store: SqlStore) {
+    let ids = insert_apps(&store, &[1]).await;
+    let tasks = (1..=20u64)
+        .map(|index| {
+            let store = store.clone();
+            let candidate = order(&ids[0], &format!("REPLAY-{index}"), index);
+            let signed = signature_use(&ids[0], "one-signature");
+            tokio::spawn(async move { store.insert_order(&candidate, Some(&signed)).await })
+        })
+        .collect::<Vec<_>>();
+    let mut new = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            OrderInsert::New(_) => new += 1,
+            OrderInsert::Replayed => {}
+            OrderInsert::Existing(order) => panic!("distinct numbers: {order:?}"),
+        }
+    }
+    assert_eq!(new, 1, "one signature creates one order");
+    let page = store
+        .list_orders(&ids[0], &OrderFilter::default(), ALL)
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
 }
 
 async fn orders_round_trip_every_field(store: SqlStore) {
@@ -1149,6 +1241,76 @@ async fn orders_due_for_expiry_and_counts(store: SqlStore) {
     assert_eq!(counts, expected);
     let listed = store.count_orders_by_status().await.unwrap();
     assert_eq!(listed.len(), 4, "one row per status present");
+}
+
+/// Counts by status stay exact while orders are inserted and paid in batches and counted from
+/// several tasks at once (each count folds the deltas the triggers appended).
+async fn order_counts_stay_exact_under_concurrent_folds(store: SqlStore) {
+    let ids = insert_apps(&store, &[1]).await;
+    let inserts = (1..=40u64).map(|index| {
+        let store = store.clone();
+        let order = order(&ids[0], &format!("COUNT-{index}"), index);
+        tokio::spawn(async move { store.insert_order(&order, None).await.map(|_| order) })
+    });
+    let counters = (0..4).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.count_orders_by_status().await })
+    });
+    let counters = counters.collect::<Vec<_>>();
+    let mut orders = Vec::new();
+    for insert in inserts.collect::<Vec<_>>() {
+        orders.push(insert.await.unwrap().unwrap());
+    }
+    for counter in counters {
+        counter.await.unwrap().unwrap();
+    }
+    let counts = |store: SqlStore| async move {
+        let counts = store.count_orders_by_status().await.unwrap();
+        counts.into_iter().collect::<HashMap<_, _>>()
+    };
+    assert_eq!(
+        counts(store.clone()).await,
+        HashMap::from([(OrderStatus::Paying, 40)])
+    );
+    // Half paid in one change set (one multi-row update), a quarter only re-versioned.
+    let mut writes: Vec<OrderWrite> = orders[..20]
+        .iter()
+        .map(|o| write(o, paid(o, &format!("0x{:064x}", o.address_index), 1)))
+        .collect();
+    writes.extend(orders[20..30].iter().map(|o| {
+        write(
+            o,
+            Order {
+                version: o.version + 1,
+                ..o.clone()
+            },
+        )
+    }));
+    let commit = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .commit(ChangeSet {
+                    orders: writes,
+                    ..ChangeSet::default()
+                })
+                .await
+        })
+    };
+    let during = counts(store.clone()).await;
+    commit.await.unwrap().unwrap();
+    assert!(
+        during == HashMap::from([(OrderStatus::Paying, 40)])
+            || during == HashMap::from([(OrderStatus::Paying, 20), (OrderStatus::Paid, 20)]),
+        "a count sees the change set whole or not at all: {during:?}"
+    );
+    let expected = HashMap::from([(OrderStatus::Paying, 20), (OrderStatus::Paid, 20)]);
+    assert_eq!(counts(store.clone()).await, expected);
+    assert_eq!(
+        counts(store.clone()).await,
+        expected,
+        "folding again changes nothing"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -417,7 +417,7 @@ async fn insert_apps(store: &SqlStore, ns: &[u32]) -> Vec<AppId> {
 
 async fn insert_orders(store: &SqlStore, orders: &[&Order]) {
     for order in orders {
-        store.insert_order(order).await.unwrap();
+        store.insert_order(order, None).await.unwrap();
     }
 }
 

@@ -681,7 +681,7 @@ fn sizes_table(text: &mut String, results: &[EngineResult]) {
 fn details_table(text: &mut String, results: &[EngineResult]) {
     text.push_str(
         "\nAlso measured at each size: the expiry worker's query (`orders_due_for_expiry`, batch 200, nothing due) and \
-         the order count by status that every `/metrics` scrape runs (`count_orders_by_status`). \
+         the order count by status that every `/metrics` scrape runs (`count_orders_by_status`: it folds the status deltas that triggers appended since the previous count, so the first count after seeding folds the whole seeding, 5 counts in a row). \
          *Rounds* lists every creation round; *CPU per order* is this process's user and system \
          CPU time (gateway, clients and, for SQLite, the database itself) per created order, the \
          median of the rounds: unlike the rate it barely depends on other work on the machine \

@@ -54,13 +54,26 @@ pub enum StoreError {
     Internal(String),
 }
 
-/// What happened to an insert keyed by an integrator number.
+/// The use of a request signature, remembered until `expires_at` so that a replay is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Inserted<T> {
-    /// The row is new.
-    New(T),
-    /// A row with the same number already existed; here it is, unchanged.
-    Existing(T),
+pub struct SignatureUse {
+    /// The app that signed.
+    pub app: AppId,
+    /// A hash of the signature (the signature itself is never stored).
+    pub signature_hash: String,
+    /// When the signature's timestamp leaves the accepted window.
+    pub expires_at: Timestamp,
+}
+
+/// What happened to an order insert that carried its request's signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderInsert {
+    /// The order is new.
+    New(Order),
+    /// The app already has an order with this number; here it is, unchanged.
+    Existing(Order),
+    /// The signature had been used before: nothing was written.
+    Replayed,
 }
 
 /// A change of an order persisted with compare-and-set on its version.
@@ -262,6 +275,8 @@ pub trait SessionStore: Send + Sync {
     async fn insert_grant(&self, grant: &Grant) -> Result<(), StoreError>;
     /// A grant by token hash, if it exists (expired or not).
     async fn grant(&self, token_hash: &str) -> Result<Option<Grant>, StoreError>;
+    /// A grant with its app, in one lookup (every authenticated request makes it).
+    async fn grant_with_app(&self, token_hash: &str) -> Result<Option<(Grant, App)>, StoreError>;
     /// Removes and returns a grant, so a refresh token is exchanged only once.
     async fn take_grant(&self, token_hash: &str) -> Result<Option<Grant>, StoreError>;
     /// Records that a signature was used; false when it had been seen already (a replay).
@@ -280,8 +295,14 @@ pub trait SessionStore: Send + Sync {
 pub trait OrderStore: Send + Sync {
     /// Reserves `count` never-used deposit address indexes.
     async fn reserve_address_indexes(&self, count: u64) -> Result<Range<u64>, StoreError>;
-    /// Inserts an order unless the app already has one with its number.
-    async fn insert_order(&self, order: &Order) -> Result<Inserted<Order>, StoreError>;
+    /// Inserts an order unless the app already has one with its number, and remembers the
+    /// signature of the request that asked for it in the same transaction (a request whose
+    /// signature was seen before writes nothing).
+    async fn insert_order(
+        &self,
+        order: &Order,
+        signature: Option<&SignatureUse>,
+    ) -> Result<OrderInsert, StoreError>;
     /// An app's order by integrator number.
     async fn order_by_no(
         &self,
