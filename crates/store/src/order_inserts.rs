@@ -45,23 +45,21 @@ impl BatchWrite for OrderInserts {
         Box::pin(async move {
             let signatures: Vec<&SignatureUse> =
                 items.iter().filter_map(|i| i.1.as_ref()).collect();
-            let first_uses = remember_signatures(conn, &signatures).await?;
-            let admitted: Vec<&Order> = items
+            let mut unclaimed = remember_signatures(self.engine, conn, &signatures).await?;
+            // Each new signature admits one item: a repeat within the batch is a replay too.
+            let admitted: Vec<bool> = items
                 .iter()
-                .filter(|(_, signature)| {
-                    signature
-                        .as_ref()
-                        .is_none_or(|s| first_uses.contains(&key(s)))
-                })
-                .map(|(order, _)| order)
+                .map(|(_, signature)| signature.as_ref().is_none_or(|s| unclaimed.remove(&key(s))))
                 .collect();
-            let inserted = self.insert_orders(conn, &admitted).await?;
+            let orders: Vec<&Order> = items
+                .iter()
+                .zip(&admitted)
+                .filter_map(|((order, _), admitted)| admitted.then_some(order))
+                .collect();
+            let inserted = self.insert_orders(conn, &orders).await?;
             let mut outputs = Vec::with_capacity(items.len());
-            for (order, signature) in items {
-                let output = if signature
-                    .as_ref()
-                    .is_some_and(|s| !first_uses.contains(&key(s)))
-                {
+            for ((order, _), admitted) in items.iter().zip(admitted) {
+                let output = if !admitted {
                     OrderInsert::Replayed
                 } else if inserted.contains(order.sysid.as_str()) {
                     OrderInsert::New(order.clone())
@@ -87,17 +85,18 @@ fn key(signature: &SignatureUse) -> (String, String) {
 /// Remembers the signatures; returns those not seen before (a repeat within the batch counts
 /// as seen).
 async fn remember_signatures(
+    engine: Engine,
     conn: &mut AnyConnection,
     signatures: &[&SignatureUse],
 ) -> Result<HashSet<(String, String)>, StoreError> {
     if signatures.is_empty() {
         return Ok(HashSet::new());
     }
-    let sql = format!(
+    let sql = engine.positional(format!(
         "insert into seen_signatures (app_id, signature_hash, expires_at) values {} \
          on conflict (app_id, signature_hash) do nothing returning app_id, signature_hash",
         value_rows(signatures.len(), &["", "", ""], 1)
-    );
+    ));
     let mut query = sqlx::query(&sql);
     for signature in signatures {
         query = query
@@ -127,11 +126,11 @@ impl OrderInserts {
         };
         let mut casts = [""; 26];
         casts[9..13].fill(numeric);
-        let sql = format!(
+        let sql = self.engine.positional(format!(
             "insert into orders ({INSERT_COLUMNS}) values {} \
              on conflict (app_id, order_no) do nothing returning sysid",
             value_rows(orders.len(), &casts, 1)
-        );
+        ));
         let mut query = sqlx::query(&sql);
         for order in orders {
             query = query
@@ -177,4 +176,91 @@ async fn existing_order(conn: &mut AnyConnection, order: &Order) -> Result<Order
         .await
         .map_err(store_error)?;
     order_from_row(&row)
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::any::{AnyPoolOptions, install_default_drivers};
+    use sqlx::{Connection, Executor};
+    use wcheckout_domain::address::EvmAddress;
+    use wcheckout_domain::ids::{AppId, IntegratorNo};
+    use wcheckout_domain::money::{Decimal, TokenAmount};
+    use wcheckout_domain::order::OrderStatus;
+    use wcheckout_domain::time::Timestamp;
+    use wcheckout_domain::token::TokenId;
+
+    use super::*;
+
+    fn order(no: &str, index: u64) -> Order {
+        let at = Timestamp::from_micros(1_700_000_000_000_000);
+        Order {
+            sysid: format!("OR{index:019}"),
+            app_id: AppId::new("app"),
+            order_no: IntegratorNo::parse(no).unwrap(),
+            merchant_id: "m".into(),
+            customer_id: "c".into(),
+            token: TokenId::parse("ETH_USDT").unwrap(),
+            fiat: "USD".into(),
+            order_amount: Decimal::parse("1").unwrap(),
+            exchange_rate: Decimal::parse("1").unwrap(),
+            paying_amount: TokenAmount::from_base_units(1_000_000),
+            min_accepted_amount: TokenAmount::from_base_units(1_000_000),
+            paid_amount: TokenAmount::ZERO,
+            refunded_amount: TokenAmount::ZERO,
+            deposit_address: EvmAddress::parse(&format!("0x{index:040x}")).unwrap(),
+            address_index: index,
+            status: OrderStatus::Paying,
+            tx_hash: None,
+            expires_at: at,
+            pc_callback_url: None,
+            app_callback_url: None,
+            page_token: format!("page{index}"),
+            request_fingerprint: "fp".into(),
+            alert: None,
+            created_at: at,
+            updated_at: at,
+            version: 1,
+        }
+    }
+
+    fn signature(hash: &str) -> Option<SignatureUse> {
+        Some(SignatureUse {
+            app: AppId::new("app"),
+            signature_hash: hash.into(),
+            expires_at: Timestamp::from_micros(1),
+        })
+    }
+
+    /// One batch holding a signature twice and a number twice: the repeats are a replay and
+    /// an existing order, whatever the engine's statement returns for duplicate rows.
+    #[tokio::test]
+    async fn repeats_within_one_batch() {
+        install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        crate::migrate::migrator(Engine::Sqlite)
+            .run(&pool)
+            .await
+            .unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        conn.execute("pragma foreign_keys = off").await.unwrap();
+        let items = vec![
+            (order("A", 1), signature("s1")),
+            (order("B", 2), signature("s1")),
+            (order("A", 3), signature("s2")),
+            (order("C", 4), None),
+        ];
+        let mut tx = conn.begin().await.unwrap();
+        let writer = OrderInserts {
+            engine: Engine::Sqlite,
+        };
+        let outputs = writer.write(&mut tx, &items).await.unwrap();
+        assert_eq!(outputs[0], OrderInsert::New(items[0].0.clone()));
+        assert_eq!(outputs[1], OrderInsert::Replayed);
+        assert!(matches!(&outputs[2], OrderInsert::Existing(o) if o.sysid == items[0].0.sysid));
+        assert_eq!(outputs[3], OrderInsert::New(items[3].0.clone()));
+    }
 }
