@@ -4,7 +4,9 @@
 //! transfers of a round with [`Gateway::credit_transfers`], which reads every order and
 //! transfer concerned in a few queries and commits the whole batch at once. Both decide each
 //! transfer with the same function (`plan_credit`), and a batch that meets a
-//! compare-and-set conflict is credited again one transfer at a time.
+//! compare-and-set conflict is credited again one transfer at a time. Transfers already final
+//! when the watcher records them are decided by that function too, into the recording commit
+//! (`Gateway::credit_on_record`).
 
 use std::collections::HashMap;
 
@@ -13,7 +15,7 @@ use wcheckout_domain::ids::{SysidKind, compose_sysid};
 use wcheckout_domain::money::TokenAmount;
 use wcheckout_domain::order::Order;
 use wcheckout_domain::payment::{
-    self, AbnormalDraft, AbnormalPayment, Credit, Transfer, TransferState,
+    self, AbnormalDraft, AbnormalPayment, Credit, Transfer, TransferKey, TransferState,
 };
 use wcheckout_domain::ports::{AbnormalChange, ChangeSet, OrderWrite, TransferChange};
 use wcheckout_domain::time::Timestamp;
@@ -154,6 +156,70 @@ impl Gateway {
             for chain in credited {
                 metrics::counter!("wcheckout_transfers_credited_total", "chain" => chain.to_string())
                     .increment(1);
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Adds to `changes` (which records `recorded`, the transfers of one scanned range with
+    /// their orders as read) the credit of those among them that are already final (at or below
+    /// `final_height`), decided by the same function as every other credit, so that recording
+    /// and crediting are one commit. A transfer is left pending, for a later round, when its
+    /// order has another transfer in the range or a pending one recorded earlier (credits of an
+    /// order go in block order, one at a time). Returns the transfers credited and how.
+    pub(crate) async fn credit_on_record(
+        &self,
+        recorded: &[(Transfer, Order)],
+        final_height: u64,
+        head: u64,
+        changes: &mut ChangeSet,
+    ) -> Result<Vec<(TransferKey, Credited)>, ServiceError> {
+        let mut per_order: HashMap<&str, usize> = HashMap::new();
+        for (transfer, _) in recorded {
+            *per_order.entry(transfer.order_sysid.as_str()).or_default() += 1;
+        }
+        let candidates = recorded
+            .iter()
+            .filter(|(t, _)| {
+                t.block_number <= final_height && per_order[t.order_sysid.as_str()] == 1
+            })
+            .collect::<Vec<_>>();
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sysids = candidates
+            .iter()
+            .map(|(t, _)| t.order_sysid.clone())
+            .collect::<Vec<_>>();
+        let mut known: HashMap<String, Vec<Transfer>> = HashMap::new();
+        for transfer in self.store.transfers_of_orders(&sysids).await? {
+            known
+                .entry(transfer.order_sysid.clone())
+                .or_default()
+                .push(transfer);
+        }
+        let now = self.clock.now();
+        let mut outcomes = Vec::new();
+        for (transfer, order) in candidates {
+            let mut stored = known.remove(&order.sysid).unwrap_or_default();
+            let key = transfer.key();
+            if stored
+                .iter()
+                .any(|t| t.state == TransferState::Pending && t.key() != key)
+            {
+                continue;
+            }
+            if stored.iter().all(|t| t.key() != key) {
+                // Recorded by this very commit: as it will be stored, pending.
+                stored.push(Transfer {
+                    state: TransferState::Pending,
+                    ..transfer.clone()
+                });
+                stored.sort_by_key(|t| (t.block_number, t.log_index));
+            }
+            let outcome = self.plan_credit(order, transfer, &stored, Some(head), now, changes)?;
+            if !matches!(outcome, Credited::AlreadyDone | Credited::Waiting) {
+                outcomes.push((key, outcome));
             }
         }
         Ok(outcomes)

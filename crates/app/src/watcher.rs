@@ -1,11 +1,12 @@
 //! The chain watcher: one per configured chain. Each round it takes (or renews) the chain's
 //! lease, checks that the last processed block is still canonical (rewinding past a
 //! reorganisation otherwise), records the transfers of the next bounded block range that pay
-//! our deposit addresses together with the new cursor, and credits the transfers that have
-//! become final.
+//! our deposit addresses together with the new cursor (crediting in that commit those already
+//! final), and credits the transfers that have become final since. While behind, it fetches the
+//! range after the current one while the current one is matched and committed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -95,6 +96,68 @@ pub struct ChainWatcher {
     settings: WatcherSettings,
     holder: String,
     health: Arc<ChainHealthBoard>,
+    /// The next range, being fetched while the current one is matched and committed.
+    prefetch: Mutex<Option<Prefetch>>,
+}
+
+/// A range's logs, read between two reads of its end block that found the same hash: the end
+/// block's hash covers every block below it, so the logs are those of one chain.
+struct Fetched {
+    to: u64,
+    end: BlockRef,
+    logs: Vec<TransferLog>,
+}
+
+/// The fetch of the range above `base`, started before `base` was committed as the cursor.
+/// It is used only by a scan whose cursor is exactly `base` and after its end block is found
+/// unchanged once more; otherwise it is dropped (which stops it).
+struct Prefetch {
+    base: BlockMark,
+    task: tokio::task::JoinHandle<Result<Fetched, WatchError>>,
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Reads the logs of `from..=to` with the end-block check around them.
+async fn fetch_range(
+    reader: &dyn ChainReader,
+    contracts: &[EvmAddress],
+    from: u64,
+    to: u64,
+) -> Result<Fetched, WatchError> {
+    let end_before = block_at(reader, to).await?;
+    let logs = reader.transfer_logs(contracts, from, to).await?;
+    let end = block_at(reader, to).await?;
+    if end.hash != end_before.hash {
+        return Err(WatchError::Moving(format!(
+            "block {to} changed during the scan"
+        )));
+    }
+    Ok(Fetched { to, end, logs })
+}
+
+async fn block_at(reader: &dyn ChainReader, number: u64) -> Result<BlockRef, WatchError> {
+    let blocks = reader.blocks(&[number]).await?;
+    blocks
+        .into_iter()
+        .find(|b| b.number == number)
+        .ok_or_else(|| WatchError::Moving(format!("block {number} is not on the chain")))
+}
+
+/// A commit that another process may have made first; losing that race is fine.
+fn tolerating_races(outcome: Result<(), CommitError>) -> Result<(), WatchError> {
+    match outcome {
+        Ok(()) | Err(CommitError::Conflict) => Ok(()),
+        // Watcher postings are corrections or credits; none can overdraw a guarded account.
+        Err(CommitError::Insufficient(account)) => {
+            Err(ServiceError::Internal(format!("watcher posting overdrew {account}")).into())
+        }
+        Err(CommitError::Store(error)) => Err(error.into()),
+    }
 }
 
 fn micros(duration: Duration) -> i64 {
@@ -126,6 +189,7 @@ impl ChainWatcher {
             settings,
             holder,
             health,
+            prefetch: Mutex::new(None),
         }
     }
 
@@ -224,11 +288,7 @@ impl ChainWatcher {
     }
 
     async fn block(&self, number: u64) -> Result<BlockRef, WatchError> {
-        let blocks = self.reader.blocks(&[number]).await?;
-        blocks
-            .into_iter()
-            .find(|b| b.number == number)
-            .ok_or_else(|| WatchError::Moving(format!("block {number} is not on the chain")))
+        block_at(self.reader.as_ref(), number).await
     }
 
     async fn start_cursor(&self, head: &BlockRef) -> Result<(), WatchError> {
@@ -252,69 +312,42 @@ impl ChainWatcher {
 
     /// A commit that another process may have made first; losing that race is fine.
     async fn commit_tolerating_races(&self, changes: ChangeSet) -> Result<(), WatchError> {
-        match self.gateway.store.commit(changes).await {
-            Ok(()) | Err(CommitError::Conflict) => Ok(()),
-            // Watcher postings are corrections or credits; none can overdraw a guarded account.
-            Err(CommitError::Insufficient(account)) => {
-                Err(ServiceError::Internal(format!("watcher posting overdrew {account}")).into())
-            }
-            Err(CommitError::Store(error)) => Err(error.into()),
-        }
+        tolerating_races(self.gateway.store.commit(changes).await)
     }
 
-    /// Records the transfers of the next range and moves the cursor past it, atomically.
+    /// Records the transfers of the next range and moves the cursor past it, atomically,
+    /// crediting in the same commit those already final. The range after it is fetched
+    /// meanwhile.
     async fn scan(
         &self,
         cursor: &BlockMark,
         head: &BlockRef,
     ) -> Result<(BlockRef, bool), WatchError> {
-        let to = head.number.min(
-            cursor
-                .number
-                .saturating_add(self.settings.max_blocks_per_scan),
-        );
         let started = std::time::Instant::now();
-        let end_before = self.block(to).await?;
-        let logs = self
-            .reader
-            .transfer_logs(&self.contracts, cursor.number + 1, to)
-            .await?;
-        let end = self.block(to).await?;
-        // The end block's hash covers every block below it: unchanged, the logs are canonical.
-        if end.hash != end_before.hash {
-            return Err(WatchError::Moving(format!(
-                "block {to} changed during the scan"
-            )));
+        let fetched = match self.prefetched(cursor).await {
+            Some(fetched) => fetched,
+            None => {
+                let to = head.number.min(
+                    cursor
+                        .number
+                        .saturating_add(self.settings.max_blocks_per_scan),
+                );
+                fetch_range(self.reader.as_ref(), &self.contracts, cursor.number + 1, to).await?
+            }
+        };
+        let Fetched { to, end, logs } = fetched;
+        if to < head.number {
+            self.start_prefetch(BlockMark::from(&end), head.number);
         }
         let fetched = started.elapsed();
         let transfers = self.our_transfers(&logs).await?;
         let matched = started.elapsed();
-        let checkpoints: BTreeSet<(u64, String)> = transfers
-            .iter()
-            .map(|(t, _)| (t.block_number, t.block_hash.clone()))
-            .collect();
-        let changes = ChangeSet {
-            cursor: Some(CursorMove {
-                chain: self.key().clone(),
-                expected: Some(cursor.clone()),
-                to: BlockMark::from(&end),
-                checkpoints: checkpoints
-                    .into_iter()
-                    .map(|(number, hash)| BlockMark { number, hash })
-                    .collect(),
-                forget_above: None,
-            }),
-            transfers: transfers
-                .iter()
-                .map(|(t, order)| record(t, order))
-                .collect(),
-            ..ChangeSet::default()
-        };
-        self.commit_tolerating_races(changes).await?;
+        let credited = self.commit_range(cursor, &end, &transfers, head).await?;
         if !transfers.is_empty() {
             tracing::info!(
                 chain = %self.key(),
                 count = transfers.len(),
+                credited,
                 logs = logs.len(),
                 to,
                 fetch_ms = fetched.as_millis(),
@@ -326,6 +359,128 @@ impl ChainWatcher {
         metrics::counter!("wcheckout_chain_blocks_scanned_total", "chain" => self.key().to_string())
             .increment(to.saturating_sub(cursor.number));
         Ok((end, to < head.number))
+    }
+
+    /// Commits the records of a range's transfers with the cursor's move to its end, crediting
+    /// in the same commit the transfers already final; returns how many it credited. When that
+    /// commit meets a conflict (an order changed since it was read, or another process moved
+    /// the cursor), the range is committed again as records only: its credits are decided
+    /// again in a later round.
+    async fn commit_range(
+        &self,
+        cursor: &BlockMark,
+        end: &BlockRef,
+        transfers: &[(Transfer, Order)],
+        head: &BlockRef,
+    ) -> Result<usize, WatchError> {
+        let mut changes = self.record_changes(cursor, end, transfers);
+        let final_height = if transfers.is_empty() {
+            None
+        } else {
+            crate::finality::final_height(&self.chain, self.reader.as_ref(), head.number).await?
+        };
+        let credited = match final_height {
+            Some(final_height) => {
+                self.gateway
+                    .credit_on_record(transfers, final_height, head.number, &mut changes)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        match self.gateway.store.commit(changes).await {
+            Err(CommitError::Conflict) if !credited.is_empty() => {
+                let changes = self.record_changes(cursor, end, transfers);
+                self.commit_tolerating_races(changes).await?;
+                return Ok(0);
+            }
+            outcome => tolerating_races(outcome)?,
+        }
+        for (key, outcome) in &credited {
+            tracing::info!(tx = %key.tx_hash, log_index = key.log_index, ?outcome, "transfer final");
+        }
+        let count = u64::try_from(credited.len()).unwrap_or(u64::MAX);
+        metrics::counter!("wcheckout_transfers_credited_total", "chain" => self.key().to_string())
+            .increment(count);
+        Ok(credited.len())
+    }
+
+    /// The cursor's move to `end` with the records of `transfers` (and a reorg checkpoint at
+    /// each of their blocks).
+    fn record_changes(
+        &self,
+        cursor: &BlockMark,
+        end: &BlockRef,
+        transfers: &[(Transfer, Order)],
+    ) -> ChangeSet {
+        let checkpoints: BTreeSet<(u64, String)> = transfers
+            .iter()
+            .map(|(t, _)| (t.block_number, t.block_hash.clone()))
+            .collect();
+        ChangeSet {
+            cursor: Some(CursorMove {
+                chain: self.key().clone(),
+                expected: Some(cursor.clone()),
+                to: BlockMark::from(end),
+                checkpoints: checkpoints
+                    .into_iter()
+                    .map(|(number, hash)| BlockMark { number, hash })
+                    .collect(),
+                forget_above: None,
+            }),
+            transfers: transfers
+                .iter()
+                .map(|(t, order)| record(t, order))
+                .collect(),
+            ..ChangeSet::default()
+        }
+    }
+
+    /// Starts fetching the range above `base` (up to the head seen) in the background.
+    fn start_prefetch(&self, base: BlockMark, head: u64) {
+        let from = base.number + 1;
+        let to = head.min(
+            base.number
+                .saturating_add(self.settings.max_blocks_per_scan),
+        );
+        let reader = self.reader.clone();
+        let contracts = self.contracts.clone();
+        let task =
+            tokio::spawn(async move { fetch_range(reader.as_ref(), &contracts, from, to).await });
+        let previous = self
+            .prefetch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(Prefetch { base, task });
+        drop(previous);
+    }
+
+    /// The prefetched range above `cursor`, if one was fetched above exactly this cursor and
+    /// its end block is still the one it was read under; anything else is dropped (and the
+    /// range fetched again).
+    async fn prefetched(&self, cursor: &BlockMark) -> Option<Fetched> {
+        let mut prefetch = self
+            .prefetch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()?;
+        if prefetch.base != *cursor {
+            return None;
+        }
+        let fetched = match (&mut prefetch.task).await {
+            Ok(Ok(fetched)) => fetched,
+            Ok(Err(error)) => {
+                tracing::debug!(chain = %self.key(), %error, "prefetch failed; fetching again");
+                return None;
+            }
+            Err(_) => return None,
+        };
+        match self.block(fetched.to).await {
+            Ok(end) if end.hash == fetched.end.hash => Some(fetched),
+            _ => {
+                tracing::info!(chain = %self.key(), to = fetched.to, "prefetched range changed; fetching again");
+                None
+            }
+        }
     }
 
     /// The logs paying a monitored deposit address of an order in the same token.

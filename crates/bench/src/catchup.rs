@@ -55,26 +55,53 @@ const BEFORE: &[(&str, f64, f64, f64)] = &[
 
 /// What [`BEFORE`] was measured on.
 const BEFORE_NOTE: &str = "2026-11-26 03:24 UTC, the same benchmark built from the tree of \
-commit 455944b (one run per engine), same machine, 1-minute load average 1.67 before the run: \
+commit 455944b (one run per engine), on the machine of the earlier writes (AMD EPYC × 2 CPUs), \
+1-minute load average 1.67 before the run: \
 every final transfer credited in its own read-decide-commit, one row per statement";
 
 /// What changed between [`BEFORE`] and now.
-const FIX_NOTE: &str = "- The fix: the watcher credits the final transfers of a round as one \
+const FIX_NOTE: &str = "- The fix, first step: the watcher credits final transfers as one \
 batch (`Gateway::credit_transfers`: the orders and their transfers read in a few queries, each \
 transfer decided by the same function as a single credit, one commit for the batch, and a \
-batch that meets a compare-and-set conflict credited again one transfer at a time), and comes \
-back at once while a full batch of final transfers waits instead of after a poll interval; the \
-commit path writes batches with multi-row statements (transfer records and state moves, order \
+batch that meets a compare-and-set conflict credited again one transfer at a time); the commit \
+path writes batches with multi-row statements (transfer records and state moves, order \
 compare-and-sets, ledger accounts and entries with one read and one write per account, events, \
-reorg checkpoints), each checked as the one-row statements were.\n\
-- Where the rest goes (the watcher's `transfers recorded` and `final transfers credited` log \
-lines at `info`, per range of 1000 blocks holding 10000 logs, 1000 of them ours): `eth_getLogs` \
-with the block-hash checks around it 80–100 ms, matching the recipients against the deposit \
-addresses 30–40 ms (20 lookups of 500 addresses), the commit 85–130 ms (1000 transfers, their \
-1000 `PAYMENT_SEEN` postings over 1001 ledger accounts, 1000 checkpoints, the cursor); \
-crediting a batch of 500 final transfers 60–90 ms. The raw fetch is only the first part, so \
-recording stays at about 3× the raw fetch and crediting everything at about 5× on this \
-2-CPU machine, where anvil, the database and the gateway share the CPUs.\n";
+reorg checkpoints), each checked as the one-row statements were. That left recording at about \
+3× the raw fetch and crediting everything at 4–5×: on the machine of this write, just before the \
+second step (2026-11-26 05:20 UTC, medians of 3 runs), raw / recorded / paid were 0.166 / \
+0.506 / 0.669 s in SQLite (3.04× / 4.02×) and 0.121 / 0.420 / 0.690 s in PostgreSQL \
+(3.48× / 5.71×).\n\
+- Second step: transfers already final when they are recorded (at or below the final height; \
+with `confirmations = 1`, every transfer of this backlog) are credited in the commit that \
+records them (`Gateway::credit_on_record`, each decided by the same function as every other \
+credit, with the same compare-and-sets; a transfer whose order has another transfer in the \
+range, or an older one still pending, is left to the batch of a later round; a commit that \
+meets a conflict is made again as recording only), so *paid* now comes with *recorded*. The \
+watcher fetches the next range (`eth_getLogs` between two reads of its end block) while the \
+current one is matched and committed, and uses it only if the cursor is then exactly the block \
+it was fetched above and its end block still has the hash it was read under. SQLite \
+statements of many parameters take anonymous `?` parameters: sqlx binds each numbered `$n` by \
+looking up its name, a linear scan in SQLite, so binding a 200-row insert of 2,600 parameters \
+cost more than the insert (a range's commit recording and crediting 1000 transfers went from \
+140–190 ms to about 60 ms). Deposit addresses are looked up 5,000 per statement, as one text \
+parameter unpacked by the database (`json_each` in SQLite, `string_to_array` in PostgreSQL), \
+instead of 500 bound parameters per statement. Transfer state moves join the keys instead of \
+`(tx_hash, log_index) in (…)`, which PostgreSQL planned as one index scan per key (7.8 ms to \
+plan 200 keys, against 0.4 ms for the join), and PostgreSQL no longer creates and locks the \
+ledger accounts a second time when it reads their totals.\n\
+- Where the time goes now (the watcher's `transfers recorded` log line at `info`, per range of \
+1000 blocks holding 10000 logs, 1000 of them ours): `eth_getLogs` with the block-hash checks \
+60–70 ms, hidden behind the previous range for every range but the first; matching the \
+recipients 20–25 ms (SQLite) and 15–20 ms (PostgreSQL); deciding the credits and the commit \
+recording and crediting the 1000 transfers 50–65 ms in SQLite and 135–180 ms in PostgreSQL, \
+where the rows themselves cost (1000 transfers and their state moves, 1000 orders, 2000 ledger \
+entries each checked against its two accounts, 1001 accounts, 1000 events of 830 bytes, each \
+with its indexes; by statement, the order updates about 35 ms, the ledger entries 30 ms, the \
+events 22 ms, the transfer inserts 20 ms); about 10 ms per round of lease, head and cursor \
+checks. The last range's \
+matching and commit overlap nothing, so two ranges cannot reach the raw fetch time plus half: \
+SQLite is at about 2× the raw fetch, PostgreSQL at about 3.5–4×, on this 2-CPU machine where \
+anvil, the database and the gateway share the CPUs.\n";
 
 #[allow(unreachable_pub)]
 mod erc20 {

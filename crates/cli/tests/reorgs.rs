@@ -1,6 +1,8 @@
 //! Chain reorganisations on anvil: a transfer dropped before confirmation never credits, and
 //! re-included it credits once; a reorg deeper than the confirmation depth that removes a
-//! credited transfer is alerted on the order, counted, and never silently ignored.
+//! credited transfer is alerted on the order, counted, and never silently ignored. A range
+//! fetched ahead while the previous one was committed is fetched again when a reorganisation
+//! replaced its blocks meanwhile, and a rescan of final transfers credits nothing twice.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -10,6 +12,11 @@ use std::time::Duration;
 use common::chain::{TestChain, eventually, usd};
 use common::{Db, TestGateway};
 use serde_json::{Value, json};
+use wcheckout::config::Config;
+use wcheckout_app::watcher::{ChainWatcher, Round};
+use wcheckout_domain::chain::BlockMark;
+use wcheckout_domain::ports::{ChainStore, ChangeSet, ChangeStore, CursorMove};
+use wcheckout_domain::token::ChainKey;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -176,6 +183,168 @@ async fn a_deep_reorg_of_a_credited_transfer_is_alerted(db: Db) {
     );
 }
 
+/// A gateway whose chain watcher does not run by itself, and its configuration.
+async fn with_driven_watcher(
+    db: Db,
+    chain: &TestChain,
+    confirmations: u32,
+    max_blocks_per_scan: u64,
+) -> Option<(TestGateway, Config)> {
+    let mut config = None;
+    let gw = TestGateway::start_with(db, |c| {
+        chain.configure(c, "ETH", confirmations);
+        c.watcher.enabled = false;
+        c.watcher.max_blocks_per_scan = max_blocks_per_scan;
+        config = Some(c.clone());
+    })
+    .await?;
+    Some((gw, config.unwrap()))
+}
+
+/// The chain's watcher, to be driven round by round, starting at block `first`.
+fn watcher_from(gw: &TestGateway, config: &Config, first: u64) -> ChainWatcher {
+    let mut config = config.clone();
+    config.watcher.enabled = true;
+    config.chains.get_mut("ETH").unwrap().start_block = Some(first);
+    wcheckout::serve::chain_watchers(&config, &gw.gateway)
+        .unwrap()
+        .pop()
+        .unwrap()
+}
+
+/// Runs rounds until the watcher has recorded everything up to the head.
+async fn rounds_until_caught_up(watcher: &ChainWatcher) {
+    for _ in 0..20 {
+        if watcher.round().await.unwrap() == Round::CaughtUp {
+            return;
+        }
+    }
+    panic!("the watcher did not catch up in 20 rounds");
+}
+
+/// Moves the watcher's cursor back to block `to`, so that what lies above is scanned again.
+async fn cursor_back_to(gw: &TestGateway, chain: &TestChain, to: u64) {
+    let eth = ChainKey::parse("ETH").unwrap();
+    let current = gw
+        .store
+        .chain_cursor(&eth)
+        .await
+        .unwrap()
+        .unwrap()
+        .processed;
+    let block = chain
+        .rpc("eth_getBlockByNumber", json!([format!("{to:#x}"), false]))
+        .await;
+    let to = BlockMark {
+        number: to,
+        hash: block["hash"].as_str().unwrap().to_owned(),
+    };
+    let cursor = CursorMove {
+        chain: eth,
+        expected: Some(current),
+        to,
+        checkpoints: Vec::new(),
+        forget_above: None,
+    };
+    gw.store
+        .commit(ChangeSet {
+            cursor: Some(cursor),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+}
+
+async fn a_range_fetched_ahead_then_reorganised_is_fetched_again(db: Db) {
+    let chain = TestChain::start(31337).await;
+    let Some((gw, config)) = with_driven_watcher(db, &chain, 1, 2).await else {
+        return;
+    };
+    let app = gw.create_app().await;
+    let kept = create(&gw, &app, "ahead-kept", "2").await;
+    let dropped = create(&gw, &app, "ahead-dropped", "3").await;
+    let instead = create(&gw, &app, "ahead-instead", "4").await;
+    let first = chain.head().await + 1;
+    chain.pay(1, chain.usdt, &kept, usd("2")).await;
+    chain.mine(1).await;
+    chain.pay(2, chain.usdt, &dropped, usd("3")).await;
+    chain.mine(1).await;
+    assert_eq!(chain.head().await, first + 3);
+    let watcher = watcher_from(&gw, &config, first);
+    // The cursor, then the first range of two blocks, while the next two are fetched ahead.
+    assert_eq!(watcher.round().await.unwrap(), Round::MoreToScan);
+    assert_eq!(watcher.round().await.unwrap(), Round::MoreToScan);
+    assert_eq!(info(&gw, &app, "ahead-kept").await["orderStatus"], "PAID");
+    // Let the fetch ahead finish on the old branch, then replace both of its blocks: the
+    // payment it read is gone, another one is there instead.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let request = chain.transfer_request(3, chain.usdt, &instead, usd("4"));
+    chain.reorg(2, vec![(request, 0)]).await;
+    rounds_until_caught_up(&watcher).await;
+    let gone = info(&gw, &app, "ahead-dropped").await;
+    assert_eq!(gone["orderStatus"], "PAYING", "{gone}");
+    assert_eq!(gone["paidAmount"].to_string(), "0", "{gone}");
+    assert_eq!(gone["unconfirmedAmount"].to_string(), "0", "{gone}");
+    let paid = info(&gw, &app, "ahead-instead").await;
+    assert_eq!(paid["orderStatus"], "PAID", "{paid}");
+    assert_eq!(paid["paidAmount"].to_string(), "4", "{paid}");
+}
+
+async fn final_transfers_rescanned_are_credited_once(db: Db) {
+    let chain = TestChain::start(31337).await;
+    let Some((gw, config)) = with_driven_watcher(db, &chain, 3, 1000).await else {
+        return;
+    };
+    let app = gw.create_app().await;
+    let deposit = create(&gw, &app, "rescan", "5").await;
+    let first = chain.head().await + 1;
+    chain.pay(1, chain.usdt, &deposit, usd("5")).await;
+    let watcher = watcher_from(&gw, &config, first);
+    rounds_until_caught_up(&watcher).await;
+    let seen = info(&gw, &app, "rescan").await;
+    assert_eq!(seen["orderStatus"], "PAYING", "not final yet: {seen}");
+    assert_eq!(seen["unconfirmedAmount"].to_string(), "5", "{seen}");
+    // Final now, and scanned again: credited by the commit that finds it recorded.
+    chain.mine(3).await;
+    cursor_back_to(&gw, &chain, first - 1).await;
+    rounds_until_caught_up(&watcher).await;
+    let paid = info(&gw, &app, "rescan").await;
+    assert_eq!(paid["orderStatus"], "PAID", "{paid}");
+    assert_eq!(paid["paidAmount"].to_string(), "5", "{paid}");
+    // Scanned once more, credited: nothing changes.
+    cursor_back_to(&gw, &chain, first - 1).await;
+    rounds_until_caught_up(&watcher).await;
+    let again = info(&gw, &app, "rescan").await;
+    assert_eq!(again["paidAmount"].to_string(), "5", "{again}");
+    let sysid = again["sysid"].as_str().unwrap().to_owned();
+    let transfers = gw.store.transfers_of_orders(&[sysid]).await.unwrap();
+    assert_eq!(transfers.len(), 1, "{transfers:?}");
+    let abnormal = gw
+        .signed(&app, "POST", "/checkout/abnormal-payment/list", "{}")
+        .await;
+    assert_eq!(
+        abnormal["retdata"]["total"], 0,
+        "no double credit as an overpayment"
+    );
+
+    // A transfer final when first seen is recorded and credited in one commit, once, however
+    // often its range is scanned.
+    let late = create(&gw, &app, "rescan-final", "6").await;
+    let start = chain.head().await + 1;
+    chain.pay(2, chain.usdt, &late, usd("6")).await;
+    chain.mine(3).await;
+    rounds_until_caught_up(&watcher).await;
+    cursor_back_to(&gw, &chain, start - 1).await;
+    rounds_until_caught_up(&watcher).await;
+    let order = info(&gw, &app, "rescan-final").await;
+    assert_eq!(order["orderStatus"], "PAID", "{order}");
+    assert_eq!(order["paidAmount"].to_string(), "6", "{order}");
+    let abnormal = gw
+        .signed(&app, "POST", "/checkout/abnormal-payment/list", "{}")
+        .await;
+    assert_eq!(abnormal["retdata"]["total"], 0);
+}
+
 macro_rules! on_both_engines_with_chain {
     ($($scenario:ident),* $(,)?) => {
         $(
@@ -198,4 +367,6 @@ on_both_engines_with_chain!(
     dropped_before_confirmation_never_credits_and_reincluded_credits_once,
     a_pending_transfer_moved_to_another_block_credits_once,
     a_deep_reorg_of_a_credited_transfer_is_alerted,
+    a_range_fetched_ahead_then_reorganised_is_fetched_again,
+    final_transfers_rescanned_are_credited_once,
 );

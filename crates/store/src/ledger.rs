@@ -34,12 +34,12 @@ impl SqlStore {
             .into_iter()
             .collect::<Vec<_>>();
         for chunk in accounts.chunks(ROWS_PER_STATEMENT) {
-            create_accounts(tx, chunk, now).await?;
-            let sql = format!(
+            create_accounts(tx, self.engine, chunk, now).await?;
+            let sql = self.engine.positional(format!(
                 "select account from ledger_accounts where account in ({}) \
                  order by account for update",
                 placeholders(chunk.len())
-            );
+            ));
             let mut query = sqlx::query(&sql);
             for account in chunk {
                 query = query.bind(account.as_str());
@@ -100,12 +100,12 @@ impl SqlStore {
             .collect::<Vec<_>>();
         for chunk in written.chunks(ROWS_PER_STATEMENT) {
             let casts = ["", self.numeric(), self.numeric(), ""];
-            let sql = format!(
+            let sql = self.engine.positional(format!(
                 "insert into ledger_accounts (account, debits, credits, updated_at) values {} \
                  on conflict (account) do update set debits = excluded.debits, \
                  credits = excluded.credits, updated_at = excluded.updated_at",
                 value_rows(chunk.len(), &casts, 1)
-            );
+            ));
             let mut query = sqlx::query(&sql);
             for (name, sums, at) in chunk {
                 query = query
@@ -118,11 +118,11 @@ impl SqlStore {
         }
         for chunk in postings.chunks(ROWS_PER_STATEMENT) {
             let casts = ["", "", self.numeric(), "", "", ""];
-            let sql = format!(
+            let sql = self.engine.positional(format!(
                 "insert into ledger_entries (debit_account, credit_account, amount, kind, \
                  reference, created_at) values {}",
                 value_rows(chunk.len(), &casts, 1)
-            );
+            ));
             let mut query = sqlx::query(&sql);
             for (posting, at, debit_key, credit_key) in chunk {
                 query = query
@@ -138,25 +138,25 @@ impl SqlStore {
         Ok(())
     }
 
-    /// The totals of `names`, creating the accounts that do not exist yet.
+    /// The totals of `names`, creating the accounts that do not exist yet. In PostgreSQL,
+    /// `lock_ledger_accounts` has already created and locked, in this transaction, every
+    /// account the change set may post to.
     async fn read_totals(
         &self,
         tx: &mut Tx,
         names: &[String],
         now: Timestamp,
     ) -> Result<HashMap<String, Totals>, CommitError> {
-        let lock = match self.engine {
-            Engine::Postgres => " order by account for update",
-            Engine::Sqlite => "",
-        };
         let mut totals = HashMap::with_capacity(names.len());
         for chunk in names.chunks(ROWS_PER_STATEMENT) {
-            create_accounts(tx, chunk, now).await?;
-            let sql = format!(
+            if self.engine == Engine::Sqlite {
+                create_accounts(tx, self.engine, chunk, now).await?;
+            }
+            let sql = self.engine.positional(format!(
                 "select account, cast(debits as text) as debits, cast(credits as text) as credits \
-                 from ledger_accounts where account in ({}){lock}",
+                 from ledger_accounts where account in ({})",
                 placeholders(chunk.len())
-            );
+            ));
             let mut query = sqlx::query(&sql);
             for name in chunk {
                 query = query.bind(name.as_str());
@@ -181,12 +181,17 @@ impl SqlStore {
 }
 
 /// Creates the ledger accounts of `names` that do not exist yet.
-async fn create_accounts(tx: &mut Tx, names: &[String], now: Timestamp) -> Result<(), CommitError> {
-    let sql = format!(
+async fn create_accounts(
+    tx: &mut Tx,
+    engine: Engine,
+    names: &[String],
+    now: Timestamp,
+) -> Result<(), CommitError> {
+    let sql = engine.positional(format!(
         "insert into ledger_accounts (account, updated_at) values {} \
          on conflict (account) do nothing",
         value_rows(names.len(), &["", ""], 1)
-    );
+    ));
     let mut query = sqlx::query(&sql);
     for name in names {
         query = query.bind(name.as_str()).bind(now.micros());
