@@ -395,6 +395,10 @@ impl ChainWatcher {
             }
             outcome => tolerating_races(outcome)?,
         }
+        if !credited.is_empty() {
+            // The credits wrote webhook events: delivery starts now, not at the next poll.
+            self.gateway.outbox_signal.notify_one();
+        }
         for (key, outcome) in &credited {
             tracing::info!(tx = %key.tx_hash, log_index = key.log_index, ?outcome, "transfer final");
         }

@@ -780,6 +780,33 @@ fn gw_per_app_concurrency() -> usize {
         .per_app_concurrency
 }
 
+/// A payment the watcher credits wakes the dispatcher: its PAID event is posted at once, not
+/// at the dispatcher's next poll (here a minute away).
+async fn a_credit_is_posted_without_waiting_for_the_poll(db: Db) {
+    let receiver = Receiver::start(always(Reply::ok())).await;
+    let chain = TestChain::start(31337).await;
+    let Some(gw) = TestGateway::start_with(db, |c| {
+        chain.configure(c, "ETH", 1);
+        c.webhooks.poll_interval_ms = 60_000;
+    })
+    .await
+    else {
+        return;
+    };
+    let app = app_with_hook(&gw, &receiver.url("/hooks/wcheckout")).await;
+    let order = create_order(&gw, &app, "hook-at-once", "3").await;
+    let address = order["depositAddress"].as_str().unwrap().to_owned();
+    // The dispatcher's first poll has passed by now; the next is a minute away.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    chain.pay(1, chain.usdt, &address, usd("3")).await;
+    let paid = receiver
+        .wait_for(Duration::from_secs(10), "the PAID event", |log| {
+            find(log, "CHECKOUT_ORDER_CHANGED", "orderNo", "hook-at-once").cloned()
+        })
+        .await;
+    assert_eq!(paid.json()["data"]["orderStatus"], "PAID");
+}
+
 macro_rules! on_both_engines_with_db {
     ($($scenario:ident),* $(,)?) => {
         $(
@@ -803,4 +830,5 @@ on_both_engines_with_db!(
     retries_until_acknowledged_then_gives_up_and_resends,
     events_of_an_object_arrive_in_order,
     a_slow_app_does_not_hold_up_others,
+    a_credit_is_posted_without_waiting_for_the_poll,
 );
