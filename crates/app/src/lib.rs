@@ -25,6 +25,7 @@ pub mod payments;
 pub mod payout_address;
 pub mod payouts;
 pub mod postings;
+mod range_fetch;
 pub mod rates;
 pub mod reconcile;
 pub mod refunds;

@@ -6,7 +6,7 @@
 //! range after the current one while the current one is matched and committed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -24,6 +24,7 @@ use crate::error::ServiceError;
 use crate::gateway::Gateway;
 use crate::payments::Credited;
 use crate::postings;
+use crate::range_fetch::{Fetched, ReadAhead, block_at, fetch_range};
 
 /// Tuning of a watcher.
 #[derive(Clone, Debug)]
@@ -97,55 +98,7 @@ pub struct ChainWatcher {
     holder: String,
     health: Arc<ChainHealthBoard>,
     /// The next range, being fetched while the current one is matched and committed.
-    prefetch: Mutex<Option<Prefetch>>,
-}
-
-/// A range's logs, read between two reads of its end block that found the same hash: the end
-/// block's hash covers every block below it, so the logs are those of one chain.
-struct Fetched {
-    to: u64,
-    end: BlockRef,
-    logs: Vec<TransferLog>,
-}
-
-/// The fetch of the range above `base`, started before `base` was committed as the cursor.
-/// It is used only by a scan whose cursor is exactly `base` and after its end block is found
-/// unchanged once more; otherwise it is dropped (which stops it).
-struct Prefetch {
-    base: BlockMark,
-    task: tokio::task::JoinHandle<Result<Fetched, WatchError>>,
-}
-
-impl Drop for Prefetch {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Reads the logs of `from..=to` with the end-block check around them.
-async fn fetch_range(
-    reader: &dyn ChainReader,
-    contracts: &[EvmAddress],
-    from: u64,
-    to: u64,
-) -> Result<Fetched, WatchError> {
-    let end_before = block_at(reader, to).await?;
-    let logs = reader.transfer_logs(contracts, from, to).await?;
-    let end = block_at(reader, to).await?;
-    if end.hash != end_before.hash {
-        return Err(WatchError::Moving(format!(
-            "block {to} changed during the scan"
-        )));
-    }
-    Ok(Fetched { to, end, logs })
-}
-
-async fn block_at(reader: &dyn ChainReader, number: u64) -> Result<BlockRef, WatchError> {
-    let blocks = reader.blocks(&[number]).await?;
-    blocks
-        .into_iter()
-        .find(|b| b.number == number)
-        .ok_or_else(|| WatchError::Moving(format!("block {number} is not on the chain")))
+    read_ahead: ReadAhead,
 }
 
 /// A commit that another process may have made first; losing that race is fine.
@@ -189,7 +142,7 @@ impl ChainWatcher {
             settings,
             holder,
             health,
-            prefetch: Mutex::new(None),
+            read_ahead: ReadAhead::default(),
         }
     }
 
@@ -324,7 +277,10 @@ impl ChainWatcher {
         head: &BlockRef,
     ) -> Result<(BlockRef, bool), WatchError> {
         let started = std::time::Instant::now();
-        let fetched = match self.prefetched(cursor).await {
+        let read_ahead = self
+            .read_ahead
+            .take(self.reader.as_ref(), cursor, self.key());
+        let fetched = match read_ahead.await {
             Some(fetched) => fetched,
             None => {
                 let to = head.number.min(
@@ -337,7 +293,15 @@ impl ChainWatcher {
         };
         let Fetched { to, end, logs } = fetched;
         if to < head.number {
-            self.start_prefetch(BlockMark::from(&end), head.number);
+            let next_to = head
+                .number
+                .min(to.saturating_add(self.settings.max_blocks_per_scan));
+            self.read_ahead.start(
+                Arc::clone(&self.reader),
+                self.contracts.clone(),
+                BlockMark::from(&end),
+                next_to,
+            );
         }
         let fetched = started.elapsed();
         let transfers = self.our_transfers(&logs).await?;
@@ -436,54 +400,6 @@ impl ChainWatcher {
                 .map(|(t, order)| record(t, order))
                 .collect(),
             ..ChangeSet::default()
-        }
-    }
-
-    /// Starts fetching the range above `base` (up to the head seen) in the background.
-    fn start_prefetch(&self, base: BlockMark, head: u64) {
-        let from = base.number + 1;
-        let to = head.min(
-            base.number
-                .saturating_add(self.settings.max_blocks_per_scan),
-        );
-        let reader = self.reader.clone();
-        let contracts = self.contracts.clone();
-        let task =
-            tokio::spawn(async move { fetch_range(reader.as_ref(), &contracts, from, to).await });
-        let previous = self
-            .prefetch
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .replace(Prefetch { base, task });
-        drop(previous);
-    }
-
-    /// The prefetched range above `cursor`, if one was fetched above exactly this cursor and
-    /// its end block is still the one it was read under; anything else is dropped (and the
-    /// range fetched again).
-    async fn prefetched(&self, cursor: &BlockMark) -> Option<Fetched> {
-        let mut prefetch = self
-            .prefetch
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()?;
-        if prefetch.base != *cursor {
-            return None;
-        }
-        let fetched = match (&mut prefetch.task).await {
-            Ok(Ok(fetched)) => fetched,
-            Ok(Err(error)) => {
-                tracing::debug!(chain = %self.key(), %error, "prefetch failed; fetching again");
-                return None;
-            }
-            Err(_) => return None,
-        };
-        match self.block(fetched.to).await {
-            Ok(end) if end.hash == fetched.end.hash => Some(fetched),
-            _ => {
-                tracing::info!(chain = %self.key(), to = fetched.to, "prefetched range changed; fetching again");
-                None
-            }
         }
     }
 
