@@ -409,10 +409,7 @@ impl SqlStore {
 
     /// The cast a token amount parameter needs (`NUMERIC` on PostgreSQL, text in SQLite).
     pub(crate) fn numeric(&self) -> &'static str {
-        match self.engine {
-            Engine::Postgres => "::numeric",
-            Engine::Sqlite => "",
-        }
+        self.engine.numeric()
     }
 
     async fn change_abnormal(

@@ -33,6 +33,14 @@ impl Engine {
         }
     }
 
+    /// The cast a token amount parameter needs (`NUMERIC` on PostgreSQL, text in SQLite).
+    pub fn numeric(self) -> &'static str {
+        match self {
+            Engine::Postgres => "::numeric",
+            Engine::Sqlite => "",
+        }
+    }
+
     /// A statement with many parameters, as the engine binds it fastest. SQLite looks up the
     /// name of each numbered parameter (`$n`) by a linear scan when it is bound, so binding a
     /// statement of thousands of them costs time quadratic in their number; anonymous `?`

@@ -120,12 +120,9 @@ impl OrderInserts {
         if orders.is_empty() {
             return Ok(HashSet::new());
         }
-        let numeric = match self.engine {
-            Engine::Postgres => "::numeric",
-            Engine::Sqlite => "",
-        };
         let mut casts = [""; 26];
-        casts[9..13].fill(numeric);
+        // paying, min accepted, paid and refunded amounts.
+        casts[9..13].fill(self.engine.numeric());
         let sql = self.engine.positional(format!(
             "insert into orders ({INSERT_COLUMNS}) values {} \
              on conflict (app_id, order_no) do nothing returning sysid",
