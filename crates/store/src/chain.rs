@@ -12,6 +12,7 @@ use wcheckout_domain::ports::{
 use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::ChainKey;
 
+use crate::changes::placeholders;
 use crate::engine::Engine;
 use crate::list::Conditions;
 use crate::rows::{
@@ -25,13 +26,6 @@ const IN_LIST_LIMIT: usize = 500;
 
 /// Most deposit addresses looked up by one statement (as one text parameter).
 const ADDRESSES_PER_LOOKUP: usize = 5000;
-
-fn placeholders(count: usize, first: usize) -> String {
-    (first..first + count)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 #[async_trait]
 impl ChainStore for SqlStore {

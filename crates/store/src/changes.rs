@@ -594,9 +594,12 @@ async fn insert_events(
     Ok(())
 }
 
-/// `$1, $2, …, $count`.
-pub(crate) fn placeholders(count: usize) -> String {
-    value_rows(count, &[""], 1).replace(['(', ')'], "")
+/// `$first, …, $(first + count - 1)`: the parameters of an `IN (…)` list.
+pub(crate) fn placeholders(count: usize, first: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Whether two transfer changes can share a multi-row statement.

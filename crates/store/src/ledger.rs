@@ -38,7 +38,7 @@ impl SqlStore {
             let sql = self.engine.positional(format!(
                 "select account from ledger_accounts where account in ({}) \
                  order by account for update",
-                placeholders(chunk.len())
+                placeholders(chunk.len(), 1)
             ));
             let mut query = sqlx::query(&sql);
             for account in chunk {
@@ -155,7 +155,7 @@ impl SqlStore {
             let sql = self.engine.positional(format!(
                 "select account, cast(debits as text) as debits, cast(credits as text) as credits \
                  from ledger_accounts where account in ({})",
-                placeholders(chunk.len())
+                placeholders(chunk.len(), 1)
             ));
             let mut query = sqlx::query(&sql);
             for name in chunk {

@@ -12,6 +12,7 @@ use wcheckout_domain::ports::{
 use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::webhook::DeliveryStatus;
 
+use crate::changes::placeholders;
 use crate::engine::Engine;
 use crate::rows::{int, opt_text, text, time};
 use crate::{AnyQuery, SqlStore, store_error};
@@ -109,13 +110,6 @@ fn claim_sql(engine: Engine, limits: ClaimLimits, skipped: usize) -> String {
            order by e.next_attempt_at, e.seq limit {total}{lock}) \
          returning {ENTRY_COLUMNS}"
     )
-}
-
-fn placeholders(count: usize, first: usize) -> String {
-    (first..first + count)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[async_trait]

@@ -55,26 +55,13 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
-    async fn grant(&self, token_hash: &str) -> Result<Option<Grant>, StoreError> {
-        let sql = format!("select {GRANT_COLUMNS} from grants where token_hash = $1");
-        let row = sqlx::query(&sql)
-            .bind(token_hash)
-            .fetch_optional(&self.reader)
-            .await;
-        row.map_err(store_error)?
-            .as_ref()
-            .map(grant_from_row)
-            .transpose()
-    }
-
     async fn grant_with_app(&self, token_hash: &str) -> Result<Option<(Grant, App)>, StoreError> {
-        let app_columns = APP_COLUMNS
-            .split(", ")
-            .map(|column| format!("a.{column}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        // The grant's columns renamed in a subquery, so that the app's keep their own names.
         let sql = format!(
-            "select g.token_hash, g.kind, g.secrets_version as grant_secrets_version,              g.expires_at as grant_expires_at, {app_columns}              from grants g join apps a on a.id = g.app_id where g.token_hash = $1"
+            "select {APP_COLUMNS}, g.token_hash, g.grant_kind, g.grant_secrets_version, \
+             g.grant_expires_at from apps join (select app_id, token_hash, kind as grant_kind, \
+             secrets_version as grant_secrets_version, expires_at as grant_expires_at \
+             from grants where token_hash = $1) g on g.app_id = apps.id"
         );
         let row = sqlx::query(&sql)
             .bind(token_hash)
@@ -88,7 +75,7 @@ impl SessionStore for SqlStore {
         let grant = Grant {
             token_hash: text(&row, "token_hash")?,
             app_id: app.id.clone(),
-            kind: kind_from_text(&text(&row, "kind")?)?,
+            kind: kind_from_text(&text(&row, "grant_kind")?)?,
             secrets_version: int(&row, "grant_secrets_version")?,
             expires_at: time(&row, "grant_expires_at")?,
         };

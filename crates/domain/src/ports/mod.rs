@@ -273,9 +273,8 @@ pub trait AppStore: Send + Sync {
 pub trait SessionStore: Send + Sync {
     /// Stores a grant.
     async fn insert_grant(&self, grant: &Grant) -> Result<(), StoreError>;
-    /// A grant by token hash, if it exists (expired or not).
-    async fn grant(&self, token_hash: &str) -> Result<Option<Grant>, StoreError>;
-    /// A grant with its app, in one lookup (every authenticated request makes it).
+    /// A grant (expired or not) with its app, in one lookup (every authenticated request makes
+    /// it).
     async fn grant_with_app(&self, token_hash: &str) -> Result<Option<(Grant, App)>, StoreError>;
     /// Removes and returns a grant, so a refresh token is exchanged only once.
     async fn take_grant(&self, token_hash: &str) -> Result<Option<Grant>, StoreError>;
