@@ -213,8 +213,12 @@ impl ChainWatcher {
             }
             Err(error) => return Err(error),
         };
+        // Read once per round: the scan credits transfers already final, and so does the
+        // crediting of those recorded earlier.
+        let final_height =
+            crate::finality::final_height(&self.chain, self.reader.as_ref(), head.number).await?;
         let (processed, more) = if head.number > processed.number {
-            self.scan(&cursor.processed, &head).await?
+            self.scan(&cursor.processed, &head, final_height).await?
         } else {
             (processed, false)
         };
@@ -224,7 +228,7 @@ impl ChainWatcher {
             .note_chain_head(self.key(), (head.number, head.time), now, !more)
             .await?;
         // A full credit batch means more final transfers may wait: the next round comes at once.
-        let more = self.credit_final(&head).await? || more;
+        let more = self.credit_final(final_height).await? || more;
         let processed_at = (processed.number, processed.time);
         self.health.round(
             self.key(),
@@ -275,6 +279,7 @@ impl ChainWatcher {
         &self,
         cursor: &BlockMark,
         head: &BlockRef,
+        final_height: Option<u64>,
     ) -> Result<(BlockRef, bool), WatchError> {
         let started = std::time::Instant::now();
         let read_ahead = self
@@ -306,7 +311,9 @@ impl ChainWatcher {
         let fetched = started.elapsed();
         let transfers = self.our_transfers(&logs).await?;
         let matched = started.elapsed();
-        let credited = self.commit_range(cursor, &end, &transfers, head).await?;
+        let credited = self
+            .commit_range(cursor, &end, &transfers, head, final_height)
+            .await?;
         if !transfers.is_empty() {
             tracing::info!(
                 chain = %self.key(),
@@ -336,14 +343,10 @@ impl ChainWatcher {
         end: &BlockRef,
         transfers: &[(Transfer, Order)],
         head: &BlockRef,
+        final_height: Option<u64>,
     ) -> Result<usize, WatchError> {
         let mut changes = self.record_changes(cursor, end, transfers);
-        let final_height = if transfers.is_empty() {
-            None
-        } else {
-            crate::finality::final_height(&self.chain, self.reader.as_ref(), head.number).await?
-        };
-        let credited = match final_height {
+        let credited = match final_height.filter(|_| !transfers.is_empty()) {
             Some(final_height) => {
                 self.gateway
                     .credit_on_record(transfers, final_height, head.number, &mut changes)
@@ -510,9 +513,7 @@ impl ChainWatcher {
     /// Credits up to `credit_batch` recorded transfers that have become final, in one commit
     /// when nothing conflicts; true when the batch was full (more may be waiting: the next
     /// round comes at once).
-    async fn credit_final(&self, head: &BlockRef) -> Result<bool, WatchError> {
-        let final_height =
-            crate::finality::final_height(&self.chain, self.reader.as_ref(), head.number).await?;
+    async fn credit_final(&self, final_height: Option<u64>) -> Result<bool, WatchError> {
         let Some(final_height) = final_height else {
             return Ok(false);
         };
