@@ -258,6 +258,9 @@ impl SqlStore {
         changes: &'c [TransferChange],
         ledger: &mut Vec<(&'c Posting, Timestamp)>,
     ) -> Result<(), CommitError> {
+        let moved = moved_on_record(changes);
+        // Records inserted already in the state their move names: the move is done.
+        let mut settled = HashSet::new();
         let mut rest = changes;
         while let Some(first) = rest.first() {
             let run = rest
@@ -267,8 +270,16 @@ impl SqlStore {
                 .max(1);
             let (batch, after) = rest.split_at(run);
             match first {
-                TransferChange::Record { .. } => self.record_transfers(tx, batch, ledger).await?,
-                TransferChange::SetState { .. } => set_states(tx, self.engine, batch).await?,
+                TransferChange::Record { .. } => {
+                    let recorded = Recorded {
+                        moved: &moved,
+                        settled: &mut settled,
+                    };
+                    self.record_transfers(tx, batch, recorded, ledger).await?;
+                }
+                TransferChange::SetState { .. } => {
+                    set_states(tx, self.engine, batch, &settled).await?;
+                }
                 TransferChange::ForgetPending(_) => {
                     for change in batch {
                         if let TransferChange::ForgetPending(key) = change {
@@ -288,6 +299,7 @@ impl SqlStore {
         &self,
         tx: &mut Tx,
         batch: &'c [TransferChange],
+        recorded: Recorded<'_, 'c>,
         ledger: &mut Vec<(&'c Posting, Timestamp)>,
     ) -> Result<(), CommitError> {
         let records = batch
@@ -304,8 +316,17 @@ impl SqlStore {
         let mut inserted = HashSet::new();
         for chunk in records.chunks(ROWS_PER_STATEMENT) {
             let transfers = chunk.iter().map(|(t, _, _)| *t).collect::<Vec<_>>();
-            inserted.extend(self.insert_transfers(tx, &transfers).await?);
+            inserted.extend(
+                self.insert_transfers(tx, &transfers, recorded.moved)
+                    .await?,
+            );
         }
+        recorded.settled.extend(
+            inserted
+                .iter()
+                .filter(|key| recorded.moved.contains_key(*key))
+                .copied(),
+        );
         let mut handled = HashSet::new();
         for (transfer, if_new, if_revived) in records {
             let key = (
@@ -328,12 +349,14 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Inserts the transfers not recorded yet; returns the keys of those it inserted.
+    /// Inserts the transfers not recorded yet, each in the state `moved` gives it if any;
+    /// returns the keys of those it inserted.
     async fn insert_transfers<'t>(
         &self,
         tx: &mut Tx,
         transfers: &[&'t Transfer],
-    ) -> Result<HashSet<(&'t str, &'t str, u64)>, CommitError> {
+        moved: &HashMap<Key<'_>, &str>,
+    ) -> Result<HashSet<Key<'t>>, CommitError> {
         let sql = self.engine.positional(format!(
             "insert into chain_transfers (chain, tx_hash, log_index, block_number, block_hash, \
              block_time, token, from_address, to_address, amount, order_sysid, state, \
@@ -343,6 +366,10 @@ impl SqlStore {
         ));
         let mut query = sqlx::query(&sql);
         for transfer in transfers {
+            let state = moved
+                .get(&key_of(transfer))
+                .copied()
+                .unwrap_or(transfer.state.as_str());
             query = query
                 .bind(transfer.chain.as_str())
                 .bind(transfer.tx_hash.as_str())
@@ -355,7 +382,7 @@ impl SqlStore {
                 .bind(transfer.to.to_lower_hex())
                 .bind(transfer.amount.to_string())
                 .bind(transfer.order_sysid.as_str())
-                .bind(transfer.state.as_str())
+                .bind(state)
                 .bind(transfer.observed_at.micros());
         }
         let rows = query.fetch_all(&mut **tx).await.map_err(store_error)?;
@@ -501,6 +528,7 @@ async fn set_states(
     tx: &mut Tx,
     engine: Engine,
     batch: &[TransferChange],
+    settled: &HashSet<Key<'_>>,
 ) -> Result<(), CommitError> {
     let moves = batch
         .iter()
@@ -509,6 +537,9 @@ async fn set_states(
                 Some(((key.chain.as_str(), from.as_str(), to.as_str()), key))
             }
             TransferChange::Record { .. } | TransferChange::ForgetPending(_) => None,
+        })
+        .filter(|(_, key)| {
+            !settled.contains(&(key.chain.as_str(), key.tx_hash.as_str(), key.log_index))
         })
         .collect::<Vec<_>>();
     let distinct = moves
@@ -602,13 +633,65 @@ pub(crate) fn placeholders(count: usize, first: usize) -> String {
         .join(", ")
 }
 
+/// A transfer's key as the commit path compares it: chain, tx hash, log index.
+type Key<'a> = (&'a str, &'a str, u64);
+
+fn key_of(transfer: &Transfer) -> Key<'_> {
+    (
+        transfer.chain.as_str(),
+        transfer.tx_hash.as_str(),
+        transfer.log_index,
+    )
+}
+
+/// What recording needs to know of the moves that follow it in the same change set.
+struct Recorded<'m, 'c> {
+    /// The state each transfer recorded here is moved to by the change set's one later move.
+    moved: &'m HashMap<Key<'c>, &'c str>,
+    /// Filled with the keys inserted already in that state.
+    settled: &'m mut HashSet<Key<'c>>,
+}
+
+/// Transfers recorded by a change set and then moved once, from the state they are recorded
+/// in, by a later change of the same set (the watcher records a transfer and credits it in
+/// one commit): the state each is moved to. A new record can be inserted in that state, which
+/// spares updating the row it has just written; a record that finds its transfer already
+/// stored still makes the move, compare-and-set. Transfers named by any other change of the
+/// set are left out.
+fn moved_on_record(changes: &[TransferChange]) -> HashMap<Key<'_>, &str> {
+    let mut named: HashMap<Key<'_>, usize> = HashMap::new();
+    let mut recorded: HashMap<Key<'_>, &str> = HashMap::new();
+    let mut moved = HashMap::new();
+    for change in changes {
+        let key = match change {
+            TransferChange::Record { transfer, .. } => {
+                recorded.insert(key_of(transfer), transfer.state.as_str());
+                key_of(transfer)
+            }
+            TransferChange::SetState { key, from, to } => {
+                let key = (key.chain.as_str(), key.tx_hash.as_str(), key.log_index);
+                if recorded.get(&key) == Some(&from.as_str()) {
+                    moved.insert(key, to.as_str());
+                }
+                key
+            }
+            TransferChange::ForgetPending(key) => {
+                (key.chain.as_str(), key.tx_hash.as_str(), key.log_index)
+            }
+        };
+        *named.entry(key).or_default() += 1;
+    }
+    moved.retain(|key, _| named.get(key) == Some(&2));
+    moved
+}
+
 /// Whether two transfer changes can share a multi-row statement.
 fn same_kind(a: &TransferChange, b: &TransferChange) -> bool {
     std::mem::discriminant(a) == std::mem::discriminant(b)
 }
 
 /// Wall-clock time for ledger rows of a change set that carries no event.
-pub(crate) fn now_micros() -> wcheckout_domain::time::Timestamp {
+fn now_micros() -> wcheckout_domain::time::Timestamp {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

@@ -10,7 +10,7 @@ use wcheckout_domain::ledger::{Posting, Totals};
 use wcheckout_domain::ports::{ChangeSet, CommitError, StoreError, TransferChange};
 use wcheckout_domain::time::Timestamp;
 
-use crate::changes::{ROWS_PER_STATEMENT, Tx, now_micros, placeholders, value_rows};
+use crate::changes::{ROWS_PER_STATEMENT, Tx, placeholders, value_rows};
 use crate::engine::Engine;
 use crate::{SqlStore, store_error};
 
@@ -65,18 +65,13 @@ impl SqlStore {
         if postings.is_empty() {
             return Ok(());
         }
-        let first_at = postings
-            .iter()
-            .map(|p| p.1)
-            .min()
-            .unwrap_or_else(now_micros);
         let names = postings
             .iter()
             .flat_map(|(_, _, debit, credit)| [debit.clone(), credit.clone()])
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect::<Vec<_>>();
-        let mut totals = self.read_totals(tx, &names, first_at).await?;
+        let mut totals = self.read_totals(tx, &names).await?;
         let mut touched: BTreeMap<&str, Timestamp> = BTreeMap::new();
         for (posting, at, debit_key, credit_key) in &postings {
             let amount = posting.amount.base_units();
@@ -138,20 +133,20 @@ impl SqlStore {
         Ok(())
     }
 
-    /// The totals of `names`, creating the accounts that do not exist yet. In PostgreSQL,
-    /// `lock_ledger_accounts` has already created and locked, in this transaction, every
-    /// account the change set may post to.
+    /// The totals of `names`. In PostgreSQL, `lock_ledger_accounts` has already created and
+    /// locked, in this transaction, every account the change set may post to. In SQLite an
+    /// account that does not exist yet starts at zero, and the write of the new totals creates
+    /// it (its one writer connection runs one commit at a time).
     async fn read_totals(
         &self,
         tx: &mut Tx,
         names: &[String],
-        now: Timestamp,
     ) -> Result<HashMap<String, Totals>, CommitError> {
         let mut totals = HashMap::with_capacity(names.len());
+        if self.engine == Engine::Sqlite {
+            totals.extend(names.iter().map(|name| (name.clone(), Totals::default())));
+        }
         for chunk in names.chunks(ROWS_PER_STATEMENT) {
-            if self.engine == Engine::Sqlite {
-                create_accounts(tx, self.engine, chunk, now).await?;
-            }
             let sql = self.engine.positional(format!(
                 "select account, cast(debits as text) as debits, cast(credits as text) as credits \
                  from ledger_accounts where account in ({})",

@@ -9,6 +9,7 @@
 mod apps;
 mod chain;
 mod changes;
+mod checkpoint;
 mod engine;
 mod group_commit;
 mod ledger;
@@ -89,15 +90,15 @@ impl SqlStore {
     pub async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, OpenError> {
         install_default_drivers();
         let engine = Engine::from_url(url).ok_or(OpenError::UnsupportedUrl)?;
-        let pool = |max: u32| {
+        // SQLite settings are per connection: every connection the pools open gets them.
+        let pool = |max: u32, pragmas: &'static str| {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(options.acquire_timeout)
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if engine == Engine::Sqlite {
-                            conn.execute("pragma foreign_keys = on; pragma busy_timeout = 5000;")
-                                .await?;
+                            conn.execute(pragmas).await?;
                         }
                         Ok(())
                     })
@@ -105,7 +106,7 @@ impl SqlStore {
         };
         let store = match engine {
             Engine::Postgres => {
-                let pool = pool(options.max_connections).connect(url).await;
+                let pool = pool(options.max_connections, "").connect(url).await;
                 let pool = pool.map_err(OpenError::Connect)?;
                 SqlStore {
                     engine,
@@ -117,14 +118,13 @@ impl SqlStore {
             }
             Engine::Sqlite => {
                 let url = sqlite_url_creating_file(url);
-                let writer = pool(1).connect(&url).await.map_err(OpenError::Connect)?;
-                // WAL lets readers proceed while the writer commits; FULL syncs every commit.
-                writer
-                    .execute("pragma journal_mode = wal; pragma synchronous = full;")
-                    .await
-                    .map_err(OpenError::Connect)?;
-                let reader = pool(options.max_connections).connect(&url).await;
+                let writer = pool(1, WRITER_PRAGMAS).connect(&url).await;
+                let writer = writer.map_err(OpenError::Connect)?;
+                let reader = pool(options.max_connections, READER_PRAGMAS)
+                    .connect(&url)
+                    .await;
                 let reader = reader.map_err(OpenError::Connect)?;
+                checkpoint::spawn(reader.clone());
                 SqlStore {
                     engine,
                     group: GroupCommit::start(&writer, 1, ClosureWrites),
@@ -153,6 +153,14 @@ impl SqlStore {
         self.reader.close().await;
     }
 }
+
+/// Every SQLite connection: foreign keys enforced, a locked database waited for.
+const READER_PRAGMAS: &str = "pragma foreign_keys = on; pragma busy_timeout = 5000;";
+
+/// The SQLite writer, besides: WAL lets readers proceed while it commits, FULL syncs every
+/// commit, and it checkpoints the log itself only as a backstop (see [`checkpoint`]).
+const WRITER_PRAGMAS: &str = "pragma foreign_keys = on; pragma busy_timeout = 5000; \
+    pragma journal_mode = wal; pragma synchronous = full; pragma wal_autocheckpoint = 16384;";
 
 /// Lanes leave at least three quarters of the pool to reads and other writes.
 fn pg_commit_lanes(options: &StoreOptions) -> usize {

@@ -99,12 +99,38 @@ conformance!(
     transfers_record_round_trip,
     transfers_record_idempotent_and_reversed,
     transfers_set_state_and_forget_pending,
+    transfers_recorded_and_moved_in_one_commit,
     transfers_queries,
     chain_lookups_past_in_list_limit,
     abnormal_round_trip_and_update,
     abnormal_list_filters_and_pages,
     commit_chain_set_all_or_nothing,
 );
+
+/// SQLite only: the log is copied back into the database file by the store's background
+/// checkpoint, not left to the commit that crosses the (raised) automatic threshold, which
+/// these few commits never reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_log_is_checkpointed_in_the_background() {
+    let db = wcheckout_testkit::fresh_sqlite();
+    let store = open(&db.url).await;
+    let file = db.url.trim_start_matches("sqlite://").to_owned();
+    let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    let ids = insert_apps(&store, &[1]).await;
+    let before = size();
+    for n in 0..200 {
+        insert_new(&store, &order(&ids[0], &format!("CK{n}"), n)).await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while size() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file did not grow from {before} bytes: the log was not checkpointed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    store.close().await;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Domain value helpers
@@ -2868,6 +2894,67 @@ async fn transfers_set_state_and_forget_pending(store: SqlStore) {
             .unwrap(),
         vec![c_on_fork]
     );
+}
+
+/// A change set recording transfers and moving them on (as the watcher does when it records
+/// and credits in one commit): new ones end in the moved-to state, stored ones are moved by
+/// compare-and-set, and one stored in another state makes the whole commit a conflict.
+async fn transfers_recorded_and_moved_in_one_commit(store: SqlStore) {
+    let ids = insert_apps(&store, &[1]).await;
+    let paying = order(&ids[0], "TR4", 1);
+    insert_new(&store, &paying).await;
+    let known = transfer(&paying, 1, 0, 300, TransferState::Pending);
+    let fresh = transfer(&paying, 2, 0, 301, TransferState::Pending);
+    let credited_before = transfer(&paying, 3, 0, 302, TransferState::Pending);
+    record(&store, &[&known, &credited_before]).await;
+    set_state(
+        &store,
+        &credited_before,
+        TransferState::Pending,
+        TransferState::Credited,
+    )
+    .await
+    .unwrap();
+    let record_and_credit = |transfers: &[&Transfer]| {
+        let mut changes = records(transfers);
+        changes.extend(transfers.iter().map(|t| TransferChange::SetState {
+            key: t.key(),
+            from: TransferState::Pending,
+            to: TransferState::Credited,
+        }));
+        ChangeSet {
+            transfers: changes,
+            ..ChangeSet::default()
+        }
+    };
+    let credited = |t: &Transfer| Transfer {
+        state: TransferState::Credited,
+        ..t.clone()
+    };
+
+    // Already credited: the move conflicts, and the new record is not kept either.
+    let result = store
+        .commit(record_and_credit(&[&fresh, &credited_before]))
+        .await;
+    assert_eq!(result, Err(CommitError::Conflict));
+    assert_eq!(stored_transfer(&store, &fresh).await, None);
+
+    store
+        .commit(record_and_credit(&[&fresh, &known]))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored_transfer(&store, &fresh).await,
+        Some(credited(&fresh))
+    );
+    assert_eq!(
+        stored_transfer(&store, &known).await,
+        Some(credited(&known))
+    );
+
+    // Once more: both are stored credited now, so moving them from pending conflicts.
+    let result = store.commit(record_and_credit(&[&fresh, &known])).await;
+    assert_eq!(result, Err(CommitError::Conflict));
 }
 
 async fn transfers_queries(store: SqlStore) {
