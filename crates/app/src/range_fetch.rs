@@ -1,24 +1,29 @@
 //! The chain watcher's reads of a block range's transfer logs, and the read of the next range
-//! ahead, while the current one is matched and committed.
+//! ahead (fetched and matched) while the current one is committed.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::future::Future;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::chain::{BlockMark, BlockRef, ChainReader, TransferLog};
+use wcheckout_domain::order::Order;
+use wcheckout_domain::payment::Transfer;
 use wcheckout_domain::token::ChainKey;
 
+use crate::transfer_match::TransferMatcher;
 use crate::watcher::WatchError;
 
 /// A range's logs, read between two reads of its end block that found the same hash: the end
 /// block's hash covers every block below it, so the logs are those of one chain.
-pub(crate) struct Fetched {
-    pub(crate) to: u64,
-    pub(crate) end: BlockRef,
-    pub(crate) logs: Vec<TransferLog>,
+struct Fetched {
+    to: u64,
+    end: BlockRef,
+    logs: Vec<TransferLog>,
 }
 
 /// Reads the logs of `from..=to` with the end-block check around them.
-pub(crate) async fn fetch_range(
+async fn fetch_range(
     reader: &dyn ChainReader,
     contracts: &[EvmAddress],
     from: u64,
@@ -35,6 +40,40 @@ pub(crate) async fn fetch_range(
     Ok(Fetched { to, end, logs })
 }
 
+/// A range read and matched: the transfers paying our orders, with the orders as they were
+/// read (a commit made since may have changed them: the compare-and-sets of a credit catch
+/// that).
+pub(crate) struct Matched {
+    pub(crate) to: u64,
+    pub(crate) end: BlockRef,
+    pub(crate) logs: usize,
+    pub(crate) transfers: Vec<(Transfer, Order)>,
+    pub(crate) fetch_time: Duration,
+    pub(crate) match_time: Duration,
+}
+
+/// Reads `from..=to` and matches its logs with the orders they pay.
+pub(crate) async fn read_range(
+    matcher: &TransferMatcher,
+    contracts: &[EvmAddress],
+    from: u64,
+    to: u64,
+) -> Result<Matched, WatchError> {
+    let started = std::time::Instant::now();
+    let Fetched { to, end, logs } =
+        fetch_range(matcher.reader.as_ref(), contracts, from, to).await?;
+    let fetch_time = started.elapsed();
+    let transfers = matcher.our_transfers(&logs).await?;
+    Ok(Matched {
+        to,
+        end,
+        logs: logs.len(),
+        transfers,
+        fetch_time,
+        match_time: started.elapsed() - fetch_time,
+    })
+}
+
 /// Block `number` of the node's current chain.
 pub(crate) async fn block_at(
     reader: &dyn ChainReader,
@@ -47,10 +86,10 @@ pub(crate) async fn block_at(
         .ok_or_else(|| WatchError::Moving(format!("block {number} is not on the chain")))
 }
 
-/// The fetch of the range above `base`, started before `base` was committed as the cursor.
+/// The read of the range above `base`, started before `base` was committed as the cursor.
 struct Pending {
     base: BlockMark,
-    task: tokio::task::JoinHandle<Result<Fetched, WatchError>>,
+    task: tokio::task::JoinHandle<Result<Matched, WatchError>>,
 }
 
 impl Drop for Pending {
@@ -68,17 +107,14 @@ pub(crate) struct ReadAhead {
 }
 
 impl ReadAhead {
-    /// Starts reading `base + 1..=to` in the background, replacing any earlier read ahead.
+    /// Starts `read` (of the range above `base`) in the background, replacing any earlier
+    /// read ahead.
     pub(crate) fn start(
         &self,
-        reader: Arc<dyn ChainReader>,
-        contracts: Vec<EvmAddress>,
         base: BlockMark,
-        to: u64,
+        read: impl Future<Output = Result<Matched, WatchError>> + Send + 'static,
     ) {
-        let from = base.number + 1;
-        let task =
-            tokio::spawn(async move { fetch_range(reader.as_ref(), &contracts, from, to).await });
+        let task = tokio::spawn(read);
         let previous = self
             .slot
             .lock()
@@ -94,7 +130,7 @@ impl ReadAhead {
         reader: &dyn ChainReader,
         cursor: &BlockMark,
         chain: &ChainKey,
-    ) -> Option<Fetched> {
+    ) -> Option<Matched> {
         let mut pending = self
             .slot
             .lock()
@@ -103,18 +139,18 @@ impl ReadAhead {
         if pending.base != *cursor {
             return None;
         }
-        let fetched = match (&mut pending.task).await {
-            Ok(Ok(fetched)) => fetched,
+        let read = match (&mut pending.task).await {
+            Ok(Ok(read)) => read,
             Ok(Err(error)) => {
                 tracing::debug!(%chain, %error, "reading ahead failed; reading again");
                 return None;
             }
             Err(_) => return None,
         };
-        match block_at(reader, fetched.to).await {
-            Ok(end) if end.hash == fetched.end.hash => Some(fetched),
+        match block_at(reader, read.to).await {
+            Ok(end) if end.hash == read.end.hash => Some(read),
             _ => {
-                tracing::info!(%chain, to = fetched.to, "range read ahead changed; reading again");
+                tracing::info!(%chain, to = read.to, "range read ahead changed; reading again");
                 None
             }
         }

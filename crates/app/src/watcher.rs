@@ -2,8 +2,8 @@
 //! lease, checks that the last processed block is still canonical (rewinding past a
 //! reorganisation otherwise), records the transfers of the next bounded block range that pay
 //! our deposit addresses together with the new cursor (crediting in that commit those already
-//! final), and credits the transfers that have become final since. While behind, it fetches the
-//! range after the current one while the current one is matched and committed.
+//! final), and credits the transfers that have become final since. While behind, it fetches and
+//! matches the range after the current one while the current one is committed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -11,20 +11,20 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use wcheckout_domain::address::EvmAddress;
-use wcheckout_domain::chain::{BlockMark, BlockRef, ChainError, ChainReader, TransferLog};
-use wcheckout_domain::money::TokenAmount;
+use wcheckout_domain::chain::{BlockMark, BlockRef, ChainError, ChainReader};
 use wcheckout_domain::order::Order;
-use wcheckout_domain::payment::{self, Transfer, TransferState};
+use wcheckout_domain::payment::{Transfer, TransferState};
 use wcheckout_domain::ports::{ChangeSet, CommitError, CursorMove, OrderWrite, TransferChange};
 use wcheckout_domain::time::Timestamp;
-use wcheckout_domain::token::{Chain, ChainKey, TokenId};
+use wcheckout_domain::token::{Chain, ChainKey};
 
 use crate::chain_health::ChainHealthBoard;
 use crate::error::ServiceError;
 use crate::gateway::Gateway;
 use crate::payments::Credited;
 use crate::postings;
-use crate::range_fetch::{Fetched, ReadAhead, block_at, fetch_range};
+use crate::range_fetch::{Matched, ReadAhead, block_at, read_range};
+use crate::transfer_match::TransferMatcher;
 
 /// Tuning of a watcher.
 #[derive(Clone, Debug)]
@@ -92,12 +92,12 @@ pub struct ChainWatcher {
     gateway: Arc<Gateway>,
     chain: Chain,
     contracts: Vec<EvmAddress>,
-    tokens_by_contract: HashMap<EvmAddress, TokenId>,
+    matcher: TransferMatcher,
     reader: Arc<dyn ChainReader>,
     settings: WatcherSettings,
     holder: String,
     health: Arc<ChainHealthBoard>,
-    /// The next range, being fetched while the current one is matched and committed.
+    /// The next range, being fetched and matched while the current one is committed.
     read_ahead: ReadAhead,
 }
 
@@ -133,11 +133,17 @@ impl ChainWatcher {
             .map(|t| (t.contract, t.id.clone()))
             .collect::<HashMap<_, _>>();
         let contracts = tokens_by_contract.keys().copied().collect();
+        let matcher = TransferMatcher {
+            gateway: Arc::clone(&gateway),
+            reader: Arc::clone(&reader),
+            chain: chain.key.clone(),
+            tokens_by_contract: Arc::new(tokens_by_contract),
+        };
         ChainWatcher {
             gateway,
             chain,
             contracts,
-            tokens_by_contract,
+            matcher,
             reader,
             settings,
             holder,
@@ -282,54 +288,53 @@ impl ChainWatcher {
         final_height: Option<u64>,
     ) -> Result<(BlockRef, bool), WatchError> {
         let started = std::time::Instant::now();
-        let read_ahead = self
+        let ahead = self
             .read_ahead
-            .take(self.reader.as_ref(), cursor, self.key());
-        let fetched = match read_ahead.await {
-            Some(fetched) => fetched,
+            .take(self.reader.as_ref(), cursor, self.key())
+            .await;
+        let read = match ahead {
+            Some(read) => read,
             None => {
                 let to = head.number.min(
                     cursor
                         .number
                         .saturating_add(self.settings.max_blocks_per_scan),
                 );
-                fetch_range(self.reader.as_ref(), &self.contracts, cursor.number + 1, to).await?
+                read_range(&self.matcher, &self.contracts, cursor.number + 1, to).await?
             }
         };
-        let Fetched { to, end, logs } = fetched;
-        if to < head.number {
+        let waited = started.elapsed();
+        let Matched { to, end, .. } = &read;
+        if *to < head.number {
             let next_to = head
                 .number
                 .min(to.saturating_add(self.settings.max_blocks_per_scan));
-            self.read_ahead.start(
-                Arc::clone(&self.reader),
-                self.contracts.clone(),
-                BlockMark::from(&end),
-                next_to,
-            );
+            let (matcher, contracts) = (self.matcher.clone(), self.contracts.clone());
+            let from = to + 1;
+            self.read_ahead.start(BlockMark::from(end), async move {
+                read_range(&matcher, &contracts, from, next_to).await
+            });
         }
-        let fetched = started.elapsed();
-        let transfers = self.our_transfers(&logs).await?;
-        let matched = started.elapsed();
         let credited = self
-            .commit_range(cursor, &end, &transfers, head, final_height)
+            .commit_range(cursor, end, &read.transfers, head, final_height)
             .await?;
-        if !transfers.is_empty() {
+        if !read.transfers.is_empty() {
             tracing::info!(
                 chain = %self.key(),
-                count = transfers.len(),
+                count = read.transfers.len(),
                 credited,
-                logs = logs.len(),
+                logs = read.logs,
                 to,
-                fetch_ms = fetched.as_millis(),
-                match_ms = (matched - fetched).as_millis(),
-                commit_ms = (started.elapsed() - matched).as_millis(),
+                waited_ms = waited.as_millis(),
+                fetch_ms = read.fetch_time.as_millis(),
+                match_ms = read.match_time.as_millis(),
+                commit_ms = (started.elapsed() - waited).as_millis(),
                 "transfers recorded"
             );
         }
         metrics::counter!("wcheckout_chain_blocks_scanned_total", "chain" => self.key().to_string())
             .increment(to.saturating_sub(cursor.number));
-        Ok((end, to < head.number))
+        Ok((read.end, read.to < head.number))
     }
 
     /// Commits the records of a range's transfers with the cursor's move to its end, crediting
@@ -404,110 +409,6 @@ impl ChainWatcher {
                 .collect(),
             ..ChangeSet::default()
         }
-    }
-
-    /// The logs paying a monitored deposit address of an order in the same token.
-    async fn our_transfers(
-        &self,
-        logs: &[TransferLog],
-    ) -> Result<Vec<(Transfer, Order)>, WatchError> {
-        let recipients: BTreeSet<EvmAddress> = logs.iter().map(|l| l.to).collect();
-        if recipients.is_empty() {
-            return Ok(Vec::new());
-        }
-        let recipients = recipients.into_iter().collect::<Vec<_>>();
-        let orders: HashMap<EvmAddress, Order> = self
-            .gateway
-            .store
-            .orders_by_deposit_addresses(&recipients)
-            .await?
-            .into_iter()
-            .map(|o| (o.deposit_address, o))
-            .collect();
-        let matched = logs
-            .iter()
-            .filter_map(|log| self.paid_order(log, &orders).map(|order| (log, order)))
-            .collect::<Vec<_>>();
-        if matched.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Nodes that put `blockTimestamp` in logs spare a header fetch; the others need one
-        // per block (in a single batch).
-        let heights: BTreeSet<u64> = matched
-            .iter()
-            .filter(|(log, _)| log.block_time.is_none())
-            .map(|(log, _)| log.block_number)
-            .collect();
-        let blocks: HashMap<u64, BlockRef> = if heights.is_empty() {
-            HashMap::new()
-        } else {
-            let heights = heights.into_iter().collect::<Vec<_>>();
-            self.reader
-                .blocks(&heights)
-                .await?
-                .into_iter()
-                .map(|b| (b.number, b))
-                .collect()
-        };
-        let now = self.gateway.clock.now();
-        let window = self.gateway.settings.monitoring_window_secs;
-        let mut transfers = Vec::with_capacity(matched.len());
-        for (log, order) in matched {
-            let fetched = || {
-                blocks
-                    .get(&log.block_number)
-                    .filter(|b| b.hash == log.block_hash)
-            };
-            let block_time = log.block_time.or_else(|| fetched().map(|b| b.time));
-            let block_time = block_time.ok_or_else(|| {
-                WatchError::Moving(format!(
-                    "block {} changed during the scan",
-                    log.block_number
-                ))
-            })?;
-            if !payment::monitored(order, block_time, window) {
-                tracing::info!(order = %order.sysid, tx = %log.tx_hash, "transfer after the monitoring window; ignored");
-                continue;
-            }
-            transfers.push((
-                Transfer {
-                    chain: self.key().clone(),
-                    tx_hash: log.tx_hash.clone(),
-                    log_index: log.log_index,
-                    block_number: log.block_number,
-                    block_hash: log.block_hash.clone(),
-                    block_time,
-                    token: order.token.clone(),
-                    from: log.from,
-                    to: log.to,
-                    amount: TokenAmount::from_base_units(log.value.unwrap_or(0)),
-                    order_sysid: order.sysid.clone(),
-                    state: TransferState::Pending,
-                    observed_at: now,
-                },
-                order.clone(),
-            ));
-        }
-        Ok(transfers)
-    }
-
-    /// The order a log pays, when its recipient is a deposit address for that log's token.
-    fn paid_order<'a>(
-        &self,
-        log: &TransferLog,
-        orders: &'a HashMap<EvmAddress, Order>,
-    ) -> Option<&'a Order> {
-        let order = orders.get(&log.to)?;
-        let token = self.tokens_by_contract.get(&log.contract)?;
-        if &order.token != token {
-            tracing::warn!(order = %order.sysid, tx = %log.tx_hash, received = %token, expected = %order.token, "transfer of another token to a deposit address; not credited");
-            metrics::counter!("wcheckout_transfers_wrong_token_total", "chain" => self.key().to_string()).increment(1);
-            return None;
-        }
-        if log.value.is_none() {
-            tracing::warn!(tx = %log.tx_hash, "transfer value beyond 128 bits; ignored");
-        }
-        log.value.map(|_| order)
     }
 
     /// Credits up to `credit_batch` recorded transfers that have become final, in one commit
