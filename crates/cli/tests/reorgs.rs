@@ -2,7 +2,8 @@
 //! re-included it credits once; a reorg deeper than the confirmation depth that removes a
 //! credited transfer is alerted on the order, counted, and never silently ignored. A range
 //! fetched ahead while the previous one was committed is fetched again when a reorganisation
-//! replaced its blocks meanwhile, and a rescan of final transfers credits nothing twice.
+//! replaced its blocks meanwhile, an order changed after its range was matched ahead is
+//! credited as it is, and a rescan of final transfers credits nothing twice.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 use wcheckout::config::Config;
 use wcheckout_app::watcher::{ChainWatcher, Round};
 use wcheckout_domain::chain::BlockMark;
+use wcheckout_domain::payment::TransferState;
 use wcheckout_domain::ports::{ChainStore, ChangeSet, ChangeStore, CursorMove};
 use wcheckout_domain::token::ChainKey;
 
@@ -345,6 +347,56 @@ async fn final_transfers_rescanned_are_credited_once(db: Db) {
     assert_eq!(abnormal["retdata"]["total"], 0);
 }
 
+/// An order changed after its range was read and matched ahead: the credit planned from the
+/// order as read meets a changed version, the commit is made again as records only, and the
+/// transfer is then credited once against the order as it is (cancelled: an abnormal payment,
+/// never a paid order).
+async fn an_order_changed_after_its_range_was_matched_is_credited_as_it_is(db: Db) {
+    let chain = TestChain::start(31337).await;
+    let Some((gw, config)) = with_driven_watcher(db, &chain, 1, 1).await else {
+        return;
+    };
+    let app = gw.create_app().await;
+    let first_pay = create(&gw, &app, "matched-first", "2").await;
+    let cancelled = create(&gw, &app, "matched-cancelled", "5").await;
+    let first = chain.head().await + 1;
+    chain.pay(1, chain.usdt, &first_pay, usd("2")).await;
+    chain.pay(2, chain.usdt, &cancelled, usd("5")).await;
+    assert_eq!(chain.head().await, first + 1);
+    let watcher = watcher_from(&gw, &config, first);
+    // The cursor, then the first block, while the second is read and matched ahead.
+    assert_eq!(watcher.round().await.unwrap(), Round::MoreToScan);
+    assert_eq!(watcher.round().await.unwrap(), Round::MoreToScan);
+    assert_eq!(
+        info(&gw, &app, "matched-first").await["orderStatus"],
+        "PAID"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cancel = gw
+        .signed(
+            &app,
+            "GET",
+            "/checkout/order/cancel?orderNo=matched-cancelled",
+            "",
+        )
+        .await;
+    assert_eq!(cancel["retdata"]["orderStatus"], "CANCELLED", "{cancel}");
+    rounds_until_caught_up(&watcher).await;
+
+    let order = info(&gw, &app, "matched-cancelled").await;
+    assert_eq!(order["orderStatus"], "CANCELLED", "{order}");
+    let sysid = order["sysid"].as_str().unwrap().to_owned();
+    let transfers = gw.store.transfers_of_orders(&[sysid]).await.unwrap();
+    assert_eq!(transfers.len(), 1, "{transfers:?}");
+    assert_eq!(transfers[0].state, TransferState::Credited, "{transfers:?}");
+    let abnormal = gw
+        .signed(&app, "POST", "/checkout/abnormal-payment/list", "{}")
+        .await;
+    assert_eq!(abnormal["retdata"]["total"], 1, "{abnormal}");
+    let record = &abnormal["retdata"]["records"][0];
+    assert_eq!(record["orderNo"], "matched-cancelled", "{record}");
+}
+
 macro_rules! on_both_engines_with_chain {
     ($($scenario:ident),* $(,)?) => {
         $(
@@ -369,4 +421,5 @@ on_both_engines_with_chain!(
     a_deep_reorg_of_a_credited_transfer_is_alerted,
     a_range_fetched_ahead_then_reorganised_is_fetched_again,
     final_transfers_rescanned_are_credited_once,
+    an_order_changed_after_its_range_was_matched_is_credited_as_it_is,
 );
