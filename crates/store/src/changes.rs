@@ -329,11 +329,7 @@ impl SqlStore {
         );
         let mut handled = HashSet::new();
         for (transfer, if_new, if_revived) in records {
-            let key = (
-                transfer.chain.as_str(),
-                transfer.tx_hash.as_str(),
-                transfer.log_index,
-            );
+            let key = key_of(transfer);
             // A key named twice is inserted once: the second record finds it known.
             let first_time = handled.insert(key);
             let postings = if first_time && inserted.contains(&key) {
@@ -389,7 +385,7 @@ impl SqlStore {
         let keys = transfers
             .iter()
             .map(|t| {
-                let key = (t.chain.as_str(), t.tx_hash.as_str(), t.log_index);
+                let key = key_of(t);
                 ((key.0.to_owned(), key.1.to_owned(), key.2), key)
             })
             .collect::<HashMap<_, _>>();
@@ -538,13 +534,11 @@ async fn set_states(
             }
             TransferChange::Record { .. } | TransferChange::ForgetPending(_) => None,
         })
-        .filter(|(_, key)| {
-            !settled.contains(&(key.chain.as_str(), key.tx_hash.as_str(), key.log_index))
-        })
+        .filter(|(_, key)| !settled.contains(&key_ref(key)))
         .collect::<Vec<_>>();
     let distinct = moves
         .iter()
-        .map(|(_, k)| (k.chain.as_str(), k.tx_hash.as_str(), k.log_index))
+        .map(|(_, key)| key_ref(key))
         .collect::<HashSet<_>>();
     if distinct.len() != moves.len() {
         for (movement, key) in moves {
@@ -644,6 +638,10 @@ fn key_of(transfer: &Transfer) -> Key<'_> {
     )
 }
 
+fn key_ref(key: &TransferKey) -> Key<'_> {
+    (key.chain.as_str(), key.tx_hash.as_str(), key.log_index)
+}
+
 /// What recording needs to know of the moves that follow it in the same change set.
 struct Recorded<'m, 'c> {
     /// The state each transfer recorded here is moved to by the change set's one later move.
@@ -669,15 +667,13 @@ fn moved_on_record(changes: &[TransferChange]) -> HashMap<Key<'_>, &str> {
                 key_of(transfer)
             }
             TransferChange::SetState { key, from, to } => {
-                let key = (key.chain.as_str(), key.tx_hash.as_str(), key.log_index);
+                let key = key_ref(key);
                 if recorded.get(&key) == Some(&from.as_str()) {
                     moved.insert(key, to.as_str());
                 }
                 key
             }
-            TransferChange::ForgetPending(key) => {
-                (key.chain.as_str(), key.tx_hash.as_str(), key.log_index)
-            }
+            TransferChange::ForgetPending(key) => key_ref(key),
         };
         *named.entry(key).or_default() += 1;
     }
