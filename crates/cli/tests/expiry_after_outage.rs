@@ -8,7 +8,7 @@ mod common;
 use common::{Db, TestGateway};
 use serde_json::json;
 use wcheckout_domain::chain::BlockMark;
-use wcheckout_domain::ports::{ChainStore, ChangeSet, ChangeStore, CursorMove, OrderStore};
+use wcheckout_domain::ports::{ChainStore, OrderStore};
 use wcheckout_domain::token::ChainKey;
 
 /// Read from the store: the moved clock puts signed requests outside their time window.
@@ -27,23 +27,11 @@ async fn expiry_waits_for_a_lagging_watcher(gw: TestGateway) {
     let app = gw.create_app().await;
     let eth = ChainKey::parse("ETH").unwrap();
     // The chain is watched, and the watcher was last caught up now, before the deadline.
-    let cursor = CursorMove {
-        chain: eth.clone(),
-        expected: None,
-        to: BlockMark {
-            number: 10,
-            hash: "0xabc".into(),
-        },
-        checkpoints: Vec::new(),
-        forget_above: None,
+    let at_ten = BlockMark {
+        number: 10,
+        hash: "0xabc".into(),
     };
-    gw.store
-        .commit(ChangeSet {
-            cursor: Some(cursor),
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    gw.set_cursor(&eth, None, at_ten).await;
     let now = gw.gateway.clock.now();
     gw.store
         .note_chain_head(&eth, (10, now), now, true)

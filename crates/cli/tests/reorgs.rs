@@ -17,7 +17,7 @@ use wcheckout::config::Config;
 use wcheckout_app::watcher::{ChainWatcher, Round};
 use wcheckout_domain::chain::BlockMark;
 use wcheckout_domain::payment::TransferState;
-use wcheckout_domain::ports::{ChainStore, ChangeSet, ChangeStore, CursorMove};
+use wcheckout_domain::ports::ChainStore;
 use wcheckout_domain::token::ChainKey;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -241,20 +241,7 @@ async fn cursor_back_to(gw: &TestGateway, chain: &TestChain, to: u64) {
         number: to,
         hash: block["hash"].as_str().unwrap().to_owned(),
     };
-    let cursor = CursorMove {
-        chain: eth,
-        expected: Some(current),
-        to,
-        checkpoints: Vec::new(),
-        forget_above: None,
-    };
-    gw.store
-        .commit(ChangeSet {
-            cursor: Some(cursor),
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    gw.set_cursor(&eth, Some(current), to).await;
 }
 
 async fn a_range_fetched_ahead_then_reorganised_is_fetched_again(db: Db) {

@@ -261,18 +261,24 @@ impl GroupCommit {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
     use super::*;
 
-    async fn pool() -> AnyPool {
+    /// An in-memory SQLite database behind one connection (a second would open another
+    /// database).
+    pub(crate) async fn memory_pool() -> AnyPool {
         install_default_drivers();
-        let pool = AnyPoolOptions::new()
+        AnyPoolOptions::new()
             .max_connections(1)
             .connect("sqlite::memory:")
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    async fn pool() -> AnyPool {
+        let pool = memory_pool().await;
         sqlx::query("create table t (v bigint primary key)")
             .execute(&pool)
             .await

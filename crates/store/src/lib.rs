@@ -90,14 +90,18 @@ impl SqlStore {
     pub async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, OpenError> {
         install_default_drivers();
         let engine = Engine::from_url(url).ok_or(OpenError::UnsupportedUrl)?;
-        // SQLite settings are per connection: every connection the pools open gets them.
-        let pool = |max: u32, pragmas: &'static str| {
+        // SQLite settings are per connection: every connection the pools open gets them, and
+        // the writer's its own besides.
+        let pool = |max: u32, writer_pragmas: Option<&'static str>| {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(options.acquire_timeout)
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if engine == Engine::Sqlite {
+                            conn.execute(SQLITE_PRAGMAS).await?;
+                        }
+                        if let Some(pragmas) = writer_pragmas {
                             conn.execute(pragmas).await?;
                         }
                         Ok(())
@@ -106,7 +110,7 @@ impl SqlStore {
         };
         let store = match engine {
             Engine::Postgres => {
-                let pool = pool(options.max_connections, "").connect(url).await;
+                let pool = pool(options.max_connections, None).connect(url).await;
                 let pool = pool.map_err(OpenError::Connect)?;
                 SqlStore {
                     engine,
@@ -118,11 +122,9 @@ impl SqlStore {
             }
             Engine::Sqlite => {
                 let url = sqlite_url_creating_file(url);
-                let writer = pool(1, WRITER_PRAGMAS).connect(&url).await;
+                let writer = pool(1, Some(WRITER_PRAGMAS)).connect(&url).await;
                 let writer = writer.map_err(OpenError::Connect)?;
-                let reader = pool(options.max_connections, READER_PRAGMAS)
-                    .connect(&url)
-                    .await;
+                let reader = pool(options.max_connections, None).connect(&url).await;
                 let reader = reader.map_err(OpenError::Connect)?;
                 checkpoint::spawn(reader.clone());
                 SqlStore {
@@ -155,12 +157,12 @@ impl SqlStore {
 }
 
 /// Every SQLite connection: foreign keys enforced, a locked database waited for.
-const READER_PRAGMAS: &str = "pragma foreign_keys = on; pragma busy_timeout = 5000;";
+const SQLITE_PRAGMAS: &str = "pragma foreign_keys = on; pragma busy_timeout = 5000;";
 
 /// The SQLite writer, besides: WAL lets readers proceed while it commits, FULL syncs every
 /// commit, and it checkpoints the log itself only as a backstop (see [`checkpoint`]).
-const WRITER_PRAGMAS: &str = "pragma foreign_keys = on; pragma busy_timeout = 5000; \
-    pragma journal_mode = wal; pragma synchronous = full; pragma wal_autocheckpoint = 16384;";
+const WRITER_PRAGMAS: &str =
+    "pragma journal_mode = wal; pragma synchronous = full; pragma wal_autocheckpoint = 16384;";
 
 /// Lanes leave at least three quarters of the pool to reads and other writes.
 fn pg_commit_lanes(options: &StoreOptions) -> usize {

@@ -177,7 +177,6 @@ async fn existing_order(conn: &mut AnyConnection, order: &Order) -> Result<Order
 
 #[cfg(test)]
 mod tests {
-    use sqlx::any::{AnyPoolOptions, install_default_drivers};
     use sqlx::{Connection, Executor};
     use wcheckout_domain::address::EvmAddress;
     use wcheckout_domain::ids::{AppId, IntegratorNo};
@@ -232,12 +231,7 @@ mod tests {
     /// an existing order, whatever the engine's statement returns for duplicate rows.
     #[tokio::test]
     async fn repeats_within_one_batch() {
-        install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
+        let pool = crate::group_commit::tests::memory_pool().await;
         crate::migrate::migrator(Engine::Sqlite)
             .run(&pool)
             .await

@@ -29,8 +29,10 @@ use wcheckout_app::admin::{AppAdmin, AppChanges, IssuedCredentials};
 use wcheckout_app::clock::SystemClock;
 use wcheckout_client::signature::{SignedParts, sign_request};
 use wcheckout_client::{Client, Credentials};
-use wcheckout_domain::ports::Clock;
+use wcheckout_domain::chain::BlockMark;
+use wcheckout_domain::ports::{ChangeSet, ChangeStore, Clock, CursorMove};
 use wcheckout_domain::time::Timestamp;
+use wcheckout_domain::token::ChainKey;
 use wcheckout_http::AppState;
 use wcheckout_store::{SqlStore, StoreOptions};
 use wcheckout_testkit::{TestDatabase, fresh_postgres, fresh_sqlite};
@@ -160,6 +162,25 @@ impl TestGateway {
             stop,
             _db: database,
         })
+    }
+
+    /// Sets the chain's cursor, as the watcher's commit would (compare-and-set on `expected`,
+    /// `None` creating it).
+    pub async fn set_cursor(&self, chain: &ChainKey, expected: Option<BlockMark>, to: BlockMark) {
+        let cursor = CursorMove {
+            chain: chain.clone(),
+            expected,
+            to,
+            checkpoints: Vec::new(),
+            forget_above: None,
+        };
+        self.store
+            .commit(ChangeSet {
+                cursor: Some(cursor),
+                ..ChangeSet::default()
+            })
+            .await
+            .unwrap();
     }
 
     pub async fn create_app(&self) -> IssuedCredentials {
