@@ -2,10 +2,16 @@
 //! derives them from the account's extended *public* key, so serving orders needs no private
 //! key in memory beyond start-up. Payout keys come from separate account paths.
 
-use coins_bip32::prelude::{Parent, XPriv, XPub};
+use coins_bip32::prelude::{Parent, XKeyInfo, XPriv, XPub};
 use coins_bip39::{English, Mnemonic};
+use hmac::{Hmac, Mac};
 use k256::ecdsa::VerifyingKey;
+use k256::elliptic_curve::group::Group;
+use k256::elliptic_curve::ops::MulByGenerator;
+use k256::elliptic_curve::sec1::ToEncodedPoint;
+use k256::{AffinePoint, FieldBytes, NonZeroScalar, ProjectivePoint};
 use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha512;
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::ports::DepositAddresses;
 
@@ -36,9 +42,7 @@ pub fn generate_mnemonic() -> SecretString {
 /// Derives the deposit account's extended public key from a mnemonic.
 pub fn deposit_account(phrase: &SecretString) -> Result<DepositKeys, SeedError> {
     let account = account_xpriv(phrase, DEPOSIT_ACCOUNT_PATH)?;
-    Ok(DepositKeys {
-        xpub: account.verify_key(),
-    })
+    Ok(DepositKeys::new(account.verify_key()))
 }
 
 fn account_xpriv(phrase: &SecretString, path: &str) -> Result<XPriv, SeedError> {
@@ -107,14 +111,19 @@ impl PayoutKeys {
 
     /// The address of a signing key.
     pub fn address(key: &k256::ecdsa::SigningKey) -> EvmAddress {
-        address_of(key.verifying_key())
+        address_of(key.verifying_key().as_affine())
     }
 }
 
-/// The deposit account's public half.
+/// The deposit account's public half, kept ready for child derivation: every order derives
+/// one address, and decoding the parent point and multiplying by the generator without its
+/// precomputed tables (as `coins_bip32` does on each call) was a fifth of order creation's CPU.
 #[derive(Clone)]
 pub struct DepositKeys {
     xpub: XPub,
+    parent: ProjectivePoint,
+    parent_sec1: [u8; 33],
+    chain_code: [u8; 32],
 }
 
 impl std::fmt::Debug for DepositKeys {
@@ -123,8 +132,38 @@ impl std::fmt::Debug for DepositKeys {
     }
 }
 
-fn address_of(key: &VerifyingKey) -> EvmAddress {
-    let point = key.to_encoded_point(false);
+impl DepositKeys {
+    fn new(xpub: XPub) -> DepositKeys {
+        let key: &VerifyingKey = xpub.as_ref();
+        let mut parent_sec1 = [0u8; 33];
+        parent_sec1.copy_from_slice(key.to_encoded_point(true).as_bytes());
+        let info: &XKeyInfo = xpub.as_ref();
+        DepositKeys {
+            parent: key.as_affine().into(),
+            parent_sec1,
+            chain_code: info.chain_code.0,
+            xpub,
+        }
+    }
+
+    /// BIP-32 public child derivation (CKDpub) of a non-hardened index; `None` in the cases
+    /// BIP-32 declares invalid (a tweak at or above the group order, or a child at infinity,
+    /// each of probability about 2^-127).
+    fn child(&self, index: u32) -> Option<AffinePoint> {
+        let mut mac = Hmac::<Sha512>::new_from_slice(&self.chain_code).ok()?;
+        mac.update(&self.parent_sec1);
+        mac.update(&index.to_be_bytes());
+        let digest = mac.finalize().into_bytes();
+        let tweak = Option::<NonZeroScalar>::from(NonZeroScalar::from_repr(
+            FieldBytes::clone_from_slice(&digest[..32]),
+        ))?;
+        let child = ProjectivePoint::mul_by_generator(&*tweak) + self.parent;
+        (!bool::from(child.is_identity())).then(|| child.to_affine())
+    }
+}
+
+fn address_of(point: &AffinePoint) -> EvmAddress {
+    let point = point.to_encoded_point(false);
     let mut xy = [0u8; 64];
     xy.copy_from_slice(&point.as_bytes()[1..65]);
     EvmAddress::from_public_key(&xy)
@@ -136,9 +175,14 @@ impl DepositAddresses for DepositKeys {
             .ok()
             .filter(|i| *i < (1 << 31))
             .ok_or_else(|| format!("deposit index {index} is beyond the BIP-32 range"))?;
+        if let Some(point) = self.child(index) {
+            return Ok(address_of(&point));
+        }
+        // The invalid cases are left to coins_bip32, which moves on to the next index, so
+        // that every address stays the one it has always derived.
         let child = self.xpub.derive_child(index).map_err(|e| e.to_string())?;
         let key: &VerifyingKey = child.as_ref();
-        Ok(address_of(key))
+        Ok(address_of(key.as_affine()))
     }
 }
 
@@ -161,6 +205,31 @@ mod tests {
                 keys.address_at(index as u64).unwrap().to_checksum(),
                 *address
             );
+        }
+    }
+
+    /// The derivation of our own gives the addresses coins_bip32 gives, for two seeds, the
+    /// first indexes, the last one and indexes spread over the range.
+    #[test]
+    fn derivation_matches_coins_bip32() {
+        let other = "abandon abandon abandon abandon abandon abandon abandon abandon abandon \
+                     abandon abandon about";
+        for phrase in [ANVIL, other] {
+            let keys = deposit_account(&SecretString::from(phrase)).unwrap();
+            let spread = (0..200u64).map(|i| i * 10_737_418 + 12_345);
+            for index in (0..300).chain(spread).chain([(1 << 31) - 1]) {
+                let child = keys
+                    .xpub
+                    .derive_child(u32::try_from(index).unwrap())
+                    .unwrap();
+                let key: &VerifyingKey = child.as_ref();
+                assert_eq!(
+                    keys.address_at(index).unwrap(),
+                    address_of(key.as_affine()),
+                    "index {index}"
+                );
+            }
+            assert!(keys.address_at(1 << 31).is_err());
         }
     }
 
