@@ -12,7 +12,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
-use wcheckout_client::{Client, Credentials};
+use wcheckout_app::admin::IssuedCredentials;
+use wcheckout_app::gateway::Gateway;
+use wcheckout_app::wire::CreateCheckoutOrderRequest;
+use wcheckout_client::{ApiResponse, Client, ClientError, Credentials};
+use wcheckout_domain::app::App;
+use wcheckout_domain::ids::AppId;
+use wcheckout_domain::ports::SignatureUse;
 
 use crate::database::{BenchDatabase, Engine, usable_engines};
 use crate::gateway::{BenchGateway, base_config};
@@ -50,6 +56,10 @@ pub(crate) struct Level {
 struct EngineResult {
     engine: Engine,
     orders: Vec<Level>,
+    /// Signed requests refused before any write: the request path alone.
+    requests: Vec<Level>,
+    /// The use case called directly: derivation and write alone.
+    use_case: Vec<Level>,
     ceiling: Vec<Level>,
 }
 
@@ -86,47 +96,93 @@ async fn run_engine(
             sign_key: app.sign_key.clone(),
         },
     ));
-    let mut orders = Vec::new();
-    for &clients in &options.clients {
-        eprintln!("orders: {clients} client(s) on {}", engine.name());
-        let client = Arc::clone(&client);
-        let level = measure(clients, options.seconds, move |n| {
-            let client = Arc::clone(&client);
-            async move { create_order(&client, n).await }
-        })
-        .await;
-        eprintln!("  {:.0} orders/s", level.per_second);
-        orders.push(level);
-    }
+    let orders = levels(options, "orders", client.clone(), create_order).await;
+    let requests = levels(options, "signed requests", client, refused_order).await;
+    let direct = (
+        Arc::clone(&gateway.gateway),
+        Arc::new(domain_app(&gateway, &app).await?),
+    );
+    let use_case = levels(options, "use case orders", direct, use_case_order).await;
     gateway.stop().await;
 
     let pool = ceiling_pool(engine, &database.url).await?;
-    let mut ceiling = Vec::new();
-    for &clients in &options.clients {
-        eprintln!("ceiling: {clients} writer(s) on {}", engine.name());
-        let pool = pool.clone();
-        let level = measure(clients, options.seconds, move |n| {
-            let pool = pool.clone();
-            async move { insert_row(&pool, n).await }
-        })
-        .await;
-        eprintln!("  {:.0} inserts/s", level.per_second);
-        ceiling.push(level);
-    }
+    let ceiling = levels(options, "ceiling inserts", pool.clone(), insert_row).await;
     pool.close().await;
     database.remove().await;
     Ok(EngineResult {
         engine,
         orders,
+        requests,
+        use_case,
         ceiling,
     })
 }
 
-pub(crate) async fn create_order(client: &Client, n: u64) -> bool {
+/// Each level of `options`, `operation` called with a clone of `context` and a unique number.
+async fn levels<C, F, Fut>(options: &Options, what: &str, context: C, operation: F) -> Vec<Level>
+where
+    C: Clone + Send + Sync + 'static,
+    F: Fn(C, u64) -> Fut + Copy + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let mut levels = Vec::new();
+    for &clients in &options.clients {
+        eprintln!("{what}: {clients} client(s)");
+        let context = context.clone();
+        let level = measure(clients, options.seconds, move |n| {
+            operation(context.clone(), n)
+        })
+        .await;
+        eprintln!("  {:.0} {what}/s", level.per_second);
+        levels.push(level);
+    }
+    levels
+}
+
+/// The app as the use case takes it.
+async fn domain_app(gateway: &BenchGateway, issued: &IssuedCredentials) -> anyhow::Result<App> {
+    let app = gateway.gateway.store.app(&AppId::new(&issued.app_id)).await;
+    app.map_err(|e| anyhow::anyhow!("{e}"))?
+        .context("the app just created")
+}
+
+/// CreateCheckoutOrder's use case called directly, with a signature to record like a signed
+/// request's: the order's derivation and write without HTTP, authentication or signing.
+async fn use_case_order((gateway, app): (Arc<Gateway>, Arc<App>), n: u64) -> bool {
+    let body = serde_json::from_value::<CreateCheckoutOrderRequest>(serde_json::json!({
+        "orderNo": format!("direct-{n}"),
+        "orderAmount": "10.5",
+        "customerId": format!("c{n}"),
+        "merchantId": "m1",
+        "token": "ETH_USDT",
+    }));
+    let Ok(body) = body else { return false };
+    let signature = SignatureUse {
+        app: app.id.clone(),
+        signature_hash: format!("direct-{n}"),
+        expires_at: gateway.clock.now().plus_seconds(120),
+    };
+    gateway
+        .create_order(&app, body, Some(&signature))
+        .await
+        .is_ok()
+}
+
+pub(crate) async fn create_order(client: Arc<Client>, n: u64) -> bool {
+    matches!(post_order(&client, n, "10.5").await, Ok(r) if r.retcode() == "200")
+}
+
+/// The same signed request with an amount of zero: authenticated and its signature checked
+/// like an order, then refused by validation, so it derives no address and writes nothing.
+async fn refused_order(client: Arc<Client>, n: u64) -> bool {
+    matches!(post_order(&client, n, "0").await, Ok(r) if r.retcode() == "00001")
+}
+
+async fn post_order(client: &Client, n: u64, amount: &str) -> Result<ApiResponse, ClientError> {
     let body = format!(
-        r#"{{"orderNo":"bench-{n}","orderAmount":"10.5","customerId":"c{n}","merchantId":"m1","token":"ETH_USDT"}}"#
+        r#"{{"orderNo":"bench-{n}","orderAmount":"{amount}","customerId":"c{n}","merchantId":"m1","token":"ETH_USDT"}}"#
     );
-    matches!(client.post("/checkout/order/create", &body).await, Ok(r) if r.retcode() == "200")
+    client.post("/checkout/order/create", &body).await
 }
 
 /// A pool like the store's: SQLite one writer connection in WAL with every commit synced;
@@ -161,11 +217,11 @@ async fn ceiling_pool(engine: Engine, url: &str) -> anyhow::Result<sqlx::AnyPool
 }
 
 /// One durable single-row insert in its own transaction, about as wide as an order row.
-async fn insert_row(pool: &sqlx::AnyPool, n: u64) -> bool {
+async fn insert_row(pool: sqlx::AnyPool, n: u64) -> bool {
     sqlx::query("insert into bench_ceiling (id, payload) values ($1, $2)")
         .bind(format!("row-{n}"))
         .bind("x".repeat(400))
-        .execute(pool)
+        .execute(&pool)
         .await
         .is_ok()
 }
@@ -251,8 +307,36 @@ fn markdown(options: &Options, results: &[EngineResult], skipped: &[String]) -> 
             );
         }
     }
+    text.push_str(PARTS);
+    for result in results {
+        let parts = [
+            &result.orders,
+            &result.requests,
+            &result.use_case,
+            &result.ceiling,
+        ];
+        for (index, order) in result.orders.iter().enumerate() {
+            let _ = write!(text, "| {} | {} |", result.engine.name(), order.clients);
+            for part in parts.iter().filter_map(|levels| levels.get(index)) {
+                let _ = write!(text, " {:.0} ({}) |", part.per_second, ms(part.p50));
+            }
+            text.push('\n');
+        }
+    }
     for line in skipped {
         let _ = writeln!(text, "\n{line}");
     }
     text
 }
+
+/// The second table: the same run's order path taken apart.
+const PARTS: &str = "\nWhere an order's time goes, measured in the same run at the same \
+    concurrency (rate per second, p50 in parentheses): the orders above; **signed requests \
+    without a write**, the same CreateCheckoutOrder with an `orderAmount` of 0, authenticated \
+    (Bearer lookup) and its signature verified like an order, then refused by validation \
+    (`00001`, signed response verified), so the HTTP and signature path alone; the **use case \
+    alone**, `Gateway::create_order` called in process with a signature to record, so the \
+    deposit address derivation and the order's write (signature mark, order row and its \
+    indexes, batched as under HTTP) without HTTP or signing; and the ceiling's bare inserts.\n\n\
+    | Engine | Clients | Orders | Signed requests, no write | Use case alone | Ceiling inserts |\n\
+    | --- | ---: | ---: | ---: | ---: | ---: |\n";

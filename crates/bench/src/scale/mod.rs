@@ -287,8 +287,7 @@ async fn interleave(
         };
         let client = Arc::clone(client);
         let level = measure(options.clients, options.seconds, move |n| {
-            let client = Arc::clone(&client);
-            async move { create_order(&client, n).await }
+            create_order(Arc::clone(&client), n)
         })
         .await;
         if small_turn {
@@ -334,8 +333,7 @@ async fn create_orders(options: &Options, client: &Arc<Client>) -> (Level, Vec<f
         let client = Arc::clone(client);
         let cpu_before = cpu_micros();
         let level = measure(options.clients, options.seconds, move |n| {
-            let client = Arc::clone(&client);
-            async move { create_order(&client, n).await }
+            create_order(Arc::clone(&client), n)
         })
         .await;
         // The warm-up second created orders at about the same rate.
