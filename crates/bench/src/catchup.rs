@@ -89,7 +89,7 @@ instead of 500 bound parameters per statement. Transfer state moves join the key
 `(tx_hash, log_index) in (…)`, which PostgreSQL planned as one index scan per key (7.8 ms to \
 plan 200 keys, against 0.4 ms for the join), and PostgreSQL no longer creates and locks the \
 ledger accounts a second time when it reads their totals.\n\
-- Third step (this machine, AMD EPYC × 2, where `eth_getLogs` of 1000 blocks takes 110–150 ms \
+- Third step (on the AMD EPYC × 2 machine of the write of 09:18 UTC, where `eth_getLogs` of 1000 blocks takes 110–150 ms \
 against 60–70 ms on the Intel Xeon of the second step): the range read ahead is also matched \
 with its orders in the background (`TransferMatcher`: the orders as read then may change before \
 the range is committed; the credits' compare-and-sets catch that, and the range is committed \
@@ -102,7 +102,7 @@ had paid 300 ms for it); and this benchmark counts paid orders only once the cur
 end of the backlog (each count folds the status deltas, a write that queued with the \
 watcher's commits on SQLite's one writer).\n\
 - Where the time goes now (measured with timers around each step, per range of 1000 blocks \
-holding 10000 logs, 1000 of them ours, on this machine): the first range's fetch and matching \
+holding 10000 logs, 1000 of them ours, on that AMD EPYC machine): the first range's fetch and matching \
 (about 190 ms: `eth_getLogs` with the block-hash checks 110–150 ms, the lookup of 10000 \
 recipients 43–46 ms) overlap nothing; deciding the credits takes 20–32 ms and the commit that \
 records and credits the 1000 transfers 100–120 ms in SQLite (transfer inserts 18–35 ms, order \

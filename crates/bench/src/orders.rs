@@ -96,7 +96,14 @@ async fn run_engine(
             sign_key: app.sign_key.clone(),
         },
     ));
-    let orders = levels(options, "orders", client.clone(), create_order).await;
+    let on = engine.name();
+    let orders = levels(
+        options,
+        &format!("orders on {on}"),
+        client.clone(),
+        create_order,
+    )
+    .await;
     let requests = levels(options, "signed requests", client, refused_order).await;
     let direct = (
         Arc::clone(&gateway.gateway),
@@ -317,10 +324,12 @@ fn markdown(options: &Options, results: &[EngineResult], skipped: &[String]) -> 
         ];
         for (index, order) in result.orders.iter().enumerate() {
             let _ = write!(text, "| {} | {} |", result.engine.name(), order.clients);
+            let mut errors = 0;
             for part in parts.iter().filter_map(|levels| levels.get(index)) {
                 let _ = write!(text, " {:.0} ({}) |", part.per_second, ms(part.p50));
+                errors += part.errors;
             }
-            text.push('\n');
+            let _ = writeln!(text, " {errors} |");
         }
     }
     for line in skipped {
@@ -338,5 +347,5 @@ const PARTS: &str = "\nWhere an order's time goes, measured in the same run at t
     alone**, `Gateway::create_order` called in process with a signature to record, so the \
     deposit address derivation and the order's write (signature mark, order row and its \
     indexes, batched as under HTTP) without HTTP or signing; and the ceiling's bare inserts.\n\n\
-    | Engine | Clients | Orders | Signed requests, no write | Use case alone | Ceiling inserts |\n\
-    | --- | ---: | ---: | ---: | ---: | ---: |\n";
+    | Engine | Clients | Orders | Signed requests, no write | Use case alone | Ceiling inserts | Errors |\n\
+    | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
