@@ -21,7 +21,6 @@ use serde_json::{Value, json};
 use wcheckout::config::Config;
 use wcheckout_app::wire::CreateCheckoutOrderRequest;
 use wcheckout_domain::address::EvmAddress;
-use wcheckout_domain::ids::AppId;
 use wcheckout_domain::money::TokenAmount;
 use wcheckout_domain::order::OrderStatus;
 use wcheckout_domain::payment::TransferState;
@@ -359,11 +358,7 @@ async fn create_orders(
         .await
         .map_err(|e| anyhow::anyhow!("creating an app: {e}"))?;
     let store = &gateway.gateway.store;
-    let app = store
-        .app(&AppId::new(&issued.app_id))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .context("the app just created")?;
+    let app = gateway.app(&issued).await?;
     let mut payables = Vec::new();
     let mut sysids = Vec::new();
     for number in 0..count {

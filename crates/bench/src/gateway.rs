@@ -17,6 +17,8 @@ use wcheckout_app::Gateway;
 use wcheckout_app::admin::{AppAdmin, IssuedCredentials};
 use wcheckout_app::clock::SystemClock;
 use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::app::App;
+use wcheckout_domain::ids::AppId;
 use wcheckout_http::AppState;
 use wcheckout_store::SqlStore;
 
@@ -183,6 +185,13 @@ impl BenchGateway {
             .create(name, Some(webhook_url), &[])
             .await
             .map_err(|e| anyhow::anyhow!("creating an app: {e}"))
+    }
+
+    /// The app behind `issued`, as the use cases take it.
+    pub(crate) async fn app(&self, issued: &IssuedCredentials) -> anyhow::Result<App> {
+        let app = self.gateway.store.app(&AppId::new(&issued.app_id)).await;
+        app.map_err(|e| anyhow::anyhow!("{e}"))?
+            .context("the app just created")
     }
 
     /// Stops the API and the workers (letting in-flight work finish) and closes the store.

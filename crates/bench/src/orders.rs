@@ -12,12 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
-use wcheckout_app::admin::IssuedCredentials;
 use wcheckout_app::gateway::Gateway;
 use wcheckout_app::wire::CreateCheckoutOrderRequest;
 use wcheckout_client::{ApiResponse, Client, ClientError, Credentials};
 use wcheckout_domain::app::App;
-use wcheckout_domain::ids::AppId;
 use wcheckout_domain::ports::SignatureUse;
 
 use crate::database::{BenchDatabase, Engine, usable_engines};
@@ -107,7 +105,7 @@ async fn run_engine(
     let requests = levels(options, "signed requests", client, refused_order).await;
     let direct = (
         Arc::clone(&gateway.gateway),
-        Arc::new(domain_app(&gateway, &app).await?),
+        Arc::new(gateway.app(&app).await?),
     );
     let use_case = levels(options, "use case orders", direct, use_case_order).await;
     gateway.stop().await;
@@ -144,13 +142,6 @@ where
         levels.push(level);
     }
     levels
-}
-
-/// The app as the use case takes it.
-async fn domain_app(gateway: &BenchGateway, issued: &IssuedCredentials) -> anyhow::Result<App> {
-    let app = gateway.gateway.store.app(&AppId::new(&issued.app_id)).await;
-    app.map_err(|e| anyhow::anyhow!("{e}"))?
-        .context("the app just created")
 }
 
 /// CreateCheckoutOrder's use case called directly, with a signature to record like a signed
