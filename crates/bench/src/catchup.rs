@@ -31,6 +31,7 @@ use wcheckout_evm::stablecoin;
 
 use crate::database::{BenchDatabase, Engine, usable_engines};
 use crate::gateway::{BenchGateway, config_with_chain};
+use crate::watcher_steps;
 
 /// Blocks in the backlog unless `--blocks` says otherwise.
 pub(crate) const DEFAULT_BLOCKS: u64 = 2000;
@@ -176,13 +177,23 @@ struct Backlog {
 
 struct RunResult {
     engine: Engine,
-    raw: Duration,
     raw_calls: usize,
     logs: usize,
+    /// One run's figures, or the median of each over the runs in `runs`.
+    figures: Figures,
+    /// Every repetition's figures, when `figures` are their medians.
+    runs: Vec<Figures>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Figures {
+    raw: Duration,
     recorded: Duration,
     paid: Duration,
-    /// Every repetition's (raw, recorded, paid), when this is their median.
-    runs: Vec<(Duration, Duration, Duration)>,
+    /// The watcher's scans waiting for their ranges to be fetched and matched, in all.
+    waited: Duration,
+    /// The watcher deciding its ranges' credits and committing them, in all.
+    committed: Duration,
 }
 
 /// The median of each figure over the repetitions of one engine (each run is a fresh
@@ -192,15 +203,18 @@ fn median_run(runs: Vec<RunResult>) -> Option<RunResult> {
         values.sort_unstable();
         values[values.len() / 2]
     };
-    let all = runs
-        .iter()
-        .map(|r| (r.raw, r.recorded, r.paid))
-        .collect::<Vec<_>>();
+    let all = runs.iter().map(|r| r.figures).collect::<Vec<_>>();
+    let of = |figure: fn(&Figures) -> Duration| median(all.iter().map(figure).collect());
+    let figures = Figures {
+        raw: of(|f| f.raw),
+        recorded: of(|f| f.recorded),
+        paid: of(|f| f.paid),
+        waited: of(|f| f.waited),
+        committed: of(|f| f.committed),
+    };
     let first = runs.into_iter().next()?;
     Some(RunResult {
-        raw: median(all.iter().map(|r| r.0).collect()),
-        recorded: median(all.iter().map(|r| r.1).collect()),
-        paid: median(all.iter().map(|r| r.2).collect()),
+        figures,
         runs: all,
         ..first
     })
@@ -236,14 +250,17 @@ pub(crate) async fn run(
                 one_engine(engine, options, &database.url, &mut anvil, &mut backlog).await;
             database.remove().await;
             let result = outcome?;
+            let f = &result.figures;
             eprintln!(
                 "  raw eth_getLogs {:.3} s; watcher: recorded {:.3} s ({:.2}x), paid {:.3} s \
-                 ({:.2}x)",
-                result.raw.as_secs_f64(),
-                result.recorded.as_secs_f64(),
-                ratio(result.recorded, result.raw),
-                result.paid.as_secs_f64(),
-                ratio(result.paid, result.raw),
+                 ({:.2}x); waited for ranges {:.3} s, committed {:.3} s",
+                f.raw.as_secs_f64(),
+                f.recorded.as_secs_f64(),
+                ratio(f.recorded, f.raw),
+                f.paid.as_secs_f64(),
+                ratio(f.paid, f.raw),
+                f.waited.as_secs_f64(),
+                f.committed.as_secs_f64(),
             );
             runs.push(result);
         }
@@ -302,15 +319,26 @@ async fn one_engine(
             "eth_getLogs returned {logs} logs, {} expected",
             backlog.transfers
         );
+        watcher_steps::take();
         let (recorded, paid) = watch(&mut gateway, &config, backlog, options).await?;
+        let steps = watcher_steps::take();
+        ensure!(
+            steps.ranges > 0,
+            "no `transfers recorded` event of the watcher was seen (its step timers are read \
+             from that event's `waited_ms` and `commit_ms` fields)"
+        );
         verify(&gateway, &sysids).await?;
         Ok(RunResult {
             engine,
-            raw,
             raw_calls,
             logs,
-            recorded,
-            paid,
+            figures: Figures {
+                raw,
+                recorded,
+                paid,
+                waited: steps.waited,
+                committed: steps.committed,
+            },
             runs: Vec::new(),
         })
     }
@@ -644,18 +672,20 @@ credited: order, transfer state, ledger postings and the order's webhook event i
         runs = options.repeats.max(1),
     );
     for r in results {
+        let f = &r.figures;
         let _ = writeln!(
             text,
             "| {} | {:.3} s | **{:.3} s** | **{:.3} s** | {:.2}× | {:.2}× |",
             r.engine.name(),
-            r.raw.as_secs_f64(),
-            r.recorded.as_secs_f64(),
-            r.paid.as_secs_f64(),
-            ratio(r.recorded, r.raw),
-            ratio(r.paid, r.raw),
+            f.raw.as_secs_f64(),
+            f.recorded.as_secs_f64(),
+            f.paid.as_secs_f64(),
+            ratio(f.recorded, f.raw),
+            ratio(f.paid, f.raw),
         );
     }
     text.push('\n');
+    steps_table(&mut text, results);
     if !BEFORE.is_empty() {
         let _ = write!(
             text,
@@ -698,12 +728,14 @@ credited: order, transfer state, ledger postings and the order's webhook event i
         let runs = r
             .runs
             .iter()
-            .map(|(raw, recorded, paid)| {
+            .map(|f| {
                 format!(
-                    "{:.3} / {:.3} / {:.3} s",
-                    raw.as_secs_f64(),
-                    recorded.as_secs_f64(),
-                    paid.as_secs_f64()
+                    "{:.3} / {:.3} / {:.3} s (waited {:.3}, committed {:.3})",
+                    f.raw.as_secs_f64(),
+                    f.recorded.as_secs_f64(),
+                    f.paid.as_secs_f64(),
+                    f.waited.as_secs_f64(),
+                    f.committed.as_secs_f64(),
                 )
             })
             .collect::<Vec<_>>()
@@ -715,4 +747,35 @@ credited: order, transfer state, ledger postings and the order's webhook event i
         );
     }
     text
+}
+
+/// The recorded time taken apart by the watcher's own step timers: a scan waits for its range
+/// (fetched and matched ahead while the previous range was committed, the first range not),
+/// then decides its credits and commits; the rest is the rounds' other steps (lease, head,
+/// the cursor block's check, the crediting of transfers recorded earlier).
+fn steps_table(text: &mut String, results: &[RunResult]) {
+    text.push_str(
+        "Where the recorded time goes (the watcher's own timers, summed over its ranges; \
+medians): **waiting** for a range's logs and matches, **committing** (deciding the range's \
+credits and the commit that records and credits them), the **rest** of the rounds (lease, \
+head, the cursor block's check, crediting transfers recorded earlier). Nothing is committed \
+before the first range is read and the commits are one after another, so the recorded time \
+cannot fall below the commits' sum plus the first range's read.\n\n\
+| Engine | Waiting | Committing | Rest | Committing ÷ raw fetch |\n\
+| --- | ---: | ---: | ---: | ---: |\n",
+    );
+    for r in results {
+        let f = &r.figures;
+        let rest = f.recorded.saturating_sub(f.waited + f.committed);
+        let _ = writeln!(
+            text,
+            "| {} | {:.3} s | {:.3} s | {:.3} s | {:.2}× |",
+            r.engine.name(),
+            f.waited.as_secs_f64(),
+            f.committed.as_secs_f64(),
+            rest.as_secs_f64(),
+            ratio(f.committed, f.raw),
+        );
+    }
+    text.push('\n');
 }

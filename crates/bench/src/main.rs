@@ -30,9 +30,13 @@ mod receiver;
 mod report;
 mod scale;
 mod stats;
+mod watcher_steps;
 mod webhooks;
 
 use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::database::Engine;
 
@@ -140,9 +144,12 @@ fn main() -> anyhow::Result<()> {
                 "warn,alloy_pubsub=error,alloy_transport_ws=off,wcheckout_evm::reader=error",
             )
         });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let printed = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_filter(filter);
+    let _ = tracing_subscriber::registry()
+        .with(printed)
+        .with(watcher_steps::layer())
         .try_init();
     let command_line = report::command_line();
     tokio::runtime::Builder::new_multi_thread()
