@@ -166,8 +166,8 @@ impl Gateway {
             }
         };
         if let Some(token) = non_empty(body.token) {
-            let payment = self.store.abnormal_payment(&number).await?;
-            if payment.is_some_and(|p| p.token.as_str() != token) {
+            let payment = self.app_abnormal_payment(app, &number).await?;
+            if payment.token.as_str() != token {
                 return Err(Rejection::invalid(
                     "token",
                     format!("the abnormal payment is not in {token}"),
@@ -184,6 +184,18 @@ impl Gateway {
             remark: remark(body.remark)?,
         };
         self.refund(app, ask).await
+    }
+
+    /// An abnormal payment of `app`: one of another app is exactly as unknown as a number that
+    /// does not exist (the same `00404`), so no app learns what another one has.
+    async fn app_abnormal_payment(
+        &self,
+        app: &App,
+        no: &str,
+    ) -> Result<AbnormalPayment, ServiceError> {
+        let payment = self.store.abnormal_payment(no).await?;
+        let payment = payment.filter(|p| p.app_id == app.id);
+        payment.ok_or_else(|| Rejection::not_found("abnormal payment", no).into())
     }
 
     /// The abnormal payment a transfer made, for an app (and order, when given).
@@ -277,6 +289,10 @@ impl Gateway {
             version: 1,
         };
         let mut changes = ChangeSet::default();
+        let view = self.refund_view(&refund)?;
+        changes
+            .events
+            .push(refund_changed_event(&view, &refund, now));
         changes.refunds.push(RefundChange::Create(refund.clone()));
         changes.payouts.push(PayoutChange::Create(
             self.token_payout(
@@ -327,11 +343,7 @@ impl Gateway {
         ask: &RefundAsk,
     ) -> Result<(Order, Source), ServiceError> {
         let abnormal = match &ask.abnormal_payment_no {
-            Some(no) => {
-                let payment = self.store.abnormal_payment(no).await?;
-                let payment = payment.filter(|p| p.app_id == app.id);
-                Some(payment.ok_or_else(|| Rejection::not_found("abnormal payment", no))?)
-            }
+            Some(no) => Some(self.app_abnormal_payment(app, no).await?),
             None => None,
         };
         let order = match (&ask.order_no, &abnormal) {
@@ -390,7 +402,9 @@ impl Gateway {
     }
 
     /// What is left to refund: the abnormal amount not yet refunded or reserved, or what a paid
-    /// order brought (up to the amount due) less its refunds done and in progress.
+    /// order brought (up to the amount due) less its refunds done and in progress. Read before
+    /// the commit, it holds at the commit because the commit writes the abnormal payment or the
+    /// order read first with compare-and-set (`start_order_refund`).
     async fn refundable(
         &self,
         order: &Order,
@@ -440,19 +454,22 @@ impl Gateway {
         })
     }
 
+    /// Moves the order to `REFUNDING` (announced when its status changes) and writes it with
+    /// compare-and-set even when it is `REFUNDING` already: what is refundable was decided from
+    /// this version of the order and the refunds read after it, so of two refunds decided from
+    /// the same reads only one commits, and the other decides again from fresh ones.
     async fn start_order_refund(
         &self,
         order: &Order,
         now: Timestamp,
         changes: &mut ChangeSet,
     ) -> Result<(), ServiceError> {
-        if order.status == OrderStatus::Refunding {
-            return Ok(());
-        }
         let mut after = order.transition(OrderEvent::RefundStarted, now)?;
         after.version = order.version.saturating_add(1);
-        let view = self.order_view(&after).await?;
-        changes.events.push(order_changed_event(&view, &after, now));
+        if after.status != order.status {
+            let view = self.order_view(&after).await?;
+            changes.events.push(order_changed_event(&view, &after, now));
+        }
         changes.orders.push(OrderWrite {
             expected_version: order.version,
             order: after,

@@ -265,6 +265,10 @@ impl Gateway {
         if approved {
             self.queue_settlement_payout(&settlement, chain, now, &mut changes);
         }
+        let view = self.settlement_view(&settlement)?;
+        changes
+            .events
+            .push(settlement_changed_event(&view, &settlement, now));
         changes
             .settlements
             .push(SettlementChange::Create(settlement.clone()));

@@ -49,7 +49,7 @@ struct Bench {
     eth: Chain,
     hooks: Receiver,
     app: IssuedCredentials,
-    client: Client,
+    client: Arc<Client>,
 }
 
 impl Bench {
@@ -71,7 +71,7 @@ impl Bench {
             .create("Payouts", Some(&hooks.url("/hooks")), &[])
             .await
             .unwrap();
-        let client = gw.client(&app);
+        let client = Arc::new(gw.client(&app));
         Some(Bench {
             chain,
             gw,
@@ -111,6 +111,23 @@ impl Bench {
 
     async fn get(&self, path_and_query: &str) -> ApiResponse {
         self.client.get(path_and_query).await.unwrap()
+    }
+
+    /// POSTs every body at once (each its own request and signature); the answers in order.
+    async fn race(&self, path: &str, bodies: &[Value]) -> Vec<ApiResponse> {
+        let requests = bodies
+            .iter()
+            .map(|body| {
+                let (client, path, body) =
+                    (Arc::clone(&self.client), path.to_owned(), body.to_string());
+                tokio::spawn(async move { client.post(&path, &body).await.unwrap() })
+            })
+            .collect::<Vec<_>>();
+        let mut answers = Vec::new();
+        for request in requests {
+            answers.push(request.await.unwrap());
+        }
+        answers
     }
 
     /// POSTs and asserts success; the `retdata`.
@@ -417,7 +434,11 @@ async fn partial_then_full_refund_reach_the_payer(db: Db) {
             .iter()
             .map(|d| d["refundStatus"].as_str().unwrap().to_owned())
             .collect::<Vec<_>>();
-        assert_eq!(steps, ["REFUNDING", "REFUNDED"], "refund {no}");
+        assert_eq!(
+            steps,
+            ["PENDING_REFUND", "REFUNDING", "REFUNDED"],
+            "refund {no}"
+        );
         let sending = b
             .wait_hook(
                 "REFUND_ORDER_CHANGED",
@@ -552,6 +573,24 @@ async fn repeated_refund_number_pays_once(db: Db) {
 // 3. An overpayment returned to its payer
 // ---------------------------------------------------------------------------------------------
 
+/// The `retcode` and `retmsg` (the number replaced by `N`) of a refund of abnormal payment `no`.
+async fn abnormal_refund_answer(
+    client: &Client,
+    path: &str,
+    no: &str,
+    token: Option<&str>,
+) -> (String, String) {
+    let mut body = json!({"refundOrderNo": "xs", "abnormalPaymentNo": no, "amount": "0.1"});
+    if let Some(token) = token {
+        body["token"] = json!(token);
+    }
+    let answer = client.post(path, &body.to_string()).await.unwrap();
+    (
+        answer.retcode().to_owned(),
+        answer.retmsg().replace(no, "N"),
+    )
+}
+
 async fn overpayment_returns_to_the_payer(db: Db) {
     let Some(b) = Bench::start(db, |_| {}).await else {
         return;
@@ -574,6 +613,21 @@ async fn overpayment_returns_to_the_payer(db: Db) {
     assert_eq!(abnormal["hash"], tx.as_str());
     assert_eq!(units(&abnormal["amount"]), base("0.75"));
     assert_eq!(units(&abnormal["pendingAmount"]), base("0.75"));
+
+    // Another app learns nothing of it: its number answers exactly as one that does not exist.
+    let stranger = b.gw.client(&b.gw.create_app().await);
+    let real = abnormal["abnormalPaymentNo"].as_str().unwrap();
+    for path in [
+        "/checkout/abnormal-payment/refund",
+        "/checkout/refund/create",
+    ] {
+        for token in [None, Some("ETH_USDC"), Some("ETH_USDT")] {
+            let known = abnormal_refund_answer(&stranger, path, real, token).await;
+            assert_eq!(known.0, "00404", "{path} {token:?}: {known:?}");
+            let unknown = abnormal_refund_answer(&stranger, path, "APX0000000000", token).await;
+            assert_eq!(known, unknown, "{path} {token:?}");
+        }
+    }
 
     // By order and transaction, no amount: the whole abnormal amount.
     let body = json!({"refundOrderNo": "xr1", "orderNo": "x1", "txHash": tx, "token": "ETH_USDT", "remark": "excess"});
@@ -689,7 +743,7 @@ async fn onchain_settlement_arrives(db: Db) {
         .iter()
         .map(|d| d["settlementStatus"].as_str().unwrap().to_owned())
         .collect::<Vec<_>>();
-    assert_eq!(steps, ["SETTLING", "SETTLED"]);
+    assert_eq!(steps, ["PENDING_SETTLEMENT", "SETTLING", "SETTLED"]);
     let sending = b
         .wait_hook(
             "SETTLEMENT_ORDER_CHANGED",
@@ -762,7 +816,7 @@ async fn fiat_settlements_are_paid_or_rejected(db: Db) {
         return;
     };
     b.app = app_with_id(&b.gw, BANK_APP, &b.hooks.url("/hooks")).await;
-    b.client = b.gw.client(&b.app);
+    b.client = Arc::new(b.gw.client(&b.app));
     b.paid_order("f1", "30", "30", 1).await;
     let gateway = &b.gw.gateway;
 
@@ -1031,6 +1085,105 @@ async fn cancellations_before_signing_only(db: Db) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 7. Distinct requests racing for one limit: an order's refundable amount, an abnormal payment's
+//    pending amount, a merchant's balance. One wins each race, and the chain pays no more.
+// ---------------------------------------------------------------------------------------------
+
+/// Twenty requests with their own numbers at once; exactly one is accepted, the others are
+/// refused with `00422`. The accepted one's number.
+async fn one_wins(b: &Bench, path: &str, bodies: &[Value], number: &str) -> String {
+    let answers = b.race(path, bodies).await;
+    let accepted = answers
+        .iter()
+        .filter(|a| a.retcode() == "200")
+        .map(|a| a.retdata()[number].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    assert_eq!(accepted.len(), 1, "{path}: accepted {accepted:?}");
+    for answer in answers.iter().filter(|a| a.retcode() != "200") {
+        assert_eq!(answer.retcode(), "00422", "{path}: {}", answer.body);
+    }
+    accepted[0].clone()
+}
+
+/// What `to` received from the hot wallet on chain, base units.
+async fn paid_out_to(b: &Bench, to: &str) -> u128 {
+    let logs = b.transfers(&b.hot_wallet(), to).await;
+    logs.iter()
+        .map(|log| {
+            let data = log["data"].as_str().unwrap().trim_start_matches("0x");
+            u128::from_str_radix(data, 16).unwrap()
+        })
+        .sum()
+}
+
+async fn racing_requests_never_spend_more_than_the_limit(db: Db) {
+    let Some(b) = Bench::start(db, |_| {}).await else {
+        return;
+    };
+    b.fund_gas().await;
+    let payer = DEV_ACCOUNTS[2];
+    b.paid_order("q1", "10", "10", 2).await;
+    // A second paid order of the same merchant: its balance (20) is not what stops a refund.
+    b.paid_order("q2", "10", "10", 3).await;
+    // Overpaid by 5: an OVER_PAID abnormal payment to refund from.
+    b.paid_order("q3", "10", "15", 4).await;
+
+    // An order already REFUNDING: 1 of its 10 reserved, then twenty refunds of 9 at once.
+    let first = json!({"refundOrderNo": "q1-first", "orderNo": "q1", "amount": "1"});
+    b.ok("/checkout/refund/create", &first).await;
+    assert_eq!(b.order("q1").await["orderStatus"], "REFUNDING");
+    let refunds = (0..20)
+        .map(|i| json!({"refundOrderNo": format!("q1-{i}"), "orderNo": "q1", "amount": "9"}))
+        .collect::<Vec<_>>();
+    let won = one_wins(&b, "/checkout/refund/create", &refunds, "refundOrderNo").await;
+
+    // The overpayment's 5: twenty refunds of 3 at once.
+    let abnormal = eventually(WAIT, "the OVER_PAID abnormal payment", || async {
+        let list = b
+            .ok("/checkout/abnormal-payment/list", &json!({"orderNo": "q3"}))
+            .await;
+        (list["total"] == 1).then(|| list["records"][0].clone())
+    })
+    .await;
+    let number = abnormal["abnormalPaymentNo"].as_str().unwrap();
+    let abnormal_refunds = (0..20)
+        .map(|i| json!({"refundOrderNo": format!("q3-{i}"), "abnormalPaymentNo": number, "amount": "3"}))
+        .collect::<Vec<_>>();
+    let abnormal_won = one_wins(
+        &b,
+        "/checkout/refund/create",
+        &abnormal_refunds,
+        "refundOrderNo",
+    )
+    .await;
+
+    // The merchant's balance: 30 brought, 10 of it refunded from q1: twenty settlements of 15.
+    let merchant = DEV_ACCOUNTS[6];
+    let settlements = (0..20)
+        .map(|i| json!({"settlementOrderNo": format!("qs-{i}"), "token": "ETH_USDT", "address": merchant, "amount": "15"}))
+        .collect::<Vec<_>>();
+    let settled = one_wins(
+        &b,
+        "/checkout/settlement/create",
+        &settlements,
+        "settlementOrderNo",
+    )
+    .await;
+
+    b.wait_refund(&won, "REFUNDED").await;
+    b.wait_refund(&abnormal_won, "REFUNDED").await;
+    b.wait_settlement(&settled, "SETTLED").await;
+    let order = b.wait_order("q1", "REFUNDED").await;
+    assert_eq!(units(&order["paidAmount"]), base("10"), "{order}");
+    assert_eq!(units(&order["refundedAmount"]), base("10"), "{order}");
+    // On chain, no more than each limit left: 1 + 9 to q1's payer, 3 to q3's, 15 to the merchant.
+    assert_eq!(paid_out_to(&b, payer).await, base("10"));
+    assert_eq!(paid_out_to(&b, DEV_ACCOUNTS[4]).await, base("3"));
+    assert_eq!(paid_out_to(&b, merchant).await, base("15"));
+    b.assert_books_balance().await;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /// Expands each scenario `async fn name(db: Db)` into `name::sqlite` and `name::postgres`
 /// (skipped with a message when PostgreSQL is absent).
@@ -1061,4 +1214,5 @@ on_both_engines_with_chain!(
     onchain_settlement_arrives,
     fiat_settlements_are_paid_or_rejected,
     cancellations_before_signing_only,
+    racing_requests_never_spend_more_than_the_limit,
 );
