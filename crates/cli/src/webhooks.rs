@@ -40,10 +40,13 @@ pub enum WebhookCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show one event with its body and every attempt.
+    /// Show one event with its body (the exact bytes delivered) and every attempt.
     Show {
         /// The eventId.
         event_id: String,
+        /// Print only the body, byte for byte as it was delivered (to check a signature).
+        #[arg(long)]
+        body: bool,
     },
     /// Deliver again: one event, or an app's failed events.
     Resend(ResendArgs),
@@ -99,7 +102,7 @@ pub async fn run(config_file: Option<PathBuf>, command: WebhookCommand) -> anyho
             };
             list(store.as_ref(), &filter, limit, json).await
         }
-        WebhookCommand::Show { event_id } => show(store.as_ref(), &event_id).await,
+        WebhookCommand::Show { event_id, body } => show(store.as_ref(), &event_id, body).await,
         WebhookCommand::Resend(args) => resend(store.as_ref(), args).await,
         WebhookCommand::Test { app } => {
             let keys = keys::resolve(&config)?;
@@ -169,16 +172,41 @@ async fn list(
     Ok(())
 }
 
-async fn show(store: &dyn Store, event_id: &str) -> anyhow::Result<()> {
+async fn show(store: &dyn Store, event_id: &str, body_only: bool) -> anyhow::Result<()> {
     let (entry, attempts) = store
         .outbox_event(event_id)
         .await?
         .with_context(|| format!("no event {event_id}"))?;
+    if body_only {
+        print!("{}", entry.event.body);
+        return Ok(());
+    }
     let mut shown = entry_json(&entry);
-    shown["body"] = serde_json::from_str(&entry.event.body).unwrap_or(json!(entry.event.body));
     shown["attempts"] = json!(attempts.iter().map(attempt_json).collect::<Vec<_>>());
-    println!("{}", serde_json::to_string_pretty(&shown)?);
+    // The body is written as the bytes that were delivered: parsed into a `Value` its numbers
+    // would come back re-rendered through binary floating point (`19.99` for what was sent as
+    // `19.9900000000000001`). Only a body that is not JSON is shown as a string.
+    let body = serde_json::value::RawValue::from_string(entry.event.body.clone());
+    let text = match body {
+        Ok(raw) => serde_json::to_string_pretty(&ShownEvent {
+            entry: shown,
+            body: &raw,
+        })?,
+        Err(_) => {
+            shown["body"] = json!(entry.event.body);
+            serde_json::to_string_pretty(&shown)?
+        }
+    };
+    println!("{text}");
     Ok(())
+}
+
+/// An event as `webhook show` prints it: its fields, then its body verbatim.
+#[derive(serde::Serialize)]
+struct ShownEvent<'a> {
+    #[serde(flatten)]
+    entry: serde_json::Value,
+    body: &'a serde_json::value::RawValue,
 }
 
 async fn resend(store: &dyn Store, args: ResendArgs) -> anyhow::Result<()> {

@@ -290,11 +290,16 @@ async fn call(client: &Client, method: &str, path: &str, body: &str) -> Value {
     response.retdata().clone()
 }
 
+/// An amount as a float-computing client prints it: more digits than an f64 holds, so any
+/// re-rendering through a float shows as `19.99`.
+const NOISY_AMOUNT: &str = "19.9900000000000001";
+
 /// Creates and cancels an order: one `CHECKOUT_ORDER_CHANGED` (`CANCELLED`) event.
 async fn create_and_cancel(client: &Client, order_no: &str) {
-    let body =
-        json!({"orderNo": order_no, "orderAmount": "3", "customerId": "c", "token": "ETH_USDT"});
-    let created = call(client, "POST", "/checkout/order/create", &body.to_string()).await;
+    let body = format!(
+        r#"{{"orderNo":"{order_no}","orderAmount":{NOISY_AMOUNT},"customerId":"c","token":"ETH_USDT"}}"#
+    );
+    let created = call(client, "POST", "/checkout/order/create", &body).await;
     assert_eq!(created["orderStatus"], "PAYING", "{created}");
     let cancelled = call(
         client,
@@ -873,6 +878,15 @@ async fn operator_commands(label: &str, database_url: &str) {
         assert!(attempt["durationMs"].is_u64(), "{attempt}");
         assert!(attempt["startedTime"].is_string(), "{attempt}");
     }
+    // The body exactly as delivered, byte for byte: alone with --body, verbatim in the JSON.
+    let delivered = std::str::from_utf8(&posted[0].body).unwrap();
+    assert!(delivered.contains(NOISY_AMOUNT), "{delivered}");
+    assert_eq!(
+        cli.ok(&["webhook", "show", "--body", &first_failed]),
+        delivered
+    );
+    let pretty = cli.ok(&["webhook", "show", &first_failed]);
+    assert!(pretty.contains(delivered), "{pretty}");
     let missing = cli.fails(&["webhook", "show", "evt_nothing_here"]);
     assert!(missing.contains("no event evt_nothing_here"), "{missing}");
 
