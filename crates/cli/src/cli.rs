@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{apps, call, devnet, money, runtime, sandbox, serve, webhooks};
+use crate::{apps, backup, call, devnet, money, runtime, sandbox, serve, webhooks};
 
 /// wcheckout — a self-hostable stablecoin payment gateway (W Checkout merchant API).
 #[derive(Parser)]
@@ -53,6 +53,32 @@ enum Command {
     Payout(money::PayoutCommand),
     /// The hot wallet's address and balances.
     HotWallet,
+    /// Copy the SQLite database to a new file while the gateway runs (checked before it is
+    /// kept). PostgreSQL: use pg_dump or point-in-time recovery.
+    Backup {
+        /// The backup file to write (it must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Put a backup in place as the configured SQLite database (which must not exist yet),
+    /// or (--in-place) prepare a database restored by other means; payouts are then held until
+    /// `wcheckout payout release`.
+    Restore {
+        /// The SQLite backup file.
+        #[arg(
+            long,
+            required_unless_present = "in_place",
+            conflicts_with = "in_place"
+        )]
+        from: Option<PathBuf>,
+        /// The configured database was restored already (pg_restore, point-in-time recovery):
+        /// only skip deposit addresses and hold payouts.
+        #[arg(long)]
+        in_place: bool,
+        /// Deposit address indexes to skip: at least the orders made after the backup.
+        #[arg(long, default_value_t = 100_000)]
+        skip_addresses: u64,
+    },
     /// A first look in one command: a devnet, the gateway watching it, an app and a payable
     /// order.
     Sandbox(sandbox::SandboxArgs),
@@ -75,6 +101,12 @@ pub fn main() -> ExitCode {
         Command::Settlement(command) => runtime::block_on(money::settlement(cli.config, command)),
         Command::Payout(command) => runtime::block_on(money::payout(cli.config, command)),
         Command::HotWallet => runtime::block_on(money::hot_wallet(cli.config)),
+        Command::Backup { to } => runtime::block_on(backup::backup(cli.config, &to)),
+        Command::Restore {
+            from,
+            in_place: _,
+            skip_addresses,
+        } => runtime::block_on(backup::restore(cli.config, from, skip_addresses)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! commands. The binary itself only calls [`cli::main`].
 
 pub mod apps;
+pub mod backup;
 pub mod call;
 pub mod cli;
 pub mod config;

@@ -90,6 +90,12 @@ pub enum PayoutCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Hold new payouts: nothing queued is signed until `release` (what is signed already is
+    /// still followed to the end).
+    Hold,
+    /// Release the hold (after a restore: once `reconcile` and `payout list` show that nothing
+    /// queued was paid after the backup).
+    Release,
 }
 
 struct Tools {
@@ -379,7 +385,32 @@ fn print_one(settlement: &Settlement) {
 /// Runs `wcheckout payout list`.
 pub async fn payout(config: Option<PathBuf>, command: PayoutCommand) -> anyhow::Result<()> {
     let (context, store) = open(config).await?;
-    let PayoutCommand::List { json } = command;
+    let result = match command {
+        PayoutCommand::List { json } => list_payouts(&context, json).await,
+        PayoutCommand::Hold => hold_payouts(&context, true).await,
+        PayoutCommand::Release => hold_payouts(&context, false).await,
+    };
+    store.close().await;
+    result
+}
+
+async fn hold_payouts(context: &Tools, held: bool) -> anyhow::Result<()> {
+    let was = context.gateway.store.set_payouts_held(held).await?;
+    let message = match (was, held) {
+        (false, true) => "payouts held: nothing queued is signed until `wcheckout payout release`",
+        (true, true) => "payouts were held already",
+        (true, false) => "payouts released: queued payouts are sent at the engines' next round",
+        (false, false) => "payouts were not held",
+    };
+    println!("{message}");
+    Ok(())
+}
+
+async fn list_payouts(context: &Tools, json: bool) -> anyhow::Result<()> {
+    let held = context.gateway.store.payouts_held().await?;
+    if held && !json {
+        println!("payouts are HELD: nothing queued is signed until `wcheckout payout release`");
+    }
     let mut rows = Vec::new();
     for access in &context.chains {
         for payout in context
@@ -406,7 +437,6 @@ pub async fn payout(config: Option<PathBuf>, command: PayoutCommand) -> anyhow::
             println!("{row}");
         }
     }
-    store.close().await;
     Ok(())
 }
 

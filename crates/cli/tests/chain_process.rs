@@ -80,26 +80,42 @@ decimals = 6
     path
 }
 
-/// `wcheckout app create --json`: the new app's credentials.
-fn create_app(dir: &Path, config: &Path) -> Credentials {
-    let mut child = command(dir, config, &["app", "create", "--name", "Chain", "--json"])
+/// Runs `wcheckout ARGS` (bounded): whether it succeeded, and its stdout then stderr.
+fn run(dir: &Path, config: &Path, args: &[&str]) -> (bool, String) {
+    let mut child = command(dir, config, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn wcheckout app create");
+        .expect("spawn wcheckout");
     let Some(status) = wait_bounded(&mut child, COMMAND_TIMEOUT) else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("`wcheckout app create` did not finish within {COMMAND_TIMEOUT:?}");
+        panic!(
+            "`wcheckout {}` did not finish within {COMMAND_TIMEOUT:?}",
+            args.join(" ")
+        );
     };
     let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        status.success(),
-        "app create failed: {stdout}\n{}",
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let created: Value = serde_json::from_str(stdout.trim()).unwrap();
+    (status.success(), printed)
+}
+
+/// Runs `wcheckout ARGS`, which must succeed; all it printed.
+fn run_ok(dir: &Path, config: &Path, args: &[&str]) -> String {
+    let (ok, printed) = run(dir, config, args);
+    assert!(ok, "`wcheckout {}` failed:\n{printed}", args.join(" "));
+    printed
+}
+
+/// `wcheckout app create --json`: the new app's credentials.
+fn create_app(dir: &Path, config: &Path) -> Credentials {
+    let printed = run_ok(dir, config, &["app", "create", "--name", "Chain", "--json"]);
+    let json_line = printed.lines().find(|l| l.starts_with('{')).unwrap_or("");
+    let created: Value = serde_json::from_str(json_line).unwrap();
     let text = |key: &str| created[key].as_str().unwrap().to_owned();
     Credentials {
         api_key: text("apiKey"),
@@ -585,4 +601,119 @@ async fn metrics_and_health_report_the_chain_on_postgres() {
         return;
     };
     metrics_and_health_report_the_chain("postgres", &database.url).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Backed up while orders are made and paid; restored into a fresh data directory
+// ---------------------------------------------------------------------------------------------
+
+/// Orders made (and each paid at once) while the backup runs.
+const BACKUP_LOAD_ORDERS: usize = 30;
+/// Orders made before the backup starts.
+const BEFORE_BACKUP: usize = 12;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backup_under_load_restores_every_order() {
+    let chain = Arc::new(TestChain::start(31337).await);
+    let live = fresh_sqlite();
+    let dir = TempDir::new();
+    let config = write_config(&dir.path, &live.url, &chain, chain.head().await + 1);
+    let gateway = Gateway::start(&dir.path, &config, 0);
+    let credentials = create_app(&dir.path, &config);
+    let client = Arc::new(Client::new(&gateway.url(), credentials.clone()));
+
+    // The load: orders made one after another, each paid in full as soon as it is made.
+    let made = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let load = tokio::spawn({
+        let (chain, client, made) = (Arc::clone(&chain), Arc::clone(&client), Arc::clone(&made));
+        async move {
+            for i in 0..BACKUP_LOAD_ORDERS {
+                let order_no = format!("bk-{i:02}");
+                let deposit = create_order(&client, &order_no, "4.25").await;
+                made.lock().unwrap().push((order_no, deposit.clone()));
+                chain
+                    .pay(1 + i % PAYERS, chain.usdt, &deposit, usd("4.25"))
+                    .await;
+            }
+        }
+    });
+    eventually(WAIT, "orders before the backup", || async {
+        (made.lock().unwrap().len() >= BEFORE_BACKUP).then_some(())
+    })
+    .await;
+    let before_backup = made.lock().unwrap().clone();
+    let backup_file = dir.path.join("backup.db");
+    let backup_arg = backup_file.to_string_lossy().into_owned();
+    let backed_up = tokio::task::spawn_blocking({
+        let (dir, config, backup_arg) = (dir.path.clone(), config.clone(), backup_arg.clone());
+        move || run_ok(&dir, &config, &["backup", "--to", &backup_arg])
+    })
+    .await
+    .unwrap();
+    let during = made.lock().unwrap().len();
+    assert!(backed_up.contains("backed up to"), "{backed_up}");
+    load.await.unwrap();
+    assert!(
+        during < BACKUP_LOAD_ORDERS,
+        "the load ended before the backup did ({during} orders): nothing ran beside it"
+    );
+    let (refused, said) = run(&dir.path, &config, &["backup", "--to", &backup_arg]);
+    assert!(!refused && said.contains("exists already"), "{said}");
+    chain.mine(3).await;
+    let handed_out = made.lock().unwrap().clone();
+    drop(gateway);
+
+    // Restored into a fresh data directory, the gateway serves every order the backup holds
+    // and catches up with the chain: each is paid.
+    let fresh_url = format!("sqlite://{}/fresh/wcheckout.db", dir.path.display());
+    let fresh_dir = dir.path.join("fresh-config");
+    fs::create_dir_all(&fresh_dir).unwrap();
+    let fresh = write_config(&fresh_dir, &fresh_url, &chain, 0);
+    let restored = run_ok(&dir.path, &fresh, &["restore", "--from", &backup_arg]);
+    assert!(restored.contains("payouts are held"), "{restored}");
+    let (again, said) = run(&dir.path, &fresh, &["restore", "--from", &backup_arg]);
+    assert!(!again && said.contains("exists already"), "{said}");
+    let gateway = Gateway::start(&dir.path, &fresh, 1);
+    let client = Client::new(&gateway.url(), credentials);
+    let listed = eventually(WAIT, "every order of the backup paid", || async {
+        let listed = orders(&client).await;
+        let all_paid = before_backup.iter().all(|(no, _)| {
+            listed
+                .get(no)
+                .is_some_and(|order| order["orderStatus"] == "PAID")
+        });
+        all_paid.then_some(listed)
+    })
+    .await;
+    for (no, order) in &listed {
+        assert_eq!(
+            units(&order["paidAmount"]),
+            usd("4.25").base_units(),
+            "{no}: {order}"
+        );
+    }
+    // No new order gets an address an order lost with the backup may have handed out.
+    let deposit = create_order(&client, "after-restore", "1").await;
+    assert!(
+        handed_out.iter().all(|(_, address)| *address != deposit),
+        "{deposit} was handed out before the restore"
+    );
+    let reconciled = run_ok(&dir.path, &fresh, &["reconcile", "--json"]);
+    let report: Value = serde_json::from_str(&reconciled).unwrap();
+    let eth = &report["chains"][0];
+    assert_eq!(eth["differences"], json!([]), "{reconciled}");
+    assert!(eth["checked"].as_u64() > Some(0), "{reconciled}");
+    let payouts = run_ok(&dir.path, &fresh, &["payout", "list"]);
+    assert!(payouts.contains("HELD"), "{payouts}");
+    let released = run_ok(&dir.path, &fresh, &["payout", "release"]);
+    assert!(released.contains("payouts released"), "{released}");
+    eprintln!(
+        "{}; {during} of {BACKUP_LOAD_ORDERS} orders made when it ended; restored: {} orders \
+         served ({} made before the backup began), each paid; reconcile: {} accounts checked, \
+         no difference",
+        backed_up.lines().next().unwrap_or(""),
+        listed.len(),
+        before_backup.len(),
+        eth["checked"],
+    );
 }

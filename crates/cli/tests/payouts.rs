@@ -1184,6 +1184,35 @@ async fn racing_requests_never_spend_more_than_the_limit(db: Db) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 8. Held payouts: nothing queued is signed until the hold is released (after a restore)
+// ---------------------------------------------------------------------------------------------
+
+async fn held_payouts_wait_for_release(db: Db) {
+    let Some(b) = Bench::start(db, |_| {}).await else {
+        return;
+    };
+    b.fund_gas().await;
+    let payer = DEV_ACCOUNTS[2];
+    b.paid_order("h1", "5", "5", 2).await;
+    // Tokens in the hot wallet already: without the hold the refund would leave at once.
+    b.fund_tokens(3, usd("5")).await;
+    assert!(!b.gw.store.set_payouts_held(true).await.unwrap());
+    let body = json!({"refundOrderNo": "h1-r", "orderNo": "h1", "amount": "5"});
+    b.ok("/checkout/refund/create", &body).await;
+    // Many payout rounds (100 ms apart): the refund stays queued, nothing leaves.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(
+        b.refund("h1-r").await.retdata()["refundStatus"],
+        "PENDING_REFUND"
+    );
+    assert_eq!(paid_out_to(&b, payer).await, 0);
+    assert!(b.gw.store.set_payouts_held(false).await.unwrap());
+    b.wait_refund("h1-r", "REFUNDED").await;
+    assert_eq!(paid_out_to(&b, payer).await, base("5"));
+    b.assert_books_balance().await;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /// Expands each scenario `async fn name(db: Db)` into `name::sqlite` and `name::postgres`
 /// (skipped with a message when PostgreSQL is absent).
@@ -1215,4 +1244,5 @@ on_both_engines_with_chain!(
     fiat_settlements_are_paid_or_rejected,
     cancellations_before_signing_only,
     racing_requests_never_spend_more_than_the_limit,
+    held_payouts_wait_for_release,
 );

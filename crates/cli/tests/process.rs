@@ -1355,3 +1355,46 @@ async fn several_processes_share_postgres() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Deployment: the systemd unit of docs/deploy.md
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let analyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"]
+        .into_iter()
+        .find(|path| Path::new(path).exists());
+    let Some(analyze) = analyze else {
+        eprintln!("SKIPPED the_systemd_unit_verifies: systemd-analyze is not installed");
+        return;
+    };
+    let shipped = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/wcheckout.service"
+    );
+    let unit = fs::read_to_string(shipped).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/wcheckout serve"),
+        "{unit}"
+    );
+    // The unit as installed, with the binary under test where it expects the binary.
+    let dir = TempDir::new();
+    let path = dir.path.join("wcheckout.service");
+    fs::write(&path, unit.replace("/usr/local/bin/wcheckout", BIN)).unwrap();
+    let mut child = Command::new(analyze)
+        .arg("verify")
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_bounded(&mut child, COMMAND_TIMEOUT).expect("systemd-analyze hung");
+    let output = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(status.success(), "systemd-analyze verify failed:\n{said}");
+    assert!(
+        said.trim().is_empty(),
+        "systemd-analyze verify warned:\n{said}"
+    );
+}

@@ -7,6 +7,7 @@
 //! No business rule lives here: the store persists what use cases decide.
 
 mod apps;
+pub mod backup;
 mod chain;
 mod changes;
 mod checkpoint;

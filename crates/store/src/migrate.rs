@@ -73,14 +73,22 @@ const SQLITE: &[(i64, &str, &str)] = &[
     ),
 ];
 
+fn files(engine: Engine) -> &'static [(i64, &'static str, &'static str)] {
+    match engine {
+        Engine::Postgres => POSTGRES,
+        Engine::Sqlite => SQLITE,
+    }
+}
+
+/// The newest migration this build knows for an engine.
+pub(crate) fn latest_version(engine: Engine) -> i64 {
+    files(engine).iter().map(|(v, _, _)| *v).max().unwrap_or(0)
+}
+
 /// The migrator for an engine. It takes a database lock while it runs, so several processes
 /// starting at once against one PostgreSQL apply each migration once.
 pub(crate) fn migrator(engine: Engine) -> Migrator {
-    let files = match engine {
-        Engine::Postgres => POSTGRES,
-        Engine::Sqlite => SQLITE,
-    };
-    let migrations = files
+    let migrations = files(engine)
         .iter()
         .map(|(version, name, sql)| {
             Migration::new(

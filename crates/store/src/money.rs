@@ -44,6 +44,9 @@ fn totals_from_row(row: &AnyRow) -> Result<(String, Totals), StoreError> {
 const TOTALS_COLUMNS: &str =
     "account, cast(debits as text) as debits, cast(credits as text) as credits";
 
+/// The `counters` row that holds new payouts while it is 1 (see [`crate::backup`]).
+pub(crate) const PAYOUTS_HELD: &str = "payouts_held";
+
 impl SqlStore {
     /// The row `sql` finds with its text arguments, as `T`. On the writer, which sees every
     /// commit, since payouts read what they have just written.
@@ -226,6 +229,36 @@ impl MoneyStore for SqlStore {
             "select {SIGNED_TX_COLUMNS} from payout_txs where payout_id = $1 order by signed_at, tx_hash"
         );
         self.find_all(&sql, &[payout_id], signed_tx_from_row).await
+    }
+
+    async fn payouts_held(&self) -> Result<bool, StoreError> {
+        let row = sqlx::query("select value from counters where name = $1")
+            .bind(PAYOUTS_HELD)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(store_error)?;
+        Ok(row.map(|row| int(&row, "value")).transpose()? == Some(1))
+    }
+
+    async fn set_payouts_held(&self, held: bool) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(store_error)?;
+        let before = sqlx::query("select value from counters where name = $1")
+            .bind(PAYOUTS_HELD)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let before = before.map(|row| int(&row, "value")).transpose()? == Some(1);
+        sqlx::query(
+            "insert into counters (name, value) values ($1, $2) \
+             on conflict (name) do update set value = excluded.value",
+        )
+        .bind(PAYOUTS_HELD)
+        .bind(i64::from(held))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(before)
     }
 
     async fn next_nonce(

@@ -78,6 +78,7 @@ conformance!(
     signatures_first_use_concurrently,
     address_indexes_consecutive,
     address_indexes_concurrent,
+    restored_database_skips_addresses_and_holds_payouts,
     orders_insert_and_existing,
     orders_insert_concurrently,
     orders_insert_records_the_signature,
@@ -701,6 +702,23 @@ async fn address_indexes_concurrent(store: SqlStore) {
     }
     let next = store.reserve_address_indexes(1).await.unwrap();
     assert_eq!(next.start, ranges.last().unwrap().end);
+}
+
+async fn restored_database_skips_addresses_and_holds_payouts(store: SqlStore) {
+    use wcheckout_domain::ports::MoneyStore;
+    let before = store.reserve_address_indexes(4).await.unwrap();
+    assert!(!store.payouts_held().await.unwrap());
+    store.mark_restored(1000).await.unwrap();
+    let after = store.reserve_address_indexes(1).await.unwrap();
+    assert_eq!(after.start, before.end + 1000, "indexes skipped");
+    assert!(store.payouts_held().await.unwrap());
+    assert!(store.set_payouts_held(false).await.unwrap(), "it was held");
+    assert!(!store.payouts_held().await.unwrap());
+    assert!(
+        !store.set_payouts_held(true).await.unwrap(),
+        "it was not held"
+    );
+    assert!(store.payouts_held().await.unwrap());
 }
 
 // ---------------------------------------------------------------------------------------------

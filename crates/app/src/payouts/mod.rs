@@ -174,6 +174,8 @@ pub struct RoundReport {
     pub finished: usize,
     /// Payouts that could not proceed (funds, gas, fees, node errors).
     pub waiting: usize,
+    /// True when new payouts are held (after a restore, or by the operator).
+    pub held: bool,
 }
 
 /// Amounts already promised by signed, unfinished transactions, per sender and asset.
@@ -208,6 +210,8 @@ pub struct PayoutEngine {
     last_sweep: tokio::sync::Mutex<Option<tokio::time::Instant>>,
     /// Queued payouts waiting (with an unchanged note) until then, kept in memory.
     deferred: std::sync::Mutex<HashMap<String, Timestamp>>,
+    /// Whether the last round found payouts held (to log the change once).
+    was_held: std::sync::atomic::AtomicBool,
 }
 
 impl PayoutEngine {
@@ -229,6 +233,7 @@ impl PayoutEngine {
             holder,
             last_sweep: tokio::sync::Mutex::new(None),
             deferred: std::sync::Mutex::new(HashMap::new()),
+            was_held: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -282,6 +287,7 @@ impl PayoutEngine {
             .iter()
             .filter(|p| p.status != PayoutStatus::Queued)
             .collect();
+        let in_flight_count = in_flight.len();
         if !in_flight.is_empty() {
             let head = self.writer.head_number().await?;
             let final_height =
@@ -296,6 +302,14 @@ impl PayoutEngine {
                     }
                 }
             }
+        }
+        // What is signed keeps its nonce and is safe to follow; what is queued waits while
+        // payouts are held, and so do sweeps (they would queue more).
+        report.held = store.payouts_held().await?;
+        self.log_hold_change(report.held);
+        if report.held {
+            report.waiting += open.len().saturating_sub(in_flight_count);
+            return Ok(report);
         }
         let due = open
             .iter()
@@ -316,6 +330,20 @@ impl PayoutEngine {
         metrics::gauge!("wcheckout_payouts_open", "chain" => self.chain.key.to_string())
             .set(open.len() as f64);
         Ok(report)
+    }
+
+    fn log_hold_change(&self, held: bool) {
+        let was = self
+            .was_held
+            .swap(held, std::sync::atomic::Ordering::Relaxed);
+        match (was, held) {
+            (false, true) => tracing::warn!(
+                chain = %self.chain.key,
+                "payouts are held: nothing queued is signed until `wcheckout payout release`"
+            ),
+            (true, false) => tracing::info!(chain = %self.chain.key, "payouts released"),
+            (false, false) | (true, true) => {}
+        }
     }
 
     /// Whether a queued payout's in-memory wait is over.

@@ -174,6 +174,12 @@ pub trait MoneyStore: Send + Sync {
     ) -> Result<Option<Payout>, StoreError>;
     /// Every signed transaction of a payout, oldest first.
     async fn signed_txs(&self, payout_id: &str) -> Result<Vec<SignedTx>, StoreError>;
+    /// Whether new payouts are held: nothing queued is signed until the operator releases the
+    /// hold (set by a restore, whose database may not know of sends made after its backup, or
+    /// by the operator).
+    async fn payouts_held(&self) -> Result<bool, StoreError>;
+    /// Holds (`true`) or releases (`false`) new payouts; whether they were held before.
+    async fn set_payouts_held(&self, held: bool) -> Result<bool, StoreError>;
     /// The next nonce recorded for an address of ours.
     async fn next_nonce(
         &self,
