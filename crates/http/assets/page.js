@@ -141,17 +141,22 @@
   // --- copying the address -------------------------------------------------------------------
 
   function copyAddress() {
-    var input = $("address");
+    var box = $("address");
+    var address = box.textContent.trim();
     var done = function () { flash($("copy"), t.copied); };
     var fallback = function () {
-      input.select();
+      var range = document.createRange();
+      range.selectNodeContents(box);
+      var selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
       try {
         if (document.execCommand("copy")) return done();
       } catch (e) { /* shown below */ }
       say(t.copyFailed, true);
     };
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(input.value).then(done, fallback);
+      navigator.clipboard.writeText(address).then(done, fallback);
     } else {
       fallback();
     }

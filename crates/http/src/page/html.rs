@@ -202,10 +202,14 @@ fn pay_section(page: &PaymentPage, t: &Texts, urls: &Urls) -> Markup {
         section #pay .pay hidden[!is_payable(status)] {
             img #qr src={ (urls.page) "/qr.svg?units=" (status.remaining_units) }
                 alt=(fill(t.qr_alt, &values)) width="232" height="232";
-            label for="address" { (t.address) }
+            // The whole address, wrapped, never clipped: payers check its first and last
+            // characters (address poisoning counts on a look at only part of it). Focusable,
+            // and one click selects all of it.
+            span #address-label .label { (t.address) }
             div.address-row {
-                input #address type="text" readonly value=(page.deposit_address)
-                    spellcheck="false" autocomplete="off";
+                code #address tabindex="0" translate="no" aria-labelledby="address-label" {
+                    (page.deposit_address)
+                }
                 button #copy type="button" { (t.copy) }
             }
             p.warning { (fill(t.only_network, &values)) }
