@@ -65,11 +65,10 @@ impl Gateway {
             chain_read_past_deadline: self.chain_read_past(cursor.as_ref(), order.expires_at, now),
             confirming_in_time,
         };
-        let (mut after, under_paid) = match payment::expire(order, facts, last_credited, now)? {
+        let (after, under_paid) = match payment::expire(order, facts, last_credited, now)? {
             Expiry::Wait => return Ok(false),
             Expiry::Expire { order, under_paid } => (*order, under_paid),
         };
-        after.version = order.version.saturating_add(1);
         let head = cursor.map(|c| c.head_number);
         let view =
             self.order_view_with(&after, &payment_progress(transfers.iter(), head, chain))?;

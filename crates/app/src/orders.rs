@@ -271,8 +271,7 @@ impl Gateway {
         event: OrderEvent,
     ) -> Result<Order, ChangeError> {
         let now = self.clock.now();
-        let mut changed = order.transition(event, now)?;
-        changed.version = order.version.saturating_add(1);
+        let changed = order.transition(event, now)?;
         let view = self.order_view(&changed).await?;
         let changes = ChangeSet {
             orders: vec![OrderWrite {

@@ -15,7 +15,8 @@ use wcheckout_domain::ids::{SysidKind, compose_sysid};
 use wcheckout_domain::money::TokenAmount;
 use wcheckout_domain::order::Order;
 use wcheckout_domain::payment::{
-    self, AbnormalDraft, AbnormalPayment, Credit, Transfer, TransferKey, TransferState,
+    self, AbnormalDraft, AbnormalPayment, Credit, Transfer, TransferEvent, TransferKey,
+    TransferState,
 };
 use wcheckout_domain::ports::{AbnormalChange, ChangeSet, OrderWrite, TransferChange};
 use wcheckout_domain::time::Timestamp;
@@ -265,10 +266,12 @@ impl Gateway {
         now: Timestamp,
         changes: &mut ChangeSet,
     ) -> Result<Credited, ServiceError> {
-        let this = stored.iter().find(|t| t.key() == transfer.key());
-        if this.is_none_or(|t| t.state != TransferState::Pending) {
+        let recorded = stored.iter().find(|t| t.key() == transfer.key());
+        let Some(recorded) = recorded.filter(|t| t.state == TransferState::Pending) else {
             return Ok(Credited::AlreadyDone);
-        }
+        };
+        let finalised = TransferChange::transition(recorded, TransferEvent::Finalised)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
         // The twin of a re-included transfer pays the same deposit address, so the same order.
         let same_tx = stored
             .iter()
@@ -276,7 +279,7 @@ impl Gateway {
             .cloned()
             .collect::<Vec<_>>();
         if reincludes_reversed(&same_tx, transfer) {
-            changes.transfers.push(credited(transfer));
+            changes.transfers.push(finalised);
             self.note_reinclusion(order, transfer, now, changes);
             changes.postings.push(postings::reincluded(order, transfer));
             return Ok(Credited::Reincluded);
@@ -290,13 +293,12 @@ impl Gateway {
                 completed,
                 excess,
             } => {
-                changes.transfers.push(credited(transfer));
+                changes.transfers.push(finalised);
                 if completed {
                     let extra = excess.as_ref().map_or(TokenAmount::ZERO, |e| e.amount);
                     changes.postings.extend(postings::order_paid(&after, extra));
                 }
-                let mut after = *after;
-                after.version = order.version.saturating_add(1);
+                let after = *after;
                 let view = completed
                     .then(|| self.view_after_credit(&after, transfer, stored, head))
                     .transpose()?;
@@ -307,7 +309,7 @@ impl Gateway {
                 Ok(Credited::Counted)
             }
             Credit::Abnormal(draft) => {
-                changes.transfers.push(credited(transfer));
+                changes.transfers.push(finalised);
                 let reference = format!("transfer:{}", transfer.key());
                 changes
                     .postings
@@ -394,15 +396,6 @@ fn count(
         expected_version: before.version,
         order: after,
     });
-}
-
-/// A pending transfer's move to `CREDITED` (compare-and-set on its state).
-fn credited(transfer: &Transfer) -> TransferChange {
-    TransferChange::SetState {
-        key: transfer.key(),
-        from: TransferState::Pending,
-        to: TransferState::Credited,
-    }
 }
 
 /// A transaction's transfer under a new log index, whose twin (same recipient and amount) was

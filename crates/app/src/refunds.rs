@@ -7,7 +7,7 @@ use wcheckout_domain::error::{ErrorCode, Rejection};
 use wcheckout_domain::ids::{IntegratorNo, SysidKind, compose_sysid};
 use wcheckout_domain::ledger::{Account, Bucket};
 use wcheckout_domain::money::{Decimal, TokenAmount};
-use wcheckout_domain::order::{Order, OrderEvent, OrderStatus, RefundTotal};
+use wcheckout_domain::order::{Order, OrderEvent, OrderStatus};
 use wcheckout_domain::payment::{AbnormalEvent, AbnormalPayment, AbnormalStatus};
 use wcheckout_domain::payout::{PayoutKind, PayoutStatus};
 use wcheckout_domain::ports::{
@@ -464,8 +464,7 @@ impl Gateway {
         now: Timestamp,
         changes: &mut ChangeSet,
     ) -> Result<(), ServiceError> {
-        let mut after = order.transition(OrderEvent::RefundStarted, now)?;
-        after.version = order.version.saturating_add(1);
+        let after = order.transition(OrderEvent::RefundStarted, now)?;
         if after.status != order.status {
             let view = self.order_view(&after).await?;
             changes.events.push(order_changed_event(&view, &after, now));
@@ -649,31 +648,10 @@ impl Gateway {
         let still_running = others.iter().any(|r| {
             r.sysid != ended.sysid && r.source == RefundSource::Order && in_flight(r.status)
         });
-        let total = order
-            .refunded_amount
-            .checked_add(refunded)
+        let after = order
+            .refund_ended(refunded, still_running, now)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let mut after = Order {
-            refunded_amount: total,
-            updated_at: now,
-            version: order.version.saturating_add(1),
-            ..order.clone()
-        };
-        let status_changes = !still_running && order.status == OrderStatus::Refunding;
-        if status_changes {
-            let counted = order.paid_amount.min(order.paying_amount);
-            let outcome = if total.is_zero() {
-                RefundTotal::Nothing
-            } else if total >= counted {
-                RefundTotal::All
-            } else {
-                RefundTotal::Part
-            };
-            after.status = order
-                .status
-                .apply(OrderEvent::RefundsEnded { outcome })
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        }
+        let status_changes = after.status != order.status;
         if status_changes || !refunded.is_zero() {
             if status_changes {
                 let view = self.order_view(&after).await?;

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::chain::{BlockMark, BlockRef, ChainError, ChainReader};
 use wcheckout_domain::order::Order;
-use wcheckout_domain::payment::{Transfer, TransferState};
+use wcheckout_domain::payment::{Transfer, TransferEvent, TransferState};
 use wcheckout_domain::ports::{ChangeSet, CommitError, CursorMove, OrderWrite, TransferChange};
 use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::{Chain, ChainKey};
@@ -493,11 +493,10 @@ impl ChainWatcher {
                     changes.postings.push(postings::vanished(order, transfer));
                 }
                 TransferState::Credited => {
-                    changes.transfers.push(TransferChange::SetState {
-                        key: transfer.key(),
-                        from: TransferState::Credited,
-                        to: TransferState::Reversed,
-                    });
+                    let reorganised =
+                        TransferChange::transition(transfer, TransferEvent::Reorganised)
+                            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                    changes.transfers.push(reorganised);
                     changes.postings.push(postings::reversed(order, transfer));
                     reversed
                         .entry(transfer.order_sysid.clone())

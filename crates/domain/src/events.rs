@@ -1,51 +1,21 @@
 //! Webhook events as the outbox stores them: written in the same transaction as the change
 //! they announce, with their body fixed at that moment.
 
-use std::fmt;
-
 use crate::ids::AppId;
+use crate::text_enum::text_enum;
 use crate::time::Timestamp;
 
-/// `eventType` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EventType {
-    /// A checkout order changed status.
-    CheckoutOrderChanged,
-    /// A refund order changed status.
-    RefundOrderChanged,
-    /// A settlement order changed status.
-    SettlementOrderChanged,
-    /// An abnormal payment was created or updated.
-    AbnormalPayment,
-}
-
-impl EventType {
-    /// The value as W Checkout writes it.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            EventType::CheckoutOrderChanged => "CHECKOUT_ORDER_CHANGED",
-            EventType::RefundOrderChanged => "REFUND_ORDER_CHANGED",
-            EventType::SettlementOrderChanged => "SETTLEMENT_ORDER_CHANGED",
-            EventType::AbnormalPayment => "ABNORMAL_PAYMENT",
-        }
-    }
-
-    /// Parses the value.
-    pub fn parse(text: &str) -> Option<EventType> {
-        [
-            EventType::CheckoutOrderChanged,
-            EventType::RefundOrderChanged,
-            EventType::SettlementOrderChanged,
-            EventType::AbnormalPayment,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == text)
-    }
-}
-
-impl fmt::Display for EventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+text_enum! {
+    /// `eventType` values.
+    pub enum EventType {
+        /// A checkout order changed status.
+        CheckoutOrderChanged => "CHECKOUT_ORDER_CHANGED",
+        /// A refund order changed status.
+        RefundOrderChanged => "REFUND_ORDER_CHANGED",
+        /// A settlement order changed status.
+        SettlementOrderChanged => "SETTLEMENT_ORDER_CHANGED",
+        /// An abnormal payment was created or updated.
+        AbnormalPayment => "ABNORMAL_PAYMENT",
     }
 }
 

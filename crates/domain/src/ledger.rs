@@ -10,6 +10,7 @@ use std::fmt;
 use crate::address::EvmAddress;
 use crate::ids::AppId;
 use crate::money::TokenAmount;
+use crate::text_enum::text_enum;
 use crate::token::{ChainKey, TokenId};
 
 /// What a custody or fee account holds.
@@ -30,24 +31,16 @@ impl fmt::Display for Asset {
     }
 }
 
-/// A merchant's balance buckets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Bucket {
-    /// Seen on chain, not final yet.
-    Pending,
-    /// Final and free to refund or settle.
-    Available,
-    /// Promised to a refund or settlement in progress.
-    Reserved,
-}
-
-impl Bucket {
-    fn as_str(self) -> &'static str {
-        match self {
-            Bucket::Pending => "pending",
-            Bucket::Available => "available",
-            Bucket::Reserved => "reserved",
-        }
+text_enum! {
+    /// A merchant's balance buckets.
+    #[derive(PartialOrd, Ord)]
+    pub enum Bucket {
+        /// Seen on chain, not final yet.
+        Pending => "pending",
+        /// Final and free to refund or settle.
+        Available => "available",
+        /// Promised to a refund or settlement in progress.
+        Reserved => "reserved",
     }
 }
 
@@ -169,54 +162,35 @@ pub fn parse_custody(key: &str) -> Option<Account> {
     })
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PostingKind {
-    /// A transfer to a deposit address was seen (pending).
-    PaymentSeen,
-    /// A seen transfer became final and counts for the merchant.
-    PaymentFinal,
-    /// A final transfer is abnormal and held for refunding.
-    PaymentAbnormal,
-    /// A seen transfer vanished in a reorganisation.
-    PaymentVanished,
-    /// A credited transfer was undone by a deep reorganisation.
-    PaymentReversed,
-    /// Funds promised to a refund or settlement.
-    Reserve,
-    /// A cancelled, rejected or failed payout's funds given back.
-    Release,
-    /// Tokens sent out (refund, settlement).
-    PaidOut,
-    /// A fiat settlement the operator paid from their own funds.
-    FiatPaid,
-    /// Tokens swept from a deposit address to the hot wallet.
-    Sweep,
-    /// Gas money sent from the hot wallet to a deposit address.
-    GasTopUp,
-    /// Gas burned by a transaction.
-    NetworkFee,
-    /// Operator money put into the hot wallet.
-    Funding,
-}
-
-impl PostingKind {
-    /// As stored.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            PostingKind::PaymentSeen => "PAYMENT_SEEN",
-            PostingKind::PaymentFinal => "PAYMENT_FINAL",
-            PostingKind::PaymentAbnormal => "PAYMENT_ABNORMAL",
-            PostingKind::PaymentVanished => "PAYMENT_VANISHED",
-            PostingKind::PaymentReversed => "PAYMENT_REVERSED",
-            PostingKind::Reserve => "RESERVE",
-            PostingKind::Release => "RELEASE",
-            PostingKind::PaidOut => "PAID_OUT",
-            PostingKind::FiatPaid => "FIAT_PAID",
-            PostingKind::Sweep => "SWEEP",
-            PostingKind::GasTopUp => "GAS_TOP_UP",
-            PostingKind::NetworkFee => "NETWORK_FEE",
-            PostingKind::Funding => "FUNDING",
-        }
+text_enum! {
+    /// Why a posting was made.
+    pub enum PostingKind {
+        /// A transfer to a deposit address was seen (pending).
+        PaymentSeen => "PAYMENT_SEEN",
+        /// A seen transfer became final and counts for the merchant.
+        PaymentFinal => "PAYMENT_FINAL",
+        /// A final transfer is abnormal and held for refunding.
+        PaymentAbnormal => "PAYMENT_ABNORMAL",
+        /// A seen transfer vanished in a reorganisation.
+        PaymentVanished => "PAYMENT_VANISHED",
+        /// A credited transfer was undone by a deep reorganisation.
+        PaymentReversed => "PAYMENT_REVERSED",
+        /// Funds promised to a refund or settlement.
+        Reserve => "RESERVE",
+        /// A cancelled, rejected or failed payout's funds given back.
+        Release => "RELEASE",
+        /// Tokens sent out (refund, settlement).
+        PaidOut => "PAID_OUT",
+        /// A fiat settlement the operator paid from their own funds.
+        FiatPaid => "FIAT_PAID",
+        /// Tokens swept from a deposit address to the hot wallet.
+        Sweep => "SWEEP",
+        /// Gas money sent from the hot wallet to a deposit address.
+        GasTopUp => "GAS_TOP_UP",
+        /// Gas burned by a transaction.
+        NetworkFee => "NETWORK_FEE",
+        /// Operator money put into the hot wallet.
+        Funding => "FUNDING",
     }
 }
 

@@ -29,6 +29,7 @@ pub mod payout;
 pub mod ports;
 pub mod refund;
 pub mod settlement;
+mod text_enum;
 pub mod time;
 pub mod token;
 pub mod webhook;

@@ -1,32 +1,32 @@
 //! Checkout orders: what the integrator asked to be paid, and the one transition function that
 //! moves an order between the statuses of the W Checkout enum.
 
-use std::fmt;
-
 use crate::address::EvmAddress;
 use crate::error::{ErrorCode, Rejection};
 use crate::ids::{AppId, IntegratorNo};
-use crate::money::{Decimal, TokenAmount};
+use crate::money::{Decimal, Overflow, TokenAmount};
+use crate::text_enum::text_enum;
 use crate::time::Timestamp;
 use crate::token::TokenId;
 
-/// `orderStatus` values (W Checkout enum reference).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum OrderStatus {
-    /// Created, waiting for payment.
-    Paying,
-    /// Paid in full.
-    Paid,
-    /// Cancelled by the integrator before payment.
-    Cancelled,
-    /// At least one refund is in progress.
-    Refunding,
-    /// Part of the payment has been refunded.
-    PartialRefunded,
-    /// The whole payment has been refunded.
-    Refunded,
-    /// The payment window ended without full payment.
-    Timeout,
+text_enum! {
+    /// `orderStatus` values (W Checkout enum reference).
+    pub enum OrderStatus {
+        /// Created, waiting for payment.
+        Paying => "PAYING",
+        /// Paid in full.
+        Paid => "PAID",
+        /// Cancelled by the integrator before payment.
+        Cancelled => "CANCELLED",
+        /// At least one refund is in progress.
+        Refunding => "REFUNDING",
+        /// Part of the payment has been refunded.
+        PartialRefunded => "PARTIAL_REFUNDED",
+        /// The whole payment has been refunded.
+        Refunded => "REFUNDED",
+        /// The payment window ended without full payment.
+        Timeout => "TIMEOUT",
+    }
 }
 
 /// Something that happens to an order.
@@ -69,17 +69,6 @@ pub struct InvalidTransition {
 }
 
 impl OrderStatus {
-    /// Every status.
-    pub const ALL: [OrderStatus; 7] = [
-        OrderStatus::Paying,
-        OrderStatus::Paid,
-        OrderStatus::Cancelled,
-        OrderStatus::Refunding,
-        OrderStatus::PartialRefunded,
-        OrderStatus::Refunded,
-        OrderStatus::Timeout,
-    ];
-
     /// The only way an order changes status.
     pub fn apply(self, event: OrderEvent) -> Result<OrderStatus, InvalidTransition> {
         use OrderEvent as E;
@@ -113,30 +102,18 @@ impl OrderStatus {
             | OrderStatus::PartialRefunded => false,
         }
     }
-
-    /// The enum value as W Checkout writes it.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Paying => "PAYING",
-            OrderStatus::Paid => "PAID",
-            OrderStatus::Cancelled => "CANCELLED",
-            OrderStatus::Refunding => "REFUNDING",
-            OrderStatus::PartialRefunded => "PARTIAL_REFUNDED",
-            OrderStatus::Refunded => "REFUNDED",
-            OrderStatus::Timeout => "TIMEOUT",
-        }
-    }
-
-    /// Parses the enum value.
-    pub fn parse(text: &str) -> Option<OrderStatus> {
-        OrderStatus::ALL.into_iter().find(|s| s.as_str() == text)
-    }
 }
 
-impl fmt::Display for OrderStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// Why a change of an order's amounts could not be made. Both are bugs, never a client's
+/// mistake: a sum that does not fit, or a transition the order's status refuses.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OrderChangeError {
+    /// The sum does not fit.
+    #[error(transparent)]
+    Overflow(#[from] Overflow),
+    /// The order refused the transition.
+    #[error(transparent)]
+    Transition(#[from] Rejection),
 }
 
 /// Payment window bounds and default, in seconds.
@@ -257,17 +234,63 @@ impl Order {
         }
     }
 
-    /// The order with an operator alert recorded (no status change), as its next version.
-    pub fn with_alert(&self, note: String, now: Timestamp) -> Order {
+    /// The next version of the order, changed at `now`, its status untouched. Every stored
+    /// change is one version: a compare-and-set on the version read finds any change between.
+    fn next_version(&self, now: Timestamp) -> Order {
         Order {
-            alert: Some(note),
             updated_at: now,
             version: self.version.saturating_add(1),
             ..self.clone()
         }
     }
 
-    /// Applies an event: the new status, the change time and the next version.
+    /// The order with an operator alert recorded (no status change), as its next version.
+    pub fn with_alert(&self, note: String, now: Timestamp) -> Order {
+        Order {
+            alert: Some(note),
+            ..self.next_version(now)
+        }
+    }
+
+    /// The order with `paid` more credited and no status change, as its next version.
+    pub fn with_paid(&self, paid: TokenAmount, now: Timestamp) -> Order {
+        Order {
+            paid_amount: paid,
+            ..self.next_version(now)
+        }
+    }
+
+    /// A refund of the order ended, `refunded` more paid out (zero when it was cancelled or
+    /// failed): the next version counts it, and once no other refund of it is running
+    /// (`others_running`), a `REFUNDING` order becomes `PAID`, `PARTIAL_REFUNDED` or `REFUNDED`
+    /// by what has been refunded of what it brought.
+    pub fn refund_ended(
+        &self,
+        refunded: TokenAmount,
+        others_running: bool,
+        now: Timestamp,
+    ) -> Result<Order, OrderChangeError> {
+        let total = self.refunded_amount.checked_add(refunded)?;
+        let counted = Order {
+            refunded_amount: total,
+            ..self.clone()
+        };
+        if others_running || self.status != OrderStatus::Refunding {
+            return Ok(counted.next_version(now));
+        }
+        let brought = self.paid_amount.min(self.paying_amount);
+        let outcome = if total.is_zero() {
+            RefundTotal::Nothing
+        } else if total >= brought {
+            RefundTotal::All
+        } else {
+            RefundTotal::Part
+        };
+        Ok(counted.transition(OrderEvent::RefundsEnded { outcome }, now)?)
+    }
+
+    /// Applies an event: the new status as the next version. The only way an order's status
+    /// changes.
     pub fn transition(&self, event: OrderEvent, now: Timestamp) -> Result<Order, Rejection> {
         let status = self.status.apply(event).map_err(|e| {
             Rejection::new(
@@ -282,8 +305,7 @@ impl Order {
         })?;
         Ok(Order {
             status,
-            updated_at: now,
-            ..self.clone()
+            ..self.next_version(now)
         })
     }
 }

@@ -6,42 +6,60 @@ use std::fmt;
 use crate::address::EvmAddress;
 use crate::error::Rejection;
 use crate::ids::{AppId, IntegratorNo};
-use crate::money::{Overflow, TokenAmount};
-use crate::order::{Order, OrderEvent, OrderStatus};
+use crate::money::TokenAmount;
+use crate::order::{Order, OrderChangeError, OrderEvent, OrderStatus};
+use crate::text_enum::text_enum;
 use crate::time::Timestamp;
 use crate::token::{ChainKey, TokenId};
 
-/// Where a transfer stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TransferState {
-    /// Seen in a block that is not final yet.
-    Pending,
-    /// Final and applied to its order.
-    Credited,
-    /// Was credited, then its block left the canonical chain (a reorg deeper than the
-    /// confirmation depth). Kept, alerted, never silently dropped.
-    Reversed,
+text_enum! {
+    /// Where a transfer stands.
+    pub enum TransferState {
+        /// Seen in a block that is not final yet.
+        Pending => "PENDING",
+        /// Final and applied to its order.
+        Credited => "CREDITED",
+        /// Was credited, then its block left the canonical chain (a reorg deeper than the
+        /// confirmation depth). Kept, alerted, never silently dropped.
+        Reversed => "REVERSED",
+    }
+}
+
+/// Something that happens to a recorded transfer. (A pending transfer whose block is abandoned
+/// is forgotten, not moved: nothing was ever counted for it.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferEvent {
+    /// Its block is final: it counts for its order.
+    Finalised,
+    /// Its block left the canonical chain after it was credited.
+    Reorganised,
+    /// A reversed transfer is back on the canonical chain under the same key.
+    Reincluded,
+}
+
+/// A transition the transfer state machine does not allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("transfer in state {from} cannot take {event:?}")]
+pub struct InvalidTransferTransition {
+    /// State before.
+    pub from: TransferState,
+    /// What was attempted.
+    pub event: TransferEvent,
 }
 
 impl TransferState {
-    /// As stored.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            TransferState::Pending => "PENDING",
-            TransferState::Credited => "CREDITED",
-            TransferState::Reversed => "REVERSED",
-        }
-    }
-
-    /// Parses the stored value.
-    pub fn parse(text: &str) -> Option<TransferState> {
-        [
-            TransferState::Pending,
-            TransferState::Credited,
-            TransferState::Reversed,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+    /// The only way a transfer's state changes.
+    pub fn apply(self, event: TransferEvent) -> Result<TransferState, InvalidTransferTransition> {
+        use TransferEvent as E;
+        use TransferState as S;
+        let next = match (self, event) {
+            (S::Pending, E::Finalised) | (S::Reversed, E::Reincluded) => Some(S::Credited),
+            (S::Credited, E::Reorganised) => Some(S::Reversed),
+            (S::Pending, E::Reorganised | E::Reincluded)
+            | (S::Credited, E::Finalised | E::Reincluded)
+            | (S::Reversed, E::Finalised | E::Reorganised) => None,
+        };
+        next.ok_or(InvalidTransferTransition { from: self, event })
     }
 }
 
@@ -109,62 +127,25 @@ impl fmt::Display for TransferKey {
     }
 }
 
-/// Abnormal payment types.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AbnormalKind {
-    /// More than due: the excess of the completing transfer, or a transfer to a paid order.
-    OverPaid,
-    /// Part of the amount had arrived when the window ended.
-    UnderPaid,
-    /// Arrived after the order had timed out or been cancelled.
-    LatePayment,
-}
-
-impl AbnormalKind {
-    /// As W Checkout writes it.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            AbnormalKind::OverPaid => "OVER_PAID",
-            AbnormalKind::UnderPaid => "UNDER_PAID",
-            AbnormalKind::LatePayment => "LATE_PAYMENT",
-        }
-    }
-
-    /// Parses it.
-    pub fn parse(text: &str) -> Option<AbnormalKind> {
-        [
-            AbnormalKind::OverPaid,
-            AbnormalKind::UnderPaid,
-            AbnormalKind::LatePayment,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == text)
+text_enum! {
+    /// Abnormal payment types.
+    pub enum AbnormalKind {
+        /// More than due: the excess of the completing transfer, or a transfer to a paid order.
+        OverPaid => "OVER_PAID",
+        /// Part of the amount had arrived when the window ended.
+        UnderPaid => "UNDER_PAID",
+        /// Arrived after the order had timed out or been cancelled.
+        LatePayment => "LATE_PAYMENT",
     }
 }
 
-/// Abnormal payment statuses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AbnormalStatus {
-    /// Awaiting the integrator.
-    Pending,
-    /// Dealt with (refunded).
-    Handled,
-}
-
-impl AbnormalStatus {
-    /// As W Checkout writes it.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            AbnormalStatus::Pending => "PENDING",
-            AbnormalStatus::Handled => "HANDLED",
-        }
-    }
-
-    /// Parses it.
-    pub fn parse(text: &str) -> Option<AbnormalStatus> {
-        [AbnormalStatus::Pending, AbnormalStatus::Handled]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+text_enum! {
+    /// Abnormal payment statuses.
+    pub enum AbnormalStatus {
+        /// Awaiting the integrator.
+        Pending => "PENDING",
+        /// Dealt with (refunded).
+        Handled => "HANDLED",
     }
 }
 
@@ -326,19 +307,12 @@ pub enum Credit {
     AfterDeadline,
 }
 
-/// Why a credit could not be computed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum CreditError {
-    /// The paid sum does not fit.
-    #[error(transparent)]
-    Overflow(#[from] Overflow),
-    /// The order refused the transition (a bug: only `PAYING` orders are counted).
-    #[error(transparent)]
-    Transition(#[from] Rejection),
-}
-
 /// Applies a final transfer to its order.
-pub fn credit(order: &Order, transfer: &Transfer, now: Timestamp) -> Result<Credit, CreditError> {
+pub fn credit(
+    order: &Order,
+    transfer: &Transfer,
+    now: Timestamp,
+) -> Result<Credit, OrderChangeError> {
     let whole = |kind| AbnormalDraft {
         kind,
         amount: transfer.amount,
@@ -358,22 +332,21 @@ pub fn credit(order: &Order, transfer: &Transfer, now: Timestamp) -> Result<Cred
     }
 }
 
-fn count(order: &Order, transfer: &Transfer, now: Timestamp) -> Result<Credit, CreditError> {
+fn count(order: &Order, transfer: &Transfer, now: Timestamp) -> Result<Credit, OrderChangeError> {
     let paid = order.paid_amount.checked_add(transfer.amount)?;
-    let mut after = Order {
-        paid_amount: paid,
-        updated_at: now,
-        ..order.clone()
-    };
     if paid < order.min_accepted_amount {
         return Ok(Credit::Counted {
-            order: Box::new(after),
+            order: Box::new(order.with_paid(paid, now)),
             completed: false,
             excess: None,
         });
     }
-    after = after.transition(OrderEvent::PaidInFull, now)?;
-    after.tx_hash = Some(transfer.tx_hash.clone());
+    let counted = Order {
+        paid_amount: paid,
+        tx_hash: Some(transfer.tx_hash.clone()),
+        ..order.clone()
+    };
+    let after = counted.transition(OrderEvent::PaidInFull, now)?;
     let excess = paid
         .checked_sub(order.paying_amount)
         .filter(|e| !e.is_zero())
@@ -494,6 +467,77 @@ mod tests {
                 .is_err(),
             "terminal"
         );
+    }
+
+    #[test]
+    fn transfer_states_move_only_by_their_events() {
+        use TransferEvent as E;
+        use TransferState as S;
+        assert_eq!(S::Pending.apply(E::Finalised), Ok(S::Credited));
+        assert_eq!(S::Credited.apply(E::Reorganised), Ok(S::Reversed));
+        assert_eq!(S::Reversed.apply(E::Reincluded), Ok(S::Credited));
+        for (from, event) in [
+            (S::Pending, E::Reorganised),
+            (S::Pending, E::Reincluded),
+            (S::Credited, E::Finalised),
+            (S::Credited, E::Reincluded),
+            (S::Reversed, E::Finalised),
+            (S::Reversed, E::Reorganised),
+        ] {
+            assert_eq!(
+                from.apply(event),
+                Err(InvalidTransferTransition { from, event })
+            );
+        }
+    }
+
+    #[test]
+    fn every_change_of_an_order_is_one_version() {
+        let start = Timestamp::from_micros(0);
+        let later = Timestamp::from_micros(5);
+        let paying = order(100, 100, OrderStatus::Paying);
+        let Credit::Counted { order: part, .. } =
+            credit(&paying, &transfer(40, 0, "0x1"), later).unwrap()
+        else {
+            panic!("counted");
+        };
+        assert_eq!(
+            (part.version, part.status, part.updated_at),
+            (2, OrderStatus::Paying, later)
+        );
+        let Credit::Counted { order: paid, .. } =
+            credit(&part, &transfer(60, 0, "0x2"), later).unwrap()
+        else {
+            panic!("counted");
+        };
+        assert_eq!((paid.version, paid.status), (3, OrderStatus::Paid));
+        assert_eq!(paid.tx_hash.as_deref(), Some("0x2"));
+        let refunding = paid.transition(OrderEvent::RefundStarted, start).unwrap();
+        let again = refunding
+            .transition(OrderEvent::RefundStarted, start)
+            .unwrap();
+        assert_eq!((refunding.version, again.version), (4, 5));
+        let units = TokenAmount::from_base_units;
+        let one_ends = again.refund_ended(units(30), true, later).unwrap();
+        assert_eq!(
+            (one_ends.version, one_ends.status),
+            (6, OrderStatus::Refunding)
+        );
+        assert_eq!(one_ends.refunded_amount, units(30));
+        let last_ends = one_ends.refund_ended(units(0), false, later).unwrap();
+        assert_eq!(last_ends.status, OrderStatus::PartialRefunded);
+        let rest = last_ends
+            .transition(OrderEvent::RefundStarted, later)
+            .unwrap()
+            .refund_ended(units(70), false, later)
+            .unwrap();
+        assert_eq!((rest.status, rest.version), (OrderStatus::Refunded, 9));
+        let nothing = paid
+            .transition(OrderEvent::RefundStarted, later)
+            .unwrap()
+            .refund_ended(units(0), false, later)
+            .unwrap();
+        assert_eq!(nothing.status, OrderStatus::Paid);
     }
 
     fn order(paying: u128, tolerance_floor: u128, status: OrderStatus) -> Order {

@@ -2,91 +2,44 @@
 //! before anything is signed, its signed transaction is stored before it is broadcast, and it
 //! keeps one nonce for life (replacements reuse it), so no crash or retry can pay twice.
 
-use std::fmt;
-
 use crate::address::EvmAddress;
 use crate::ledger::Asset;
 use crate::money::TokenAmount;
+use crate::text_enum::text_enum;
 use crate::time::Timestamp;
 use crate::token::ChainKey;
 
-/// What a payout is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PayoutKind {
-    /// Tokens back to a payer.
-    Refund,
-    /// Tokens to a merchant's address.
-    Settlement,
-    /// Tokens from a deposit address to the hot wallet.
-    Sweep,
-    /// Gas money from the hot wallet to a deposit address about to be swept.
-    GasTopUp,
-}
-
-impl PayoutKind {
-    /// As stored.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            PayoutKind::Refund => "REFUND",
-            PayoutKind::Settlement => "SETTLEMENT",
-            PayoutKind::Sweep => "SWEEP",
-            PayoutKind::GasTopUp => "GAS_TOP_UP",
-        }
-    }
-
-    /// Parses it.
-    pub fn parse(text: &str) -> Option<PayoutKind> {
-        [
-            PayoutKind::Refund,
-            PayoutKind::Settlement,
-            PayoutKind::Sweep,
-            PayoutKind::GasTopUp,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == text)
+text_enum! {
+    /// What a payout is for.
+    pub enum PayoutKind {
+        /// Tokens back to a payer.
+        Refund => "REFUND",
+        /// Tokens to a merchant's address.
+        Settlement => "SETTLEMENT",
+        /// Tokens from a deposit address to the hot wallet.
+        Sweep => "SWEEP",
+        /// Gas money from the hot wallet to a deposit address about to be swept.
+        GasTopUp => "GAS_TOP_UP",
     }
 }
 
-/// Where a payout stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PayoutStatus {
-    /// Recorded; not signed yet (waiting for its turn, funds, gas or an approval).
-    Queued,
-    /// Signed with its nonce; the transaction is stored and may or may not have reached a node.
-    Signed,
-    /// A node accepted the transaction.
-    Broadcast,
-    /// Mined, successful and final.
-    Confirmed,
-    /// Will not be paid: reverted, refused, or cancelled before signing.
-    Failed,
+text_enum! {
+    /// Where a payout stands.
+    pub enum PayoutStatus {
+        /// Recorded; not signed yet (waiting for its turn, funds, gas or an approval).
+        Queued => "QUEUED",
+        /// Signed with its nonce; the transaction is stored and may or may not have reached a node.
+        Signed => "SIGNED",
+        /// A node accepted the transaction.
+        Broadcast => "BROADCAST",
+        /// Mined, successful and final.
+        Confirmed => "CONFIRMED",
+        /// Will not be paid: reverted, refused, or cancelled before signing.
+        Failed => "FAILED",
+    }
 }
 
 impl PayoutStatus {
-    /// As stored.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            PayoutStatus::Queued => "QUEUED",
-            PayoutStatus::Signed => "SIGNED",
-            PayoutStatus::Broadcast => "BROADCAST",
-            PayoutStatus::Confirmed => "CONFIRMED",
-            PayoutStatus::Failed => "FAILED",
-        }
-    }
-
-    /// Parses it.
-    pub fn parse(text: &str) -> Option<PayoutStatus> {
-        [
-            PayoutStatus::Queued,
-            PayoutStatus::Signed,
-            PayoutStatus::Broadcast,
-            PayoutStatus::Confirmed,
-            PayoutStatus::Failed,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-
     /// True once nothing can change it.
     pub const fn is_final(self) -> bool {
         match self {
@@ -98,12 +51,6 @@ impl PayoutStatus {
     /// True while it may still be cancelled: nothing was signed.
     pub const fn cancellable(self) -> bool {
         matches!(self, PayoutStatus::Queued)
-    }
-}
-
-impl fmt::Display for PayoutStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -1,26 +1,26 @@
 //! Refund orders: tokens sent back to a payer, and the one transition function of their status.
 
-use std::fmt;
-
 use crate::address::EvmAddress;
 use crate::ids::{AppId, IntegratorNo};
 use crate::money::TokenAmount;
+use crate::text_enum::text_enum;
 use crate::time::Timestamp;
 use crate::token::TokenId;
 
-/// `refundStatus` values (W Checkout enum reference).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RefundStatus {
-    /// Created, not sent yet (it can still be cancelled).
-    PendingRefund,
-    /// The transaction is on its way.
-    Refunding,
-    /// The transaction is final.
-    Refunded,
-    /// Cancelled before it was sent.
-    Cancelled,
-    /// It could not be sent or was reverted.
-    Failed,
+text_enum! {
+    /// `refundStatus` values (W Checkout enum reference).
+    pub enum RefundStatus {
+        /// Created, not sent yet (it can still be cancelled).
+        PendingRefund => "PENDING_REFUND",
+        /// The transaction is on its way.
+        Refunding => "REFUNDING",
+        /// The transaction is final.
+        Refunded => "REFUNDED",
+        /// Cancelled before it was sent.
+        Cancelled => "CANCELLED",
+        /// It could not be sent or was reverted.
+        Failed => "FAILED",
+    }
 }
 
 /// Something that happens to a refund.
@@ -47,15 +47,6 @@ pub struct InvalidRefundTransition {
 }
 
 impl RefundStatus {
-    /// Every status.
-    pub const ALL: [RefundStatus; 5] = [
-        RefundStatus::PendingRefund,
-        RefundStatus::Refunding,
-        RefundStatus::Refunded,
-        RefundStatus::Cancelled,
-        RefundStatus::Failed,
-    ];
-
     /// The only way a refund changes status.
     pub fn apply(self, event: RefundEvent) -> Result<RefundStatus, InvalidRefundTransition> {
         use RefundEvent as E;
@@ -78,28 +69,6 @@ impl RefundStatus {
             RefundStatus::Refunded | RefundStatus::Cancelled | RefundStatus::Failed => true,
             RefundStatus::PendingRefund | RefundStatus::Refunding => false,
         }
-    }
-
-    /// As W Checkout writes it.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            RefundStatus::PendingRefund => "PENDING_REFUND",
-            RefundStatus::Refunding => "REFUNDING",
-            RefundStatus::Refunded => "REFUNDED",
-            RefundStatus::Cancelled => "CANCELLED",
-            RefundStatus::Failed => "FAILED",
-        }
-    }
-
-    /// Parses it.
-    pub fn parse(text: &str) -> Option<RefundStatus> {
-        RefundStatus::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-}
-
-impl fmt::Display for RefundStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -1,29 +1,29 @@
 //! Settlement orders: a merchant takes its money out, on chain or to a bank (an operator pays
 //! those), and the one transition function of their status.
 
-use std::fmt;
-
 use crate::address::EvmAddress;
 use crate::ids::{AppId, IntegratorNo};
 use crate::money::TokenAmount;
+use crate::text_enum::text_enum;
 use crate::time::Timestamp;
 use crate::token::TokenId;
 
-/// `settlementStatus` values (W Checkout enum reference).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SettlementStatus {
-    /// Created, not processed yet (it can still be cancelled).
-    PendingSettlement,
-    /// Being processed: the transaction is on its way, or the operator approved the bank transfer.
-    Settling,
-    /// Done.
-    Settled,
-    /// It could not be completed.
-    Failed,
-    /// The operator refused it.
-    Rejected,
-    /// The integrator cancelled it before processing.
-    Cancelled,
+text_enum! {
+    /// `settlementStatus` values (W Checkout enum reference).
+    pub enum SettlementStatus {
+        /// Created, not processed yet (it can still be cancelled).
+        PendingSettlement => "PENDING_SETTLEMENT",
+        /// Being processed: the transaction is on its way, or the operator approved the bank transfer.
+        Settling => "SETTLING",
+        /// Done.
+        Settled => "SETTLED",
+        /// It could not be completed.
+        Failed => "FAILED",
+        /// The operator refused it.
+        Rejected => "REJECTED",
+        /// The integrator cancelled it before processing.
+        Cancelled => "CANCELLED",
+    }
 }
 
 /// Something that happens to a settlement.
@@ -52,16 +52,6 @@ pub struct InvalidSettlementTransition {
 }
 
 impl SettlementStatus {
-    /// Every status.
-    pub const ALL: [SettlementStatus; 6] = [
-        SettlementStatus::PendingSettlement,
-        SettlementStatus::Settling,
-        SettlementStatus::Settled,
-        SettlementStatus::Failed,
-        SettlementStatus::Rejected,
-        SettlementStatus::Cancelled,
-    ];
-
     /// The only way a settlement changes status.
     pub fn apply(
         self,
@@ -90,31 +80,6 @@ impl SettlementStatus {
             | SettlementStatus::Cancelled => true,
             SettlementStatus::PendingSettlement | SettlementStatus::Settling => false,
         }
-    }
-
-    /// As W Checkout writes it.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            SettlementStatus::PendingSettlement => "PENDING_SETTLEMENT",
-            SettlementStatus::Settling => "SETTLING",
-            SettlementStatus::Settled => "SETTLED",
-            SettlementStatus::Failed => "FAILED",
-            SettlementStatus::Rejected => "REJECTED",
-            SettlementStatus::Cancelled => "CANCELLED",
-        }
-    }
-
-    /// Parses it.
-    pub fn parse(text: &str) -> Option<SettlementStatus> {
-        SettlementStatus::ALL
-            .into_iter()
-            .find(|s| s.as_str() == text)
-    }
-}
-
-impl fmt::Display for SettlementStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -1,5 +1,6 @@
 //! Webhook delivery rules (decisions.md): what counts as delivered, and when to try again.
 
+use crate::text_enum::text_enum;
 use crate::time::Timestamp;
 
 /// Seconds to wait before each retry after a failed attempt (decisions.md): 14 retries spread
@@ -11,36 +12,15 @@ pub const RETRY_SCHEDULE_SECS: [i64; 14] = [
 /// Seconds an attempt may take before it counts as failed.
 pub const ATTEMPT_TIMEOUT_SECS: u64 = 15;
 
-/// Where a delivery stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DeliveryStatus {
-    /// Waiting for its next attempt.
-    Pending,
-    /// The receiver acknowledged it.
-    Delivered,
-    /// Every attempt failed; an operator may resend it.
-    Failed,
-}
-
-impl DeliveryStatus {
-    /// As stored.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "PENDING",
-            DeliveryStatus::Delivered => "DELIVERED",
-            DeliveryStatus::Failed => "FAILED",
-        }
-    }
-
-    /// Parses the stored value.
-    pub fn parse(text: &str) -> Option<DeliveryStatus> {
-        [
-            DeliveryStatus::Pending,
-            DeliveryStatus::Delivered,
-            DeliveryStatus::Failed,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+text_enum! {
+    /// Where a delivery stands.
+    pub enum DeliveryStatus {
+        /// Waiting for its next attempt.
+        Pending => "PENDING",
+        /// The receiver acknowledged it.
+        Delivered => "DELIVERED",
+        /// Every attempt failed; an operator may resend it.
+        Failed => "FAILED",
     }
 }
 

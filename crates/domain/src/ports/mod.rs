@@ -18,7 +18,8 @@ use crate::ids::{AppId, IntegratorNo};
 use crate::money::Decimal;
 use crate::order::{Order, OrderStatus};
 use crate::payment::{
-    AbnormalKind, AbnormalPayment, AbnormalStatus, Transfer, TransferKey, TransferState,
+    AbnormalKind, AbnormalPayment, AbnormalStatus, InvalidTransferTransition, Transfer,
+    TransferEvent, TransferKey, TransferState,
 };
 use crate::time::Timestamp;
 use crate::token::{ChainKey, TokenId};
@@ -83,6 +84,20 @@ pub struct OrderWrite {
     pub expected_version: i64,
     /// The order after the change (its version must be `expected_version + 1`).
     pub order: Order,
+}
+
+impl TransferChange {
+    /// Moves `transfer` by `event` from the state it was read in (compare-and-set on it).
+    pub fn transition(
+        transfer: &Transfer,
+        event: TransferEvent,
+    ) -> Result<TransferChange, InvalidTransferTransition> {
+        Ok(TransferChange::SetState {
+            key: transfer.key(),
+            from: transfer.state,
+            to: transfer.state.apply(event)?,
+        })
+    }
 }
 
 /// A change to the record of chain transfers.
