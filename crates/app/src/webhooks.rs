@@ -22,7 +22,7 @@ use crate::gateway::Gateway;
 /// Delivery tuning.
 #[derive(Clone, Debug)]
 pub struct DeliverySettings {
-    /// Seconds before each retry (decisions.md by default).
+    /// Seconds before each retry (W Checkout's schedule by default, docs/webhooks.md).
     pub retry_schedule_secs: Vec<i64>,
     /// Longest an attempt may take.
     pub attempt_timeout: Duration,

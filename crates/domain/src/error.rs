@@ -1,5 +1,5 @@
-//! The product-wide error catalogue (`retcode` values of decisions.md) and the rejection type
-//! every use case returns for a client mistake.
+//! The product-wide error catalogue (the `retcode` values docs/api.md lists) and the rejection
+//! type every use case returns for a client mistake.
 
 use std::fmt;
 

@@ -15,6 +15,7 @@
 //! assert_eq!(price.mul_round_up(&rate, 2).unwrap().to_string(), "124.68");
 //! ```
 
+pub mod abnormal;
 pub mod address;
 pub mod app;
 pub mod chain;
@@ -32,4 +33,5 @@ pub mod settlement;
 mod text_enum;
 pub mod time;
 pub mod token;
+pub mod transfer;
 pub mod webhook;

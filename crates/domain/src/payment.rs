@@ -1,291 +1,20 @@
 //! Payments seen on chain and what they do to orders: crediting, overpayment, underpayment at
 //! expiry, late payment. These are pure rules; the watcher and the expiry worker apply them.
+//!
+//! The two records these rules produce live in their own modules, [`crate::transfer`] and
+//! [`crate::abnormal`]; their types are re-exported here, where the rules use them.
 
-use std::fmt;
+pub use crate::abnormal::{
+    AbnormalDraft, AbnormalEvent, AbnormalKind, AbnormalPayment, AbnormalStatus,
+    InvalidAbnormalChange,
+};
+pub use crate::transfer::{
+    InvalidTransferTransition, Transfer, TransferEvent, TransferKey, TransferState,
+};
 
-use crate::address::EvmAddress;
 use crate::error::Rejection;
-use crate::ids::{AppId, IntegratorNo};
-use crate::money::TokenAmount;
 use crate::order::{Order, OrderChangeError, OrderEvent, OrderStatus};
-use crate::text_enum::text_enum;
 use crate::time::Timestamp;
-use crate::token::{ChainKey, TokenId};
-
-text_enum! {
-    /// Where a transfer stands.
-    pub enum TransferState {
-        /// Seen in a block that is not final yet.
-        Pending => "PENDING",
-        /// Final and applied to its order.
-        Credited => "CREDITED",
-        /// Was credited, then its block left the canonical chain (a reorg deeper than the
-        /// confirmation depth). Kept, alerted, never silently dropped.
-        Reversed => "REVERSED",
-    }
-}
-
-/// Something that happens to a recorded transfer. (A pending transfer whose block is abandoned
-/// is forgotten, not moved: nothing was ever counted for it.)
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TransferEvent {
-    /// Its block is final: it counts for its order.
-    Finalised,
-    /// Its block left the canonical chain after it was credited.
-    Reorganised,
-    /// A reversed transfer is back on the canonical chain under the same key.
-    Reincluded,
-}
-
-/// A transition the transfer state machine does not allow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("transfer in state {from} cannot take {event:?}")]
-pub struct InvalidTransferTransition {
-    /// State before.
-    pub from: TransferState,
-    /// What was attempted.
-    pub event: TransferEvent,
-}
-
-impl TransferState {
-    /// The only way a transfer's state changes.
-    pub fn apply(self, event: TransferEvent) -> Result<TransferState, InvalidTransferTransition> {
-        use TransferEvent as E;
-        use TransferState as S;
-        let next = match (self, event) {
-            (S::Pending, E::Finalised) | (S::Reversed, E::Reincluded) => Some(S::Credited),
-            (S::Credited, E::Reorganised) => Some(S::Reversed),
-            (S::Pending, E::Reorganised | E::Reincluded)
-            | (S::Credited, E::Finalised | E::Reincluded)
-            | (S::Reversed, E::Finalised | E::Reorganised) => None,
-        };
-        next.ok_or(InvalidTransferTransition { from: self, event })
-    }
-}
-
-/// An ERC-20 `Transfer` to one of our deposit addresses, as the chain reported it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Transfer {
-    /// Chain.
-    pub chain: ChainKey,
-    /// Transaction hash, `0x` + 64 lower-case hex digits.
-    pub tx_hash: String,
-    /// Position of the log in its block.
-    pub log_index: u64,
-    /// Block number.
-    pub block_number: u64,
-    /// Block hash, to undo the transfer if the block is abandoned.
-    pub block_hash: String,
-    /// Block timestamp: a transfer counts as on time when its block is not after the deadline.
-    pub block_time: Timestamp,
-    /// Token (by its contract).
-    pub token: TokenId,
-    /// Sender: the default refund destination.
-    pub from: EvmAddress,
-    /// Recipient: a deposit address.
-    pub to: EvmAddress,
-    /// Amount in base units.
-    pub amount: TokenAmount,
-    /// The order whose deposit address received it.
-    pub order_sysid: String,
-    /// Where it stands.
-    pub state: TransferState,
-    /// When the gateway first saw it.
-    pub observed_at: Timestamp,
-}
-
-impl Transfer {
-    /// Its identity: unique per chain.
-    pub fn key(&self) -> TransferKey {
-        TransferKey {
-            chain: self.chain.clone(),
-            tx_hash: self.tx_hash.clone(),
-            log_index: self.log_index,
-        }
-    }
-
-    /// Confirmations at a head height (1 when the head is the transfer's own block).
-    pub fn confirmations(&self, head: u64) -> u64 {
-        head.saturating_add(1).saturating_sub(self.block_number)
-    }
-}
-
-/// `(chain, tx hash, log index)`: a chain observation is idempotent on it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct TransferKey {
-    /// Chain.
-    pub chain: ChainKey,
-    /// Transaction hash.
-    pub tx_hash: String,
-    /// Log index.
-    pub log_index: u64,
-}
-
-impl fmt::Display for TransferKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}#{}", self.chain, self.tx_hash, self.log_index)
-    }
-}
-
-text_enum! {
-    /// Abnormal payment types.
-    pub enum AbnormalKind {
-        /// More than due: the excess of the completing transfer, or a transfer to a paid order.
-        OverPaid => "OVER_PAID",
-        /// Part of the amount had arrived when the window ended.
-        UnderPaid => "UNDER_PAID",
-        /// Arrived after the order had timed out or been cancelled.
-        LatePayment => "LATE_PAYMENT",
-    }
-}
-
-text_enum! {
-    /// Abnormal payment statuses.
-    pub enum AbnormalStatus {
-        /// Awaiting the integrator.
-        Pending => "PENDING",
-        /// Dealt with (refunded).
-        Handled => "HANDLED",
-    }
-}
-
-/// A payment that does not match its order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AbnormalPayment {
-    /// `AP…`.
-    pub abnormal_payment_no: String,
-    /// The app.
-    pub app_id: AppId,
-    /// The order.
-    pub order_sysid: String,
-    /// The order's number.
-    pub order_no: IntegratorNo,
-    /// Token received.
-    pub token: TokenId,
-    /// Type.
-    pub kind: AbnormalKind,
-    /// Amount that is abnormal.
-    pub amount: TokenAmount,
-    /// Amount still unresolved (refundable).
-    pub pending_amount: TokenAmount,
-    /// The transfer it comes from (`hash`).
-    pub tx_hash: Option<String>,
-    /// Who sent it: where a refund goes by default.
-    pub payer: Option<EvmAddress>,
-    /// Status.
-    pub status: AbnormalStatus,
-    /// Created.
-    pub created_at: Timestamp,
-    /// Last changed.
-    pub updated_at: Timestamp,
-    /// Compare-and-set version.
-    pub version: i64,
-}
-
-/// What happens to an abnormal payment's refundable amount.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AbnormalEvent {
-    /// A refund takes this much of it.
-    Reserve(TokenAmount),
-    /// A refund that will not be paid gives this much back.
-    Release(TokenAmount),
-    /// Every refund of it is paid and nothing is left: it is handled.
-    Handle,
-}
-
-/// An abnormal payment change its rules forbid.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("abnormal payment {number} ({status}, {pending} pending) cannot take {event:?}")]
-pub struct InvalidAbnormalChange {
-    /// Its number.
-    pub number: String,
-    /// Its status.
-    pub status: &'static str,
-    /// Its refundable amount.
-    pub pending: u128,
-    /// The refused event.
-    pub event: AbnormalEvent,
-}
-
-impl AbnormalPayment {
-    /// The one transition function: refunds reserve and release amounts of a `PENDING`
-    /// payment, never beyond its amount; `HANDLED` is terminal and needs nothing left.
-    pub fn apply(
-        &self,
-        event: AbnormalEvent,
-        now: Timestamp,
-    ) -> Result<AbnormalPayment, InvalidAbnormalChange> {
-        let refused = || InvalidAbnormalChange {
-            number: self.abnormal_payment_no.clone(),
-            status: self.status.as_str(),
-            pending: self.pending_amount.base_units(),
-            event,
-        };
-        if self.status == AbnormalStatus::Handled {
-            return Err(refused());
-        }
-        let (pending_amount, status) = match event {
-            AbnormalEvent::Reserve(amount) => {
-                let left = self
-                    .pending_amount
-                    .checked_sub(amount)
-                    .ok_or_else(refused)?;
-                (left, AbnormalStatus::Pending)
-            }
-            AbnormalEvent::Release(amount) => {
-                let back = self.pending_amount.checked_add(amount).ok();
-                let back = back.filter(|b| *b <= self.amount).ok_or_else(refused)?;
-                (back, AbnormalStatus::Pending)
-            }
-            AbnormalEvent::Handle if self.pending_amount.is_zero() => {
-                (self.pending_amount, AbnormalStatus::Handled)
-            }
-            AbnormalEvent::Handle => return Err(refused()),
-        };
-        Ok(AbnormalPayment {
-            pending_amount,
-            status,
-            updated_at: now,
-            version: self.version.saturating_add(1),
-            ..self.clone()
-        })
-    }
-}
-
-/// What an abnormal payment to create looks like before it gets its number.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AbnormalDraft {
-    /// Type.
-    pub kind: AbnormalKind,
-    /// Abnormal amount.
-    pub amount: TokenAmount,
-    /// Source transfer.
-    pub tx_hash: Option<String>,
-    /// Sender.
-    pub payer: Option<EvmAddress>,
-}
-
-impl AbnormalDraft {
-    /// The abnormal payment, numbered, for `order`.
-    pub fn into_payment(self, number: String, order: &Order, now: Timestamp) -> AbnormalPayment {
-        AbnormalPayment {
-            abnormal_payment_no: number,
-            app_id: order.app_id.clone(),
-            order_sysid: order.sysid.clone(),
-            order_no: order.order_no.clone(),
-            token: order.token.clone(),
-            kind: self.kind,
-            amount: self.amount,
-            pending_amount: self.amount,
-            tx_hash: self.tx_hash,
-            payer: self.payer,
-            status: AbnormalStatus::Pending,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        }
-    }
-}
 
 /// What a final transfer does.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -424,7 +153,10 @@ pub fn monitored(order: &Order, block_time: Timestamp, window_secs: i64) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::Decimal;
+    use crate::address::EvmAddress;
+    use crate::ids::{AppId, IntegratorNo};
+    use crate::money::{Decimal, TokenAmount};
+    use crate::token::{ChainKey, TokenId};
 
     #[test]
     fn abnormal_refunds_reserve_release_and_handle() {
@@ -467,28 +199,6 @@ mod tests {
                 .is_err(),
             "terminal"
         );
-    }
-
-    #[test]
-    fn transfer_states_move_only_by_their_events() {
-        use TransferEvent as E;
-        use TransferState as S;
-        assert_eq!(S::Pending.apply(E::Finalised), Ok(S::Credited));
-        assert_eq!(S::Credited.apply(E::Reorganised), Ok(S::Reversed));
-        assert_eq!(S::Reversed.apply(E::Reincluded), Ok(S::Credited));
-        for (from, event) in [
-            (S::Pending, E::Reorganised),
-            (S::Pending, E::Reincluded),
-            (S::Credited, E::Finalised),
-            (S::Credited, E::Reincluded),
-            (S::Reversed, E::Finalised),
-            (S::Reversed, E::Reorganised),
-        ] {
-            assert_eq!(
-                from.apply(event),
-                Err(InvalidTransferTransition { from, event })
-            );
-        }
     }
 
     #[test]

@@ -1,10 +1,10 @@
-//! Webhook delivery rules (decisions.md): what counts as delivered, and when to try again.
+//! Webhook delivery rules: what counts as delivered, and when to try again (docs/webhooks.md).
 
 use crate::text_enum::text_enum;
 use crate::time::Timestamp;
 
-/// Seconds to wait before each retry after a failed attempt (decisions.md): 14 retries spread
-/// over 84,840 s, about 23.6 hours after the first attempt.
+/// Seconds to wait before each retry after a failed attempt, W Checkout's schedule: 14 retries
+/// spread over 84,840 s, about 23.6 hours after the first attempt.
 pub const RETRY_SCHEDULE_SECS: [i64; 14] = [
     15, 15, 30, 180, 600, 1200, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600,
 ];

@@ -1,6 +1,6 @@
 //! The W Checkout JSON contract: request bodies, response objects, the envelope and webhook
-//! bodies. Field names and shapes follow `shared/spec/wcheckout-api.md`; amounts are emitted
-//! from exact decimals, never through a float.
+//! bodies. Field names and shapes are W Checkout's, as docs/api.md states them; amounts are
+//! emitted from exact decimals, never through a float.
 
 mod abnormal;
 mod json;

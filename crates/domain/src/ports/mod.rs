@@ -3,9 +3,9 @@
 
 use std::ops::Range;
 
-mod money;
+mod money_out;
 
-pub use money::*;
+pub use money_out::*;
 
 use async_trait::async_trait;
 
