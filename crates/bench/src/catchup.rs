@@ -46,75 +46,6 @@ pub(crate) const DEFAULT_REPEATS: u32 = 3;
 /// Times of the raw fetch: the median of this many repetitions.
 const RAW_REPEATS: usize = 3;
 
-/// Figures measured before the fix of the watcher's catch-up path (issue 7, item 3), with the
-/// same default sizes on the same machine: engine, raw fetch, recorded, paid (seconds).
-const BEFORE: &[(&str, f64, f64, f64)] = &[
-    ("SQLite", 0.168, 1.224, 5.206),
-    ("PostgreSQL", 0.143, 3.833, 9.130),
-];
-
-/// What [`BEFORE`] was measured on.
-const BEFORE_NOTE: &str = "2026-11-26 03:24 UTC, the same benchmark built from the tree of \
-commit 455944b (one run per engine), on the machine of the earlier writes (AMD EPYC × 2 CPUs), \
-1-minute load average 1.67 before the run: \
-every final transfer credited in its own read-decide-commit, one row per statement";
-
-/// What changed between [`BEFORE`] and now.
-const FIX_NOTE: &str = "- The fix, first step: the watcher credits final transfers as one \
-batch (`Gateway::credit_transfers`: the orders and their transfers read in a few queries, each \
-transfer decided by the same function as a single credit, one commit for the batch, and a \
-batch that meets a compare-and-set conflict credited again one transfer at a time); the commit \
-path writes batches with multi-row statements (transfer records and state moves, order \
-compare-and-sets, ledger accounts and entries with one read and one write per account, events, \
-reorg checkpoints), each checked as the one-row statements were. That left recording at about \
-3× the raw fetch and crediting everything at 4–5×: on the machine of this write, just before the \
-second step (2026-11-26 05:20 UTC, medians of 3 runs), raw / recorded / paid were 0.166 / \
-0.506 / 0.669 s in SQLite (3.04× / 4.02×) and 0.121 / 0.420 / 0.690 s in PostgreSQL \
-(3.48× / 5.71×).\n\
-- Second step: transfers already final when they are recorded (at or below the final height; \
-with `confirmations = 1`, every transfer of this backlog) are credited in the commit that \
-records them (`Gateway::credit_on_record`, each decided by the same function as every other \
-credit, with the same compare-and-sets; a transfer whose order has another transfer in the \
-range, or an older one still pending, is left to the batch of a later round; a commit that \
-meets a conflict is made again as recording only), so *paid* now comes with *recorded*. The \
-watcher fetches the next range (`eth_getLogs` between two reads of its end block) while the \
-current one is matched and committed, and uses it only if the cursor is then exactly the block \
-it was fetched above and its end block still has the hash it was read under. SQLite \
-statements of many parameters take anonymous `?` parameters: sqlx binds each numbered `$n` by \
-looking up its name, a linear scan in SQLite, so binding a 200-row insert of 2,600 parameters \
-cost more than the insert (a range's commit recording and crediting 1000 transfers went from \
-140–190 ms to about 60 ms). Deposit addresses are looked up 5,000 per statement, as one text \
-parameter unpacked by the database (`json_each` in SQLite, `string_to_array` in PostgreSQL), \
-instead of 500 bound parameters per statement. Transfer state moves join the keys instead of \
-`(tx_hash, log_index) in (…)`, which PostgreSQL planned as one index scan per key (7.8 ms to \
-plan 200 keys, against 0.4 ms for the join), and PostgreSQL no longer creates and locks the \
-ledger accounts a second time when it reads their totals.\n\
-- Third step (on the AMD EPYC × 2 machine of the write of 09:18 UTC, where `eth_getLogs` of 1000 blocks takes 110–150 ms \
-against 60–70 ms on the Intel Xeon of the second step): the range read ahead is also matched \
-with its orders in the background (`TransferMatcher`: the orders as read then may change before \
-the range is committed; the credits' compare-and-sets catch that, and the range is committed \
-again as records only, test `an_order_changed_after_its_range_was_matched_is_credited_as_it_is`); \
-a transfer recorded and credited in one commit is inserted as `CREDITED` instead of inserted \
-`PENDING` and updated (PostgreSQL spent 5 × 9 ms per 1000 on that update); SQLite ledger \
-accounts are created by the write of their totals; SQLite's log is checkpointed by a \
-background task instead of by the commit that crosses 1000 pages (one range commit in three \
-had paid 300 ms for it); and this benchmark counts paid orders only once the cursor is at the \
-end of the backlog (each count folds the status deltas, a write that queued with the \
-watcher's commits on SQLite's one writer).\n\
-- Where the time goes now (measured with timers around each step, per range of 1000 blocks \
-holding 10000 logs, 1000 of them ours, on that AMD EPYC machine): the first range's fetch and matching \
-(about 190 ms: `eth_getLogs` with the block-hash checks 110–150 ms, the lookup of 10000 \
-recipients 43–46 ms) overlap nothing; deciding the credits takes 20–32 ms and the commit that \
-records and credits the 1000 transfers 100–120 ms in SQLite (transfer inserts 18–35 ms, order \
-updates 10–15, ledger 25–35, events 15–20, the durable `COMMIT` 12–16) and 230–370 ms in \
-PostgreSQL, where the server's own time per statement (`log_min_duration_statement`) is most of \
-it: transfer inserts 5 × 9.5 ms, order updates 10 × 7.5 ms, ledger entries 10 × 7.5 ms, \
-events 5 × 9 ms, accounts 5 × 3.5 ms, each row with its indexes and foreign-key checks; a \
-round's lease, head and cursor checks add 5–8 ms. The next range's fetch and matching (about \
-195 ms with the commit competing for the two CPUs) outlast the first commit, and the last \
-range's commit overlaps nothing: about 190 + 195 + 125 ms for SQLite against 260–300 ms of \
-raw fetch, so about 1.8–2×; PostgreSQL's commits alone exceed the raw fetch time.\n";
-
 #[allow(unreachable_pub)]
 mod erc20 {
     alloy::sol! {
@@ -686,24 +617,6 @@ credited: order, transfer state, ledger postings and the order's webhook event i
     }
     text.push('\n');
     steps_table(&mut text, results);
-    if !BEFORE.is_empty() {
-        let _ = write!(
-            text,
-            "Before the fix of the catch-up path ({BEFORE_NOTE}):\n\n\
-| Engine | Raw fetch | Recorded | Paid | Recorded ÷ raw | Paid ÷ raw |\n\
-| --- | ---: | ---: | ---: | ---: | ---: |\n"
-        );
-        for (engine, raw, recorded, paid) in BEFORE {
-            let _ = writeln!(
-                text,
-                "| {engine} | {raw:.3} s | {recorded:.3} s | {paid:.3} s | {:.2}× | {:.2}× |",
-                recorded / raw,
-                paid / raw,
-            );
-        }
-        text.push('\n');
-    }
-    text.push_str(FIX_NOTE);
     for line in skipped {
         let _ = writeln!(text, "- {line}");
     }
