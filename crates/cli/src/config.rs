@@ -201,6 +201,27 @@ pub struct WebhooksConfig {
     pub per_app_concurrency: usize,
     /// How often to look for due events when no new event announces itself.
     pub poll_interval_ms: u64,
+    /// The operator's egress proxy for webhooks; none means direct connections (proxies in
+    /// the environment are ignored).
+    pub proxy_url: Option<ProxyUrl>,
+}
+
+/// `webhooks.proxy_url`, which may carry credentials: shown redacted.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProxyUrl(String);
+
+impl ProxyUrl {
+    /// The URL.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
 }
 
 impl Default for WebhooksConfig {
@@ -214,6 +235,7 @@ impl Default for WebhooksConfig {
             concurrency: 64,
             per_app_concurrency: 8,
             poll_interval_ms: 500,
+            proxy_url: None,
         }
     }
 }
@@ -654,6 +676,12 @@ impl Config {
             (10..=60_000).contains(&webhooks.poll_interval_ms),
             "webhooks.poll_interval_ms: must be between 10 and 60000".into(),
         );
+        if let Some(proxy_url) = &webhooks.proxy_url {
+            check(
+                wcheckout_http::webhook_client::check_proxy_url(proxy_url.as_str()).is_ok(),
+                "webhooks.proxy_url: must be an http:// or https:// URL with a host".into(),
+            );
+        }
         check(
             Decimal::parse(&self.rates.spread_percent).is_ok(),
             format!(
@@ -884,6 +912,7 @@ mod tests {
             "start_block",
             "allow_private_targets",
             "require_https",
+            "proxy_url",
             "approval_above",
             "account_name",
         ] {
@@ -944,5 +973,20 @@ mod tests {
             "{problems}"
         );
         assert!(problems.contains("tokens.ETH_USDT.contract"), "{problems}");
+    }
+
+    #[test]
+    fn webhook_proxy_url_is_checked_and_never_shown() {
+        let mut config = load(None).unwrap();
+        config.webhooks.proxy_url = Some(ProxyUrl("socks5://user:secret@proxy:1080".into()));
+        let problems = config.problems().join("\n");
+        assert!(
+            problems.contains("webhooks.proxy_url: must be an http"),
+            "{problems}"
+        );
+        assert!(!problems.contains("secret"), "{problems}");
+        config.webhooks.proxy_url = Some(ProxyUrl("http://user:secret@proxy.internal:3128".into()));
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        assert!(!format!("{config:?}").contains("secret"));
     }
 }

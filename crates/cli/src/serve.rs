@@ -25,7 +25,7 @@ use wcheckout_http::AppState;
 use wcheckout_http::webhook_client::{HttpWebhookSender, TargetPolicy};
 use wcheckout_store::SqlStore;
 
-use crate::config::Config;
+use crate::config::{Config, ProxyUrl};
 use crate::keys;
 use crate::runtime::{init_logging, load_config, open_store};
 
@@ -192,13 +192,17 @@ pub fn spawn_workers(
     Ok(workers)
 }
 
-/// The webhook sender the configuration allows (target policy by mode unless set).
+/// The webhook sender the configuration allows (target policy by mode unless set; direct
+/// connections unless `webhooks.proxy_url` names the operator's egress proxy).
 pub fn webhook_sender(config: &Config) -> anyhow::Result<HttpWebhookSender> {
     let (allow_private, require_https) = config.webhook_policy();
-    HttpWebhookSender::new(TargetPolicy {
-        allow_private,
-        require_https,
-    })
+    HttpWebhookSender::new(
+        TargetPolicy {
+            allow_private,
+            require_https,
+        },
+        config.webhooks.proxy_url.as_ref().map(ProxyUrl::as_str),
+    )
     .map_err(|e| anyhow::anyhow!(e))
 }
 

@@ -53,3 +53,75 @@ async fn describes_every_route() {
     assert!(create["security"].as_array().is_some_and(|s| !s.is_empty()));
     assert_ne!(create["requestBody"], Value::Null);
 }
+
+/// What the description says matches what the routes answer: `retdata` is `null` on every
+/// error, so every envelope schema admits it; the page routes answer HTTP 404 for unknown
+/// tokens and say so; the token endpoint's body is optional. (scripts/fuzz-api checks real
+/// answers against the whole description.)
+#[tokio::test]
+async fn the_description_admits_what_the_routes_answer() {
+    let gw = TestGateway::start(Db::Sqlite).await.unwrap();
+    let (_, _, doc) = gw.send("GET", "/openapi.json", "", &[]).await;
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let envelopes = schemas
+        .iter()
+        .filter(|(name, _)| name.starts_with("Envelope_"))
+        .collect::<Vec<_>>();
+    assert!(envelopes.len() >= 8, "{:?}", schemas.keys());
+    for (name, schema) in envelopes {
+        let retdata = &schema["properties"]["retdata"];
+        let nullable = retdata["oneOf"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|item| item["type"] == "null"));
+        assert!(nullable, "{name}.retdata does not admit null: {retdata}");
+        assert!(
+            !schema["required"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from("retdata")),
+            "{name}"
+        );
+    }
+    // A business error really answers `"retdata": null`, with HTTP 200.
+    let (status, _, body) = gw
+        .send(
+            "POST",
+            "/user/auth/oauth2/token?grant_type=client_credentials",
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(body["retdata"].is_null(), "{body}");
+
+    let paths = &doc["paths"];
+    for path in [
+        "/pay/{page_token}",
+        "/pay/{page_token}/status",
+        "/pay/{page_token}/qr.svg",
+        "/pay/{page_token}/logo",
+    ] {
+        let responses = &paths[path]["get"]["responses"];
+        assert!(responses.get("200").is_some(), "{path}");
+        assert!(
+            responses.get("404").is_some(),
+            "{path} does not document 404"
+        );
+        let (status, _, _) = gw
+            .send(
+                "GET",
+                &path.replace("{page_token}", &"x".repeat(43)),
+                "",
+                &[],
+            )
+            .await;
+        assert_eq!(status, 404, "{path}");
+    }
+    assert_eq!(
+        paths["/pay/{page_token}/status"]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"]["$ref"],
+        "#/components/schemas/Envelope_PageStatus"
+    );
+    let token_body = &paths["/user/auth/oauth2/token"]["post"]["requestBody"];
+    assert_ne!(token_body["required"], true, "{token_body}");
+}

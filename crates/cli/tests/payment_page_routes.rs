@@ -160,11 +160,8 @@ async fn page_shows_this_order_and_nothing_else(db: Db) {
             .contains("sandbox")
     );
     let other_logo = get(&gw, &format!("/pay/{}/logo", page_token(&other)), None).await;
-    assert_eq!(other_logo.status, 200);
-    assert!(
-        other_logo.body.contains("00404"),
-        "the other app has no logo"
-    );
+    assert_eq!(other_logo.status, 404, "the other app has no logo");
+    assert!(other_logo.body.contains("00404"), "{}", other_logo.body);
 }
 
 async fn other_identifiers_find_nothing(db: Db) {
@@ -197,6 +194,8 @@ async fn other_identifiers_find_nothing(db: Db) {
         assert!(!page.body.contains("guess-me"), "{guess}");
         for part in ["status", "qr.svg", "logo"] {
             let page = get(&gw, &format!("/pay/{guess}/{part}"), None).await;
+            assert_eq!(page.status, 404, "{guess}/{part}");
+            assert_eq!(page.headers["content-type"], "application/json");
             let body: Value = serde_json::from_str(&page.body)
                 .unwrap_or_else(|_| panic!("{guess}/{part}: {}", page.body));
             assert_eq!(body["retcode"], "00404", "{guess}/{part}");

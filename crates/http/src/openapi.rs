@@ -1,5 +1,7 @@
 //! The OpenAPI document, assembled from the handlers' and types' annotations.
 
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{Object, OneOfBuilder, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -12,7 +14,8 @@ use utoipa::{Modify, OpenApi};
             `SIGNATURE`/`TIMESTAMP` headers: SIGNATURE = Base64(HMAC-SHA512(signKey, METHOD + \
             TIMESTAMP + URI + QueryString + Body)), TIMESTAMP in epoch milliseconds within 2 \
             minutes. Responses carry SIGNATURE, TIMESTAMP and D-Signature over the response body. \
-            Business outcomes are HTTP 200 with `retcode`; see the error table in docs/api.md."
+            Business outcomes are HTTP 200 with `retcode`; see the error table in docs/api.md. \
+            `retdata` is `null` whenever nothing is returned (every error)."
     ),
     paths(
         crate::token::token,
@@ -31,11 +34,14 @@ use utoipa::{Modify, OpenApi};
         crate::settlements::cancel,
         crate::settlements::info,
         crate::settlements::list,
+        crate::page::page,
         crate::page::status,
+        crate::page::qr_code,
+        crate::page::logo,
         crate::ops::health,
         crate::ops::metrics,
     ),
-    modifiers(&Security),
+    modifiers(&Security, &NullableRetdata),
     tags(
         (name = "auth", description = "Access tokens"),
         (name = "order", description = "Checkout orders"),
@@ -65,5 +71,54 @@ impl Modify for Security {
                  with the TIMESTAMP header (epoch ms)",
             ))),
         );
+    }
+}
+
+/// `retdata` is `null` on every error, but utoipa drops the `null` of `Option<T>` when it
+/// composes a generic `Envelope<T>` (it inlines `T` in place of the field), so the envelopes'
+/// `retdata` is made nullable here.
+struct NullableRetdata;
+
+/// Prefix of the envelopes' component names (`Envelope_OrderView` …).
+const ENVELOPE_PREFIX: &str = "Envelope_";
+
+impl Modify for NullableRetdata {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for (name, schema) in &mut components.schemas {
+            if !name.starts_with(ENVELOPE_PREFIX) {
+                continue;
+            }
+            let RefOr::T(Schema::Object(envelope)) = schema else {
+                continue;
+            };
+            if let Some(retdata) = envelope.properties.get_mut("retdata") {
+                *retdata = nullable(retdata.clone());
+            }
+        }
+    }
+}
+
+/// `null` or `schema`, unless `schema` admits `null` already.
+fn nullable(schema: RefOr<Schema>) -> RefOr<Schema> {
+    if admits_null(&schema) {
+        return schema;
+    }
+    OneOfBuilder::new()
+        .item(Object::with_type(Type::Null))
+        .item(schema)
+        .description(Some(
+            "The result; `null` on every error and wherever nothing is returned.",
+        ))
+        .into()
+}
+
+fn admits_null(schema: &RefOr<Schema>) -> bool {
+    let null = RefOr::T(Schema::Object(Object::with_type(Type::Null)));
+    match schema {
+        RefOr::T(Schema::OneOf(one_of)) => one_of.items.contains(&null),
+        _ => false,
     }
 }

@@ -49,7 +49,7 @@ pub struct TokenResponse {
     path = "/user/auth/oauth2/token",
     tag = "auth",
     params(TokenRequestBody),
-    request_body(content = TokenRequestBody, description = "The same fields as the query string, as JSON or a form; optional."),
+    request_body(content = Option<TokenRequestBody>, description = "The same fields as the query string, as JSON or a form; optional."),
     responses((status = 200, description = "Tokens, or `00001`/`00004`/`00005`.", body = TokenResponse))
 )]
 pub async fn token(

@@ -63,7 +63,8 @@ pub struct Envelope<T> {
     /// `"200"` on success, else an error code (`"00001"` ...).
     #[schema(example = "200")]
     pub retcode: &'static str,
-    /// The result; `null` on error.
+    /// The result; `null` on error (and wherever nothing is returned).
+    #[schema(nullable)]
     pub retdata: Option<T>,
     /// `""` on success, else what went wrong.
     pub retmsg: String,

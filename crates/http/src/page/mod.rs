@@ -17,11 +17,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use wcheckout_app::page::PageStatus;
 use wcheckout_app::secrets::random_token;
-use wcheckout_domain::error::{ErrorCode, Rejection};
+use wcheckout_app::wire::Envelope;
+use wcheckout_domain::error::ErrorCode;
 
 use self::html::Urls;
 use self::i18n::Lang;
-use crate::respond::{Api, ApiError};
+use crate::respond::{Api, ApiError, error_with_status};
 use crate::state::AppState;
 
 const PAGE_CSS: &str = include_str!("../../assets/page.css");
@@ -68,7 +69,13 @@ fn language(query: Option<&str>, headers: &HeaderMap) -> Lang {
 }
 
 /// The page of an order.
-async fn page(
+#[utoipa::path(get, path = "/pay/{page_token}", tag = "payment page",
+    params(PageTokenParam, ("lang" = Option<String>, Query, description = "`en` or `zh-CN`; otherwise Accept-Language decides")),
+    responses(
+        (status = 200, description = "The payment page.", content_type = "text/html", body = String),
+        (status = 404, description = "No order has this page token: \"Payment page not found\".", content_type = "text/html", body = String),
+    ))]
+pub async fn page(
     State(state): State<AppState>,
     Path(page_token): Path<String>,
     RawQuery(query): RawQuery,
@@ -87,24 +94,42 @@ async fn page(
     }
 }
 
+/// The page token in a page route's path.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+struct PageTokenParam {
+    /// The token at the end of paymentUrl.
+    #[allow(dead_code)] // Only describes the path parameter.
+    page_token: String,
+}
+
 /// What changes on the page, polled by its script.
 #[utoipa::path(get, path = "/pay/{page_token}/status", tag = "payment page",
-    params(("page_token" = String, Path, description = "The token at the end of paymentUrl")),
-    responses((status = 200, body = PageStatus)))]
+    params(PageTokenParam),
+    responses(
+        (status = 200, description = "The page's status.", body = Envelope<PageStatus>),
+        (status = 404, description = "No order has this page token (`00404`, `retdata` null).", body = Envelope<PageStatus>),
+    ))]
 pub async fn status(State(state): State<AppState>, Path(page_token): Path<String>) -> Response {
     let response = match state.gateway.payment_page_status(&page_token).await {
         Ok(Some(status)) => Api(status).into_response(),
-        Ok(None) => ApiError::from(page_not_found()).into_response(),
+        Ok(None) => page_not_found(),
         Err(error) => ApiError(error).into_response(),
     };
     no_store(response)
 }
 
 /// The EIP-681 request for what is still due, as a QR code.
-async fn qr_code(State(state): State<AppState>, Path(page_token): Path<String>) -> Response {
+#[utoipa::path(get, path = "/pay/{page_token}/qr.svg", tag = "payment page",
+    params(PageTokenParam),
+    responses(
+        (status = 200, description = "The QR code (SVG).", content_type = "image/svg+xml", body = String),
+        (status = 404, description = "No order has this page token (`00404`, `retdata` null).", body = Envelope<PageStatus>),
+    ))]
+pub async fn qr_code(State(state): State<AppState>, Path(page_token): Path<String>) -> Response {
     let page = match state.gateway.payment_page(&page_token).await {
         Ok(Some(page)) => page,
-        Ok(None) => return ApiError::from(page_not_found()).into_response(),
+        Ok(None) => return page_not_found(),
         Err(error) => return ApiError(error).into_response(),
     };
     let units = match page.status.remaining_units.as_str() {
@@ -127,7 +152,13 @@ async fn qr_code(State(state): State<AppState>, Path(page_token): Path<String>) 
 }
 
 /// The app's logo, which the operator stored in the database.
-async fn logo(State(state): State<AppState>, Path(page_token): Path<String>) -> Response {
+#[utoipa::path(get, path = "/pay/{page_token}/logo", tag = "payment page",
+    params(PageTokenParam),
+    responses(
+        (status = 200, description = "The logo (PNG, JPEG, WebP, GIF or SVG).", content_type = "image/*"),
+        (status = 404, description = "No order has this page token, or its app has no logo (`00404`, `retdata` null).", body = Envelope<PageStatus>),
+    ))]
+pub async fn logo(State(state): State<AppState>, Path(page_token): Path<String>) -> Response {
     match state.gateway.payment_page_logo(&page_token).await {
         Ok(Some(logo)) => {
             let mut response = typed(StatusCode::OK, &logo.content_type, logo.bytes);
@@ -138,7 +169,7 @@ async fn logo(State(state): State<AppState>, Path(page_token): Path<String>) -> 
             );
             response
         }
-        Ok(None) => ApiError::from(page_not_found()).into_response(),
+        Ok(None) => page_not_found(),
         Err(error) => ApiError(error).into_response(),
     }
 }
@@ -155,8 +186,13 @@ async fn script() -> Response {
     ))
 }
 
-fn page_not_found() -> Rejection {
-    Rejection::new(ErrorCode::NotFound, "payment page not found")
+/// HTTP 404 with `00404` in the envelope: what every page route answers for an unknown token.
+fn page_not_found() -> Response {
+    error_with_status(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "payment page not found".into(),
+    )
 }
 
 fn typed(status: StatusCode, content_type: &str, body: impl IntoResponse) -> Response {
