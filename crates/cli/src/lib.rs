@@ -5,6 +5,7 @@ pub mod apps;
 pub mod call;
 pub mod cli;
 pub mod config;
+pub mod config_networks;
 pub mod config_payouts;
 pub mod devnet;
 pub mod keys;
