@@ -27,7 +27,10 @@ struct OrderRequest {
     order_no: IntegratorNo,
     customer_id: String,
     merchant_id: String,
+    /// `orderAmount` exactly as sent, kept and echoed.
     order_amount: Decimal,
+    /// What is priced: the amount without float noise ([`crate::wire::JsonPrice::priced`]).
+    priced_amount: Decimal,
     token: String,
     fiat: String,
     expired_in: i64,
@@ -42,7 +45,12 @@ impl OrderRequest {
             .ok_or_else(|| Rejection::invalid("customerId", "is required"))?;
         let merchant_id = external_id("merchantId", body.merchant_id)?
             .unwrap_or_else(|| DEFAULT_MERCHANT_ID.to_owned());
-        order::check_order_amount(&body.order_amount.0)?;
+        // The limits apply to the priced amount: float noise does not push an amount over them.
+        let priced_amount = body
+            .order_amount
+            .priced()
+            .map_err(|_| Rejection::invalid("orderAmount", "must not exceed 1000000000000"))?;
+        order::check_order_amount(&priced_amount)?;
         let fiat = match non_empty(body.fiat).as_deref() {
             None | Some("USD") => "USD".to_owned(),
             Some(_) => return Err(Rejection::invalid("fiat", "only USD is supported")),
@@ -53,7 +61,8 @@ impl OrderRequest {
             order_no,
             customer_id,
             merchant_id,
-            order_amount: body.order_amount.0,
+            order_amount: body.order_amount.sent,
+            priced_amount,
             token,
             fiat,
             expired_in: order::resolve_expired_in(body.expired_in)?,
@@ -159,7 +168,7 @@ impl Gateway {
         let rate = self.rates.rate(&token.id, &request.fiat).await?;
         let scale = u32::from(token.payment_scale);
         let paying = request
-            .order_amount
+            .priced_amount
             .mul_round_up(&rate, scale)
             .ok()
             .and_then(|amount| {

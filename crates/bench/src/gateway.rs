@@ -67,6 +67,7 @@ pub(crate) fn config_with_chain(
     config.chains.insert(
         "ETH".into(),
         ChainConfig {
+            network: None,
             chain_id,
             display_name: None,
             rpc_urls: vec![rpc_url.to_owned()],

@@ -289,7 +289,13 @@ impl Default for LoggingConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainConfig {
-    /// EIP-155 chain id.
+    /// A public network whose chain id, name, explorer link and stablecoins (`{KEY}_USDT`,
+    /// `{KEY}_USDC`, `{KEY}_WUSD`) fill what the file does not set: `mainnet` or `sepolia`
+    /// (see `config_networks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// EIP-155 chain id (required unless `network` gives it; 0 means not set).
+    #[serde(default)]
     pub chain_id: u64,
     /// Name shown to payers.
     #[serde(default)]
@@ -333,7 +339,9 @@ fn yes() -> bool {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
-    /// The ERC-20 contract.
+    /// The ERC-20 contract (required unless the chain's `network` gives it; empty means not
+    /// set, which only a disabled token may be: it is then left out).
+    #[serde(default)]
     pub contract: String,
     /// The contract's decimals.
     pub decimals: u8,
@@ -415,7 +423,7 @@ fn env_key(key: &str) -> String {
 /// Reads defaults, then the file (if any), then the environment. On failure, every problem
 /// found, each naming its key.
 pub fn load(file: Option<&Path>) -> Result<Config, Vec<String>> {
-    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    let mut user = Figment::new();
     if let Some(file) = file {
         if !file.exists() {
             return Err(vec![format!(
@@ -423,13 +431,18 @@ pub fn load(file: Option<&Path>) -> Result<Config, Vec<String>> {
                 file.display()
             )]);
         }
-        figment = figment.merge(Toml::file(file));
+        user = user.merge(Toml::file(file));
     }
     // `lowercase(false)` must come after `map`: figment's `map` turns lowercasing back on.
     let env = Env::prefixed("WCHECKOUT__")
         .map(|key| Uncased::from(env_key(key.as_str())))
         .lowercase(false);
-    figment = figment.merge(env);
+    user = user.merge(env);
+    // Network presets go under the file and the environment, so that both override them.
+    let presets = crate::config_networks::preset_layer(&user);
+    let mut figment = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Serialized::defaults(presets))
+        .merge(user);
     // Deserialization stops at the first bad key (unknown, wrong type, missing), which would
     // hide every other problem: name it, drop that key and read the rest again.
     let mut problems = Vec::new();
@@ -492,11 +505,24 @@ fn remove_key(value: &mut figment::value::Value, path: &[String]) -> bool {
     }
 }
 
-/// The sandbox devnet: chain id 31337 on 127.0.0.1:8545, its two 6-decimal tokens at the
-/// addresses the first two contracts deployed by anvil's first account always get.
+/// The sandbox devnet: chain id 31337 on 127.0.0.1:8545, its tokens at the addresses the first
+/// three contracts deployed by anvil's first account always get: USDT and USDC (6 decimals),
+/// then WUSD (18 decimals, as the real one).
 pub const DEVNET_USDT: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 /// See [`DEVNET_USDT`].
 pub const DEVNET_USDC: &str = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
+/// See [`DEVNET_USDT`].
+pub const DEVNET_WUSD: &str = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0";
+/// The devnet tokens: id, contract, decimals.
+pub const DEVNET_TOKENS: [(&str, &str, u8); 3] = [
+    ("ETH_USDT", DEVNET_USDT, 6),
+    ("ETH_USDC", DEVNET_USDC, 6),
+    (
+        "ETH_WUSD",
+        DEVNET_WUSD,
+        crate::config_networks::WUSD_DECIMALS,
+    ),
+];
 
 impl Config {
     fn fill_defaults(&mut self) {
@@ -514,6 +540,7 @@ impl Config {
             self.chains.insert(
                 "ETH".into(),
                 ChainConfig {
+                    network: None,
                     chain_id: 31337,
                     display_name: Some("Ethereum (local devnet)".into()),
                     rpc_urls: vec!["http://127.0.0.1:8545".into()],
@@ -526,12 +553,12 @@ impl Config {
                     start_block: None,
                 },
             );
-            for (id, contract) in [("ETH_USDT", DEVNET_USDT), ("ETH_USDC", DEVNET_USDC)] {
+            for (id, contract, decimals) in DEVNET_TOKENS {
                 self.tokens.insert(
                     id.into(),
                     TokenConfig {
                         contract: contract.into(),
-                        decimals: 6,
+                        decimals,
                         payment_scale: 2,
                         enabled: true,
                         rate: one(),
@@ -717,11 +744,13 @@ impl Config {
         let tokens = self
             .tokens
             .iter()
-            .filter_map(|(id, token)| match token_from_config(id, token) {
-                Ok(token) => Some(token),
-                Err(error) => {
-                    problems.push(error);
-                    None
+            .filter_map(|(id, token)| {
+                match token_from_config(id, token, self.network_of_token(id)) {
+                    Ok(token) => token,
+                    Err(error) => {
+                        problems.push(error);
+                        None
+                    }
                 }
             })
             .collect::<Vec<_>>();
@@ -729,6 +758,12 @@ impl Config {
             return Err(problems);
         }
         TokenRegistry::new(chains, tokens).map_err(|e| vec![format!("tokens: {e}")])
+    }
+
+    /// The `network` of the chain a token id names, if set.
+    fn network_of_token(&self, id: &str) -> Option<&str> {
+        let (chain, _) = id.split_once('_')?;
+        self.chains.get(chain)?.network.as_deref()
     }
 
     /// `(token, rate)` pairs from `[tokens]`.
@@ -749,8 +784,13 @@ fn chain_from_config(key: &str, chain: &ChainConfig) -> Result<Chain, Vec<String
             "chains.{key}: chain keys are 2-16 upper-case letters or digits (ETH, BSC)"
         ));
     }
+    problems.extend(network_problems(key, chain));
     if chain.chain_id == 0 {
-        problems.push(format!("{}: must be a positive chain id", at("chain_id")));
+        problems.push(format!(
+            "{}: required (a positive EIP-155 chain id), or set network = {}",
+            at("chain_id"),
+            crate::config_networks::preset_names()
+        ));
     }
     if chain.rpc_urls.is_empty() {
         problems.push(format!(
@@ -812,6 +852,28 @@ fn chain_from_config(key: &str, chain: &ChainConfig) -> Result<Chain, Vec<String
     }
 }
 
+/// An unknown `network`, or a `chain_id` that is not the network's (its contracts would be
+/// watched on another chain).
+fn network_problems(key: &str, chain: &ChainConfig) -> Vec<String> {
+    let Some(network) = &chain.network else {
+        return Vec::new();
+    };
+    match crate::config_networks::preset(network) {
+        None => vec![format!(
+            "chains.{key}.network: '{network}' must be {}",
+            crate::config_networks::preset_names()
+        )],
+        Some(preset) if chain.chain_id != 0 && chain.chain_id != preset.chain_id => {
+            vec![format!(
+                "chains.{key}.chain_id: {} is not network '{network}' (chain id {}); remove \
+                 chain_id or network",
+                chain.chain_id, preset.chain_id
+            )]
+        }
+        Some(_) => Vec::new(),
+    }
+}
+
 /// decisions.md: Ethereum 12, BSC 15, Polygon 64, Base 10, Arbitrum 20, local devnet 1.
 fn default_confirmations(chain_id: u64) -> u32 {
     match chain_id {
@@ -824,10 +886,29 @@ fn default_confirmations(chain_id: u64) -> u32 {
     }
 }
 
-fn token_from_config(id: &str, token: &TokenConfig) -> Result<Token, String> {
+/// The token, `None` for a disabled token without a contract (left out), or the problem.
+fn token_from_config(
+    id: &str,
+    token: &TokenConfig,
+    network: Option<&str>,
+) -> Result<Option<Token>, String> {
     let token_id = TokenId::parse(id).ok_or_else(|| {
         format!("tokens.{id}: token ids are {{CHAIN}}_{{ASSET}} in upper case (ETH_USDT)")
     })?;
+    if token.contract.is_empty() {
+        return match (token.enabled, network) {
+            (false, _) => Ok(None),
+            (true, Some(network)) => Err(format!(
+                "tokens.{id}.contract: network '{network}' has no official {asset} contract; set \
+                 tokens.{id}.contract to the {asset} contract you accept, or \
+                 tokens.{id}.enabled = false to offer no {id}",
+                asset = token_id.asset()
+            )),
+            (true, None) => Err(format!(
+                "tokens.{id}.contract: required (the ERC-20 contract address)"
+            )),
+        };
+    }
     let contract = EvmAddress::parse(&token.contract)
         .map_err(|e| format!("tokens.{id}.contract: '{}' {e}", token.contract))?;
     if token.decimals > 36 {
@@ -844,13 +925,13 @@ fn token_from_config(id: &str, token: &TokenConfig) -> Result<Token, String> {
     if rate.is_zero() {
         return Err(format!("tokens.{id}.rate: must be greater than 0"));
     }
-    Ok(Token {
+    Ok(Some(Token {
         id: token_id,
         contract,
         decimals: token.decimals,
         payment_scale: token.payment_scale,
         enabled: token.enabled,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -871,7 +952,182 @@ mod tests {
         assert_eq!(config.server.public_url, "http://127.0.0.1:8080");
         assert!(config.database.url.starts_with("sqlite://"));
         assert!(config.problems().is_empty(), "{:?}", config.problems());
-        assert_eq!(config.token_registry().unwrap().tokens().count(), 2);
+        let registry = config.token_registry().unwrap();
+        assert_eq!(registry.tokens().count(), 3);
+        let wusd = registry
+            .get(&TokenId::parse("ETH_WUSD").unwrap())
+            .unwrap()
+            .0;
+        assert_eq!(wusd.contract.to_checksum(), DEVNET_WUSD);
+        assert_eq!(wusd.decimals, 18);
+    }
+
+    /// Loads `text` as a config file.
+    fn load_text(name: &str, text: &str) -> Result<Config, Vec<String>> {
+        let dir =
+            std::env::temp_dir().join(format!("wcheckout-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("wcheckout.toml");
+        std::fs::write(&file, text).unwrap();
+        let loaded = load(Some(&file)).and_then(|config| {
+            let problems = config.problems();
+            if problems.is_empty() {
+                Ok(config)
+            } else {
+                Err(problems)
+            }
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        loaded
+    }
+
+    fn token<'a>(registry: &'a TokenRegistry, id: &str) -> Option<&'a Token> {
+        registry
+            .get(&TokenId::parse(id).unwrap())
+            .map(|(token, _)| token)
+    }
+
+    const RPC: &str = "rpc_urls = [\"https://rpc.example\"]\n";
+
+    #[test]
+    fn the_mainnet_preset_fills_the_chain_and_its_stablecoins() {
+        let config = load_text(
+            "mainnet",
+            &format!("[chains.ETH]\nnetwork = \"mainnet\"\n{RPC}"),
+        )
+        .unwrap();
+        let chain = &config.chains["ETH"];
+        assert_eq!(chain.chain_id, 1);
+        let registry = config.token_registry().unwrap();
+        let eth = registry.chain(&ChainKey::parse("ETH").unwrap()).unwrap();
+        assert_eq!(eth.display_name, "Ethereum");
+        assert_eq!(
+            eth.finality,
+            Finality::Confirmations(12),
+            "Ethereum's default depth"
+        );
+        assert_eq!(
+            eth.explorer_tx_url.as_deref(),
+            Some("https://etherscan.io/tx/{tx}")
+        );
+        let expected = [
+            ("ETH_USDT", "0xdAC17F958D2ee523a2206206994597C13D831ec7", 6),
+            ("ETH_USDC", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", 6),
+            ("ETH_WUSD", "0x7Cd017ca5ddb86861FA983a34b5F495C6F898c41", 18),
+        ];
+        assert_eq!(registry.tokens().count(), expected.len());
+        for (id, contract, decimals) in expected {
+            let token = token(&registry, id).unwrap();
+            assert_eq!(token.contract.to_checksum(), contract, "{id}");
+            assert_eq!(token.decimals, decimals, "{id}");
+            assert_eq!(token.payment_scale, 2, "{id}");
+            assert!(token.enabled, "{id}");
+        }
+        assert!(registry.payable("ETH_WUSD").is_ok());
+    }
+
+    #[test]
+    fn every_preset_key_can_be_overridden() {
+        let text = format!(
+            "[chains.ETH]\nnetwork = \"mainnet\"\n{RPC}display_name = \"Main\"\n\
+             finality = \"finalized\"\nexplorer_tx_url = \"https://x.example/{{tx}}\"\n\
+             [tokens.ETH_WUSD]\ncontract = \"{DEVNET_WUSD}\"\ndecimals = 6\n\
+             [tokens.ETH_USDC]\nenabled = false\n"
+        );
+        let config = load_text("override", &text).unwrap();
+        let registry = config.token_registry().unwrap();
+        let eth = registry.chain(&ChainKey::parse("ETH").unwrap()).unwrap();
+        assert_eq!(eth.display_name, "Main");
+        assert_eq!(eth.finality, Finality::Finalized);
+        assert_eq!(
+            eth.explorer_tx_url.as_deref(),
+            Some("https://x.example/{tx}")
+        );
+        let wusd = token(&registry, "ETH_WUSD").unwrap();
+        assert_eq!(wusd.contract.to_checksum(), DEVNET_WUSD);
+        assert_eq!(wusd.decimals, 6);
+        let usdc = token(&registry, "ETH_USDC").unwrap();
+        assert!(!usdc.enabled, "disabled, still known for its orders");
+        assert_eq!(
+            usdc.contract.to_checksum(),
+            "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
+        );
+        assert!(registry.payable("ETH_USDC").is_err());
+    }
+
+    #[test]
+    fn the_sepolia_preset_asks_for_a_usdt_contract() {
+        let bare = format!("[chains.ETH]\nnetwork = \"sepolia\"\n{RPC}");
+        let problems = load_text("sepolia-bare", &bare).unwrap_err().join("\n");
+        assert!(
+            problems.contains(
+                "tokens.ETH_USDT.contract: network 'sepolia' has no official USDT contract; set \
+                 tokens.ETH_USDT.contract to the USDT contract you accept, or \
+                 tokens.ETH_USDT.enabled = false to offer no ETH_USDT"
+            ),
+            "{problems}"
+        );
+        let without = format!("{bare}[tokens.ETH_USDT]\nenabled = false\n");
+        let config = load_text("sepolia-without", &without).unwrap();
+        assert_eq!(config.chains["ETH"].chain_id, 11_155_111);
+        let registry = config.token_registry().unwrap();
+        assert!(token(&registry, "ETH_USDT").is_none(), "left out");
+        let usdc = token(&registry, "ETH_USDC").unwrap();
+        assert_eq!(
+            usdc.contract.to_checksum(),
+            "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238"
+        );
+        let wusd = token(&registry, "ETH_WUSD").unwrap();
+        assert_eq!(
+            wusd.contract,
+            EvmAddress::parse("0x371607f7463d27ae9deaf64ae00da9cbd4cf0065").unwrap()
+        );
+        assert_eq!(wusd.decimals, 18);
+        let eth = registry.chain(&ChainKey::parse("ETH").unwrap()).unwrap();
+        assert_eq!(eth.display_name, "Ethereum Sepolia");
+        let with = format!("{bare}[tokens.ETH_USDT]\ncontract = \"{DEVNET_USDT}\"\n");
+        let registry = load_text("sepolia-with", &with)
+            .unwrap()
+            .token_registry()
+            .unwrap();
+        let usdt = token(&registry, "ETH_USDT").unwrap();
+        assert_eq!(
+            (usdt.contract.to_checksum().as_str(), usdt.decimals),
+            (DEVNET_USDT, 6)
+        );
+    }
+
+    #[test]
+    fn presets_follow_the_chain_key_and_refuse_a_wrong_network() {
+        let text = format!(
+            "[chains.SEPOLIA]\nnetwork = \"sepolia\"\n{RPC}[tokens.SEPOLIA_USDT]\nenabled = false\n"
+        );
+        let registry = load_text("key", &text).unwrap().token_registry().unwrap();
+        assert!(token(&registry, "SEPOLIA_USDC").is_some());
+        assert!(token(&registry, "SEPOLIA_WUSD").is_some());
+        let unknown = format!("[chains.ETH]\nnetwork = \"goerli\"\n{RPC}");
+        let problems = load_text("unknown", &unknown).unwrap_err().join("\n");
+        assert!(
+            problems.contains("chains.ETH.network: 'goerli' must be mainnet or sepolia"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("chains.ETH.chain_id: required"),
+            "{problems}"
+        );
+        let mismatch = format!("[chains.ETH]\nnetwork = \"mainnet\"\nchain_id = 5\n{RPC}");
+        let problems = load_text("mismatch", &mismatch).unwrap_err().join("\n");
+        assert!(
+            problems.contains("chains.ETH.chain_id: 5 is not network 'mainnet' (chain id 1)"),
+            "{problems}"
+        );
+        let bare_token =
+            format!("[chains.ETH]\nchain_id = 1\n{RPC}[tokens.ETH_USDT]\ndecimals = 6\n");
+        let problems = load_text("bare-token", &bare_token).unwrap_err().join("\n");
+        assert!(
+            problems.contains("tokens.ETH_USDT.contract: required"),
+            "{problems}"
+        );
     }
 
     #[test]
@@ -906,6 +1162,7 @@ mod tests {
             "seed",
             "master_key_file",
             "master_key",
+            "network",
             "ws_url",
             "explorer_tx_url",
             "wallet_rpc_url",

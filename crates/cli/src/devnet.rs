@@ -1,5 +1,5 @@
-//! `wcheckout devnet`: a local EVM chain (anvil, installed by `npm ci`) with the two sandbox
-//! stablecoins deployed at their well-known addresses, funded payer accounts, and a gateway
+//! `wcheckout devnet`: a local EVM chain (anvil, installed by `npm ci`) with the three sandbox
+//! stablecoins (`ETH_USDT`, `ETH_USDC`, `ETH_WUSD`) deployed at their well-known addresses, funded payer accounts, and a gateway
 //! config for it. `wcheckout devnet pay ORDER_NO` then pays an order from a payer account.
 //!
 //! Everything lives in one directory (`./devnet-data` by default): the chain state (kept across
@@ -23,7 +23,8 @@ use wcheckout_evm::anvil::{
 };
 use wcheckout_evm::stablecoin;
 
-use crate::config::{Config, DEVNET_USDC, DEVNET_USDT};
+use crate::config::{Config, DEVNET_USDC, DEVNET_USDT, DEVNET_WUSD};
+use crate::config_networks::WUSD_DECIMALS;
 use crate::runtime::{create_private_dir, load_config, open_store};
 
 /// The gateway config written into the devnet directory.
@@ -40,31 +41,41 @@ const CHAIN_KEY: &str = "ETH";
 const PAYERS: std::ops::RangeInclusive<u8> = 1..=5;
 /// Whole tokens minted to each payer, of each token.
 const PAYER_TOKENS: u128 = 1_000_000;
-/// Decimals of both devnet stablecoins.
-const DECIMALS: u8 = 6;
 
 /// One devnet stablecoin.
 struct DevnetToken {
     id: &'static str,
     name: &'static str,
     symbol: &'static str,
-    /// Where it lands when deployed first (USDT) or second (USDC) on a fresh chain.
+    /// As the real token's: 6 for USDT and USDC, 18 for WUSD.
+    decimals: u8,
+    /// Where it lands when deployed first (USDT), second (USDC) or third (WUSD) on a fresh
+    /// chain.
     sandbox_address: &'static str,
 }
 
 /// In deployment order: the order fixes their addresses.
-const TOKENS: [DevnetToken; 2] = [
+const TOKENS: [DevnetToken; 3] = [
     DevnetToken {
         id: "ETH_USDT",
         name: "Tether USD (devnet)",
         symbol: "USDT",
+        decimals: 6,
         sandbox_address: DEVNET_USDT,
     },
     DevnetToken {
         id: "ETH_USDC",
         name: "USD Coin (devnet)",
         symbol: "USDC",
+        decimals: 6,
         sandbox_address: DEVNET_USDC,
+    },
+    DevnetToken {
+        id: "ETH_WUSD",
+        name: "Worldwide USD (devnet)",
+        symbol: "WUSD",
+        decimals: WUSD_DECIMALS,
+        sandbox_address: DEVNET_WUSD,
     },
 ];
 
@@ -150,10 +161,10 @@ pub(crate) struct Devnet {
     rpc_url: String,
     ws_url: String,
     chain_id: u64,
-    /// `(id, address)` in [`TOKENS`] order.
-    tokens: Vec<(&'static str, EvmAddress)>,
-    /// Whether the tokens came from a previous run's chain state.
-    resumed: bool,
+    /// `(token, address)` in [`TOKENS`] order.
+    tokens: Vec<(&'static DevnetToken, EvmAddress)>,
+    /// The tokens deployed by this run (the others came from a previous run's chain state).
+    deployed: Vec<&'static str>,
     /// The gateway configuration written for this chain.
     pub(crate) config_file: PathBuf,
 }
@@ -256,16 +267,14 @@ fn explain_spawn(error: AnvilError, args: &StartArgs) -> anyhow::Error {
 /// Puts the tokens in place, funds the payers, writes the gateway config and devnet.json.
 async fn set_up(anvil: &Anvil, dir: &Path) -> anyhow::Result<Devnet> {
     let rpc_url = anvil.rpc_url();
-    let (tokens, resumed) = ensure_tokens(&rpc_url).await?;
-    if !resumed {
-        fund_payers(&rpc_url, &tokens).await?;
-    }
+    let (tokens, deployed) = ensure_tokens(&rpc_url).await?;
+    fund_payers(&rpc_url, &deployed).await?;
     let devnet = Devnet {
         ws_url: anvil.ws_url(),
         rpc_url,
         chain_id: anvil.chain_id(),
         tokens,
-        resumed,
+        deployed: deployed.iter().map(|(token, _)| token.id).collect(),
         config_file: dir.join(CONFIG_FILE_NAME),
     };
     write_file(&devnet.config_file, &gateway_config(&devnet, dir))?;
@@ -274,29 +283,34 @@ async fn set_up(anvil: &Anvil, dir: &Path) -> anyhow::Result<Devnet> {
     Ok(devnet)
 }
 
-/// Reuses the tokens of a restored chain, or deploys them from dev account 0. Returns them
-/// and whether they were reused.
-async fn ensure_tokens(rpc_url: &str) -> anyhow::Result<(Vec<(&'static str, EvmAddress)>, bool)> {
-    let mut existing = Vec::new();
-    for token in &TOKENS {
-        let address = EvmAddress::parse(token.sandbox_address)?;
-        if stablecoin::has_code(rpc_url, address).await? {
-            existing.push((token.id, address));
-        }
-    }
-    if existing.len() == TOKENS.len() {
-        return Ok((existing, true));
-    }
+/// The devnet tokens with their addresses, and those deployed now (to be funded).
+type EnsuredTokens = (
+    Vec<(&'static DevnetToken, EvmAddress)>,
+    Vec<(&'static DevnetToken, EvmAddress)>,
+);
+
+/// Reuses the tokens of a restored chain and deploys the missing ones from dev account 0 (on
+/// a fresh chain, all of them, in order, so that they land at their sandbox addresses; a
+/// chain kept from before ETH_WUSD existed gets it at the next free address).
+async fn ensure_tokens(rpc_url: &str) -> anyhow::Result<EnsuredTokens> {
+    let mut all = Vec::new();
     let mut deployed = Vec::new();
     for token in &TOKENS {
-        deployed.push((token.id, deploy(rpc_url, token).await?));
+        let sandbox = EvmAddress::parse(token.sandbox_address)?;
+        if stablecoin::has_code(rpc_url, sandbox).await? {
+            all.push((token, sandbox));
+        } else {
+            let address = deploy(rpc_url, token).await?;
+            all.push((token, address));
+            deployed.push((token, address));
+        }
     }
-    Ok((deployed, false))
+    Ok((all, deployed))
 }
 
 async fn deploy(rpc_url: &str, token: &DevnetToken) -> anyhow::Result<EvmAddress> {
     let deployer = DEV_PRIVATE_KEYS[0];
-    let address = stablecoin::deploy(rpc_url, deployer, token.name, token.symbol, DECIMALS)
+    let address = stablecoin::deploy(rpc_url, deployer, token.name, token.symbol, token.decimals)
         .await
         .with_context(|| format!("cannot deploy {}", token.id))?;
     if address.to_checksum() != token.sandbox_address {
@@ -309,15 +323,19 @@ async fn deploy(rpc_url: &str, token: &DevnetToken) -> anyhow::Result<EvmAddress
     Ok(address)
 }
 
-async fn fund_payers(rpc_url: &str, tokens: &[(&'static str, EvmAddress)]) -> anyhow::Result<()> {
+async fn fund_payers(
+    rpc_url: &str,
+    tokens: &[(&'static DevnetToken, EvmAddress)],
+) -> anyhow::Result<()> {
     let payers = PAYERS
         .map(|index| EvmAddress::parse(DEV_ACCOUNTS[usize::from(index)]))
         .collect::<Result<Vec<_>, _>>()?;
-    let amount = TokenAmount::from_base_units(PAYER_TOKENS * 10u128.pow(u32::from(DECIMALS)));
-    for (id, token) in tokens {
-        stablecoin::mint_to_each(rpc_url, DEV_PRIVATE_KEYS[0], *token, &payers, amount)
+    for (token, address) in tokens {
+        let amount =
+            TokenAmount::from_base_units(PAYER_TOKENS * 10u128.pow(u32::from(token.decimals)));
+        stablecoin::mint_to_each(rpc_url, DEV_PRIVATE_KEYS[0], *address, &payers, amount)
             .await
-            .with_context(|| format!("cannot mint {id} to the payer accounts"))?;
+            .with_context(|| format!("cannot mint {} to the payer accounts", token.id))?;
     }
     Ok(())
 }
@@ -352,9 +370,10 @@ fn gateway_config(devnet: &Devnet, dir: &Path) -> String {
         rpc_url = toml_string(&devnet.rpc_url),
         ws_url = toml_string(&devnet.ws_url),
     );
-    for (id, address) in &devnet.tokens {
+    for (token, address) in &devnet.tokens {
         text.push_str(&format!(
-            "\n[tokens.{id}]\ncontract = \"{address}\"\ndecimals = {DECIMALS}\n"
+            "\n[tokens.{}]\ncontract = \"{address}\"\ndecimals = {}\n",
+            token.id, token.decimals
         ));
     }
     text
@@ -375,7 +394,7 @@ fn ready_json(devnet: &Devnet) -> Value {
     let tokens: serde_json::Map<String, Value> = devnet
         .tokens
         .iter()
-        .map(|(id, address)| ((*id).to_owned(), json!(address.to_checksum())))
+        .map(|(token, address)| (token.id.to_owned(), json!(address.to_checksum())))
         .collect();
     json!({
         "rpcUrl": devnet.rpc_url,
@@ -404,20 +423,25 @@ fn announce(devnet: &Devnet, as_json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&ready_json(devnet))?);
         return Ok(());
     }
-    let origin = if devnet.resumed {
-        "restored from the previous run"
-    } else {
-        "deployed"
-    };
     println!("wcheckout devnet is up (chain id {}).", devnet.chain_id);
     println!(
         "  JSON-RPC   {}   WebSocket {}",
         devnet.rpc_url, devnet.ws_url
     );
-    for (id, address) in &devnet.tokens {
-        println!("  {id:<10} {address} ({origin})");
+    for (token, address) in &devnet.tokens {
+        let origin = if devnet.deployed.contains(&token.id) {
+            "deployed"
+        } else {
+            "restored from the previous run"
+        };
+        println!(
+            "  {:<10} {address} ({origin}, {} decimals)",
+            token.id, token.decimals
+        );
     }
-    println!("  payers     {PAYER_TOKENS} of each token at first start; anvil's public dev keys:");
+    println!(
+        "  payers     {PAYER_TOKENS} of each token when it is deployed; anvil's public dev keys:"
+    );
     for index in PAYERS {
         let i = usize::from(index);
         println!("    {index}  {}  {}", DEV_ACCOUNTS[i], DEV_PRIVATE_KEYS[i]);
@@ -618,9 +642,9 @@ mod tests {
             chain_id: 31337,
             tokens: TOKENS
                 .iter()
-                .map(|t| (t.id, EvmAddress::parse(t.sandbox_address).unwrap()))
+                .map(|t| (t, EvmAddress::parse(t.sandbox_address).unwrap()))
                 .collect(),
-            resumed: false,
+            deployed: TOKENS.iter().map(|t| t.id).collect(),
             config_file: PathBuf::from("/tmp/devnet \"x\"/wcheckout.toml"),
         }
     }
@@ -647,6 +671,22 @@ mod tests {
         assert_eq!(config.tokens["ETH_USDT"].contract, DEVNET_USDT);
         assert_eq!(config.tokens["ETH_USDC"].contract, DEVNET_USDC);
         assert_eq!(config.tokens["ETH_USDC"].decimals, 6);
+        assert_eq!(config.tokens["ETH_WUSD"].contract, DEVNET_WUSD);
+        assert_eq!(config.tokens["ETH_WUSD"].decimals, 18);
+        let registry = config.token_registry().unwrap();
+        assert_eq!(registry.tokens().count(), 3);
+    }
+
+    #[test]
+    fn the_devnet_tokens_are_the_sandbox_defaults() {
+        let defaults = crate::config::DEVNET_TOKENS;
+        assert_eq!(TOKENS.len(), defaults.len());
+        for (token, (id, address, decimals)) in TOKENS.iter().zip(defaults) {
+            assert_eq!(
+                (token.id, token.sandbox_address, token.decimals),
+                (id, address, decimals)
+            );
+        }
     }
 
     #[test]
@@ -665,6 +705,7 @@ mod tests {
             ]
         );
         assert_eq!(line["tokens"]["ETH_USDT"], DEVNET_USDT);
+        assert_eq!(line["tokens"]["ETH_WUSD"], DEVNET_WUSD);
         assert_eq!(line["payerPrivateKeys"].as_array().unwrap().len(), 5);
         assert_eq!(line["payerPrivateKeys"][0], DEV_PRIVATE_KEYS[1]);
         let state = state_json(&devnet());

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use wcheckout_app::Gateway;
 use wcheckout_app::admin::{AppAdmin, IssuedCredentials};
-use wcheckout_app::wire::{CreateCheckoutOrderRequest, JsonDecimal, OrderView};
+use wcheckout_app::wire::{CreateCheckoutOrderRequest, JsonPrice, OrderView};
 use wcheckout_domain::ids::AppId;
 use wcheckout_domain::money::Decimal;
 use wcheckout_evm::anvil::DEFAULT_CHAIN_ID;
@@ -116,7 +116,10 @@ async fn demo_order(
         order_no: format!("demo-{seconds}"),
         customer_id: "sandbox-customer".into(),
         merchant_id: None,
-        order_amount: JsonDecimal(Decimal::from_integer(25)),
+        order_amount: JsonPrice {
+            sent: Decimal::from_integer(25),
+            from_number: true,
+        },
         token: "ETH_USDT".into(),
         fiat: None,
         expired_in: Some(3600),

@@ -263,7 +263,15 @@ async fn create_order_refusals(gw: TestGateway) {
         ),
         (
             "orderAmount with 19 decimals",
-            with_raw("orderAmount", "1.1234567890123456789"),
+            with_raw("orderAmount", "0.0000000000000000001"),
+            invalid,
+            "orderAmount: must have at most 18 decimal places".into(),
+        ),
+        (
+            // A number's digits past the 15th are float noise (rounded away before the
+            // limits apply); a string's are not.
+            "orderAmount \"1.1234567890123456789\"",
+            with("orderAmount", json!("1.1234567890123456789")),
             invalid,
             "orderAmount: must have at most 18 decimal places".into(),
         ),

@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wcheckout::config::{DEVNET_USDC, DEVNET_USDT};
+use wcheckout::config::{DEVNET_USDC, DEVNET_USDT, DEVNET_WUSD};
 use wcheckout_app::admin::AppAdmin;
 use wcheckout_app::clock::SystemClock;
 use wcheckout_domain::address::EvmAddress;
@@ -220,6 +220,11 @@ async fn balance_of(url: &str, token: &str, owner: &EvmAddress) -> u128 {
 /// Creates an app and an order for `amount` USD in ETH_USDT in the devnet gateway's database,
 /// as `wcheckout serve` would; returns the stored order.
 async fn create_order(config_file: &str, order_no: &str, amount: &str) -> Order {
+    create_order_in(config_file, order_no, amount, "ETH_USDT").await
+}
+
+/// [`create_order`] in `token`.
+async fn create_order_in(config_file: &str, order_no: &str, amount: &str, token: &str) -> Order {
     let config = wcheckout::runtime::load_config(Some(Path::new(config_file))).unwrap();
     let keys = wcheckout::keys::resolve(&config).unwrap();
     let store = wcheckout::runtime::open_store(&config).await.unwrap();
@@ -234,7 +239,7 @@ async fn create_order(config_file: &str, order_no: &str, amount: &str) -> Order 
         .unwrap()
         .unwrap();
     let request = json!({
-        "orderNo": order_no, "customerId": "c1", "orderAmount": amount, "token": "ETH_USDT"
+        "orderNo": order_no, "customerId": "c1", "orderAmount": amount, "token": token
     });
     gateway
         .create_order(&app, serde_json::from_value(request).unwrap(), None)
@@ -260,10 +265,11 @@ async fn the_devnet_deploys_configures_and_stops_on_sigterm() {
     assert_eq!(ready["chainId"], 31337);
     assert_eq!(ready["tokens"]["ETH_USDT"], DEVNET_USDT);
     assert_eq!(ready["tokens"]["ETH_USDC"], DEVNET_USDC);
+    assert_eq!(ready["tokens"]["ETH_WUSD"], DEVNET_WUSD);
     assert_eq!(ready["payerPrivateKeys"].as_array().unwrap().len(), 5);
 
     assert_eq!(rpc(&rpc_url, "eth_chainId", json!([])).await, "0x7a69");
-    for token in [DEVNET_USDT, DEVNET_USDC] {
+    for token in [DEVNET_USDT, DEVNET_USDC, DEVNET_WUSD] {
         let code = rpc(&rpc_url, "eth_getCode", json!([token, "latest"])).await;
         assert!(
             code.as_str().unwrap().len() > 100,
@@ -274,6 +280,21 @@ async fn the_devnet_deploys_configures_and_stops_on_sigterm() {
     assert_eq!(
         balance_of(&rpc_url, DEVNET_USDC, &payer).await,
         1_000_000_000_000
+    );
+    assert_eq!(
+        balance_of(&rpc_url, DEVNET_WUSD, &payer).await,
+        1_000_000 * 10u128.pow(18),
+        "WUSD has 18 decimals"
+    );
+    let decimals = rpc(
+        &rpc_url,
+        "eth_call",
+        json!([{"to": DEVNET_WUSD, "data": "0x313ce567"}, "latest"]),
+    )
+    .await;
+    assert_eq!(
+        u128::from_str_radix(decimals.as_str().unwrap().trim_start_matches("0x"), 16).unwrap(),
+        18
     );
 
     let config_file = devnet.config_file();
@@ -370,6 +391,29 @@ async fn devnet_pay_sends_what_is_due_to_the_deposit_address() {
     assert_eq!(
         balance_of(&rpc_url, DEVNET_USDT, &deposit).await,
         13_840_000
+    );
+
+    // ETH_WUSD, 18 decimals: what is due, then a fraction finer than USDT's 6 places.
+    let order = create_order_in(&devnet.config_file(), "devnet-wusd", "12.34", "ETH_WUSD").await;
+    let deposit = order.deposit_address;
+    assert_eq!(order.paying_amount.base_units(), 12_340_000_000_000_000_000);
+    let paid = run_ok(&work.path, &["devnet", "pay", "devnet-wusd"]);
+    assert!(
+        paid.stderr.contains("sent 12.34 ETH_WUSD from payer 1"),
+        "{}",
+        paid.stderr
+    );
+    let extra = [
+        "devnet",
+        "pay",
+        "devnet-wusd",
+        "--amount",
+        "0.000000000000000001",
+    ];
+    run_ok(&work.path, &extra);
+    assert_eq!(
+        balance_of(&rpc_url, DEVNET_WUSD, &deposit).await,
+        12_340_000_000_000_000_001
     );
 }
 

@@ -3,6 +3,9 @@
 
 mod common;
 
+use std::time::Duration;
+
+use common::receiver::{Receiver, Reply, always};
 use common::{Db, TestGateway, retcode};
 use serde_json::{Value, json};
 
@@ -257,8 +260,8 @@ async fn amounts_are_exact(gw: TestGateway) {
     assert_eq!(order["orderAmount"].to_string(), "0.30000000000000004");
     assert_eq!(
         order["payingAmount"].to_string(),
-        "0.31",
-        "rounded up to the payment scale"
+        "0.3",
+        "0.1 + 0.2 in floating point prices as 0.3"
     );
     assert_eq!(order["merchantId"], "default");
     assert_eq!(order["expiredIn"], 1800);
@@ -272,7 +275,7 @@ async fn amounts_are_exact(gw: TestGateway) {
         "{}",
         raw.body
     );
-    assert!(raw.body.contains(r#""payingAmount":0.31"#), "{}", raw.body);
+    assert!(raw.body.contains(r#""payingAmount":0.30"#), "{}", raw.body);
     let body = r#"{"orderNo":"f2","orderAmount":"1000000000000","customerId":"6","token":"ETH_USDT","expiredIn":null}"#;
     let created = gw
         .client(&app)
@@ -301,9 +304,104 @@ async fn amounts_are_exact(gw: TestGateway) {
     assert_eq!(created["retdata"]["payingAmount"].to_string(), "1.13");
 }
 
+/// Float noise in a JSON number is not charged to the payer; the number is echoed as sent in
+/// every answer and in the webhook. A numeric string is priced exactly as written.
+async fn float_noise_is_not_charged(gw: TestGateway) {
+    let receiver = Receiver::start(always(Reply::ok())).await;
+    let app = gw
+        .admin
+        .create("Float shop", Some(&receiver.url("/hook")), &[])
+        .await
+        .unwrap();
+    // 1999 × 0.01 computed in binary floating point.
+    let body = r#"{"orderNo":"float-1","orderAmount":19.990000000000002,"customerId":"6","token":"ETH_USDT"}"#;
+    let created = gw
+        .client(&app)
+        .post("/checkout/order/create", body)
+        .await
+        .unwrap();
+    assert_eq!(created.retcode(), "200", "{}", created.body);
+    let echoes = |text: &str| {
+        text.contains(r#""orderAmount":19.990000000000002,"#)
+            && text.contains(r#""payingAmount":19.99,"#)
+    };
+    assert!(echoes(&created.body), "{}", created.body);
+    let info = gw
+        .client(&app)
+        .get("/checkout/order/info?orderNo=float-1")
+        .await
+        .unwrap();
+    assert!(echoes(&info.body), "{}", info.body);
+    let listed = gw
+        .client(&app)
+        .post("/checkout/order/list", r#"{"orderNo":"float-1"}"#)
+        .await
+        .unwrap();
+    assert!(echoes(&listed.body), "{}", listed.body);
+    // The same bytes again are the same order.
+    let again = gw
+        .client(&app)
+        .post("/checkout/order/create", body)
+        .await
+        .unwrap();
+    assert_eq!(again.retdata()["sysid"], created.retdata()["sysid"]);
+    let cancelled = gw
+        .client(&app)
+        .get("/checkout/order/cancel?orderNo=float-1")
+        .await
+        .unwrap();
+    assert!(echoes(&cancelled.body), "{}", cancelled.body);
+    let hook = receiver
+        .wait_for(Duration::from_secs(20), "the CANCELLED event", |log| {
+            log.iter()
+                .find(|d| d.json()["data"]["orderStatus"] == "CANCELLED")
+                .cloned()
+        })
+        .await;
+    let hook_body = String::from_utf8(hook.body.to_vec()).unwrap();
+    assert!(echoes(&hook_body), "{hook_body}");
+
+    // A string is text written on purpose: priced exactly, rounded up to the payment scale.
+    let body = r#"{"orderNo":"float-2","orderAmount":"19.990000000000002","customerId":"6","token":"ETH_USDT"}"#;
+    let created = gw
+        .client(&app)
+        .post("/checkout/order/create", body)
+        .await
+        .unwrap();
+    assert!(
+        created
+            .body
+            .contains(r#""orderAmount":19.990000000000002,"#)
+            && created.body.contains(r#""payingAmount":20.00,"#),
+        "{}",
+        created.body
+    );
+    // The limits apply to the priced amount: noise does not push it over 1e12.
+    let body = r#"{"orderNo":"float-3","orderAmount":1000000000000.0000002,"customerId":"6","token":"ETH_USDT"}"#;
+    let created = gw
+        .client(&app)
+        .post("/checkout/order/create", body)
+        .await
+        .unwrap();
+    assert_eq!(created.retcode(), "200", "{}", created.body);
+    assert!(
+        created.body.contains(r#""payingAmount":1000000000000.00,"#),
+        "{}",
+        created.body
+    );
+    let body = r#"{"orderNo":"float-4","orderAmount":1000000000000.01,"customerId":"6","token":"ETH_USDT"}"#;
+    let refused = gw
+        .client(&app)
+        .post("/checkout/order/create", body)
+        .await
+        .unwrap();
+    assert_eq!(refused.retcode(), "00001", "{}", refused.body);
+}
+
 on_both_engines!(
     create_info_cancel_list,
     idempotent_creation,
     list_filters_and_pages,
-    amounts_are_exact
+    amounts_are_exact,
+    float_noise_is_not_charged
 );

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::chain::{TestChain, eventually, usd};
+use common::chain::{TestChain, eventually, usd, wusd};
 use common::{Db, TestGateway, retcode};
 use serde_json::{Value, json};
 use wcheckout_app::admin::{AppChanges, IssuedCredentials};
@@ -183,6 +183,40 @@ async fn overpayment_creates_over_paid(db: Db) {
         .await;
     assert_eq!(filtered.len(), 2);
     assert!(f.abnormal(json!({"type": "LATE_PAYMENT"})).await.is_empty());
+}
+
+/// ETH_WUSD, an 18-decimal token: an amount computed in floating point is priced without its
+/// noise, and a real transfer one base unit above it pays the order to the last decimal.
+async fn a_wusd_order_is_paid_to_its_18th_decimal(db: Db) {
+    let Some(f) = fixture(db, 1).await else {
+        return;
+    };
+    // What an integrator computing in floats sends for 1999 cents: 19.990000000000002.
+    let amount = 1999.0 * 0.01;
+    let extra = json!({"orderAmount": amount, "token": "ETH_WUSD"});
+    let order = f.create("wusd", "0", extra).await;
+    let raw =
+        f.gw.client(&f.app)
+            .get("/checkout/order/info?orderNo=wusd")
+            .await
+            .unwrap();
+    assert!(
+        raw.body.contains(r#""orderAmount":19.990000000000002,"#)
+            && raw.body.contains(r#""payingAmount":19.99,"#),
+        "{}",
+        raw.body
+    );
+    assert_eq!(order["token"], "ETH_WUSD");
+    assert_eq!(order["coinAddress"], f.chain.wusd.to_checksum().as_str());
+    let sent = wusd("19.990000000000000001");
+    let tx = f.chain.pay(1, f.chain.wusd, &address(&order), sent).await;
+    let paid = f.wait_status("wusd", "PAID").await;
+    assert_eq!(paid["txHash"], tx);
+    assert_eq!(f.chain.balance(f.chain.wusd, &address(&order)).await, sent);
+    let records = f.wait_abnormal("wusd", 1).await;
+    assert_eq!(records[0]["type"], "OVER_PAID");
+    assert_eq!(records[0]["token"], "ETH_WUSD");
+    assert_eq!(records[0]["amount"], "0.000000000000000001");
 }
 
 async fn partial_then_expiry_is_under_paid(db: Db) {
@@ -460,6 +494,7 @@ on_both_engines_with_chain!(
     exact_payment_pays_the_order,
     partial_transfers_add_up,
     overpayment_creates_over_paid,
+    a_wusd_order_is_paid_to_its_18th_decimal,
     partial_then_expiry_is_under_paid,
     payments_after_cancel_and_timeout_are_late,
     foreign_tokens_and_reverted_transfers_credit_nothing,

@@ -10,6 +10,12 @@ use ruint::aliases::U256;
 /// Most decimal places a [`Decimal`] may carry (36 keeps 10^scale inside u128).
 pub const MAX_SCALE: u32 = 36;
 
+/// Significant decimal digits a binary64 float (`f64`, a JavaScript number) holds exactly: every
+/// decimal of at most 15 significant digits comes back unchanged from the nearest float. Digits
+/// of a JSON number beyond these are the noise of binary arithmetic (`1999 × 0.01` is written
+/// `19.990000000000002`), which [`Decimal::round_significant`] removes before pricing.
+pub const FLOAT_SIGNIFICANT_DIGITS: u32 = 15;
+
 /// A non-negative exact decimal: `mantissa / 10^scale`.
 ///
 /// The scale is kept as written (`1.50` stays `1.50`), while equality and ordering compare values.
@@ -168,6 +174,43 @@ impl Decimal {
         let mantissa = rescale_round_up(product, product_scale, scale)?;
         let mantissa = u128::try_from(mantissa).map_err(|_| Overflow)?;
         Decimal::new(mantissa, scale).ok_or(Overflow)
+    }
+
+    /// The value rounded to `digits` significant digits, half up (a first dropped digit of 5 or
+    /// more rounds up): `19.990000000000002` to 15 digits is `19.99`, `0.1234567890123455`
+    /// is `0.123456789012346`. A value with no more digits than that is returned as written.
+    pub fn round_significant(&self, digits: u32) -> Result<Decimal, Overflow> {
+        let value = self.normalized();
+        let length = value
+            .mantissa
+            .checked_ilog10()
+            .map_or(0, |log| log.saturating_add(1));
+        let dropped = match length.checked_sub(digits) {
+            Some(dropped) if dropped > 0 => dropped,
+            _ => return Ok(*self),
+        };
+        let divisor = pow10(dropped).ok_or(Overflow)?;
+        let kept = value.mantissa.checked_div(divisor).ok_or(Overflow)?;
+        let remainder = value.mantissa.checked_rem(divisor).ok_or(Overflow)?;
+        let half = divisor.checked_div(2).ok_or(Overflow)?;
+        let rounded = if remainder >= half {
+            kept.checked_add(1).ok_or(Overflow)?
+        } else {
+            kept
+        };
+        match value.scale.checked_sub(dropped) {
+            Some(scale) => Decimal::new(rounded, scale)
+                .map(|rounded| rounded.normalized())
+                .ok_or(Overflow),
+            // Digits dropped left of the point come back as zeros: 1234567890123456789 to 15
+            // digits is 1234567890123460000.
+            None => {
+                let zeros = dropped.checked_sub(value.scale).ok_or(Overflow)?;
+                let factor = pow10(zeros).ok_or(Overflow)?;
+                let mantissa = rounded.checked_mul(factor).ok_or(Overflow)?;
+                Ok(Decimal::from_integer(mantissa))
+            }
+        }
     }
 
     /// The value as an integer count of `10^-decimals` units, when that is exact.
@@ -415,6 +458,83 @@ mod tests {
     }
 
     #[test]
+    fn rounds_to_significant_digits_half_up() {
+        let round = |text: &str| d(text).round_significant(FLOAT_SIGNIFICANT_DIGITS).unwrap();
+        assert_eq!(round("19.990000000000002").to_string(), "19.99");
+        assert_eq!(round("0.30000000000000004").to_string(), "0.3");
+        assert_eq!(round("0.1234567890123455").to_string(), "0.123456789012346");
+        assert_eq!(
+            round("0.12345678901234549").to_string(),
+            "0.123456789012345"
+        );
+        assert_eq!(round("9.9999999999999999").to_string(), "10");
+        assert_eq!(round("3.0000000000000004e-7").to_string(), "0.0000003");
+        assert_eq!(
+            round("1234567890123456789").to_string(),
+            "1234567890123460000"
+        );
+        assert_eq!(
+            round("1234567890123456789e-2").to_string(),
+            "12345678901234600"
+        );
+        // At most 15 significant digits: unchanged, written as it was.
+        assert_eq!(round("19.990").to_string(), "19.990");
+        assert_eq!(round("123456789012.345").to_string(), "123456789012.345");
+        assert_eq!(
+            round("0.000000000000000000001").to_string(),
+            "0.000000000000000000001"
+        );
+        assert_eq!(
+            round("1000000000000000000000").to_string(),
+            "1000000000000000000000"
+        );
+        assert_eq!(round("0").to_string(), "0");
+        // Rounding up past the largest mantissa is an overflow, never a wrap.
+        let largest = Decimal::from_integer(u128::MAX);
+        assert_eq!(largest.round_significant(16), Err(Overflow));
+        assert_eq!(
+            largest.round_significant(15).unwrap().to_string(),
+            "340282366920938000000000000000000000000"
+        );
+    }
+
+    /// What an integrator computing in `f64` would send for `x`: the shortest text that reads
+    /// back as `x` (JavaScript, Python, Rust), and 17 significant digits (`%.17g`).
+    fn float_renderings(x: f64) -> [String; 2] {
+        [format!("{x}"), format!("{x:.16e}")]
+    }
+
+    /// `x`, sent as a JSON number, prices as `expected`: rounded to 15 significant digits, then
+    /// at rate 1 up to the payment scale (2) as an order is, and also to 6 places.
+    fn prices_as(x: f64, expected: &Decimal) -> Result<(), TestCaseError> {
+        for text in float_renderings(x) {
+            let sent = d(&text);
+            let priced = sent.round_significant(FLOAT_SIGNIFICANT_DIGITS).unwrap();
+            prop_assert_eq!(&priced, expected, "{} sent for {}", text, expected);
+            for scale in [2, 6] {
+                let paying = priced
+                    .mul_round_up(&Decimal::from_integer(1), scale)
+                    .unwrap();
+                let exact = expected
+                    .mul_round_up(&Decimal::from_integer(1), scale)
+                    .unwrap();
+                prop_assert_eq!(paying, exact, "{} sent for {}", text, expected);
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn float_noise_of_usual_computations_prices_as_meant() {
+        prices_as(0.1 + 0.2, &d("0.3")).unwrap();
+        prices_as(1999.0 * 0.01, &d("19.99")).unwrap();
+        prices_as(0.1 * 3.0, &d("0.3")).unwrap();
+        prices_as(1.1 * 1.1, &d("1.21")).unwrap();
+        prices_as(100.0 * 1.1, &d("110")).unwrap();
+        assert_eq!(format!("{}", 1999.0 * 0.01), "19.990000000000002");
+    }
+
+    #[test]
     fn base_units_are_exact_or_refused() {
         assert_eq!(d("1.5").to_base_units(6), Some(1_500_000));
         assert_eq!(d("1.5000000").to_base_units(6), Some(1_500_000));
@@ -453,6 +573,41 @@ mod tests {
             prop_assert!(shown >= exact);
         }
 
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// The nearest float to any decimal of at most 15 significant digits, in either
+        /// rendering, rounds back to that decimal.
+        #[test]
+        fn floats_of_15_digit_decimals_round_back(n in 1u64..1_000_000_000_000_000, scale in 0u32..=18) {
+            let expected = Decimal::new(u128::from(n), scale).unwrap();
+            let x = n as f64 / 10f64.powi(i32::try_from(scale).unwrap());
+            prices_as(x, &expected)?;
+        }
+
+        /// Cents times 0.01, and a quantity times a unit price computed that way.
+        #[test]
+        fn float_products_price_as_meant(cents in 1u64..100_000_000_000_000, quantity in 1u64..1000, unit_cents in 1u64..10_000_000) {
+            prices_as(cents as f64 * 0.01, &Decimal::new(u128::from(cents), 2).unwrap())?;
+            prices_as(cents as f64 / 100.0, &Decimal::new(u128::from(cents), 2).unwrap())?;
+            let unit = unit_cents as f64 * 0.01;
+            let total = Decimal::new(u128::from(quantity * unit_cents), 2).unwrap();
+            prices_as(quantity as f64 * unit, &total)?;
+        }
+
+        /// Two and three prices in cents, each computed as cents × 0.01, added.
+        #[test]
+        fn float_sums_price_as_meant(a in 1u64..10_000_000_000, b in 1u64..10_000_000_000, c in 0u64..10_000_000_000) {
+            let two = Decimal::new(u128::from(a + b), 2).unwrap();
+            prices_as(a as f64 * 0.01 + b as f64 * 0.01, &two)?;
+            let three = Decimal::new(u128::from(a + b + c), 2).unwrap();
+            prices_as(a as f64 * 0.01 + b as f64 * 0.01 + c as f64 * 0.01, &three)?;
+        }
+    }
+
+    proptest! {
         #[test]
         fn token_sums_are_checked(a in any::<u128>(), b in any::<u128>()) {
             let sum = TokenAmount::from_base_units(a).checked_add(TokenAmount::from_base_units(b));

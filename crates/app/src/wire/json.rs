@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use wcheckout_domain::error::{ErrorCode, Rejection};
-use wcheckout_domain::money::Decimal;
+use wcheckout_domain::money::{Decimal, FLOAT_SIGNIFICANT_DIGITS, Overflow};
 
 /// A number written into JSON exactly as its decimal text (`124.68`, `0.30000000000000004`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,17 +44,54 @@ pub struct JsonDecimal(pub Decimal);
 
 impl<'de> Deserialize<'de> for JsonDecimal {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(deserializer)?;
-        let text = raw.get();
-        let number = if text.starts_with('"') {
-            serde_json::from_str::<String>(text).map_err(de::Error::custom)?
-        } else {
-            text.to_owned()
-        };
-        Decimal::parse(&number)
-            .map(JsonDecimal)
-            .map_err(|e| de::Error::custom(format!("{e} (got {text})")))
+        read_decimal(deserializer).map(|(value, _)| JsonDecimal(value))
     }
+}
+
+/// A USD price as sent (`orderAmount`): the exact decimal, and whether it came as a JSON number
+/// or as a numeric string, because only a number may carry float noise (see [`Self::priced`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JsonPrice {
+    /// Exactly what was sent; echoed back as sent.
+    pub sent: Decimal,
+    /// True for a JSON number, false for a numeric string.
+    pub from_number: bool,
+}
+
+impl JsonPrice {
+    /// The value that is priced. A JSON number with more than 15 significant digits is the
+    /// output of binary floating point (`1999 × 0.01` arrives as `19.990000000000002`), and
+    /// no float holds more than 15 of them exactly: it is rounded to 15 (half up), so the
+    /// payer pays `19.99`, not `20.00`. A string is text the integrator wrote on purpose and is
+    /// priced exactly.
+    pub fn priced(&self) -> Result<Decimal, Overflow> {
+        if self.from_number {
+            self.sent.round_significant(FLOAT_SIGNIFICANT_DIGITS)
+        } else {
+            Ok(self.sent)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonPrice {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        read_decimal(deserializer).map(|(sent, from_number)| JsonPrice { sent, from_number })
+    }
+}
+
+/// An exact decimal from a JSON number or numeric string, and whether it was a number.
+fn read_decimal<'de, D: Deserializer<'de>>(deserializer: D) -> Result<(Decimal, bool), D::Error> {
+    let raw = Box::<RawValue>::deserialize(deserializer)?;
+    let text = raw.get();
+    let from_number = !text.starts_with('"');
+    let number = if from_number {
+        text.to_owned()
+    } else {
+        serde_json::from_str::<String>(text).map_err(de::Error::custom)?
+    };
+    Decimal::parse(&number)
+        .map(|value| (value, from_number))
+        .map_err(|e| de::Error::custom(format!("{e} (got {text})")))
 }
 
 /// The response envelope of every API call.
@@ -205,6 +242,59 @@ mod tests {
         assert_eq!(s.expired_in, None);
         let s: Sample = parse_body(br#"{"orderNo":"1","amount":"1000.233567"}"#).unwrap();
         assert_eq!(s.amount.0.to_string(), "1000.233567");
+    }
+
+    #[derive(Deserialize, Debug)]
+    struct Priced {
+        price: JsonPrice,
+    }
+
+    fn priced(body: &str) -> (String, String) {
+        let Priced { price } = parse_body(body.as_bytes()).unwrap();
+        (price.sent.to_string(), price.priced().unwrap().to_string())
+    }
+
+    #[test]
+    fn float_noise_of_numbers_is_not_priced() {
+        let cases = [
+            (
+                r#"{"price":19.990000000000002}"#,
+                "19.990000000000002",
+                "19.99",
+            ),
+            (
+                r#"{"price":0.30000000000000004}"#,
+                "0.30000000000000004",
+                "0.3",
+            ),
+            (
+                r#"{"price":1.9990000000000002e1}"#,
+                "19.990000000000002",
+                "19.99",
+            ),
+            (r#"{"price":19.99}"#, "19.99", "19.99"),
+            (r#"{"price":19.990}"#, "19.990", "19.990"),
+            (
+                r#"{"price":123456789012.345}"#,
+                "123456789012.345",
+                "123456789012.345",
+            ),
+            // A string is priced exactly as written, whatever its digits.
+            (
+                r#"{"price":"19.990000000000002"}"#,
+                "19.990000000000002",
+                "19.990000000000002",
+            ),
+        ];
+        for (body, sent, price) in cases {
+            assert_eq!(priced(body), (sent.to_owned(), price.to_owned()), "{body}");
+        }
+        let error = parse_body::<Priced>(br#"{"price":"-1"}"#).unwrap_err();
+        assert!(
+            error.message.starts_with("price: must not be negative"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

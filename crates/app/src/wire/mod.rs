@@ -9,7 +9,9 @@ mod orders;
 mod requests;
 
 pub use abnormal::{AbnormalPaymentView, ListAbnormalPaymentsRequest, abnormal_payment_event};
-pub use json::{Envelope, JsonDecimal, JsonNumber, PageView, parse_body, parse_body_or_default};
+pub use json::{
+    Envelope, JsonDecimal, JsonNumber, JsonPrice, PageView, parse_body, parse_body_or_default,
+};
 pub use money::{
     BankAccount, CreateAbnormalPaymentRefundRequest, CreateFiatSettlementOrderRequest,
     CreateRefundOrderRequest, CreateSettlementOrderRequest, ListRefundsRequest,

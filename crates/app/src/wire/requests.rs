@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::json::JsonDecimal;
+use super::json::JsonPrice;
 
 /// CreateCheckoutOrder body.
 #[derive(Deserialize, ToSchema, Debug)]
@@ -20,8 +20,9 @@ pub struct CreateCheckoutOrderRequest {
     #[schema(example = "1")]
     pub merchant_id: Option<String>,
     /// Price in USD: a number (or numeric string) above 0, at most 1e12, at most 18 decimals.
+    /// A number with more than 15 significant digits is priced rounded to 15 (float noise).
     #[schema(value_type = f64, example = 0.5)]
-    pub order_amount: JsonDecimal,
+    pub order_amount: JsonPrice,
     /// Payment token, `{CHAIN}_{ASSET}`.
     #[schema(example = "ETH_USDT")]
     pub token: String,

@@ -1,4 +1,4 @@
-//! A real anvil chain with the two devnet stablecoins, for payment tests.
+//! A real anvil chain with the three devnet stablecoins, for payment tests.
 
 use std::time::Duration;
 
@@ -15,6 +15,12 @@ pub fn usd(whole: &str) -> TokenAmount {
     TokenAmount::from_decimal(&decimal, 6).unwrap()
 }
 
+/// Whole tokens of an 18-decimal stablecoin (WUSD), in base units.
+pub fn wusd(whole: &str) -> TokenAmount {
+    let decimal = wcheckout_domain::money::Decimal::parse(whole).unwrap();
+    TokenAmount::from_decimal(&decimal, 18).unwrap()
+}
+
 /// An API amount (a JSON number or a decimal string) in base units.
 pub fn units(value: &Value) -> u128 {
     let text = value
@@ -28,12 +34,14 @@ pub fn text(base_units: u128) -> String {
     format!("{}.{:06}", base_units / 1_000_000, base_units % 1_000_000)
 }
 
-/// An anvil node with USDT, USDC and an unconfigured third token deployed, payers funded.
+/// An anvil node with USDT, USDC, WUSD (18 decimals) and an unconfigured fourth token
+/// deployed, payers funded. The first three land where the devnet's do.
 pub struct TestChain {
     pub anvil: Anvil,
     pub rpc_url: String,
     pub usdt: EvmAddress,
     pub usdc: EvmAddress,
+    pub wusd: EvmAddress,
     /// A token the gateway is not configured for.
     pub stranger: EvmAddress,
     http: reqwest::Client,
@@ -62,6 +70,9 @@ impl TestChain {
         let usdc = stablecoin::deploy(&rpc_url, deployer, "USD Coin", "USDC", 6)
             .await
             .unwrap();
+        let wusd = stablecoin::deploy(&rpc_url, deployer, "Worldwide USD", "WUSD", 18)
+            .await
+            .unwrap();
         let stranger = stablecoin::deploy(&rpc_url, deployer, "Fake USD", "FUSD", 6)
             .await
             .unwrap();
@@ -73,11 +84,15 @@ impl TestChain {
                 .await
                 .unwrap();
         }
+        stablecoin::mint_to_each(&rpc_url, deployer, wusd, &payers, self::wusd("1000000"))
+            .await
+            .unwrap();
         TestChain {
             anvil,
             rpc_url,
             usdt,
             usdc,
+            wusd,
             stranger,
             http: reqwest::Client::new(),
         }
@@ -91,6 +106,7 @@ impl TestChain {
             rpc_url,
             usdt,
             usdc,
+            wusd,
             stranger,
             http,
         } = self;
@@ -102,13 +118,14 @@ impl TestChain {
             rpc_url,
             usdt,
             usdc,
+            wusd,
             stranger,
             http,
         }
     }
 
-    /// Configures `config` to watch this chain as `key` (ETH, BSC, …) with tokens `{key}_USDT`
-    /// and `{key}_USDC`, `confirmations` deep, polling fast.
+    /// Configures `config` to watch this chain as `key` (ETH, BSC, …) with tokens `{key}_USDT`,
+    /// `{key}_USDC` and `{key}_WUSD`, `confirmations` deep, polling fast.
     pub fn configure(&self, config: &mut Config, key: &str, confirmations: u32) {
         config.watcher.enabled = true;
         config.watcher.poll_interval_ms = 50;
@@ -116,6 +133,7 @@ impl TestChain {
         config.chains.insert(
             key.to_owned(),
             ChainConfig {
+                network: None,
                 chain_id: self.anvil.chain_id(),
                 display_name: None,
                 rpc_urls: vec![self.rpc_url.clone()],
@@ -128,12 +146,17 @@ impl TestChain {
                 start_block: None,
             },
         );
-        for (asset, contract) in [("USDT", self.usdt), ("USDC", self.usdc)] {
+        let tokens = [
+            ("USDT", self.usdt, 6),
+            ("USDC", self.usdc, 6),
+            ("WUSD", self.wusd, 18),
+        ];
+        for (asset, contract, decimals) in tokens {
             config.tokens.insert(
                 format!("{key}_{asset}"),
                 TokenConfig {
                     contract: contract.to_checksum(),
-                    decimals: 6,
+                    decimals,
                     payment_scale: 2,
                     enabled: true,
                     rate: "1".into(),
@@ -223,6 +246,7 @@ pub struct StoppedChain {
     rpc_url: String,
     usdt: EvmAddress,
     usdc: EvmAddress,
+    wusd: EvmAddress,
     stranger: EvmAddress,
     http: reqwest::Client,
 }
@@ -241,6 +265,7 @@ impl StoppedChain {
             rpc_url: self.rpc_url,
             usdt: self.usdt,
             usdc: self.usdc,
+            wusd: self.wusd,
             stranger: self.stranger,
             http: self.http,
         }

@@ -1,0 +1,176 @@
+//! Network presets: `[chains.KEY] network = "mainnet"` (or `"sepolia"`) fills in the chain id,
+//! the name shown to payers, the explorer link and the contracts and decimals of `{KEY}_USDT`,
+//! `{KEY}_USDC` and `{KEY}_WUSD`, so that an operator gives only RPC endpoints. The preset is a
+//! layer under the file and the environment: every key it fills can still be set.
+
+use figment::Figment;
+use serde_json::{Map, Value, json};
+
+/// One stablecoin of a network preset.
+#[derive(Debug)]
+pub struct PresetToken {
+    /// The asset part of the token id (`USDT` of `ETH_USDT`).
+    pub asset: &'static str,
+    /// The ERC-20 contract; `None` when the network has no official deployment, so the
+    /// operator must name the one they accept (or disable the token).
+    pub contract: Option<&'static str>,
+    /// The contract's decimals.
+    pub decimals: u8,
+}
+
+/// A public network a chain can be configured as.
+#[derive(Debug)]
+pub struct NetworkPreset {
+    /// The value of `network`.
+    pub name: &'static str,
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// Name shown to payers.
+    pub display_name: &'static str,
+    /// Explorer page of a transaction.
+    pub explorer_tx_url: &'static str,
+    /// Its stablecoins.
+    pub tokens: [PresetToken; 3],
+}
+
+/// Ethereum mainnet USDT (Tether), 6 decimals.
+pub const MAINNET_USDT: &str = "0xdAC17F958D2ee523a2206206994597C13D831ec7";
+/// Ethereum mainnet USDC (Circle), 6 decimals.
+pub const MAINNET_USDC: &str = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48";
+/// Ethereum mainnet WUSD (Worldwide USD, WSPN), 18 decimals.
+pub const MAINNET_WUSD: &str = "0x7Cd017ca5ddb86861FA983a34b5F495C6F898c41";
+/// Sepolia USDC (Circle's test deployment), 6 decimals.
+pub const SEPOLIA_USDC: &str = "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238";
+/// Sepolia WUSD (WSPN's test deployment), taken to have mainnet's 18 decimals.
+pub const SEPOLIA_WUSD: &str = "0x371607f7463d27ae9deaf64ae00da9cbd4cf0065";
+/// Decimals of WUSD.
+pub const WUSD_DECIMALS: u8 = 18;
+
+/// Every preset, by `network` value.
+pub const NETWORKS: [NetworkPreset; 2] = [
+    NetworkPreset {
+        name: "mainnet",
+        chain_id: 1,
+        display_name: "Ethereum",
+        explorer_tx_url: "https://etherscan.io/tx/{tx}",
+        tokens: [
+            PresetToken {
+                asset: "USDT",
+                contract: Some(MAINNET_USDT),
+                decimals: 6,
+            },
+            PresetToken {
+                asset: "USDC",
+                contract: Some(MAINNET_USDC),
+                decimals: 6,
+            },
+            PresetToken {
+                asset: "WUSD",
+                contract: Some(MAINNET_WUSD),
+                decimals: WUSD_DECIMALS,
+            },
+        ],
+    },
+    NetworkPreset {
+        name: "sepolia",
+        chain_id: 11_155_111,
+        display_name: "Ethereum Sepolia",
+        explorer_tx_url: "https://sepolia.etherscan.io/tx/{tx}",
+        tokens: [
+            // Tether publishes no Sepolia USDT: the operator names the test token they accept.
+            PresetToken {
+                asset: "USDT",
+                contract: None,
+                decimals: 6,
+            },
+            PresetToken {
+                asset: "USDC",
+                contract: Some(SEPOLIA_USDC),
+                decimals: 6,
+            },
+            PresetToken {
+                asset: "WUSD",
+                contract: Some(SEPOLIA_WUSD),
+                decimals: WUSD_DECIMALS,
+            },
+        ],
+    },
+];
+
+/// The preset called `name`.
+pub fn preset(name: &str) -> Option<&'static NetworkPreset> {
+    NETWORKS.iter().find(|network| network.name == name)
+}
+
+/// The names of every preset, for messages (`mainnet or sepolia`).
+pub fn preset_names() -> String {
+    let names: Vec<&str> = NETWORKS.iter().map(|network| network.name).collect();
+    names.join(" or ")
+}
+
+/// What the presets named by `[chains.KEY] network` in `user` (the file and the environment)
+/// put under it: `{"chains": {KEY: …}, "tokens": {"{KEY}_USDT": …}}`. Unknown names add
+/// nothing; the chain's check reports them.
+pub(crate) fn preset_layer(user: &Figment) -> Value {
+    let mut chains = Map::new();
+    let mut tokens = Map::new();
+    for (key, network) in chosen_networks(user) {
+        let Some(preset) = preset(&network) else {
+            continue;
+        };
+        chains.insert(
+            key.clone(),
+            json!({
+                "chain_id": preset.chain_id,
+                "display_name": preset.display_name,
+                "explorer_tx_url": preset.explorer_tx_url,
+            }),
+        );
+        for token in &preset.tokens {
+            let mut fields = Map::new();
+            fields.insert("decimals".into(), json!(token.decimals));
+            if let Some(contract) = token.contract {
+                fields.insert("contract".into(), json!(contract));
+            }
+            tokens.insert(format!("{key}_{}", token.asset), Value::Object(fields));
+        }
+    }
+    json!({ "chains": chains, "tokens": tokens })
+}
+
+/// `(chain key, network)` for every chain whose `network` is set to a string.
+fn chosen_networks(user: &Figment) -> Vec<(String, String)> {
+    let Ok(chains) = user.find_value("chains") else {
+        return Vec::new();
+    };
+    let Some(chains) = chains.into_dict() else {
+        return Vec::new();
+    };
+    chains
+        .into_iter()
+        .filter_map(|(key, chain)| {
+            let network = chain.find_ref("network")?.as_str()?.to_owned();
+            Some((key, network))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wcheckout_domain::address::EvmAddress;
+
+    #[test]
+    fn preset_contracts_are_addresses() {
+        for network in &NETWORKS {
+            for token in &network.tokens {
+                if let Some(contract) = token.contract {
+                    assert!(EvmAddress::parse(contract).is_ok(), "{contract}");
+                }
+            }
+        }
+        assert_eq!(preset("sepolia").map(|p| p.chain_id), Some(11_155_111));
+        assert!(preset("goerli").is_none());
+        assert_eq!(preset_names(), "mainnet or sepolia");
+    }
+}
