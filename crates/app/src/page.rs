@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use serde::Serialize;
 use utoipa::ToSchema;
-use wcheckout_domain::money::TokenAmount;
+use wcheckout_domain::money::{FLOAT_SIGNIFICANT_DIGITS, TokenAmount};
 use wcheckout_domain::order::{Order, OrderStatus};
 use wcheckout_domain::token::{Chain, Token};
 
@@ -85,7 +85,7 @@ pub struct PaymentPage {
     pub has_logo: bool,
     /// The integrator's order number, the payer's reference.
     pub order_no: String,
-    /// Price.
+    /// Price, at most 15 significant digits (the digits a float-computing client meant).
     pub order_amount: String,
     /// Pricing currency.
     pub fiat: String,
@@ -155,7 +155,13 @@ impl Gateway {
             theme_color: branding.theme_color,
             has_logo: branding.logo_url.as_deref().and_then(decode_logo).is_some(),
             order_no: order.order_no.to_string(),
-            order_amount: order.order_amount.to_string(),
+            // Shown to payers without float noise (`19.990000000000002` reads 19.99, what the
+            // order is priced at); the API still echoes it exactly as sent.
+            order_amount: order
+                .order_amount
+                .round_significant(FLOAT_SIGNIFICANT_DIGITS)
+                .unwrap_or(order.order_amount)
+                .to_string(),
             fiat: order.fiat.clone(),
             paying_amount: paying
                 .with_min_scale(u32::from(token.payment_scale))

@@ -245,7 +245,40 @@ macro_rules! on_both_engines {
     };
 }
 
+/// A float-computing client's `1999 × 0.01`: the payer reads the price it meant.
+async fn the_price_shows_without_float_noise(db: Db) {
+    let Some(gw) = TestGateway::start(db).await else {
+        return;
+    };
+    let app = gw.create_app().await;
+    let body = r#"{"orderNo":"noisy-1","orderAmount":19.990000000000002,"customerId":"c","token":"ETH_USDT"}"#;
+    let created = gw
+        .client(&app)
+        .post("/checkout/order/create", body)
+        .await
+        .unwrap();
+    assert_eq!(created.retcode(), "200", "{}", created.body);
+    assert!(
+        created.body.contains(r#""orderAmount":19.990000000000002"#),
+        "{}",
+        created.body
+    );
+    let page = get(
+        &gw,
+        &format!("/pay/{}", page_token(created.retdata())),
+        None,
+    )
+    .await;
+    assert!(
+        page.body.contains(r#"id="order-amount">19.99 USD<"#),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("19.990000000000002"));
+}
+
 on_both_engines!(
+    the_price_shows_without_float_noise,
     page_shows_this_order_and_nothing_else,
     other_identifiers_find_nothing,
     language_follows_the_browser_unless_the_link_says,
