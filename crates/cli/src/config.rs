@@ -382,22 +382,63 @@ pub struct Config {
     pub watcher: WatcherConfig,
     /// `[webhooks]`.
     pub webhooks: WebhooksConfig,
-    /// `[rates]`.
-    pub rates: RatesConfig,
-    /// `[logging]`.
-    pub logging: LoggingConfig,
     /// `[payouts]`.
     pub payouts: PayoutsConfig,
     /// `[sweeps]`.
     pub sweeps: SweepsConfig,
     /// `[settlements]`.
     pub settlements: SettlementsConfig,
+    /// `[rates]`.
+    pub rates: RatesConfig,
+    /// `[logging]`.
+    pub logging: LoggingConfig,
     /// `[bank_accounts.ID]`.
     pub bank_accounts: BTreeMap<String, BankAccountConfig>,
     /// `[chains.KEY]`; none means the sandbox devnet chain.
     pub chains: BTreeMap<String, ChainConfig>,
     /// `[tokens.ID]`; none means the sandbox devnet tokens.
     pub tokens: BTreeMap<String, TokenConfig>,
+}
+
+/// What stands in the printed configuration for a secret.
+pub const REDACTED: &str = "[REDACTED]";
+
+impl Config {
+    /// The configuration as TOML, in the layout of `config/wcheckout.example.toml` (its sections
+    /// in its order), every secret replaced by [`REDACTED`]: the seed, the master key, the
+    /// webhook proxy URL and a password in the database URL.
+    pub fn to_redacted_toml(&self) -> Result<String, toml::ser::Error> {
+        let mut shown = self.clone();
+        let redact = |secret: &mut Option<String>| {
+            if secret.is_some() {
+                *secret = Some(REDACTED.to_owned());
+            }
+        };
+        redact(&mut shown.keys.seed);
+        redact(&mut shown.keys.master_key);
+        if shown.webhooks.proxy_url.is_some() {
+            shown.webhooks.proxy_url = Some(ProxyUrl(REDACTED.to_owned()));
+        }
+        shown.database.url = without_password(&shown.database.url);
+        toml::to_string(&shown)
+    }
+}
+
+/// A URL with the password of its user part replaced: `postgres://u:pw@h/db` →
+/// `postgres://u:[REDACTED]@h/db`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_part, host)) => match user_part.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:{REDACTED}@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }
 
 /// `WCHECKOUT__SERVER__LISTEN` → `server.listen`; chain and token keys keep their case
@@ -1230,6 +1271,54 @@ mod tests {
             "{problems}"
         );
         assert!(problems.contains("tokens.ETH_USDT.contract"), "{problems}");
+    }
+
+    #[test]
+    fn printed_configuration_is_toml_in_the_example_layout_with_secrets_redacted() {
+        let text = "[database]\nurl = \"postgres://gw:pg-secret@db:5432/wcheckout\"\n\
+                    [keys]\nseed = \"abandon abandon abandon abandon abandon abandon abandon \
+                    abandon abandon abandon abandon about\"\nmaster_key = \"\
+                    2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b\"\n\
+                    [webhooks]\nproxy_url = \"http://user:proxy-secret@proxy:3128\"\n";
+        let config = load_text("printed", text).unwrap();
+        let printed = config.to_redacted_toml().unwrap();
+        for secret in ["pg-secret", "abandon", "2b2b", "proxy-secret"] {
+            assert!(!printed.contains(secret), "{secret} shown:\n{printed}");
+        }
+        assert!(printed.contains("url = \"postgres://gw:[REDACTED]@db:5432/wcheckout\""));
+        // The sections of the example file, in its order.
+        let example = include_str!("../../../config/wcheckout.example.toml");
+        let sections = |text: &str| {
+            text.lines()
+                .filter(|l| l.starts_with('[') && !l.starts_with("[[") && !l.contains('.'))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let printed_sections = sections(&printed);
+        let mut order = sections(example)
+            .into_iter()
+            .filter(|s| printed_sections.contains(s));
+        assert!(
+            printed_sections
+                .iter()
+                .filter(|s| sections(example).contains(s))
+                .all(|s| order.next().as_ref() == Some(s)),
+            "{printed_sections:?}"
+        );
+        // Loaded again (secrets given back), it prints the same: it can be diffed.
+        let given_back = printed
+            .replace("[REDACTED]@db", "pg-secret@db")
+            .replace(
+                "seed = \"[REDACTED]\"",
+                &format!("seed = {:?}", config.keys.seed.clone().unwrap()),
+            )
+            .replace(
+                "master_key = \"[REDACTED]\"",
+                &format!("master_key = {:?}", config.keys.master_key.clone().unwrap()),
+            )
+            .replace("\"[REDACTED]\"", "\"http://user:proxy-secret@proxy:3128\"");
+        let again = load_text("printed-again", &given_back).unwrap();
+        assert_eq!(again.to_redacted_toml().unwrap(), printed);
     }
 
     #[test]

@@ -308,7 +308,10 @@ async fn termination() {
 /// `wcheckout check-config`.
 pub fn check_config(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     let config = load_config(config_file.as_deref())?;
-    println!("configuration is valid");
-    println!("{config:#?}");
+    // Comments, so that the whole output is TOML: it can be read, diffed and loaded again.
+    println!("# configuration is valid");
+    println!("# the effective configuration (defaults, file, environment), secrets redacted");
+    println!();
+    print!("{}", config.to_redacted_toml()?);
     Ok(())
 }

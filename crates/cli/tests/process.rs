@@ -686,7 +686,7 @@ fn configuration_errors_are_precise_and_fatal() {
     assert!(ran.status.success(), "{}", ran.both());
     assert_mentions(
         &ran.stdout,
-        &["configuration is valid", "\"BSC\"", "\"BSC_USDT\""],
+        &["configuration is valid", "[chains.BSC]", "[tokens.BSC_USDT]"],
     );
 
     // Production without keys: refused before anything is generated.
@@ -722,6 +722,10 @@ fn configuration_errors_are_precise_and_fatal() {
         ran.stdout
     );
     assert_no_key_material(&ran.both());
+    // What it prints is the effective configuration as TOML, not a debug dump.
+    let printed: toml::Table = toml::from_str(&ran.stdout).unwrap();
+    assert_eq!(printed["server"]["mode"].as_str(), Some("production"));
+    assert!(!ran.stdout.contains("Config {"), "{}", ran.stdout);
 
     let sandbox = file("sandbox.toml", "[server]\nlisten = \"127.0.0.1:0\"\n");
     let ran = run(
