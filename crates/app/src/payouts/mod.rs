@@ -266,10 +266,8 @@ impl PayoutEngine {
         let ttl = i64::try_from(self.settings.lease_ttl.as_micros()).unwrap_or(i64::MAX);
         let until = Timestamp::from_micros(now.micros().saturating_add(ttl));
         let mut report = RoundReport::default();
-        if !store
-            .take_lease(&self.lease_name(), &self.holder, now, until)
-            .await?
-        {
+        let name = self.lease_name();
+        if !crate::lease::take(store.as_ref(), &name, &self.holder, now, until).await? {
             return Ok(report);
         }
         report.leader = true;
