@@ -20,8 +20,11 @@ pub struct ChainHealth {
     pub lag_blocks: u64,
     /// Seconds between the head's and the processed block's timestamps.
     pub lag_seconds: i64,
-    /// Seconds since the head block was produced (a stalled node shows here).
+    /// Seconds since the newest head seen was produced, computed when asked: it keeps growing
+    /// while the node is down or stalled (before any head is seen: since watching started).
     pub head_age_seconds: i64,
+    /// True when `head_age_seconds` is past the configured limit (`watcher.max_head_age_secs`).
+    pub stalled: bool,
     /// Failed watcher rounds (RPC errors after failover).
     pub rpc_errors: u64,
     /// Reorganisations detected.
@@ -34,10 +37,20 @@ pub struct ChainHealth {
     pub last_error: Option<String>,
 }
 
+/// One chain's entry: what `/health` shows, and the newest head's time, from which the head's
+/// age is computed when asked.
+#[derive(Debug, Default)]
+struct Entry {
+    health: ChainHealth,
+    head_time: Option<Timestamp>,
+}
+
 /// The health of every watched chain, shared between watchers and the HTTP layer.
 #[derive(Debug, Default)]
 pub struct ChainHealthBoard {
-    chains: Mutex<BTreeMap<String, ChainHealth>>,
+    chains: Mutex<BTreeMap<String, Entry>>,
+    /// A head older than this many seconds marks its chain stalled; `None`: never.
+    max_head_age_secs: Option<i64>,
 }
 
 fn gauge(name: &'static str, chain: &ChainKey, value: u64) {
@@ -45,16 +58,75 @@ fn gauge(name: &'static str, chain: &ChainKey, value: u64) {
     metrics::gauge!(name, "chain" => chain.to_string()).set(value as f64);
 }
 
+fn age(now: Timestamp, since: Timestamp) -> i64 {
+    now.seconds().saturating_sub(since.seconds()).max(0)
+}
+
 impl ChainHealthBoard {
-    /// A snapshot of every chain.
-    pub fn snapshot(&self) -> BTreeMap<String, ChainHealth> {
-        self.chains.lock().map(|c| c.clone()).unwrap_or_default()
+    /// A board on which a chain whose newest head is older than `max_head_age_secs` is stalled
+    /// (0: never).
+    pub fn new(max_head_age_secs: u64) -> ChainHealthBoard {
+        ChainHealthBoard {
+            chains: Mutex::default(),
+            max_head_age_secs: i64::try_from(max_head_age_secs).ok().filter(|s| *s > 0),
+        }
     }
 
-    fn update(&self, chain: &ChainKey, change: impl FnOnce(&mut ChainHealth)) {
+    /// Every chain as of `now`: the head's age is computed here, so it grows while no round
+    /// succeeds.
+    pub fn snapshot(&self, now: Timestamp) -> BTreeMap<String, ChainHealth> {
+        let Ok(chains) = self.chains.lock() else {
+            return BTreeMap::new();
+        };
+        chains
+            .iter()
+            .map(|(key, entry)| {
+                let mut health = entry.health.clone();
+                health.head_age_seconds = entry.head_time.map_or(0, |t| age(now, t));
+                health.stalled = self
+                    .max_head_age_secs
+                    .is_some_and(|limit| health.head_age_seconds > limit);
+                (key.clone(), health)
+            })
+            .collect()
+    }
+
+    /// Sets `wcheckout_chain_head_age_seconds` of every chain as of `now` (at scrape time).
+    pub fn publish_head_ages(&self, now: Timestamp) {
+        for (chain, health) in self.snapshot(now) {
+            #[allow(clippy::cast_precision_loss)] // Gauges are floats; ages fit easily.
+            metrics::gauge!("wcheckout_chain_head_age_seconds", "chain" => chain)
+                .set(health.head_age_seconds as f64);
+        }
+    }
+
+    fn update(&self, chain: &ChainKey, change: impl FnOnce(&mut Entry)) {
         if let Ok(mut chains) = self.chains.lock() {
             change(chains.entry(chain.to_string()).or_default());
         }
+    }
+
+    /// A watcher starts on `chain`: the head it knows from before (stored with the cursor), or
+    /// none, in which case the head's age counts from now, so a node that is down from the
+    /// start still shows.
+    pub fn watching(
+        &self,
+        chain: &ChainKey,
+        stored_head: Option<(u64, Timestamp)>,
+        now: Timestamp,
+    ) {
+        self.update(chain, |entry| {
+            if entry.head_time.is_some() {
+                return;
+            }
+            match stored_head {
+                Some((number, time)) => {
+                    entry.health.head_height = number;
+                    entry.head_time = Some(time);
+                }
+                None => entry.head_time = Some(now),
+            }
+        });
     }
 
     /// Records a finished round.
@@ -64,7 +136,6 @@ impl ChainHealthBoard {
         head: (u64, Timestamp),
         processed: (u64, Timestamp),
         leader: bool,
-        now: Timestamp,
     ) {
         let lag_blocks = head.0.saturating_sub(processed.0);
         let lag_seconds = head
@@ -72,15 +143,15 @@ impl ChainHealthBoard {
             .seconds()
             .saturating_sub(processed.1.seconds())
             .max(0);
-        let head_age = now.seconds().saturating_sub(head.1.seconds()).max(0);
-        self.update(chain, |h| {
+        self.update(chain, |entry| {
+            let h = &mut entry.health;
             h.head_height = head.0;
             h.processed_height = processed.0;
             h.lag_blocks = lag_blocks;
             h.lag_seconds = lag_seconds;
-            h.head_age_seconds = head_age;
             h.leader = leader;
             h.last_error = None;
+            entry.head_time = Some(head.1);
         });
         gauge("wcheckout_chain_head_height", chain, head.0);
         gauge("wcheckout_chain_processed_height", chain, processed.0);
@@ -94,7 +165,8 @@ impl ChainHealthBoard {
 
     /// Records a failed round.
     pub fn error(&self, chain: &ChainKey, error: String) {
-        self.update(chain, |h| {
+        self.update(chain, |entry| {
+            let h = &mut entry.health;
             h.rpc_errors = h.rpc_errors.saturating_add(1);
             h.last_error = Some(error);
         });
@@ -104,7 +176,8 @@ impl ChainHealthBoard {
 
     /// Records a reorganisation; `deep` when it undid credited transfers.
     pub fn reorg(&self, chain: &ChainKey, deep: u64) {
-        self.update(chain, |h| {
+        self.update(chain, |entry| {
+            let h = &mut entry.health;
             h.reorgs = h.reorgs.saturating_add(1);
             h.deep_reorgs = h.deep_reorgs.saturating_add(deep);
         });

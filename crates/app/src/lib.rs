@@ -19,6 +19,7 @@ pub mod expiry;
 pub mod failpoint;
 pub mod finality;
 pub mod gateway;
+pub mod lease;
 pub mod orders;
 pub mod page;
 pub mod payments;

@@ -159,6 +159,16 @@ impl ChainWatcher {
     /// Runs rounds until `shutdown` turns true, then gives up the chain's lease.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(chain = %self.key(), contracts = self.contracts.len(), "watcher started");
+        // The head known from before counts towards the head's age until a round sees a newer
+        // one: a node that is down from the start shows in `/health` at once.
+        let stored = self.gateway.store.chain_cursor(self.key()).await;
+        let stored_head = stored
+            .ok()
+            .flatten()
+            .filter(|cursor| cursor.head_time.micros() > 0)
+            .map(|cursor| (cursor.head_number, cursor.head_time));
+        self.health
+            .watching(self.key(), stored_head, self.gateway.clock.now());
         while !*shutdown.borrow() {
             let wait = match self.round().await {
                 Ok(Round::MoreToScan) => continue,
@@ -191,9 +201,14 @@ impl ChainWatcher {
         let head = self.reader.head().await?;
         let until =
             Timestamp::from_micros(now.micros().saturating_add(micros(self.settings.lease_ttl)));
-        let leader = store
-            .take_lease(self.key().as_str(), &self.holder, now, until)
-            .await?;
+        let leader = crate::lease::take(
+            store.as_ref(),
+            self.key().as_str(),
+            &self.holder,
+            now,
+            until,
+        )
+        .await?;
         let Some(cursor) = store.chain_cursor(self.key()).await? else {
             if leader {
                 self.start_cursor(&head).await?;
@@ -207,7 +222,7 @@ impl ChainWatcher {
         if !leader {
             let processed = (cursor.processed.number, head.time);
             self.health
-                .round(self.key(), (head.number, head.time), processed, false, now);
+                .round(self.key(), (head.number, head.time), processed, false);
             return Ok(Round::Standby);
         }
         let processed = self.block(cursor.processed.number).await;
@@ -236,13 +251,8 @@ impl ChainWatcher {
         // A full credit batch means more final transfers may wait: the next round comes at once.
         let more = self.credit_final(final_height).await? || more;
         let processed_at = (processed.number, processed.time);
-        self.health.round(
-            self.key(),
-            (head.number, head.time),
-            processed_at,
-            true,
-            now,
-        );
+        self.health
+            .round(self.key(), (head.number, head.time), processed_at, true);
         Ok(if more {
             Round::MoreToScan
         } else {

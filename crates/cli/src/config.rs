@@ -44,6 +44,9 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// Directory for the embedded database and generated keys.
     pub data_dir: PathBuf,
+    /// This gateway's stable name in leases (default: the host name). A restarted process with
+    /// the same name takes its own leases back at once; give each gateway its own.
+    pub instance_id: String,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +57,7 @@ impl Default for ServerConfig {
             mode: Mode::Sandbox,
             trusted_proxies: Vec::new(),
             data_dir: PathBuf::from("./wcheckout-data"),
+            instance_id: String::new(),
         }
     }
 }
@@ -165,6 +169,9 @@ pub struct WatcherConfig {
     pub lease_ttl_secs: u64,
     /// Reorg checkpoints examined when looking for where the chain forked.
     pub max_reorg_depth: u32,
+    /// A chain whose newest head is older than this many seconds is stalled: `/health` says
+    /// `degraded` (0: never).
+    pub max_head_age_secs: u64,
 }
 
 impl Default for WatcherConfig {
@@ -176,6 +183,7 @@ impl Default for WatcherConfig {
             rpc_timeout_ms: 10_000,
             lease_ttl_secs: 15,
             max_reorg_depth: 256,
+            max_head_age_secs: 120,
         }
     }
 }
@@ -571,6 +579,9 @@ impl Config {
             self.server.public_url = format!("http://{}", self.server.listen);
         }
         self.server.public_url = self.server.public_url.trim_end_matches('/').to_owned();
+        if self.server.instance_id.is_empty() {
+            self.server.instance_id = wcheckout_app::lease::default_identity();
+        }
         if self.database.url.is_empty() {
             self.database.url = format!(
                 "sqlite://{}",
@@ -636,6 +647,13 @@ impl Config {
         check(
             server.mode == Mode::Sandbox || https,
             "server.public_url: must be https:// in production mode".into(),
+        );
+        check(
+            wcheckout_app::lease::valid_identity(&server.instance_id),
+            format!(
+                "server.instance_id: '{}' must be 1 to 64 letters, digits, '.', '_' or '-'",
+                server.instance_id
+            ),
         );
         for proxy in &server.trusted_proxies {
             check(
@@ -718,6 +736,10 @@ impl Config {
         check(
             (1..=100_000).contains(&watcher.max_reorg_depth),
             "watcher.max_reorg_depth: must be between 1 and 100000".into(),
+        );
+        check(
+            watcher.max_head_age_secs <= 7 * 86_400,
+            "watcher.max_head_age_secs: must be between 0 and 604800".into(),
         );
         let webhooks = &self.webhooks;
         check(

@@ -29,6 +29,12 @@ pub struct PayoutsConfig {
     pub funds_retry_secs: u64,
     /// How long a process's payout lease lasts without renewal.
     pub lease_ttl_secs: u64,
+    /// Timeout of one node call made for payouts, before it is tried again.
+    pub rpc_timeout_ms: u64,
+    /// Passes over the chain's endpoints before a payout's node call fails for this round.
+    pub rpc_attempts: u32,
+    /// Node calls for payouts in flight at once.
+    pub rpc_concurrency: usize,
 }
 
 impl Default for PayoutsConfig {
@@ -40,6 +46,9 @@ impl Default for PayoutsConfig {
             poll_interval_ms: 2000,
             funds_retry_secs: 10,
             lease_ttl_secs: 30,
+            rpc_timeout_ms: 3000,
+            rpc_attempts: 3,
+            rpc_concurrency: 16,
         }
     }
 }
@@ -112,6 +121,7 @@ impl Config {
             poll_interval: Duration::from_millis(payouts.poll_interval_ms),
             funds_retry: Duration::from_secs(payouts.funds_retry_secs),
             lease_ttl: Duration::from_secs(payouts.lease_ttl_secs),
+            rpc_concurrency: payouts.rpc_concurrency,
             sweeps: SweepSettings {
                 enabled: self.sweeps.enabled,
                 interval: Duration::from_secs(self.sweeps.interval_secs),
@@ -176,6 +186,18 @@ impl Config {
         check(
             (2..=600).contains(&payouts.lease_ttl_secs),
             "payouts.lease_ttl_secs: must be between 2 and 600".into(),
+        );
+        check(
+            (100..=120_000).contains(&payouts.rpc_timeout_ms),
+            "payouts.rpc_timeout_ms: must be between 100 and 120000".into(),
+        );
+        check(
+            (1..=10).contains(&payouts.rpc_attempts),
+            "payouts.rpc_attempts: must be between 1 and 10".into(),
+        );
+        check(
+            (1..=256).contains(&payouts.rpc_concurrency),
+            "payouts.rpc_concurrency: must be between 1 and 256".into(),
         );
         check(
             (1..=86_400).contains(&self.sweeps.interval_secs),

@@ -13,6 +13,9 @@ use wcheckout_evm::writer::EvmChainWriter;
 use crate::config::Config;
 use crate::keys;
 
+/// The pause before a payout's node call is tried again (twice as long before a third try).
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
 /// A chain with its reader and writer.
 pub struct ChainAccess {
     /// The chain.
@@ -31,13 +34,17 @@ pub fn chain_access(config: &Config, tokens: &TokenRegistry) -> anyhow::Result<V
         .chains()
         .map(|chain| {
             let chain_config = &config.chains[chain.key.as_str()];
+            // Payouts ask short questions, ask again when an answer is late (after a third of
+            // the timeout) and retry: a lost answer costs a second or two, not a round.
             let reader = EvmChainReader::new(
                 chain.key.as_str(),
                 &chain_config.rpc_urls,
                 None,
-                Duration::from_millis(config.watcher.rpc_timeout_ms),
+                Duration::from_millis(config.payouts.rpc_timeout_ms),
             )
-            .with_context(|| format!("chains.{}", chain.key))?;
+            .with_context(|| format!("chains.{}", chain.key))?
+            .with_retries(config.payouts.rpc_attempts, RETRY_PAUSE)
+            .with_hedge(Duration::from_millis(config.payouts.rpc_timeout_ms / 3));
             let reader = Arc::new(reader);
             let writer =
                 EvmChainWriter::new(Arc::clone(&reader), payout_keys.clone(), chain.chain_id);

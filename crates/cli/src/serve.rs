@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use wcheckout_app::addresses::AddressAllocator;
 use wcheckout_app::chain_health::ChainHealthBoard;
 use wcheckout_app::clock::SystemClock;
+use wcheckout_app::lease::LeaseHolder;
 use wcheckout_app::rates::FixedRates;
 use wcheckout_app::secrets::SecretBox;
 use wcheckout_app::watcher::{ChainWatcher, WatcherSettings};
@@ -66,7 +67,7 @@ pub fn build_gateway(
             settlement_approval_above: config.settlement_approval_above(),
             bank_accounts: config.bank_accounts(),
         },
-        chain_health: Arc::new(ChainHealthBoard::default()),
+        chain_health: Arc::new(ChainHealthBoard::new(config.watcher.max_head_age_secs)),
         outbox_signal: Arc::new(tokio::sync::Notify::new()),
         hot_wallet,
         payout_signal: Arc::new(tokio::sync::Notify::new()),
@@ -185,7 +186,7 @@ pub fn spawn_workers(
         workers.push(tokio::spawn(dispatcher.run(stopped.clone())));
     }
     if config.payouts.enabled {
-        for engine in crate::payout_workers::payout_engines(config, gateway, &holder())? {
+        for engine in crate::payout_workers::payout_engines(config, gateway, &holder(config))? {
             workers.push(tokio::spawn(engine.run(stopped.clone())));
         }
     }
@@ -222,7 +223,7 @@ fn webhook_dispatcher(
         Arc::clone(gateway),
         Arc::new(webhook_sender(config)?),
         delivery,
-        holder(),
+        holder(config),
     ))
 }
 
@@ -231,7 +232,7 @@ pub fn chain_watchers(
     config: &Config,
     gateway: &Arc<Gateway>,
 ) -> anyhow::Result<Vec<ChainWatcher>> {
-    let holder = holder();
+    let holder = holder(config);
     let settings = &config.watcher;
     gateway
         .tokens
@@ -265,13 +266,10 @@ pub fn chain_watchers(
         .collect()
 }
 
-/// Names this process in leases: its pid and a random suffix (pids repeat across hosts).
-fn holder() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        wcheckout_app::secrets::random_hex(8)
-    )
+/// Names this run in leases: the gateway's identity (`server.instance_id`) and this process
+/// (see `wcheckout_app::lease`).
+fn holder(config: &Config) -> String {
+    LeaseHolder::this_process(&config.server.instance_id).to_string()
 }
 
 /// Deletes expired tokens and remembered signatures once a minute.

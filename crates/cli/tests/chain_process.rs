@@ -1,6 +1,8 @@
 //! Black-box chain tests of the real `wcheckout serve` binary watching an anvil node, on both
 //! engines: the gateway is SIGKILLed (and restarted) while transfers keep arriving, and every
-//! transfer is still credited exactly once; `/metrics` and `/health` report the chain.
+//! transfer is still credited exactly once; `/metrics` and `/health` report the chain, and a
+//! stopped node shows there at once (the head's age grows, `status` turns `degraded`); a
+//! gateway restarted after a SIGKILL takes its own leases back at once, another waits.
 //!
 //! Every wait is bounded, and every gateway process is killed when its handle is dropped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -26,6 +28,8 @@ use wcheckout_testkit::{TempDir, fresh_postgres, fresh_sqlite};
 /// Longest an operator command may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 const WAIT: Duration = Duration::from_secs(60);
+/// `watcher.max_head_age_secs` of these gateways.
+const MAX_HEAD_AGE_SECS: i64 = 8;
 
 // ---------------------------------------------------------------------------------------------
 // The gateway process
@@ -51,6 +55,7 @@ expiry_interval_ms = 200
 [watcher]
 poll_interval_ms = 100
 lease_ttl_secs = 2
+max_head_age_secs = {MAX_HEAD_AGE_SECS}
 
 [chains.ETH]
 chain_id = {chain_id}
@@ -586,6 +591,64 @@ async fn metrics_and_health_report_the_chain(label: &str, database_url: &str) {
         report["chains"]["ETH"],
         samples.len()
     );
+    head_age_grows_while_the_node_is_down(label, chain, &gateway).await;
+}
+
+/// A fresh head reads `ok`; with the node stopped, no round succeeds, yet `headAgeSeconds`
+/// keeps growing and `status` turns `degraded` past `watcher.max_head_age_secs`, and the
+/// head-age gauge says the same.
+async fn head_age_grows_while_the_node_is_down(label: &str, chain: TestChain, gateway: &Gateway) {
+    chain.mine(1).await;
+    let head = chain.head().await;
+    let fresh = eventually(WAIT, "the new head seen", || async {
+        let report = health(gateway).await;
+        (report["chains"]["ETH"]["headHeight"].as_u64() >= Some(head)).then_some(report)
+    })
+    .await;
+    assert_eq!(fresh["status"], "ok", "{fresh}");
+    assert!(fresh["chains"]["ETH"]["headAgeSeconds"].as_i64().unwrap() < MAX_HEAD_AGE_SECS);
+    assert_eq!(fresh["chains"]["ETH"]["stalled"], false, "{fresh}");
+
+    chain.anvil.stop();
+    let stopped = Instant::now();
+    let ages = std::sync::Mutex::new(Vec::new());
+    let degraded = eventually(WAIT, "status degraded", || async {
+        let report = health(gateway).await;
+        let eth = &report["chains"]["ETH"];
+        ages.lock()
+            .unwrap()
+            .push(eth["headAgeSeconds"].as_i64().unwrap());
+        assert_eq!(eth["headHeight"].as_u64(), Some(head), "{report}");
+        (report["status"] == "degraded").then_some(report)
+    })
+    .await;
+    let eth = &degraded["chains"]["ETH"];
+    assert_eq!(eth["stalled"], true, "{degraded}");
+    assert!(
+        eth["headAgeSeconds"].as_i64().unwrap() > MAX_HEAD_AGE_SECS,
+        "{degraded}"
+    );
+    assert!(eth["rpcErrors"].as_u64().unwrap() >= 1, "{degraded}");
+    assert!(eth["lastError"].is_string(), "{degraded}");
+    // It grew read after read, with no successful round in between.
+    let ages = ages.into_inner().unwrap();
+    assert!(ages.windows(2).all(|w| w[0] <= w[1]), "{ages:?}");
+    assert!(ages.last() > ages.first(), "{ages:?}");
+    let (status, text) = get(&format!("{}/metrics", gateway.url())).await;
+    assert_eq!(status, 200, "{text}");
+    let gauge = sample(
+        &samples(&text),
+        r#"wcheckout_chain_head_age_seconds{chain="ETH"}"#,
+        &text,
+    );
+    #[allow(clippy::cast_precision_loss)] // A few seconds.
+    let limit = MAX_HEAD_AGE_SECS as f64;
+    assert!(gauge > limit, "{text}");
+    eprintln!(
+        "[{label}] node stopped: /health degraded after {:.1} s (head ages read: {ages:?}); \
+         ETH {eth}; gauge {gauge}",
+        stopped.elapsed().as_secs_f64()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -716,4 +779,109 @@ async fn backup_under_load_restores_every_order() {
         before_backup.len(),
         eth["checked"],
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. A restarted gateway takes its own leases back at once; another one waits for expiry
+// ---------------------------------------------------------------------------------------------
+
+/// How long from a payment's transfer (and the block confirming it) until its new order reads
+/// `PAID`.
+async fn time_to_paid(
+    client: &Client,
+    chain: &TestChain,
+    order_no: &str,
+    payer: usize,
+) -> Duration {
+    let deposit = create_order(client, order_no, "3").await;
+    let sent = Instant::now();
+    chain.pay(payer, chain.usdt, &deposit, usd("3")).await;
+    // The second of the two confirmations.
+    chain.mine(1).await;
+    let path = format!("/checkout/order/info?orderNo={order_no}");
+    eventually(WAIT, &format!("order {order_no} PAID"), || async {
+        let info = call(client, "GET", &path, "").await;
+        (info["orderStatus"] == "PAID").then_some(())
+    })
+    .await;
+    sent.elapsed()
+}
+
+async fn restarted_gateway_takes_its_leases_back(label: &str, database_url: &str) {
+    let chain = TestChain::start(31337).await;
+    let dir = TempDir::new();
+    let config = write_config(&dir.path, database_url, &chain, chain.head().await + 1);
+    // The default lease, 15 s: what every crash used to cost before payments were seen again.
+    let text = fs::read_to_string(&config)
+        .unwrap()
+        .replace("lease_ttl_secs = 2", "lease_ttl_secs = 15");
+    fs::write(&config, text).unwrap();
+    let credentials = create_app(&dir.path, &config);
+    let mut gateway = Gateway::start(&dir.path, &config, 0);
+    let client = Client::new(&gateway.url(), credentials.clone());
+    let first = time_to_paid(&client, &chain, "before-kill", 1).await;
+
+    // SIGKILL, and the same configuration (the same identity) again at once.
+    gateway.kill();
+    let mut gateway = Gateway::start(&dir.path, &config, 1);
+    let client = Client::new(&gateway.url(), credentials.clone());
+    let restarted = time_to_paid(&client, &chain, "after-restart", 2).await;
+    assert!(
+        restarted < Duration::from_secs(5),
+        "[{label}] after a restart with the same identity, a payment took {restarted:?}"
+    );
+    // Both of the run's leases came back at once: the watcher's and the payout engine's.
+    eventually(WAIT, "both leases taken back", || async {
+        let log = gateway.stderr();
+        let back = |lease: &str| {
+            log.lines()
+                .any(|l| l.contains("lease taken back") && l.contains(&format!("lease={lease} ")))
+        };
+        (back("ETH") && back("payouts:ETH")).then_some(())
+    })
+    .await;
+
+    // Another identity does not take a lease from a run it cannot prove gone: it waits for
+    // the lease to expire.
+    gateway.kill();
+    let killed = Instant::now();
+    let mut serve = command(&dir.path, &config, &["serve"]);
+    serve.env("WCHECKOUT__SERVER__INSTANCE_ID", "another-gateway");
+    let other = Gateway::spawn(serve, dir.path.join("serve-2.log"));
+    let client = Client::new(&other.url(), credentials);
+    let waited = time_to_paid(&client, &chain, "other-identity", 3).await;
+    let since_kill = killed.elapsed();
+    assert!(
+        since_kill >= Duration::from_secs(12),
+        "[{label}] another identity saw a payment {since_kill:?} after the kill"
+    );
+    assert!(
+        !other.stderr().contains("lease taken back"),
+        "{}",
+        other.stderr()
+    );
+    eprintln!(
+        "[{label}] payment to PAID: {:.1} s before the kill; {:.1} s after a SIGKILL and a \
+         restart with the same identity; {:.1} s ({:.1} s after the kill) with another identity",
+        first.as_secs_f64(),
+        restarted.as_secs_f64(),
+        waited.as_secs_f64(),
+        since_kill.as_secs_f64(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restarted_gateway_takes_its_leases_back_on_sqlite() {
+    let database = fresh_sqlite();
+    restarted_gateway_takes_its_leases_back("sqlite", &database.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restarted_gateway_takes_its_leases_back_on_postgres() {
+    let Some(database) =
+        fresh_postgres("restarted_gateway_takes_its_leases_back_on_postgres").await
+    else {
+        return;
+    };
+    restarted_gateway_takes_its_leases_back("postgres", &database.url).await;
 }

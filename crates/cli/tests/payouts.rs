@@ -3,7 +3,9 @@
 //! times at once paying once, an overpayment returned to its payer, on-chain settlements (too
 //! much refused), fiat settlements through the operator's approve / mark-paid / reject,
 //! cancellations before a payout is signed, the webhooks all this announces, and after each
-//! scenario the books: the ledger balances and every address we hold matches the chain.
+//! scenario the books: the ledger balances and every address we hold matches the chain. A
+//! hundred refunds through a lossy node (a fault-injecting proxy) are all paid, each once,
+//! within a bound.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -28,6 +30,7 @@ use wcheckout_domain::payout::PayoutKind;
 use wcheckout_domain::ports::{AppStore, Clock, MoneyStore};
 use wcheckout_domain::token::{Chain, TokenId};
 use wcheckout_evm::anvil::DEV_ACCOUNTS;
+use wcheckout_testkit::faulty_rpc::{Faults, FaultyRpc};
 
 /// Longest wait for anything on chain or in a webhook.
 const WAIT: Duration = Duration::from_secs(45);
@@ -55,8 +58,12 @@ struct Bench {
 impl Bench {
     /// `None` when PostgreSQL is wanted and absent (the harness has said so).
     async fn start(db: Db, tweak: impl FnOnce(&mut Config)) -> Option<Bench> {
+        Bench::start_on(db, TestChain::start(31337).await, tweak).await
+    }
+
+    /// A bench on `chain` (started by the caller, to put something in front of its node).
+    async fn start_on(db: Db, chain: TestChain, tweak: impl FnOnce(&mut Config)) -> Option<Bench> {
         let hooks = Receiver::start(always(Reply::ok())).await;
-        let chain = TestChain::start(31337).await;
         let gw = TestGateway::start_with(db, |c| {
             chain.configure(c, "ETH", 1);
             c.payouts.poll_interval_ms = 100;
@@ -1213,6 +1220,140 @@ async fn held_payouts_wait_for_release(db: Db) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 9. A hundred refunds through a lossy node: all paid within the bound, each exactly once
+// ---------------------------------------------------------------------------------------------
+
+/// Refunds sent through the lossy node.
+const LOSSY_REFUNDS: usize = 100;
+/// The issue asks for three minutes; the test holds the engine to less.
+const LOSSY_BOUND: Duration = Duration::from_secs(150);
+/// The proxy's seed: the same sequence of faults on every run.
+const LOSSY_SEED: u64 = 15;
+
+/// The amount of the `i`th order and of its refund: 1.00 to 1.99, each its own.
+fn lossy_amount(i: usize) -> String {
+    format!("{}.{:02}", 1 + i / 100, i % 100)
+}
+
+async fn refunds_complete_through_a_lossy_node(db: Db) {
+    let chain = TestChain::start(31337).await;
+    let proxy = FaultyRpc::start(&chain.rpc_url, Faults::NONE, LOSSY_SEED).await;
+    let proxied = proxy.url();
+    let Some(b) = Bench::start_on(db, chain, |c| {
+        c.chains.get_mut("ETH").unwrap().rpc_urls = vec![proxied];
+        // Refunds are paid from tokens the operator put in the hot wallet.
+        c.sweeps.enabled = false;
+    })
+    .await
+    else {
+        return;
+    };
+    b.fund_gas().await;
+    let mut deposits = Vec::new();
+    for i in 0..LOSSY_REFUNDS {
+        let body = json!({"orderNo": format!("lo{i}"), "orderAmount": lossy_amount(i),
+            "customerId": "c", "token": "ETH_USDT"});
+        let created = b.ok("/checkout/order/create", &body).await;
+        deposits.push(created["depositAddress"].as_str().unwrap().to_owned());
+    }
+    for (i, deposit) in deposits.iter().enumerate() {
+        let payer = 1 + i % 5;
+        b.chain
+            .pay(payer, b.chain.usdt, deposit, usd(&lossy_amount(i)))
+            .await;
+    }
+    for i in 0..LOSSY_REFUNDS {
+        b.wait_order(&format!("lo{i}"), "PAID").await;
+    }
+    b.fund_tokens(1, usd("200")).await;
+
+    // From here on 30% of the node's answers come 0.3-4 s late and 7% never.
+    proxy.set_faults(Faults::LOSSY);
+    let started = std::time::Instant::now();
+    let proxy_start = proxy.elapsed();
+    for i in 0..LOSSY_REFUNDS {
+        let body = json!({"refundOrderNo": format!("lr{i}"), "orderNo": format!("lo{i}"),
+            "amount": lossy_amount(i)});
+        b.ok("/checkout/refund/create", &body).await;
+    }
+    let created = started.elapsed();
+    let mut open: Vec<usize> = (0..LOSSY_REFUNDS).collect();
+    let mut refunds = vec![Value::Null; LOSSY_REFUNDS];
+    // (seconds, refunds done, transactions sent) each time the count of done ones changes.
+    let mut progress: Vec<(u64, usize, usize)> = Vec::new();
+    while !open.is_empty() {
+        let sends = proxy.stats().sends.len();
+        assert!(
+            started.elapsed() < LOSSY_BOUND,
+            "{} of {LOSSY_REFUNDS} refunds still open after {LOSSY_BOUND:?} \
+             ({sends} transactions sent through the proxy)",
+            open.len(),
+        );
+        let mut still = Vec::new();
+        let before = open.len();
+        for i in open {
+            let data = b.refund(&format!("lr{i}")).await.retdata().clone();
+            assert_ne!(data["refundStatus"], "FAILED", "refund lr{i}: {data}");
+            if data["refundStatus"] == "REFUNDED" {
+                refunds[i] = data;
+            } else {
+                still.push(i);
+            }
+        }
+        let done = LOSSY_REFUNDS - still.len();
+        if still.len() != before {
+            progress.push((started.elapsed().as_secs(), done, sends));
+        }
+        open = still;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let took = started.elapsed();
+    proxy.set_faults(Faults::NONE);
+    let stats = proxy.stats();
+    let sends = stats.sends.iter().filter(|at| **at >= proxy_start).count();
+
+    // Each refund paid exactly once: one Transfer from the hot wallet per refund, its own,
+    // to its payer, of its amount, and no other.
+    let filter = json!({"fromBlock": "0x0", "toBlock": "latest",
+        "address": b.chain.usdt.to_checksum(),
+        "topics": [TRANSFER_TOPIC, topic_of(&b.hot_wallet())]});
+    let logs = b.chain.rpc("eth_getLogs", json!([filter])).await;
+    let logs = logs.as_array().unwrap().clone();
+    assert_eq!(logs.len(), LOSSY_REFUNDS, "transfers from the hot wallet");
+    for (i, refund) in refunds.iter().enumerate() {
+        let tx = refund["txHash"].as_str().unwrap();
+        let paid = logs
+            .iter()
+            .filter(|log| log["transactionHash"] == tx)
+            .collect::<Vec<_>>();
+        assert_eq!(paid.len(), 1, "refund lr{i} ({tx}): {paid:?}");
+        let to = paid[0]["topics"][2].as_str().unwrap();
+        let address = refund["address"].as_str().unwrap();
+        assert_eq!(to, topic_of(address), "refund lr{i} recipient");
+        let amount = u128::from_str_radix(
+            paid[0]["data"].as_str().unwrap().trim_start_matches("0x"),
+            16,
+        )
+        .unwrap();
+        assert_eq!(amount, base(&lossy_amount(i)), "refund lr{i} amount");
+        assert_eq!(units(&refund["amount"]), amount, "refund lr{i}");
+    }
+    b.assert_books_balance().await;
+    eprintln!(
+        "[{:?}] {LOSSY_REFUNDS} refunds created in {:.1} s and REFUNDED through the lossy node \
+         in {:.1} s; {sends} eth_sendRawTransaction through the proxy ({:.2}/s); proxy saw {} \
+         requests, {} delayed, {} dropped; (s, done, sent): {progress:?}",
+        b.gw.db,
+        created.as_secs_f64(),
+        took.as_secs_f64(),
+        sends as f64 / took.as_secs_f64(),
+        stats.requests,
+        stats.delayed,
+        stats.dropped,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /// Expands each scenario `async fn name(db: Db)` into `name::sqlite` and `name::postgres`
 /// (skipped with a message when PostgreSQL is absent).
@@ -1245,4 +1386,5 @@ on_both_engines_with_chain!(
     cancellations_before_signing_only,
     racing_requests_never_spend_more_than_the_limit,
     held_payouts_wait_for_release,
+    refunds_complete_through_a_lossy_node,
 );

@@ -686,7 +686,11 @@ fn configuration_errors_are_precise_and_fatal() {
     assert!(ran.status.success(), "{}", ran.both());
     assert_mentions(
         &ran.stdout,
-        &["configuration is valid", "[chains.BSC]", "[tokens.BSC_USDT]"],
+        &[
+            "configuration is valid",
+            "[chains.BSC]",
+            "[tokens.BSC_USDT]",
+        ],
     );
 
     // Production without keys: refused before anything is generated.

@@ -1,6 +1,7 @@
 //! [`ChainReader`] over JSON-RPC with alloy: endpoints tried in order (failover), a timeout per
-//! call, block headers fetched in one batch request, and `newHeads` over WebSocket when a
-//! `ws_url` is configured (polling otherwise).
+//! call (and, when configured, a second copy of a call not answered soon, and further passes over
+//! the endpoints after a short pause), block headers fetched in one batch request, and `newHeads` over WebSocket when a `ws_url` is
+//! configured (polling otherwise).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +13,7 @@ use alloy::rpc::client::{RpcClient, WsConnect};
 use alloy::rpc::types::{BlockNumberOrTag, Filter, Log};
 use async_trait::async_trait;
 use futures::StreamExt;
+use futures::future::{Either, select};
 use serde::Deserialize;
 use tokio::sync::Notify;
 use wcheckout_domain::address::EvmAddress;
@@ -56,6 +58,12 @@ pub struct EvmChainReader {
     endpoints: Vec<Endpoint>,
     current: AtomicUsize,
     timeout: Duration,
+    /// Passes over the endpoints before a call fails (1: each endpoint once).
+    passes: u32,
+    /// Pause before the second pass; the third waits twice as long, and so on.
+    backoff: Duration,
+    /// When set, a call not answered after this long is sent once more (see `attempt`).
+    hedge_after: Option<Duration>,
     new_heads: Option<Arc<Notify>>,
 }
 
@@ -100,8 +108,30 @@ impl EvmChainReader {
             endpoints,
             current: AtomicUsize::new(0),
             timeout,
+            passes: 1,
+            backoff: Duration::ZERO,
+            hedge_after: None,
             new_heads,
         })
+    }
+
+    /// Tries every endpoint up to `passes` times before a call fails, pausing `backoff` (then
+    /// twice, three times as long) between passes: on a lossy link a lost or late answer costs
+    /// one timeout and a short pause, not the whole operation.
+    #[must_use]
+    pub fn with_retries(mut self, passes: u32, backoff: Duration) -> EvmChainReader {
+        self.passes = passes.max(1);
+        self.backoff = backoff;
+        self
+    }
+
+    /// Sends a call not answered after `after` a second time, taking the first good answer.
+    /// Only for calls that may be repeated: reads, and broadcasts of signed bytes (a node that
+    /// has them already says so).
+    #[must_use]
+    pub fn with_hedge(mut self, after: Duration) -> EvmChainReader {
+        self.hedge_after = Some(after);
+        self
     }
 
     /// Runs `call` against the current endpoint, then the others in turn, until one answers.
@@ -118,27 +148,75 @@ impl EvmChainReader {
         F: Fn(RootProvider, RpcClient) -> Fut,
         Fut: Future<Output = Result<T, String>>,
     {
+        let mut last_error = String::new();
+        for pass in 0..self.passes {
+            if pass > 0 {
+                tokio::time::sleep(self.backoff.saturating_mul(pass)).await;
+            }
+            if let Some(value) = self.one_pass(what, &call, &mut last_error).await {
+                return Ok(value);
+            }
+        }
+        Err(ChainError::Unavailable(format!("{what}: {last_error}")))
+    }
+
+    /// One call to `endpoint` within the timeout. With a hedge, a call not answered after
+    /// `hedge_after` is sent a second time and the first good answer wins: one late answer
+    /// then costs `hedge_after`, not the timeout.
+    async fn attempt<T, F, Fut>(&self, call: &F, endpoint: &Endpoint) -> Result<T, String>
+    where
+        F: Fn(RootProvider, RpcClient) -> Fut,
+        Fut: Future<Output = Result<T, String>>,
+    {
+        let timed_out = || format!("timed out after {:?}", self.timeout);
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut first = Box::pin(call(endpoint.provider.clone(), endpoint.client.clone()));
+        let Some(hedge_after) = self.hedge_after.filter(|after| *after < self.timeout) else {
+            return tokio::time::timeout_at(deadline, first)
+                .await
+                .unwrap_or_else(|_| Err(timed_out()));
+        };
+        tokio::select! {
+            answer = &mut first => return answer,
+            () = tokio::time::sleep(hedge_after) => {}
+        }
+        let second = Box::pin(call(endpoint.provider.clone(), endpoint.client.clone()));
+        let (answer, other) = match tokio::time::timeout_at(deadline, select(first, second)).await {
+            Ok(Either::Left((answer, other)) | Either::Right((answer, other))) => (answer, other),
+            Err(_) => return Err(timed_out()),
+        };
+        match answer {
+            Ok(value) => Ok(value),
+            // One failed: the other may still answer in time.
+            Err(_) => tokio::time::timeout_at(deadline, other)
+                .await
+                .unwrap_or_else(|_| Err(timed_out())),
+        }
+    }
+
+    /// Each endpoint once, from the one that answered last; `None` when none answered.
+    async fn one_pass<T, F, Fut>(&self, what: &str, call: &F, last_error: &mut String) -> Option<T>
+    where
+        F: Fn(RootProvider, RpcClient) -> Fut,
+        Fut: Future<Output = Result<T, String>>,
+    {
         let count = self.endpoints.len();
         let first = self.current.load(Ordering::Relaxed) % count;
-        let mut last_error = String::new();
         for attempt in 0..count {
             let index = (first + attempt) % count;
             let endpoint = &self.endpoints[index];
-            let call = call(endpoint.provider.clone(), endpoint.client.clone());
-            let outcome = tokio::time::timeout(self.timeout, call).await;
-            match outcome {
-                Ok(Ok(value)) => {
+            match self.attempt(call, endpoint).await {
+                Ok(value) => {
                     self.current.store(index, Ordering::Relaxed);
-                    return Ok(value);
+                    return Some(value);
                 }
-                Ok(Err(error)) => last_error = error,
-                Err(_) => last_error = format!("timed out after {:?}", self.timeout),
+                Err(error) => *last_error = error,
             }
             tracing::warn!(chain = %self.chain, url = %endpoint.url, %what, error = %last_error, "RPC call failed");
             metrics::counter!("wcheckout_rpc_errors_total", "chain" => self.chain.clone(), "url" => endpoint.url.clone())
                 .increment(1);
         }
-        Err(ChainError::Unavailable(format!("{what}: {last_error}")))
+        None
     }
 }
 

@@ -21,7 +21,8 @@ use crate::state::AppState;
 /// Health report.
 #[derive(Serialize, ToSchema)]
 pub struct HealthReport {
-    /// `ok` or `unavailable` (the database does not answer).
+    /// `ok`; `degraded` (HTTP 200: the API serves) when a chain's newest head is older than
+    /// `watcher.max_head_age_secs`; `unavailable` (HTTP 503) when the database does not answer.
     pub status: &'static str,
     /// `ok` or `unreachable`.
     pub database: &'static str,
@@ -33,10 +34,17 @@ pub struct HealthReport {
 #[utoipa::path(get, path = "/health", tag = "operations",
     responses((status = 200, body = HealthReport), (status = 503, body = HealthReport)))]
 pub async fn health(State(state): State<AppState>) -> Response {
-    let chains = state.gateway.chain_health.snapshot();
+    let chains = state
+        .gateway
+        .chain_health
+        .snapshot(state.gateway.clock.now());
     match state.gateway.store.ping().await {
         Ok(()) => Json(HealthReport {
-            status: "ok",
+            status: if chains.values().any(|c| c.stalled) {
+                "degraded"
+            } else {
+                "ok"
+            },
             database: "ok",
             chains,
         })
@@ -88,6 +96,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         }
         Err(error) => tracing::warn!(%error, "metrics: cannot read the webhook queue"),
     }
+    state
+        .gateway
+        .chain_health
+        .publish_head_ages(state.gateway.clock.now());
     let text = handle.render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

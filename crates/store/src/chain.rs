@@ -1,6 +1,7 @@
 //! Chain cursors, checkpoints, leases, transfers and abnormal payments.
 
 use async_trait::async_trait;
+use sqlx::Row;
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::chain::BlockMark;
 use wcheckout_domain::ids::AppId;
@@ -110,6 +111,37 @@ impl ChainStore for SqlStore {
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+
+    async fn lease_holder(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("select holder from chain_leases where chain = $1")
+            .bind(name)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(store_error)?;
+        row.map(|row| row.try_get::<String, _>("holder"))
+            .transpose()
+            .map_err(store_error)
+    }
+
+    async fn take_lease_from(
+        &self,
+        name: &str,
+        previous: &str,
+        holder: &str,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let taken = sqlx::query(
+            "update chain_leases set holder = $1, expires_at = $2 where chain = $3 and holder = $4",
+        )
+        .bind(holder)
+        .bind(until.micros())
+        .bind(name)
+        .bind(previous)
+        .execute(&self.writer)
+        .await
+        .map_err(store_error)?;
+        Ok(taken.rows_affected() == 1)
     }
 
     async fn checkpoints(

@@ -97,6 +97,7 @@ conformance!(
     chain_head_notes,
     chain_leases_take_renew_release,
     chain_leases_race,
+    chain_leases_taken_from_a_named_holder,
     transfers_record_round_trip,
     transfers_record_idempotent_and_reversed,
     transfers_set_state_and_forget_pending,
@@ -2536,6 +2537,89 @@ async fn chain_leases_race(store: SqlStore) {
             .await
             .unwrap()
     );
+}
+
+async fn chain_leases_taken_from_a_named_holder(store: SqlStore) {
+    let eth = chain("ETH");
+    assert_eq!(store.lease_holder(eth.as_str()).await.unwrap(), None);
+    assert!(
+        !store
+            .take_lease_from(eth.as_str(), "old", "new", at(40))
+            .await
+            .unwrap(),
+        "nobody holds it: nothing to take from"
+    );
+    assert!(
+        store
+            .take_lease(eth.as_str(), "old", at(0), at(30))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.lease_holder(eth.as_str()).await.unwrap().as_deref(),
+        Some("old")
+    );
+    // Live, yet taken from the holder named, and only from it.
+    assert!(
+        !store
+            .take_lease_from(eth.as_str(), "other", "new", at(40))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .take_lease_from(eth.as_str(), "old", "new", at(40))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.lease_holder(eth.as_str()).await.unwrap().as_deref(),
+        Some("new")
+    );
+    // The new holder renews it; the old one lost it; it lasts as long as it was given.
+    assert!(
+        store
+            .take_lease(eth.as_str(), "new", at(5), at(45))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .take_lease(eth.as_str(), "old", at(6), at(36))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .take_lease(eth.as_str(), "third", at(44), at(74))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .take_lease(eth.as_str(), "third", at(46), at(76))
+            .await
+            .unwrap()
+    );
+    // Two takers from the same holder: one wins.
+    let tasks = ["a", "b"].map(|taker| {
+        let store = store.clone();
+        let eth = eth.clone();
+        tokio::spawn(async move {
+            store
+                .take_lease_from(eth.as_str(), "third", taker, at(90))
+                .await
+                .unwrap()
+        })
+    });
+    let mut won = 0;
+    for task in tasks {
+        won += usize::from(task.await.unwrap());
+    }
+    assert_eq!(won, 1);
+    store.release_lease(eth.as_str(), "a").await.unwrap();
+    store.release_lease(eth.as_str(), "b").await.unwrap();
+    assert_eq!(store.lease_holder(eth.as_str()).await.unwrap(), None);
 }
 
 // ---------------------------------------------------------------------------------------------

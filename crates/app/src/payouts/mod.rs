@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use tokio::sync::watch;
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::chain::{ChainError, ChainReader, ChainWriter};
@@ -118,6 +119,9 @@ pub struct PayoutSettings {
     pub funds_retry: Duration,
     /// How long the engine's lease lasts without renewal.
     pub lease_ttl: Duration,
+    /// Node calls in flight at once in a round (receipts followed, gas estimated, transactions
+    /// broadcast): one slow answer holds up only itself.
+    pub rpc_concurrency: usize,
     /// Sweeping.
     pub sweeps: SweepSettings,
 }
@@ -130,6 +134,7 @@ impl Default for PayoutSettings {
             poll_interval: Duration::from_secs(2),
             funds_retry: Duration::from_secs(10),
             lease_ttl: Duration::from_secs(30),
+            rpc_concurrency: 16,
             sweeps: SweepSettings::default(),
         }
     }
@@ -190,6 +195,12 @@ pub(crate) struct RoundState {
     pub shortfalls: Shortfalls,
     /// The fees of this round, once asked.
     pub fees: Option<Option<(u128, u128)>>,
+    /// Balances read this round, per holder and token contract (`None`: the coin).
+    pub balances: HashMap<(EvmAddress, Option<EvmAddress>), u128>,
+    /// Gas that transactions signed this round may burn, per sender, wei.
+    pub gas_reserved: HashMap<EvmAddress, u128>,
+    /// The chain's next nonce (pending pool included) per sender, read once a round.
+    pub chain_nonces: HashMap<EvmAddress, u64>,
 }
 
 impl RoundState {
@@ -271,10 +282,8 @@ impl PayoutEngine {
         let ttl = i64::try_from(self.settings.lease_ttl.as_micros()).unwrap_or(i64::MAX);
         let until = Timestamp::from_micros(now.micros().saturating_add(ttl));
         let mut report = RoundReport::default();
-        if !store
-            .take_lease(&self.lease_name(), &self.holder, now, until)
-            .await?
-        {
+        let name = self.lease_name();
+        if !crate::lease::take(store.as_ref(), &name, &self.holder, now, until).await? {
             return Ok(report);
         }
         report.leader = true;
@@ -287,45 +296,33 @@ impl PayoutEngine {
             .iter()
             .filter(|p| p.status != PayoutStatus::Queued)
             .collect();
-        let in_flight_count = in_flight.len();
-        if !in_flight.is_empty() {
-            let head = self.writer.head_number().await?;
-            let final_height =
-                crate::finality::final_height(&self.chain, self.reader.as_ref(), head).await?;
-            for payout in in_flight {
-                match self.follow(payout, final_height).await {
-                    Ok(true) => report.finished += 1,
-                    Ok(false) => {}
-                    Err(error) => {
-                        report.waiting += 1;
-                        tracing::warn!(payout = %payout.id, %error, "could not follow payout");
-                    }
-                }
-            }
-        }
         // What is signed keeps its nonce and is safe to follow; what is queued waits while
         // payouts are held, and so do sweeps (they would queue more).
         report.held = store.payouts_held().await?;
         self.log_hold_change(report.held);
-        if report.held {
-            report.waiting += open.len().saturating_sub(in_flight_count);
-            return Ok(report);
-        }
-        let due = open
+        let due: Vec<&Payout> = open
             .iter()
             .filter(|p| p.status == PayoutStatus::Queued && p.not_before <= now)
-            .filter(|p| self.due(&p.id, now));
-        for payout in due {
-            match self.send_queued(payout, &mut round).await {
-                Ok(true) => report.sent += 1,
-                Ok(false) => report.waiting += 1,
-                Err(error) => {
-                    report.waiting += 1;
-                    tracing::warn!(payout = %payout.id, %error, "could not send payout");
-                }
-            }
+            .filter(|p| !report.held && self.due(&p.id, now))
+            .collect();
+        let started = std::time::Instant::now();
+        // Following and sending touch different payouts and nonces: neither waits for the
+        // other's slowest call. (What is promised was read before both, so a payout confirmed
+        // meanwhile is still counted: the funds check errs on the safe side.)
+        let ((finished, stalled), (sent, waiting)) =
+            tokio::join!(self.follow_all(&in_flight), self.send_due(&due, &mut round));
+        if sent + finished + waiting + stalled > 0 {
+            tracing::debug!(chain = %self.chain.key, in_flight = in_flight.len(), finished, stalled, due = due.len(), sent, waiting, ms = started.elapsed().as_millis(), "payout round");
         }
-        self.sweep_if_due(&open, &round.shortfalls).await?;
+        report.finished += finished;
+        report.waiting += stalled;
+        report.sent += sent;
+        report.waiting += waiting;
+        if report.held {
+            report.waiting += open.len().saturating_sub(in_flight.len());
+        } else {
+            self.sweep_if_due(&open, &round.shortfalls).await?;
+        }
         self.forget_deferrals(&open);
         metrics::gauge!("wcheckout_payouts_open", "chain" => self.chain.key.to_string())
             .set(open.len() as f64);
@@ -344,6 +341,50 @@ impl PayoutEngine {
             (true, false) => tracing::info!(chain = %self.chain.key, "payouts released"),
             (false, false) | (true, true) => {}
         }
+    }
+
+    /// Follows every signed or broadcast payout, several at once (each one's calls are its
+    /// own: a slow or lost answer delays only that payout, and a node that cannot even say its
+    /// head delays only this step); how many finished and how many could not be followed.
+    async fn follow_all(&self, in_flight: &[&Payout]) -> (usize, usize) {
+        if in_flight.is_empty() {
+            return (0, 0);
+        }
+        let final_height = match self.final_height().await {
+            Ok(height) => height,
+            Err(error) => {
+                tracing::warn!(chain = %self.chain.key, %error, "cannot read the head; payouts in flight followed next round");
+                return (0, in_flight.len());
+            }
+        };
+        // Owned payouts: a stream of borrowed ones would not be `Send` for every lifetime.
+        let outcomes: Vec<(Payout, Result<bool, PayoutError>)> =
+            futures::stream::iter(in_flight.iter().map(|p| (*p).clone()).collect::<Vec<_>>())
+                .map(|payout: Payout| async move {
+                    let outcome = self.follow(&payout, final_height).await;
+                    (payout, outcome)
+                })
+                .buffer_unordered(self.settings.rpc_concurrency.max(1))
+                .collect()
+                .await;
+        let (mut finished, mut stalled) = (0, 0);
+        for (payout, outcome) in outcomes {
+            match outcome {
+                Ok(true) => finished += 1,
+                Ok(false) => {}
+                Err(error) => {
+                    stalled += 1;
+                    tracing::warn!(payout = %payout.id, %error, "could not follow payout");
+                }
+            }
+        }
+        (finished, stalled)
+    }
+
+    /// The highest final block, from the head.
+    async fn final_height(&self) -> Result<Option<u64>, PayoutError> {
+        let head = self.writer.head_number().await?;
+        Ok(crate::finality::final_height(&self.chain, self.reader.as_ref(), head).await?)
     }
 
     /// Whether a queued payout's in-memory wait is over.

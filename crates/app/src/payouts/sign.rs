@@ -2,6 +2,9 @@
 //! promised, the nonce is the address's next (never below what the chain or the store has seen),
 //! and the signed transaction is committed with its nonce before any node sees it.
 
+use std::collections::HashSet;
+
+use futures::StreamExt;
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::chain::{Broadcast, RawTx, TransferTx};
 use wcheckout_domain::ledger::Asset;
@@ -22,19 +25,163 @@ fn micros(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// A queued payout whose funds are there, on its way to being signed (owned: a stream of
+/// borrowed ones would not be `Send` for every lifetime).
+struct Ready {
+    payout: Payout,
+    tx: TransferTx,
+    /// What it adds to its sender's promises, released again if it is not signed this round.
+    promise: (EvmAddress, Asset),
+}
+
 impl PayoutEngine {
-    /// Signs, records and broadcasts a queued payout; false when it has to wait. Checks run
-    /// cheapest first, and the nonce is read only for a payout that will be signed.
-    pub(super) async fn send_queued(
+    /// Signs, records and broadcasts the due queued payouts; how many were sent and how many
+    /// wait. The node is asked once a round for each balance, the fees and each sender's
+    /// nonce; gas estimates and broadcasts go out several at once. Nonces are assigned and each
+    /// transaction committed one payout at a time, in order, before any of them is broadcast.
+    pub(super) async fn send_due(&self, due: &[&Payout], round: &mut RoundState) -> (usize, usize) {
+        if due.is_empty() {
+            return (0, 0);
+        }
+        self.prefetch(due, round).await;
+        let mut waiting = 0;
+        let mut ready = Vec::new();
+        for payout in due {
+            match self.check_funds(payout, round).await {
+                Ok(Some(next)) => ready.push(next),
+                Ok(None) => waiting += 1,
+                Err(error) => {
+                    waiting += 1;
+                    tracing::warn!(payout = %payout.id, %error, "could not send payout");
+                }
+            }
+        }
+        let concurrency = self.settings.rpc_concurrency.max(1);
+        // Unordered: an ordered buffer stops starting calls while the oldest one is slow. The
+        // order (which decides the nonces) is restored afterwards.
+        let mut estimated: Vec<(usize, Ready, Result<u64, PayoutError>)> =
+            futures::stream::iter(ready.into_iter().enumerate())
+                .map(|(index, next): (usize, Ready)| async move {
+                    let limit = self.gas_limit(&next.payout.from, &next.tx).await;
+                    (index, next, limit)
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+        estimated.sort_by_key(|(index, _, _)| *index);
+        let mut signed = Vec::new();
+        for (_, mut next, limit) in estimated {
+            let outcome = match limit {
+                Ok(limit) => {
+                    next.tx.gas_limit = limit;
+                    self.sign_and_record(&next, round).await
+                }
+                Err(error) => Err(error),
+            };
+            match outcome {
+                Ok(Some(done)) => signed.push(done),
+                Ok(None) => {
+                    waiting += 1;
+                    release(round, &next);
+                }
+                Err(error) => {
+                    waiting += 1;
+                    release(round, &next);
+                    tracing::warn!(payout = %next.payout.id, %error, "could not send payout");
+                }
+            }
+        }
+        if !signed.is_empty() {
+            crate::failpoint::pause_at("payout-signed").await;
+        }
+        let sent = signed.len();
+        // Started in nonce order; a lost broadcast leaves its payout SIGNED, and following it
+        // next round sends the same bytes again.
+        futures::stream::iter(signed)
+            .map(|(payout, raw): (Payout, RawTx)| async move {
+                if let Err(error) = self.broadcast(&payout, &raw).await {
+                    tracing::warn!(payout = %payout.id, %error, "broadcast failed; sent again next round");
+                }
+            })
+            .buffer_unordered(concurrency)
+            .collect::<Vec<()>>()
+            .await;
+        (sent, waiting)
+    }
+
+    /// Asks the node, all at once, what the round will need: the fees, the senders' balances
+    /// and their nonces. What fails here is asked again when needed.
+    async fn prefetch(&self, due: &[&Payout], round: &mut RoundState) {
+        let mut holdings = HashSet::new();
+        let mut senders = HashSet::new();
+        for payout in due {
+            if let Ok(contract) = self.contract_of(&payout.asset) {
+                holdings.insert((payout.from, contract));
+                holdings.insert((payout.from, None));
+                senders.insert(payout.from);
+            }
+        }
+        let concurrency = self.settings.rpc_concurrency.max(1);
+        let balances = futures::stream::iter(holdings)
+            .map(
+                |(holder, contract): (EvmAddress, Option<EvmAddress>)| async move {
+                    let held = self.writer.balance(&holder, contract.as_ref()).await;
+                    ((holder, contract), held)
+                },
+            )
+            .buffer_unordered(concurrency)
+            .collect::<Vec<_>>();
+        let nonces =
+            futures::stream::iter(senders)
+                .map(|sender: EvmAddress| async move {
+                    (sender, self.writer.nonce(&sender, true).await)
+                })
+                .buffer_unordered(concurrency)
+                .collect::<Vec<_>>();
+        let (balances, nonces, fees) = tokio::join!(balances, nonces, self.fees());
+        for (key, held) in balances {
+            if let Ok(held) = held {
+                round.balances.insert(key, held);
+            }
+        }
+        for (sender, nonce) in nonces {
+            if let Ok(nonce) = nonce {
+                round.chain_nonces.insert(sender, nonce);
+            }
+        }
+        if let Ok(fees) = fees {
+            round.fees = Some(fees);
+        }
+    }
+
+    /// A balance, read from the node once a round.
+    async fn balance_of(
+        &self,
+        holder: EvmAddress,
+        contract: Option<EvmAddress>,
+        round: &mut RoundState,
+    ) -> Result<u128, PayoutError> {
+        if let Some(held) = round.balances.get(&(holder, contract)) {
+            return Ok(*held);
+        }
+        let held = self.writer.balance(&holder, contract.as_ref()).await?;
+        round.balances.insert((holder, contract), held);
+        Ok(held)
+    }
+
+    /// Whether the sender holds the payout's amount beyond what signed payouts (and those
+    /// before it this round) promise, and the fees are within the cap: the transfer to sign,
+    /// with the amount added to the promises; `None` when it waits (with a note saying why).
+    async fn check_funds(
         &self,
         payout: &Payout,
         round: &mut RoundState,
-    ) -> Result<bool, PayoutError> {
+    ) -> Result<Option<Ready>, PayoutError> {
         let contract = self.contract_of(&payout.asset)?;
         let amount = payout.amount.base_units();
         let key = (payout.from, payout.asset.clone());
         let needed = round.promised(&key).saturating_add(amount);
-        let held = self.writer.balance(&payout.from, contract.as_ref()).await?;
+        let held = self.balance_of(payout.from, contract, round).await?;
         if held < needed {
             if let (Asset::Token(token), Signer::HotWallet) = (&payout.asset, payout.signer) {
                 let short = round.shortfalls.tokens.entry(token.clone()).or_default();
@@ -44,55 +191,62 @@ impl PayoutEngine {
                 "waiting for funds: {} holds {held}, needs {needed} (base units, with payouts in flight)",
                 payout.from
             );
-            return self.wait(payout, note).await;
+            return self.wait(payout, note).await.map(|_| None);
         }
         let Some((max_fee, tip)) = self.round_fees(round).await? else {
             let note = "waiting for network fees to fall below the configured cap".to_owned();
-            return self.wait(payout, note).await;
+            return self.wait(payout, note).await.map(|_| None);
         };
-        let mut tx = TransferTx {
-            nonce: 0,
-            contract,
-            to: payout.to,
-            amount,
-            gas_limit: 0,
-            max_fee_per_gas: max_fee,
-            max_priority_fee_per_gas: tip,
-        };
-        tx.gas_limit = self.gas_limit(&payout.from, &tx).await?;
+        *round.promised.entry(key.clone()).or_default() += amount;
+        Ok(Some(Ready {
+            payout: payout.clone(),
+            tx: TransferTx {
+                nonce: 0,
+                contract,
+                to: payout.to,
+                amount,
+                gas_limit: 0,
+                max_fee_per_gas: max_fee,
+                max_priority_fee_per_gas: tip,
+            },
+            promise: key,
+        }))
+    }
+
+    /// Checks the sender's gas (for this transaction and those signed before it this round),
+    /// takes the next nonce, signs and commits; the payout as signed with its transaction, or
+    /// `None` when it waits or changed meanwhile.
+    async fn sign_and_record(
+        &self,
+        next: &Ready,
+        round: &mut RoundState,
+    ) -> Result<Option<(Payout, RawTx)>, PayoutError> {
+        let (payout, tx) = (&next.payout, &next.tx);
+        let gas = u128::from(tx.gas_limit).saturating_mul(tx.max_fee_per_gas);
         let native = (payout.from, Asset::Native(self.chain.key.clone()));
-        let gas_needed = u128::from(tx.gas_limit)
-            .saturating_mul(max_fee)
-            .saturating_add(round.promised(&native))
-            .saturating_add(if contract.is_none() { amount } else { 0 });
-        let gas_held = if contract.is_none() {
-            held
-        } else {
-            self.writer.balance(&payout.from, None).await?
-        };
+        let reserved = round.gas_reserved.get(&payout.from).copied().unwrap_or(0);
+        let gas_needed = gas
+            .saturating_add(reserved)
+            .saturating_add(round.promised(&native));
+        let gas_held = self.balance_of(payout.from, None, round).await?;
         if gas_held < gas_needed {
             if let Signer::Deposit(_) = payout.signer {
                 round.shortfalls.gas.insert(payout.from, gas_needed);
             }
-            return self
-                .wait(
-                    payout,
-                    format!(
-                        "waiting for gas: {} holds {gas_held} wei, needs {gas_needed}",
-                        payout.from
-                    ),
-                )
-                .await;
+            let note = format!(
+                "waiting for gas: {} holds {gas_held} wei, needs {gas_needed}",
+                payout.from
+            );
+            return self.wait(payout, note).await.map(|_| None);
         }
-        tx.nonce = self.next_nonce(&payout.from).await?;
+        let mut tx = tx.clone();
+        tx.nonce = self.next_nonce(&payout.from, round).await?;
         let raw = self.writer.sign(payout.signer, &tx)?;
         let Some(signed) = self.record_signed(payout, &tx, &raw).await? else {
-            return Ok(false);
+            return Ok(None);
         };
-        *round.promised.entry(key).or_default() += amount;
-        crate::failpoint::pause_at("payout-signed").await;
-        self.broadcast(&signed, &raw).await?;
-        Ok(true)
+        *round.gas_reserved.entry(payout.from).or_default() += gas;
+        Ok(Some((signed, raw)))
     }
 
     /// Commits the payout as signed with its transaction and nonce; `None` when it changed
@@ -294,17 +448,36 @@ impl PayoutEngine {
         Ok(estimate.saturating_add(estimate / 5))
     }
 
-    /// The next nonce of an address: past both what the store recorded and what the chain
-    /// (with its pending pool) has seen.
-    async fn next_nonce(&self, address: &EvmAddress) -> Result<u64, PayoutError> {
+    /// The next nonce of an address: past both what the store recorded (this round's
+    /// transactions included) and what the chain (with its pending pool) had seen when the
+    /// round first asked.
+    async fn next_nonce(
+        &self,
+        address: &EvmAddress,
+        round: &mut RoundState,
+    ) -> Result<u64, PayoutError> {
         let recorded = self
             .gateway
             .store
             .next_nonce(&self.chain.key, address)
             .await?
             .unwrap_or(0);
-        let chain = self.writer.nonce(address, true).await?;
+        let chain = match round.chain_nonces.get(address) {
+            Some(nonce) => *nonce,
+            None => {
+                let nonce = self.writer.nonce(address, true).await?;
+                round.chain_nonces.insert(*address, nonce);
+                nonce
+            }
+        };
         Ok(recorded.max(chain))
+    }
+}
+
+/// Takes back what a payout added to its sender's promises when it is not signed after all.
+fn release(round: &mut RoundState, next: &Ready) {
+    if let Some(sum) = round.promised.get_mut(&next.promise) {
+        *sum = sum.saturating_sub(next.tx.amount);
     }
 }
 

@@ -402,6 +402,17 @@ pub trait ChainStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Gives the lease up (a clean shutdown), so another process need not wait for it to expire.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+    /// Who holds the lease `name` (live or expired), if anyone.
+    async fn lease_holder(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Takes the lease `name` from `previous` (compare-and-set: false when someone else holds
+    /// it by now), for a run that knows `previous` is gone.
+    async fn take_lease_from(
+        &self,
+        name: &str,
+        previous: &str,
+        holder: &str,
+        until: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// Remembered reorg checkpoints at or below `at_or_below`, highest first.
     async fn checkpoints(
         &self,
