@@ -119,12 +119,13 @@ impl Gateway {
                 "refresh token invalid or expired",
             )
         };
+        // Only a refresh grant is taken: an access token sent here is refused and keeps working.
         let grant = self
             .store
-            .take_grant(&hash_secret(&token))
+            .take_grant(&hash_secret(&token), GrantKind::Refresh)
             .await?
             .ok_or_else(bad)?;
-        let live = grant.kind == GrantKind::Refresh && grant.expires_at > self.clock.now();
+        let live = grant.expires_at > self.clock.now();
         let app = self.store.app(&grant.app_id).await?.ok_or_else(bad)?;
         if !live || !app.enabled || app.secrets_version != grant.secrets_version {
             return Err(bad());

@@ -418,10 +418,14 @@ async fn refresh_token_is_single_use(gw: TestGateway) {
     assert!(token_works(&gw, &app, &third).await);
     let (status, answer) = token_call(&gw, "", Some(("application/json", body))).await;
     token_refused(status, &answer, "00004", "refresh token invalid or expired");
-    // An access token is not a refresh token.
+    // An access token is not a refresh token: refused, and left working.
     let query = format!("grant_type=refresh_token&refresh_token={third}");
     let (status, answer) = token_call(&gw, &query, None).await;
     token_refused(status, &answer, "00004", "refresh token invalid or expired");
+    assert!(
+        token_works(&gw, &app, &third).await,
+        "an access token sent as a refresh token is not revoked"
+    );
 }
 
 async fn access_token_expires(gw: TestGateway) {
