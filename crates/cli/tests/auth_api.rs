@@ -718,8 +718,8 @@ async fn ip_allow_list(gw: TestGateway) {
     let answer: Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(retcode(&answer), "00009", "{raw}");
     assert_eq!(answer["retmsg"], "ip not matched: 127.0.0.1", "{raw}");
-    // The refusal is signed: the app is known by then.
-    assert_response_signed(&fenced, "POST", CREATE, &response_headers, &raw);
+    // The refusal is not signed: the request failed authentication.
+    assert_unsigned(&response_headers);
     // Without trusted proxies, X-Forwarded-For is not believed.
     let body = order_body("ip-3");
     let mut headers = headers_for(&gw, &token, &fenced.sign_key, "POST", CREATE, &body);
@@ -831,8 +831,8 @@ async fn responses_are_signed(gw: TestGateway) {
     assert!(raw.contains(r#""orderNo":"sig-1""#), "{raw}");
     assert_response_signed(&app, "GET", info, &response_headers, &raw);
 
-    // Errors after authentication are signed too: a bad parameter, an unknown order, a bad
-    // signature, a replay.
+    // Refusals by the route, after the request passed the guard, are signed too: a bad
+    // parameter, an unknown order.
     let bad = r#"{"orderNo":"sig-2","orderAmount":0,"customerId":"c","token":"ETH_USDT"}"#;
     let headers = headers_for(&gw, &token, key, "POST", CREATE, bad);
     let (status, response_headers, raw) = send_raw(&gw, "POST", CREATE, bad, &headers).await;
@@ -846,11 +846,13 @@ async fn responses_are_signed(gw: TestGateway) {
     assert!(raw.contains(r#""retcode":"00404""#), "{raw}");
     assert_response_signed(&app, "GET", missing, &response_headers, &raw);
 
+    // A request that failed authentication gets no signature: a bad or missing signature, a
+    // replay (checked by the guard, or by order creation in its own transaction).
     let body = order_body("sig-3");
     let headers = headers_for(&gw, &token, "another sign key", "POST", CREATE, &body);
     let (_, response_headers, raw) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
     assert!(raw.contains(r#""retcode":"00007""#), "{raw}");
-    assert_response_signed(&app, "POST", CREATE, &response_headers, &raw);
+    assert_unsigned(&response_headers);
 
     let headers = without(
         headers_for(&gw, &token, key, "POST", CREATE, &body),
@@ -858,7 +860,22 @@ async fn responses_are_signed(gw: TestGateway) {
     );
     let (_, response_headers, raw) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
     assert!(raw.contains(r#""retcode":"00006""#), "{raw}");
-    assert_response_signed(&app, "POST", CREATE, &response_headers, &raw);
+    assert_unsigned(&response_headers);
+
+    let replayed_create = headers_for(&gw, &token, key, "POST", CREATE, &order_body("sig-1"));
+    let replayed_info = headers_for(&gw, &token, key, "GET", info, "");
+    for (method, path_and_query, body, headers) in [
+        ("POST", CREATE, order_body("sig-1"), replayed_create),
+        ("GET", info, String::new(), replayed_info),
+    ] {
+        let (_, first_headers, raw) = send_raw(&gw, method, path_and_query, &body, &headers).await;
+        assert!(raw.contains(r#""retcode":"200""#), "{raw}");
+        assert_response_signed(&app, method, path_and_query, &first_headers, &raw);
+        let (_, response_headers, raw) =
+            send_raw(&gw, method, path_and_query, &body, &headers).await;
+        assert!(raw.contains("request replayed"), "{raw}");
+        assert_unsigned(&response_headers);
+    }
 
     // Before the app is known there is no key to sign with.
     let headers = headers_for(&gw, "garbage", key, "POST", CREATE, &body);
@@ -957,6 +974,112 @@ async fn disabled_app_is_locked_out(gw: TestGateway) {
     assert_eq!(order_count(&gw, &app, &[]).await, 0);
 }
 
+/// A caller holding only a Bearer token sends a cancel with a made-up signature. Were the
+/// `00007` answer signed, its `SIGNATURE`/`TIMESTAMP` would sign `GET`, timestamp, path, query
+/// and answer, which is exactly the string of the same GET sent with the answer as its body: a
+/// signed request the caller never could have made. The order must stay untouched.
+async fn refusals_are_not_a_signing_oracle(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let created = gw
+        .signed(&app, "POST", CREATE, &order_body("oracle-1"))
+        .await;
+    assert_eq!(retcode(&created), "200", "{created}");
+    let token = gw.token(&app).await;
+    let cancel = "/checkout/order/cancel?orderNo=oracle-1";
+    let bogus = vec![
+        ("authorization", format!("Bearer {token}")),
+        ("signature", "AAAA".to_owned()),
+        ("timestamp", fresh_timestamp(&gw)),
+    ];
+    let (status, refusal_headers, refusal) = send_raw(&gw, "GET", cancel, "", &bogus).await;
+    assert_eq!(status, 200, "{refusal}");
+    assert!(refusal.contains(r#""retcode":"00007""#), "{refusal}");
+    // The attack: the same GET, the refusal as its body, the refusal's signature headers.
+    let mut forged = vec![("authorization", format!("Bearer {token}"))];
+    for name in ["signature", "timestamp"] {
+        if let Some(value) = refusal_headers.get(name) {
+            forged.push((name, value.to_str().unwrap().to_owned()));
+        }
+    }
+    let (status, _, answer) = send_raw(&gw, "GET", cancel, &refusal, &forged).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_ne!(
+        serde_json::from_str::<Value>(&answer).unwrap()["retcode"],
+        "200",
+        "{answer}"
+    );
+    let info = gw
+        .signed(&app, "GET", "/checkout/order/info?orderNo=oracle-1", "")
+        .await;
+    assert_eq!(info["retdata"]["orderStatus"], "PAYING", "{info}");
+    // And the refusal carried no signature to begin with.
+    assert_unsigned(&refusal_headers);
+}
+
+/// Bodies that no request of the API sends, and that a signed answer could be passed off as,
+/// are refused before anything is looked at, even correctly signed: any body on a GET, and an
+/// envelope (a top-level `retcode`) as a POST body.
+async fn envelope_and_get_bodies_are_refused(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let token = gw.token(&app).await;
+    let key = app.sign_key.as_str();
+    let body = order_body("shape-1");
+    let headers = headers_for(&gw, &token, key, "POST", CREATE, &body);
+    let (_, _, signed_answer) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
+    assert!(
+        signed_answer.contains(r#""retcode":"200""#),
+        "{signed_answer}"
+    );
+
+    let cancel = "/checkout/order/cancel?orderNo=shape-1";
+    for body in [r#"{"orderNo":"shape-1"}"#, "x", signed_answer.as_str()] {
+        let headers = headers_for(&gw, &token, key, "GET", cancel, body);
+        let (status, response_headers, raw) = send_raw(&gw, "GET", cancel, body, &headers).await;
+        assert_eq!(status, 200, "{raw}");
+        let answer: Value = serde_json::from_str(&raw).unwrap();
+        assert_eq!(retcode(&answer), "00001", "{raw}");
+        assert_eq!(
+            answer["retmsg"], "request body: must be empty for GET",
+            "{raw}"
+        );
+        assert_unsigned(&response_headers);
+    }
+
+    let envelope = "request body: must not be a response envelope (top-level retcode)";
+    let mut with_retcode: serde_json::Map<String, Value> =
+        serde_json::from_str(&order_body("shape-2")).unwrap();
+    with_retcode.insert("retcode".into(), json!("200"));
+    let with_retcode = Value::Object(with_retcode).to_string();
+    let pretty_answer =
+        serde_json::to_string_pretty(&serde_json::from_str::<Value>(&signed_answer).unwrap())
+            .unwrap();
+    for (path, body) in [
+        (CREATE, with_retcode.as_str()),
+        (CREATE, signed_answer.as_str()),
+        (LIST, signed_answer.as_str()),
+        (LIST, pretty_answer.as_str()),
+        ("/checkout/refund/cancel", signed_answer.as_str()),
+    ] {
+        let headers = headers_for(&gw, &token, key, "POST", path, body);
+        let (status, response_headers, raw) = send_raw(&gw, "POST", path, body, &headers).await;
+        assert_eq!(status, 200, "{raw}");
+        let answer: Value = serde_json::from_str(&raw).unwrap();
+        assert_eq!(retcode(&answer), "00001", "{path}: {raw}");
+        assert_eq!(answer["retmsg"], envelope, "{path}: {raw}");
+        assert_unsigned(&response_headers);
+    }
+
+    let info = gw
+        .signed(&app, "GET", "/checkout/order/info?orderNo=shape-1", "")
+        .await;
+    assert_eq!(info["retdata"]["orderStatus"], "PAYING", "{info}");
+    assert_eq!(
+        order_count(&gw, &app, &[]).await,
+        1,
+        "shape-2 was not created"
+    );
+}
+
 on_both_engines!(
     token_endpoint_accepts_every_shape,
     token_endpoint_refusals,
@@ -970,4 +1093,6 @@ on_both_engines!(
     responses_are_signed,
     rotating_secrets,
     disabled_app_is_locked_out,
+    refusals_are_not_a_signing_oracle,
+    envelope_and_get_bodies_are_refused,
 );
