@@ -1080,6 +1080,135 @@ async fn envelope_and_get_bodies_are_refused(gw: TestGateway) {
     );
 }
 
+/// POSTs a token request as the client at `address` (behind the trusted proxy 127.0.0.1).
+async fn token_from(gw: &TestGateway, address: &str, query: &str) -> (u16, HeaderMap, Value) {
+    let response = gw
+        .http
+        .post(format!("{}{TOKEN_PATH}?{query}", gw.base_url))
+        .header("x-forwarded-for", address)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.unwrap())
+}
+
+/// Checks a `00429` answer and returns its `Retry-After` seconds.
+fn rate_limited(status: u16, headers: &HeaderMap, answer: &Value) -> u64 {
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(retcode(answer), "00429", "{answer}");
+    assert_eq!(answer["success"], false, "{answer}");
+    assert_eq!(answer["retdata"], Value::Null, "{answer}");
+    let message = answer["retmsg"].as_str().unwrap();
+    assert!(
+        message.starts_with("too many failed token requests, retry after "),
+        "{answer}"
+    );
+    let seconds: u64 = headers
+        .get("retry-after")
+        .expect("Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&seconds), "{seconds}");
+    assert!(message.contains(&format!("after {seconds} s")), "{answer}");
+    seconds
+}
+
+/// Failed token requests are limited per address and, against strangers, per app; the
+/// merchant's own servers keep getting tokens throughout.
+async fn failed_token_requests_are_limited(gw: TestGateway) {
+    let db = gw.db;
+    drop(gw);
+    let gw = TestGateway::start_with(db, |c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await
+    .unwrap();
+    let app = gw.create_app().await;
+    let right = credentials_query(&app);
+    let wrong = format!(
+        "grant_type=client_credentials&api_key={}&api_secret=wrong",
+        app.api_key
+    );
+    let merchant = "192.0.2.10";
+    let attacker = "203.0.113.9";
+    let (status, _, answer) = token_from(&gw, merchant, &right).await;
+    token_pair(status, &answer);
+
+    // 1,000 wrong secrets from one address: 10 are checked, the rest refused unread.
+    let started = std::time::Instant::now();
+    let (mut checked, mut limited) = (0, 0);
+    for n in 0..1_000 {
+        let (status, headers, answer) = token_from(&gw, attacker, &wrong).await;
+        if retcode(&answer) == "00429" {
+            rate_limited(status, &headers, &answer);
+            limited += 1;
+        } else {
+            token_refused(status, &answer, "00005", "invalid apiKey or apiSecret");
+            checked += 1;
+        }
+        if n % 100 == 0 {
+            let (status, _, answer) = token_from(&gw, merchant, &right).await;
+            token_pair(status, &answer);
+        }
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "1,000 wrong secrets from one address: {checked} checked, {limited} limited, {elapsed:?}"
+    );
+    assert_eq!((checked, limited), (10, 990));
+    // Over its limit, the address is refused even with the right secret.
+    let (status, headers, answer) = token_from(&gw, attacker, &right).await;
+    rate_limited(status, &headers, &answer);
+    // Any other address that is not over its limit gets a token with the right secret.
+    let (status, _, answer) = token_from(&gw, "192.0.2.11", &right).await;
+    token_pair(status, &answer);
+
+    // Guessing from many addresses: the app takes 30 failures from strangers (the attacker's
+    // 10 among them), then each stranger is blocked by its first failure.
+    let strangers: Vec<String> = (0..40).map(|n| format!("198.51.100.{n}")).collect();
+    for stranger in &strangers {
+        let (status, _, answer) = token_from(&gw, stranger, &wrong).await;
+        token_refused(status, &answer, "00005", "invalid apiKey or apiSecret");
+    }
+    for (n, stranger) in strangers.iter().enumerate() {
+        let (status, headers, answer) = token_from(&gw, stranger, &right).await;
+        if n < 20 {
+            token_pair(status, &answer);
+        } else {
+            rate_limited(status, &headers, &answer);
+        }
+    }
+    // The merchant's own address keeps its allowance, wrong secret or right.
+    let (status, _, answer) = token_from(&gw, merchant, &wrong).await;
+    token_refused(status, &answer, "00005", "invalid apiKey or apiSecret");
+    let (status, _, answer) = token_from(&gw, merchant, &right).await;
+    token_pair(status, &answer);
+    // The right secret from a new address not over its limit is accepted.
+    let (status, _, answer) = token_from(&gw, "198.51.100.250", &right).await;
+    token_pair(status, &answer);
+
+    // Refresh tokens guessed from one address count the same way.
+    let guess = "grant_type=refresh_token&refresh_token=guess";
+    for _ in 0..10 {
+        let (status, _, answer) = token_from(&gw, "203.0.113.50", guess).await;
+        token_refused(status, &answer, "00004", "refresh token invalid or expired");
+    }
+    let (status, headers, answer) = token_from(&gw, "203.0.113.50", guess).await;
+    rate_limited(status, &headers, &answer);
+
+    // Once the window has ended the address is heard again.
+    gw.clock.advance_secs(61);
+    let (status, _, answer) = token_from(&gw, attacker, &wrong).await;
+    token_refused(status, &answer, "00005", "invalid apiKey or apiSecret");
+    let (status, _, answer) = token_from(&gw, attacker, &right).await;
+    token_pair(status, &answer);
+    assert_eq!(order_count(&gw, &app, &[]).await, 0);
+}
+
 on_both_engines!(
     token_endpoint_accepts_every_shape,
     token_endpoint_refusals,
@@ -1095,4 +1224,5 @@ on_both_engines!(
     disabled_app_is_locked_out,
     refusals_are_not_a_signing_oracle,
     envelope_and_get_bodies_are_refused,
+    failed_token_requests_are_limited,
 );
