@@ -704,8 +704,21 @@ async fn tolerant_signature_forms(gw: TestGateway) {
         .collect();
     let (_, _, created) = gw.send("POST", CREATE, &body, &headers).await;
     assert_eq!(retcode(&created), "200", "{created}");
+    // ... in any mix of cases, the aliases too.
+    let body = order_body("tol-6");
+    let headers: Vec<_> = headers_for(&gw, &token, key, "POST", CREATE, &body)
+        .into_iter()
+        .map(|(name, value)| match name {
+            "signature" => ("d-SIGNATURE", value),
+            "timestamp" => ("D-TimeStamp", value),
+            "authorization" => ("AUTHORIZATION", value.replace("Bearer", "BEARER")),
+            other => (other, value),
+        })
+        .collect();
+    let (_, _, created) = gw.send("POST", CREATE, &body, &headers).await;
+    assert_eq!(retcode(&created), "200", "{created}");
 
-    assert_eq!(order_count(&gw, &app, &[]).await, 5);
+    assert_eq!(order_count(&gw, &app, &[]).await, 6);
 }
 
 async fn ip_allow_list(gw: TestGateway) {

@@ -13,7 +13,7 @@ use common::{Db, TestGateway, retcode, signed_headers_at};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Map, Value, json};
 use wcheckout_app::admin::IssuedCredentials;
-use wcheckout_domain::ports::Clock;
+use wcheckout_domain::ports::{Clock, OrderStore};
 
 const CREATE: &str = "/checkout/order/create";
 const LIST: &str = "/checkout/order/list";
@@ -589,6 +589,65 @@ async fn bad_order_numbers_in_queries(gw: TestGateway) {
     assert_eq!(session.orders().await, 1);
 }
 
+/// `""` for `pcCallbackUrl`/`appCallbackUrl` means absent: no return address is kept, and the
+/// same order sent again without them, or with `null`, is the same order, not a conflict.
+async fn empty_callback_urls_are_absent(gw: TestGateway) {
+    let session = Session::open(&gw).await;
+    let order = |pc: Option<Value>, app: Option<Value>| {
+        let mut body = valid_order();
+        body.insert("orderNo".into(), json!("cb-empty"));
+        body.remove("pcCallbackUrl");
+        body.remove("appCallbackUrl");
+        if let Some(pc) = pc {
+            body.insert("pcCallbackUrl".into(), pc);
+        }
+        if let Some(app) = app {
+            body.insert("appCallbackUrl".into(), app);
+        }
+        Value::Object(body).to_string()
+    };
+    let (status, first) = session
+        .call("POST", CREATE, &order(Some(json!("")), Some(json!(""))))
+        .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(retcode(&first), "200", "{first}");
+    let app_id = wcheckout_domain::ids::AppId::new(session.app.app_id.clone());
+    let number = wcheckout_domain::ids::IntegratorNo::parse("cb-empty").unwrap();
+    let stored = gw
+        .store
+        .order_by_no(&app_id, &number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.pc_callback_url, None);
+    assert_eq!(stored.app_callback_url, None);
+    for (label, body) in [
+        ("absent", order(None, None)),
+        ("null", order(Some(Value::Null), Some(Value::Null))),
+        ("one empty, one absent", order(Some(json!("")), None)),
+    ] {
+        let (_, again) = session.call("POST", CREATE, &body).await;
+        assert_eq!(retcode(&again), "200", "{label}: {again}");
+        assert_eq!(
+            again["retdata"]["sysid"], first["retdata"]["sysid"],
+            "{label}"
+        );
+    }
+    let (_, changed) = session
+        .call(
+            "POST",
+            CREATE,
+            &order(Some(json!("https://shop.example/done")), None),
+        )
+        .await;
+    assert_eq!(
+        retcode(&changed),
+        "00409",
+        "a real URL is other content: {changed}"
+    );
+    assert_eq!(session.orders().await, 1);
+}
+
 /// The Prometheus recorder, installed once for this test binary as `serve` installs it.
 fn prometheus() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -681,4 +740,5 @@ on_both_engines!(
     bad_pagination,
     bad_order_numbers_in_queries,
     metrics_labels_stay_bounded,
+    empty_callback_urls_are_absent,
 );
