@@ -1,6 +1,8 @@
 //! Authentication as W Checkout integrators expect it: client-credential tokens with refresh,
 //! Bearer on every merchant call, and HMAC-SHA512 request signatures with replay refusal.
 
+use std::net::IpAddr;
+
 use secrecy::{ExposeSecret, SecretString};
 use wcheckout_client::signature::{self, SignedParts, TIMESTAMP_WINDOW_MS};
 use wcheckout_domain::app::App;
@@ -65,19 +67,77 @@ pub struct ReceivedRequest<'a> {
     pub timestamp: Option<&'a str>,
 }
 
+/// Why a token request got no token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenRefusal {
+    /// Refused or failed as any use case can be.
+    Failed(ServiceError),
+    /// Too many failed requests from the caller's address (`00429`): retry after this many
+    /// seconds.
+    Limited {
+        /// Seconds until the address's window ends.
+        retry_after_secs: u64,
+    },
+}
+
+impl TokenRefusal {
+    /// The seconds to wait, for a `Retry-After` header.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            TokenRefusal::Limited { retry_after_secs } => Some(*retry_after_secs),
+            TokenRefusal::Failed(_) => None,
+        }
+    }
+
+    /// The answer in the envelope.
+    pub fn into_error(self) -> ServiceError {
+        match self {
+            TokenRefusal::Failed(error) => error,
+            TokenRefusal::Limited { retry_after_secs } => reject(
+                ErrorCode::RateLimited,
+                &format!("too many failed token requests, retry after {retry_after_secs} s"),
+            ),
+        }
+    }
+}
+
+impl From<ServiceError> for TokenRefusal {
+    fn from(error: ServiceError) -> Self {
+        TokenRefusal::Failed(error)
+    }
+}
+
+impl From<Rejection> for TokenRefusal {
+    fn from(rejection: Rejection) -> Self {
+        TokenRefusal::Failed(rejection.into())
+    }
+}
+
 fn reject(code: ErrorCode, message: &str) -> ServiceError {
     ServiceError::rejected(code, message)
 }
 
 impl Gateway {
     /// The token endpoint: `client_credentials` (or the `password` shape with apiKey/apiSecret)
-    /// and `refresh_token`.
-    pub async fn issue_token(&self, params: TokenRequestBody) -> Result<TokenPair, ServiceError> {
+    /// and `refresh_token`, for a caller at `client`. Failed requests count against the
+    /// caller's address (and, from strangers, against the app): see [`crate::token_limits`].
+    pub async fn issue_token(
+        &self,
+        params: TokenRequestBody,
+        client: IpAddr,
+    ) -> Result<TokenPair, TokenRefusal> {
+        let now = self.clock.now();
+        if let Some(retry_after_secs) = self.token_limits.blocked(client, now) {
+            return Err(TokenRefusal::Limited { retry_after_secs });
+        }
         let grant_type = params.grant_type.as_deref().filter(|g| !g.is_empty());
         let app = match grant_type {
-            Some("refresh_token") => self.app_of_refresh_token(params.refresh_token).await?,
+            Some("refresh_token") => {
+                self.app_of_refresh_token(params.refresh_token, client)
+                    .await?
+            }
             Some("client_credentials" | "password") | None => {
-                self.app_of_credentials(params.api_key, params.api_secret)
+                self.app_of_credentials(params.api_key, params.api_secret, client)
                     .await?
             }
             Some(_) => {
@@ -88,13 +148,15 @@ impl Gateway {
                 .into());
             }
         };
-        self.new_token_pair(&app).await
+        self.token_limits.record_success(client, &app.id, now);
+        Ok(self.new_token_pair(&app).await?)
     }
 
     async fn app_of_credentials(
         &self,
         api_key: Option<String>,
         api_secret: Option<String>,
+        client: IpAddr,
     ) -> Result<App, ServiceError> {
         let api_key = api_key.filter(|k| !k.is_empty());
         let api_key = api_key.ok_or_else(|| Rejection::invalid("api_key", "is required"))?;
@@ -102,29 +164,43 @@ impl Gateway {
         let api_secret =
             api_secret.ok_or_else(|| Rejection::invalid("api_secret", "is required"))?;
         let bad = || reject(ErrorCode::InvalidCredentials, "invalid apiKey or apiSecret");
-        let app = self.store.app_by_api_key(&api_key).await?.ok_or_else(bad)?;
+        let Some(app) = self.store.app_by_api_key(&api_key).await? else {
+            self.token_limits
+                .record_failure(client, None, self.clock.now());
+            return Err(bad());
+        };
         let given = hash_secret(&api_secret);
         if !signature::signatures_equal(&app.api_secret_hash, &given) || !app.enabled {
+            let named = (&app.id, app.ip_allow.as_slice());
+            self.token_limits
+                .record_failure(client, Some(named), self.clock.now());
             return Err(bad());
         }
         Ok(app)
     }
 
-    async fn app_of_refresh_token(&self, token: Option<String>) -> Result<App, ServiceError> {
+    async fn app_of_refresh_token(
+        &self,
+        token: Option<String>,
+        client: IpAddr,
+    ) -> Result<App, ServiceError> {
         let token = token.filter(|t| !t.is_empty());
         let token = token.ok_or_else(|| Rejection::invalid("refresh_token", "is required"))?;
         let bad = || {
+            self.token_limits
+                .record_failure(client, None, self.clock.now());
             reject(
                 ErrorCode::InvalidAccessToken,
                 "refresh token invalid or expired",
             )
         };
+        // Only a refresh grant is taken: an access token sent here is refused and keeps working.
         let grant = self
             .store
-            .take_grant(&hash_secret(&token))
+            .take_grant(&hash_secret(&token), GrantKind::Refresh)
             .await?
             .ok_or_else(bad)?;
-        let live = grant.kind == GrantKind::Refresh && grant.expires_at > self.clock.now();
+        let live = grant.expires_at > self.clock.now();
         let app = self.store.app(&grant.app_id).await?.ok_or_else(bad)?;
         if !live || !app.enabled || app.secrets_version != grant.secrets_version {
             return Err(bad());

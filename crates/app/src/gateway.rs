@@ -81,6 +81,8 @@ pub struct Gateway {
     pub hot_wallet: wcheckout_domain::address::EvmAddress,
     /// Rung when payouts are queued, so they are sent at once.
     pub payout_signal: Arc<tokio::sync::Notify>,
+    /// This process's limits on failed token requests.
+    pub token_limits: crate::token_limits::TokenLimiter,
 }
 
 impl Gateway {

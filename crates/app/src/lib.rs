@@ -32,6 +32,7 @@ pub mod reconcile;
 pub mod refunds;
 pub mod secrets;
 pub mod settlements;
+pub mod token_limits;
 mod transfer_match;
 pub mod watcher;
 pub mod webhooks;

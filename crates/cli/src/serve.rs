@@ -15,6 +15,7 @@ use wcheckout_app::clock::SystemClock;
 use wcheckout_app::lease::LeaseHolder;
 use wcheckout_app::rates::FixedRates;
 use wcheckout_app::secrets::SecretBox;
+use wcheckout_app::token_limits::TokenLimiter;
 use wcheckout_app::watcher::{ChainWatcher, WatcherSettings};
 use wcheckout_app::webhooks::{DeliverySettings, WebhookDispatcher};
 use wcheckout_app::{Gateway, Settings};
@@ -71,6 +72,7 @@ pub fn build_gateway(
         outbox_signal: Arc::new(tokio::sync::Notify::new()),
         hot_wallet,
         payout_signal: Arc::new(tokio::sync::Notify::new()),
+        token_limits: TokenLimiter::default(),
     })
 }
 

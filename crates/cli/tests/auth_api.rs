@@ -418,10 +418,14 @@ async fn refresh_token_is_single_use(gw: TestGateway) {
     assert!(token_works(&gw, &app, &third).await);
     let (status, answer) = token_call(&gw, "", Some(("application/json", body))).await;
     token_refused(status, &answer, "00004", "refresh token invalid or expired");
-    // An access token is not a refresh token.
+    // An access token is not a refresh token: refused, and left working.
     let query = format!("grant_type=refresh_token&refresh_token={third}");
     let (status, answer) = token_call(&gw, &query, None).await;
     token_refused(status, &answer, "00004", "refresh token invalid or expired");
+    assert!(
+        token_works(&gw, &app, &third).await,
+        "an access token sent as a refresh token is not revoked"
+    );
 }
 
 async fn access_token_expires(gw: TestGateway) {
@@ -700,8 +704,21 @@ async fn tolerant_signature_forms(gw: TestGateway) {
         .collect();
     let (_, _, created) = gw.send("POST", CREATE, &body, &headers).await;
     assert_eq!(retcode(&created), "200", "{created}");
+    // ... in any mix of cases, the aliases too.
+    let body = order_body("tol-6");
+    let headers: Vec<_> = headers_for(&gw, &token, key, "POST", CREATE, &body)
+        .into_iter()
+        .map(|(name, value)| match name {
+            "signature" => ("d-SIGNATURE", value),
+            "timestamp" => ("D-TimeStamp", value),
+            "authorization" => ("AUTHORIZATION", value.replace("Bearer", "BEARER")),
+            other => (other, value),
+        })
+        .collect();
+    let (_, _, created) = gw.send("POST", CREATE, &body, &headers).await;
+    assert_eq!(retcode(&created), "200", "{created}");
 
-    assert_eq!(order_count(&gw, &app, &[]).await, 5);
+    assert_eq!(order_count(&gw, &app, &[]).await, 6);
 }
 
 async fn ip_allow_list(gw: TestGateway) {
@@ -714,8 +731,8 @@ async fn ip_allow_list(gw: TestGateway) {
     let answer: Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(retcode(&answer), "00009", "{raw}");
     assert_eq!(answer["retmsg"], "ip not matched: 127.0.0.1", "{raw}");
-    // The refusal is signed: the app is known by then.
-    assert_response_signed(&fenced, "POST", CREATE, &response_headers, &raw);
+    // The refusal is not signed: the request failed authentication.
+    assert_unsigned(&response_headers);
     // Without trusted proxies, X-Forwarded-For is not believed.
     let body = order_body("ip-3");
     let mut headers = headers_for(&gw, &token, &fenced.sign_key, "POST", CREATE, &body);
@@ -827,8 +844,8 @@ async fn responses_are_signed(gw: TestGateway) {
     assert!(raw.contains(r#""orderNo":"sig-1""#), "{raw}");
     assert_response_signed(&app, "GET", info, &response_headers, &raw);
 
-    // Errors after authentication are signed too: a bad parameter, an unknown order, a bad
-    // signature, a replay.
+    // Refusals by the route, after the request passed the guard, are signed too: a bad
+    // parameter, an unknown order.
     let bad = r#"{"orderNo":"sig-2","orderAmount":0,"customerId":"c","token":"ETH_USDT"}"#;
     let headers = headers_for(&gw, &token, key, "POST", CREATE, bad);
     let (status, response_headers, raw) = send_raw(&gw, "POST", CREATE, bad, &headers).await;
@@ -842,11 +859,13 @@ async fn responses_are_signed(gw: TestGateway) {
     assert!(raw.contains(r#""retcode":"00404""#), "{raw}");
     assert_response_signed(&app, "GET", missing, &response_headers, &raw);
 
+    // A request that failed authentication gets no signature: a bad or missing signature, a
+    // replay (checked by the guard, or by order creation in its own transaction).
     let body = order_body("sig-3");
     let headers = headers_for(&gw, &token, "another sign key", "POST", CREATE, &body);
     let (_, response_headers, raw) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
     assert!(raw.contains(r#""retcode":"00007""#), "{raw}");
-    assert_response_signed(&app, "POST", CREATE, &response_headers, &raw);
+    assert_unsigned(&response_headers);
 
     let headers = without(
         headers_for(&gw, &token, key, "POST", CREATE, &body),
@@ -854,7 +873,22 @@ async fn responses_are_signed(gw: TestGateway) {
     );
     let (_, response_headers, raw) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
     assert!(raw.contains(r#""retcode":"00006""#), "{raw}");
-    assert_response_signed(&app, "POST", CREATE, &response_headers, &raw);
+    assert_unsigned(&response_headers);
+
+    let replayed_create = headers_for(&gw, &token, key, "POST", CREATE, &order_body("sig-1"));
+    let replayed_info = headers_for(&gw, &token, key, "GET", info, "");
+    for (method, path_and_query, body, headers) in [
+        ("POST", CREATE, order_body("sig-1"), replayed_create),
+        ("GET", info, String::new(), replayed_info),
+    ] {
+        let (_, first_headers, raw) = send_raw(&gw, method, path_and_query, &body, &headers).await;
+        assert!(raw.contains(r#""retcode":"200""#), "{raw}");
+        assert_response_signed(&app, method, path_and_query, &first_headers, &raw);
+        let (_, response_headers, raw) =
+            send_raw(&gw, method, path_and_query, &body, &headers).await;
+        assert!(raw.contains("request replayed"), "{raw}");
+        assert_unsigned(&response_headers);
+    }
 
     // Before the app is known there is no key to sign with.
     let headers = headers_for(&gw, "garbage", key, "POST", CREATE, &body);
@@ -953,6 +987,241 @@ async fn disabled_app_is_locked_out(gw: TestGateway) {
     assert_eq!(order_count(&gw, &app, &[]).await, 0);
 }
 
+/// A caller holding only a Bearer token sends a cancel with a made-up signature. Were the
+/// `00007` answer signed, its `SIGNATURE`/`TIMESTAMP` would sign `GET`, timestamp, path, query
+/// and answer, which is exactly the string of the same GET sent with the answer as its body: a
+/// signed request the caller never could have made. The order must stay untouched.
+async fn refusals_are_not_a_signing_oracle(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let created = gw
+        .signed(&app, "POST", CREATE, &order_body("oracle-1"))
+        .await;
+    assert_eq!(retcode(&created), "200", "{created}");
+    let token = gw.token(&app).await;
+    let cancel = "/checkout/order/cancel?orderNo=oracle-1";
+    let bogus = vec![
+        ("authorization", format!("Bearer {token}")),
+        ("signature", "AAAA".to_owned()),
+        ("timestamp", fresh_timestamp(&gw)),
+    ];
+    let (status, refusal_headers, refusal) = send_raw(&gw, "GET", cancel, "", &bogus).await;
+    assert_eq!(status, 200, "{refusal}");
+    assert!(refusal.contains(r#""retcode":"00007""#), "{refusal}");
+    // The attack: the same GET, the refusal as its body, the refusal's signature headers.
+    let mut forged = vec![("authorization", format!("Bearer {token}"))];
+    for name in ["signature", "timestamp"] {
+        if let Some(value) = refusal_headers.get(name) {
+            forged.push((name, value.to_str().unwrap().to_owned()));
+        }
+    }
+    let (status, _, answer) = send_raw(&gw, "GET", cancel, &refusal, &forged).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_ne!(
+        serde_json::from_str::<Value>(&answer).unwrap()["retcode"],
+        "200",
+        "{answer}"
+    );
+    let info = gw
+        .signed(&app, "GET", "/checkout/order/info?orderNo=oracle-1", "")
+        .await;
+    assert_eq!(info["retdata"]["orderStatus"], "PAYING", "{info}");
+    // And the refusal carried no signature to begin with.
+    assert_unsigned(&refusal_headers);
+}
+
+/// Bodies that no request of the API sends, and that a signed answer could be passed off as,
+/// are refused before anything is looked at, even correctly signed: any body on a GET, and an
+/// envelope (a top-level `retcode`) as a POST body.
+async fn envelope_and_get_bodies_are_refused(gw: TestGateway) {
+    let app = gw.create_app().await;
+    let token = gw.token(&app).await;
+    let key = app.sign_key.as_str();
+    let body = order_body("shape-1");
+    let headers = headers_for(&gw, &token, key, "POST", CREATE, &body);
+    let (_, _, signed_answer) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
+    assert!(
+        signed_answer.contains(r#""retcode":"200""#),
+        "{signed_answer}"
+    );
+
+    let cancel = "/checkout/order/cancel?orderNo=shape-1";
+    for body in [r#"{"orderNo":"shape-1"}"#, "x", signed_answer.as_str()] {
+        let headers = headers_for(&gw, &token, key, "GET", cancel, body);
+        let (status, response_headers, raw) = send_raw(&gw, "GET", cancel, body, &headers).await;
+        assert_eq!(status, 200, "{raw}");
+        let answer: Value = serde_json::from_str(&raw).unwrap();
+        assert_eq!(retcode(&answer), "00001", "{raw}");
+        assert_eq!(
+            answer["retmsg"], "request body: must be empty for GET",
+            "{raw}"
+        );
+        assert_unsigned(&response_headers);
+    }
+
+    let envelope = "request body: must not be a response envelope (top-level retcode)";
+    let mut with_retcode: serde_json::Map<String, Value> =
+        serde_json::from_str(&order_body("shape-2")).unwrap();
+    with_retcode.insert("retcode".into(), json!("200"));
+    let with_retcode = Value::Object(with_retcode).to_string();
+    let pretty_answer =
+        serde_json::to_string_pretty(&serde_json::from_str::<Value>(&signed_answer).unwrap())
+            .unwrap();
+    for (path, body) in [
+        (CREATE, with_retcode.as_str()),
+        (CREATE, signed_answer.as_str()),
+        (LIST, signed_answer.as_str()),
+        (LIST, pretty_answer.as_str()),
+        ("/checkout/refund/cancel", signed_answer.as_str()),
+    ] {
+        let headers = headers_for(&gw, &token, key, "POST", path, body);
+        let (status, response_headers, raw) = send_raw(&gw, "POST", path, body, &headers).await;
+        assert_eq!(status, 200, "{raw}");
+        let answer: Value = serde_json::from_str(&raw).unwrap();
+        assert_eq!(retcode(&answer), "00001", "{path}: {raw}");
+        assert_eq!(answer["retmsg"], envelope, "{path}: {raw}");
+        assert_unsigned(&response_headers);
+    }
+
+    let info = gw
+        .signed(&app, "GET", "/checkout/order/info?orderNo=shape-1", "")
+        .await;
+    assert_eq!(info["retdata"]["orderStatus"], "PAYING", "{info}");
+    assert_eq!(
+        order_count(&gw, &app, &[]).await,
+        1,
+        "shape-2 was not created"
+    );
+}
+
+/// POSTs a token request as the client at `address` (behind the trusted proxy 127.0.0.1).
+async fn token_from(gw: &TestGateway, address: &str, query: &str) -> (u16, HeaderMap, Value) {
+    let response = gw
+        .http
+        .post(format!("{}{TOKEN_PATH}?{query}", gw.base_url))
+        .header("x-forwarded-for", address)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.unwrap())
+}
+
+/// Checks a `00429` answer and returns its `Retry-After` seconds.
+fn rate_limited(status: u16, headers: &HeaderMap, answer: &Value) -> u64 {
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(retcode(answer), "00429", "{answer}");
+    assert_eq!(answer["success"], false, "{answer}");
+    assert_eq!(answer["retdata"], Value::Null, "{answer}");
+    let message = answer["retmsg"].as_str().unwrap();
+    assert!(
+        message.starts_with("too many failed token requests, retry after "),
+        "{answer}"
+    );
+    let seconds: u64 = headers
+        .get("retry-after")
+        .expect("Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&seconds), "{seconds}");
+    assert!(message.contains(&format!("after {seconds} s")), "{answer}");
+    seconds
+}
+
+/// Failed token requests are limited per address and, against strangers, per app; the
+/// merchant's own servers keep getting tokens throughout.
+async fn failed_token_requests_are_limited(gw: TestGateway) {
+    let db = gw.db;
+    drop(gw);
+    let gw = TestGateway::start_with(db, |c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await
+    .unwrap();
+    let app = gw.create_app().await;
+    let right = credentials_query(&app);
+    let wrong = format!(
+        "grant_type=client_credentials&api_key={}&api_secret=wrong",
+        app.api_key
+    );
+    let merchant = "192.0.2.10";
+    let attacker = "203.0.113.9";
+    let (status, _, answer) = token_from(&gw, merchant, &right).await;
+    token_pair(status, &answer);
+
+    // 1,000 wrong secrets from one address: 10 are checked, the rest refused unread.
+    let started = std::time::Instant::now();
+    let (mut checked, mut limited) = (0, 0);
+    for n in 0..1_000 {
+        let (status, headers, answer) = token_from(&gw, attacker, &wrong).await;
+        if retcode(&answer) == "00429" {
+            rate_limited(status, &headers, &answer);
+            limited += 1;
+        } else {
+            token_refused(status, &answer, "00005", "invalid apiKey or apiSecret");
+            checked += 1;
+        }
+        if n % 100 == 0 {
+            let (status, _, answer) = token_from(&gw, merchant, &right).await;
+            token_pair(status, &answer);
+        }
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "1,000 wrong secrets from one address: {checked} checked, {limited} limited, {elapsed:?}"
+    );
+    assert_eq!((checked, limited), (10, 990));
+    // Over its limit, the address is refused even with the right secret.
+    let (status, headers, answer) = token_from(&gw, attacker, &right).await;
+    rate_limited(status, &headers, &answer);
+    // Any other address that is not over its limit gets a token with the right secret.
+    let (status, _, answer) = token_from(&gw, "192.0.2.11", &right).await;
+    token_pair(status, &answer);
+
+    // Guessing from many addresses: the app takes 30 failures from strangers (the attacker's
+    // 10 among them), then each stranger is blocked by its first failure.
+    let strangers: Vec<String> = (0..40).map(|n| format!("198.51.100.{n}")).collect();
+    for stranger in &strangers {
+        let (status, _, answer) = token_from(&gw, stranger, &wrong).await;
+        token_refused(status, &answer, "00005", "invalid apiKey or apiSecret");
+    }
+    for (n, stranger) in strangers.iter().enumerate() {
+        let (status, headers, answer) = token_from(&gw, stranger, &right).await;
+        if n < 20 {
+            token_pair(status, &answer);
+        } else {
+            rate_limited(status, &headers, &answer);
+        }
+    }
+    // The merchant's own address keeps its allowance, wrong secret or right.
+    let (status, _, answer) = token_from(&gw, merchant, &wrong).await;
+    token_refused(status, &answer, "00005", "invalid apiKey or apiSecret");
+    let (status, _, answer) = token_from(&gw, merchant, &right).await;
+    token_pair(status, &answer);
+    // The right secret from a new address not over its limit is accepted.
+    let (status, _, answer) = token_from(&gw, "198.51.100.250", &right).await;
+    token_pair(status, &answer);
+
+    // Refresh tokens guessed from one address count the same way.
+    let guess = "grant_type=refresh_token&refresh_token=guess";
+    for _ in 0..10 {
+        let (status, _, answer) = token_from(&gw, "203.0.113.50", guess).await;
+        token_refused(status, &answer, "00004", "refresh token invalid or expired");
+    }
+    let (status, headers, answer) = token_from(&gw, "203.0.113.50", guess).await;
+    rate_limited(status, &headers, &answer);
+
+    // Once the window has ended the address is heard again.
+    gw.clock.advance_secs(61);
+    let (status, _, answer) = token_from(&gw, attacker, &wrong).await;
+    token_refused(status, &answer, "00005", "invalid apiKey or apiSecret");
+    let (status, _, answer) = token_from(&gw, attacker, &right).await;
+    token_pair(status, &answer);
+    assert_eq!(order_count(&gw, &app, &[]).await, 0);
+}
+
 on_both_engines!(
     token_endpoint_accepts_every_shape,
     token_endpoint_refusals,
@@ -966,4 +1235,7 @@ on_both_engines!(
     responses_are_signed,
     rotating_secrets,
     disabled_app_is_locked_out,
+    refusals_are_not_a_signing_oracle,
+    envelope_and_get_bodies_are_refused,
+    failed_token_requests_are_limited,
 );

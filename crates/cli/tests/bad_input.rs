@@ -5,12 +5,15 @@
 
 mod common;
 
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use common::{Db, TestGateway, retcode, signed_headers_at};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Map, Value, json};
 use wcheckout_app::admin::IssuedCredentials;
-use wcheckout_domain::ports::Clock;
+use wcheckout_domain::ports::{Clock, OrderStore};
 
 const CREATE: &str = "/checkout/order/create";
 const LIST: &str = "/checkout/order/list";
@@ -594,6 +597,149 @@ async fn bad_order_numbers_in_queries(gw: TestGateway) {
     assert_eq!(session.orders().await, 1);
 }
 
+/// `""` for `pcCallbackUrl`/`appCallbackUrl` means absent: no return address is kept, and the
+/// same order sent again without them, or with `null`, is the same order, not a conflict.
+async fn empty_callback_urls_are_absent(gw: TestGateway) {
+    let session = Session::open(&gw).await;
+    let order = |pc: Option<Value>, app: Option<Value>| {
+        let mut body = valid_order();
+        body.insert("orderNo".into(), json!("cb-empty"));
+        body.remove("pcCallbackUrl");
+        body.remove("appCallbackUrl");
+        if let Some(pc) = pc {
+            body.insert("pcCallbackUrl".into(), pc);
+        }
+        if let Some(app) = app {
+            body.insert("appCallbackUrl".into(), app);
+        }
+        Value::Object(body).to_string()
+    };
+    let (status, first) = session
+        .call("POST", CREATE, &order(Some(json!("")), Some(json!(""))))
+        .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(retcode(&first), "200", "{first}");
+    let app_id = wcheckout_domain::ids::AppId::new(session.app.app_id.clone());
+    let number = wcheckout_domain::ids::IntegratorNo::parse("cb-empty").unwrap();
+    let stored = gw
+        .store
+        .order_by_no(&app_id, &number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.pc_callback_url, None);
+    assert_eq!(stored.app_callback_url, None);
+    for (label, body) in [
+        ("absent", order(None, None)),
+        ("null", order(Some(Value::Null), Some(Value::Null))),
+        ("one empty, one absent", order(Some(json!("")), None)),
+    ] {
+        let (_, again) = session.call("POST", CREATE, &body).await;
+        assert_eq!(retcode(&again), "200", "{label}: {again}");
+        assert_eq!(
+            again["retdata"]["sysid"], first["retdata"]["sysid"],
+            "{label}"
+        );
+    }
+    let (_, changed) = session
+        .call(
+            "POST",
+            CREATE,
+            &order(Some(json!("https://shop.example/done")), None),
+        )
+        .await;
+    assert_eq!(
+        retcode(&changed),
+        "00409",
+        "a real URL is other content: {changed}"
+    );
+    assert_eq!(session.orders().await, 1);
+}
+
+/// The Prometheus recorder, installed once for this test binary as `serve` installs it.
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| PrometheusBuilder::new().install_recorder().unwrap())
+        .clone()
+}
+
+/// The values a label takes in Prometheus text.
+fn label_values<'t>(text: &'t str, label: &str) -> std::collections::BTreeSet<&'t str> {
+    let key = format!("{label}=\"");
+    text.lines()
+        .filter(|line| line.starts_with("wcheckout_http_"))
+        .filter_map(|line| {
+            let start = line.find(&key)? + key.len();
+            line[start..].split('"').next()
+        })
+        .collect()
+}
+
+/// Made-up methods and paths do not become labels: `/metrics` stays the same size however
+/// many of them clients send.
+async fn metrics_labels_stay_bounded(gw: TestGateway) {
+    // The harness serves without metrics; serve the same gateway again with them.
+    let state = wcheckout_http::AppState {
+        gateway: Arc::clone(&gw.gateway),
+        trusted_proxies: Arc::new(Vec::new()),
+        metrics: Some(prometheus()),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = wcheckout_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let known_paths = [
+        CREATE,
+        "/checkout/order/info?orderNo=x",
+        "/pay/abc",
+        "/health",
+    ];
+    for i in 0..2_000 {
+        let method = reqwest::Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
+        let path = if i % 2 == 0 {
+            format!("/made-up/{i}?q={i}")
+        } else {
+            known_paths[i % known_paths.len()].to_owned()
+        };
+        let response = gw
+            .http
+            .request(method, format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert!(matches!(status, 404 | 405), "MADEUP{i} {path}: {status}");
+    }
+    let text = gw
+        .http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let methods = label_values(&text, "method");
+    assert!(methods.contains("other"), "{methods:?}");
+    let standard = [
+        "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "other",
+    ];
+    assert!(methods.iter().all(|m| standard.contains(m)), "{methods:?}");
+    let routes = label_values(&text, "route");
+    assert!(routes.contains("unmatched"), "{routes:?}");
+    assert!(
+        routes
+            .iter()
+            .all(|r| !r.contains("made-up") && !r.contains("abc")),
+        "{routes:?}"
+    );
+    // Every test of this binary records here; 2,000 label sets would be megabytes.
+    assert!(text.len() < 256 * 1024, "/metrics is {} bytes", text.len());
+    eprintln!("/metrics: {} bytes, methods {methods:?}", text.len());
+    server.abort();
+}
+
 on_both_engines!(
     create_order_refusals,
     disabled_token_is_refused,
@@ -601,4 +747,6 @@ on_both_engines!(
     unknown_routes_and_methods,
     bad_pagination,
     bad_order_numbers_in_queries,
+    metrics_labels_stay_bounded,
+    empty_callback_urls_are_absent,
 );

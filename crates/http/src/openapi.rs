@@ -13,7 +13,8 @@ use utoipa::{Modify, OpenApi};
         description = "Every /checkout route needs `Authorization: Bearer <access_token>` and the \
             `SIGNATURE`/`TIMESTAMP` headers: SIGNATURE = Base64(HMAC-SHA512(signKey, METHOD + \
             TIMESTAMP + URI + QueryString + Body)), TIMESTAMP in epoch milliseconds within 2 \
-            minutes. Responses carry SIGNATURE, TIMESTAMP and D-Signature over the response body. \
+            minutes. Answers to requests that passed these checks carry SIGNATURE, TIMESTAMP and \
+            D-Signature over the response body; refusals by them are unsigned. \
             Business outcomes are HTTP 200 with `retcode`; see the error table in docs/api.md. \
             `retdata` is `null` whenever nothing is returned (every error)."
     ),

@@ -127,13 +127,27 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     )
 }
 
-/// Counts requests and their latency by route, method, status and `retcode`.
+/// The `method` label: one of the standard methods, or `other`. Clients may send any token as a
+/// method, and a label per distinct value would let them grow `/metrics` without bound.
+pub fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method.as_str())
+        .unwrap_or("other")
+}
+
+/// Counts requests and their latency by route, method, status and `retcode`. Every label comes
+/// from a bounded set: the route is the pattern that matched (`unmatched` for every unknown
+/// path), the method is [`method_label`]'s, the status and `retcode` are the server's own.
 pub async fn track_requests(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method()).to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
     let retcode = response

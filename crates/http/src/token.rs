@@ -1,15 +1,19 @@
 //! `POST /user/auth/oauth2/token`: client credentials by query string, form or JSON, and the
 //! refresh grant. Not signed and not Bearer-protected (this is how a Bearer token is obtained).
+//! Failed requests are limited per client address (`00429` with `Retry-After`, see
+//! `wcheckout_app::token_limits`).
 
-use axum::extract::{RawQuery, Request, State};
-use axum::http::header;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, RawQuery, Request, State};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 use wcheckout_app::wire::{TokenRequestBody, parse_body};
 use wcheckout_domain::error::{ErrorCode, Rejection};
 
-use crate::guard::read_body;
+use crate::guard::{client_ip, read_body};
 use crate::respond::{ApiError, json_response};
 use crate::state::AppState;
 
@@ -50,15 +54,17 @@ pub struct TokenResponse {
     tag = "auth",
     params(TokenRequestBody),
     request_body(content = Option<TokenRequestBody>, description = "The same fields as the query string, as JSON or a form; optional."),
-    responses((status = 200, description = "Tokens, or `00001`/`00004`/`00005`.", body = TokenResponse))
+    responses((status = 200, description = "Tokens, or `00001`/`00004`/`00005`, or `00429` with a `Retry-After` header after too many failed requests from the address.", body = TokenResponse))
 )]
 pub async fn token(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     RawQuery(query): RawQuery,
     request: Request,
 ) -> Response {
+    let client = client_ip(peer.ip(), request.headers(), &state.trusted_proxies);
     match token_params(query, request).await {
-        Ok(params) => match state.gateway.issue_token(params).await {
+        Ok(params) => match state.gateway.issue_token(params, client).await {
             Ok(pair) => {
                 let data = TokenData {
                     access_token: pair.access_token,
@@ -75,7 +81,16 @@ pub async fn token(
                 };
                 json_response(axum::http::StatusCode::OK, ErrorCode::Success, &body)
             }
-            Err(error) => token_error(ApiError(error)),
+            Err(refusal) => {
+                let retry_after = refusal.retry_after_secs();
+                let mut response = token_error(ApiError(refusal.into_error()));
+                if let Some(seconds) = retry_after {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                }
+                response
+            }
         },
         Err(error) => token_error(error),
     }

@@ -82,10 +82,17 @@ impl SessionStore for SqlStore {
         Ok(Some((grant, app)))
     }
 
-    async fn take_grant(&self, token_hash: &str) -> Result<Option<Grant>, StoreError> {
-        let sql = format!("delete from grants where token_hash = $1 returning {GRANT_COLUMNS}");
+    async fn take_grant(
+        &self,
+        token_hash: &str,
+        kind: GrantKind,
+    ) -> Result<Option<Grant>, StoreError> {
+        let sql = format!(
+            "delete from grants where token_hash = $1 and kind = $2 returning {GRANT_COLUMNS}"
+        );
         let row = sqlx::query(&sql)
             .bind(token_hash)
+            .bind(kind_text(kind))
             .fetch_optional(&self.writer)
             .await;
         row.map_err(store_error)?

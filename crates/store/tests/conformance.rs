@@ -524,14 +524,45 @@ async fn grants_insert_get_take(store: SqlStore) {
     assert!(store.insert_grant(&orphan).await.is_err());
     assert_eq!(grant_of(&store, "c").await, None);
 
+    // Taken only as its own kind.
+    assert_eq!(
+        store
+            .take_grant(&refresh.token_hash, GrantKind::Access)
+            .await
+            .unwrap(),
+        None
+    );
     // Taken once, then gone.
     assert_eq!(
-        store.take_grant(&refresh.token_hash).await.unwrap(),
+        store
+            .take_grant(&refresh.token_hash, GrantKind::Refresh)
+            .await
+            .unwrap(),
         Some(refresh.clone())
     );
-    assert_eq!(store.take_grant(&refresh.token_hash).await.unwrap(), None);
+    assert_eq!(
+        store
+            .take_grant(&refresh.token_hash, GrantKind::Refresh)
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(grant_of(&store, &refresh.token_hash).await, None);
-    assert_eq!(store.take_grant("missing").await.unwrap(), None);
+    assert_eq!(
+        store
+            .take_grant("missing", GrantKind::Refresh)
+            .await
+            .unwrap(),
+        None
+    );
+    // A grant of another kind is neither taken nor removed.
+    assert_eq!(
+        store
+            .take_grant(&access.token_hash, GrantKind::Refresh)
+            .await
+            .unwrap(),
+        None
+    );
     // The other grant is untouched.
     assert_eq!(grant_of(&store, &access.token_hash).await, Some(access));
 }
@@ -544,7 +575,7 @@ async fn grants_take_concurrently(store: SqlStore) {
     let tasks = (0..10)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { store.take_grant("refresh-once").await })
+            tokio::spawn(async move { store.take_grant("refresh-once", GrantKind::Refresh).await })
         })
         .collect::<Vec<_>>();
     let mut taken = Vec::new();

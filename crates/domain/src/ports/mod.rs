@@ -291,8 +291,13 @@ pub trait SessionStore: Send + Sync {
     /// A grant (expired or not) with its app, in one lookup (every authenticated request makes
     /// it).
     async fn grant_with_app(&self, token_hash: &str) -> Result<Option<(Grant, App)>, StoreError>;
-    /// Removes and returns a grant, so a refresh token is exchanged only once.
-    async fn take_grant(&self, token_hash: &str) -> Result<Option<Grant>, StoreError>;
+    /// Removes and returns a grant of `kind`, so a refresh token is exchanged only once. A grant
+    /// of another kind is neither returned nor removed.
+    async fn take_grant(
+        &self,
+        token_hash: &str,
+        kind: GrantKind,
+    ) -> Result<Option<Grant>, StoreError>;
     /// Records that a signature was used; false when it had been seen already (a replay).
     async fn first_use_of_signature(
         &self,
