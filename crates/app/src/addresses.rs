@@ -9,6 +9,7 @@ use tokio::sync::Mutex;
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::ports::{DepositAddresses, Store};
 
+use crate::error::OrInternal;
 use crate::error::ServiceError;
 
 /// BIP-32 non-hardened child indexes stop below 2^31.
@@ -49,14 +50,9 @@ impl AddressAllocator {
             index
         };
         if index > MAX_INDEX {
-            return Err(ServiceError::Internal(
-                "deposit address indexes exhausted".into(),
-            ));
+            return Err(ServiceError::internal("deposit address indexes exhausted"));
         }
-        let address = self
-            .deriver
-            .address_at(index)
-            .map_err(ServiceError::Internal)?;
+        let address = self.address_at(index)?;
         Ok((index, address))
     }
 
@@ -64,6 +60,6 @@ impl AddressAllocator {
     pub fn address_at(&self, index: u64) -> Result<EvmAddress, ServiceError> {
         self.deriver
             .address_at(index)
-            .map_err(ServiceError::Internal)
+            .or_internal("deriving a deposit address")
     }
 }

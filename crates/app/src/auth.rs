@@ -10,6 +10,7 @@ use wcheckout_domain::error::{ErrorCode, Rejection};
 use wcheckout_domain::ports::{Grant, GrantKind, SignatureUse};
 use wcheckout_domain::time::Timestamp;
 
+use crate::error::OrInternal;
 use crate::error::ServiceError;
 use crate::gateway::Gateway;
 use crate::secrets::{hash_secret, random_token};
@@ -68,7 +69,7 @@ pub struct ReceivedRequest<'a> {
 }
 
 /// Why a token request got no token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum TokenRefusal {
     /// Refused or failed as any use case can be.
     Failed(ServiceError),
@@ -265,7 +266,7 @@ impl Gateway {
         let sign_key = self
             .secrets
             .open(app.id.as_str(), &app.sign_key_sealed)
-            .map_err(|e| ServiceError::Internal(format!("app {}: {e}", app.id)))?;
+            .or_internal(&format!("opening the signKey of app {}", app.id))?;
         Ok(Caller { app, sign_key })
     }
 

@@ -1,10 +1,13 @@
 //! What a use case returns when it does not succeed.
 
+use std::error::Error as StdError;
+use std::sync::Arc;
+
 use wcheckout_domain::error::{ErrorCode, Rejection};
 use wcheckout_domain::ports::{CommitError, StoreError};
 
 /// A failed use case: the client's mistake ([`ServiceError::Rejected`]) or ours.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ServiceError {
     /// A client mistake or a business refusal, with its `retcode` and message.
     #[error(transparent)]
@@ -12,9 +15,56 @@ pub enum ServiceError {
     /// A dependency (database, chain node) is unavailable; the client may retry.
     #[error("unavailable: {0}")]
     Unavailable(String),
-    /// A bug or corrupted data. The detail is logged, never shown to clients.
-    #[error("internal: {0}")]
-    Internal(String),
+    /// A bug or corrupted data. The detail and its causes are logged, never shown to clients.
+    /// (Shown with its whole chain, so a worker's log line has every cause.)
+    #[error("internal: {}", .0.chain())]
+    Internal(Internal),
+}
+
+/// An internal failure: what was being done, and the error that stopped it, whose own causes
+/// follow through [`std::error::Error::source`]. [`Internal::chain`] writes them all.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{context}")]
+pub struct Internal {
+    context: String,
+    #[source]
+    cause: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+impl Internal {
+    /// A failure found by our own checks (nothing caused it but the state it found).
+    pub fn new(context: impl Into<String>) -> Internal {
+        Internal {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
+    /// A failure caused by `cause`.
+    pub fn caused_by(
+        context: impl Into<String>,
+        cause: impl StdError + Send + Sync + 'static,
+    ) -> Internal {
+        Internal {
+            context: context.into(),
+            cause: Some(Arc::new(cause)),
+        }
+    }
+
+    /// The context and every cause, outermost first: `context: cause: its cause`.
+    pub fn chain(&self) -> String {
+        let mut text = self.context.clone();
+        let mut next = self
+            .cause
+            .as_deref()
+            .map(|c| c as &(dyn StdError + 'static));
+        while let Some(cause) = next {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        text
+    }
 }
 
 impl ServiceError {
@@ -40,25 +90,32 @@ impl ServiceError {
     pub fn rejected(code: ErrorCode, message: impl Into<String>) -> ServiceError {
         ServiceError::Rejected(Rejection::new(code, message))
     }
+
+    /// An internal failure found by our own checks.
+    pub fn internal(context: impl Into<String>) -> ServiceError {
+        ServiceError::Internal(Internal::new(context))
+    }
+}
+
+/// Turns any error into an internal failure with what was being done, keeping it as the cause.
+pub trait OrInternal<T> {
+    /// `Err(cause)` becomes [`ServiceError::Internal`] with `context`.
+    fn or_internal(self, context: &str) -> Result<T, ServiceError>;
+}
+
+impl<T, E: StdError + Send + Sync + 'static> OrInternal<T> for Result<T, E> {
+    fn or_internal(self, context: &str) -> Result<T, ServiceError> {
+        self.map_err(|cause| ServiceError::Internal(Internal::caused_by(context, cause)))
+    }
 }
 
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Unavailable(detail) => ServiceError::Unavailable(detail),
-            StoreError::Internal(detail) => ServiceError::Internal(detail),
-        }
-    }
-}
-
-impl From<CommitError> for ServiceError {
-    fn from(error: CommitError) -> Self {
-        match error {
-            CommitError::Conflict => {
-                ServiceError::Internal("change conflicted on every retry".into())
+            internal @ StoreError::Internal(_) => {
+                ServiceError::Internal(Internal::caused_by("the store failed", internal))
             }
-            CommitError::Insufficient(account) => insufficient(&account),
-            CommitError::Store(store) => store.into(),
         }
     }
 }
@@ -92,6 +149,29 @@ impl<E: Into<ServiceError>> From<E> for ChangeError {
     }
 }
 
+/// The one mapping of a commit's failure: a compare-and-set conflict is worth deciding again,
+/// a guarded balance that would go below zero is the client's `00422`, the rest is the store's.
+fn change_error(error: CommitError) -> ChangeError {
+    match error {
+        CommitError::Conflict => ChangeError::Conflict,
+        CommitError::Insufficient(account) => ChangeError::Failed(insufficient(&account)),
+        CommitError::Store(error) => ChangeError::Failed(error.into()),
+    }
+}
+
+impl ChangeError {
+    /// Outside a retry loop: a conflict means the object changed meanwhile, which the caller
+    /// may simply try again.
+    pub(crate) fn settled(self) -> ServiceError {
+        match self {
+            ChangeError::Conflict => {
+                ServiceError::Unavailable("the object changed meanwhile: try again".into())
+            }
+            ChangeError::Failed(error) => error,
+        }
+    }
+}
+
 /// Compare-and-set attempts before a change gives up.
 const CAS_ATTEMPTS: usize = 8;
 
@@ -120,18 +200,46 @@ impl crate::gateway::Gateway {
         changes: wcheckout_domain::ports::ChangeSet,
     ) -> Result<(), ChangeError> {
         let has_events = !changes.events.is_empty();
-        match self.store.commit(changes).await {
-            Ok(()) => {
-                if has_events {
-                    self.outbox_signal.notify_one();
-                }
-                Ok(())
-            }
-            Err(CommitError::Conflict) => Err(ChangeError::Conflict),
-            Err(CommitError::Insufficient(account)) => {
-                Err(ChangeError::Failed(insufficient(&account)))
-            }
-            Err(CommitError::Store(error)) => Err(error.into()),
+        self.store.commit(changes).await.map_err(change_error)?;
+        if has_events {
+            self.outbox_signal.notify_one();
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the disk is full")]
+    struct Disk;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("writing the order failed")]
+    struct Write(#[source] Disk);
+
+    #[test]
+    fn an_internal_error_keeps_its_causes_and_tells_the_client_nothing() {
+        let failed: Result<(), Write> = Err(Write(Disk));
+        let error = failed.or_internal("creating an order").unwrap_err();
+        let ServiceError::Internal(internal) = &error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(
+            internal.chain(),
+            "creating an order: writing the order failed: the disk is full"
+        );
+        let cause = StdError::source(internal).map(ToString::to_string);
+        assert_eq!(cause.as_deref(), Some("writing the order failed"));
+        assert_eq!(error.to_string(), format!("internal: {}", internal.chain()));
+        assert_eq!(error.public_message(), "internal error");
+        assert_eq!(error.code(), ErrorCode::Internal);
+        let store = ServiceError::from(StoreError::Internal("constraint x".into()));
+        assert_eq!(
+            store.to_string(),
+            "internal: the store failed: database error: constraint x"
+        );
     }
 }

@@ -89,7 +89,7 @@ impl Gateway {
     /// An order's token and chain, which must stay configured as long as it has orders.
     pub fn token_of(&self, token: &TokenId) -> Result<(&Token, &Chain), ServiceError> {
         self.tokens.get(token).ok_or_else(|| {
-            ServiceError::Internal(format!(
+            ServiceError::internal(format!(
                 "token {token} is no longer configured (disable tokens, never remove them)"
             ))
         })
@@ -149,7 +149,7 @@ impl Gateway {
         let mut views = self.order_views(std::slice::from_ref(order)).await?;
         views
             .pop()
-            .ok_or_else(|| ServiceError::Internal("no view".into()))
+            .ok_or_else(|| ServiceError::internal("no view of an order that exists"))
     }
 }
 

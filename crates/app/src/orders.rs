@@ -9,7 +9,7 @@ use wcheckout_domain::ids::{
 use wcheckout_domain::money::{Decimal, TokenAmount};
 use wcheckout_domain::order::{self, Order, OrderEvent, OrderStatus};
 use wcheckout_domain::ports::{
-    ChangeSet, OrderFilter, OrderInsert, OrderWrite, PageRequest, SignatureUse,
+    ChangeSet, OrderFilter, OrderInsert, OrderWrite, PageRequest, RateError, SignatureUse,
 };
 use wcheckout_domain::time::Timestamp;
 
@@ -165,7 +165,19 @@ impl Gateway {
         let fingerprint = request.fingerprint();
         // No lookup of the number first: the insert finds an existing order itself, and a
         // retry costs at most an unused deposit address index.
-        let rate = self.rates.rate(&token.id, &request.fiat).await?;
+        let rate =
+            self.rates
+                .rate(&token.id, &request.fiat)
+                .await
+                .map_err(|error| match error {
+                    RateError::FiatNotOffered(fiat) => ServiceError::from(Rejection::invalid(
+                        "fiat",
+                        format!("{fiat} is not offered (only USD is supported)"),
+                    )),
+                    RateError::NoRate(_) | RateError::Unavailable(_) => {
+                        ServiceError::Unavailable(error.to_string())
+                    }
+                })?;
         let scale = u32::from(token.payment_scale);
         let paying = request
             .priced_amount

@@ -22,6 +22,7 @@ use wcheckout_domain::ports::{AbnormalChange, ChangeSet, OrderWrite, TransferCha
 use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::ChainKey;
 
+use crate::error::OrInternal;
 use crate::error::{ChangeError, ServiceError, retry_on_conflict};
 use crate::gateway::{Gateway, payment_progress};
 use crate::postings;
@@ -229,7 +230,7 @@ impl Gateway {
     async fn try_credit(&self, transfer: &Transfer) -> Result<Credited, ChangeError> {
         let order = self.store.order_by_sysid(&transfer.order_sysid).await?;
         let order = order.ok_or_else(|| {
-            ServiceError::Internal(format!(
+            ServiceError::internal(format!(
                 "transfer to unknown order {}",
                 transfer.order_sysid
             ))
@@ -271,7 +272,7 @@ impl Gateway {
             return Ok(Credited::AlreadyDone);
         };
         let finalised = TransferChange::transition(recorded, TransferEvent::Finalised)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            .or_internal("crediting a final transfer")?;
         // The twin of a re-included transfer pays the same deposit address, so the same order.
         let same_tx = stored
             .iter()
@@ -285,7 +286,7 @@ impl Gateway {
             return Ok(Credited::Reincluded);
         }
         let credit = payment::credit(order, transfer, now)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            .or_internal("applying a transfer to its order")?;
         match credit {
             Credit::AfterDeadline => Ok(Credited::Waiting),
             Credit::Counted {

@@ -3,9 +3,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use wcheckout_domain::error::{ErrorCode, Rejection};
 use wcheckout_domain::money::Decimal;
-use wcheckout_domain::ports::RateSource;
+use wcheckout_domain::ports::{RateError, RateSource};
 use wcheckout_domain::token::TokenId;
 
 /// Fixed rates: `exchangeRate = rate × (1 + spread_percent / 100)`, exactly.
@@ -46,16 +45,12 @@ impl FixedRates {
 
 #[async_trait]
 impl RateSource for FixedRates {
-    async fn rate(&self, token: &TokenId, fiat: &str) -> Result<Decimal, Rejection> {
+    async fn rate(&self, token: &TokenId, fiat: &str) -> Result<Decimal, RateError> {
         if fiat != "USD" {
-            return Err(Rejection::invalid("fiat", "only USD is supported"));
+            return Err(RateError::FiatNotOffered(fiat.to_owned()));
         }
-        self.rates.get(token).copied().ok_or_else(|| {
-            Rejection::new(
-                ErrorCode::Unavailable,
-                format!("no exchange rate for {token}"),
-            )
-        })
+        let rate = self.rates.get(token).copied();
+        rate.ok_or_else(|| RateError::NoRate(token.clone()))
     }
 }
 

@@ -17,6 +17,7 @@ use wcheckout_domain::refund::{Refund, RefundEvent, RefundSource, RefundStatus};
 use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::Token;
 
+use crate::error::OrInternal;
 use crate::error::{ChangeError, ServiceError, retry_on_conflict};
 use crate::gateway::Gateway;
 use crate::orders::{content_fingerprint, integrator_no, non_empty, page_request, time_filter};
@@ -356,7 +357,7 @@ impl Gateway {
                 .store
                 .order_by_sysid(&payment.order_sysid)
                 .await?
-                .ok_or_else(|| ServiceError::Internal("abnormal payment without order".into()))?,
+                .ok_or_else(|| ServiceError::internal("abnormal payment without order"))?,
             (None, None) => {
                 return Err(Rejection::invalid(
                     "orderNo",
@@ -419,7 +420,7 @@ impl Gateway {
                     .iter()
                     .filter(|r| r.source == RefundSource::Order && in_flight(r.status))
                     .try_fold(TokenAmount::ZERO, |sum, r| sum.checked_add(r.amount))
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                    .or_internal("adding the refunds in progress")?;
                 Ok(counted
                     .saturating_sub(order.refunded_amount)
                     .saturating_sub(reserved))
@@ -583,13 +584,14 @@ impl Gateway {
             .store
             .order_by_sysid(&refund.order_sysid)
             .await?
-            .ok_or_else(|| ServiceError::Internal("refund without order".into()))?;
+            .ok_or_else(|| ServiceError::internal("refund without order"))?;
         let source = match &refund.source {
             RefundSource::Order => Source::Order,
             RefundSource::AbnormalPayment(no) => Source::Abnormal(Box::new(
-                self.store.abnormal_payment(no).await?.ok_or_else(|| {
-                    ServiceError::Internal("refund without abnormal payment".into())
-                })?,
+                self.store
+                    .abnormal_payment(no)
+                    .await?
+                    .ok_or_else(|| ServiceError::internal("refund without abnormal payment"))?,
             )),
         };
         changes.postings.push(postings::release(
@@ -606,7 +608,7 @@ impl Gateway {
             Source::Abnormal(payment) => {
                 let reopened = payment
                     .apply(AbnormalEvent::Release(refund.amount), now)
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                    .or_internal("releasing an abnormal payment's refund")?;
                 self.abnormal_changed(payment.version, reopened, now, changes)?;
             }
         }
@@ -650,7 +652,7 @@ impl Gateway {
         });
         let after = order
             .refund_ended(refunded, still_running, now)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            .or_internal("ending a refund of an order")?;
         let status_changes = after.status != order.status;
         if status_changes || !refunded.is_zero() {
             if status_changes {

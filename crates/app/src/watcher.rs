@@ -19,6 +19,7 @@ use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::{Chain, ChainKey};
 
 use crate::chain_health::ChainHealthBoard;
+use crate::error::OrInternal;
 use crate::error::ServiceError;
 use crate::gateway::Gateway;
 use crate::payments::Credited;
@@ -107,7 +108,7 @@ fn tolerating_races(outcome: Result<(), CommitError>) -> Result<(), WatchError> 
         Ok(()) | Err(CommitError::Conflict) => Ok(()),
         // Watcher postings are corrections or credits; none can overdraw a guarded account.
         Err(CommitError::Insufficient(account)) => {
-            Err(ServiceError::Internal(format!("watcher posting overdrew {account}")).into())
+            Err(ServiceError::internal(format!("watcher posting overdrew {account}")).into())
         }
         Err(CommitError::Store(error)) => Err(error.into()),
     }
@@ -505,7 +506,7 @@ impl ChainWatcher {
                 TransferState::Credited => {
                     let reorganised =
                         TransferChange::transition(transfer, TransferEvent::Reorganised)
-                            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                            .or_internal("undoing a credited transfer")?;
                     changes.transfers.push(reorganised);
                     changes.postings.push(postings::reversed(order, transfer));
                     reversed

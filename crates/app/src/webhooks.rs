@@ -286,7 +286,7 @@ impl WebhookDispatcher {
                 self.settings.attempt_timeout,
             )
             .await
-            .map_err(|e| (Some(url.clone()), e))?;
+            .map_err(|e| (Some(url.clone()), e.to_string()))?;
         Ok((url, answer))
     }
 

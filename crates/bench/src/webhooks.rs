@@ -15,7 +15,7 @@ use wcheckout_app::events::envelope_event;
 use wcheckout_app::webhooks::{DeliverySettings, WebhookDispatcher};
 use wcheckout_domain::events::{EventType, OutboxEvent};
 use wcheckout_domain::ids::AppId;
-use wcheckout_domain::ports::{ChangeSet, ReceiverAnswer, WebhookSender};
+use wcheckout_domain::ports::{ChangeSet, DeliveryError, ReceiverAnswer, WebhookSender};
 use wcheckout_domain::time::Timestamp;
 
 use crate::database::{BenchDatabase, Engine, usable_engines};
@@ -125,7 +125,7 @@ impl WebhookSender for TimedSender {
         headers: &[(String, String)],
         body: &str,
         timeout: Duration,
-    ) -> Result<ReceiverAnswer, String> {
+    ) -> Result<ReceiverAnswer, DeliveryError> {
         self.enter(url);
         let started = Instant::now();
         let answer = self.inner.post(url, headers, body, timeout).await;

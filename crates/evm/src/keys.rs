@@ -13,7 +13,7 @@ use k256::{AffinePoint, FieldBytes, NonZeroScalar, ProjectivePoint};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha512;
 use wcheckout_domain::address::EvmAddress;
-use wcheckout_domain::ports::DepositAddresses;
+use wcheckout_domain::ports::{DepositAddresses, DerivationError};
 
 /// The BIP-44 account whose external chain holds the deposit addresses.
 pub const DEPOSIT_ACCOUNT_PATH: &str = "m/44'/60'/0'/0";
@@ -170,17 +170,23 @@ fn address_of(point: &AffinePoint) -> EvmAddress {
 }
 
 impl DepositAddresses for DepositKeys {
-    fn address_at(&self, index: u64) -> Result<EvmAddress, String> {
-        let index = u32::try_from(index)
+    fn address_at(&self, index: u64) -> Result<EvmAddress, DerivationError> {
+        let child_index = u32::try_from(index)
             .ok()
             .filter(|i| *i < (1 << 31))
-            .ok_or_else(|| format!("deposit index {index} is beyond the BIP-32 range"))?;
-        if let Some(point) = self.child(index) {
+            .ok_or(DerivationError::OutOfRange(index))?;
+        if let Some(point) = self.child(child_index) {
             return Ok(address_of(&point));
         }
         // The invalid cases are left to coins_bip32, which moves on to the next index, so
         // that every address stays the one it has always derived.
-        let child = self.xpub.derive_child(index).map_err(|e| e.to_string())?;
+        let child = self
+            .xpub
+            .derive_child(child_index)
+            .map_err(|e| DerivationError::Failed {
+                index,
+                reason: e.to_string(),
+            })?;
         let key: &VerifyingKey = child.as_ref();
         Ok(address_of(key.as_affine()))
     }

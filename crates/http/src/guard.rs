@@ -190,9 +190,8 @@ async fn sign_response(
 ) -> Response {
     let (mut parts, body) = response.into_parts();
     let Ok(body) = to_bytes(body, RESPONSE_LIMIT_BYTES).await else {
-        tracing::error!("response too large to sign");
-        return ApiError(wcheckout_app::ServiceError::Internal(
-            "unsignable response".into(),
+        return ApiError(wcheckout_app::ServiceError::internal(
+            "a response too large to sign",
         ))
         .into_response();
     };

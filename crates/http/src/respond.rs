@@ -66,8 +66,9 @@ impl IntoResponse for ApiError {
                 tracing::warn!(%detail, "dependency unavailable");
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            ServiceError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
+            // Logged here, once, with every cause; the client learns nothing of it.
+            ServiceError::Internal(internal) => {
+                tracing::error!(error = %internal.chain(), "internal error");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };

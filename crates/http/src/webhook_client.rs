@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use wcheckout_domain::ports::{ReceiverAnswer, WebhookSender};
+use wcheckout_domain::ports::{DeliveryError, ReceiverAnswer, WebhookSender};
 
 /// Most of an answer read from a receiver.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -152,23 +152,24 @@ impl HttpWebhookSender {
     }
 
     /// Refuses a URL the policy does not allow, before anything is sent.
-    pub fn check_url(&self, url: &reqwest::Url) -> Result<(), String> {
+    pub fn check_url(&self, url: &reqwest::Url) -> Result<(), DeliveryError> {
+        let refused = |why: String| Err(DeliveryError::Refused(why));
         match url.scheme() {
             "https" => {}
             "http" if !self.policy.require_https => {}
             "http" => {
-                return Err("webhook URLs must use https here (webhooks.require_https)".into());
+                return refused("webhook URLs must use https here (webhooks.require_https)".into());
             }
-            other => return Err(format!("webhook URL scheme {other} is not http(s)")),
+            other => return refused(format!("webhook URL scheme {other} is not http(s)")),
         }
         let literal = match url.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             Some(url::Host::Domain(_)) => None,
-            None => return Err("webhook URL has no host".into()),
+            None => return refused("webhook URL has no host".into()),
         };
         if let Some(ip) = literal.filter(|ip| !self.policy.allow_private && is_internal(*ip)) {
-            return Err(format!(
+            return refused(format!(
                 "{ip} is an internal address, which webhooks may not reach"
             ));
         }
@@ -184,8 +185,9 @@ impl WebhookSender for HttpWebhookSender {
         headers: &[(String, String)],
         body: &str,
         timeout: Duration,
-    ) -> Result<ReceiverAnswer, String> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| format!("invalid webhook URL: {e}"))?;
+    ) -> Result<ReceiverAnswer, DeliveryError> {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| DeliveryError::Refused(format!("invalid webhook URL: {e}")))?;
         self.check_url(&parsed)?;
         let mut request = self
             .client
@@ -235,7 +237,7 @@ fn egress_proxy(proxy_url: &str) -> Result<(reqwest::Proxy, String), String> {
 }
 
 /// A transport error with its cause chain (reqwest puts the useful part in the source).
-fn describe(error: reqwest::Error) -> String {
+fn describe(error: reqwest::Error) -> DeliveryError {
     let mut text = if error.is_timeout() {
         "timed out".to_owned()
     } else {
@@ -247,7 +249,7 @@ fn describe(error: reqwest::Error) -> String {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    text
+    DeliveryError::Transport(text)
 }
 
 #[cfg(test)]
@@ -365,6 +367,7 @@ mod tests {
             strict
                 .check_url(&url("http://example.com/hook"))
                 .unwrap_err()
+                .to_string()
                 .contains("https")
         );
         for internal in [
@@ -383,6 +386,7 @@ mod tests {
                 strict
                     .check_url(&url(internal))
                     .unwrap_err()
+                    .to_string()
                     .contains("internal"),
                 "{internal}"
             );
@@ -405,7 +409,7 @@ mod tests {
             .post("http://localhost:9/hook", &[], "{}", Duration::from_secs(2))
             .await
             .unwrap_err();
-        assert!(error.contains("internal addresses"), "{error}");
+        assert!(error.to_string().contains("internal addresses"), "{error}");
     }
 
     /// Accepts one connection, returns the request head it read and answers 200.
@@ -535,7 +539,7 @@ mod tests {
             .post("http://10.0.0.1/hook", &[], "{}", Duration::from_secs(5))
             .await
             .unwrap_err();
-        assert!(error.contains("internal"), "{error}");
+        assert!(error.to_string().contains("internal"), "{error}");
     }
 
     #[test]

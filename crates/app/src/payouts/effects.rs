@@ -24,8 +24,11 @@ pub struct Mined {
     pub fee: u128,
 }
 
-fn broken(what: impl std::fmt::Display) -> ServiceError {
-    ServiceError::Internal(what.to_string())
+fn broken(cause: impl std::error::Error + Send + Sync + 'static) -> ServiceError {
+    ServiceError::Internal(crate::error::Internal::caused_by(
+        "applying a payout's outcome to its object",
+        cause,
+    ))
 }
 
 /// The system id a payout reference names (`refund:RF…` → `RF…`).
@@ -111,7 +114,7 @@ impl Gateway {
             }
             PayoutKind::Sweep => {
                 let Asset::Token(token) = &payout.asset else {
-                    return Err(broken("a sweep moves tokens").into());
+                    return Err(ServiceError::internal("a sweep moves tokens").into());
                 };
                 changes.postings.push(postings::swept(
                     &payout.chain,
@@ -238,7 +241,7 @@ impl Gateway {
             .store
             .order_by_sysid(&refund.order_sysid)
             .await?
-            .ok_or_else(|| broken("refund without order"))?;
+            .ok_or_else(|| ServiceError::internal("refund without order"))?;
         let reserved = postings::merchant_of(&order, Bucket::Reserved);
         changes.postings.push(postings::paid_out(
             reserved,
@@ -262,7 +265,7 @@ impl Gateway {
                     .store
                     .abnormal_payment(no)
                     .await?
-                    .ok_or_else(|| broken("refund without abnormal payment"))?;
+                    .ok_or_else(|| ServiceError::internal("refund without abnormal payment"))?;
                 let siblings = self.store.refunds_of_order(&order.sysid).await?;
                 let others_running = siblings.iter().any(|r| {
                     r.sysid != refund.sysid && r.source == refund.source && !r.status.is_terminal()
@@ -278,7 +281,7 @@ impl Gateway {
 
     async fn paid_refund(&self, payout: &Payout) -> Result<Refund, ServiceError> {
         let found = self.store.refund(object_of(payout)).await?;
-        found.ok_or_else(|| broken(format!("payout {} pays no refund", payout.id)))
+        found.ok_or_else(|| ServiceError::internal(format!("payout {} pays no refund", payout.id)))
     }
 
     pub(crate) async fn paid_settlement(
@@ -286,6 +289,8 @@ impl Gateway {
         payout: &Payout,
     ) -> Result<Settlement, ServiceError> {
         let found = self.store.settlement(object_of(payout)).await?;
-        found.ok_or_else(|| broken(format!("payout {} pays no settlement", payout.id)))
+        found.ok_or_else(|| {
+            ServiceError::internal(format!("payout {} pays no settlement", payout.id))
+        })
     }
 }

@@ -10,6 +10,7 @@ use wcheckout_domain::ports::{ChangeSet, PayoutChange};
 use super::effects::Mined;
 use super::sign::signed_tx;
 use super::{PayoutEngine, PayoutError};
+use crate::error::OrInternal;
 use crate::error::{ChangeError, ServiceError};
 
 impl PayoutEngine {
@@ -21,7 +22,7 @@ impl PayoutEngine {
     ) -> Result<bool, PayoutError> {
         let txs = self.gateway.store.signed_txs(&payout.id).await?;
         let Some(latest) = txs.last() else {
-            return Err(ServiceError::Internal(format!(
+            return Err(ServiceError::internal(format!(
                 "payout {} is {} without a transaction",
                 payout.id, payout.status
             ))
@@ -105,7 +106,7 @@ impl PayoutEngine {
         let now = self.gateway.clock.now();
         let mut after = payout
             .moved(payout.status, now)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            .or_internal("replacing a stuck payout")?;
         after.tx_hash = Some(raw.hash.clone());
         let mut changes = ChangeSet::default();
         changes.payouts.push(PayoutChange::Update {

@@ -159,12 +159,7 @@ impl From<StoreError> for PayoutError {
 
 impl From<crate::error::ChangeError> for PayoutError {
     fn from(error: crate::error::ChangeError) -> Self {
-        match error {
-            crate::error::ChangeError::Conflict => {
-                PayoutError::Service(ServiceError::Unavailable("payout changed meanwhile".into()))
-            }
-            crate::error::ChangeError::Failed(error) => PayoutError::Service(error),
-        }
+        PayoutError::Service(error.settled())
     }
 }
 

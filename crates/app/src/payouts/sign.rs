@@ -13,6 +13,7 @@ use wcheckout_domain::ports::{ChangeSet, NonceTaken, PayoutChange};
 use wcheckout_domain::time::Timestamp;
 
 use super::{PayoutEngine, PayoutError, RoundState};
+use crate::error::OrInternal;
 use crate::error::{ChangeError, ServiceError};
 
 /// Gas of a plain coin transfer.
@@ -260,7 +261,7 @@ impl PayoutEngine {
         let now = self.gateway.clock.now();
         let mut signed = payout
             .moved(PayoutStatus::Signed, now)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            .or_internal("recording a signed payout")?;
         signed.nonce = Some(tx.nonce);
         signed.tx_hash = Some(raw.hash.clone());
         signed.note = None;
@@ -393,13 +394,13 @@ impl PayoutEngine {
             Asset::Native(chain) if *chain == self.chain.key => Ok(None),
             Asset::Token(id) => match self.gateway.tokens.get(id) {
                 Some((token, chain)) if chain.key == self.chain.key => Ok(Some(token.contract)),
-                _ => Err(ServiceError::Internal(format!(
+                _ => Err(ServiceError::internal(format!(
                     "{id} is not a token of chain {}",
                     self.chain.key
                 ))
                 .into()),
             },
-            Asset::Native(other) => Err(ServiceError::Internal(format!(
+            Asset::Native(other) => Err(ServiceError::internal(format!(
                 "{other} coin paid on chain {}",
                 self.chain.key
             ))

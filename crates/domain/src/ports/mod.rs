@@ -12,7 +12,6 @@ use async_trait::async_trait;
 use crate::address::EvmAddress;
 use crate::app::App;
 use crate::chain::BlockMark;
-use crate::error::Rejection;
 use crate::events::OutboxEvent;
 use crate::ids::{AppId, IntegratorNo};
 use crate::money::Decimal;
@@ -35,13 +34,44 @@ pub trait Clock: Send + Sync {
 #[async_trait]
 pub trait RateSource: Send + Sync {
     /// The rate to price a new order of `token` in `fiat`.
-    async fn rate(&self, token: &TokenId, fiat: &str) -> Result<Decimal, Rejection>;
+    async fn rate(&self, token: &TokenId, fiat: &str) -> Result<Decimal, RateError>;
+}
+
+/// Why a rate source gave no rate. Its own failure, not a client's: the use case decides what
+/// the client hears.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RateError {
+    /// The source prices nothing in this fiat currency.
+    #[error("no rates in {0}")]
+    FiatNotOffered(String),
+    /// The source has no rate for this token.
+    #[error("no exchange rate for {0}")]
+    NoRate(TokenId),
+    /// The source could not answer now.
+    #[error("rate source unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Derives deposit addresses from the operator's seed (`m/44'/60'/0'/0/i`).
 pub trait DepositAddresses: Send + Sync {
     /// The address at `index`.
-    fn address_at(&self, index: u64) -> Result<EvmAddress, String>;
+    fn address_at(&self, index: u64) -> Result<EvmAddress, DerivationError>;
+}
+
+/// Why no deposit address could be derived at an index.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DerivationError {
+    /// The index is beyond what the derivation scheme allows (BIP-32: below 2^31).
+    #[error("deposit index {0} is beyond the derivation's range")]
+    OutOfRange(u64),
+    /// The key derivation itself failed.
+    #[error("deriving the deposit key at index {index} failed: {reason}")]
+    Failed {
+        /// The index.
+        index: u64,
+        /// What the derivation said.
+        reason: String,
+    },
 }
 
 /// A storage failure, never caused by the client.
@@ -607,7 +637,19 @@ pub trait WebhookSender: Send + Sync {
         headers: &[(String, String)],
         body: &str,
         timeout: std::time::Duration,
-    ) -> Result<ReceiverAnswer, String>;
+    ) -> Result<ReceiverAnswer, DeliveryError>;
+}
+
+/// Why a delivery got no answer from its receiver (its text is what the attempt log keeps).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// Refused by the sender's policy before anything was sent: not an http(s) URL, plain HTTP
+    /// where HTTPS is required, an internal address.
+    #[error("{0}")]
+    Refused(String),
+    /// Connecting, sending or reading the answer failed (or timed out), with its causes.
+    #[error("{0}")]
+    Transport(String),
 }
 
 /// Atomic persistence of state changes and their events.

@@ -144,8 +144,8 @@ pub async fn qr_code(State(state): State<AppState>, Path(page_token): Path<Strin
     );
     match qr::svg_of(&uri) {
         Some(svg) => no_store(typed(StatusCode::OK, "image/svg+xml", svg)),
-        None => ApiError(wcheckout_app::ServiceError::Internal(
-            "payment request too long for a QR code".into(),
+        None => ApiError(wcheckout_app::ServiceError::internal(
+            "payment request too long for a QR code",
         ))
         .into_response(),
     }
