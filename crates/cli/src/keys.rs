@@ -43,10 +43,15 @@ pub(crate) fn write_secret_file(path: &Path, content: &str) -> anyhow::Result<()
     Ok(())
 }
 
+/// Says `message` once: as a banner to a person at a terminal, or as a log line where stderr
+/// is collected (a service manager, a file), where a banner would break the log's format.
 fn loud(message: &str) {
-    let line = "!".repeat(78);
-    eprintln!("{line}\n{message}\n{line}");
-    tracing::warn!("{message}");
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let line = "!".repeat(78);
+        eprintln!("{line}\n{message}\n{line}");
+    } else {
+        tracing::warn!("{message}");
+    }
 }
 
 fn sandbox_secret(

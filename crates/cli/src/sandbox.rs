@@ -46,10 +46,17 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     let Some((anvil, devnet)) = launch(&chain, &mut stop).await? else {
         return Ok(());
     };
+    // The gateway stops first (its workers end, their chain readers with them), then the
+    // chain: stopped the other way round, the WebSocket clients would see the node vanish.
     let result = serve_sandbox(&args, &devnet, &mut stop).await;
+    tokio::time::sleep(CLIENTS_CLOSE).await;
     anvil.stop();
     result
 }
+
+/// Time for the gateway's WebSocket connections, whose readers have ended, to close before the
+/// node stops (the client library closes them in tasks of its own).
+const CLIENTS_CLOSE: std::time::Duration = std::time::Duration::from_millis(250);
 
 async fn serve_sandbox(
     args: &SandboxArgs,

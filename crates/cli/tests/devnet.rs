@@ -493,3 +493,70 @@ fn a_taken_port_is_a_clear_error() {
     );
     assert!(ran.stderr.contains("--port 0"), "{}", ran.stderr);
 }
+
+/// `wcheckout sandbox` stopped by Ctrl-C, which a terminal sends to its whole process group:
+/// each key warning is said once, the gateway stops before the chain (so no client of the
+/// chain logs an error), and no node is left running.
+#[test]
+fn the_sandbox_warns_once_and_stops_cleanly_on_ctrl_c() {
+    use std::os::unix::process::CommandExt;
+    let work = TempDir::new();
+    let dir = work.path.join("sandbox");
+    let chain_port = wcheckout_testkit::free_port().to_string();
+    let listen = format!("127.0.0.1:{}", wcheckout_testkit::free_port());
+    let stderr_path = work.path.join("sandbox-stderr.log");
+    let args = [
+        "sandbox",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--chain-port",
+        &chain_port,
+        "--listen",
+        &listen,
+    ];
+    let mut child = command(&work.path, &args)
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()))
+        .spawn()
+        .expect("spawn wcheckout sandbox");
+    let lines = stdout_lines(&mut child);
+    let stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains("wcheckout sandbox is up") => break,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the sandbox never came up ({e}):\n{}", stderr());
+            }
+        }
+    }
+    let chain: SocketAddr = format!("127.0.0.1:{chain_port}").parse().unwrap();
+    assert!(answers(chain), "the sandbox chain does not answer");
+
+    let group = format!("-{}", child.id());
+    let sent = Command::new("kill")
+        .args(["-INT", "--", &group])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -INT -- {group} failed");
+    let status = wait_bounded(&mut child, TIMEOUT)
+        .unwrap_or_else(|| panic!("the sandbox ignored Ctrl-C:\n{}", stderr()));
+    let log = stderr();
+    assert!(status.success(), "{status}:\n{log}");
+    for warning in ["generated a new seed", "generated a new master key"] {
+        assert_eq!(log.matches(warning).count(), 1, "{warning}:\n{log}");
+    }
+    assert!(
+        !log.contains("ERROR"),
+        "a clean stop logged an error:\n{log}"
+    );
+    assert!(
+        !answers(chain),
+        "the chain still runs after the sandbox stopped"
+    );
+}

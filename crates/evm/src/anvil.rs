@@ -6,6 +6,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
@@ -296,6 +297,9 @@ fn command(binary: &Path, options: &AnvilOptions) -> Command {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // A process group of its own: Ctrl-C in a terminal goes to the foreground group, and the
+    // node must outlive what watches it until that has stopped (then `stop` ends the node).
+    command.process_group(0);
     command
 }
 

@@ -64,7 +64,20 @@ pub struct EvmChainReader {
     backoff: Duration,
     /// When set, a call not answered after this long is sent once more (see `attempt`).
     hedge_after: Option<Duration>,
-    new_heads: Option<Arc<Notify>>,
+    new_heads: Option<NewHeads>,
+}
+
+/// The `newHeads` follower of a reader: its wake-ups, and its task, which ends with the reader
+/// (so that its WebSocket connection closes when nothing reads the chain any more).
+struct NewHeads {
+    wake: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for NewHeads {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 fn to_domain(address: Address) -> EvmAddress {
@@ -313,8 +326,8 @@ impl ChainReader for EvmChainReader {
 
     async fn wait_for_new_head(&self, max_wait: Duration) {
         match &self.new_heads {
-            Some(notify) => {
-                let _ = tokio::time::timeout(max_wait, notify.notified()).await;
+            Some(heads) => {
+                let _ = tokio::time::timeout(max_wait, heads.wake.notified()).await;
             }
             None => tokio::time::sleep(max_wait).await,
         }
@@ -337,10 +350,10 @@ impl EvmChainReader {
 
 /// Follows `newHeads` on `url` in the background, reconnecting after failures; each new head
 /// wakes the watcher (a wake-up arriving while it is busy is kept for its next wait).
-fn follow_new_heads(chain: String, url: String) -> Arc<Notify> {
+fn follow_new_heads(chain: String, url: String) -> NewHeads {
     let notify = Arc::new(Notify::new());
     let wake = Arc::clone(&notify);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         loop {
             match RpcClient::connect_pubsub(WsConnect::new(url.clone())).await {
                 Ok(client) => {
@@ -367,5 +380,5 @@ fn follow_new_heads(chain: String, url: String) -> Arc<Notify> {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
-    notify
+    NewHeads { wake: notify, task }
 }
