@@ -6,6 +6,8 @@
 //! unless `WCHECKOUT_REQUIRE_PG=1` (set by CI), which turns the skip into a failure.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod chain_conformance;
+pub mod chain_fake;
 pub mod faulty_rpc;
 
 use std::path::PathBuf;
