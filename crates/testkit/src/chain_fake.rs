@@ -39,7 +39,7 @@ use wcheckout_domain::chain::{
     Receipt, TransferLog, TransferTx,
 };
 use wcheckout_domain::payout::Signer;
-use wcheckout_domain::ports::DepositAddresses;
+use wcheckout_domain::ports::{DepositAddresses, DerivationError};
 use wcheckout_domain::time::Timestamp;
 
 /// Gas a token transfer of ours uses when mined.
@@ -141,7 +141,7 @@ pub fn fake_signer_address(signer: Signer) -> EvmAddress {
 pub struct FakeDepositAddresses;
 
 impl DepositAddresses for FakeDepositAddresses {
-    fn address_at(&self, index: u64) -> Result<EvmAddress, String> {
+    fn address_at(&self, index: u64) -> Result<EvmAddress, DerivationError> {
         Ok(fake_signer_address(Signer::Deposit(index)))
     }
 }
