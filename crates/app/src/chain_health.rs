@@ -35,6 +35,9 @@ pub struct ChainHealth {
     pub leader: bool,
     /// The last error, if the last round failed.
     pub last_error: Option<String>,
+    /// Seconds since the watcher's rounds started failing, computed when asked (0 while they
+    /// succeed).
+    pub failing_for_seconds: i64,
 }
 
 /// One chain's entry: what `/health` shows, and the newest head's time, from which the head's
@@ -43,6 +46,8 @@ pub struct ChainHealth {
 struct Entry {
     health: ChainHealth,
     head_time: Option<Timestamp>,
+    /// When the current run of failed rounds began.
+    failing_since: Option<Timestamp>,
 }
 
 /// The health of every watched chain, shared between watchers and the HTTP layer.
@@ -83,6 +88,7 @@ impl ChainHealthBoard {
             .map(|(key, entry)| {
                 let mut health = entry.health.clone();
                 health.head_age_seconds = entry.head_time.map_or(0, |t| age(now, t));
+                health.failing_for_seconds = entry.failing_since.map_or(0, |t| age(now, t));
                 health.stalled = self
                     .max_head_age_secs
                     .is_some_and(|limit| health.head_age_seconds > limit);
@@ -91,12 +97,18 @@ impl ChainHealthBoard {
             .collect()
     }
 
-    /// Sets `wcheckout_chain_head_age_seconds` of every chain as of `now` (at scrape time).
+    /// Sets `wcheckout_chain_head_age_seconds` and `wcheckout_chain_failing_seconds` of every
+    /// chain as of `now` (at scrape time).
     pub fn publish_head_ages(&self, now: Timestamp) {
         for (chain, health) in self.snapshot(now) {
             #[allow(clippy::cast_precision_loss)] // Gauges are floats; ages fit easily.
-            metrics::gauge!("wcheckout_chain_head_age_seconds", "chain" => chain)
-                .set(health.head_age_seconds as f64);
+            let (head_age, failing) = (
+                health.head_age_seconds as f64,
+                health.failing_for_seconds as f64,
+            );
+            metrics::gauge!("wcheckout_chain_head_age_seconds", "chain" => chain.clone())
+                .set(head_age);
+            metrics::gauge!("wcheckout_chain_failing_seconds", "chain" => chain).set(failing);
         }
     }
 
@@ -152,6 +164,7 @@ impl ChainHealthBoard {
             h.leader = leader;
             h.last_error = None;
             entry.head_time = Some(head.1);
+            entry.failing_since = None;
         });
         gauge("wcheckout_chain_head_height", chain, head.0);
         gauge("wcheckout_chain_processed_height", chain, processed.0);
@@ -163,12 +176,13 @@ impl ChainHealthBoard {
         );
     }
 
-    /// Records a failed round.
-    pub fn error(&self, chain: &ChainKey, error: String) {
+    /// Records a round that failed at `now`.
+    pub fn error(&self, chain: &ChainKey, error: String, now: Timestamp) {
         self.update(chain, |entry| {
             let h = &mut entry.health;
             h.rpc_errors = h.rpc_errors.saturating_add(1);
             h.last_error = Some(error);
+            entry.failing_since.get_or_insert(now);
         });
         metrics::counter!("wcheckout_chain_rpc_errors_total", "chain" => chain.to_string())
             .increment(1);

@@ -21,6 +21,7 @@ pub mod finality;
 pub mod gateway;
 pub mod lease;
 pub mod orders;
+pub mod outage;
 pub mod page;
 pub mod payments;
 pub mod payout_address;

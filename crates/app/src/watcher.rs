@@ -18,10 +18,11 @@ use wcheckout_domain::ports::{ChangeSet, CommitError, CursorMove, OrderWrite, Tr
 use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::{Chain, ChainKey};
 
-use crate::chain_health::ChainHealthBoard;
+use crate::chain_health::{ChainHealth, ChainHealthBoard};
 use crate::error::OrInternal;
 use crate::error::ServiceError;
 use crate::gateway::Gateway;
+use crate::outage::{Outage, Recovery};
 use crate::payments::Credited;
 use crate::postings;
 use crate::range_fetch::{Matched, ReadAhead, block_at, read_range};
@@ -42,6 +43,8 @@ pub struct WatcherSettings {
     pub max_reorg_depth: u32,
     /// Final transfers credited per database round.
     pub credit_batch: u32,
+    /// Longest wait between two attempts while rounds fail (the wait doubles up to it).
+    pub max_retry_wait: Duration,
 }
 
 impl Default for WatcherSettings {
@@ -53,6 +56,7 @@ impl Default for WatcherSettings {
             lease_ttl: Duration::from_secs(15),
             max_reorg_depth: 256,
             credit_batch: 500,
+            max_retry_wait: Duration::from_secs(30),
         }
     }
 }
@@ -170,14 +174,33 @@ impl ChainWatcher {
             .map(|cursor| (cursor.head_number, cursor.head_time));
         self.health
             .watching(self.key(), stored_head, self.gateway.clock.now());
+        let first_retry = self.settings.poll_interval.max(Duration::from_millis(500));
+        let mut outage = Outage::new(first_retry, self.settings.max_retry_wait);
+        // The last block processed when the outage began: how far the watcher comes back from.
+        let mut processed_before = 0;
         while !*shutdown.borrow() {
-            let wait = match self.round().await {
-                Ok(Round::MoreToScan) => continue,
-                Ok(Round::CaughtUp | Round::Standby) => self.settings.poll_interval,
+            let round = self.round().await;
+            let now = self.gateway.clock.now();
+            let wait = match round {
+                Ok(round) => {
+                    if let Some(recovery) = outage.succeeded(now) {
+                        self.say_recovered(recovery, processed_before, now);
+                    }
+                    match round {
+                        Round::MoreToScan => continue,
+                        Round::CaughtUp | Round::Standby => self.settings.poll_interval,
+                    }
+                }
                 Err(error) => {
-                    tracing::warn!(chain = %self.key(), %error, "watcher round failed; retrying");
-                    self.health.error(self.key(), error.to_string());
-                    self.settings.poll_interval.max(Duration::from_millis(500))
+                    self.health.error(self.key(), error.to_string(), now);
+                    let failure = outage.failed(now);
+                    if failure.starts_outage {
+                        processed_before = self.chain_health(now).processed_height;
+                        tracing::warn!(chain = %self.key(), %error, max_retry_secs = self.settings.max_retry_wait.as_secs(), "watcher rounds failing; retrying with backoff until the chain answers again");
+                    } else {
+                        tracing::debug!(chain = %self.key(), %error, "watcher round failed again");
+                    }
+                    failure.wait
                 }
             };
             tokio::select! {
@@ -193,6 +216,20 @@ impl ChainWatcher {
         {
             tracing::warn!(chain = %self.key(), %error, "could not release the chain lease");
         }
+    }
+
+    /// This chain's health as of `now`.
+    fn chain_health(&self, now: Timestamp) -> ChainHealth {
+        let mut all = self.health.snapshot(now);
+        all.remove(self.key().as_str()).unwrap_or_default()
+    }
+
+    /// The end of a run of failed rounds, said once: how long it lasted, and how many blocks the
+    /// chain had moved past the last one processed before it (what the watcher catches up).
+    fn say_recovered(&self, recovery: Recovery, processed_before: u64, now: Timestamp) {
+        let head = self.chain_health(now).head_height;
+        let behind = head.saturating_sub(processed_before);
+        tracing::info!(chain = %self.key(), down_secs = recovery.down_secs, failed_rounds = recovery.failed_rounds, blocks_to_catch_up = behind, "watcher rounds succeed again");
     }
 
     /// One round: lease, reorg check, one scan step, crediting of final transfers.

@@ -172,6 +172,8 @@ pub struct WatcherConfig {
     /// A chain whose newest head is older than this many seconds is stalled: `/health` says
     /// `degraded` (0: never).
     pub max_head_age_secs: u64,
+    /// While rounds fail (the node down), the wait between attempts doubles up to this.
+    pub max_retry_secs: u64,
 }
 
 impl Default for WatcherConfig {
@@ -184,6 +186,7 @@ impl Default for WatcherConfig {
             lease_ttl_secs: 15,
             max_reorg_depth: 256,
             max_head_age_secs: 120,
+            max_retry_secs: 30,
         }
     }
 }

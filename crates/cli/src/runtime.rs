@@ -31,10 +31,23 @@ pub fn load_config(file: Option<&Path>) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// The chain client library's WebSocket layers log each lost connection and reconnection
+/// attempt as errors; the watcher's newHeads follower reports the same once each way, so they
+/// are off unless the configured level names them (or `RUST_LOG` is set).
+fn with_quiet_libraries(level: &str) -> String {
+    if level.contains("alloy") {
+        level.to_owned()
+    } else {
+        format!("{level},alloy_pubsub=off,alloy_transport_ws=off")
+    }
+}
+
 /// Sets up logging to stderr.
 pub fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.logging.level))
+        .or_else(|_| {
+            tracing_subscriber::EnvFilter::try_new(with_quiet_libraries(&config.logging.level))
+        })
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

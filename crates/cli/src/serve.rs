@@ -254,6 +254,7 @@ pub fn chain_watchers(
                 start_block: chain_config.start_block,
                 lease_ttl: Duration::from_secs(settings.lease_ttl_secs),
                 max_reorg_depth: settings.max_reorg_depth,
+                max_retry_wait: Duration::from_secs(settings.max_retry_secs.max(1)),
                 ..WatcherSettings::default()
             };
             Ok(ChainWatcher::new(

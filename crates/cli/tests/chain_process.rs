@@ -885,3 +885,86 @@ async fn restarted_gateway_takes_its_leases_back_on_postgres() {
     };
     restarted_gateway_takes_its_leases_back("postgres", &database.url).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// 5. A node outage is two log lines: one when it starts, one when it ends
+// ---------------------------------------------------------------------------------------------
+
+/// How long the node stays down.
+const OUTAGE: Duration = Duration::from_secs(6);
+
+/// Lines of `log` that contain `needle`.
+fn lines_with(log: &str, needle: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_outage_is_logged_once_when_it_starts_and_once_when_it_ends() {
+    let dir = TempDir::new();
+    let options = wcheckout_evm::anvil::AnvilOptions {
+        port: wcheckout_testkit::free_port(),
+        state_file: Some(dir.path.join("anvil-state.json")),
+        ..wcheckout_evm::anvil::AnvilOptions::default()
+    };
+    let chain = TestChain::start_with(&options).await;
+    let database = fresh_sqlite();
+    let config = write_config(&dir.path, &database.url, &chain, chain.head().await + 1);
+    let gateway = Gateway::start(&dir.path, &config, 0);
+    chain.mine(2).await;
+    let head = chain.head().await;
+    eventually(WAIT, "watcher caught up", || async {
+        let eth = health(&gateway).await["chains"]["ETH"].clone();
+        (eth["processedHeight"].as_u64() >= Some(head)).then_some(())
+    })
+    .await;
+
+    let stopped = chain.stop(&options);
+    tokio::time::sleep(OUTAGE).await;
+    let down = health(&gateway).await["chains"]["ETH"].clone();
+    let failing = down["failingForSeconds"].as_i64().unwrap();
+    assert!(failing >= 4, "failing for {failing} s: {down}");
+    assert!(down["lastError"].is_string(), "{down}");
+    let (_, metrics) = get(&format!("{}/metrics", gateway.url())).await;
+    let gauge = sample(
+        &samples(&metrics),
+        r#"wcheckout_chain_failing_seconds{chain="ETH"}"#,
+        &metrics,
+    );
+    assert!(gauge >= 4.0, "{metrics}");
+    let during = gateway.stderr();
+
+    let chain = stopped.resume();
+    chain.mine(5).await;
+    let head = chain.head().await;
+    let back = eventually(WAIT, "watcher caught up again", || async {
+        let eth = health(&gateway).await["chains"]["ETH"].clone();
+        (eth["processedHeight"].as_u64() >= Some(head)).then_some(eth)
+    })
+    .await;
+    assert_eq!(back["failingForSeconds"], 0, "{back}");
+    let log = gateway.stderr();
+    let warnings = lines_with(&during, " WARN ");
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one WARN for a {OUTAGE:?} outage:\n{during}"
+    );
+    assert!(
+        warnings[0].contains("watcher rounds failing") && warnings[0].contains("chain=ETH"),
+        "{during}"
+    );
+    let recovered = lines_with(&log, "watcher rounds succeed again");
+    assert_eq!(recovered.len(), 1, "{log}");
+    for field in ["down_secs=", "failed_rounds=", "blocks_to_catch_up=5"] {
+        assert!(recovered[0].contains(field), "{}", recovered[0]);
+    }
+    assert!(!log.contains("ERROR"), "{log}");
+    eprintln!(
+        "node down {OUTAGE:?}: {} WARN line(s), then {}",
+        warnings.len(),
+        recovered[0]
+    );
+}

@@ -225,7 +225,8 @@ impl EvmChainReader {
                 }
                 Err(error) => *last_error = error,
             }
-            tracing::warn!(chain = %self.chain, url = %endpoint.url, %what, error = %last_error, "RPC call failed");
+            // Said by the caller, once per outage; each failed call shows in the metrics.
+            tracing::debug!(chain = %self.chain, url = %endpoint.url, %what, error = %last_error, "RPC call failed");
             metrics::counter!("wcheckout_rpc_errors_total", "chain" => self.chain.clone(), "url" => endpoint.url.clone())
                 .increment(1);
         }
@@ -275,13 +276,13 @@ impl ChainReader for EvmChainReader {
                 let params = (BlockNumberOrTag::Number(*number), false);
                 let waiter = batch
                     .add_call::<_, Option<RpcBlock>>("eth_getBlockByNumber", &params)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| with_causes(&e))?;
                 waiters.push(waiter);
             }
-            batch.send().await.map_err(|e| e.to_string())?;
+            batch.send().await.map_err(|e| with_causes(&e))?;
             let mut blocks = Vec::with_capacity(waiters.len());
             for waiter in waiters {
-                if let Some(block) = waiter.await.map_err(|e| e.to_string())? {
+                if let Some(block) = waiter.await.map_err(|e| with_causes(&e))? {
                     blocks.push(block.into_ref());
                 }
             }
@@ -312,7 +313,12 @@ impl ChainReader for EvmChainReader {
         let logs = self
             .failover("eth_getLogs", |provider, _| {
                 let filter = filter.clone();
-                async move { provider.get_logs(&filter).await.map_err(|e| e.to_string()) }
+                async move {
+                    provider
+                        .get_logs(&filter)
+                        .await
+                        .map_err(|e| with_causes(&e))
+                }
             })
             .await?;
         // A log marked `removed` belongs to an abandoned block; the watcher detects reorgs
@@ -341,44 +347,80 @@ impl EvmChainReader {
             let block: Option<RpcBlock> = client
                 .request("eth_getBlockByNumber", params)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| with_causes(&e))?;
             Ok(block.map(RpcBlock::into_ref))
         })
         .await
     }
 }
 
-/// Follows `newHeads` on `url` in the background, reconnecting after failures; each new head
-/// wakes the watcher (a wake-up arriving while it is busy is kept for its next wait).
+/// Follows `newHeads` on `url` in the background; each new head wakes the watcher (a wake-up
+/// arriving while it is busy is kept for its next wait). The connection is this loop's own:
+/// the client library does not reconnect (it would log every attempt), and a lost connection
+/// is said once when lost and once when back (at INFO: the watcher polls in the meantime, so
+/// nothing is missed, and a node that is really down is the watcher's to report), retried
+/// meanwhile with a wait that doubles up to half a minute.
 fn follow_new_heads(chain: String, url: String) -> NewHeads {
+    const FIRST_RETRY: Duration = Duration::from_secs(1);
+    const MAX_RETRY: Duration = Duration::from_secs(30);
     let notify = Arc::new(Notify::new());
     let wake = Arc::clone(&notify);
     let task = tokio::spawn(async move {
+        let mut retry = FIRST_RETRY;
+        let mut lost = false;
         loop {
-            match RpcClient::connect_pubsub(WsConnect::new(url.clone())).await {
+            let connect = WsConnect::new(url.clone()).with_max_retries(0);
+            let subscribed = match RpcClient::connect_pubsub(connect).await {
                 Ok(client) => {
                     let provider = RootProvider::<alloy::network::Ethereum>::new(client);
-                    match provider.subscribe_blocks().await {
-                        Ok(subscription) => {
-                            let mut stream = subscription.into_stream();
-                            while stream.next().await.is_some() {
-                                wake.notify_one();
-                            }
-                            tracing::warn!(%chain, "newHeads subscription ended; reconnecting");
-                        }
-                        Err(error) => {
-                            tracing::warn!(%chain, %error, "cannot subscribe to newHeads")
-                        }
-                    }
+                    provider
+                        .subscribe_blocks()
+                        .await
+                        .map(|subscription| (provider, subscription))
+                        .map_err(|e| with_causes(&e))
                 }
+                Err(error) => Err(with_causes(&error)),
+            };
+            match subscribed {
+                Ok((_provider, subscription)) => {
+                    if std::mem::take(&mut lost) {
+                        tracing::info!(%chain, "newHeads subscription restored");
+                    }
+                    retry = FIRST_RETRY;
+                    let mut stream = subscription.into_stream();
+                    while stream.next().await.is_some() {
+                        wake.notify_one();
+                    }
+                    lost = true;
+                    tracing::info!(%chain, "newHeads subscription lost; polling until it is back");
+                }
+                Err(error) if lost => tracing::debug!(%chain, %error, "newHeads still unavailable"),
                 Err(error) => {
-                    tracing::warn!(%chain, %error, "cannot connect to the WebSocket endpoint")
+                    lost = true;
+                    tracing::info!(%chain, %error, "newHeads unavailable; polling until it is back");
                 }
             }
             // Falling back to polling meanwhile: wake the watcher so it does not wait long.
             wake.notify_one();
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(retry).await;
+            retry = retry.saturating_mul(2).min(MAX_RETRY);
         }
     });
     NewHeads { wake: notify, task }
+}
+
+/// An error's text with every cause after it (transport errors keep the useful part, such as
+/// "connection refused", in their sources).
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        next = cause.source();
+    }
+    text
 }

@@ -30,6 +30,7 @@ pub use sweep::SweepSettings;
 
 use crate::error::ServiceError;
 use crate::gateway::Gateway;
+use crate::outage::Outage;
 use crate::secrets::sysid_suffix;
 
 /// A payout before it is recorded.
@@ -250,13 +251,30 @@ impl PayoutEngine {
     /// Runs rounds until `shutdown` turns true, then gives up the lease.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(chain = %self.chain.key, "payout engine started");
+        let mut outage = Outage::new(self.settings.poll_interval, Duration::from_secs(30));
         while !*shutdown.borrow() {
-            if let Err(error) = self.round().await {
-                tracing::warn!(chain = %self.chain.key, %error, "payout round failed; retrying");
-            }
+            let round = self.round().await;
+            let now = self.gateway.clock.now();
+            let wait = match round {
+                Ok(_) => {
+                    if let Some(recovery) = outage.succeeded(now) {
+                        tracing::info!(chain = %self.chain.key, down_secs = recovery.down_secs, failed_rounds = recovery.failed_rounds, "payout rounds succeed again");
+                    }
+                    self.settings.poll_interval
+                }
+                Err(error) => {
+                    let failure = outage.failed(now);
+                    if failure.starts_outage {
+                        tracing::warn!(chain = %self.chain.key, %error, "payout rounds failing; retrying with backoff");
+                    } else {
+                        tracing::debug!(chain = %self.chain.key, %error, "payout round failed again");
+                    }
+                    failure.wait
+                }
+            };
             tokio::select! {
                 () = self.gateway.payout_signal.notified() => {}
-                () = tokio::time::sleep(self.settings.poll_interval) => {}
+                () = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
             }
         }
