@@ -23,8 +23,8 @@ use wcheckout_evm::anvil::{
 };
 use wcheckout_evm::stablecoin;
 
+use crate::config::networks::WUSD_DECIMALS;
 use crate::config::{Config, DEVNET_USDC, DEVNET_USDT, DEVNET_WUSD};
-use crate::config_networks::WUSD_DECIMALS;
 use crate::runtime::{create_private_dir, load_config, open_store};
 
 /// The gateway config written into the devnet directory.

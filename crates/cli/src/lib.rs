@@ -6,8 +6,6 @@ pub mod backup;
 pub mod call;
 pub mod cli;
 pub mod config;
-pub mod config_networks;
-pub mod config_payouts;
 pub mod devnet;
 pub mod keys;
 pub mod money;

@@ -1,0 +1,363 @@
+//! The configuration's tests: loading, presets, validation, printing.
+
+use std::path::Path;
+
+use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::token::{ChainKey, Finality, Token, TokenId, TokenRegistry};
+
+use super::load::env_key;
+use super::*;
+
+#[test]
+fn env_keys_keep_chain_and_token_case() {
+    assert_eq!(env_key("SERVER__LISTEN"), "server.listen");
+    assert_eq!(env_key("CHAINS__ETH__RPC_URLS"), "chains.ETH.rpc_urls");
+    assert_eq!(env_key("tokens__eth_usdt__rate"), "tokens.ETH_USDT.rate");
+}
+
+#[test]
+fn defaults_are_a_valid_sandbox() {
+    let config = load(None).unwrap();
+    assert_eq!(config.server.listen, "127.0.0.1:8080");
+    assert_eq!(config.server.public_url, "http://127.0.0.1:8080");
+    assert!(config.database.url.starts_with("sqlite://"));
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
+    let registry = config.token_registry().unwrap();
+    assert_eq!(registry.tokens().count(), 3);
+    let wusd = registry
+        .get(&TokenId::parse("ETH_WUSD").unwrap())
+        .unwrap()
+        .0;
+    assert_eq!(wusd.contract.to_checksum(), DEVNET_WUSD);
+    assert_eq!(wusd.decimals, 18);
+}
+
+/// Loads `text` as a config file.
+fn load_text(name: &str, text: &str) -> Result<Config, Vec<String>> {
+    let dir = std::env::temp_dir().join(format!("wcheckout-config-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("wcheckout.toml");
+    std::fs::write(&file, text).unwrap();
+    let loaded = load(Some(&file)).and_then(|config| {
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    loaded
+}
+
+fn token<'a>(registry: &'a TokenRegistry, id: &str) -> Option<&'a Token> {
+    registry
+        .get(&TokenId::parse(id).unwrap())
+        .map(|(token, _)| token)
+}
+
+const RPC: &str = "rpc_urls = [\"https://rpc.example\"]\n";
+
+#[test]
+fn the_mainnet_preset_fills_the_chain_and_its_stablecoins() {
+    let config = load_text(
+        "mainnet",
+        &format!("[chains.ETH]\nnetwork = \"mainnet\"\n{RPC}"),
+    )
+    .unwrap();
+    let chain = &config.chains["ETH"];
+    assert_eq!(chain.chain_id, 1);
+    let registry = config.token_registry().unwrap();
+    let eth = registry.chain(&ChainKey::parse("ETH").unwrap()).unwrap();
+    assert_eq!(eth.display_name, "Ethereum");
+    assert_eq!(
+        eth.finality,
+        Finality::Confirmations(12),
+        "Ethereum's default depth"
+    );
+    assert_eq!(
+        eth.explorer_tx_url.as_deref(),
+        Some("https://etherscan.io/tx/{tx}")
+    );
+    let expected = [
+        ("ETH_USDT", "0xdAC17F958D2ee523a2206206994597C13D831ec7", 6),
+        ("ETH_USDC", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", 6),
+        ("ETH_WUSD", "0x7Cd017ca5ddb86861FA983a34b5F495C6F898c41", 18),
+    ];
+    assert_eq!(registry.tokens().count(), expected.len());
+    for (id, contract, decimals) in expected {
+        let token = token(&registry, id).unwrap();
+        assert_eq!(token.contract.to_checksum(), contract, "{id}");
+        assert_eq!(token.decimals, decimals, "{id}");
+        assert_eq!(token.payment_scale, 2, "{id}");
+        assert!(token.enabled, "{id}");
+    }
+    assert!(registry.payable("ETH_WUSD").is_ok());
+}
+
+#[test]
+fn every_preset_key_can_be_overridden() {
+    let text = format!(
+        "[chains.ETH]\nnetwork = \"mainnet\"\n{RPC}display_name = \"Main\"\n\
+             finality = \"finalized\"\nexplorer_tx_url = \"https://x.example/{{tx}}\"\n\
+             [tokens.ETH_WUSD]\ncontract = \"{DEVNET_WUSD}\"\ndecimals = 6\n\
+             [tokens.ETH_USDC]\nenabled = false\n"
+    );
+    let config = load_text("override", &text).unwrap();
+    let registry = config.token_registry().unwrap();
+    let eth = registry.chain(&ChainKey::parse("ETH").unwrap()).unwrap();
+    assert_eq!(eth.display_name, "Main");
+    assert_eq!(eth.finality, Finality::Finalized);
+    assert_eq!(
+        eth.explorer_tx_url.as_deref(),
+        Some("https://x.example/{tx}")
+    );
+    let wusd = token(&registry, "ETH_WUSD").unwrap();
+    assert_eq!(wusd.contract.to_checksum(), DEVNET_WUSD);
+    assert_eq!(wusd.decimals, 6);
+    let usdc = token(&registry, "ETH_USDC").unwrap();
+    assert!(!usdc.enabled, "disabled, still known for its orders");
+    assert_eq!(
+        usdc.contract.to_checksum(),
+        "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
+    );
+    assert!(registry.payable("ETH_USDC").is_err());
+}
+
+#[test]
+fn the_sepolia_preset_asks_for_a_usdt_contract() {
+    let bare = format!("[chains.ETH]\nnetwork = \"sepolia\"\n{RPC}");
+    let problems = load_text("sepolia-bare", &bare).unwrap_err().join("\n");
+    assert!(
+        problems.contains(
+            "tokens.ETH_USDT.contract: network 'sepolia' has no official USDT contract; set \
+                 tokens.ETH_USDT.contract to the USDT contract you accept, or \
+                 tokens.ETH_USDT.enabled = false to offer no ETH_USDT"
+        ),
+        "{problems}"
+    );
+    let without = format!("{bare}[tokens.ETH_USDT]\nenabled = false\n");
+    let config = load_text("sepolia-without", &without).unwrap();
+    assert_eq!(config.chains["ETH"].chain_id, 11_155_111);
+    let registry = config.token_registry().unwrap();
+    assert!(token(&registry, "ETH_USDT").is_none(), "left out");
+    let usdc = token(&registry, "ETH_USDC").unwrap();
+    assert_eq!(
+        usdc.contract.to_checksum(),
+        "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238"
+    );
+    let wusd = token(&registry, "ETH_WUSD").unwrap();
+    assert_eq!(
+        wusd.contract,
+        EvmAddress::parse("0x371607f7463d27ae9deaf64ae00da9cbd4cf0065").unwrap()
+    );
+    assert_eq!(wusd.decimals, 18);
+    let eth = registry.chain(&ChainKey::parse("ETH").unwrap()).unwrap();
+    assert_eq!(eth.display_name, "Ethereum Sepolia");
+    let with = format!("{bare}[tokens.ETH_USDT]\ncontract = \"{DEVNET_USDT}\"\n");
+    let registry = load_text("sepolia-with", &with)
+        .unwrap()
+        .token_registry()
+        .unwrap();
+    let usdt = token(&registry, "ETH_USDT").unwrap();
+    assert_eq!(
+        (usdt.contract.to_checksum().as_str(), usdt.decimals),
+        (DEVNET_USDT, 6)
+    );
+}
+
+#[test]
+fn presets_follow_the_chain_key_and_refuse_a_wrong_network() {
+    let text = format!(
+        "[chains.SEPOLIA]\nnetwork = \"sepolia\"\n{RPC}[tokens.SEPOLIA_USDT]\nenabled = false\n"
+    );
+    let registry = load_text("key", &text).unwrap().token_registry().unwrap();
+    assert!(token(&registry, "SEPOLIA_USDC").is_some());
+    assert!(token(&registry, "SEPOLIA_WUSD").is_some());
+    let unknown = format!("[chains.ETH]\nnetwork = \"goerli\"\n{RPC}");
+    let problems = load_text("unknown", &unknown).unwrap_err().join("\n");
+    assert!(
+        problems.contains("chains.ETH.network: 'goerli' must be mainnet or sepolia"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("chains.ETH.chain_id: required"),
+        "{problems}"
+    );
+    let mismatch = format!("[chains.ETH]\nnetwork = \"mainnet\"\nchain_id = 5\n{RPC}");
+    let problems = load_text("mismatch", &mismatch).unwrap_err().join("\n");
+    assert!(
+        problems.contains("chains.ETH.chain_id: 5 is not network 'mainnet' (chain id 1)"),
+        "{problems}"
+    );
+    let bare_token = format!("[chains.ETH]\nchain_id = 1\n{RPC}[tokens.ETH_USDT]\ndecimals = 6\n");
+    let problems = load_text("bare-token", &bare_token).unwrap_err().join("\n");
+    assert!(
+        problems.contains("tokens.ETH_USDT.contract: required"),
+        "{problems}"
+    );
+}
+
+#[test]
+fn the_example_file_is_valid_and_documents_every_key() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/wcheckout.example.toml");
+    let config = load(Some(&path)).unwrap();
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
+    let example = std::fs::read_to_string(&path).unwrap();
+    let defaults = toml::Value::try_from(load(None).unwrap()).unwrap();
+    for (section, table) in defaults.as_table().unwrap() {
+        assert!(
+            example.contains(&format!("[{section}")),
+            "[{section}] is not documented"
+        );
+        let keys = table.as_table().unwrap().values().flat_map(|v| match v {
+            toml::Value::Table(inner) => inner.keys().cloned().collect::<Vec<_>>(),
+            _ => Vec::new(),
+        });
+        let direct = table.as_table().unwrap().keys().cloned();
+        for key in direct.chain(keys) {
+            let documented = example.lines().any(|line| {
+                let line = line.trim_start_matches(['#', ' ']);
+                line.starts_with(&format!("{key} ="))
+                    || line.starts_with(&format!("[{section}.{key}]"))
+            });
+            assert!(documented, "{section}.{key} is not in the example file");
+        }
+    }
+    for key in [
+        "seed_file",
+        "seed",
+        "master_key_file",
+        "master_key",
+        "network",
+        "ws_url",
+        "explorer_tx_url",
+        "wallet_rpc_url",
+        "start_block",
+        "allow_private_targets",
+        "require_https",
+        "proxy_url",
+        "approval_above",
+        "account_name",
+    ] {
+        assert!(
+            example.contains(&format!("# {key} =")),
+            "{key} is not documented"
+        );
+    }
+}
+
+#[test]
+fn unknown_keys_do_not_hide_other_problems() {
+    let dir = std::env::temp_dir().join(format!("wcheckout-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("unknown.toml");
+    std::fs::write(
+        &file,
+        "[server]\nlisten = \"nowhere\"\nlisten_port = 1\n[bogus]\nx = 1\n",
+    )
+    .unwrap();
+    let problems = load(Some(&file)).unwrap_err().join("\n");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        problems.contains("server.listen_port: unknown key"),
+        "{problems}"
+    );
+    assert!(problems.contains("bogus: unknown key"), "{problems}");
+    assert!(problems.contains("server.listen: 'nowhere'"), "{problems}");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        &file,
+        "[database]\nmax_connections = \"many\"\n[server]\nlisten = \"nowhere\"\n",
+    )
+    .unwrap();
+    let problems = load(Some(&file)).unwrap_err().join("\n");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        problems.contains("database.max_connections: invalid type"),
+        "{problems}"
+    );
+    assert!(problems.contains("server.listen: 'nowhere'"), "{problems}");
+}
+
+#[test]
+fn problems_name_their_keys() {
+    let mut config = load(None).unwrap();
+    config.server.listen = "nowhere".into();
+    config.server.mode = Mode::Production;
+    config.tokens.get_mut("ETH_USDT").unwrap().contract = "0x1234".into();
+    let problems = config.problems().join("\n");
+    assert!(problems.contains("server.listen: 'nowhere'"), "{problems}");
+    assert!(
+        problems.contains("server.public_url: must be https://"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("keys.seed_file: production mode"),
+        "{problems}"
+    );
+    assert!(problems.contains("tokens.ETH_USDT.contract"), "{problems}");
+}
+
+#[test]
+fn printed_configuration_is_toml_in_the_example_layout_with_secrets_redacted() {
+    let text = "[database]\nurl = \"postgres://gw:pg-secret@db:5432/wcheckout\"\n\
+                    [keys]\nseed = \"abandon abandon abandon abandon abandon abandon abandon \
+                    abandon abandon abandon abandon about\"\nmaster_key = \"\
+                    2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b\"\n\
+                    [webhooks]\nproxy_url = \"http://user:proxy-secret@proxy:3128\"\n";
+    let config = load_text("printed", text).unwrap();
+    let printed = config.to_redacted_toml().unwrap();
+    for secret in ["pg-secret", "abandon", "2b2b", "proxy-secret"] {
+        assert!(!printed.contains(secret), "{secret} shown:\n{printed}");
+    }
+    assert!(printed.contains("url = \"postgres://gw:[REDACTED]@db:5432/wcheckout\""));
+    // The sections of the example file, in its order.
+    let example = include_str!("../../../../config/wcheckout.example.toml");
+    let sections = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with('[') && !l.starts_with("[[") && !l.contains('.'))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let printed_sections = sections(&printed);
+    let mut order = sections(example)
+        .into_iter()
+        .filter(|s| printed_sections.contains(s));
+    assert!(
+        printed_sections
+            .iter()
+            .filter(|s| sections(example).contains(s))
+            .all(|s| order.next().as_ref() == Some(s)),
+        "{printed_sections:?}"
+    );
+    // Loaded again (secrets given back), it prints the same: it can be diffed.
+    let given_back = printed
+        .replace("[REDACTED]@db", "pg-secret@db")
+        .replace(
+            "seed = \"[REDACTED]\"",
+            &format!("seed = {:?}", config.keys.seed.clone().unwrap()),
+        )
+        .replace(
+            "master_key = \"[REDACTED]\"",
+            &format!("master_key = {:?}", config.keys.master_key.clone().unwrap()),
+        )
+        .replace("\"[REDACTED]\"", "\"http://user:proxy-secret@proxy:3128\"");
+    let again = load_text("printed-again", &given_back).unwrap();
+    assert_eq!(again.to_redacted_toml().unwrap(), printed);
+}
+
+#[test]
+fn webhook_proxy_url_is_checked_and_never_shown() {
+    let mut config = load(None).unwrap();
+    config.webhooks.proxy_url = Some(ProxyUrl("socks5://user:secret@proxy:1080".into()));
+    let problems = config.problems().join("\n");
+    assert!(
+        problems.contains("webhooks.proxy_url: must be an http"),
+        "{problems}"
+    );
+    assert!(!problems.contains("secret"), "{problems}");
+    config.webhooks.proxy_url = Some(ProxyUrl("http://user:secret@proxy.internal:3128".into()));
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
+    assert!(!format!("{config:?}").contains("secret"));
+}
