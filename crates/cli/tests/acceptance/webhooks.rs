@@ -4,17 +4,15 @@
 //! through a 500, a timeout and an unacknowledging 200; the schedule running out and an operator
 //! resend; per-object order; a slow app not holding up the others.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::chain::{TestChain, eventually, usd};
+use crate::common::receiver::{Delivery, Receiver, Reply, always};
+use crate::common::{Db, TestGateway};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::chain::{TestChain, eventually, usd};
-use common::receiver::{Delivery, Receiver, Reply, always};
-use common::{Db, TestGateway};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use wcheckout::config::Config;
@@ -500,7 +498,10 @@ async fn retries_until_acknowledged_then_gives_up_and_resends(db: Db) {
     assert_eq!(ok.http_status, Some(200));
     assert!(ok.delivered);
     assert_eq!(ok.error, None);
-    assert_eq!(ok.response_excerpt.as_deref(), Some(common::receiver::ACK));
+    assert_eq!(
+        ok.response_excerpt.as_deref(),
+        Some(crate::common::receiver::ACK)
+    );
 
     // A receiver that always fails: 1 attempt + 4 retries, then FAILED and left alone.
     create_order(&gw, &app, "retry-down", "5").await;

@@ -7,8 +7,6 @@
 //! Every wait is bounded; every gateway and anvil process is killed when its handle is dropped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,9 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::TEST_MNEMONIC;
-use common::chain::{PAYERS, TestChain, eventually, text, units, usd};
-use common::process::{Gateway, command, wait_bounded};
+use crate::common::TEST_MNEMONIC;
+use crate::common::chain::{PAYERS, TestChain, eventually, text, units, usd};
+use crate::common::process::{Gateway, command, wait_bounded};
 use serde_json::{Value, json};
 use wcheckout_client::{Client, Credentials};
 use wcheckout_domain::address::EvmAddress;
@@ -270,18 +268,6 @@ async fn reconcile_and_check(dir: &Path, config: &Path) -> (String, Value) {
     (reconciled.stdout.trim().to_owned(), check)
 }
 
-impl Gateway {
-    /// Starts `wcheckout serve` (stopping at `failpoint` when given) and waits (bounded) for its
-    /// listening line; `run` numbers the stderr log file.
-    fn start(dir: &Path, config: &Path, run: usize, failpoint: Option<&str>) -> Gateway {
-        let mut serve = command(dir, config, &["serve"]);
-        if let Some(name) = failpoint {
-            serve.env("WCHECKOUT_FAILPOINT", name);
-        }
-        Gateway::spawn(serve, dir.join(format!("serve-{run}.log")))
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // API and chain helpers
 // ---------------------------------------------------------------------------------------------
@@ -431,7 +417,7 @@ async fn refund_paid_once_after_kill(label: &str, database_url: &str, failpoint:
     fund_gas(&chain, &dir.path, &config, hot).await;
     fund_tokens(&chain, &dir.path, &config, hot, "1000").await;
 
-    let mut gateway = Gateway::start(&dir.path, &config, 0, Some(failpoint));
+    let mut gateway = Gateway::serve(&dir.path, &config, 0, &[("WCHECKOUT_FAILPOINT", failpoint)]);
     let credentials = create_app(&dir.path, &config).await;
     let client = Client::new(&gateway.url(), credentials.clone());
     let deposit = create_order(&client, "crash", REFUND_AMOUNT, "ETH_USDT").await;
@@ -491,7 +477,7 @@ async fn refund_paid_once_after_kill(label: &str, database_url: &str, failpoint:
 
     gateway.kill();
     let killed_at = started.elapsed();
-    let gateway = Gateway::start(&dir.path, &config, 1, None);
+    let gateway = Gateway::serve(&dir.path, &config, 1, &[]);
     let client = Client::new(&gateway.url(), credentials);
     let done = eventually(WAIT, "refund REFUNDED after the restart", || async {
         let info = refund_info(&client, "crash-refund").await;
@@ -799,7 +785,7 @@ async fn mixed_run_reconciles(label: &str, database_url: &str) {
     let hot = hot_wallet(&dir.path, &config).await;
     // Gas only: every token the hot wallet pays out comes from sweeps.
     fund_gas(&chain, &dir.path, &config, hot).await;
-    let gateway = Gateway::start(&dir.path, &config, 0, None);
+    let gateway = Gateway::serve(&dir.path, &config, 0, &[]);
     let client = Arc::new(Client::new(
         &gateway.url(),
         create_app(&dir.path, &config).await,

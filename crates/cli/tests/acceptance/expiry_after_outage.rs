@@ -3,9 +3,7 @@
 //! that stays behind is waited for only `orders.expiry_grace_secs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::{Db, TestGateway};
+use crate::common::{Db, TestGateway};
 use serde_json::json;
 use wcheckout_domain::chain::BlockMark;
 use wcheckout_domain::ports::{ChainStore, OrderStore};

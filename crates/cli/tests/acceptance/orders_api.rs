@@ -1,12 +1,10 @@
 //! Every order endpoint through real HTTP against a running gateway, on both engines.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::receiver::{Receiver, Reply, always};
-use common::{Db, TestGateway, retcode};
+use crate::common::receiver::{Receiver, Reply, always};
+use crate::common::{Db, TestGateway, retcode};
 use serde_json::{Value, json};
 
 fn create_body(order_no: &str) -> String {

@@ -7,8 +7,6 @@
 //! Every wait is bounded, and every gateway process is killed when its handle is dropped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,9 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::TEST_MNEMONIC;
-use common::chain::{PAYERS, TestChain, eventually, text, units, usd};
-use common::process::{Gateway, command, wait_bounded};
+use crate::common::TEST_MNEMONIC;
+use crate::common::chain::{PAYERS, TestChain, eventually, text, units, usd};
+use crate::common::process::{Gateway, command, wait_bounded};
 use serde_json::{Value, json};
 use wcheckout_client::{Client, Credentials};
 use wcheckout_domain::money::TokenAmount;
@@ -126,15 +124,6 @@ fn create_app(dir: &Path, config: &Path) -> Credentials {
         api_key: text("apiKey"),
         api_secret: text("apiSecret"),
         sign_key: text("signKey"),
-    }
-}
-
-impl Gateway {
-    /// Starts `wcheckout serve` and waits (bounded) for its listening line; `run` numbers the
-    /// stderr log file.
-    fn start(dir: &Path, config: &Path, run: usize) -> Gateway {
-        let serve = command(dir, config, &["serve"]);
-        Gateway::spawn(serve, dir.join(format!("serve-{run}.log")))
     }
 }
 
@@ -285,7 +274,7 @@ async fn transfers_survive_gateway_kills(label: &str, database_url: &str) {
     let dir = TempDir::new();
     let config = write_config(&dir.path, database_url, &chain, chain.head().await + 1);
     let mut runs = 0;
-    let mut gateway = Gateway::start(&dir.path, &config, runs);
+    let mut gateway = Gateway::serve(&dir.path, &config, runs, &[]);
     let credentials = create_app(&dir.path, &config);
     let client = Client::new(&gateway.url(), credentials.clone());
     let mut planned = Vec::with_capacity(ORDERS);
@@ -340,7 +329,7 @@ async fn transfers_survive_gateway_kills(label: &str, database_url: &str) {
         // Transfers keep arriving while the gateway is down.
         tokio::time::sleep(Duration::from_millis(800)).await;
         runs += 1;
-        gateway = Gateway::start(&dir.path, &config, runs);
+        gateway = Gateway::serve(&dir.path, &config, runs, &[]);
         let back_at = count.load(Ordering::SeqCst);
         // The killed process's lease runs out; the new one takes the chain over.
         eventually(WAIT, "the restarted gateway leads the chain", || async {
@@ -503,7 +492,7 @@ async fn metrics_and_health_report_the_chain(label: &str, database_url: &str) {
     let chain = TestChain::start(31337).await;
     let dir = TempDir::new();
     let config = write_config(&dir.path, database_url, &chain, chain.head().await + 1);
-    let gateway = Gateway::start(&dir.path, &config, 0);
+    let gateway = Gateway::serve(&dir.path, &config, 0, &[]);
     let client = Client::new(&gateway.url(), create_app(&dir.path, &config));
     let deposit = create_order(&client, "metered", "21.5").await;
     chain.pay(1, chain.usdt, &deposit, usd("21.5")).await;
@@ -681,7 +670,7 @@ async fn backup_under_load_restores_every_order() {
     let live = fresh_sqlite();
     let dir = TempDir::new();
     let config = write_config(&dir.path, &live.url, &chain, chain.head().await + 1);
-    let gateway = Gateway::start(&dir.path, &config, 0);
+    let gateway = Gateway::serve(&dir.path, &config, 0, &[]);
     let credentials = create_app(&dir.path, &config);
     let client = Arc::new(Client::new(&gateway.url(), credentials.clone()));
 
@@ -736,7 +725,7 @@ async fn backup_under_load_restores_every_order() {
     assert!(restored.contains("payouts are held"), "{restored}");
     let (again, said) = run(&dir.path, &fresh, &["restore", "--from", &backup_arg]);
     assert!(!again && said.contains("exists already"), "{said}");
-    let gateway = Gateway::start(&dir.path, &fresh, 1);
+    let gateway = Gateway::serve(&dir.path, &fresh, 1, &[]);
     let client = Client::new(&gateway.url(), credentials);
     let listed = eventually(WAIT, "every order of the backup paid", || async {
         let listed = orders(&client).await;
@@ -817,13 +806,13 @@ async fn restarted_gateway_takes_its_leases_back(label: &str, database_url: &str
         .replace("lease_ttl_secs = 2", "lease_ttl_secs = 15");
     fs::write(&config, text).unwrap();
     let credentials = create_app(&dir.path, &config);
-    let mut gateway = Gateway::start(&dir.path, &config, 0);
+    let mut gateway = Gateway::serve(&dir.path, &config, 0, &[]);
     let client = Client::new(&gateway.url(), credentials.clone());
     let first = time_to_paid(&client, &chain, "before-kill", 1).await;
 
     // SIGKILL, and the same configuration (the same identity) again at once.
     gateway.kill();
-    let mut gateway = Gateway::start(&dir.path, &config, 1);
+    let mut gateway = Gateway::serve(&dir.path, &config, 1, &[]);
     let client = Client::new(&gateway.url(), credentials.clone());
     let restarted = time_to_paid(&client, &chain, "after-restart", 2).await;
     assert!(
@@ -912,7 +901,7 @@ async fn a_node_outage_is_logged_once_when_it_starts_and_once_when_it_ends() {
     let chain = TestChain::start_with(&options).await;
     let database = fresh_sqlite();
     let config = write_config(&dir.path, &database.url, &chain, chain.head().await + 1);
-    let gateway = Gateway::start(&dir.path, &config, 0);
+    let gateway = Gateway::serve(&dir.path, &config, 0, &[]);
     chain.mine(2).await;
     let head = chain.head().await;
     eventually(WAIT, "watcher caught up", || async {

@@ -4,11 +4,9 @@
 //! responses, secret rotation and disabled apps. Every refused create-order creates nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Db, TestGateway, retcode, signed_headers_at};
+use crate::common::{Db, TestGateway, retcode, signed_headers_at};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use wcheckout_app::admin::{AppChanges, IssuedCredentials};

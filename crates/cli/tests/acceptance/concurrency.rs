@@ -2,12 +2,10 @@
 //! yields one order.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use common::{Db, TestGateway, retcode, signed_headers_at};
+use crate::common::{Db, TestGateway, retcode, signed_headers_at};
 use serde_json::json;
 use wcheckout_app::clock::SystemClock;
 use wcheckout_domain::ports::Clock;

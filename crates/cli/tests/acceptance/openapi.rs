@@ -1,9 +1,7 @@
 //! `/openapi.json` describes every route, request and response as implemented.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::{Db, TestGateway};
+use crate::common::{Db, TestGateway};
 use serde_json::Value;
 
 #[tokio::test]

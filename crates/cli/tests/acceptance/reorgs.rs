@@ -6,12 +6,10 @@
 //! credited as it is, and a rescan of final transfers credits nothing twice.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::chain::{TestChain, eventually, usd};
-use common::{Db, TestGateway};
+use crate::common::chain::{TestChain, eventually, usd};
+use crate::common::{Db, TestGateway};
 use serde_json::{Value, json};
 use wcheckout::config::Config;
 use wcheckout_app::watcher::{ChainWatcher, Round};

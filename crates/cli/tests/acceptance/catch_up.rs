@@ -4,13 +4,11 @@
 //! the raw `eth_getLogs` calls for the same range, for the record only).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use common::chain::{PAYERS, TestChain, eventually, usd};
-use common::{Db, TestGateway};
+use crate::common::chain::{PAYERS, TestChain, eventually, usd};
+use crate::common::{Db, TestGateway};
 use serde_json::{Value, json};
 use wcheckout_app::admin::IssuedCredentials;
 use wcheckout_app::wire::CreateCheckoutOrderRequest;

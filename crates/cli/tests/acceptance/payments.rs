@@ -3,12 +3,10 @@
 //! each other.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::chain::{TestChain, eventually, usd, wusd};
-use common::{Db, TestGateway, retcode};
+use crate::common::chain::{TestChain, eventually, usd, wusd};
+use crate::common::{Db, TestGateway, retcode};
 use serde_json::{Value, json};
 use wcheckout_app::admin::{AppChanges, IssuedCredentials};
 use wcheckout_app::payments::Credited;

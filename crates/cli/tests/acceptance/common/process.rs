@@ -104,6 +104,19 @@ impl Gateway {
         }
     }
 
+    /// `wcheckout serve` in `dir` with the variables `env` (a failpoint to stop at, say), its
+    /// stderr in `serve-{label}.log`; waits (bounded) for its listening line.
+    pub fn serve(
+        dir: &Path,
+        config: &Path,
+        label: impl std::fmt::Display,
+        env: &[(&str, &str)],
+    ) -> Gateway {
+        let mut serve = command(dir, config, &["serve"]);
+        serve.envs(env.iter().copied());
+        Gateway::spawn(serve, dir.join(format!("serve-{label}.log")))
+    }
+
     /// `http://ADDR`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

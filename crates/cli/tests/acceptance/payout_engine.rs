@@ -3,12 +3,10 @@
 //! one of them is ever mined), and a payout completes only at the chain's confirmation depth.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::chain::{TestChain, eventually, usd};
-use common::{Db, TestGateway};
+use crate::common::chain::{TestChain, eventually, usd};
+use crate::common::{Db, TestGateway};
 use serde_json::{Value, json};
 use wcheckout_domain::ledger::Asset;
 use wcheckout_domain::payout::{Payout, PayoutKind};

@@ -2,9 +2,7 @@
 //! and that nothing about another order, another app or any secret can be read through them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::{Db, TestGateway};
+use crate::common::{Db, TestGateway};
 use serde_json::{Value, json};
 use wcheckout_app::admin::{AppChanges, IssuedCredentials};
 

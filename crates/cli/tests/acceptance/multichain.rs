@@ -2,12 +2,10 @@
 //! own chain, and a transfer on one chain never credits an order of the other.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::chain::{TestChain, eventually, usd};
-use common::{Db, TestGateway};
+use crate::common::chain::{TestChain, eventually, usd};
+use crate::common::{Db, TestGateway};
 use serde_json::{Value, json};
 
 async fn two_chains_side_by_side(db: Db) {

@@ -8,15 +8,13 @@
 //! within a bound.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::chain::{TestChain, eventually, usd};
-use common::receiver::{Receiver, Reply, always};
-use common::{Db, TestGateway, retcode, signed_headers_at};
+use crate::common::chain::{TestChain, eventually, usd};
+use crate::common::receiver::{Receiver, Reply, always};
+use crate::common::{Db, TestGateway, retcode, signed_headers_at};
 use serde_json::{Value, json};
 use wcheckout::config::{BankAccountConfig, Config};
 use wcheckout_app::admin::IssuedCredentials;
@@ -253,7 +251,7 @@ impl Bench {
         self.hooks
             .deliveries()
             .iter()
-            .map(common::receiver::Delivery::json)
+            .map(crate::common::receiver::Delivery::json)
             .filter(|body| body["eventType"] == event_type && body["data"][key] == value)
             .filter(|body| seen.insert(body["eventId"].as_str().unwrap_or("").to_owned()))
             .map(|body| body["data"].clone())
@@ -292,9 +290,10 @@ impl Bench {
             )
             .unwrap(),
         );
-        let keys =
-            wcheckout_evm::keys::payout_keys(&secrecy::SecretString::from(common::TEST_MNEMONIC))
-                .unwrap();
+        let keys = wcheckout_evm::keys::payout_keys(&secrecy::SecretString::from(
+            crate::common::TEST_MNEMONIC,
+        ))
+        .unwrap();
         let writer = wcheckout_evm::writer::EvmChainWriter::new(reader, keys, 31337);
         let writer = &writer;
         let settled = eventually(

@@ -7,8 +7,6 @@
 //!
 //! Every wait is bounded; every child process is killed when its handle is dropped.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
@@ -20,9 +18,9 @@ use std::sync::mpsc::{self, Receiver as Lines};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::TEST_MNEMONIC;
-use common::process::{Gateway, READY_TIMEOUT, STOP_TIMEOUT, command, wait_bounded};
-use common::receiver::{ACK, Delivery, Receiver, Reply, always};
+use crate::common::TEST_MNEMONIC;
+use crate::common::process::{Gateway, READY_TIMEOUT, STOP_TIMEOUT, command, wait_bounded};
+use crate::common::receiver::{ACK, Delivery, Receiver, Reply, always};
 use serde_json::{Value, json};
 use wcheckout_app::clock::SystemClock;
 use wcheckout_app::events::envelope_event;
@@ -103,6 +101,14 @@ impl Cli {
         let mut command = command(&self.dir, &self.config, args);
         command.envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         command
+    }
+
+    /// `wcheckout serve` with this CLI's variables, its stderr in `serve-{label}.log`.
+    fn serve(&self, label: &str) -> Gateway {
+        Gateway::spawn(
+            self.command(&["serve"]),
+            self.dir.join(format!("serve-{label}.log")),
+        )
     }
 
     /// Runs a command to completion (killed and failed after [`COMMAND_TIMEOUT`]).
@@ -249,13 +255,6 @@ fn every_second(count: usize) -> String {
     format!("retry_schedule_secs = [{}]", vec!["1"; count].join(", "))
 }
 
-impl Gateway {
-    fn start(cli: &Cli, label: &str) -> Gateway {
-        let serve = cli.command(&["serve"]);
-        Gateway::spawn(serve, cli.dir.join(format!("serve-{label}.log")))
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Apps and API calls
 // ---------------------------------------------------------------------------------------------
@@ -358,7 +357,7 @@ async fn backlog_survives_sigkill(label: &str, database_url: &str) {
     let cli = sandbox(&dir.path, database_url, &webhooks);
     let creds = cli.create_app("Backlog", Some(&down.url("/hook")));
     let app = AppId::new(creds.app_id.clone());
-    let mut gateway = Gateway::start(&cli, "first");
+    let mut gateway = cli.serve("first");
 
     let client = Arc::new(creds.client(&gateway));
     let mut calls = tokio::task::JoinSet::new();
@@ -442,7 +441,7 @@ async fn backlog_survives_sigkill(label: &str, database_url: &str) {
     down.stop().await;
     let receiver = Receiver::start_on(hook, always(Reply::ok())).await;
     let restarted = Instant::now();
-    let gateway = Gateway::start(&cli, "restarted");
+    let gateway = cli.serve("restarted");
     let listening = restarted.elapsed();
     let log = receiver
         .wait_for(Duration::from_secs(180), "the whole backlog", |log| {
@@ -599,7 +598,7 @@ attempt_timeout_secs = 2
     let local_url = format!("https://localhost:{}/hook", receiver.addr.port());
     let plain = cli.create_app("Plain", Some(&plain_url));
     let local = cli.create_app("Local TLS", Some(&local_url));
-    let mut gateway = Gateway::start(&cli, "production");
+    let mut gateway = cli.serve("production");
     create_and_cancel(&plain.client(&gateway), "prod-plain").await;
     create_and_cancel(&local.client(&gateway), "prod-local").await;
     let plain_event = only_event_of(&cli, &plain.app_id).await;
@@ -650,7 +649,7 @@ attempt_timeout_secs = 2
     let opened = cli
         .with("WCHECKOUT__WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true")
         .with("WCHECKOUT__WEBHOOKS__REQUIRE_HTTPS", "false");
-    let gateway = Gateway::start(&opened, "opened");
+    let gateway = opened.serve("opened");
     let delivered = receiver
         .wait_for(WAIT, "the plain app's event", |log| {
             log.iter()
@@ -702,7 +701,7 @@ async fn production_refuses_private_targets_on_postgres() {
 // c. The operator commands
 // ---------------------------------------------------------------------------------------------
 
-fn flaky_down() -> common::receiver::Script {
+fn flaky_down() -> crate::common::receiver::Script {
     Arc::new(|d: &Delivery| {
         if d.path == "/flaky" {
             Reply::status(500, "flaky down")
@@ -727,7 +726,7 @@ async fn operator_commands(label: &str, database_url: &str) {
     let shop = cli.create_app("Shop", Some(&receiver.url("/ok")));
     let flaky = cli.create_app("Flaky", Some(&receiver.url("/flaky")));
     let silent = cli.create_app("Silent", None);
-    let gateway = Gateway::start(&cli, "operator");
+    let gateway = cli.serve("operator");
 
     let shop_client = shop.client(&gateway);
     create_and_cancel(&shop_client, "shop-1").await;
@@ -1070,7 +1069,7 @@ async fn node_receiver_verifies_real_deliveries(label: &str, database_url: &str)
     let node = NodeReceiver::start(creds.sign_key());
     let hook = format!("{}/webhooks/wcheckout", node.url);
     cli.ok(&["app", "update", &creds.app_id, "--webhook-url", &hook]);
-    let gateway = Gateway::start(&cli, "node");
+    let gateway = cli.serve("node");
     let client = creds.client(&gateway);
 
     create_and_cancel(&client, "node-1").await;

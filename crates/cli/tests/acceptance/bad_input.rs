@@ -3,13 +3,11 @@
 //! numbers in query strings, on both engines.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use common::{Db, TestGateway, retcode, signed_headers_at};
+use crate::common::{Db, TestGateway, retcode, signed_headers_at};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Map, Value, json};
 use wcheckout_app::admin::IssuedCredentials;

@@ -4,13 +4,11 @@
 //! reloads (confirming, partly paid, paid, expired) and the wallet errors a payer can meet.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::browser::{self, Browser, decode_qr};
-use common::chain::{TestChain, eventually, usd};
-use common::{Db, TestGateway};
+use crate::common::browser::{self, Browser, decode_qr};
+use crate::common::chain::{TestChain, eventually, usd};
+use crate::common::{Db, TestGateway};
 use serde_json::{Value, json};
 use wcheckout_app::admin::{AppChanges, IssuedCredentials};
 use wcheckout_evm::anvil::DEV_ACCOUNTS;
@@ -444,7 +442,7 @@ async fn the_page_speaks_chinese_when_asked() {
 }
 
 /// Writes the README's screenshots when `WCHECKOUT_SCREENSHOTS` names a directory
-/// (`WCHECKOUT_SCREENSHOTS=docs/images cargo test -p wcheckout --test payment_page screenshots`).
+/// (`WCHECKOUT_SCREENSHOTS=docs/images cargo test -p wcheckout --test acceptance payment_page::screenshots`).
 #[tokio::test]
 async fn screenshots_for_the_docs() {
     let Ok(dir) = std::env::var("WCHECKOUT_SCREENSHOTS") else {
