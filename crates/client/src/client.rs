@@ -5,6 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use crate::routes;
 use crate::signature::{self, SignedParts};
 
 /// An app's three credentials.
@@ -159,7 +160,7 @@ impl Client {
     }
 
     async fn token_request(&self, query: &[(&str, &str)]) -> Result<CachedToken, ClientError> {
-        let url = format!("{}/user/auth/oauth2/token", self.base_url);
+        let url = format!("{}{}", self.base_url, routes::TOKEN);
         let response = self.http.post(url).query(query).send().await?;
         let json: Value = response.json().await?;
         let field = |name: &str| {
@@ -187,6 +188,99 @@ impl Client {
             refresh_token: text("refresh_token"),
             expires_at: Instant::now() + Duration::from_secs(expires_in),
         })
+    }
+
+    /// CreateCheckoutOrder.
+    pub async fn create_order(&self, body: &Value) -> Result<ApiResponse, ClientError> {
+        self.post(routes::CREATE_ORDER, &body.to_string()).await
+    }
+
+    /// QueryCheckoutOrder.
+    pub async fn order_info(&self, order_no: &str) -> Result<ApiResponse, ClientError> {
+        self.get(&routes::with_query(routes::ORDER_INFO, "orderNo", order_no))
+            .await
+    }
+
+    /// CancelCheckoutOrder.
+    pub async fn cancel_order(&self, order_no: &str) -> Result<ApiResponse, ClientError> {
+        self.get(&routes::with_query(
+            routes::CANCEL_ORDER,
+            "orderNo",
+            order_no,
+        ))
+        .await
+    }
+
+    /// ListCheckoutOrders.
+    pub async fn list_orders(&self, body: &Value) -> Result<ApiResponse, ClientError> {
+        self.post(routes::LIST_ORDERS, &body.to_string()).await
+    }
+
+    /// ListAbnormalPayments.
+    pub async fn list_abnormal_payments(&self, body: &Value) -> Result<ApiResponse, ClientError> {
+        self.post(routes::LIST_ABNORMAL_PAYMENTS, &body.to_string())
+            .await
+    }
+
+    /// RefundAbnormalPayment.
+    pub async fn refund_abnormal_payment(&self, body: &Value) -> Result<ApiResponse, ClientError> {
+        self.post(routes::REFUND_ABNORMAL_PAYMENT, &body.to_string())
+            .await
+    }
+
+    /// CreateRefundOrder.
+    pub async fn create_refund(&self, body: &Value) -> Result<ApiResponse, ClientError> {
+        self.post(routes::CREATE_REFUND, &body.to_string()).await
+    }
+
+    /// CancelRefundOrder.
+    pub async fn cancel_refund(&self, refund_order_no: &str) -> Result<ApiResponse, ClientError> {
+        let path = routes::with_query(routes::CANCEL_REFUND, "refundOrderNo", refund_order_no);
+        self.get(&path).await
+    }
+
+    /// QueryRefundOrder.
+    pub async fn refund_info(&self, refund_order_no: &str) -> Result<ApiResponse, ClientError> {
+        let path = routes::with_query(routes::REFUND_INFO, "refundOrderNo", refund_order_no);
+        self.get(&path).await
+    }
+
+    /// ListRefundOrders.
+    pub async fn list_refunds(&self, body: &Value) -> Result<ApiResponse, ClientError> {
+        self.post(routes::LIST_REFUNDS, &body.to_string()).await
+    }
+
+    /// CreateSettlementOrder (on chain).
+    pub async fn create_settlement(&self, body: &Value) -> Result<ApiResponse, ClientError> {
+        self.post(routes::CREATE_SETTLEMENT, &body.to_string())
+            .await
+    }
+
+    /// CreateFiatSettlementOrder.
+    pub async fn create_fiat_settlement(&self, body: &Value) -> Result<ApiResponse, ClientError> {
+        self.post(routes::CREATE_FIAT_SETTLEMENT, &body.to_string())
+            .await
+    }
+
+    /// CancelSettlementOrder.
+    pub async fn cancel_settlement(&self, settlement_no: &str) -> Result<ApiResponse, ClientError> {
+        let path = routes::with_query(
+            routes::CANCEL_SETTLEMENT,
+            "settlementOrderNo",
+            settlement_no,
+        );
+        self.get(&path).await
+    }
+
+    /// QuerySettlementOrder.
+    pub async fn settlement_info(&self, settlement_no: &str) -> Result<ApiResponse, ClientError> {
+        let path = routes::with_query(routes::SETTLEMENT_INFO, "settlementOrderNo", settlement_no);
+        self.get(&path).await
+    }
+
+    /// ListSettlementOrders.
+    pub async fn list_settlements(&self, body: &Value) -> Result<ApiResponse, ClientError> {
+        self.post(routes::LIST_SETTLEMENTS, &body.to_string()).await
     }
 
     /// POSTs a JSON body (sent as the exact bytes signed).

@@ -2,7 +2,9 @@
 //!
 //! - [`signature`]: sign requests, verify response signatures and webhook deliveries.
 //! - [`Client`]: an async client that obtains and refreshes the access token and signs every
-//!   call, for integrators, the `wcheckout call` command and our own tests.
+//!   call, for integrators, the `wcheckout call` command and our own tests; a typed method per
+//!   route ([`Client::create_order`], [`Client::order_info`], …).
+//! - [`routes`]: every path of the API, named once.
 //!
 //! ```
 //! use wcheckout_client::signature::verify_webhook;
@@ -13,6 +15,7 @@
 //! ```
 
 mod client;
+pub mod routes;
 pub mod signature;
 
 pub use client::{ApiResponse, Client, ClientError, Credentials};

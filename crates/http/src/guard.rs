@@ -18,7 +18,6 @@ use wcheckout_client::signature::{self, SignedParts};
 use wcheckout_domain::app::IpNetwork;
 use wcheckout_domain::error::{ErrorCode, Rejection};
 
-use crate::orders;
 use crate::respond::{ApiError, RetCode};
 use crate::state::AppState;
 
@@ -85,7 +84,7 @@ pub async fn checkout_guard(
         Err(error) => return ApiError(error).into_response(),
     };
     let mut request = Request::from_parts(parts, Body::from(body));
-    if path == orders::CREATE_PATH {
+    if path == wcheckout_client::routes::CREATE_ORDER {
         // Order creation records the signature in the order's own transaction.
         request.extensions_mut().insert(signature);
     } else if let Err(error) = state.gateway.refuse_replay(&signature).await {

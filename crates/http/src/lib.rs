@@ -27,6 +27,7 @@ use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use wcheckout_client::routes;
 use wcheckout_domain::error::ErrorCode;
 
 pub use state::AppState;
@@ -37,35 +38,35 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Every route of the gateway.
 pub fn router(state: AppState) -> Router {
     let checkout = Router::new()
-        .route(orders::CREATE_PATH, post(orders::create))
-        .route("/checkout/order/cancel", get(orders::cancel))
-        .route("/checkout/order/info", get(orders::info))
-        .route("/checkout/order/list", post(orders::list))
-        .route("/checkout/abnormal-payment/list", post(abnormal::list))
+        .route(routes::CREATE_ORDER, post(orders::create))
+        .route(routes::CANCEL_ORDER, get(orders::cancel))
+        .route(routes::ORDER_INFO, get(orders::info))
+        .route(routes::LIST_ORDERS, post(orders::list))
+        .route(routes::LIST_ABNORMAL_PAYMENTS, post(abnormal::list))
         .route(
-            "/checkout/abnormal-payment/refund",
+            routes::REFUND_ABNORMAL_PAYMENT,
             post(refunds::create_abnormal),
         )
-        .route("/checkout/refund/create", post(refunds::create))
+        .route(routes::CREATE_REFUND, post(refunds::create))
         .route(
-            "/checkout/refund/cancel",
+            routes::CANCEL_REFUND,
             get(refunds::cancel).post(refunds::cancel),
         )
-        .route("/checkout/refund/info", get(refunds::info))
-        .route("/checkout/refund/list", post(refunds::list))
-        .route("/checkout/settlement/create", post(settlements::create))
+        .route(routes::REFUND_INFO, get(refunds::info))
+        .route(routes::LIST_REFUNDS, post(refunds::list))
+        .route(routes::CREATE_SETTLEMENT, post(settlements::create))
         .route(
-            "/checkout/settlement/fiat/create",
+            routes::CREATE_FIAT_SETTLEMENT,
             post(settlements::create_fiat),
         )
-        .route("/checkout/settlement/cancel", get(settlements::cancel))
-        .route("/checkout/settlement/info", get(settlements::info))
-        .route("/checkout/settlement/list", post(settlements::list))
+        .route(routes::CANCEL_SETTLEMENT, get(settlements::cancel))
+        .route(routes::SETTLEMENT_INFO, get(settlements::info))
+        .route(routes::LIST_SETTLEMENTS, post(settlements::list))
         .route_layer(from_fn_with_state(state.clone(), guard::checkout_guard));
     Router::new()
         .merge(checkout)
         .merge(page::routes())
-        .route("/user/auth/oauth2/token", post(token::token))
+        .route(routes::TOKEN, post(token::token))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))

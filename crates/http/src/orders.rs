@@ -23,9 +23,6 @@ pub fn parse_query<T: DeserializeOwned>(query: Option<String>) -> Result<T, Reje
         .map_err(|e| Rejection::invalid("query string", e))
 }
 
-/// CreateCheckoutOrder's path (its signature is recorded with the order, see the guard).
-pub const CREATE_PATH: &str = "/checkout/order/create";
-
 /// CreateCheckoutOrder.
 #[utoipa::path(
     post,
