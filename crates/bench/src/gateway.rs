@@ -1,9 +1,8 @@
-//! A full gateway in this process, wired like `wcheckout serve` (see `serve::start`): store,
-//! use cases, HTTP API on a loopback port, and the configured background workers.
+//! A full gateway in this process, built by `wcheckout serve`'s own `Application`: store, use
+//! cases, HTTP API on a loopback port, and the configured background workers.
 //!
-//! `serve::start` itself cannot be used: it installs the process-wide Prometheus recorder,
-//! which succeeds only once per process, and the harness starts several gateways. Here the
-//! recorder is installed once and its handle shared.
+//! The process-wide Prometheus recorder can be installed only once and the harness starts
+//! several gateways, so it is installed once here and its handle given to each.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -12,6 +11,7 @@ use anyhow::{Context, bail};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use wcheckout::application::{Application, Running, bind};
 use wcheckout::config::{ChainConfig, Config, TokenConfig};
 use wcheckout_app::Gateway;
 use wcheckout_app::admin::{AppAdmin, IssuedCredentials};
@@ -19,8 +19,6 @@ use wcheckout_app::clock::SystemClock;
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::app::App;
 use wcheckout_domain::ids::AppId;
-use wcheckout_http::AppState;
-use wcheckout_store::SqlStore;
 
 /// Deposit addresses come from this seed; not anvil's, so they never coincide with payers.
 const BENCH_MNEMONIC: &str =
@@ -101,19 +99,14 @@ pub(crate) struct BenchGateway {
     pub(crate) base_url: String,
     /// The configuration it runs with (its `public_url` set to the bound address).
     pub(crate) config: Config,
-    stop: watch::Sender<bool>,
-    stopped: watch::Receiver<bool>,
-    server: JoinHandle<std::io::Result<()>>,
-    workers: Vec<JoinHandle<()>>,
-    store: Arc<SqlStore>,
+    running: Running,
 }
 
 impl BenchGateway {
-    /// Opens the store (migrating it), binds, and starts the API and the workers.
+    /// Binds, then builds and starts the gateway as `wcheckout serve` does (store migrated, API
+    /// and workers running), with the harness's shared metrics recorder.
     pub(crate) async fn start(mut config: Config) -> anyhow::Result<BenchGateway> {
-        let listener = tokio::net::TcpListener::bind(&config.server.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let listener = bind(&config.server.listen).await?;
         let address: SocketAddr = listener.local_addr()?;
         config.server.listen = address.to_string();
         config.server.public_url = format!("http://{address}");
@@ -121,50 +114,24 @@ impl BenchGateway {
         if !problems.is_empty() {
             bail!("invalid configuration: {}", problems.join("; "));
         }
-        let keys = wcheckout::keys::resolve(&config)?;
-        let store = wcheckout::runtime::open_store(&config).await?;
-        let gateway = Arc::new(wcheckout::serve::build_gateway(
-            &config,
-            &keys,
-            store.clone(),
-            Arc::new(SystemClock),
-        )?);
-        let state = AppState {
-            gateway: Arc::clone(&gateway),
-            trusted_proxies: Arc::new(Vec::new()),
-            metrics: Some(metrics()?),
-        };
-        let (stop, stopped) = watch::channel(false);
-        let workers = wcheckout::serve::spawn_workers(&config, &gateway, &stopped)?;
-        let app = wcheckout_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let mut shutdown = stopped.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = shutdown.changed().await;
-                })
-                .await
-        });
+        let application = Application::build_on(listener, &config, Arc::new(SystemClock)).await?;
+        let running = application.start(Some(metrics()?))?;
         Ok(BenchGateway {
-            gateway,
+            gateway: Arc::clone(&running.gateway),
             base_url: format!("http://{address}"),
             config,
-            stop,
-            stopped,
-            server,
-            workers,
-            store,
+            running,
         })
     }
 
     /// A receiver that turns true when the gateway stops (for workers the harness adds).
     pub(crate) fn stopped(&self) -> watch::Receiver<bool> {
-        self.stopped.clone()
+        self.running.stopped()
     }
 
     /// Adds a worker that the gateway waits for when it stops.
     pub(crate) fn add_worker(&mut self, worker: JoinHandle<()>) {
-        self.workers.push(worker);
+        self.running.add_worker(worker);
     }
 
     /// Operator administration of apps (like `wcheckout apps`).
@@ -197,11 +164,8 @@ impl BenchGateway {
 
     /// Stops the API and the workers (letting in-flight work finish) and closes the store.
     pub(crate) async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.server.await;
-        for worker in self.workers {
-            let _ = worker.await;
+        if let Err(error) = self.running.stop().await {
+            eprintln!("stopping the gateway: {error:#}");
         }
-        self.store.close().await;
     }
 }

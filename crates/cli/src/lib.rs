@@ -1,6 +1,7 @@
 //! The `wcheckout` binary's library: configuration, key material, wiring and the operator
 //! commands. The binary itself only calls [`cli::main`].
 
+pub mod application;
 pub mod apps;
 pub mod backup;
 pub mod call;

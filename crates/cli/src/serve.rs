@@ -1,7 +1,6 @@
 //! `wcheckout serve`: wires the adapters to the use cases and runs the API and the workers
 //! until SIGINT or SIGTERM.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,17 +18,15 @@ use wcheckout_app::token_limits::TokenLimiter;
 use wcheckout_app::watcher::{ChainWatcher, WatcherSettings};
 use wcheckout_app::webhooks::{DeliverySettings, WebhookDispatcher};
 use wcheckout_app::{Gateway, Settings};
-use wcheckout_domain::app::IpNetwork;
 use wcheckout_domain::money::Decimal;
 use wcheckout_domain::ports::{Clock, Store};
 use wcheckout_evm::reader::EvmChainReader;
-use wcheckout_http::AppState;
 use wcheckout_http::webhook_client::{HttpWebhookSender, TargetPolicy};
-use wcheckout_store::SqlStore;
 
+use crate::application::{Application, Running};
 use crate::config::{Config, ProxyUrl};
 use crate::keys;
-use crate::runtime::{init_logging, load_config, open_store};
+use crate::runtime::{init_logging, load_config};
 
 /// Builds the use-case context from configuration, keys and store.
 pub fn build_gateway(
@@ -86,81 +83,15 @@ pub async fn run(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     running.stop().await
 }
 
-/// A gateway serving in the background.
-pub struct Running {
-    /// Where it listens.
-    pub address: SocketAddr,
-    /// Its use cases (for in-process operator actions such as the sandbox's demo order).
-    pub gateway: Arc<Gateway>,
-    stop: watch::Sender<bool>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-    workers: Vec<tokio::task::JoinHandle<()>>,
-    store: Arc<SqlStore>,
-}
-
-impl Running {
-    /// Stops accepting, lets in-flight requests finish, stops the workers, closes the store.
-    pub async fn stop(self) -> anyhow::Result<()> {
-        tracing::info!("shutting down");
-        let _ = self.stop.send(true);
-        let served = self.server.await.context("server task failed")?;
-        for worker in self.workers {
-            let _ = worker.await;
-        }
-        self.store.close().await;
-        served.context("server failed")
-    }
-}
-
-/// Opens everything the configuration names, binds, and serves in the background.
+/// Builds the gateway from `config` and serves it in the background, with `/metrics`.
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
-    let keys = keys::resolve(config)?;
-    let store = open_store(config).await?;
-    tracing::info!(engine = ?store.engine(), "database ready");
-    let gateway = Arc::new(build_gateway(
-        config,
-        &keys,
-        store.clone(),
-        Arc::new(SystemClock),
-    )?);
+    let application = Application::build(config, Arc::new(SystemClock)).await?;
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| anyhow::anyhow!("cannot install metrics: {e}"))?;
-    let trusted = config
-        .server
-        .trusted_proxies
-        .iter()
-        .filter_map(|p| IpNetwork::parse(p))
-        .collect();
-    let state = AppState {
-        gateway: Arc::clone(&gateway),
-        trusted_proxies: Arc::new(trusted),
-        metrics: Some(metrics),
-    };
-    let listener = tokio::net::TcpListener::bind(&config.server.listen)
-        .await
-        .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
-    let address = listener.local_addr()?;
-    let (stop, stopped) = watch::channel(false);
-    let workers = spawn_workers(config, &gateway, &stopped)?;
-    tracing::info!(%address, public_url = %config.server.public_url, mode = ?config.server.mode, "serving");
-    let app = wcheckout_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let mut shutdown = stopped;
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown.changed().await;
-            })
-            .await
-    });
-    Ok(Running {
-        address,
-        gateway,
-        stop,
-        server,
-        workers,
-        store,
-    })
+    let running = application.start(Some(metrics))?;
+    tracing::info!(address = %running.address, public_url = %config.server.public_url, mode = ?config.server.mode, "serving");
+    Ok(running)
 }
 
 /// Starts the background workers: expiry, session purging and one watcher per chain.

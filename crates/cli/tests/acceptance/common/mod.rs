@@ -18,12 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use secrecy::{SecretBox, SecretString};
 use serde_json::Value;
-use tokio::sync::watch;
+use wcheckout::application::{Application, Running, bind};
 use wcheckout::config::{self, Config};
-use wcheckout::keys::KeyMaterial;
-use wcheckout::serve::build_gateway;
 use wcheckout_app::Gateway;
 use wcheckout_app::admin::{AppAdmin, AppChanges, IssuedCredentials};
 use wcheckout_app::clock::SystemClock;
@@ -33,8 +30,7 @@ use wcheckout_domain::chain::BlockMark;
 use wcheckout_domain::ports::{ChangeSet, ChangeStore, Clock, CursorMove};
 use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::ChainKey;
-use wcheckout_http::AppState;
-use wcheckout_store::{SqlStore, StoreOptions};
+use wcheckout_store::SqlStore;
 use wcheckout_testkit::{TestDatabase, fresh_postgres, fresh_sqlite};
 
 /// A fixed seed that is not anvil's, so deposit addresses never coincide with devnet accounts.
@@ -77,13 +73,13 @@ pub struct TestGateway {
     pub store: Arc<SqlStore>,
     pub admin: AppAdmin,
     pub http: reqwest::Client,
-    stop: watch::Sender<bool>,
+    running: Running,
     _db: TestDatabase,
 }
 
 impl Drop for TestGateway {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
+        self.running.signal_stop();
     }
 }
 
@@ -93,6 +89,9 @@ pub fn test_config(db_url: &str) -> Config {
     config.keys.seed = Some(TEST_MNEMONIC.into());
     config.keys.master_key = Some("11".repeat(32));
     config.orders.expiry_interval_ms = 100;
+    config.database.max_connections = 8;
+    // The database is in a temporary directory of its own; nothing else is written.
+    config.server.data_dir = std::env::temp_dir();
     // API tests run without a chain; the chain tests turn watching on with their own node.
     config.watcher.enabled = false;
     config
@@ -111,45 +110,17 @@ impl TestGateway {
             Db::Postgres => fresh_postgres("integration test").await?,
         };
         let mut config = test_config(&database.url);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = bind("127.0.0.1:0").await.unwrap();
         let address: SocketAddr = listener.local_addr().unwrap();
         config.server.public_url = format!("http://{address}");
         customize(&mut config);
         assert!(config.problems().is_empty(), "{:?}", config.problems());
-        let keys = KeyMaterial {
-            seed: SecretString::from(TEST_MNEMONIC),
-            master_key: SecretBox::new(Box::new([0x11; 32])),
-        };
-        let options = StoreOptions {
-            max_connections: 8,
-            ..StoreOptions::default()
-        };
-        let store = Arc::new(SqlStore::open(&database.url, &options).await.unwrap());
         let clock = Arc::new(ManualClock::new());
-        let gateway =
-            Arc::new(build_gateway(&config, &keys, store.clone(), clock.clone()).unwrap());
-        let trusted = config
-            .server
-            .trusted_proxies
-            .iter()
-            .filter_map(|p| wcheckout_domain::app::IpNetwork::parse(p))
-            .collect();
-        let state = AppState {
-            gateway: gateway.clone(),
-            trusted_proxies: Arc::new(trusted),
-            metrics: None,
-        };
-        let (stop, stopped) = watch::channel(false);
-        wcheckout::serve::spawn_workers(&config, &gateway, &stopped).unwrap();
-        let app = wcheckout_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let mut shutdown = stopped.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = shutdown.changed().await;
-                })
-                .await;
-        });
+        let application = Application::build_on(listener, &config, clock.clone())
+            .await
+            .unwrap();
+        let running = application.start(None).unwrap();
+        let (gateway, store) = (running.gateway.clone(), running.store.clone());
         let admin = AppAdmin::new(store.clone(), gateway.secrets.clone(), clock.clone());
         Some(TestGateway {
             db,
@@ -159,7 +130,7 @@ impl TestGateway {
             store,
             admin,
             http: reqwest::Client::new(),
-            stop,
+            running,
             _db: database,
         })
     }
