@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::common::chain::{PAYERS, TestChain, eventually, usd};
+use crate::common::process::json_answer;
 use crate::common::{Db, TestGateway};
 use serde_json::{Value, json};
 use wcheckout_app::admin::IssuedCredentials;
@@ -316,15 +317,8 @@ async fn rpc_batch(http: &reqwest::Client, url: &str, calls: &[(&str, Value)]) -
             json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
         })
         .collect::<Vec<_>>();
-    let answers: Vec<Value> = http
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answers = json_answer(http.post(url).json(&body)).await;
+    let answers = answers.as_array().expect("one answer per call");
     let mut results = vec![Value::Null; calls.len()];
     for answer in answers {
         assert!(answer.get("error").is_none(), "{answer}");

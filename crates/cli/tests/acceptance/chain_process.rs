@@ -9,22 +9,19 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::common::TEST_MNEMONIC;
 use crate::common::chain::{PAYERS, TestChain, eventually, text, units, usd};
-use crate::common::process::{Gateway, command, wait_bounded};
+use crate::common::process::{Cli, Gateway, call, config_head};
+use crate::on_both_databases;
 use serde_json::{Value, json};
-use wcheckout_client::{Client, Credentials};
+use wcheckout_client::{Client, routes};
 use wcheckout_domain::money::TokenAmount;
-use wcheckout_testkit::{TempDir, fresh_postgres, fresh_sqlite};
+use wcheckout_testkit::{TempDir, fresh_sqlite};
 
-/// Longest an operator command may run.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 const WAIT: Duration = Duration::from_secs(60);
 /// `watcher.max_head_age_secs` of these gateways.
 const MAX_HEAD_AGE_SECS: i64 = 8;
@@ -35,18 +32,9 @@ const MAX_HEAD_AGE_SECS: i64 = 8;
 
 /// The configuration file: the anvil chain as ETH (USDT and USDC), 2 confirmations, a fast
 /// watcher and a short lease (a restarted process takes over from the killed one quickly).
-fn write_config(dir: &Path, database_url: &str, chain: &TestChain, start_block: u64) -> PathBuf {
+fn write_config(dir: &Path, database_url: &str, chain: &TestChain, start_block: u64) -> Cli {
     let text = format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-
-[database]
-url = "{database_url}"
-
-[keys]
-seed = "{TEST_MNEMONIC}"
-master_key = "{master_key}"
-
+        r#"{head}
 [orders]
 expiry_interval_ms = 200
 
@@ -55,116 +43,28 @@ poll_interval_ms = 100
 lease_ttl_secs = 2
 max_head_age_secs = {MAX_HEAD_AGE_SECS}
 
-[chains.ETH]
-chain_id = {chain_id}
-rpc_urls = ["{rpc_url}"]
-ws_url = "{ws_url}"
-finality = "confirmations"
-confirmations = 2
-start_block = {start_block}
-
-[tokens.ETH_USDT]
-contract = "{usdt}"
-decimals = 6
-
-[tokens.ETH_USDC]
-contract = "{usdc}"
-decimals = 6
-"#,
-        master_key = "2b".repeat(32),
-        chain_id = chain.anvil.chain_id(),
-        rpc_url = chain.rpc_url,
-        ws_url = chain.anvil.ws_url(),
-        usdt = chain.usdt.to_checksum(),
-        usdc = chain.usdc.to_checksum(),
+{chain}"#,
+        head = config_head(database_url, &"2b".repeat(32)),
+        chain = chain.config_sections(2, start_block),
     );
-    let path = dir.join("wcheckout.toml");
-    fs::write(&path, text).unwrap();
-    path
-}
-
-/// Runs `wcheckout ARGS` (bounded): whether it succeeded, and its stdout then stderr.
-fn run(dir: &Path, config: &Path, args: &[&str]) -> (bool, String) {
-    let mut child = command(dir, config, args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn wcheckout");
-    let Some(status) = wait_bounded(&mut child, COMMAND_TIMEOUT) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "`wcheckout {}` did not finish within {COMMAND_TIMEOUT:?}",
-            args.join(" ")
-        );
-    };
-    let output = child.wait_with_output().unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (status.success(), printed)
-}
-
-/// Runs `wcheckout ARGS`, which must succeed; all it printed.
-fn run_ok(dir: &Path, config: &Path, args: &[&str]) -> String {
-    let (ok, printed) = run(dir, config, args);
-    assert!(ok, "`wcheckout {}` failed:\n{printed}", args.join(" "));
-    printed
-}
-
-/// `wcheckout app create --json`: the new app's credentials.
-fn create_app(dir: &Path, config: &Path) -> Credentials {
-    let printed = run_ok(dir, config, &["app", "create", "--name", "Chain", "--json"]);
-    let json_line = printed.lines().find(|l| l.starts_with('{')).unwrap_or("");
-    let created: Value = serde_json::from_str(json_line).unwrap();
-    let text = |key: &str| created[key].as_str().unwrap().to_owned();
-    Credentials {
-        api_key: text("apiKey"),
-        api_secret: text("apiSecret"),
-        sign_key: text("signKey"),
-    }
+    Cli::configured(dir, &text)
 }
 
 // ---------------------------------------------------------------------------------------------
 // API helpers
 // ---------------------------------------------------------------------------------------------
 
-/// Longest one HTTP exchange with the gateway may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-
-async fn call(client: &Client, method: &str, path: &str, body: &str) -> Value {
-    let response = tokio::time::timeout(CALL_TIMEOUT, client.call(method, path, body))
-        .await
-        .unwrap_or_else(|_| panic!("{method} {path}: no answer within {CALL_TIMEOUT:?}"))
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    assert_eq!(
-        response.retcode(),
-        "200",
-        "{method} {path}: {}",
-        response.body
-    );
-    response.retdata().clone()
-}
-
 async fn create_order(client: &Client, order_no: &str, amount: &str) -> String {
     let body =
         json!({"orderNo": order_no, "orderAmount": amount, "customerId": "c", "token": "ETH_USDT"});
-    let created = call(client, "POST", "/checkout/order/create", &body.to_string()).await;
+    let created = call(client, "POST", routes::CREATE_ORDER, &body.to_string()).await;
     assert_eq!(created["orderStatus"], "PAYING", "{created}");
     created["depositAddress"].as_str().unwrap().to_owned()
 }
 
 /// Every order of the app, by `orderNo` (at most 100).
 async fn orders(client: &Client) -> BTreeMap<String, Value> {
-    let page = call(
-        client,
-        "POST",
-        "/checkout/order/list",
-        r#"{"pageSize": 100}"#,
-    )
-    .await;
+    let page = call(client, "POST", routes::LIST_ORDERS, r#"{"pageSize": 100}"#).await;
     page["records"]
         .as_array()
         .unwrap()
@@ -175,29 +75,20 @@ async fn orders(client: &Client) -> BTreeMap<String, Value> {
 
 /// Every abnormal payment of the app (at most 100).
 async fn abnormal(client: &Client) -> Vec<Value> {
-    let page = call(
-        client,
-        "POST",
-        "/checkout/abnormal-payment/list",
-        r#"{"pageSize": 100}"#,
-    )
-    .await;
+    let body = r#"{"pageSize": 100}"#;
+    let page = call(client, "POST", routes::LIST_ABNORMAL_PAYMENTS, body).await;
     page["records"].as_array().unwrap().clone()
 }
 
-async fn get(url: &str) -> (u16, String) {
-    let http = reqwest::Client::builder()
-        .timeout(CALL_TIMEOUT)
-        .build()
-        .unwrap();
-    let response = http.get(url).send().await.unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
-async fn health(gateway: &Gateway) -> Value {
-    let (status, body) = get(&format!("{}/health", gateway.url())).await;
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
+/// Waits (bounded) until `/health` reports the height `field` of the ETH chain at `height` or
+/// above; the whole report.
+async fn reached(gateway: &Gateway, field: &str, height: u64) -> Value {
+    let what = format!("ETH {field} {height}");
+    eventually(WAIT, &what, || async {
+        let report = gateway.health().await;
+        (report["chains"]["ETH"][field].as_u64() >= Some(height)).then_some(report)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,11 +163,11 @@ fn schedule(orders: &[PlannedOrder]) -> Vec<(usize, u128)> {
 async fn transfers_survive_gateway_kills(label: &str, database_url: &str) {
     let chain = Arc::new(TestChain::start(31337).await);
     let dir = TempDir::new();
-    let config = write_config(&dir.path, database_url, &chain, chain.head().await + 1);
+    let cli = write_config(&dir.path, database_url, &chain, chain.head().await + 1);
     let mut runs = 0;
-    let mut gateway = Gateway::serve(&dir.path, &config, runs, &[]);
-    let credentials = create_app(&dir.path, &config);
-    let client = Client::new(&gateway.url(), credentials.clone());
+    let mut gateway = cli.serve(runs);
+    let creds = cli.create_app("Chain", &[]);
+    let client = creds.client(&gateway);
     let mut planned = Vec::with_capacity(ORDERS);
     for i in 0..ORDERS {
         let order_no = format!("kill-{i:02}");
@@ -329,11 +220,11 @@ async fn transfers_survive_gateway_kills(label: &str, database_url: &str) {
         // Transfers keep arriving while the gateway is down.
         tokio::time::sleep(Duration::from_millis(800)).await;
         runs += 1;
-        gateway = Gateway::serve(&dir.path, &config, runs, &[]);
+        gateway = cli.serve(runs);
         let back_at = count.load(Ordering::SeqCst);
         // The killed process's lease runs out; the new one takes the chain over.
         eventually(WAIT, "the restarted gateway leads the chain", || async {
-            (health(&gateway).await["chains"]["ETH"]["leader"] == true).then_some(())
+            (gateway.health().await["chains"]["ETH"]["leader"] == true).then_some(())
         })
         .await;
         let leading_at = count.load(Ordering::SeqCst);
@@ -355,7 +246,7 @@ async fn transfers_survive_gateway_kills(label: &str, database_url: &str) {
     let head = chain.head().await;
 
     // Every order ends in its expected state.
-    let client = Client::new(&gateway.url(), credentials);
+    let client = creds.client(&gateway);
     let expected_abnormal = planned
         .iter()
         .filter(|o| matches!(o.plan, Plan::Over | Plan::ThenExtra))
@@ -421,11 +312,7 @@ async fn transfers_survive_gateway_kills(label: &str, database_url: &str) {
         text(sent_total)
     );
 
-    let chain_health = eventually(WAIT, "watcher caught up", || async {
-        let h = health(&gateway).await["chains"]["ETH"].clone();
-        (h["processedHeight"].as_u64() >= Some(head)).then_some(h)
-    })
-    .await;
+    let chain_health = reached(&gateway, "processedHeight", head).await["chains"]["ETH"].clone();
     assert_eq!(chain_health["leader"], true, "{chain_health}");
     let restarted_logs = gateway.stderr();
     // Warnings and errors of every run, for the record.
@@ -453,19 +340,7 @@ async fn transfers_survive_gateway_kills(label: &str, database_url: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn transfers_survive_gateway_kills_on_sqlite() {
-    let database = fresh_sqlite();
-    transfers_survive_gateway_kills("sqlite", &database.url).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn transfers_survive_gateway_kills_on_postgres() {
-    let Some(database) = fresh_postgres("transfers_survive_gateway_kills_on_postgres").await else {
-        return;
-    };
-    transfers_survive_gateway_kills("postgres", &database.url).await;
-}
+on_both_databases!(transfers_survive_gateway_kills);
 
 // ---------------------------------------------------------------------------------------------
 // 2. /metrics and /health per chain
@@ -491,23 +366,20 @@ fn sample(samples: &BTreeMap<String, f64>, series: &str, text: &str) -> f64 {
 async fn metrics_and_health_report_the_chain(label: &str, database_url: &str) {
     let chain = TestChain::start(31337).await;
     let dir = TempDir::new();
-    let config = write_config(&dir.path, database_url, &chain, chain.head().await + 1);
-    let gateway = Gateway::serve(&dir.path, &config, 0, &[]);
-    let client = Client::new(&gateway.url(), create_app(&dir.path, &config));
+    let cli = write_config(&dir.path, database_url, &chain, chain.head().await + 1);
+    let gateway = cli.serve(0);
+    let client = cli.create_app("Chain", &[]).client(&gateway);
     let deposit = create_order(&client, "metered", "21.5").await;
     chain.pay(1, chain.usdt, &deposit, usd("21.5")).await;
     chain.mine(1).await;
     eventually(WAIT, "order paid", || async {
-        let info = call(&client, "GET", "/checkout/order/info?orderNo=metered", "").await;
+        let path = routes::with_query(routes::ORDER_INFO, "orderNo", "metered");
+        let info = call(&client, "GET", &path, "").await;
         (info["orderStatus"] == "PAID").then_some(())
     })
     .await;
     let head = chain.head().await;
-    let report = eventually(WAIT, "watcher caught up", || async {
-        let report = health(&gateway).await;
-        (report["chains"]["ETH"]["processedHeight"].as_u64() >= Some(head)).then_some(report)
-    })
-    .await;
+    let report = reached(&gateway, "processedHeight", head).await;
     assert_eq!(report["status"], "ok", "{report}");
     assert_eq!(report["database"], "ok", "{report}");
     let eth = &report["chains"]["ETH"];
@@ -521,7 +393,7 @@ async fn metrics_and_health_report_the_chain(label: &str, database_url: &str) {
     assert_eq!(eth["deepReorgs"], 0, "{report}");
     assert_eq!(eth["lastError"], Value::Null, "{report}");
 
-    let (status, text) = get(&format!("{}/metrics", gateway.url())).await;
+    let (status, text) = gateway.get("/metrics").await;
     assert_eq!(status, 200, "{text}");
     let samples = samples(&text);
     let eth = r#"{chain="ETH"}"#;
@@ -559,7 +431,7 @@ async fn metrics_and_health_report_the_chain(label: &str, database_url: &str) {
         .iter()
         .filter(|(series, _)| {
             series.starts_with("wcheckout_http_requests_total{")
-                && series.contains(r#"route="/checkout/order/create""#)
+                && series.contains(&format!(r#"route="{}""#, routes::CREATE_ORDER))
                 && series.contains(r#"status="200""#)
         })
         .map(|(_, value)| value)
@@ -589,11 +461,7 @@ async fn metrics_and_health_report_the_chain(label: &str, database_url: &str) {
 async fn head_age_grows_while_the_node_is_down(label: &str, chain: TestChain, gateway: &Gateway) {
     chain.mine(1).await;
     let head = chain.head().await;
-    let fresh = eventually(WAIT, "the new head seen", || async {
-        let report = health(gateway).await;
-        (report["chains"]["ETH"]["headHeight"].as_u64() >= Some(head)).then_some(report)
-    })
-    .await;
+    let fresh = reached(gateway, "headHeight", head).await;
     assert_eq!(fresh["status"], "ok", "{fresh}");
     assert!(fresh["chains"]["ETH"]["headAgeSeconds"].as_i64().unwrap() < MAX_HEAD_AGE_SECS);
     assert_eq!(fresh["chains"]["ETH"]["stalled"], false, "{fresh}");
@@ -602,7 +470,7 @@ async fn head_age_grows_while_the_node_is_down(label: &str, chain: TestChain, ga
     let stopped = Instant::now();
     let ages = std::sync::Mutex::new(Vec::new());
     let degraded = eventually(WAIT, "status degraded", || async {
-        let report = health(gateway).await;
+        let report = gateway.health().await;
         let eth = &report["chains"]["ETH"];
         ages.lock()
             .unwrap()
@@ -623,7 +491,7 @@ async fn head_age_grows_while_the_node_is_down(label: &str, chain: TestChain, ga
     let ages = ages.into_inner().unwrap();
     assert!(ages.windows(2).all(|w| w[0] <= w[1]), "{ages:?}");
     assert!(ages.last() > ages.first(), "{ages:?}");
-    let (status, text) = get(&format!("{}/metrics", gateway.url())).await;
+    let (status, text) = gateway.get("/metrics").await;
     assert_eq!(status, 200, "{text}");
     let gauge = sample(
         &samples(&text),
@@ -640,20 +508,7 @@ async fn head_age_grows_while_the_node_is_down(label: &str, chain: TestChain, ga
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn metrics_and_health_report_the_chain_on_sqlite() {
-    let database = fresh_sqlite();
-    metrics_and_health_report_the_chain("sqlite", &database.url).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn metrics_and_health_report_the_chain_on_postgres() {
-    let Some(database) = fresh_postgres("metrics_and_health_report_the_chain_on_postgres").await
-    else {
-        return;
-    };
-    metrics_and_health_report_the_chain("postgres", &database.url).await;
-}
+on_both_databases!(metrics_and_health_report_the_chain);
 
 // ---------------------------------------------------------------------------------------------
 // 3. Backed up while orders are made and paid; restored into a fresh data directory
@@ -669,10 +524,10 @@ async fn backup_under_load_restores_every_order() {
     let chain = Arc::new(TestChain::start(31337).await);
     let live = fresh_sqlite();
     let dir = TempDir::new();
-    let config = write_config(&dir.path, &live.url, &chain, chain.head().await + 1);
-    let gateway = Gateway::serve(&dir.path, &config, 0, &[]);
-    let credentials = create_app(&dir.path, &config);
-    let client = Arc::new(Client::new(&gateway.url(), credentials.clone()));
+    let cli = write_config(&dir.path, &live.url, &chain, chain.head().await + 1);
+    let gateway = cli.serve(0);
+    let creds = cli.create_app("Chain", &[]);
+    let client = Arc::new(creds.client(&gateway));
 
     // The load: orders made one after another, each paid in full as soon as it is made.
     let made = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
@@ -696,12 +551,11 @@ async fn backup_under_load_restores_every_order() {
     let before_backup = made.lock().unwrap().clone();
     let backup_file = dir.path.join("backup.db");
     let backup_arg = backup_file.to_string_lossy().into_owned();
-    let backed_up = tokio::task::spawn_blocking({
-        let (dir, config, backup_arg) = (dir.path.clone(), config.clone(), backup_arg.clone());
-        move || run_ok(&dir, &config, &["backup", "--to", &backup_arg])
-    })
-    .await
-    .unwrap();
+    let backed_up = cli
+        .run_async(&["backup", "--to", &backup_arg])
+        .await
+        .ok()
+        .both();
     let during = made.lock().unwrap().len();
     assert!(backed_up.contains("backed up to"), "{backed_up}");
     load.await.unwrap();
@@ -709,8 +563,8 @@ async fn backup_under_load_restores_every_order() {
         during < BACKUP_LOAD_ORDERS,
         "the load ended before the backup did ({during} orders): nothing ran beside it"
     );
-    let (refused, said) = run(&dir.path, &config, &["backup", "--to", &backup_arg]);
-    assert!(!refused && said.contains("exists already"), "{said}");
+    let said = cli.run_fails(&["backup", "--to", &backup_arg]).both();
+    assert!(said.contains("exists already"), "{said}");
     chain.mine(3).await;
     let handed_out = made.lock().unwrap().clone();
     drop(gateway);
@@ -720,13 +574,13 @@ async fn backup_under_load_restores_every_order() {
     let fresh_url = format!("sqlite://{}/fresh/wcheckout.db", dir.path.display());
     let fresh_dir = dir.path.join("fresh-config");
     fs::create_dir_all(&fresh_dir).unwrap();
-    let fresh = write_config(&fresh_dir, &fresh_url, &chain, 0);
-    let restored = run_ok(&dir.path, &fresh, &["restore", "--from", &backup_arg]);
+    let cli = write_config(&fresh_dir, &fresh_url, &chain, 0);
+    let restored = cli.run_ok(&["restore", "--from", &backup_arg]).both();
     assert!(restored.contains("payouts are held"), "{restored}");
-    let (again, said) = run(&dir.path, &fresh, &["restore", "--from", &backup_arg]);
-    assert!(!again && said.contains("exists already"), "{said}");
-    let gateway = Gateway::serve(&dir.path, &fresh, 1, &[]);
-    let client = Client::new(&gateway.url(), credentials);
+    let said = cli.run_fails(&["restore", "--from", &backup_arg]).both();
+    assert!(said.contains("exists already"), "{said}");
+    let gateway = cli.serve(1);
+    let client = creds.client(&gateway);
     let listed = eventually(WAIT, "every order of the backup paid", || async {
         let listed = orders(&client).await;
         let all_paid = before_backup.iter().all(|(no, _)| {
@@ -750,14 +604,14 @@ async fn backup_under_load_restores_every_order() {
         handed_out.iter().all(|(_, address)| *address != deposit),
         "{deposit} was handed out before the restore"
     );
-    let reconciled = run_ok(&dir.path, &fresh, &["reconcile", "--json"]);
+    let reconciled = cli.run_ok(&["reconcile", "--json"]).stdout;
     let report: Value = serde_json::from_str(&reconciled).unwrap();
     let eth = &report["chains"][0];
     assert_eq!(eth["differences"], json!([]), "{reconciled}");
     assert!(eth["checked"].as_u64() > Some(0), "{reconciled}");
-    let payouts = run_ok(&dir.path, &fresh, &["payout", "list"]);
+    let payouts = cli.run_ok(&["payout", "list"]).both();
     assert!(payouts.contains("HELD"), "{payouts}");
-    let released = run_ok(&dir.path, &fresh, &["payout", "release"]);
+    let released = cli.run_ok(&["payout", "release"]).both();
     assert!(released.contains("payouts released"), "{released}");
     eprintln!(
         "{}; {during} of {BACKUP_LOAD_ORDERS} orders made when it ended; restored: {} orders \
@@ -787,7 +641,7 @@ async fn time_to_paid(
     chain.pay(payer, chain.usdt, &deposit, usd("3")).await;
     // The second of the two confirmations.
     chain.mine(1).await;
-    let path = format!("/checkout/order/info?orderNo={order_no}");
+    let path = routes::with_query(routes::ORDER_INFO, "orderNo", order_no);
     eventually(WAIT, &format!("order {order_no} PAID"), || async {
         let info = call(client, "GET", &path, "").await;
         (info["orderStatus"] == "PAID").then_some(())
@@ -799,21 +653,22 @@ async fn time_to_paid(
 async fn restarted_gateway_takes_its_leases_back(label: &str, database_url: &str) {
     let chain = TestChain::start(31337).await;
     let dir = TempDir::new();
-    let config = write_config(&dir.path, database_url, &chain, chain.head().await + 1);
+    let cli = write_config(&dir.path, database_url, &chain, chain.head().await + 1);
     // The default lease, 15 s: what every crash used to cost before payments were seen again.
-    let text = fs::read_to_string(&config)
+    let config = cli.config().unwrap();
+    let text = fs::read_to_string(config)
         .unwrap()
         .replace("lease_ttl_secs = 2", "lease_ttl_secs = 15");
-    fs::write(&config, text).unwrap();
-    let credentials = create_app(&dir.path, &config);
-    let mut gateway = Gateway::serve(&dir.path, &config, 0, &[]);
-    let client = Client::new(&gateway.url(), credentials.clone());
+    fs::write(config, text).unwrap();
+    let creds = cli.create_app("Chain", &[]);
+    let mut gateway = cli.serve(0);
+    let client = creds.client(&gateway);
     let first = time_to_paid(&client, &chain, "before-kill", 1).await;
 
     // SIGKILL, and the same configuration (the same identity) again at once.
     gateway.kill();
-    let mut gateway = Gateway::serve(&dir.path, &config, 1, &[]);
-    let client = Client::new(&gateway.url(), credentials.clone());
+    let mut gateway = cli.serve(1);
+    let client = creds.client(&gateway);
     let restarted = time_to_paid(&client, &chain, "after-restart", 2).await;
     assert!(
         restarted < Duration::from_secs(5),
@@ -834,10 +689,10 @@ async fn restarted_gateway_takes_its_leases_back(label: &str, database_url: &str
     // the lease to expire.
     gateway.kill();
     let killed = Instant::now();
-    let mut serve = command(&dir.path, &config, &["serve"]);
-    serve.env("WCHECKOUT__SERVER__INSTANCE_ID", "another-gateway");
-    let other = Gateway::spawn(serve, dir.path.join("serve-2.log"));
-    let client = Client::new(&other.url(), credentials);
+    let other = cli
+        .with("WCHECKOUT__SERVER__INSTANCE_ID", "another-gateway")
+        .serve(2);
+    let client = creds.client(&other);
     let waited = time_to_paid(&client, &chain, "other-identity", 3).await;
     let since_kill = killed.elapsed();
     assert!(
@@ -859,21 +714,7 @@ async fn restarted_gateway_takes_its_leases_back(label: &str, database_url: &str
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn restarted_gateway_takes_its_leases_back_on_sqlite() {
-    let database = fresh_sqlite();
-    restarted_gateway_takes_its_leases_back("sqlite", &database.url).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn restarted_gateway_takes_its_leases_back_on_postgres() {
-    let Some(database) =
-        fresh_postgres("restarted_gateway_takes_its_leases_back_on_postgres").await
-    else {
-        return;
-    };
-    restarted_gateway_takes_its_leases_back("postgres", &database.url).await;
-}
+on_both_databases!(restarted_gateway_takes_its_leases_back);
 
 // ---------------------------------------------------------------------------------------------
 // 5. A node outage is two log lines: one when it starts, one when it ends
@@ -900,23 +741,19 @@ async fn a_node_outage_is_logged_once_when_it_starts_and_once_when_it_ends() {
     };
     let chain = TestChain::start_with(&options).await;
     let database = fresh_sqlite();
-    let config = write_config(&dir.path, &database.url, &chain, chain.head().await + 1);
-    let gateway = Gateway::serve(&dir.path, &config, 0, &[]);
+    let cli = write_config(&dir.path, &database.url, &chain, chain.head().await + 1);
+    let gateway = cli.serve(0);
     chain.mine(2).await;
     let head = chain.head().await;
-    eventually(WAIT, "watcher caught up", || async {
-        let eth = health(&gateway).await["chains"]["ETH"].clone();
-        (eth["processedHeight"].as_u64() >= Some(head)).then_some(())
-    })
-    .await;
+    reached(&gateway, "processedHeight", head).await;
 
     let stopped = chain.stop(&options);
     tokio::time::sleep(OUTAGE).await;
-    let down = health(&gateway).await["chains"]["ETH"].clone();
+    let down = gateway.health().await["chains"]["ETH"].clone();
     let failing = down["failingForSeconds"].as_i64().unwrap();
     assert!(failing >= 4, "failing for {failing} s: {down}");
     assert!(down["lastError"].is_string(), "{down}");
-    let (_, metrics) = get(&format!("{}/metrics", gateway.url())).await;
+    let (_, metrics) = gateway.get("/metrics").await;
     let gauge = sample(
         &samples(&metrics),
         r#"wcheckout_chain_failing_seconds{chain="ETH"}"#,
@@ -928,11 +765,7 @@ async fn a_node_outage_is_logged_once_when_it_starts_and_once_when_it_ends() {
     let chain = stopped.resume();
     chain.mine(5).await;
     let head = chain.head().await;
-    let back = eventually(WAIT, "watcher caught up again", || async {
-        let eth = health(&gateway).await["chains"]["ETH"].clone();
-        (eth["processedHeight"].as_u64() >= Some(head)).then_some(eth)
-    })
-    .await;
+    let back = reached(&gateway, "processedHeight", head).await["chains"]["ETH"].clone();
     assert_eq!(back["failingForSeconds"], 0, "{back}");
     let log = gateway.stderr();
     let warnings = lines_with(&during, " WARN ");

@@ -5,14 +5,14 @@
 //! Every wait is bounded; a devnet left running by a failing test is killed with its anvil.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus};
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::common::chain::rpc;
+use crate::common::process::{Cli, send_signal, spawn_logged, terminate, wait_bounded};
 use serde_json::{Value, json};
 use wcheckout::config::{DEVNET_USDC, DEVNET_USDT, DEVNET_WUSD};
 use wcheckout_app::admin::AppAdmin;
@@ -21,91 +21,17 @@ use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::ids::{AppId, IntegratorNo};
 use wcheckout_domain::order::Order;
 use wcheckout_domain::ports::{AppStore, OrderStore};
+use wcheckout_evm::stablecoin;
 use wcheckout_testkit::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_wcheckout");
 /// Longest the devnet may take to print its ready line (deploys and mints included).
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Longest a command or a stop may take.
-const TIMEOUT: Duration = Duration::from_secs(60);
+const DEVNET_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest the devnet may take to stop, its anvil with it.
+const DEVNET_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// anvil's dev account 1, the default payer.
 const PAYER_1: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
-/// `wcheckout ARGS` in `dir`, without the test runner's `WCHECKOUT*` variables.
-fn command(dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command.args(args).current_dir(dir).stdin(Stdio::null());
-    for (key, _) in std::env::vars_os() {
-        if key.to_str().is_some_and(|k| k.starts_with("WCHECKOUT")) {
-            command.env_remove(&key);
-        }
-    }
-    command
-}
-
-fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
-fn read_all(mut reader: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = reader.read_to_string(&mut text);
-        text
-    })
-}
-
-/// What a finished command printed.
-struct Ran {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(dir: &Path, args: &[&str]) -> Ran {
-    let mut child = command(dir, args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn wcheckout");
-    let stdout = read_all(child.stdout.take().unwrap());
-    let stderr = read_all(child.stderr.take().unwrap());
-    let Some(status) = wait_bounded(&mut child, TIMEOUT) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "`wcheckout {}` did not finish in {TIMEOUT:?}",
-            args.join(" ")
-        );
-    };
-    Ran {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
-}
-
-fn run_ok(dir: &Path, args: &[&str]) -> Ran {
-    let ran = run(dir, args);
-    assert!(
-        ran.status.success(),
-        "`wcheckout {}` failed ({}):\n{}\n{}",
-        args.join(" "),
-        ran.status,
-        ran.stdout,
-        ran.stderr
-    );
-    ran
-}
-
-/// A running `wcheckout devnet --json`; killed (and its anvil with it) when dropped.
+/// A running `wcheckout devnet --json`; stopped (and its anvil with it) when dropped.
 struct Devnet {
     child: Child,
     ready: Value,
@@ -115,15 +41,10 @@ struct Devnet {
 impl Devnet {
     fn start(work: &Path, data_dir: &Path) -> Devnet {
         let stderr_path = work.join("devnet-stderr.log");
-        let stderr = std::fs::File::create(&stderr_path).unwrap();
         let dir = data_dir.to_str().unwrap();
-        let mut child = command(work, &["devnet", "--json", "--port", "0", "--dir", dir])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .expect("spawn wcheckout devnet");
-        let lines = stdout_lines(&mut child);
-        let first = lines.recv_timeout(READY_TIMEOUT);
+        let devnet = Cli::new(work).command(&["devnet", "--json", "--port", "0", "--dir", dir]);
+        let (child, lines) = spawn_logged(devnet, &stderr_path);
+        let first = lines.recv_timeout(DEVNET_READY_TIMEOUT);
         let mut devnet = Devnet {
             child,
             ready: Value::Null,
@@ -151,10 +72,7 @@ impl Devnet {
 
     /// SIGTERM, then a bounded wait for the exit.
     fn terminate(&mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success(), "kill -TERM {pid} failed");
-        wait_bounded(&mut self.child, TIMEOUT)
+        terminate(&mut self.child, DEVNET_STOP_TIMEOUT)
             .unwrap_or_else(|| panic!("devnet ignored SIGTERM; stderr:\n{}", self.stderr()))
     }
 }
@@ -168,19 +86,6 @@ impl Drop for Devnet {
     }
 }
 
-fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let stdout = child.stdout.take().unwrap();
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
-}
-
 fn answers(address: SocketAddr) -> bool {
     TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
 }
@@ -189,32 +94,13 @@ fn socket_of(rpc_url: &str) -> SocketAddr {
     rpc_url.trim_start_matches("http://").parse().unwrap()
 }
 
-async fn rpc(url: &str, method: &str, params: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let answer: Value = reqwest::Client::new()
-        .post(url)
-        .json(&body)
-        .send()
+/// What `owner` holds of `token`, in base units.
+async fn balance_of(url: &str, token: &str, owner: &EvmAddress) -> u128 {
+    let token = EvmAddress::parse(token).unwrap();
+    stablecoin::balance_of(url, token, *owner)
         .await
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer
-        .get("result")
-        .cloned()
-        .unwrap_or_else(|| panic!("{method} failed: {answer}"))
-}
-
-async fn balance_of(url: &str, token: &str, owner: &EvmAddress) -> u128 {
-    let data = format!("0x70a08231{:0>64}", &owner.to_lower_hex()[2..]);
-    let result = rpc(
-        url,
-        "eth_call",
-        json!([{"to": token, "data": data}, "latest"]),
-    )
-    .await;
-    u128::from_str_radix(result.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+        .base_units()
 }
 
 /// Creates an app and an order for `amount` USD in ETH_USDT in the devnet gateway's database,
@@ -258,6 +144,7 @@ async fn create_order_in(config_file: &str, order_no: &str, amount: &str, token:
 async fn the_devnet_deploys_configures_and_stops_on_sigterm() {
     let work = TempDir::new();
     let data_dir = work.path.join("devnet data");
+    let (cli, http) = (Cli::new(&work.path), reqwest::Client::new());
     let mut devnet = Devnet::start(&work.path, &data_dir);
     let ready = devnet.ready.clone();
     let rpc_url = devnet.rpc_url();
@@ -268,9 +155,12 @@ async fn the_devnet_deploys_configures_and_stops_on_sigterm() {
     assert_eq!(ready["tokens"]["ETH_WUSD"], DEVNET_WUSD);
     assert_eq!(ready["payerPrivateKeys"].as_array().unwrap().len(), 5);
 
-    assert_eq!(rpc(&rpc_url, "eth_chainId", json!([])).await, "0x7a69");
+    assert_eq!(
+        rpc(&http, &rpc_url, "eth_chainId", json!([])).await,
+        "0x7a69"
+    );
     for token in [DEVNET_USDT, DEVNET_USDC, DEVNET_WUSD] {
-        let code = rpc(&rpc_url, "eth_getCode", json!([token, "latest"])).await;
+        let code = rpc(&http, &rpc_url, "eth_getCode", json!([token, "latest"])).await;
         assert!(
             code.as_str().unwrap().len() > 100,
             "no code at {token}: {code}"
@@ -287,6 +177,7 @@ async fn the_devnet_deploys_configures_and_stops_on_sigterm() {
         "WUSD has 18 decimals"
     );
     let decimals = rpc(
+        &http,
         &rpc_url,
         "eth_call",
         json!([{"to": DEVNET_WUSD, "data": "0x313ce567"}, "latest"]),
@@ -299,7 +190,7 @@ async fn the_devnet_deploys_configures_and_stops_on_sigterm() {
 
     let config_file = devnet.config_file();
     assert!(Path::new(&config_file).starts_with(data_dir.canonicalize().unwrap()));
-    let checked = run_ok(&work.path, &["check-config", "--config", &config_file]);
+    let checked = cli.run_ok(&["check-config", "--config", &config_file]);
     assert!(
         checked.stdout.contains("configuration is valid"),
         "{}",
@@ -337,13 +228,14 @@ async fn the_devnet_deploys_configures_and_stops_on_sigterm() {
 async fn devnet_pay_sends_what_is_due_to_the_deposit_address() {
     let work = TempDir::new();
     let data_dir = work.path.join("devnet-data");
+    let (cli, http) = (Cli::new(&work.path), reqwest::Client::new());
     let devnet = Devnet::start(&work.path, &data_dir);
     let rpc_url = devnet.rpc_url();
     let order = create_order(&devnet.config_file(), "devnet-pay-1", "12.34").await;
     let deposit = order.deposit_address;
     assert_eq!(order.paying_amount.base_units(), 12_340_000);
 
-    let paid = run_ok(&work.path, &["devnet", "pay", "devnet-pay-1"]);
+    let paid = cli.run_ok(&["devnet", "pay", "devnet-pay-1"]);
     let hash = paid.stdout.trim();
     assert!(
         hash.starts_with("0x") && hash.len() == 66,
@@ -359,7 +251,7 @@ async fn devnet_pay_sends_what_is_due_to_the_deposit_address() {
         balance_of(&rpc_url, DEVNET_USDT, &deposit).await,
         12_340_000
     );
-    let receipt = rpc(&rpc_url, "eth_getTransactionReceipt", json!([hash])).await;
+    let receipt = rpc(&http, &rpc_url, "eth_getTransactionReceipt", json!([hash])).await;
     assert_eq!(receipt["status"], "0x1", "{receipt}");
 
     let extra = [
@@ -371,7 +263,7 @@ async fn devnet_pay_sends_what_is_due_to_the_deposit_address() {
         "--payer",
         "2",
     ];
-    run_ok(&work.path, &extra);
+    cli.run_ok(&extra);
     assert_eq!(
         balance_of(&rpc_url, DEVNET_USDT, &deposit).await,
         12_840_000
@@ -387,7 +279,7 @@ async fn devnet_pay_sends_what_is_due_to_the_deposit_address() {
         "--amount",
         "1",
     ];
-    run_ok(Path::new("/"), &explicit);
+    Cli::new(Path::new("/")).run_ok(&explicit);
     assert_eq!(
         balance_of(&rpc_url, DEVNET_USDT, &deposit).await,
         13_840_000
@@ -397,7 +289,7 @@ async fn devnet_pay_sends_what_is_due_to_the_deposit_address() {
     let order = create_order_in(&devnet.config_file(), "devnet-wusd", "12.34", "ETH_WUSD").await;
     let deposit = order.deposit_address;
     assert_eq!(order.paying_amount.base_units(), 12_340_000_000_000_000_000);
-    let paid = run_ok(&work.path, &["devnet", "pay", "devnet-wusd"]);
+    let paid = cli.run_ok(&["devnet", "pay", "devnet-wusd"]);
     assert!(
         paid.stderr.contains("sent 12.34 ETH_WUSD from payer 1"),
         "{}",
@@ -410,7 +302,7 @@ async fn devnet_pay_sends_what_is_due_to_the_deposit_address() {
         "--amount",
         "0.000000000000000001",
     ];
-    run_ok(&work.path, &extra);
+    cli.run_ok(&extra);
     assert_eq!(
         balance_of(&rpc_url, DEVNET_WUSD, &deposit).await,
         12_340_000_000_000_000_001
@@ -421,7 +313,8 @@ async fn devnet_pay_sends_what_is_due_to_the_deposit_address() {
 async fn devnet_pay_explains_missing_duplicate_and_bad_requests() {
     let work = TempDir::new();
     let data_dir = work.path.join("devnet-data");
-    let no_devnet = run(&work.path, &["devnet", "pay", "x1"]);
+    let cli = Cli::new(&work.path);
+    let no_devnet = cli.run(&["devnet", "pay", "x1"]);
     assert!(!no_devnet.status.success());
     assert!(
         no_devnet.stderr.contains("start `wcheckout devnet` first"),
@@ -431,7 +324,7 @@ async fn devnet_pay_explains_missing_duplicate_and_bad_requests() {
 
     let devnet = Devnet::start(&work.path, &data_dir);
     let rpc_url = devnet.rpc_url();
-    let missing = run(&work.path, &["devnet", "pay", "nobody-has-this"]);
+    let missing = cli.run(&["devnet", "pay", "nobody-has-this"]);
     assert!(!missing.status.success());
     assert!(
         missing.stderr.contains("no order numbered nobody-has-this"),
@@ -442,7 +335,7 @@ async fn devnet_pay_explains_missing_duplicate_and_bad_requests() {
     let older = create_order(&devnet.config_file(), "shared-no", "1").await;
     let newer = create_order(&devnet.config_file(), "shared-no", "2").await;
     assert_ne!(older.deposit_address, newer.deposit_address);
-    let paid = run_ok(&work.path, &["devnet", "pay", "shared-no"]);
+    let paid = cli.run_ok(&["devnet", "pay", "shared-no"]);
     assert!(
         paid.stderr
             .contains("2 apps have an order numbered shared-no"),
@@ -458,20 +351,14 @@ async fn devnet_pay_explains_missing_duplicate_and_bad_requests() {
         0
     );
 
-    let too_fine = run(
-        &work.path,
-        &["devnet", "pay", "shared-no", "--amount", "0.0000001"],
-    );
+    let too_fine = cli.run(&["devnet", "pay", "shared-no", "--amount", "0.0000001"]);
     assert!(!too_fine.status.success());
     assert!(
         too_fine.stderr.contains("at most 6 decimal places"),
         "{}",
         too_fine.stderr
     );
-    let too_much = run(
-        &work.path,
-        &["devnet", "pay", "shared-no", "--amount", "2000000"],
-    );
+    let too_much = cli.run(&["devnet", "pay", "shared-no", "--amount", "2000000"]);
     assert!(!too_much.status.success());
     assert!(too_much.stderr.contains("reverted"), "{}", too_much.stderr);
 }
@@ -483,7 +370,7 @@ fn a_taken_port_is_a_clear_error() {
     let port = listener.local_addr().unwrap().port().to_string();
     let dir = work.path.join("d");
     let args = ["devnet", "--port", &port, "--dir", dir.to_str().unwrap()];
-    let ran = run(&work.path, &args);
+    let ran = Cli::new(&work.path).run(&args);
     assert!(!ran.status.success());
     assert!(
         ran.stderr
@@ -514,15 +401,11 @@ fn the_sandbox_warns_once_and_stops_cleanly_on_ctrl_c() {
         "--listen",
         &listen,
     ];
-    let mut child = command(&work.path, &args)
-        .process_group(0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()))
-        .spawn()
-        .expect("spawn wcheckout sandbox");
-    let lines = stdout_lines(&mut child);
+    let mut sandbox = Cli::new(&work.path).command(&args);
+    sandbox.process_group(0);
+    let (mut child, lines) = spawn_logged(sandbox, &stderr_path);
     let stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    let deadline = Instant::now() + READY_TIMEOUT;
+    let deadline = Instant::now() + DEVNET_READY_TIMEOUT;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match lines.recv_timeout(left) {
@@ -539,12 +422,8 @@ fn the_sandbox_warns_once_and_stops_cleanly_on_ctrl_c() {
     assert!(answers(chain), "the sandbox chain does not answer");
 
     let group = format!("-{}", child.id());
-    let sent = Command::new("kill")
-        .args(["-INT", "--", &group])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "kill -INT -- {group} failed");
-    let status = wait_bounded(&mut child, TIMEOUT)
+    send_signal("INT", &group);
+    let status = wait_bounded(&mut child, DEVNET_STOP_TIMEOUT)
         .unwrap_or_else(|| panic!("the sandbox ignored Ctrl-C:\n{}", stderr()));
     let log = stderr();
     assert!(status.success(), "{status}:\n{log}");

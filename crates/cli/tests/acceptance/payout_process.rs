@@ -8,28 +8,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::common::TEST_MNEMONIC;
 use crate::common::chain::{PAYERS, TestChain, eventually, text, units, usd};
-use crate::common::process::{Gateway, command, wait_bounded};
+use crate::common::process::{Cli, call, config_head};
+use crate::on_both_databases;
 use serde_json::{Value, json};
-use wcheckout_client::{Client, Credentials};
+use wcheckout_client::{Client, routes};
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::money::TokenAmount;
 use wcheckout_evm::anvil::{DEV_ACCOUNTS, DEV_PRIVATE_KEYS};
 use wcheckout_evm::stablecoin;
-use wcheckout_testkit::{TempDir, fresh_postgres, fresh_sqlite};
+use wcheckout_testkit::TempDir;
 
-/// Longest an operator command may run.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-/// Longest one HTTP exchange with the gateway may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(60);
 /// keccak256("Transfer(address,address,uint256)").
 const TRANSFER_TOPIC: &str = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
@@ -47,18 +40,9 @@ const SETTLEMENT_DESTINATION: usize = 6;
 /// The configuration file: the anvil chain as ETH (USDT and USDC) with 1 confirmation, fast
 /// watcher and payout rounds, short leases (a restarted process takes over quickly), and sweeps
 /// of any balance every second when `sweeps` is on.
-fn write_config(dir: &Path, database_url: &str, chain: &TestChain, sweeps: bool) -> PathBuf {
+fn write_config(dir: &Path, database_url: &str, chain: &TestChain, sweeps: bool) -> Cli {
     let text = format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-
-[database]
-url = "{database_url}"
-
-[keys]
-seed = "{TEST_MNEMONIC}"
-master_key = "{master_key}"
-
+        r#"{head}
 [orders]
 expiry_interval_ms = 200
 
@@ -77,108 +61,16 @@ enabled = {sweeps}
 interval_secs = 1
 min_amount = "0"
 
-[chains.ETH]
-chain_id = {chain_id}
-rpc_urls = ["{rpc_url}"]
-ws_url = "{ws_url}"
-finality = "confirmations"
-confirmations = 1
-start_block = 0
-
-[tokens.ETH_USDT]
-contract = "{usdt}"
-decimals = 6
-
-[tokens.ETH_USDC]
-contract = "{usdc}"
-decimals = 6
-"#,
-        master_key = "3c".repeat(32),
-        chain_id = chain.anvil.chain_id(),
-        rpc_url = chain.rpc_url,
-        ws_url = chain.anvil.ws_url(),
-        usdt = chain.usdt.to_checksum(),
-        usdc = chain.usdc.to_checksum(),
+{chain}"#,
+        head = config_head(database_url, &"3c".repeat(32)),
+        chain = chain.config_sections(1, 0),
     );
-    let path = dir.join("wcheckout.toml");
-    fs::write(&path, text).unwrap();
-    path
-}
-
-/// What an operator command printed.
-struct Output {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs an operator command to its end (bounded); its output goes through files, so a long
-/// listing never fills a pipe.
-async fn run_cli(dir: &Path, config: &Path, args: &[&str]) -> Output {
-    static RUNS: AtomicUsize = AtomicUsize::new(0);
-    let run = RUNS.fetch_add(1, Ordering::SeqCst);
-    let (dir, config) = (dir.to_owned(), config.to_owned());
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let out_path = dir.join(format!("cli-{run}.out"));
-        let err_path = dir.join(format!("cli-{run}.err"));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut child = command(&dir, &config, &args)
-            .stdout(Stdio::from(fs::File::create(&out_path).unwrap()))
-            .stderr(Stdio::from(fs::File::create(&err_path).unwrap()))
-            .spawn()
-            .expect("spawn wcheckout");
-        let Some(status) = wait_bounded(&mut child, COMMAND_TIMEOUT) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "`wcheckout {}` did not finish within {COMMAND_TIMEOUT:?}",
-                args.join(" ")
-            );
-        };
-        Output {
-            success: status.success(),
-            stdout: fs::read_to_string(&out_path).unwrap_or_default(),
-            stderr: fs::read_to_string(&err_path).unwrap_or_default(),
-        }
-    })
-    .await
-    .unwrap()
-}
-
-/// Runs an operator command that must succeed; its stdout.
-async fn cli(dir: &Path, config: &Path, args: &[&str]) -> String {
-    let output = run_cli(dir, config, args).await;
-    assert!(
-        output.success,
-        "`wcheckout {}` failed:\n{}\n{}",
-        args.join(" "),
-        output.stdout,
-        output.stderr
-    );
-    output.stdout
-}
-
-/// `wcheckout app create --json`: the new app's credentials.
-async fn create_app(dir: &Path, config: &Path) -> Credentials {
-    let stdout = cli(
-        dir,
-        config,
-        &["app", "create", "--name", "Payouts", "--json"],
-    )
-    .await;
-    let created: Value = serde_json::from_str(stdout.trim()).unwrap();
-    let text = |key: &str| created[key].as_str().unwrap().to_owned();
-    Credentials {
-        api_key: text("apiKey"),
-        api_secret: text("apiSecret"),
-        sign_key: text("signKey"),
-    }
+    Cli::configured(dir, &text)
 }
 
 /// `wcheckout hot-wallet`: the hot wallet's address.
-async fn hot_wallet(dir: &Path, config: &Path) -> EvmAddress {
-    let stdout = cli(dir, config, &["hot-wallet"]).await;
+async fn hot_wallet(cli: &Cli) -> EvmAddress {
+    let stdout = cli.run_async(&["hot-wallet"]).await.ok().stdout;
     let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("hot wallet: "))
@@ -187,8 +79,12 @@ async fn hot_wallet(dir: &Path, config: &Path) -> EvmAddress {
 }
 
 /// `wcheckout payout list --json`.
-async fn open_payouts(dir: &Path, config: &Path) -> Vec<Value> {
-    let stdout = cli(dir, config, &["payout", "list", "--json"]).await;
+async fn open_payouts(cli: &Cli) -> Vec<Value> {
+    let stdout = cli
+        .run_async(&["payout", "list", "--json"])
+        .await
+        .ok()
+        .stdout;
     serde_json::from_str::<Value>(stdout.trim())
         .unwrap_or_else(|e| panic!("payout list: {e}:\n{stdout}"))
         .as_array()
@@ -196,27 +92,25 @@ async fn open_payouts(dir: &Path, config: &Path) -> Vec<Value> {
         .clone()
 }
 
+/// `wcheckout ledger record-funding --chain ETH WHAT --tx-hash TX`, which must succeed.
+async fn record_funding(cli: &Cli, what: &[&str], tx: &str) {
+    let mut args = vec!["ledger", "record-funding", "--chain", "ETH"];
+    args.extend(what);
+    args.extend(["--tx-hash", tx]);
+    cli.run_async(&args).await.ok();
+}
+
 /// Gives the hot wallet 10 coins of gas from the funder account and records it in the ledger.
-async fn fund_gas(chain: &TestChain, dir: &Path, config: &Path, hot: EvmAddress) {
+async fn fund_gas(chain: &TestChain, cli: &Cli, hot: EvmAddress) {
     let wei = 10 * 1_000_000_000_000_000_000u128;
     let tx = stablecoin::send_native(&chain.rpc_url, DEV_PRIVATE_KEYS[FUNDER], hot, wei)
         .await
         .unwrap();
-    let args = [
-        "ledger",
-        "record-funding",
-        "--chain",
-        "ETH",
-        "--amount",
-        "10",
-        "--tx-hash",
-        &tx,
-    ];
-    cli(dir, config, &args).await;
+    record_funding(cli, &["--amount", "10"], &tx).await;
 }
 
 /// Mints `whole` tokens to the hot wallet and records them in the ledger as operator funding.
-async fn fund_tokens(chain: &TestChain, dir: &Path, config: &Path, hot: EvmAddress, whole: &str) {
+async fn fund_tokens(chain: &TestChain, cli: &Cli, hot: EvmAddress, whole: &str) {
     let tx = stablecoin::mint(
         &chain.rpc_url,
         DEV_PRIVATE_KEYS[MINTER],
@@ -226,30 +120,13 @@ async fn fund_tokens(chain: &TestChain, dir: &Path, config: &Path, hot: EvmAddre
     )
     .await
     .unwrap();
-    let args = [
-        "ledger",
-        "record-funding",
-        "--chain",
-        "ETH",
-        "--token",
-        "ETH_USDT",
-        "--amount",
-        whole,
-        "--tx-hash",
-        &tx,
-    ];
-    cli(dir, config, &args).await;
+    record_funding(cli, &["--token", "ETH_USDT", "--amount", whole], &tx).await;
 }
 
 /// `wcheckout reconcile` (must succeed and find no difference) and `wcheckout ledger balance
 /// --json` (must balance); returns the reconcile report and the ledger's check.
-async fn reconcile_and_check(dir: &Path, config: &Path) -> (String, Value) {
-    let reconciled = run_cli(dir, config, &["reconcile"]).await;
-    assert!(
-        reconciled.success,
-        "reconcile failed:\n{}\n{}",
-        reconciled.stdout, reconciled.stderr
-    );
+async fn reconcile_and_check(cli: &Cli) -> (String, Value) {
+    let reconciled = cli.run_async(&["reconcile"]).await.ok();
     assert!(
         reconciled
             .stdout
@@ -257,10 +134,14 @@ async fn reconcile_and_check(dir: &Path, config: &Path) -> (String, Value) {
         "{}",
         reconciled.stdout
     );
-    let json = cli(dir, config, &["reconcile", "--json"]).await;
+    let json = cli.run_async(&["reconcile", "--json"]).await.ok().stdout;
     let json: Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!(json["differences"], 0, "{json}");
-    let ledger = cli(dir, config, &["ledger", "balance", "--json"]).await;
+    let ledger = cli
+        .run_async(&["ledger", "balance", "--json"])
+        .await
+        .ok()
+        .stdout;
     let ledger: Value = serde_json::from_str(ledger.trim()).unwrap();
     let check = ledger["check"].clone();
     assert_eq!(check["balanced"], true, "{check}");
@@ -272,46 +153,21 @@ async fn reconcile_and_check(dir: &Path, config: &Path) -> (String, Value) {
 // API and chain helpers
 // ---------------------------------------------------------------------------------------------
 
-/// A signed API call; its full answer (a request refused as a replay, which two identical
-/// requests signed in the same millisecond are, is sent again).
-async fn call_raw(client: &Client, method: &str, path: &str, body: &str) -> Value {
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let response = tokio::time::timeout(CALL_TIMEOUT, client.call(method, path, body))
-            .await
-            .unwrap_or_else(|_| panic!("{method} {path}: no answer within {CALL_TIMEOUT:?}"))
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        if response.retcode() == "00007" && attempts < 3 {
-            tokio::time::sleep(Duration::from_millis(3)).await;
-            continue;
-        }
-        return response.json;
-    }
-}
-
-/// A signed API call that must succeed; its `retdata`.
-async fn call(client: &Client, method: &str, path: &str, body: &str) -> Value {
-    let answer = call_raw(client, method, path, body).await;
-    assert_eq!(answer["retcode"], "200", "{method} {path} {body}: {answer}");
-    answer["retdata"].clone()
-}
-
 async fn create_order(client: &Client, order_no: &str, amount: &str, token: &str) -> EvmAddress {
     let body =
         json!({"orderNo": order_no, "orderAmount": amount, "customerId": "c", "token": token});
-    let created = call(client, "POST", "/checkout/order/create", &body.to_string()).await;
+    let created = call(client, "POST", routes::CREATE_ORDER, &body.to_string()).await;
     assert_eq!(created["orderStatus"], "PAYING", "{created}");
     EvmAddress::parse(created["depositAddress"].as_str().unwrap()).unwrap()
 }
 
 async fn order_info(client: &Client, order_no: &str) -> Value {
-    let path = format!("/checkout/order/info?orderNo={order_no}");
+    let path = routes::with_query(routes::ORDER_INFO, "orderNo", order_no);
     call(client, "GET", &path, "").await
 }
 
 async fn refund_info(client: &Client, refund_order_no: &str) -> Value {
-    let path = format!("/checkout/refund/info?refundOrderNo={refund_order_no}");
+    let path = routes::with_query(routes::REFUND_INFO, "refundOrderNo", refund_order_no);
     call(client, "GET", &path, "").await
 }
 
@@ -412,14 +268,14 @@ async fn refund_paid_once_after_kill(label: &str, database_url: &str, failpoint:
     let dir = TempDir::new();
     // No sweeps: the refund is the engine's first and only payout, paid from tokens minted to
     // the hot wallet (and recorded as operator funding, so the ledger explains them).
-    let config = write_config(&dir.path, database_url, &chain, false);
-    let hot = hot_wallet(&dir.path, &config).await;
-    fund_gas(&chain, &dir.path, &config, hot).await;
-    fund_tokens(&chain, &dir.path, &config, hot, "1000").await;
+    let cli = write_config(&dir.path, database_url, &chain, false);
+    let hot = hot_wallet(&cli).await;
+    fund_gas(&chain, &cli, hot).await;
+    fund_tokens(&chain, &cli, hot, "1000").await;
 
-    let mut gateway = Gateway::serve(&dir.path, &config, 0, &[("WCHECKOUT_FAILPOINT", failpoint)]);
-    let credentials = create_app(&dir.path, &config).await;
-    let client = Client::new(&gateway.url(), credentials.clone());
+    let mut gateway = cli.with("WCHECKOUT_FAILPOINT", failpoint).serve(0);
+    let creds = cli.create_app("Payouts", &[]);
+    let client = creds.client(&gateway);
     let deposit = create_order(&client, "crash", REFUND_AMOUNT, "ETH_USDT").await;
     chain
         .pay(
@@ -434,13 +290,7 @@ async fn refund_paid_once_after_kill(label: &str, database_url: &str, failpoint:
     let before = chain.balance(chain.usdt, DEV_ACCOUNTS[CRASH_PAYER]).await;
     let body =
         json!({"refundOrderNo": "crash-refund", "orderNo": "crash", "amount": REFUND_AMOUNT});
-    let created = call(
-        &client,
-        "POST",
-        "/checkout/refund/create",
-        &body.to_string(),
-    )
-    .await;
+    let created = call(&client, "POST", routes::CREATE_REFUND, &body.to_string()).await;
     assert_eq!(created["refundStatus"], "PENDING_REFUND", "{created}");
     assert!(
         created["address"]
@@ -453,7 +303,7 @@ async fn refund_paid_once_after_kill(label: &str, database_url: &str, failpoint:
     // The engine stops at the failpoint; what the database and the chain hold there.
     let reached = format!("FAILPOINT {failpoint} reached");
     gateway.wait_for_stderr(&reached, WAIT).await;
-    let paused = open_payouts(&dir.path, &config).await;
+    let paused = open_payouts(&cli).await;
     assert_eq!(paused.len(), 1, "{paused:#?}");
     assert_eq!(paused[0]["kind"], "REFUND", "{paused:#?}");
     assert_eq!(paused[0]["status"], "SIGNED", "{paused:#?}");
@@ -477,8 +327,8 @@ async fn refund_paid_once_after_kill(label: &str, database_url: &str, failpoint:
 
     gateway.kill();
     let killed_at = started.elapsed();
-    let gateway = Gateway::serve(&dir.path, &config, 1, &[]);
-    let client = Client::new(&gateway.url(), credentials);
+    let gateway = cli.serve(1);
+    let client = creds.client(&gateway);
     let done = eventually(WAIT, "refund REFUNDED after the restart", || async {
         let info = refund_info(&client, "crash-refund").await;
         assert_ne!(info["refundStatus"], "FAILED", "{info}");
@@ -524,8 +374,8 @@ async fn refund_paid_once_after_kill(label: &str, database_url: &str, failpoint:
     );
 
     // The operator's view agrees.
-    assert_eq!(open_payouts(&dir.path, &config).await, Vec::<Value>::new());
-    let (reconciled, check) = reconcile_and_check(&dir.path, &config).await;
+    assert_eq!(open_payouts(&cli).await, Vec::<Value>::new());
+    let (reconciled, check) = reconcile_and_check(&cli).await;
     let restarted = gateway.stderr();
     assert!(!restarted.contains("FAILPOINT"), "{restarted}");
     assert!(!restarted.contains("panicked"), "{restarted}");
@@ -541,35 +391,20 @@ async fn refund_paid_once_after_kill(label: &str, database_url: &str, failpoint:
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn refund_signed_not_sent_is_paid_once_on_sqlite() {
-    let database = fresh_sqlite();
-    refund_paid_once_after_kill("sqlite", &database.url, "payout-signed").await;
+/// Stopped once the refund is signed, before it is sent.
+async fn refund_signed_not_sent_is_paid_once(label: &str, database_url: &str) {
+    refund_paid_once_after_kill(label, database_url, "payout-signed").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn refund_sent_not_recorded_is_paid_once_on_sqlite() {
-    let database = fresh_sqlite();
-    refund_paid_once_after_kill("sqlite", &database.url, "payout-broadcast").await;
+/// Stopped once the refund is sent, before that is recorded.
+async fn refund_sent_not_recorded_is_paid_once(label: &str, database_url: &str) {
+    refund_paid_once_after_kill(label, database_url, "payout-broadcast").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn refund_signed_not_sent_is_paid_once_on_postgres() {
-    let Some(database) = fresh_postgres("refund_signed_not_sent_is_paid_once_on_postgres").await
-    else {
-        return;
-    };
-    refund_paid_once_after_kill("postgres", &database.url, "payout-signed").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn refund_sent_not_recorded_is_paid_once_on_postgres() {
-    let Some(database) = fresh_postgres("refund_sent_not_recorded_is_paid_once_on_postgres").await
-    else {
-        return;
-    };
-    refund_paid_once_after_kill("postgres", &database.url, "payout-broadcast").await;
-}
+on_both_databases!(
+    refund_signed_not_sent_is_paid_once,
+    refund_sent_not_recorded_is_paid_once
+);
 
 // ---------------------------------------------------------------------------------------------
 // 2. A mixed run of 200 operations reconciles
@@ -677,7 +512,7 @@ async fn ask_refunds(
             "orderNo": order.order_no,
             "amount": text(refund.amount),
         });
-        let created = call(client, "POST", "/checkout/refund/create", &body.to_string()).await;
+        let created = call(client, "POST", routes::CREATE_REFUND, &body.to_string()).await;
         assert_eq!(units(&created["amount"]), refund.amount, "{created}");
     }
     if order.mix == Mix::Overpaid {
@@ -686,7 +521,7 @@ async fn ask_refunds(
         let tx = view["txHash"].as_str().unwrap();
         let body =
             json!({"refundOrderNo": refund_order_no, "orderNo": order.order_no, "txHash": tx});
-        let path = "/checkout/abnormal-payment/refund";
+        let path = routes::REFUND_ABNORMAL_PAYMENT;
         let created = call(client, "POST", path, &body.to_string()).await;
         assert_eq!(units(&created["amount"]), MIX_EXCESS, "{created}");
         asked.push(AskedRefund {
@@ -717,13 +552,7 @@ async fn ask_settlement(client: &Client, k: usize) -> AskedSettlement {
         "address": DEV_ACCOUNTS[SETTLEMENT_DESTINATION],
         "amount": text(amount),
     });
-    let created = call(
-        client,
-        "POST",
-        "/checkout/settlement/create",
-        &body.to_string(),
-    )
-    .await;
+    let created = call(client, "POST", routes::CREATE_SETTLEMENT, &body.to_string()).await;
     assert_eq!(units(&created["amount"]), amount, "{created}");
     settlement
 }
@@ -746,7 +575,7 @@ async fn merchant(
     let deadline = Instant::now() + MIX_SETTLE_TIMEOUT;
     while handled.len() < MIX_ORDERS || settlements.len() < MIX_SETTLEMENTS {
         let filter = json!({"orderStatus": "PAID"});
-        for view in list_all(&client, "/checkout/order/list", &filter).await {
+        for view in list_all(&client, routes::LIST_ORDERS, &filter).await {
             let i = index[view["orderNo"].as_str().unwrap()];
             if handled.insert(i) {
                 refunds.extend(ask_refunds(&client, &orders, i, &view).await);
@@ -781,15 +610,12 @@ async fn mixed_run_reconciles(label: &str, database_url: &str) {
     let started = Instant::now();
     let chain = Arc::new(TestChain::start(31337).await);
     let dir = TempDir::new();
-    let config = write_config(&dir.path, database_url, &chain, true);
-    let hot = hot_wallet(&dir.path, &config).await;
+    let cli = write_config(&dir.path, database_url, &chain, true);
+    let hot = hot_wallet(&cli).await;
     // Gas only: every token the hot wallet pays out comes from sweeps.
-    fund_gas(&chain, &dir.path, &config, hot).await;
-    let gateway = Gateway::serve(&dir.path, &config, 0, &[]);
-    let client = Arc::new(Client::new(
-        &gateway.url(),
-        create_app(&dir.path, &config).await,
-    ));
+    fund_gas(&chain, &cli, hot).await;
+    let gateway = cli.serve(0);
+    let client = Arc::new(cli.create_app("Payouts", &[]).client(&gateway));
     let contract = |token: &str| {
         if token == "ETH_USDC" {
             chain.usdc
@@ -857,8 +683,8 @@ async fn mixed_run_reconciles(label: &str, database_url: &str) {
     let deadline = Instant::now() + MIX_SETTLE_TIMEOUT;
     let mut quiet_since: Option<Instant> = None;
     loop {
-        let listed_refunds = list_all(&client, "/checkout/refund/list", &json!({})).await;
-        let listed_settlements = list_all(&client, "/checkout/settlement/list", &json!({})).await;
+        let listed_refunds = list_all(&client, routes::LIST_REFUNDS, &json!({})).await;
+        let listed_settlements = list_all(&client, routes::LIST_SETTLEMENTS, &json!({})).await;
         for record in listed_refunds.iter().chain(&listed_settlements) {
             let status = record["refundStatus"]
                 .as_str()
@@ -881,7 +707,7 @@ async fn mixed_run_reconciles(label: &str, database_url: &str) {
         let mut open = None;
         let mut unswept = None;
         if refunds_done && settled {
-            let listed = open_payouts(&dir.path, &config).await;
+            let listed = open_payouts(&cli).await;
             if listed.is_empty() {
                 let mut left = 0;
                 for order in orders.iter() {
@@ -917,7 +743,7 @@ async fn mixed_run_reconciles(label: &str, database_url: &str) {
     let final_at = started.elapsed();
 
     // The operator tools agree with the chain.
-    let (reconciled, check) = reconcile_and_check(&dir.path, &config).await;
+    let (reconciled, check) = reconcile_and_check(&cli).await;
 
     // Every refund and settlement is exactly one transfer from the hot wallet, of its amount, to
     // its recipient; nothing else left the hot wallet in tokens.
@@ -955,9 +781,10 @@ async fn mixed_run_reconciles(label: &str, database_url: &str) {
     }
     let mut settled_to: HashMap<EvmAddress, u128> = HashMap::new();
     for settlement in &settlements {
-        let path = format!(
-            "/checkout/settlement/info?settlementOrderNo={}",
-            settlement.settlement_order_no
+        let path = routes::with_query(
+            routes::SETTLEMENT_INFO,
+            "settlementOrderNo",
+            &settlement.settlement_order_no,
         );
         let info = call(&client, "GET", &path, "").await;
         assert_eq!(info["settlementStatus"], "SETTLED", "{info}");
@@ -1023,7 +850,7 @@ async fn mixed_run_reconciles(label: &str, database_url: &str) {
     }
 
     // Every order ends as its refunds say.
-    let listed = list_all(&client, "/checkout/order/list", &json!({})).await;
+    let listed = list_all(&client, routes::LIST_ORDERS, &json!({})).await;
     assert_eq!(listed.len(), MIX_ORDERS);
     let by_no: HashMap<&str, &Value> = listed
         .iter()
@@ -1041,7 +868,7 @@ async fn mixed_run_reconciles(label: &str, database_url: &str) {
         assert_eq!(view["txHash"], payments[&i].as_str(), "{view}");
         assert_eq!(units(&view["refundedAmount"]), refunded, "{view}");
     }
-    let abnormal = list_all(&client, "/checkout/abnormal-payment/list", &json!({})).await;
+    let abnormal = list_all(&client, routes::LIST_ABNORMAL_PAYMENTS, &json!({})).await;
     assert_eq!(abnormal.len(), abnormal_refunds, "{abnormal:#?}");
     for record in &abnormal {
         assert_eq!(record["type"], "OVER_PAID", "{record}");
@@ -1090,16 +917,4 @@ async fn mixed_run_reconciles(label: &str, database_url: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn mixed_run_reconciles_on_sqlite() {
-    let database = fresh_sqlite();
-    mixed_run_reconciles("sqlite", &database.url).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn mixed_run_reconciles_on_postgres() {
-    let Some(database) = fresh_postgres("mixed_run_reconciles_on_postgres").await else {
-        return;
-    };
-    mixed_run_reconciles("postgres", &database.url).await;
-}
+on_both_databases!(mixed_run_reconciles);

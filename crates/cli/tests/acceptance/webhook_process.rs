@@ -9,228 +9,71 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver as Lines};
-use std::thread::JoinHandle;
+use std::sync::mpsc::Receiver as Lines;
 use std::time::{Duration, Instant};
 
 use crate::common::TEST_MNEMONIC;
-use crate::common::process::{Gateway, READY_TIMEOUT, STOP_TIMEOUT, command, wait_bounded};
+use crate::common::process::{
+    Cli, Creds, READY_TIMEOUT, STOP_TIMEOUT, call, config_head, stdout_lines, wait_bounded,
+};
 use crate::common::receiver::{ACK, Delivery, Receiver, Reply, always};
+use crate::on_both_databases;
 use serde_json::{Value, json};
 use wcheckout_app::clock::SystemClock;
 use wcheckout_app::events::envelope_event;
+use wcheckout_client::Client;
+use wcheckout_client::routes;
 use wcheckout_client::signature::verify_webhook;
-use wcheckout_client::{Client, Credentials};
 use wcheckout_domain::events::EventType;
 use wcheckout_domain::ids::AppId;
 use wcheckout_domain::ports::{ChangeSet, ChangeStore, Clock, OutboxFilter, OutboxStore};
 use wcheckout_domain::webhook::DeliveryStatus;
 use wcheckout_store::{SqlStore, StoreOptions};
-use wcheckout_testkit::{TempDir, fresh_postgres, fresh_sqlite};
+use wcheckout_testkit::TempDir;
 
-/// Longest an operator command may run.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-/// Longest one API call may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(30);
 const MASTER_KEY: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
 
 // ---------------------------------------------------------------------------------------------
-// Processes
+// Operator commands
 // ---------------------------------------------------------------------------------------------
 
-fn read_all(mut reader: impl Read + Send + 'static) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = reader.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
+/// `webhook list --json` with extra arguments.
+fn list(cli: &Cli, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["webhook", "list", "--json"];
+    args.extend(extra);
+    cli.json(&args).as_array().unwrap().clone()
 }
 
-/// Stdout lines of a child, read by a thread for the life of the process.
-fn lines_of(child: &mut Child) -> Lines<String> {
-    let stdout = child.stdout.take().unwrap();
-    let (send, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if send.send(line).is_err() {
-                break;
-            }
+/// `webhook show EVENT_ID`.
+fn show(cli: &Cli, event_id: &str) -> Value {
+    cli.json(&["webhook", "show", event_id])
+}
+
+/// Polls `webhook show` until `probe` accepts it (bounded).
+async fn wait_show(cli: &Cli, event_id: &str, what: &str, probe: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let shown = show(cli, event_id);
+        if probe(&shown) {
+            return shown;
         }
-    });
-    lines
-}
-
-/// What a finished command printed.
-struct Ran {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    fn both(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
-
-/// `wcheckout --config FILE …` in a directory, with extra `WCHECKOUT__*` variables and none of
-/// the test runner's own.
-#[derive(Clone)]
-struct Cli {
-    dir: PathBuf,
-    config: PathBuf,
-    vars: Vec<(String, String)>,
-}
-
-impl Cli {
-    fn with(&self, key: &str, value: &str) -> Cli {
-        let mut cli = self.clone();
-        cli.vars.retain(|(k, _)| k != key);
-        cli.vars.push((key.to_owned(), value.to_owned()));
-        cli
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = command(&self.dir, &self.config, args);
-        command.envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        command
-    }
-
-    /// `wcheckout serve` with this CLI's variables, its stderr in `serve-{label}.log`.
-    fn serve(&self, label: &str) -> Gateway {
-        Gateway::spawn(
-            self.command(&["serve"]),
-            self.dir.join(format!("serve-{label}.log")),
-        )
-    }
-
-    /// Runs a command to completion (killed and failed after [`COMMAND_TIMEOUT`]).
-    fn run(&self, args: &[&str]) -> Ran {
-        let mut child = self
-            .command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn wcheckout");
-        let stdout = read_all(child.stdout.take().unwrap());
-        let stderr = read_all(child.stderr.take().unwrap());
-        let Some(status) = wait_bounded(&mut child, COMMAND_TIMEOUT) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "`wcheckout {}` did not finish within {COMMAND_TIMEOUT:?}",
-                args.join(" ")
-            );
-        };
-        Ran {
-            status,
-            stdout: stdout.join().unwrap(),
-            stderr: stderr.join().unwrap(),
-        }
-    }
-
-    /// A command that must succeed; its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let ran = self.run(args);
         assert!(
-            ran.status.success(),
-            "`wcheckout {}` failed ({}):\n{}",
-            args.join(" "),
-            ran.status,
-            ran.both()
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {shown:#}"
         );
-        ran.stdout
-    }
-
-    /// A command that must fail; all it printed.
-    fn fails(&self, args: &[&str]) -> String {
-        let ran = self.run(args);
-        assert!(
-            !ran.status.success(),
-            "`wcheckout {}` should have failed:\n{}",
-            args.join(" "),
-            ran.both()
-        );
-        ran.both()
-    }
-
-    /// A command printing JSON.
-    fn json(&self, args: &[&str]) -> Value {
-        let stdout = self.ok(args);
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-            panic!(
-                "`wcheckout {}` printed no JSON ({e}):\n{stdout}",
-                args.join(" ")
-            )
-        })
-    }
-
-    fn create_app(&self, name: &str, webhook_url: Option<&str>) -> Creds {
-        let mut args = vec!["app", "create", "--name", name, "--json"];
-        if let Some(url) = webhook_url {
-            args.extend(["--webhook-url", url]);
-        }
-        let created = self.json(&args);
-        let text = |key: &str| created[key].as_str().unwrap().to_owned();
-        Creds {
-            app_id: text("appId"),
-            credentials: Credentials {
-                api_key: text("apiKey"),
-                api_secret: text("apiSecret"),
-                sign_key: text("signKey"),
-            },
-        }
-    }
-
-    /// `webhook list --json` with extra arguments.
-    fn list(&self, extra: &[&str]) -> Vec<Value> {
-        let mut args = vec!["webhook", "list", "--json"];
-        args.extend(extra);
-        self.json(&args).as_array().unwrap().clone()
-    }
-
-    /// `webhook show EVENT_ID`.
-    fn show(&self, event_id: &str) -> Value {
-        self.json(&["webhook", "show", event_id])
-    }
-
-    /// Polls `webhook show` until `probe` accepts it (bounded).
-    async fn wait_show(&self, event_id: &str, what: &str, probe: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let shown = self.show(event_id);
-            if probe(&shown) {
-                return shown;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {shown:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 /// A directory with a sandbox configuration file: no chain watching, short webhook timings.
 fn sandbox(dir: &Path, database_url: &str, webhooks: &str) -> Cli {
     let text = format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-
-[database]
-url = "{database_url}"
-
-[keys]
-seed = "{TEST_MNEMONIC}"
-master_key = "{MASTER_KEY}"
-
+        r#"{head}
 [watcher]
 enabled = false
 
@@ -239,15 +82,10 @@ level = "warn"
 
 [webhooks]
 {webhooks}
-"#
+"#,
+        head = config_head(database_url, MASTER_KEY),
     );
-    let config = dir.join("wcheckout.toml");
-    fs::write(&config, text).unwrap();
-    Cli {
-        dir: dir.to_owned(),
-        config,
-        vars: Vec::new(),
-    }
+    Cli::configured(dir, &text)
 }
 
 /// `retry_schedule_secs = [1, 1, …]` (`count` times).
@@ -259,36 +97,6 @@ fn every_second(count: usize) -> String {
 // Apps and API calls
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone)]
-struct Creds {
-    app_id: String,
-    credentials: Credentials,
-}
-
-impl Creds {
-    fn client(&self, gateway: &Gateway) -> Client {
-        Client::new(&gateway.url(), self.credentials.clone())
-    }
-
-    fn sign_key(&self) -> &str {
-        &self.credentials.sign_key
-    }
-}
-
-async fn call(client: &Client, method: &str, path: &str, body: &str) -> Value {
-    let response = tokio::time::timeout(CALL_TIMEOUT, client.call(method, path, body))
-        .await
-        .unwrap_or_else(|_| panic!("{method} {path}: no answer within {CALL_TIMEOUT:?}"))
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    assert_eq!(
-        response.retcode(),
-        "200",
-        "{method} {path}: {}",
-        response.body
-    );
-    response.retdata().clone()
-}
-
 /// An amount as a float-computing client prints it: more digits than an f64 holds, so any
 /// re-rendering through a float shows as `19.99`.
 const NOISY_AMOUNT: &str = "19.9900000000000001";
@@ -298,15 +106,10 @@ async fn create_and_cancel(client: &Client, order_no: &str) {
     let body = format!(
         r#"{{"orderNo":"{order_no}","orderAmount":{NOISY_AMOUNT},"customerId":"c","token":"ETH_USDT"}}"#
     );
-    let created = call(client, "POST", "/checkout/order/create", &body).await;
+    let created = call(client, "POST", routes::CREATE_ORDER, &body).await;
     assert_eq!(created["orderStatus"], "PAYING", "{created}");
-    let cancelled = call(
-        client,
-        "GET",
-        &format!("/checkout/order/cancel?orderNo={order_no}"),
-        "",
-    )
-    .await;
+    let cancel = routes::with_query(routes::CANCEL_ORDER, "orderNo", order_no);
+    let cancelled = call(client, "GET", &cancel, "").await;
     assert_eq!(cancelled["orderStatus"], "CANCELLED", "{cancelled}");
 }
 
@@ -355,7 +158,7 @@ async fn backlog_survives_sigkill(label: &str, database_url: &str) {
     let hook = down.addr;
     let webhooks = format!("attempt_timeout_secs = 2\n{}", every_second(100));
     let cli = sandbox(&dir.path, database_url, &webhooks);
-    let creds = cli.create_app("Backlog", Some(&down.url("/hook")));
+    let creds = cli.create_app("Backlog", &["--webhook-url", &down.url("/hook")]);
     let app = AppId::new(creds.app_id.clone());
     let mut gateway = cli.serve("first");
 
@@ -516,19 +319,7 @@ async fn backlog_survives_sigkill(label: &str, database_url: &str) {
     drop(gateway);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn backlog_survives_sigkill_on_sqlite() {
-    let database = fresh_sqlite();
-    backlog_survives_sigkill("sqlite", &database.url).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn backlog_survives_sigkill_on_postgres() {
-    let Some(database) = fresh_postgres("backlog_survives_sigkill_on_postgres").await else {
-        return;
-    };
-    backlog_survives_sigkill("postgres", &database.url).await;
-}
+on_both_databases!(backlog_survives_sigkill);
 
 // ---------------------------------------------------------------------------------------------
 // b. Production mode refuses private and plain-HTTP targets
@@ -543,7 +334,7 @@ fn write_private(path: &Path, content: &str) {
 async fn only_event_of(cli: &Cli, app_id: &str) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
-        let listed = cli.list(&["--app", app_id]);
+        let listed = list(cli, &["--app", app_id]);
         if let [event] = listed.as_slice() {
             return event["eventId"].as_str().unwrap().to_owned();
         }
@@ -587,17 +378,11 @@ attempt_timeout_secs = 2
         master = master_key_file.display(),
         schedule = every_second(100),
     );
-    let config = dir.path.join("production.toml");
-    fs::write(&config, text).unwrap();
-    let cli = Cli {
-        dir: dir.path.clone(),
-        config,
-        vars: Vec::new(),
-    };
+    let cli = Cli::configured(&dir.path, &text);
     let plain_url = receiver.url("/hook");
     let local_url = format!("https://localhost:{}/hook", receiver.addr.port());
-    let plain = cli.create_app("Plain", Some(&plain_url));
-    let local = cli.create_app("Local TLS", Some(&local_url));
+    let plain = cli.create_app("Plain", &["--webhook-url", &plain_url]);
+    let local = cli.create_app("Local TLS", &["--webhook-url", &local_url]);
     let mut gateway = cli.serve("production");
     create_and_cancel(&plain.client(&gateway), "prod-plain").await;
     create_and_cancel(&local.client(&gateway), "prod-local").await;
@@ -605,9 +390,7 @@ attempt_timeout_secs = 2
     let local_event = only_event_of(&cli, &local.app_id).await;
 
     let attempted = |shown: &Value| shown["attempts"].as_array().is_some_and(|a| a.len() >= 2);
-    let shown = cli
-        .wait_show(&plain_event, "refused attempts", attempted)
-        .await;
+    let shown = wait_show(&cli, &plain_event, "refused attempts", attempted).await;
     assert_eq!(shown["status"], "PENDING", "{shown:#}");
     for attempt in shown["attempts"].as_array().unwrap() {
         assert_eq!(attempt["url"], plain_url.as_str());
@@ -616,9 +399,7 @@ attempt_timeout_secs = 2
         let error = attempt["error"].as_str().unwrap();
         assert!(error.contains("https"), "[{label}] {error}");
     }
-    let shown = cli
-        .wait_show(&local_event, "refused attempts", attempted)
-        .await;
+    let shown = wait_show(&cli, &local_event, "refused attempts", attempted).await;
     for attempt in shown["attempts"].as_array().unwrap() {
         assert_eq!(attempt["url"], local_url.as_str());
         assert_eq!(attempt["httpStatus"], Value::Null, "{attempt}");
@@ -635,9 +416,13 @@ attempt_timeout_secs = 2
             .unwrap()
             .contains("internal address")
     );
-    let refused = cli.fails(&["webhook", "test", "--app", &plain.app_id]);
+    let refused = cli
+        .run_fails(&["webhook", "test", "--app", &plain.app_id])
+        .both();
     assert!(refused.contains("must use https"), "{refused}");
-    let refused = cli.fails(&["webhook", "test", "--app", &local.app_id]);
+    let refused = cli
+        .run_fails(&["webhook", "test", "--app", &local.app_id])
+        .both();
     assert!(refused.contains("internal address"), "{refused}");
     assert!(
         receiver.deliveries().is_empty(),
@@ -659,11 +444,10 @@ attempt_timeout_secs = 2
         .await;
     assert_verifies(&delivered, plain.sign_key());
     assert_eq!(delivered.json()["data"]["orderNo"], "prod-plain");
-    let shown = cli
-        .wait_show(&plain_event, "the plain app's event delivered", |s| {
-            s["status"] == "DELIVERED"
-        })
-        .await;
+    let shown = wait_show(&cli, &plain_event, "the plain app's event delivered", |s| {
+        s["status"] == "DELIVERED"
+    })
+    .await;
     let last = shown["attempts"]
         .as_array()
         .unwrap()
@@ -672,7 +456,9 @@ attempt_timeout_secs = 2
         .clone();
     assert_eq!(last["httpStatus"], 200, "{last}");
     assert_eq!(last["delivered"], true);
-    let tested = opened.ok(&["webhook", "test", "--app", &plain.app_id]);
+    let tested = opened
+        .run_ok(&["webhook", "test", "--app", &plain.app_id])
+        .stdout;
     assert!(tested.contains("HTTP 200"), "{tested}");
     assert!(tested.contains("acknowledged"), "{tested}");
     assert!(
@@ -682,20 +468,7 @@ attempt_timeout_secs = 2
     drop(gateway);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn production_refuses_private_targets_on_sqlite() {
-    let database = fresh_sqlite();
-    production_refuses_private_targets("sqlite", &database.url).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn production_refuses_private_targets_on_postgres() {
-    let Some(database) = fresh_postgres("production_refuses_private_targets_on_postgres").await
-    else {
-        return;
-    };
-    production_refuses_private_targets("postgres", &database.url).await;
-}
+on_both_databases!(production_refuses_private_targets);
 
 // ---------------------------------------------------------------------------------------------
 // c. The operator commands
@@ -723,9 +496,9 @@ async fn operator_commands(label: &str, database_url: &str) {
     let dir = TempDir::new();
     let webhooks = "attempt_timeout_secs = 2\nretry_schedule_secs = [1, 1]\npoll_interval_ms = 100";
     let cli = sandbox(&dir.path, database_url, webhooks);
-    let shop = cli.create_app("Shop", Some(&receiver.url("/ok")));
-    let flaky = cli.create_app("Flaky", Some(&receiver.url("/flaky")));
-    let silent = cli.create_app("Silent", None);
+    let shop = cli.create_app("Shop", &["--webhook-url", &receiver.url("/ok")]);
+    let flaky = cli.create_app("Flaky", &["--webhook-url", &receiver.url("/flaky")]);
+    let silent = cli.create_app("Silent", &[]);
     let gateway = cli.serve("operator");
 
     let shop_client = shop.client(&gateway);
@@ -744,7 +517,7 @@ async fn operator_commands(label: &str, database_url: &str) {
     create_and_cancel(&flaky_client, "flaky-2").await;
     let deadline = Instant::now() + WAIT;
     let failed = loop {
-        let failed = cli.list(&["--app", &flaky.app_id, "--status", "FAILED"]);
+        let failed = list(&cli, &["--app", &flaky.app_id, "--status", "FAILED"]);
         if failed.len() == 2 {
             break failed;
         }
@@ -756,7 +529,7 @@ async fn operator_commands(label: &str, database_url: &str) {
     };
 
     // list
-    let all = cli.list(&[]);
+    let all = list(&cli, &[]);
     assert_eq!(all.len(), 4, "{all:#?}");
     assert_eq!(ids(&all[..2]), ids(&failed), "newest first");
     for entry in &all {
@@ -789,7 +562,7 @@ async fn operator_commands(label: &str, database_url: &str) {
             "{entry}"
         );
     }
-    let shop_events = cli.list(&["--app", &shop.app_id]);
+    let shop_events = list(&cli, &["--app", &shop.app_id]);
     assert_eq!(shop_events.len(), 2);
     for entry in &shop_events {
         assert_eq!(entry["appId"], shop.app_id.as_str());
@@ -799,7 +572,7 @@ async fn operator_commands(label: &str, database_url: &str) {
         assert_eq!(entry["lastError"], Value::Null);
         assert_eq!(entry["nextAttemptTime"], Value::Null);
     }
-    let failed_all = cli.list(&["--status", "FAILED"]);
+    let failed_all = list(&cli, &["--status", "FAILED"]);
     assert_eq!(ids(&failed_all), ids(&failed));
     for entry in &failed_all {
         assert_eq!(entry["appId"], flaky.app_id.as_str());
@@ -811,24 +584,24 @@ async fn operator_commands(label: &str, database_url: &str) {
         assert_eq!(entry["deliveredTime"], Value::Null);
     }
     assert_eq!(
-        cli.list(&["--status", "delivered"]).len(),
+        list(&cli, &["--status", "delivered"]).len(),
         2,
         "status is case-insensitive"
     );
-    assert!(cli.list(&["--status", "PENDING"]).is_empty());
+    assert!(list(&cli, &["--status", "PENDING"]).is_empty());
     let since_ms = boundary.millis().to_string();
-    assert_eq!(ids(&cli.list(&["--since", &since_ms])), ids(&failed));
+    assert_eq!(ids(&list(&cli, &["--since", &since_ms])), ids(&failed));
     let since_spaced = boundary.to_spaced_seconds();
-    assert_eq!(ids(&cli.list(&["--since", &since_spaced])), ids(&failed));
+    assert_eq!(ids(&list(&cli, &["--since", &since_spaced])), ids(&failed));
     let since_iso = boundary.to_iso_micros();
     assert_eq!(
-        ids(&cli.list(&["--since", &since_iso, "--app", &shop.app_id])),
+        ids(&list(&cli, &["--since", &since_iso, "--app", &shop.app_id])),
         Vec::<String>::new()
     );
     let later = (now_ms() + 60_000).to_string();
-    assert!(cli.list(&["--since", &later]).is_empty());
-    assert_eq!(ids(&cli.list(&["--limit", "1"])), ids(&failed[..1]));
-    let text = cli.ok(&["webhook", "list"]);
+    assert!(list(&cli, &["--since", &later]).is_empty());
+    assert_eq!(ids(&list(&cli, &["--limit", "1"])), ids(&failed[..1]));
+    let text = cli.run_ok(&["webhook", "list"]).stdout;
     assert_eq!(text.lines().count(), 4, "{text}");
     for entry in &all {
         let id = entry["eventId"].as_str().unwrap();
@@ -843,15 +616,19 @@ async fn operator_commands(label: &str, database_url: &str) {
             assert!(line.contains("HTTP 500"), "{line}");
         }
     }
-    let bad = cli.fails(&["webhook", "list", "--status", "LOST"]);
+    let bad = cli
+        .run_fails(&["webhook", "list", "--status", "LOST"])
+        .both();
     assert!(bad.contains("not PENDING, DELIVERED or FAILED"), "{bad}");
-    let bad = cli.fails(&["webhook", "list", "--since", "yesterday"]);
+    let bad = cli
+        .run_fails(&["webhook", "list", "--since", "yesterday"])
+        .both();
     assert!(bad.contains("is not a time"), "{bad}");
 
     // show
     let first_failed = failed[1]["eventId"].as_str().unwrap().to_owned();
     let second_failed = failed[0]["eventId"].as_str().unwrap().to_owned();
-    let shown = cli.show(&first_failed);
+    let shown = show(&cli, &first_failed);
     assert_eq!(shown["eventId"], first_failed.as_str());
     assert_eq!(shown["status"], "FAILED");
     let posted = receiver.deliveries_of(&first_failed);
@@ -881,54 +658,65 @@ async fn operator_commands(label: &str, database_url: &str) {
     let delivered = std::str::from_utf8(&posted[0].body).unwrap();
     assert!(delivered.contains(NOISY_AMOUNT), "{delivered}");
     assert_eq!(
-        cli.ok(&["webhook", "show", "--body", &first_failed]),
+        cli.run_ok(&["webhook", "show", "--body", &first_failed])
+            .stdout,
         delivered
     );
-    let pretty = cli.ok(&["webhook", "show", &first_failed]);
+    let pretty = cli.run_ok(&["webhook", "show", &first_failed]).stdout;
     assert!(pretty.contains(delivered), "{pretty}");
-    let missing = cli.fails(&["webhook", "show", "evt_nothing_here"]);
+    let missing = cli
+        .run_fails(&["webhook", "show", "evt_nothing_here"])
+        .both();
     assert!(missing.contains("no event evt_nothing_here"), "{missing}");
 
     // resend
     receiver.set_script(always(Reply::ok()));
-    let queued = cli.ok(&["webhook", "resend", &first_failed]);
+    let queued = cli.run_ok(&["webhook", "resend", &first_failed]).stdout;
     assert!(queued.contains("1 event(s) queued"), "{queued}");
-    let shown = cli
-        .wait_show(&first_failed, "the resent event delivered", |s| {
-            s["status"] == "DELIVERED"
-        })
-        .await;
+    let shown = wait_show(&cli, &first_failed, "the resent event delivered", |s| {
+        s["status"] == "DELIVERED"
+    })
+    .await;
     assert_eq!(shown["attempts"].as_array().unwrap().len(), 4);
     assert_eq!(shown["attempts"][3]["delivered"], true);
     let again = receiver.deliveries_of(&first_failed);
     assert_eq!(again.len(), 4);
     assert_eq!(again[3].body, again[0].body);
     assert_verifies(&again[3], flaky.sign_key());
-    assert_eq!(cli.list(&["--status", "FAILED"]).len(), 1);
-    let queued = cli.ok(&["webhook", "resend", "--app", &flaky.app_id, "--failed"]);
+    assert_eq!(list(&cli, &["--status", "FAILED"]).len(), 1);
+    let queued = cli
+        .run_ok(&["webhook", "resend", "--app", &flaky.app_id, "--failed"])
+        .stdout;
     assert!(queued.contains("1 event(s) queued"), "{queued}");
-    cli.wait_show(&second_failed, "the app's failed event delivered", |s| {
-        s["status"] == "DELIVERED"
-    })
+    wait_show(
+        &cli,
+        &second_failed,
+        "the app's failed event delivered",
+        |s| s["status"] == "DELIVERED",
+    )
     .await;
     assert_eq!(receiver.deliveries_of(&second_failed).len(), 4);
-    let none = cli.fails(&["webhook", "resend", "--app", &flaky.app_id, "--failed"]);
+    let none = cli
+        .run_fails(&["webhook", "resend", "--app", &flaky.app_id, "--failed"])
+        .both();
     assert!(none.contains("no event matched"), "{none}");
-    let usage = cli.fails(&["webhook", "resend"]);
+    let usage = cli.run_fails(&["webhook", "resend"]).both();
     assert!(usage.contains("EVENT_ID"), "{usage}");
-    cli.fails(&["webhook", "resend", "--failed"]);
-    let none = cli.fails(&[
-        "webhook",
-        "resend",
-        "--app",
-        &shop.app_id,
-        "--since",
-        &later,
-    ]);
+    cli.run_fails(&["webhook", "resend", "--failed"]);
+    let none = cli
+        .run_fails(&[
+            "webhook",
+            "resend",
+            "--app",
+            &shop.app_id,
+            "--since",
+            &later,
+        ])
+        .both();
     assert!(none.contains("no event matched"), "{none}");
     // A delivered event resent by id goes out once more (the receiver dedupes by eventId).
     let shop_event = shop_events[0]["eventId"].as_str().unwrap().to_owned();
-    cli.ok(&["webhook", "resend", &shop_event]);
+    cli.run_ok(&["webhook", "resend", &shop_event]);
     receiver
         .wait_for(WAIT, "the shop event again", |log| {
             (log.iter()
@@ -941,7 +729,9 @@ async fn operator_commands(label: &str, database_url: &str) {
 
     // test
     let before = receiver.deliveries().len();
-    let tested = cli.ok(&["webhook", "test", "--app", &shop.app_id]);
+    let tested = cli
+        .run_ok(&["webhook", "test", "--app", &shop.app_id])
+        .stdout;
     let expected = format!("POST {}: HTTP 200", receiver.url("/ok"));
     assert!(tested.contains(&expected), "{tested}");
     assert!(tested.contains("acknowledged"), "{tested}");
@@ -957,7 +747,7 @@ async fn operator_commands(label: &str, database_url: &str) {
     assert_eq!(body["eventType"], "TEST");
     assert!(body["eventId"].as_str().unwrap().starts_with("evt_test_"));
     assert_eq!(test_event.header("webhook-id"), body["eventId"].as_str());
-    assert_eq!(cli.list(&[]).len(), 4, "a test event is not queued");
+    assert_eq!(list(&cli, &[]).len(), 4, "a test event is not queued");
     receiver.set_script(flaky_down());
     let refused = cli.run(&["webhook", "test", "--app", &flaky.app_id]);
     assert!(!refused.status.success());
@@ -968,26 +758,18 @@ async fn operator_commands(label: &str, database_url: &str) {
         refused.both()
     );
     assert!(refused.stdout.contains("flaky down"), "{}", refused.both());
-    let no_url = cli.fails(&["webhook", "test", "--app", &silent.app_id]);
+    let no_url = cli
+        .run_fails(&["webhook", "test", "--app", &silent.app_id])
+        .both();
     assert!(no_url.contains("has no webhook URL"), "{no_url}");
-    let no_app = cli.fails(&["webhook", "test", "--app", "app_nobody"]);
+    let no_app = cli
+        .run_fails(&["webhook", "test", "--app", "app_nobody"])
+        .both();
     assert!(no_app.contains("no app app_nobody"), "{no_app}");
     drop(gateway);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn operator_commands_on_sqlite() {
-    let database = fresh_sqlite();
-    operator_commands("sqlite", &database.url).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn operator_commands_on_postgres() {
-    let Some(database) = fresh_postgres("operator_commands_on_postgres").await else {
-        return;
-    };
-    operator_commands("postgres", &database.url).await;
-}
+on_both_databases!(operator_commands);
 
 // ---------------------------------------------------------------------------------------------
 // 3. The Node.js example receiver accepts real deliveries
@@ -1015,7 +797,7 @@ impl NodeReceiver {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn node (Node.js is needed for the example receiver)");
-        let lines = lines_of(&mut child);
+        let lines = stdout_lines(&mut child);
         let mut receiver = NodeReceiver {
             child,
             lines,
@@ -1065,10 +847,10 @@ async fn node_receiver_verifies_real_deliveries(label: &str, database_url: &str)
         every_second(30)
     );
     let cli = sandbox(&dir.path, database_url, &webhooks);
-    let creds = cli.create_app("Node", None);
+    let creds = cli.create_app("Node", &[]);
     let node = NodeReceiver::start(creds.sign_key());
     let hook = format!("{}/webhooks/wcheckout", node.url);
-    cli.ok(&["app", "update", &creds.app_id, "--webhook-url", &hook]);
+    cli.run_ok(&["app", "update", &creds.app_id, "--webhook-url", &hook]);
     let gateway = cli.serve("node");
     let client = creds.client(&gateway);
 
@@ -1081,51 +863,45 @@ async fn node_receiver_verifies_real_deliveries(label: &str, database_url: &str)
     assert_eq!(accepted["data"]["orderNo"], "node-1");
     assert_eq!(accepted["data"]["orderStatus"], "CANCELLED");
     let event_id = accepted["eventId"].as_str().unwrap().to_owned();
-    let shown = cli
-        .wait_show(&event_id, "the event delivered to Node", |s| {
-            s["status"] == "DELIVERED"
-        })
-        .await;
+    let shown = wait_show(&cli, &event_id, "the event delivered to Node", |s| {
+        s["status"] == "DELIVERED"
+    })
+    .await;
     assert_eq!(shown["attempts"].as_array().unwrap().len(), 1, "{shown:#}");
     assert_eq!(shown["attempts"][0]["httpStatus"], 200);
     assert_eq!(shown["attempts"][0]["response"], ACK);
 
     // Delivered again (an operator resend): acknowledged as a duplicate, not processed twice.
-    cli.ok(&["webhook", "resend", &event_id]);
+    cli.run_ok(&["webhook", "resend", &event_id]);
     let duplicate = node.next("duplicate");
     assert_eq!(duplicate["eventId"], event_id.as_str());
-    cli.wait_show(&event_id, "the duplicate acknowledged", |s| {
+    wait_show(&cli, &event_id, "the duplicate acknowledged", |s| {
         s["status"] == "DELIVERED" && s["attempts"].as_array().unwrap().len() == 2
     })
     .await;
 
     // New secrets: the receiver still holds the old signKey and refuses the next delivery.
-    let fresh = cli.json(&["app", "rotate-secrets", &creds.app_id, "--json"]);
+    let rotated = cli.run_ok(&["app", "rotate-secrets", &creds.app_id, "--json"]);
+    let renewed = Creds::parse(&rotated.stdout);
     assert_eq!(
         cli.json(&["app", "show", &creds.app_id])["secretsVersion"],
         2
     );
-    let renewed = Credentials {
-        api_key: fresh["apiKey"].as_str().unwrap().to_owned(),
-        api_secret: fresh["apiSecret"].as_str().unwrap().to_owned(),
-        sign_key: fresh["signKey"].as_str().unwrap().to_owned(),
-    };
-    assert_ne!(renewed.sign_key, creds.sign_key());
-    let client = Client::new(&gateway.url(), renewed);
+    assert_ne!(renewed.sign_key(), creds.sign_key());
+    let client = renewed.client(&gateway);
     create_and_cancel(&client, "node-2").await;
     let rejected = node.next("rejected");
     assert_eq!(
         rejected["reason"], "SIGNATURE does not match",
         "[{label}] {rejected}"
     );
-    let listed = cli.list(&["--app", &creds.app_id]);
+    let listed = list(&cli, &["--app", &creds.app_id]);
     let newest = listed[0]["eventId"].as_str().unwrap().to_owned();
     assert_ne!(newest, event_id);
-    let shown = cli
-        .wait_show(&newest, "the refused attempt", |s| {
-            s["attempts"].as_array().is_some_and(|a| !a.is_empty())
-        })
-        .await;
+    let shown = wait_show(&cli, &newest, "the refused attempt", |s| {
+        s["attempts"].as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
     assert_eq!(shown["attempts"][0]["httpStatus"], 401, "{shown:#}");
     assert_eq!(shown["attempts"][0]["delivered"], false);
     assert_eq!(shown["status"], "PENDING");
@@ -1133,17 +909,4 @@ async fn node_receiver_verifies_real_deliveries(label: &str, database_url: &str)
     drop(node);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn node_receiver_verifies_real_deliveries_on_sqlite() {
-    let database = fresh_sqlite();
-    node_receiver_verifies_real_deliveries("sqlite", &database.url).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn node_receiver_verifies_real_deliveries_on_postgres() {
-    let Some(database) = fresh_postgres("node_receiver_verifies_real_deliveries_on_postgres").await
-    else {
-        return;
-    };
-    node_receiver_verifies_real_deliveries("postgres", &database.url).await;
-}
+on_both_databases!(node_receiver_verifies_real_deliveries);

@@ -9,6 +9,8 @@ use wcheckout_domain::money::TokenAmount;
 use wcheckout_evm::anvil::{Anvil, AnvilOptions, DEV_ACCOUNTS, DEV_PRIVATE_KEYS};
 use wcheckout_evm::stablecoin;
 
+use super::process::json_answer;
+
 /// Whole tokens of a 6-decimal stablecoin, in base units.
 pub fn usd(whole: &str) -> TokenAmount {
     let decimal = wcheckout_domain::money::Decimal::parse(whole).unwrap();
@@ -181,19 +183,7 @@ impl TestChain {
 
     /// A raw JSON-RPC call.
     pub async fn rpc(&self, method: &str, params: Value) -> Value {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let response: Value = self
-            .http
-            .post(&self.rpc_url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(response.get("error").is_none(), "{method}: {response}");
-        response["result"].clone()
+        rpc(&self.http, &self.rpc_url, method, params).await
     }
 
     pub async fn mine(&self, blocks: u64) {
@@ -231,6 +221,34 @@ impl TestChain {
             amount.base_units()
         );
         json!({"from": DEV_ACCOUNTS[payer], "to": token.to_checksum(), "data": data, "gas": "0x30000"})
+    }
+
+    /// The `[chains.ETH]`, `[tokens.ETH_USDT]` and `[tokens.ETH_USDC]` sections of a gateway's
+    /// configuration file that watches this node from `start_block`.
+    pub fn config_sections(&self, confirmations: u32, start_block: u64) -> String {
+        format!(
+            r#"[chains.ETH]
+chain_id = {chain_id}
+rpc_urls = ["{rpc_url}"]
+ws_url = "{ws_url}"
+finality = "confirmations"
+confirmations = {confirmations}
+start_block = {start_block}
+
+[tokens.ETH_USDT]
+contract = "{usdt}"
+decimals = 6
+
+[tokens.ETH_USDC]
+contract = "{usdc}"
+decimals = 6
+"#,
+            chain_id = self.anvil.chain_id(),
+            rpc_url = self.rpc_url,
+            ws_url = self.anvil.ws_url(),
+            usdt = self.usdt.to_checksum(),
+            usdc = self.usdc.to_checksum(),
+        )
     }
 
     pub async fn balance(&self, token: EvmAddress, owner: &str) -> TokenAmount {
@@ -274,6 +292,17 @@ impl StoppedChain {
 
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A JSON-RPC call to the node at `url`: its `result` (an error answer fails the test).
+pub async fn rpc(http: &reqwest::Client, url: &str, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let answer = json_answer(http.post(url).json(&body)).await;
+    assert!(answer.get("error").is_none(), "{method}: {answer}");
+    answer
+        .get("result")
+        .cloned()
+        .unwrap_or_else(|| panic!("{method}: no result in {answer}"))
 }
 
 /// Polls `probe` every 100 ms until it returns `Some`, at most `timeout`.
