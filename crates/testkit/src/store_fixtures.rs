@@ -6,6 +6,7 @@
 //! Times are offsets in seconds from [`T0`]; amounts are base units; ids carry their number
 //! zero-padded behind a two-letter prefix (`RF0…07` is refund 7), read back by [`number`].
 
+use std::fmt::Debug;
 use std::sync::Arc;
 
 use tokio::sync::Barrier;
@@ -23,8 +24,8 @@ use wcheckout_domain::payment::{
 use wcheckout_domain::payout::{Payout, PayoutKind, PayoutStatus, SignedTx, Signer};
 use wcheckout_domain::ports::{
     AbnormalChange, AppStore, ChangeSet, ChangeStore, CommitError, CursorMove, NonceTaken,
-    OrderInsert, OrderStore, OrderWrite, PageRequest, PayoutChange, RefundChange, SettlementChange,
-    TransferChange,
+    OrderInsert, OrderStore, OrderWrite, Page, PageRequest, PayoutChange, RefundChange,
+    SettlementChange, TransferChange,
 };
 use wcheckout_domain::refund::{Refund, RefundSource, RefundStatus};
 use wcheckout_domain::settlement::{Destination, Settlement, SettlementStatus};
@@ -506,6 +507,8 @@ pub trait Versioned: Clone {
     fn created(self) -> Self::Change;
     /// Its update from `expected_version` (it carries `expected_version + 1`).
     fn updated(self, expected_version: i64) -> Self::Change;
+    /// The same record at another version.
+    fn at_version(self, version: i64) -> Self;
 }
 
 macro_rules! versioned {
@@ -523,6 +526,10 @@ macro_rules! versioned {
                         expected_version,
                         $field: self,
                     }
+                }
+
+                fn at_version(self, version: i64) -> Self {
+                    Self { version, ..self }
                 }
             }
         )*
@@ -553,6 +560,54 @@ where
     T: Versioned,
 {
     commit(store, [record.clone().updated(expected_version)]).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lists
+// ---------------------------------------------------------------------------------------------
+
+/// The numbers of a page's records (see [`number`]), and the total of all pages.
+pub fn numbered<T>(page: Page<T>, id: impl Fn(&T) -> &str) -> (Vec<u32>, u64) {
+    let numbers = page
+        .records
+        .iter()
+        .map(|record| number(id(record)))
+        .collect();
+    (numbers, page.total)
+}
+
+/// Checks a list filter over records 1 to 5 of one app, created 10, 20, 30, 40 and 40 seconds
+/// after [`T0`]: `list` must find, on the first page of [`ALL`], the records of each filter of
+/// `cases` and of each created-at range (both bounds inclusive, a microsecond past a bound leaves
+/// its record out) made into a filter by `created`, newest first and the same instant by number,
+/// highest first; and unfiltered, in pages of two, with the total of all pages.
+pub async fn assert_list<F, Fut>(
+    list: impl Fn(F, PageRequest) -> Fut,
+    cases: Vec<(F, Vec<u32>)>,
+    created: impl Fn(Option<Timestamp>, Option<Timestamp>) -> F,
+) where
+    F: Clone + Debug + Default,
+    Fut: Future<Output = (Vec<u32>, u64)>,
+{
+    let ranges = [
+        (Some(at(30)), None, vec![5, 4, 3]),
+        (Some(just_after(at(30))), None, vec![5, 4]),
+        (None, Some(at(20)), vec![2, 1]),
+        (None, Some(just_before(at(20))), vec![1]),
+        (Some(at(20)), Some(at(30)), vec![3, 2]),
+        (Some(just_after(at(40))), None, vec![]),
+    ];
+    let ranges = ranges.map(|(from, to, expected)| (created(from, to), expected));
+    for (filter, expected) in cases.into_iter().chain(ranges) {
+        let total = u64::try_from(expected.len()).unwrap();
+        let found = list(filter.clone(), ALL).await;
+        assert_eq!(found, (expected, total), "{filter:?}");
+    }
+    let pages = [vec![5, 4], vec![3, 2], vec![1], vec![]];
+    for (page, expected) in (1..).zip(pages) {
+        let page = PageRequest { page, size: 2 };
+        assert_eq!(list(F::default(), page).await, (expected, 5), "{page:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,11 +22,11 @@ use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::ChainKey;
 use wcheckout_store::SqlStore;
 use wcheckout_testkit::store_fixtures::{
-    ALL, T0, abnormal, app, app_id, assert_same_order, at, block_hash, block_time, chain,
-    change_set, commit, create, cursor_move, dec, deposit, in_state, insert_apps, insert_new,
-    insert_orders, just_after, just_before, mark, marks, no, number, on_token, order, outsider,
-    paid, race, recorded, records, sole_winner, token, transfer, transition, tx_hash, units,
-    update, write,
+    ALL, T0, abnormal, app, app_id, assert_list, assert_same_order, at, block_hash, block_time,
+    chain, change_set, commit, create, cursor_move, dec, deposit, in_state, insert_apps,
+    insert_new, insert_orders, just_after, just_before, mark, marks, no, numbered, on_token, order,
+    outsider, paid, race, recorded, records, sole_winner, token, transfer, transition, tx_hash,
+    units, update, write,
 };
 
 conformance!(
@@ -109,6 +109,12 @@ fn net(text: &str) -> IpNetwork {
 async fn grant_of(store: &SqlStore, token_hash: &str) -> Option<Grant> {
     let found = store.grant_with_app(token_hash).await.unwrap();
     found.map(|(grant, _)| grant)
+}
+
+/// Whether this is the first use of a signature (remembered until `expires`).
+async fn first_use(store: &SqlStore, app: &AppId, hash: &str, expires: Timestamp) -> bool {
+    let first = store.first_use_of_signature(app, hash, expires).await;
+    first.unwrap()
 }
 
 fn grant(hash: &str, app: &AppId, kind: GrantKind, expires_at: Timestamp) -> Grant {
@@ -349,45 +355,23 @@ async fn grants_insert_get_take(store: SqlStore) {
     assert!(store.insert_grant(&orphan).await.is_err());
     assert_eq!(grant_of(&store, "c").await, None);
 
+    let take = |hash: &str, kind| {
+        let store = store.clone();
+        let hash = hash.to_owned();
+        async move { store.take_grant(&hash, kind).await.unwrap() }
+    };
     // Taken only as its own kind.
-    assert_eq!(
-        store
-            .take_grant(&refresh.token_hash, GrantKind::Access)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(take(&refresh.token_hash, GrantKind::Access).await, None);
     // Taken once, then gone.
     assert_eq!(
-        store
-            .take_grant(&refresh.token_hash, GrantKind::Refresh)
-            .await
-            .unwrap(),
+        take(&refresh.token_hash, GrantKind::Refresh).await,
         Some(refresh.clone())
     );
-    assert_eq!(
-        store
-            .take_grant(&refresh.token_hash, GrantKind::Refresh)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(take(&refresh.token_hash, GrantKind::Refresh).await, None);
     assert_eq!(grant_of(&store, &refresh.token_hash).await, None);
-    assert_eq!(
-        store
-            .take_grant("missing", GrantKind::Refresh)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(take("missing", GrantKind::Refresh).await, None);
     // A grant of another kind is neither taken nor removed.
-    assert_eq!(
-        store
-            .take_grant(&access.token_hash, GrantKind::Refresh)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(take(&access.token_hash, GrantKind::Refresh).await, None);
     // The other grant is untouched.
     assert_eq!(grant_of(&store, &access.token_hash).await, Some(access));
 }
@@ -422,18 +406,8 @@ async fn grants_and_signatures_purge_expired(store: SqlStore) {
     for grant in [&expired_access, &expired_refresh, &live] {
         store.insert_grant(grant).await.unwrap();
     }
-    assert!(
-        store
-            .first_use_of_signature(&ids[0], "sig-old", at(-1))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .first_use_of_signature(&ids[0], "sig-new", at(120))
-            .await
-            .unwrap()
-    );
+    assert!(first_use(&store, &ids[0], "sig-old", at(-1)).await);
+    assert!(first_use(&store, &ids[0], "sig-new", at(120)).await);
 
     let removed = store.purge_expired(now).await.unwrap();
     assert_eq!(removed, 3, "two grants and one signature");
@@ -442,18 +416,8 @@ async fn grants_and_signatures_purge_expired(store: SqlStore) {
     assert_eq!(grant_of(&store, "expired-r").await, None);
     assert_eq!(grant_of(&store, "live").await, Some(live));
     // The expired signature was forgotten, the live one is still remembered.
-    assert!(
-        store
-            .first_use_of_signature(&ids[0], "sig-old", at(120))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .first_use_of_signature(&ids[0], "sig-new", at(120))
-            .await
-            .unwrap()
-    );
+    assert!(first_use(&store, &ids[0], "sig-old", at(120)).await);
+    assert!(!first_use(&store, &ids[0], "sig-new", at(120)).await);
 
     // Nothing left to purge at the same instant.
     assert_eq!(store.purge_expired(now).await.unwrap(), 0);
@@ -466,38 +430,21 @@ async fn grants_and_signatures_purge_expired(store: SqlStore) {
 async fn signatures_first_use(store: SqlStore) {
     let ids = insert_apps(&store, &[1, 2]).await;
     let expires = at(120);
+    assert!(first_use(&store, &ids[0], "hash-1", expires).await);
     assert!(
-        store
-            .first_use_of_signature(&ids[0], "hash-1", expires)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .first_use_of_signature(&ids[0], "hash-1", expires)
-            .await
-            .unwrap(),
+        !first_use(&store, &ids[0], "hash-1", expires).await,
         "a replay"
     );
     assert!(
-        !store
-            .first_use_of_signature(&ids[0], "hash-1", at(999))
-            .await
-            .unwrap(),
+        !first_use(&store, &ids[0], "hash-1", at(999)).await,
         "a replay with another expiry"
     );
     assert!(
-        store
-            .first_use_of_signature(&ids[1], "hash-1", expires)
-            .await
-            .unwrap(),
+        first_use(&store, &ids[1], "hash-1", expires).await,
         "another app, same hash"
     );
     assert!(
-        store
-            .first_use_of_signature(&ids[0], "hash-2", expires)
-            .await
-            .unwrap(),
+        first_use(&store, &ids[0], "hash-2", expires).await,
         "same app, another hash"
     );
 }
@@ -717,12 +664,7 @@ async fn orders_insert_records_the_signature(store: SqlStore) {
         other => panic!("not inserted: {other:?}"),
     }
     // The signature is remembered with the order.
-    assert!(
-        !store
-            .first_use_of_signature(&ids[0], "sig-create", at(120))
-            .await
-            .unwrap()
-    );
+    assert!(!first_use(&store, &ids[0], "sig-create", at(120)).await);
     // The same signature on another order writes nothing.
     let replay = order(&ids[0], "SIGNED-2", 2);
     assert_eq!(
@@ -740,12 +682,7 @@ async fn orders_insert_records_the_signature(store: SqlStore) {
         OrderInsert::Existing(existing) => assert_same_order(&existing, &first),
         other => panic!("existing order not found: {other:?}"),
     }
-    assert!(
-        !store
-            .first_use_of_signature(&ids[0], "sig-retry", at(120))
-            .await
-            .unwrap()
-    );
+    assert!(!first_use(&store, &ids[0], "sig-retry", at(120)).await);
 }
 
 async fn orders_insert_same_signature_concurrently(store: SqlStore) {
@@ -906,125 +843,102 @@ async fn orders_list_filters_and_pages(store: SqlStore) {
         }
     };
 
-    assert_eq!(
-        list(OrderFilter::default()).await,
-        ["o5", "o4", "o3", "o2", "o1"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            order_no: Some("o1".into()),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o1"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            order_no: Some("b2".into()),
-            ..OrderFilter::default()
-        })
-        .await,
-        Vec::<String>::new(),
-        "another app's number"
-    );
-    assert_eq!(
-        list(OrderFilter {
-            merchant_id: Some("m1".into()),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o5", "o2", "o1"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            customer_id: Some("c2".into()),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o4", "o2"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            status: Some(OrderStatus::Paid),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o3", "o2"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            status: Some(OrderStatus::Refunded),
-            ..OrderFilter::default()
-        })
-        .await,
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        list(OrderFilter {
-            token: Some("ETH_USDT".into()),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o5", "o3", "o1"]
-    );
-    // Both bounds are inclusive.
-    assert_eq!(
-        list(OrderFilter {
-            created_from: Some(orders[1].created_at),
-            created_to: Some(orders[3].created_at),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o4", "o3", "o2"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            created_from: Some(orders[3].created_at),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o5", "o4"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            created_to: Some(orders[1].created_at),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o2", "o1"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            created_from: Some(just_after(orders[1].created_at)),
-            created_to: Some(just_before(orders[3].created_at)),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o3"]
-    );
-    // Filters combine.
-    assert_eq!(
-        list(OrderFilter {
-            merchant_id: Some("m1".into()),
-            customer_id: Some("c1".into()),
-            status: Some(OrderStatus::Paying),
-            token: Some("ETH_USDT".into()),
-            created_from: Some(orders[0].created_at),
-            created_to: Some(orders[4].created_at),
-            order_no: None,
-        })
-        .await,
-        ["o5", "o1"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            merchant_id: Some("m2".into()),
-            token: Some("BSC_USDT".into()),
-            ..OrderFilter::default()
-        })
-        .await,
-        Vec::<String>::new()
-    );
+    let any = OrderFilter::default;
+    let text = |value: &str| Some(value.to_owned());
+    let created = |from: Option<usize>, to: Option<usize>| OrderFilter {
+        created_from: from.map(|n| orders[n].created_at),
+        created_to: to.map(|n| orders[n].created_at),
+        ..any()
+    };
+    let cases: Vec<(OrderFilter, Vec<&str>)> = vec![
+        (any(), vec!["o5", "o4", "o3", "o2", "o1"]),
+        (
+            OrderFilter {
+                order_no: text("o1"),
+                ..any()
+            },
+            vec!["o1"],
+        ),
+        // Another app's number.
+        (
+            OrderFilter {
+                order_no: text("b2"),
+                ..any()
+            },
+            vec![],
+        ),
+        (
+            OrderFilter {
+                merchant_id: text("m1"),
+                ..any()
+            },
+            vec!["o5", "o2", "o1"],
+        ),
+        (
+            OrderFilter {
+                customer_id: text("c2"),
+                ..any()
+            },
+            vec!["o4", "o2"],
+        ),
+        (
+            OrderFilter {
+                status: Some(OrderStatus::Paid),
+                ..any()
+            },
+            vec!["o3", "o2"],
+        ),
+        (
+            OrderFilter {
+                status: Some(OrderStatus::Refunded),
+                ..any()
+            },
+            vec![],
+        ),
+        (
+            OrderFilter {
+                token: text("ETH_USDT"),
+                ..any()
+            },
+            vec!["o5", "o3", "o1"],
+        ),
+        // Both bounds are inclusive.
+        (created(Some(1), Some(3)), vec!["o4", "o3", "o2"]),
+        (created(Some(3), None), vec!["o5", "o4"]),
+        (created(None, Some(1)), vec!["o2", "o1"]),
+        (
+            OrderFilter {
+                created_from: Some(just_after(orders[1].created_at)),
+                created_to: Some(just_before(orders[3].created_at)),
+                ..any()
+            },
+            vec!["o3"],
+        ),
+        // Filters combine.
+        (
+            OrderFilter {
+                merchant_id: text("m1"),
+                customer_id: text("c1"),
+                status: Some(OrderStatus::Paying),
+                token: text("ETH_USDT"),
+                created_from: Some(orders[0].created_at),
+                created_to: Some(orders[4].created_at),
+                order_no: None,
+            },
+            vec!["o5", "o1"],
+        ),
+        (
+            OrderFilter {
+                merchant_id: text("m2"),
+                token: text("BSC_USDT"),
+                ..any()
+            },
+            vec![],
+        ),
+    ];
+    for (filter, expected) in cases {
+        assert_eq!(list(filter.clone()).await, expected, "{filter:?}");
+    }
 
     // Pages of two, newest first, with the total on every page.
     let mut seen = Vec::new();
@@ -1509,12 +1423,36 @@ async fn forget_pending(store: &SqlStore, transfer: &Transfer) -> Result<(), Com
     commit(store, [TransferChange::ForgetPending(transfer.key())]).await
 }
 
+/// The live transfers of a chain above a height, by block and log index.
+async fn above(store: &SqlStore, chain: &ChainKey, height: u64) -> Vec<Transfer> {
+    store.transfers_above(chain, height).await.unwrap()
+}
+
+/// The pending transfers of a chain at or below a height, by block and log index.
+async fn pending_up_to(
+    store: &SqlStore,
+    chain: &ChainKey,
+    height: u64,
+    limit: u32,
+) -> Vec<Transfer> {
+    let pending = store.pending_transfers_up_to(chain, height, limit).await;
+    pending.unwrap()
+}
+
+/// A transaction's transfers on a chain, by log index.
+async fn of_tx(store: &SqlStore, chain: &ChainKey, hash: &str) -> Vec<Transfer> {
+    store.transfers_of_tx(chain, hash).await.unwrap()
+}
+
+/// An order's transfers, oldest first.
+async fn of_order(store: &SqlStore, order: &Order) -> Vec<Transfer> {
+    let sysids = std::slice::from_ref(&order.sysid);
+    store.transfers_of_orders(sysids).await.unwrap()
+}
+
 /// The stored transfer with `transfer`'s key, if any.
 async fn stored_transfer(store: &SqlStore, transfer: &Transfer) -> Option<Transfer> {
-    let of_tx = store
-        .transfers_of_tx(&transfer.chain, &transfer.tx_hash)
-        .await
-        .unwrap();
+    let of_tx = of_tx(store, &transfer.chain, &transfer.tx_hash).await;
     of_tx
         .into_iter()
         .find(|t| t.log_index == transfer.log_index)
@@ -1550,16 +1488,8 @@ async fn abnormal_page(
     filter: AbnormalFilter,
     page: PageRequest,
 ) -> (Vec<u32>, u64) {
-    let page = store
-        .list_abnormal_payments(app, &filter, page)
-        .await
-        .unwrap();
-    let numbers = page
-        .records
-        .iter()
-        .map(|p| number(&p.abnormal_payment_no))
-        .collect();
-    (numbers, page.total)
+    let page = store.list_abnormal_payments(app, &filter, page).await;
+    numbered(page.unwrap(), |payment| &payment.abnormal_payment_no)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1885,14 +1815,36 @@ async fn chain_checkpoints_and_reorg(store: SqlStore) {
     );
 }
 
+/// A cursor at block `processed` (fork 0) with a head noted.
+fn noted(
+    processed: u64,
+    (head_number, head_time): (u64, Timestamp),
+    caught_up_at: Timestamp,
+    updated_at: Timestamp,
+) -> ChainCursor {
+    ChainCursor {
+        processed: mark(processed, 0),
+        head_number,
+        head_time,
+        caught_up_at,
+        updated_at,
+    }
+}
+
 async fn chain_head_notes(store: SqlStore) {
     let never = Timestamp::from_micros(0);
+    // Notes ETH's head in a round started at `round`; ETH's cursor after.
+    let note = |head: (u64, Timestamp), round: Timestamp, caught_up: bool| {
+        let store = store.clone();
+        async move {
+            let eth = chain("ETH");
+            let noting = store.note_chain_head(&eth, head, round, caught_up).await;
+            noting.unwrap();
+            store.chain_cursor(&eth).await.unwrap()
+        }
+    };
     // Without a cursor there is nothing to note on, and no cursor appears.
-    store
-        .note_chain_head(&chain("ETH"), (120, at(10)), at(5), true)
-        .await
-        .unwrap();
-    assert_eq!(cursor_of(&store, "ETH").await, None);
+    assert_eq!(note((120, at(10)), at(5), true).await, None);
 
     for (key, to) in [("ETH", mark(100, 0)), ("BSC", mark(7, 3))] {
         commit(&store, [cursor_move(key, None, &to)]).await.unwrap();
@@ -1900,88 +1852,32 @@ async fn chain_head_notes(store: SqlStore) {
     let bsc_before = cursor_of(&store, "BSC").await.expect("BSC cursor");
 
     // Not caught up: the head is noted, `caught_up_at` stays.
-    store
-        .note_chain_head(&chain("ETH"), (120, at(10)), at(5), false)
-        .await
-        .unwrap();
-    assert_eq!(
-        cursor_of(&store, "ETH").await,
-        Some(ChainCursor {
-            processed: mark(100, 0),
-            head_number: 120,
-            head_time: at(10),
-            caught_up_at: never,
-            updated_at: at(5),
-        })
-    );
+    let head = (120, at(10));
+    let expected = noted(100, head, never, at(5));
+    assert_eq!(note(head, at(5), false).await, Some(expected));
 
     // Caught up: the round's start is when the chain is known up to.
-    store
-        .note_chain_head(&chain("ETH"), (130, at(22)), at(20), true)
-        .await
-        .unwrap();
-    assert_eq!(
-        cursor_of(&store, "ETH").await,
-        Some(ChainCursor {
-            processed: mark(100, 0),
-            head_number: 130,
-            head_time: at(22),
-            caught_up_at: at(20),
-            updated_at: at(20),
-        })
-    );
+    let head = (130, at(22));
+    let expected = noted(100, head, at(20), at(20));
+    assert_eq!(note(head, at(20), true).await, Some(expected));
 
     // Behind again: the head and time move on, `caught_up_at` keeps the last caught-up round.
-    store
-        .note_chain_head(&chain("ETH"), (131, at(34)), at(30), false)
-        .await
-        .unwrap();
-    assert_eq!(
-        cursor_of(&store, "ETH").await,
-        Some(ChainCursor {
-            processed: mark(100, 0),
-            head_number: 131,
-            head_time: at(34),
-            caught_up_at: at(20),
-            updated_at: at(30),
-        })
-    );
+    let head = (131, at(34));
+    let expected = noted(100, head, at(20), at(30));
+    assert_eq!(note(head, at(30), false).await, Some(expected));
 
     // A cursor move keeps the noted head.
-    commit(
-        &store,
-        [cursor_move("ETH", Some(&mark(100, 0)), &mark(131, 0))],
-    )
-    .await
-    .unwrap();
+    let forward = cursor_move("ETH", Some(&mark(100, 0)), &mark(131, 0));
+    commit(&store, [forward]).await.unwrap();
     let after_move = cursor_of(&store, "ETH").await.expect("cursor");
-    assert_eq!(
-        after_move,
-        ChainCursor {
-            processed: mark(131, 0),
-            head_number: 131,
-            head_time: at(34),
-            caught_up_at: at(20),
-            updated_at: after_move.updated_at,
-        }
-    );
+    let expected = noted(131, head, at(20), after_move.updated_at);
+    assert_eq!(after_move, expected);
 
     // A shorter head (after a reorg) is noted as it is; caught up again, at a microsecond.
     let round = Timestamp::from_micros(at(40).micros() + 7);
-    store
-        .note_chain_head(&chain("ETH"), (129, at(41)), round, true)
-        .await
-        .unwrap();
-    assert_eq!(
-        cursor_of(&store, "ETH").await,
-        Some(ChainCursor {
-            processed: mark(131, 0),
-            head_number: 129,
-            head_time: at(41),
-            caught_up_at: round,
-            updated_at: round,
-        })
-    );
+    let head = (129, at(41));
+    let expected = noted(131, head, round, round);
+    assert_eq!(note(head, round, true).await, Some(expected));
 
     // The other chain is untouched.
     assert_eq!(cursor_of(&store, "BSC").await, Some(bsc_before));
@@ -2237,60 +2133,36 @@ async fn transfers_record_round_trip(store: SqlStore) {
         observed_at: at(-1),
         ..largest.clone()
     };
-    assert!(
-        store
-            .transfers_of_tx(&eth, &largest.tx_hash)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(of_tx(&store, &eth, &largest.tx_hash).await.is_empty());
     record(&store, &[&largest, &smallest]).await;
 
-    let of_tx = store.transfers_of_tx(&eth, &largest.tx_hash).await.unwrap();
-    assert_eq!(of_tx, vec![smallest.clone(), largest.clone()]);
-    let got = &of_tx[1];
+    let both = of_tx(&store, &eth, &largest.tx_hash).await;
+    assert_eq!(both, vec![smallest.clone(), largest.clone()]);
+    let got = &both[1];
     assert_eq!(got.amount.base_units(), u128::MAX);
     assert_eq!(got.block_time.micros(), T0 + 1);
     assert_eq!(got.observed_at.micros(), T0 + 999_999);
     assert_eq!(got.from, EvmAddress::from_bytes([0xff; 20]));
     assert_eq!(got.to, paying.deposit_address);
     assert_eq!(got.block_hash, block_hash(19_000_123, 9));
-    assert_eq!(of_tx[0].amount, TokenAmount::ZERO);
-    assert_eq!(of_tx[0].from, EvmAddress::ZERO);
+    assert_eq!(both[0].amount, TokenAmount::ZERO);
+    assert_eq!(both[0].from, EvmAddress::ZERO);
 
     // Every read returns the same values.
     assert_eq!(
-        store
-            .transfers_of_orders(std::slice::from_ref(&paying.sysid))
-            .await
-            .unwrap(),
+        of_order(&store, &paying).await,
         vec![smallest.clone(), largest.clone()]
     );
     assert_eq!(
-        store.transfers_above(&eth, 19_000_122).await.unwrap(),
+        above(&store, &eth, 19_000_122).await,
         vec![smallest.clone(), largest.clone()]
     );
-    assert!(
-        store
-            .transfers_above(&eth, 19_000_123)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(above(&store, &eth, 19_000_123).await.is_empty());
     assert_eq!(
-        store
-            .pending_transfers_up_to(&eth, 19_000_123, 10)
-            .await
-            .unwrap(),
+        pending_up_to(&store, &eth, 19_000_123, 10).await,
         vec![largest.clone()]
     );
-    assert!(
-        store
-            .pending_transfers_up_to(&eth, 19_000_122, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(pending_up_to(&store, &eth, 19_000_122, 10).await.is_empty());
 
     // A transfer for an order that does not exist is refused, and nothing of its set stays.
     let ghost = Transfer {
@@ -2305,13 +2177,7 @@ async fn transfers_record_round_trip(store: SqlStore) {
     };
     let result = commit(&store, records(&[&orphan_sibling, &ghost])).await;
     assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
-    assert!(
-        store
-            .transfers_of_tx(&eth, &ghost.tx_hash)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(of_tx(&store, &eth, &ghost.tx_hash).await.is_empty());
 }
 
 async fn transfers_record_idempotent_and_reversed(store: SqlStore) {
@@ -2345,10 +2211,7 @@ async fn transfers_record_idempotent_and_reversed(store: SqlStore) {
     // Twice within one set as well.
     record(&store, &[&original, &rescanned, &original]).await;
     assert_eq!(
-        store
-            .transfers_of_tx(&eth, &original.tx_hash)
-            .await
-            .unwrap(),
+        of_tx(&store, &eth, &original.tx_hash).await,
         vec![original.clone()]
     );
 
@@ -2383,14 +2246,8 @@ async fn transfers_record_idempotent_and_reversed(store: SqlStore) {
         stored_transfer(&store, &original).await,
         Some(reversed.clone())
     );
-    assert!(store.transfers_above(&eth, 0).await.unwrap().is_empty());
-    assert_eq!(
-        store
-            .transfers_of_orders(std::slice::from_ref(&paying.sysid))
-            .await
-            .unwrap(),
-        vec![reversed.clone()]
-    );
+    assert!(above(&store, &eth, 0).await.is_empty());
+    assert_eq!(of_order(&store, &paying).await, vec![reversed.clone()]);
 
     // Seen again under the same key: back on the chain in its new block, credited.
     let reincluded = Transfer {
@@ -2410,18 +2267,9 @@ async fn transfers_record_idempotent_and_reversed(store: SqlStore) {
         ..original.clone()
     };
     assert_eq!(stored_transfer(&store, &original).await, Some(back.clone()));
-    assert_eq!(
-        store.transfers_above(&eth, 229).await.unwrap(),
-        vec![back.clone()]
-    );
-    assert!(store.transfers_above(&eth, 230).await.unwrap().is_empty());
-    assert!(
-        store
-            .pending_transfers_up_to(&eth, 1_000, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(above(&store, &eth, 229).await, vec![back.clone()]);
+    assert!(above(&store, &eth, 230).await.is_empty());
+    assert!(pending_up_to(&store, &eth, 1_000, 10).await.is_empty());
 
     // Credited again, a further rescan leaves it as it is.
     record(&store, &[&rescanned, &original]).await;
@@ -2515,10 +2363,7 @@ async fn transfers_set_state_and_forget_pending(store: SqlStore) {
     let b_reversed = in_state(&b, TransferState::Reversed);
     assert_eq!(stored_transfer(&store, &b).await, Some(b_reversed.clone()));
     assert_eq!(
-        store
-            .transfers_of_orders(std::slice::from_ref(&paying.sysid))
-            .await
-            .unwrap(),
+        of_order(&store, &paying).await,
         vec![a_credited.clone(), b_reversed.clone()]
     );
 
@@ -2540,10 +2385,7 @@ async fn transfers_set_state_and_forget_pending(store: SqlStore) {
     .unwrap();
     assert_eq!(stored_transfer(&store, &c).await, Some(c_on_fork.clone()));
     assert_eq!(
-        store
-            .pending_transfers_up_to(&chain("ETH"), 1_000, 10)
-            .await
-            .unwrap(),
+        pending_up_to(&store, &chain("ETH"), 1_000, 10).await,
         vec![c_on_fork]
     );
 }
@@ -2633,116 +2475,50 @@ async fn transfers_queries(store: SqlStore) {
 
     // Above a height: PENDING and CREDITED, by block then log index.
     assert_eq!(
-        store.transfers_above(&eth, 100).await.unwrap(),
+        above(&store, &eth, 100).await,
         list(&[&e3, &e2, &e7, &e5, &e6])
     );
     assert_eq!(
-        store.transfers_above(&eth, 99).await.unwrap(),
+        above(&store, &eth, 99).await,
         list(&[&e1, &e3, &e2, &e7, &e5, &e6])
     );
-    assert_eq!(
-        store.transfers_above(&eth, 104).await.unwrap(),
-        list(&[&e6])
-    );
-    assert!(store.transfers_above(&eth, 110).await.unwrap().is_empty());
-    assert_eq!(
-        store.transfers_above(&bsc, 0).await.unwrap(),
-        list(&[&b2, &b1])
-    );
-    assert!(
-        store
-            .transfers_above(&chain("POLYGON"), 0)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(above(&store, &eth, 104).await, list(&[&e6]));
+    assert!(above(&store, &eth, 110).await.is_empty());
+    assert_eq!(above(&store, &bsc, 0).await, list(&[&b2, &b1]));
+    assert!(above(&store, &chain("POLYGON"), 0).await.is_empty());
 
     // PENDING at or below a height, by block then log index, at most `limit`.
     assert_eq!(
-        store.pending_transfers_up_to(&eth, 104, 10).await.unwrap(),
+        pending_up_to(&store, &eth, 104, 10).await,
         list(&[&e3, &e2, &e7, &e5])
     );
     assert_eq!(
-        store
-            .pending_transfers_up_to(&eth, 1_000, 10)
-            .await
-            .unwrap(),
+        pending_up_to(&store, &eth, 1_000, 10).await,
         list(&[&e3, &e2, &e7, &e5])
     );
     assert_eq!(
-        store.pending_transfers_up_to(&eth, 103, 10).await.unwrap(),
+        pending_up_to(&store, &eth, 103, 10).await,
         list(&[&e3, &e2, &e7])
     );
+    assert_eq!(pending_up_to(&store, &eth, 104, 2).await, list(&[&e3, &e2]));
+    assert_eq!(pending_up_to(&store, &eth, 104, 1).await, list(&[&e3]));
+    assert!(pending_up_to(&store, &eth, 100, 10).await.is_empty());
     assert_eq!(
-        store.pending_transfers_up_to(&eth, 104, 2).await.unwrap(),
-        list(&[&e3, &e2])
-    );
-    assert_eq!(
-        store.pending_transfers_up_to(&eth, 104, 1).await.unwrap(),
-        list(&[&e3])
-    );
-    assert!(
-        store
-            .pending_transfers_up_to(&eth, 100, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        store
-            .pending_transfers_up_to(&bsc, 1_000, 10)
-            .await
-            .unwrap(),
+        pending_up_to(&store, &bsc, 1_000, 10).await,
         list(&[&b2, &b1])
     );
-    assert_eq!(
-        store.pending_transfers_up_to(&bsc, 100, 10).await.unwrap(),
-        list(&[&b2])
-    );
+    assert_eq!(pending_up_to(&store, &bsc, 100, 10).await, list(&[&b2]));
 
     // A transaction's transfers on one chain, any state, by log index.
-    assert_eq!(
-        store.transfers_of_tx(&eth, &tx_hash(2)).await.unwrap(),
-        list(&[&e2, &e7])
-    );
-    assert_eq!(
-        store.transfers_of_tx(&bsc, &tx_hash(2)).await.unwrap(),
-        list(&[&b1])
-    );
-    assert_eq!(
-        store.transfers_of_tx(&eth, &tx_hash(4)).await.unwrap(),
-        list(&[&e4])
-    );
-    assert!(
-        store
-            .transfers_of_tx(&eth, &tx_hash(7))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        store
-            .transfers_of_tx(&eth, &tx_hash(99))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(of_tx(&store, &eth, &tx_hash(2)).await, list(&[&e2, &e7]));
+    assert_eq!(of_tx(&store, &bsc, &tx_hash(2)).await, list(&[&b1]));
+    assert_eq!(of_tx(&store, &eth, &tx_hash(4)).await, list(&[&e4]));
+    assert!(of_tx(&store, &eth, &tx_hash(7)).await.is_empty());
+    assert!(of_tx(&store, &eth, &tx_hash(99)).await.is_empty());
 
     // Orders' transfers, any state and chain, oldest first.
-    assert_eq!(
-        store
-            .transfers_of_orders(std::slice::from_ref(&o1.sysid))
-            .await
-            .unwrap(),
-        list(&[&e1, &e2, &e7, &e5])
-    );
-    assert_eq!(
-        store
-            .transfers_of_orders(std::slice::from_ref(&o2.sysid))
-            .await
-            .unwrap(),
-        list(&[&e3, &e4, &e6])
-    );
+    assert_eq!(of_order(&store, &o1).await, list(&[&e1, &e2, &e7, &e5]));
+    assert_eq!(of_order(&store, &o2).await, list(&[&e3, &e4, &e6]));
     let every = [
         o3.sysid.clone(),
         "OR-missing".to_owned(),
@@ -3065,120 +2841,34 @@ async fn abnormal_list_filters_and_pages(store: SqlStore) {
     );
 
     // Each filter.
-    let cases: Vec<(AbnormalFilter, Vec<u32>)> = vec![
-        (
-            AbnormalFilter {
-                order_no: Some("L1".into()),
-                ..everything()
-            },
-            vec![5, 2, 1],
-        ),
-        (
-            AbnormalFilter {
-                order_no: Some("L2".into()),
-                ..everything()
-            },
-            vec![4, 3],
-        ),
-        (
-            AbnormalFilter {
-                order_no: Some("L9".into()),
-                ..everything()
-            },
-            vec![],
-        ),
-        (
-            AbnormalFilter {
-                kind: Some(OverPaid),
-                ..everything()
-            },
-            vec![4, 1],
-        ),
-        (
-            AbnormalFilter {
-                kind: Some(UnderPaid),
-                ..everything()
-            },
-            vec![2],
-        ),
-        (
-            AbnormalFilter {
-                kind: Some(LatePayment),
-                ..everything()
-            },
-            vec![5, 3],
-        ),
-        (
-            AbnormalFilter {
-                status: Some(AbnormalStatus::Pending),
-                ..everything()
-            },
-            vec![5, 3, 1],
-        ),
-        (
-            AbnormalFilter {
-                status: Some(AbnormalStatus::Handled),
-                ..everything()
-            },
-            vec![4, 2],
-        ),
-        (
-            AbnormalFilter {
-                token: Some("BSC_USDT".into()),
-                ..everything()
-            },
-            vec![4, 3],
-        ),
-        (
-            AbnormalFilter {
-                token: Some("ETH_USDT".into()),
-                ..everything()
-            },
-            vec![5, 2, 1],
-        ),
-        (
-            AbnormalFilter {
-                token: Some("TRON_USDT".into()),
-                ..everything()
-            },
-            vec![],
-        ),
-        (
-            AbnormalFilter {
-                created_from: Some(at(30)),
-                ..everything()
-            },
-            vec![5, 4, 3],
-        ),
-        (
-            AbnormalFilter {
-                created_from: Some(just_after(at(30))),
-                ..everything()
-            },
-            vec![5, 4],
-        ),
-        (
-            AbnormalFilter {
-                created_to: Some(at(20)),
-                ..everything()
-            },
-            vec![2, 1],
-        ),
-        (
-            AbnormalFilter {
-                created_to: Some(just_before(at(20))),
-                ..everything()
-            },
-            vec![1],
-        ),
-        (
-            AbnormalFilter {
-                created_from: Some(at(20)),
-                created_to: Some(at(30)),
-                ..everything()
-            },
-            vec![3, 2],
-        ),
+    let order_no = |no: &str| AbnormalFilter {
+        order_no: Some(no.to_owned()),
+        ..everything()
+    };
+    let of_kind = |kind| AbnormalFilter {
+        kind: Some(kind),
+        ..everything()
+    };
+    let status = |status| AbnormalFilter {
+        status: Some(status),
+        ..everything()
+    };
+    let of_token = |id: &str| AbnormalFilter {
+        token: Some(id.to_owned()),
+        ..everything()
+    };
+    let cases = vec![
+        (order_no("L1"), vec![5, 2, 1]),
+        (order_no("L2"), vec![4, 3]),
+        (order_no("L9"), vec![]),
+        (of_kind(OverPaid), vec![4, 1]),
+        (of_kind(UnderPaid), vec![2]),
+        (of_kind(LatePayment), vec![5, 3]),
+        (status(AbnormalStatus::Pending), vec![5, 3, 1]),
+        (status(AbnormalStatus::Handled), vec![4, 2]),
+        (of_token("BSC_USDT"), vec![4, 3]),
+        (of_token("ETH_USDT"), vec![5, 2, 1]),
+        (of_token("TRON_USDT"), vec![]),
         (
             AbnormalFilter {
                 created_from: Some(at(41)),
@@ -3214,39 +2904,22 @@ async fn abnormal_list_filters_and_pages(store: SqlStore) {
             vec![],
         ),
     ];
-    for (filter, expected) in cases {
-        let total = u64::try_from(expected.len()).unwrap();
-        let got = abnormal_page(&store, app1, filter.clone(), ALL).await;
-        assert_eq!(got, (expected, total), "{filter:?}");
-    }
+    let created = |created_from, created_to| AbnormalFilter {
+        created_from,
+        created_to,
+        ..everything()
+    };
+    let list = |filter, page| abnormal_page(&store, app1, filter, page);
+    assert_list(list, cases, created).await;
 
     // Pages.
     let size2 = |page| PageRequest { page, size: 2 };
-    assert_eq!(
-        abnormal_page(&store, app1, everything(), size2(1)).await,
-        (vec![5, 4], 5)
-    );
-    assert_eq!(
-        abnormal_page(&store, app1, everything(), size2(2)).await,
-        (vec![3, 2], 5)
-    );
-    assert_eq!(
-        abnormal_page(&store, app1, everything(), size2(3)).await,
-        (vec![1], 5)
-    );
-    assert_eq!(
-        abnormal_page(&store, app1, everything(), size2(4)).await,
-        (vec![], 5)
-    );
     let one = PageRequest { page: 5, size: 1 };
     assert_eq!(
         abnormal_page(&store, app1, everything(), one).await,
         (vec![1], 5)
     );
-    let pending = AbnormalFilter {
-        status: Some(AbnormalStatus::Pending),
-        ..everything()
-    };
+    let pending = status(AbnormalStatus::Pending);
     assert_eq!(
         abnormal_page(&store, app1, pending.clone(), size2(1)).await,
         (vec![5, 3], 3)
@@ -3262,15 +2935,9 @@ async fn abnormal_list_filters_and_pages(store: SqlStore) {
         (vec![6], 1)
     );
     assert_eq!(abnormal_of(&store, app2).await, vec![p6]);
-    let l1 = AbnormalFilter {
-        order_no: Some("L1".into()),
-        ..everything()
-    };
+    let l1 = order_no("L1");
     assert_eq!(abnormal_page(&store, app2, l1, ALL).await, (vec![6], 1));
-    let handled = AbnormalFilter {
-        status: Some(AbnormalStatus::Handled),
-        ..everything()
-    };
+    let handled = status(AbnormalStatus::Handled);
     assert_eq!(abnormal_page(&store, app2, handled, ALL).await, (vec![], 0));
     assert_eq!(
         abnormal_page(&store, &app_id(9), everything(), ALL).await,

@@ -2,6 +2,7 @@
 //! transactions, nonces and the ledger, through `MoneyStore` and the money parts of `ChangeSet`.
 
 use std::collections::HashMap;
+use std::fmt::Debug;
 
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::events::{EventType, OutboxEvent};
@@ -20,10 +21,10 @@ use wcheckout_domain::refund::{Refund, RefundEvent, RefundSource, RefundStatus};
 use wcheckout_domain::settlement::{Settlement, SettlementEvent, SettlementStatus};
 use wcheckout_store::SqlStore;
 use wcheckout_testkit::store_fixtures::{
-    ALL, abnormal, app_id, at, bank, chain, change_set, commit, create, deposit, hot, insert_apps,
-    insert_orders, just_after, just_before, no, nonce, number, order, paid, payout, race,
-    race_to_create, refund, settlement, signed_tx, sole_winner, token, tx_hash, units, update,
-    write,
+    ALL, Versioned, abnormal, app_id, assert_list, at, bank, chain, change_set, commit, create,
+    deposit, hot, insert_apps, insert_orders, no, nonce, number, numbered, order, paid, payout,
+    race, race_to_create, refund, settlement, signed_tx, sole_winner, token, tx_hash, units,
+    update, write,
 };
 
 conformance!(
@@ -172,6 +173,37 @@ async fn event_stored(store: &SqlStore, event_id: &str) -> bool {
     store.outbox_event(event_id).await.unwrap().is_some()
 }
 
+/// Apps 1 and 2 with orders O1 and O2 of app 1 and O1 of app 2 (the same number), inserted.
+async fn two_apps_three_orders(store: &SqlStore) -> (Vec<AppId>, [Order; 3]) {
+    let ids = insert_apps(store, &[1, 2]).await;
+    let orders = [
+        order(&ids[0], "O1", 1),
+        order(&ids[0], "O2", 2),
+        order(&ids[1], "O1", 3),
+    ];
+    insert_orders(store, &[&orders[0], &orders[1], &orders[2]]).await;
+    (ids, orders)
+}
+
+/// `next`, the change of `current` (at version 1), written out of turn: from a version not read
+/// (a conflict), or at a version that does not advance by exactly one (refused). `read` must
+/// find `current` still.
+async fn refused_out_of_turn<T, F>(store: &SqlStore, current: &T, next: &T, read: impl Fn() -> F)
+where
+    T: Versioned + PartialEq + Debug,
+    F: Future<Output = T>,
+{
+    let stale = next.clone().at_version(3);
+    assert_eq!(update(store, 2, &stale).await, Err(CommitError::Conflict));
+    assert_eq!(&read().await, current);
+    for version in [1, 3] {
+        let skewed = next.clone().at_version(version);
+        let result = update(store, 1, &skewed).await;
+        assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
+        assert_eq!(&read().await, current);
+    }
+}
+
 async fn refund_page(
     store: &SqlStore,
     app: &AppId,
@@ -179,8 +211,7 @@ async fn refund_page(
     page: PageRequest,
 ) -> (Vec<u32>, u64) {
     let page = store.list_refunds(app, &filter, page).await.unwrap();
-    let numbers = page.records.iter().map(|r| number(&r.sysid)).collect();
-    (numbers, page.total)
+    numbered(page, |refund| &refund.sysid)
 }
 
 async fn settlement_page(
@@ -190,8 +221,7 @@ async fn settlement_page(
     page: PageRequest,
 ) -> (Vec<u32>, u64) {
     let page = store.list_settlements(app, &filter, page).await.unwrap();
-    let numbers = page.records.iter().map(|s| number(&s.sysid)).collect();
-    (numbers, page.total)
+    numbered(page, |settlement| &settlement.sysid)
 }
 
 async fn in_status(store: &SqlStore, status: SettlementStatus, limit: u32) -> Vec<u32> {
@@ -209,12 +239,8 @@ async fn open_payouts(store: &SqlStore, chain_key: &str, limit: u32) -> Vec<u32>
 // ---------------------------------------------------------------------------------------------
 
 async fn refunds_create_and_read(store: SqlStore) {
-    let ids = insert_apps(&store, &[1, 2]).await;
+    let (ids, [first_order, second_order, foreign_order]) = two_apps_three_orders(&store).await;
     let (app1, app2) = (&ids[0], &ids[1]);
-    let first_order = order(app1, "O1", 1);
-    let second_order = order(app1, "O2", 2);
-    let foreign_order = order(app2, "O1", 3);
-    insert_orders(&store, &[&first_order, &second_order, &foreign_order]).await;
     let excess = abnormal(1, &first_order, AbnormalKind::OverPaid, 5);
     commit(&store, [AbnormalChange::Create(excess.clone())])
         .await
@@ -449,24 +475,8 @@ async fn refunds_update_compare_and_set(store: SqlStore) {
     };
     assert_eq!(sent.version, 2);
 
-    // A stale expected version: a conflict, nothing written.
-    let ahead = Refund {
-        version: 3,
-        ..sent.clone()
-    };
-    assert_eq!(update(&store, 2, &ahead).await, Err(CommitError::Conflict));
-    assert_eq!(stored(original.sysid.clone()).await, original);
-
-    // A version that does not advance by exactly one is refused, nothing written.
-    for version in [1, 3] {
-        let skewed = Refund {
-            version,
-            ..sent.clone()
-        };
-        let result = update(&store, 1, &skewed).await;
-        assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
-        assert_eq!(stored(original.sysid.clone()).await, original);
-    }
+    // Out of turn, from a stale version or not advancing it by one: refused, nothing written.
+    refused_out_of_turn(&store, &original, &sent, || stored(original.sysid.clone())).await;
 
     // The right version: written; lookups by number and order see it; others are untouched.
     update(&store, 1, &sent).await.unwrap();
@@ -557,12 +567,8 @@ async fn refunds_update_compare_and_set(store: SqlStore) {
 }
 
 async fn refunds_list_filters_and_pages(store: SqlStore) {
-    let ids = insert_apps(&store, &[1, 2]).await;
+    let (ids, [first_order, second_order, foreign_order]) = two_apps_three_orders(&store).await;
     let (app1, app2) = (&ids[0], &ids[1]);
-    let first_order = order(app1, "O1", 1);
-    let second_order = order(app1, "O2", 2);
-    let foreign_order = order(app2, "O1", 3);
-    insert_orders(&store, &[&first_order, &second_order, &foreign_order]).await;
     let r1 = refund(1, &first_order, 10);
     let r2 = refund(2, &first_order, 20);
     let r3 = Refund {
@@ -597,7 +603,7 @@ async fn refunds_list_filters_and_pages(store: SqlStore) {
         order_no: Some(no.to_owned()),
         ..everything()
     };
-    let cases: Vec<(RefundFilter, Vec<u32>)> = vec![
+    let cases = vec![
         (order_no("O1"), vec![5, 2, 1]),
         (order_no("O2"), vec![4, 3]),
         (order_no("O9"), vec![]),
@@ -606,49 +612,6 @@ async fn refunds_list_filters_and_pages(store: SqlStore) {
         (status(RefundStatus::Failed), vec![4]),
         (status(RefundStatus::Refunding), vec![]),
         (status(RefundStatus::Cancelled), vec![]),
-        (
-            RefundFilter {
-                created_from: Some(at(30)),
-                ..everything()
-            },
-            vec![5, 4, 3],
-        ),
-        (
-            RefundFilter {
-                created_from: Some(just_after(at(30))),
-                ..everything()
-            },
-            vec![5, 4],
-        ),
-        (
-            RefundFilter {
-                created_to: Some(at(20)),
-                ..everything()
-            },
-            vec![2, 1],
-        ),
-        (
-            RefundFilter {
-                created_to: Some(just_before(at(20))),
-                ..everything()
-            },
-            vec![1],
-        ),
-        (
-            RefundFilter {
-                created_from: Some(at(20)),
-                created_to: Some(at(30)),
-                ..everything()
-            },
-            vec![3, 2],
-        ),
-        (
-            RefundFilter {
-                created_from: Some(just_after(at(40))),
-                ..everything()
-            },
-            vec![],
-        ),
         (
             RefundFilter {
                 order_no: Some("O1".to_owned()),
@@ -667,19 +630,13 @@ async fn refunds_list_filters_and_pages(store: SqlStore) {
             vec![],
         ),
     ];
-    for (filter, expected) in cases {
-        let total = u64::try_from(expected.len()).unwrap();
-        let got = refund_page(&store, app1, filter.clone(), ALL).await;
-        assert_eq!(got, (expected, total), "{filter:?}");
-    }
-
-    // Pages, newest first; the total counts every page.
-    let size2 = |page| PageRequest { page, size: 2 };
-    let pages = [(1, vec![5, 4]), (2, vec![3, 2]), (3, vec![1]), (4, vec![])];
-    for (page, expected) in pages {
-        let got = refund_page(&store, app1, everything(), size2(page)).await;
-        assert_eq!(got, (expected, 5), "page {page}");
-    }
+    let created = |created_from, created_to| RefundFilter {
+        created_from,
+        created_to,
+        ..everything()
+    };
+    let list = |filter, page| refund_page(&store, app1, filter, page);
+    assert_list(list, cases, created).await;
     let one = PageRequest { page: 5, size: 1 };
     assert_eq!(
         refund_page(&store, app1, everything(), one).await,
@@ -935,24 +892,11 @@ async fn settlements_update_compare_and_set(store: SqlStore) {
         ..refused.transition(SettlementEvent::Reject, at(70)).unwrap()
     };
 
-    // A stale expected version: a conflict, nothing written.
-    let stale = Settlement {
-        version: 3,
-        ..rejected.clone()
-    };
-    assert_eq!(update(&store, 2, &stale).await, Err(CommitError::Conflict));
-    assert_eq!(stored_settlement(&store, &refused.sysid).await, refused);
-
-    // A version that does not advance by exactly one is refused, nothing written.
-    for version in [1, 3] {
-        let skewed = Settlement {
-            version,
-            ..rejected.clone()
-        };
-        let result = update(&store, 1, &skewed).await;
-        assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
-        assert_eq!(stored_settlement(&store, &refused.sysid).await, refused);
-    }
+    // Out of turn, from a stale version or not advancing it by one: refused, nothing written.
+    refused_out_of_turn(&store, &refused, &rejected, || {
+        stored_settlement(&store, &refused.sysid)
+    })
+    .await;
     update(&store, 1, &rejected).await.unwrap();
     assert_eq!(stored_settlement(&store, &refused.sysid).await, rejected);
     assert_eq!(
@@ -1055,7 +999,7 @@ async fn settlements_list_filters_and_pages(store: SqlStore) {
         ..everything()
     };
     use SettlementStatus as S;
-    let cases: Vec<(SettlementFilter, Vec<u32>)> = vec![
+    let cases = vec![
         (merchant("default"), vec![5, 3, 1]),
         (merchant("m2"), vec![4, 2]),
         (merchant("m9"), vec![]),
@@ -1068,42 +1012,6 @@ async fn settlements_list_filters_and_pages(store: SqlStore) {
         (status(S::Rejected), vec![5]),
         (status(S::Cancelled), vec![1]),
         (status(S::Failed), vec![]),
-        (
-            SettlementFilter {
-                created_from: Some(at(30)),
-                ..everything()
-            },
-            vec![5, 4, 3],
-        ),
-        (
-            SettlementFilter {
-                created_from: Some(just_after(at(30))),
-                ..everything()
-            },
-            vec![5, 4],
-        ),
-        (
-            SettlementFilter {
-                created_to: Some(at(20)),
-                ..everything()
-            },
-            vec![2, 1],
-        ),
-        (
-            SettlementFilter {
-                created_to: Some(just_before(at(20))),
-                ..everything()
-            },
-            vec![1],
-        ),
-        (
-            SettlementFilter {
-                created_from: Some(at(20)),
-                created_to: Some(at(30)),
-                ..everything()
-            },
-            vec![3, 2],
-        ),
         (
             SettlementFilter {
                 merchant_id: Some("default".to_owned()),
@@ -1131,18 +1039,14 @@ async fn settlements_list_filters_and_pages(store: SqlStore) {
             vec![],
         ),
     ];
-    for (filter, expected) in cases {
-        let total = u64::try_from(expected.len()).unwrap();
-        let got = settlement_page(&store, app1, filter.clone(), ALL).await;
-        assert_eq!(got, (expected, total), "{filter:?}");
-    }
+    let created = |created_from, created_to| SettlementFilter {
+        created_from,
+        created_to,
+        ..everything()
+    };
+    let list = |filter, page| settlement_page(&store, app1, filter, page);
+    assert_list(list, cases, created).await;
 
-    let size2 = |page| PageRequest { page, size: 2 };
-    let pages = [(1, vec![5, 4]), (2, vec![3, 2]), (3, vec![1]), (4, vec![])];
-    for (page, expected) in pages {
-        let got = settlement_page(&store, app1, everything(), size2(page)).await;
-        assert_eq!(got, (expected, 5), "page {page}");
-    }
     let second = PageRequest { page: 2, size: 2 };
     assert_eq!(
         settlement_page(&store, app1, merchant("default"), second).await,
@@ -1451,23 +1355,11 @@ async fn payouts_open_and_compare_and_set(store: SqlStore) {
         ..broadcast.moved(PayoutStatus::Confirmed, at(60)).unwrap()
     };
 
-    // A stale expected version: a conflict, nothing written.
-    let stale = Payout {
-        version: 3,
-        ..mined.clone()
-    };
-    assert_eq!(update(&store, 2, &stale).await, Err(CommitError::Conflict));
-    assert_eq!(stored_payout(&store, &broadcast.id).await, broadcast);
-    // A version that does not advance by exactly one: refused, nothing written.
-    for version in [1, 3] {
-        let skewed = Payout {
-            version,
-            ..mined.clone()
-        };
-        let result = update(&store, 1, &skewed).await;
-        assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
-        assert_eq!(stored_payout(&store, &broadcast.id).await, broadcast);
-    }
+    // Out of turn, from a stale version or not advancing it by one: refused, nothing written.
+    refused_out_of_turn(&store, &broadcast, &mined, || {
+        stored_payout(&store, &broadcast.id)
+    })
+    .await;
     update(&store, 1, &mined).await.unwrap();
     assert_eq!(stored_payout(&store, &broadcast.id).await, mined);
     assert_eq!(open_payouts(&store, "ETH", 100).await, vec![1, 2, 6]);
