@@ -2,7 +2,7 @@
 //! ports ([`ChainReader`], [`ChainWriter`]), written once and run against each adapter, as the
 //! store suite runs against both SQL engines. The in-memory [`crate::chain_fake::FakeChain`]
 //! passes it (so tests on the fake mean something for real nodes), and so does the EVM adapter
-//! on anvil (`crates/evm/tests/conformance.rs`); a new chain family's adapter is added by
+//! on anvil (`crates/evm/tests/evm/conformance.rs`); a new chain family's adapter is added by
 //! implementing [`ChainHarness`] for its local node and expanding [`chain_conformance_suite!`].
 //!
 //! The cases assert only what the ports promise, through the ports' types: heights, hashes

@@ -1,6 +1,5 @@
 //! The devnet pieces against a real anvil node (installed by `npm ci`): spawning, the test
 //! stablecoin's deployment addresses, mint, transfer, balances, reverts, and stopping.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::TcpStream;
 use std::path::Path;

@@ -1,9 +1,5 @@
-//! One conformance suite for the store ports, run against both engines with identical
-//! assertions: every scenario below is an `async fn(SqlStore)`, and `conformance!` expands it
-//! into a module with a `sqlite` and a `postgres` test.
-//!
-//! The PostgreSQL half is skipped when no server is reachable, unless `WCHECKOUT_REQUIRE_PG=1`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The store ports' conformance suite: apps, grants, signatures, address indexes, orders,
+//! commits, chain cursors, leases, transfers and abnormal payments.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -11,8 +7,8 @@ use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::app::{App, Branding, IpNetwork, UnderpaymentTolerance};
 use wcheckout_domain::chain::BlockMark;
 use wcheckout_domain::events::{EventType, OutboxEvent};
-use wcheckout_domain::ids::{AppId, IntegratorNo};
-use wcheckout_domain::money::{Decimal, TokenAmount};
+use wcheckout_domain::ids::AppId;
+use wcheckout_domain::money::TokenAmount;
 use wcheckout_domain::order::{Order, OrderStatus};
 use wcheckout_domain::payment::{
     AbnormalKind, AbnormalPayment, AbnormalStatus, Transfer, TransferState,
@@ -23,48 +19,15 @@ use wcheckout_domain::ports::{
     OrderWrite, PageRequest, SessionStore, SignatureUse, TransferChange,
 };
 use wcheckout_domain::time::Timestamp;
-use wcheckout_domain::token::{ChainKey, TokenId};
-use wcheckout_store::{SqlStore, StoreOptions};
-
-// ---------------------------------------------------------------------------------------------
-// The harness
-// ---------------------------------------------------------------------------------------------
-
-async fn open(url: &str) -> SqlStore {
-    SqlStore::open(url, &StoreOptions::default())
-        .await
-        .expect("open store")
-}
-
-/// Expands each scenario into `mod scenario { fn sqlite(); fn postgres(); }`.
-macro_rules! conformance {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn sqlite() {
-                    let db = wcheckout_testkit::fresh_sqlite();
-                    let store = super::open(&db.url).await;
-                    super::$scenario(store.clone()).await;
-                    store.close().await;
-                    drop(db);
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn postgres() {
-                    let name = concat!("conformance::", stringify!($scenario), "::postgres");
-                    let Some(db) = wcheckout_testkit::fresh_postgres(name).await else {
-                        return;
-                    };
-                    let store = super::open(&db.url).await;
-                    super::$scenario(store.clone()).await;
-                    store.close().await;
-                    drop(db);
-                }
-            }
-        )*
-    };
-}
+use wcheckout_domain::token::ChainKey;
+use wcheckout_store::SqlStore;
+use wcheckout_testkit::store_fixtures::{
+    ALL, T0, abnormal, app, app_id, assert_list, assert_same_order, at, block_hash, block_time,
+    chain, change_set, commit, create, cursor_move, dec, deposit, in_state, insert_apps,
+    insert_new, insert_orders, just_after, just_before, mark, marks, no, numbered, on_token, order,
+    outsider, paid, race, recorded, records, sole_winner, token, transfer, transition, tx_hash,
+    units, update, write,
+};
 
 conformance!(
     health_ping,
@@ -115,7 +78,7 @@ conformance!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_log_is_checkpointed_in_the_background() {
     let db = wcheckout_testkit::fresh_sqlite();
-    let store = open(&db.url).await;
+    let store = crate::open(&db.url).await;
     let file = db.url.trim_start_matches("sqlite://").to_owned();
     let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     let ids = insert_apps(&store, &[1]).await;
@@ -135,98 +98,23 @@ async fn sqlite_log_is_checkpointed_in_the_background() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Domain value helpers
+// Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// 2025-09-26T14:49:09.294114Z: a base time with microseconds, so truncation would show.
-const T0: i64 = 1_758_898_149_294_114;
-
-fn at(offset_secs: i64) -> Timestamp {
-    Timestamp::from_micros(T0).plus_seconds(offset_secs)
-}
-
-fn dec(text: &str) -> Decimal {
-    Decimal::parse(text).unwrap()
-}
-
-fn units(value: u128) -> TokenAmount {
-    TokenAmount::from_base_units(value)
-}
-
-fn no(text: &str) -> IntegratorNo {
-    IntegratorNo::parse(text).unwrap()
-}
 
 fn net(text: &str) -> IpNetwork {
     IpNetwork::parse(text).unwrap()
-}
-
-fn app_id(n: u32) -> AppId {
-    AppId::new(format!("app_{n:016}"))
-}
-
-fn app(n: u32) -> App {
-    App {
-        id: app_id(n),
-        name: format!("App {n}"),
-        api_key: format!("key_{n:08}"),
-        api_secret_hash: format!("{n:064x}"),
-        sign_key_sealed: format!("sealed:{n}"),
-        webhook_url: None,
-        ip_allow: Vec::new(),
-        tolerance: UnderpaymentTolerance::default(),
-        branding: Branding::default(),
-        secrets_version: 1,
-        enabled: true,
-        created_at: at(i64::from(n)),
-        updated_at: at(i64::from(n)),
-    }
-}
-
-fn address(index: u64) -> EvmAddress {
-    let mut bytes = [0u8; 20];
-    bytes[0] = 0xab;
-    bytes[12..].copy_from_slice(&index.to_be_bytes());
-    EvmAddress::from_bytes(bytes)
-}
-
-fn order(app: &AppId, order_no: &str, index: u64) -> Order {
-    let offset = i64::try_from(index).unwrap();
-    let created_at = at(offset);
-    Order {
-        sysid: format!("OR{index:019}"),
-        app_id: app.clone(),
-        order_no: no(order_no),
-        merchant_id: "default".to_owned(),
-        customer_id: "customer".to_owned(),
-        token: TokenId::parse("ETH_USDT").unwrap(),
-        fiat: "USD".to_owned(),
-        order_amount: dec("12.50"),
-        exchange_rate: dec("1.000000"),
-        paying_amount: units(12_500_000),
-        min_accepted_amount: units(12_400_000),
-        paid_amount: TokenAmount::ZERO,
-        refunded_amount: TokenAmount::ZERO,
-        deposit_address: address(index),
-        address_index: index,
-        status: OrderStatus::Paying,
-        tx_hash: None,
-        expires_at: created_at.plus_seconds(1800),
-        pc_callback_url: None,
-        app_callback_url: None,
-        page_token: format!("page_{index:08}"),
-        request_fingerprint: format!("fp_{order_no}"),
-        alert: None,
-        created_at,
-        updated_at: created_at,
-        version: 1,
-    }
 }
 
 /// The stored grant of a token hash, expired or not (through the one lookup the store has).
 async fn grant_of(store: &SqlStore, token_hash: &str) -> Option<Grant> {
     let found = store.grant_with_app(token_hash).await.unwrap();
     found.map(|(grant, _)| grant)
+}
+
+/// Whether this is the first use of a signature (remembered until `expires`).
+async fn first_use(store: &SqlStore, app: &AppId, hash: &str, expires: Timestamp) -> bool {
+    let first = store.first_use_of_signature(app, hash, expires).await;
+    first.unwrap()
 }
 
 fn grant(hash: &str, app: &AppId, kind: GrantKind, expires_at: Timestamp) -> Grant {
@@ -250,47 +138,6 @@ fn event(id: &str, order: &Order) -> OutboxEvent {
     }
 }
 
-/// `order` paid: the next version, as a use case would produce it.
-fn paid(order: &Order, tx_hash: &str, offset_secs: i64) -> Order {
-    Order {
-        status: OrderStatus::Paid,
-        paid_amount: order.paying_amount,
-        tx_hash: Some(tx_hash.to_owned()),
-        updated_at: order.updated_at.plus_seconds(offset_secs),
-        version: order.version + 1,
-        ..order.clone()
-    }
-}
-
-fn write(before: &Order, after: Order) -> OrderWrite {
-    OrderWrite {
-        expected_version: before.version,
-        order: after,
-    }
-}
-
-/// The first page of the largest size.
-const ALL: PageRequest = PageRequest { page: 1, size: 100 };
-
-// ---------------------------------------------------------------------------------------------
-// Assertion helpers
-// ---------------------------------------------------------------------------------------------
-
-/// Equal field by field, and decimals equal as written (`1.50` is not `1.5` here).
-fn assert_same_order(actual: &Order, expected: &Order) {
-    assert_eq!(actual, expected);
-    assert_eq!(
-        actual.order_amount.to_string(),
-        expected.order_amount.to_string(),
-        "order_amount as written"
-    );
-    assert_eq!(
-        actual.exchange_rate.to_string(),
-        expected.exchange_rate.to_string(),
-        "exchange_rate as written"
-    );
-}
-
 fn assert_same_app(actual: &App, expected: &App) {
     assert_eq!(actual, expected);
     assert_eq!(
@@ -301,22 +148,6 @@ fn assert_same_app(actual: &App, expected: &App) {
         actual.tolerance.amount.to_string(),
         expected.tolerance.amount.to_string()
     );
-}
-
-async fn insert_apps(store: &SqlStore, ns: &[u32]) -> Vec<AppId> {
-    let mut ids = Vec::new();
-    for &n in ns {
-        store.insert_app(&app(n)).await.unwrap();
-        ids.push(app_id(n));
-    }
-    ids
-}
-
-async fn insert_new(store: &SqlStore, order: &Order) {
-    match store.insert_order(order, None).await.unwrap() {
-        OrderInsert::New(stored) => assert_same_order(&stored, order),
-        other => panic!("{} not inserted: {other:?}", order.sysid),
-    }
 }
 
 async fn stored(store: &SqlStore, order: &Order) -> Order {
@@ -524,45 +355,23 @@ async fn grants_insert_get_take(store: SqlStore) {
     assert!(store.insert_grant(&orphan).await.is_err());
     assert_eq!(grant_of(&store, "c").await, None);
 
+    let take = |hash: &str, kind| {
+        let store = store.clone();
+        let hash = hash.to_owned();
+        async move { store.take_grant(&hash, kind).await.unwrap() }
+    };
     // Taken only as its own kind.
-    assert_eq!(
-        store
-            .take_grant(&refresh.token_hash, GrantKind::Access)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(take(&refresh.token_hash, GrantKind::Access).await, None);
     // Taken once, then gone.
     assert_eq!(
-        store
-            .take_grant(&refresh.token_hash, GrantKind::Refresh)
-            .await
-            .unwrap(),
+        take(&refresh.token_hash, GrantKind::Refresh).await,
         Some(refresh.clone())
     );
-    assert_eq!(
-        store
-            .take_grant(&refresh.token_hash, GrantKind::Refresh)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(take(&refresh.token_hash, GrantKind::Refresh).await, None);
     assert_eq!(grant_of(&store, &refresh.token_hash).await, None);
-    assert_eq!(
-        store
-            .take_grant("missing", GrantKind::Refresh)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(take("missing", GrantKind::Refresh).await, None);
     // A grant of another kind is neither taken nor removed.
-    assert_eq!(
-        store
-            .take_grant(&access.token_hash, GrantKind::Refresh)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(take(&access.token_hash, GrantKind::Refresh).await, None);
     // The other grant is untouched.
     assert_eq!(grant_of(&store, &access.token_hash).await, Some(access));
 }
@@ -597,18 +406,8 @@ async fn grants_and_signatures_purge_expired(store: SqlStore) {
     for grant in [&expired_access, &expired_refresh, &live] {
         store.insert_grant(grant).await.unwrap();
     }
-    assert!(
-        store
-            .first_use_of_signature(&ids[0], "sig-old", at(-1))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .first_use_of_signature(&ids[0], "sig-new", at(120))
-            .await
-            .unwrap()
-    );
+    assert!(first_use(&store, &ids[0], "sig-old", at(-1)).await);
+    assert!(first_use(&store, &ids[0], "sig-new", at(120)).await);
 
     let removed = store.purge_expired(now).await.unwrap();
     assert_eq!(removed, 3, "two grants and one signature");
@@ -617,18 +416,8 @@ async fn grants_and_signatures_purge_expired(store: SqlStore) {
     assert_eq!(grant_of(&store, "expired-r").await, None);
     assert_eq!(grant_of(&store, "live").await, Some(live));
     // The expired signature was forgotten, the live one is still remembered.
-    assert!(
-        store
-            .first_use_of_signature(&ids[0], "sig-old", at(120))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .first_use_of_signature(&ids[0], "sig-new", at(120))
-            .await
-            .unwrap()
-    );
+    assert!(first_use(&store, &ids[0], "sig-old", at(120)).await);
+    assert!(!first_use(&store, &ids[0], "sig-new", at(120)).await);
 
     // Nothing left to purge at the same instant.
     assert_eq!(store.purge_expired(now).await.unwrap(), 0);
@@ -641,38 +430,21 @@ async fn grants_and_signatures_purge_expired(store: SqlStore) {
 async fn signatures_first_use(store: SqlStore) {
     let ids = insert_apps(&store, &[1, 2]).await;
     let expires = at(120);
+    assert!(first_use(&store, &ids[0], "hash-1", expires).await);
     assert!(
-        store
-            .first_use_of_signature(&ids[0], "hash-1", expires)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .first_use_of_signature(&ids[0], "hash-1", expires)
-            .await
-            .unwrap(),
+        !first_use(&store, &ids[0], "hash-1", expires).await,
         "a replay"
     );
     assert!(
-        !store
-            .first_use_of_signature(&ids[0], "hash-1", at(999))
-            .await
-            .unwrap(),
+        !first_use(&store, &ids[0], "hash-1", at(999)).await,
         "a replay with another expiry"
     );
     assert!(
-        store
-            .first_use_of_signature(&ids[1], "hash-1", expires)
-            .await
-            .unwrap(),
+        first_use(&store, &ids[1], "hash-1", expires).await,
         "another app, same hash"
     );
     assert!(
-        store
-            .first_use_of_signature(&ids[0], "hash-2", expires)
-            .await
-            .unwrap(),
+        first_use(&store, &ids[0], "hash-2", expires).await,
         "same app, another hash"
     );
 }
@@ -892,12 +664,7 @@ async fn orders_insert_records_the_signature(store: SqlStore) {
         other => panic!("not inserted: {other:?}"),
     }
     // The signature is remembered with the order.
-    assert!(
-        !store
-            .first_use_of_signature(&ids[0], "sig-create", at(120))
-            .await
-            .unwrap()
-    );
+    assert!(!first_use(&store, &ids[0], "sig-create", at(120)).await);
     // The same signature on another order writes nothing.
     let replay = order(&ids[0], "SIGNED-2", 2);
     assert_eq!(
@@ -915,12 +682,7 @@ async fn orders_insert_records_the_signature(store: SqlStore) {
         OrderInsert::Existing(existing) => assert_same_order(&existing, &first),
         other => panic!("existing order not found: {other:?}"),
     }
-    assert!(
-        !store
-            .first_use_of_signature(&ids[0], "sig-retry", at(120))
-            .await
-            .unwrap()
-    );
+    assert!(!first_use(&store, &ids[0], "sig-retry", at(120)).await);
 }
 
 async fn orders_insert_same_signature_concurrently(store: SqlStore) {
@@ -956,7 +718,7 @@ async fn orders_round_trip_every_field(store: SqlStore) {
         sysid: "OR1971467057612247041".to_owned(),
         merchant_id: "merchant-«ü»".to_owned(),
         customer_id: "c".repeat(128),
-        token: TokenId::parse("BSC_USDC").unwrap(),
+        token: token("BSC_USDC"),
         fiat: "USD".to_owned(),
         order_amount: dec("0.30000000000000004"),
         exchange_rate: dec("1.123456789012345678"),
@@ -1019,7 +781,7 @@ async fn orders_round_trip_every_field(store: SqlStore) {
     assert_eq!(got.order_amount.to_string(), "1.000000000000000000");
     assert_eq!(got.exchange_rate.to_string(), "7.100000000000000000");
     assert_eq!(got.min_accepted_amount, TokenAmount::ZERO);
-    assert_eq!(got.deposit_address, address(5));
+    assert_eq!(got.deposit_address, deposit(5));
 
     // Listing reads the same values.
     let page = store
@@ -1043,11 +805,11 @@ async fn orders_list_filters_and_pages(store: SqlStore) {
         ("o5", "m1", "c1", "ETH_USDT", OrderStatus::Paying),
     ];
     let mut orders = Vec::new();
-    for (index, (order_no, merchant, customer, token, status)) in (1u64..).zip(spec) {
+    for (index, (order_no, merchant, customer, token_id, status)) in (1u64..).zip(spec) {
         let order = Order {
             merchant_id: merchant.to_owned(),
             customer_id: customer.to_owned(),
-            token: TokenId::parse(token).unwrap(),
+            token: token(token_id),
             status,
             ..order(a, order_no, index)
         };
@@ -1081,125 +843,102 @@ async fn orders_list_filters_and_pages(store: SqlStore) {
         }
     };
 
-    assert_eq!(
-        list(OrderFilter::default()).await,
-        ["o5", "o4", "o3", "o2", "o1"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            order_no: Some("o1".into()),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o1"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            order_no: Some("b2".into()),
-            ..OrderFilter::default()
-        })
-        .await,
-        Vec::<String>::new(),
-        "another app's number"
-    );
-    assert_eq!(
-        list(OrderFilter {
-            merchant_id: Some("m1".into()),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o5", "o2", "o1"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            customer_id: Some("c2".into()),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o4", "o2"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            status: Some(OrderStatus::Paid),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o3", "o2"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            status: Some(OrderStatus::Refunded),
-            ..OrderFilter::default()
-        })
-        .await,
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        list(OrderFilter {
-            token: Some("ETH_USDT".into()),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o5", "o3", "o1"]
-    );
-    // Both bounds are inclusive.
-    assert_eq!(
-        list(OrderFilter {
-            created_from: Some(orders[1].created_at),
-            created_to: Some(orders[3].created_at),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o4", "o3", "o2"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            created_from: Some(orders[3].created_at),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o5", "o4"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            created_to: Some(orders[1].created_at),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o2", "o1"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            created_from: Some(Timestamp::from_micros(orders[1].created_at.micros() + 1)),
-            created_to: Some(Timestamp::from_micros(orders[3].created_at.micros() - 1)),
-            ..OrderFilter::default()
-        })
-        .await,
-        ["o3"]
-    );
-    // Filters combine.
-    assert_eq!(
-        list(OrderFilter {
-            merchant_id: Some("m1".into()),
-            customer_id: Some("c1".into()),
-            status: Some(OrderStatus::Paying),
-            token: Some("ETH_USDT".into()),
-            created_from: Some(orders[0].created_at),
-            created_to: Some(orders[4].created_at),
-            order_no: None,
-        })
-        .await,
-        ["o5", "o1"]
-    );
-    assert_eq!(
-        list(OrderFilter {
-            merchant_id: Some("m2".into()),
-            token: Some("BSC_USDT".into()),
-            ..OrderFilter::default()
-        })
-        .await,
-        Vec::<String>::new()
-    );
+    let any = OrderFilter::default;
+    let text = |value: &str| Some(value.to_owned());
+    let created = |from: Option<usize>, to: Option<usize>| OrderFilter {
+        created_from: from.map(|n| orders[n].created_at),
+        created_to: to.map(|n| orders[n].created_at),
+        ..any()
+    };
+    let cases: Vec<(OrderFilter, Vec<&str>)> = vec![
+        (any(), vec!["o5", "o4", "o3", "o2", "o1"]),
+        (
+            OrderFilter {
+                order_no: text("o1"),
+                ..any()
+            },
+            vec!["o1"],
+        ),
+        // Another app's number.
+        (
+            OrderFilter {
+                order_no: text("b2"),
+                ..any()
+            },
+            vec![],
+        ),
+        (
+            OrderFilter {
+                merchant_id: text("m1"),
+                ..any()
+            },
+            vec!["o5", "o2", "o1"],
+        ),
+        (
+            OrderFilter {
+                customer_id: text("c2"),
+                ..any()
+            },
+            vec!["o4", "o2"],
+        ),
+        (
+            OrderFilter {
+                status: Some(OrderStatus::Paid),
+                ..any()
+            },
+            vec!["o3", "o2"],
+        ),
+        (
+            OrderFilter {
+                status: Some(OrderStatus::Refunded),
+                ..any()
+            },
+            vec![],
+        ),
+        (
+            OrderFilter {
+                token: text("ETH_USDT"),
+                ..any()
+            },
+            vec!["o5", "o3", "o1"],
+        ),
+        // Both bounds are inclusive.
+        (created(Some(1), Some(3)), vec!["o4", "o3", "o2"]),
+        (created(Some(3), None), vec!["o5", "o4"]),
+        (created(None, Some(1)), vec!["o2", "o1"]),
+        (
+            OrderFilter {
+                created_from: Some(just_after(orders[1].created_at)),
+                created_to: Some(just_before(orders[3].created_at)),
+                ..any()
+            },
+            vec!["o3"],
+        ),
+        // Filters combine.
+        (
+            OrderFilter {
+                merchant_id: text("m1"),
+                customer_id: text("c1"),
+                status: Some(OrderStatus::Paying),
+                token: text("ETH_USDT"),
+                created_from: Some(orders[0].created_at),
+                created_to: Some(orders[4].created_at),
+                order_no: None,
+            },
+            vec!["o5", "o1"],
+        ),
+        (
+            OrderFilter {
+                merchant_id: text("m2"),
+                token: text("BSC_USDT"),
+                ..any()
+            },
+            vec![],
+        ),
+    ];
+    for (filter, expected) in cases {
+        assert_eq!(list(filter.clone()).await, expected, "{filter:?}");
+    }
 
     // Pages of two, newest first, with the total on every page.
     let mut seen = Vec::new();
@@ -1370,14 +1109,7 @@ async fn order_counts_stay_exact_under_concurrent_folds(store: SqlStore) {
     }));
     let commit = {
         let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .commit(ChangeSet {
-                    orders: writes,
-                    ..ChangeSet::default()
-                })
-                .await
-        })
+        tokio::spawn(async move { commit(&store, writes).await })
     };
     let during = counts(store.clone()).await;
     commit.await.unwrap().unwrap();
@@ -1403,16 +1135,10 @@ async fn commit_updates_order(store: SqlStore) {
     let ids = insert_apps(&store, &[1]).await;
     let original = order(&ids[0], "C1", 1);
     let bystander = order(&ids[0], "C2", 2);
-    insert_new(&store, &original).await;
-    insert_new(&store, &bystander).await;
+    insert_orders(&store, &[&original, &bystander]).await;
 
     let v2 = paid(&original, "0xaaa1", 60);
-    store
-        .commit(ChangeSet {
-            orders: vec![write(&original, v2.clone())],
-            events: Vec::new(),
-            ..ChangeSet::default()
-        })
+    commit(&store, [write(&original, v2.clone())])
         .await
         .unwrap();
     let got = stored(&store, &original).await;
@@ -1433,14 +1159,7 @@ async fn commit_updates_order(store: SqlStore) {
         version: 3,
         ..v2.clone()
     };
-    store
-        .commit(ChangeSet {
-            orders: vec![write(&v2, v3.clone())],
-            events: Vec::new(),
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    commit(&store, [write(&v2, v3.clone())]).await.unwrap();
     let got = stored(&store, &original).await;
     assert_same_order(&got, &v3);
     assert_eq!(got.refunded_amount.base_units(), u128::MAX);
@@ -1453,14 +1172,7 @@ async fn commit_updates_order(store: SqlStore) {
         version: 4,
         ..v3.clone()
     };
-    store
-        .commit(ChangeSet {
-            orders: vec![write(&v3, v4.clone())],
-            events: Vec::new(),
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    commit(&store, [write(&v3, v4.clone())]).await.unwrap();
     assert_same_order(&stored(&store, &original).await, &v4);
 
     // The other order is untouched; an empty change set is fine.
@@ -1489,12 +1201,7 @@ async fn commit_stale_version_conflicts(store: SqlStore) {
     let original = order(&ids[0], "S1", 1);
     insert_new(&store, &original).await;
     let v2 = paid(&original, "0xbbb1", 60);
-    store
-        .commit(ChangeSet {
-            orders: vec![write(&original, v2.clone())],
-            events: Vec::new(),
-            ..ChangeSet::default()
-        })
+    commit(&store, [write(&original, v2.clone())])
         .await
         .unwrap();
 
@@ -1505,13 +1212,7 @@ async fn commit_stale_version_conflicts(store: SqlStore) {
         paid_amount: TokenAmount::ZERO,
         ..paid(&original, "0xbbb2", 120)
     };
-    let result = store
-        .commit(ChangeSet {
-            orders: vec![write(&original, stale)],
-            events: Vec::new(),
-            ..ChangeSet::default()
-        })
-        .await;
+    let result = commit(&store, [write(&original, stale)]).await;
     assert_eq!(result, Err(CommitError::Conflict));
     assert_same_order(&stored(&store, &original).await, &v2);
 
@@ -1523,25 +1224,13 @@ async fn commit_stale_version_conflicts(store: SqlStore) {
             ..v2.clone()
         },
     };
-    let result = store
-        .commit(ChangeSet {
-            orders: vec![future],
-            events: Vec::new(),
-            ..ChangeSet::default()
-        })
-        .await;
+    let result = commit(&store, [future]).await;
     assert_eq!(result, Err(CommitError::Conflict));
     assert_same_order(&stored(&store, &original).await, &v2);
 
     // An order that does not exist cannot be updated.
     let ghost = order(&ids[0], "GHOST", 9);
-    let result = store
-        .commit(ChangeSet {
-            orders: vec![write(&ghost, paid(&ghost, "0xbbb3", 1))],
-            events: Vec::new(),
-            ..ChangeSet::default()
-        })
-        .await;
+    let result = commit(&store, [write(&ghost, paid(&ghost, "0xbbb3", 1))]).await;
     assert_eq!(result, Err(CommitError::Conflict));
     assert_eq!(
         store.order_by_no(&ids[0], &no("GHOST")).await.unwrap(),
@@ -1556,13 +1245,7 @@ async fn commit_stale_version_conflicts(store: SqlStore) {
             ..paid(&v2, "0xbbb4", 1)
         },
     };
-    let result = store
-        .commit(ChangeSet {
-            orders: vec![skipping],
-            events: Vec::new(),
-            ..ChangeSet::default()
-        })
-        .await;
+    let result = commit(&store, [skipping]).await;
     assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
     assert_same_order(&stored(&store, &original).await, &v2);
 }
@@ -1571,16 +1254,10 @@ async fn commit_is_atomic(store: SqlStore) {
     let ids = insert_apps(&store, &[1]).await;
     let first = order(&ids[0], "A1", 1);
     let second = order(&ids[0], "A2", 2);
-    insert_new(&store, &first).await;
-    insert_new(&store, &second).await;
+    insert_orders(&store, &[&first, &second]).await;
     // Move the second order on, so a write from its version 1 is stale.
     let second_v2 = paid(&second, "0xccc0", 10);
-    store
-        .commit(ChangeSet {
-            orders: vec![write(&second, second_v2.clone())],
-            events: Vec::new(),
-            ..ChangeSet::default()
-        })
+    commit(&store, [write(&second, second_v2.clone())])
         .await
         .unwrap();
 
@@ -1622,31 +1299,18 @@ async fn commit_concurrent_same_version(store: SqlStore) {
             next
         })
         .collect::<Vec<_>>();
-    let tasks = candidates
+    let sets = candidates
         .iter()
         .map(|next| {
-            let store = store.clone();
-            let change = ChangeSet {
+            let announced = event(&format!("evt_{}", next.tx_hash.as_deref().unwrap()), next);
+            ChangeSet {
                 orders: vec![write(&original, next.clone())],
-                events: vec![event(
-                    &format!("evt_{}", next.tx_hash.as_deref().unwrap()),
-                    next,
-                )],
+                events: vec![announced],
                 ..ChangeSet::default()
-            };
-            tokio::spawn(async move { store.commit(change).await })
+            }
         })
-        .collect::<Vec<_>>();
-    let mut results = Vec::new();
-    for task in tasks {
-        results.push(task.await.unwrap());
-    }
-    let winners = results.iter().filter(|r| r.is_ok()).count();
-    assert_eq!(winners, 1, "exactly one commit succeeds: {results:?}");
-    let loser = results.iter().find(|r| r.is_err()).unwrap();
-    assert_eq!(loser, &Err(CommitError::Conflict));
-
-    let winner = results.iter().position(Result::is_ok).unwrap();
+        .collect();
+    let winner = sole_winner(&race(&store, sets).await);
     let got = stored(&store, &original).await;
     assert_eq!(got.version, 2);
     assert_same_order(&got, &candidates[winner]);
@@ -1731,21 +1395,10 @@ async fn commit_with_events(store: SqlStore) {
     assert_same_order(&got, &v3);
 
     // Events alone, without order writes, commit as well.
-    store
-        .commit(ChangeSet {
-            orders: Vec::new(),
-            events: vec![event("evt_000000000005", &v3)],
-            ..ChangeSet::default()
-        })
+    commit(&store, [event("evt_000000000005", &v3)])
         .await
         .unwrap();
-    let result = store
-        .commit(ChangeSet {
-            orders: Vec::new(),
-            events: vec![event("evt_000000000005", &v3)],
-            ..ChangeSet::default()
-        })
-        .await;
+    let result = commit(&store, [event("evt_000000000005", &v3)]).await;
     assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
 }
 
@@ -1753,97 +1406,8 @@ async fn commit_with_events(store: SqlStore) {
 // Chain helpers
 // ---------------------------------------------------------------------------------------------
 
-fn chain(key: &str) -> ChainKey {
-    ChainKey::parse(key).unwrap()
-}
-
-/// A block hash, distinct per height and fork.
-fn block_hash(number: u64, fork: u8) -> String {
-    format!("0x{fork:02x}{number:062x}")
-}
-
-fn mark(number: u64, fork: u8) -> BlockMark {
-    BlockMark {
-        number,
-        hash: block_hash(number, fork),
-    }
-}
-
-fn marks(numbers: &[u64]) -> Vec<BlockMark> {
-    numbers.iter().map(|&n| mark(n, 0)).collect()
-}
-
-fn tx_hash(n: u64) -> String {
-    format!("0x{n:064x}")
-}
-
-/// A sender address, distinct from the deposit addresses of [`address`].
-fn payer(n: u64) -> EvmAddress {
-    let mut bytes = [0u8; 20];
-    bytes[0] = 0xcd;
-    bytes[12..].copy_from_slice(&n.to_be_bytes());
-    EvmAddress::from_bytes(bytes)
-}
-
-fn block_time(number: u64) -> Timestamp {
-    at(i64::try_from(number).unwrap() * 12)
-}
-
-fn on_token(order: Order, token: &str) -> Order {
-    Order {
-        token: TokenId::parse(token).unwrap(),
-        ..order
-    }
-}
-
-/// A transfer of transaction `tx` to `order`'s deposit address, on the order's chain.
-fn transfer(order: &Order, tx: u64, log_index: u64, block: u64, state: TransferState) -> Transfer {
-    Transfer {
-        chain: order.token.chain_key(),
-        tx_hash: tx_hash(tx),
-        log_index,
-        block_number: block,
-        block_hash: block_hash(block, 0),
-        block_time: block_time(block),
-        token: order.token.clone(),
-        from: payer(tx),
-        to: order.deposit_address,
-        amount: units(1_000_000 + u128::from(tx)),
-        order_sysid: order.sysid.clone(),
-        state,
-        observed_at: block_time(block).plus_seconds(3),
-    }
-}
-
-fn cursor_move(chain_key: &str, expected: Option<&BlockMark>, to: &BlockMark) -> CursorMove {
-    CursorMove {
-        chain: chain(chain_key),
-        expected: expected.cloned(),
-        to: to.clone(),
-        checkpoints: Vec::new(),
-        forget_above: None,
-    }
-}
-
-fn records(transfers: &[&Transfer]) -> Vec<TransferChange> {
-    transfers
-        .iter()
-        .map(|t| TransferChange::Record {
-            transfer: (*t).clone(),
-            if_new: Vec::new(),
-            if_revived: Vec::new(),
-        })
-        .collect()
-}
-
 async fn record(store: &SqlStore, transfers: &[&Transfer]) {
-    store
-        .commit(ChangeSet {
-            transfers: records(transfers),
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    commit(store, records(transfers)).await.unwrap();
 }
 
 async fn set_state(
@@ -1852,44 +1416,46 @@ async fn set_state(
     from: TransferState,
     to: TransferState,
 ) -> Result<(), CommitError> {
-    store
-        .commit(ChangeSet {
-            transfers: vec![TransferChange::SetState {
-                key: transfer.key(),
-                from,
-                to,
-            }],
-            ..ChangeSet::default()
-        })
-        .await
+    commit(store, [transition(transfer, from, to)]).await
 }
 
 async fn forget_pending(store: &SqlStore, transfer: &Transfer) -> Result<(), CommitError> {
-    store
-        .commit(ChangeSet {
-            transfers: vec![TransferChange::ForgetPending(transfer.key())],
-            ..ChangeSet::default()
-        })
-        .await
+    commit(store, [TransferChange::ForgetPending(transfer.key())]).await
+}
+
+/// The live transfers of a chain above a height, by block and log index.
+async fn above(store: &SqlStore, chain: &ChainKey, height: u64) -> Vec<Transfer> {
+    store.transfers_above(chain, height).await.unwrap()
+}
+
+/// The pending transfers of a chain at or below a height, by block and log index.
+async fn pending_up_to(
+    store: &SqlStore,
+    chain: &ChainKey,
+    height: u64,
+    limit: u32,
+) -> Vec<Transfer> {
+    let pending = store.pending_transfers_up_to(chain, height, limit).await;
+    pending.unwrap()
+}
+
+/// A transaction's transfers on a chain, by log index.
+async fn of_tx(store: &SqlStore, chain: &ChainKey, hash: &str) -> Vec<Transfer> {
+    store.transfers_of_tx(chain, hash).await.unwrap()
+}
+
+/// An order's transfers, oldest first.
+async fn of_order(store: &SqlStore, order: &Order) -> Vec<Transfer> {
+    let sysids = std::slice::from_ref(&order.sysid);
+    store.transfers_of_orders(sysids).await.unwrap()
 }
 
 /// The stored transfer with `transfer`'s key, if any.
 async fn stored_transfer(store: &SqlStore, transfer: &Transfer) -> Option<Transfer> {
-    let of_tx = store
-        .transfers_of_tx(&transfer.chain, &transfer.tx_hash)
-        .await
-        .unwrap();
+    let of_tx = of_tx(store, &transfer.chain, &transfer.tx_hash).await;
     of_tx
         .into_iter()
         .find(|t| t.log_index == transfer.log_index)
-}
-
-/// `transfer` as it should be stored in `state`.
-fn in_state(transfer: &Transfer, state: TransferState) -> Transfer {
-    Transfer {
-        state,
-        ..transfer.clone()
-    }
 }
 
 /// Every remembered checkpoint of a chain, highest first.
@@ -1903,54 +1469,6 @@ async fn checkpoints_of(store: &SqlStore, chain_key: &str) -> Vec<BlockMark> {
 
 async fn cursor_of(store: &SqlStore, chain_key: &str) -> Option<ChainCursor> {
     store.chain_cursor(&chain(chain_key)).await.unwrap()
-}
-
-fn abnormal(number: u32, order: &Order, kind: AbnormalKind, created_secs: i64) -> AbnormalPayment {
-    AbnormalPayment {
-        abnormal_payment_no: format!("AP{number:018}"),
-        app_id: order.app_id.clone(),
-        order_sysid: order.sysid.clone(),
-        order_no: order.order_no.clone(),
-        token: order.token.clone(),
-        kind,
-        amount: units(2_500_000),
-        pending_amount: units(2_500_000),
-        tx_hash: None,
-        payer: None,
-        status: AbnormalStatus::Pending,
-        created_at: at(created_secs),
-        updated_at: at(created_secs),
-        version: 1,
-    }
-}
-
-async fn create_abnormal(store: &SqlStore, payments: &[&AbnormalPayment]) {
-    store
-        .commit(ChangeSet {
-            abnormal: payments
-                .iter()
-                .map(|p| AbnormalChange::Create((*p).clone()))
-                .collect(),
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
-}
-
-async fn update_abnormal(
-    store: &SqlStore,
-    expected_version: i64,
-    payment: &AbnormalPayment,
-) -> Result<(), CommitError> {
-    store
-        .commit(ChangeSet {
-            abnormal: vec![AbnormalChange::Update {
-                expected_version,
-                payment: payment.clone(),
-            }],
-            ..ChangeSet::default()
-        })
-        .await
 }
 
 /// Every abnormal payment of an app, newest first.
@@ -1970,16 +1488,8 @@ async fn abnormal_page(
     filter: AbnormalFilter,
     page: PageRequest,
 ) -> (Vec<u32>, u64) {
-    let page = store
-        .list_abnormal_payments(app, &filter, page)
-        .await
-        .unwrap();
-    let numbers = page
-        .records
-        .iter()
-        .map(|p| p.abnormal_payment_no[2..].parse::<u32>().unwrap())
-        .collect();
-    (numbers, page.total)
+    let page = store.list_abnormal_payments(app, &filter, page).await;
+    numbered(page.unwrap(), |payment| &payment.abnormal_payment_no)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1995,16 +1505,15 @@ async fn chain_cursor_create_and_move(store: SqlStore) {
 
     // The first move creates the cursor and remembers its checkpoints and its target.
     let m100 = mark(100, 0);
-    store
-        .commit(ChangeSet {
-            cursor: Some(CursorMove {
-                checkpoints: marks(&[98, 99]),
-                ..cursor_move("ETH", None, &m100)
-            }),
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    commit(
+        &store,
+        [CursorMove {
+            checkpoints: marks(&[98, 99]),
+            ..cursor_move("ETH", None, &m100)
+        }],
+    )
+    .await
+    .unwrap();
     let created = cursor_of(&store, "ETH").await.expect("cursor created");
     assert_eq!(created.processed, m100);
     assert_eq!(created.head_number, 0, "no head noted yet");
@@ -2084,16 +1593,8 @@ async fn chain_cursor_create_and_move(store: SqlStore) {
                     ..cursor_move("ETH", expected.as_ref(), &mark(106, 0))
                 }),
                 transfers: vec![
-                    TransferChange::Record {
-                        transfer: late.clone(),
-                        if_new: Vec::new(),
-                        if_revived: Vec::new(),
-                    },
-                    TransferChange::SetState {
-                        key: early.key(),
-                        from: TransferState::Pending,
-                        to: TransferState::Credited,
-                    },
+                    recorded(&late),
+                    transition(&early, TransferState::Pending, TransferState::Credited),
                 ],
                 orders: vec![write(&paying, paid(&paying, "0xc2", 20))],
                 events: vec![event("evt_cursor_2", &paying)],
@@ -2113,23 +1614,18 @@ async fn chain_cursor_create_and_move(store: SqlStore) {
     }
 
     // The events of the rejected sets were never written: their ids are still free.
-    store
-        .commit(ChangeSet {
-            events: vec![
-                event("evt_cursor_1", &paying),
-                event("evt_cursor_2", &paying),
-            ],
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    commit(
+        &store,
+        [
+            event("evt_cursor_1", &paying),
+            event("evt_cursor_2", &paying),
+        ],
+    )
+    .await
+    .unwrap();
 
     // The cursor keeps moving from wherever it is.
-    store
-        .commit(ChangeSet {
-            cursor: Some(cursor_move("ETH", Some(&m105), &mark(106, 0))),
-            ..ChangeSet::default()
-        })
+    commit(&store, [cursor_move("ETH", Some(&m105), &mark(106, 0))])
         .await
         .unwrap();
     let cursor = cursor_of(&store, "ETH").await.expect("cursor");
@@ -2140,26 +1636,24 @@ async fn chain_cursor_create_and_move(store: SqlStore) {
 async fn chain_checkpoints_and_reorg(store: SqlStore) {
     let eth = chain("ETH");
     let bsc = chain("BSC");
-    store
-        .commit(ChangeSet {
-            cursor: Some(CursorMove {
-                checkpoints: marks(&[100, 102, 104, 106, 108]),
-                ..cursor_move("ETH", None, &mark(110, 0))
-            }),
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
-    store
-        .commit(ChangeSet {
-            cursor: Some(CursorMove {
-                checkpoints: vec![mark(40, 7)],
-                ..cursor_move("BSC", None, &mark(50, 7))
-            }),
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    commit(
+        &store,
+        [CursorMove {
+            checkpoints: marks(&[100, 102, 104, 106, 108]),
+            ..cursor_move("ETH", None, &mark(110, 0))
+        }],
+    )
+    .await
+    .unwrap();
+    commit(
+        &store,
+        [CursorMove {
+            checkpoints: vec![mark(40, 7)],
+            ..cursor_move("BSC", None, &mark(50, 7))
+        }],
+    )
+    .await
+    .unwrap();
     let bsc_cursor = cursor_of(&store, "BSC").await.expect("BSC cursor");
     assert_eq!(bsc_cursor.processed, mark(50, 7));
     assert_eq!(
@@ -2207,25 +1701,23 @@ async fn chain_checkpoints_and_reorg(store: SqlStore) {
     );
 
     // One chain's cursor is no expectation for another's.
-    let result = store
-        .commit(ChangeSet {
-            cursor: Some(cursor_move("ETH", Some(&mark(50, 7)), &mark(111, 0))),
-            ..ChangeSet::default()
-        })
-        .await;
+    let result = commit(
+        &store,
+        [cursor_move("ETH", Some(&mark(50, 7)), &mark(111, 0))],
+    )
+    .await;
     assert_eq!(result, Err(CommitError::Conflict));
 
     // A reorg: back to the fork point 104, forgetting the abandoned checkpoints above it.
-    store
-        .commit(ChangeSet {
-            cursor: Some(CursorMove {
-                forget_above: Some(104),
-                ..cursor_move("ETH", Some(&mark(110, 0)), &mark(104, 0))
-            }),
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    commit(
+        &store,
+        [CursorMove {
+            forget_above: Some(104),
+            ..cursor_move("ETH", Some(&mark(110, 0)), &mark(104, 0))
+        }],
+    )
+    .await
+    .unwrap();
     assert_eq!(
         cursor_of(&store, "ETH").await.unwrap().processed,
         mark(104, 0)
@@ -2233,16 +1725,15 @@ async fn chain_checkpoints_and_reorg(store: SqlStore) {
     assert_eq!(checkpoints_of(&store, "ETH").await, marks(&[104, 102, 100]));
 
     // Forward again on the new fork.
-    store
-        .commit(ChangeSet {
-            cursor: Some(CursorMove {
-                checkpoints: vec![mark(105, 1), mark(106, 1)],
-                ..cursor_move("ETH", Some(&mark(104, 0)), &mark(107, 1))
-            }),
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    commit(
+        &store,
+        [CursorMove {
+            checkpoints: vec![mark(105, 1), mark(106, 1)],
+            ..cursor_move("ETH", Some(&mark(104, 0)), &mark(107, 1))
+        }],
+    )
+    .await
+    .unwrap();
     assert_eq!(
         checkpoints_of(&store, "ETH").await,
         vec![
@@ -2256,49 +1747,46 @@ async fn chain_checkpoints_and_reorg(store: SqlStore) {
     );
 
     // A checkpoint at a remembered height takes the new hash.
-    store
-        .commit(ChangeSet {
-            cursor: Some(CursorMove {
-                checkpoints: vec![mark(100, 2)],
-                ..cursor_move("ETH", Some(&mark(107, 1)), &mark(108, 1))
-            }),
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    commit(
+        &store,
+        [CursorMove {
+            checkpoints: vec![mark(100, 2)],
+            ..cursor_move("ETH", Some(&mark(107, 1)), &mark(108, 1))
+        }],
+    )
+    .await
+    .unwrap();
     assert_eq!(
         store.checkpoints(&eth, 101, 10).await.unwrap(),
         vec![mark(100, 2)]
     );
 
     // Forgetting happens before the move's own checkpoints are remembered.
-    store
-        .commit(ChangeSet {
-            cursor: Some(CursorMove {
-                checkpoints: vec![mark(103, 3)],
-                forget_above: Some(101),
-                ..cursor_move("ETH", Some(&mark(108, 1)), &mark(109, 3))
-            }),
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    commit(
+        &store,
+        [CursorMove {
+            checkpoints: vec![mark(103, 3)],
+            forget_above: Some(101),
+            ..cursor_move("ETH", Some(&mark(108, 1)), &mark(109, 3))
+        }],
+    )
+    .await
+    .unwrap();
     assert_eq!(
         checkpoints_of(&store, "ETH").await,
         vec![mark(109, 3), mark(103, 3), mark(100, 2)]
     );
 
     // Forgetting above everything forgets nothing.
-    store
-        .commit(ChangeSet {
-            cursor: Some(CursorMove {
-                forget_above: Some(1_000_000),
-                ..cursor_move("ETH", Some(&mark(109, 3)), &mark(109, 3))
-            }),
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    commit(
+        &store,
+        [CursorMove {
+            forget_above: Some(1_000_000),
+            ..cursor_move("ETH", Some(&mark(109, 3)), &mark(109, 3))
+        }],
+    )
+    .await
+    .unwrap();
     assert_eq!(
         checkpoints_of(&store, "ETH").await,
         vec![mark(109, 3), mark(103, 3), mark(100, 2)]
@@ -2311,16 +1799,15 @@ async fn chain_checkpoints_and_reorg(store: SqlStore) {
         vec![mark(50, 7), mark(40, 7)]
     );
     // And a reorg there leaves ETH alone.
-    store
-        .commit(ChangeSet {
-            cursor: Some(CursorMove {
-                forget_above: Some(0),
-                ..cursor_move("BSC", Some(&mark(50, 7)), &mark(0, 8))
-            }),
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    commit(
+        &store,
+        [CursorMove {
+            forget_above: Some(0),
+            ..cursor_move("BSC", Some(&mark(50, 7)), &mark(0, 8))
+        }],
+    )
+    .await
+    .unwrap();
     assert_eq!(checkpoints_of(&store, "BSC").await, vec![mark(0, 8)]);
     assert_eq!(
         checkpoints_of(&store, "ETH").await,
@@ -2328,110 +1815,69 @@ async fn chain_checkpoints_and_reorg(store: SqlStore) {
     );
 }
 
+/// A cursor at block `processed` (fork 0) with a head noted.
+fn noted(
+    processed: u64,
+    (head_number, head_time): (u64, Timestamp),
+    caught_up_at: Timestamp,
+    updated_at: Timestamp,
+) -> ChainCursor {
+    ChainCursor {
+        processed: mark(processed, 0),
+        head_number,
+        head_time,
+        caught_up_at,
+        updated_at,
+    }
+}
+
 async fn chain_head_notes(store: SqlStore) {
     let never = Timestamp::from_micros(0);
+    // Notes ETH's head in a round started at `round`; ETH's cursor after.
+    let note = |head: (u64, Timestamp), round: Timestamp, caught_up: bool| {
+        let store = store.clone();
+        async move {
+            let eth = chain("ETH");
+            let noting = store.note_chain_head(&eth, head, round, caught_up).await;
+            noting.unwrap();
+            store.chain_cursor(&eth).await.unwrap()
+        }
+    };
     // Without a cursor there is nothing to note on, and no cursor appears.
-    store
-        .note_chain_head(&chain("ETH"), (120, at(10)), at(5), true)
-        .await
-        .unwrap();
-    assert_eq!(cursor_of(&store, "ETH").await, None);
+    assert_eq!(note((120, at(10)), at(5), true).await, None);
 
     for (key, to) in [("ETH", mark(100, 0)), ("BSC", mark(7, 3))] {
-        store
-            .commit(ChangeSet {
-                cursor: Some(cursor_move(key, None, &to)),
-                ..ChangeSet::default()
-            })
-            .await
-            .unwrap();
+        commit(&store, [cursor_move(key, None, &to)]).await.unwrap();
     }
     let bsc_before = cursor_of(&store, "BSC").await.expect("BSC cursor");
 
     // Not caught up: the head is noted, `caught_up_at` stays.
-    store
-        .note_chain_head(&chain("ETH"), (120, at(10)), at(5), false)
-        .await
-        .unwrap();
-    assert_eq!(
-        cursor_of(&store, "ETH").await,
-        Some(ChainCursor {
-            processed: mark(100, 0),
-            head_number: 120,
-            head_time: at(10),
-            caught_up_at: never,
-            updated_at: at(5),
-        })
-    );
+    let head = (120, at(10));
+    let expected = noted(100, head, never, at(5));
+    assert_eq!(note(head, at(5), false).await, Some(expected));
 
     // Caught up: the round's start is when the chain is known up to.
-    store
-        .note_chain_head(&chain("ETH"), (130, at(22)), at(20), true)
-        .await
-        .unwrap();
-    assert_eq!(
-        cursor_of(&store, "ETH").await,
-        Some(ChainCursor {
-            processed: mark(100, 0),
-            head_number: 130,
-            head_time: at(22),
-            caught_up_at: at(20),
-            updated_at: at(20),
-        })
-    );
+    let head = (130, at(22));
+    let expected = noted(100, head, at(20), at(20));
+    assert_eq!(note(head, at(20), true).await, Some(expected));
 
     // Behind again: the head and time move on, `caught_up_at` keeps the last caught-up round.
-    store
-        .note_chain_head(&chain("ETH"), (131, at(34)), at(30), false)
-        .await
-        .unwrap();
-    assert_eq!(
-        cursor_of(&store, "ETH").await,
-        Some(ChainCursor {
-            processed: mark(100, 0),
-            head_number: 131,
-            head_time: at(34),
-            caught_up_at: at(20),
-            updated_at: at(30),
-        })
-    );
+    let head = (131, at(34));
+    let expected = noted(100, head, at(20), at(30));
+    assert_eq!(note(head, at(30), false).await, Some(expected));
 
     // A cursor move keeps the noted head.
-    store
-        .commit(ChangeSet {
-            cursor: Some(cursor_move("ETH", Some(&mark(100, 0)), &mark(131, 0))),
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    let forward = cursor_move("ETH", Some(&mark(100, 0)), &mark(131, 0));
+    commit(&store, [forward]).await.unwrap();
     let after_move = cursor_of(&store, "ETH").await.expect("cursor");
-    assert_eq!(
-        after_move,
-        ChainCursor {
-            processed: mark(131, 0),
-            head_number: 131,
-            head_time: at(34),
-            caught_up_at: at(20),
-            updated_at: after_move.updated_at,
-        }
-    );
+    let expected = noted(131, head, at(20), after_move.updated_at);
+    assert_eq!(after_move, expected);
 
     // A shorter head (after a reorg) is noted as it is; caught up again, at a microsecond.
     let round = Timestamp::from_micros(at(40).micros() + 7);
-    store
-        .note_chain_head(&chain("ETH"), (129, at(41)), round, true)
-        .await
-        .unwrap();
-    assert_eq!(
-        cursor_of(&store, "ETH").await,
-        Some(ChainCursor {
-            processed: mark(131, 0),
-            head_number: 129,
-            head_time: at(41),
-            caught_up_at: round,
-            updated_at: round,
-        })
-    );
+    let head = (129, at(41));
+    let expected = noted(131, head, round, round);
+    assert_eq!(note(head, round, true).await, Some(expected));
 
     // The other chain is untouched.
     assert_eq!(cursor_of(&store, "BSC").await, Some(bsc_before));
@@ -2687,60 +2133,36 @@ async fn transfers_record_round_trip(store: SqlStore) {
         observed_at: at(-1),
         ..largest.clone()
     };
-    assert!(
-        store
-            .transfers_of_tx(&eth, &largest.tx_hash)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(of_tx(&store, &eth, &largest.tx_hash).await.is_empty());
     record(&store, &[&largest, &smallest]).await;
 
-    let of_tx = store.transfers_of_tx(&eth, &largest.tx_hash).await.unwrap();
-    assert_eq!(of_tx, vec![smallest.clone(), largest.clone()]);
-    let got = &of_tx[1];
+    let both = of_tx(&store, &eth, &largest.tx_hash).await;
+    assert_eq!(both, vec![smallest.clone(), largest.clone()]);
+    let got = &both[1];
     assert_eq!(got.amount.base_units(), u128::MAX);
     assert_eq!(got.block_time.micros(), T0 + 1);
     assert_eq!(got.observed_at.micros(), T0 + 999_999);
     assert_eq!(got.from, EvmAddress::from_bytes([0xff; 20]));
     assert_eq!(got.to, paying.deposit_address);
     assert_eq!(got.block_hash, block_hash(19_000_123, 9));
-    assert_eq!(of_tx[0].amount, TokenAmount::ZERO);
-    assert_eq!(of_tx[0].from, EvmAddress::ZERO);
+    assert_eq!(both[0].amount, TokenAmount::ZERO);
+    assert_eq!(both[0].from, EvmAddress::ZERO);
 
     // Every read returns the same values.
     assert_eq!(
-        store
-            .transfers_of_orders(std::slice::from_ref(&paying.sysid))
-            .await
-            .unwrap(),
+        of_order(&store, &paying).await,
         vec![smallest.clone(), largest.clone()]
     );
     assert_eq!(
-        store.transfers_above(&eth, 19_000_122).await.unwrap(),
+        above(&store, &eth, 19_000_122).await,
         vec![smallest.clone(), largest.clone()]
     );
-    assert!(
-        store
-            .transfers_above(&eth, 19_000_123)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(above(&store, &eth, 19_000_123).await.is_empty());
     assert_eq!(
-        store
-            .pending_transfers_up_to(&eth, 19_000_123, 10)
-            .await
-            .unwrap(),
+        pending_up_to(&store, &eth, 19_000_123, 10).await,
         vec![largest.clone()]
     );
-    assert!(
-        store
-            .pending_transfers_up_to(&eth, 19_000_122, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(pending_up_to(&store, &eth, 19_000_122, 10).await.is_empty());
 
     // A transfer for an order that does not exist is refused, and nothing of its set stays.
     let ghost = Transfer {
@@ -2753,20 +2175,9 @@ async fn transfers_record_round_trip(store: SqlStore) {
         log_index: 8,
         ..largest.clone()
     };
-    let result = store
-        .commit(ChangeSet {
-            transfers: records(&[&orphan_sibling, &ghost]),
-            ..ChangeSet::default()
-        })
-        .await;
+    let result = commit(&store, records(&[&orphan_sibling, &ghost])).await;
     assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
-    assert!(
-        store
-            .transfers_of_tx(&eth, &ghost.tx_hash)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(of_tx(&store, &eth, &ghost.tx_hash).await.is_empty());
 }
 
 async fn transfers_record_idempotent_and_reversed(store: SqlStore) {
@@ -2786,7 +2197,7 @@ async fn transfers_record_idempotent_and_reversed(store: SqlStore) {
         block_number: 201,
         block_hash: block_hash(201, 1),
         block_time: block_time(201),
-        from: payer(99),
+        from: outsider(99),
         amount: units(5),
         state: TransferState::Credited,
         observed_at: at(999),
@@ -2800,10 +2211,7 @@ async fn transfers_record_idempotent_and_reversed(store: SqlStore) {
     // Twice within one set as well.
     record(&store, &[&original, &rescanned, &original]).await;
     assert_eq!(
-        store
-            .transfers_of_tx(&eth, &original.tx_hash)
-            .await
-            .unwrap(),
+        of_tx(&store, &eth, &original.tx_hash).await,
         vec![original.clone()]
     );
 
@@ -2838,20 +2246,14 @@ async fn transfers_record_idempotent_and_reversed(store: SqlStore) {
         stored_transfer(&store, &original).await,
         Some(reversed.clone())
     );
-    assert!(store.transfers_above(&eth, 0).await.unwrap().is_empty());
-    assert_eq!(
-        store
-            .transfers_of_orders(std::slice::from_ref(&paying.sysid))
-            .await
-            .unwrap(),
-        vec![reversed.clone()]
-    );
+    assert!(above(&store, &eth, 0).await.is_empty());
+    assert_eq!(of_order(&store, &paying).await, vec![reversed.clone()]);
 
     // Seen again under the same key: back on the chain in its new block, credited.
     let reincluded = Transfer {
         block_number: 230,
         block_hash: block_hash(230, 2),
-        block_time: Timestamp::from_micros(block_time(230).micros() + 1),
+        block_time: just_after(block_time(230)),
         state: TransferState::Pending,
         observed_at: at(5_000),
         ..original.clone()
@@ -2865,18 +2267,9 @@ async fn transfers_record_idempotent_and_reversed(store: SqlStore) {
         ..original.clone()
     };
     assert_eq!(stored_transfer(&store, &original).await, Some(back.clone()));
-    assert_eq!(
-        store.transfers_above(&eth, 229).await.unwrap(),
-        vec![back.clone()]
-    );
-    assert!(store.transfers_above(&eth, 230).await.unwrap().is_empty());
-    assert!(
-        store
-            .pending_transfers_up_to(&eth, 1_000, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(above(&store, &eth, 229).await, vec![back.clone()]);
+    assert!(above(&store, &eth, 230).await.is_empty());
+    assert!(pending_up_to(&store, &eth, 1_000, 10).await.is_empty());
 
     // Credited again, a further rescan leaves it as it is.
     record(&store, &[&rescanned, &original]).await;
@@ -2898,24 +2291,15 @@ async fn transfers_set_state_and_forget_pending(store: SqlStore) {
     };
 
     // A wrong `from` conflicts, and the valid changes before it are not applied either.
-    let result = store
-        .commit(ChangeSet {
-            transfers: vec![
-                TransferChange::SetState {
-                    key: b.key(),
-                    from: TransferState::Pending,
-                    to: TransferState::Credited,
-                },
-                TransferChange::ForgetPending(c.key()),
-                TransferChange::SetState {
-                    key: a.key(),
-                    from: TransferState::Credited,
-                    to: TransferState::Reversed,
-                },
-            ],
-            ..ChangeSet::default()
-        })
-        .await;
+    let result = commit(
+        &store,
+        [
+            transition(&b, TransferState::Pending, TransferState::Credited),
+            TransferChange::ForgetPending(c.key()),
+            transition(&a, TransferState::Credited, TransferState::Reversed),
+        ],
+    )
+    .await;
     assert_eq!(result, Err(CommitError::Conflict));
     all_unchanged().await;
 
@@ -2945,24 +2329,15 @@ async fn transfers_set_state_and_forget_pending(store: SqlStore) {
     all_unchanged().await;
 
     // The right `from` moves it.
-    store
-        .commit(ChangeSet {
-            transfers: vec![
-                TransferChange::SetState {
-                    key: a.key(),
-                    from: TransferState::Pending,
-                    to: TransferState::Credited,
-                },
-                TransferChange::SetState {
-                    key: b.key(),
-                    from: TransferState::Pending,
-                    to: TransferState::Credited,
-                },
-            ],
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    commit(
+        &store,
+        [
+            transition(&a, TransferState::Pending, TransferState::Credited),
+            transition(&b, TransferState::Pending, TransferState::Credited),
+        ],
+    )
+    .await
+    .unwrap();
     let a_credited = in_state(&a, TransferState::Credited);
     assert_eq!(stored_transfer(&store, &a).await, Some(a_credited.clone()));
     assert_eq!(
@@ -2988,10 +2363,7 @@ async fn transfers_set_state_and_forget_pending(store: SqlStore) {
     let b_reversed = in_state(&b, TransferState::Reversed);
     assert_eq!(stored_transfer(&store, &b).await, Some(b_reversed.clone()));
     assert_eq!(
-        store
-            .transfers_of_orders(std::slice::from_ref(&paying.sysid))
-            .await
-            .unwrap(),
+        of_order(&store, &paying).await,
         vec![a_credited.clone(), b_reversed.clone()]
     );
 
@@ -3005,26 +2377,15 @@ async fn transfers_set_state_and_forget_pending(store: SqlStore) {
         block_time: block_time(303),
         ..c.clone()
     };
-    store
-        .commit(ChangeSet {
-            transfers: vec![
-                TransferChange::ForgetPending(c.key()),
-                TransferChange::Record {
-                    transfer: c_on_fork.clone(),
-                    if_new: Vec::new(),
-                    if_revived: Vec::new(),
-                },
-            ],
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    commit(
+        &store,
+        [TransferChange::ForgetPending(c.key()), recorded(&c_on_fork)],
+    )
+    .await
+    .unwrap();
     assert_eq!(stored_transfer(&store, &c).await, Some(c_on_fork.clone()));
     assert_eq!(
-        store
-            .pending_transfers_up_to(&chain("ETH"), 1_000, 10)
-            .await
-            .unwrap(),
+        pending_up_to(&store, &chain("ETH"), 1_000, 10).await,
         vec![c_on_fork]
     );
 }
@@ -3050,15 +2411,12 @@ async fn transfers_recorded_and_moved_in_one_commit(store: SqlStore) {
     .unwrap();
     let record_and_credit = |transfers: &[&Transfer]| {
         let mut changes = records(transfers);
-        changes.extend(transfers.iter().map(|t| TransferChange::SetState {
-            key: t.key(),
-            from: TransferState::Pending,
-            to: TransferState::Credited,
-        }));
-        ChangeSet {
-            transfers: changes,
-            ..ChangeSet::default()
-        }
+        changes.extend(
+            transfers
+                .iter()
+                .map(|t| transition(t, TransferState::Pending, TransferState::Credited)),
+        );
+        change_set(changes)
     };
     let credited = |t: &Transfer| Transfer {
         state: TransferState::Credited,
@@ -3095,9 +2453,7 @@ async fn transfers_queries(store: SqlStore) {
     let o1 = order(&ids[0], "Q1", 1);
     let o2 = order(&ids[0], "Q2", 2);
     let o3 = on_token(order(&ids[0], "Q3", 3), "BSC_USDT");
-    for order in [&o1, &o2, &o3] {
-        insert_new(&store, order).await;
-    }
+    insert_orders(&store, &[&o1, &o2, &o3]).await;
     let eth = chain("ETH");
     let bsc = chain("BSC");
     use TransferState::{Credited, Pending};
@@ -3119,116 +2475,50 @@ async fn transfers_queries(store: SqlStore) {
 
     // Above a height: PENDING and CREDITED, by block then log index.
     assert_eq!(
-        store.transfers_above(&eth, 100).await.unwrap(),
+        above(&store, &eth, 100).await,
         list(&[&e3, &e2, &e7, &e5, &e6])
     );
     assert_eq!(
-        store.transfers_above(&eth, 99).await.unwrap(),
+        above(&store, &eth, 99).await,
         list(&[&e1, &e3, &e2, &e7, &e5, &e6])
     );
-    assert_eq!(
-        store.transfers_above(&eth, 104).await.unwrap(),
-        list(&[&e6])
-    );
-    assert!(store.transfers_above(&eth, 110).await.unwrap().is_empty());
-    assert_eq!(
-        store.transfers_above(&bsc, 0).await.unwrap(),
-        list(&[&b2, &b1])
-    );
-    assert!(
-        store
-            .transfers_above(&chain("POLYGON"), 0)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(above(&store, &eth, 104).await, list(&[&e6]));
+    assert!(above(&store, &eth, 110).await.is_empty());
+    assert_eq!(above(&store, &bsc, 0).await, list(&[&b2, &b1]));
+    assert!(above(&store, &chain("POLYGON"), 0).await.is_empty());
 
     // PENDING at or below a height, by block then log index, at most `limit`.
     assert_eq!(
-        store.pending_transfers_up_to(&eth, 104, 10).await.unwrap(),
+        pending_up_to(&store, &eth, 104, 10).await,
         list(&[&e3, &e2, &e7, &e5])
     );
     assert_eq!(
-        store
-            .pending_transfers_up_to(&eth, 1_000, 10)
-            .await
-            .unwrap(),
+        pending_up_to(&store, &eth, 1_000, 10).await,
         list(&[&e3, &e2, &e7, &e5])
     );
     assert_eq!(
-        store.pending_transfers_up_to(&eth, 103, 10).await.unwrap(),
+        pending_up_to(&store, &eth, 103, 10).await,
         list(&[&e3, &e2, &e7])
     );
+    assert_eq!(pending_up_to(&store, &eth, 104, 2).await, list(&[&e3, &e2]));
+    assert_eq!(pending_up_to(&store, &eth, 104, 1).await, list(&[&e3]));
+    assert!(pending_up_to(&store, &eth, 100, 10).await.is_empty());
     assert_eq!(
-        store.pending_transfers_up_to(&eth, 104, 2).await.unwrap(),
-        list(&[&e3, &e2])
-    );
-    assert_eq!(
-        store.pending_transfers_up_to(&eth, 104, 1).await.unwrap(),
-        list(&[&e3])
-    );
-    assert!(
-        store
-            .pending_transfers_up_to(&eth, 100, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        store
-            .pending_transfers_up_to(&bsc, 1_000, 10)
-            .await
-            .unwrap(),
+        pending_up_to(&store, &bsc, 1_000, 10).await,
         list(&[&b2, &b1])
     );
-    assert_eq!(
-        store.pending_transfers_up_to(&bsc, 100, 10).await.unwrap(),
-        list(&[&b2])
-    );
+    assert_eq!(pending_up_to(&store, &bsc, 100, 10).await, list(&[&b2]));
 
     // A transaction's transfers on one chain, any state, by log index.
-    assert_eq!(
-        store.transfers_of_tx(&eth, &tx_hash(2)).await.unwrap(),
-        list(&[&e2, &e7])
-    );
-    assert_eq!(
-        store.transfers_of_tx(&bsc, &tx_hash(2)).await.unwrap(),
-        list(&[&b1])
-    );
-    assert_eq!(
-        store.transfers_of_tx(&eth, &tx_hash(4)).await.unwrap(),
-        list(&[&e4])
-    );
-    assert!(
-        store
-            .transfers_of_tx(&eth, &tx_hash(7))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        store
-            .transfers_of_tx(&eth, &tx_hash(99))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(of_tx(&store, &eth, &tx_hash(2)).await, list(&[&e2, &e7]));
+    assert_eq!(of_tx(&store, &bsc, &tx_hash(2)).await, list(&[&b1]));
+    assert_eq!(of_tx(&store, &eth, &tx_hash(4)).await, list(&[&e4]));
+    assert!(of_tx(&store, &eth, &tx_hash(7)).await.is_empty());
+    assert!(of_tx(&store, &eth, &tx_hash(99)).await.is_empty());
 
     // Orders' transfers, any state and chain, oldest first.
-    assert_eq!(
-        store
-            .transfers_of_orders(std::slice::from_ref(&o1.sysid))
-            .await
-            .unwrap(),
-        list(&[&e1, &e2, &e7, &e5])
-    );
-    assert_eq!(
-        store
-            .transfers_of_orders(std::slice::from_ref(&o2.sysid))
-            .await
-            .unwrap(),
-        list(&[&e3, &e4, &e6])
-    );
+    assert_eq!(of_order(&store, &o1).await, list(&[&e1, &e2, &e7, &e5]));
+    assert_eq!(of_order(&store, &o2).await, list(&[&e3, &e4, &e6]));
     let every = [
         o3.sysid.clone(),
         "OR-missing".to_owned(),
@@ -3274,7 +2564,7 @@ async fn chain_lookups_past_in_list_limit(store: SqlStore) {
     for (n, order) in (0u64..).zip(&orders) {
         addresses.push(order.deposit_address);
         if n % 97 == 0 {
-            addresses.push(payer(n));
+            addresses.push(outsider(n));
         }
     }
     assert!(addresses.len() > 1_000);
@@ -3295,7 +2585,7 @@ async fn chain_lookups_past_in_list_limit(store: SqlStore) {
     assert_eq!(found, expected);
     assert_eq!(found.len(), 350);
     // Unknown addresses only, one address, none.
-    let unknown = (0..600).map(payer).collect::<Vec<_>>();
+    let unknown = (0..600).map(outsider).collect::<Vec<_>>();
     assert!(
         store
             .orders_by_deposit_addresses(&unknown)
@@ -3336,19 +2626,7 @@ async fn chain_lookups_past_in_list_limit(store: SqlStore) {
             transfer(order, n + 1, n % 3, 10_000 - n / 2, state)
         })
         .collect::<Vec<_>>();
-    store
-        .commit(ChangeSet {
-            transfers: transfers
-                .iter()
-                .cloned()
-                .map(|transfer| TransferChange::Record {
-                    transfer,
-                    if_new: Vec::new(),
-                    if_revived: Vec::new(),
-                })
-                .collect(),
-            ..ChangeSet::default()
-        })
+    commit(&store, transfers.iter().map(recorded))
         .await
         .unwrap();
     let mut oldest_first = transfers.clone();
@@ -3399,7 +2677,7 @@ async fn abnormal_round_trip_and_update(store: SqlStore) {
         pending_amount: units(u128::MAX - 1),
         tx_hash: Some(tx_hash(0xabc)),
         payer: Some(EvmAddress::from_bytes([0xfe; 20])),
-        created_at: Timestamp::from_micros(at(20).micros() + 1),
+        created_at: just_after(at(20)),
         updated_at: Timestamp::from_micros(at(21).micros() + 3),
         ..abnormal(2, &late, AbnormalKind::OverPaid, 20)
     };
@@ -3413,7 +2691,7 @@ async fn abnormal_round_trip_and_update(store: SqlStore) {
         ..abnormal(3, &late, AbnormalKind::LatePayment, 5)
     };
     assert!(abnormal_of(&store, &ids[0]).await.is_empty());
-    create_abnormal(&store, &[&bare, &full, &zero]).await;
+    create(&store, &[&bare, &full, &zero]).await;
     let listed = abnormal_of(&store, &ids[0]).await;
     assert_eq!(listed, vec![full.clone(), bare.clone(), zero.clone()]);
     assert_eq!(listed[0].amount.base_units(), u128::MAX);
@@ -3434,7 +2712,7 @@ async fn abnormal_round_trip_and_update(store: SqlStore) {
         version: 2,
         ..full.clone()
     };
-    update_abnormal(&store, 1, &handled).await.unwrap();
+    update(&store, 1, &handled).await.unwrap();
     assert_eq!(
         abnormal_of(&store, &ids[0]).await,
         vec![handled.clone(), bare.clone(), zero.clone()]
@@ -3448,55 +2726,40 @@ async fn abnormal_round_trip_and_update(store: SqlStore) {
         version: 2,
         ..full.clone()
     };
-    assert_eq!(
-        update_abnormal(&store, 1, &stale).await,
-        Err(CommitError::Conflict)
-    );
+    assert_eq!(update(&store, 1, &stale).await, Err(CommitError::Conflict));
     // So does a version from the future, and a payment that does not exist.
     let future = AbnormalPayment {
         version: 9,
         ..stale.clone()
     };
-    assert_eq!(
-        update_abnormal(&store, 8, &future).await,
-        Err(CommitError::Conflict)
-    );
+    assert_eq!(update(&store, 8, &future).await, Err(CommitError::Conflict));
     let ghost = AbnormalPayment {
         version: 2,
         ..abnormal(99, &late, AbnormalKind::OverPaid, 1)
     };
-    assert_eq!(
-        update_abnormal(&store, 1, &ghost).await,
-        Err(CommitError::Conflict)
-    );
+    assert_eq!(update(&store, 1, &ghost).await, Err(CommitError::Conflict));
     // A version that does not advance by one is refused.
     let skipping = AbnormalPayment {
         version: 4,
         ..handled.clone()
     };
-    let result = update_abnormal(&store, 2, &skipping).await;
+    let result = update(&store, 2, &skipping).await;
     assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
     // The same number twice, or for an order that does not exist, is refused.
-    let result = store
-        .commit(ChangeSet {
-            abnormal: vec![AbnormalChange::Create(AbnormalPayment {
-                amount: units(1),
-                ..bare.clone()
-            })],
-            ..ChangeSet::default()
-        })
-        .await;
+    let result = commit(
+        &store,
+        [AbnormalChange::Create(AbnormalPayment {
+            amount: units(1),
+            ..bare.clone()
+        })],
+    )
+    .await;
     assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
     let orphan = AbnormalPayment {
         order_sysid: "OR-missing".to_owned(),
         ..abnormal(4, &late, AbnormalKind::OverPaid, 30)
     };
-    let result = store
-        .commit(ChangeSet {
-            abnormal: vec![AbnormalChange::Create(orphan)],
-            ..ChangeSet::default()
-        })
-        .await;
+    let result = commit(&store, [AbnormalChange::Create(orphan)]).await;
     assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
     assert_eq!(
         abnormal_of(&store, &ids[0]).await,
@@ -3517,22 +2780,21 @@ async fn abnormal_round_trip_and_update(store: SqlStore) {
         version: 3,
         ..bare.clone()
     };
-    store
-        .commit(ChangeSet {
-            abnormal: vec![
-                AbnormalChange::Update {
-                    expected_version: 1,
-                    payment: partly,
-                },
-                AbnormalChange::Update {
-                    expected_version: 2,
-                    payment: settled.clone(),
-                },
-            ],
-            ..ChangeSet::default()
-        })
-        .await
-        .unwrap();
+    commit(
+        &store,
+        [
+            AbnormalChange::Update {
+                expected_version: 1,
+                payment: partly,
+            },
+            AbnormalChange::Update {
+                expected_version: 2,
+                payment: settled.clone(),
+            },
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!(
         abnormal_of(&store, &ids[0]).await,
         vec![handled, settled, zero]
@@ -3545,9 +2807,7 @@ async fn abnormal_list_filters_and_pages(store: SqlStore) {
     let a1 = order(app1, "L1", 1);
     let a2 = on_token(order(app1, "L2", 2), "BSC_USDT");
     let b1 = order(app2, "L1", 3);
-    for order in [&a1, &a2, &b1] {
-        insert_new(&store, order).await;
-    }
+    insert_orders(&store, &[&a1, &a2, &b1]).await;
     use AbnormalKind::{LatePayment, OverPaid, UnderPaid};
     let p1 = abnormal(1, &a1, OverPaid, 10);
     let p2 = abnormal(2, &a1, UnderPaid, 20);
@@ -3558,7 +2818,7 @@ async fn abnormal_list_filters_and_pages(store: SqlStore) {
     };
     let p5 = abnormal(5, &a1, LatePayment, 40); // Same instant as p4.
     let p6 = abnormal(6, &b1, OverPaid, 25);
-    create_abnormal(&store, &[&p3, &p6, &p1, &p5, &p2, &p4]).await;
+    create(&store, &[&p3, &p6, &p1, &p5, &p2, &p4]).await;
     // p2 is handled later: the status filter sees the update.
     let p2_handled = AbnormalPayment {
         status: AbnormalStatus::Handled,
@@ -3567,7 +2827,7 @@ async fn abnormal_list_filters_and_pages(store: SqlStore) {
         version: 2,
         ..p2.clone()
     };
-    update_abnormal(&store, 1, &p2_handled).await.unwrap();
+    update(&store, 1, &p2_handled).await.unwrap();
 
     let everything = AbnormalFilter::default;
     // Newest first; the same instant by number, highest first.
@@ -3581,120 +2841,34 @@ async fn abnormal_list_filters_and_pages(store: SqlStore) {
     );
 
     // Each filter.
-    let cases: Vec<(AbnormalFilter, Vec<u32>)> = vec![
-        (
-            AbnormalFilter {
-                order_no: Some("L1".into()),
-                ..everything()
-            },
-            vec![5, 2, 1],
-        ),
-        (
-            AbnormalFilter {
-                order_no: Some("L2".into()),
-                ..everything()
-            },
-            vec![4, 3],
-        ),
-        (
-            AbnormalFilter {
-                order_no: Some("L9".into()),
-                ..everything()
-            },
-            vec![],
-        ),
-        (
-            AbnormalFilter {
-                kind: Some(OverPaid),
-                ..everything()
-            },
-            vec![4, 1],
-        ),
-        (
-            AbnormalFilter {
-                kind: Some(UnderPaid),
-                ..everything()
-            },
-            vec![2],
-        ),
-        (
-            AbnormalFilter {
-                kind: Some(LatePayment),
-                ..everything()
-            },
-            vec![5, 3],
-        ),
-        (
-            AbnormalFilter {
-                status: Some(AbnormalStatus::Pending),
-                ..everything()
-            },
-            vec![5, 3, 1],
-        ),
-        (
-            AbnormalFilter {
-                status: Some(AbnormalStatus::Handled),
-                ..everything()
-            },
-            vec![4, 2],
-        ),
-        (
-            AbnormalFilter {
-                token: Some("BSC_USDT".into()),
-                ..everything()
-            },
-            vec![4, 3],
-        ),
-        (
-            AbnormalFilter {
-                token: Some("ETH_USDT".into()),
-                ..everything()
-            },
-            vec![5, 2, 1],
-        ),
-        (
-            AbnormalFilter {
-                token: Some("TRON_USDT".into()),
-                ..everything()
-            },
-            vec![],
-        ),
-        (
-            AbnormalFilter {
-                created_from: Some(at(30)),
-                ..everything()
-            },
-            vec![5, 4, 3],
-        ),
-        (
-            AbnormalFilter {
-                created_from: Some(Timestamp::from_micros(at(30).micros() + 1)),
-                ..everything()
-            },
-            vec![5, 4],
-        ),
-        (
-            AbnormalFilter {
-                created_to: Some(at(20)),
-                ..everything()
-            },
-            vec![2, 1],
-        ),
-        (
-            AbnormalFilter {
-                created_to: Some(Timestamp::from_micros(at(20).micros() - 1)),
-                ..everything()
-            },
-            vec![1],
-        ),
-        (
-            AbnormalFilter {
-                created_from: Some(at(20)),
-                created_to: Some(at(30)),
-                ..everything()
-            },
-            vec![3, 2],
-        ),
+    let order_no = |no: &str| AbnormalFilter {
+        order_no: Some(no.to_owned()),
+        ..everything()
+    };
+    let of_kind = |kind| AbnormalFilter {
+        kind: Some(kind),
+        ..everything()
+    };
+    let status = |status| AbnormalFilter {
+        status: Some(status),
+        ..everything()
+    };
+    let of_token = |id: &str| AbnormalFilter {
+        token: Some(id.to_owned()),
+        ..everything()
+    };
+    let cases = vec![
+        (order_no("L1"), vec![5, 2, 1]),
+        (order_no("L2"), vec![4, 3]),
+        (order_no("L9"), vec![]),
+        (of_kind(OverPaid), vec![4, 1]),
+        (of_kind(UnderPaid), vec![2]),
+        (of_kind(LatePayment), vec![5, 3]),
+        (status(AbnormalStatus::Pending), vec![5, 3, 1]),
+        (status(AbnormalStatus::Handled), vec![4, 2]),
+        (of_token("BSC_USDT"), vec![4, 3]),
+        (of_token("ETH_USDT"), vec![5, 2, 1]),
+        (of_token("TRON_USDT"), vec![]),
         (
             AbnormalFilter {
                 created_from: Some(at(41)),
@@ -3730,39 +2904,22 @@ async fn abnormal_list_filters_and_pages(store: SqlStore) {
             vec![],
         ),
     ];
-    for (filter, expected) in cases {
-        let total = u64::try_from(expected.len()).unwrap();
-        let got = abnormal_page(&store, app1, filter.clone(), ALL).await;
-        assert_eq!(got, (expected, total), "{filter:?}");
-    }
+    let created = |created_from, created_to| AbnormalFilter {
+        created_from,
+        created_to,
+        ..everything()
+    };
+    let list = |filter, page| abnormal_page(&store, app1, filter, page);
+    assert_list(list, cases, created).await;
 
     // Pages.
     let size2 = |page| PageRequest { page, size: 2 };
-    assert_eq!(
-        abnormal_page(&store, app1, everything(), size2(1)).await,
-        (vec![5, 4], 5)
-    );
-    assert_eq!(
-        abnormal_page(&store, app1, everything(), size2(2)).await,
-        (vec![3, 2], 5)
-    );
-    assert_eq!(
-        abnormal_page(&store, app1, everything(), size2(3)).await,
-        (vec![1], 5)
-    );
-    assert_eq!(
-        abnormal_page(&store, app1, everything(), size2(4)).await,
-        (vec![], 5)
-    );
     let one = PageRequest { page: 5, size: 1 };
     assert_eq!(
         abnormal_page(&store, app1, everything(), one).await,
         (vec![1], 5)
     );
-    let pending = AbnormalFilter {
-        status: Some(AbnormalStatus::Pending),
-        ..everything()
-    };
+    let pending = status(AbnormalStatus::Pending);
     assert_eq!(
         abnormal_page(&store, app1, pending.clone(), size2(1)).await,
         (vec![5, 3], 3)
@@ -3778,15 +2935,9 @@ async fn abnormal_list_filters_and_pages(store: SqlStore) {
         (vec![6], 1)
     );
     assert_eq!(abnormal_of(&store, app2).await, vec![p6]);
-    let l1 = AbnormalFilter {
-        order_no: Some("L1".into()),
-        ..everything()
-    };
+    let l1 = order_no("L1");
     assert_eq!(abnormal_page(&store, app2, l1, ALL).await, (vec![6], 1));
-    let handled = AbnormalFilter {
-        status: Some(AbnormalStatus::Handled),
-        ..everything()
-    };
+    let handled = status(AbnormalStatus::Handled);
     assert_eq!(abnormal_page(&store, app2, handled, ALL).await, (vec![], 0));
     assert_eq!(
         abnormal_page(&store, &app_id(9), everything(), ALL).await,
@@ -3802,8 +2953,7 @@ async fn commit_chain_set_all_or_nothing(store: SqlStore) {
     let ids = insert_apps(&store, &[1]).await;
     let paying = order(&ids[0], "MIX", 1);
     let bystander = order(&ids[0], "MIX2", 2);
-    insert_new(&store, &paying).await;
-    insert_new(&store, &bystander).await;
+    insert_orders(&store, &[&paying, &bystander]).await;
     let m100 = mark(100, 0);
     let seen = transfer(&paying, 1, 0, 95, TransferState::Pending);
     let doomed = transfer(&paying, 5, 0, 99, TransferState::Pending);
@@ -3829,7 +2979,7 @@ async fn commit_chain_set_all_or_nothing(store: SqlStore) {
         version: 2,
         ..earlier.clone()
     };
-    update_abnormal(&store, 1, &handled).await.unwrap();
+    update(&store, 1, &handled).await.unwrap();
     let cursor_before = cursor_of(&store, "ETH").await.expect("cursor");
 
     // A round: the cursor moves on, a new transfer is credited, an old one credited and an
@@ -3854,16 +3004,8 @@ async fn commit_chain_set_all_or_nothing(store: SqlStore) {
             ..cursor_move("ETH", Some(&m100), &mark(110, 0))
         }),
         transfers: vec![
-            TransferChange::Record {
-                transfer: arrived.clone(),
-                if_new: Vec::new(),
-                if_revived: Vec::new(),
-            },
-            TransferChange::SetState {
-                key: seen.key(),
-                from: TransferState::Pending,
-                to: TransferState::Credited,
-            },
+            recorded(&arrived),
+            transition(&seen, TransferState::Pending, TransferState::Credited),
             TransferChange::ForgetPending(doomed.key()),
         ],
         orders: vec![write(&paying, next.clone())],
@@ -3934,12 +3076,7 @@ async fn commit_chain_set_all_or_nothing(store: SqlStore) {
     assert_same_order(&stored(&store, &paying).await, &next);
     assert_same_order(&stored(&store, &bystander).await, &bystander);
     assert_eq!(abnormal_of(&store, &ids[0]).await, vec![excess, reopened]);
-    let result = store
-        .commit(ChangeSet {
-            events: vec![event("evt_mix_1", &next)],
-            ..ChangeSet::default()
-        })
-        .await;
+    let result = commit(&store, [event("evt_mix_1", &next)]).await;
     assert!(
         matches!(result, Err(CommitError::Store(_))),
         "the event was written: {result:?}"

@@ -1,75 +1,31 @@
 //! The conformance suite of the store's money part: refunds, settlements, payouts, their signed
 //! transactions, nonces and the ledger, through `MoneyStore` and the money parts of `ChangeSet`.
-//! As in `conformance.rs`, every scenario is an `async fn(SqlStore)`, and `conformance!` expands
-//! it into a module with a `sqlite` and a `postgres` test with identical assertions.
-//!
-//! The PostgreSQL half is skipped when no server is reachable, unless `WCHECKOUT_REQUIRE_PG=1`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::fmt::Debug;
 
-use tokio::sync::Barrier;
 use wcheckout_domain::address::EvmAddress;
-use wcheckout_domain::app::{App, Branding, UnderpaymentTolerance};
 use wcheckout_domain::events::{EventType, OutboxEvent};
-use wcheckout_domain::ids::{AppId, IntegratorNo};
+use wcheckout_domain::ids::AppId;
 use wcheckout_domain::ledger::{Account, Asset, Bucket, Posting, PostingKind, Totals};
-use wcheckout_domain::money::{Decimal, TokenAmount};
-use wcheckout_domain::order::{Order, OrderStatus};
-use wcheckout_domain::payment::{AbnormalKind, AbnormalPayment, AbnormalStatus};
+use wcheckout_domain::money::TokenAmount;
+use wcheckout_domain::order::Order;
+use wcheckout_domain::payment::AbnormalKind;
 use wcheckout_domain::payout::{Payout, PayoutKind, PayoutStatus, SignedTx, Signer};
 use wcheckout_domain::ports::{
-    AbnormalChange, AppStore, ChangeSet, ChangeStore, CommitError, LedgerCheck, MoneyStore,
-    NonceTaken, OrderStore, OrderWrite, OutboxStore, PageRequest, PayoutChange, RefundChange,
-    RefundFilter, SettlementChange, SettlementFilter,
+    AbnormalChange, ChangeSet, ChangeStore, CommitError, LedgerCheck, MoneyStore, NonceTaken,
+    OrderStore, OutboxStore, PageRequest, PayoutChange, RefundChange, RefundFilter,
+    SettlementChange, SettlementFilter,
 };
 use wcheckout_domain::refund::{Refund, RefundEvent, RefundSource, RefundStatus};
-use wcheckout_domain::settlement::{Destination, Settlement, SettlementEvent, SettlementStatus};
-use wcheckout_domain::time::Timestamp;
-use wcheckout_domain::token::{ChainKey, TokenId};
-use wcheckout_store::{SqlStore, StoreOptions};
-
-// ---------------------------------------------------------------------------------------------
-// The harness
-// ---------------------------------------------------------------------------------------------
-
-async fn open(url: &str) -> SqlStore {
-    SqlStore::open(url, &StoreOptions::default())
-        .await
-        .expect("open store")
-}
-
-/// Expands each scenario into `mod scenario { fn sqlite(); fn postgres(); }`.
-macro_rules! conformance {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn sqlite() {
-                    let db = wcheckout_testkit::fresh_sqlite();
-                    let store = super::open(&db.url).await;
-                    super::$scenario(store.clone()).await;
-                    store.close().await;
-                    drop(db);
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn postgres() {
-                    let name =
-                        concat!("money_conformance::", stringify!($scenario), "::postgres");
-                    let Some(db) = wcheckout_testkit::fresh_postgres(name).await else {
-                        return;
-                    };
-                    let store = super::open(&db.url).await;
-                    super::$scenario(store.clone()).await;
-                    store.close().await;
-                    drop(db);
-                }
-            }
-        )*
-    };
-}
+use wcheckout_domain::settlement::{Settlement, SettlementEvent, SettlementStatus};
+use wcheckout_store::SqlStore;
+use wcheckout_testkit::store_fixtures::{
+    ALL, Versioned, abnormal, app_id, assert_list, at, bank, chain, change_set, commit, create,
+    deposit, hot, insert_apps, insert_orders, no, nonce, number, numbered, order, paid, payout,
+    race, race_to_create, refund, settlement, signed_tx, sole_winner, token, tx_hash, units,
+    update, write,
+};
 
 conformance!(
     refunds_create_and_read,
@@ -102,244 +58,8 @@ conformance!(
 // Domain value helpers
 // ---------------------------------------------------------------------------------------------
 
-/// 2025-09-26T14:49:09.294114Z: a base time with microseconds, so truncation would show.
-const T0: i64 = 1_758_898_149_294_114;
-
 /// 10^30 base units: far beyond `i64` and `f64` precision, well within `u128`.
 const HUGE: u128 = 1_000_000_000_000_000_000_000_000_000_000;
-
-fn at(offset_secs: i64) -> Timestamp {
-    Timestamp::from_micros(T0).plus_seconds(offset_secs)
-}
-
-fn just_after(time: Timestamp) -> Timestamp {
-    Timestamp::from_micros(time.micros() + 1)
-}
-
-fn just_before(time: Timestamp) -> Timestamp {
-    Timestamp::from_micros(time.micros() - 1)
-}
-
-fn units(value: u128) -> TokenAmount {
-    TokenAmount::from_base_units(value)
-}
-
-fn no(text: &str) -> IntegratorNo {
-    IntegratorNo::parse(text).unwrap()
-}
-
-fn token(id: &str) -> TokenId {
-    TokenId::parse(id).unwrap()
-}
-
-fn chain(key: &str) -> ChainKey {
-    ChainKey::parse(key).unwrap()
-}
-
-fn tx_hash(n: u64) -> String {
-    format!("0x{n:064x}")
-}
-
-fn app_id(n: u32) -> AppId {
-    AppId::new(format!("app_{n:016}"))
-}
-
-fn app(n: u32) -> App {
-    App {
-        id: app_id(n),
-        name: format!("App {n}"),
-        api_key: format!("key_{n:08}"),
-        api_secret_hash: format!("{n:064x}"),
-        sign_key_sealed: format!("sealed:{n}"),
-        webhook_url: None,
-        ip_allow: Vec::new(),
-        tolerance: UnderpaymentTolerance::default(),
-        branding: Branding::default(),
-        secrets_version: 1,
-        enabled: true,
-        created_at: at(i64::from(n)),
-        updated_at: at(i64::from(n)),
-    }
-}
-
-fn address(first_byte: u8, index: u64) -> EvmAddress {
-    let mut bytes = [0u8; 20];
-    bytes[0] = first_byte;
-    bytes[12..].copy_from_slice(&index.to_be_bytes());
-    EvmAddress::from_bytes(bytes)
-}
-
-/// A deposit address of ours.
-fn deposit(index: u64) -> EvmAddress {
-    address(0xab, index)
-}
-
-/// Someone else's address: a payer, a merchant's wallet.
-fn outsider(n: u64) -> EvmAddress {
-    address(0xcd, n)
-}
-
-/// A hot wallet of ours.
-fn hot(n: u64) -> EvmAddress {
-    address(0xee, n)
-}
-
-fn order(app: &AppId, order_no: &str, index: u64) -> Order {
-    let created_at = at(i64::try_from(index).unwrap());
-    Order {
-        sysid: format!("OR{index:019}"),
-        app_id: app.clone(),
-        order_no: no(order_no),
-        merchant_id: "default".to_owned(),
-        customer_id: "customer".to_owned(),
-        token: token("ETH_USDT"),
-        fiat: "USD".to_owned(),
-        order_amount: Decimal::parse("12.50").unwrap(),
-        exchange_rate: Decimal::parse("1.000000").unwrap(),
-        paying_amount: units(12_500_000),
-        min_accepted_amount: units(12_400_000),
-        paid_amount: TokenAmount::ZERO,
-        refunded_amount: TokenAmount::ZERO,
-        deposit_address: deposit(index),
-        address_index: index,
-        status: OrderStatus::Paying,
-        tx_hash: None,
-        expires_at: created_at.plus_seconds(1800),
-        pc_callback_url: None,
-        app_callback_url: None,
-        page_token: format!("page_{index:08}"),
-        request_fingerprint: format!("fp_{order_no}"),
-        alert: None,
-        created_at,
-        updated_at: created_at,
-        version: 1,
-    }
-}
-
-/// `order` paid, as its next version.
-fn paid(order: &Order) -> OrderWrite {
-    OrderWrite {
-        expected_version: order.version,
-        order: Order {
-            status: OrderStatus::Paid,
-            paid_amount: order.paying_amount,
-            tx_hash: Some(tx_hash(9_999)),
-            updated_at: order.updated_at.plus_seconds(60),
-            version: order.version + 1,
-            ..order.clone()
-        },
-    }
-}
-
-fn abnormal(n: u32, order: &Order, created_secs: i64) -> AbnormalPayment {
-    AbnormalPayment {
-        abnormal_payment_no: format!("AP{n:018}"),
-        app_id: order.app_id.clone(),
-        order_sysid: order.sysid.clone(),
-        order_no: order.order_no.clone(),
-        token: order.token.clone(),
-        kind: AbnormalKind::OverPaid,
-        amount: units(2_500_000),
-        pending_amount: units(2_500_000),
-        tx_hash: None,
-        payer: None,
-        status: AbnormalStatus::Pending,
-        created_at: at(created_secs),
-        updated_at: at(created_secs),
-        version: 1,
-    }
-}
-
-/// Refund `n` (`RF…n`, number `R{n}`) of `order`, created `created_secs` after T0.
-fn refund(n: u32, order: &Order, created_secs: i64) -> Refund {
-    Refund {
-        sysid: format!("RF{n:019}"),
-        app_id: order.app_id.clone(),
-        refund_order_no: no(&format!("R{n}")),
-        order_sysid: order.sysid.clone(),
-        order_no: order.order_no.clone(),
-        merchant_id: order.merchant_id.clone(),
-        source: RefundSource::Order,
-        token: order.token.clone(),
-        amount: units(1_000_000 + u128::from(n)),
-        address: outsider(u64::from(n)),
-        remark: None,
-        status: RefundStatus::PendingRefund,
-        tx_hash: None,
-        failure_reason: None,
-        request_fingerprint: format!("fp_refund_{n}"),
-        created_at: at(created_secs),
-        updated_at: at(created_secs),
-        version: 1,
-    }
-}
-
-/// Settlement `n` (`ST…n`, number `S{n}`) of `app` on chain, created `created_secs` after T0.
-fn settlement(n: u32, app: &AppId, created_secs: i64) -> Settlement {
-    Settlement {
-        sysid: format!("ST{n:019}"),
-        app_id: app.clone(),
-        settlement_order_no: no(&format!("S{n}")),
-        merchant_id: "default".to_owned(),
-        token: token("ETH_USDT"),
-        amount: units(5_000_000 + u128::from(n)),
-        destination: Destination::OnChain(outsider(100 + u64::from(n))),
-        order_nos: Vec::new(),
-        status: SettlementStatus::PendingSettlement,
-        approved: false,
-        tx_hash: None,
-        bank_reference: None,
-        failure_reason: None,
-        request_fingerprint: format!("fp_settlement_{n}"),
-        created_at: at(created_secs),
-        updated_at: at(created_secs),
-        version: 1,
-    }
-}
-
-/// Payout `n` (`PO…n`) on `chain_key`, queued, paying `{kind}:{n}` from the hot wallet.
-fn payout(n: u32, chain_key: &str, kind: PayoutKind, created_secs: i64) -> Payout {
-    Payout {
-        id: format!("PO{n:019}"),
-        chain: chain(chain_key),
-        kind,
-        reference: format!("{}:{n:04}", kind.as_str().to_lowercase()),
-        signer: Signer::HotWallet,
-        from: hot(1),
-        to: outsider(200 + u64::from(n)),
-        asset: Asset::Token(token(&format!("{chain_key}_USDT"))),
-        amount: units(3_000_000 + u128::from(n)),
-        status: PayoutStatus::Queued,
-        nonce: None,
-        tx_hash: None,
-        fee: None,
-        note: None,
-        not_before: at(created_secs),
-        created_at: at(created_secs),
-        updated_at: at(created_secs),
-        version: 1,
-    }
-}
-
-fn signed_tx(payout: &Payout, n: u64, nonce: u64, signed_secs: i64) -> SignedTx {
-    SignedTx {
-        payout_id: payout.id.clone(),
-        tx_hash: tx_hash(n),
-        raw: format!("0x02f8{}", "ab".repeat(120)),
-        nonce,
-        max_fee_per_gas: 30_000_000_000 + u128::from(n),
-        max_priority_fee_per_gas: 1_000_000_000 + u128::from(n),
-        signed_at: at(signed_secs),
-    }
-}
-
-fn nonce(chain_key: &str, address: EvmAddress, nonce: u64) -> NonceTaken {
-    NonceTaken {
-        chain: chain(chain_key),
-        address,
-        nonce,
-    }
-}
 
 fn event(id: &str, app: &AppId, object_key: &str) -> OutboxEvent {
     OutboxEvent {
@@ -399,116 +119,12 @@ fn totals(debits: u128, credits: u128) -> Totals {
     Totals { debits, credits }
 }
 
-/// The first page of the largest size.
-const ALL: PageRequest = PageRequest { page: 1, size: 100 };
-
 // ---------------------------------------------------------------------------------------------
 // Store helpers
 // ---------------------------------------------------------------------------------------------
 
-async fn insert_apps(store: &SqlStore, ns: &[u32]) -> Vec<AppId> {
-    let mut ids = Vec::new();
-    for &n in ns {
-        store.insert_app(&app(n)).await.unwrap();
-        ids.push(app_id(n));
-    }
-    ids
-}
-
-async fn insert_orders(store: &SqlStore, orders: &[&Order]) {
-    for order in orders {
-        store.insert_order(order, None).await.unwrap();
-    }
-}
-
-async fn commit(store: &SqlStore, changes: ChangeSet) -> Result<(), CommitError> {
-    store.commit(changes).await
-}
-
-async fn create_refunds(store: &SqlStore, refunds: &[&Refund]) {
-    let changes = ChangeSet {
-        refunds: refunds
-            .iter()
-            .map(|r| RefundChange::Create((*r).clone()))
-            .collect(),
-        ..ChangeSet::default()
-    };
-    commit(store, changes).await.unwrap();
-}
-
-async fn update_refund(
-    store: &SqlStore,
-    expected_version: i64,
-    refund: &Refund,
-) -> Result<(), CommitError> {
-    let changes = ChangeSet {
-        refunds: vec![RefundChange::Update {
-            expected_version,
-            refund: refund.clone(),
-        }],
-        ..ChangeSet::default()
-    };
-    commit(store, changes).await
-}
-
-async fn create_settlements(store: &SqlStore, settlements: &[&Settlement]) {
-    let changes = ChangeSet {
-        settlements: settlements
-            .iter()
-            .map(|s| SettlementChange::Create((*s).clone()))
-            .collect(),
-        ..ChangeSet::default()
-    };
-    commit(store, changes).await.unwrap();
-}
-
-async fn update_settlement(
-    store: &SqlStore,
-    expected_version: i64,
-    settlement: &Settlement,
-) -> Result<(), CommitError> {
-    let changes = ChangeSet {
-        settlements: vec![SettlementChange::Update {
-            expected_version,
-            settlement: settlement.clone(),
-        }],
-        ..ChangeSet::default()
-    };
-    commit(store, changes).await
-}
-
-async fn create_payouts(store: &SqlStore, payouts: &[&Payout]) {
-    let changes = ChangeSet {
-        payouts: payouts
-            .iter()
-            .map(|p| PayoutChange::Create((*p).clone()))
-            .collect(),
-        ..ChangeSet::default()
-    };
-    commit(store, changes).await.unwrap();
-}
-
-async fn update_payout(
-    store: &SqlStore,
-    expected_version: i64,
-    payout: &Payout,
-) -> Result<(), CommitError> {
-    let changes = ChangeSet {
-        payouts: vec![PayoutChange::Update {
-            expected_version,
-            payout: payout.clone(),
-        }],
-        ..ChangeSet::default()
-    };
-    commit(store, changes).await
-}
-
 async fn take_nonces(store: &SqlStore, taken: &[NonceTaken]) -> Result<(), CommitError> {
-    let changes = ChangeSet {
-        nonces: taken.to_vec(),
-        ..ChangeSet::default()
-    };
-    commit(store, changes).await
+    commit(store, taken.to_vec()).await
 }
 
 async fn next_nonce(store: &SqlStore, chain_key: &str, address: EvmAddress) -> Option<u64> {
@@ -516,11 +132,7 @@ async fn next_nonce(store: &SqlStore, chain_key: &str, address: EvmAddress) -> O
 }
 
 async fn post(store: &SqlStore, postings: &[Posting]) -> Result<(), CommitError> {
-    let changes = ChangeSet {
-        postings: postings.to_vec(),
-        ..ChangeSet::default()
-    };
-    commit(store, changes).await
+    commit(store, postings.to_vec()).await
 }
 
 /// An account's totals; an account never posted to is absent from `ledger_totals`.
@@ -561,9 +173,35 @@ async fn event_stored(store: &SqlStore, event_id: &str) -> bool {
     store.outbox_event(event_id).await.unwrap().is_some()
 }
 
-/// The number in a system id (`RF0…0042` is 42).
-fn number(sysid: &str) -> u32 {
-    sysid[2..].parse().unwrap()
+/// Apps 1 and 2 with orders O1 and O2 of app 1 and O1 of app 2 (the same number), inserted.
+async fn two_apps_three_orders(store: &SqlStore) -> (Vec<AppId>, [Order; 3]) {
+    let ids = insert_apps(store, &[1, 2]).await;
+    let orders = [
+        order(&ids[0], "O1", 1),
+        order(&ids[0], "O2", 2),
+        order(&ids[1], "O1", 3),
+    ];
+    insert_orders(store, &[&orders[0], &orders[1], &orders[2]]).await;
+    (ids, orders)
+}
+
+/// `next`, the change of `current` (at version 1), written out of turn: from a version not read
+/// (a conflict), or at a version that does not advance by exactly one (refused). `read` must
+/// find `current` still.
+async fn refused_out_of_turn<T, F>(store: &SqlStore, current: &T, next: &T, read: impl Fn() -> F)
+where
+    T: Versioned + PartialEq + Debug,
+    F: Future<Output = T>,
+{
+    let stale = next.clone().at_version(3);
+    assert_eq!(update(store, 2, &stale).await, Err(CommitError::Conflict));
+    assert_eq!(&read().await, current);
+    for version in [1, 3] {
+        let skewed = next.clone().at_version(version);
+        let result = update(store, 1, &skewed).await;
+        assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
+        assert_eq!(&read().await, current);
+    }
 }
 
 async fn refund_page(
@@ -573,8 +211,7 @@ async fn refund_page(
     page: PageRequest,
 ) -> (Vec<u32>, u64) {
     let page = store.list_refunds(app, &filter, page).await.unwrap();
-    let numbers = page.records.iter().map(|r| number(&r.sysid)).collect();
-    (numbers, page.total)
+    numbered(page, |refund| &refund.sysid)
 }
 
 async fn settlement_page(
@@ -584,8 +221,7 @@ async fn settlement_page(
     page: PageRequest,
 ) -> (Vec<u32>, u64) {
     let page = store.list_settlements(app, &filter, page).await.unwrap();
-    let numbers = page.records.iter().map(|s| number(&s.sysid)).collect();
-    (numbers, page.total)
+    numbered(page, |settlement| &settlement.sysid)
 }
 
 async fn in_status(store: &SqlStore, status: SettlementStatus, limit: u32) -> Vec<u32> {
@@ -598,44 +234,17 @@ async fn open_payouts(store: &SqlStore, chain_key: &str, limit: u32) -> Vec<u32>
     found.iter().map(|p| number(&p.id)).collect()
 }
 
-/// Runs `changes` concurrently, all released at once, and returns each result in order.
-async fn race(store: &SqlStore, sets: Vec<ChangeSet>) -> Vec<Result<(), CommitError>> {
-    let start = Arc::new(Barrier::new(sets.len()));
-    let tasks = sets
-        .into_iter()
-        .map(|changes| {
-            let store = store.clone();
-            let start = Arc::clone(&start);
-            tokio::spawn(async move {
-                start.wait().await;
-                store.commit(changes).await
-            })
-        })
-        .collect::<Vec<_>>();
-    let mut results = Vec::new();
-    for task in tasks {
-        results.push(task.await.unwrap());
-    }
-    results
-}
-
 // ---------------------------------------------------------------------------------------------
 // Refunds
 // ---------------------------------------------------------------------------------------------
 
 async fn refunds_create_and_read(store: SqlStore) {
-    let ids = insert_apps(&store, &[1, 2]).await;
+    let (ids, [first_order, second_order, foreign_order]) = two_apps_three_orders(&store).await;
     let (app1, app2) = (&ids[0], &ids[1]);
-    let first_order = order(app1, "O1", 1);
-    let second_order = order(app1, "O2", 2);
-    let foreign_order = order(app2, "O1", 3);
-    insert_orders(&store, &[&first_order, &second_order, &foreign_order]).await;
-    let excess = abnormal(1, &first_order, 5);
-    let changes = ChangeSet {
-        abnormal: vec![AbnormalChange::Create(excess.clone())],
-        ..ChangeSet::default()
-    };
-    commit(&store, changes).await.unwrap();
+    let excess = abnormal(1, &first_order, AbnormalKind::OverPaid, 5);
+    commit(&store, [AbnormalChange::Create(excess.clone())])
+        .await
+        .unwrap();
 
     assert_eq!(
         store
@@ -672,8 +281,8 @@ async fn refunds_create_and_read(store: SqlStore) {
         refund_order_no: no("R1"),
         ..refund(5, &foreign_order, 1)
     };
-    create_refunds(&store, &[&full, &bare]).await;
-    create_refunds(&store, &[&elsewhere, &twin, &foreign]).await;
+    create(&store, &[&full, &bare]).await;
+    create(&store, &[&elsewhere, &twin, &foreign]).await;
 
     for expected in [&full, &bare, &twin, &elsewhere, &foreign] {
         let got = store.refund(&expected.sysid).await.unwrap();
@@ -721,11 +330,7 @@ async fn refunds_create_and_read(store: SqlStore) {
         ..refund(7, &first_order, 60)
     };
     for bad in [orphan, no_source] {
-        let changes = ChangeSet {
-            refunds: vec![RefundChange::Create(bad.clone())],
-            ..ChangeSet::default()
-        };
-        let result = commit(&store, changes).await;
+        let result = commit(&store, [RefundChange::Create(bad.clone())]).await;
         assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
         assert_eq!(store.refund(&bad.sysid).await.unwrap(), None);
     }
@@ -739,11 +344,11 @@ async fn refunds_duplicate_number_rolls_back(store: SqlStore) {
     let foreign_order = order(app2, "O1", 2);
     insert_orders(&store, &[&paying, &foreign_order]).await;
     let first = refund(1, &paying, 10);
-    create_refunds(&store, &[&first]).await;
+    create(&store, &[&first]).await;
 
     // A set with a part of every kind, whose last refund reuses the number of `first`.
     let available = merchant_account(app1, "default", Bucket::Available);
-    let excess = abnormal(1, &paying, 20);
+    let excess = abnormal(1, &paying, AbnormalKind::OverPaid, 20);
     let other = refund(2, &paying, 20);
     let clash = Refund {
         refund_order_no: first.refund_order_no.clone(),
@@ -753,7 +358,7 @@ async fn refunds_duplicate_number_rolls_back(store: SqlStore) {
     let new_settlement = settlement(1, app1, 20);
     let new_payout = payout(1, "ETH", PayoutKind::Refund, 20);
     let set = |refunds: Vec<RefundChange>| ChangeSet {
-        orders: vec![paid(&paying)],
+        orders: vec![write(&paying, paid(&paying, &tx_hash(9_999), 60))],
         abnormal: vec![AbnormalChange::Create(excess.clone())],
         refunds,
         settlements: vec![SettlementChange::Create(new_settlement.clone())],
@@ -768,7 +373,7 @@ async fn refunds_duplicate_number_rolls_back(store: SqlStore) {
         RefundChange::Create(other.clone()),
         RefundChange::Create(clash.clone()),
     ];
-    let result = commit(&store, set(with_clash)).await;
+    let result = store.commit(set(with_clash)).await;
     assert_eq!(result, Err(CommitError::Conflict));
     let nothing_written = || async {
         let by_no = store.refund_by_no(app1, &first.refund_order_no).await;
@@ -798,12 +403,13 @@ async fn refunds_duplicate_number_rolls_back(store: SqlStore) {
         RefundChange::Create(other.clone()),
         RefundChange::Create(twin.clone()),
     ];
-    assert_eq!(commit(&store, set(twins)).await, Err(CommitError::Conflict));
+    assert_eq!(store.commit(set(twins)).await, Err(CommitError::Conflict));
     nothing_written().await;
     assert_eq!(store.refund(&twin.sysid).await.unwrap(), None);
 
     // Without the clash, every part of the set is written.
-    commit(&store, set(vec![RefundChange::Create(other.clone())]))
+    store
+        .commit(set(vec![RefundChange::Create(other.clone())]))
         .await
         .unwrap();
     assert_eq!(
@@ -831,7 +437,7 @@ async fn refunds_duplicate_number_rolls_back(store: SqlStore) {
         refund_order_no: first.refund_order_no.clone(),
         ..refund(3, &foreign_order, 30)
     };
-    create_refunds(&store, &[&foreign]).await;
+    create(&store, &[&foreign]).await;
     let by_no = store.refund_by_no(app2, &first.refund_order_no).await;
     assert_eq!(by_no.unwrap(), Some(foreign));
 
@@ -842,20 +448,7 @@ async fn refunds_duplicate_number_rolls_back(store: SqlStore) {
             ..refund(100 + n, &paying, 40)
         })
         .collect::<Vec<_>>();
-    let sets = contenders
-        .iter()
-        .map(|r| ChangeSet {
-            refunds: vec![RefundChange::Create(r.clone())],
-            ..ChangeSet::default()
-        })
-        .collect();
-    let results = race(&store, sets).await;
-    let winners = results.iter().filter(|r| r.is_ok()).count();
-    assert_eq!(winners, 1, "{results:?}");
-    for result in results.iter().filter(|r| r.is_err()) {
-        assert_eq!(result, &Err(CommitError::Conflict));
-    }
-    let winner = &contenders[results.iter().position(Result::is_ok).unwrap()];
+    let winner = race_to_create(&store, &contenders).await;
     let stored = store.refund_by_no(app1, &no("RACE")).await.unwrap();
     assert_eq!(stored.as_ref(), Some(winner));
     assert_eq!(
@@ -870,7 +463,7 @@ async fn refunds_update_compare_and_set(store: SqlStore) {
     insert_orders(&store, &[&paying]).await;
     let original = refund(1, &paying, 10);
     let bystander = refund(2, &paying, 11);
-    create_refunds(&store, &[&original, &bystander]).await;
+    create(&store, &[&original, &bystander]).await;
     let stored = |sysid: String| {
         let store = store.clone();
         async move { store.refund(&sysid).await.unwrap().expect("stored refund") }
@@ -882,30 +475,11 @@ async fn refunds_update_compare_and_set(store: SqlStore) {
     };
     assert_eq!(sent.version, 2);
 
-    // A stale expected version: a conflict, nothing written.
-    let ahead = Refund {
-        version: 3,
-        ..sent.clone()
-    };
-    assert_eq!(
-        update_refund(&store, 2, &ahead).await,
-        Err(CommitError::Conflict)
-    );
-    assert_eq!(stored(original.sysid.clone()).await, original);
-
-    // A version that does not advance by exactly one is refused, nothing written.
-    for version in [1, 3] {
-        let skewed = Refund {
-            version,
-            ..sent.clone()
-        };
-        let result = update_refund(&store, 1, &skewed).await;
-        assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
-        assert_eq!(stored(original.sysid.clone()).await, original);
-    }
+    // Out of turn, from a stale version or not advancing it by one: refused, nothing written.
+    refused_out_of_turn(&store, &original, &sent, || stored(original.sysid.clone())).await;
 
     // The right version: written; lookups by number and order see it; others are untouched.
-    update_refund(&store, 1, &sent).await.unwrap();
+    update(&store, 1, &sent).await.unwrap();
     assert_eq!(stored(original.sysid.clone()).await, sent);
     let by_no = store.refund_by_no(&ids[0], &original.refund_order_no).await;
     assert_eq!(by_no.unwrap(), Some(sent.clone()));
@@ -915,7 +489,7 @@ async fn refunds_update_compare_and_set(store: SqlStore) {
     // The version read before is stale now.
     let cancelled = original.transition(RefundEvent::Cancel, at(21)).unwrap();
     assert_eq!(
-        update_refund(&store, 1, &cancelled).await,
+        update(&store, 1, &cancelled).await,
         Err(CommitError::Conflict)
     );
     assert_eq!(stored(original.sysid.clone()).await, sent);
@@ -931,8 +505,9 @@ async fn refunds_update_compare_and_set(store: SqlStore) {
         failure_reason: Some("reverted: «transfer amount exceeds balance»".to_owned()),
         ..replaced.transition(RefundEvent::Fail, at(40)).unwrap()
     };
-    let changes = ChangeSet {
-        refunds: vec![
+    commit(
+        &store,
+        [
             RefundChange::Update {
                 expected_version: 2,
                 refund: replaced,
@@ -942,9 +517,9 @@ async fn refunds_update_compare_and_set(store: SqlStore) {
                 refund: failed.clone(),
             },
         ],
-        ..ChangeSet::default()
-    };
-    commit(&store, changes).await.unwrap();
+    )
+    .await
+    .unwrap();
     assert_eq!(stored(original.sysid.clone()).await, failed);
 
     // Optional fields can be cleared again.
@@ -955,7 +530,7 @@ async fn refunds_update_compare_and_set(store: SqlStore) {
         version: 5,
         ..failed.clone()
     };
-    update_refund(&store, 4, &cleared).await.unwrap();
+    update(&store, 4, &cleared).await.unwrap();
     assert_eq!(stored(original.sysid.clone()).await, cleared);
 
     // An update of a refund that does not exist is a conflict.
@@ -963,41 +538,37 @@ async fn refunds_update_compare_and_set(store: SqlStore) {
         version: 2,
         ..refund(9, &paying, 10)
     };
-    assert_eq!(
-        update_refund(&store, 1, &ghost).await,
-        Err(CommitError::Conflict)
-    );
+    assert_eq!(update(&store, 1, &ghost).await, Err(CommitError::Conflict));
     assert_eq!(store.refund(&ghost.sysid).await.unwrap(), None);
 
     // A stale update undoes the rest of its set.
     let newcomer = refund(3, &paying, 60);
-    let changes = ChangeSet {
-        refunds: vec![
-            RefundChange::Create(newcomer.clone()),
-            RefundChange::Update {
-                expected_version: 1,
-                refund: bystander.transition(RefundEvent::Sent, at(60)).unwrap(),
-            },
-            RefundChange::Update {
-                expected_version: 1,
-                refund: cancelled,
-            },
-        ],
-        ..ChangeSet::default()
-    };
-    assert_eq!(commit(&store, changes).await, Err(CommitError::Conflict));
+    assert_eq!(
+        commit(
+            &store,
+            [
+                RefundChange::Create(newcomer.clone()),
+                RefundChange::Update {
+                    expected_version: 1,
+                    refund: bystander.transition(RefundEvent::Sent, at(60)).unwrap(),
+                },
+                RefundChange::Update {
+                    expected_version: 1,
+                    refund: cancelled,
+                },
+            ]
+        )
+        .await,
+        Err(CommitError::Conflict)
+    );
     assert_eq!(store.refund(&newcomer.sysid).await.unwrap(), None);
     assert_eq!(stored(bystander.sysid.clone()).await, bystander);
     assert_eq!(stored(original.sysid.clone()).await, cleared);
 }
 
 async fn refunds_list_filters_and_pages(store: SqlStore) {
-    let ids = insert_apps(&store, &[1, 2]).await;
+    let (ids, [first_order, second_order, foreign_order]) = two_apps_three_orders(&store).await;
     let (app1, app2) = (&ids[0], &ids[1]);
-    let first_order = order(app1, "O1", 1);
-    let second_order = order(app1, "O2", 2);
-    let foreign_order = order(app2, "O1", 3);
-    insert_orders(&store, &[&first_order, &second_order, &foreign_order]).await;
     let r1 = refund(1, &first_order, 10);
     let r2 = refund(2, &first_order, 20);
     let r3 = Refund {
@@ -1010,11 +581,11 @@ async fn refunds_list_filters_and_pages(store: SqlStore) {
     };
     let r5 = refund(5, &first_order, 40); // The same instant as r4.
     let r6 = refund(6, &foreign_order, 25);
-    create_refunds(&store, &[&r3, &r6, &r1]).await;
-    create_refunds(&store, &[&r5, &r2, &r4]).await;
+    create(&store, &[&r3, &r6, &r1]).await;
+    create(&store, &[&r5, &r2, &r4]).await;
     // r2 is sent and completed later: the status filter sees the update.
     let r2_done = r2.transition(RefundEvent::Confirmed, at(100)).unwrap();
-    update_refund(&store, 1, &r2_done).await.unwrap();
+    update(&store, 1, &r2_done).await.unwrap();
 
     let everything = RefundFilter::default;
     assert_eq!(
@@ -1032,7 +603,7 @@ async fn refunds_list_filters_and_pages(store: SqlStore) {
         order_no: Some(no.to_owned()),
         ..everything()
     };
-    let cases: Vec<(RefundFilter, Vec<u32>)> = vec![
+    let cases = vec![
         (order_no("O1"), vec![5, 2, 1]),
         (order_no("O2"), vec![4, 3]),
         (order_no("O9"), vec![]),
@@ -1041,49 +612,6 @@ async fn refunds_list_filters_and_pages(store: SqlStore) {
         (status(RefundStatus::Failed), vec![4]),
         (status(RefundStatus::Refunding), vec![]),
         (status(RefundStatus::Cancelled), vec![]),
-        (
-            RefundFilter {
-                created_from: Some(at(30)),
-                ..everything()
-            },
-            vec![5, 4, 3],
-        ),
-        (
-            RefundFilter {
-                created_from: Some(just_after(at(30))),
-                ..everything()
-            },
-            vec![5, 4],
-        ),
-        (
-            RefundFilter {
-                created_to: Some(at(20)),
-                ..everything()
-            },
-            vec![2, 1],
-        ),
-        (
-            RefundFilter {
-                created_to: Some(just_before(at(20))),
-                ..everything()
-            },
-            vec![1],
-        ),
-        (
-            RefundFilter {
-                created_from: Some(at(20)),
-                created_to: Some(at(30)),
-                ..everything()
-            },
-            vec![3, 2],
-        ),
-        (
-            RefundFilter {
-                created_from: Some(just_after(at(40))),
-                ..everything()
-            },
-            vec![],
-        ),
         (
             RefundFilter {
                 order_no: Some("O1".to_owned()),
@@ -1102,19 +630,13 @@ async fn refunds_list_filters_and_pages(store: SqlStore) {
             vec![],
         ),
     ];
-    for (filter, expected) in cases {
-        let total = u64::try_from(expected.len()).unwrap();
-        let got = refund_page(&store, app1, filter.clone(), ALL).await;
-        assert_eq!(got, (expected, total), "{filter:?}");
-    }
-
-    // Pages, newest first; the total counts every page.
-    let size2 = |page| PageRequest { page, size: 2 };
-    let pages = [(1, vec![5, 4]), (2, vec![3, 2]), (3, vec![1]), (4, vec![])];
-    for (page, expected) in pages {
-        let got = refund_page(&store, app1, everything(), size2(page)).await;
-        assert_eq!(got, (expected, 5), "page {page}");
-    }
+    let created = |created_from, created_to| RefundFilter {
+        created_from,
+        created_to,
+        ..everything()
+    };
+    let list = |filter, page| refund_page(&store, app1, filter, page);
+    assert_list(list, cases, created).await;
     let one = PageRequest { page: 5, size: 1 };
     assert_eq!(
         refund_page(&store, app1, everything(), one).await,
@@ -1145,13 +667,6 @@ async fn refunds_list_filters_and_pages(store: SqlStore) {
 // ---------------------------------------------------------------------------------------------
 // Settlements
 // ---------------------------------------------------------------------------------------------
-
-fn bank(fiat: &str, account: &str) -> Destination {
-    Destination::Bank {
-        fiat: fiat.to_owned(),
-        account: account.to_owned(),
-    }
-}
 
 async fn stored_settlement(store: &SqlStore, sysid: &str) -> Settlement {
     store
@@ -1215,8 +730,8 @@ async fn settlements_create_and_read(store: SqlStore) {
         settlement_order_no: no("S1"),
         ..settlement(5, app2, 5)
     };
-    create_settlements(&store, &[&on_chain, &wired]).await;
-    create_settlements(&store, &[&registered, &done, &foreign]).await;
+    create(&store, &[&on_chain, &wired]).await;
+    create(&store, &[&registered, &done, &foreign]).await;
 
     for expected in [&on_chain, &wired, &registered, &done, &foreign] {
         let got = stored_settlement(&store, &expected.sysid).await;
@@ -1245,11 +760,7 @@ async fn settlements_create_and_read(store: SqlStore) {
 
     // A settlement of an app that does not exist is refused.
     let orphan = settlement(6, &app_id(9), 60);
-    let changes = ChangeSet {
-        settlements: vec![SettlementChange::Create(orphan.clone())],
-        ..ChangeSet::default()
-    };
-    let result = commit(&store, changes).await;
+    let result = commit(&store, [SettlementChange::Create(orphan.clone())]).await;
     assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
     assert_eq!(store.settlement(&orphan.sysid).await.unwrap(), None);
 }
@@ -1260,7 +771,7 @@ async fn settlements_duplicate_number_rolls_back(store: SqlStore) {
     let paying = order(app1, "O1", 1);
     insert_orders(&store, &[&paying]).await;
     let first = settlement(1, app1, 10);
-    create_settlements(&store, &[&first]).await;
+    create(&store, &[&first]).await;
 
     // The refund and the first settlement come before the clash in the set: both undone.
     let available = merchant_account(app1, "default", Bucket::Available);
@@ -1271,9 +782,8 @@ async fn settlements_duplicate_number_rolls_back(store: SqlStore) {
         destination: bank("USD", "{}"),
         ..settlement(9, app1, 20)
     };
-    let result = commit(
-        &store,
-        ChangeSet {
+    let result = store
+        .commit(ChangeSet {
             refunds: vec![RefundChange::Create(new_refund.clone())],
             settlements: vec![
                 SettlementChange::Create(other.clone()),
@@ -1282,9 +792,8 @@ async fn settlements_duplicate_number_rolls_back(store: SqlStore) {
             postings: vec![fund(&available, 10)],
             events: vec![event("evt_settlement_2", app1, "settlement:2")],
             ..ChangeSet::default()
-        },
-    )
-    .await;
+        })
+        .await;
     assert_eq!(result, Err(CommitError::Conflict));
     let by_no = store
         .settlement_by_no(app1, &first.settlement_order_no)
@@ -1301,7 +810,7 @@ async fn settlements_duplicate_number_rolls_back(store: SqlStore) {
         settlement_order_no: first.settlement_order_no.clone(),
         ..settlement(3, app2, 30)
     };
-    create_settlements(&store, &[&foreign]).await;
+    create(&store, &[&foreign]).await;
 
     // Concurrent creations under one number: exactly one is written, the others conflict.
     let contenders = (0..8)
@@ -1310,23 +819,7 @@ async fn settlements_duplicate_number_rolls_back(store: SqlStore) {
             ..settlement(100 + n, app1, 40)
         })
         .collect::<Vec<_>>();
-    let sets = contenders
-        .iter()
-        .map(|s| ChangeSet {
-            settlements: vec![SettlementChange::Create(s.clone())],
-            ..ChangeSet::default()
-        })
-        .collect();
-    let results = race(&store, sets).await;
-    assert_eq!(
-        results.iter().filter(|r| r.is_ok()).count(),
-        1,
-        "{results:?}"
-    );
-    for result in results.iter().filter(|r| r.is_err()) {
-        assert_eq!(result, &Err(CommitError::Conflict));
-    }
-    let winner = &contenders[results.iter().position(Result::is_ok).unwrap()];
+    let winner = race_to_create(&store, &contenders).await;
     let stored = store.settlement_by_no(app1, &no("RACE")).await.unwrap();
     assert_eq!(stored.as_ref(), Some(winner));
     let page = store
@@ -1345,23 +838,23 @@ async fn settlements_update_compare_and_set(store: SqlStore) {
         ..settlement(2, app1, 20)
     };
     let refused = settlement(3, app1, 30);
-    create_settlements(&store, &[&on_chain, &fiat, &refused]).await;
+    create(&store, &[&on_chain, &fiat, &refused]).await;
 
     // On chain: approved (still pending), then sent, then done.
     let approved = on_chain.approve(at(40)).unwrap();
     assert!(approved.approved && approved.status == SettlementStatus::PendingSettlement);
-    update_settlement(&store, 1, &approved).await.unwrap();
+    update(&store, 1, &approved).await.unwrap();
     assert_eq!(stored_settlement(&store, &on_chain.sysid).await, approved);
     let sending = Settlement {
         tx_hash: Some(tx_hash(11)),
         ..approved.transition(SettlementEvent::Start, at(50)).unwrap()
     };
-    update_settlement(&store, 2, &sending).await.unwrap();
+    update(&store, 2, &sending).await.unwrap();
     assert_eq!(stored_settlement(&store, &on_chain.sysid).await, sending);
     let settled = sending
         .transition(SettlementEvent::Complete, at(60))
         .unwrap();
-    update_settlement(&store, 3, &settled).await.unwrap();
+    update(&store, 3, &settled).await.unwrap();
     assert_eq!(stored_settlement(&store, &on_chain.sysid).await, settled);
 
     // Fiat: approval starts it; the wire's reference comes with completion. Its destination
@@ -1374,8 +867,9 @@ async fn settlements_update_compare_and_set(store: SqlStore) {
             .transition(SettlementEvent::Complete, at(55))
             .unwrap()
     };
-    let changes = ChangeSet {
-        settlements: vec![
+    commit(
+        &store,
+        [
             SettlementChange::Update {
                 expected_version: 1,
                 settlement: wiring,
@@ -1385,9 +879,9 @@ async fn settlements_update_compare_and_set(store: SqlStore) {
                 settlement: wired.clone(),
             },
         ],
-        ..ChangeSet::default()
-    };
-    commit(&store, changes).await.unwrap();
+    )
+    .await
+    .unwrap();
     let got = stored_settlement(&store, &fiat.sysid).await;
     assert_eq!(got, wired);
     assert_eq!(got.destination, fiat.destination);
@@ -1398,31 +892,15 @@ async fn settlements_update_compare_and_set(store: SqlStore) {
         ..refused.transition(SettlementEvent::Reject, at(70)).unwrap()
     };
 
-    // A stale expected version: a conflict, nothing written.
-    let stale = Settlement {
-        version: 3,
-        ..rejected.clone()
-    };
-    assert_eq!(
-        update_settlement(&store, 2, &stale).await,
-        Err(CommitError::Conflict)
-    );
-    assert_eq!(stored_settlement(&store, &refused.sysid).await, refused);
-
-    // A version that does not advance by exactly one is refused, nothing written.
-    for version in [1, 3] {
-        let skewed = Settlement {
-            version,
-            ..rejected.clone()
-        };
-        let result = update_settlement(&store, 1, &skewed).await;
-        assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
-        assert_eq!(stored_settlement(&store, &refused.sysid).await, refused);
-    }
-    update_settlement(&store, 1, &rejected).await.unwrap();
+    // Out of turn, from a stale version or not advancing it by one: refused, nothing written.
+    refused_out_of_turn(&store, &refused, &rejected, || {
+        stored_settlement(&store, &refused.sysid)
+    })
+    .await;
+    update(&store, 1, &rejected).await.unwrap();
     assert_eq!(stored_settlement(&store, &refused.sysid).await, rejected);
     assert_eq!(
-        update_settlement(&store, 1, &rejected).await,
+        update(&store, 1, &rejected).await,
         Err(CommitError::Conflict)
     );
 
@@ -1437,7 +915,7 @@ async fn settlements_update_compare_and_set(store: SqlStore) {
         version: 5,
         ..settled.clone()
     };
-    update_settlement(&store, 4, &cleared).await.unwrap();
+    update(&store, 4, &cleared).await.unwrap();
     assert_eq!(stored_settlement(&store, &on_chain.sysid).await, cleared);
 
     // Unknown settlements conflict; a stale update undoes its set.
@@ -1445,25 +923,25 @@ async fn settlements_update_compare_and_set(store: SqlStore) {
         version: 2,
         ..settlement(9, app1, 10)
     };
+    assert_eq!(update(&store, 1, &ghost).await, Err(CommitError::Conflict));
+    let newcomer = settlement(4, app1, 95);
     assert_eq!(
-        update_settlement(&store, 1, &ghost).await,
+        commit(
+            &store,
+            [
+                SettlementChange::Create(newcomer.clone()),
+                SettlementChange::Update {
+                    expected_version: 4,
+                    settlement: Settlement {
+                        version: 5,
+                        ..cleared.clone()
+                    },
+                },
+            ]
+        )
+        .await,
         Err(CommitError::Conflict)
     );
-    let newcomer = settlement(4, app1, 95);
-    let changes = ChangeSet {
-        settlements: vec![
-            SettlementChange::Create(newcomer.clone()),
-            SettlementChange::Update {
-                expected_version: 4,
-                settlement: Settlement {
-                    version: 5,
-                    ..cleared.clone()
-                },
-            },
-        ],
-        ..ChangeSet::default()
-    };
-    assert_eq!(commit(&store, changes).await, Err(CommitError::Conflict));
     assert_eq!(store.settlement(&newcomer.sysid).await.unwrap(), None);
     assert_eq!(stored_settlement(&store, &on_chain.sysid).await, cleared);
 }
@@ -1494,11 +972,11 @@ async fn settlements_list_filters_and_pages(store: SqlStore) {
         ..settlement(5, app1, 40) // The same instant as s4.
     };
     let s6 = settlement(6, app2, 25);
-    create_settlements(&store, &[&s3, &s6, &s1]).await;
-    create_settlements(&store, &[&s5, &s2, &s4]).await;
+    create(&store, &[&s3, &s6, &s1]).await;
+    create(&store, &[&s5, &s2, &s4]).await;
     // s1 is cancelled later: the status filter sees the update.
     let s1_cancelled = s1.transition(SettlementEvent::Cancel, at(100)).unwrap();
-    update_settlement(&store, 1, &s1_cancelled).await.unwrap();
+    update(&store, 1, &s1_cancelled).await.unwrap();
 
     let everything = SettlementFilter::default;
     assert_eq!(
@@ -1521,7 +999,7 @@ async fn settlements_list_filters_and_pages(store: SqlStore) {
         ..everything()
     };
     use SettlementStatus as S;
-    let cases: Vec<(SettlementFilter, Vec<u32>)> = vec![
+    let cases = vec![
         (merchant("default"), vec![5, 3, 1]),
         (merchant("m2"), vec![4, 2]),
         (merchant("m9"), vec![]),
@@ -1534,42 +1012,6 @@ async fn settlements_list_filters_and_pages(store: SqlStore) {
         (status(S::Rejected), vec![5]),
         (status(S::Cancelled), vec![1]),
         (status(S::Failed), vec![]),
-        (
-            SettlementFilter {
-                created_from: Some(at(30)),
-                ..everything()
-            },
-            vec![5, 4, 3],
-        ),
-        (
-            SettlementFilter {
-                created_from: Some(just_after(at(30))),
-                ..everything()
-            },
-            vec![5, 4],
-        ),
-        (
-            SettlementFilter {
-                created_to: Some(at(20)),
-                ..everything()
-            },
-            vec![2, 1],
-        ),
-        (
-            SettlementFilter {
-                created_to: Some(just_before(at(20))),
-                ..everything()
-            },
-            vec![1],
-        ),
-        (
-            SettlementFilter {
-                created_from: Some(at(20)),
-                created_to: Some(at(30)),
-                ..everything()
-            },
-            vec![3, 2],
-        ),
         (
             SettlementFilter {
                 merchant_id: Some("default".to_owned()),
@@ -1597,18 +1039,14 @@ async fn settlements_list_filters_and_pages(store: SqlStore) {
             vec![],
         ),
     ];
-    for (filter, expected) in cases {
-        let total = u64::try_from(expected.len()).unwrap();
-        let got = settlement_page(&store, app1, filter.clone(), ALL).await;
-        assert_eq!(got, (expected, total), "{filter:?}");
-    }
+    let created = |created_from, created_to| SettlementFilter {
+        created_from,
+        created_to,
+        ..everything()
+    };
+    let list = |filter, page| settlement_page(&store, app1, filter, page);
+    assert_list(list, cases, created).await;
 
-    let size2 = |page| PageRequest { page, size: 2 };
-    let pages = [(1, vec![5, 4]), (2, vec![3, 2]), (3, vec![1]), (4, vec![])];
-    for (page, expected) in pages {
-        let got = settlement_page(&store, app1, everything(), size2(page)).await;
-        assert_eq!(got, (expected, 5), "page {page}");
-    }
     let second = PageRequest { page: 2, size: 2 };
     assert_eq!(
         settlement_page(&store, app1, merchant("default"), second).await,
@@ -1653,9 +1091,9 @@ async fn settlements_in_status_oldest_first(store: SqlStore) {
         status: SettlementStatus::Settled,
         ..settlement(7, app2, 1)
     };
-    create_settlements(&store, &[&p5, &p3]).await;
-    create_settlements(&store, &[&done, &p1, &busy]).await;
-    create_settlements(&store, &[&p4, &p2]).await;
+    create(&store, &[&p5, &p3]).await;
+    create(&store, &[&done, &p1, &busy]).await;
+    create(&store, &[&p4, &p2]).await;
 
     use SettlementStatus as S;
     assert_eq!(
@@ -1685,8 +1123,8 @@ async fn settlements_in_status_oldest_first(store: SqlStore) {
     // Updates move settlements between statuses.
     let approved = p1.approve(at(50)).unwrap();
     let started = approved.transition(SettlementEvent::Start, at(60)).unwrap();
-    update_settlement(&store, 1, &approved).await.unwrap();
-    update_settlement(&store, 2, &started).await.unwrap();
+    update(&store, 1, &approved).await.unwrap();
+    update(&store, 2, &started).await.unwrap();
     assert_eq!(
         in_status(&store, S::PendingSettlement, 100).await,
         vec![2, 3, 4, 5]
@@ -1743,8 +1181,8 @@ async fn payouts_create_and_read(store: SqlStore) {
         reference: format!("sweep:{}", deposit(7).to_lower_hex()),
         ..payout(4, "ETH", PayoutKind::Sweep, 40)
     };
-    create_payouts(&store, &[&full, &refunding]).await;
-    create_payouts(&store, &[&settling, &sweeping]).await;
+    create(&store, &[&full, &refunding]).await;
+    create(&store, &[&settling, &sweeping]).await;
 
     for expected in [&full, &refunding, &settling, &sweeping] {
         assert_eq!(&stored_payout(&store, &expected.id).await, expected);
@@ -1769,7 +1207,7 @@ async fn payouts_create_and_read(store: SqlStore) {
 async fn payouts_duplicate_reference_rolls_back(store: SqlStore) {
     let ids = insert_apps(&store, &[1]).await;
     let first = payout(1, "ETH", PayoutKind::Refund, 10);
-    create_payouts(&store, &[&first]).await;
+    create(&store, &[&first]).await;
 
     // The same object paid again, even from another chain and signer: a conflict that undoes
     // the set (a settlement and a payout before it, a nonce after it).
@@ -1781,9 +1219,8 @@ async fn payouts_duplicate_reference_rolls_back(store: SqlStore) {
         from: deposit(3),
         ..payout(9, "BSC", PayoutKind::Refund, 20)
     };
-    let result = commit(
-        &store,
-        ChangeSet {
+    let result = store
+        .commit(ChangeSet {
             settlements: vec![SettlementChange::Create(new_settlement.clone())],
             payouts: vec![
                 PayoutChange::Create(other.clone()),
@@ -1791,9 +1228,8 @@ async fn payouts_duplicate_reference_rolls_back(store: SqlStore) {
             ],
             nonces: vec![nonce("ETH", hot(1), 0)],
             ..ChangeSet::default()
-        },
-    )
-    .await;
+        })
+        .await;
     assert_eq!(result, Err(CommitError::Conflict));
     let by_reference = store
         .payout_by_reference(PayoutKind::Refund, &first.reference)
@@ -1810,7 +1246,7 @@ async fn payouts_duplicate_reference_rolls_back(store: SqlStore) {
         reference: first.reference.clone(),
         ..payout(3, "ETH", PayoutKind::Sweep, 30)
     };
-    create_payouts(&store, &[&swept]).await;
+    create(&store, &[&swept]).await;
     let by_kind = |kind| {
         let store = store.clone();
         let reference = first.reference.clone();
@@ -1822,16 +1258,15 @@ async fn payouts_duplicate_reference_rolls_back(store: SqlStore) {
 
     // The reference stays taken once its payout is final (failed): still a conflict.
     let given_up = first.moved(PayoutStatus::Failed, at(40)).unwrap();
-    update_payout(&store, 1, &given_up).await.unwrap();
+    update(&store, 1, &given_up).await.unwrap();
     let retry = Payout {
         reference: first.reference.clone(),
         ..payout(4, "ETH", PayoutKind::Refund, 50)
     };
-    let changes = ChangeSet {
-        payouts: vec![PayoutChange::Create(retry.clone())],
-        ..ChangeSet::default()
-    };
-    assert_eq!(commit(&store, changes).await, Err(CommitError::Conflict));
+    assert_eq!(
+        commit(&store, [PayoutChange::Create(retry.clone())]).await,
+        Err(CommitError::Conflict)
+    );
     assert_eq!(store.payout(&retry.id).await.unwrap(), None);
 
     // Concurrent payouts of one object: exactly one is written.
@@ -1841,23 +1276,7 @@ async fn payouts_duplicate_reference_rolls_back(store: SqlStore) {
             ..payout(100 + n, "ETH", PayoutKind::Settlement, 60)
         })
         .collect::<Vec<_>>();
-    let sets = contenders
-        .iter()
-        .map(|p| ChangeSet {
-            payouts: vec![PayoutChange::Create(p.clone())],
-            ..ChangeSet::default()
-        })
-        .collect();
-    let results = race(&store, sets).await;
-    assert_eq!(
-        results.iter().filter(|r| r.is_ok()).count(),
-        1,
-        "{results:?}"
-    );
-    for result in results.iter().filter(|r| r.is_err()) {
-        assert_eq!(result, &Err(CommitError::Conflict));
-    }
-    let winner = &contenders[results.iter().position(Result::is_ok).unwrap()];
+    let winner = race_to_create(&store, &contenders).await;
     let stored = store
         .payout_by_reference(PayoutKind::Settlement, "settlement:RACE")
         .await
@@ -1894,8 +1313,8 @@ async fn payouts_open_and_compare_and_set(store: SqlStore) {
     // The same instant as `broadcast`, a higher id.
     let queued_too = payout(6, "ETH", PayoutKind::GasTopUp, 30);
     let elsewhere = payout(7, "BSC", PayoutKind::Refund, 1);
-    create_payouts(&store, &[&queued_too, &confirmed, &elsewhere]).await;
-    create_payouts(&store, &[&broadcast, &failed, &signed, &queued]).await;
+    create(&store, &[&queued_too, &confirmed, &elsewhere]).await;
+    create(&store, &[&broadcast, &failed, &signed, &queued]).await;
 
     // Only payouts not final yet, of that chain, oldest first; the same instant by id.
     assert_eq!(open_payouts(&store, "ETH", 100).await, vec![1, 2, 3, 6]);
@@ -1917,7 +1336,7 @@ async fn payouts_open_and_compare_and_set(store: SqlStore) {
 
     // Waiting: a note and a later time, still open.
     let waiting = queued.waiting("hot wallet short of gas".to_owned(), at(300), at(40));
-    update_payout(&store, 1, &waiting).await.unwrap();
+    update(&store, 1, &waiting).await.unwrap();
     assert_eq!(stored_payout(&store, &queued.id).await, waiting);
 
     // Signed with a nonce and a transaction; then the note cleared.
@@ -1927,7 +1346,7 @@ async fn payouts_open_and_compare_and_set(store: SqlStore) {
         note: None,
         ..waiting.moved(PayoutStatus::Signed, at(50)).unwrap()
     };
-    update_payout(&store, 2, &now_signed).await.unwrap();
+    update(&store, 2, &now_signed).await.unwrap();
     assert_eq!(stored_payout(&store, &queued.id).await, now_signed);
 
     // Mined: its fee (up to u128::MAX) is stored and it leaves the open list.
@@ -1936,37 +1355,19 @@ async fn payouts_open_and_compare_and_set(store: SqlStore) {
         ..broadcast.moved(PayoutStatus::Confirmed, at(60)).unwrap()
     };
 
-    // A stale expected version: a conflict, nothing written.
-    let stale = Payout {
-        version: 3,
-        ..mined.clone()
-    };
-    assert_eq!(
-        update_payout(&store, 2, &stale).await,
-        Err(CommitError::Conflict)
-    );
-    assert_eq!(stored_payout(&store, &broadcast.id).await, broadcast);
-    // A version that does not advance by exactly one: refused, nothing written.
-    for version in [1, 3] {
-        let skewed = Payout {
-            version,
-            ..mined.clone()
-        };
-        let result = update_payout(&store, 1, &skewed).await;
-        assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
-        assert_eq!(stored_payout(&store, &broadcast.id).await, broadcast);
-    }
-    update_payout(&store, 1, &mined).await.unwrap();
+    // Out of turn, from a stale version or not advancing it by one: refused, nothing written.
+    refused_out_of_turn(&store, &broadcast, &mined, || {
+        stored_payout(&store, &broadcast.id)
+    })
+    .await;
+    update(&store, 1, &mined).await.unwrap();
     assert_eq!(stored_payout(&store, &broadcast.id).await, mined);
     assert_eq!(open_payouts(&store, "ETH", 100).await, vec![1, 2, 6]);
-    assert_eq!(
-        update_payout(&store, 1, &mined).await,
-        Err(CommitError::Conflict)
-    );
+    assert_eq!(update(&store, 1, &mined).await, Err(CommitError::Conflict));
 
     // Failing the signed one: gone from the list too; the other chain is untouched.
     let given_up = signed.moved(PayoutStatus::Failed, at(70)).unwrap();
-    update_payout(&store, 1, &given_up).await.unwrap();
+    update(&store, 1, &given_up).await.unwrap();
     assert_eq!(open_payouts(&store, "ETH", 100).await, vec![1, 6]);
     assert_eq!(open_payouts(&store, "BSC", 100).await, vec![7]);
 
@@ -1975,17 +1376,14 @@ async fn payouts_open_and_compare_and_set(store: SqlStore) {
         version: 2,
         ..payout(9, "ETH", PayoutKind::Refund, 10)
     };
-    assert_eq!(
-        update_payout(&store, 1, &ghost).await,
-        Err(CommitError::Conflict)
-    );
+    assert_eq!(update(&store, 1, &ghost).await, Err(CommitError::Conflict));
     assert_eq!(store.payout(&ghost.id).await.unwrap(), None);
 }
 
 async fn payouts_signed_txs(store: SqlStore) {
     let sending = payout(1, "ETH", PayoutKind::Refund, 10);
     let bystander = payout(2, "ETH", PayoutKind::Settlement, 10);
-    create_payouts(&store, &[&bystander]).await;
+    create(&store, &[&bystander]).await;
     assert!(store.signed_txs(&sending.id).await.unwrap().is_empty());
 
     // Recorded, signed and its first transaction stored in one commit, as the signer does.
@@ -2007,7 +1405,7 @@ async fn payouts_signed_txs(store: SqlStore) {
         signed_txs: vec![first_tx.clone()],
         ..ChangeSet::default()
     };
-    commit(&store, changes).await.unwrap();
+    store.commit(changes).await.unwrap();
     assert_eq!(stored_payout(&store, &sending.id).await, signed);
     assert_eq!(
         store.signed_txs(&sending.id).await.unwrap(),
@@ -2031,21 +1429,18 @@ async fn payouts_signed_txs(store: SqlStore) {
     };
     let early = signed_tx(&sending, 5, 7, 15);
     let other = signed_tx(&bystander, 6, 8, 25);
-    let changes = ChangeSet {
-        signed_txs: vec![
+    commit(
+        &store,
+        [
             twin_high.clone(),
             bumped.clone(),
             other.clone(),
             twin_low.clone(),
         ],
-        ..ChangeSet::default()
-    };
-    commit(&store, changes).await.unwrap();
-    let changes = ChangeSet {
-        signed_txs: vec![early.clone()],
-        ..ChangeSet::default()
-    };
-    commit(&store, changes).await.unwrap();
+    )
+    .await
+    .unwrap();
+    commit(&store, [early.clone()]).await.unwrap();
     let all = store.signed_txs(&sending.id).await.unwrap();
     assert_eq!(
         all,
@@ -2065,11 +1460,7 @@ async fn payouts_signed_txs(store: SqlStore) {
     };
     for bad in [orphan, again] {
         let fresh = signed_tx(&bystander, 10, 8, 60);
-        let changes = ChangeSet {
-            signed_txs: vec![fresh.clone(), bad],
-            ..ChangeSet::default()
-        };
-        let result = commit(&store, changes).await;
+        let result = commit(&store, [fresh.clone(), bad]).await;
         assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
         let of_bystander = store.signed_txs(&bystander.id).await.unwrap();
         assert!(!of_bystander.contains(&fresh), "{of_bystander:?}");
@@ -2165,7 +1556,7 @@ async fn nonces_conflict_rolls_back(store: SqlStore) {
         .await
         .unwrap();
     let queued = payout(1, "ETH", PayoutKind::Refund, 10);
-    create_payouts(&store, &[&queued]).await;
+    create(&store, &[&queued]).await;
 
     // A signer that read the nonce before another took it: its whole set is undone.
     let available = merchant_account(&ids[0], "default", Bucket::Available);
@@ -2200,8 +1591,8 @@ async fn nonces_conflict_rolls_back(store: SqlStore) {
         events: vec![event("evt_signed", &ids[0], "refund:1")],
         ..ChangeSet::default()
     };
-    assert_eq!(commit(&store, set(4)).await, Err(CommitError::Conflict));
-    assert_eq!(commit(&store, set(3)).await, Err(CommitError::Conflict));
+    assert_eq!(store.commit(set(4)).await, Err(CommitError::Conflict));
+    assert_eq!(store.commit(set(3)).await, Err(CommitError::Conflict));
     assert_eq!(store.refund(&new_refund.sysid).await.unwrap(), None);
     assert_eq!(store.settlement(&new_settlement.sysid).await.unwrap(), None);
     assert_eq!(store.payout(&new_payout.id).await.unwrap(), None);
@@ -2213,7 +1604,7 @@ async fn nonces_conflict_rolls_back(store: SqlStore) {
     assert!(!event_stored(&store, "evt_signed").await);
 
     // With the next nonce, all of it is written.
-    commit(&store, set(5)).await.unwrap();
+    store.commit(set(5)).await.unwrap();
     assert!(store.refund(&new_refund.sysid).await.unwrap().is_some());
     assert!(
         store
@@ -2235,20 +1626,9 @@ async fn nonces_taken_concurrently(store: SqlStore) {
     // Ten signers race for the first nonce of a new address, then for the next one.
     for taken in [0, 1] {
         let sets = (0..10)
-            .map(|_| ChangeSet {
-                nonces: vec![nonce("ETH", hot(1), taken)],
-                ..ChangeSet::default()
-            })
+            .map(|_| change_set([nonce("ETH", hot(1), taken)]))
             .collect();
-        let results = race(&store, sets).await;
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "{results:?}"
-        );
-        for result in results.iter().filter(|r| r.is_err()) {
-            assert_eq!(result, &Err(CommitError::Conflict));
-        }
+        sole_winner(&race(&store, sets).await);
         assert_eq!(next_nonce(&store, "ETH", hot(1)).await, Some(taken + 1));
     }
 }
@@ -2536,9 +1916,8 @@ async fn ledger_guarded_accounts(store: SqlStore) {
     let new_refund = refund(1, &paying, 20);
     let new_settlement = settlement(1, app, 20);
     let new_payout = payout(1, "ETH", PayoutKind::Refund, 20);
-    let result = commit(
-        &store,
-        ChangeSet {
+    let result = store
+        .commit(ChangeSet {
             refunds: vec![RefundChange::Create(new_refund.clone())],
             settlements: vec![SettlementChange::Create(new_settlement.clone())],
             payouts: vec![PayoutChange::Create(new_payout.clone())],
@@ -2547,9 +1926,8 @@ async fn ledger_guarded_accounts(store: SqlStore) {
             postings: vec![fund(&other, 50), pay_out(5), reserve(1)],
             events: vec![event("evt_refused", app, "refund:1")],
             ..ChangeSet::default()
-        },
-    )
-    .await;
+        })
+        .await;
     assert_eq!(result, insufficient(&available));
     assert_eq!(store.refund(&new_refund.sysid).await.unwrap(), None);
     assert_eq!(store.settlement(&new_settlement.sysid).await.unwrap(), None);
@@ -2714,12 +2092,11 @@ async fn ledger_reserves_concurrently(store: SqlStore) {
     post(&store, &[fund(&available, START)]).await.unwrap();
 
     let sets = (0..20)
-        .map(|n| ChangeSet {
-            postings: vec![Posting {
+        .map(|n| {
+            change_set([Posting {
                 reference: format!("refund:RF{n}"),
                 ..posting(&available, &reserved, AMOUNT, PostingKind::Reserve)
-            }],
-            ..ChangeSet::default()
+            }])
         })
         .collect();
     let results = race(&store, sets).await;
@@ -2764,10 +2141,7 @@ async fn ledger_reserve_and_release_concurrently(store: SqlStore) {
             } else {
                 posting(&reserved, &available, 10, PostingKind::Release)
             };
-            ChangeSet {
-                postings: vec![moved],
-                ..ChangeSet::default()
-            }
+            change_set([moved])
         })
         .collect();
     let results = race(&store, sets).await;
@@ -2794,9 +2168,8 @@ async fn money_change_set_all_or_nothing(store: SqlStore) {
     let pending_refund = refund(1, &paying, 10);
     let pending_settlement = settlement(1, app, 10);
     let queued = payout(1, "ETH", PayoutKind::Refund, 10);
-    commit(
-        &store,
-        ChangeSet {
+    store
+        .commit(ChangeSet {
             refunds: vec![RefundChange::Create(pending_refund.clone())],
             settlements: vec![SettlementChange::Create(pending_settlement.clone())],
             payouts: vec![PayoutChange::Create(queued.clone())],
@@ -2806,10 +2179,9 @@ async fn money_change_set_all_or_nothing(store: SqlStore) {
             ],
             events: vec![event("evt_round_0", app, "refund:1")],
             ..ChangeSet::default()
-        },
-    )
-    .await
-    .unwrap();
+        })
+        .await
+        .unwrap();
     take_nonces(&store, &[nonce("ETH", hot(1), 2)])
         .await
         .unwrap();
@@ -2866,12 +2238,12 @@ async fn money_change_set_all_or_nothing(store: SqlStore) {
     };
 
     // Paying out more than is reserved: nothing of the set happens.
-    let result = commit(&store, round(vec![pay_out(4_001)], announce())).await;
+    let result = store.commit(round(vec![pay_out(4_001)], announce())).await;
     assert_eq!(result, Err(CommitError::Insufficient(reserved.key())));
     untouched().await;
     // Nor when an earlier posting of the set went through.
     let postings = vec![reserve(5_000), pay_out(9_001)];
-    let result = commit(&store, round(postings, announce())).await;
+    let result = store.commit(round(postings, announce())).await;
     assert_eq!(result, Err(CommitError::Insufficient(reserved.key())));
     untouched().await;
 
@@ -2881,12 +2253,12 @@ async fn money_change_set_all_or_nothing(store: SqlStore) {
         event("evt_round_0", app, "refund:1"),
     ];
     let postings = || vec![reserve(5_000), pay_out(9_000)];
-    let result = commit(&store, round(postings(), events)).await;
+    let result = store.commit(round(postings(), events)).await;
     assert!(matches!(result, Err(CommitError::Store(_))), "{result:?}");
     untouched().await;
 
     // Every part valid: all of it is written.
-    commit(&store, round(postings(), announce())).await.unwrap();
+    store.commit(round(postings(), announce())).await.unwrap();
     assert_eq!(
         store.refund(&pending_refund.sysid).await.unwrap(),
         Some(sent)

@@ -1,7 +1,6 @@
 //! The chain conformance suite (`wcheckout_testkit::chain_conformance`) against the EVM adapter
 //! (`EvmChainReader`, `EvmChainWriter`) on a local anvil node (installed by `npm ci`), with two
 //! test stablecoins deployed. Each case gets a node of its own.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 use std::time::Duration;
