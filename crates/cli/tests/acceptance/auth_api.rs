@@ -4,18 +4,15 @@
 //! responses, secret rotation and disabled apps. Every refused create-order creates nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::Duration;
-
-use crate::common::{Db, TestGateway, retcode, signed_headers_at};
+use crate::common::{Db, TestGateway, retcode, signed_headers_at, signed_parts};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use wcheckout_app::admin::{AppChanges, IssuedCredentials};
+use wcheckout_client::routes::{
+    CANCEL_ORDER, CANCEL_REFUND, CREATE_ORDER, LIST_ORDERS, ORDER_INFO, TOKEN, with_query,
+};
 use wcheckout_client::signature::{self, QueryForm, SignedParts};
 use wcheckout_domain::ports::Clock;
-
-const TOKEN_PATH: &str = "/user/auth/oauth2/token";
-const CREATE: &str = "/checkout/order/create";
-const LIST: &str = "/checkout/order/list";
 
 fn order_body(order_no: &str) -> String {
     json!({
@@ -27,55 +24,9 @@ fn order_body(order_no: &str) -> String {
     .to_string()
 }
 
-/// A timestamp (ms) on the gateway's clock. Waits 2 ms first so that two requests with the
-/// same content never share a signature (and look like a replay) by accident.
-fn fresh_timestamp(gw: &TestGateway) -> String {
-    std::thread::sleep(Duration::from_millis(2));
-    gw.clock.now().millis().to_string()
-}
-
-/// Bearer + a correct signature at a fresh timestamp on the gateway's clock.
-fn headers_for(
-    gw: &TestGateway,
-    token: &str,
-    sign_key: &str,
-    method: &str,
-    path_and_query: &str,
-    body: &str,
-) -> Vec<(&'static str, String)> {
-    let timestamp = fresh_timestamp(gw);
-    signed_headers_at(token, sign_key, method, path_and_query, body, &timestamp)
-}
-
 /// `headers` without the one named `name`.
 fn without(headers: Vec<(&'static str, String)>, name: &str) -> Vec<(&'static str, String)> {
     headers.into_iter().filter(|(n, _)| *n != name).collect()
-}
-
-/// Sends exactly these headers and body; returns status, headers and the raw body text.
-async fn send_raw(
-    gw: &TestGateway,
-    method: &str,
-    path_and_query: &str,
-    body: &str,
-    headers: &[(&str, String)],
-) -> (u16, HeaderMap, String) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = gw
-        .http
-        .request(method, format!("{}{path_and_query}", gw.base_url));
-    for (name, value) in headers {
-        request = request.header(*name, value);
-    }
-    if !body.is_empty() {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_owned());
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.text().await.unwrap())
 }
 
 /// Sends and checks the answer is an HTTP 200 envelope with `code` and, when given, `message`.
@@ -98,6 +49,34 @@ async fn expect_refusal(
     answer
 }
 
+/// A CreateCheckoutOrder of `body`, signed now with `token` and `sign_key` and sent with the
+/// `extra` headers too, is refused with `code` and `message`.
+async fn create_refused(
+    gw: &TestGateway,
+    token: &str,
+    sign_key: &str,
+    body: &str,
+    extra: &[(&'static str, String)],
+    code: &str,
+    message: &str,
+) {
+    let mut headers = gw.headers_now(token, sign_key, "POST", CREATE_ORDER, body);
+    headers.extend(extra.iter().cloned());
+    create_refused_with(gw, body, &headers, code, message).await;
+}
+
+/// A CreateCheckoutOrder of `body` sent with exactly `headers` is refused with `code` and
+/// `message`.
+async fn create_refused_with(
+    gw: &TestGateway,
+    body: &str,
+    headers: &[(&str, String)],
+    code: &str,
+    message: &str,
+) {
+    expect_refusal(gw, "POST", CREATE_ORDER, body, headers, code, Some(message)).await;
+}
+
 /// The number of orders `credentials`' app has, through a valid signed list call.
 async fn order_count(
     gw: &TestGateway,
@@ -105,9 +84,9 @@ async fn order_count(
     extra: &[(&'static str, String)],
 ) -> u64 {
     let token = gw.token(credentials).await;
-    let mut headers = headers_for(gw, &token, &credentials.sign_key, "POST", LIST, "{}");
+    let mut headers = gw.headers_now(&token, &credentials.sign_key, "POST", LIST_ORDERS, "{}");
     headers.extend(extra.iter().cloned());
-    let (status, _, list) = gw.send("POST", LIST, "{}", &headers).await;
+    let (status, _, list) = gw.send("POST", LIST_ORDERS, "{}", &headers).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(retcode(&list), "200", "{list}");
     list["retdata"]["total"].as_u64().unwrap()
@@ -119,9 +98,9 @@ type TokenBody<'a> = Option<(&'a str, String)>;
 /// POSTs to the token endpoint with a query string and an optional body of `content_type`.
 async fn token_call(gw: &TestGateway, query: &str, body: TokenBody<'_>) -> (u16, Value) {
     let url = if query.is_empty() {
-        format!("{}{TOKEN_PATH}", gw.base_url)
+        format!("{}{TOKEN}", gw.base_url)
     } else {
-        format!("{}{TOKEN_PATH}?{query}", gw.base_url)
+        format!("{}{TOKEN}?{query}", gw.base_url)
     };
     let mut request = gw.http.post(url);
     if let Some((content_type, body)) = body {
@@ -170,8 +149,8 @@ fn token_refused(status: u16, answer: &Value, code: &str, message: &str) {
 
 /// True when `token` opens a signed list call for `credentials`' app.
 async fn token_works(gw: &TestGateway, credentials: &IssuedCredentials, token: &str) -> bool {
-    let headers = headers_for(gw, token, &credentials.sign_key, "POST", LIST, "{}");
-    let (status, _, list) = gw.send("POST", LIST, "{}", &headers).await;
+    let headers = gw.headers_now(token, &credentials.sign_key, "POST", LIST_ORDERS, "{}");
+    let (status, _, list) = gw.send("POST", LIST_ORDERS, "{}", &headers).await;
     assert_eq!(status, 200, "{list}");
     retcode(&list) == "200"
 }
@@ -197,15 +176,7 @@ fn assert_response_signed(
         (text("signature"), text("d-signature"), text("timestamp"));
     assert_eq!(signature_header, d_signature);
     assert!(timestamp.parse::<i64>().is_ok(), "{timestamp}");
-    let (path, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    let parts = SignedParts {
-        method,
-        path,
-        query,
-        body: body.as_bytes(),
-    };
+    let parts = signed_parts(method, path_and_query, body.as_bytes());
     assert!(
         signature::verify_request(
             credentials.sign_key.as_bytes(),
@@ -232,6 +203,53 @@ fn assert_response_signed(
         &timestamp,
         &signature_header
     ));
+}
+
+/// Sends exactly this request; asserts an HTTP 200 answer whose text holds `expected`; the
+/// answer's headers and text.
+async fn answer_holding(
+    gw: &TestGateway,
+    method: &str,
+    path_and_query: &str,
+    body: &str,
+    headers: &[(&str, String)],
+    expected: &str,
+) -> (HeaderMap, String) {
+    let (status, response_headers, raw) = gw.send_raw(method, path_and_query, body, headers).await;
+    assert_eq!(status, 200, "{raw}");
+    assert!(raw.contains(expected), "{raw}");
+    (response_headers, raw)
+}
+
+/// A request signed now with `token` and `credentials`' key: its answer holds `expected` and
+/// is signed (see [`assert_response_signed`]).
+async fn assert_signed_answer(
+    gw: &TestGateway,
+    credentials: &IssuedCredentials,
+    token: &str,
+    method: &str,
+    path_and_query: &str,
+    body: &str,
+    expected: &str,
+) {
+    let headers = gw.headers_now(token, &credentials.sign_key, method, path_and_query, body);
+    let (response_headers, raw) =
+        answer_holding(gw, method, path_and_query, body, &headers, expected).await;
+    assert_response_signed(credentials, method, path_and_query, &response_headers, &raw);
+}
+
+/// The answer to exactly this request holds `expected` and is not signed.
+async fn assert_unsigned_answer(
+    gw: &TestGateway,
+    method: &str,
+    path_and_query: &str,
+    body: &str,
+    headers: &[(&str, String)],
+    expected: &str,
+) {
+    let (response_headers, _) =
+        answer_holding(gw, method, path_and_query, body, headers, expected).await;
+    assert_unsigned(&response_headers);
 }
 
 fn assert_unsigned(headers: &HeaderMap) {
@@ -437,16 +455,14 @@ async fn access_token_expires(gw: TestGateway) {
     );
     gw.clock.advance_secs(2);
     // Signed at the gateway's (moved) time: only the token is stale.
-    let body = order_body("exp-1");
-    let headers = headers_for(&gw, &access, &app.sign_key, "POST", CREATE, &body);
-    expect_refusal(
+    create_refused(
         &gw,
-        "POST",
-        CREATE,
-        &body,
-        &headers,
+        &access,
+        &app.sign_key,
+        &order_body("exp-1"),
+        &[],
         "00004",
-        Some("access token invalid or expired"),
+        "access token invalid or expired",
     )
     .await;
     // The refresh token outlives it.
@@ -470,30 +486,22 @@ async fn bearer_and_signature_refusals(gw: TestGateway) {
 
     let body = next_body();
     let headers = without(
-        headers_for(&gw, &token, key, "POST", CREATE, &body),
+        gw.headers_now(&token, key, "POST", CREATE_ORDER, &body),
         "authorization",
     );
-    let (_, response_headers, _) = gw.send("POST", CREATE, &body, &headers).await;
+    let (_, response_headers, _) = gw.send("POST", CREATE_ORDER, &body, &headers).await;
     assert_unsigned(&response_headers);
-    expect_refusal(
-        &gw,
-        "POST",
-        CREATE,
-        &body,
-        &headers,
-        "00004",
-        Some("access token missing"),
-    )
-    .await;
+    create_refused_with(&gw, &body, &headers, "00004", "access token missing").await;
 
     for garbage in ["Bearer garbage", "Bearer ", "Basic Zm9vOmJhcg==", "garbage"] {
         let body = next_body();
         let mut headers = without(
-            headers_for(&gw, &token, key, "POST", CREATE, &body),
+            gw.headers_now(&token, key, "POST", CREATE_ORDER, &body),
             "authorization",
         );
         headers.push(("authorization", garbage.to_owned()));
-        let answer = expect_refusal(&gw, "POST", CREATE, &body, &headers, "00004", None).await;
+        let answer =
+            expect_refusal(&gw, "POST", CREATE_ORDER, &body, &headers, "00004", None).await;
         assert!(
             answer["retmsg"]
                 .as_str()
@@ -503,64 +511,32 @@ async fn bearer_and_signature_refusals(gw: TestGateway) {
         );
     }
 
-    let body = next_body();
-    let headers = without(
-        headers_for(&gw, &token, key, "POST", CREATE, &body),
-        "signature",
-    );
-    expect_refusal(
-        &gw,
-        "POST",
-        CREATE,
-        &body,
-        &headers,
-        "00006",
-        Some("Access denied: Missing header [SIGNATURE]"),
-    )
-    .await;
+    for missing in ["SIGNATURE", "TIMESTAMP"] {
+        let body = next_body();
+        let headers = without(
+            gw.headers_now(&token, key, "POST", CREATE_ORDER, &body),
+            &missing.to_lowercase(),
+        );
+        let message = format!("Access denied: Missing header [{missing}]");
+        create_refused_with(&gw, &body, &headers, "00006", &message).await;
+    }
 
     let body = next_body();
-    let headers = without(
-        headers_for(&gw, &token, key, "POST", CREATE, &body),
-        "timestamp",
-    );
-    expect_refusal(
+    create_refused(
         &gw,
-        "POST",
-        CREATE,
+        &token,
+        "another sign key",
         &body,
-        &headers,
-        "00006",
-        Some("Access denied: Missing header [TIMESTAMP]"),
-    )
-    .await;
-
-    let body = next_body();
-    let headers = headers_for(&gw, &token, "another sign key", "POST", CREATE, &body);
-    expect_refusal(
-        &gw,
-        "POST",
-        CREATE,
-        &body,
-        &headers,
+        &[],
         "00007",
-        Some("signature invalid"),
+        "signature invalid",
     )
     .await;
 
     // Signed over another body than the one sent.
     let body = next_body();
-    let headers = headers_for(&gw, &token, key, "POST", CREATE, &order_body("other"));
-    expect_refusal(
-        &gw,
-        "POST",
-        CREATE,
-        &body,
-        &headers,
-        "00007",
-        Some("signature invalid"),
-    )
-    .await;
+    let headers = gw.headers_now(&token, key, "POST", CREATE_ORDER, &order_body("other"));
+    create_refused_with(&gw, &body, &headers, "00007", "signature invalid").await;
 
     let outside = "TIMESTAMP is outside the allowed window of 2 minutes";
     for (label, timestamp, message) in [
@@ -578,8 +554,8 @@ async fn bearer_and_signature_refusals(gw: TestGateway) {
         ),
     ] {
         let body = next_body();
-        let headers = signed_headers_at(&token, key, "POST", CREATE, &body, &timestamp);
-        let (status, _, answer) = gw.send("POST", CREATE, &body, &headers).await;
+        let headers = signed_headers_at(&token, key, "POST", CREATE_ORDER, &body, &timestamp);
+        let (status, _, answer) = gw.send("POST", CREATE_ORDER, &body, &headers).await;
         assert_eq!(status, 200, "{label}: {answer}");
         assert_eq!(retcode(&answer), "00007", "{label}: {answer}");
         assert_eq!(answer["retmsg"], message, "{label}: {answer}");
@@ -596,18 +572,16 @@ async fn replay_is_refused(gw: TestGateway) {
     let app = gw.create_app().await;
     let token = gw.token(&app).await;
     let body = order_body("replayed-1");
-    let headers = headers_for(&gw, &token, &app.sign_key, "POST", CREATE, &body);
-    let (status, _, first) = gw.send("POST", CREATE, &body, &headers).await;
+    let headers = gw.headers_now(&token, &app.sign_key, "POST", CREATE_ORDER, &body);
+    let (status, _, first) = gw.send("POST", CREATE_ORDER, &body, &headers).await;
     assert_eq!(status, 200);
     assert_eq!(retcode(&first), "200", "{first}");
-    expect_refusal(
+    create_refused_with(
         &gw,
-        "POST",
-        CREATE,
         &body,
         &headers,
         "00007",
-        Some("request replayed: this signature was already used"),
+        "request replayed: this signature was already used",
     )
     .await;
     // A replay of a refused signature is refused too, even with another token of the app.
@@ -616,10 +590,10 @@ async fn replay_is_refused(gw: TestGateway) {
         .into_iter()
         .chain([("authorization", format!("Bearer {other_token}"))])
         .collect();
-    expect_refusal(&gw, "POST", CREATE, &body, &headers, "00007", None).await;
+    expect_refusal(&gw, "POST", CREATE_ORDER, &body, &headers, "00007", None).await;
     // The same content signed again (new timestamp) is an ordinary idempotent re-send.
-    let headers = headers_for(&gw, &token, &app.sign_key, "POST", CREATE, &body);
-    let (_, _, again) = gw.send("POST", CREATE, &body, &headers).await;
+    let headers = gw.headers_now(&token, &app.sign_key, "POST", CREATE_ORDER, &body);
+    let (_, _, again) = gw.send("POST", CREATE_ORDER, &body, &headers).await;
     assert_eq!(retcode(&again), "200", "{again}");
     assert_eq!(again["retdata"]["sysid"], first["retdata"]["sysid"]);
     assert_eq!(order_count(&gw, &app, &[]).await, 1);
@@ -629,14 +603,14 @@ async fn tolerant_signature_forms(gw: TestGateway) {
     let app = gw.create_app().await;
     let token = gw.token(&app).await;
     let key = app.sign_key.as_str();
-    let created = gw.signed(&app, "POST", CREATE, &order_body("tol-1")).await;
+    let created = gw.create_order(&app, order_body("tol-1")).await;
     assert_eq!(retcode(&created), "200", "{created}");
 
     // GET query string signed without its `?`.
-    let timestamp = fresh_timestamp(&gw);
+    let timestamp = gw.fresh_timestamp();
     let parts = SignedParts {
         method: "GET",
-        path: "/checkout/order/info",
+        path: ORDER_INFO,
         query: "orderNo=tol-1",
         body: b"",
     };
@@ -649,9 +623,8 @@ async fn tolerant_signature_forms(gw: TestGateway) {
         ("signature", without_mark),
         ("timestamp", timestamp),
     ];
-    let (status, _, info) = gw
-        .send("GET", "/checkout/order/info?orderNo=tol-1", "", &headers)
-        .await;
+    let info_path = with_query(ORDER_INFO, "orderNo", "tol-1");
+    let (status, _, info) = gw.send("GET", &info_path, "", &headers).await;
     assert_eq!(status, 200);
     assert_eq!(retcode(&info), "200", "{info}");
     assert_eq!(info["retdata"]["orderNo"], "tol-1");
@@ -663,8 +636,8 @@ async fn tolerant_signature_forms(gw: TestGateway) {
         signature::strip_json_whitespace(pretty.as_bytes()),
         compact.as_bytes()
     );
-    let headers = headers_for(&gw, &token, key, "POST", CREATE, compact);
-    let (_, _, created) = gw.send("POST", CREATE, pretty, &headers).await;
+    let headers = gw.headers_now(&token, key, "POST", CREATE_ORDER, compact);
+    let (_, _, created) = gw.send("POST", CREATE_ORDER, pretty, &headers).await;
     assert_eq!(retcode(&created), "200", "{created}");
     assert_eq!(
         created["retdata"]["customerId"], "c 1",
@@ -672,49 +645,43 @@ async fn tolerant_signature_forms(gw: TestGateway) {
     );
     // ... and the pretty form signed as sent.
     let pretty3 = pretty.replace("tol-2", "tol-3");
-    let headers = headers_for(&gw, &token, key, "POST", CREATE, &pretty3);
-    let (_, _, created) = gw.send("POST", CREATE, &pretty3, &headers).await;
+    let headers = gw.headers_now(&token, key, "POST", CREATE_ORDER, &pretty3);
+    let (_, _, created) = gw.send("POST", CREATE_ORDER, &pretty3, &headers).await;
     assert_eq!(retcode(&created), "200", "{created}");
 
-    // `D-Signature` / `D-Timestamp` as request header names.
-    let body = order_body("tol-4");
-    let headers: Vec<_> = headers_for(&gw, &token, key, "POST", CREATE, &body)
-        .into_iter()
-        .map(|(name, value)| match name {
-            "signature" => ("D-Signature", value),
-            "timestamp" => ("D-Timestamp", value),
-            other => (other, value),
-        })
-        .collect();
-    let (_, _, created) = gw.send("POST", CREATE, &body, &headers).await;
-    assert_eq!(retcode(&created), "200", "{created}");
-
-    // Header names are case-insensitive.
-    let body = order_body("tol-5");
-    let headers: Vec<_> = headers_for(&gw, &token, key, "POST", CREATE, &body)
-        .into_iter()
-        .map(|(name, value)| match name {
-            "signature" => ("SIGNATURE", value),
-            "timestamp" => ("TIMESTAMP", value),
-            "authorization" => ("Authorization", value.replace("Bearer", "bearer")),
-            other => (other, value),
-        })
-        .collect();
-    let (_, _, created) = gw.send("POST", CREATE, &body, &headers).await;
-    assert_eq!(retcode(&created), "200", "{created}");
-    // ... in any mix of cases, the aliases too.
-    let body = order_body("tol-6");
-    let headers: Vec<_> = headers_for(&gw, &token, key, "POST", CREATE, &body)
-        .into_iter()
-        .map(|(name, value)| match name {
-            "signature" => ("d-SIGNATURE", value),
-            "timestamp" => ("D-TimeStamp", value),
-            "authorization" => ("AUTHORIZATION", value.replace("Bearer", "BEARER")),
-            other => (other, value),
-        })
-        .collect();
-    let (_, _, created) = gw.send("POST", CREATE, &body, &headers).await;
-    assert_eq!(retcode(&created), "200", "{created}");
+    // `D-Signature` / `D-Timestamp` as request header names; header names in any case, the
+    // aliases too, and the Bearer scheme in any case.
+    for (order_no, names, bearer) in [
+        (
+            "tol-4",
+            ["D-Signature", "D-Timestamp", "authorization"],
+            "Bearer",
+        ),
+        (
+            "tol-5",
+            ["SIGNATURE", "TIMESTAMP", "Authorization"],
+            "bearer",
+        ),
+        (
+            "tol-6",
+            ["d-SIGNATURE", "D-TimeStamp", "AUTHORIZATION"],
+            "BEARER",
+        ),
+    ] {
+        let body = order_body(order_no);
+        let headers: Vec<_> = gw
+            .headers_now(&token, key, "POST", CREATE_ORDER, &body)
+            .into_iter()
+            .map(|(name, value)| match name {
+                "signature" => (names[0], value),
+                "timestamp" => (names[1], value),
+                "authorization" => (names[2], value.replace("Bearer", bearer)),
+                other => (other, value),
+            })
+            .collect();
+        let (_, _, created) = gw.send("POST", CREATE_ORDER, &body, &headers).await;
+        assert_eq!(retcode(&created), "200", "{order_no}: {created}");
+    }
 
     assert_eq!(order_count(&gw, &app, &[]).await, 6);
 }
@@ -723,8 +690,8 @@ async fn ip_allow_list(gw: TestGateway) {
     let fenced = gw.create_app_allowing(&["10.0.0.0/8"]).await;
     let token = gw.token(&fenced).await;
     let body = order_body("ip-1");
-    let headers = headers_for(&gw, &token, &fenced.sign_key, "POST", CREATE, &body);
-    let (status, response_headers, raw) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
+    let headers = gw.headers_now(&token, &fenced.sign_key, "POST", CREATE_ORDER, &body);
+    let (status, response_headers, raw) = gw.send_raw("POST", CREATE_ORDER, &body, &headers).await;
     assert_eq!(status, 200);
     let answer: Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(retcode(&answer), "00009", "{raw}");
@@ -732,22 +699,19 @@ async fn ip_allow_list(gw: TestGateway) {
     // The refusal is not signed: the request failed authentication.
     assert_unsigned(&response_headers);
     // Without trusted proxies, X-Forwarded-For is not believed.
-    let body = order_body("ip-3");
-    let mut headers = headers_for(&gw, &token, &fenced.sign_key, "POST", CREATE, &body);
-    headers.push(("x-forwarded-for", "10.1.2.3".to_owned()));
-    expect_refusal(
+    create_refused(
         &gw,
-        "POST",
-        CREATE,
-        &body,
-        &headers,
+        &token,
+        &fenced.sign_key,
+        &order_body("ip-3"),
+        &[("x-forwarded-for", "10.1.2.3".to_owned())],
         "00009",
-        Some("ip not matched: 127.0.0.1"),
+        "ip not matched: 127.0.0.1",
     )
     .await;
 
     let open = gw.create_app_allowing(&["127.0.0.1/32"]).await;
-    let created = gw.signed(&open, "POST", CREATE, &order_body("ip-4")).await;
+    let created = gw.create_order(&open, order_body("ip-4")).await;
     assert_eq!(retcode(&created), "200", "{created}");
     assert_eq!(order_count(&gw, &open, &[]).await, 1);
 
@@ -760,66 +724,42 @@ async fn ip_allow_list(gw: TestGateway) {
     assert_eq!(order_count(&gw, &fenced, &[]).await, 0);
 }
 
-async fn forwarded_for_behind_trusted_proxy(gw: TestGateway) {
+/// `gw` stopped, and in its place a gateway on the same engine that believes
+/// `X-Forwarded-For` from 127.0.0.1.
+async fn behind_trusted_proxy(gw: TestGateway) -> TestGateway {
     let db = gw.db;
     drop(gw);
-    let gw = TestGateway::start_with(db, |c| {
+    TestGateway::start_with(db, |c| {
         c.server.trusted_proxies = vec!["127.0.0.1/32".into()];
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+async fn forwarded_for_behind_trusted_proxy(gw: TestGateway) {
+    let gw = behind_trusted_proxy(gw).await;
     let fenced = gw.create_app_allowing(&["10.0.0.0/8"]).await;
     let token = gw.token(&fenced).await;
     let forwarded = |ip: &str| ("x-forwarded-for", ip.to_owned());
 
     let body = order_body("xff-1");
-    let mut headers = headers_for(&gw, &token, &fenced.sign_key, "POST", CREATE, &body);
+    let mut headers = gw.headers_now(&token, &fenced.sign_key, "POST", CREATE_ORDER, &body);
     headers.push(forwarded("10.1.2.3"));
-    let (status, _, created) = gw.send("POST", CREATE, &body, &headers).await;
+    let (status, _, created) = gw.send("POST", CREATE_ORDER, &body, &headers).await;
     assert_eq!(status, 200);
     assert_eq!(retcode(&created), "200", "{created}");
 
-    let body = order_body("xff-2");
-    let headers = headers_for(&gw, &token, &fenced.sign_key, "POST", CREATE, &body);
-    expect_refusal(
-        &gw,
-        "POST",
-        CREATE,
-        &body,
-        &headers,
-        "00009",
-        Some("ip not matched: 127.0.0.1"),
-    )
-    .await;
-
-    let body = order_body("xff-3");
-    let mut headers = headers_for(&gw, &token, &fenced.sign_key, "POST", CREATE, &body);
-    headers.push(forwarded("192.168.1.1"));
-    expect_refusal(
-        &gw,
-        "POST",
-        CREATE,
-        &body,
-        &headers,
-        "00009",
-        Some("ip not matched: 192.168.1.1"),
-    )
-    .await;
-
-    // The right-most untrusted entry counts: a client cannot prepend an allowed address.
-    let body = order_body("xff-4");
-    let mut headers = headers_for(&gw, &token, &fenced.sign_key, "POST", CREATE, &body);
-    headers.push(forwarded("10.9.9.9, 192.168.1.1"));
-    expect_refusal(
-        &gw,
-        "POST",
-        CREATE,
-        &body,
-        &headers,
-        "00009",
-        Some("ip not matched: 192.168.1.1"),
-    )
-    .await;
+    for (order_no, forwarded_for, seen) in [
+        ("xff-2", None, "127.0.0.1"),
+        ("xff-3", Some("192.168.1.1"), "192.168.1.1"),
+        // The right-most untrusted entry counts: a client cannot prepend an allowed address.
+        ("xff-4", Some("10.9.9.9, 192.168.1.1"), "192.168.1.1"),
+    ] {
+        let extra: Vec<_> = forwarded_for.map(forwarded).into_iter().collect();
+        let (body, message) = (order_body(order_no), format!("ip not matched: {seen}"));
+        let key = &fenced.sign_key;
+        create_refused(&gw, &token, key, &body, &extra, "00009", &message).await;
+    }
 
     assert_eq!(order_count(&gw, &fenced, &[forwarded("10.1.2.3")]).await, 1);
 }
@@ -830,71 +770,71 @@ async fn responses_are_signed(gw: TestGateway) {
     let key = app.sign_key.as_str();
 
     let body = order_body("sig-1");
-    let headers = headers_for(&gw, &token, key, "POST", CREATE, &body);
-    let (status, response_headers, raw) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
-    assert_eq!(status, 200, "{raw}");
-    assert!(raw.contains(r#""retcode":"200""#), "{raw}");
-    assert_response_signed(&app, "POST", CREATE, &response_headers, &raw);
-
-    let info = "/checkout/order/info?orderNo=sig-1";
-    let headers = headers_for(&gw, &token, key, "GET", info, "");
-    let (_, response_headers, raw) = send_raw(&gw, "GET", info, "", &headers).await;
-    assert!(raw.contains(r#""orderNo":"sig-1""#), "{raw}");
-    assert_response_signed(&app, "GET", info, &response_headers, &raw);
+    let created = r#""retcode":"200""#;
+    assert_signed_answer(&gw, &app, &token, "POST", CREATE_ORDER, &body, created).await;
+    let info: &str = &with_query(ORDER_INFO, "orderNo", "sig-1");
+    let found = r#""orderNo":"sig-1""#;
+    assert_signed_answer(&gw, &app, &token, "GET", info, "", found).await;
 
     // Refusals by the route, after the request passed the guard, are signed too: a bad
     // parameter, an unknown order.
     let bad = r#"{"orderNo":"sig-2","orderAmount":0,"customerId":"c","token":"ETH_USDT"}"#;
-    let headers = headers_for(&gw, &token, key, "POST", CREATE, bad);
-    let (status, response_headers, raw) = send_raw(&gw, "POST", CREATE, bad, &headers).await;
-    assert_eq!(status, 200);
-    assert!(raw.contains(r#""retcode":"00001""#), "{raw}");
-    assert_response_signed(&app, "POST", CREATE, &response_headers, &raw);
-
-    let missing = "/checkout/order/info?orderNo=nope";
-    let headers = headers_for(&gw, &token, key, "GET", missing, "");
-    let (_, response_headers, raw) = send_raw(&gw, "GET", missing, "", &headers).await;
-    assert!(raw.contains(r#""retcode":"00404""#), "{raw}");
-    assert_response_signed(&app, "GET", missing, &response_headers, &raw);
+    let invalid = r#""retcode":"00001""#;
+    assert_signed_answer(&gw, &app, &token, "POST", CREATE_ORDER, bad, invalid).await;
+    let missing = with_query(ORDER_INFO, "orderNo", "nope");
+    let not_found = r#""retcode":"00404""#;
+    assert_signed_answer(&gw, &app, &token, "GET", &missing, "", not_found).await;
 
     // A request that failed authentication gets no signature: a bad or missing signature, a
     // replay (checked by the guard, or by order creation in its own transaction).
     let body = order_body("sig-3");
-    let headers = headers_for(&gw, &token, "another sign key", "POST", CREATE, &body);
-    let (_, response_headers, raw) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
-    assert!(raw.contains(r#""retcode":"00007""#), "{raw}");
-    assert_unsigned(&response_headers);
-
+    let headers = gw.headers_now(&token, "another sign key", "POST", CREATE_ORDER, &body);
+    let bad_signature = r#""retcode":"00007""#;
+    assert_unsigned_answer(&gw, "POST", CREATE_ORDER, &body, &headers, bad_signature).await;
     let headers = without(
-        headers_for(&gw, &token, key, "POST", CREATE, &body),
+        gw.headers_now(&token, key, "POST", CREATE_ORDER, &body),
         "signature",
     );
-    let (_, response_headers, raw) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
-    assert!(raw.contains(r#""retcode":"00006""#), "{raw}");
-    assert_unsigned(&response_headers);
+    let no_signature = r#""retcode":"00006""#;
+    assert_unsigned_answer(&gw, "POST", CREATE_ORDER, &body, &headers, no_signature).await;
 
-    let replayed_create = headers_for(&gw, &token, key, "POST", CREATE, &order_body("sig-1"));
-    let replayed_info = headers_for(&gw, &token, key, "GET", info, "");
+    let replayed_create = gw.headers_now(&token, key, "POST", CREATE_ORDER, &order_body("sig-1"));
+    let replayed_info = gw.headers_now(&token, key, "GET", info, "");
     for (method, path_and_query, body, headers) in [
-        ("POST", CREATE, order_body("sig-1"), replayed_create),
+        ("POST", CREATE_ORDER, order_body("sig-1"), replayed_create),
         ("GET", info, String::new(), replayed_info),
     ] {
-        let (_, first_headers, raw) = send_raw(&gw, method, path_and_query, &body, &headers).await;
-        assert!(raw.contains(r#""retcode":"200""#), "{raw}");
+        let (first_headers, raw) =
+            answer_holding(&gw, method, path_and_query, &body, &headers, created).await;
         assert_response_signed(&app, method, path_and_query, &first_headers, &raw);
-        let (_, response_headers, raw) =
-            send_raw(&gw, method, path_and_query, &body, &headers).await;
-        assert!(raw.contains("request replayed"), "{raw}");
-        assert_unsigned(&response_headers);
+        let replayed = "request replayed";
+        assert_unsigned_answer(&gw, method, path_and_query, &body, &headers, replayed).await;
     }
 
     // Before the app is known there is no key to sign with.
-    let headers = headers_for(&gw, "garbage", key, "POST", CREATE, &body);
-    let (_, response_headers, raw) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
-    assert!(raw.contains(r#""retcode":"00004""#), "{raw}");
-    assert_unsigned(&response_headers);
+    let headers = gw.headers_now("garbage", key, "POST", CREATE_ORDER, &body);
+    let unknown = r#""retcode":"00004""#;
+    assert_unsigned_answer(&gw, "POST", CREATE_ORDER, &body, &headers, unknown).await;
 
     assert_eq!(order_count(&gw, &app, &[]).await, 1);
+}
+
+/// `credentials`' tokens and secret open nothing: a create with `access` (and `body`) is
+/// refused, and so are new tokens for the secret or for `refresh`.
+async fn assert_locked_out(
+    gw: &TestGateway,
+    credentials: &IssuedCredentials,
+    access: &str,
+    refresh: &str,
+    body: &str,
+) {
+    let (key, expired) = (&credentials.sign_key, "access token invalid or expired");
+    create_refused(gw, access, key, body, &[], "00004", expired).await;
+    let (status, answer) = token_call(gw, &credentials_query(credentials), None).await;
+    token_refused(status, &answer, "00005", "invalid apiKey or apiSecret");
+    let query = format!("grant_type=refresh_token&refresh_token={refresh}");
+    let (status, answer) = token_call(gw, &query, None).await;
+    token_refused(status, &answer, "00004", "refresh token invalid or expired");
 }
 
 async fn rotating_secrets(gw: TestGateway) {
@@ -908,44 +848,33 @@ async fn rotating_secrets(gw: TestGateway) {
     assert_ne!(rotated.api_secret, app.api_secret);
     assert_ne!(rotated.sign_key, app.sign_key);
 
-    let body = order_body("rot-1");
-    let headers = headers_for(&gw, &old_access, &app.sign_key, "POST", CREATE, &body);
-    expect_refusal(
-        &gw,
-        "POST",
-        CREATE,
-        &body,
-        &headers,
-        "00004",
-        Some("access token invalid or expired"),
-    )
-    .await;
-    let (status, answer) = token_call(&gw, &credentials_query(&app), None).await;
-    token_refused(status, &answer, "00005", "invalid apiKey or apiSecret");
-    let query = format!("grant_type=refresh_token&refresh_token={old_refresh}");
-    let (status, answer) = token_call(&gw, &query, None).await;
-    token_refused(status, &answer, "00004", "refresh token invalid or expired");
+    assert_locked_out(&gw, &app, &old_access, &old_refresh, &order_body("rot-1")).await;
 
     let (status, answer) = token_call(&gw, &credentials_query(&rotated), None).await;
     let (new_access, _) = token_pair(status, &answer);
     // The new token with the old signKey is a bad signature.
-    let body = order_body("rot-2");
-    let headers = headers_for(&gw, &new_access, &app.sign_key, "POST", CREATE, &body);
-    expect_refusal(
+    create_refused(
         &gw,
-        "POST",
-        CREATE,
-        &body,
-        &headers,
+        &new_access,
+        &app.sign_key,
+        &order_body("rot-2"),
+        &[],
         "00007",
-        Some("signature invalid"),
+        "signature invalid",
     )
     .await;
     let body = order_body("rot-3");
-    let headers = headers_for(&gw, &new_access, &rotated.sign_key, "POST", CREATE, &body);
-    let (_, response_headers, raw) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
-    assert!(raw.contains(r#""retcode":"200""#), "{raw}");
-    assert_response_signed(&rotated, "POST", CREATE, &response_headers, &raw);
+    let created = r#""retcode":"200""#;
+    assert_signed_answer(
+        &gw,
+        &rotated,
+        &new_access,
+        "POST",
+        CREATE_ORDER,
+        &body,
+        created,
+    )
+    .await;
     assert_eq!(order_count(&gw, &rotated, &[]).await, 1);
 }
 
@@ -959,23 +888,7 @@ async fn disabled_app_is_locked_out(gw: TestGateway) {
     };
     gw.update_app(&app.app_id, disable).await;
 
-    let body = order_body("off-1");
-    let headers = headers_for(&gw, &access, &app.sign_key, "POST", CREATE, &body);
-    expect_refusal(
-        &gw,
-        "POST",
-        CREATE,
-        &body,
-        &headers,
-        "00004",
-        Some("access token invalid or expired"),
-    )
-    .await;
-    let (status, answer) = token_call(&gw, &credentials_query(&app), None).await;
-    token_refused(status, &answer, "00005", "invalid apiKey or apiSecret");
-    let query = format!("grant_type=refresh_token&refresh_token={refresh}");
-    let (status, answer) = token_call(&gw, &query, None).await;
-    token_refused(status, &answer, "00004", "refresh token invalid or expired");
+    assert_locked_out(&gw, &app, &access, &refresh, &order_body("off-1")).await;
 
     let enable = AppChanges {
         enabled: Some(true),
@@ -991,18 +904,16 @@ async fn disabled_app_is_locked_out(gw: TestGateway) {
 /// signed request the caller never could have made. The order must stay untouched.
 async fn refusals_are_not_a_signing_oracle(gw: TestGateway) {
     let app = gw.create_app().await;
-    let created = gw
-        .signed(&app, "POST", CREATE, &order_body("oracle-1"))
-        .await;
+    let created = gw.create_order(&app, order_body("oracle-1")).await;
     assert_eq!(retcode(&created), "200", "{created}");
     let token = gw.token(&app).await;
-    let cancel = "/checkout/order/cancel?orderNo=oracle-1";
+    let cancel: &str = &with_query(CANCEL_ORDER, "orderNo", "oracle-1");
     let bogus = vec![
         ("authorization", format!("Bearer {token}")),
         ("signature", "AAAA".to_owned()),
-        ("timestamp", fresh_timestamp(&gw)),
+        ("timestamp", gw.fresh_timestamp()),
     ];
-    let (status, refusal_headers, refusal) = send_raw(&gw, "GET", cancel, "", &bogus).await;
+    let (status, refusal_headers, refusal) = gw.send_raw("GET", cancel, "", &bogus).await;
     assert_eq!(status, 200, "{refusal}");
     assert!(refusal.contains(r#""retcode":"00007""#), "{refusal}");
     // The attack: the same GET, the refusal as its body, the refusal's signature headers.
@@ -1012,16 +923,14 @@ async fn refusals_are_not_a_signing_oracle(gw: TestGateway) {
             forged.push((name, value.to_str().unwrap().to_owned()));
         }
     }
-    let (status, _, answer) = send_raw(&gw, "GET", cancel, &refusal, &forged).await;
+    let (status, _, answer) = gw.send_raw("GET", cancel, &refusal, &forged).await;
     assert_eq!(status, 200, "{answer}");
     assert_ne!(
         serde_json::from_str::<Value>(&answer).unwrap()["retcode"],
         "200",
         "{answer}"
     );
-    let info = gw
-        .signed(&app, "GET", "/checkout/order/info?orderNo=oracle-1", "")
-        .await;
+    let info = gw.order_info(&app, "oracle-1").await;
     assert_eq!(info["retdata"]["orderStatus"], "PAYING", "{info}");
     // And the refusal carried no signature to begin with.
     assert_unsigned(&refusal_headers);
@@ -1035,17 +944,17 @@ async fn envelope_and_get_bodies_are_refused(gw: TestGateway) {
     let token = gw.token(&app).await;
     let key = app.sign_key.as_str();
     let body = order_body("shape-1");
-    let headers = headers_for(&gw, &token, key, "POST", CREATE, &body);
-    let (_, _, signed_answer) = send_raw(&gw, "POST", CREATE, &body, &headers).await;
+    let headers = gw.headers_now(&token, key, "POST", CREATE_ORDER, &body);
+    let (_, _, signed_answer) = gw.send_raw("POST", CREATE_ORDER, &body, &headers).await;
     assert!(
         signed_answer.contains(r#""retcode":"200""#),
         "{signed_answer}"
     );
 
-    let cancel = "/checkout/order/cancel?orderNo=shape-1";
+    let cancel: &str = &with_query(CANCEL_ORDER, "orderNo", "shape-1");
     for body in [r#"{"orderNo":"shape-1"}"#, "x", signed_answer.as_str()] {
-        let headers = headers_for(&gw, &token, key, "GET", cancel, body);
-        let (status, response_headers, raw) = send_raw(&gw, "GET", cancel, body, &headers).await;
+        let headers = gw.headers_now(&token, key, "GET", cancel, body);
+        let (status, response_headers, raw) = gw.send_raw("GET", cancel, body, &headers).await;
         assert_eq!(status, 200, "{raw}");
         let answer: Value = serde_json::from_str(&raw).unwrap();
         assert_eq!(retcode(&answer), "00001", "{raw}");
@@ -1065,14 +974,14 @@ async fn envelope_and_get_bodies_are_refused(gw: TestGateway) {
         serde_json::to_string_pretty(&serde_json::from_str::<Value>(&signed_answer).unwrap())
             .unwrap();
     for (path, body) in [
-        (CREATE, with_retcode.as_str()),
-        (CREATE, signed_answer.as_str()),
-        (LIST, signed_answer.as_str()),
-        (LIST, pretty_answer.as_str()),
-        ("/checkout/refund/cancel", signed_answer.as_str()),
+        (CREATE_ORDER, with_retcode.as_str()),
+        (CREATE_ORDER, signed_answer.as_str()),
+        (LIST_ORDERS, signed_answer.as_str()),
+        (LIST_ORDERS, pretty_answer.as_str()),
+        (CANCEL_REFUND, signed_answer.as_str()),
     ] {
-        let headers = headers_for(&gw, &token, key, "POST", path, body);
-        let (status, response_headers, raw) = send_raw(&gw, "POST", path, body, &headers).await;
+        let headers = gw.headers_now(&token, key, "POST", path, body);
+        let (status, response_headers, raw) = gw.send_raw("POST", path, body, &headers).await;
         assert_eq!(status, 200, "{raw}");
         let answer: Value = serde_json::from_str(&raw).unwrap();
         assert_eq!(retcode(&answer), "00001", "{path}: {raw}");
@@ -1080,9 +989,7 @@ async fn envelope_and_get_bodies_are_refused(gw: TestGateway) {
         assert_unsigned(&response_headers);
     }
 
-    let info = gw
-        .signed(&app, "GET", "/checkout/order/info?orderNo=shape-1", "")
-        .await;
+    let info = gw.order_info(&app, "shape-1").await;
     assert_eq!(info["retdata"]["orderStatus"], "PAYING", "{info}");
     assert_eq!(
         order_count(&gw, &app, &[]).await,
@@ -1095,7 +1002,7 @@ async fn envelope_and_get_bodies_are_refused(gw: TestGateway) {
 async fn token_from(gw: &TestGateway, address: &str, query: &str) -> (u16, HeaderMap, Value) {
     let response = gw
         .http
-        .post(format!("{}{TOKEN_PATH}?{query}", gw.base_url))
+        .post(format!("{}{TOKEN}?{query}", gw.base_url))
         .header("x-forwarded-for", address)
         .send()
         .await
@@ -1131,13 +1038,7 @@ fn rate_limited(status: u16, headers: &HeaderMap, answer: &Value) -> u64 {
 /// Failed token requests are limited per address and, against strangers, per app; the
 /// merchant's own servers keep getting tokens throughout.
 async fn failed_token_requests_are_limited(gw: TestGateway) {
-    let db = gw.db;
-    drop(gw);
-    let gw = TestGateway::start_with(db, |c| {
-        c.server.trusted_proxies = vec!["127.0.0.1/32".into()];
-    })
-    .await
-    .unwrap();
+    let gw = behind_trusted_proxy(gw).await;
     let app = gw.create_app().await;
     let right = credentials_query(&app);
     let wrong = format!(

@@ -5,16 +5,18 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
-use crate::common::{Db, TestGateway, retcode, signed_headers_at};
+use crate::common::{Db, TestGateway, retcode};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Map, Value, json};
 use wcheckout_app::admin::IssuedCredentials;
-use wcheckout_domain::ports::{Clock, OrderStore};
+use wcheckout_client::routes::{
+    CANCEL_ORDER, CREATE_ORDER, LIST_ORDERS, ORDER_INFO, TOKEN, with_query,
+};
+use wcheckout_domain::ports::OrderStore;
 
-const CREATE: &str = "/checkout/order/create";
-const LIST: &str = "/checkout/order/list";
+/// A path beside the order routes that is none of them.
+const NO_SUCH_ROUTE: &str = "/checkout/order/nope";
 const NUMBER_RULE: &str = "orderNo: must match ^[A-Za-z0-9_-]{1,64}$";
 
 /// One app's authenticated session: a token fetched once, requests signed at fresh times.
@@ -33,25 +35,26 @@ impl<'a> Session<'a> {
 
     /// Sends a correctly signed request; asserts the gateway did not fail (status < 500).
     async fn call(&self, method: &str, path_and_query: &str, body: &str) -> (u16, Value) {
-        // Two requests with the same content must not share a timestamp (that is a replay).
-        std::thread::sleep(Duration::from_millis(2));
-        let timestamp = self.gw.clock.now().millis().to_string();
-        let headers = signed_headers_at(
-            &self.token,
-            &self.app.sign_key,
-            method,
-            path_and_query,
-            body,
-            &timestamp,
-        );
+        let (token, key) = (&self.token, &self.app.sign_key);
+        let headers = self
+            .gw
+            .headers_now(token, key, method, path_and_query, body);
         let (status, _, answer) = self.gw.send(method, path_and_query, body, &headers).await;
         assert!(status < 500, "{method} {path_and_query}: {status} {answer}");
         (status, answer)
     }
 
+    /// Creates the valid order (`good-1`) and asserts it was.
+    async fn create_valid_order(&self) {
+        let body = Value::Object(valid_order()).to_string();
+        let (status, created) = self.call("POST", CREATE_ORDER, &body).await;
+        assert_eq!(status, 200, "{created}");
+        assert_eq!(retcode(&created), "200", "{created}");
+    }
+
     /// The app's order count through a valid list call.
     async fn orders(&self) -> u64 {
-        let (status, list) = self.call("POST", LIST, "{}").await;
+        let (status, list) = self.call("POST", LIST_ORDERS, "{}").await;
         assert_eq!(status, 200, "{list}");
         assert_eq!(retcode(&list), "200", "{list}");
         list["retdata"]["total"].as_u64().unwrap()
@@ -384,16 +387,12 @@ async fn create_order_refusals(gw: TestGateway) {
     ];
     for (label, body, code, message) in &cases {
         session
-            .refused(label, "POST", CREATE, body, code, message)
+            .refused(label, "POST", CREATE_ORDER, body, code, message)
             .await;
         assert_eq!(session.orders().await, 0, "{label} created nothing");
     }
     // The valid body itself is accepted: each case above broke exactly one rule.
-    let (status, created) = session
-        .call("POST", CREATE, &Value::Object(valid_order()).to_string())
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(retcode(&created), "200", "{created}");
+    session.create_valid_order().await;
     assert_eq!(session.orders().await, 1);
 }
 
@@ -410,7 +409,7 @@ async fn disabled_token_is_refused(gw: TestGateway) {
         .refused(
             "disabled token",
             "POST",
-            CREATE,
+            CREATE_ORDER,
             &with("token", json!("ETH_USDC")),
             "00001",
             "token: 'ETH_USDC' is disabled on this gateway",
@@ -418,7 +417,7 @@ async fn disabled_token_is_refused(gw: TestGateway) {
         .await;
     assert_eq!(session.orders().await, 0);
     let (_, created) = session
-        .call("POST", CREATE, &with("orderNo", json!("usdt-1")))
+        .call("POST", CREATE_ORDER, &with("orderNo", json!("usdt-1")))
         .await;
     assert_eq!(retcode(&created), "200", "{created}");
     assert_eq!(session.orders().await, 1);
@@ -441,7 +440,7 @@ async fn body_limit(gw: TestGateway) {
         .refused(
             "64 KiB + 1",
             "POST",
-            CREATE,
+            CREATE_ORDER,
             &padded("big-1", LIMIT + 1),
             "00001",
             "request body: must not exceed 64 KiB",
@@ -451,14 +450,16 @@ async fn body_limit(gw: TestGateway) {
         .refused(
             "list, 64 KiB + 1",
             "POST",
-            LIST,
+            LIST_ORDERS,
             &format!("{{\"pad\":\"{}\"}}", "x".repeat(LIMIT)),
             "00001",
             "request body: must not exceed 64 KiB",
         )
         .await;
     assert_eq!(session.orders().await, 0);
-    let (status, created) = session.call("POST", CREATE, &padded("big-2", LIMIT)).await;
+    let (status, created) = session
+        .call("POST", CREATE_ORDER, &padded("big-2", LIMIT))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         retcode(&created),
@@ -471,7 +472,7 @@ async fn body_limit(gw: TestGateway) {
 async fn unknown_routes_and_methods(gw: TestGateway) {
     let session = Session::open(&gw).await;
     for (method, path) in [
-        ("GET", "/checkout/order/nope"),
+        ("GET", NO_SUCH_ROUTE),
         ("POST", "/checkout/orders/create"),
         ("GET", "/nope"),
     ] {
@@ -482,12 +483,12 @@ async fn unknown_routes_and_methods(gw: TestGateway) {
         assert_eq!(answer["retdata"], Value::Null);
     }
     for (method, path) in [
-        ("GET", CREATE),
-        ("PUT", CREATE),
-        ("GET", LIST),
-        ("POST", "/checkout/order/info"),
-        ("DELETE", "/checkout/order/cancel"),
-        ("GET", "/user/auth/oauth2/token"),
+        ("GET", CREATE_ORDER),
+        ("PUT", CREATE_ORDER),
+        ("GET", LIST_ORDERS),
+        ("POST", ORDER_INFO),
+        ("DELETE", CANCEL_ORDER),
+        ("GET", TOKEN),
     ] {
         let (status, answer) = session.call(method, path, "").await;
         assert_eq!(status, 405, "{method} {path}: {answer}");
@@ -499,19 +500,16 @@ async fn unknown_routes_and_methods(gw: TestGateway) {
         assert_eq!(answer["retdata"], Value::Null);
     }
     // Unauthenticated, the same answers.
-    let (status, _, answer) = gw.send("GET", CREATE, "", &[]).await;
+    let (status, _, answer) = gw.send("GET", CREATE_ORDER, "", &[]).await;
     assert_eq!(status, 405, "{answer}");
-    let (status, _, answer) = gw.send("GET", "/checkout/order/nope", "", &[]).await;
+    let (status, _, answer) = gw.send("GET", NO_SUCH_ROUTE, "", &[]).await;
     assert_eq!(status, 404, "{answer}");
     assert_eq!(session.orders().await, 0);
 }
 
 async fn bad_pagination(gw: TestGateway) {
     let session = Session::open(&gw).await;
-    let (_, created) = session
-        .call("POST", CREATE, &Value::Object(valid_order()).to_string())
-        .await;
-    assert_eq!(retcode(&created), "200", "{created}");
+    session.create_valid_order().await;
     let cases = [
         (r#"{"pageNum":0}"#, "pageNum: must be at least 1"),
         (r#"{"page":0}"#, "pageNum: must be at least 1"),
@@ -538,11 +536,11 @@ async fn bad_pagination(gw: TestGateway) {
     ];
     for (body, message) in cases {
         session
-            .refused(body, "POST", LIST, body, "00001", message)
+            .refused(body, "POST", LIST_ORDERS, body, "00001", message)
             .await;
     }
     let (_, page) = session
-        .call("POST", LIST, r#"{"pageNum":1,"pageSize":100}"#)
+        .call("POST", LIST_ORDERS, r#"{"pageNum":1,"pageSize":100}"#)
         .await;
     assert_eq!(retcode(&page), "200", "{page}");
     assert_eq!(page["retdata"]["pageSize"], 100);
@@ -551,11 +549,8 @@ async fn bad_pagination(gw: TestGateway) {
 
 async fn bad_order_numbers_in_queries(gw: TestGateway) {
     let session = Session::open(&gw).await;
-    let (_, created) = session
-        .call("POST", CREATE, &Value::Object(valid_order()).to_string())
-        .await;
-    assert_eq!(retcode(&created), "200", "{created}");
-    for route in ["/checkout/order/info", "/checkout/order/cancel"] {
+    session.create_valid_order().await;
+    for route in [ORDER_INFO, CANCEL_ORDER] {
         let cases = [
             (route.to_owned(), "00001", "orderNo: is required"),
             (format!("{route}?orderNo="), "00001", "orderNo: is required"),
@@ -589,7 +584,7 @@ async fn bad_order_numbers_in_queries(gw: TestGateway) {
     }
     // The order is untouched by all of it.
     let (_, info) = session
-        .call("GET", "/checkout/order/info?orderNo=good-1", "")
+        .call("GET", &with_query(ORDER_INFO, "orderNo", "good-1"), "")
         .await;
     assert_eq!(info["retdata"]["orderStatus"], "PAYING", "{info}");
     assert_eq!(session.orders().await, 1);
@@ -613,7 +608,11 @@ async fn empty_callback_urls_are_absent(gw: TestGateway) {
         Value::Object(body).to_string()
     };
     let (status, first) = session
-        .call("POST", CREATE, &order(Some(json!("")), Some(json!(""))))
+        .call(
+            "POST",
+            CREATE_ORDER,
+            &order(Some(json!("")), Some(json!(""))),
+        )
         .await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(retcode(&first), "200", "{first}");
@@ -632,7 +631,7 @@ async fn empty_callback_urls_are_absent(gw: TestGateway) {
         ("null", order(Some(Value::Null), Some(Value::Null))),
         ("one empty, one absent", order(Some(json!("")), None)),
     ] {
-        let (_, again) = session.call("POST", CREATE, &body).await;
+        let (_, again) = session.call("POST", CREATE_ORDER, &body).await;
         assert_eq!(retcode(&again), "200", "{label}: {again}");
         assert_eq!(
             again["retdata"]["sysid"], first["retdata"]["sysid"],
@@ -642,7 +641,7 @@ async fn empty_callback_urls_are_absent(gw: TestGateway) {
     let (_, changed) = session
         .call(
             "POST",
-            CREATE,
+            CREATE_ORDER,
             &order(Some(json!("https://shop.example/done")), None),
         )
         .await;
@@ -687,12 +686,8 @@ async fn metrics_labels_stay_bounded(gw: TestGateway) {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = wcheckout_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let known_paths = [
-        CREATE,
-        "/checkout/order/info?orderNo=x",
-        "/pay/abc",
-        "/health",
-    ];
+    let info = with_query(ORDER_INFO, "orderNo", "x");
+    let known_paths = [CREATE_ORDER, info.as_str(), "/pay/abc", "/health"];
     for i in 0..2_000 {
         let method = reqwest::Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
         let path = if i % 2 == 0 {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::chain::{PAYERS, TestChain, eventually, usd};
 use crate::common::process::json_answer;
-use crate::common::{Db, TestGateway};
+use crate::common::{Db, TestGateway, succeeded, usdt_order};
 use serde_json::{Value, json};
 use wcheckout_app::admin::IssuedCredentials;
 use wcheckout_app::wire::CreateCheckoutOrderRequest;
@@ -43,41 +43,22 @@ async fn health(gw: &TestGateway) -> Value {
 }
 
 async fn create(gw: &TestGateway, app: &IssuedCredentials, order_no: &str, amount: &str) -> String {
-    let body =
-        json!({"orderNo": order_no, "orderAmount": amount, "customerId": "c", "token": "ETH_USDT"});
-    let client = gw.client(app);
-    let created = bounded(
-        "create",
-        client.post("/checkout/order/create", &body.to_string()),
-    )
-    .await
-    .unwrap();
-    assert_eq!(created.retcode(), "200", "{}", created.body);
-    created.retdata()["depositAddress"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    let body = usdt_order(order_no, amount, json!({}));
+    let created = bounded("create", gw.created_order(app, body)).await;
+    created["depositAddress"].as_str().unwrap().to_owned()
 }
 
 async fn info(gw: &TestGateway, app: &IssuedCredentials, order_no: &str) -> Value {
-    let client = gw.client(app);
-    let path = format!("/checkout/order/info?orderNo={order_no}");
-    let info = bounded("info", client.get(&path)).await.unwrap();
-    assert_eq!(info.retcode(), "200", "{}", info.body);
-    info.retdata().clone()
+    bounded("info", gw.order(app, order_no)).await
 }
 
 async fn abnormal(gw: &TestGateway, app: &IssuedCredentials) -> Vec<Value> {
-    let client = gw.client(app);
-    let body = r#"{"pageSize": 100}"#;
     let page = bounded(
         "abnormal",
-        client.post("/checkout/abnormal-payment/list", body),
+        gw.list_abnormal_payments(app, json!({"pageSize": 100})),
     )
-    .await
-    .unwrap();
-    assert_eq!(page.retcode(), "200", "{}", page.body);
-    page.retdata()["records"].as_array().unwrap().clone()
+    .await;
+    succeeded(&page)["records"].as_array().unwrap().clone()
 }
 
 /// An API amount (a JSON number or a decimal string) in base units.
@@ -493,10 +474,8 @@ async fn a_thousand_transfers_are_caught_up(db: Db) {
     let client = gw.client(&credentials);
     let mut listed = 0;
     for page in 1..=BULK_ORDERS / 100 {
-        let body = json!({"pageNum": page, "pageSize": 100}).to_string();
-        let response = bounded("list", client.post("/checkout/order/list", &body))
-            .await
-            .unwrap();
+        let body = json!({"pageNum": page, "pageSize": 100});
+        let response = bounded("list", client.list_orders(&body)).await.unwrap();
         assert_eq!(response.retcode(), "200", "{}", response.body);
         for order in response.retdata()["records"].as_array().unwrap() {
             assert_eq!(order["orderStatus"], "PAID", "{order}");
@@ -509,12 +488,9 @@ async fn a_thousand_transfers_are_caught_up(db: Db) {
         }
     }
     assert_eq!(listed, BULK_ORDERS);
-    let page = bounded(
-        "abnormal",
-        client.post("/checkout/abnormal-payment/list", "{}"),
-    )
-    .await
-    .unwrap();
+    let page = bounded("abnormal", client.list_abnormal_payments(&json!({})))
+        .await
+        .unwrap();
     assert_eq!(page.retdata()["total"], 0, "{}", page.body);
     let cursor = gw.store.chain_cursor(&eth).await;
     let processed = cursor.unwrap().unwrap().processed.number;
@@ -541,25 +517,7 @@ async fn a_thousand_transfers_are_caught_up(db: Db) {
     );
 }
 
-macro_rules! on_both_engines_with_chain {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn sqlite() {
-                    super::$scenario(super::Db::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn postgres() {
-                    super::$scenario(super::Db::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_engines_with_chain!(
+on_both_engines_with_db!(
     watcher_catches_up_after_a_node_outage,
     a_thousand_transfers_are_caught_up,
 );

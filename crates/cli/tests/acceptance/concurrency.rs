@@ -5,14 +5,12 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::common::{Db, TestGateway, retcode, signed_headers_at};
-use serde_json::json;
-use wcheckout_app::clock::SystemClock;
-use wcheckout_domain::ports::Clock;
+use crate::common::{Db, TestGateway, retcode, sysids_of};
+use serde_json::{Value, json};
+use wcheckout_client::routes::CREATE_ORDER;
 
-fn body(order_no: &str) -> String {
+fn body(order_no: &str) -> Value {
     json!({"orderNo": order_no, "orderAmount": 25, "customerId": "c", "token": "ETH_USDT"})
-        .to_string()
 }
 
 async fn distinct_numbers_get_distinct_addresses(gw: TestGateway) {
@@ -20,12 +18,7 @@ async fn distinct_numbers_get_distinct_addresses(gw: TestGateway) {
     let client = Arc::new(gw.client(&app));
     let tasks = (0..200).map(|i| {
         let client = Arc::clone(&client);
-        tokio::spawn(async move {
-            client
-                .post("/checkout/order/create", &body(&format!("c{i}")))
-                .await
-                .unwrap()
-        })
+        tokio::spawn(async move { client.create_order(&body(&format!("c{i}"))).await.unwrap() })
     });
     let mut addresses = HashSet::new();
     let mut sysids = HashSet::new();
@@ -46,48 +39,23 @@ async fn distinct_numbers_get_distinct_addresses(gw: TestGateway) {
         "every order has its own deposit address"
     );
     assert_eq!(sysids.len(), 200);
-    let list = gw
-        .signed(&app, "POST", "/checkout/order/list", r#"{"pageSize":1}"#)
-        .await;
+    let list = gw.list_orders(&app, json!({"pageSize": 1})).await;
     assert_eq!(list["retdata"]["total"], 200);
 }
 
 async fn a_repeated_number_yields_one_order(gw: TestGateway) {
     let app = gw.create_app().await;
-    let token = gw.token(&app).await;
-    let gw = Arc::new(gw);
-    let now = SystemClock.now().millis();
     // Each retry is its own request: its own timestamp, so its own signature (an identical
     // signature would rightly be refused as a replay).
-    let tasks = (0..20).map(|i| {
-        let gw = Arc::clone(&gw);
-        let timestamp = (now - i).to_string();
-        let headers = signed_headers_at(
-            &token,
-            &app.sign_key,
-            "POST",
-            "/checkout/order/create",
-            &body("once"),
-            &timestamp,
-        );
-        tokio::spawn(async move {
-            gw.send("POST", "/checkout/order/create", &body("once"), &headers)
-                .await
-                .2
-        })
-    });
-    let mut sysids = HashSet::new();
-    for task in tasks.collect::<Vec<_>>() {
-        let response = task.await.unwrap();
-        assert_eq!(retcode(&response), "200", "{response}");
-        sysids.insert(response["retdata"]["sysid"].as_str().unwrap().to_owned());
-    }
+    let answers = gw
+        .post_at_once(&app, CREATE_ORDER, &body("once").to_string(), 20)
+        .await;
     assert_eq!(
-        sysids.len(),
+        sysids_of(&answers).len(),
         1,
         "20 concurrent creations of one number give one order"
     );
-    let list = gw.signed(&app, "POST", "/checkout/order/list", "{}").await;
+    let list = gw.list_orders(&app, "{}").await;
     assert_eq!(retcode(&list), "200");
     assert_eq!(list["retdata"]["total"], 1);
 }

@@ -5,20 +5,27 @@
 
 use crate::common::{Db, TestGateway};
 use serde_json::json;
+use wcheckout_app::admin::IssuedCredentials;
 use wcheckout_domain::chain::BlockMark;
 use wcheckout_domain::ports::{ChainStore, OrderStore};
 use wcheckout_domain::token::ChainKey;
 
 /// Read from the store: the moved clock puts signed requests outside their time window.
-async fn status(
-    gw: &TestGateway,
-    app: &wcheckout_app::admin::IssuedCredentials,
-    order_no: &str,
-) -> String {
+async fn status(gw: &TestGateway, app: &IssuedCredentials, order_no: &str) -> String {
     let app_id = wcheckout_domain::ids::AppId::new(app.app_id.clone());
     let no = wcheckout_domain::ids::IntegratorNo::parse(order_no).unwrap();
     let order = gw.store.order_by_no(&app_id, &no).await.unwrap().unwrap();
     order.status.to_string()
+}
+
+/// Creates order `order_no`, due in 60 s, then moves the clock past its deadline and lets the
+/// expiry run.
+async fn create_and_pass_its_deadline(gw: &TestGateway, app: &IssuedCredentials, order_no: &str) {
+    let body = json!({"orderNo": order_no, "orderAmount": 5, "customerId": "c", "token": "ETH_USDT", "expiredIn": 60});
+    let created = gw.client(app).create_order(&body).await.unwrap();
+    assert_eq!(created.retcode(), "200", "{}", created.body);
+    gw.clock.advance_secs(61);
+    gw.gateway.expire_due_orders().await.unwrap();
 }
 
 async fn expiry_waits_for_a_lagging_watcher(gw: TestGateway) {
@@ -35,14 +42,7 @@ async fn expiry_waits_for_a_lagging_watcher(gw: TestGateway) {
         .note_chain_head(&eth, (10, now), now, true)
         .await
         .unwrap();
-    let body = json!({"orderNo": "slow", "orderAmount": 5, "customerId": "c", "token": "ETH_USDT", "expiredIn": 60});
-    gw.client(&app)
-        .post("/checkout/order/create", &body.to_string())
-        .await
-        .unwrap();
-
-    gw.clock.advance_secs(61);
-    gw.gateway.expire_due_orders().await.unwrap();
+    create_and_pass_its_deadline(&gw, &app, "slow").await;
     assert_eq!(
         status(&gw, &app, "slow").await,
         "PAYING",
@@ -59,13 +59,7 @@ async fn expiry_waits_for_a_lagging_watcher(gw: TestGateway) {
     assert_eq!(status(&gw, &app, "slow").await, "TIMEOUT");
 
     // A watcher that never catches up is waited for only the grace period (900 s).
-    let body = json!({"orderNo": "stuck", "orderAmount": 5, "customerId": "c", "token": "ETH_USDT", "expiredIn": 60});
-    gw.client(&app)
-        .post("/checkout/order/create", &body.to_string())
-        .await
-        .unwrap();
-    gw.clock.advance_secs(61);
-    gw.gateway.expire_due_orders().await.unwrap();
+    create_and_pass_its_deadline(&gw, &app, "stuck").await;
     assert_eq!(status(&gw, &app, "stuck").await, "PAYING");
     gw.clock.advance_secs(900);
     gw.gateway.expire_due_orders().await.unwrap();

@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use crate::common::chain::{TestChain, eventually, usd};
-use crate::common::{Db, TestGateway};
+use crate::common::{Db, TestGateway, usdt_order};
 use serde_json::{Value, json};
+use wcheckout_app::admin::IssuedCredentials;
 
 async fn two_chains_side_by_side(db: Db) {
     let eth = TestChain::start(31337).await;
@@ -20,22 +21,13 @@ async fn two_chains_side_by_side(db: Db) {
         return;
     };
     let app = gw.create_app().await;
-    let client = gw.client(&app);
-    let create = |order_no: &str, token: &str| {
-        let body =
-            json!({"orderNo": order_no, "orderAmount": "6", "customerId": "c", "token": token});
-        let client = &client;
-        async move {
-            let created = client
-                .post("/checkout/order/create", &body.to_string())
-                .await
-                .unwrap();
-            assert_eq!(created.retcode(), "200", "{}", created.body);
-            created.retdata().clone()
-        }
-    };
-    let on_eth = create("on-eth", "ETH_USDT").await;
-    let on_bsc = create("on-bsc", "BSC_USDT").await;
+    let on_eth = gw
+        .created_order(&app, usdt_order("on-eth", "6", json!({})))
+        .await;
+    let bsc_usdt = json!({"token": "BSC_USDT"});
+    let on_bsc = gw
+        .created_order(&app, usdt_order("on-bsc", "6", bsc_usdt))
+        .await;
     assert_eq!(on_bsc["coinAddress"], json!(bsc.usdt.to_checksum()));
     assert_eq!(on_bsc["requiredConfirmations"], 2);
     let address = |order: &Value| order["depositAddress"].as_str().unwrap().to_owned();
@@ -45,35 +37,15 @@ async fn two_chains_side_by_side(db: Db) {
     let eth_tx = eth.pay(1, eth.usdt, &address(&on_eth), usd("6")).await;
     let bsc_tx = bsc.pay(2, bsc.usdt, &address(&on_bsc), usd("6")).await;
     bsc.mine(1).await;
-    let status = |order_no: &'static str| {
-        let client = &client;
-        async move {
-            let info = client
-                .get(&format!("/checkout/order/info?orderNo={order_no}"))
-                .await
-                .unwrap();
-            info.retdata().clone()
-        }
-    };
-    let paid_eth = eventually(Duration::from_secs(20), "ETH order paid", || async {
-        let info = status("on-eth").await;
-        (info["orderStatus"] == "PAID").then_some(info)
-    })
-    .await;
-    let paid_bsc = eventually(Duration::from_secs(20), "BSC order paid", || async {
-        let info = status("on-bsc").await;
-        (info["orderStatus"] == "PAID").then_some(info)
-    })
-    .await;
+    let paid_eth = paid(&gw, &app, "on-eth", Duration::from_secs(20)).await;
+    let paid_bsc = paid(&gw, &app, "on-bsc", Duration::from_secs(20)).await;
     assert_eq!(paid_eth["txHash"], eth_tx);
     assert_eq!(paid_bsc["txHash"], bsc_tx);
     assert_eq!(
         paid_eth["paidAmount"], 6,
         "the transfer on the other chain did not count"
     );
-    let abnormal = gw
-        .signed(&app, "POST", "/checkout/abnormal-payment/list", "{}")
-        .await;
+    let abnormal = gw.list_abnormal_payments(&app, "{}").await;
     assert_eq!(abnormal["retdata"]["total"], 0, "{abnormal}");
     let health = gw.send("GET", "/health", "", &[]).await.2;
     for chain in ["ETH", "BSC"] {
@@ -84,28 +56,23 @@ async fn two_chains_side_by_side(db: Db) {
 
 async fn pay_and_wait(gw: &TestGateway, chain: &TestChain, order_no: &str) -> Value {
     let app = gw.create_app().await;
-    let client = gw.client(&app);
-    let body =
-        json!({"orderNo": order_no, "orderAmount": "2", "customerId": "c", "token": "ETH_USDT"});
-    let created = client
-        .post("/checkout/order/create", &body.to_string())
-        .await
-        .unwrap();
-    let deposit = created.retdata()["depositAddress"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let created = gw
+        .created_order(&app, usdt_order(order_no, "2", json!({})))
+        .await;
+    let deposit = created["depositAddress"].as_str().unwrap().to_owned();
     let tx = chain.pay(1, chain.usdt, &deposit, usd("2")).await;
-    let paid = eventually(Duration::from_secs(30), "paid", || async {
-        let info = client
-            .get(&format!("/checkout/order/info?orderNo={order_no}"))
-            .await
-            .unwrap();
-        (info.retdata()["orderStatus"] == "PAID").then(|| info.retdata().clone())
-    })
-    .await;
+    let paid = paid(gw, &app, order_no, Duration::from_secs(30)).await;
     assert_eq!(paid["txHash"], tx);
     paid
+}
+
+/// The order once `PAID` (waiting at most `wait`).
+async fn paid(gw: &TestGateway, app: &IssuedCredentials, order_no: &str, wait: Duration) -> Value {
+    eventually(wait, &format!("{order_no} paid"), || async {
+        let info = gw.order(app, order_no).await;
+        (info["orderStatus"] == "PAID").then_some(info)
+    })
+    .await
 }
 
 /// The first RPC endpoint is dead: the watcher fails over to the next and payments still count.
@@ -142,52 +109,22 @@ async fn safe_tag_finality(db: Db) {
         return;
     };
     let app = gw.create_app().await;
-    let client = gw.client(&app);
-    let body =
-        json!({"orderNo": "safe", "orderAmount": "2", "customerId": "c", "token": "ETH_USDT"});
-    let created = client
-        .post("/checkout/order/create", &body.to_string())
-        .await
-        .unwrap();
-    assert_eq!(created.retdata()["requiredConfirmations"], Value::Null);
-    let deposit = created.retdata()["depositAddress"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let created = gw
+        .created_order(&app, usdt_order("safe", "2", json!({})))
+        .await;
+    assert_eq!(created["requiredConfirmations"], Value::Null);
+    let deposit = created["depositAddress"].as_str().unwrap().to_owned();
     chain.pay(1, chain.usdt, &deposit, usd("2")).await;
     chain.mine(10).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let info = client
-        .get("/checkout/order/info?orderNo=safe")
-        .await
-        .unwrap();
+    let info = gw.order(&app, "safe").await;
     assert_eq!(
-        info.retdata()["orderStatus"],
-        "PAYING",
+        info["orderStatus"], "PAYING",
         "not yet below the safe block"
     );
-    assert_eq!(info.retdata()["unconfirmedAmount"], 2);
+    assert_eq!(info["unconfirmedAmount"], 2);
     chain.mine(30).await;
-    eventually(Duration::from_secs(20), "paid once safe", || async {
-        let info = client
-            .get("/checkout/order/info?orderNo=safe")
-            .await
-            .unwrap();
-        (info.retdata()["orderStatus"] == "PAID").then_some(())
-    })
-    .await;
-}
-
-mod failover {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn sqlite() {
-        super::rpc_failover(super::Db::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn postgres() {
-        super::rpc_failover(super::Db::Postgres).await;
-    }
+    paid(&gw, &app, "safe", Duration::from_secs(20)).await;
 }
 
 mod safe_finality {
@@ -197,14 +134,4 @@ mod safe_finality {
     }
 }
 
-mod two_chains {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn sqlite() {
-        super::two_chains_side_by_side(super::Db::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn postgres() {
-        super::two_chains_side_by_side(super::Db::Postgres).await;
-    }
-}
+on_both_engines_with_db!(rpc_failover, two_chains_side_by_side);

@@ -3,6 +3,7 @@
 
 use crate::common::{Db, TestGateway};
 use serde_json::Value;
+use wcheckout_client::routes;
 
 #[tokio::test]
 async fn describes_every_route() {
@@ -12,11 +13,22 @@ async fn describes_every_route() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in [
-        ("/user/auth/oauth2/token", "post"),
-        ("/checkout/order/create", "post"),
-        ("/checkout/order/cancel", "get"),
-        ("/checkout/order/info", "get"),
-        ("/checkout/order/list", "post"),
+        (routes::TOKEN, "post"),
+        (routes::CREATE_ORDER, "post"),
+        (routes::CANCEL_ORDER, "get"),
+        (routes::ORDER_INFO, "get"),
+        (routes::LIST_ORDERS, "post"),
+        (routes::LIST_ABNORMAL_PAYMENTS, "post"),
+        (routes::REFUND_ABNORMAL_PAYMENT, "post"),
+        (routes::CREATE_REFUND, "post"),
+        (routes::CANCEL_REFUND, "get"),
+        (routes::REFUND_INFO, "get"),
+        (routes::LIST_REFUNDS, "post"),
+        (routes::CREATE_SETTLEMENT, "post"),
+        (routes::CREATE_FIAT_SETTLEMENT, "post"),
+        (routes::CANCEL_SETTLEMENT, "get"),
+        (routes::SETTLEMENT_INFO, "get"),
+        (routes::LIST_SETTLEMENTS, "post"),
         ("/pay/{page_token}/status", "get"),
         ("/health", "get"),
         ("/metrics", "get"),
@@ -47,7 +59,7 @@ async fn describes_every_route() {
     ] {
         assert!(order.get(field).is_some(), "OrderView.{field} missing");
     }
-    let create = &doc["paths"]["/checkout/order/create"]["post"];
+    let create = &doc["paths"][routes::CREATE_ORDER]["post"];
     assert!(create["security"].as_array().is_some_and(|s| !s.is_empty()));
     assert_ne!(create["requestBody"], Value::Null);
 }
@@ -84,7 +96,7 @@ async fn the_description_admits_what_the_routes_answer() {
     let (status, _, body) = gw
         .send(
             "POST",
-            "/user/auth/oauth2/token?grant_type=client_credentials",
+            &routes::with_query(routes::TOKEN, "grant_type", "client_credentials"),
             "",
             &[],
         )
@@ -120,6 +132,6 @@ async fn the_description_admits_what_the_routes_answer() {
             ["schema"]["$ref"],
         "#/components/schemas/Envelope_PageStatus"
     );
-    let token_body = &paths["/user/auth/oauth2/token"]["post"]["requestBody"];
+    let token_body = &paths[routes::TOKEN]["post"]["requestBody"];
     assert_ne!(token_body["required"], true, "{token_body}");
 }

@@ -22,14 +22,7 @@ fn create_body(order_no: &str) -> String {
 
 async fn create_info_cancel_list(gw: TestGateway) {
     let app = gw.create_app().await;
-    let created = gw
-        .signed(
-            &app,
-            "POST",
-            "/checkout/order/create",
-            &create_body("o456463453458"),
-        )
-        .await;
+    let created = gw.create_order(&app, create_body("o456463453458")).await;
     assert_eq!(retcode(&created), "200", "{created}");
     let order = &created["retdata"];
     assert!(order["sysid"].as_str().unwrap().starts_with("OR"));
@@ -54,82 +47,36 @@ async fn create_info_cancel_list(gw: TestGateway) {
     assert!(order["depositAddress"].as_str().unwrap().starts_with("0x"));
     assert_eq!(order["txHash"], Value::Null);
 
-    let info = gw
-        .signed(
-            &app,
-            "GET",
-            "/checkout/order/info?orderNo=o456463453458",
-            "",
-        )
-        .await;
+    let info = gw.order_info(&app, "o456463453458").await;
     assert_eq!(retcode(&info), "200");
     assert_eq!(info["retdata"]["depositAddress"], order["depositAddress"]);
     assert_eq!(info["retdata"]["sysid"], order["sysid"]);
 
-    let list = gw.signed(&app, "POST", "/checkout/order/list", "{}").await;
+    let list = gw.list_orders(&app, "{}").await;
     assert_eq!(list["retdata"]["total"], 1);
     assert_eq!(list["retdata"]["pageNo"], 1);
     assert_eq!(list["retdata"]["pageSize"], 10);
     assert_eq!(list["retdata"]["records"][0]["orderNo"], "o456463453458");
 
-    let cancelled = gw
-        .signed(
-            &app,
-            "GET",
-            "/checkout/order/cancel?orderNo=o456463453458",
-            "",
-        )
-        .await;
+    let cancelled = gw.cancel_order(&app, "o456463453458").await;
     assert_eq!(retcode(&cancelled), "200", "{cancelled}");
     assert_eq!(cancelled["retdata"]["orderStatus"], "CANCELLED");
     assert_eq!(cancelled["retdata"]["expiredIn"], 0);
-    let again = gw
-        .signed(
-            &app,
-            "GET",
-            "/checkout/order/cancel?orderNo=o456463453458",
-            "",
-        )
-        .await;
+    let again = gw.cancel_order(&app, "o456463453458").await;
     assert_eq!(retcode(&again), "200", "cancelling twice is harmless");
-    let info = gw
-        .signed(
-            &app,
-            "GET",
-            "/checkout/order/info?orderNo=o456463453458",
-            "",
-        )
-        .await;
+    let info = gw.order_info(&app, "o456463453458").await;
     assert_eq!(info["retdata"]["orderStatus"], "CANCELLED");
 
-    let missing = gw
-        .signed(&app, "GET", "/checkout/order/info?orderNo=nope", "")
-        .await;
+    let missing = gw.order_info(&app, "nope").await;
     assert_eq!(retcode(&missing), "00404");
-    let missing = gw
-        .signed(&app, "GET", "/checkout/order/cancel?orderNo=nope", "")
-        .await;
+    let missing = gw.cancel_order(&app, "nope").await;
     assert_eq!(retcode(&missing), "00404");
 }
 
 async fn idempotent_creation(gw: TestGateway) {
     let app = gw.create_app().await;
-    let first = gw
-        .signed(
-            &app,
-            "POST",
-            "/checkout/order/create",
-            &create_body("same-1"),
-        )
-        .await;
-    let second = gw
-        .signed(
-            &app,
-            "POST",
-            "/checkout/order/create",
-            &create_body("same-1"),
-        )
-        .await;
+    let first = gw.create_order(&app, create_body("same-1")).await;
+    let second = gw.create_order(&app, create_body("same-1")).await;
     assert_eq!(retcode(&second), "200");
     assert_eq!(first["retdata"]["sysid"], second["retdata"]["sysid"]);
     assert_eq!(
@@ -137,27 +84,16 @@ async fn idempotent_creation(gw: TestGateway) {
         second["retdata"]["depositAddress"]
     );
     let changed = create_body("same-1").replace("123.45", "123.46");
-    let conflict = gw
-        .signed(&app, "POST", "/checkout/order/create", &changed)
-        .await;
+    let conflict = gw.create_order(&app, &changed).await;
     assert_eq!(retcode(&conflict), "00409", "{conflict}");
     assert!(conflict["retmsg"].as_str().unwrap().contains("same-1"));
     // Another app may use the same number: numbers are per app.
     let other = gw.create_app().await;
-    let theirs = gw
-        .signed(
-            &other,
-            "POST",
-            "/checkout/order/create",
-            &create_body("same-1"),
-        )
-        .await;
+    let theirs = gw.create_order(&other, create_body("same-1")).await;
     assert_eq!(retcode(&theirs), "200");
     assert_ne!(theirs["retdata"]["sysid"], first["retdata"]["sysid"]);
     // And neither app sees the other's order.
-    let list = gw
-        .signed(&other, "POST", "/checkout/order/list", "{}")
-        .await;
+    let list = gw.list_orders(&other, "{}").await;
     assert_eq!(list["retdata"]["total"], 1);
 }
 
@@ -171,20 +107,15 @@ async fn list_filters_and_pages(gw: TestGateway) {
             "merchantId": if i < 4 { "m1" } else { "" },
             "token": if i % 3 == 0 { "ETH_USDC" } else { "ETH_USDT" },
         });
-        let created = gw
-            .signed(&app, "POST", "/checkout/order/create", &body.to_string())
-            .await;
+        let created = gw.create_order(&app, &body).await;
         assert_eq!(retcode(&created), "200", "{created}");
     }
-    gw.signed(&app, "GET", "/checkout/order/cancel?orderNo=L05", "")
-        .await;
+    gw.cancel_order(&app, "L05").await;
     let count = |filter: Value| {
         let gw = &gw;
         let app = &app;
         async move {
-            let page = gw
-                .signed(app, "POST", "/checkout/order/list", &filter.to_string())
-                .await;
+            let page = gw.list_orders(app, filter).await;
             assert_eq!(retcode(&page), "200", "{page}");
             page["retdata"]["total"].as_u64().unwrap()
         }
@@ -202,48 +133,18 @@ async fn list_filters_and_pages(gw: TestGateway) {
     );
     assert_eq!(count(json!({"endTime": "2000-01-01T00:00:00"})).await, 0);
 
-    let page = gw
-        .signed(
-            &app,
-            "POST",
-            "/checkout/order/list",
-            r#"{"pageNum":2,"pageSize":5}"#,
-        )
-        .await;
+    let page = gw.list_orders(&app, r#"{"pageNum":2,"pageSize":5}"#).await;
     let records = page["retdata"]["records"].as_array().unwrap();
     assert_eq!(records.len(), 5);
     assert_eq!(records[0]["orderNo"], "L06", "newest first");
     assert_eq!(page["retdata"]["pageNo"], 2);
-    let last = gw
-        .signed(
-            &app,
-            "POST",
-            "/checkout/order/list",
-            r#"{"page":3,"size":5}"#,
-        )
-        .await;
+    let last = gw.list_orders(&app, r#"{"page":3,"size":5}"#).await;
     assert_eq!(last["retdata"]["records"].as_array().unwrap().len(), 2);
-    let bad = gw
-        .signed(&app, "POST", "/checkout/order/list", r#"{"pageSize":101}"#)
-        .await;
+    let bad = gw.list_orders(&app, r#"{"pageSize":101}"#).await;
     assert_eq!(retcode(&bad), "00001");
-    let bad = gw
-        .signed(
-            &app,
-            "POST",
-            "/checkout/order/list",
-            r#"{"orderStatus":"LOST"}"#,
-        )
-        .await;
+    let bad = gw.list_orders(&app, r#"{"orderStatus":"LOST"}"#).await;
     assert_eq!(retcode(&bad), "00001");
-    let bad = gw
-        .signed(
-            &app,
-            "POST",
-            "/checkout/order/list",
-            r#"{"startTime":"yesterday"}"#,
-        )
-        .await;
+    let bad = gw.list_orders(&app, r#"{"startTime":"yesterday"}"#).await;
     assert_eq!(retcode(&bad), "00001");
 }
 
@@ -251,9 +152,7 @@ async fn amounts_are_exact(gw: TestGateway) {
     let app = gw.create_app().await;
     let body =
         r#"{"orderNo":"f1","orderAmount":0.30000000000000004,"customerId":"6","token":"ETH_USDT"}"#;
-    let created = gw
-        .signed(&app, "POST", "/checkout/order/create", body)
-        .await;
+    let created = gw.create_order(&app, body).await;
     let order = &created["retdata"];
     assert_eq!(order["orderAmount"].to_string(), "0.30000000000000004");
     assert_eq!(
@@ -263,11 +162,8 @@ async fn amounts_are_exact(gw: TestGateway) {
     );
     assert_eq!(order["merchantId"], "default");
     assert_eq!(order["expiredIn"], 1800);
-    let raw = gw
-        .client(&app)
-        .get("/checkout/order/info?orderNo=f1")
-        .await
-        .unwrap();
+    let client = gw.client(&app);
+    let raw = client.order_info("f1").await.unwrap();
     assert!(
         raw.body.contains(r#""orderAmount":0.30000000000000004"#),
         "{}",
@@ -275,25 +171,15 @@ async fn amounts_are_exact(gw: TestGateway) {
     );
     assert!(raw.body.contains(r#""payingAmount":0.30"#), "{}", raw.body);
     let body = r#"{"orderNo":"f2","orderAmount":"1000000000000","customerId":"6","token":"ETH_USDT","expiredIn":null}"#;
-    let created = gw
-        .client(&app)
-        .post("/checkout/order/create", body)
-        .await
-        .unwrap();
+    let created = gw.create_order_text(&app, body).await;
     assert!(
         created.body.contains(r#""payingAmount":1000000000000.00"#),
         "{}",
         created.body
     );
     let body = r#"{"orderNo":"f3","orderAmount":1.123456789012345678,"customerId":"6","token":"ETH_USDT","expiredIn":0}"#;
-    let created = gw
-        .signed(&app, "POST", "/checkout/order/create", body)
-        .await;
-    let raw = gw
-        .client(&app)
-        .get("/checkout/order/info?orderNo=f3")
-        .await
-        .unwrap();
+    let created = gw.create_order(&app, body).await;
+    let raw = client.order_info("f3").await.unwrap();
     assert!(
         raw.body.contains(r#""orderAmount":1.123456789012345678"#),
         "{}",
@@ -311,43 +197,27 @@ async fn float_noise_is_not_charged(gw: TestGateway) {
         .create("Float shop", Some(&receiver.url("/hook")), &[])
         .await
         .unwrap();
+    let client = gw.client(&app);
     // 1999 × 0.01 computed in binary floating point.
     let body = r#"{"orderNo":"float-1","orderAmount":19.990000000000002,"customerId":"6","token":"ETH_USDT"}"#;
-    let created = gw
-        .client(&app)
-        .post("/checkout/order/create", body)
-        .await
-        .unwrap();
+    let created = gw.create_order_text(&app, body).await;
     assert_eq!(created.retcode(), "200", "{}", created.body);
     let echoes = |text: &str| {
         text.contains(r#""orderAmount":19.990000000000002,"#)
             && text.contains(r#""payingAmount":19.99,"#)
     };
     assert!(echoes(&created.body), "{}", created.body);
-    let info = gw
-        .client(&app)
-        .get("/checkout/order/info?orderNo=float-1")
-        .await
-        .unwrap();
+    let info = client.order_info("float-1").await.unwrap();
     assert!(echoes(&info.body), "{}", info.body);
-    let listed = gw
-        .client(&app)
-        .post("/checkout/order/list", r#"{"orderNo":"float-1"}"#)
+    let listed = client
+        .list_orders(&json!({"orderNo": "float-1"}))
         .await
         .unwrap();
     assert!(echoes(&listed.body), "{}", listed.body);
     // The same bytes again are the same order.
-    let again = gw
-        .client(&app)
-        .post("/checkout/order/create", body)
-        .await
-        .unwrap();
+    let again = gw.create_order_text(&app, body).await;
     assert_eq!(again.retdata()["sysid"], created.retdata()["sysid"]);
-    let cancelled = gw
-        .client(&app)
-        .get("/checkout/order/cancel?orderNo=float-1")
-        .await
-        .unwrap();
+    let cancelled = client.cancel_order("float-1").await.unwrap();
     assert!(echoes(&cancelled.body), "{}", cancelled.body);
     let hook = receiver
         .wait_for(Duration::from_secs(20), "the CANCELLED event", |log| {
@@ -361,11 +231,7 @@ async fn float_noise_is_not_charged(gw: TestGateway) {
 
     // A string is text written on purpose: priced exactly, rounded up to the payment scale.
     let body = r#"{"orderNo":"float-2","orderAmount":"19.990000000000002","customerId":"6","token":"ETH_USDT"}"#;
-    let created = gw
-        .client(&app)
-        .post("/checkout/order/create", body)
-        .await
-        .unwrap();
+    let created = gw.create_order_text(&app, body).await;
     assert!(
         created
             .body
@@ -376,11 +242,7 @@ async fn float_noise_is_not_charged(gw: TestGateway) {
     );
     // The limits apply to the priced amount: noise does not push it over 1e12.
     let body = r#"{"orderNo":"float-3","orderAmount":1000000000000.0000002,"customerId":"6","token":"ETH_USDT"}"#;
-    let created = gw
-        .client(&app)
-        .post("/checkout/order/create", body)
-        .await
-        .unwrap();
+    let created = gw.create_order_text(&app, body).await;
     assert_eq!(created.retcode(), "200", "{}", created.body);
     assert!(
         created.body.contains(r#""payingAmount":1000000000000.00,"#),
@@ -388,11 +250,7 @@ async fn float_noise_is_not_charged(gw: TestGateway) {
         created.body
     );
     let body = r#"{"orderNo":"float-4","orderAmount":1000000000000.01,"customerId":"6","token":"ETH_USDT"}"#;
-    let refused = gw
-        .client(&app)
-        .post("/checkout/order/create", body)
-        .await
-        .unwrap();
+    let refused = gw.create_order_text(&app, body).await;
     assert_eq!(refused.retcode(), "00001", "{}", refused.body);
 }
 

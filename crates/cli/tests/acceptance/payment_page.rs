@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use crate::common::browser::{self, Browser, decode_qr};
-use crate::common::chain::{TestChain, eventually, usd};
-use crate::common::{Db, TestGateway};
+use crate::common::chain::{eventually, usd};
+use crate::common::{ChainFixture as Fixture, Db};
 use serde_json::{Value, json};
-use wcheckout_app::admin::{AppChanges, IssuedCredentials};
+use wcheckout_app::admin::AppChanges;
 use wcheckout_evm::anvil::DEV_ACCOUNTS;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -19,22 +19,13 @@ const WALLET: usize = 2;
 /// A dev account that holds no test tokens.
 const EMPTY_WALLET: usize = 7;
 
-struct Fixture {
-    gw: TestGateway,
-    chain: TestChain,
-    app: IssuedCredentials,
-}
-
 async fn fixture(confirmations: u32) -> Option<Fixture> {
     if !browser::available() {
         return None;
     }
-    let chain = TestChain::start(31337).await;
-    let gw =
-        TestGateway::start_with(Db::Sqlite, |c| chain.configure(c, "ETH", confirmations)).await?;
-    let app = gw.create_app().await;
-    gw.update_app(
-        &app.app_id,
+    let f = Fixture::start(Db::Sqlite, confirmations).await?;
+    f.gw.update_app(
+        &f.app.app_id,
         AppChanges {
             display_name: Some("Acme Books".into()),
             theme_color: Some("#0f766e".into()),
@@ -42,35 +33,10 @@ async fn fixture(confirmations: u32) -> Option<Fixture> {
         },
     )
     .await;
-    Some(Fixture { gw, chain, app })
+    Some(f)
 }
 
 impl Fixture {
-    async fn create(&self, order_no: &str, amount: &str, extra: Value) -> Value {
-        let mut body = json!({"orderNo": order_no, "orderAmount": amount, "customerId": "c", "token": "ETH_USDT"});
-        body.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        let created = self
-            .gw
-            .client(&self.app)
-            .post("/checkout/order/create", &body.to_string())
-            .await
-            .unwrap();
-        assert_eq!(created.retcode(), "200", "{}", created.body);
-        created.retdata().clone()
-    }
-
-    async fn info(&self, order_no: &str) -> Value {
-        let info = self
-            .gw
-            .client(&self.app)
-            .get(&format!("/checkout/order/info?orderNo={order_no}"))
-            .await
-            .unwrap();
-        info.retdata().clone()
-    }
-
     /// A browser whose pages see a test wallet (`window.ethereum`) before their scripts run.
     async fn browser_with_wallet(&self, account: usize) -> Browser {
         let browser = Browser::start(1280, 900).await;

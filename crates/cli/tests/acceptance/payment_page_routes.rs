@@ -33,13 +33,7 @@ async fn create(gw: &TestGateway, app: &IssuedCredentials, order_no: &str) -> Va
         "orderNo": order_no, "orderAmount": "20", "token": "ETH_USDT",
         "customerId": "customer-secret-77", "merchantId": "merchant-hidden-42"
     });
-    let created = gw
-        .client(app)
-        .post("/checkout/order/create", &body.to_string())
-        .await
-        .unwrap();
-    assert_eq!(created.retcode(), "200", "{}", created.body);
-    created.retdata().clone()
+    gw.created_order(app, body).await
 }
 
 fn page_token(order: &Value) -> String {
@@ -232,17 +226,6 @@ async fn language_follows_the_browser_unless_the_link_says(db: Db) {
     assert!(missing.body.contains("未找到支付页面"));
 }
 
-macro_rules! on_both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(super::Db::Sqlite).await; })*
-        }
-        mod postgres {
-            $(#[tokio::test] async fn $name() { super::$name(super::Db::Postgres).await; })*
-        }
-    };
-}
-
 /// A float-computing client's `1999 × 0.01`: the payer reads the price it meant.
 async fn the_price_shows_without_float_noise(db: Db) {
     let Some(gw) = TestGateway::start(db).await else {
@@ -250,11 +233,7 @@ async fn the_price_shows_without_float_noise(db: Db) {
     };
     let app = gw.create_app().await;
     let body = r#"{"orderNo":"noisy-1","orderAmount":19.990000000000002,"customerId":"c","token":"ETH_USDT"}"#;
-    let created = gw
-        .client(&app)
-        .post("/checkout/order/create", body)
-        .await
-        .unwrap();
+    let created = gw.create_order_text(&app, body).await;
     assert_eq!(created.retcode(), "200", "{}", created.body);
     assert!(
         created.body.contains(r#""orderAmount":19.990000000000002"#),
@@ -275,7 +254,7 @@ async fn the_price_shows_without_float_noise(db: Db) {
     assert!(!page.body.contains("19.990000000000002"));
 }
 
-on_both_engines!(
+on_both_engines_with_db!(
     the_price_shows_without_float_noise,
     page_shows_this_order_and_nothing_else,
     other_identifiers_find_nothing,

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use crate::common::chain::{TestChain, eventually, usd, wusd};
-use crate::common::{Db, TestGateway, retcode};
+use crate::common::chain::{eventually, usd, wusd};
+use crate::common::{ChainFixture as Fixture, Db, retcode, succeeded};
 use serde_json::{Value, json};
-use wcheckout_app::admin::{AppChanges, IssuedCredentials};
+use wcheckout_app::admin::AppChanges;
 use wcheckout_app::payments::Credited;
 use wcheckout_domain::payment::TransferState;
 use wcheckout_domain::ports::ChainStore;
@@ -16,46 +16,7 @@ use wcheckout_domain::token::ChainKey;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-struct Fixture {
-    gw: TestGateway,
-    chain: TestChain,
-    app: IssuedCredentials,
-}
-
-async fn fixture(db: Db, confirmations: u32) -> Option<Fixture> {
-    let chain = TestChain::start(31337).await;
-    let gw = TestGateway::start_with(db, |c| chain.configure(c, "ETH", confirmations)).await?;
-    let app = gw.create_app().await;
-    Some(Fixture { gw, chain, app })
-}
-
 impl Fixture {
-    async fn create(&self, order_no: &str, amount: &str, extra: Value) -> Value {
-        let mut body = json!({"orderNo": order_no, "orderAmount": amount, "customerId": "c", "token": "ETH_USDT"});
-        body.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        let created = self
-            .gw
-            .client(&self.app)
-            .post("/checkout/order/create", &body.to_string())
-            .await
-            .unwrap();
-        assert_eq!(created.retcode(), "200", "{}", created.body);
-        created.retdata().clone()
-    }
-
-    async fn info(&self, order_no: &str) -> Value {
-        let info = self
-            .gw
-            .client(&self.app)
-            .get(&format!("/checkout/order/info?orderNo={order_no}"))
-            .await
-            .unwrap();
-        assert_eq!(info.retcode(), "200", "{}", info.body);
-        info.retdata().clone()
-    }
-
     async fn wait_status(&self, order_no: &str, status: &str) -> Value {
         eventually(WAIT, &format!("{order_no} {status}"), || async {
             let info = self.info(order_no).await;
@@ -65,14 +26,8 @@ impl Fixture {
     }
 
     async fn abnormal(&self, filter: Value) -> Vec<Value> {
-        let page = self
-            .gw
-            .client(&self.app)
-            .post("/checkout/abnormal-payment/list", &filter.to_string())
-            .await
-            .unwrap();
-        assert_eq!(page.retcode(), "200", "{}", page.body);
-        page.retdata()["records"].as_array().unwrap().clone()
+        let page = self.gw.list_abnormal_payments(&self.app, filter).await;
+        succeeded(&page)["records"].as_array().unwrap().clone()
     }
 
     async fn wait_abnormal(&self, order_no: &str, count: usize) -> Vec<Value> {
@@ -89,7 +44,7 @@ fn address(order: &Value) -> String {
 }
 
 async fn exact_payment_pays_the_order(db: Db) {
-    let Some(f) = fixture(db, 1).await else {
+    let Some(f) = Fixture::start(db, 1).await else {
         return;
     };
     let order = f.create("exact", "12.5", json!({})).await;
@@ -110,7 +65,7 @@ async fn exact_payment_pays_the_order(db: Db) {
 }
 
 async fn partial_transfers_add_up(db: Db) {
-    let Some(f) = fixture(db, 1).await else {
+    let Some(f) = Fixture::start(db, 1).await else {
         return;
     };
     let order = f.create("parts", "10", json!({})).await;
@@ -136,7 +91,7 @@ async fn partial_transfers_add_up(db: Db) {
 }
 
 async fn overpayment_creates_over_paid(db: Db) {
-    let Some(f) = fixture(db, 1).await else {
+    let Some(f) = Fixture::start(db, 1).await else {
         return;
     };
     let order = f.create("over", "10", json!({})).await;
@@ -186,18 +141,14 @@ async fn overpayment_creates_over_paid(db: Db) {
 /// ETH_WUSD, an 18-decimal token: an amount computed in floating point is priced without its
 /// noise, and a real transfer one base unit above it pays the order to the last decimal.
 async fn a_wusd_order_is_paid_to_its_18th_decimal(db: Db) {
-    let Some(f) = fixture(db, 1).await else {
+    let Some(f) = Fixture::start(db, 1).await else {
         return;
     };
     // What an integrator computing in floats sends for 1999 cents: 19.990000000000002.
     let amount = 1999.0 * 0.01;
     let extra = json!({"orderAmount": amount, "token": "ETH_WUSD"});
     let order = f.create("wusd", "0", extra).await;
-    let raw =
-        f.gw.client(&f.app)
-            .get("/checkout/order/info?orderNo=wusd")
-            .await
-            .unwrap();
+    let raw = f.gw.client(&f.app).order_info("wusd").await.unwrap();
     assert!(
         raw.body.contains(r#""orderAmount":19.990000000000002,"#)
             && raw.body.contains(r#""payingAmount":19.99,"#),
@@ -218,7 +169,7 @@ async fn a_wusd_order_is_paid_to_its_18th_decimal(db: Db) {
 }
 
 async fn partial_then_expiry_is_under_paid(db: Db) {
-    let Some(f) = fixture(db, 1).await else {
+    let Some(f) = Fixture::start(db, 1).await else {
         return;
     };
     let order = f.create("under", "20", json!({"expiredIn": 60})).await;
@@ -240,15 +191,11 @@ async fn partial_then_expiry_is_under_paid(db: Db) {
 }
 
 async fn payments_after_cancel_and_timeout_are_late(db: Db) {
-    let Some(f) = fixture(db, 1).await else {
+    let Some(f) = Fixture::start(db, 1).await else {
         return;
     };
     let cancelled = f.create("late-c", "3", json!({})).await;
-    let done =
-        f.gw.client(&f.app)
-            .get("/checkout/order/cancel?orderNo=late-c")
-            .await
-            .unwrap();
+    let done = f.gw.client(&f.app).cancel_order("late-c").await.unwrap();
     assert_eq!(done.retdata()["orderStatus"], "CANCELLED");
     let timed_out = f.create("late-t", "3", json!({"expiredIn": 60})).await;
     f.gw.clock.advance_secs(61);
@@ -277,7 +224,7 @@ async fn payments_after_cancel_and_timeout_are_late(db: Db) {
 }
 
 async fn foreign_tokens_and_reverted_transfers_credit_nothing(db: Db) {
-    let Some(f) = fixture(db, 1).await else {
+    let Some(f) = Fixture::start(db, 1).await else {
         return;
     };
     let order = f.create("foreign", "5", json!({})).await;
@@ -315,7 +262,7 @@ async fn foreign_tokens_and_reverted_transfers_credit_nothing(db: Db) {
 }
 
 async fn tolerance_accepts_a_small_shortfall(db: Db) {
-    let Some(f) = fixture(db, 1).await else {
+    let Some(f) = Fixture::start(db, 1).await else {
         return;
     };
     let changes = AppChanges {
@@ -333,7 +280,7 @@ async fn tolerance_accepts_a_small_shortfall(db: Db) {
 }
 
 async fn confirmations_are_awaited(db: Db) {
-    let Some(f) = fixture(db, 3).await else {
+    let Some(f) = Fixture::start(db, 3).await else {
         return;
     };
     let order = f.create("deep", "7", json!({})).await;
@@ -361,30 +308,18 @@ async fn confirmations_are_awaited(db: Db) {
 }
 
 async fn list_abnormal_payments_validates_filters(db: Db) {
-    let Some(f) = fixture(db, 1).await else {
+    let Some(f) = Fixture::start(db, 1).await else {
         return;
     };
     let bad =
-        f.gw.signed(
-            &f.app,
-            "POST",
-            "/checkout/abnormal-payment/list",
-            r#"{"type":"LOST"}"#,
-        )
-        .await;
+        f.gw.list_abnormal_payments(&f.app, r#"{"type":"LOST"}"#)
+            .await;
     assert_eq!(retcode(&bad), "00001");
     let bad =
-        f.gw.signed(
-            &f.app,
-            "POST",
-            "/checkout/abnormal-payment/list",
-            r#"{"status":"DONE"}"#,
-        )
-        .await;
-    assert_eq!(retcode(&bad), "00001");
-    let page =
-        f.gw.signed(&f.app, "POST", "/checkout/abnormal-payment/list", "")
+        f.gw.list_abnormal_payments(&f.app, r#"{"status":"DONE"}"#)
             .await;
+    assert_eq!(retcode(&bad), "00001");
+    let page = f.gw.list_abnormal_payments(&f.app, "").await;
     assert_eq!(page["retdata"]["total"], 0);
     assert_eq!(page["retdata"]["pageSize"], 10);
 }
@@ -395,7 +330,7 @@ async fn list_abnormal_payments_validates_filters(db: Db) {
 /// and an order paid by two transfers of the batch adds both.
 async fn racing_batch_credits_count_each_transfer_once(db: Db) {
     // Nothing becomes final by confirmations here: only the calls below credit.
-    let Some(f) = fixture(db, 1000).await else {
+    let Some(f) = Fixture::start(db, 1000).await else {
         return;
     };
     let mut deposits = Vec::new();
@@ -470,25 +405,7 @@ async fn racing_batch_credits_count_each_transfer_once(db: Db) {
     );
 }
 
-macro_rules! on_both_engines_with_chain {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn sqlite() {
-                    super::$scenario(super::Db::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn postgres() {
-                    super::$scenario(super::Db::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_engines_with_chain!(
+on_both_engines_with_db!(
     exact_payment_pays_the_order,
     partial_transfers_add_up,
     overpayment_creates_over_paid,

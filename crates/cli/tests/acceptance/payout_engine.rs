@@ -6,8 +6,10 @@
 use std::time::Duration;
 
 use crate::common::chain::{TestChain, eventually, usd};
-use crate::common::{Db, TestGateway};
+use crate::common::{Db, TestGateway, usdt_order};
 use serde_json::{Value, json};
+use wcheckout::config::Config;
+use wcheckout_client::Client;
 use wcheckout_domain::ledger::Asset;
 use wcheckout_domain::payout::{Payout, PayoutKind};
 use wcheckout_domain::ports::MoneyStore;
@@ -32,15 +34,20 @@ async fn in_pool(chain: &TestChain, hash: &str) -> bool {
         .is_null()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn dropped_transactions_are_resent_and_stuck_ones_replaced_at_the_same_nonce() {
-    let chain = TestChain::start(31337).await;
+/// A gateway paying out on `chain` (final at `confirmations`, then as `tweak` says), its hot
+/// wallet holding gas and `funds` USDT minted to it, recorded as the operator's funding.
+async fn paying_gateway(
+    chain: &TestChain,
+    confirmations: u32,
+    funds: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> TestGateway {
     let gw = TestGateway::start_with(Db::Sqlite, |c| {
-        chain.configure(c, "ETH", 1);
+        chain.configure(c, "ETH", confirmations);
         c.payouts.poll_interval_ms = 100;
         c.payouts.funds_retry_secs = 1;
-        c.payouts.replace_after_secs = 3;
         c.sweeps.enabled = false;
+        tweak(c);
     })
     .await
     .unwrap();
@@ -49,58 +56,88 @@ async fn dropped_transactions_are_resent_and_stuck_ones_replaced_at_the_same_non
     wcheckout::devnet::fund_hot_wallet(&gw.gateway, &eth, &chain.rpc_url)
         .await
         .unwrap();
-    // Tokens for the refund straight into the hot wallet, recorded as operator funding.
+    // Tokens for the refund straight into the hot wallet.
     let minted = stablecoin::mint(
         &chain.rpc_url,
         DEV_PRIVATE_KEYS[0],
         chain.usdt,
         hot,
-        usd("5"),
+        usd(funds),
     )
     .await
     .unwrap();
     let token = wcheckout_domain::token::TokenId::parse("ETH_USDT").unwrap();
     gw.gateway
-        .record_funding(&eth, Asset::Token(token), usd("5"), &minted)
+        .record_funding(&eth, Asset::Token(token), usd(funds), &minted)
         .await
         .unwrap();
+    gw
+}
 
+/// A new app's order `order_no` of `amount`, paid by dev account `payer` and mined until
+/// `confirmations` deep, once `PAID`; the app's client.
+async fn paid_order(
+    gw: &TestGateway,
+    chain: &TestChain,
+    order_no: &str,
+    amount: &str,
+    payer: usize,
+    confirmations: u64,
+) -> Client {
     let app = gw.create_app().await;
     let client = gw.client(&app);
-    let order =
-        json!({"orderNo": "o1", "orderAmount": "5", "customerId": "c", "token": "ETH_USDT"});
     let created = client
-        .post("/checkout/order/create", &order.to_string())
+        .create_order(&usdt_order(order_no, amount, json!({})))
         .await
         .unwrap();
     let address = created.retdata()["depositAddress"]
         .as_str()
         .unwrap()
         .to_owned();
-    chain.pay(3, chain.usdt, &address, usd("5")).await;
+    chain.pay(payer, chain.usdt, &address, usd(amount)).await;
+    if confirmations > 1 {
+        chain.mine(confirmations - 1).await;
+    }
     eventually(Duration::from_secs(20), "paid", || async {
-        let info = client.get("/checkout/order/info?orderNo=o1").await.unwrap();
+        let info = client.order_info(order_no).await.unwrap();
         (info.retdata()["orderStatus"] == "PAID").then_some(())
     })
     .await;
+    client
+}
+
+/// Refunds `amount` of order `order_no` as `refund_no`; the refund's sysid.
+async fn refund_in_full(client: &Client, refund_no: &str, order_no: &str, amount: &str) -> String {
+    let refund = json!({"refundOrderNo": refund_no, "orderNo": order_no, "amount": amount});
+    let created = client.create_refund(&refund).await.unwrap();
+    assert_eq!(created.retcode(), "200", "{}", created.body);
+    created.retdata()["sysid"].as_str().unwrap().to_owned()
+}
+
+/// The refund once in `status`.
+async fn refund_reaching(client: &Client, refund_no: &str, status: &str) -> Value {
+    eventually(
+        Duration::from_secs(30),
+        &format!("refund {status}"),
+        || async {
+            let info = client.refund_info(refund_no).await.unwrap();
+            (info.retdata()["refundStatus"] == status).then(|| info.retdata().clone())
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dropped_transactions_are_resent_and_stuck_ones_replaced_at_the_same_nonce() {
+    let chain = TestChain::start(31337).await;
+    let gw = paying_gateway(&chain, 1, "5", |c| c.payouts.replace_after_secs = 3).await;
+    let hot = gw.gateway.hot_wallet;
+    let client = paid_order(&gw, &chain, "o1", "5", 3, 1).await;
     let payer_before = chain.balance(chain.usdt, DEV_ACCOUNTS[3]).await;
 
     chain.rpc("evm_setAutomine", json!([false])).await;
-    let refund = json!({"refundOrderNo": "r1", "orderNo": "o1", "amount": "5"});
-    let created = client
-        .post("/checkout/refund/create", &refund.to_string())
-        .await
-        .unwrap();
-    assert_eq!(created.retcode(), "200", "{}", created.body);
-    let sysid = created.retdata()["sysid"].as_str().unwrap().to_owned();
-    let first: Value = eventually(Duration::from_secs(20), "refund sent", || async {
-        let info = client
-            .get("/checkout/refund/info?refundOrderNo=r1")
-            .await
-            .unwrap();
-        (info.retdata()["refundStatus"] == "REFUNDING").then(|| info.retdata().clone())
-    })
-    .await;
+    let sysid = refund_in_full(&client, "r1", "o1", "5").await;
+    let first = refund_reaching(&client, "r1", "REFUNDING").await;
     let first_hash = first["txHash"].as_str().unwrap().to_owned();
     let nonce = payout_of(&gw, &sysid).await.nonce.unwrap();
 
@@ -129,14 +166,7 @@ async fn dropped_transactions_are_resent_and_stuck_ones_replaced_at_the_same_non
 
     chain.rpc("evm_setAutomine", json!([true])).await;
     chain.mine(1).await;
-    let done: Value = eventually(Duration::from_secs(30), "refunded", || async {
-        let info = client
-            .get("/checkout/refund/info?refundOrderNo=r1")
-            .await
-            .unwrap();
-        (info.retdata()["refundStatus"] == "REFUNDED").then(|| info.retdata().clone())
-    })
-    .await;
+    let done = refund_reaching(&client, "r1", "REFUNDED").await;
     let mined_hash = done["txHash"].as_str().unwrap();
     assert!(txs.iter().any(|tx| tx.tx_hash == mined_hash));
 
@@ -163,63 +193,11 @@ async fn dropped_transactions_are_resent_and_stuck_ones_replaced_at_the_same_non
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refund_completes_only_at_the_chains_confirmation_depth() {
     let chain = TestChain::start(31337).await;
-    let gw = TestGateway::start_with(Db::Sqlite, |c| {
-        chain.configure(c, "ETH", 4);
-        c.payouts.poll_interval_ms = 100;
-        c.payouts.funds_retry_secs = 1;
-        c.sweeps.enabled = false;
-    })
-    .await
-    .unwrap();
-    let eth = gw.gateway.tokens.chains().next().unwrap().clone();
-    let hot = gw.gateway.hot_wallet;
-    wcheckout::devnet::fund_hot_wallet(&gw.gateway, &eth, &chain.rpc_url)
-        .await
-        .unwrap();
-    let minted = stablecoin::mint(
-        &chain.rpc_url,
-        DEV_PRIVATE_KEYS[0],
-        chain.usdt,
-        hot,
-        usd("2"),
-    )
-    .await
-    .unwrap();
-    let token = wcheckout_domain::token::TokenId::parse("ETH_USDT").unwrap();
-    gw.gateway
-        .record_funding(&eth, Asset::Token(token), usd("2"), &minted)
-        .await
-        .unwrap();
-    let app = gw.create_app().await;
-    let client = gw.client(&app);
-    let order =
-        json!({"orderNo": "o2", "orderAmount": "2", "customerId": "c", "token": "ETH_USDT"});
-    let created = client
-        .post("/checkout/order/create", &order.to_string())
-        .await
-        .unwrap();
-    let address = created.retdata()["depositAddress"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    chain.pay(4, chain.usdt, &address, usd("2")).await;
-    chain.mine(3).await;
-    eventually(Duration::from_secs(20), "paid", || async {
-        let info = client.get("/checkout/order/info?orderNo=o2").await.unwrap();
-        (info.retdata()["orderStatus"] == "PAID").then_some(())
-    })
-    .await;
-    let refund = json!({"refundOrderNo": "r2", "orderNo": "o2", "amount": "2"});
-    let created = client
-        .post("/checkout/refund/create", &refund.to_string())
-        .await
-        .unwrap();
-    assert_eq!(created.retcode(), "200", "{}", created.body);
+    let gw = paying_gateway(&chain, 4, "2", |_| {}).await;
+    let client = paid_order(&gw, &chain, "o2", "2", 4, 4).await;
+    refund_in_full(&client, "r2", "o2", "2").await;
     let info = || async {
-        let info = client
-            .get("/checkout/refund/info?refundOrderNo=r2")
-            .await
-            .unwrap();
+        let info = client.refund_info("r2").await.unwrap();
         info.retdata()["refundStatus"].as_str().unwrap().to_owned()
     };
     eventually(Duration::from_secs(20), "refund mined", || async {

@@ -14,11 +14,15 @@ use std::time::Duration;
 
 use crate::common::chain::{TestChain, eventually, usd};
 use crate::common::receiver::{Receiver, Reply, always};
-use crate::common::{Db, TestGateway, retcode, signed_headers_at};
+use crate::common::{Db, TestGateway, sysids_of, usdt_order};
 use serde_json::{Value, json};
 use wcheckout::config::{BankAccountConfig, Config};
 use wcheckout_app::admin::IssuedCredentials;
 use wcheckout_app::clock::SystemClock;
+use wcheckout_client::routes::{
+    CREATE_FIAT_SETTLEMENT, CREATE_ORDER, CREATE_REFUND, CREATE_SETTLEMENT, LIST_ABNORMAL_PAYMENTS,
+    LIST_REFUNDS, REFUND_ABNORMAL_PAYMENT,
+};
 use wcheckout_client::{ApiResponse, Client};
 use wcheckout_domain::app::{App, Branding, UnderpaymentTolerance};
 use wcheckout_domain::ids::AppId;
@@ -114,10 +118,6 @@ impl Bench {
         self.client.post(path, &body.to_string()).await.unwrap()
     }
 
-    async fn get(&self, path_and_query: &str) -> ApiResponse {
-        self.client.get(path_and_query).await.unwrap()
-    }
-
     /// POSTs every body at once (each its own request and signature); the answers in order.
     async fn race(&self, path: &str, bodies: &[Value]) -> Vec<ApiResponse> {
         let requests = bodies
@@ -158,9 +158,9 @@ impl Bench {
         paid: &str,
         payer: usize,
     ) -> (String, String) {
-        let body =
-            json!({"orderNo": no, "orderAmount": amount, "customerId": "c", "token": "ETH_USDT"});
-        let created = self.ok("/checkout/order/create", &body).await;
+        let created = self
+            .ok(CREATE_ORDER, &usdt_order(no, amount, json!({})))
+            .await;
         let address = created["depositAddress"].as_str().unwrap().to_owned();
         let tx = self
             .chain
@@ -171,9 +171,7 @@ impl Bench {
     }
 
     async fn order(&self, no: &str) -> Value {
-        let info = self
-            .get(&format!("/checkout/order/info?orderNo={no}"))
-            .await;
+        let info = self.client.order_info(no).await.unwrap();
         assert_eq!(info.retcode(), "200", "{}", info.body);
         info.retdata().clone()
     }
@@ -187,8 +185,7 @@ impl Bench {
     }
 
     async fn refund(&self, no: &str) -> ApiResponse {
-        self.get(&format!("/checkout/refund/info?refundOrderNo={no}"))
-            .await
+        self.client.refund_info(no).await.unwrap()
     }
 
     async fn wait_refund(&self, no: &str, status: &str) -> Value {
@@ -206,8 +203,7 @@ impl Bench {
     }
 
     async fn settlement(&self, no: &str) -> ApiResponse {
-        self.get(&format!("/checkout/settlement/info?settlementOrderNo={no}"))
-            .await
+        self.client.settlement_info(no).await.unwrap()
     }
 
     async fn wait_settlement(&self, no: &str, status: &str) -> Value {
@@ -361,9 +357,7 @@ async fn partial_then_full_refund_reach_the_payer(db: Db) {
     let paid = b.order("o1").await;
     assert_eq!(units(&paid["refundedAmount"]), 0, "{paid}");
     let too_much = json!({"refundOrderNo": "r1", "orderNo": "o1", "amount": "30.01"});
-    let answer = b
-        .refused("/checkout/refund/create", &too_much, "00422")
-        .await;
+    let answer = b.refused(CREATE_REFUND, &too_much, "00422").await;
     assert!(answer.retmsg().contains("30"), "{}", answer.body);
     assert_eq!(
         b.order("o1").await,
@@ -375,7 +369,7 @@ async fn partial_then_full_refund_reach_the_payer(db: Db) {
     // A part: PENDING_REFUND at once, the order REFUNDING, then paid on chain.
     let part =
         json!({"refundOrderNo": "r1", "orderNo": "o1", "amount": "10", "remark": "one of three"});
-    let created = b.ok("/checkout/refund/create", &part).await;
+    let created = b.ok(CREATE_REFUND, &part).await;
     assert_eq!(created["refundStatus"], "PENDING_REFUND", "{created}");
     assert_eq!(created["orderNo"], "o1");
     assert_eq!(units(&created["amount"]), base("10"));
@@ -397,13 +391,13 @@ async fn partial_then_full_refund_reach_the_payer(db: Db) {
 
     // More than what is left (20): refused, nothing changes.
     let over = json!({"refundOrderNo": "r2", "orderNo": "o1", "amount": "20.000001"});
-    b.refused("/checkout/refund/create", &over, "00422").await;
+    b.refused(CREATE_REFUND, &over, "00422").await;
     assert_eq!(b.order("o1").await, order);
     assert_eq!(b.refund("r2").await.retcode(), "00404");
 
     // The rest.
     let rest = json!({"refundOrderNo": "r2", "orderNo": "o1", "amount": "20"});
-    let created = b.ok("/checkout/refund/create", &rest).await;
+    let created = b.ok(CREATE_REFUND, &rest).await;
     assert_eq!(created["refundStatus"], "PENDING_REFUND", "{created}");
     let refunded = b.wait_refund("r2", "REFUNDED").await;
     let tx2 = refunded["txHash"].as_str().unwrap().to_owned();
@@ -412,8 +406,7 @@ async fn partial_then_full_refund_reach_the_payer(db: Db) {
     let order = b.wait_order("o1", "REFUNDED").await;
     assert_eq!(units(&order["refundedAmount"]), base("30"), "{order}");
     let nothing_left = json!({"refundOrderNo": "r3", "orderNo": "o1", "amount": "0.01"});
-    b.refused("/checkout/refund/create", &nothing_left, "00409")
-        .await;
+    b.refused(CREATE_REFUND, &nothing_left, "00409").await;
 
     // On chain: exactly two transfers from the hot wallet to the payer, the refunds' own.
     let logs = b.transfers(&b.hot_wallet(), payer).await;
@@ -481,9 +474,7 @@ async fn partial_then_full_refund_reach_the_payer(db: Db) {
         ]
     );
 
-    let list = b
-        .ok("/checkout/refund/list", &json!({"orderNo": "o1"}))
-        .await;
+    let list = b.ok(LIST_REFUNDS, &json!({"orderNo": "o1"})).await;
     assert_eq!(list["total"], 2, "{list}");
     b.assert_books_balance().await;
 }
@@ -503,42 +494,8 @@ async fn repeated_refund_number_pays_once(db: Db) {
 
     // Ten requests at once, each its own (signature, timestamp), all the same body.
     let body = json!({"refundOrderNo": "dup", "orderNo": "d1", "amount": "7.5"}).to_string();
-    let token = b.gw.token(&b.app).await;
-    let now = SystemClock.now().millis();
-    let url = format!("{}/checkout/refund/create", b.gw.base_url);
-    let requests = (0..10)
-        .map(|i| {
-            let headers = signed_headers_at(
-                &token,
-                &b.app.sign_key,
-                "POST",
-                "/checkout/refund/create",
-                &body,
-                &(now - i).to_string(),
-            );
-            let mut request =
-                b.gw.http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body.clone());
-            for (name, value) in headers {
-                request = request.header(name, value);
-            }
-            tokio::spawn(async move {
-                let response = request.send().await.unwrap();
-                response.json::<Value>().await.unwrap()
-            })
-        })
-        .collect::<Vec<_>>();
-    let mut answers = Vec::new();
-    for request in requests {
-        answers.push(request.await.unwrap());
-    }
-    let mut sysids = HashSet::new();
-    for answer in &answers {
-        assert_eq!(retcode(answer), "200", "{answer}");
-        sysids.insert(answer["retdata"]["sysid"].as_str().unwrap().to_owned());
-    }
+    let answers = b.gw.post_at_once(&b.app, CREATE_REFUND, &body, 10).await;
+    let sysids = sysids_of(&answers);
     assert_eq!(
         sysids.len(),
         1,
@@ -555,22 +512,17 @@ async fn repeated_refund_number_pays_once(db: Db) {
     assert_eq!(b.usdt_of(payer).await - start, base("7.5"));
     let order = b.wait_order("d1", "PARTIAL_REFUNDED").await;
     assert_eq!(units(&order["refundedAmount"]), base("7.5"), "{order}");
-    let list = b
-        .ok("/checkout/refund/list", &json!({"orderNo": "d1"}))
-        .await;
+    let list = b.ok(LIST_REFUNDS, &json!({"orderNo": "d1"})).await;
     assert_eq!(list["total"], 1, "{list}");
 
     // Sent again later, the same body answers with the same refund; another body is refused.
     let again = b
-        .ok(
-            "/checkout/refund/create",
-            &serde_json::from_str(&body).unwrap(),
-        )
+        .ok(CREATE_REFUND, &serde_json::from_str(&body).unwrap())
         .await;
     assert_eq!(again["sysid"], refunded["sysid"]);
     assert_eq!(again["refundStatus"], "REFUNDED");
     let other = json!({"refundOrderNo": "dup", "orderNo": "d1", "amount": "8"});
-    b.refused("/checkout/refund/create", &other, "00409").await;
+    b.refused(CREATE_REFUND, &other, "00409").await;
     assert_eq!(b.transfers(&b.hot_wallet(), payer).await.len(), 1);
     b.assert_books_balance().await;
 }
@@ -608,7 +560,7 @@ async fn overpayment_returns_to_the_payer(db: Db) {
 
     let list = eventually(WAIT, "the OVER_PAID abnormal payment", || async {
         let list = b
-            .ok("/checkout/abnormal-payment/list", &json!({"orderNo": "x1"}))
+            .ok(LIST_ABNORMAL_PAYMENTS, &json!({"orderNo": "x1"}))
             .await;
         (list["total"] == 1).then_some(list)
     })
@@ -623,10 +575,7 @@ async fn overpayment_returns_to_the_payer(db: Db) {
     // Another app learns nothing of it: its number answers exactly as one that does not exist.
     let stranger = b.gw.client(&b.gw.create_app().await);
     let real = abnormal["abnormalPaymentNo"].as_str().unwrap();
-    for path in [
-        "/checkout/abnormal-payment/refund",
-        "/checkout/refund/create",
-    ] {
+    for path in [REFUND_ABNORMAL_PAYMENT, CREATE_REFUND] {
         for token in [None, Some("ETH_USDC"), Some("ETH_USDT")] {
             let known = abnormal_refund_answer(&stranger, path, real, token).await;
             assert_eq!(known.0, "00404", "{path} {token:?}: {known:?}");
@@ -637,7 +586,7 @@ async fn overpayment_returns_to_the_payer(db: Db) {
 
     // By order and transaction, no amount: the whole abnormal amount.
     let body = json!({"refundOrderNo": "xr1", "orderNo": "x1", "txHash": tx, "token": "ETH_USDT", "remark": "excess"});
-    let created = b.ok("/checkout/abnormal-payment/refund", &body).await;
+    let created = b.ok(REFUND_ABNORMAL_PAYMENT, &body).await;
     assert_eq!(created["refundStatus"], "PENDING_REFUND", "{created}");
     assert_eq!(created["abnormalPaymentNo"], abnormal["abnormalPaymentNo"]);
     assert_eq!(units(&created["amount"]), base("0.75"));
@@ -653,7 +602,7 @@ async fn overpayment_returns_to_the_payer(db: Db) {
 
     let handled = eventually(WAIT, "the abnormal payment HANDLED", || async {
         let list = b
-            .ok("/checkout/abnormal-payment/list", &json!({"orderNo": "x1"}))
+            .ok(LIST_ABNORMAL_PAYMENTS, &json!({"orderNo": "x1"}))
             .await;
         let record = list["records"][0].clone();
         (record["status"] == "HANDLED").then_some(record)
@@ -666,8 +615,7 @@ async fn overpayment_returns_to_the_payer(db: Db) {
     assert_eq!(order["orderStatus"], "PAID", "{order}");
     assert_eq!(units(&order["refundedAmount"]), 0);
     let twice = json!({"refundOrderNo": "xr2", "orderNo": "x1", "txHash": tx});
-    b.refused("/checkout/abnormal-payment/refund", &twice, "00409")
-        .await;
+    b.refused(REFUND_ABNORMAL_PAYMENT, &twice, "00409").await;
     b.wait_hook(
         "REFUND_ORDER_CHANGED",
         ("refundOrderNo", "xr1"),
@@ -691,24 +639,16 @@ async fn onchain_settlement_arrives(db: Db) {
     let start = b.usdt_of(merchant).await;
     let settle = |no: &str, amount: &str| json!({"settlementOrderNo": no, "token": "ETH_USDT", "address": merchant, "amount": amount});
 
-    b.refused(
-        "/checkout/settlement/create",
-        &settle("st1", "20.01"),
-        "00422",
-    )
-    .await;
+    b.refused(CREATE_SETTLEMENT, &settle("st1", "20.01"), "00422")
+        .await;
     assert_eq!(b.settlement("st1").await.retcode(), "00404");
     // Balances are per merchant and token.
     let other_merchant = json!({"settlementOrderNo": "st1", "merchantId": "m2", "token": "ETH_USDT", "address": merchant, "amount": "1"});
-    b.refused("/checkout/settlement/create", &other_merchant, "00422")
-        .await;
+    b.refused(CREATE_SETTLEMENT, &other_merchant, "00422").await;
     let other_token = json!({"settlementOrderNo": "st1", "token": "ETH_USDC", "address": merchant, "amount": "1"});
-    b.refused("/checkout/settlement/create", &other_token, "00422")
-        .await;
+    b.refused(CREATE_SETTLEMENT, &other_token, "00422").await;
 
-    let created = b
-        .ok("/checkout/settlement/create", &settle("st1", "12"))
-        .await;
+    let created = b.ok(CREATE_SETTLEMENT, &settle("st1", "12")).await;
     assert_eq!(
         created["settlementStatus"], "PENDING_SETTLEMENT",
         "{created}"
@@ -724,12 +664,8 @@ async fn onchain_settlement_arrives(db: Db) {
     assert_eq!(logs[0]["transactionHash"], tx.as_str());
 
     // What is left is 8.
-    b.refused(
-        "/checkout/settlement/create",
-        &settle("st2", "8.01"),
-        "00422",
-    )
-    .await;
+    b.refused(CREATE_SETTLEMENT, &settle("st2", "8.01"), "00422")
+        .await;
 
     let hook = b
         .wait_hook(
@@ -831,7 +767,7 @@ async fn fiat_settlements_are_paid_or_rejected(db: Db) {
         "settlementOrderNo": "fs1", "token": "ETH_USDT", "amount": "10", "fiat": "USD",
         "bankAccount": {"accountName": "Shop GmbH", "accountNumber": "DE89370400440532013000", "bankName": "Commerzbank"},
     });
-    let created = b.ok("/checkout/settlement/fiat/create", &inline).await;
+    let created = b.ok(CREATE_FIAT_SETTLEMENT, &inline).await;
     assert_eq!(
         created["settlementStatus"], "PENDING_SETTLEMENT",
         "{created}"
@@ -864,18 +800,13 @@ async fn fiat_settlements_are_paid_or_rejected(db: Db) {
             .is_err(),
         "paid twice"
     );
-    let cancel = b
-        .get("/checkout/settlement/cancel?settlementOrderNo=fs1")
-        .await;
+    let cancel = b.client.cancel_settlement("fs1").await.unwrap();
     assert_eq!(cancel.retcode(), "00409", "{}", cancel.body);
 
     // A registered account by id: the other 20, then rejected, its funds back.
     let by_id = |no: &str, amount: &str, id: &str| json!({"settlementOrderNo": no, "token": "ETH_USDT", "amount": amount, "bankAccountId": id});
     let created = b
-        .ok(
-            "/checkout/settlement/fiat/create",
-            &by_id("fs2", "20", "ba1"),
-        )
+        .ok(CREATE_FIAT_SETTLEMENT, &by_id("fs2", "20", "ba1"))
         .await;
     assert_eq!(
         created["settlementStatus"], "PENDING_SETTLEMENT",
@@ -883,7 +814,7 @@ async fn fiat_settlements_are_paid_or_rejected(db: Db) {
     );
     let sysid = created["sysid"].as_str().unwrap().to_owned();
     b.refused(
-        "/checkout/settlement/fiat/create",
+        CREATE_FIAT_SETTLEMENT,
         &by_id("fs3", "0.01", "ba1"),
         "00422",
     )
@@ -897,14 +828,11 @@ async fn fiat_settlements_are_paid_or_rejected(db: Db) {
     assert_eq!(info["settlementStatus"], "REJECTED", "{info}");
     assert_eq!(info["failureReason"], "beneficiary name mismatch");
     let again = b
-        .ok(
-            "/checkout/settlement/fiat/create",
-            &by_id("fs3", "20", "ba1"),
-        )
+        .ok(CREATE_FIAT_SETTLEMENT, &by_id("fs3", "20", "ba1"))
         .await;
     assert_eq!(again["settlementStatus"], "PENDING_SETTLEMENT", "{again}");
     b.refused(
-        "/checkout/settlement/fiat/create",
+        CREATE_FIAT_SETTLEMENT,
         &by_id("fs4", "0.01", "ba1"),
         "00422",
     )
@@ -912,12 +840,8 @@ async fn fiat_settlements_are_paid_or_rejected(db: Db) {
 
     // Unknown accounts, and another app's, are not found.
     for id in ["nope", "ba2"] {
-        b.refused(
-            "/checkout/settlement/fiat/create",
-            &by_id("fs5", "1", id),
-            "00404",
-        )
-        .await;
+        b.refused(CREATE_FIAT_SETTLEMENT, &by_id("fs5", "1", id), "00404")
+            .await;
     }
 
     let hook = b
@@ -957,12 +881,9 @@ async fn cancellations_before_signing_only(db: Db) {
     let refund =
         |no: &str, amount: &str| json!({"refundOrderNo": no, "orderNo": "c1", "amount": amount});
     let settle = |no: &str, amount: &str, to: &str| json!({"settlementOrderNo": no, "token": "ETH_USDT", "address": to, "amount": amount});
-    let cancel_refund = |no: &str| format!("/checkout/refund/cancel?refundOrderNo={no}");
-    let cancel_settlement =
-        |no: &str| format!("/checkout/settlement/cancel?settlementOrderNo={no}");
 
     // A refund the engine cannot pay yet.
-    let created = b.ok("/checkout/refund/create", &refund("cr1", "5")).await;
+    let created = b.ok(CREATE_REFUND, &refund("cr1", "5")).await;
     let reference = format!("refund:{}", created["sysid"].as_str().unwrap());
     let note = eventually(WAIT, "the refund's payout waiting for funds", || async {
         let payout =
@@ -980,10 +901,10 @@ async fn cancellations_before_signing_only(db: Db) {
     assert!(info["txHash"].is_null());
     assert_eq!(b.order("c1").await["orderStatus"], "REFUNDING");
 
-    let cancelled = b.get(&cancel_refund("cr1")).await;
+    let cancelled = b.client.cancel_refund("cr1").await.unwrap();
     assert_eq!(cancelled.retcode(), "200", "{}", cancelled.body);
     assert_eq!(cancelled.retdata()["refundStatus"], "CANCELLED");
-    let again = b.get(&cancel_refund("cr1")).await;
+    let again = b.client.cancel_refund("cr1").await.unwrap();
     assert_eq!(
         again.retdata()["refundStatus"],
         "CANCELLED",
@@ -1000,38 +921,32 @@ async fn cancellations_before_signing_only(db: Db) {
     )
     .await;
     // Its 5 are refundable again: all 20 can be asked for (then that is cancelled too).
-    b.ok("/checkout/refund/create", &refund("cr2", "20")).await;
-    b.refused("/checkout/refund/create", &refund("cr3", "0.01"), "00422")
+    b.ok(CREATE_REFUND, &refund("cr2", "20")).await;
+    b.refused(CREATE_REFUND, &refund("cr3", "0.01"), "00422")
         .await;
     assert_eq!(
-        b.get(&cancel_refund("cr2")).await.retdata()["refundStatus"],
+        b.client.cancel_refund("cr2").await.unwrap().retdata()["refundStatus"],
         "CANCELLED"
     );
 
     // A settlement waiting for approval (above 5) is cancelled; its funds come back.
     let waiting = b
-        .ok(
-            "/checkout/settlement/create",
-            &settle("cs1", "6", DEV_ACCOUNTS[6]),
-        )
+        .ok(CREATE_SETTLEMENT, &settle("cs1", "6", DEV_ACCOUNTS[6]))
         .await;
     assert_eq!(waiting["settlementStatus"], "PENDING_SETTLEMENT");
-    let cancelled = b.get(&cancel_settlement("cs1")).await;
+    let cancelled = b.client.cancel_settlement("cs1").await.unwrap();
     assert_eq!(cancelled.retcode(), "200", "{}", cancelled.body);
     assert_eq!(cancelled.retdata()["settlementStatus"], "CANCELLED");
-    b.ok(
-        "/checkout/settlement/create",
-        &settle("cs2", "20", DEV_ACCOUNTS[6]),
-    )
-    .await;
+    b.ok(CREATE_SETTLEMENT, &settle("cs2", "20", DEV_ACCOUNTS[6]))
+        .await;
     b.refused(
-        "/checkout/settlement/create",
+        CREATE_SETTLEMENT,
         &settle("cs3", "0.01", DEV_ACCOUNTS[6]),
         "00422",
     )
     .await;
     assert_eq!(
-        b.get(&cancel_settlement("cs2")).await.retdata()["settlementStatus"],
+        b.client.cancel_settlement("cs2").await.unwrap().retdata()["settlementStatus"],
         "CANCELLED"
     );
 
@@ -1040,10 +955,10 @@ async fn cancellations_before_signing_only(db: Db) {
     b.fund_tokens(1, usd("20")).await;
     let payer = DEV_ACCOUNTS[1];
     let before = b.usdt_of(payer).await;
-    b.ok("/checkout/refund/create", &refund("cr4", "5")).await;
+    b.ok(CREATE_REFUND, &refund("cr4", "5")).await;
     let paid = b.wait_refund("cr4", "REFUNDED").await;
     assert_eq!(b.usdt_of(payer).await - before, base("5"));
-    let refused = b.get(&cancel_refund("cr4")).await;
+    let refused = b.client.cancel_refund("cr4").await.unwrap();
     assert_eq!(refused.retcode(), "00409", "{}", refused.body);
     assert_eq!(b.refund("cr4").await.retdata().clone(), paid);
     let order = b.wait_order("c1", "PARTIAL_REFUNDED").await;
@@ -1051,24 +966,18 @@ async fn cancellations_before_signing_only(db: Db) {
 
     // A settlement of 5 needs no approval; once settled it cannot be cancelled.
     let before = b.usdt_of(DEV_ACCOUNTS[6]).await;
-    b.ok(
-        "/checkout/settlement/create",
-        &settle("cs4", "5", DEV_ACCOUNTS[6]),
-    )
-    .await;
+    b.ok(CREATE_SETTLEMENT, &settle("cs4", "5", DEV_ACCOUNTS[6]))
+        .await;
     let settled = b.wait_settlement("cs4", "SETTLED").await;
     assert_eq!(b.usdt_of(DEV_ACCOUNTS[6]).await - before, base("5"));
-    let refused = b.get(&cancel_settlement("cs4")).await;
+    let refused = b.client.cancel_settlement("cs4").await.unwrap();
     assert_eq!(refused.retcode(), "00409", "{}", refused.body);
     assert_eq!(b.settlement("cs4").await.retdata().clone(), settled);
 
     // Above 5 it waits for the operator, then goes out.
     let before = b.usdt_of(DEV_ACCOUNTS[7]).await;
     let created = b
-        .ok(
-            "/checkout/settlement/create",
-            &settle("cs5", "6", DEV_ACCOUNTS[7]),
-        )
+        .ok(CREATE_SETTLEMENT, &settle("cs5", "6", DEV_ACCOUNTS[7]))
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let info = b.settlement("cs5").await.retdata().clone();
@@ -1082,7 +991,7 @@ async fn cancellations_before_signing_only(db: Db) {
     assert_eq!(b.usdt_of(DEV_ACCOUNTS[7]).await - before, base("6"));
     // 20 - 5 refunded - 5 - 6 settled.
     b.refused(
-        "/checkout/settlement/create",
+        CREATE_SETTLEMENT,
         &settle("cs6", "4.01", DEV_ACCOUNTS[7]),
         "00422",
     )
@@ -1136,17 +1045,17 @@ async fn racing_requests_never_spend_more_than_the_limit(db: Db) {
 
     // An order already REFUNDING: 1 of its 10 reserved, then twenty refunds of 9 at once.
     let first = json!({"refundOrderNo": "q1-first", "orderNo": "q1", "amount": "1"});
-    b.ok("/checkout/refund/create", &first).await;
+    b.ok(CREATE_REFUND, &first).await;
     assert_eq!(b.order("q1").await["orderStatus"], "REFUNDING");
     let refunds = (0..20)
         .map(|i| json!({"refundOrderNo": format!("q1-{i}"), "orderNo": "q1", "amount": "9"}))
         .collect::<Vec<_>>();
-    let won = one_wins(&b, "/checkout/refund/create", &refunds, "refundOrderNo").await;
+    let won = one_wins(&b, CREATE_REFUND, &refunds, "refundOrderNo").await;
 
     // The overpayment's 5: twenty refunds of 3 at once.
     let abnormal = eventually(WAIT, "the OVER_PAID abnormal payment", || async {
         let list = b
-            .ok("/checkout/abnormal-payment/list", &json!({"orderNo": "q3"}))
+            .ok(LIST_ABNORMAL_PAYMENTS, &json!({"orderNo": "q3"}))
             .await;
         (list["total"] == 1).then(|| list["records"][0].clone())
     })
@@ -1155,26 +1064,14 @@ async fn racing_requests_never_spend_more_than_the_limit(db: Db) {
     let abnormal_refunds = (0..20)
         .map(|i| json!({"refundOrderNo": format!("q3-{i}"), "abnormalPaymentNo": number, "amount": "3"}))
         .collect::<Vec<_>>();
-    let abnormal_won = one_wins(
-        &b,
-        "/checkout/refund/create",
-        &abnormal_refunds,
-        "refundOrderNo",
-    )
-    .await;
+    let abnormal_won = one_wins(&b, CREATE_REFUND, &abnormal_refunds, "refundOrderNo").await;
 
     // The merchant's balance: 30 brought, 10 of it refunded from q1: twenty settlements of 15.
     let merchant = DEV_ACCOUNTS[6];
     let settlements = (0..20)
         .map(|i| json!({"settlementOrderNo": format!("qs-{i}"), "token": "ETH_USDT", "address": merchant, "amount": "15"}))
         .collect::<Vec<_>>();
-    let settled = one_wins(
-        &b,
-        "/checkout/settlement/create",
-        &settlements,
-        "settlementOrderNo",
-    )
-    .await;
+    let settled = one_wins(&b, CREATE_SETTLEMENT, &settlements, "settlementOrderNo").await;
 
     b.wait_refund(&won, "REFUNDED").await;
     b.wait_refund(&abnormal_won, "REFUNDED").await;
@@ -1204,7 +1101,7 @@ async fn held_payouts_wait_for_release(db: Db) {
     b.fund_tokens(3, usd("5")).await;
     assert!(!b.gw.store.set_payouts_held(true).await.unwrap());
     let body = json!({"refundOrderNo": "h1-r", "orderNo": "h1", "amount": "5"});
-    b.ok("/checkout/refund/create", &body).await;
+    b.ok(CREATE_REFUND, &body).await;
     // Many payout rounds (100 ms apart): the refund stays queued, nothing leaves.
     tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(
@@ -1252,7 +1149,7 @@ async fn refunds_complete_through_a_lossy_node(db: Db) {
     for i in 0..LOSSY_REFUNDS {
         let body = json!({"orderNo": format!("lo{i}"), "orderAmount": lossy_amount(i),
             "customerId": "c", "token": "ETH_USDT"});
-        let created = b.ok("/checkout/order/create", &body).await;
+        let created = b.ok(CREATE_ORDER, &body).await;
         deposits.push(created["depositAddress"].as_str().unwrap().to_owned());
     }
     for (i, deposit) in deposits.iter().enumerate() {
@@ -1273,7 +1170,7 @@ async fn refunds_complete_through_a_lossy_node(db: Db) {
     for i in 0..LOSSY_REFUNDS {
         let body = json!({"refundOrderNo": format!("lr{i}"), "orderNo": format!("lo{i}"),
             "amount": lossy_amount(i)});
-        b.ok("/checkout/refund/create", &body).await;
+        b.ok(CREATE_REFUND, &body).await;
     }
     let created = started.elapsed();
     let mut open: Vec<usize> = (0..LOSSY_REFUNDS).collect();
@@ -1354,29 +1251,7 @@ async fn refunds_complete_through_a_lossy_node(db: Db) {
 
 // ---------------------------------------------------------------------------------------------
 
-/// Expands each scenario `async fn name(db: Db)` into `name::sqlite` and `name::postgres`
-/// (skipped with a message when PostgreSQL is absent).
-macro_rules! on_both_engines_with_chain {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                use super::*;
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn sqlite() {
-                    super::$scenario(Db::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn postgres() {
-                    super::$scenario(Db::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_engines_with_chain!(
+on_both_engines_with_db!(
     partial_then_full_refund_reach_the_payer,
     repeated_refund_number_pays_once,
     overpayment_returns_to_the_payer,

@@ -9,9 +9,10 @@
 use std::time::Duration;
 
 use crate::common::chain::{TestChain, eventually, usd};
-use crate::common::{Db, TestGateway};
+use crate::common::{ChainFixture, Db, TestGateway, usdt_order};
 use serde_json::{Value, json};
 use wcheckout::config::Config;
+use wcheckout_app::admin::IssuedCredentials;
 use wcheckout_app::watcher::{ChainWatcher, Round};
 use wcheckout_domain::chain::BlockMark;
 use wcheckout_domain::payment::TransferState;
@@ -19,19 +20,6 @@ use wcheckout_domain::ports::ChainStore;
 use wcheckout_domain::token::ChainKey;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn info(
-    gw: &TestGateway,
-    app: &wcheckout_app::admin::IssuedCredentials,
-    order_no: &str,
-) -> Value {
-    let info = gw
-        .client(app)
-        .get(&format!("/checkout/order/info?orderNo={order_no}"))
-        .await
-        .unwrap();
-    info.retdata().clone()
-}
 
 async fn health(gw: &TestGateway) -> Value {
     gw.send("GET", "/health", "", &[]).await.2["chains"]["ETH"].clone()
@@ -46,35 +34,39 @@ async fn caught_up(gw: &TestGateway, chain: &TestChain) {
     .await;
 }
 
-async fn create(
-    gw: &TestGateway,
-    app: &wcheckout_app::admin::IssuedCredentials,
+async fn create(gw: &TestGateway, app: &IssuedCredentials, order_no: &str, amount: &str) -> String {
+    let created = gw
+        .created_order(app, usdt_order(order_no, amount, json!({})))
+        .await;
+    created["depositAddress"].as_str().unwrap().to_owned()
+}
+
+/// Order `order_no` of `amount`, paid in full by dev account `payer` on a chain where
+/// `confirmations` make a transfer final; its deposit address. `None` when PostgreSQL is wanted
+/// and absent.
+async fn paid_order(
+    db: Db,
+    confirmations: u32,
     order_no: &str,
     amount: &str,
-) -> String {
-    let body =
-        json!({"orderNo": order_no, "orderAmount": amount, "customerId": "c", "token": "ETH_USDT"});
-    let created = gw
-        .client(app)
-        .post("/checkout/order/create", &body.to_string())
-        .await
-        .unwrap();
-    created.retdata()["depositAddress"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    payer: usize,
+) -> Option<(ChainFixture, String)> {
+    let f = ChainFixture::start(db, confirmations).await?;
+    let deposit = create(&f.gw, &f.app, order_no, amount).await;
+    f.chain
+        .pay(payer, f.chain.usdt, &deposit, usd(amount))
+        .await;
+    Some((f, deposit))
 }
 
 async fn dropped_before_confirmation_never_credits_and_reincluded_credits_once(db: Db) {
-    let chain = TestChain::start(31337).await;
-    let Some(gw) = TestGateway::start_with(db, |c| chain.configure(c, "ETH", 3)).await else {
+    let Some((ChainFixture { chain, gw, app }, deposit)) =
+        paid_order(db, 3, "reorg-1", "8", 1).await
+    else {
         return;
     };
-    let app = gw.create_app().await;
-    let deposit = create(&gw, &app, "reorg-1", "8").await;
-    chain.pay(1, chain.usdt, &deposit, usd("8")).await;
     eventually(WAIT, "transfer seen", || async {
-        (info(&gw, &app, "reorg-1").await["unconfirmedAmount"] == 8).then_some(())
+        (gw.order(&app, "reorg-1").await["unconfirmedAmount"] == 8).then_some(())
     })
     .await;
     // Replace the transfer's block (and nothing else) with an empty one, then extend the chain
@@ -82,7 +74,7 @@ async fn dropped_before_confirmation_never_credits_and_reincluded_credits_once(d
     chain.reorg(1, vec![]).await;
     chain.mine(4).await;
     caught_up(&gw, &chain).await;
-    let after = info(&gw, &app, "reorg-1").await;
+    let after = gw.order(&app, "reorg-1").await;
     assert_eq!(after["orderStatus"], "PAYING", "{after}");
     assert_eq!(after["paidAmount"].to_string(), "0");
     assert_eq!(
@@ -98,18 +90,16 @@ async fn dropped_before_confirmation_never_credits_and_reincluded_credits_once(d
     chain.reorg(2, vec![(request, 1)]).await;
     chain.mine(4).await;
     let paid = eventually(WAIT, "re-included transfer credited", || async {
-        let order = info(&gw, &app, "reorg-1").await;
+        let order = gw.order(&app, "reorg-1").await;
         (order["orderStatus"] == "PAID").then_some(order)
     })
     .await;
     assert_eq!(paid["paidAmount"].to_string(), "8", "credited once");
     chain.mine(3).await;
     caught_up(&gw, &chain).await;
-    let later = info(&gw, &app, "reorg-1").await;
+    let later = gw.order(&app, "reorg-1").await;
     assert_eq!(later["paidAmount"].to_string(), "8");
-    let abnormal = gw
-        .signed(&app, "POST", "/checkout/abnormal-payment/list", "{}")
-        .await;
+    let abnormal = gw.list_abnormal_payments(&app, "{}").await;
     assert_eq!(
         abnormal["retdata"]["total"], 0,
         "no double credit as an overpayment"
@@ -117,15 +107,12 @@ async fn dropped_before_confirmation_never_credits_and_reincluded_credits_once(d
 }
 
 async fn a_pending_transfer_moved_to_another_block_credits_once(db: Db) {
-    let chain = TestChain::start(31337).await;
-    let Some(gw) = TestGateway::start_with(db, |c| chain.configure(c, "ETH", 2)).await else {
+    let Some((ChainFixture { chain, gw, app }, deposit)) = paid_order(db, 2, "moved", "3", 2).await
+    else {
         return;
     };
-    let app = gw.create_app().await;
-    let deposit = create(&gw, &app, "moved", "3").await;
-    chain.pay(2, chain.usdt, &deposit, usd("3")).await;
     eventually(WAIT, "transfer seen", || async {
-        (info(&gw, &app, "moved").await["unconfirmedAmount"] == 3).then_some(())
+        (gw.order(&app, "moved").await["unconfirmedAmount"] == 3).then_some(())
     })
     .await;
     // The same payment lands one block later in the new branch (a new transaction in anvil's
@@ -134,34 +121,27 @@ async fn a_pending_transfer_moved_to_another_block_credits_once(db: Db) {
     chain.reorg(1, vec![(request, 0)]).await;
     chain.mine(3).await;
     let paid = eventually(WAIT, "paid", || async {
-        let order = info(&gw, &app, "moved").await;
+        let order = gw.order(&app, "moved").await;
         (order["orderStatus"] == "PAID").then_some(order)
     })
     .await;
     assert_eq!(paid["paidAmount"].to_string(), "3");
     caught_up(&gw, &chain).await;
-    assert_eq!(
-        info(&gw, &app, "moved").await["paidAmount"].to_string(),
-        "3"
-    );
+    assert_eq!(gw.order(&app, "moved").await["paidAmount"].to_string(), "3");
 }
 
 async fn a_deep_reorg_of_a_credited_transfer_is_alerted(db: Db) {
-    let chain = TestChain::start(31337).await;
-    let Some(gw) = TestGateway::start_with(db, |c| chain.configure(c, "ETH", 1)).await else {
+    let Some((ChainFixture { chain, gw, app }, _)) = paid_order(db, 1, "deep", "4", 1).await else {
         return;
     };
-    let app = gw.create_app().await;
-    let deposit = create(&gw, &app, "deep", "4").await;
-    chain.pay(1, chain.usdt, &deposit, usd("4")).await;
     eventually(WAIT, "paid", || async {
-        (info(&gw, &app, "deep").await["orderStatus"] == "PAID").then_some(())
+        (gw.order(&app, "deep").await["orderStatus"] == "PAID").then_some(())
     })
     .await;
     chain.reorg(2, vec![]).await;
     chain.mine(2).await;
     let alerted = eventually(WAIT, "alert on the order", || async {
-        let order = info(&gw, &app, "deep").await;
+        let order = gw.order(&app, "deep").await;
         order["alert"].is_string().then_some(order)
     })
     .await;
@@ -261,18 +241,18 @@ async fn a_range_fetched_ahead_then_reorganised_is_fetched_again(db: Db) {
     // The cursor, then the first range of two blocks, while the next two are fetched ahead.
     assert_eq!(watcher.round().await.unwrap(), Round::MoreToScan);
     assert_eq!(watcher.round().await.unwrap(), Round::MoreToScan);
-    assert_eq!(info(&gw, &app, "ahead-kept").await["orderStatus"], "PAID");
+    assert_eq!(gw.order(&app, "ahead-kept").await["orderStatus"], "PAID");
     // Let the fetch ahead finish on the old branch, then replace both of its blocks: the
     // payment it read is gone, another one is there instead.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let request = chain.transfer_request(3, chain.usdt, &instead, usd("4"));
     chain.reorg(2, vec![(request, 0)]).await;
     rounds_until_caught_up(&watcher).await;
-    let gone = info(&gw, &app, "ahead-dropped").await;
+    let gone = gw.order(&app, "ahead-dropped").await;
     assert_eq!(gone["orderStatus"], "PAYING", "{gone}");
     assert_eq!(gone["paidAmount"].to_string(), "0", "{gone}");
     assert_eq!(gone["unconfirmedAmount"].to_string(), "0", "{gone}");
-    let paid = info(&gw, &app, "ahead-instead").await;
+    let paid = gw.order(&app, "ahead-instead").await;
     assert_eq!(paid["orderStatus"], "PAID", "{paid}");
     assert_eq!(paid["paidAmount"].to_string(), "4", "{paid}");
 }
@@ -288,27 +268,25 @@ async fn final_transfers_rescanned_are_credited_once(db: Db) {
     chain.pay(1, chain.usdt, &deposit, usd("5")).await;
     let watcher = watcher_from(&gw, &config, first);
     rounds_until_caught_up(&watcher).await;
-    let seen = info(&gw, &app, "rescan").await;
+    let seen = gw.order(&app, "rescan").await;
     assert_eq!(seen["orderStatus"], "PAYING", "not final yet: {seen}");
     assert_eq!(seen["unconfirmedAmount"].to_string(), "5", "{seen}");
     // Final now, and scanned again: credited by the commit that finds it recorded.
     chain.mine(3).await;
     cursor_back_to(&gw, &chain, first - 1).await;
     rounds_until_caught_up(&watcher).await;
-    let paid = info(&gw, &app, "rescan").await;
+    let paid = gw.order(&app, "rescan").await;
     assert_eq!(paid["orderStatus"], "PAID", "{paid}");
     assert_eq!(paid["paidAmount"].to_string(), "5", "{paid}");
     // Scanned once more, credited: nothing changes.
     cursor_back_to(&gw, &chain, first - 1).await;
     rounds_until_caught_up(&watcher).await;
-    let again = info(&gw, &app, "rescan").await;
+    let again = gw.order(&app, "rescan").await;
     assert_eq!(again["paidAmount"].to_string(), "5", "{again}");
     let sysid = again["sysid"].as_str().unwrap().to_owned();
     let transfers = gw.store.transfers_of_orders(&[sysid]).await.unwrap();
     assert_eq!(transfers.len(), 1, "{transfers:?}");
-    let abnormal = gw
-        .signed(&app, "POST", "/checkout/abnormal-payment/list", "{}")
-        .await;
+    let abnormal = gw.list_abnormal_payments(&app, "{}").await;
     assert_eq!(
         abnormal["retdata"]["total"], 0,
         "no double credit as an overpayment"
@@ -323,12 +301,10 @@ async fn final_transfers_rescanned_are_credited_once(db: Db) {
     rounds_until_caught_up(&watcher).await;
     cursor_back_to(&gw, &chain, start - 1).await;
     rounds_until_caught_up(&watcher).await;
-    let order = info(&gw, &app, "rescan-final").await;
+    let order = gw.order(&app, "rescan-final").await;
     assert_eq!(order["orderStatus"], "PAID", "{order}");
     assert_eq!(order["paidAmount"].to_string(), "6", "{order}");
-    let abnormal = gw
-        .signed(&app, "POST", "/checkout/abnormal-payment/list", "{}")
-        .await;
+    let abnormal = gw.list_abnormal_payments(&app, "{}").await;
     assert_eq!(abnormal["retdata"]["total"], 0);
 }
 
@@ -352,55 +328,25 @@ async fn an_order_changed_after_its_range_was_matched_is_credited_as_it_is(db: D
     // The cursor, then the first block, while the second is read and matched ahead.
     assert_eq!(watcher.round().await.unwrap(), Round::MoreToScan);
     assert_eq!(watcher.round().await.unwrap(), Round::MoreToScan);
-    assert_eq!(
-        info(&gw, &app, "matched-first").await["orderStatus"],
-        "PAID"
-    );
+    assert_eq!(gw.order(&app, "matched-first").await["orderStatus"], "PAID");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let cancel = gw
-        .signed(
-            &app,
-            "GET",
-            "/checkout/order/cancel?orderNo=matched-cancelled",
-            "",
-        )
-        .await;
+    let cancel = gw.cancel_order(&app, "matched-cancelled").await;
     assert_eq!(cancel["retdata"]["orderStatus"], "CANCELLED", "{cancel}");
     rounds_until_caught_up(&watcher).await;
 
-    let order = info(&gw, &app, "matched-cancelled").await;
+    let order = gw.order(&app, "matched-cancelled").await;
     assert_eq!(order["orderStatus"], "CANCELLED", "{order}");
     let sysid = order["sysid"].as_str().unwrap().to_owned();
     let transfers = gw.store.transfers_of_orders(&[sysid]).await.unwrap();
     assert_eq!(transfers.len(), 1, "{transfers:?}");
     assert_eq!(transfers[0].state, TransferState::Credited, "{transfers:?}");
-    let abnormal = gw
-        .signed(&app, "POST", "/checkout/abnormal-payment/list", "{}")
-        .await;
+    let abnormal = gw.list_abnormal_payments(&app, "{}").await;
     assert_eq!(abnormal["retdata"]["total"], 1, "{abnormal}");
     let record = &abnormal["retdata"]["records"][0];
     assert_eq!(record["orderNo"], "matched-cancelled", "{record}");
 }
 
-macro_rules! on_both_engines_with_chain {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn sqlite() {
-                    super::$scenario(super::Db::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn postgres() {
-                    super::$scenario(super::Db::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_engines_with_chain!(
+on_both_engines_with_db!(
     dropped_before_confirmation_never_credits_and_reincluded_credits_once,
     a_pending_transfer_moved_to_another_block_credits_once,
     a_deep_reorg_of_a_credited_transfer_is_alerted,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::chain::{TestChain, eventually, usd};
 use crate::common::receiver::{Delivery, Receiver, Reply, always};
-use crate::common::{Db, TestGateway};
+use crate::common::{Db, TestGateway, succeeded, usdt_order};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
@@ -186,35 +186,15 @@ async fn create_order(
     order_no: &str,
     amount: &str,
 ) -> Value {
-    let body = json!({"orderNo": order_no, "orderAmount": amount, "customerId": "c-hooks", "token": "ETH_USDT"});
-    let created = gw
-        .client(app)
-        .post("/checkout/order/create", &body.to_string())
+    let customer = json!({"customerId": "c-hooks"});
+    gw.created_order(app, usdt_order(order_no, amount, customer))
         .await
-        .unwrap();
-    assert_eq!(created.retcode(), "200", "{}", created.body);
-    created.retdata().clone()
 }
 
 async fn cancel_order(gw: &TestGateway, app: &IssuedCredentials, order_no: &str) -> Value {
-    let cancelled = gw
-        .client(app)
-        .get(&format!("/checkout/order/cancel?orderNo={order_no}"))
-        .await
-        .unwrap();
-    assert_eq!(cancelled.retcode(), "200", "{}", cancelled.body);
-    assert_eq!(cancelled.retdata()["orderStatus"], "CANCELLED");
-    cancelled.retdata().clone()
-}
-
-async fn order_info(gw: &TestGateway, app: &IssuedCredentials, order_no: &str) -> Value {
-    let info = gw
-        .client(app)
-        .get(&format!("/checkout/order/info?orderNo={order_no}"))
-        .await
-        .unwrap();
-    assert_eq!(info.retcode(), "200", "{}", info.body);
-    info.retdata().clone()
+    let cancelled = succeeded(&gw.cancel_order(app, order_no).await);
+    assert_eq!(cancelled["orderStatus"], "CANCELLED");
+    cancelled
 }
 
 async fn app_with_hook(gw: &TestGateway, url: &str) -> IssuedCredentials {
@@ -278,7 +258,7 @@ async fn orders_announce_their_changes_signed(db: Db) {
     assert_eq!(data["token"], "ETH_USDT");
     assert_eq!(data["depositAddress"], address.as_str());
     assert_eq!(data["sysid"], order["sysid"]);
-    let info = order_info(&gw, &app, "hook-paid").await;
+    let info = gw.order(&app, "hook-paid").await;
     assert_same_object(data, &info, &["expiredIn", "confirmations"]);
     let event_id = body["eventId"].as_str().unwrap().to_owned();
     let (entry, attempts) = wait_status(&gw, &event_id, DeliveryStatus::Delivered, WAIT).await;
@@ -314,10 +294,7 @@ async fn orders_announce_their_changes_signed(db: Db) {
     }
     let listed = gw
         .client(&app)
-        .post(
-            "/checkout/abnormal-payment/list",
-            r#"{"orderNo":"hook-over"}"#,
-        )
+        .list_abnormal_payments(&json!({"orderNo": "hook-over"}))
         .await
         .unwrap();
     let records = listed.retdata()["records"].as_array().unwrap().clone();
@@ -806,24 +783,6 @@ async fn a_credit_is_posted_without_waiting_for_the_poll(db: Db) {
         })
         .await;
     assert_eq!(paid.json()["data"]["orderStatus"], "PAID");
-}
-
-macro_rules! on_both_engines_with_db {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn sqlite() {
-                    super::$scenario(super::Db::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn postgres() {
-                    super::$scenario(super::Db::Postgres).await;
-                }
-            }
-        )*
-    };
 }
 
 on_both_engines_with_db!(

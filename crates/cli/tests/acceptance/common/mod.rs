@@ -13,19 +13,22 @@ pub mod chain;
 pub mod process;
 pub mod receiver;
 
+use std::collections::HashSet;
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use serde_json::Value;
+use chain::TestChain;
+use serde_json::{Value, json};
 use wcheckout::application::{Application, Running, bind};
 use wcheckout::config::{self, Config};
 use wcheckout_app::Gateway;
 use wcheckout_app::admin::{AppAdmin, AppChanges, IssuedCredentials};
 use wcheckout_app::clock::SystemClock;
 use wcheckout_client::signature::{SignedParts, sign_request};
-use wcheckout_client::{Client, Credentials};
+use wcheckout_client::{ApiResponse, Client, Credentials, routes};
 use wcheckout_domain::chain::BlockMark;
 use wcheckout_domain::ports::{ChangeSet, ChangeStore, Clock, CursorMove};
 use wcheckout_domain::time::Timestamp;
@@ -80,6 +83,35 @@ pub struct TestGateway {
 impl Drop for TestGateway {
     fn drop(&mut self) {
         self.running.signal_stop();
+    }
+}
+
+/// A gateway watching a fresh test chain (anvil, chain id 31337, as `ETH`) and one app of it.
+pub struct ChainFixture {
+    pub gw: TestGateway,
+    pub chain: TestChain,
+    pub app: IssuedCredentials,
+}
+
+impl ChainFixture {
+    /// A transfer final at `confirmations`; `None` when PostgreSQL is wanted and absent.
+    pub async fn start(db: Db, confirmations: u32) -> Option<ChainFixture> {
+        let chain = TestChain::start(31337).await;
+        let gw = TestGateway::start_with(db, |c| chain.configure(c, "ETH", confirmations)).await?;
+        let app = gw.create_app().await;
+        Some(ChainFixture { gw, chain, app })
+    }
+
+    /// The app's order of `amount` USDT with `extra` fields (see [`usdt_order`]), asserted
+    /// created.
+    pub async fn create(&self, order_no: &str, amount: &str, extra: Value) -> Value {
+        let body = usdt_order(order_no, amount, extra);
+        self.gw.created_order(&self.app, body).await
+    }
+
+    /// The app's order `order_no`, asserted found.
+    pub async fn info(&self, order_no: &str) -> Value {
+        self.gw.order(&self.app, order_no).await
     }
 }
 
@@ -180,7 +212,7 @@ impl TestGateway {
     }
 
     /// Sends a request with exactly the given headers and body; returns status, headers and
-    /// the JSON body.
+    /// the JSON body (the text as a JSON string when it is not JSON).
     pub async fn send(
         &self,
         method: &str,
@@ -188,24 +220,26 @@ impl TestGateway {
         body: &str,
         headers: &[(&str, String)],
     ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let (status, headers, text) = self.send_raw(method, path_and_query, body, headers).await;
+        (status, headers, parse_body(text))
+    }
+
+    /// Sends a request with exactly the given headers and body; returns status, headers and
+    /// the body's text as it came (to check a signature over it).
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &str,
+        headers: &[(&str, String)],
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        let headers = headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect();
+        let url = format!("{}{path_and_query}", self.base_url);
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self
-            .http
-            .request(method, format!("{}{path_and_query}", self.base_url));
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        if !body.is_empty() {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_owned());
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap();
-        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, headers, json)
+        exchange(self.http.clone(), method, url, body.to_owned(), headers).await
     }
 
     /// Bearer + SIGNATURE + TIMESTAMP headers for a request signed now.
@@ -234,9 +268,200 @@ impl TestGateway {
         self.send(method, path_and_query, body, &headers).await.2
     }
 
+    /// A timestamp (ms) on the gateway's clock. Waits 2 ms first so that two requests with the
+    /// same content never share a signature (and look like a replay) by accident.
+    pub fn fresh_timestamp(&self) -> String {
+        std::thread::sleep(Duration::from_millis(2));
+        self.clock.now().millis().to_string()
+    }
+
+    /// Bearer + a correct signature at a fresh timestamp on the gateway's clock (which a test
+    /// may have moved).
+    pub fn headers_now(
+        &self,
+        token: &str,
+        sign_key: &str,
+        method: &str,
+        path_and_query: &str,
+        body: &str,
+    ) -> Vec<(&'static str, String)> {
+        let timestamp = self.fresh_timestamp();
+        signed_headers_at(token, sign_key, method, path_and_query, body, &timestamp)
+    }
+
+    /// A signed POST of `body`'s text as it is (a JSON value, or exact bytes); the answer.
+    pub async fn post(
+        &self,
+        credentials: &IssuedCredentials,
+        path: &str,
+        body: impl Display,
+    ) -> Value {
+        self.signed(credentials, "POST", path, &body.to_string())
+            .await
+    }
+
+    /// A signed GET of `path?orderNo=order_no`; the answer.
+    async fn get_order(
+        &self,
+        credentials: &IssuedCredentials,
+        path: &str,
+        order_no: &str,
+    ) -> Value {
+        let path = routes::with_query(path, "orderNo", order_no);
+        self.signed(credentials, "GET", &path, "").await
+    }
+
+    /// CreateCheckoutOrder; the answer.
+    pub async fn create_order(&self, credentials: &IssuedCredentials, body: impl Display) -> Value {
+        self.post(credentials, routes::CREATE_ORDER, body).await
+    }
+
+    /// QueryCheckoutOrder; the answer.
+    pub async fn order_info(&self, credentials: &IssuedCredentials, order_no: &str) -> Value {
+        self.get_order(credentials, routes::ORDER_INFO, order_no)
+            .await
+    }
+
+    /// CancelCheckoutOrder; the answer.
+    pub async fn cancel_order(&self, credentials: &IssuedCredentials, order_no: &str) -> Value {
+        self.get_order(credentials, routes::CANCEL_ORDER, order_no)
+            .await
+    }
+
+    /// ListCheckoutOrders; the answer.
+    pub async fn list_orders(
+        &self,
+        credentials: &IssuedCredentials,
+        filter: impl Display,
+    ) -> Value {
+        self.post(credentials, routes::LIST_ORDERS, filter).await
+    }
+
+    /// ListAbnormalPayments; the answer.
+    pub async fn list_abnormal_payments(
+        &self,
+        credentials: &IssuedCredentials,
+        filter: impl Display,
+    ) -> Value {
+        self.post(credentials, routes::LIST_ABNORMAL_PAYMENTS, filter)
+            .await
+    }
+
+    /// Creates an order and asserts it was; the order.
+    pub async fn created_order(
+        &self,
+        credentials: &IssuedCredentials,
+        body: impl Display,
+    ) -> Value {
+        succeeded(&self.create_order(credentials, body).await)
+    }
+
+    /// The order `order_no`, asserted found.
+    pub async fn order(&self, credentials: &IssuedCredentials, order_no: &str) -> Value {
+        succeeded(&self.order_info(credentials, order_no).await)
+    }
+
+    /// CreateCheckoutOrder through `credentials`' client with `body` sent byte for byte, for
+    /// the tests that read the answer's text (a JSON number keeps every digit as written, which
+    /// a parsed `Value` would not).
+    pub async fn create_order_text(
+        &self,
+        credentials: &IssuedCredentials,
+        body: &str,
+    ) -> ApiResponse {
+        self.client(credentials)
+            .post(routes::CREATE_ORDER, body)
+            .await
+            .unwrap()
+    }
+
+    /// `count` POSTs of the same `body` to `path`, all in flight at once, each signed at its
+    /// own timestamp (the same signature twice would be refused as a replay); the answers in
+    /// the order sent.
+    pub async fn post_at_once(
+        &self,
+        credentials: &IssuedCredentials,
+        path: &str,
+        body: &str,
+        count: i64,
+    ) -> Vec<Value> {
+        let token = self.token(credentials).await;
+        let now = SystemClock.now().millis();
+        let requests = (0..count)
+            .map(|i| {
+                let timestamp = (now - i).to_string();
+                let headers = signed_headers_at(
+                    &token,
+                    &credentials.sign_key,
+                    "POST",
+                    path,
+                    body,
+                    &timestamp,
+                )
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect();
+                let url = format!("{}{path}", self.base_url);
+                let (http, body) = (self.http.clone(), body.to_owned());
+                tokio::spawn(exchange(http, reqwest::Method::POST, url, body, headers))
+            })
+            .collect::<Vec<_>>();
+        let mut answers = Vec::new();
+        for request in requests {
+            answers.push(parse_body(request.await.unwrap().2));
+        }
+        answers
+    }
+
     /// Lets the background expiry worker run.
     pub async fn settle(&self) {
         tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// One HTTP exchange from owned parts (so that it can be spawned); status, headers and the
+/// body's text.
+async fn exchange(
+    http: reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: String,
+    headers: Vec<(String, String)>,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut request = http.request(method, url);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    if !body.is_empty() {
+        request = request
+            .header("content-type", "application/json")
+            .body(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+/// A body as JSON, or as a JSON string when it is not JSON.
+fn parse_body(text: String) -> Value {
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
+}
+
+/// What a signature over a request or its answer covers: `path_and_query` split at its `?`.
+pub fn signed_parts<'a>(
+    method: &'a str,
+    path_and_query: &'a str,
+    body: &'a [u8],
+) -> SignedParts<'a> {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    SignedParts {
+        method,
+        path,
+        query,
+        body,
     }
 }
 
@@ -248,15 +473,7 @@ pub fn signed_headers_at(
     body: &str,
     timestamp: &str,
 ) -> Vec<(&'static str, String)> {
-    let (path, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    let parts = SignedParts {
-        method,
-        path,
-        query,
-        body: body.as_bytes(),
-    };
+    let parts = signed_parts(method, path_and_query, body.as_bytes());
     vec![
         ("authorization", format!("Bearer {token}")),
         (
@@ -273,6 +490,31 @@ pub fn credentials_of(credentials: &IssuedCredentials) -> Credentials {
         api_secret: credentials.api_secret.clone(),
         sign_key: credentials.sign_key.clone(),
     }
+}
+
+/// The `retdata` of an answer that must be a success.
+pub fn succeeded(answer: &Value) -> Value {
+    assert_eq!(retcode(answer), "200", "{answer}");
+    answer["retdata"].clone()
+}
+
+/// The `sysid`s in answers that must all be successes.
+pub fn sysids_of(answers: &[Value]) -> HashSet<String> {
+    answers
+        .iter()
+        .map(|answer| succeeded(answer)["sysid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// An ETH_USDT order of `amount` for customer `c`, with `extra`'s fields added (or replacing).
+pub fn usdt_order(order_no: &str, amount: &str, extra: Value) -> Value {
+    let mut body =
+        json!({"orderNo": order_no, "orderAmount": amount, "customerId": "c", "token": "ETH_USDT"});
+    let Value::Object(extra) = extra else {
+        panic!("extra fields must be an object: {extra}");
+    };
+    body.as_object_mut().unwrap().extend(extra);
+    body
 }
 
 /// The `retcode` of a body.
@@ -300,6 +542,28 @@ macro_rules! on_both_engines {
                     if let Some(gw) = TestGateway::start(Db::Postgres).await {
                         super::$scenario(gw).await;
                     }
+                }
+            }
+        )*
+    };
+}
+
+/// Expands each scenario `async fn name(db: Db)`, which starts what it needs itself (a chain,
+/// a gateway configured for it) and returns early when PostgreSQL is absent, into
+/// `name::sqlite` and `name::postgres` tests.
+#[macro_export]
+macro_rules! on_both_engines_with_db {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::$scenario($crate::common::Db::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    super::$scenario($crate::common::Db::Postgres).await;
                 }
             }
         )*
