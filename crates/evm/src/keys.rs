@@ -41,7 +41,16 @@ pub fn generate_mnemonic() -> SecretString {
 
 /// Derives the deposit account's extended public key from a mnemonic.
 pub fn deposit_account(phrase: &SecretString) -> Result<DepositKeys, SeedError> {
-    let account = account_xpriv(phrase, DEPOSIT_ACCOUNT_PATH)?;
+    deposit_account_at(phrase, DEPOSIT_ACCOUNT_PATH)
+}
+
+/// The extended public key of any secp256k1 account path of the seed: other chain families
+/// with secp256k1 keys (TRON) derive their deposit keys the same way under their own coin type.
+pub fn deposit_account_at(
+    phrase: &SecretString,
+    account_path: &str,
+) -> Result<DepositKeys, SeedError> {
+    let account = account_xpriv(phrase, account_path)?;
     Ok(DepositKeys::new(account.verify_key()))
 }
 
@@ -80,9 +89,18 @@ impl std::fmt::Debug for PayoutKeys {
 
 /// Derives the payout keys from a mnemonic.
 pub fn payout_keys(phrase: &SecretString) -> Result<PayoutKeys, SeedError> {
+    payout_keys_at(phrase, HOT_WALLET_PATH, DEPOSIT_ACCOUNT_PATH)
+}
+
+/// The payout keys of other secp256k1 paths of the seed (another chain family's coin type).
+pub fn payout_keys_at(
+    phrase: &SecretString,
+    hot_wallet_path: &str,
+    deposit_account_path: &str,
+) -> Result<PayoutKeys, SeedError> {
     Ok(PayoutKeys {
-        hot: account_xpriv(phrase, HOT_WALLET_PATH)?,
-        deposits: account_xpriv(phrase, DEPOSIT_ACCOUNT_PATH)?,
+        hot: account_xpriv(phrase, hot_wallet_path)?,
+        deposits: account_xpriv(phrase, deposit_account_path)?,
     })
 }
 

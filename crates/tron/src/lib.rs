@@ -1,0 +1,16 @@
+//! The TRON adapter of wcheckout: the chain's primitives, without I/O.
+//!
+//! - [`address`]: `T…` addresses (base58check of `0x41` and 20 bytes) and their 20-byte form,
+//!   the one TRON's Ethereum-compatible JSON-RPC uses in logs.
+//! - [`keys`]: deposit addresses and payout keys from the operator's BIP-39 seed, under
+//!   TRON's coin type 195.
+//! - [`transaction`]: TRC-20 `transfer` and plain TRX transfers, encoded as TRON's protobuf
+//!   `Transaction`, identified by sha256 of `raw_data` and signed with a recoverable secp256k1
+//!   signature, ready for `/wallet/broadcasthex`.
+
+pub mod address;
+pub mod keys;
+pub mod transaction;
+
+mod abi;
+mod protobuf;
