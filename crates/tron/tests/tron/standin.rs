@@ -181,17 +181,13 @@ impl Chain {
 
     /// A JSON-RPC call through the stand-in: the whole answer.
     async fn jsonrpc(&self, method: &str, params: Value) -> Value {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let answer: Value = reqwest::Client::new()
-            .post(self.standin.jsonrpc_url())
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        answer
+        rpc(&self.standin.jsonrpc_url(), method, params).await
+    }
+
+    /// One of anvil's own controls, straight to anvil.
+    async fn control(&self, method: &str, params: Value) {
+        let answer = rpc(&self.anvil.rpc_url(), method, params).await;
+        assert!(answer.get("error").is_none(), "{method}: {answer}");
     }
 
     /// The `Transfer` logs of the token in one block, as TRON's JSON-RPC reports them.
@@ -205,6 +201,13 @@ impl Chain {
             .unwrap()
             .clone()
     }
+}
+
+async fn rpc(url: &str, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let client = reqwest::Client::new();
+    let answer = client.post(url).json(&body).send().await.unwrap();
+    answer.json().await.unwrap()
 }
 
 fn word(address: TronAddress) -> String {
@@ -449,4 +452,34 @@ async fn a_reverting_call_is_mined_as_failed_and_still_pays_its_energy() {
         matches!(&error, NodeError::Call { code, .. } if code == "CONTRACT_VALIDATE_ERROR"),
         "{error:?}"
     );
+}
+
+#[tokio::test]
+async fn a_transaction_is_pending_until_its_block_is_mined() {
+    if !tools_available() {
+        return;
+    }
+    let chain = chain().await;
+    let to = stranger(0x55);
+    let transaction = chain
+        .sign(&chain.trc20(to, 7), &chain.header_from(now_ms()).await)
+        .await;
+    let head = chain.node.now_block().await.unwrap();
+    chain.control("evm_setAutomine", json!([false])).await;
+    chain.accepted(&transaction).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        chain
+            .node
+            .transaction_info(&transaction.id())
+            .await
+            .unwrap(),
+        TransactionState::Pending
+    );
+    assert_eq!(chain.token_balance(to).await, 0);
+    chain.control("evm_mine", json!([])).await;
+    let mined = chain.mined(&transaction).await;
+    assert_eq!(mined.block, head.number + 1);
+    assert_eq!(mined.outcome, Outcome::Success);
+    assert_eq!(chain.token_balance(to).await, 7);
 }
