@@ -1,4 +1,4 @@
-//! The TRON adapter of wcheckout: the chain's primitives, without I/O.
+//! The TRON adapter of wcheckout: the chain's primitives, and the node's HTTP API.
 //!
 //! - [`address`]: `T…` addresses (base58check of `0x41` and 20 bytes) and their 20-byte form,
 //!   the one TRON's Ethereum-compatible JSON-RPC uses in logs.
@@ -7,9 +7,14 @@
 //! - [`transaction`]: TRC-20 `transfer` and plain TRX transfers, encoded as TRON's protobuf
 //!   `Transaction`, identified by sha256 of `raw_data` and signed with a recoverable secp256k1
 //!   signature, ready for `/wallet/broadcasthex`.
+//! - [`node`]: the node's HTTP API the write side uses (head block, broadcast, transaction
+//!   info, energy estimate, account and resources).
+//! - [`standin`]: starts the TRON node stand-in (tests, devnet) in front of an anvil node.
 
 pub mod address;
 pub mod keys;
+pub mod node;
+pub mod standin;
 pub mod transaction;
 
 mod abi;

@@ -6,7 +6,6 @@
 //!
 //! Without `node` or `node_modules/tronweb` (`npm ci` at the workspace root) the tests are
 //! skipped with a message, unless `WCHECKOUT_REQUIRE_TOOLS=1` (CI) makes that a failure.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
 use std::path::PathBuf;
