@@ -10,8 +10,9 @@ use std::str::FromStr;
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use sha2::{Digest, Sha256};
 
-/// A Solana address (a public key or a program-derived address). Printed in base58.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A Solana address (a public key or a program-derived address). Printed in base58. The
+/// default is the all-zero address, the System program's.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SolanaAddress([u8; 32]);
 
 /// The System program: creates accounts and moves SOL.

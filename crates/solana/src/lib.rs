@@ -2,5 +2,8 @@
 //!
 //! - [`address`]: base58 addresses, program-derived addresses and associated token accounts
 //!   (Token and Token-2022).
+//! - [`keys`]: ed25519 keys from the operator's BIP-39 seed by SLIP-0010: deposit owners at
+//!   `m/44'/501'/i'/0'`, the hot wallet at `m/44'/501'/0'/1'`.
 
 pub mod address;
+pub mod keys;
