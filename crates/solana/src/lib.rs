@@ -4,6 +4,10 @@
 //!   (Token and Token-2022).
 //! - [`keys`]: ed25519 keys from the operator's BIP-39 seed by SLIP-0010: deposit owners at
 //!   `m/44'/501'/i'/0'`, the hot wallet at `m/44'/501'/0'/1'`.
+//! - [`transaction`]: legacy transactions (SPL `TransferChecked`, idempotent associated token
+//!   account creation, `CloseAccount`, SOL transfers, priority fees) compiled, signed with
+//!   ed25519 and encoded for `sendTransaction`.
 
 pub mod address;
 pub mod keys;
+pub mod transaction;
