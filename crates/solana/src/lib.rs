@@ -7,7 +7,9 @@
 //! - [`transaction`]: legacy transactions (SPL `TransferChecked`, idempotent associated token
 //!   account creation, `CloseAccount`, SOL transfers, priority fees) compiled, signed with
 //!   ed25519 and encoded for `sendTransaction`.
+//! - [`pay_url`]: Solana Pay transfer request URLs for the payment page's QR code.
 
 pub mod address;
 pub mod keys;
+pub mod pay_url;
 pub mod transaction;
