@@ -3,7 +3,6 @@
 //! key in memory beyond start-up. Payout keys come from separate account paths.
 
 use coins_bip32::prelude::{Parent, XKeyInfo, XPriv, XPub};
-use coins_bip39::{English, Mnemonic};
 use hmac::{Hmac, Mac};
 use k256::ecdsa::VerifyingKey;
 use k256::elliptic_curve::group::Group;
@@ -18,26 +17,7 @@ use wcheckout_domain::ports::{DepositAddresses, DerivationError};
 /// The BIP-44 account whose external chain holds the deposit addresses.
 pub const DEPOSIT_ACCOUNT_PATH: &str = "m/44'/60'/0'/0";
 
-/// Why the seed is unusable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SeedError {
-    /// Not a valid BIP-39 English mnemonic (word list or checksum).
-    #[error("the seed is not a valid BIP-39 mnemonic (check the words and their order)")]
-    InvalidMnemonic,
-    /// Derivation failed (practically impossible with a valid seed).
-    #[error("key derivation failed: {0}")]
-    Derivation(String),
-}
-
-/// A new random 24-word mnemonic.
-pub fn generate_mnemonic() -> SecretString {
-    let mut rng = rand::rngs::OsRng;
-    // 24 is a valid word count, so this cannot fail.
-    let phrase = Mnemonic::<English>::new_with_count(&mut rng, 24)
-        .map(|m| m.to_phrase())
-        .unwrap_or_default();
-    SecretString::from(phrase)
-}
+pub use wcheckout_seed::{SeedError, generate_mnemonic};
 
 /// Derives the deposit account's extended public key from a mnemonic.
 pub fn deposit_account(phrase: &SecretString) -> Result<DepositKeys, SeedError> {
@@ -55,18 +35,9 @@ pub fn deposit_account_at(
 }
 
 fn account_xpriv(phrase: &SecretString, path: &str) -> Result<XPriv, SeedError> {
-    let normalized = phrase
-        .expose_secret()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mnemonic = Mnemonic::<English>::new_from_phrase(&normalized)
-        .map_err(|_| SeedError::InvalidMnemonic)?;
-    let seed = mnemonic
-        .to_seed(None)
-        .map_err(|_| SeedError::InvalidMnemonic)?;
-    let root =
-        XPriv::root_from_seed(&seed, None).map_err(|e| SeedError::Derivation(e.to_string()))?;
+    let seed = wcheckout_seed::bip39_seed(phrase)?;
+    let root = XPriv::root_from_seed(seed.expose_secret(), None)
+        .map_err(|e| SeedError::Derivation(e.to_string()))?;
     root.derive_path(path)
         .map_err(|e| SeedError::Derivation(e.to_string()))
 }

@@ -1,0 +1,297 @@
+//! Solana account addresses: 32 bytes written in base58 (32 to 44 characters, no checksum).
+//! Most are ed25519 public keys; program-derived addresses are deliberately *off* the curve,
+//! so that no private key can sign for them, and only their program can. The associated token
+//! account of an owner for a mint is the program-derived address every wallet computes the same
+//! way, which is why a payer told the owner finds the account to pay into.
+
+use std::fmt;
+use std::str::FromStr;
+
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use sha2::{Digest, Sha256};
+
+/// A Solana address (a public key or a program-derived address). Printed in base58. The
+/// default is the all-zero address, the System program's.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SolanaAddress([u8; 32]);
+
+/// The System program: creates accounts and moves SOL.
+pub const SYSTEM_PROGRAM: SolanaAddress =
+    SolanaAddress::from_base58_const("11111111111111111111111111111111");
+/// The SPL Token program, which holds USDC and USDT on mainnet.
+pub const TOKEN_PROGRAM: SolanaAddress =
+    SolanaAddress::from_base58_const("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA");
+/// The SPL Token-2022 program (token extensions); its instructions used here are Token's.
+pub const TOKEN_2022_PROGRAM: SolanaAddress =
+    SolanaAddress::from_base58_const("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb");
+/// The associated token account program, which creates an owner's account for a mint.
+pub const ASSOCIATED_TOKEN_PROGRAM: SolanaAddress =
+    SolanaAddress::from_base58_const("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL");
+/// The compute budget program, which sets a transaction's priority fee.
+pub const COMPUTE_BUDGET_PROGRAM: SolanaAddress =
+    SolanaAddress::from_base58_const("ComputeBudget111111111111111111111111111111");
+
+/// The suffix hashed after the seeds and program id of a program-derived address.
+const PDA_MARKER: &[u8] = b"ProgramDerivedAddress";
+/// At most this many seeds, each at most [`MAX_SEED_LEN`] bytes (the runtime's limits).
+const MAX_SEEDS: usize = 16;
+const MAX_SEED_LEN: usize = 32;
+
+/// Why a text is not a Solana address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SolanaAddressError {
+    /// A hex (`0x…`) address, the way EVM chains write them.
+    #[error("is a hex (0x…) address; Solana addresses are base58 of 32 bytes")]
+    HexForm,
+    /// Not 32 to 44 characters long.
+    #[error("has {0} characters; a Solana address has 32 to 44 base58 characters")]
+    TextLength(usize),
+    /// A character outside the base58 alphabet (which has no `0`, `O`, `I` or `l`).
+    #[error("contains a character that is not base58 (0, O, I and l are not used)")]
+    NotBase58,
+    /// Decodes to a number of bytes other than 32 (a TRON or Bitcoin address, for instance).
+    #[error("decodes to {0} bytes; a Solana address decodes to 32")]
+    DecodedLength(usize),
+}
+
+/// Why no program-derived address exists for the given seeds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PdaError {
+    /// More seeds, or a longer seed, than the runtime accepts.
+    #[error("at most {MAX_SEEDS} seeds of at most {MAX_SEED_LEN} bytes each")]
+    Seeds,
+    /// Every bump seed gave a point on the curve (about 2^-256 likely).
+    #[error("no bump seed gives an address off the ed25519 curve")]
+    NoBump,
+}
+
+impl SolanaAddress {
+    /// From its 32 bytes.
+    pub const fn from_bytes(bytes: [u8; 32]) -> SolanaAddress {
+        SolanaAddress(bytes)
+    }
+
+    /// Its 32 bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// A constant address; a text that is not one fails the build.
+    const fn from_base58_const(text: &str) -> SolanaAddress {
+        SolanaAddress(bs58::decode(text.as_bytes()).into_array_const_unwrap())
+    }
+
+    /// Parses a base58 address, saying what is wrong with a text that is not one.
+    pub fn parse(text: &str) -> Result<SolanaAddress, SolanaAddressError> {
+        if text.starts_with("0x") || text.starts_with("0X") {
+            return Err(SolanaAddressError::HexForm);
+        }
+        let chars = text.chars().count();
+        if !(32..=44).contains(&chars) {
+            return Err(SolanaAddressError::TextLength(chars));
+        }
+        let bytes = bs58::decode(text)
+            .into_vec()
+            .map_err(|_| SolanaAddressError::NotBase58)?;
+        let array: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| SolanaAddressError::DecodedLength(bytes.len()))?;
+        Ok(SolanaAddress(array))
+    }
+
+    /// Whether the bytes are an ed25519 point, i.e. whether a private key could sign for them.
+    pub fn is_on_curve(&self) -> bool {
+        CompressedEdwardsY(self.0).decompress().is_some()
+    }
+
+    /// The address of `seeds` under `program` with the given bump, if it is off the curve.
+    pub fn create_program_address(
+        seeds: &[&[u8]],
+        program: &SolanaAddress,
+    ) -> Result<Option<SolanaAddress>, PdaError> {
+        if seeds.len() > MAX_SEEDS || seeds.iter().any(|s| s.len() > MAX_SEED_LEN) {
+            return Err(PdaError::Seeds);
+        }
+        let mut hasher = Sha256::new();
+        for seed in seeds {
+            hasher.update(seed);
+        }
+        hasher.update(program.0);
+        hasher.update(PDA_MARKER);
+        let address = SolanaAddress(hasher.finalize().into());
+        Ok((!address.is_on_curve()).then_some(address))
+    }
+
+    /// The canonical program-derived address of `seeds` under `program`: the first bump seed,
+    /// counting down from 255, whose address is off the curve, and that bump.
+    pub fn find_program_address(
+        seeds: &[&[u8]],
+        program: &SolanaAddress,
+    ) -> Result<(SolanaAddress, u8), PdaError> {
+        if seeds.len() >= MAX_SEEDS {
+            return Err(PdaError::Seeds);
+        }
+        for bump in (0..=u8::MAX).rev() {
+            let bump_seed = [bump];
+            let mut with_bump = seeds.to_vec();
+            with_bump.push(&bump_seed);
+            if let Some(address) = SolanaAddress::create_program_address(&with_bump, program)? {
+                return Ok((address, bump));
+            }
+        }
+        Err(PdaError::NoBump)
+    }
+
+    /// The associated token account of this owner for `mint`, held by `token_program` (Token
+    /// or Token-2022: the program is one of the seeds, so the two give different accounts).
+    /// Three 32-byte seeds are within the limits, so the only possible error is
+    /// [`PdaError::NoBump`], about 2^-256 likely.
+    pub fn associated_token_account(
+        &self,
+        mint: &SolanaAddress,
+        token_program: &SolanaAddress,
+    ) -> Result<SolanaAddress, PdaError> {
+        let seeds: [&[u8]; 3] = [&self.0, &token_program.0, &mint.0];
+        SolanaAddress::find_program_address(&seeds, &ASSOCIATED_TOKEN_PROGRAM)
+            .map(|(address, _)| address)
+    }
+}
+
+impl fmt::Display for SolanaAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&bs58::encode(self.0).into_string())
+    }
+}
+
+impl fmt::Debug for SolanaAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SolanaAddress({self})")
+    }
+}
+
+impl FromStr for SolanaAddress {
+    type Err = SolanaAddressError;
+
+    fn from_str(text: &str) -> Result<SolanaAddress, SolanaAddressError> {
+        SolanaAddress::parse(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USDC: &str = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";
+    const USDT: &str = "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB";
+    /// The `abandon ×11 about` seed's address at m/44'/501'/0'/0'.
+    const OWNER: &str = "HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk";
+
+    fn address(text: &str) -> SolanaAddress {
+        SolanaAddress::parse(text).unwrap()
+    }
+
+    #[test]
+    fn base58_round_trips() {
+        for text in [USDC, USDT, OWNER, "11111111111111111111111111111111"] {
+            assert_eq!(address(text).to_string(), text);
+            assert_eq!(text.parse::<SolanaAddress>().unwrap(), address(text));
+        }
+        assert_eq!(SYSTEM_PROGRAM.as_bytes(), &[0; 32]);
+        assert_eq!(
+            format!("{:?}", address(USDC)),
+            format!("SolanaAddress({USDC})")
+        );
+    }
+
+    #[test]
+    fn parse_errors_say_what_is_wrong() {
+        use SolanaAddressError::*;
+        let cases = [
+            ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", HexForm),
+            ("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", DecodedLength(25)),
+            ("", TextLength(0)),
+            (
+                "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v1",
+                TextLength(45),
+            ),
+            ("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt10", NotBase58),
+            ("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDtIv", NotBase58),
+            (
+                "1111111111111111111111111111111111111111",
+                DecodedLength(40),
+            ),
+            (
+                "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+                DecodedLength(33),
+            ),
+        ];
+        for (text, error) in cases {
+            assert_eq!(SolanaAddress::parse(text), Err(error), "{text}");
+        }
+        assert!(SolanaAddress::parse(" EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v").is_err());
+    }
+
+    #[test]
+    fn associated_token_accounts_match_the_known_answers() {
+        let owner = address(OWNER);
+        assert_eq!(
+            owner
+                .associated_token_account(&address(USDC), &TOKEN_PROGRAM)
+                .unwrap()
+                .to_string(),
+            "5N3f1tj9v1vc5TUZ8S7mCAnVmjVKrfnzXWhxLaxyZAgt"
+        );
+        assert_eq!(
+            owner
+                .associated_token_account(&address(USDT), &TOKEN_PROGRAM)
+                .unwrap()
+                .to_string(),
+            "6pXYguUixhfdydHDMgsvSy3sAWjStL2eEYh4KeYJAUDk"
+        );
+        let classic = owner
+            .associated_token_account(&address(USDC), &TOKEN_PROGRAM)
+            .unwrap();
+        let extended = owner
+            .associated_token_account(&address(USDC), &TOKEN_2022_PROGRAM)
+            .unwrap();
+        assert_ne!(classic, extended);
+        assert!(!classic.is_on_curve() && !extended.is_on_curve());
+    }
+
+    #[test]
+    fn program_derived_addresses_are_off_the_curve_with_the_highest_bump() {
+        let program = address(USDC);
+        let (pda, bump) =
+            SolanaAddress::find_program_address(&[b"order", b"42"], &program).unwrap();
+        assert!(!pda.is_on_curve());
+        assert_eq!(
+            SolanaAddress::create_program_address(&[b"order", b"42", &[bump]], &program),
+            Ok(Some(pda))
+        );
+        for higher in (0..=u8::MAX).filter(|higher| *higher > bump) {
+            assert_eq!(
+                SolanaAddress::create_program_address(&[b"order", b"42", &[higher]], &program),
+                Ok(None)
+            );
+        }
+        assert!(address(OWNER).is_on_curve());
+    }
+
+    #[test]
+    fn seed_limits_are_the_runtimes() {
+        let program = address(USDC);
+        let long = [0u8; 33];
+        assert_eq!(
+            SolanaAddress::find_program_address(&[&long], &program),
+            Err(PdaError::Seeds)
+        );
+        let many: Vec<&[u8]> = vec![b"x"; 16];
+        assert_eq!(
+            SolanaAddress::find_program_address(&many, &program),
+            Err(PdaError::Seeds)
+        );
+        let fifteen: Vec<&[u8]> = vec![b"x"; 15];
+        assert!(SolanaAddress::find_program_address(&fifteen, &program).is_ok());
+    }
+}

@@ -1,0 +1,15 @@
+//! The Solana adapter of wcheckout: the chain's primitives, without I/O.
+//!
+//! - [`address`]: base58 addresses, program-derived addresses and associated token accounts
+//!   (Token and Token-2022).
+//! - [`keys`]: ed25519 keys from the operator's BIP-39 seed by SLIP-0010: deposit owners at
+//!   `m/44'/501'/i'/0'`, the hot wallet at `m/44'/501'/0'/1'`.
+//! - [`transaction`]: legacy transactions (SPL `TransferChecked`, idempotent associated token
+//!   account creation, `CloseAccount`, SOL transfers, priority fees) compiled, signed with
+//!   ed25519 and encoded for `sendTransaction`.
+//! - [`pay_url`]: Solana Pay transfer request URLs for the payment page's QR code.
+
+pub mod address;
+pub mod keys;
+pub mod pay_url;
+pub mod transaction;
