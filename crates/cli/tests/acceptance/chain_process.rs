@@ -253,10 +253,14 @@ async fn transfers_survive_gateway_kills(label: &str, database_url: &str) {
         .count();
     let waiting = Instant::now();
     let (listed, records) = eventually(WAIT, "every order in its final state", || async {
-        let listed = orders(&client).await;
-        let paid = listed.values().all(|o| o["orderStatus"] == "PAID");
+        // Records first: an extra payment's record appears when it is final, and the orders
+        // read after it then show it final too (nothing left unconfirmed).
         let records = abnormal(&client).await;
-        (listed.len() == ORDERS && paid && records.len() >= expected_abnormal)
+        let listed = orders(&client).await;
+        let settled = listed
+            .values()
+            .all(|o| o["orderStatus"] == "PAID" && units(&o["unconfirmedAmount"]) == 0);
+        (listed.len() == ORDERS && settled && records.len() >= expected_abnormal)
             .then_some((listed, records))
     })
     .await;
