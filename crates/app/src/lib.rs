@@ -20,6 +20,7 @@ pub mod failpoint;
 pub mod finality;
 pub mod gateway;
 pub mod lease;
+pub mod operators;
 pub mod orders;
 pub mod outage;
 pub mod page;

@@ -38,6 +38,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "order counts",
         include_str!("../migrations/postgres/0006_order_counts.sql"),
     ),
+    (
+        7,
+        "operators",
+        include_str!("../migrations/postgres/0007_operators.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -70,6 +75,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         6,
         "order counts",
         include_str!("../migrations/sqlite/0006_order_counts.sql"),
+    ),
+    (
+        7,
+        "operators",
+        include_str!("../migrations/sqlite/0007_operators.sql"),
     ),
 ];
 
