@@ -13,6 +13,7 @@ pub mod admin;
 pub mod auth;
 pub mod chain_health;
 pub mod clock;
+pub mod console;
 pub mod error;
 pub mod events;
 pub mod expiry;

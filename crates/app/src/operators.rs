@@ -20,6 +20,8 @@ use crate::secrets::hash_password;
 pub const MIN_PASSWORD_LEN: usize = 12;
 /// The longest (hashing cost grows with it).
 pub const MAX_PASSWORD_LEN: usize = 1024;
+/// How much of a username sign-in limits remember (longer names are never valid).
+pub const MAX_NAME_KEY: usize = wcheckout_domain::operator::MAX_NAME_LEN + 1;
 
 /// Who does something, as the audit log records it.
 #[derive(Debug, Clone, PartialEq, Eq)]

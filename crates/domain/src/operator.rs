@@ -172,6 +172,29 @@ impl fmt::Debug for Operator {
     }
 }
 
+/// A signed-in session of the console. Only the hash of its token is kept; `Debug` leaves even
+/// that out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    /// SHA-256 of the session token, hex.
+    pub token_hash: String,
+    /// The operator's name.
+    pub operator: String,
+    /// Signed in.
+    pub created_at: Timestamp,
+    /// Ends.
+    pub expires_at: Timestamp,
+}
+
+impl fmt::Debug for ConsoleSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsoleSession")
+            .field("operator", &self.operator)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One line of the audit log: who did what to what, when and from where. It is never changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEntry {

@@ -43,6 +43,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "operators",
         include_str!("../migrations/postgres/0007_operators.sql"),
     ),
+    (
+        8,
+        "console sessions",
+        include_str!("../migrations/postgres/0008_console_sessions.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -80,6 +85,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         7,
         "operators",
         include_str!("../migrations/sqlite/0007_operators.sql"),
+    ),
+    (
+        8,
+        "console sessions",
+        include_str!("../migrations/sqlite/0008_console_sessions.sql"),
     ),
 ];
 

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use wcheckout_domain::ids::AppId;
-use wcheckout_domain::operator::{AuditEntry, ConsoleAction, Operator, OperatorStatus, Role};
+use wcheckout_domain::operator::{
+    AuditEntry, ConsoleAction, ConsoleSession, Operator, OperatorStatus, Role,
+};
 use wcheckout_domain::ports::{OperatorStore, StoreError};
 use wcheckout_domain::time::Timestamp;
 
@@ -93,6 +95,59 @@ impl OperatorStore for SqlStore {
         .execute(&self.writer)
         .await
         .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into console_sessions (token_hash, operator, created_at, expires_at) \
+             values ($1, $2, $3, $4)",
+        )
+        .bind(session.token_hash.as_str())
+        .bind(session.operator.as_str())
+        .bind(session.created_at.micros())
+        .bind(session.expires_at.micros())
+        .execute(&self.writer)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn console_session(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(ConsoleSession, Operator)>, StoreError> {
+        // The session's columns renamed, so that the operator's keep their own names.
+        let sql = format!(
+            "select {OPERATOR_COLUMNS}, s.token_hash, s.session_created_at, s.session_expires_at \
+             from operators join (select token_hash, operator, created_at as session_created_at, \
+             expires_at as session_expires_at from console_sessions where token_hash = $1) s \
+             on s.operator = operators.name"
+        );
+        let row = sqlx::query(&sql)
+            .bind(token_hash)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(store_error)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let operator = operator_from_row(&row)?;
+        let session = ConsoleSession {
+            token_hash: text(&row, "token_hash")?,
+            operator: operator.name.clone(),
+            created_at: time(&row, "session_created_at")?,
+            expires_at: time(&row, "session_expires_at")?,
+        };
+        Ok(Some((session, operator)))
+    }
+
+    async fn end_console_session(&self, token_hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("delete from console_sessions where token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.writer)
+            .await
+            .map_err(store_error)?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -17,7 +17,9 @@ use wcheckout_domain::events::OutboxEvent;
 use wcheckout_domain::ids::{AppId, IntegratorNo};
 use wcheckout_domain::ledger::{Asset, Posting};
 use wcheckout_domain::money::{Decimal, TokenAmount};
-use wcheckout_domain::operator::{AuditEntry, ConsoleAction, Operator, OperatorStatus, Role};
+use wcheckout_domain::operator::{
+    AuditEntry, ConsoleAction, ConsoleSession, Operator, OperatorStatus, Role,
+};
 use wcheckout_domain::order::{Order, OrderStatus};
 use wcheckout_domain::payment::{
     AbnormalKind, AbnormalPayment, AbnormalStatus, Transfer, TransferState,
@@ -331,6 +333,16 @@ pub fn operator(n: u32, role: Role, app: Option<u32>) -> Operator {
         status: OperatorStatus::Active,
         created_at: at(i64::from(n)),
         updated_at: at(i64::from(n)),
+    }
+}
+
+/// Session `n` of operator `operator`, opened `n` seconds after [`T0`], ending `ttl_secs` later.
+pub fn console_session(n: u32, operator: &str, ttl_secs: i64) -> ConsoleSession {
+    ConsoleSession {
+        token_hash: format!("{n:064x}"),
+        operator: operator.to_owned(),
+        created_at: at(i64::from(n)),
+        expires_at: at(i64::from(n) + ttl_secs),
     }
 }
 

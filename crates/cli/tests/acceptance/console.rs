@@ -1,13 +1,21 @@
-//! The operator console: its accounts (`wcheckout operator …`) and audit log, on both engines.
+//! The operator console: its accounts (`wcheckout operator …`), signing in and out at
+//! `/admin` (sessions in the database, cookies, CSRF, sign-in limits) and the audit log, on
+//! both engines.
 
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use secrecy::SecretString;
 use serde_json::{Value, json};
-use wcheckout_app::secrets::verify_password;
+use wcheckout_app::console::{SESSION_TTL_SECS, SIGN_IN_REFUSED};
+use wcheckout_app::operators::{Actor, OperatorAdmin};
+use wcheckout_app::secrets::{hash_secret, verify_password};
 use wcheckout_domain::operator::ConsoleAction;
 use wcheckout_domain::ports::OperatorStore;
 use wcheckout_store::{SqlStore, StoreOptions};
 use wcheckout_testkit::TempDir;
 
 use crate::common::process::{Cli, config_head};
+use crate::common::{Db, TestGateway};
 use crate::on_both_databases;
 
 /// 32 bytes as 64 hex digits.
@@ -154,3 +162,412 @@ async fn operators_are_administered_from_the_command_line(label: &str, database_
 }
 
 on_both_databases!(operators_are_administered_from_the_command_line);
+
+// ---------------------------------------------------------------------------------------------
+// Signing in and out
+// ---------------------------------------------------------------------------------------------
+
+/// What a console request answered.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    /// The `Set-Cookie` line of cookie `name`, if any.
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|value| value.to_str().unwrap().to_owned())
+            .find(|line| line.starts_with(&prefix))
+    }
+
+    /// The value cookie `name` is set to.
+    fn cookie_value(&self, name: &str) -> String {
+        let line = self
+            .set_cookie(name)
+            .unwrap_or_else(|| panic!("no {name}: {:?}", self.headers));
+        let pair = line.split(';').next().unwrap();
+        pair.split_once('=').unwrap().1.to_owned()
+    }
+
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .map_or("", |v| v.to_str().unwrap())
+    }
+
+    /// The hidden `csrf_token` field of the page's (first) form.
+    fn csrf_field(&self) -> String {
+        let marker = r#"name="csrf_token" value=""#;
+        let start = self
+            .body
+            .find(marker)
+            .unwrap_or_else(|| panic!("no csrf_token: {}", self.body));
+        let rest = &self.body[start + marker.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+/// A browser without JavaScript, cookies or redirects: every header is the test's to check.
+struct Console {
+    base_url: String,
+    http: reqwest::Client,
+}
+
+/// A signed-in session: its cookie and its forms' CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+impl Console {
+    fn of(gw: &TestGateway) -> Console {
+        Console::at(&gw.base_url)
+    }
+
+    fn at(base_url: &str) -> Console {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Console {
+            base_url: base_url.to_owned(),
+            http,
+        }
+    }
+
+    async fn answer(response: reqwest::Response) -> Answer {
+        Answer {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: &str) -> Answer {
+        let request = self.http.get(format!("{}{path}", self.base_url));
+        Console::answer(request.header("cookie", cookie).send().await.unwrap()).await
+    }
+
+    async fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Answer {
+        let request = self.http.post(format!("{}{path}", self.base_url));
+        let request = request.header("cookie", cookie).form(form);
+        Console::answer(request.send().await.unwrap()).await
+    }
+
+    /// The sign-in form: its cookie (`wcheckout_login=…`) and CSRF token.
+    async fn login_form(&self) -> (String, String) {
+        let form = self.get("/admin/login", "").await;
+        assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+        let cookie = format!("wcheckout_login={}", form.cookie_value("wcheckout_login"));
+        (cookie, form.csrf_field())
+    }
+
+    /// Signs in through the form.
+    async fn try_sign_in(&self, username: &str, password: &str) -> Answer {
+        let (cookie, csrf) = self.login_form().await;
+        let fields = [
+            ("username", username),
+            ("password", password),
+            ("csrf_token", &csrf),
+        ];
+        self.post("/admin/login", &cookie, &fields).await
+    }
+
+    /// Signs in, which must succeed.
+    async fn sign_in(&self, username: &str, password: &str) -> Session {
+        let signed_in = self.try_sign_in(username, password).await;
+        assert_eq!(
+            signed_in.status,
+            StatusCode::SEE_OTHER,
+            "{}",
+            signed_in.body
+        );
+        assert_eq!(signed_in.location(), "/admin");
+        let cookie = format!(
+            "wcheckout_session={}",
+            signed_in.cookie_value("wcheckout_session")
+        );
+        let home = self.get("/admin", &cookie).await;
+        assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+        Session {
+            csrf: home.csrf_field(),
+            cookie,
+        }
+    }
+
+    /// Whether `session` still opens the console.
+    async fn opens(&self, session: &Session) -> bool {
+        let home = self.get("/admin", &session.cookie).await;
+        match home.status {
+            StatusCode::OK => true,
+            StatusCode::SEE_OTHER => {
+                assert_eq!(home.location(), "/admin/login");
+                false
+            }
+            other => panic!("GET /admin answered {other}: {}", home.body),
+        }
+    }
+}
+
+async fn create(gw: &TestGateway, name: &str, role: &str) {
+    let admin = OperatorAdmin::new(gw.store.clone(), gw.clock.clone());
+    let password = SecretString::from(PASSWORD.to_owned());
+    let actor = Actor::command_line();
+    admin
+        .create(&actor, name, role, None, &password)
+        .await
+        .unwrap();
+}
+
+async fn disable(gw: &TestGateway, name: &str) {
+    let admin = OperatorAdmin::new(gw.store.clone(), gw.clock.clone());
+    admin.disable(&Actor::command_line(), name).await.unwrap();
+}
+
+/// The audit log's latest entries as (operator, action, client), newest first.
+async fn audited(gw: &TestGateway) -> Vec<(String, ConsoleAction, String)> {
+    let entries = gw.store.audit_log(100).await.unwrap();
+    entries
+        .into_iter()
+        .map(|e| (e.operator, e.action, e.client))
+        .collect()
+}
+
+fn entry(operator: &str, action: ConsoleAction, client: &str) -> (String, ConsoleAction, String) {
+    (operator.to_owned(), action, client.to_owned())
+}
+
+async fn sign_in_and_out_with_a_session_in_the_database(gw: TestGateway) {
+    create(&gw, "alice", "admin").await;
+    let console = Console::of(&gw);
+    let unsigned = console.get("/admin", "").await;
+    assert_eq!(
+        (unsigned.status, unsigned.location()),
+        (StatusCode::SEE_OTHER, "/admin/login")
+    );
+
+    let form = console.get("/admin/login", "").await;
+    let login_cookie = form.set_cookie("wcheckout_login").unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/admin"] {
+        assert!(login_cookie.contains(attribute), "{login_cookie}");
+    }
+    let signed_in = console.try_sign_in("alice", PASSWORD).await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    let cookie = signed_in.set_cookie("wcheckout_session").unwrap();
+    let max_age = format!("Max-Age={SESSION_TTL_SECS}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/admin", &max_age] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "sandbox mode serves plain HTTP: {cookie}"
+    );
+    // The database keeps the token's hash only.
+    let token = signed_in.cookie_value("wcheckout_session");
+    assert!(gw.store.console_session(&token).await.unwrap().is_none());
+    let (stored, operator) = gw
+        .store
+        .console_session(&hash_secret(&token))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.operator.as_str(), operator.name.as_str()),
+        ("alice", "alice")
+    );
+
+    let session = Session {
+        cookie: format!("wcheckout_session={token}"),
+        csrf: console
+            .get("/admin", &format!("wcheckout_session={token}"))
+            .await
+            .csrf_field(),
+    };
+    let home = console.get("/admin", &session.cookie).await;
+    assert!(
+        home.body.contains("alice") && home.body.contains("admin"),
+        "{}",
+        home.body
+    );
+    assert!(!home.body.contains(&token), "the token stays in the cookie");
+
+    // Signing out without the session's CSRF token, or with another, changes nothing.
+    let other = console.sign_in("alice", PASSWORD).await;
+    for form in [
+        vec![],
+        vec![("csrf_token", "")],
+        vec![("csrf_token", other.csrf.as_str())],
+    ] {
+        let refused = console.post("/admin/logout", &session.cookie, &form).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::FORBIDDEN,
+            "{form:?}: {}",
+            refused.body
+        );
+        assert!(refused.set_cookie("wcheckout_session").is_none());
+        assert!(console.opens(&session).await, "{form:?}");
+    }
+    let signed_out = console
+        .post(
+            "/admin/logout",
+            &session.cookie,
+            &[("csrf_token", &session.csrf)],
+        )
+        .await;
+    assert_eq!(
+        (signed_out.status, signed_out.location()),
+        (StatusCode::SEE_OTHER, "/admin/login")
+    );
+    assert!(
+        signed_out
+            .set_cookie("wcheckout_session")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert!(!console.opens(&session).await, "ended");
+    assert!(console.opens(&other).await, "only that session ended");
+    let again = console
+        .post(
+            "/admin/logout",
+            &session.cookie,
+            &[("csrf_token", &session.csrf)],
+        )
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::FORBIDDEN,
+        "an ended session signs out no more"
+    );
+
+    // Sessions expire, and end with their operator's account.
+    gw.clock.advance_secs(SESSION_TTL_SECS);
+    assert!(!console.opens(&other).await, "expired");
+    let third = console.sign_in("alice", PASSWORD).await;
+    disable(&gw, "alice").await;
+    assert!(!console.opens(&third).await, "disabled");
+
+    let local = "127.0.0.1";
+    assert_eq!(
+        audited(&gw).await,
+        [
+            entry("cli", ConsoleAction::ManageOperators, "local"),
+            entry("alice", ConsoleAction::SignIn, local),
+            entry("alice", ConsoleAction::SignIn, local),
+            entry("alice", ConsoleAction::SignOut, local),
+            entry("alice", ConsoleAction::SignIn, local),
+            entry("cli", ConsoleAction::ManageOperators, "local"),
+        ]
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+    );
+}
+
+/// Asserts a sign-in was refused with the one message, and opened no session.
+fn refusal(answer: &Answer) {
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+    assert!(answer.set_cookie("wcheckout_session").is_none());
+    assert!(answer.body.contains(SIGN_IN_REFUSED), "{}", answer.body);
+}
+
+async fn refused_sign_ins_all_look_the_same(gw: TestGateway) {
+    create(&gw, "alice", "finance").await;
+    create(&gw, "bob", "viewer").await;
+    disable(&gw, "bob").await;
+    let console = Console::of(&gw);
+    let wrong_password = console.try_sign_in("alice", "not her password").await;
+    let unknown = console.try_sign_in("nobody", PASSWORD).await;
+    let disabled = console.try_sign_in("bob", PASSWORD).await;
+    for answer in [&wrong_password, &unknown, &disabled] {
+        refusal(answer);
+    }
+    assert!(
+        wrong_password.body.contains(r#"value="alice""#),
+        "the name stays filled in"
+    );
+    // Five failures lock the name: then even the right password gets the same answer.
+    for _ in 0..4 {
+        refusal(&console.try_sign_in("alice", "still not it").await);
+    }
+    let locked_out = console.try_sign_in("alice", PASSWORD).await;
+    refusal(&locked_out);
+    let strip = |body: &str| {
+        body.replace("alice", "")
+            .replace("nobody", "")
+            .replace("bob", "")
+    };
+    assert_eq!(
+        strip(&locked_out.body).len(),
+        strip(&unknown.body).len(),
+        "the same page"
+    );
+    let signed_in = audited(&gw)
+        .await
+        .into_iter()
+        .filter(|e| e.1 == ConsoleAction::SignIn);
+    assert_eq!(signed_in.count(), 0);
+}
+
+async fn sign_in_forms_need_their_csrf_token(gw: TestGateway) {
+    create(&gw, "alice", "support").await;
+    let console = Console::of(&gw);
+    let (cookie, csrf) = console.login_form().await;
+    let (_, other_csrf) = console.login_form().await;
+    let user = [("username", "alice"), ("password", PASSWORD)];
+    let attempts: [(&str, Vec<(&str, &str)>); 4] = [
+        (&cookie, user.to_vec()),
+        (&cookie, [user[0], user[1], ("csrf_token", "")].to_vec()),
+        (
+            &cookie,
+            [user[0], user[1], ("csrf_token", &other_csrf)].to_vec(),
+        ),
+        ("", [user[0], user[1], ("csrf_token", &csrf)].to_vec()),
+    ];
+    for (cookie, form) in attempts {
+        let refused = console.post("/admin/login", cookie, &form).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::FORBIDDEN,
+            "{cookie} {form:?}: {}",
+            refused.body
+        );
+        assert!(refused.set_cookie("wcheckout_session").is_none());
+        assert!(refused.body.contains("Reload the page"), "{}", refused.body);
+    }
+    assert_eq!(audited(&gw).await.len(), 1, "only the account's creation");
+    console.sign_in("alice", PASSWORD).await;
+}
+
+/// A session outlives the process that opened it: the gateway is SIGKILLed and started again.
+async fn sessions_survive_a_restart(label: &str, database_url: &str) {
+    let dir = TempDir::new();
+    let cli = Cli::configured(&dir.path, &config_head(database_url, MASTER_KEY));
+    create_operator(&cli, "alice", "viewer", &[], PASSWORD);
+    let mut first = cli.serve(format_args!("{label}-first"));
+    let session = Console::at(&first.url()).sign_in("alice", PASSWORD).await;
+    first.kill();
+    let second = cli.serve(format_args!("{label}-second"));
+    assert!(
+        Console::at(&second.url()).opens(&session).await,
+        "[{label}]"
+    );
+}
+
+on_both_databases!(sessions_survive_a_restart);
+
+on_both_engines!(
+    sign_in_and_out_with_a_session_in_the_database,
+    refused_sign_ins_all_look_the_same,
+    sign_in_forms_need_their_csrf_token,
+);

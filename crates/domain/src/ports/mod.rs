@@ -15,7 +15,7 @@ use crate::chain::BlockMark;
 use crate::events::OutboxEvent;
 use crate::ids::{AppId, IntegratorNo};
 use crate::money::Decimal;
-use crate::operator::{AuditEntry, Operator, OperatorStatus};
+use crate::operator::{AuditEntry, ConsoleSession, Operator, OperatorStatus};
 use crate::order::{Order, OrderStatus};
 use crate::payment::{
     AbnormalKind, AbnormalPayment, AbnormalStatus, InvalidTransferTransition, Transfer,
@@ -336,7 +336,7 @@ pub trait SessionStore: Send + Sync {
         signature_hash: &str,
         expires_at: Timestamp,
     ) -> Result<bool, StoreError>;
-    /// Deletes expired grants and remembered signatures.
+    /// Deletes expired grants, remembered signatures and console sessions.
     async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
 }
 
@@ -653,8 +653,9 @@ pub enum DeliveryError {
     Transport(String),
 }
 
-/// Operator accounts of the console and its audit log. The log has no operation that changes
-/// or removes an entry.
+/// Operator accounts of the console, their sessions and the audit log. The log has no
+/// operation that changes or removes an entry. Expired sessions go with
+/// [`SessionStore::purge_expired`].
 #[async_trait]
 pub trait OperatorStore: Send + Sync {
     /// Adds an account; false (nothing written) when its name is taken.
@@ -672,6 +673,16 @@ pub trait OperatorStore: Send + Sync {
         to: OperatorStatus,
         at: Timestamp,
     ) -> Result<bool, StoreError>;
+    /// Stores a new console session.
+    async fn insert_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError>;
+    /// A session (expired or not) with its operator, in one lookup (every console request
+    /// makes it).
+    async fn console_session(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(ConsoleSession, Operator)>, StoreError>;
+    /// Ends a session; false when there was none.
+    async fn end_console_session(&self, token_hash: &str) -> Result<bool, StoreError>;
     /// Appends an entry to the audit log.
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     /// The latest `limit` entries, newest first.

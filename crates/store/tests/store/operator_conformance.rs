@@ -2,14 +2,15 @@
 //! status, and a log that neither the store nor a hand-written statement can change.
 
 use wcheckout_domain::operator::{ConsoleAction, OperatorStatus, Role};
-use wcheckout_domain::ports::OperatorStore;
+use wcheckout_domain::ports::{OperatorStore, SessionStore};
 use wcheckout_store::SqlStore;
-use wcheckout_testkit::store_fixtures::{at, audit_entry, insert_apps, operator};
+use wcheckout_testkit::store_fixtures::{at, audit_entry, console_session, insert_apps, operator};
 
 conformance!(
     operators_insert_read_and_list,
     operators_status_compare_and_set,
     audit_log_appends_newest_first,
+    console_sessions_insert_read_end_and_purge,
 );
 
 async fn operators_insert_read_and_list(store: SqlStore) {
@@ -56,6 +57,51 @@ async fn audit_log_appends_newest_first(store: SqlStore) {
     let newest: Vec<_> = entries.iter().rev().cloned().collect();
     assert_eq!(store.audit_log(10).await.unwrap(), newest);
     assert_eq!(store.audit_log(2).await.unwrap(), newest[..2]);
+}
+
+async fn console_sessions_insert_read_end_and_purge(store: SqlStore) {
+    let alice = operator(1, Role::Viewer, None);
+    store.insert_operator(&alice).await.unwrap();
+    let (short, long) = (
+        console_session(1, "op01", 60),
+        console_session(2, "op01", 3600),
+    );
+    for session in [&short, &long] {
+        store.insert_console_session(session).await.unwrap();
+    }
+    let read = store.console_session(&long.token_hash).await.unwrap();
+    assert_eq!(read, Some((long.clone(), alice.clone())));
+    assert_eq!(store.console_session(&"f".repeat(64)).await.unwrap(), None);
+    let (active, disabled) = (OperatorStatus::Active, OperatorStatus::Disabled);
+    store
+        .set_operator_status("op01", active, disabled, at(5))
+        .await
+        .unwrap();
+    let (_, operator) = store
+        .console_session(&long.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(operator.status, disabled, "the operator as it is now");
+    // Purging removes the expired session only.
+    store.purge_expired(at(62)).await.unwrap();
+    assert_eq!(
+        store.console_session(&short.token_hash).await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .console_session(&long.token_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.end_console_session(&long.token_hash).await.unwrap());
+    assert!(
+        !store.end_console_session(&long.token_hash).await.unwrap(),
+        "ended once"
+    );
+    assert_eq!(store.console_session(&long.token_hash).await.unwrap(), None);
 }
 
 /// The database itself refuses to change or remove audit entries.

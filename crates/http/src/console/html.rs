@@ -1,0 +1,94 @@
+//! The console's pages, rendered on the server with maud (every value escaped). They work
+//! without JavaScript and fit a phone's width.
+
+use maud::{DOCTYPE, Markup, html};
+use wcheckout_domain::operator::Operator;
+
+use super::i18n::{ConsoleTexts, sign_in_refused, texts};
+use super::{CSS_URL, LOGIN, LOGOUT};
+use crate::page::i18n::Lang;
+
+/// A whole page: `title`, then `body` under the console's header.
+fn document(lang: Lang, title: &str, header: Markup, body: Markup) -> String {
+    let t = texts(lang);
+    let other = lang.other();
+    html! {
+        (DOCTYPE)
+        html lang=(lang.tag()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                meta name="robots" content="noindex";
+                title { (title) " · " (t.console) }
+                link rel="stylesheet" href=(CSS_URL);
+            }
+            body {
+                header.bar {
+                    strong { (t.console) }
+                    (header)
+                    a.lang href={ "?lang=" (other.tag()) } lang=(other.tag()) { (other.texts().switch_language) }
+                }
+                main { (body) }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// The hidden field every form carries.
+fn csrf_field(csrf_token: &str) -> Markup {
+    html! { input type="hidden" name="csrf_token" value=(csrf_token); }
+}
+
+/// The sign-in form; `refused` shows the one refusal message.
+pub fn login_page(lang: Lang, csrf_token: &str, username: &str, refused: bool) -> String {
+    let t = texts(lang);
+    let body = html! {
+        form.card method="post" action=(LOGIN) {
+            h1 { (t.sign_in) }
+            @if refused {
+                p.error role="alert" { (sign_in_refused(lang)) }
+            }
+            (csrf_field(csrf_token))
+            label { (t.username) input name="username" value=(username) autocomplete="username" required; }
+            label { (t.password) input type="password" name="password" autocomplete="current-password" required; }
+            button type="submit" { (t.sign_in) }
+        }
+    };
+    document(lang, t.sign_in, html! {}, body)
+}
+
+/// The header of a signed-in page: who, and the sign-out form.
+fn signed_in_header(t: &ConsoleTexts, operator: &Operator, csrf_token: &str) -> Markup {
+    html! {
+        form.signout method="post" action=(LOGOUT) {
+            span { (operator.name) " (" (operator.role) ")" }
+            (csrf_field(csrf_token))
+            button type="submit" { (t.sign_out) }
+        }
+    }
+}
+
+/// The console's first page once signed in.
+pub fn home_page(lang: Lang, operator: &Operator, csrf_token: &str) -> String {
+    let t = texts(lang);
+    let scope = operator.app.as_ref().map_or(t.all_apps, |app| app.as_str());
+    let body = html! {
+        section.card {
+            h1 { (t.signed_in_as) " " (operator.name) }
+            dl {
+                dt { (t.role) } dd { (operator.role) }
+                dt { (t.scope) } dd { (scope) }
+            }
+        }
+    };
+    let header = signed_in_header(t, operator, csrf_token);
+    document(lang, t.console, header, body)
+}
+
+/// A page saying only `message` (a refusal, a missing page).
+pub fn message_page(lang: Lang, message: &str) -> String {
+    let body = html! { section.card { p.error role="alert" { (message) } } };
+    document(lang, message, html! {}, body)
+}
