@@ -14,6 +14,7 @@ pub mod auth;
 pub mod chain_health;
 pub mod clock;
 pub mod console;
+pub mod console_orders;
 pub mod error;
 pub mod events;
 pub mod expiry;

@@ -10,12 +10,14 @@ use wcheckout_app::console::{SESSION_TTL_SECS, SIGN_IN_REFUSED};
 use wcheckout_app::operators::{Actor, OperatorAdmin};
 use wcheckout_app::secrets::{hash_secret, verify_password};
 use wcheckout_domain::operator::ConsoleAction;
-use wcheckout_domain::ports::OperatorStore;
+use wcheckout_domain::payment::TransferState;
+use wcheckout_domain::ports::{ChainStore, OperatorStore};
 use wcheckout_store::{SqlStore, StoreOptions};
 use wcheckout_testkit::TempDir;
+use wcheckout_testkit::store_fixtures as fixtures;
 
 use crate::common::process::{Cli, config_head};
-use crate::common::{Db, TestGateway};
+use crate::common::{Db, TestGateway, usdt_order};
 use crate::on_both_databases;
 
 /// 32 bytes as 64 hex digits.
@@ -315,13 +317,16 @@ impl Console {
 }
 
 async fn create(gw: &TestGateway, name: &str, role: &str) {
+    create_for(gw, name, role, None).await;
+}
+
+/// An operator bound to `app` when given.
+async fn create_for(gw: &TestGateway, name: &str, role: &str, app: Option<&str>) {
     let admin = OperatorAdmin::new(gw.store.clone(), gw.clock.clone());
     let password = SecretString::from(PASSWORD.to_owned());
     let actor = Actor::command_line();
-    admin
-        .create(&actor, name, role, None, &password)
-        .await
-        .unwrap();
+    let created = admin.create(&actor, name, role, app, &password).await;
+    created.unwrap();
 }
 
 async fn disable(gw: &TestGateway, name: &str) {
@@ -566,7 +571,117 @@ async fn sessions_survive_a_restart(label: &str, database_url: &str) {
 
 on_both_databases!(sessions_survive_a_restart);
 
+// ---------------------------------------------------------------------------------------------
+// Reading orders
+// ---------------------------------------------------------------------------------------------
+
+/// The sysids of the orders a search lists, in order.
+fn listed_sysids(page: &Answer) -> Vec<String> {
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let marker = r#"href="/admin/orders/"#;
+    page.body
+        .match_indices(marker)
+        .map(|(at, _)| {
+            let rest = &page.body[at + marker.len()..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+async fn search(console: &Console, session: &Session, text: &str) -> Vec<String> {
+    let request = console
+        .http
+        .get(format!("{}/admin/orders", console.base_url));
+    let request = request
+        .query(&[("q", text)])
+        .header("cookie", &session.cookie);
+    listed_sysids(&Console::answer(request.send().await.unwrap()).await)
+}
+
+async fn orders_are_found_and_kept_to_the_operators_app(gw: TestGateway) {
+    let (shop, other) = (gw.create_app().await, gw.create_app().await);
+    let a = gw
+        .created_order(&shop, usdt_order("A-1", "10", json!({})))
+        .await;
+    let b = gw
+        .created_order(&other, usdt_order("B-1", "20", json!({})))
+        .await;
+    let (a_sysid, b_sysid) = (a["sysid"].as_str().unwrap(), b["sysid"].as_str().unwrap());
+    // A-1 is paid by transaction 7.
+    let order = gw.store.order_by_sysid(a_sysid).await.unwrap().unwrap();
+    let paid_by = fixtures::transfer(&order, 7, 0, 100, TransferState::Credited);
+    fixtures::commit(&*gw.store, [fixtures::recorded(&paid_by)])
+        .await
+        .unwrap();
+
+    create(&gw, "root", "viewer").await;
+    create_for(&gw, "shop", "viewer", Some(&shop.app_id)).await;
+    let console = Console::of(&gw);
+    let root = console.sign_in("root", PASSWORD).await;
+    let a_address = a["depositAddress"].as_str().unwrap();
+    for (text, expected) in [
+        ("A-1", vec![a_sysid]),
+        (b_sysid, vec![b_sysid]),
+        (a_address, vec![a_sysid]),
+        (&a_address.to_lowercase(), vec![a_sysid]),
+        (&paid_by.tx_hash, vec![a_sysid]),
+        (
+            &paid_by.tx_hash.to_uppercase().replace("0X", "0x"),
+            vec![a_sysid],
+        ),
+        ("  B-1 ", vec![b_sysid]),
+        ("nothing-like-it", vec![]),
+        ("", vec![]),
+        ("%ZZ<script>", vec![]),
+        ("A-1\0", vec![]),
+        ("\u{7f}", vec![]),
+        (&"9".repeat(5000), vec![]),
+    ] {
+        assert_eq!(search(&console, &root, text).await, expected, "{text}");
+    }
+    let detail = console
+        .get(&format!("/admin/orders/{a_sysid}"), &root.cookie)
+        .await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.body);
+    for shown in ["A-1", a_address, &paid_by.tx_hash, "CREDITED", &shop.app_id] {
+        assert!(detail.body.contains(shown), "{shown}: {}", detail.body);
+    }
+
+    // An operator bound to the shop's app finds nothing of the other app, even by its URL.
+    let bound = console.sign_in("shop", PASSWORD).await;
+    assert_eq!(search(&console, &bound, "A-1").await, [a_sysid]);
+    assert_eq!(search(&console, &bound, "B-1").await, Vec::<String>::new());
+    assert_eq!(
+        search(&console, &bound, b_sysid).await,
+        Vec::<String>::new()
+    );
+    let foreign = console
+        .get(&format!("/admin/orders/{b_sysid}"), &bound.cookie)
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.body);
+    assert!(!foreign.body.contains("B-1"));
+    for path in [
+        "/admin/orders/nope",
+        "/admin/orders/%00",
+        "/admin/orders/%E2%82%AC",
+    ] {
+        assert_eq!(
+            console.get(path, &root.cookie).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    for path in ["/admin/orders?q=A-1", &format!("/admin/orders/{a_sysid}")] {
+        let unsigned = console.get(path, "").await;
+        assert_eq!(
+            (unsigned.status, unsigned.location()),
+            (StatusCode::SEE_OTHER, "/admin/login")
+        );
+    }
+}
+
 on_both_engines!(
+    orders_are_found_and_kept_to_the_operators_app,
     sign_in_and_out_with_a_session_in_the_database,
     refused_sign_ins_all_look_the_same,
     sign_in_forms_need_their_csrf_token,

@@ -2,10 +2,13 @@
 //! without JavaScript and fit a phone's width.
 
 use maud::{DOCTYPE, Markup, html};
+use wcheckout_app::console_orders::ConsoleOrder;
+use wcheckout_app::wire::OrderView;
+use wcheckout_domain::ids::AppId;
 use wcheckout_domain::operator::Operator;
 
 use super::i18n::{ConsoleTexts, sign_in_refused, texts};
-use super::{CSS_URL, LOGIN, LOGOUT};
+use super::{CSS_URL, HOME, LOGIN, LOGOUT, ORDERS};
 use crate::page::i18n::Lang;
 
 /// A whole page: `title`, then `body` under the console's header.
@@ -25,7 +28,6 @@ fn document(lang: Lang, title: &str, header: Markup, body: Markup) -> String {
             }
             body {
                 header.bar {
-                    strong { (t.console) }
                     (header)
                     a.lang href={ "?lang=" (other.tag()) } lang=(other.tag()) { (other.texts().switch_language) }
                 }
@@ -62,6 +64,7 @@ pub fn login_page(lang: Lang, csrf_token: &str, username: &str, refused: bool) -
 /// The header of a signed-in page: who, and the sign-out form.
 fn signed_in_header(t: &ConsoleTexts, operator: &Operator, csrf_token: &str) -> Markup {
     html! {
+        nav { a href=(HOME) { (t.console) } " " a href=(ORDERS) { (t.orders) } }
         form.signout method="post" action=(LOGOUT) {
             span { (operator.name) " (" (operator.role) ")" }
             (csrf_field(csrf_token))
@@ -91,4 +94,98 @@ pub fn home_page(lang: Lang, operator: &Operator, csrf_token: &str) -> String {
 pub fn message_page(lang: Lang, message: &str) -> String {
     let body = html! { section.card { p.error role="alert" { (message) } } };
     document(lang, message, html! {}, body)
+}
+
+/// The order search form and its results.
+pub fn orders_page(
+    lang: Lang,
+    operator: &Operator,
+    csrf_token: &str,
+    query: &str,
+    found: &[(AppId, OrderView)],
+) -> String {
+    let t = texts(lang);
+    let body = html! {
+        h1 { (t.orders) }
+        form.search method="get" action=(ORDERS) role="search" {
+            input type="search" name="q" value=(query) placeholder=(t.search_hint) aria-label=(t.search_hint);
+            button type="submit" { (t.search) }
+        }
+        @if !query.trim().is_empty() && found.is_empty() {
+            p { (t.no_results) }
+        }
+        @if !found.is_empty() {
+            div.scroll {
+                table {
+                    thead { tr {
+                        th { (t.order_no) } th { (t.app) } th { (t.status) }
+                        th { (t.amount) } th { (t.token) } th { (t.created) }
+                    } }
+                    tbody {
+                        @for (app, view) in found {
+                            tr {
+                                td { a href={ (ORDERS) "/" (view.sysid) } { (view.order_no) } }
+                                td { (app) }
+                                td { (view.order_status) }
+                                td.num { (view.order_amount.as_str()) " " (view.fiat) }
+                                td { (view.token) }
+                                td { (view.created_time) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let header = signed_in_header(t, operator, csrf_token);
+    document(lang, t.orders, header, body)
+}
+
+/// One order: its fields and its transfers on chain.
+pub fn order_page(
+    lang: Lang,
+    operator: &Operator,
+    csrf_token: &str,
+    order: &ConsoleOrder,
+) -> String {
+    let t = texts(lang);
+    let view = &order.view;
+    let body = html! {
+        h1 { (t.order_no) " " (view.order_no) }
+        dl {
+            dt { "sysid" } dd { (view.sysid) }
+            dt { (t.app) } dd { (order.app_id) }
+            dt { (t.status) } dd { (view.order_status) }
+            dt { (t.amount) } dd { (view.order_amount.as_str()) " " (view.fiat) }
+            dt { (t.paying) } dd { (view.paying_amount.as_str()) " " (view.token) }
+            dt { (t.paid) } dd { (view.paid_amount.as_str()) " " (view.token) }
+            dt { (t.deposit_address) } dd { code { (view.deposit_address) } }
+            dt { (t.tx_hash) } dd { code { (view.tx_hash.as_deref().unwrap_or("-")) } }
+            dt { (t.customer) } dd { (view.customer_id) }
+            dt { (t.created) } dd { (view.created_time) }
+            dt { (t.updated) } dd { (view.updated_time) }
+        }
+        h2 { (t.transfers) }
+        @if order.transfers.is_empty() {
+            p { (t.no_transfers) }
+        } @else {
+            div.scroll {
+                table {
+                    thead { tr { th { (t.tx_hash) } th { (t.block) } th { (t.from) } th { (t.state) } } }
+                    tbody {
+                        @for transfer in &order.transfers {
+                            tr {
+                                td { code { (transfer.tx_hash) } }
+                                td.num { (transfer.block_number) }
+                                td { code { (transfer.from.to_checksum()) } }
+                                td { (transfer.state) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let header = signed_in_header(t, operator, csrf_token);
+    document(lang, t.orders, header, body)
 }

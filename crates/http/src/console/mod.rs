@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::Form;
 use axum::Router;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -38,6 +38,8 @@ pub const HOME: &str = "/admin";
 pub const LOGIN: &str = "/admin/login";
 /// Signing out.
 pub const LOGOUT: &str = "/admin/logout";
+/// Order search.
+pub const ORDERS: &str = "/admin/orders";
 /// The stylesheet.
 const CSS_URL: &str = "/admin/static/console.css";
 const CONSOLE_CSS: &str = include_str!("../../assets/console.css");
@@ -55,6 +57,8 @@ pub fn routes() -> Router<AppState> {
         .route(HOME, get(home))
         .route(LOGIN, get(login_form).post(login))
         .route(LOGOUT, post(logout))
+        .route(ORDERS, get(orders))
+        .route("/admin/orders/{sysid}", get(order))
         .route(CSS_URL, get(stylesheet))
 }
 
@@ -208,6 +212,80 @@ fn authorized<'v>(
         return Err(Refusal::Role);
     }
     Ok(session)
+}
+
+/// The signed-in visit of a GET page, or where it goes instead (the sign-in form, an error).
+async fn reader(
+    state: &AppState,
+    peer: SocketAddr,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(Lang, LiveSession), Response> {
+    let visit = visit(state, peer, query, headers).await?;
+    match visit.session {
+        Some(session) if may(session.operator.role, ConsoleAction::Read) => {
+            Ok((visit.lang, session))
+        }
+        Some(_) => Err(refused(visit.lang, Refusal::Role)),
+        None => Err(see_other(LOGIN)),
+    }
+}
+
+/// The order search's query string.
+#[derive(Deserialize, Default)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+async fn orders(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let (lang, session) = match reader(&state, peer, query.as_deref(), &headers).await {
+        Ok(signed_in) => signed_in,
+        Err(response) => return response,
+    };
+    let search: SearchQuery =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let found = state
+        .gateway
+        .console_search_orders(&session.operator, &search.q)
+        .await;
+    match found {
+        Ok(found) => {
+            let csrf = session.csrf_token.expose_secret();
+            let body = html::orders_page(lang, &session.operator, csrf, &search.q, &found);
+            page(StatusCode::OK, body)
+        }
+        Err(error) => failure(lang, &error),
+    }
+}
+
+async fn order(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(sysid): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let (lang, session) = match reader(&state, peer, query.as_deref(), &headers).await {
+        Ok(signed_in) => signed_in,
+        Err(response) => return response,
+    };
+    match state.gateway.console_order(&session.operator, &sysid).await {
+        Ok(Some(order)) => {
+            let csrf = session.csrf_token.expose_secret();
+            page(
+                StatusCode::OK,
+                html::order_page(lang, &session.operator, csrf, &order),
+            )
+        }
+        Ok(None) => message(lang, StatusCode::NOT_FOUND, texts(lang).not_found),
+        Err(error) => failure(lang, &error),
+    }
 }
 
 async fn home(

@@ -1,0 +1,111 @@
+//! What the console reads about orders: a search across apps by order number, sysid, deposit
+//! address or transaction hash, and one order with its chain transfers. Every answer is cut to
+//! what the operator may see: an order of another app is as absent as one that does not exist.
+
+use std::collections::BTreeMap;
+
+use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::ids::{AppId, IntegratorNo};
+use wcheckout_domain::operator::Operator;
+use wcheckout_domain::order::Order;
+use wcheckout_domain::payment::Transfer;
+
+use crate::error::ServiceError;
+use crate::gateway::Gateway;
+use crate::wire::OrderView;
+
+/// One order as the console shows it: the integrator's view, its app and its transfers.
+#[derive(Debug, Clone)]
+pub struct ConsoleOrder {
+    /// The order's app.
+    pub app_id: String,
+    /// The order as the API shows it.
+    pub view: OrderView,
+    /// Transfers to its deposit address, oldest first.
+    pub transfers: Vec<Transfer>,
+}
+
+/// The longest text a search looks up (every identifier it finds is far shorter).
+const MAX_SEARCH_LEN: usize = 128;
+
+/// Whether `text` could be one of the identifiers searched: short, printable ASCII. Anything
+/// else (a control character, which PostgreSQL refuses in text) finds nothing without a query.
+fn searchable(text: &str) -> bool {
+    !text.is_empty() && text.len() <= MAX_SEARCH_LEN && text.bytes().all(|b| b.is_ascii_graphic())
+}
+
+impl Gateway {
+    /// Orders `operator` may see whose order number, sysid, deposit address or (chain
+    /// transaction) hash is `text`, newest first. Each is one indexed lookup.
+    pub async fn console_search_orders(
+        &self,
+        operator: &Operator,
+        text: &str,
+    ) -> Result<Vec<(AppId, OrderView)>, ServiceError> {
+        let text = text.trim();
+        let mut found = BTreeMap::new();
+        let mut keep = |orders: Vec<Order>| {
+            for order in orders.into_iter().filter(|o| operator.sees_app(&o.app_id)) {
+                found.insert((order.created_at, order.sysid.clone()), order);
+            }
+        };
+        if !searchable(text) {
+            return Ok(Vec::new());
+        }
+        if let Some(no) = IntegratorNo::parse(text) {
+            keep(self.store.orders_by_no_any_app(&no).await?);
+        }
+        keep(self.store.order_by_sysid(text).await?.into_iter().collect());
+        if let Ok(address) = EvmAddress::parse(text) {
+            keep(self.store.orders_by_deposit_addresses(&[address]).await?);
+        }
+        keep(self.orders_paid_by_tx(text).await?);
+        let newest_first: Vec<Order> = found.into_values().rev().collect();
+        let views = self.order_views(&newest_first).await?;
+        let apps = newest_first.into_iter().map(|order| order.app_id);
+        Ok(apps.zip(views).collect())
+    }
+
+    /// Orders with a transfer in the transaction `tx_hash`, on any configured chain.
+    async fn orders_paid_by_tx(&self, tx_hash: &str) -> Result<Vec<Order>, ServiceError> {
+        let tx_hash = tx_hash.to_ascii_lowercase();
+        let is_hash = tx_hash.len() == 66 && tx_hash.starts_with("0x");
+        if !is_hash {
+            return Ok(Vec::new());
+        }
+        let mut orders = Vec::new();
+        for chain in self.tokens.chains() {
+            let transfers = self.store.transfers_of_tx(&chain.key, &tx_hash).await?;
+            for transfer in transfers {
+                orders.extend(self.store.order_by_sysid(&transfer.order_sysid).await?);
+            }
+        }
+        Ok(orders)
+    }
+
+    /// The order `sysid` with its transfers, when `operator` may see it.
+    pub async fn console_order(
+        &self,
+        operator: &Operator,
+        sysid: &str,
+    ) -> Result<Option<ConsoleOrder>, ServiceError> {
+        if !searchable(sysid) {
+            return Ok(None);
+        }
+        let Some(order) = self.store.order_by_sysid(sysid).await? else {
+            return Ok(None);
+        };
+        if !operator.sees_app(&order.app_id) {
+            return Ok(None);
+        }
+        let transfers = self
+            .store
+            .transfers_of_orders(std::slice::from_ref(&order.sysid))
+            .await?;
+        Ok(Some(ConsoleOrder {
+            app_id: order.app_id.to_string(),
+            view: self.order_view(&order).await?,
+            transfers,
+        }))
+    }
+}
