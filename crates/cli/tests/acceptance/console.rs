@@ -11,11 +11,12 @@ use wcheckout_app::operators::{Actor, OperatorAdmin};
 use wcheckout_app::secrets::{hash_secret, verify_password};
 use wcheckout_domain::operator::ConsoleAction;
 use wcheckout_domain::payment::TransferState;
-use wcheckout_domain::ports::{ChainStore, OperatorStore};
+use wcheckout_domain::ports::{ChainStore, ChangeSet, ChangeStore, OperatorStore};
 use wcheckout_store::{SqlStore, StoreOptions};
 use wcheckout_testkit::TempDir;
 use wcheckout_testkit::store_fixtures as fixtures;
 
+use crate::common::browser::{self, Browser};
 use crate::common::process::{Cli, config_head};
 use crate::common::{Db, TestGateway, usdt_order};
 use crate::on_both_databases;
@@ -678,6 +679,65 @@ async fn orders_are_found_and_kept_to_the_operators_app(gw: TestGateway) {
             (StatusCode::SEE_OTHER, "/admin/login")
         );
     }
+}
+
+/// In Chromium on a phone-sized screen: sign in, find a paid order by its transaction hash, open
+/// it. The pages need no script, and none is run by them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paid_order_is_found_by_its_transaction_in_a_browser() {
+    if !browser::available() {
+        return;
+    }
+    let gw = TestGateway::start(Db::Sqlite).await.unwrap();
+    let shop = gw.create_app().await;
+    let created = gw
+        .created_order(&shop, usdt_order("book-42", "12.5", json!({})))
+        .await;
+    let order = gw
+        .store
+        .order_by_sysid(created["sysid"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let transfer = fixtures::transfer(&order, 42, 0, 100, TransferState::Credited);
+    let changes = ChangeSet {
+        orders: vec![fixtures::write(
+            &order,
+            fixtures::paid(&order, &transfer.tx_hash, 5),
+        )],
+        transfers: vec![fixtures::recorded(&transfer)],
+        ..ChangeSet::default()
+    };
+    gw.store.commit(changes).await.unwrap();
+    create(&gw, "ops", "viewer").await;
+
+    let browser = Browser::start(390, 844).await;
+    let path = || browser.eval("return location.pathname;", json!([]));
+    browser.open(&format!("{}/admin", gw.base_url)).await;
+    assert_eq!(path().await, "/admin/login");
+    browser.type_into("input[name=username]", "ops").await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    assert_eq!(path().await, "/admin");
+    browser.click("nav a[href='/admin/orders']").await;
+    browser.type_into("input[name=q]", &transfer.tx_hash).await;
+    browser.click("form.search button").await;
+    browser.click("td a").await;
+    assert_eq!(path().await, format!("/admin/orders/{}", order.sysid));
+    let text = browser
+        .eval("return document.body.innerText;", json!([]))
+        .await;
+    let text = text.as_str().unwrap();
+    for shown in ["book-42", "PAID", &transfer.tx_hash, "CREDITED", "12.5"] {
+        assert!(text.contains(shown), "{shown}: {text}");
+    }
+    let width = browser
+        .eval("return document.documentElement.scrollWidth;", json!([]))
+        .await;
+    assert!(
+        width.as_u64().unwrap() <= 390,
+        "the page fits the phone: {width}"
+    );
 }
 
 on_both_engines!(
