@@ -9,6 +9,7 @@ use wcheckout_domain::ids::{AppId, IntegratorNo};
 use wcheckout_domain::operator::Operator;
 use wcheckout_domain::order::Order;
 use wcheckout_domain::payment::Transfer;
+use wcheckout_domain::ports::{OrderFilter, PageRequest};
 
 use crate::error::ServiceError;
 use crate::gateway::Gateway;
@@ -34,7 +35,63 @@ fn searchable(text: &str) -> bool {
     !text.is_empty() && text.len() <= MAX_SEARCH_LEN && text.bytes().all(|b| b.is_ascii_graphic())
 }
 
+/// Orders per page of the console's list.
+pub const LIST_PAGE_SIZE: u32 = 50;
+
+/// A page of one app's orders, with the apps the operator may choose from.
+#[derive(Debug, Clone)]
+pub struct ConsoleOrderList {
+    /// The apps the operator sees, oldest first.
+    pub apps: Vec<AppId>,
+    /// The app listed (`None` when there is no app yet).
+    pub app: Option<AppId>,
+    /// Its orders on this page, newest first.
+    pub orders: Vec<OrderView>,
+    /// Orders matching the filter in all pages.
+    pub total: u64,
+}
+
 impl Gateway {
+    /// A page of the orders of `app` (the operator's own app when it is bound to one, else the
+    /// first app when none is asked for) matching `filter`, through the store's indexed list;
+    /// `None` when the operator may not see that app or it does not exist.
+    pub async fn console_list_orders(
+        &self,
+        operator: &Operator,
+        app: Option<&str>,
+        filter: &OrderFilter,
+        page: u32,
+    ) -> Result<Option<ConsoleOrderList>, ServiceError> {
+        let all = self.store.apps().await?.into_iter().map(|a| a.id);
+        let apps: Vec<AppId> = all.filter(|id| operator.sees_app(id)).collect();
+        let chosen = match app.filter(|id| !id.is_empty()) {
+            Some(id) => match apps.iter().find(|own| own.as_str() == id) {
+                Some(found) => Some(found.clone()),
+                None => return Ok(None),
+            },
+            None => apps.first().cloned(),
+        };
+        let Some(listed) = chosen.clone() else {
+            return Ok(Some(ConsoleOrderList {
+                apps,
+                app: None,
+                orders: Vec::new(),
+                total: 0,
+            }));
+        };
+        let request = PageRequest {
+            page,
+            size: LIST_PAGE_SIZE,
+        };
+        let found = self.store.list_orders(&listed, filter, request).await?;
+        Ok(Some(ConsoleOrderList {
+            orders: self.order_views(&found.records).await?,
+            total: found.total,
+            apps,
+            app: chosen,
+        }))
+    }
+
     /// Orders `operator` may see whose order number, sysid, deposit address or (chain
     /// transaction) hash is `text`, newest first. Each is one indexed lookup.
     pub async fn console_search_orders(

@@ -632,7 +632,8 @@ async fn orders_are_found_and_kept_to_the_operators_app(gw: TestGateway) {
         ),
         ("  B-1 ", vec![b_sysid]),
         ("nothing-like-it", vec![]),
-        ("", vec![]),
+        // Nothing to search for: the list of the first app's orders.
+        ("", vec![a_sysid]),
         ("%ZZ<script>", vec![]),
         ("A-1\0", vec![]),
         ("\u{7f}", vec![]),
@@ -679,6 +680,98 @@ async fn orders_are_found_and_kept_to_the_operators_app(gw: TestGateway) {
             (StatusCode::SEE_OTHER, "/admin/login")
         );
     }
+}
+
+async fn list(console: &Console, session: &Session, query: &str) -> Answer {
+    console
+        .get(&format!("/admin/orders?{query}"), &session.cookie)
+        .await
+}
+
+async fn order_lists_filter_one_app_at_a_time(gw: TestGateway) {
+    let (shop, other) = (gw.create_app().await, gw.create_app().await);
+    let mut sysids = Vec::new();
+    for order_no in ["A-1", "A-2", "A-3"] {
+        let created = gw
+            .created_order(&shop, usdt_order(order_no, "10", json!({})))
+            .await;
+        sysids.push(created["sysid"].as_str().unwrap().to_owned());
+        gw.clock.advance_secs(1);
+    }
+    let b = gw
+        .created_order(&other, usdt_order("B-1", "5", json!({"customerId": "zed"})))
+        .await;
+    let b_sysid = b["sysid"].as_str().unwrap().to_owned();
+    let first = gw.store.order_by_sysid(&sysids[0]).await.unwrap().unwrap();
+    let paid = fixtures::write(&first, fixtures::paid(&first, &fixtures::tx_hash(1), 1));
+    gw.store
+        .commit(ChangeSet {
+            orders: vec![paid],
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    create(&gw, "root", "viewer").await;
+    create_for(&gw, "shop", "support", Some(&shop.app_id)).await;
+    let console = Console::of(&gw);
+    let root = console.sign_in("root", PASSWORD).await;
+
+    let newest_first: Vec<String> = sysids.iter().rev().cloned().collect();
+    let other_app = format!("app={}", other.app_id);
+    for (query, expected) in [
+        ("", newest_first.clone()),
+        (&format!("app={}", shop.app_id), newest_first.clone()),
+        (&other_app, vec![b_sysid.clone()]),
+        ("status=PAID", vec![sysids[0].clone()]),
+        (
+            "status=PAYING&customer=c",
+            vec![sysids[2].clone(), sysids[1].clone()],
+        ),
+        (
+            &format!("{other_app}&customer=zed&token=ETH_USDT"),
+            vec![b_sysid.clone()],
+        ),
+        ("customer=zed", vec![]),
+        ("token=TRON_USDT", vec![]),
+        ("from=2999-01-01", vec![]),
+        ("from=2000-01-01&to=2999-12-31", newest_first.clone()),
+        ("to=2000-01-01 00:00:00&status=", vec![]),
+        ("page=2", vec![]),
+    ] {
+        assert_eq!(
+            listed_sysids(&list(&console, &root, query).await),
+            expected,
+            "{query}"
+        );
+    }
+    for (query, problem) in [
+        ("status=paid", "status: not an order status"),
+        ("from=yesterday", "from: not a date"),
+        ("from=abcdefghij", "from: not a date"),
+        ("to=1%2F2", "to: not a date"),
+        ("page=0", "page: a number from 1 to 100000"),
+        ("page=x", "page: a number from 1 to 100000"),
+    ] {
+        let refused = list(&console, &root, query).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {}",
+            refused.body
+        );
+        assert!(refused.body.contains(problem), "{query}: {}", refused.body);
+    }
+    let unknown = list(&console, &root, "app=app_unknown").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+    let bound = console.sign_in("shop", PASSWORD).await;
+    assert_eq!(
+        listed_sysids(&list(&console, &bound, "").await),
+        newest_first
+    );
+    let foreign = list(&console, &bound, &other_app).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.body);
+    assert!(!foreign.body.contains(&b_sysid));
 }
 
 /// In Chromium on a phone-sized screen: sign in, find a paid order by its transaction hash, open
@@ -741,6 +834,7 @@ async fn a_paid_order_is_found_by_its_transaction_in_a_browser() {
 }
 
 on_both_engines!(
+    order_lists_filter_one_app_at_a_time,
     orders_are_found_and_kept_to_the_operators_app,
     sign_in_and_out_with_a_session_in_the_database,
     refused_sign_ins_all_look_the_same,

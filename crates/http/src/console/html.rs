@@ -2,14 +2,17 @@
 //! without JavaScript and fit a phone's width.
 
 use maud::{DOCTYPE, Markup, html};
-use wcheckout_app::console_orders::ConsoleOrder;
+use wcheckout_app::console_orders::{ConsoleOrder, ConsoleOrderList, LIST_PAGE_SIZE};
 use wcheckout_app::wire::OrderView;
 use wcheckout_domain::ids::AppId;
 use wcheckout_domain::operator::Operator;
+use wcheckout_domain::order::OrderStatus;
+use wcheckout_domain::ports::OrderFilter;
+use wcheckout_domain::time::Timestamp;
 
 use super::i18n::{ConsoleTexts, sign_in_refused, texts};
 use super::{CSS_URL, HOME, LOGIN, LOGOUT, ORDERS};
-use crate::page::i18n::Lang;
+use crate::page::i18n::{Lang, fill};
 
 /// A whole page: `title`, then `body` under the console's header.
 fn document(lang: Lang, title: &str, header: Markup, body: Markup) -> String {
@@ -115,24 +118,138 @@ pub fn orders_page(
             p { (t.no_results) }
         }
         @if !found.is_empty() {
-            div.scroll {
-                table {
-                    thead { tr {
-                        th { (t.order_no) } th { (t.app) } th { (t.status) }
-                        th { (t.amount) } th { (t.token) } th { (t.created) }
-                    } }
-                    tbody {
-                        @for (app, view) in found {
-                            tr {
-                                td { a href={ (ORDERS) "/" (view.sysid) } { (view.order_no) } }
-                                td { (app) }
-                                td { (view.order_status) }
-                                td.num { (view.order_amount.as_str()) " " (view.fiat) }
-                                td { (view.token) }
-                                td { (view.created_time) }
-                            }
+            (orders_table(t, found.iter().map(|(app, view)| (app.as_str(), view))))
+        }
+    };
+    let header = signed_in_header(t, operator, csrf_token);
+    document(lang, t.orders, header, body)
+}
+
+/// A table of orders with their apps, each linking to its page.
+fn orders_table<'a>(
+    t: &ConsoleTexts,
+    rows: impl Iterator<Item = (&'a str, &'a OrderView)>,
+) -> Markup {
+    html! {
+        div.scroll {
+            table {
+                thead { tr {
+                    th { (t.order_no) } th { (t.app) } th { (t.status) }
+                    th { (t.amount) } th { (t.token) } th { (t.created) }
+                } }
+                tbody {
+                    @for (app, view) in rows {
+                        tr {
+                            td { a href={ (ORDERS) "/" (view.sysid) } { (view.order_no) } }
+                            td { (app) }
+                            td { (view.order_status) }
+                            td.num { (view.order_amount.as_str()) " " (view.fiat) }
+                            td { (view.token) }
+                            td { (view.created_time) }
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// The list's filter form, kept filled in.
+fn filter_form(t: &ConsoleTexts, list: &ConsoleOrderList, filter: &OrderFilter) -> Markup {
+    let time = |at: Option<Timestamp>| at.map(|at| at.to_spaced_seconds()).unwrap_or_default();
+    html! {
+        form.filters method="get" action=(ORDERS) {
+            label { (t.app)
+                select name="app" {
+                    @for app in &list.apps {
+                        option value=(app) selected[list.app.as_ref() == Some(app)] { (app) }
+                    }
+                }
+            }
+            label { (t.status)
+                select name="status" {
+                    option value="" { (t.any_status) }
+                    @for status in OrderStatus::ALL {
+                        option value=(status) selected[filter.status == Some(status)] { (status) }
+                    }
+                }
+            }
+            label { (t.token) input name="token" value=(filter.token.as_deref().unwrap_or("")); }
+            label { (t.customer) input name="customer" value=(filter.customer_id.as_deref().unwrap_or("")); }
+            label { (t.date_from) input name="from" value=(time(filter.created_from)) placeholder="2026-01-31 00:00:00"; }
+            label { (t.date_to) input name="to" value=(time(filter.created_to)) placeholder="2026-01-31 23:59:59"; }
+            button type="submit" { (t.filter) }
+        }
+    }
+}
+
+/// The list's query string for page `page`, with its app and filter.
+fn page_link(list: &ConsoleOrderList, filter: &OrderFilter, page: u32) -> String {
+    let time = |at: Option<Timestamp>| at.map(|at| at.to_spaced_seconds()).unwrap_or_default();
+    let pairs = [
+        (
+            "app",
+            list.app
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        ),
+        (
+            "status",
+            filter.status.map(|s| s.to_string()).unwrap_or_default(),
+        ),
+        ("token", filter.token.clone().unwrap_or_default()),
+        ("customer", filter.customer_id.clone().unwrap_or_default()),
+        ("from", time(filter.created_from)),
+        ("to", time(filter.created_to)),
+        ("page", page.to_string()),
+    ];
+    let query = serde_urlencoded::to_string(pairs).unwrap_or_default();
+    format!("{ORDERS}?{query}")
+}
+
+/// The search form, the list's filters, a page of one app's orders and links to the others.
+pub fn order_list_page(
+    lang: Lang,
+    operator: &Operator,
+    csrf_token: &str,
+    list: &ConsoleOrderList,
+    filter: &OrderFilter,
+    page: u32,
+) -> String {
+    let t = texts(lang);
+    let pages = u32::try_from(list.total.div_ceil(u64::from(LIST_PAGE_SIZE))).unwrap_or(u32::MAX);
+    let app = list
+        .app
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let summary = fill(
+        t.page_of,
+        &[
+            ("page", &page.to_string()),
+            ("pages", &pages.max(1).to_string()),
+            ("total", &list.total.to_string()),
+        ],
+    );
+    let body = html! {
+        h1 { (t.orders) }
+        form.search method="get" action=(ORDERS) role="search" {
+            input type="search" name="q" placeholder=(t.search_hint) aria-label=(t.search_hint);
+            button type="submit" { (t.search) }
+        }
+        @if list.apps.is_empty() {
+            p { (t.no_apps) }
+        } @else {
+            (filter_form(t, list, filter))
+            p.summary { (summary) }
+            (orders_table(t, list.orders.iter().map(|view| (app.as_str(), view))))
+            nav.pages {
+                @if page > 1 {
+                    a rel="prev" href=(page_link(list, filter, page - 1)) { (t.previous) }
+                }
+                @if page < pages {
+                    a rel="next" href=(page_link(list, filter, page + 1)) { (t.next) }
                 }
             }
         }

@@ -41,6 +41,14 @@ pub struct ConsoleTexts {
     pub block: &'static str,
     pub from: &'static str,
     pub state: &'static str,
+    pub filter: &'static str,
+    pub any_status: &'static str,
+    pub date_from: &'static str,
+    pub date_to: &'static str,
+    pub previous: &'static str,
+    pub next: &'static str,
+    pub page_of: &'static str,
+    pub no_apps: &'static str,
 }
 
 const EN: ConsoleTexts = ConsoleTexts {
@@ -79,6 +87,14 @@ const EN: ConsoleTexts = ConsoleTexts {
     block: "Block",
     from: "From",
     state: "State",
+    filter: "Filter",
+    any_status: "Any status",
+    date_from: "Created from",
+    date_to: "Created to",
+    previous: "Previous",
+    next: "Next",
+    page_of: "Page {page} of {pages}, {total} orders",
+    no_apps: "No app yet.",
 };
 
 const ZH_CN: ConsoleTexts = ConsoleTexts {
@@ -117,6 +133,14 @@ const ZH_CN: ConsoleTexts = ConsoleTexts {
     block: "区块",
     from: "付款地址",
     state: "状态",
+    filter: "筛选",
+    any_status: "全部状态",
+    date_from: "创建时间起",
+    date_to: "创建时间止",
+    previous: "上一页",
+    next: "下一页",
+    page_of: "第 {page} / {pages} 页，共 {total} 个订单",
+    no_apps: "暂无应用。",
 };
 
 /// The console's sentences in `lang`.

@@ -25,6 +25,9 @@ use wcheckout_app::ServiceError;
 use wcheckout_app::console::{LiveSession, SESSION_TTL_SECS};
 use wcheckout_app::secrets::random_token;
 use wcheckout_domain::operator::{ConsoleAction, may};
+use wcheckout_domain::order::OrderStatus;
+use wcheckout_domain::ports::OrderFilter;
+use wcheckout_domain::time::Timestamp;
 
 use self::i18n::texts;
 use crate::guard::client_ip;
@@ -231,11 +234,62 @@ async fn reader(
     }
 }
 
-/// The order search's query string.
+/// The orders page's query string: a search (`q`), or a list's app, filters and page. A
+/// missing field is empty.
 #[derive(Deserialize, Default)]
-struct SearchQuery {
+struct OrdersQuery {
     #[serde(default)]
     q: String,
+    #[serde(default)]
+    app: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    customer: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    page: String,
+}
+
+/// The list's filter and page, or which field is wrong and why.
+fn list_filter(query: &OrdersQuery) -> Result<(OrderFilter, u32), String> {
+    let given = |text: &str| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
+    let status = match given(&query.status) {
+        Some(text) => Some(OrderStatus::parse(&text).ok_or("status: not an order status")?),
+        None => None,
+    };
+    // A day alone means its first second for `from` and its last for `to`.
+    let time = |field: &str, text: &str, day_time: &str| match given(text) {
+        Some(text) => {
+            let text = if text.len() == 10 {
+                format!("{text} {day_time}")
+            } else {
+                text
+            };
+            let parsed = Timestamp::parse_flexible(&text).map(Some);
+            parsed.ok_or_else(|| format!("{field}: not a date (yyyy-MM-dd [HH:mm:ss])"))
+        }
+        None => Ok(None),
+    };
+    let page = match given(&query.page) {
+        Some(text) => text.parse().ok().filter(|n| (1..=100_000).contains(n)),
+        None => Some(1),
+    };
+    let page = page.ok_or("page: a number from 1 to 100000")?;
+    let filter = OrderFilter {
+        status,
+        token: given(&query.token),
+        customer_id: given(&query.customer),
+        created_from: time("from", &query.from, "00:00:00")?,
+        created_to: time("to", &query.to, "23:59:59")?,
+        ..OrderFilter::default()
+    };
+    Ok((filter, page))
 }
 
 async fn orders(
@@ -248,18 +302,44 @@ async fn orders(
         Ok(signed_in) => signed_in,
         Err(response) => return response,
     };
-    let search: SearchQuery =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
-    let found = state
+    let Ok(asked) = serde_urlencoded::from_str::<OrdersQuery>(query.as_deref().unwrap_or(""))
+    else {
+        return message(
+            lang,
+            StatusCode::BAD_REQUEST,
+            "the query string is not valid",
+        );
+    };
+    let operator = &session.operator;
+    let csrf = session.csrf_token.expose_secret();
+    if !asked.q.trim().is_empty() {
+        return match state
+            .gateway
+            .console_search_orders(operator, &asked.q)
+            .await
+        {
+            Ok(found) => page(
+                StatusCode::OK,
+                html::orders_page(lang, operator, csrf, &asked.q, &found),
+            ),
+            Err(error) => failure(lang, &error),
+        };
+    }
+    let (filter, number) = match list_filter(&asked) {
+        Ok(parsed) => parsed,
+        Err(problem) => return message(lang, StatusCode::BAD_REQUEST, &problem),
+    };
+    let app = Some(asked.app.as_str());
+    match state
         .gateway
-        .console_search_orders(&session.operator, &search.q)
-        .await;
-    match found {
-        Ok(found) => {
-            let csrf = session.csrf_token.expose_secret();
-            let body = html::orders_page(lang, &session.operator, csrf, &search.q, &found);
+        .console_list_orders(operator, app, &filter, number)
+        .await
+    {
+        Ok(Some(list)) => {
+            let body = html::order_list_page(lang, operator, csrf, &list, &filter, number);
             page(StatusCode::OK, body)
         }
+        Ok(None) => message(lang, StatusCode::NOT_FOUND, texts(lang).not_found),
         Err(error) => failure(lang, &error),
     }
 }
