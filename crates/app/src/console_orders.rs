@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::ids::{AppId, IntegratorNo};
 use wcheckout_domain::operator::Operator;
-use wcheckout_domain::order::Order;
+use wcheckout_domain::order::{Order, OrderStatus};
 use wcheckout_domain::payment::Transfer;
 use wcheckout_domain::ports::{OrderFilter, PageRequest};
 
@@ -52,6 +52,38 @@ pub struct ConsoleOrderList {
 }
 
 impl Gateway {
+    /// How many orders the operator sees in each status, in the statuses' order: for every app
+    /// from the counts kept for metrics, for one app from its indexed list's totals.
+    pub async fn console_orders_by_status(
+        &self,
+        operator: &Operator,
+    ) -> Result<Vec<(OrderStatus, u64)>, ServiceError> {
+        let mut counts = Vec::with_capacity(OrderStatus::ALL.len());
+        match &operator.app {
+            None => {
+                let all = self.store.count_orders_by_status().await?;
+                for status in OrderStatus::ALL {
+                    let found = all.iter().find(|(s, _)| *s == status);
+                    counts.push((status, found.map_or(0, |(_, n)| *n)));
+                }
+            }
+            Some(app) => {
+                let one = PageRequest { page: 1, size: 1 };
+                for status in OrderStatus::ALL {
+                    let filter = OrderFilter {
+                        status: Some(status),
+                        ..OrderFilter::default()
+                    };
+                    counts.push((
+                        status,
+                        self.store.list_orders(app, &filter, one).await?.total,
+                    ));
+                }
+            }
+        }
+        Ok(counts)
+    }
+
     /// A page of the orders of `app` (the operator's own app when it is bound to one, else the
     /// first app when none is asked for) matching `filter`, through the store's indexed list;
     /// `None` when the operator may not see that app or it does not exist.

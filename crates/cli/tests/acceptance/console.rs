@@ -761,6 +761,16 @@ async fn order_lists_filter_one_app_at_a_time(gw: TestGateway) {
         );
         assert!(refused.body.contains(problem), "{query}: {}", refused.body);
     }
+    // The overview counts what each operator sees.
+    let counted = |paying: u64, paid: u64| {
+        let row =
+            |status: &str, n: u64| format!(r#"<tr><td>{status}</td><td class="num">{n}</td></tr>"#);
+        [row("PAYING", paying), row("PAID", paid), row("TIMEOUT", 0)]
+    };
+    let everything = console.get("/admin", &root.cookie).await.body;
+    for row in counted(3, 1) {
+        assert!(everything.contains(&row), "{row}: {everything}");
+    }
     let unknown = list(&console, &root, "app=app_unknown").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 
@@ -769,9 +779,25 @@ async fn order_lists_filter_one_app_at_a_time(gw: TestGateway) {
         listed_sysids(&list(&console, &bound, "").await),
         newest_first
     );
+    let own = console.get("/admin", &bound.cookie).await.body;
+    for row in counted(2, 1) {
+        assert!(own.contains(&row), "{row}: {own}");
+    }
     let foreign = list(&console, &bound, &other_app).await;
     assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.body);
     assert!(!foreign.body.contains(&b_sysid));
+}
+
+/// Waits (bounded) until `script` returns true in the page: a form's navigation may still be
+/// under way when the click returns.
+async fn eventually_in(browser: &Browser, script: &str) {
+    for _ in 0..100 {
+        if browser.eval(script, json!([])).await == true {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("never true: {script}");
 }
 
 /// In Chromium on a phone-sized screen: sign in, find a paid order by its transaction hash, open
@@ -815,6 +841,7 @@ async fn a_paid_order_is_found_by_its_transaction_in_a_browser() {
     browser.click("nav a[href='/admin/orders']").await;
     browser.type_into("input[name=q]", &transfer.tx_hash).await;
     browser.click("form.search button").await;
+    eventually_in(&browser, "return location.search.startsWith('?q=');").await;
     browser.click("td a").await;
     assert_eq!(path().await, format!("/admin/orders/{}", order.sysid));
     let text = browser

@@ -77,7 +77,12 @@ fn signed_in_header(t: &ConsoleTexts, operator: &Operator, csrf_token: &str) -> 
 }
 
 /// The console's first page once signed in.
-pub fn home_page(lang: Lang, operator: &Operator, csrf_token: &str) -> String {
+pub fn home_page(
+    lang: Lang,
+    operator: &Operator,
+    csrf_token: &str,
+    by_status: &[(OrderStatus, u64)],
+) -> String {
     let t = texts(lang);
     let scope = operator.app.as_ref().map_or(t.all_apps, |app| app.as_str());
     let body = html! {
@@ -86,6 +91,19 @@ pub fn home_page(lang: Lang, operator: &Operator, csrf_token: &str) -> String {
             dl {
                 dt { (t.role) } dd { (operator.role) }
                 dt { (t.scope) } dd { (scope) }
+            }
+        }
+        section.overview {
+            h2 { (t.orders_by_status) }
+            div.scroll {
+                table {
+                    thead { tr { th { (t.status) } th { (t.count) } } }
+                    tbody {
+                        @for (status, count) in by_status {
+                            tr { td { (status) } td.num { (count) } }
+                        }
+                    }
+                }
             }
         }
     };

@@ -49,6 +49,8 @@ pub struct ConsoleTexts {
     pub next: &'static str,
     pub page_of: &'static str,
     pub no_apps: &'static str,
+    pub orders_by_status: &'static str,
+    pub count: &'static str,
 }
 
 const EN: ConsoleTexts = ConsoleTexts {
@@ -95,6 +97,8 @@ const EN: ConsoleTexts = ConsoleTexts {
     next: "Next",
     page_of: "Page {page} of {pages}, {total} orders",
     no_apps: "No app yet.",
+    orders_by_status: "Orders by status",
+    count: "Orders",
 };
 
 const ZH_CN: ConsoleTexts = ConsoleTexts {
@@ -141,6 +145,8 @@ const ZH_CN: ConsoleTexts = ConsoleTexts {
     next: "下一页",
     page_of: "第 {page} / {pages} 页，共 {total} 个订单",
     no_apps: "暂无应用。",
+    orders_by_status: "各状态订单数",
+    count: "订单数",
 };
 
 /// The console's sentences in `lang`.

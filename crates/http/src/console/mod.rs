@@ -378,15 +378,20 @@ async fn home(
         Ok(visit) => visit,
         Err(response) => return response,
     };
-    match &visit.session {
-        Some(session) => {
+    let Some(session) = &visit.session else {
+        return see_other(LOGIN);
+    };
+    match state
+        .gateway
+        .console_orders_by_status(&session.operator)
+        .await
+    {
+        Ok(counts) => {
             let csrf = session.csrf_token.expose_secret();
-            page(
-                StatusCode::OK,
-                html::home_page(visit.lang, &session.operator, csrf),
-            )
+            let body = html::home_page(visit.lang, &session.operator, csrf, &counts);
+            page(StatusCode::OK, body)
         }
-        None => see_other(LOGIN),
+        Err(error) => failure(visit.lang, &error),
     }
 }
 
