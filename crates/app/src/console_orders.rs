@@ -4,15 +4,20 @@
 
 use std::collections::BTreeMap;
 
+use std::net::IpAddr;
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::ids::{AppId, IntegratorNo};
-use wcheckout_domain::operator::Operator;
+
+use wcheckout_domain::error::ErrorCode;
+use wcheckout_domain::operator::{ConsoleAction, Operator, may};
 use wcheckout_domain::order::{Order, OrderStatus};
 use wcheckout_domain::payment::Transfer;
 use wcheckout_domain::ports::{OrderFilter, PageRequest};
 
+use crate::console::actor_of;
 use crate::error::ServiceError;
 use crate::gateway::Gateway;
+use crate::operators::audit;
 use crate::wire::OrderView;
 
 /// One order as the console shows it: the integrator's view, its app and its transfers.
@@ -196,5 +201,38 @@ impl Gateway {
             view: self.order_view(&order).await?,
             transfers,
         }))
+    }
+
+    /// Cancels the `PAYING` order `sysid` for `operator` (who must be allowed to, and see its
+    /// app), through the integrator's own cancel use case, and audits it. `None` when the
+    /// operator may not see the order or it does not exist.
+    pub async fn console_cancel_order(
+        &self,
+        operator: &Operator,
+        client: IpAddr,
+        sysid: &str,
+    ) -> Result<Option<OrderView>, ServiceError> {
+        if !may(operator.role, ConsoleAction::CancelOrder) {
+            let refused = format!("role {} may not cancel orders", operator.role);
+            return Err(ServiceError::rejected(ErrorCode::Conflict, refused));
+        }
+        let visible = self.console_order(operator, sysid).await?;
+        let Some(order) = visible else {
+            return Ok(None);
+        };
+        let app_id = AppId::new(order.app_id);
+        let app = self.store.app(&app_id).await?;
+        let app = app.ok_or_else(|| ServiceError::internal("an order's app is missing"))?;
+        let view = self.cancel_order(&app, Some(&order.view.order_no)).await?;
+        let actor = actor_of(operator, client);
+        audit(
+            &*self.store,
+            &actor,
+            ConsoleAction::CancelOrder,
+            sysid,
+            self.clock.now(),
+        )
+        .await?;
+        Ok(Some(view))
     }
 }

@@ -788,6 +788,139 @@ async fn order_lists_filter_one_app_at_a_time(gw: TestGateway) {
     assert!(!foreign.body.contains(&b_sysid));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Actions
+// ---------------------------------------------------------------------------------------------
+
+/// Every route that changes something, with the least role allowed on it: `{sysid}` is an
+/// order's.
+const CHANGING_ROUTES: [(&str, &str); 1] = [("/admin/orders/{sysid}/cancel", "support")];
+
+async fn a_support_operator_cancels_an_order_of_its_app(gw: TestGateway) {
+    let (shop, other) = (gw.create_app().await, gw.create_app().await);
+    let a = gw
+        .created_order(&shop, usdt_order("A-1", "10", json!({})))
+        .await;
+    let b = gw
+        .created_order(&other, usdt_order("B-1", "10", json!({})))
+        .await;
+    let (a_sysid, b_sysid) = (a["sysid"].as_str().unwrap(), b["sysid"].as_str().unwrap());
+    create(&gw, "watcher", "viewer").await;
+    create_for(&gw, "helper", "support", Some(&shop.app_id)).await;
+    let console = Console::of(&gw);
+    let viewer = console.sign_in("watcher", PASSWORD).await;
+    let support = console.sign_in("helper", PASSWORD).await;
+    let status = |credentials, order_no| {
+        let gw = &gw;
+        async move { gw.order(credentials, order_no).await["orderStatus"].clone() }
+    };
+
+    // A viewer is refused on every changing route, with its own valid CSRF token.
+    for (route, least) in CHANGING_ROUTES {
+        assert_ne!(least, "viewer");
+        let path = route.replace("{sysid}", a_sysid);
+        let refused = console
+            .post(&path, &viewer.cookie, &[("csrf_token", &viewer.csrf)])
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            refused.body
+        );
+        assert!(
+            refused.body.contains("Your role may not do this."),
+            "{}",
+            refused.body
+        );
+    }
+    // Without the session's CSRF token, or with another session's, nothing changes.
+    let cancel_a = format!("/admin/orders/{a_sysid}/cancel");
+    for form in [vec![], vec![("csrf_token", viewer.csrf.as_str())]] {
+        let refused = console.post(&cancel_a, &support.cookie, &form).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{form:?}");
+    }
+    // Another app's order is not there for it.
+    let cancel_b = format!("/admin/orders/{b_sysid}/cancel");
+    let foreign = console
+        .post(&cancel_b, &support.cookie, &[("csrf_token", &support.csrf)])
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.body);
+    assert_eq!(status(&shop, "A-1").await, "PAYING");
+    assert_eq!(status(&other, "B-1").await, "PAYING");
+    assert!(
+        audited(&gw)
+            .await
+            .iter()
+            .all(|e| e.1 != ConsoleAction::CancelOrder)
+    );
+
+    let page = console
+        .get(&format!("/admin/orders/{a_sysid}"), &support.cookie)
+        .await;
+    assert!(
+        page.body.contains(&format!(r#"action="{cancel_a}""#)),
+        "{}",
+        page.body
+    );
+    let viewer_page = console
+        .get(&format!("/admin/orders/{a_sysid}"), &viewer.cookie)
+        .await;
+    assert!(
+        !viewer_page.body.contains(&cancel_a),
+        "no button a viewer cannot use"
+    );
+    let cancelled = console
+        .post(&cancel_a, &support.cookie, &[("csrf_token", &support.csrf)])
+        .await;
+    assert_eq!(
+        cancelled.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        cancelled.body
+    );
+    assert_eq!(cancelled.location(), format!("/admin/orders/{a_sysid}"));
+    assert_eq!(
+        status(&shop, "A-1").await,
+        "CANCELLED",
+        "the integrator sees it"
+    );
+    let log = gw.store.audit_log(1).await.unwrap();
+    assert_eq!(
+        (
+            log[0].operator.as_str(),
+            log[0].action,
+            log[0].target.as_str(),
+            log[0].client.as_str()
+        ),
+        ("helper", ConsoleAction::CancelOrder, a_sysid, "127.0.0.1")
+    );
+    // A paid or cancelled order cannot be cancelled: a clear refusal.
+    let create_paid = gw
+        .created_order(&shop, usdt_order("A-2", "10", json!({})))
+        .await;
+    let order = gw
+        .store
+        .order_by_sysid(create_paid["sysid"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let paid = fixtures::write(&order, fixtures::paid(&order, &fixtures::tx_hash(9), 1));
+    gw.store
+        .commit(ChangeSet {
+            orders: vec![paid],
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    let path = format!("/admin/orders/{}/cancel", order.sysid);
+    let refused = console
+        .post(&path, &support.cookie, &[("csrf_token", &support.csrf)])
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert_eq!(status(&shop, "A-2").await, "PAID");
+}
+
 /// Waits (bounded) until `script` returns true in the page: a form's navigation may still be
 /// under way when the click returns.
 async fn eventually_in(browser: &Browser, script: &str) {
@@ -831,19 +964,28 @@ async fn a_paid_order_is_found_by_its_transaction_in_a_browser() {
     create(&gw, "ops", "viewer").await;
 
     let browser = Browser::start(390, 844).await;
-    let path = || browser.eval("return location.pathname;", json!([]));
+    // Each click may return before the page it leads to has loaded: wait for that page.
+    let at = |path: String, search: &'static str| {
+        let script = format!(
+            "return location.pathname === {path:?} && location.search.startsWith({search:?}) \
+             && document.readyState === 'complete';"
+        );
+        let browser = &browser;
+        async move { eventually_in(browser, &script).await }
+    };
     browser.open(&format!("{}/admin", gw.base_url)).await;
-    assert_eq!(path().await, "/admin/login");
+    at("/admin/login".into(), "").await;
     browser.type_into("input[name=username]", "ops").await;
     browser.type_into("input[name=password]", PASSWORD).await;
     browser.click("button[type=submit]").await;
-    assert_eq!(path().await, "/admin");
+    at("/admin".into(), "").await;
     browser.click("nav a[href='/admin/orders']").await;
+    at("/admin/orders".into(), "").await;
     browser.type_into("input[name=q]", &transfer.tx_hash).await;
     browser.click("form.search button").await;
-    eventually_in(&browser, "return location.search.startsWith('?q=');").await;
+    at("/admin/orders".into(), "?q=").await;
     browser.click("td a").await;
-    assert_eq!(path().await, format!("/admin/orders/{}", order.sysid));
+    at(format!("/admin/orders/{}", order.sysid), "").await;
     let text = browser
         .eval("return document.body.innerText;", json!([]))
         .await;
@@ -861,6 +1003,7 @@ async fn a_paid_order_is_found_by_its_transaction_in_a_browser() {
 }
 
 on_both_engines!(
+    a_support_operator_cancels_an_order_of_its_app,
     order_lists_filter_one_app_at_a_time,
     orders_are_found_and_kept_to_the_operators_app,
     sign_in_and_out_with_a_session_in_the_database,

@@ -5,7 +5,7 @@ use maud::{DOCTYPE, Markup, html};
 use wcheckout_app::console_orders::{ConsoleOrder, ConsoleOrderList, LIST_PAGE_SIZE};
 use wcheckout_app::wire::OrderView;
 use wcheckout_domain::ids::AppId;
-use wcheckout_domain::operator::Operator;
+use wcheckout_domain::operator::{ConsoleAction, Operator, may};
 use wcheckout_domain::order::OrderStatus;
 use wcheckout_domain::ports::OrderFilter;
 use wcheckout_domain::time::Timestamp;
@@ -299,6 +299,12 @@ pub fn order_page(
             dt { (t.customer) } dd { (view.customer_id) }
             dt { (t.created) } dd { (view.created_time) }
             dt { (t.updated) } dd { (view.updated_time) }
+        }
+        @if view.order_status == "PAYING" && may(operator.role, ConsoleAction::CancelOrder) {
+            form.action method="post" action={ (ORDERS) "/" (view.sysid) "/cancel" } {
+                (csrf_field(csrf_token))
+                button.danger type="submit" { (t.cancel_order) }
+            }
         }
         h2 { (t.transfers) }
         @if order.transfers.is_empty() {

@@ -51,6 +51,7 @@ pub struct ConsoleTexts {
     pub no_apps: &'static str,
     pub orders_by_status: &'static str,
     pub count: &'static str,
+    pub cancel_order: &'static str,
 }
 
 const EN: ConsoleTexts = ConsoleTexts {
@@ -99,6 +100,7 @@ const EN: ConsoleTexts = ConsoleTexts {
     no_apps: "No app yet.",
     orders_by_status: "Orders by status",
     count: "Orders",
+    cancel_order: "Cancel this order",
 };
 
 const ZH_CN: ConsoleTexts = ConsoleTexts {
@@ -147,6 +149,7 @@ const ZH_CN: ConsoleTexts = ConsoleTexts {
     no_apps: "暂无应用。",
     orders_by_status: "各状态订单数",
     count: "订单数",
+    cancel_order: "取消此订单",
 };
 
 /// The console's sentences in `lang`.

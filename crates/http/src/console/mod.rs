@@ -62,6 +62,7 @@ pub fn routes() -> Router<AppState> {
         .route(LOGOUT, post(logout))
         .route(ORDERS, get(orders))
         .route("/admin/orders/{sysid}", get(order))
+        .route("/admin/orders/{sysid}/cancel", post(cancel_order))
         .route(CSS_URL, get(stylesheet))
 }
 
@@ -118,10 +119,15 @@ fn failure(lang: Lang, error: &ServiceError) -> Response {
 }
 
 fn see_other(location: &'static str) -> Response {
+    see_other_to(location)
+}
+
+/// 303 to `location` (a path of the console).
+fn see_other_to(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
-    response
-        .headers_mut()
-        .insert(header::LOCATION, HeaderValue::from_static(location));
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
     no_store(response)
 }
 
@@ -365,6 +371,37 @@ async fn order(
         }
         Ok(None) => message(lang, StatusCode::NOT_FOUND, texts(lang).not_found),
         Err(error) => failure(lang, &error),
+    }
+}
+
+async fn cancel_order(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(sysid): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let visit = match visit(&state, peer, query.as_deref(), &headers).await {
+        Ok(visit) => visit,
+        Err(response) => return response,
+    };
+    let session = match authorized(&visit, &form.csrf_token, ConsoleAction::CancelOrder) {
+        Ok(session) => session,
+        Err(refusal) => return refused(visit.lang, refusal),
+    };
+    let cancelled = state
+        .gateway
+        .console_cancel_order(&session.operator, visit.client, &sysid)
+        .await;
+    match cancelled {
+        Ok(Some(view)) => see_other_to(&format!("{ORDERS}/{}", view.sysid)),
+        Ok(None) => message(
+            visit.lang,
+            StatusCode::NOT_FOUND,
+            texts(visit.lang).not_found,
+        ),
+        Err(error) => failure(visit.lang, &error),
     }
 }
 
