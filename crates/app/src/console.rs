@@ -8,7 +8,9 @@ use std::sync::LazyLock;
 
 use secrecy::{ExposeSecret, SecretString};
 use wcheckout_domain::error::ErrorCode;
-use wcheckout_domain::operator::{ConsoleAction, ConsoleSession, Operator, OperatorStatus};
+use wcheckout_domain::operator::{
+    ConsoleAction, ConsoleSession, Operator, OperatorStatus, check_name,
+};
 
 use crate::error::ServiceError;
 use crate::gateway::Gateway;
@@ -94,7 +96,11 @@ impl Gateway {
         if self.login_limits.blocked(client, name, now) {
             return Err(refused());
         }
-        let operator = self.store.operator(name).await?;
+        // A name no account can have is looked up nowhere (PostgreSQL refuses some of them).
+        let operator = match check_name(name) {
+            Ok(()) => self.store.operator(name).await?,
+            Err(_) => None,
+        };
         if !password_opens(operator.as_ref(), password).await {
             self.login_limits.record_failure(client, name, now);
             return Err(refused());

@@ -495,7 +495,9 @@ async fn refused_sign_ins_all_look_the_same(gw: TestGateway) {
     let wrong_password = console.try_sign_in("alice", "not her password").await;
     let unknown = console.try_sign_in("nobody", PASSWORD).await;
     let disabled = console.try_sign_in("bob", PASSWORD).await;
-    for answer in [&wrong_password, &unknown, &disabled] {
+    let impossible = console.try_sign_in("al\0ice", PASSWORD).await;
+    let too_long = console.try_sign_in(&"a".repeat(10_000), PASSWORD).await;
+    for answer in [&wrong_password, &unknown, &disabled, &impossible, &too_long] {
         refusal(answer);
     }
     assert!(
@@ -751,6 +753,12 @@ async fn order_lists_filter_one_app_at_a_time(gw: TestGateway) {
         ("to=1%2F2", "to: not a date"),
         ("page=0", "page: a number from 1 to 100000"),
         ("page=x", "page: a number from 1 to 100000"),
+        ("token=%00", "token: control characters are not allowed"),
+        (
+            "customer=c%0A",
+            "customer: control characters are not allowed",
+        ),
+        ("app=%00", "app: control characters are not allowed"),
     ] {
         let refused = list(&console, &root, query).await;
         assert_eq!(

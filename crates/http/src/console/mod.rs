@@ -264,6 +264,15 @@ struct OrdersQuery {
 
 /// The list's filter and page, or which field is wrong and why.
 fn list_filter(query: &OrdersQuery) -> Result<(OrderFilter, u32), String> {
+    // Nothing a filter matches holds control characters, and PostgreSQL refuses some.
+    let fields = [
+        ("app", &query.app),
+        ("token", &query.token),
+        ("customer", &query.customer),
+    ];
+    if let Some((field, _)) = fields.iter().find(|(_, v)| v.chars().any(char::is_control)) {
+        return Err(format!("{field}: control characters are not allowed"));
+    }
     let given = |text: &str| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
     let status = match given(&query.status) {
         Some(text) => Some(OrderStatus::parse(&text).ok_or("status: not an order status")?),
