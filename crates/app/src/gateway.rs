@@ -31,6 +31,8 @@ pub struct Settings {
     pub settlement_approval_above: Option<wcheckout_domain::money::Decimal>,
     /// Bank accounts the operator registered for fiat settlements, by id.
     pub bank_accounts: HashMap<String, RegisteredBankAccount>,
+    /// Console cookies only over HTTPS (`Secure`): production mode.
+    pub secure_cookies: bool,
 }
 
 /// A bank account an operator registered for an app's fiat settlements.
@@ -52,6 +54,7 @@ impl Default for Settings {
             expiry_grace_secs: 900,
             settlement_approval_above: None,
             bank_accounts: HashMap::new(),
+            secure_cookies: false,
         }
     }
 }
@@ -83,6 +86,8 @@ pub struct Gateway {
     pub payout_signal: Arc<tokio::sync::Notify>,
     /// This process's limits on failed token requests.
     pub token_limits: crate::token_limits::TokenLimiter,
+    /// The console's limits on failed sign-ins.
+    pub login_limits: crate::token_limits::LoginLimiter,
 }
 
 impl Gateway {

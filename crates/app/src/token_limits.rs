@@ -1,5 +1,5 @@
-//! Limits on failed token requests, kept in this process's memory (several processes each
-//! apply them on their own).
+//! Limits on failed token requests and console sign-ins, kept in this process's memory
+//! (several processes each apply them on their own).
 //!
 //! - Every failed request (`00005` wrong apiKey/apiSecret or disabled app, `00004` bad refresh
 //!   token) counts against the client's address: an IPv4 address, or an IPv6 /64. An address
@@ -16,6 +16,9 @@
 //! - Windows are fixed (they start at the first failure and last
 //!   [`TokenLimitPolicy::window_secs`]). Each table keeps at most
 //!   [`TokenLimitPolicy::max_tracked`] entries: ended windows go first, then the oldest.
+//! - Console sign-ins ([`LoginLimiter`]) count failures per client address and per username
+//!   the same way: either over its limit refuses every attempt, right password or not, until
+//!   its window ends.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -145,11 +148,11 @@ impl TokenLimiter {
         let stranger_to = app.filter(|(app, allow)| !self.is_own(&tables, app, allow, ip, now));
         let mut exhausted = false;
         if let Some((app, _)) = stranger_to {
-            let window = window_of(&mut tables.apps, app.clone(), now, policy);
+            let window = window_of(&mut tables.apps, app.clone(), now, policy.bounds());
             exhausted = window.failures >= policy.failures_per_app;
             window.failures = window.failures.saturating_add(1);
         }
-        let window = window_of(&mut tables.addresses, client, now, policy);
+        let window = window_of(&mut tables.addresses, client, now, policy.bounds());
         if exhausted {
             // The app is being guessed at from many addresses: this one has had its try.
             *window = Window {
@@ -203,27 +206,140 @@ impl TokenLimiter {
     }
 }
 
+/// How long a window lasts and how many entries a table keeps.
+#[derive(Clone, Copy)]
+struct Bounds {
+    window_secs: i64,
+    max_tracked: usize,
+}
+
+impl TokenLimitPolicy {
+    const fn bounds(&self) -> Bounds {
+        Bounds {
+            window_secs: self.window_secs,
+            max_tracked: self.max_tracked,
+        }
+    }
+}
+
 /// The current window of `key`, opened (and room made for it) when there is none or the last
 /// one ended.
-fn window_of<'m, K: Hash + Eq>(
-    map: &'m mut HashMap<K, Window>,
+fn window_of<K: Hash + Eq>(
+    map: &mut HashMap<K, Window>,
     key: K,
     now: Timestamp,
-    policy: &TokenLimitPolicy,
-) -> &'m mut Window {
-    if !map.contains_key(&key) && map.len() >= policy.max_tracked {
-        map.retain(|_, window| !window.ended(now, policy.window_secs));
-        evict_oldest(map, policy.max_tracked, |window| window.started);
+    bounds: Bounds,
+) -> &mut Window {
+    if !map.contains_key(&key) && map.len() >= bounds.max_tracked {
+        map.retain(|_, window| !window.ended(now, bounds.window_secs));
+        evict_oldest(map, bounds.max_tracked, |window| window.started);
     }
     let fresh = Window {
         started: now,
         failures: 0,
     };
     let window = map.entry(key).or_insert(fresh);
-    if window.ended(now, policy.window_secs) {
+    if window.ended(now, bounds.window_secs) {
         *window = fresh;
     }
     window
+}
+
+/// Whether `window` has `limit` failures and has not ended.
+fn over(window: Option<&Window>, limit: u32, now: Timestamp, window_secs: i64) -> bool {
+    window.is_some_and(|w| !w.ended(now, window_secs) && w.failures >= limit)
+}
+
+/// The numbers of the console's sign-in limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginLimitPolicy {
+    /// Length of a counting window, seconds.
+    pub window_secs: i64,
+    /// Failed sign-ins an address may have in a window.
+    pub failures_per_address: u32,
+    /// Failed sign-ins a username may have in a window, from anywhere.
+    pub failures_per_name: u32,
+    /// Most entries each table keeps.
+    pub max_tracked: usize,
+}
+
+impl Default for LoginLimitPolicy {
+    fn default() -> Self {
+        LoginLimitPolicy {
+            window_secs: 15 * 60,
+            failures_per_address: 20,
+            failures_per_name: 5,
+            max_tracked: 10_000,
+        }
+    }
+}
+
+impl LoginLimitPolicy {
+    const fn bounds(&self) -> Bounds {
+        Bounds {
+            window_secs: self.window_secs,
+            max_tracked: self.max_tracked,
+        }
+    }
+}
+
+#[derive(Default)]
+struct LoginTables {
+    addresses: HashMap<Client, Window>,
+    names: HashMap<String, Window>,
+}
+
+/// The console's limits on failed sign-ins.
+#[derive(Default)]
+pub struct LoginLimiter {
+    policy: LoginLimitPolicy,
+    tables: Mutex<LoginTables>,
+}
+
+/// Usernames are counted by their first characters only, so that long made-up names cannot
+/// grow the table's memory.
+fn name_key(name: &str) -> String {
+    name.chars().take(crate::operators::MAX_NAME_KEY).collect()
+}
+
+impl LoginLimiter {
+    /// A limiter applying `policy`.
+    pub fn new(policy: LoginLimitPolicy) -> LoginLimiter {
+        LoginLimiter {
+            policy,
+            tables: Mutex::default(),
+        }
+    }
+
+    fn tables(&self) -> MutexGuard<'_, LoginTables> {
+        // Each change is one assignment: the tables stay consistent whatever a holder did.
+        self.tables.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `ip` or `name` is over its limit: then every attempt is refused.
+    pub fn blocked(&self, ip: IpAddr, name: &str, now: Timestamp) -> bool {
+        let tables = self.tables();
+        let policy = &self.policy;
+        let window = policy.window_secs;
+        let address = tables.addresses.get(&Client::of(ip));
+        over(address, policy.failures_per_address, now, window)
+            || over(
+                tables.names.get(&name_key(name)),
+                policy.failures_per_name,
+                now,
+                window,
+            )
+    }
+
+    /// Counts a failed sign-in from `ip` as `name`.
+    pub fn record_failure(&self, ip: IpAddr, name: &str, now: Timestamp) {
+        let bounds = self.policy.bounds();
+        let mut tables = self.tables();
+        let address = window_of(&mut tables.addresses, Client::of(ip), now, bounds);
+        address.failures = address.failures.saturating_add(1);
+        let named = window_of(&mut tables.names, name_key(name), now, bounds);
+        named.failures = named.failures.saturating_add(1);
+    }
 }
 
 /// When `map` is still at `bound`, drops its oldest eighth or so (by `age`; entries as old as
@@ -335,6 +451,31 @@ mod tests {
         }
         limiter.record_failure(own, shop, at(3602));
         assert!(limiter.blocked(own, at(3603)).is_some());
+    }
+
+    #[test]
+    fn sign_ins_are_limited_per_address_and_per_name() {
+        let limiter = LoginLimiter::new(LoginLimitPolicy {
+            window_secs: 60,
+            failures_per_address: 4,
+            failures_per_name: 2,
+            max_tracked: 64,
+        });
+        let (attacker, owner) = (ip("203.0.113.9"), ip("192.0.2.1"));
+        for second in 0..2 {
+            assert!(!limiter.blocked(attacker, "alice", at(second)));
+            limiter.record_failure(attacker, "alice", at(second));
+        }
+        // alice is locked wherever the next attempt comes from; other names are not.
+        assert!(limiter.blocked(owner, "alice", at(2)));
+        assert!(!limiter.blocked(owner, "bob", at(2)));
+        for name in ["bob", "carol"] {
+            limiter.record_failure(attacker, name, at(3));
+        }
+        // The attacker's address is locked for every name.
+        assert!(limiter.blocked(attacker, "dave", at(4)));
+        assert!(!limiter.blocked(owner, "dave", at(4)));
+        assert!(!limiter.blocked(owner, "alice", at(60)), "the window ended");
     }
 
     #[test]

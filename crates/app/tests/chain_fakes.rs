@@ -20,7 +20,7 @@ use wcheckout_app::chain_health::{ChainHealth, ChainHealthBoard};
 use wcheckout_app::payouts::{PayoutEngine, PayoutSettings, SweepSettings};
 use wcheckout_app::rates::FixedRates;
 use wcheckout_app::secrets::SecretBox;
-use wcheckout_app::token_limits::TokenLimiter;
+use wcheckout_app::token_limits::{LoginLimiter, TokenLimiter};
 use wcheckout_app::watcher::{ChainWatcher, Round, WatchError, WatcherSettings};
 use wcheckout_app::{Gateway, Settings};
 use wcheckout_domain::address::EvmAddress;
@@ -131,6 +131,7 @@ impl Bench {
             hot_wallet: fake_signer_address(Signer::HotWallet),
             payout_signal: Arc::new(tokio::sync::Notify::new()),
             token_limits: TokenLimiter::default(),
+            login_limits: LoginLimiter::default(),
         });
         let admin = AppAdmin::new(store.clone(), secrets, clock.clone());
         let issued = admin.create("Fake shop", None, &[]).await.unwrap();

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{apps, backup, call, devnet, money, runtime, sandbox, serve, webhooks};
+use crate::{apps, backup, call, devnet, money, operators, runtime, sandbox, serve, webhooks};
 
 /// wcheckout — a self-hostable stablecoin payment gateway (W Checkout merchant API).
 #[derive(Parser)]
@@ -25,6 +25,9 @@ enum Command {
     /// Manage apps (integrators) and their credentials.
     #[command(subcommand)]
     App(apps::AppCommand),
+    /// Manage the console's operator accounts.
+    #[command(subcommand)]
+    Operator(operators::OperatorCommand),
     /// Check the configuration and print it with secrets redacted.
     CheckConfig,
     /// Compute a request signature (for hand-made requests).
@@ -90,6 +93,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => runtime::block_on(serve::run(cli.config)),
         Command::App(command) => runtime::block_on(apps::run(cli.config, command)),
+        Command::Operator(command) => runtime::block_on(operators::run(cli.config, command)),
         Command::CheckConfig => serve::check_config(cli.config),
         Command::Sign(args) => call::sign(&args),
         Command::Call(args) => runtime::block_on(call::call(args)),

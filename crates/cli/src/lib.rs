@@ -10,6 +10,7 @@ pub mod config;
 pub mod devnet;
 pub mod keys;
 pub mod money;
+pub mod operators;
 pub mod payout_workers;
 pub mod runtime;
 pub mod sandbox;

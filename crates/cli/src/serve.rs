@@ -14,7 +14,7 @@ use wcheckout_app::clock::SystemClock;
 use wcheckout_app::lease::LeaseHolder;
 use wcheckout_app::rates::FixedRates;
 use wcheckout_app::secrets::SecretBox;
-use wcheckout_app::token_limits::TokenLimiter;
+use wcheckout_app::token_limits::{LoginLimiter, TokenLimiter};
 use wcheckout_app::watcher::{ChainWatcher, WatcherSettings};
 use wcheckout_app::webhooks::{DeliverySettings, WebhookDispatcher};
 use wcheckout_app::{Gateway, Settings};
@@ -24,7 +24,7 @@ use wcheckout_evm::reader::EvmChainReader;
 use wcheckout_http::webhook_client::{HttpWebhookSender, TargetPolicy};
 
 use crate::application::{Application, Running};
-use crate::config::{Config, ProxyUrl};
+use crate::config::{Config, Mode, ProxyUrl};
 use crate::keys;
 use crate::runtime::{init_logging, load_config};
 
@@ -64,12 +64,14 @@ pub fn build_gateway(
             expiry_grace_secs: config.orders.expiry_grace_secs,
             settlement_approval_above: config.settlement_approval_above(),
             bank_accounts: config.bank_accounts(),
+            secure_cookies: config.server.mode == Mode::Production,
         },
         chain_health: Arc::new(ChainHealthBoard::new(config.watcher.max_head_age_secs)),
         outbox_signal: Arc::new(tokio::sync::Notify::new()),
         hot_wallet,
         payout_signal: Arc::new(tokio::sync::Notify::new()),
         token_limits: TokenLimiter::default(),
+        login_limits: LoginLimiter::default(),
     })
 }
 

@@ -24,6 +24,7 @@ pub mod events;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod operator;
 pub mod order;
 pub mod payment;
 pub mod payout;

@@ -1,10 +1,11 @@
 //! The HTTP adapter: the W Checkout merchant API over axum.
 //!
-//! [`router`] builds every route. `/checkout/*` routes pass through [`guard::checkout_guard`]
+//! [`router`] builds every route; the operator console is under `/admin` ([`console`]). `/checkout/*` routes pass through [`guard::checkout_guard`]
 //! (Bearer, IP allow-list, signature, replay, response signing); answers use the envelope of
 //! [`respond`]. Handlers only parse, call one use case of [`wcheckout_app::Gateway`] and answer.
 
 pub mod abnormal;
+pub mod console;
 pub mod guard;
 pub mod openapi;
 pub mod ops;
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(checkout)
         .merge(page::routes())
+        .merge(console::routes())
         .route(routes::TOKEN, post(token::token))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))

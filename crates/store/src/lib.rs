@@ -19,6 +19,7 @@ mod migrate;
 mod money;
 mod money_changes;
 mod money_rows;
+mod operators;
 mod order_inserts;
 mod orders;
 mod outbox;

@@ -38,6 +38,16 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "order counts",
         include_str!("../migrations/postgres/0006_order_counts.sql"),
     ),
+    (
+        7,
+        "operators",
+        include_str!("../migrations/postgres/0007_operators.sql"),
+    ),
+    (
+        8,
+        "console sessions",
+        include_str!("../migrations/postgres/0008_console_sessions.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -70,6 +80,16 @@ const SQLITE: &[(i64, &str, &str)] = &[
         6,
         "order counts",
         include_str!("../migrations/sqlite/0006_order_counts.sql"),
+    ),
+    (
+        7,
+        "operators",
+        include_str!("../migrations/sqlite/0007_operators.sql"),
+    ),
+    (
+        8,
+        "console sessions",
+        include_str!("../migrations/sqlite/0008_console_sessions.sql"),
     ),
 ];
 

@@ -51,7 +51,7 @@ pub(crate) fn decimal(row: &AnyRow, column: &str) -> Result<Decimal, StoreError>
     Decimal::parse(&value).map_err(|_| corrupt(column, &value))
 }
 
-fn parsed<T>(
+pub(crate) fn parsed<T>(
     row: &AnyRow,
     column: &str,
     parse: impl Fn(&str) -> Option<T>,

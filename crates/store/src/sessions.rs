@@ -133,6 +133,7 @@ impl SessionStore for SqlStore {
         for sql in [
             "delete from grants where expires_at < $1",
             "delete from seen_signatures where expires_at < $1",
+            "delete from console_sessions where expires_at < $1",
         ] {
             let done = sqlx::query(sql)
                 .bind(now.micros())

@@ -17,6 +17,9 @@ use wcheckout_domain::events::OutboxEvent;
 use wcheckout_domain::ids::{AppId, IntegratorNo};
 use wcheckout_domain::ledger::{Asset, Posting};
 use wcheckout_domain::money::{Decimal, TokenAmount};
+use wcheckout_domain::operator::{
+    AuditEntry, ConsoleAction, ConsoleSession, Operator, OperatorStatus, Role,
+};
 use wcheckout_domain::order::{Order, OrderStatus};
 use wcheckout_domain::payment::{
     AbnormalKind, AbnormalPayment, AbnormalStatus, Transfer, TransferState,
@@ -317,6 +320,40 @@ pub fn nonce(chain_key: &str, address: EvmAddress, nonce: u64) -> NonceTaken {
         chain: chain(chain_key),
         address,
         nonce,
+    }
+}
+
+/// Operator `n` (`op01`), created `n` seconds after [`T0`], active, with a made-up hash.
+pub fn operator(n: u32, role: Role, app: Option<u32>) -> Operator {
+    Operator {
+        name: format!("op{n:02}"),
+        role,
+        app: app.map(app_id),
+        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$salt{n}$hash{n}"),
+        status: OperatorStatus::Active,
+        created_at: at(i64::from(n)),
+        updated_at: at(i64::from(n)),
+    }
+}
+
+/// Session `n` of operator `operator`, opened `n` seconds after [`T0`], ending `ttl_secs` later.
+pub fn console_session(n: u32, operator: &str, ttl_secs: i64) -> ConsoleSession {
+    ConsoleSession {
+        token_hash: format!("{n:064x}"),
+        operator: operator.to_owned(),
+        created_at: at(i64::from(n)),
+        expires_at: at(i64::from(n) + ttl_secs),
+    }
+}
+
+/// Audit entry `n`: operator `n` did `action` to target `Tn` at `n` seconds after [`T0`].
+pub fn audit_entry(n: u32, action: ConsoleAction) -> AuditEntry {
+    AuditEntry {
+        operator: format!("op{n:02}"),
+        action,
+        target: format!("T{n}"),
+        at: at(i64::from(n)),
+        client: format!("192.0.2.{n}"),
     }
 }
 

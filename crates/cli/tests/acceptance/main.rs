@@ -10,6 +10,7 @@ mod bad_input;
 mod catch_up;
 mod chain_process;
 mod concurrency;
+mod console;
 mod devnet;
 mod expiry_after_outage;
 mod multichain;

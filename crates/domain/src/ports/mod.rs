@@ -15,6 +15,7 @@ use crate::chain::BlockMark;
 use crate::events::OutboxEvent;
 use crate::ids::{AppId, IntegratorNo};
 use crate::money::Decimal;
+use crate::operator::{AuditEntry, ConsoleSession, Operator, OperatorStatus};
 use crate::order::{Order, OrderStatus};
 use crate::payment::{
     AbnormalKind, AbnormalPayment, AbnormalStatus, InvalidTransferTransition, Transfer,
@@ -335,7 +336,7 @@ pub trait SessionStore: Send + Sync {
         signature_hash: &str,
         expires_at: Timestamp,
     ) -> Result<bool, StoreError>;
-    /// Deletes expired grants and remembered signatures.
+    /// Deletes expired grants, remembered signatures and console sessions.
     async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
 }
 
@@ -652,6 +653,42 @@ pub enum DeliveryError {
     Transport(String),
 }
 
+/// Operator accounts of the console, their sessions and the audit log. The log has no
+/// operation that changes or removes an entry. Expired sessions go with
+/// [`SessionStore::purge_expired`].
+#[async_trait]
+pub trait OperatorStore: Send + Sync {
+    /// Adds an account; false (nothing written) when its name is taken.
+    async fn insert_operator(&self, operator: &Operator) -> Result<bool, StoreError>;
+    /// An account by name.
+    async fn operator(&self, name: &str) -> Result<Option<Operator>, StoreError>;
+    /// Every account, by name.
+    async fn operators(&self) -> Result<Vec<Operator>, StoreError>;
+    /// Moves an account from status `from` to `to` (compare-and-set: false when it is not in
+    /// `from`, or does not exist).
+    async fn set_operator_status(
+        &self,
+        name: &str,
+        from: OperatorStatus,
+        to: OperatorStatus,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Stores a new console session.
+    async fn insert_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError>;
+    /// A session (expired or not) with its operator, in one lookup (every console request
+    /// makes it).
+    async fn console_session(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(ConsoleSession, Operator)>, StoreError>;
+    /// Ends a session; false when there was none.
+    async fn end_console_session(&self, token_hash: &str) -> Result<bool, StoreError>;
+    /// Appends an entry to the audit log.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// The latest `limit` entries, newest first.
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
 /// Atomic persistence of state changes and their events.
 #[async_trait]
 pub trait ChangeStore: Send + Sync {
@@ -668,7 +705,15 @@ pub trait Health: Send + Sync {
 
 /// Everything the use cases need from storage.
 pub trait Store:
-    AppStore + SessionStore + OrderStore + ChainStore + ChangeStore + OutboxStore + MoneyStore + Health
+    AppStore
+    + SessionStore
+    + OrderStore
+    + ChainStore
+    + ChangeStore
+    + OutboxStore
+    + MoneyStore
+    + OperatorStore
+    + Health
 {
 }
 
@@ -680,6 +725,7 @@ impl<T> Store for T where
         + ChangeStore
         + OutboxStore
         + MoneyStore
+        + OperatorStore
         + Health
 {
 }

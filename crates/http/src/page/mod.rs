@@ -55,7 +55,8 @@ fn urls(page_token: &str) -> Urls {
     }
 }
 
-fn language(query: Option<&str>, headers: &HeaderMap) -> Lang {
+/// The language a request asks for: `?lang=`, then `Accept-Language`.
+pub(crate) fn language(query: Option<&str>, headers: &HeaderMap) -> Lang {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
     let asked = pairs
@@ -195,7 +196,8 @@ fn page_not_found() -> Response {
     )
 }
 
-fn typed(status: StatusCode, content_type: &str, body: impl IntoResponse) -> Response {
+/// A response of `content_type`, never sniffed as another.
+pub(crate) fn typed(status: StatusCode, content_type: &str, body: impl IntoResponse) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(content_type) {
@@ -226,7 +228,8 @@ fn html_response(status: StatusCode, body: String, nonce: &str) -> Response {
     response
 }
 
-fn no_store(mut response: Response) -> Response {
+/// Never cached.
+pub(crate) fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -1,6 +1,7 @@
 //! The store's conformance suites, one binary (each test binary links the whole store and
 //! sqlx): the store ports in `conformance`, the money part (refunds, settlements, payouts,
-//! nonces, the ledger) in `money_conformance`. Both run against both engines with identical
+//! nonces, the ledger) in `money_conformance`, operator accounts and the audit log in
+//! `operator_conformance`. Both run against both engines with identical
 //! assertions: every scenario is an `async fn(SqlStore)`, and `conformance!` expands it into a
 //! module with a `sqlite` and a `postgres` test. The values they write are built by
 //! `wcheckout_testkit::store_fixtures`.
@@ -47,3 +48,4 @@ macro_rules! conformance {
 
 mod conformance;
 mod money_conformance;
+mod operator_conformance;

@@ -212,6 +212,17 @@ impl Browser {
             .await;
     }
 
+    /// Types `text` into the element matching `css`, as a user would.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let element = self.element(css).await;
+        self.call(
+            "POST",
+            &format!("/element/{element}/value"),
+            json!({"text": text}),
+        )
+        .await;
+    }
+
     /// Presses Tab and returns the id of the element that has the focus then.
     pub async fn tab(&self) -> String {
         let keys = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [

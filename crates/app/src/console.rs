@@ -1,0 +1,166 @@
+//! The console's sign-in and sessions. A session is a random token in the operator's cookie;
+//! the database keeps only its hash, so sessions survive a restart and are shared by every
+//! gateway process, and a copy of the database opens none. The session's CSRF token is derived
+//! from the session token, so it is never stored either.
+
+use std::net::IpAddr;
+use std::sync::LazyLock;
+
+use secrecy::{ExposeSecret, SecretString};
+use wcheckout_domain::error::ErrorCode;
+use wcheckout_domain::operator::{
+    ConsoleAction, ConsoleSession, Operator, OperatorStatus, check_name,
+};
+
+use crate::error::ServiceError;
+use crate::gateway::Gateway;
+use crate::operators::{Actor, audit};
+use crate::secrets::{hash_password, hash_secret, random_token, verify_password};
+
+/// How long a session lasts after sign-in.
+pub const SESSION_TTL_SECS: i64 = 8 * 3600;
+
+/// The one answer to every refused sign-in, whatever the reason (wrong password, unknown or
+/// disabled account, too many failures), so that it tells an attacker nothing.
+pub const SIGN_IN_REFUSED: &str =
+    "Wrong username or password, or too many attempts. Try again later.";
+
+/// A session just opened. `Debug` leaves the token out.
+pub struct SignedIn {
+    /// The session token, for the cookie (the only time it exists outside the browser).
+    pub token: SecretString,
+    /// Who signed in.
+    pub operator: Operator,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("operator", &self.operator)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A live session and its operator. `Debug` leaves the tokens out.
+pub struct LiveSession {
+    /// Who it belongs to (active, as read for this request).
+    pub operator: Operator,
+    /// The token every form of this session carries.
+    pub csrf_token: SecretString,
+    token_hash: String,
+}
+
+impl std::fmt::Debug for LiveSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSession")
+            .field("operator", &self.operator)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The CSRF token of a session: a hash of its token under a label of its own (not the hash
+/// the database keeps), so neither the database nor a page's form gives the other away.
+fn csrf_token_of(session_token: &str) -> SecretString {
+    SecretString::from(hash_secret(&format!("csrf:{session_token}")))
+}
+
+/// A hash to check passwords against when the account does not exist, so that the answer
+/// takes as long as for one that does.
+static STAND_IN_HASH: LazyLock<String> =
+    LazyLock::new(|| hash_password("stand-in for an unknown operator").unwrap_or_default());
+
+fn refused() -> ServiceError {
+    ServiceError::rejected(ErrorCode::InvalidCredentials, SIGN_IN_REFUSED)
+}
+
+/// Whether `password` opens `operator` (checked against a stand-in when there is none), off
+/// the async workers: Argon2id takes tens of milliseconds of CPU on purpose.
+async fn password_opens(operator: Option<&Operator>, password: &SecretString) -> bool {
+    let active = operator.filter(|o| o.status == OperatorStatus::Active);
+    let hash = operator.map_or_else(|| STAND_IN_HASH.clone(), |o| o.password_hash.clone());
+    let password = password.clone();
+    let verified =
+        tokio::task::spawn_blocking(move || verify_password(password.expose_secret(), &hash));
+    verified.await.unwrap_or(false) && active.is_some()
+}
+
+impl Gateway {
+    /// Signs an operator in from `client`, or refuses with [`SIGN_IN_REFUSED`].
+    pub async fn console_sign_in(
+        &self,
+        name: &str,
+        password: &SecretString,
+        client: IpAddr,
+    ) -> Result<SignedIn, ServiceError> {
+        let now = self.clock.now();
+        if self.login_limits.blocked(client, name, now) {
+            return Err(refused());
+        }
+        // A name no account can have is looked up nowhere (PostgreSQL refuses some of them).
+        let operator = match check_name(name) {
+            Ok(()) => self.store.operator(name).await?,
+            Err(_) => None,
+        };
+        if !password_opens(operator.as_ref(), password).await {
+            self.login_limits.record_failure(client, name, now);
+            return Err(refused());
+        }
+        let operator = operator.ok_or_else(refused)?;
+        let token = random_token(32);
+        let session = ConsoleSession {
+            token_hash: hash_secret(&token),
+            operator: operator.name.clone(),
+            created_at: now,
+            expires_at: now.plus_seconds(SESSION_TTL_SECS),
+        };
+        self.store.insert_console_session(&session).await?;
+        let actor = actor_of(&operator, client);
+        audit(&*self.store, &actor, ConsoleAction::SignIn, "", now).await?;
+        Ok(SignedIn {
+            token: SecretString::from(token),
+            operator,
+        })
+    }
+
+    /// The live session of a cookie's token: `None` when unknown, ended, expired, or its
+    /// operator is disabled.
+    pub async fn console_session(&self, token: &str) -> Result<Option<LiveSession>, ServiceError> {
+        let token_hash = hash_secret(token);
+        let Some((session, operator)) = self.store.console_session(&token_hash).await? else {
+            return Ok(None);
+        };
+        let live =
+            session.expires_at > self.clock.now() && operator.status == OperatorStatus::Active;
+        Ok(live.then(|| LiveSession {
+            operator,
+            csrf_token: csrf_token_of(token),
+            token_hash,
+        }))
+    }
+
+    /// Ends a session (signing out).
+    pub async fn console_sign_out(
+        &self,
+        session: &LiveSession,
+        client: IpAddr,
+    ) -> Result<(), ServiceError> {
+        self.store.end_console_session(&session.token_hash).await?;
+        let actor = actor_of(&session.operator, client);
+        audit(
+            &*self.store,
+            &actor,
+            ConsoleAction::SignOut,
+            "",
+            self.clock.now(),
+        )
+        .await
+    }
+}
+
+/// The audit log's name for an operator acting from `client`.
+pub fn actor_of(operator: &Operator, client: IpAddr) -> Actor {
+    Actor {
+        operator: operator.name.clone(),
+        client: client.to_string(),
+    }
+}

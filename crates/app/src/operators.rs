@@ -1,0 +1,218 @@
+//! Operator accounts of the console: create, list, disable. Every change is written to the
+//! audit log with who asked and from where.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use wcheckout_domain::error::{ErrorCode, Rejection};
+use wcheckout_domain::ids::AppId;
+use wcheckout_domain::operator::{
+    AuditEntry, ConsoleAction, Operator, OperatorEvent, OperatorStatus, Role, check_name,
+};
+use wcheckout_domain::ports::{Clock, Store};
+use wcheckout_domain::time::Timestamp;
+
+use crate::error::ServiceError;
+use crate::secrets::hash_password;
+
+/// The shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 12;
+/// The longest (hashing cost grows with it).
+pub const MAX_PASSWORD_LEN: usize = 1024;
+/// How much of a username sign-in limits remember (longer names are never valid).
+pub const MAX_NAME_KEY: usize = wcheckout_domain::operator::MAX_NAME_LEN + 1;
+
+/// Who does something, as the audit log records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The operator's name.
+    pub operator: String,
+    /// The client's address.
+    pub client: String,
+}
+
+impl Actor {
+    /// Whoever runs an operator command on the gateway's host.
+    pub fn command_line() -> Actor {
+        Actor {
+            operator: "cli".into(),
+            client: "local".into(),
+        }
+    }
+}
+
+/// Appends what `actor` did to `target` to the audit log.
+pub async fn audit(
+    store: &dyn Store,
+    actor: &Actor,
+    action: ConsoleAction,
+    target: &str,
+    at: Timestamp,
+) -> Result<(), ServiceError> {
+    let entry = AuditEntry {
+        operator: actor.operator.clone(),
+        action,
+        target: target.to_owned(),
+        at,
+        client: actor.client.clone(),
+    };
+    Ok(store.append_audit(&entry).await?)
+}
+
+/// An account as listed (no password hash).
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorSummary {
+    /// Sign-in name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// The one app it sees, if bound to one.
+    pub app_id: Option<String>,
+    /// `ACTIVE` or `DISABLED`.
+    pub status: String,
+    /// Created, UTC.
+    pub created_time: String,
+}
+
+impl From<&Operator> for OperatorSummary {
+    fn from(operator: &Operator) -> Self {
+        OperatorSummary {
+            name: operator.name.clone(),
+            role: operator.role.to_string(),
+            app_id: operator.app.as_ref().map(ToString::to_string),
+            status: operator.status.to_string(),
+            created_time: operator.created_at.to_iso_micros(),
+        }
+    }
+}
+
+/// Administration of operator accounts.
+pub struct OperatorAdmin {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl OperatorAdmin {
+    /// Administration over a store.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> OperatorAdmin {
+        OperatorAdmin { store, clock }
+    }
+
+    /// Creates an active account, its password stored as an Argon2id hash.
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        name: &str,
+        role: &str,
+        app: Option<&str>,
+        password: &SecretString,
+    ) -> Result<OperatorSummary, ServiceError> {
+        check_name(name).map_err(|rule| Rejection::invalid("name", rule))?;
+        let role = Role::parse(role).ok_or_else(|| {
+            Rejection::invalid("role", "must be viewer, support, finance or admin")
+        })?;
+        check_password(password)?;
+        let app = match app {
+            Some(id) => Some(self.existing_app(id).await?),
+            None => None,
+        };
+        let now = self.clock.now();
+        let operator = Operator {
+            name: name.to_owned(),
+            role,
+            app,
+            password_hash: hash_off_thread(password.clone()).await?,
+            status: OperatorStatus::Active,
+            created_at: now,
+            updated_at: now,
+        };
+        if !self.store.insert_operator(&operator).await? {
+            let taken = format!("operator '{name}' exists already");
+            return Err(ServiceError::rejected(ErrorCode::Conflict, taken));
+        }
+        audit(
+            &*self.store,
+            actor,
+            ConsoleAction::ManageOperators,
+            name,
+            now,
+        )
+        .await?;
+        Ok(OperatorSummary::from(&operator))
+    }
+
+    async fn existing_app(&self, id: &str) -> Result<AppId, ServiceError> {
+        let id = AppId::new(id);
+        match self.store.app(&id).await? {
+            Some(app) => Ok(app.id),
+            None => Err(Rejection::not_found("app", id.as_str()).into()),
+        }
+    }
+
+    /// Every account, by name.
+    pub async fn list(&self) -> Result<Vec<OperatorSummary>, ServiceError> {
+        let operators = self.store.operators().await?;
+        Ok(operators.iter().map(OperatorSummary::from).collect())
+    }
+
+    /// Disables an account for good: it can no longer sign in, and its sessions stop working.
+    pub async fn disable(
+        &self,
+        actor: &Actor,
+        name: &str,
+    ) -> Result<OperatorSummary, ServiceError> {
+        let mut operator = self
+            .store
+            .operator(name)
+            .await?
+            .ok_or_else(|| Rejection::not_found("operator", name))?;
+        let to = operator
+            .status
+            .apply(OperatorEvent::Disable)
+            .map_err(|_| conflict(format!("operator '{name}' is disabled already")))?;
+        let now = self.clock.now();
+        if !(self
+            .store
+            .set_operator_status(name, operator.status, to, now))
+        .await?
+        {
+            return Err(conflict(format!(
+                "operator '{name}' changed meanwhile, retry"
+            )));
+        }
+        audit(
+            &*self.store,
+            actor,
+            ConsoleAction::ManageOperators,
+            name,
+            now,
+        )
+        .await?;
+        (operator.status, operator.updated_at) = (to, now);
+        Ok(OperatorSummary::from(&operator))
+    }
+}
+
+fn conflict(message: String) -> ServiceError {
+    ServiceError::rejected(ErrorCode::Conflict, message)
+}
+
+fn check_password(password: &SecretString) -> Result<(), ServiceError> {
+    let length = password.expose_secret().chars().count();
+    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&length) {
+        let rule = format!("must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters");
+        return Err(Rejection::invalid("password", rule).into());
+    }
+    Ok(())
+}
+
+/// Hashing takes tens of milliseconds of CPU on purpose: off the async workers.
+async fn hash_off_thread(password: SecretString) -> Result<String, ServiceError> {
+    let hashed = tokio::task::spawn_blocking(move || hash_password(password.expose_secret()));
+    let hashed = hashed
+        .await
+        .map_err(|_| ServiceError::internal("the password hashing task failed"))?;
+    hashed.map_err(|_| ServiceError::internal("hashing the password failed"))
+}

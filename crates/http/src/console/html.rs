@@ -1,0 +1,332 @@
+//! The console's pages, rendered on the server with maud (every value escaped). They work
+//! without JavaScript and fit a phone's width.
+
+use maud::{DOCTYPE, Markup, html};
+use wcheckout_app::console_orders::{ConsoleOrder, ConsoleOrderList, LIST_PAGE_SIZE};
+use wcheckout_app::wire::OrderView;
+use wcheckout_domain::ids::AppId;
+use wcheckout_domain::operator::{ConsoleAction, Operator, may};
+use wcheckout_domain::order::OrderStatus;
+use wcheckout_domain::ports::OrderFilter;
+use wcheckout_domain::time::Timestamp;
+
+use super::i18n::{ConsoleTexts, sign_in_refused, texts};
+use super::{CSS_URL, HOME, LOGIN, LOGOUT, ORDERS};
+use crate::page::i18n::{Lang, fill};
+
+/// A whole page: `title`, then `body` under the console's header.
+fn document(lang: Lang, title: &str, header: Markup, body: Markup) -> String {
+    let t = texts(lang);
+    let other = lang.other();
+    html! {
+        (DOCTYPE)
+        html lang=(lang.tag()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                meta name="robots" content="noindex";
+                title { (title) " · " (t.console) }
+                link rel="stylesheet" href=(CSS_URL);
+            }
+            body {
+                header.bar {
+                    (header)
+                    a.lang href={ "?lang=" (other.tag()) } lang=(other.tag()) { (other.texts().switch_language) }
+                }
+                main { (body) }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// The hidden field every form carries.
+fn csrf_field(csrf_token: &str) -> Markup {
+    html! { input type="hidden" name="csrf_token" value=(csrf_token); }
+}
+
+/// The sign-in form; `refused` shows the one refusal message.
+pub fn login_page(lang: Lang, csrf_token: &str, username: &str, refused: bool) -> String {
+    let t = texts(lang);
+    let body = html! {
+        form.card method="post" action=(LOGIN) {
+            h1 { (t.sign_in) }
+            @if refused {
+                p.error role="alert" { (sign_in_refused(lang)) }
+            }
+            (csrf_field(csrf_token))
+            label { (t.username) input name="username" value=(username) autocomplete="username" required; }
+            label { (t.password) input type="password" name="password" autocomplete="current-password" required; }
+            button type="submit" { (t.sign_in) }
+        }
+    };
+    document(lang, t.sign_in, html! {}, body)
+}
+
+/// The header of a signed-in page: who, and the sign-out form.
+fn signed_in_header(t: &ConsoleTexts, operator: &Operator, csrf_token: &str) -> Markup {
+    html! {
+        nav { a href=(HOME) { (t.console) } " " a href=(ORDERS) { (t.orders) } }
+        form.signout method="post" action=(LOGOUT) {
+            span { (operator.name) " (" (operator.role) ")" }
+            (csrf_field(csrf_token))
+            button type="submit" { (t.sign_out) }
+        }
+    }
+}
+
+/// The console's first page once signed in.
+pub fn home_page(
+    lang: Lang,
+    operator: &Operator,
+    csrf_token: &str,
+    by_status: &[(OrderStatus, u64)],
+) -> String {
+    let t = texts(lang);
+    let scope = operator.app.as_ref().map_or(t.all_apps, |app| app.as_str());
+    let body = html! {
+        section.card {
+            h1 { (t.signed_in_as) " " (operator.name) }
+            dl {
+                dt { (t.role) } dd { (operator.role) }
+                dt { (t.scope) } dd { (scope) }
+            }
+        }
+        section.overview {
+            h2 { (t.orders_by_status) }
+            div.scroll {
+                table {
+                    thead { tr { th { (t.status) } th { (t.count) } } }
+                    tbody {
+                        @for (status, count) in by_status {
+                            tr { td { (status) } td.num { (count) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let header = signed_in_header(t, operator, csrf_token);
+    document(lang, t.console, header, body)
+}
+
+/// A page saying only `message` (a refusal, a missing page).
+pub fn message_page(lang: Lang, message: &str) -> String {
+    let body = html! { section.card { p.error role="alert" { (message) } } };
+    document(lang, message, html! {}, body)
+}
+
+/// The order search form and its results.
+pub fn orders_page(
+    lang: Lang,
+    operator: &Operator,
+    csrf_token: &str,
+    query: &str,
+    found: &[(AppId, OrderView)],
+) -> String {
+    let t = texts(lang);
+    let body = html! {
+        h1 { (t.orders) }
+        form.search method="get" action=(ORDERS) role="search" {
+            input type="search" name="q" value=(query) placeholder=(t.search_hint) aria-label=(t.search_hint);
+            button type="submit" { (t.search) }
+        }
+        @if !query.trim().is_empty() && found.is_empty() {
+            p { (t.no_results) }
+        }
+        @if !found.is_empty() {
+            (orders_table(t, found.iter().map(|(app, view)| (app.as_str(), view))))
+        }
+    };
+    let header = signed_in_header(t, operator, csrf_token);
+    document(lang, t.orders, header, body)
+}
+
+/// A table of orders with their apps, each linking to its page.
+fn orders_table<'a>(
+    t: &ConsoleTexts,
+    rows: impl Iterator<Item = (&'a str, &'a OrderView)>,
+) -> Markup {
+    html! {
+        div.scroll {
+            table {
+                thead { tr {
+                    th { (t.order_no) } th { (t.app) } th { (t.status) }
+                    th { (t.amount) } th { (t.token) } th { (t.created) }
+                } }
+                tbody {
+                    @for (app, view) in rows {
+                        tr {
+                            td { a href={ (ORDERS) "/" (view.sysid) } { (view.order_no) } }
+                            td { (app) }
+                            td { (view.order_status) }
+                            td.num { (view.order_amount.as_str()) " " (view.fiat) }
+                            td { (view.token) }
+                            td { (view.created_time) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The list's filter form, kept filled in.
+fn filter_form(t: &ConsoleTexts, list: &ConsoleOrderList, filter: &OrderFilter) -> Markup {
+    let time = |at: Option<Timestamp>| at.map(|at| at.to_spaced_seconds()).unwrap_or_default();
+    html! {
+        form.filters method="get" action=(ORDERS) {
+            label { (t.app)
+                select name="app" {
+                    @for app in &list.apps {
+                        option value=(app) selected[list.app.as_ref() == Some(app)] { (app) }
+                    }
+                }
+            }
+            label { (t.status)
+                select name="status" {
+                    option value="" { (t.any_status) }
+                    @for status in OrderStatus::ALL {
+                        option value=(status) selected[filter.status == Some(status)] { (status) }
+                    }
+                }
+            }
+            label { (t.token) input name="token" value=(filter.token.as_deref().unwrap_or("")); }
+            label { (t.customer) input name="customer" value=(filter.customer_id.as_deref().unwrap_or("")); }
+            label { (t.date_from) input name="from" value=(time(filter.created_from)) placeholder="2026-01-31 00:00:00"; }
+            label { (t.date_to) input name="to" value=(time(filter.created_to)) placeholder="2026-01-31 23:59:59"; }
+            button type="submit" { (t.filter) }
+        }
+    }
+}
+
+/// The list's query string for page `page`, with its app and filter.
+fn page_link(list: &ConsoleOrderList, filter: &OrderFilter, page: u32) -> String {
+    let time = |at: Option<Timestamp>| at.map(|at| at.to_spaced_seconds()).unwrap_or_default();
+    let pairs = [
+        (
+            "app",
+            list.app
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        ),
+        (
+            "status",
+            filter.status.map(|s| s.to_string()).unwrap_or_default(),
+        ),
+        ("token", filter.token.clone().unwrap_or_default()),
+        ("customer", filter.customer_id.clone().unwrap_or_default()),
+        ("from", time(filter.created_from)),
+        ("to", time(filter.created_to)),
+        ("page", page.to_string()),
+    ];
+    let query = serde_urlencoded::to_string(pairs).unwrap_or_default();
+    format!("{ORDERS}?{query}")
+}
+
+/// The search form, the list's filters, a page of one app's orders and links to the others.
+pub fn order_list_page(
+    lang: Lang,
+    operator: &Operator,
+    csrf_token: &str,
+    list: &ConsoleOrderList,
+    filter: &OrderFilter,
+    page: u32,
+) -> String {
+    let t = texts(lang);
+    let pages = u32::try_from(list.total.div_ceil(u64::from(LIST_PAGE_SIZE))).unwrap_or(u32::MAX);
+    let app = list
+        .app
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let summary = fill(
+        t.page_of,
+        &[
+            ("page", &page.to_string()),
+            ("pages", &pages.max(1).to_string()),
+            ("total", &list.total.to_string()),
+        ],
+    );
+    let body = html! {
+        h1 { (t.orders) }
+        form.search method="get" action=(ORDERS) role="search" {
+            input type="search" name="q" placeholder=(t.search_hint) aria-label=(t.search_hint);
+            button type="submit" { (t.search) }
+        }
+        @if list.apps.is_empty() {
+            p { (t.no_apps) }
+        } @else {
+            (filter_form(t, list, filter))
+            p.summary { (summary) }
+            (orders_table(t, list.orders.iter().map(|view| (app.as_str(), view))))
+            nav.pages {
+                @if page > 1 {
+                    a rel="prev" href=(page_link(list, filter, page - 1)) { (t.previous) }
+                }
+                @if page < pages {
+                    a rel="next" href=(page_link(list, filter, page + 1)) { (t.next) }
+                }
+            }
+        }
+    };
+    let header = signed_in_header(t, operator, csrf_token);
+    document(lang, t.orders, header, body)
+}
+
+/// One order: its fields and its transfers on chain.
+pub fn order_page(
+    lang: Lang,
+    operator: &Operator,
+    csrf_token: &str,
+    order: &ConsoleOrder,
+) -> String {
+    let t = texts(lang);
+    let view = &order.view;
+    let body = html! {
+        h1 { (t.order_no) " " (view.order_no) }
+        dl {
+            dt { "sysid" } dd { (view.sysid) }
+            dt { (t.app) } dd { (order.app_id) }
+            dt { (t.status) } dd { (view.order_status) }
+            dt { (t.amount) } dd { (view.order_amount.as_str()) " " (view.fiat) }
+            dt { (t.paying) } dd { (view.paying_amount.as_str()) " " (view.token) }
+            dt { (t.paid) } dd { (view.paid_amount.as_str()) " " (view.token) }
+            dt { (t.deposit_address) } dd { code { (view.deposit_address) } }
+            dt { (t.tx_hash) } dd { code { (view.tx_hash.as_deref().unwrap_or("-")) } }
+            dt { (t.customer) } dd { (view.customer_id) }
+            dt { (t.created) } dd { (view.created_time) }
+            dt { (t.updated) } dd { (view.updated_time) }
+        }
+        @if view.order_status == "PAYING" && may(operator.role, ConsoleAction::CancelOrder) {
+            form.action method="post" action={ (ORDERS) "/" (view.sysid) "/cancel" } {
+                (csrf_field(csrf_token))
+                button.danger type="submit" { (t.cancel_order) }
+            }
+        }
+        h2 { (t.transfers) }
+        @if order.transfers.is_empty() {
+            p { (t.no_transfers) }
+        } @else {
+            div.scroll {
+                table {
+                    thead { tr { th { (t.tx_hash) } th { (t.block) } th { (t.from) } th { (t.state) } } }
+                    tbody {
+                        @for transfer in &order.transfers {
+                            tr {
+                                td { code { (transfer.tx_hash) } }
+                                td.num { (transfer.block_number) }
+                                td { code { (transfer.from.to_checksum()) } }
+                                td { (transfer.state) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let header = signed_in_header(t, operator, csrf_token);
+    document(lang, t.orders, header, body)
+}
