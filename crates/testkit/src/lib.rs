@@ -9,6 +9,7 @@
 pub mod chain_conformance;
 pub mod chain_fake;
 pub mod faulty_rpc;
+pub mod node_tools;
 pub mod store_fixtures;
 
 use std::path::PathBuf;

@@ -22,28 +22,19 @@ use wcheckout_solana::address::{SolanaAddress, TOKEN_PROGRAM};
 use wcheckout_solana::keys::{self, Keypair};
 use wcheckout_solana::transaction::instructions::TokenPayment;
 use wcheckout_solana::transaction::{Blockhash, Message};
+use wcheckout_testkit::node_tools::{tools_available, workspace_root};
 
 /// A Token account's rent-exempt minimum, in lamports.
 const TOKEN_ACCOUNT_RENT: u64 = 2_039_280;
 const DECIMALS: u8 = 6;
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
+/// Whether node and surfpool's Surfnet are here (skipped with a message otherwise).
 fn surfnet_available() -> bool {
-    let module = workspace_root().join("node_modules/@solana/surfpool-linux-x64-gnu/package.json");
-    let node = Command::new("node").arg("--version").output().is_ok();
-    let present = node && module.exists();
-    if !present {
-        assert!(
-            std::env::var("WCHECKOUT_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "WCHECKOUT_REQUIRE_TOOLS=1 but node or {} is missing (npm ci at the workspace root)",
-            module.display()
-        );
-        eprintln!("SKIPPED: the Surfnet test needs node and node_modules/@solana (npm ci)");
-    }
-    present
+    tools_available(
+        "the Surfnet test",
+        &["@solana/surfpool-linux-x64-gnu"],
+        true,
+    )
 }
 
 /// The running node; dropping it closes the launcher's stdin, which stops the node.

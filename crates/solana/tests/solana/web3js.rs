@@ -10,13 +10,11 @@
 //! are skipped with a message, unless `WCHECKOUT_REQUIRE_TOOLS=1` (CI) makes that a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use base64::Engine;
+use rand::Rng;
 use rand::rngs::StdRng;
-use rand::{Rng, RngCore, SeedableRng};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use wcheckout_solana::address::{SolanaAddress, TOKEN_2022_PROGRAM, TOKEN_PROGRAM};
@@ -24,59 +22,26 @@ use wcheckout_solana::keys::{self, Keypair};
 use wcheckout_solana::pay_url::{TransferRequest, decimal};
 use wcheckout_solana::transaction::instructions::{self, TokenPayment};
 use wcheckout_solana::transaction::{Blockhash, Instruction, Message};
+use wcheckout_testkit::node_tools::{node_answers, replayable_rng, tools_available};
 
 const ABANDON: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon \
                        abandon abandon about";
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Whether node and web3.js are here; if not, says so (or fails under WCHECKOUT_REQUIRE_TOOLS=1).
+/// Whether node and web3.js are here (skipped with a message otherwise).
 fn web3js_available() -> bool {
-    let web3 = workspace_root().join("node_modules/@solana/web3.js/package.json");
-    let node = Command::new("node").arg("--version").output().is_ok();
-    let present = node && web3.exists();
-    if !present {
-        assert!(
-            std::env::var("WCHECKOUT_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "WCHECKOUT_REQUIRE_TOOLS=1 but node or {} is missing (npm ci at the workspace root)",
-            web3.display()
-        );
-        eprintln!("SKIPPED: the web3.js cross-check needs node and node_modules/@solana (npm ci)");
-    }
-    present
+    tools_available(
+        "the web3.js cross-check",
+        &["@solana/web3.js", "@solana/spl-token"],
+        true,
+    )
 }
 
 /// web3.js's answers to `requests`, in order.
 fn web3js(requests: &[Value]) -> Vec<Value> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/web3js-check.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .current_dir(workspace_root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node starts");
-    let input = serde_json::to_vec(requests).unwrap();
-    child.stdin.take().unwrap().write_all(&input).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "web3js-check failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let answers: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(answers.len(), requests.len());
-    answers
-}
-
-/// A random generator whose seed is printed, so that a failure can be replayed.
-fn rng() -> (StdRng, u64) {
-    let seed = rand::rngs::OsRng.next_u64();
-    eprintln!("seed {seed}");
-    (StdRng::seed_from_u64(seed), seed)
+    node_answers(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/web3js-check.mjs"),
+        requests,
+    )
 }
 
 fn random_key(rng: &mut StdRng) -> Keypair {
@@ -92,7 +57,7 @@ fn keys_match_web3js() {
     if !web3js_available() {
         return;
     }
-    let (mut rng, seed) = rng();
+    let (mut rng, seed) = replayable_rng();
     let mut requests = Vec::new();
     let mut expected = Vec::new();
     for _ in 0..10 {
@@ -141,7 +106,7 @@ fn associated_token_accounts_and_program_addresses_match_spl_token() {
     if !web3js_available() {
         return;
     }
-    let (mut rng, seed) = rng();
+    let (mut rng, seed) = replayable_rng();
     let mut requests = Vec::new();
     let mut expected = Vec::new();
     for i in 0..30 {
@@ -184,7 +149,7 @@ fn web3js_and_we_agree_on_which_texts_are_addresses() {
     if !web3js_available() {
         return;
     }
-    let (mut rng, seed) = rng();
+    let (mut rng, seed) = replayable_rng();
     let mut texts = vec![
         "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t".to_string(),
         "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed".to_string(),
@@ -327,7 +292,7 @@ fn transactions_match_web3js_byte_for_byte() {
     if !web3js_available() {
         return;
     }
-    let (mut rng, seed) = rng();
+    let (mut rng, seed) = replayable_rng();
     let cases: Vec<Case> = (0..40)
         .map(|i| {
             if i % 5 == 4 {
@@ -427,7 +392,7 @@ fn pay_urls_read_back_through_url_and_url_search_params() {
     if !web3js_available() {
         return;
     }
-    let (mut rng, seed) = rng();
+    let (mut rng, seed) = replayable_rng();
     let labels = [
         "Café & Co",
         "a+b=c?",

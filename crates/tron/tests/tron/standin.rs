@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use wcheckout_domain::money::TokenAmount;
 use wcheckout_evm::anvil::{self, Anvil, AnvilOptions, DEV_PRIVATE_KEYS};
 use wcheckout_evm::stablecoin;
+use wcheckout_testkit::node_tools::tools_available;
 use wcheckout_tron::address::TronAddress;
 use wcheckout_tron::keys::{self, PayoutKeys};
 use wcheckout_tron::node::{
@@ -31,18 +32,10 @@ const FEE_LIMIT_SUN: u64 = 30 * SUN_PER_TRX;
 /// keccak256("Transfer(address,address,uint256)").
 const TRANSFER_TOPIC: &str = "ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
 
-/// Whether node, tronweb and anvil are here; if not, says so (or fails under
-/// WCHECKOUT_REQUIRE_TOOLS=1).
-fn tools_available() -> bool {
-    let present = Standin::tools_present() && anvil::find_binary().is_ok();
-    if !present {
-        assert!(
-            std::env::var("WCHECKOUT_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "WCHECKOUT_REQUIRE_TOOLS=1 but node, node_modules/tronweb or anvil is missing (npm ci)"
-        );
-        eprintln!("SKIPPED: the TRON stand-in needs node, tronweb and anvil (npm ci)");
-    }
-    present
+/// Whether node, tronweb and anvil are here (skipped with a message otherwise).
+fn standin_available() -> bool {
+    let anvil = anvil::find_binary().is_ok();
+    tools_available("the TRON stand-in tests", &["tronweb"], anvil)
 }
 
 /// A fresh anvil with the stand-in in front, a test USDT and a hot wallet holding 1,000 USDT
@@ -216,7 +209,7 @@ fn word(address: TronAddress) -> String {
 
 #[tokio::test]
 async fn a_trc20_transfer_lands_with_its_log_and_its_fee() {
-    if !tools_available() {
+    if !standin_available() {
         return;
     }
     let chain = chain().await;
@@ -306,7 +299,7 @@ async fn a_trc20_transfer_lands_with_its_log_and_its_fee() {
 
 #[tokio::test]
 async fn the_node_refuses_expired_forged_unanchored_and_repeated_transactions() {
-    if !tools_available() {
+    if !standin_available() {
         return;
     }
     let chain = chain().await;
@@ -369,7 +362,7 @@ async fn the_node_refuses_expired_forged_unanchored_and_repeated_transactions() 
 
 #[tokio::test]
 async fn a_trx_transfer_activates_the_recipient_for_1_trx() {
-    if !tools_available() {
+    if !standin_available() {
         return;
     }
     let chain = chain().await;
@@ -412,7 +405,7 @@ async fn a_trx_transfer_activates_the_recipient_for_1_trx() {
 
 #[tokio::test]
 async fn a_reverting_call_is_mined_as_failed_and_still_pays_its_energy() {
-    if !tools_available() {
+    if !standin_available() {
         return;
     }
     let chain = chain().await;
@@ -456,7 +449,7 @@ async fn a_reverting_call_is_mined_as_failed_and_still_pays_its_energy() {
 
 #[tokio::test]
 async fn a_transaction_is_pending_until_its_block_is_mined() {
-    if !tools_available() {
+    if !standin_available() {
         return;
     }
     let chain = chain().await;

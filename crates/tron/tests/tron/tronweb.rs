@@ -7,15 +7,14 @@
 //! Without `node` or `node_modules/tronweb` (`npm ci` at the workspace root) the tests are
 //! skipped with a message, unless `WCHECKOUT_REQUIRE_TOOLS=1` (CI) makes that a failure.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use k256::ecdsa::SigningKey;
+use rand::Rng;
 use rand::rngs::StdRng;
-use rand::{Rng, RngCore, SeedableRng};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
+use wcheckout_testkit::node_tools::{node_answers, replayable_rng, tools_available};
 use wcheckout_tron::address::TronAddress;
 use wcheckout_tron::keys::{self, PayoutKeys};
 use wcheckout_tron::transaction::{Call, Header, RefBlock, SignedTransaction, UnsignedTransaction};
@@ -23,55 +22,17 @@ use wcheckout_tron::transaction::{Call, Header, RefBlock, SignedTransaction, Uns
 const ABANDON: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon \
                        abandon abandon about";
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Whether node and tronweb are here; if not, says so (or fails under WCHECKOUT_REQUIRE_TOOLS=1).
+/// Whether node and tronweb are here (skipped with a message otherwise).
 fn tronweb_available() -> bool {
-    let tronweb = workspace_root().join("node_modules/tronweb/package.json");
-    let node = Command::new("node").arg("--version").output().is_ok();
-    let present = node && tronweb.exists();
-    if !present {
-        assert!(
-            std::env::var("WCHECKOUT_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "WCHECKOUT_REQUIRE_TOOLS=1 but node or {} is missing (npm ci at the workspace root)",
-            tronweb.display()
-        );
-        eprintln!("SKIPPED: the tronweb cross-check needs node and node_modules/tronweb (npm ci)");
-    }
-    present
+    tools_available("the tronweb cross-check", &["tronweb"], true)
 }
 
 /// tronweb's answers to `requests`, in order.
 fn tronweb(requests: &[Value]) -> Vec<Value> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tronweb-check.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .current_dir(workspace_root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node starts");
-    let input = serde_json::to_vec(requests).unwrap();
-    child.stdin.take().unwrap().write_all(&input).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "tronweb-check failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let answers: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(answers.len(), requests.len());
-    answers
-}
-
-/// A random generator whose seed is printed, so that a failure can be replayed.
-fn rng() -> (StdRng, u64) {
-    let seed = rand::rngs::OsRng.next_u64();
-    eprintln!("seed {seed}");
-    (StdRng::seed_from_u64(seed), seed)
+    node_answers(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tronweb-check.mjs"),
+        requests,
+    )
 }
 
 fn address_of(key: &SigningKey) -> TronAddress {
@@ -83,7 +44,7 @@ fn addresses_of_private_keys_match_tronweb() {
     if !tronweb_available() {
         return;
     }
-    let (mut rng, seed) = rng();
+    let (mut rng, seed) = replayable_rng();
     let mut one = [0u8; 32];
     one[31] = 1;
     let mut keys = vec![SigningKey::from_slice(&one).unwrap()];
@@ -149,7 +110,7 @@ fn tronweb_and_we_agree_on_which_addresses_are_valid() {
     if !tronweb_available() {
         return;
     }
-    let (mut rng, seed) = rng();
+    let (mut rng, seed) = replayable_rng();
     let mut texts = vec![
         "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t".to_string(),
         "TEkxiTehnzSmSe2XqrBj4w32RUN966rdz8".to_string(),
@@ -358,7 +319,7 @@ fn transactions_match_tronweb_byte_for_byte() {
     if !tronweb_available() {
         return;
     }
-    let (mut rng, seed) = rng();
+    let (mut rng, seed) = replayable_rng();
     let cases: Vec<Case> = (0..24).map(|i| random_case(&mut rng, i % 3 != 2)).collect();
     let signed: Vec<SignedTransaction> = cases
         .iter()
