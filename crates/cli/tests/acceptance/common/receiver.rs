@@ -144,8 +144,11 @@ impl Receiver {
             per_event: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
         });
+        // Webhooks are POSTs. Anything else is not recorded: the tests share one process, and
+        // another test polling a port it picked (`free_port`) may reach this one once the
+        // system has handed the same port out again.
         let app = Router::new()
-            .fallback(handle)
+            .fallback(axum::routing::post(handle).fallback(not_a_delivery))
             .with_state(Arc::clone(&shared));
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -218,6 +221,10 @@ impl Receiver {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+async fn not_a_delivery() -> StatusCode {
+    StatusCode::NOT_FOUND
 }
 
 async fn handle(
