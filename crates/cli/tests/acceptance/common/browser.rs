@@ -22,12 +22,56 @@ pub struct Browser {
     profile: wcheckout_testkit::TempDir,
 }
 
+/// Longest the browser's processes may take to be gone once killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Drop for Browser {
+    /// Runs on every path, a failed assertion's unwinding included. Killing ChromeDriver does
+    /// not end the Chromium it started (re-parented to init, it goes on writing to its profile),
+    /// so every process started with this browser's profile directory, which no other has, is
+    /// killed too, until none runs; the directory is removed after this, when `profile` drops.
     fn drop(&mut self) {
-        // Ending ChromeDriver ends its browsers too.
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        let profile = self.profile.path.display().to_string();
+        let deadline = std::time::Instant::now() + STOP_TIMEOUT;
+        loop {
+            let running = processes_naming(&profile);
+            if running.is_empty() || std::time::Instant::now() >= deadline {
+                return;
+            }
+            for pid in running {
+                // Never panics: this is `Drop`. A process already gone is no matter.
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
+}
+
+/// The ids of the running processes whose command line contains `text` (zombies, which a
+/// parent may never reap here, have closed their files and are left out).
+fn processes_naming(text: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            let path = entry.path();
+            let cmdline = std::fs::read(path.join("cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+            // `pid (comm) state …`: the command name may hold spaces and parentheses.
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next());
+            state.is_some_and(|s| s != "Z") && String::from_utf8_lossy(&cmdline).contains(text)
+        })
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Whether the browser tests can run here. On a machine without Chromium they are skipped
@@ -53,13 +97,13 @@ impl Browser {
     /// Starts ChromeDriver and a headless Chromium with a `width`×`height` window.
     pub async fn start(width: u32, height: u32) -> Browser {
         let port = free_port();
+        let profile = wcheckout_testkit::TempDir::new();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let profile = wcheckout_testkit::TempDir::new();
         let mut browser = Browser {
             driver,
             base: format!("http://127.0.0.1:{port}"),
