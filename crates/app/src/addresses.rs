@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::{Address, ChainFamily};
 use wcheckout_domain::ports::{DepositAddresses, Store};
 
 use crate::error::OrInternal;
@@ -38,8 +38,8 @@ impl AddressAllocator {
         }
     }
 
-    /// The next fresh index and its address.
-    pub async fn next(&self) -> Result<(u64, EvmAddress), ServiceError> {
+    /// The next fresh index and its address on a chain of `family`.
+    pub async fn next(&self, family: ChainFamily) -> Result<(u64, Address), ServiceError> {
         let index = {
             let mut reserved = self.reserved.lock().await;
             if reserved.is_empty() {
@@ -52,14 +52,14 @@ impl AddressAllocator {
         if index > MAX_INDEX {
             return Err(ServiceError::internal("deposit address indexes exhausted"));
         }
-        let address = self.address_at(index)?;
+        let address = self.address_at(family, index)?;
         Ok((index, address))
     }
 
-    /// The address at a known index.
-    pub fn address_at(&self, index: u64) -> Result<EvmAddress, ServiceError> {
+    /// The address of `family` at a known index.
+    pub fn address_at(&self, family: ChainFamily, index: u64) -> Result<Address, ServiceError> {
         self.deriver
-            .address_at(index)
+            .address_at(family, index)
             .or_internal("deriving a deposit address")
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use std::net::IpAddr;
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::Address;
 use wcheckout_domain::ids::{AppId, IntegratorNo};
 
 use wcheckout_domain::error::ErrorCode;
@@ -150,7 +150,7 @@ impl Gateway {
             keep(self.store.orders_by_no_any_app(&no).await?);
         }
         keep(self.store.order_by_sysid(text).await?.into_iter().collect());
-        if let Ok(address) = EvmAddress::parse(text) {
+        if let Some(address) = Address::parse_any(text) {
             keep(self.store.orders_by_deposit_addresses(&[address]).await?);
         }
         keep(self.orders_paid_by_tx(text).await?);

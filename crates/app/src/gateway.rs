@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use wcheckout_domain::address::{Address, ChainFamily};
 use wcheckout_domain::order::Order;
 use wcheckout_domain::payment::{Transfer, TransferState};
 use wcheckout_domain::ports::{Clock, RateSource, Store};
@@ -80,8 +81,9 @@ pub struct Gateway {
     pub chain_health: Arc<ChainHealthBoard>,
     /// Rung after every commit that wrote webhook events, so delivery starts at once.
     pub outbox_signal: Arc<tokio::sync::Notify>,
-    /// The hot wallet (the same address on every EVM chain), which pays refunds and settlements.
-    pub hot_wallet: wcheckout_domain::address::EvmAddress,
+    /// The hot wallet of each chain family (one address serves every chain of a family),
+    /// which pays refunds and settlements and receives sweeps.
+    pub hot_wallets: HashMap<ChainFamily, Address>,
     /// Rung when payouts are queued, so they are sent at once.
     pub payout_signal: Arc<tokio::sync::Notify>,
     /// This process's limits on failed token requests.
@@ -97,6 +99,13 @@ impl Gateway {
             ServiceError::internal(format!(
                 "token {token} is no longer configured (disable tokens, never remove them)"
             ))
+        })
+    }
+
+    /// The hot wallet of a chain's family.
+    pub fn hot_wallet(&self, chain: &Chain) -> Result<Address, ServiceError> {
+        self.hot_wallets.get(&chain.family).copied().ok_or_else(|| {
+            ServiceError::internal(format!("no hot wallet for {} chains", chain.family))
         })
     }
 

@@ -192,7 +192,7 @@ impl Gateway {
                 "orderAmount: too large to pay in this token",
             )
         })?;
-        let (address_index, deposit_address) = self.addresses.next().await?;
+        let (address_index, deposit_address) = self.addresses.next(chain.family).await?;
         let now = self.clock.now();
         let order = Order {
             sysid: compose_sysid(SysidKind::Order, now, sysid_suffix()),

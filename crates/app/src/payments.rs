@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::Address;
 use wcheckout_domain::ids::{SysidKind, compose_sysid};
 use wcheckout_domain::money::TokenAmount;
 use wcheckout_domain::order::Order;
@@ -105,8 +105,8 @@ impl Gateway {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let mut addresses = batch.iter().map(|t| t.to).collect::<Vec<EvmAddress>>();
-        addresses.sort_unstable_by_key(EvmAddress::to_lower_hex);
+        let mut addresses = batch.iter().map(|t| t.to).collect::<Vec<Address>>();
+        addresses.sort_unstable_by_key(Address::storage_key);
         addresses.dedup();
         let orders = self
             .store

@@ -1,21 +1,25 @@
-//! Where money may be sent: a valid address (EIP-55 checked when mixed case) that is none of
-//! ours and no token contract, so a payout never loops back or burns funds.
+//! Where money may be sent: a valid address of the chain's family (EIP-55 checked when mixed
+//! case, base58check on TRON) that is none of ours and no token contract, so a payout never
+//! loops back or burns funds.
 
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::Address;
 use wcheckout_domain::error::Rejection;
+use wcheckout_domain::token::Chain;
 
 use crate::error::ServiceError;
 use crate::gateway::Gateway;
 
 impl Gateway {
-    /// Parses and checks a payout destination given in `field`.
+    /// Parses and checks a payout destination on `chain` given in `field`.
     pub(crate) async fn payout_address(
         &self,
+        chain: &Chain,
         field: &str,
         text: &str,
-    ) -> Result<EvmAddress, ServiceError> {
-        let address = EvmAddress::parse(text.trim()).map_err(|e| Rejection::invalid(field, e))?;
-        if address == EvmAddress::ZERO {
+    ) -> Result<Address, ServiceError> {
+        let address =
+            Address::parse(chain.family, text.trim()).map_err(|e| Rejection::invalid(field, e))?;
+        if address.account_bytes() == [0; 20] {
             return Err(Rejection::invalid(field, "must not be the zero address").into());
         }
         if self.tokens.tokens().any(|t| t.contract == address) {
@@ -25,7 +29,7 @@ impl Gateway {
             )
             .into());
         }
-        if address == self.hot_wallet {
+        if self.hot_wallets.values().any(|hot| *hot == address) {
             return Err(Rejection::invalid(field, "is this gateway's hot wallet").into());
         }
         if !self

@@ -3,7 +3,7 @@
 //! order still short); `available` what paid orders brought; `reserved` what refunds and
 //! settlements in progress will take. Abnormal amounts wait in their own account for refunds.
 
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::Address;
 use wcheckout_domain::ids::AppId;
 use wcheckout_domain::ledger::{Account, Asset, Bucket, Posting, PostingKind};
 use wcheckout_domain::money::TokenAmount;
@@ -36,7 +36,7 @@ pub fn abnormal_of(order: &Order) -> Account {
 }
 
 /// What `address` holds of `token` on `chain`.
-pub fn custody(chain: &ChainKey, address: EvmAddress, token: &TokenId) -> Account {
+pub fn custody(chain: &ChainKey, address: Address, token: &TokenId) -> Account {
     Account::Custody {
         chain: chain.clone(),
         address,
@@ -45,7 +45,7 @@ pub fn custody(chain: &ChainKey, address: EvmAddress, token: &TokenId) -> Accoun
 }
 
 /// What `address` holds of `chain`'s native coin.
-pub fn native_custody(chain: &ChainKey, address: EvmAddress) -> Account {
+pub fn native_custody(chain: &ChainKey, address: Address) -> Account {
     Account::Custody {
         chain: chain.clone(),
         address,
@@ -189,7 +189,7 @@ pub fn release(
 pub fn paid_out(
     reserved: Account,
     chain: &ChainKey,
-    hot: EvmAddress,
+    hot: Address,
     token: &TokenId,
     amount: TokenAmount,
     reference: String,
@@ -204,7 +204,7 @@ pub fn paid_out(
 }
 
 /// Gas burned by a transaction from `from`.
-pub fn fee(chain: &ChainKey, from: EvmAddress, amount: TokenAmount, reference: String) -> Posting {
+pub fn fee(chain: &ChainKey, from: Address, amount: TokenAmount, reference: String) -> Posting {
     posting(
         Account::Fees {
             chain: chain.clone(),
@@ -219,8 +219,8 @@ pub fn fee(chain: &ChainKey, from: EvmAddress, amount: TokenAmount, reference: S
 /// Tokens moved from a deposit address to the hot wallet.
 pub fn swept(
     chain: &ChainKey,
-    deposit: EvmAddress,
-    hot: EvmAddress,
+    deposit: Address,
+    hot: Address,
     token: &TokenId,
     amount: TokenAmount,
     reference: String,
@@ -237,8 +237,8 @@ pub fn swept(
 /// Gas money moved from the hot wallet to a deposit address.
 pub fn topped_up(
     chain: &ChainKey,
-    hot: EvmAddress,
-    deposit: EvmAddress,
+    hot: Address,
+    deposit: Address,
     amount: TokenAmount,
     reference: String,
 ) -> Posting {

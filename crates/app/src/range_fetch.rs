@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::Address;
 use wcheckout_domain::chain::{BlockMark, BlockRef, ChainReader, TransferLog};
 use wcheckout_domain::order::Order;
 use wcheckout_domain::payment::Transfer;
@@ -25,7 +25,7 @@ struct Fetched {
 /// Reads the logs of `from..=to` with the end-block check around them.
 async fn fetch_range(
     reader: &dyn ChainReader,
-    contracts: &[EvmAddress],
+    contracts: &[Address],
     from: u64,
     to: u64,
 ) -> Result<Fetched, WatchError> {
@@ -55,7 +55,7 @@ pub(crate) struct Matched {
 /// Reads `from..=to` and matches its logs with the orders they pay.
 pub(crate) async fn read_range(
     matcher: &TransferMatcher,
-    contracts: &[EvmAddress],
+    contracts: &[Address],
     from: u64,
     to: u64,
 ) -> Result<Matched, WatchError> {

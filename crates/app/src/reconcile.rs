@@ -2,7 +2,7 @@
 //! says. Any difference is money the ledger does not explain (a payout in flight, an operator
 //! transfer not recorded, or a bug), so it is reported, never corrected silently.
 
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::Address;
 use wcheckout_domain::chain::ChainWriter;
 use wcheckout_domain::ledger::{Account, Asset, parse_custody};
 use wcheckout_domain::payout::PayoutStatus;
@@ -43,6 +43,7 @@ impl Gateway {
         chain: &Chain,
         writer: &dyn ChainWriter,
     ) -> Result<ChainReconciliation, PayoutError> {
+        let hot_wallet = self.hot_wallet(chain)?;
         let mut accounts = self
             .store
             .ledger_accounts(&format!("custody:{}:", chain.key), true)
@@ -50,7 +51,7 @@ impl Gateway {
         for asset in self.assets_of(chain) {
             let hot = Account::Custody {
                 chain: chain.key.clone(),
-                address: self.hot_wallet,
+                address: hot_wallet,
                 asset,
             };
             if !accounts.iter().any(|(key, _)| *key == hot.key()) {
@@ -98,7 +99,7 @@ impl Gateway {
     async fn chain_balance(
         &self,
         writer: &dyn ChainWriter,
-        address: &EvmAddress,
+        address: &Address,
         asset: &Asset,
     ) -> Result<u128, PayoutError> {
         let contract = match asset {
@@ -128,7 +129,7 @@ impl Gateway {
     ) -> Result<(), PayoutError> {
         let account = Account::Custody {
             chain: chain.key.clone(),
-            address: self.hot_wallet,
+            address: self.hot_wallet(chain)?,
             asset: asset.clone(),
         };
         let mut changes = wcheckout_domain::ports::ChangeSet::default();

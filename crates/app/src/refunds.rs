@@ -262,7 +262,7 @@ impl Gateway {
             .into());
         }
         let address = match &ask.address {
-            Some(text) => self.payout_address("address", text).await?,
+            Some(text) => self.payout_address(chain, "address", text).await?,
             None => self.payer_of(&order, &source).await?,
         };
         let now = self.clock.now();
@@ -303,7 +303,7 @@ impl Gateway {
                 address,
                 &refund.token,
                 amount,
-            )
+            )?
             .queued(now),
         ));
         changes.postings.push(postings::reserve(
@@ -433,7 +433,7 @@ impl Gateway {
         &self,
         order: &Order,
         source: &Source,
-    ) -> Result<wcheckout_domain::address::EvmAddress, ServiceError> {
+    ) -> Result<wcheckout_domain::address::Address, ServiceError> {
         let payer = match source {
             Source::Abnormal(payment) => payment.payer,
             Source::Order => {

@@ -221,7 +221,7 @@ impl Gateway {
         let amount = token_amount("amount", &ask.amount, token)?;
         let destination = match &ask.destination {
             AskedDestination::Address(text) => {
-                Destination::OnChain(self.payout_address("address", text).await?)
+                Destination::OnChain(self.payout_address(chain, "address", text).await?)
             }
             AskedDestination::Bank { fiat, account } => Destination::Bank {
                 fiat: fiat.clone(),
@@ -263,7 +263,7 @@ impl Gateway {
             format!("settlement:{}", settlement.sysid),
         ));
         if approved {
-            self.queue_settlement_payout(&settlement, chain, now, &mut changes);
+            self.queue_settlement_payout(&settlement, chain, now, &mut changes)?;
         }
         let view = self.settlement_view(&settlement)?;
         changes
@@ -291,7 +291,7 @@ impl Gateway {
         chain: &Chain,
         now: Timestamp,
         changes: &mut ChangeSet,
-    ) {
+    ) -> Result<(), ServiceError> {
         if let Destination::OnChain(address) = settlement.destination {
             let draft = self.token_payout(
                 PayoutKind::Settlement,
@@ -300,11 +300,12 @@ impl Gateway {
                 address,
                 &settlement.token,
                 settlement.amount,
-            );
+            )?;
             changes
                 .payouts
                 .push(PayoutChange::Create(draft.queued(now)));
         }
+        Ok(())
     }
 
     /// The API object of a settlement.
@@ -489,7 +490,7 @@ impl Gateway {
             })?;
             let mut changes = ChangeSet::default();
             let (_, chain) = self.token_of(&settlement.token)?;
-            self.queue_settlement_payout(&after, chain, now, &mut changes);
+            self.queue_settlement_payout(&after, chain, now, &mut changes)?;
             self.settlement_changed(settlement.version, after.clone(), now, &mut changes)?;
             self.commit(changes).await?;
             Ok(after)

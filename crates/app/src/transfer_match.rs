@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::Address;
 use wcheckout_domain::chain::{BlockRef, ChainReader, TransferLog};
 use wcheckout_domain::money::TokenAmount;
 use wcheckout_domain::order::Order;
@@ -22,7 +22,7 @@ pub(crate) struct TransferMatcher {
     pub(crate) gateway: Arc<Gateway>,
     pub(crate) reader: Arc<dyn ChainReader>,
     pub(crate) chain: ChainKey,
-    pub(crate) tokens_by_contract: Arc<HashMap<EvmAddress, TokenId>>,
+    pub(crate) tokens_by_contract: Arc<HashMap<Address, TokenId>>,
 }
 
 impl TransferMatcher {
@@ -31,12 +31,12 @@ impl TransferMatcher {
         &self,
         logs: &[TransferLog],
     ) -> Result<Vec<(Transfer, Order)>, WatchError> {
-        let recipients: BTreeSet<EvmAddress> = logs.iter().map(|l| l.to).collect();
+        let recipients: BTreeSet<Address> = logs.iter().map(|l| l.to).collect();
         if recipients.is_empty() {
             return Ok(Vec::new());
         }
         let recipients = recipients.into_iter().collect::<Vec<_>>();
-        let orders: HashMap<EvmAddress, Order> = self
+        let orders: HashMap<Address, Order> = self
             .gateway
             .store
             .orders_by_deposit_addresses(&recipients)
@@ -115,7 +115,7 @@ impl TransferMatcher {
     fn paid_order<'a>(
         &self,
         log: &TransferLog,
-        orders: &'a HashMap<EvmAddress, Order>,
+        orders: &'a HashMap<Address, Order>,
     ) -> Option<&'a Order> {
         let order = orders.get(&log.to)?;
         let token = self.tokens_by_contract.get(&log.contract)?;

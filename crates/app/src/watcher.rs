@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::Address;
 use wcheckout_domain::chain::{BlockMark, BlockRef, ChainError, ChainReader};
 use wcheckout_domain::order::Order;
 use wcheckout_domain::payment::{Transfer, TransferEvent, TransferState};
@@ -96,7 +96,7 @@ pub enum Round {
 pub struct ChainWatcher {
     gateway: Arc<Gateway>,
     chain: Chain,
-    contracts: Vec<EvmAddress>,
+    contracts: Vec<Address>,
     matcher: TransferMatcher,
     reader: Arc<dyn ChainReader>,
     settings: WatcherSettings,

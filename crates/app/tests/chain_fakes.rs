@@ -9,6 +9,7 @@
 //! ledger balanced and agreeing with the chain. No node, no sleeps: seconds for the file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -23,7 +24,7 @@ use wcheckout_app::secrets::SecretBox;
 use wcheckout_app::token_limits::{LoginLimiter, TokenLimiter};
 use wcheckout_app::watcher::{ChainWatcher, Round, WatchError, WatcherSettings};
 use wcheckout_app::{Gateway, Settings};
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::{Address, ChainFamily, EvmAddress};
 use wcheckout_domain::app::App;
 use wcheckout_domain::chain::{Broadcast, ChainError, ChainWriter};
 use wcheckout_domain::ids::{AppId, IntegratorNo};
@@ -43,7 +44,7 @@ use wcheckout_testkit::chain_fake::{
 use wcheckout_testkit::{TestDatabase, fresh_postgres, fresh_sqlite};
 
 /// The token contract of `ETH_USDT` on the fake chain.
-const USDT: EvmAddress = EvmAddress::from_bytes([0x70; 20]);
+const USDT: Address = Address::Evm(EvmAddress::from_bytes([0x70; 20]));
 /// A payout transaction stuck this long is replaced.
 const REPLACE_AFTER_SECS: i64 = 60;
 
@@ -100,6 +101,7 @@ impl Bench {
         let clock = Arc::new(TestClock(AtomicI64::new(1_760_000_000_000_000)));
         let eth = Chain {
             key: ChainKey::parse("ETH").unwrap(),
+            family: ChainFamily::Evm,
             display_name: "Ethereum".into(),
             chain_id: 31337,
             finality: Finality::Confirmations(confirmations),
@@ -128,7 +130,10 @@ impl Bench {
             settings: Settings::default(),
             chain_health: Arc::new(ChainHealthBoard::new(0)),
             outbox_signal: Arc::new(tokio::sync::Notify::new()),
-            hot_wallet: fake_signer_address(Signer::HotWallet),
+            hot_wallets: HashMap::from([(
+                ChainFamily::Evm,
+                fake_signer_address(Signer::HotWallet),
+            )]),
             payout_signal: Arc::new(tokio::sync::Notify::new()),
             token_limits: TokenLimiter::default(),
             login_limits: LoginLimiter::default(),
@@ -191,12 +196,12 @@ impl Bench {
         )
     }
 
-    fn hot_wallet(&self) -> EvmAddress {
-        self.gateway.hot_wallet
+    fn hot_wallet(&self) -> Address {
+        self.gateway.hot_wallets[&ChainFamily::Evm]
     }
 
     /// An order of `amount` whole USDT; its deposit address.
-    async fn create_order(&self, no: &str, amount: u128) -> EvmAddress {
+    async fn create_order(&self, no: &str, amount: u128) -> Address {
         let body = serde_json::json!({
             "orderNo": no, "orderAmount": amount.to_string(), "customerId": "c", "token": "ETH_USDT"
         });
@@ -205,7 +210,7 @@ impl Bench {
             .create_order(&self.app, serde_json::from_value(body).unwrap(), None)
             .await
             .unwrap();
-        EvmAddress::parse(&view.deposit_address).unwrap()
+        Address::parse(ChainFamily::Evm, &view.deposit_address).unwrap()
     }
 
     async fn order(&self, no: &str) -> Order {

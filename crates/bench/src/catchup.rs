@@ -339,7 +339,7 @@ async fn create_orders(
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .context("the order just created")?;
         payables.push(Payable {
-            deposit: order.deposit_address,
+            deposit: wcheckout_evm::stablecoin::anvil_account(&order.deposit_address),
             amount: order.paying_amount,
         });
         sysids.push(order.sysid);

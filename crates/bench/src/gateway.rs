@@ -65,13 +65,15 @@ pub(crate) fn config_with_chain(
     config.chains.insert(
         "ETH".into(),
         ChainConfig {
+            family: "evm".into(),
             network: None,
             chain_id,
             display_name: None,
             rpc_urls: vec![rpc_url.to_owned()],
+            api_urls: Vec::new(),
             ws_url: Some(ws_url.to_owned()),
             confirmations: Some(1),
-            finality: "confirmations".into(),
+            finality: Some("confirmations".into()),
             enabled: true,
             explorer_tx_url: None,
             wallet_rpc_url: None,

@@ -489,7 +489,7 @@ async fn pay(config_file: Option<PathBuf>, args: PayArgs) -> anyhow::Result<()> 
         &payment.rpc_url,
         DEV_PRIVATE_KEYS[payer],
         payment.contract,
-        order.deposit_address,
+        stablecoin::anvil_account(&order.deposit_address),
         payment.amount,
     )
     .await
@@ -557,7 +557,7 @@ impl Payment {
             .with_context(|| format!("chain {} has no rpc_urls", chain.key))?;
         Ok(Payment {
             rpc_url: rpc_url.clone(),
-            contract: token.contract,
+            contract: stablecoin::anvil_account(&token.contract),
             decimals: token.decimals,
             amount: amount_to_send(order, token.decimals, amount)?,
         })
@@ -617,13 +617,14 @@ pub async fn fund_hot_wallet(
     rpc_url: &str,
 ) -> anyhow::Result<()> {
     const ONE_COIN: u128 = 1_000_000_000_000_000_000;
-    let held = stablecoin::native_balance(rpc_url, gateway.hot_wallet).await?;
+    let hot_wallet = stablecoin::anvil_account(&gateway.hot_wallet(chain)?);
+    let held = stablecoin::native_balance(rpc_url, hot_wallet).await?;
     if held >= ONE_COIN {
         return Ok(());
     }
     let amount = 10 * ONE_COIN;
     let key = wcheckout_evm::anvil::DEV_PRIVATE_KEYS[FUNDER_KEY_INDEX];
-    let tx_hash = stablecoin::send_native(rpc_url, key, gateway.hot_wallet, amount).await?;
+    let tx_hash = stablecoin::send_native(rpc_url, key, hot_wallet, amount).await?;
     let asset = wcheckout_domain::ledger::Asset::Native(chain.key.clone());
     gateway
         .record_funding(chain, asset, TokenAmount::from_base_units(amount), &tx_hash)

@@ -8,6 +8,7 @@ pub mod call;
 pub mod cli;
 pub mod config;
 pub mod devnet;
+pub mod families;
 pub mod keys;
 pub mod money;
 pub mod operators;

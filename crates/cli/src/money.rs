@@ -330,7 +330,7 @@ pub async fn settlement(config: Option<PathBuf>, command: SettlementCommand) -> 
 
 fn settlement_json(settlement: &Settlement) -> serde_json::Value {
     let destination = match &settlement.destination {
-        Destination::OnChain(address) => json!({"address": address.to_checksum()}),
+        Destination::OnChain(address) => json!({"address": address.to_string()}),
         Destination::Bank { fiat, account } => {
             json!({"fiat": fiat, "bankAccount": serde_json::from_str::<serde_json::Value>(account).unwrap_or_default()})
         }
@@ -422,7 +422,7 @@ async fn list_payouts(context: &Tools, json: bool) -> anyhow::Result<()> {
             rows.push(json!({
                 "id": payout.id, "chain": payout.chain.to_string(), "kind": payout.kind.as_str(),
                 "reference": payout.reference, "status": payout.status.as_str(),
-                "from": payout.from.to_checksum(), "to": payout.to.to_checksum(),
+                "from": payout.from.to_string(), "to": payout.to.to_string(),
                 "asset": payout.asset.to_string(), "amountBaseUnits": payout.amount.base_units().to_string(),
                 "nonce": payout.nonce, "txHash": payout.tx_hash, "note": payout.note,
             }));
@@ -440,12 +440,17 @@ async fn list_payouts(context: &Tools, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `wcheckout hot-wallet`: its address and balances on every chain.
+/// Runs `wcheckout hot-wallet`: its address in each chain family, and its balances on every
+/// chain.
 pub async fn hot_wallet(config: Option<PathBuf>) -> anyhow::Result<()> {
     let (context, store) = open(config).await?;
-    let hot = context.gateway.hot_wallet;
-    println!("hot wallet: {}", hot.to_checksum());
+    let mut families: Vec<_> = context.gateway.hot_wallets.iter().collect();
+    families.sort_by_key(|(family, _)| family.as_str());
+    for (family, address) in families {
+        println!("hot wallet ({family}): {address}");
+    }
     for access in &context.chains {
+        let hot = context.gateway.hot_wallet(&access.chain)?;
         let native = access.writer.balance(&hot, None).await;
         let native = native.map_or_else(
             |e| format!("unavailable ({e})"),

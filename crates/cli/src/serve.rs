@@ -18,6 +18,7 @@ use wcheckout_app::token_limits::{LoginLimiter, TokenLimiter};
 use wcheckout_app::watcher::{ChainWatcher, WatcherSettings};
 use wcheckout_app::webhooks::{DeliverySettings, WebhookDispatcher};
 use wcheckout_app::{Gateway, Settings};
+use wcheckout_domain::address::ChainFamily;
 use wcheckout_domain::money::Decimal;
 use wcheckout_domain::ports::{Clock, Store};
 use wcheckout_evm::reader::EvmChainReader;
@@ -41,12 +42,9 @@ pub fn build_gateway(
     let spread = Decimal::parse(&config.rates.spread_percent)
         .map_err(|e| anyhow::anyhow!("rates.spread_percent: {e}"))?;
     let rates = FixedRates::new(config.token_rates(), spread).map_err(|e| anyhow::anyhow!(e))?;
-    let deposit_keys = wcheckout_evm::keys::deposit_account(&keys.seed)?;
-    let payout_keys = wcheckout_evm::keys::payout_keys(&keys.seed)?;
-    let hot_wallet = wcheckout_evm::keys::PayoutKeys::address(&payout_keys.hot_wallet());
     let addresses = AddressAllocator::new(
         Arc::clone(&store),
-        Arc::new(deposit_keys),
+        Arc::new(crate::families::SeedDeposits::from_seed(&keys.seed)?),
         config.orders.address_block_size,
     );
     Ok(Gateway {
@@ -68,7 +66,7 @@ pub fn build_gateway(
         },
         chain_health: Arc::new(ChainHealthBoard::new(config.watcher.max_head_age_secs)),
         outbox_signal: Arc::new(tokio::sync::Notify::new()),
-        hot_wallet,
+        hot_wallets: crate::families::hot_wallets(&keys.seed)?,
         payout_signal: Arc::new(tokio::sync::Notify::new()),
         token_limits: TokenLimiter::default(),
         login_limits: LoginLimiter::default(),
@@ -180,9 +178,13 @@ pub fn chain_watchers(
                 chain_config.ws_url.as_deref(),
                 Duration::from_millis(settings.rpc_timeout_ms),
             )
-            .with_context(|| format!("chains.{}", chain.key))?;
+            .with_context(|| format!("chains.{}", chain.key))?
+            .with_family(chain.family);
             let watcher_settings = WatcherSettings {
-                max_blocks_per_scan: settings.max_blocks_per_scan,
+                max_blocks_per_scan: max_blocks_per_scan(
+                    chain.family,
+                    settings.max_blocks_per_scan,
+                ),
                 poll_interval: Duration::from_millis(settings.poll_interval_ms),
                 start_block: chain_config.start_block,
                 lease_ttl: Duration::from_secs(settings.lease_ttl_secs),
@@ -201,6 +203,18 @@ pub fn chain_watchers(
         })
         .collect()
 }
+
+/// TRON's nodes answer `eth_getLogs` for at most 5,000 blocks; wider configured scans are cut
+/// to that (the reader halves a range refused for its results as well).
+fn max_blocks_per_scan(family: ChainFamily, configured: u64) -> u64 {
+    match family {
+        ChainFamily::Tron => configured.min(TRON_MAX_LOG_BLOCKS),
+        ChainFamily::Evm => configured,
+    }
+}
+
+/// The widest `eth_getLogs` range java-tron serves by default (`maxBlockRange`).
+const TRON_MAX_LOG_BLOCKS: u64 = 5_000;
 
 /// Names this run in leases: the gateway's identity (`server.instance_id`) and this process
 /// (see `wcheckout_app::lease`).

@@ -1,7 +1,7 @@
 //! Abnormal payments: what arrived but does not match its order (over-, under- and late
 //! payment), kept for the integrator to refund, with the rules of its refundable amount.
 
-use crate::address::EvmAddress;
+use crate::address::Address;
 use crate::ids::{AppId, IntegratorNo};
 use crate::money::TokenAmount;
 use crate::order::Order;
@@ -53,7 +53,7 @@ pub struct AbnormalPayment {
     /// The transfer it comes from (`hash`).
     pub tx_hash: Option<String>,
     /// Who sent it: where a refund goes by default.
-    pub payer: Option<EvmAddress>,
+    pub payer: Option<Address>,
     /// Status.
     pub status: AbnormalStatus,
     /// Created.
@@ -144,7 +144,7 @@ pub struct AbnormalDraft {
     /// Source transfer.
     pub tx_hash: Option<String>,
     /// Sender.
-    pub payer: Option<EvmAddress>,
+    pub payer: Option<Address>,
 }
 
 impl AbnormalDraft {

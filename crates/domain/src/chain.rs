@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::address::EvmAddress;
+use crate::address::Address;
 use crate::time::Timestamp;
 
 /// A block header as the node reports it.
@@ -42,7 +42,7 @@ impl From<&BlockRef> for BlockMark {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransferLog {
     /// The token contract that emitted it.
-    pub contract: EvmAddress,
+    pub contract: Address,
     /// Transaction hash.
     pub tx_hash: String,
     /// Log index within the block.
@@ -54,9 +54,9 @@ pub struct TransferLog {
     /// Block timestamp, when the node includes it in logs (saves fetching the header).
     pub block_time: Option<Timestamp>,
     /// Sender.
-    pub from: EvmAddress,
+    pub from: Address,
     /// Recipient.
-    pub to: EvmAddress,
+    pub to: Address,
     /// Value in base units (`None` when it exceeds 128 bits, which no real payment does).
     pub value: Option<u128>,
 }
@@ -93,7 +93,7 @@ pub trait ChainReader: Send + Sync {
     /// `Transfer` logs of these contracts in `from..=to`.
     async fn transfer_logs(
         &self,
-        contracts: &[EvmAddress],
+        contracts: &[Address],
         from: u64,
         to: u64,
     ) -> Result<Vec<TransferLog>, ChainError>;
@@ -108,9 +108,9 @@ pub struct TransferTx {
     /// The sender's nonce.
     pub nonce: u64,
     /// The token contract; `None` sends the native coin.
-    pub contract: Option<EvmAddress>,
+    pub contract: Option<Address>,
     /// The recipient.
-    pub to: EvmAddress,
+    pub to: Address,
     /// Amount in base units.
     pub amount: u128,
     /// Gas limit.
@@ -167,7 +167,7 @@ pub enum Broadcast {
 #[async_trait]
 pub trait ChainWriter: Send + Sync {
     /// The address of a signer.
-    fn address_of(&self, signer: crate::payout::Signer) -> Result<EvmAddress, ChainError>;
+    fn address_of(&self, signer: crate::payout::Signer) -> Result<Address, ChainError>;
     /// Signs a transfer.
     fn sign(&self, signer: crate::payout::Signer, tx: &TransferTx) -> Result<RawTx, ChainError>;
     /// A signed transaction signed again with new fees and nothing else changed (nonce,
@@ -180,11 +180,11 @@ pub trait ChainWriter: Send + Sync {
         max_priority_fee_per_gas: u128,
     ) -> Result<RawTx, ChainError>;
     /// The nonce of `address`, counting pending transactions or only mined ones.
-    async fn nonce(&self, address: &EvmAddress, pending: bool) -> Result<u64, ChainError>;
+    async fn nonce(&self, address: &Address, pending: bool) -> Result<u64, ChainError>;
     /// Current fees.
     async fn fee_quote(&self) -> Result<FeeQuote, ChainError>;
     /// Gas a transfer from `from` needs.
-    async fn estimate_gas(&self, from: &EvmAddress, tx: &TransferTx) -> Result<u64, ChainError>;
+    async fn estimate_gas(&self, from: &Address, tx: &TransferTx) -> Result<u64, ChainError>;
     /// Sends a signed transaction.
     async fn broadcast(&self, raw: &RawTx) -> Result<Broadcast, ChainError>;
     /// The receipt of a mined transaction.
@@ -194,8 +194,8 @@ pub trait ChainWriter: Send + Sync {
     /// What `address` holds of a token (`Some(contract)`) or of the native coin.
     async fn balance(
         &self,
-        address: &EvmAddress,
-        contract: Option<&EvmAddress>,
+        address: &Address,
+        contract: Option<&Address>,
     ) -> Result<u128, ChainError>;
     /// The latest block number.
     async fn head_number(&self) -> Result<u64, ChainError>;

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::address::EvmAddress;
+use crate::address::Address;
 use crate::ids::AppId;
 use crate::money::TokenAmount;
 use crate::text_enum::text_enum;
@@ -72,7 +72,7 @@ pub enum Account {
         /// The chain.
         chain: ChainKey,
         /// The address.
-        address: EvmAddress,
+        address: Address,
         /// The asset.
         asset: Asset,
     },
@@ -110,7 +110,7 @@ impl Account {
                 address,
                 asset,
             } => {
-                format!("custody:{chain}:{}:{asset}", address.to_lower_hex())
+                format!("custody:{chain}:{}:{asset}", address.storage_key())
             }
             Account::Fees { chain } => format!("fees:{chain}:{}", Asset::Native(chain.clone())),
             Account::Operator { asset } => format!("operator:{asset}"),
@@ -157,7 +157,7 @@ pub fn parse_custody(key: &str) -> Option<Account> {
     };
     Some(Account::Custody {
         chain,
-        address: EvmAddress::parse(address).ok()?,
+        address: Address::parse_any(address)?,
         asset,
     })
 }
@@ -252,7 +252,7 @@ mod tests {
         assert!(merchant.guarded());
         let custody = Account::Custody {
             chain: chain.clone(),
-            address: EvmAddress::from_bytes([0xab; 20]),
+            address: Address::Evm(crate::address::EvmAddress::from_bytes([0xab; 20])),
             asset: Asset::Native(chain.clone()),
         };
         assert_eq!(
@@ -263,7 +263,7 @@ mod tests {
         assert_eq!(parse_custody(&custody.key()), Some(custody.clone()));
         let tokens = Account::Custody {
             chain: chain.clone(),
-            address: EvmAddress::from_bytes([0xcd; 20]),
+            address: Address::Evm(crate::address::EvmAddress::from_bytes([0xcd; 20])),
             asset: Asset::Token(token.clone()),
         };
         assert_eq!(parse_custody(&tokens.key()), Some(tokens));

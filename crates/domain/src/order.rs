@@ -1,7 +1,7 @@
 //! Checkout orders: what the integrator asked to be paid, and the one transition function that
 //! moves an order between the statuses of the W Checkout enum.
 
-use crate::address::EvmAddress;
+use crate::address::Address;
 use crate::error::{ErrorCode, Rejection};
 use crate::ids::{AppId, IntegratorNo};
 use crate::money::{Decimal, Overflow, TokenAmount};
@@ -193,7 +193,7 @@ pub struct Order {
     /// Sum of completed refunds.
     pub refunded_amount: TokenAmount,
     /// Where to pay.
-    pub deposit_address: EvmAddress,
+    pub deposit_address: Address,
     /// BIP-44 index of the deposit address.
     pub address_index: u64,
     /// Status.

@@ -153,7 +153,7 @@ pub fn monitored(order: &Order, block_time: Timestamp, window_secs: i64) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::address::EvmAddress;
+    use crate::address::Address;
     use crate::ids::{AppId, IntegratorNo};
     use crate::money::{Decimal, TokenAmount};
     use crate::token::{ChainKey, TokenId};
@@ -265,7 +265,7 @@ mod tests {
             min_accepted_amount: TokenAmount::from_base_units(tolerance_floor),
             paid_amount: TokenAmount::ZERO,
             refunded_amount: TokenAmount::ZERO,
-            deposit_address: EvmAddress::from_bytes([7; 20]),
+            deposit_address: Address::Evm(crate::address::EvmAddress::from_bytes([7; 20])),
             address_index: 0,
             status,
             tx_hash: None,
@@ -290,8 +290,8 @@ mod tests {
             block_hash: "0xb".into(),
             block_time: Timestamp::from_micros(block_time),
             token: TokenId::parse("ETH_USDT").unwrap(),
-            from: EvmAddress::from_bytes([1; 20]),
-            to: EvmAddress::from_bytes([7; 20]),
+            from: Address::Evm(crate::address::EvmAddress::from_bytes([1; 20])),
+            to: Address::Evm(crate::address::EvmAddress::from_bytes([7; 20])),
             amount: TokenAmount::from_base_units(amount),
             order_sysid: "OR1".into(),
             state: TransferState::Pending,

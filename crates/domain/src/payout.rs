@@ -2,7 +2,7 @@
 //! before anything is signed, its signed transaction is stored before it is broadcast, and it
 //! keeps one nonce for life (replacements reuse it), so no crash or retry can pay twice.
 
-use crate::address::EvmAddress;
+use crate::address::Address;
 use crate::ledger::Asset;
 use crate::money::TokenAmount;
 use crate::text_enum::text_enum;
@@ -78,9 +78,9 @@ pub struct Payout {
     /// Signing key.
     pub signer: Signer,
     /// Sending address (the signer's).
-    pub from: EvmAddress,
+    pub from: Address,
     /// Receiving address.
-    pub to: EvmAddress,
+    pub to: Address,
     /// Token or native coin.
     pub asset: Asset,
     /// Amount in base units.

@@ -1,6 +1,6 @@
 //! Refund orders: tokens sent back to a payer, and the one transition function of their status.
 
-use crate::address::EvmAddress;
+use crate::address::Address;
 use crate::ids::{AppId, IntegratorNo};
 use crate::money::TokenAmount;
 use crate::text_enum::text_enum;
@@ -103,7 +103,7 @@ pub struct Refund {
     /// Amount in base units.
     pub amount: TokenAmount,
     /// Destination.
-    pub address: EvmAddress,
+    pub address: Address,
     /// Free text from the integrator.
     pub remark: Option<String>,
     /// Status.

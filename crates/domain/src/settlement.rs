@@ -1,7 +1,7 @@
 //! Settlement orders: a merchant takes its money out, on chain or to a bank (an operator pays
 //! those), and the one transition function of their status.
 
-use crate::address::EvmAddress;
+use crate::address::Address;
 use crate::ids::{AppId, IntegratorNo};
 use crate::money::TokenAmount;
 use crate::text_enum::text_enum;
@@ -87,7 +87,7 @@ impl SettlementStatus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Destination {
     /// Tokens to an address.
-    OnChain(EvmAddress),
+    OnChain(Address),
     /// Fiat to a bank account (registered id, or details as given), paid by the operator.
     Bank {
         /// Fiat currency (`USD`).

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::address::EvmAddress;
+use crate::address::{Address, ChainFamily};
 use crate::error::{ErrorCode, Rejection};
 
 /// A configured chain's short key (`ETH`, `BSC`, ...), the prefix of its token ids.
@@ -81,14 +81,16 @@ pub enum Finality {
     Finalized,
 }
 
-/// A configured EVM chain.
+/// A configured chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chain {
     /// Short key, prefix of the chain's token ids.
     pub key: ChainKey,
+    /// How it is built (addresses, transactions).
+    pub family: ChainFamily,
     /// Name shown to payers (`Ethereum`).
     pub display_name: String,
-    /// EIP-155 chain id.
+    /// The id its node reports (EIP-155 on EVM chains; TRON's JSON-RPC `eth_chainId`).
     pub chain_id: u64,
     /// When transfers are final.
     pub finality: Finality,
@@ -105,8 +107,8 @@ pub struct Chain {
 pub struct Token {
     /// `{CHAIN}_{ASSET}`.
     pub id: TokenId,
-    /// The ERC-20 contract.
-    pub contract: EvmAddress,
+    /// The token contract (ERC-20, TRC-20), in its chain's family.
+    pub contract: Address,
     /// Decimals of the contract's base unit (6 for USDT and USDC on Ethereum).
     pub decimals: u8,
     /// Decimal places a paying amount is rounded up to (2 for stablecoins).
@@ -139,6 +141,9 @@ pub enum RegistryError {
     /// Two chains share a chain id.
     #[error("chains {0} and {1} have the same chain_id")]
     DuplicateChainId(ChainKey, ChainKey),
+    /// A token's contract is an address of another family than its chain's.
+    #[error("token {0}: its contract is not an address of its chain's family")]
+    ContractFamily(TokenId),
 }
 
 impl TokenRegistry {
@@ -160,11 +165,14 @@ impl TokenRegistry {
         let mut by_id = BTreeMap::new();
         for token in tokens {
             let chain = token.id.chain_key();
-            if !by_key.contains_key(&chain) {
+            let Some(family) = by_key.get(&chain).map(|c: &Chain| c.family) else {
                 return Err(RegistryError::UnknownChain {
                     token: token.id.clone(),
                     chain,
                 });
+            };
+            if token.contract.family() != family {
+                return Err(RegistryError::ContractFamily(token.id.clone()));
             }
             if token.payment_scale > token.decimals {
                 return Err(RegistryError::ScaleAboveDecimals(token.id.clone()));
@@ -236,6 +244,7 @@ mod tests {
     fn registry() -> TokenRegistry {
         let chain = |key: &str, id, enabled| Chain {
             key: ChainKey::parse(key).unwrap(),
+            family: ChainFamily::Evm,
             display_name: key.into(),
             chain_id: id,
             finality: Finality::Confirmations(1),
@@ -245,7 +254,7 @@ mod tests {
         };
         let token = |id: &str, enabled| Token {
             id: TokenId::parse(id).unwrap(),
-            contract: EvmAddress::ZERO,
+            contract: Address::Evm(crate::address::EvmAddress::ZERO),
             decimals: 6,
             payment_scale: 2,
             enabled,

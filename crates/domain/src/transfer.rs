@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::address::EvmAddress;
+use crate::address::Address;
 use crate::money::TokenAmount;
 use crate::text_enum::text_enum;
 use crate::time::Timestamp;
@@ -78,9 +78,9 @@ pub struct Transfer {
     /// Token (by its contract).
     pub token: TokenId,
     /// Sender: the default refund destination.
-    pub from: EvmAddress,
+    pub from: Address,
     /// Recipient: a deposit address.
-    pub to: EvmAddress,
+    pub to: Address,
     /// Amount in base units.
     pub amount: TokenAmount,
     /// The order whose deposit address received it.

@@ -416,10 +416,9 @@ mod tests {
     #[test]
     fn the_dev_accounts_come_from_the_dev_mnemonic() {
         use secrecy::SecretString;
-        use wcheckout_domain::ports::DepositAddresses;
         let keys = crate::keys::deposit_account(&SecretString::from(DEV_MNEMONIC)).unwrap();
         for (index, account) in DEV_ACCOUNTS.iter().enumerate() {
-            let derived = keys.address_at(index as u64).unwrap();
+            let derived = keys.derive(index as u64).unwrap();
             assert_eq!(derived.to_checksum(), *account);
         }
     }

@@ -11,7 +11,7 @@ use k256::elliptic_curve::sec1::ToEncodedPoint;
 use k256::{AffinePoint, FieldBytes, NonZeroScalar, ProjectivePoint};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha512;
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::{Address, ChainFamily, EvmAddress};
 use wcheckout_domain::ports::{DepositAddresses, DerivationError};
 
 /// The BIP-44 account whose external chain holds the deposit addresses.
@@ -159,7 +159,18 @@ fn address_of(point: &AffinePoint) -> EvmAddress {
 }
 
 impl DepositAddresses for DepositKeys {
-    fn address_at(&self, index: u64) -> Result<EvmAddress, DerivationError> {
+    fn address_at(&self, family: ChainFamily, index: u64) -> Result<Address, DerivationError> {
+        match family {
+            ChainFamily::Evm => self.derive(index).map(Address::Evm),
+            other @ ChainFamily::Tron => Err(DerivationError::Family(other)),
+        }
+    }
+}
+
+impl DepositKeys {
+    /// The address at `index` of this account, in EVM form (other secp256k1 families print
+    /// the same 20 bytes their own way).
+    pub fn derive(&self, index: u64) -> Result<EvmAddress, DerivationError> {
         let child_index = u32::try_from(index)
             .ok()
             .filter(|i| *i < (1 << 31))
@@ -196,10 +207,7 @@ mod tests {
             "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
         ];
         for (index, address) in expected.iter().enumerate() {
-            assert_eq!(
-                keys.address_at(index as u64).unwrap().to_checksum(),
-                *address
-            );
+            assert_eq!(keys.derive(index as u64).unwrap().to_checksum(), *address);
         }
     }
 
@@ -219,12 +227,12 @@ mod tests {
                     .unwrap();
                 let key: &VerifyingKey = child.as_ref();
                 assert_eq!(
-                    keys.address_at(index).unwrap(),
+                    keys.derive(index).unwrap(),
                     address_of(key.as_affine()),
                     "index {index}"
                 );
             }
-            assert!(keys.address_at(1 << 31).is_err());
+            assert!(keys.derive(1 << 31).is_err());
         }
     }
 
@@ -235,14 +243,11 @@ mod tests {
         let deposits = deposit_account(&phrase).unwrap();
         for index in [0u64, 7, 1000] {
             let key = keys.deposit(index).unwrap();
-            assert_eq!(
-                PayoutKeys::address(&key),
-                deposits.address_at(index).unwrap()
-            );
+            assert_eq!(PayoutKeys::address(&key), deposits.derive(index).unwrap());
         }
         let hot = PayoutKeys::address(&keys.hot_wallet());
         assert!(
-            (0..20).all(|i| deposits.address_at(i).unwrap() != hot),
+            (0..20).all(|i| deposits.derive(i).unwrap() != hot),
             "the hot wallet is not a deposit address"
         );
     }
@@ -255,7 +260,7 @@ mod tests {
             SeedError::InvalidMnemonic
         );
         let keys = deposit_account(&SecretString::from(ANVIL)).unwrap();
-        assert!(keys.address_at(1 << 31).is_err());
+        assert!(keys.derive(1 << 31).is_err());
         let fresh = generate_mnemonic();
         assert_eq!(fresh.expose_secret().split(' ').count(), 24);
         assert!(deposit_account(&fresh).is_ok());

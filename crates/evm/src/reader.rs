@@ -16,7 +16,7 @@ use futures::StreamExt;
 use futures::future::{Either, select};
 use serde::Deserialize;
 use tokio::sync::Notify;
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::{Address as ChainAddress, ChainFamily};
 use wcheckout_domain::chain::{BlockRef, ChainError, ChainReader, FinalityTag, TransferLog};
 use wcheckout_domain::time::Timestamp;
 
@@ -65,6 +65,9 @@ pub struct EvmChainReader {
     /// When set, a call not answered after this long is sent once more (see `attempt`).
     hedge_after: Option<Duration>,
     new_heads: Option<NewHeads>,
+    /// The family its addresses are printed in: EVM, or TRON, whose node serves the same
+    /// JSON-RPC reads.
+    family: ChainFamily,
 }
 
 /// The `newHeads` follower of a reader: its wake-ups, and its task, which ends with the reader
@@ -80,12 +83,13 @@ impl Drop for NewHeads {
     }
 }
 
-fn to_domain(address: Address) -> EvmAddress {
-    EvmAddress::from_bytes(address.into_array())
+/// A 20-byte address of the chain's family (TRON's JSON-RPC reports its accounts' 20 bytes).
+fn to_domain(family: ChainFamily, address: Address) -> ChainAddress {
+    ChainAddress::from_account_bytes(family, address.into_array())
 }
 
-fn to_alloy(address: &EvmAddress) -> Address {
-    Address::from(*address.as_bytes())
+fn to_alloy(address: &ChainAddress) -> Address {
+    Address::from(address.account_bytes())
 }
 
 impl EvmChainReader {
@@ -125,6 +129,7 @@ impl EvmChainReader {
             backoff: Duration::ZERO,
             hedge_after: None,
             new_heads,
+            family: ChainFamily::Evm,
         })
     }
 
@@ -144,6 +149,14 @@ impl EvmChainReader {
     #[must_use]
     pub fn with_hedge(mut self, after: Duration) -> EvmChainReader {
         self.hedge_after = Some(after);
+        self
+    }
+
+    /// Prints addresses in `family`'s form: a TRON node's JSON-RPC is read like an EVM node's,
+    /// and its 20-byte accounts are TRON addresses.
+    #[must_use]
+    pub fn with_family(mut self, family: ChainFamily) -> EvmChainReader {
+        self.family = family;
         self
     }
 
@@ -234,7 +247,7 @@ impl EvmChainReader {
     }
 }
 
-fn decode_transfer(log: &Log) -> Option<TransferLog> {
+fn decode_transfer(family: ChainFamily, log: &Log) -> Option<TransferLog> {
     let topics = log.topics();
     // ERC-20 Transfer has exactly three topics; ERC-721's has four.
     if topics.len() != 3 || topics[0] != TRANSFER_TOPIC {
@@ -243,7 +256,7 @@ fn decode_transfer(log: &Log) -> Option<TransferLog> {
     let data = &log.data().data;
     let value = (data.len() == 32).then(|| U256::from_be_slice(data))?;
     Some(TransferLog {
-        contract: to_domain(log.address()),
+        contract: to_domain(family, log.address()),
         tx_hash: format!("{:#x}", log.transaction_hash?),
         log_index: log.log_index?,
         block_number: log.block_number?,
@@ -252,8 +265,8 @@ fn decode_transfer(log: &Log) -> Option<TransferLog> {
             .block_timestamp
             .and_then(|s| i64::try_from(s).ok())
             .map(|s| Timestamp::from_micros(s.saturating_mul(1_000_000))),
-        from: to_domain(Address::from_word(topics[1])),
-        to: to_domain(Address::from_word(topics[2])),
+        from: to_domain(family, Address::from_word(topics[1])),
+        to: to_domain(family, Address::from_word(topics[2])),
         value: u128::try_from(value).ok(),
     })
 }
@@ -301,7 +314,59 @@ impl ChainReader for EvmChainReader {
 
     async fn transfer_logs(
         &self,
-        contracts: &[EvmAddress],
+        contracts: &[ChainAddress],
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<TransferLog>, ChainError> {
+        let mut ranges = vec![(from, to)];
+        let mut logs = Vec::new();
+        // Nodes cap a log query (TRON: 5,000 blocks and 10,000 results; hosted Ethereum
+        // endpoints similarly): a range refused for its size is read in halves, in order.
+        while let Some((from, to)) = ranges.pop() {
+            match self.transfer_logs_of_range(contracts, from, to).await {
+                Ok(found) => logs.extend(found),
+                Err(error) if from < to && is_size_refusal(&error) => {
+                    let middle = from + (to - from) / 2;
+                    ranges.push((middle + 1, to));
+                    ranges.push((from, middle));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(logs)
+    }
+
+    async fn wait_for_new_head(&self, max_wait: Duration) {
+        match &self.new_heads {
+            Some(heads) => {
+                let _ = tokio::time::timeout(max_wait, heads.wake.notified()).await;
+            }
+            None => tokio::time::sleep(max_wait).await,
+        }
+    }
+}
+
+/// Whether a node refused a log query for its size (blocks or results), not for a fault:
+/// java-tron says `exceed max block range: 5000` and `query returned more than 10000 results`,
+/// geth and most providers the latter or a `block range` / `response size` complaint.
+fn is_size_refusal(error: &ChainError) -> bool {
+    let text = error.to_string().to_ascii_lowercase();
+    [
+        "exceed max block range",
+        "query returned more than",
+        "block range",
+        "response size",
+        "too many results",
+    ]
+    .iter()
+    .any(|phrase| text.contains(phrase))
+}
+
+impl EvmChainReader {
+    /// One `eth_getLogs` of the `Transfer` logs of `contracts` in `from..=to`.
+    async fn transfer_logs_of_range(
+        &self,
+        contracts: &[ChainAddress],
         from: u64,
         to: u64,
     ) -> Result<Vec<TransferLog>, ChainError> {
@@ -326,17 +391,8 @@ impl ChainReader for EvmChainReader {
         Ok(logs
             .iter()
             .filter(|log| !log.removed)
-            .filter_map(decode_transfer)
+            .filter_map(|log| decode_transfer(self.family, log))
             .collect())
-    }
-
-    async fn wait_for_new_head(&self, max_wait: Duration) {
-        match &self.new_heads {
-            Some(heads) => {
-                let _ = tokio::time::timeout(max_wait, heads.wake.notified()).await;
-            }
-            None => tokio::time::sleep(max_wait).await,
-        }
     }
 }
 
@@ -423,4 +479,32 @@ fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
         next = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_refusals_are_told_from_faults() {
+        for refusal in [
+            "eth_getLogs: server returned an error response: error code -32602: exceed max block range: 5000",
+            "eth_getLogs: server returned an error response: error code -32005: query returned more than 10000 results",
+            "eth_getLogs: Log response size exceeded",
+        ] {
+            assert!(
+                is_size_refusal(&ChainError::Unavailable(refusal.into())),
+                "{refusal}"
+            );
+        }
+        for fault in [
+            "eth_getLogs: timed out after 10s",
+            "eth_getLogs: error sending request: connection refused",
+        ] {
+            assert!(
+                !is_size_refusal(&ChainError::Unavailable(fault.into())),
+                "{fault}"
+            );
+        }
+    }
 }

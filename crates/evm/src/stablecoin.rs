@@ -181,6 +181,12 @@ pub async fn send_native(
     Ok(hash_text(receipt.transaction_hash))
 }
 
+/// The anvil account of an address of any secp256k1 family: the devnet's chains, TRON's
+/// stand-in included, all run on anvil, where an address is its 20 account bytes.
+pub fn anvil_account(address: &wcheckout_domain::address::Address) -> EvmAddress {
+    EvmAddress::from_bytes(address.account_bytes())
+}
+
 /// What `owner` holds of the chain's coin, wei.
 pub async fn native_balance(rpc_url: &str, owner: EvmAddress) -> Result<u128, StablecoinError> {
     let provider = read_provider(rpc_url)?;

@@ -9,7 +9,7 @@ use alloy::providers::Provider;
 use alloy::rpc::types::{TransactionInput, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use async_trait::async_trait;
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::{Address as ChainAddress, EvmAddress};
 use wcheckout_domain::chain::{
     Broadcast, ChainError, ChainWriter, FeeQuote, RawTx, Receipt, TransferTx,
 };
@@ -25,16 +25,16 @@ pub struct EvmChainWriter {
     chain_id: u64,
 }
 
-fn to_alloy(address: &EvmAddress) -> Address {
-    Address::from(*address.as_bytes())
+fn to_alloy(address: &ChainAddress) -> Address {
+    Address::from(address.account_bytes())
 }
 
 /// `transfer(address,uint256)` calldata.
-fn transfer_call(to: &EvmAddress, amount: u128) -> Vec<u8> {
+fn transfer_call(to: &ChainAddress, amount: u128) -> Vec<u8> {
     let mut data = Vec::with_capacity(68);
     data.extend_from_slice(&[0xa9, 0x05, 0x9c, 0xbb]);
     data.extend_from_slice(&[0u8; 12]);
-    data.extend_from_slice(to.as_bytes());
+    data.extend_from_slice(&to.account_bytes());
     data.extend_from_slice(&U256::from(amount).to_be_bytes::<32>());
     data
 }
@@ -107,10 +107,10 @@ impl EvmChainWriter {
 
 #[async_trait]
 impl ChainWriter for EvmChainWriter {
-    fn address_of(&self, signer: Signer) -> Result<EvmAddress, ChainError> {
-        Ok(EvmAddress::from_bytes(
+    fn address_of(&self, signer: Signer) -> Result<ChainAddress, ChainError> {
+        Ok(ChainAddress::Evm(EvmAddress::from_bytes(
             self.signer(signer)?.address().into_array(),
-        ))
+        )))
     }
 
     fn sign(&self, signer: Signer, tx: &TransferTx) -> Result<RawTx, ChainError> {
@@ -151,7 +151,7 @@ impl ChainWriter for EvmChainWriter {
         self.signed(signer, unsigned)
     }
 
-    async fn nonce(&self, address: &EvmAddress, pending: bool) -> Result<u64, ChainError> {
+    async fn nonce(&self, address: &ChainAddress, pending: bool) -> Result<u64, ChainError> {
         let address = to_alloy(address);
         self.reader
             .call("eth_getTransactionCount", |provider, _| async move {
@@ -187,7 +187,7 @@ impl ChainWriter for EvmChainWriter {
             .await
     }
 
-    async fn estimate_gas(&self, from: &EvmAddress, tx: &TransferTx) -> Result<u64, ChainError> {
+    async fn estimate_gas(&self, from: &ChainAddress, tx: &TransferTx) -> Result<u64, ChainError> {
         let (to, value, input) = call_of(tx);
         let request = TransactionRequest::default()
             .from(to_alloy(from))
@@ -267,8 +267,8 @@ impl ChainWriter for EvmChainWriter {
 
     async fn balance(
         &self,
-        address: &EvmAddress,
-        contract: Option<&EvmAddress>,
+        address: &ChainAddress,
+        contract: Option<&ChainAddress>,
     ) -> Result<u128, ChainError> {
         let owner = to_alloy(address);
         let value = match contract {
@@ -282,7 +282,7 @@ impl ChainWriter for EvmChainWriter {
             Some(contract) => {
                 let mut data = vec![0x70, 0xa0, 0x82, 0x31];
                 data.extend_from_slice(&[0u8; 12]);
-                data.extend_from_slice(address.as_bytes());
+                data.extend_from_slice(&address.account_bytes());
                 let request = TransactionRequest::default()
                     .to(to_alloy(contract))
                     .input(TransactionInput::new(Bytes::from(data)));
@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn transfer_calldata_layout() {
-        let to = EvmAddress::from_bytes([0x11; 20]);
+        let to = ChainAddress::Evm(EvmAddress::from_bytes([0x11; 20]));
         let data = transfer_call(&to, 1_500_000);
         assert_eq!(data.len(), 68);
         assert_eq!(&data[..4], &[0xa9, 0x05, 0x9c, 0xbb]);

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use sqlx::Row;
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::Address;
 use wcheckout_domain::chain::BlockMark;
 use wcheckout_domain::ids::AppId;
 use wcheckout_domain::order::Order;
@@ -174,7 +174,7 @@ impl ChainStore for SqlStore {
 
     async fn orders_by_deposit_addresses(
         &self,
-        addresses: &[EvmAddress],
+        addresses: &[Address],
     ) -> Result<Vec<Order>, StoreError> {
         // The addresses travel as one comma-separated parameter (hex digits only, nothing to
         // escape), unpacked by the engine: one statement per few thousand addresses instead of
@@ -191,7 +191,7 @@ impl ChainStore for SqlStore {
         for chunk in addresses.chunks(ADDRESSES_PER_LOOKUP) {
             let list = chunk
                 .iter()
-                .map(EvmAddress::to_lower_hex)
+                .map(Address::storage_key)
                 .collect::<Vec<_>>()
                 .join(",");
             let rows = sqlx::query(&sql)

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::Address;
 use wcheckout_domain::ids::{AppId, IntegratorNo};
 use wcheckout_domain::ledger::Totals;
 use wcheckout_domain::payment::AbnormalPayment;
@@ -264,11 +264,11 @@ impl MoneyStore for SqlStore {
     async fn next_nonce(
         &self,
         chain: &ChainKey,
-        address: &EvmAddress,
+        address: &Address,
     ) -> Result<Option<u64>, StoreError> {
         let row = sqlx::query("select next_nonce from nonces where chain = $1 and address = $2")
             .bind(chain.as_str())
-            .bind(address.to_lower_hex())
+            .bind(address.storage_key())
             .fetch_optional(&self.writer)
             .await
             .map_err(store_error)?;

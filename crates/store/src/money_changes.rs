@@ -85,7 +85,7 @@ impl SqlStore {
             .bind(abnormal)
             .bind(refund.token.as_str())
             .bind(refund.amount.to_string())
-            .bind(refund.address.to_lower_hex())
+            .bind(refund.address.storage_key())
             .bind(refund.remark.as_deref())
             .bind(refund.status.as_str())
             .bind(refund.tx_hash.as_deref())
@@ -141,7 +141,7 @@ impl SqlStore {
         settlement: &Settlement,
     ) -> Result<(), CommitError> {
         let (address, fiat, bank) = match &settlement.destination {
-            Destination::OnChain(address) => (Some(address.to_lower_hex()), None, None),
+            Destination::OnChain(address) => (Some(address.storage_key()), None, None),
             Destination::Bank { fiat, account } => {
                 (None, Some(fiat.as_str()), Some(account.as_str()))
             }
@@ -228,8 +228,8 @@ impl SqlStore {
             .bind(payout.kind.as_str())
             .bind(payout.reference.as_str())
             .bind(signer_text(payout.signer))
-            .bind(payout.from.to_lower_hex())
-            .bind(payout.to.to_lower_hex())
+            .bind(payout.from.storage_key())
+            .bind(payout.to.storage_key())
             .bind(asset_text(&payout.asset))
             .bind(payout.amount.to_string())
             .bind(payout.status.as_str())
@@ -276,7 +276,7 @@ impl SqlStore {
         tx: &mut Tx,
         taken: &NonceTaken,
     ) -> Result<(), CommitError> {
-        let address = taken.address.to_lower_hex();
+        let address = taken.address.storage_key();
         let next = to_i64(taken.nonce.saturating_add(1))?;
         let inserted = sqlx::query(
             "insert into nonces (chain, address, next_nonce) values ($1, $2, $3) \

@@ -1,7 +1,7 @@
 //! Rows of refunds, settlements, payouts and signed transactions.
 
 use sqlx::any::AnyRow;
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::Address;
 use wcheckout_domain::ids::{AppId, IntegratorNo};
 use wcheckout_domain::ledger::Asset;
 use wcheckout_domain::payout::{Payout, PayoutKind, PayoutStatus, SignedTx, Signer};
@@ -25,8 +25,8 @@ fn parsed<T>(
     parse(&value).ok_or_else(|| corrupt(column, &value))
 }
 
-fn address(row: &AnyRow, column: &str) -> Result<EvmAddress, StoreError> {
-    parsed(row, column, |a| EvmAddress::parse(a).ok())
+fn address(row: &AnyRow, column: &str) -> Result<Address, StoreError> {
+    parsed(row, column, Address::parse_any)
 }
 
 fn unsigned(row: &AnyRow, column: &str) -> Result<u64, StoreError> {
@@ -72,9 +72,9 @@ pub(crate) const SETTLEMENT_COLUMNS: &str = "sysid, app_id, settlement_order_no,
 
 pub(crate) fn settlement_from_row(row: &AnyRow) -> Result<Settlement, StoreError> {
     let destination = match opt_text(row, "address")? {
-        Some(text) => {
-            Destination::OnChain(EvmAddress::parse(&text).map_err(|_| corrupt("address", &text))?)
-        }
+        Some(text) => Destination::OnChain(
+            Address::parse_any(&text).ok_or_else(|| corrupt("address", &text))?,
+        ),
         None => Destination::Bank {
             fiat: opt_text(row, "fiat")?.unwrap_or_default(),
             account: opt_text(row, "bank_account")?.unwrap_or_default(),

@@ -144,7 +144,7 @@ impl OrderInserts {
                 .bind(order.min_accepted_amount.to_string())
                 .bind(order.paid_amount.to_string())
                 .bind(order.refunded_amount.to_string())
-                .bind(order.deposit_address.to_lower_hex())
+                .bind(order.deposit_address.storage_key())
                 .bind(to_i64(order.address_index)?)
                 .bind(order.status.as_str())
                 .bind(order.tx_hash.as_deref())
@@ -178,7 +178,7 @@ async fn existing_order(conn: &mut AnyConnection, order: &Order) -> Result<Order
 #[cfg(test)]
 mod tests {
     use sqlx::{Connection, Executor};
-    use wcheckout_domain::address::EvmAddress;
+    use wcheckout_domain::address::Address;
     use wcheckout_domain::ids::{AppId, IntegratorNo};
     use wcheckout_domain::money::{Decimal, TokenAmount};
     use wcheckout_domain::order::OrderStatus;
@@ -203,7 +203,7 @@ mod tests {
             min_accepted_amount: TokenAmount::from_base_units(1_000_000),
             paid_amount: TokenAmount::ZERO,
             refunded_amount: TokenAmount::ZERO,
-            deposit_address: EvmAddress::parse(&format!("0x{index:040x}")).unwrap(),
+            deposit_address: Address::parse_any(&format!("0x{index:040x}")).unwrap(),
             address_index: index,
             status: OrderStatus::Paying,
             tx_hash: None,

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::Address;
 use wcheckout_domain::app::{App, Branding, IpNetwork, UnderpaymentTolerance};
 use wcheckout_domain::ids::{AppId, IntegratorNo};
 use wcheckout_domain::money::{Decimal, TokenAmount};
@@ -131,7 +131,7 @@ pub(crate) fn order_from_row(row: &AnyRow) -> Result<Order, StoreError> {
         min_accepted_amount: amount(row, "min_accepted_amount")?,
         paid_amount: amount(row, "paid_amount")?,
         refunded_amount: amount(row, "refunded_amount")?,
-        deposit_address: parsed(row, "deposit_address", |a| EvmAddress::parse(a).ok())?,
+        deposit_address: parsed(row, "deposit_address", Address::parse_any)?,
         address_index: u64::try_from(address_index)
             .map_err(|_| corrupt("address_index", &address_index.to_string()))?,
         status: parsed(row, "status", OrderStatus::parse)?,
@@ -158,8 +158,8 @@ fn unsigned(row: &AnyRow, column: &str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| corrupt(column, &value.to_string()))
 }
 
-fn address(row: &AnyRow, column: &str) -> Result<EvmAddress, StoreError> {
-    parsed(row, column, |a| EvmAddress::parse(a).ok())
+fn address(row: &AnyRow, column: &str) -> Result<Address, StoreError> {
+    parsed(row, column, Address::parse_any)
 }
 
 /// Columns of `chain_transfers`.
@@ -193,7 +193,9 @@ pub(crate) const ABNORMAL_COLUMNS: &str = "abnormal_payment_no, app_id, order_sy
 pub(crate) fn abnormal_from_row(row: &AnyRow) -> Result<AbnormalPayment, StoreError> {
     let payer = opt_text(row, "payer_address")?;
     let payer = match payer {
-        Some(text) => Some(EvmAddress::parse(&text).map_err(|_| corrupt("payer_address", &text))?),
+        Some(text) => {
+            Some(Address::parse_any(&text).ok_or_else(|| corrupt("payer_address", &text))?)
+        }
         None => None,
     };
     Ok(AbnormalPayment {

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::{Address, EvmAddress};
 use wcheckout_domain::chain::{
     BlockRef, Broadcast, ChainReader, ChainWriter, FinalityTag, RawTx, Receipt, TransferLog,
     TransferTx,
@@ -37,27 +37,27 @@ pub trait ChainHarness: Send + Sync {
     /// The adapter's writer.
     fn writer(&self) -> &dyn ChainWriter;
     /// Two token contracts on the chain.
-    fn tokens(&self) -> (EvmAddress, EvmAddress);
+    fn tokens(&self) -> (Address, Address);
     /// Produces `count` blocks (holding whatever the node has pending).
     async fn mine(&self, count: u64);
     /// A transfer of `amount` base units of `token` to `to` from a payer that is not ours,
     /// mined when this returns; its transaction hash.
-    async fn pay(&self, token: EvmAddress, to: EvmAddress, amount: u128) -> String;
+    async fn pay(&self, token: Address, to: Address, amount: u128) -> String;
     /// Replaces the last `depth` blocks by as many new ones without their transactions.
     async fn reorg(&self, depth: u64);
     /// Adds `amount` of `token` (`None`: the chain's coin) to what `holder` has.
-    async fn fund(&self, holder: EvmAddress, token: Option<EvmAddress>, amount: u128);
+    async fn fund(&self, holder: Address, token: Option<Address>, amount: u128);
     /// Whether the node mines each transaction it accepts at once (the default) or only when
     /// told to ([`ChainHarness::mine`]).
     async fn set_automine(&self, on: bool);
 }
 
 /// A recipient that is neither ours nor the payer's.
-fn stranger(n: u8) -> EvmAddress {
+fn stranger(n: u8) -> Address {
     let mut bytes = [0x5a; 20];
     bytes[0] = 0x11;
     bytes[19] = n;
-    EvmAddress::from_bytes(bytes)
+    Address::Evm(EvmAddress::from_bytes(bytes))
 }
 
 async fn head(chain: &dyn ChainHarness) -> BlockRef {
@@ -70,7 +70,7 @@ async fn blocks_by_height(chain: &dyn ChainHarness, heights: &[u64]) -> HashMap<
     blocks.into_iter().map(|b| (b.number, b)).collect()
 }
 
-async fn token_balance(chain: &dyn ChainHarness, holder: EvmAddress, token: EvmAddress) -> u128 {
+async fn token_balance(chain: &dyn ChainHarness, holder: Address, token: Address) -> u128 {
     chain
         .writer()
         .balance(&holder, Some(&token))
@@ -78,7 +78,7 @@ async fn token_balance(chain: &dyn ChainHarness, holder: EvmAddress, token: EvmA
         .expect("token balance")
 }
 
-async fn coin_balance(chain: &dyn ChainHarness, holder: EvmAddress) -> u128 {
+async fn coin_balance(chain: &dyn ChainHarness, holder: Address) -> u128 {
     chain
         .writer()
         .balance(&holder, None)
@@ -87,7 +87,7 @@ async fn coin_balance(chain: &dyn ChainHarness, holder: EvmAddress) -> u128 {
 }
 
 /// Our hot wallet, with coin for gas and `tokens` of the first token.
-async fn funded_sender(chain: &dyn ChainHarness, tokens: u128) -> EvmAddress {
+async fn funded_sender(chain: &dyn ChainHarness, tokens: u128) -> Address {
     let sender = chain
         .writer()
         .address_of(Signer::HotWallet)
@@ -102,8 +102,8 @@ async fn funded_sender(chain: &dyn ChainHarness, tokens: u128) -> EvmAddress {
 /// A token transfer from `sender` at its next nonce, fees from the node's quote.
 async fn transfer(
     chain: &dyn ChainHarness,
-    sender: EvmAddress,
-    to: EvmAddress,
+    sender: Address,
+    to: Address,
     amount: u128,
 ) -> TransferTx {
     let writer = chain.writer();
@@ -124,7 +124,7 @@ async fn transfer(
 }
 
 /// The gas limit our payout engine would give `tx`: the node's estimate and a fifth more.
-async fn gas_limit(chain: &dyn ChainHarness, sender: EvmAddress, tx: &TransferTx) -> u64 {
+async fn gas_limit(chain: &dyn ChainHarness, sender: Address, tx: &TransferTx) -> u64 {
     let estimate = chain
         .writer()
         .estimate_gas(&sender, tx)
@@ -144,7 +144,7 @@ async fn receipt(chain: &dyn ChainHarness, tx_hash: &str) -> Option<Receipt> {
 
 async fn logs(
     chain: &dyn ChainHarness,
-    contracts: &[EvmAddress],
+    contracts: &[Address],
     from: u64,
     to: u64,
 ) -> Vec<TransferLog> {
@@ -573,7 +573,7 @@ macro_rules! chain_conformance_suite {
 pub struct FakeHarness {
     /// The chain.
     pub chain: crate::chain_fake::FakeChain,
-    tokens: (EvmAddress, EvmAddress),
+    tokens: (Address, Address),
 }
 
 impl FakeHarness {
@@ -585,8 +585,8 @@ impl FakeHarness {
         chain.set_tag(FinalityTag::Finalized, crate::chain_fake::TagRule::Depth(4));
         chain.mine(5);
         let tokens = (
-            EvmAddress::from_bytes([0x70; 20]),
-            EvmAddress::from_bytes([0x71; 20]),
+            Address::Evm(EvmAddress::from_bytes([0x70; 20])),
+            Address::Evm(EvmAddress::from_bytes([0x71; 20])),
         );
         FakeHarness { chain, tokens }
     }
@@ -602,7 +602,7 @@ impl ChainHarness for FakeHarness {
         &self.chain
     }
 
-    fn tokens(&self) -> (EvmAddress, EvmAddress) {
+    fn tokens(&self) -> (Address, Address) {
         self.tokens
     }
 
@@ -610,7 +610,7 @@ impl ChainHarness for FakeHarness {
         self.chain.mine(count);
     }
 
-    async fn pay(&self, token: EvmAddress, to: EvmAddress, amount: u128) -> String {
+    async fn pay(&self, token: Address, to: Address, amount: u128) -> String {
         self.chain.pay(token, to, amount)
     }
 
@@ -618,7 +618,7 @@ impl ChainHarness for FakeHarness {
         self.chain.reorg(depth);
     }
 
-    async fn fund(&self, holder: EvmAddress, token: Option<EvmAddress>, amount: u128) {
+    async fn fund(&self, holder: Address, token: Option<Address>, amount: u128) {
         self.chain.fund(holder, token, amount);
     }
 

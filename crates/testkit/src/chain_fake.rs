@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sha3::{Digest, Keccak256};
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::{Address, ChainFamily, EvmAddress};
 use wcheckout_domain::chain::{
     BlockRef, Broadcast, ChainError, ChainReader, ChainWriter, FeeQuote, FinalityTag, RawTx,
     Receipt, TransferLog, TransferTx,
@@ -59,7 +59,7 @@ pub const DEFAULT_BLOCK_INTERVAL_SECS: i64 = 12;
 
 /// The payer that is not ours: its payments arrive through [`FakeChain::pay`], and its own
 /// balances are not tracked (it can pay any amount of any token).
-pub const PAYER: EvmAddress = EvmAddress::from_bytes([0xfa; 20]);
+pub const PAYER: Address = Address::Evm(EvmAddress::from_bytes([0xfa; 20]));
 
 /// What happens to a transaction the node accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,11 +91,11 @@ pub enum TagRule {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Payment {
     /// The token contract.
-    pub contract: EvmAddress,
+    pub contract: Address,
     /// The sender (default [`PAYER`]).
-    pub from: EvmAddress,
+    pub from: Address,
     /// The recipient.
-    pub to: EvmAddress,
+    pub to: Address,
     /// Base units.
     pub amount: u128,
     /// The transaction hash; `None` makes a new one. Giving the hash of a payment abandoned by a
@@ -105,7 +105,7 @@ pub struct Payment {
 
 impl Payment {
     /// `amount` of `contract` from [`PAYER`] to `to`, as a new transaction.
-    pub fn new(contract: EvmAddress, to: EvmAddress, amount: u128) -> Payment {
+    pub fn new(contract: Address, to: Address, amount: u128) -> Payment {
         Payment {
             contract,
             from: PAYER,
@@ -125,7 +125,7 @@ impl Payment {
 
 /// The address the fake writer signs for as `signer`: the hot wallet and each deposit index
 /// have a fixed address of their own.
-pub fn fake_signer_address(signer: Signer) -> EvmAddress {
+pub fn fake_signer_address(signer: Signer) -> Address {
     let seed = match signer {
         Signer::HotWallet => "wcheckout-fake-key:hot-wallet".to_owned(),
         Signer::Deposit(index) => format!("wcheckout-fake-key:deposit:{index}"),
@@ -133,7 +133,7 @@ pub fn fake_signer_address(signer: Signer) -> EvmAddress {
     let digest = Keccak256::digest(seed.as_bytes());
     let mut bytes = [0u8; 20];
     bytes.copy_from_slice(&digest[12..]);
-    EvmAddress::from_bytes(bytes)
+    Address::Evm(EvmAddress::from_bytes(bytes))
 }
 
 /// Deposit addresses matching the fake writer's deposit signers, for a gateway under test.
@@ -141,8 +141,9 @@ pub fn fake_signer_address(signer: Signer) -> EvmAddress {
 pub struct FakeDepositAddresses;
 
 impl DepositAddresses for FakeDepositAddresses {
-    fn address_at(&self, index: u64) -> Result<EvmAddress, DerivationError> {
-        Ok(fake_signer_address(Signer::Deposit(index)))
+    fn address_at(&self, family: ChainFamily, index: u64) -> Result<Address, DerivationError> {
+        let address = fake_signer_address(Signer::Deposit(index));
+        Ok(Address::from_account_bytes(family, address.account_bytes()))
     }
 }
 
@@ -153,10 +154,10 @@ fn keccak_hex(bytes: &[u8]) -> String {
 /// A transaction of ours as the fake writer signs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct FakeTx {
-    from: EvmAddress,
+    from: Address,
     nonce: u64,
-    contract: Option<EvmAddress>,
-    to: EvmAddress,
+    contract: Option<Address>,
+    to: Address,
     amount: u128,
     gas_limit: u64,
     max_fee_per_gas: u128,
@@ -166,7 +167,7 @@ struct FakeTx {
 const ENCODING_TAG: &str = "wcheckout-fake-tx-1";
 
 impl FakeTx {
-    fn signed(from: EvmAddress, tx: &TransferTx) -> FakeTx {
+    fn signed(from: Address, tx: &TransferTx) -> FakeTx {
         FakeTx {
             from,
             nonce: tx.nonce,
@@ -182,12 +183,12 @@ impl FakeTx {
     fn encode(&self) -> RawTx {
         let contract = self
             .contract
-            .map_or_else(|| "-".to_owned(), |c| c.to_lower_hex());
+            .map_or_else(|| "-".to_owned(), |c| c.storage_key());
         let text = format!(
             "{ENCODING_TAG};{};{};{contract};{};{};{};{};{}",
-            self.from.to_lower_hex(),
+            self.from.storage_key(),
             self.nonce,
-            self.to.to_lower_hex(),
+            self.to.storage_key(),
             self.amount,
             self.gas_limit,
             self.max_fee_per_gas,
@@ -210,7 +211,8 @@ impl FakeTx {
         if tag != ENCODING_TAG {
             return Err(invalid("tag"));
         }
-        let address = |text: &str| EvmAddress::parse(text).map_err(|_| invalid("address"));
+        let address =
+            |text: &str| Address::parse(ChainFamily::Evm, text).map_err(|_| invalid("address"));
         let number = |text: &str| text.parse::<u128>().map_err(|_| invalid("number"));
         Ok(FakeTx {
             from: address(from)?,
@@ -242,12 +244,12 @@ impl FakeTx {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Movement {
     Token {
-        contract: EvmAddress,
-        to: EvmAddress,
+        contract: Address,
+        to: Address,
         amount: u128,
     },
     Native {
-        to: EvmAddress,
+        to: Address,
         amount: u128,
     },
     /// Takes a nonce and moves nothing (a transaction of another wallet using our address's
@@ -259,7 +261,7 @@ enum Movement {
 #[derive(Clone, Debug)]
 struct Included {
     hash: String,
-    from: EvmAddress,
+    from: Address,
     /// Whether it takes the next nonce of `from`.
     takes_nonce: bool,
     /// Whether `from`'s balances are debited (ours: yes; the outside payer's: no).
@@ -299,7 +301,7 @@ struct Pooled {
     fate: TxFate,
 }
 
-type Holding = (EvmAddress, Option<EvmAddress>);
+type Holding = (Address, Option<Address>);
 
 #[derive(Debug)]
 struct State {
@@ -357,12 +359,7 @@ impl State {
 
     /// A balance after the canonical blocks and then `extra` (transactions of a block being
     /// built).
-    fn balance_with(
-        &self,
-        extra: &[Included],
-        holder: EvmAddress,
-        contract: Option<EvmAddress>,
-    ) -> u128 {
+    fn balance_with(&self, extra: &[Included], holder: Address, contract: Option<Address>) -> u128 {
         let start = self
             .allocations
             .get(&(holder, contract))
@@ -374,12 +371,12 @@ impl State {
             .fold(start, |held, tx| apply(held, tx, holder, contract))
     }
 
-    fn balance(&self, holder: EvmAddress, contract: Option<EvmAddress>) -> u128 {
+    fn balance(&self, holder: Address, contract: Option<Address>) -> u128 {
         self.balance_with(&[], holder, contract)
     }
 
     /// The next nonce of `address` after the canonical blocks and `extra`.
-    fn mined_nonce_with(&self, extra: &[Included], address: EvmAddress) -> u64 {
+    fn mined_nonce_with(&self, extra: &[Included], address: Address) -> u64 {
         let canonical = self.included().map(|(_, tx)| tx);
         let count = canonical
             .chain(extra)
@@ -388,12 +385,12 @@ impl State {
         u64::try_from(count).unwrap_or(u64::MAX)
     }
 
-    fn mined_nonce(&self, address: EvmAddress) -> u64 {
+    fn mined_nonce(&self, address: Address) -> u64 {
         self.mined_nonce_with(&[], address)
     }
 
     /// The next nonce counting the pool's consecutive transactions of `address`.
-    fn pending_nonce(&self, address: EvmAddress) -> u64 {
+    fn pending_nonce(&self, address: Address) -> u64 {
         let mut next = self.mined_nonce(address);
         while self
             .pool
@@ -506,7 +503,7 @@ impl State {
         }
     }
 
-    fn logs(&self, contracts: &[EvmAddress], from: u64, to: u64) -> Vec<TransferLog> {
+    fn logs(&self, contracts: &[Address], from: u64, to: u64) -> Vec<TransferLog> {
         let mut logs = Vec::new();
         for block in self
             .blocks
@@ -602,7 +599,7 @@ impl State {
 }
 
 /// The change `tx` makes to `holder`'s balance of `contract` (`None`: the coin).
-fn apply(held: u128, tx: &Included, holder: EvmAddress, contract: Option<EvmAddress>) -> u128 {
+fn apply(held: u128, tx: &Included, holder: Address, contract: Option<Address>) -> u128 {
     let mut held = held;
     if tx.tracked_sender && tx.from == holder && contract.is_none() {
         held = held.saturating_sub(tx.fee);
@@ -750,7 +747,7 @@ impl FakeChain {
     }
 
     /// A block holding `amount` of `contract` from [`PAYER`] to `to`; the transaction hash.
-    pub fn pay(&self, contract: EvmAddress, to: EvmAddress, amount: u128) -> String {
+    pub fn pay(&self, contract: Address, to: Address, amount: u128) -> String {
         let hashes = self.mine_with(&[Payment::new(contract, to, amount)]);
         hashes.into_iter().next().unwrap_or_default()
     }
@@ -833,7 +830,7 @@ impl FakeChain {
 
     /// Gives `holder` `amount` of `contract` (`None`: the coin) outside any block, as a genesis
     /// allocation would: no reorganisation takes it back, and no log announces it.
-    pub fn fund(&self, holder: EvmAddress, contract: Option<EvmAddress>, amount: u128) {
+    pub fn fund(&self, holder: Address, contract: Option<Address>, amount: u128) {
         let mut state = self.lock();
         let held = state.allocations.entry((holder, contract)).or_default();
         *held = held.saturating_add(amount);
@@ -876,7 +873,7 @@ impl FakeChain {
 
     /// A block holding a transaction of another wallet that takes `address`'s next nonce and
     /// moves nothing: what a second system sharing our key would do. Its hash.
-    pub fn take_nonce_elsewhere(&self, address: EvmAddress) -> String {
+    pub fn take_nonce_elsewhere(&self, address: Address) -> String {
         let hash = {
             let mut state = self.lock();
             let salt = state.next_salt();
@@ -928,7 +925,7 @@ impl FakeChain {
     }
 
     /// What `holder` has of `contract` (`None`: the coin) at the head.
-    pub fn balance_of(&self, holder: EvmAddress, contract: Option<EvmAddress>) -> u128 {
+    pub fn balance_of(&self, holder: Address, contract: Option<Address>) -> u128 {
         self.lock().balance(holder, contract)
     }
 
@@ -958,7 +955,7 @@ impl FakeChain {
     }
 
     /// Token movements to `to` mined in canonical blocks: `(tx hash, contract, from, amount)`.
-    pub fn transfers_to(&self, to: EvmAddress) -> Vec<(String, EvmAddress, EvmAddress, u128)> {
+    pub fn transfers_to(&self, to: Address) -> Vec<(String, Address, Address, u128)> {
         let state = self.lock();
         state
             .included()
@@ -1002,7 +999,7 @@ impl ChainReader for FakeChain {
 
     async fn transfer_logs(
         &self,
-        contracts: &[EvmAddress],
+        contracts: &[Address],
         from: u64,
         to: u64,
     ) -> Result<Vec<TransferLog>, ChainError> {
@@ -1016,7 +1013,7 @@ impl ChainReader for FakeChain {
 
 #[async_trait]
 impl ChainWriter for FakeChain {
-    fn address_of(&self, signer: Signer) -> Result<EvmAddress, ChainError> {
+    fn address_of(&self, signer: Signer) -> Result<Address, ChainError> {
         Ok(fake_signer_address(signer))
     }
 
@@ -1042,7 +1039,7 @@ impl ChainWriter for FakeChain {
         Ok(tx.encode())
     }
 
-    async fn nonce(&self, address: &EvmAddress, pending: bool) -> Result<u64, ChainError> {
+    async fn nonce(&self, address: &Address, pending: bool) -> Result<u64, ChainError> {
         let state = self.call("nonce")?;
         Ok(if pending {
             state.pending_nonce(*address)
@@ -1059,7 +1056,7 @@ impl ChainWriter for FakeChain {
         })
     }
 
-    async fn estimate_gas(&self, from: &EvmAddress, tx: &TransferTx) -> Result<u64, ChainError> {
+    async fn estimate_gas(&self, from: &Address, tx: &TransferTx) -> Result<u64, ChainError> {
         let state = self.call("estimate_gas")?;
         match tx.contract {
             None => Ok(NATIVE_TRANSFER_GAS),
@@ -1096,8 +1093,8 @@ impl ChainWriter for FakeChain {
 
     async fn balance(
         &self,
-        address: &EvmAddress,
-        contract: Option<&EvmAddress>,
+        address: &Address,
+        contract: Option<&Address>,
     ) -> Result<u128, ChainError> {
         Ok(self.call("balance")?.balance(*address, contract.copied()))
     }

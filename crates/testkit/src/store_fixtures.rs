@@ -10,7 +10,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use tokio::sync::Barrier;
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::{Address, EvmAddress};
 use wcheckout_domain::app::{App, Branding, UnderpaymentTolerance};
 use wcheckout_domain::chain::BlockMark;
 use wcheckout_domain::events::OutboxEvent;
@@ -96,25 +96,25 @@ pub fn number(sysid: &str) -> u32 {
 }
 
 /// Address `index` of a family told apart by its first byte.
-fn address(first_byte: u8, index: u64) -> EvmAddress {
+fn address(first_byte: u8, index: u64) -> Address {
     let mut bytes = [0u8; 20];
     bytes[0] = first_byte;
     bytes[12..].copy_from_slice(&index.to_be_bytes());
-    EvmAddress::from_bytes(bytes)
+    Address::Evm(EvmAddress::from_bytes(bytes))
 }
 
 /// A deposit address of ours: the one of order `index`.
-pub fn deposit(index: u64) -> EvmAddress {
+pub fn deposit(index: u64) -> Address {
     address(0xab, index)
 }
 
 /// Someone else's address: a payer, a merchant's wallet.
-pub fn outsider(n: u64) -> EvmAddress {
+pub fn outsider(n: u64) -> Address {
     address(0xcd, n)
 }
 
 /// A hot wallet of ours.
-pub fn hot(n: u64) -> EvmAddress {
+pub fn hot(n: u64) -> Address {
     address(0xee, n)
 }
 
@@ -315,7 +315,7 @@ pub fn signed_tx(payout: &Payout, n: u64, nonce: u64, signed_secs: i64) -> Signe
 }
 
 /// `nonce` taken by `address` on `chain_key`.
-pub fn nonce(chain_key: &str, address: EvmAddress, nonce: u64) -> NonceTaken {
+pub fn nonce(chain_key: &str, address: Address, nonce: u64) -> NonceTaken {
     NonceTaken {
         chain: chain(chain_key),
         address,

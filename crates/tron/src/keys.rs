@@ -6,6 +6,7 @@
 
 use k256::ecdsa::SigningKey;
 use secrecy::SecretString;
+use wcheckout_domain::address::{Address, ChainFamily};
 use wcheckout_domain::ports::{DepositAddresses, DerivationError};
 use wcheckout_evm::keys as secp256k1;
 pub use wcheckout_evm::keys::SeedError;
@@ -35,8 +36,17 @@ pub fn deposit_account(phrase: &SecretString) -> Result<DepositKeys, SeedError> 
 
 impl DepositKeys {
     /// The deposit address at `index` (below 2^31).
-    pub fn address_at(&self, index: u64) -> Result<TronAddress, DerivationError> {
-        self.0.address_at(index).map(TronAddress::from_evm)
+    pub fn derive(&self, index: u64) -> Result<TronAddress, DerivationError> {
+        self.0.derive(index).map(TronAddress::from_evm)
+    }
+}
+
+impl DepositAddresses for DepositKeys {
+    fn address_at(&self, family: ChainFamily, index: u64) -> Result<Address, DerivationError> {
+        match family {
+            ChainFamily::Tron => self.derive(index).map(Address::Tron),
+            other @ ChainFamily::Evm => Err(DerivationError::Family(other)),
+        }
     }
 }
 
@@ -68,7 +78,7 @@ impl PayoutKeys {
 
     /// The address of a signing key.
     pub fn address(key: &SigningKey) -> TronAddress {
-        TronAddress::from_public_key(key.verifying_key())
+        crate::address::of_public_key(key.verifying_key())
     }
 }
 
@@ -84,14 +94,14 @@ mod tests {
     fn deposit_addresses_match_the_known_answers() {
         let keys = deposit_account(&SecretString::from(ABANDON)).unwrap();
         assert_eq!(
-            keys.address_at(0).unwrap().to_string(),
+            keys.derive(0).unwrap().to_string(),
             "TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH"
         );
         assert_eq!(
-            keys.address_at(1).unwrap().to_string(),
+            keys.derive(1).unwrap().to_string(),
             "TSeJkUh4Qv67VNFwY8LaAxERygNdy6NQZK"
         );
-        assert!(keys.address_at(1 << 31).is_err());
+        assert!(keys.derive(1 << 31).is_err());
     }
 
     #[test]
@@ -101,23 +111,20 @@ mod tests {
         let deposits = deposit_account(&phrase).unwrap();
         for index in [0u64, 1, 7, 1000] {
             let key = keys.deposit(index).unwrap();
-            assert_eq!(
-                PayoutKeys::address(&key),
-                deposits.address_at(index).unwrap()
-            );
+            assert_eq!(PayoutKeys::address(&key), deposits.derive(index).unwrap());
         }
         let hot = PayoutKeys::address(&keys.hot_wallet());
-        assert!((0..20).all(|i| deposits.address_at(i).unwrap() != hot));
+        assert!((0..20).all(|i| deposits.derive(i).unwrap() != hot));
         assert!(keys.deposit(1 << 31).is_err());
     }
 
     #[test]
     fn tron_and_evm_keys_of_one_seed_differ() {
         let phrase = SecretString::from(ABANDON);
-        let tron = deposit_account(&phrase).unwrap().address_at(0).unwrap();
+        let tron = deposit_account(&phrase).unwrap().derive(0).unwrap();
         let evm = secp256k1::deposit_account(&phrase)
             .unwrap()
-            .address_at(0)
+            .derive(0)
             .unwrap();
         assert_ne!(tron.to_evm(), evm);
     }

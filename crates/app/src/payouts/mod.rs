@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::watch;
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::Address;
 use wcheckout_domain::chain::{ChainError, ChainReader, ChainWriter};
 use wcheckout_domain::ids::{SysidKind, compose_sysid};
 use wcheckout_domain::ledger::Asset;
@@ -40,8 +40,8 @@ pub(crate) struct PayoutDraft {
     pub kind: PayoutKind,
     pub reference: String,
     pub signer: Signer,
-    pub from: EvmAddress,
-    pub to: EvmAddress,
+    pub from: Address,
+    pub to: Address,
     pub asset: Asset,
     pub amount: TokenAmount,
 }
@@ -90,20 +90,20 @@ impl Gateway {
         kind: PayoutKind,
         object: &str,
         chain: &Chain,
-        to: EvmAddress,
+        to: Address,
         token: &TokenId,
         amount: TokenAmount,
-    ) -> PayoutDraft {
-        PayoutDraft {
+    ) -> Result<PayoutDraft, ServiceError> {
+        Ok(PayoutDraft {
             chain: chain.key.clone(),
             kind,
             reference: reference_of(kind, object),
             signer: Signer::HotWallet,
-            from: self.hot_wallet,
+            from: self.hot_wallet(chain)?,
             to,
             asset: Asset::Token(token.clone()),
             amount,
-        }
+        })
     }
 }
 
@@ -180,7 +180,7 @@ pub struct RoundReport {
 }
 
 /// Amounts already promised by signed, unfinished transactions, per sender and asset.
-pub(crate) type Promised = HashMap<(EvmAddress, Asset), u128>;
+pub(crate) type Promised = HashMap<(Address, Asset), u128>;
 
 /// What one round learns as it goes.
 #[derive(Debug, Default)]
@@ -192,16 +192,16 @@ pub(crate) struct RoundState {
     /// The fees of this round, once asked.
     pub fees: Option<Option<(u128, u128)>>,
     /// Balances read this round, per holder and token contract (`None`: the coin).
-    pub balances: HashMap<(EvmAddress, Option<EvmAddress>), u128>,
+    pub balances: HashMap<(Address, Option<Address>), u128>,
     /// Gas that transactions signed this round may burn, per sender, wei.
-    pub gas_reserved: HashMap<EvmAddress, u128>,
+    pub gas_reserved: HashMap<Address, u128>,
     /// The chain's next nonce (pending pool included) per sender, read once a round.
-    pub chain_nonces: HashMap<EvmAddress, u64>,
+    pub chain_nonces: HashMap<Address, u64>,
 }
 
 impl RoundState {
     /// What signed payouts promise from a sender in an asset.
-    pub(crate) fn promised(&self, key: &(EvmAddress, Asset)) -> u128 {
+    pub(crate) fn promised(&self, key: &(Address, Asset)) -> u128 {
         self.promised.get(key).copied().unwrap_or(0)
     }
 }
@@ -458,7 +458,7 @@ pub(crate) struct Shortfalls {
     /// Tokens the hot wallet lacks, base units.
     pub tokens: HashMap<TokenId, u128>,
     /// Deposit addresses (of queued sweeps) that lack gas, with the wei they need in all.
-    pub gas: HashMap<EvmAddress, u128>,
+    pub gas: HashMap<Address, u128>,
 }
 
 impl Shortfalls {

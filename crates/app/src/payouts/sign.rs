@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use futures::StreamExt;
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::Address;
 use wcheckout_domain::chain::{Broadcast, RawTx, TransferTx};
 use wcheckout_domain::ledger::Asset;
 use wcheckout_domain::payout::{Payout, PayoutStatus, SignedTx, Signer};
@@ -32,7 +32,7 @@ struct Ready {
     payout: Payout,
     tx: TransferTx,
     /// What it adds to its sender's promises, released again if it is not signed this round.
-    promise: (EvmAddress, Asset),
+    promise: (Address, Asset),
 }
 
 impl PayoutEngine {
@@ -125,20 +125,17 @@ impl PayoutEngine {
         let concurrency = self.settings.rpc_concurrency.max(1);
         let balances = futures::stream::iter(holdings)
             .map(
-                |(holder, contract): (EvmAddress, Option<EvmAddress>)| async move {
+                |(holder, contract): (Address, Option<Address>)| async move {
                     let held = self.writer.balance(&holder, contract.as_ref()).await;
                     ((holder, contract), held)
                 },
             )
             .buffer_unordered(concurrency)
             .collect::<Vec<_>>();
-        let nonces =
-            futures::stream::iter(senders)
-                .map(|sender: EvmAddress| async move {
-                    (sender, self.writer.nonce(&sender, true).await)
-                })
-                .buffer_unordered(concurrency)
-                .collect::<Vec<_>>();
+        let nonces = futures::stream::iter(senders)
+            .map(|sender: Address| async move { (sender, self.writer.nonce(&sender, true).await) })
+            .buffer_unordered(concurrency)
+            .collect::<Vec<_>>();
         let (balances, nonces, fees) = tokio::join!(balances, nonces, self.fees());
         for (key, held) in balances {
             if let Ok(held) = held {
@@ -158,8 +155,8 @@ impl PayoutEngine {
     /// A balance, read from the node once a round.
     async fn balance_of(
         &self,
-        holder: EvmAddress,
-        contract: Option<EvmAddress>,
+        holder: Address,
+        contract: Option<Address>,
         round: &mut RoundState,
     ) -> Result<u128, PayoutError> {
         if let Some(held) = round.balances.get(&(holder, contract)) {
@@ -389,7 +386,7 @@ impl PayoutEngine {
     }
 
     /// The token contract of an asset of this chain (`None` for the native coin).
-    pub(super) fn contract_of(&self, asset: &Asset) -> Result<Option<EvmAddress>, PayoutError> {
+    pub(super) fn contract_of(&self, asset: &Asset) -> Result<Option<Address>, PayoutError> {
         match asset {
             Asset::Native(chain) if *chain == self.chain.key => Ok(None),
             Asset::Token(id) => match self.gateway.tokens.get(id) {
@@ -439,7 +436,7 @@ impl PayoutEngine {
     /// shift with storage), exactly 21,000 for the coin.
     pub(super) async fn gas_limit(
         &self,
-        from: &EvmAddress,
+        from: &Address,
         tx: &TransferTx,
     ) -> Result<u64, PayoutError> {
         if tx.contract.is_none() {
@@ -454,7 +451,7 @@ impl PayoutEngine {
     /// round first asked.
     async fn next_nonce(
         &self,
-        address: &EvmAddress,
+        address: &Address,
         round: &mut RoundState,
     ) -> Result<u64, PayoutError> {
         let recorded = self

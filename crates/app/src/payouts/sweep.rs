@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::Address;
 use wcheckout_domain::ledger::{Account, Asset, parse_custody};
 use wcheckout_domain::money::{Decimal, TokenAmount};
 use wcheckout_domain::payout::{Payout, PayoutKind, Signer};
@@ -44,7 +44,7 @@ const SWEEPS_PER_ROUND: usize = 50;
 
 /// Tokens a deposit address holds that are confirmed and not being swept.
 struct Sweepable {
-    deposit: EvmAddress,
+    deposit: Address,
     token: TokenId,
     amount: u128,
 }
@@ -110,7 +110,7 @@ impl PayoutEngine {
         let store = &self.gateway.store;
         let prefix = format!("custody:{}:", self.chain.key);
         let accounts = store.ledger_accounts(&prefix, true).await?;
-        let mut unconfirmed: HashMap<(EvmAddress, TokenId), u128> = HashMap::new();
+        let mut unconfirmed: HashMap<(Address, TokenId), u128> = HashMap::new();
         for transfer in store
             .pending_transfers_up_to(&self.chain.key, ANY_BLOCK, 10_000)
             .await?
@@ -134,7 +134,7 @@ impl PayoutEngine {
                     && p.from == address
                     && p.asset == Asset::Token(token.clone())
             });
-            if address == self.gateway.hot_wallet || sweeping {
+            if address == self.gateway.hot_wallet(&self.chain)? || sweeping {
                 continue;
             }
             let held = u128::try_from(totals.balance(true)).unwrap_or(0);
@@ -169,7 +169,7 @@ impl PayoutEngine {
         let now = self.gateway.clock.now();
         let object = format!(
             "{}:{}:{}",
-            sweepable.deposit.to_lower_hex(),
+            sweepable.deposit.storage_key(),
             sweepable.token,
             now.micros()
         );
@@ -179,7 +179,7 @@ impl PayoutEngine {
             reference: reference_of(PayoutKind::Sweep, &object),
             signer: Signer::Deposit(order.address_index),
             from: sweepable.deposit,
-            to: self.gateway.hot_wallet,
+            to: self.gateway.hot_wallet(&self.chain)?,
             asset: Asset::Token(sweepable.token.clone()),
             amount: TokenAmount::from_base_units(sweepable.amount),
         };
@@ -188,20 +188,20 @@ impl PayoutEngine {
     }
 
     /// Queues gas for a deposit address: what its sweep needs, a quarter more for fee moves.
-    async fn top_up(&self, deposit: EvmAddress, needed: u128) -> Result<bool, PayoutError> {
+    async fn top_up(&self, deposit: Address, needed: u128) -> Result<bool, PayoutError> {
         let held = self.writer.balance(&deposit, None).await?;
         let amount = needed.saturating_add(needed / 4).saturating_sub(held);
         if amount == 0 {
             return Ok(false);
         }
         let now = self.gateway.clock.now();
-        let object = format!("{}:{}", deposit.to_lower_hex(), now.micros());
+        let object = format!("{}:{}", deposit.storage_key(), now.micros());
         let draft = PayoutDraft {
             chain: self.chain.key.clone(),
             kind: PayoutKind::GasTopUp,
             reference: reference_of(PayoutKind::GasTopUp, &object),
             signer: Signer::HotWallet,
-            from: self.gateway.hot_wallet,
+            from: self.gateway.hot_wallet(&self.chain)?,
             to: deposit,
             asset: Asset::Native(self.chain.key.clone()),
             amount: TokenAmount::from_base_units(amount),

@@ -70,7 +70,7 @@ impl RefundView {
             },
             token: refund.token.to_string(),
             amount: amount_text(refund.amount, token),
-            address: refund.address.to_checksum(),
+            address: refund.address.to_string(),
             refund_status: refund.status.to_string(),
             tx_hash: refund.tx_hash.clone(),
             remark: refund.remark.clone(),
@@ -133,7 +133,7 @@ impl SettlementView {
     /// The view of a settlement of `token`.
     pub fn new(settlement: &Settlement, token: &Token) -> SettlementView {
         let (address, fiat) = match &settlement.destination {
-            Destination::OnChain(address) => (Some(address.to_checksum()), None),
+            Destination::OnChain(address) => (Some(address.to_string()), None),
             Destination::Bank { fiat, .. } => (None, Some(fiat.clone())),
         };
         SettlementView {

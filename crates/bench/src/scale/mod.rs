@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::{AnyPool, Row};
 use wcheckout_client::{Client, Credentials};
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::{Address, EvmAddress};
 
 mod seeding;
 
@@ -398,22 +398,22 @@ async fn time_lookups(gateway: &BenchGateway, lookups: usize, seeded: u64) -> Lo
     for _ in 0..lookups {
         let address = seeded_address(random.below(seeded));
         let started = Instant::now();
-        let found = store.orders_by_deposit_addresses(&[address]).await;
+        let found = store.orders_by_deposit_addresses(&[address.into()]).await;
         single.push(micros(started.elapsed()));
         wrong += usize::from(!matches!(found, Ok(orders) if orders.len() == 1));
     }
     let mut batch = Vec::with_capacity(lookups / 10);
     for _ in 0..(lookups / 10).max(1) {
         let mut recipients = (0..BATCH_OURS)
-            .map(|_| seeded_address(random.below(seeded)))
+            .map(|_| Address::from(seeded_address(random.below(seeded))))
             .collect::<Vec<_>>();
         let distinct_ours = {
             let mut sorted = recipients.clone();
-            sorted.sort_unstable_by_key(EvmAddress::to_lower_hex);
+            sorted.sort_unstable_by_key(Address::storage_key);
             sorted.dedup();
             sorted.len()
         };
-        recipients.extend((BATCH_OURS..BATCH).map(|_| random.address()));
+        recipients.extend((BATCH_OURS..BATCH).map(|_| Address::from(random.address())));
         let started = Instant::now();
         let found = store.orders_by_deposit_addresses(&recipients).await;
         batch.push(micros(started.elapsed()));

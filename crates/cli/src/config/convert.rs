@@ -1,7 +1,7 @@
 //! Conversion: the chain and token table and the rates the domain works with, from the
 //! configuration.
 
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::{Address, ChainFamily};
 use wcheckout_domain::money::Decimal;
 use wcheckout_domain::token::{Chain, ChainKey, Finality, Token, TokenId, TokenRegistry};
 
@@ -27,7 +27,8 @@ impl Config {
             .tokens
             .iter()
             .filter_map(|(id, token)| {
-                match token_from_config(id, token, self.network_of_token(id)) {
+                let (family, network) = self.chain_of_token(id);
+                match token_from_config(id, token, family, network) {
                     Ok(token) => token,
                     Err(error) => {
                         problems.push(error);
@@ -42,10 +43,16 @@ impl Config {
         TokenRegistry::new(chains, tokens).map_err(|e| vec![format!("tokens: {e}")])
     }
 
-    /// The `network` of the chain a token id names, if set.
-    fn network_of_token(&self, id: &str) -> Option<&str> {
-        let (chain, _) = id.split_once('_')?;
-        self.chains.get(chain)?.network.as_deref()
+    /// The family (EVM when unknown: the registry reports a missing chain) and the `network`,
+    /// if set, of the chain a token id names.
+    fn chain_of_token(&self, id: &str) -> (ChainFamily, Option<&str>) {
+        let chain = id
+            .split_once('_')
+            .and_then(|(chain, _)| self.chains.get(chain));
+        let family = chain
+            .and_then(|chain| ChainFamily::parse(&chain.family))
+            .unwrap_or(ChainFamily::Evm);
+        (family, chain.and_then(|chain| chain.network.as_deref()))
     }
 
     /// `(token, rate)` pairs from `[tokens]`.
@@ -66,14 +73,24 @@ fn chain_from_config(key: &str, chain: &ChainConfig) -> Result<Chain, Vec<String
             "chains.{key}: chain keys are 2-16 upper-case letters or digits (ETH, BSC)"
         ));
     }
+    let family = ChainFamily::parse(&chain.family);
+    if family.is_none() {
+        problems.push(format!(
+            "{}: '{}' must be evm or tron",
+            at("family"),
+            chain.family
+        ));
+    }
     problems.extend(network_problems(key, chain));
     if chain.chain_id == 0 {
         problems.push(format!(
-            "{}: required (a positive EIP-155 chain id), or set network = {}",
+            "{}: required (a positive chain id, what the node answers to eth_chainId), or set \
+             network = {}",
             at("chain_id"),
-            super::networks::preset_names()
+            super::networks::preset_names(&chain.family)
         ));
     }
+    problems.extend(api_url_problems(key, family, &chain.api_urls));
     if chain.rpc_urls.is_empty() {
         problems.push(format!(
             "{}: at least one RPC URL is required",
@@ -95,9 +112,17 @@ fn chain_from_config(key: &str, chain: &ChainConfig) -> Result<Chain, Vec<String
     {
         problems.push(format!("{}: '{ws}' must be a ws(s) URL", at("ws_url")));
     }
-    let finality = match (chain.finality.as_str(), chain.confirmations) {
+    let default_finality = match family {
+        Some(ChainFamily::Tron) => "finalized",
+        _ => "confirmations",
+    };
+    let finality = match (
+        chain.finality.as_deref().unwrap_or(default_finality),
+        chain.confirmations,
+    ) {
         ("confirmations", Some(n)) if (1..=10_000).contains(&n) => Some(Finality::Confirmations(n)),
         ("confirmations", None) => Some(Finality::Confirmations(default_confirmations(
+            family,
             chain.chain_id,
         ))),
         ("confirmations", Some(_)) => {
@@ -117,8 +142,9 @@ fn chain_from_config(key: &str, chain: &ChainConfig) -> Result<Chain, Vec<String
             None
         }
     };
-    match (chain_key, finality, problems.is_empty()) {
-        (Some(key), Some(finality), true) => Ok(Chain {
+    match (chain_key, family, finality, problems.is_empty()) {
+        (Some(key), Some(family), Some(finality), true) => Ok(Chain {
+            family,
             display_name: chain
                 .display_name
                 .clone()
@@ -134,9 +160,33 @@ fn chain_from_config(key: &str, chain: &ChainConfig) -> Result<Chain, Vec<String
     }
 }
 
-/// Default confirmations by chain id (docs/chains.md): Ethereum 12, BSC 15, Polygon 64, Base 10,
-/// Arbitrum 20, anything else (a local devnet) 1.
-fn default_confirmations(chain_id: u64) -> u32 {
+/// `api_urls`: TRON's HTTP API, which payouts need, and nothing on an EVM chain.
+fn api_url_problems(key: &str, family: Option<ChainFamily>, urls: &[String]) -> Vec<String> {
+    let at = format!("chains.{key}.api_urls");
+    let mut problems: Vec<String> = urls
+        .iter()
+        .filter(|url| !(url.starts_with("http://") || url.starts_with("https://")))
+        .map(|url| format!("{at}: '{url}' must be an http(s) URL"))
+        .collect();
+    match family {
+        Some(ChainFamily::Tron) if urls.is_empty() => problems.push(format!(
+            "{at}: at least one URL of the node's HTTP API is required on a TRON chain \
+             (https://api.trongrid.io, or your node's :8090)"
+        )),
+        Some(ChainFamily::Evm) if !urls.is_empty() => problems.push(format!(
+            "{at}: only TRON chains have an HTTP API; an EVM chain uses rpc_urls"
+        )),
+        _ => {}
+    }
+    problems
+}
+
+/// Default confirmations by chain (docs/chains.md): TRON 20; by chain id Ethereum 12, BSC 15,
+/// Polygon 64, Base 10, Arbitrum 20, anything else (a local devnet) 1.
+fn default_confirmations(family: Option<ChainFamily>, chain_id: u64) -> u32 {
+    if family == Some(ChainFamily::Tron) {
+        return 20;
+    }
     match chain_id {
         1 => 12,
         56 => 15,
@@ -151,6 +201,7 @@ fn default_confirmations(chain_id: u64) -> u32 {
 fn token_from_config(
     id: &str,
     token: &TokenConfig,
+    family: ChainFamily,
     network: Option<&str>,
 ) -> Result<Option<Token>, String> {
     let token_id = TokenId::parse(id).ok_or_else(|| {
@@ -166,11 +217,12 @@ fn token_from_config(
                 asset = token_id.asset()
             )),
             (true, None) => Err(format!(
-                "tokens.{id}.contract: required (the ERC-20 contract address)"
+                "tokens.{id}.contract: required (the token contract's address, {})",
+                family.address_form()
             )),
         };
     }
-    let contract = EvmAddress::parse(&token.contract)
+    let contract = Address::parse(family, &token.contract)
         .map_err(|e| format!("tokens.{id}.contract: '{}' {e}", token.contract))?;
     if token.decimals > 36 {
         return Err(format!("tokens.{id}.decimals: must be at most 36"));

@@ -133,13 +133,15 @@ impl Config {
             self.chains.insert(
                 "ETH".into(),
                 ChainConfig {
+                    family: "evm".into(),
                     network: None,
                     chain_id: 31337,
                     display_name: Some("Ethereum (local devnet)".into()),
                     rpc_urls: vec!["http://127.0.0.1:8545".into()],
+                    api_urls: Vec::new(),
                     ws_url: None,
                     confirmations: Some(1),
-                    finality: default_finality(),
+                    finality: None,
                     enabled: true,
                     explorer_tx_url: None,
                     wallet_rpc_url: Some("http://127.0.0.1:8545".into()),

@@ -1,7 +1,8 @@
-//! Network presets: `[chains.KEY] network = "mainnet"` (or `"sepolia"`) fills in the chain id,
-//! the name shown to payers, the explorer link and the contracts and decimals of `{KEY}_USDT`,
-//! `{KEY}_USDC` and `{KEY}_WUSD`, so that an operator gives only RPC endpoints. The preset is a
-//! layer under the file and the environment: every key it fills can still be set.
+//! Network presets: `[chains.KEY] network = "mainnet"` (or `"sepolia"`; on a TRON chain
+//! `"mainnet"` or `"nile"`) fills in the chain id, the name shown to payers, the explorer link,
+//! the finality and the contracts and decimals of the network's stablecoins (`{KEY}_USDT`,
+//! `{KEY}_USDC`, and `{KEY}_WUSD` on Ethereum), so that an operator gives only endpoints. The
+//! preset is a layer under the file and the environment: every key it fills can still be set.
 
 use figment::Figment;
 use serde_json::{Map, Value, json};
@@ -21,6 +22,8 @@ pub struct PresetToken {
 /// A public network a chain can be configured as.
 #[derive(Debug)]
 pub struct NetworkPreset {
+    /// The chain family it belongs to (`family` of the chain).
+    pub family: &'static str,
     /// The value of `network`.
     pub name: &'static str,
     /// EIP-155 chain id.
@@ -29,8 +32,10 @@ pub struct NetworkPreset {
     pub display_name: &'static str,
     /// Explorer page of a transaction.
     pub explorer_tx_url: &'static str,
+    /// Its finality, when not the family's default.
+    pub finality: Option<&'static str>,
     /// Its stablecoins.
-    pub tokens: [PresetToken; 3],
+    pub tokens: &'static [PresetToken],
 }
 
 /// Ethereum mainnet USDT (Tether), 6 decimals.
@@ -45,15 +50,23 @@ pub const SEPOLIA_USDC: &str = "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238";
 pub const SEPOLIA_WUSD: &str = "0x371607f7463d27ae9deaf64ae00da9cbd4cf0065";
 /// Decimals of WUSD.
 pub const WUSD_DECIMALS: u8 = 18;
+/// TRON mainnet USDT (Tether's TRC-20), 6 decimals.
+pub const TRON_MAINNET_USDT: &str = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t";
+/// TRON mainnet USDC (Circle's TRC-20), 6 decimals.
+pub const TRON_MAINNET_USDC: &str = "TEkxiTehnzSmSe2XqrBj4w32RUN966rdz8";
+/// TRON Nile testnet USDT (Tether's test deployment, the one Nile's faucet hands out).
+pub const TRON_NILE_USDT: &str = "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf";
 
-/// Every preset, by `network` value.
-pub const NETWORKS: [NetworkPreset; 2] = [
+/// Every preset, by family and `network` value.
+pub const NETWORKS: [NetworkPreset; 4] = [
     NetworkPreset {
+        family: "evm",
         name: "mainnet",
         chain_id: 1,
         display_name: "Ethereum",
         explorer_tx_url: "https://etherscan.io/tx/{tx}",
-        tokens: [
+        finality: None,
+        tokens: &[
             PresetToken {
                 asset: "USDT",
                 contract: Some(MAINNET_USDT),
@@ -72,11 +85,13 @@ pub const NETWORKS: [NetworkPreset; 2] = [
         ],
     },
     NetworkPreset {
+        family: "evm",
         name: "sepolia",
         chain_id: 11_155_111,
         display_name: "Ethereum Sepolia",
         explorer_tx_url: "https://sepolia.etherscan.io/tx/{tx}",
-        tokens: [
+        finality: None,
+        tokens: &[
             // Tether publishes no Sepolia USDT: the operator names the test token they accept.
             PresetToken {
                 asset: "USDT",
@@ -95,16 +110,65 @@ pub const NETWORKS: [NetworkPreset; 2] = [
             },
         ],
     },
+    // TRON's chain ids are what its JSON-RPC answers to `eth_chainId` (the last four bytes of
+    // the genesis block's hash); transfers are final once solidified (`finalized`).
+    NetworkPreset {
+        family: "tron",
+        name: "mainnet",
+        chain_id: 728_126_428,
+        display_name: "TRON",
+        explorer_tx_url: "https://tronscan.org/#/transaction/{tx}",
+        finality: Some("finalized"),
+        tokens: &[
+            PresetToken {
+                asset: "USDT",
+                contract: Some(TRON_MAINNET_USDT),
+                decimals: 6,
+            },
+            PresetToken {
+                asset: "USDC",
+                contract: Some(TRON_MAINNET_USDC),
+                decimals: 6,
+            },
+        ],
+    },
+    NetworkPreset {
+        family: "tron",
+        name: "nile",
+        chain_id: 3_448_148_188,
+        display_name: "TRON Nile",
+        explorer_tx_url: "https://nile.tronscan.org/#/transaction/{tx}",
+        finality: Some("finalized"),
+        tokens: &[
+            PresetToken {
+                asset: "USDT",
+                contract: Some(TRON_NILE_USDT),
+                decimals: 6,
+            },
+            // Circle publishes no Nile USDC: the operator names the test token they accept.
+            PresetToken {
+                asset: "USDC",
+                contract: None,
+                decimals: 6,
+            },
+        ],
+    },
 ];
 
-/// The preset called `name`.
-pub fn preset(name: &str) -> Option<&'static NetworkPreset> {
-    NETWORKS.iter().find(|network| network.name == name)
+/// The preset called `name` of chain family `family`.
+pub fn preset(family: &str, name: &str) -> Option<&'static NetworkPreset> {
+    NETWORKS
+        .iter()
+        .find(|network| network.family == family && network.name == name)
 }
 
-/// The names of every preset, for messages (`mainnet or sepolia`).
-pub fn preset_names() -> String {
-    let names: Vec<&str> = NETWORKS.iter().map(|network| network.name).collect();
+/// The names of a family's presets, for messages (`mainnet or sepolia`).
+pub fn preset_names(family: &str) -> String {
+    let names: Vec<&str> = NETWORKS
+        .iter()
+        .filter(|network| network.family == family)
+        .map(|network| network.name)
+        .collect();
     names.join(" or ")
 }
 
@@ -114,19 +178,20 @@ pub fn preset_names() -> String {
 pub(crate) fn preset_layer(user: &Figment) -> Value {
     let mut chains = Map::new();
     let mut tokens = Map::new();
-    for (key, network) in chosen_networks(user) {
-        let Some(preset) = preset(&network) else {
+    for (key, family, network) in chosen_networks(user) {
+        let Some(preset) = preset(&family, &network) else {
             continue;
         };
-        chains.insert(
-            key.clone(),
-            json!({
-                "chain_id": preset.chain_id,
-                "display_name": preset.display_name,
-                "explorer_tx_url": preset.explorer_tx_url,
-            }),
-        );
-        for token in &preset.tokens {
+        let mut chain = json!({
+            "chain_id": preset.chain_id,
+            "display_name": preset.display_name,
+            "explorer_tx_url": preset.explorer_tx_url,
+        });
+        if let (Some(finality), Some(fields)) = (preset.finality, chain.as_object_mut()) {
+            fields.insert("finality".into(), json!(finality));
+        }
+        chains.insert(key.clone(), chain);
+        for token in preset.tokens {
             let mut fields = Map::new();
             fields.insert("decimals".into(), json!(token.decimals));
             if let Some(contract) = token.contract {
@@ -138,8 +203,8 @@ pub(crate) fn preset_layer(user: &Figment) -> Value {
     json!({ "chains": chains, "tokens": tokens })
 }
 
-/// `(chain key, network)` for every chain whose `network` is set to a string.
-fn chosen_networks(user: &Figment) -> Vec<(String, String)> {
+/// `(chain key, family, network)` for every chain whose `network` is set to a string.
+fn chosen_networks(user: &Figment) -> Vec<(String, String, String)> {
     let Ok(chains) = user.find_value("chains") else {
         return Vec::new();
     };
@@ -150,7 +215,12 @@ fn chosen_networks(user: &Figment) -> Vec<(String, String)> {
         .into_iter()
         .filter_map(|(key, chain)| {
             let network = chain.find_ref("network")?.as_str()?.to_owned();
-            Some((key, network))
+            let family = chain
+                .find_ref("family")
+                .and_then(|family| family.as_str())
+                .unwrap_or("evm")
+                .to_owned();
+            Some((key, family, network))
         })
         .collect()
 }
@@ -158,19 +228,29 @@ fn chosen_networks(user: &Figment) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wcheckout_domain::address::EvmAddress;
+    use wcheckout_domain::address::{Address, ChainFamily};
 
     #[test]
-    fn preset_contracts_are_addresses() {
+    fn preset_contracts_are_addresses_of_their_family() {
         for network in &NETWORKS {
-            for token in &network.tokens {
+            let family = ChainFamily::parse(network.family).unwrap();
+            for token in network.tokens {
                 if let Some(contract) = token.contract {
-                    assert!(EvmAddress::parse(contract).is_ok(), "{contract}");
+                    assert!(Address::parse(family, contract).is_ok(), "{contract}");
                 }
             }
         }
-        assert_eq!(preset("sepolia").map(|p| p.chain_id), Some(11_155_111));
-        assert!(preset("goerli").is_none());
-        assert_eq!(preset_names(), "mainnet or sepolia");
+        assert_eq!(
+            preset("evm", "sepolia").map(|p| p.chain_id),
+            Some(11_155_111)
+        );
+        assert_eq!(
+            preset("tron", "mainnet").map(|p| p.chain_id),
+            Some(0x2b66_53dc)
+        );
+        assert!(preset("evm", "goerli").is_none());
+        assert!(preset("evm", "nile").is_none());
+        assert_eq!(preset_names("evm"), "mainnet or sepolia");
+        assert_eq!(preset_names("tron"), "mainnet or nile");
     }
 }

@@ -287,6 +287,9 @@ impl Default for LoggingConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainConfig {
+    /// How the chain is built: `evm` (the default) or `tron`.
+    #[serde(default = "evm", skip_serializing_if = "is_evm")]
+    pub family: String,
     /// A public network whose chain id, name, explorer link and stablecoins (`{KEY}_USDT`,
     /// `{KEY}_USDC`, `{KEY}_WUSD`) fill what the file does not set: `mainnet` or `sepolia`
     /// (see `networks`).
@@ -298,17 +301,21 @@ pub struct ChainConfig {
     /// Name shown to payers.
     #[serde(default)]
     pub display_name: Option<String>,
-    /// JSON-RPC endpoints, tried in order.
+    /// JSON-RPC endpoints, tried in order (on TRON the node's Ethereum-compatible `/jsonrpc`).
     pub rpc_urls: Vec<String>,
+    /// TRON only: the node's HTTP API (`/wallet/*`), which payouts are sent through.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_urls: Vec<String>,
     /// WebSocket endpoint for new heads (optional; polling otherwise).
     #[serde(default)]
     pub ws_url: Option<String>,
     /// Blocks until a transfer is final (ignored with `finality = "safe"|"finalized"`).
     #[serde(default)]
     pub confirmations: Option<u32>,
-    /// `confirmations`, `safe` or `finalized`.
-    #[serde(default = "default_finality")]
-    pub finality: String,
+    /// `confirmations`, `safe` or `finalized` (default: `finalized` on TRON, the solidified
+    /// block; `confirmations` elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finality: Option<String>,
     /// Whether orders may be created on it.
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -325,8 +332,12 @@ pub struct ChainConfig {
     pub start_block: Option<u64>,
 }
 
-pub(super) fn default_finality() -> String {
-    "confirmations".into()
+fn evm() -> String {
+    "evm".into()
+}
+
+fn is_evm(family: &str) -> bool {
+    family == "evm"
 }
 
 pub(super) fn yes() -> bool {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::{Address, EvmAddress};
 use wcheckout_domain::token::{ChainKey, Finality, Token, TokenId, TokenRegistry};
 
 use super::load::env_key;
@@ -28,7 +28,7 @@ fn defaults_are_a_valid_sandbox() {
         .get(&TokenId::parse("ETH_WUSD").unwrap())
         .unwrap()
         .0;
-    assert_eq!(wusd.contract.to_checksum(), DEVNET_WUSD);
+    assert_eq!(wusd.contract.to_string(), DEVNET_WUSD);
     assert_eq!(wusd.decimals, 18);
 }
 
@@ -87,7 +87,7 @@ fn the_mainnet_preset_fills_the_chain_and_its_stablecoins() {
     assert_eq!(registry.tokens().count(), expected.len());
     for (id, contract, decimals) in expected {
         let token = token(&registry, id).unwrap();
-        assert_eq!(token.contract.to_checksum(), contract, "{id}");
+        assert_eq!(token.contract.to_string(), contract, "{id}");
         assert_eq!(token.decimals, decimals, "{id}");
         assert_eq!(token.payment_scale, 2, "{id}");
         assert!(token.enabled, "{id}");
@@ -113,12 +113,12 @@ fn every_preset_key_can_be_overridden() {
         Some("https://x.example/{tx}")
     );
     let wusd = token(&registry, "ETH_WUSD").unwrap();
-    assert_eq!(wusd.contract.to_checksum(), DEVNET_WUSD);
+    assert_eq!(wusd.contract.to_string(), DEVNET_WUSD);
     assert_eq!(wusd.decimals, 6);
     let usdc = token(&registry, "ETH_USDC").unwrap();
     assert!(!usdc.enabled, "disabled, still known for its orders");
     assert_eq!(
-        usdc.contract.to_checksum(),
+        usdc.contract.to_string(),
         "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
     );
     assert!(registry.payable("ETH_USDC").is_err());
@@ -143,13 +143,13 @@ fn the_sepolia_preset_asks_for_a_usdt_contract() {
     assert!(token(&registry, "ETH_USDT").is_none(), "left out");
     let usdc = token(&registry, "ETH_USDC").unwrap();
     assert_eq!(
-        usdc.contract.to_checksum(),
+        usdc.contract.to_string(),
         "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238"
     );
     let wusd = token(&registry, "ETH_WUSD").unwrap();
     assert_eq!(
         wusd.contract,
-        EvmAddress::parse("0x371607f7463d27ae9deaf64ae00da9cbd4cf0065").unwrap()
+        Address::Evm(EvmAddress::parse("0x371607f7463d27ae9deaf64ae00da9cbd4cf0065").unwrap())
     );
     assert_eq!(wusd.decimals, 18);
     let eth = registry.chain(&ChainKey::parse("ETH").unwrap()).unwrap();
@@ -161,7 +161,7 @@ fn the_sepolia_preset_asks_for_a_usdt_contract() {
         .unwrap();
     let usdt = token(&registry, "ETH_USDT").unwrap();
     assert_eq!(
-        (usdt.contract.to_checksum().as_str(), usdt.decimals),
+        (usdt.contract.to_string().as_str(), usdt.decimals),
         (DEVNET_USDT, 6)
     );
 }

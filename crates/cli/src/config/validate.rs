@@ -186,10 +186,10 @@ pub(super) fn network_problems(key: &str, chain: &ChainConfig) -> Vec<String> {
     let Some(network) = &chain.network else {
         return Vec::new();
     };
-    match super::networks::preset(network) {
+    match super::networks::preset(&chain.family, network) {
         None => vec![format!(
             "chains.{key}.network: '{network}' must be {}",
-            super::networks::preset_names()
+            super::networks::preset_names(&chain.family)
         )],
         Some(preset) if chain.chain_id != 0 && chain.chain_id != preset.chain_id => {
             vec![format!(

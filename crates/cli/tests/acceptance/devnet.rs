@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use wcheckout::config::{DEVNET_USDC, DEVNET_USDT, DEVNET_WUSD};
 use wcheckout_app::admin::AppAdmin;
 use wcheckout_app::clock::SystemClock;
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::{Address, EvmAddress};
 use wcheckout_domain::ids::{AppId, IntegratorNo};
 use wcheckout_domain::order::Order;
 use wcheckout_domain::ports::{AppStore, OrderStore};
@@ -95,9 +95,9 @@ fn socket_of(rpc_url: &str) -> SocketAddr {
 }
 
 /// What `owner` holds of `token`, in base units.
-async fn balance_of(url: &str, token: &str, owner: &EvmAddress) -> u128 {
+async fn balance_of(url: &str, token: &str, owner: &Address) -> u128 {
     let token = EvmAddress::parse(token).unwrap();
-    stablecoin::balance_of(url, token, *owner)
+    stablecoin::balance_of(url, token, stablecoin::anvil_account(owner))
         .await
         .unwrap()
         .base_units()
@@ -168,11 +168,11 @@ async fn the_devnet_deploys_configures_and_stops_on_sigterm() {
     }
     let payer = EvmAddress::parse(PAYER_1).unwrap();
     assert_eq!(
-        balance_of(&rpc_url, DEVNET_USDC, &payer).await,
+        balance_of(&rpc_url, DEVNET_USDC, &payer.into()).await,
         1_000_000_000_000
     );
     assert_eq!(
-        balance_of(&rpc_url, DEVNET_WUSD, &payer).await,
+        balance_of(&rpc_url, DEVNET_WUSD, &payer.into()).await,
         1_000_000 * 10u128.pow(18),
         "WUSD has 18 decimals"
     );
@@ -220,7 +220,7 @@ async fn the_devnet_deploys_configures_and_stops_on_sigterm() {
 
     let again = Devnet::start(&work.path, &data_dir);
     assert_eq!(again.ready["tokens"], ready["tokens"]);
-    let restored = balance_of(&again.rpc_url(), DEVNET_USDC, &payer).await;
+    let restored = balance_of(&again.rpc_url(), DEVNET_USDC, &payer.into()).await;
     assert_eq!(restored, 1_000_000_000_000, "the payers are funded once");
 }
 

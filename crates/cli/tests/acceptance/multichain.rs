@@ -102,7 +102,7 @@ async fn safe_tag_finality(db: Db) {
     let chain = TestChain::start(31337).await;
     let Some(gw) = TestGateway::start_with(db, |c| {
         chain.configure(c, "ETH", 1);
-        c.chains.get_mut("ETH").unwrap().finality = "safe".into();
+        c.chains.get_mut("ETH").unwrap().finality = Some("safe".into());
     })
     .await
     else {

@@ -52,7 +52,7 @@ async fn paying_gateway(
     .await
     .unwrap();
     let eth = gw.gateway.tokens.chains().next().unwrap().clone();
-    let hot = gw.gateway.hot_wallet;
+    let hot = gw.evm_hot_wallet();
     wcheckout::devnet::fund_hot_wallet(&gw.gateway, &eth, &chain.rpc_url)
         .await
         .unwrap();
@@ -131,7 +131,7 @@ async fn refund_reaching(client: &Client, refund_no: &str, status: &str) -> Valu
 async fn dropped_transactions_are_resent_and_stuck_ones_replaced_at_the_same_nonce() {
     let chain = TestChain::start(31337).await;
     let gw = paying_gateway(&chain, 1, "5", |c| c.payouts.replace_after_secs = 3).await;
-    let hot = gw.gateway.hot_wallet;
+    let hot = gw.evm_hot_wallet();
     let client = paid_order(&gw, &chain, "o1", "5", 3, 1).await;
     let payer_before = chain.balance(chain.usdt, DEV_ACCOUNTS[3]).await;
 

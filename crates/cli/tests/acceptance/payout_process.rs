@@ -73,7 +73,7 @@ async fn hot_wallet(cli: &Cli) -> EvmAddress {
     let stdout = cli.run_async(&["hot-wallet"]).await.ok().stdout;
     let line = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("hot wallet: "))
+        .find_map(|l| l.strip_prefix("hot wallet (evm): "))
         .unwrap_or_else(|| panic!("no hot wallet line in:\n{stdout}"));
     EvmAddress::parse(line.trim()).unwrap()
 }

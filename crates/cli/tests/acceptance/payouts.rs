@@ -99,7 +99,7 @@ impl Bench {
     }
 
     fn hot_wallet(&self) -> String {
-        self.gw.gateway.hot_wallet.to_lower_hex()
+        self.gw.evm_hot_wallet().to_lower_hex()
     }
 
     /// Tokens sent to the hot wallet from payer `payer`, recorded as the operator's funding.

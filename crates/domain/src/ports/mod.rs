@@ -9,7 +9,7 @@ pub use money_out::*;
 
 use async_trait::async_trait;
 
-use crate::address::EvmAddress;
+use crate::address::{Address, ChainFamily};
 use crate::app::App;
 use crate::chain::BlockMark;
 use crate::events::OutboxEvent;
@@ -53,10 +53,12 @@ pub enum RateError {
     Unavailable(String),
 }
 
-/// Derives deposit addresses from the operator's seed (`m/44'/60'/0'/0/i`).
+/// Derives deposit addresses from the operator's seed, each family under its own BIP-44 coin
+/// type (`m/44'/60'/0'/0/i` on EVM chains, `m/44'/195'/0'/0/i` on TRON). One index allocation
+/// serves every family: index `i` is one order's, whatever its chain.
 pub trait DepositAddresses: Send + Sync {
-    /// The address at `index`.
-    fn address_at(&self, index: u64) -> Result<EvmAddress, DerivationError>;
+    /// The address of `family` at `index`.
+    fn address_at(&self, family: ChainFamily, index: u64) -> Result<Address, DerivationError>;
 }
 
 /// Why no deposit address could be derived at an index.
@@ -73,6 +75,9 @@ pub enum DerivationError {
         /// What the derivation said.
         reason: String,
     },
+    /// No deposit keys of this family are configured.
+    #[error("no deposit keys for {0} chains")]
+    Family(ChainFamily),
 }
 
 /// A storage failure, never caused by the client.
@@ -459,7 +464,7 @@ pub trait ChainStore: Send + Sync {
     /// Orders whose deposit address is one of these.
     async fn orders_by_deposit_addresses(
         &self,
-        addresses: &[EvmAddress],
+        addresses: &[Address],
     ) -> Result<Vec<Order>, StoreError>;
     /// `PENDING` or `CREDITED` transfers of the chain in blocks above `above`.
     async fn transfers_above(

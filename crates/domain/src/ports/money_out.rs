@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::{Page, PageRequest, StoreError};
-use crate::address::EvmAddress;
+use crate::address::Address;
 use crate::ids::{AppId, IntegratorNo};
 use crate::ledger::Totals;
 use crate::payment::AbnormalPayment;
@@ -66,7 +66,7 @@ pub struct NonceTaken {
     /// Chain.
     pub chain: ChainKey,
     /// Sending address.
-    pub address: EvmAddress,
+    pub address: Address,
     /// The nonce taken.
     pub nonce: u64,
 }
@@ -184,7 +184,7 @@ pub trait MoneyStore: Send + Sync {
     async fn next_nonce(
         &self,
         chain: &ChainKey,
-        address: &EvmAddress,
+        address: &Address,
     ) -> Result<Option<u64>, StoreError>;
     /// Totals of these accounts (absent accounts are zero).
     async fn ledger_totals(

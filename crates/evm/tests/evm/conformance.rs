@@ -11,13 +11,13 @@ use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::anvil::ReorgOptions;
 use async_trait::async_trait;
 use secrecy::SecretString;
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::{Address as ChainAddress, EvmAddress};
 use wcheckout_domain::chain::{ChainReader, ChainWriter};
 use wcheckout_domain::money::TokenAmount;
 use wcheckout_evm::anvil::{Anvil, AnvilOptions, DEV_ACCOUNTS, DEV_PRIVATE_KEYS};
 use wcheckout_evm::keys::payout_keys;
 use wcheckout_evm::reader::EvmChainReader;
-use wcheckout_evm::stablecoin;
+use wcheckout_evm::stablecoin::{self, anvil_account};
 use wcheckout_evm::writer::EvmChainWriter;
 use wcheckout_testkit::chain_conformance::ChainHarness;
 
@@ -89,16 +89,17 @@ impl ChainHarness for AnvilHarness {
         &self.writer
     }
 
-    fn tokens(&self) -> (EvmAddress, EvmAddress) {
-        self.tokens
+    fn tokens(&self) -> (ChainAddress, ChainAddress) {
+        (self.tokens.0.into(), self.tokens.1.into())
     }
 
     async fn mine(&self, count: u64) {
         self.node.anvil_mine(Some(count), None).await.unwrap();
     }
 
-    async fn pay(&self, token: EvmAddress, to: EvmAddress, amount: u128) -> String {
+    async fn pay(&self, token: ChainAddress, to: ChainAddress, amount: u128) -> String {
         let amount = TokenAmount::from_base_units(amount);
+        let (token, to) = (anvil_account(&token), anvil_account(&to));
         stablecoin::transfer(&self.rpc_url, DEV_PRIVATE_KEYS[PAYER], token, to, amount)
             .await
             .unwrap()
@@ -112,8 +113,9 @@ impl ChainHarness for AnvilHarness {
         self.node.anvil_reorg(options).await.unwrap();
     }
 
-    async fn fund(&self, holder: EvmAddress, token: Option<EvmAddress>, amount: u128) {
-        match token {
+    async fn fund(&self, holder: ChainAddress, token: Option<ChainAddress>, amount: u128) {
+        let holder = anvil_account(&holder);
+        match token.as_ref().map(anvil_account) {
             Some(token) => {
                 let amount = TokenAmount::from_base_units(amount);
                 stablecoin::mint(

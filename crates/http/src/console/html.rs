@@ -318,7 +318,7 @@ pub fn order_page(
                             tr {
                                 td { code { (transfer.tx_hash) } }
                                 td.num { (transfer.block_number) }
-                                td { code { (transfer.from.to_checksum()) } }
+                                td { code { (transfer.from.to_string()) } }
                                 td { (transfer.state) }
                             }
                         }

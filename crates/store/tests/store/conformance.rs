@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::{Address, EvmAddress};
 use wcheckout_domain::app::{App, Branding, IpNetwork, UnderpaymentTolerance};
 use wcheckout_domain::chain::BlockMark;
 use wcheckout_domain::events::{EventType, OutboxEvent};
@@ -726,7 +726,7 @@ async fn orders_round_trip_every_field(store: SqlStore) {
         min_accepted_amount: units(u128::MAX - 1),
         paid_amount: units(u128::MAX),
         refunded_amount: units(1),
-        deposit_address: EvmAddress::from_bytes([0xff; 20]),
+        deposit_address: Address::Evm(EvmAddress::from_bytes([0xff; 20])),
         address_index: extreme_index,
         status: OrderStatus::PartialRefunded,
         tx_hash: Some(format!("0x{}", "9f".repeat(32))),
@@ -774,7 +774,10 @@ async fn orders_round_trip_every_field(store: SqlStore) {
     assert_eq!(got.order_amount.to_string(), "0.30000000000000004");
     assert_eq!(got.exchange_rate.to_string(), "1.123456789012345678");
     assert_eq!(got.address_index, extreme_index);
-    assert_eq!(got.deposit_address, EvmAddress::from_bytes([0xff; 20]));
+    assert_eq!(
+        got.deposit_address,
+        Address::Evm(EvmAddress::from_bytes([0xff; 20]))
+    );
     assert_eq!(got.created_at.micros(), T0 - 999_999);
 
     let got = stored(&store, &sparse).await;
@@ -2117,7 +2120,7 @@ async fn transfers_record_round_trip(store: SqlStore) {
         block_hash: block_hash(19_000_123, 9),
         block_time: Timestamp::from_micros(T0 + 1),
         token: paying.token.clone(),
-        from: EvmAddress::from_bytes([0xff; 20]),
+        from: Address::Evm(EvmAddress::from_bytes([0xff; 20])),
         to: paying.deposit_address,
         amount: units(u128::MAX),
         order_sysid: paying.sysid.clone(),
@@ -2127,7 +2130,7 @@ async fn transfers_record_round_trip(store: SqlStore) {
     // Same transaction, another log: a zero amount from the zero address, already credited.
     let smallest = Transfer {
         log_index: 0,
-        from: EvmAddress::ZERO,
+        from: Address::Evm(EvmAddress::ZERO),
         amount: TokenAmount::ZERO,
         state: TransferState::Credited,
         observed_at: at(-1),
@@ -2142,11 +2145,11 @@ async fn transfers_record_round_trip(store: SqlStore) {
     assert_eq!(got.amount.base_units(), u128::MAX);
     assert_eq!(got.block_time.micros(), T0 + 1);
     assert_eq!(got.observed_at.micros(), T0 + 999_999);
-    assert_eq!(got.from, EvmAddress::from_bytes([0xff; 20]));
+    assert_eq!(got.from, Address::Evm(EvmAddress::from_bytes([0xff; 20])));
     assert_eq!(got.to, paying.deposit_address);
     assert_eq!(got.block_hash, block_hash(19_000_123, 9));
     assert_eq!(both[0].amount, TokenAmount::ZERO);
-    assert_eq!(both[0].from, EvmAddress::ZERO);
+    assert_eq!(both[0].from, Address::Evm(EvmAddress::ZERO));
 
     // Every read returns the same values.
     assert_eq!(
@@ -2676,7 +2679,7 @@ async fn abnormal_round_trip_and_update(store: SqlStore) {
         amount: units(u128::MAX),
         pending_amount: units(u128::MAX - 1),
         tx_hash: Some(tx_hash(0xabc)),
-        payer: Some(EvmAddress::from_bytes([0xfe; 20])),
+        payer: Some(Address::Evm(EvmAddress::from_bytes([0xfe; 20]))),
         created_at: just_after(at(20)),
         updated_at: Timestamp::from_micros(at(21).micros() + 3),
         ..abnormal(2, &late, AbnormalKind::OverPaid, 20)
@@ -2696,7 +2699,10 @@ async fn abnormal_round_trip_and_update(store: SqlStore) {
     assert_eq!(listed, vec![full.clone(), bare.clone(), zero.clone()]);
     assert_eq!(listed[0].amount.base_units(), u128::MAX);
     assert_eq!(listed[0].pending_amount.base_units(), u128::MAX - 1);
-    assert_eq!(listed[0].payer, Some(EvmAddress::from_bytes([0xfe; 20])));
+    assert_eq!(
+        listed[0].payer,
+        Some(Address::Evm(EvmAddress::from_bytes([0xfe; 20])))
+    );
     assert_eq!(listed[0].tx_hash, Some(tx_hash(0xabc)));
     assert_eq!(listed[0].created_at.micros(), at(20).micros() + 1);
     assert_eq!(listed[1].payer, None);

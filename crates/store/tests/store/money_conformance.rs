@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::Address;
 use wcheckout_domain::events::{EventType, OutboxEvent};
 use wcheckout_domain::ids::AppId;
 use wcheckout_domain::ledger::{Account, Asset, Bucket, Posting, PostingKind, Totals};
@@ -127,7 +127,7 @@ async fn take_nonces(store: &SqlStore, taken: &[NonceTaken]) -> Result<(), Commi
     commit(store, taken.to_vec()).await
 }
 
-async fn next_nonce(store: &SqlStore, chain_key: &str, address: EvmAddress) -> Option<u64> {
+async fn next_nonce(store: &SqlStore, chain_key: &str, address: Address) -> Option<u64> {
     store.next_nonce(&chain(chain_key), &address).await.unwrap()
 }
 
@@ -1178,7 +1178,7 @@ async fn payouts_create_and_read(store: SqlStore) {
         ..payout(3, "BSC", PayoutKind::Settlement, 30)
     };
     let sweeping = Payout {
-        reference: format!("sweep:{}", deposit(7).to_lower_hex()),
+        reference: format!("sweep:{}", deposit(7).storage_key()),
         ..payout(4, "ETH", PayoutKind::Sweep, 40)
     };
     create(&store, &[&full, &refunding]).await;

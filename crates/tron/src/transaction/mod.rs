@@ -188,7 +188,7 @@ impl UnsignedTransaction {
 
     /// Signs with the owner's key.
     pub fn sign(self, key: &SigningKey) -> Result<SignedTransaction, TransactionError> {
-        let signer = TronAddress::from_public_key(key.verifying_key());
+        let signer = crate::address::of_public_key(key.verifying_key());
         if signer != self.owner {
             return Err(TransactionError::WrongKey {
                 owner: self.owner,

@@ -101,7 +101,7 @@ impl Signature {
         let key =
             VerifyingKey::recover_from_prehash(id.as_bytes(), &signature, recovery_id(self.0[64])?)
                 .map_err(|_| SignatureError::Unrecoverable)?;
-        Ok(TronAddress::from_public_key(&key))
+        Ok(crate::address::of_public_key(&key))
     }
 }
 
@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn signs_deterministically_in_low_s_form_and_recovers_the_signer() {
         let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
-        let owner = TronAddress::from_public_key(key.verifying_key());
+        let owner = crate::address::of_public_key(key.verifying_key());
         for n in 0u8..16 {
             let tx = TxId::of_raw_data(&[n; 40]);
             let signature = Signature::sign(&key, &tx).unwrap();

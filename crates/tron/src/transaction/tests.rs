@@ -9,7 +9,7 @@ fn key(byte: u8) -> SigningKey {
 }
 
 fn owner_of(key: &SigningKey) -> TronAddress {
-    TronAddress::from_public_key(key.verifying_key())
+    crate::address::of_public_key(key.verifying_key())
 }
 
 fn header() -> Header {

@@ -83,7 +83,7 @@ fn seed_derived_addresses_match_tronweb() {
                 "mnemonic": phrase.expose_secret(),
                 "path": format!("{}/{index}", keys::DEPOSIT_ACCOUNT_PATH),
             }));
-            expected.push(deposits.address_at(index).unwrap());
+            expected.push(deposits.derive(index).unwrap());
         }
         requests.push(json!({
             "op": "mnemonic",

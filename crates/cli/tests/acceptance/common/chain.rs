@@ -135,13 +135,15 @@ impl TestChain {
         config.chains.insert(
             key.to_owned(),
             ChainConfig {
+                family: "evm".into(),
                 network: None,
                 chain_id: self.anvil.chain_id(),
                 display_name: None,
                 rpc_urls: vec![self.rpc_url.clone()],
+                api_urls: Vec::new(),
                 ws_url: Some(self.anvil.ws_url()),
                 confirmations: Some(confirmations),
-                finality: "confirmations".into(),
+                finality: Some("confirmations".into()),
                 enabled: true,
                 explorer_tx_url: None,
                 wallet_rpc_url: None,

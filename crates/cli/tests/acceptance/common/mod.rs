@@ -29,6 +29,7 @@ use wcheckout_app::admin::{AppAdmin, AppChanges, IssuedCredentials};
 use wcheckout_app::clock::SystemClock;
 use wcheckout_client::signature::{SignedParts, sign_request};
 use wcheckout_client::{ApiResponse, Client, Credentials, routes};
+use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::chain::BlockMark;
 use wcheckout_domain::ports::{ChangeSet, ChangeStore, Clock, CursorMove};
 use wcheckout_domain::time::Timestamp;
@@ -130,6 +131,12 @@ pub fn test_config(db_url: &str) -> Config {
 }
 
 impl TestGateway {
+    /// The hot wallet of EVM chains, as the anvil account it is.
+    pub fn evm_hot_wallet(&self) -> EvmAddress {
+        let hot = self.gateway.hot_wallets[&wcheckout_domain::address::ChainFamily::Evm];
+        EvmAddress::from_bytes(hot.account_bytes())
+    }
+
     /// A gateway on `db`, or `None` when PostgreSQL is wanted but unreachable (the test is
     /// then skipped with a message, or fails under `WCHECKOUT_REQUIRE_PG=1`).
     pub async fn start(db: Db) -> Option<TestGateway> {

@@ -1,4 +1,4 @@
-//! EVM account addresses with EIP-55 checksums.
+//! EVM account addresses: 20 bytes in hex with EIP-55 checksums.
 
 use std::fmt;
 
