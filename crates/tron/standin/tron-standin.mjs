@@ -179,6 +179,9 @@ function rawDataBytes(transaction) {
 
 // txID → { txid, owner, anvilHash, bandwidth, freeBandwidth, netFee, activationFee, intrinsic, gas, kind, info }
 const records = new Map();
+// anvil's hash of a replayed transaction → its txID: java-tron's JSON-RPC names a transaction
+// by its txID (as 0x + 64 hex digits), so the logs the stand-in serves do too.
+const txidOfAnvilHash = new Map();
 
 function refusal(code, message, txid) {
   return { result: false, code, message, txid };
@@ -277,6 +280,7 @@ async function send(record, request) {
   // Gas is free on anvil here: the TRON fee is burned from the owner's balance once mined.
   await rpc('anvil_setNextBlockBaseFeePerGas', ['0x0']);
   record.anvilHash = await rpc('eth_sendTransaction', [{ ...request, gasPrice: '0x0' }]);
+  txidOfAnvilHash.set(record.anvilHash, record.txid);
 }
 
 // A contract call: the owner's energy limit is what fee_limit and its balance can buy.
@@ -447,8 +451,13 @@ async function getLogs(call) {
     if (last - from > MAX_LOG_BLOCKS) return failure(call, -32602, `exceed max block range: ${MAX_LOG_BLOCKS}`);
   }
   const answer = await forward(call);
-  if (Array.isArray(answer.result) && answer.result.length > MAX_LOG_RESULTS) {
+  if (!Array.isArray(answer.result)) return answer;
+  if (answer.result.length > MAX_LOG_RESULTS) {
     return failure(call, -32005, `query returned more than ${MAX_LOG_RESULTS} results`);
+  }
+  for (const log of answer.result) {
+    const txid = txidOfAnvilHash.get(log.transactionHash);
+    if (txid) log.transactionHash = `0x${txid}`;
   }
   return answer;
 }

@@ -28,8 +28,7 @@ impl TronChain {
             return None;
         }
         let chain = TestChain::start(TRON_TEST_CHAIN_ID).await;
-        let standin = Standin::spawn(&chain.rpc_url)
-            .expect("the TRON stand-in starts");
+        let standin = Standin::spawn(&chain.rpc_url).expect("the TRON stand-in starts");
         Some(TronChain { standin, chain })
     }
 
