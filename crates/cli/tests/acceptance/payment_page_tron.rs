@@ -56,17 +56,17 @@ async fn a_tron_order_s_page_shows_tron_its_address_and_no_evm_request(db: Db) {
         page.contains(r#"id="network">TRON (stand-in) · USDT (TRC-20)<"#),
         "{page}"
     );
-    assert!(page.contains(&format!(">{address}<")), "the whole T… address");
+    assert!(
+        page.contains(&format!(">{address}<")),
+        "the whole T… address"
+    );
     assert!(
         page.contains("The QR code holds the address only: enter 12.5 USDT in your wallet."),
         "{page}"
     );
     assert!(page.contains(&format!("QR code of the deposit address {address}")));
     // The wallet button is TronLink's and waits for the script to find it.
-    assert!(
-        page.contains(r#"data-wallet="tronlink" hidden"#),
-        "{page}"
-    );
+    assert!(page.contains(r#"data-wallet="tronlink" hidden"#), "{page}");
     for evm in ["ethereum:", "ERC-20", "eip1193"] {
         assert!(!page.contains(evm), "the TRON page shows {evm}");
     }
@@ -81,7 +81,6 @@ async fn a_tron_order_s_page_shows_tron_its_address_and_no_evm_request(db: Db) {
     assert_eq!(status, 200);
     assert_eq!(content_type, "image/svg+xml");
     assert!(svg.contains("<svg"), "{svg}");
-
 }
 
 on_both_engines_with_db!(a_tron_order_s_page_shows_tron_its_address_and_no_evm_request);
@@ -237,7 +236,9 @@ async fn the_tron_page_shows_the_whole_address_and_a_qr_code_of_it_on_phones_and
     // An EVM wallet in the browser does not make an EVM button appear on a TRON order.
     let browser = Browser::start(1280, 900).await;
     browser
-        .install_before_load("window.ethereum = { request: async () => { throw new Error('EVM wallet used'); } };")
+        .install_before_load(
+            "window.ethereum = { request: async () => { throw new Error('EVM wallet used'); } };",
+        )
         .await;
     browser.open(&page_url(&order)).await;
     tokio::time::sleep(Duration::from_millis(3_500)).await;
@@ -257,7 +258,10 @@ async fn tronlink_pays_what_is_still_due_in_base_units_and_the_page_follows_it_t
     let browser = f.browser_with_tronlink(1280, &order).await;
     browser.open(&page_url(&order)).await;
     assert_eq!(browser.state().await, "waiting");
-    assert!(browser.visible("wallet").await, "TronLink found: the button shows");
+    assert!(
+        browser.visible("wallet").await,
+        "TronLink found: the button shows"
+    );
     assert_eq!(browser.text("wallet").await, "Pay with wallet");
 
     // 4 USDT arrive from elsewhere first: the wallet then pays the other 6, and the note beside
@@ -293,8 +297,14 @@ async fn tronlink_pays_what_is_still_due_in_base_units_and_the_page_follows_it_t
     let info = f.info("trx-wallet").await;
     assert_eq!(info["orderStatus"], "PAID");
     assert_eq!(info["paidAmount"].to_string(), "10");
-    assert_eq!(browser.text("receipt-tx").await, info["txHash"].as_str().unwrap());
-    assert_eq!(info["txHash"], sent, "the wallet's transfer completed the order");
+    assert_eq!(
+        browser.text("receipt-tx").await,
+        info["txHash"].as_str().unwrap()
+    );
+    assert_eq!(
+        info["txHash"], sent,
+        "the wallet's transfer completed the order"
+    );
 }
 
 #[tokio::test]

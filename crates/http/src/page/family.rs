@@ -183,7 +183,10 @@ mod tests {
         assert_eq!(family.token_standard, "TRC-20");
         for lang in [Lang::En, Lang::ZhCn] {
             let note = family.qr.note(lang.texts()).unwrap();
-            assert!(note.contains("{amount}") && note.contains("{token}"), "{note}");
+            assert!(
+                note.contains("{amount}") && note.contains("{token}"),
+                "{note}"
+            );
         }
     }
 }
