@@ -53,7 +53,9 @@ async fn a_tron_order_s_page_shows_tron_its_address_and_no_evm_request(db: Db) {
     let (status, _, page) = get(&f, &format!("{url}?lang=en")).await;
     assert_eq!(status, 200);
     assert!(
-        page.contains(r#"id="network">TRON (stand-in) · USDT (TRC-20)<"#),
+        page.contains(
+            r#"id="network">TRON (stand-in) · USDT <span class="standard">(TRC-20)</span><"#
+        ),
         "{page}"
     );
     assert!(
@@ -344,4 +346,43 @@ async fn tronlink_refusals_are_explained_and_send_nothing() {
         "nothing but connection requests: {calls}"
     );
     assert_eq!(f.info("trx-refused").await["orderStatus"], "PAYING");
+}
+
+/// Writes the TRON page's screenshots for the docs when `WCHECKOUT_SCREENSHOTS` names a directory
+/// (`WCHECKOUT_SCREENSHOTS=$PWD/docs/images cargo test -p wcheckout --test acceptance payment_page_tron::screenshots`):
+/// waiting, on a phone and a desktop, in English and Chinese, as a payer with TronLink sees it.
+#[tokio::test]
+async fn screenshots_for_the_docs() {
+    let Ok(dir) = std::env::var("WCHECKOUT_SCREENSHOTS") else {
+        eprintln!("SKIPPED: set WCHECKOUT_SCREENSHOTS=DIR to write the TRON page's screenshots");
+        return;
+    };
+    if !browser::available() {
+        return;
+    }
+    let Some(f) = Fixture::start_tron(Db::Sqlite, 1).await else {
+        return;
+    };
+    f.gw.update_app(
+        &f.app.app_id,
+        wcheckout_app::admin::AppChanges {
+            display_name: Some("Acme Books".into()),
+            theme_color: Some("#0f766e".into()),
+            ..wcheckout_app::admin::AppChanges::default()
+        },
+    )
+    .await;
+    let order = f.create("INV-2026-0043", "49.90", json!({})).await;
+    for (device, width) in [("desktop", 1280), ("phone", 360)] {
+        let browser = f.browser_with_tronlink(width, &order).await;
+        for lang in ["en", "zh-CN"] {
+            browser
+                .open(&format!("{}?lang={lang}", page_url(&order)))
+                .await;
+            wait_state(&browser, "waiting").await;
+            let png = browser.full_page_png().await;
+            let name = format!("{dir}/payment-page-tron-waiting-{device}-{lang}.png");
+            std::fs::write(&name, png).unwrap();
+        }
+    }
 }

@@ -175,7 +175,8 @@ fn amounts(page: &PaymentPage, t: &Texts, family: FamilyPage) -> Markup {
             dl {
                 div { dt { (t.order_amount) } dd #order-amount { (page.order_amount) " " (page.fiat) } }
                 div { dt { (t.network) } dd #network {
-                    (page.chain_name) " · " (page.token_symbol) " (" (family.token_standard) ")"
+                    (page.chain_name) " · " (page.token_symbol) " "
+                    span.standard { "(" (family.token_standard) ")" }
                 } }
                 div { dt { (t.order) } dd #order-no { (page.order_no) } }
             }
