@@ -5,6 +5,7 @@
 use base64::Engine as _;
 use serde::Serialize;
 use utoipa::ToSchema;
+use wcheckout_domain::address::ChainFamily;
 use wcheckout_domain::money::{FLOAT_SIGNIFICANT_DIGITS, TokenAmount};
 use wcheckout_domain::order::{Order, OrderStatus};
 use wcheckout_domain::token::{Chain, Token};
@@ -99,9 +100,11 @@ pub struct PaymentPage {
     pub token_contract: String,
     /// Decimals of the token's base unit.
     pub token_decimals: u8,
-    /// `Ethereum`.
+    /// `Ethereum`, `TRON`.
     pub chain_name: String,
-    /// EIP-155 id.
+    /// How the chain is built: what its QR code holds and which browser wallet pays on it.
+    pub chain_family: ChainFamily,
+    /// The id its node reports (EIP-155 on EVM chains).
     pub chain_id: u64,
     /// Public RPC endpoint to offer a wallet that lacks the chain.
     pub wallet_rpc_url: Option<String>,
@@ -171,6 +174,7 @@ impl Gateway {
             token_contract: token.contract.to_string(),
             token_decimals: token.decimals,
             chain_name: chain.display_name.clone(),
+            chain_family: chain.family,
             chain_id: chain.chain_id,
             wallet_rpc_url: chain.wallet_rpc_url.clone(),
             deposit_address: order.deposit_address.to_string(),

@@ -1,6 +1,7 @@
 // wcheckout payment page: keeps the status live (polling the page's status address), runs the
-// countdown, copies the address, and pays through an injected EIP-1193 wallet. Plain script, no
-// dependencies; the server-rendered page already works without it.
+// countdown, copies the address, and pays through the browser wallet of the order's chain family
+// (an injected EIP-1193 provider, or TronLink on TRON). Plain script, no dependencies; the
+// server-rendered page already works without it.
 "use strict";
 
 (function () {
@@ -67,9 +68,9 @@
     $("pay").hidden = !payable;
     if (payable && s.remainingUnits !== previous.remainingUnits) {
       $("qr").src = data.qrUrl + "?units=" + encodeURIComponent(s.remainingUnits);
-      $("qr").alt = fill(t.qrAlt, {
-        amount: s.remaining, token: data.token, address: data.depositAddress
-      });
+      var values = { amount: s.remaining, token: data.token, address: data.depositAddress };
+      $("qr").alt = fill(data.qrAlt, values);
+      if (data.qrNote) $("qr-note").textContent = fill(data.qrNote, values);
     }
     renderReceipt(s);
   }
@@ -227,15 +228,17 @@
     if (error && error.wcheckout) return error.wcheckout;
     var code = error && (error.code || (error.data && error.data.code));
     var message = String((error && (error.message || error.reason)) || error || "");
-    if (code === 4001 || /reject|denied|cancel/i.test(message)) return t.walletRejected;
+    if (code === 4001 || /reject|denied|declined|cancel/i.test(message)) return t.walletRejected;
     if (code === 4901 || /chain|network/i.test(message) && /mismatch|wrong|unsupported/i.test(message)) {
       return fill(t.walletWrongChain, chainValues());
     }
-    if (/insufficient funds/i.test(message)) return t.walletNoGas;
+    if (/insufficient funds|balance is not sufficient|resource insufficient/i.test(message)) {
+      return t.walletNoGas;
+    }
     return fill(t.walletError, { message: message.slice(0, 200) });
   }
 
-  function payWithWallet() {
+  function payWithEip1193() {
     var wallet = window.ethereum;
     var manual = $("manual");
     if (!wallet || typeof wallet.request !== "function") {
@@ -268,8 +271,84 @@
       .then(function () { button.disabled = false; });
   }
 
+  // --- TRON: TronLink's injected objects (wallet apps' browsers inject the same) --------------
+
+  function tronLinkPresent() { return !!(window.tronLink || window.tronWeb); }
+
+  // TronLink answers its connection request with `{code, message}` (200 connected, 4001
+  // rejected, nothing while locked); newer versions may answer with the accounts instead.
+  function connectTronLink() {
+    var link = window.tronLink;
+    if (!link || typeof link.request !== "function") return Promise.resolve();
+    return link.request({ method: "tron_requestAccounts" }).then(function (answer) {
+      if (Array.isArray(answer) && answer.length) return;
+      if (answer && answer.code === 200) return;
+      if (answer && answer.code === 4001) throw { code: 4001 };
+      throw { wcheckout: t.walletLocked };
+    });
+  }
+
+  // A TRC-20 amount as an integer, whatever number type the wallet's tronWeb returns.
+  function integer(value) {
+    if (value && typeof value === "object" && 0 in value) value = value[0];
+    return BigInt(String(value));
+  }
+
+  function payWithTronLink() {
+    var button = $("wallet");
+    var due = status.remainingUnits;
+    var tronWeb, token, from;
+    button.disabled = true;
+    say(t.walletConfirm);
+    connectTronLink()
+      .then(function () {
+        tronWeb = (window.tronLink && window.tronLink.tronWeb) || window.tronWeb;
+        from = tronWeb && tronWeb.defaultAddress && tronWeb.defaultAddress.base58;
+        if (!from) throw { wcheckout: t.walletLocked };
+        return tronWeb.contract().at(data.tokenContract);
+      })
+      .then(function (contract) {
+        token = contract;
+        return token.balanceOf(from).call();
+      })
+      .then(function (balance) {
+        balance = integer(balance);
+        if (balance < BigInt(due)) {
+          throw { wcheckout: fill(t.walletNoToken, {
+            balance: units(balance, data.tokenDecimals), amount: status.remaining, token: data.token
+          }) };
+        }
+        // Base units as an integer string: never a float. The fee limit caps the TRX the
+        // transfer may burn for energy (100 TRX, in sun); the wallet shows the real cost.
+        return token.transfer(data.depositAddress, due).send({ feeLimit: 100000000 });
+      })
+      .then(function () { say(t.walletSent); })
+      .catch(function (error) { say(explain(error), true); })
+      .then(function () { button.disabled = false; });
+  }
+
+  // TronLink injects its objects a moment after the page loads: the button appears once they do.
+  function showWhenTronLinkPresent() {
+    var show = function () { $("wallet").hidden = !tronLinkPresent(); };
+    show();
+    window.addEventListener("tronLink#initialized", show);
+    var checks = 0;
+    var timer = setInterval(function () {
+      show();
+      checks += 1;
+      if (checks >= 10 || tronLinkPresent()) clearInterval(timer);
+    }, 300);
+  }
+
+  var wallets = {
+    eip1193: { pay: payWithEip1193, watch: function () {} },
+    tronlink: { pay: payWithTronLink, watch: showWhenTronLinkPresent }
+  };
+  var wallet = wallets[data.wallet] || wallets.eip1193;
+
   $("copy").addEventListener("click", copyAddress);
-  $("wallet").addEventListener("click", payWithWallet);
+  $("wallet").addEventListener("click", wallet.pay);
+  wallet.watch();
   setInterval(tick, 1000);
   tick();
   renderReceipt(status);

@@ -5,6 +5,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Serialize;
 use wcheckout_app::page::{PageState, PageStatus, PaymentPage};
 
+use super::family::FamilyPage;
 use super::i18n::{Lang, Texts, fill};
 
 /// What the page script needs, embedded as JSON in the page.
@@ -21,8 +22,13 @@ struct ScriptData<'a> {
     chain_name: &'a str,
     wallet_rpc_url: Option<&'a str>,
     deposit_address: &'a str,
+    /// The browser wallet that pays (`eip1193`, `tronlink`).
+    wallet: &'static str,
     status_url: String,
     qr_url: String,
+    /// The QR code's description, and what the payer must add to a scan, per family.
+    qr_alt: &'static str,
+    qr_note: Option<&'static str>,
     pc_callback_url: Option<&'a str>,
     app_callback_url: Option<&'a str>,
     status: &'a PageStatus,
@@ -43,6 +49,7 @@ pub fn payment_page(page: &PaymentPage, lang: Lang, urls: &Urls, nonce: &str) ->
     let t = lang.texts();
     let title = fill(t.title, &[("merchant", &page.merchant_name)]);
     let status = &page.status;
+    let family = FamilyPage::of(page.chain_family);
     let data = ScriptData {
         lang: lang.tag(),
         texts: t,
@@ -54,8 +61,11 @@ pub fn payment_page(page: &PaymentPage, lang: Lang, urls: &Urls, nonce: &str) ->
         chain_name: &page.chain_name,
         wallet_rpc_url: page.wallet_rpc_url.as_deref(),
         deposit_address: &page.deposit_address,
+        wallet: family.wallet.as_str(),
         status_url: format!("{}/status", urls.page),
         qr_url: format!("{}/qr.svg", urls.page),
+        qr_alt: family.qr.alt(t),
+        qr_note: family.qr.note(t),
         pc_callback_url: page.pc_callback_url.as_deref(),
         app_callback_url: page.app_callback_url.as_deref(),
         status,
@@ -63,9 +73,9 @@ pub fn payment_page(page: &PaymentPage, lang: Lang, urls: &Urls, nonce: &str) ->
     let body = html! {
         main.card data-state=(state_name(status.state)) {
             (header(page, lang, &title, urls))
-            (amounts(page, t))
+            (amounts(page, t, family))
             (status_section(page, t))
-            (pay_section(page, t, urls))
+            (pay_section(page, t, urls, family))
             (receipt_section(page, t))
         }
     };
@@ -155,7 +165,7 @@ fn header(page: &PaymentPage, lang: Lang, title: &str, urls: &Urls) -> Markup {
     }
 }
 
-fn amounts(page: &PaymentPage, t: &Texts) -> Markup {
+fn amounts(page: &PaymentPage, t: &Texts, family: FamilyPage) -> Markup {
     html! {
         section.amounts {
             p.due {
@@ -164,7 +174,10 @@ fn amounts(page: &PaymentPage, t: &Texts) -> Markup {
             }
             dl {
                 div { dt { (t.order_amount) } dd #order-amount { (page.order_amount) " " (page.fiat) } }
-                div { dt { (t.network) } dd #network { (page.chain_name) " · " (page.token_symbol) } }
+                div { dt { (t.network) } dd #network {
+                    (page.chain_name) " · " (page.token_symbol) " "
+                    span.standard { "(" (family.token_standard) ")" }
+                } }
                 div { dt { (t.order) } dd #order-no { (page.order_no) } }
             }
         }
@@ -190,7 +203,7 @@ fn status_section(page: &PaymentPage, t: &Texts) -> Markup {
     }
 }
 
-fn pay_section(page: &PaymentPage, t: &Texts, urls: &Urls) -> Markup {
+fn pay_section(page: &PaymentPage, t: &'static Texts, urls: &Urls, family: FamilyPage) -> Markup {
     let status = &page.status;
     let values = [
         ("amount", status.remaining.as_str()),
@@ -201,7 +214,10 @@ fn pay_section(page: &PaymentPage, t: &Texts, urls: &Urls) -> Markup {
     html! {
         section #pay .pay hidden[!is_payable(status)] {
             img #qr src={ (urls.page) "/qr.svg?units=" (status.remaining_units) }
-                alt=(fill(t.qr_alt, &values)) width="232" height="232";
+                alt=(fill(family.qr.alt(t), &values)) width="232" height="232";
+            @if let Some(note) = family.qr.note(t) {
+                p #qr-note .message { (fill(note, &values)) }
+            }
             // The whole address, wrapped, never clipped: payers check its first and last
             // characters (address poisoning counts on a look at only part of it). Focusable,
             // and one click selects all of it.
@@ -213,7 +229,8 @@ fn pay_section(page: &PaymentPage, t: &Texts, urls: &Urls) -> Markup {
                 button #copy type="button" { (t.copy) }
             }
             p.warning { (fill(t.only_network, &values)) }
-            button #wallet .primary type="button" { (t.pay_with_wallet) }
+            button #wallet .primary type="button" data-wallet=(family.wallet.as_str())
+                hidden[!family.wallet.shown_before_detection()] { (t.pay_with_wallet) }
             p #wallet-message .message role="alert" {}
             p #manual .message hidden { (fill(t.no_wallet, &values)) }
         }

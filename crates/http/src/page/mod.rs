@@ -3,6 +3,7 @@
 //! Everything the page loads comes from this server: HTML rendered here, a stylesheet and a
 //! script embedded in the binary, the QR code drawn here and the app's logo from the database.
 
+pub mod family;
 pub mod html;
 pub mod i18n;
 pub mod qr;
@@ -120,7 +121,8 @@ pub async fn status(State(state): State<AppState>, Path(page_token): Path<String
     no_store(response)
 }
 
-/// The EIP-681 request for what is still due, as a QR code.
+/// What a wallet app scans to pay what is still due, as a QR code: an EIP-681 transfer request on
+/// EVM chains, the bare deposit address on TRON (whose wallets share no request format).
 #[utoipa::path(get, path = "/pay/{page_token}/qr.svg", tag = "payment page",
     params(PageTokenParam),
     responses(
@@ -137,13 +139,10 @@ pub async fn qr_code(State(state): State<AppState>, Path(page_token): Path<Strin
         "0" => page.paying_amount_units.as_str(),
         remaining => remaining,
     };
-    let uri = qr::eip681_transfer(
-        &page.token_contract,
-        page.chain_id,
-        &page.deposit_address,
-        units,
-    );
-    match qr::svg_of(&uri) {
+    let text = family::FamilyPage::of(page.chain_family)
+        .qr
+        .text(&page, units);
+    match qr::svg_of(&text) {
         Some(svg) => no_store(typed(StatusCode::OK, "image/svg+xml", svg)),
         None => ApiError(wcheckout_app::ServiceError::internal(
             "payment request too long for a QR code",

@@ -1,5 +1,5 @@
-//! The page's QR code: an EIP-681 payment request, drawn as SVG by the server itself so that no
-//! outside service learns which address is being paid.
+//! The page's QR code, drawn as SVG by the server itself so that no outside service learns which
+//! address is being paid. What it holds depends on the chain family (see `family`).
 
 use qrcode::QrCode;
 use qrcode::render::svg;
