@@ -12,6 +12,7 @@ pub mod browser;
 pub mod chain;
 pub mod process;
 pub mod receiver;
+pub mod tron;
 
 use std::collections::HashSet;
 use std::fmt::Display;
