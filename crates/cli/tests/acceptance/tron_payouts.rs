@@ -4,7 +4,9 @@
 //! one refund number sent ten times at once pays once; an on-chain settlement to a `T…` address
 //! and a scheduled sweep land; the books agree with both chains (`reconcile` across ETH and
 //! TRX, the ledger balanced, the TRX burned booked as fees); and a refund address of the wrong
-//! family or with a bad checksum is refused with `00001`, creating nothing.
+//! family or with a bad checksum is refused with `00001`, creating nothing. And, driving an engine
+//! round by round, a send lost before it reached the node is sent again, the same bytes, while it
+//! may land, and signed afresh only once the chain is past its expiration, paying once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
@@ -17,10 +19,15 @@ use wcheckout_app::admin::IssuedCredentials;
 use wcheckout_client::routes::{CREATE_ORDER, CREATE_REFUND, CREATE_SETTLEMENT};
 use wcheckout_client::{ApiResponse, Client};
 use wcheckout_domain::address::{Address, ChainFamily, EvmAddress, TronAddress};
+use wcheckout_domain::chain::{
+    Broadcast, ChainError, ChainWriter, FeeQuote, RawTx, Receipt, SendModel, TransferTx,
+};
 use wcheckout_domain::ledger::Asset;
 use wcheckout_domain::money::TokenAmount;
+use wcheckout_domain::payout::Signer;
 use wcheckout_domain::payout::{Payout, PayoutKind, PayoutStatus};
 use wcheckout_domain::ports::MoneyStore;
+use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::{Chain, ChainKey, TokenId};
 use wcheckout_evm::anvil::{DEV_ACCOUNTS, DEV_PRIVATE_KEYS};
 use wcheckout_evm::stablecoin;
@@ -170,7 +177,8 @@ impl Bench {
     /// A `TRX_USDT` order of `amount` paid in full by anvil account `payer`, once `PAID`; its
     /// deposit address.
     async fn paid_order(&self, no: &str, amount: &str, payer: usize) -> TronAddress {
-        let body = json!({"orderNo": no, "orderAmount": amount, "customerId": "c", "token": "TRX_USDT"});
+        let body =
+            json!({"orderNo": no, "orderAmount": amount, "customerId": "c", "token": "TRX_USDT"});
         let created = self.ok(CREATE_ORDER, &body).await;
         let deposit = TronAddress::parse(created["depositAddress"].as_str().unwrap())
             .unwrap_or_else(|e| panic!("a TRON order's deposit address: {e}: {created}"));
@@ -257,8 +265,8 @@ impl Bench {
     /// ours (the hot wallets' too) holding exactly what the ledger says: `wcheckout reconcile`,
     /// through the same writers (`payout_workers::chain_access`).
     async fn assert_books_balance(&self) -> Vec<(String, usize)> {
-        let chains = wcheckout::payout_workers::chain_access(&self.config, &self.gw.gateway.tokens)
-            .unwrap();
+        let chains =
+            wcheckout::payout_workers::chain_access(&self.config, &self.gw.gateway.tokens).unwrap();
         let mut checked = Vec::new();
         for access in &chains {
             let writer = access.writer.as_ref();
@@ -487,7 +495,10 @@ async fn a_settlement_and_a_sweep_land_and_both_chains_reconcile(db: Db) {
     let start = b.usdt_of(merchant).await;
     let settle = json!({"settlementOrderNo": "st1", "token": "TRX_USDT", "address": merchant.to_string(), "amount": "12"});
     let created = b.ok(CREATE_SETTLEMENT, &settle).await;
-    assert_eq!(created["settlementStatus"], "PENDING_SETTLEMENT", "{created}");
+    assert_eq!(
+        created["settlementStatus"], "PENDING_SETTLEMENT",
+        "{created}"
+    );
     let settled = b.wait_settlement("st1", "SETTLED").await;
     assert_eq!(b.usdt_of(merchant).await - start, base("12"));
     assert_eq!(b.transfers(b.hot(), merchant).await.len(), 1);
@@ -514,7 +525,10 @@ async fn a_settlement_and_a_sweep_land_and_both_chains_reconcile(db: Db) {
     b.wait_order("e1", "PAID").await;
     let checked = b.assert_books_balance().await;
     let chains: Vec<&str> = checked.iter().map(|(k, _)| k.as_str()).collect();
-    assert!(chains.contains(&"ETH") && chains.contains(&"TRX"), "{checked:?}");
+    assert!(
+        chains.contains(&"ETH") && chains.contains(&"TRX"),
+        "{checked:?}"
+    );
     assert!(checked.iter().all(|(_, n)| *n > 0), "{checked:?}");
 }
 
@@ -554,7 +568,194 @@ async fn refund_addresses_not_tron_are_refused_and_create_nothing(db: Db) {
     assert!(open.is_empty(), "{open:?}");
 }
 
+// ---------------------------------------------------------------------------------------------
+// 5. A send lost before it reached the node: the same bytes again while it may land, a fresh
+//    transaction only once the chain is past its expiration
+// ---------------------------------------------------------------------------------------------
+
+/// The TRON writer, with broadcasts lost (never reaching the node, the answer an error) while
+/// `losing` is set; every transaction handed to it to broadcast is noted.
+struct LosingWriter {
+    inner: wcheckout_tron::writer::TronChainWriter,
+    losing: std::sync::atomic::AtomicBool,
+    sent: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl ChainWriter for LosingWriter {
+    fn send_model(&self) -> SendModel {
+        self.inner.send_model()
+    }
+    fn address_of(&self, signer: Signer) -> Result<Address, ChainError> {
+        self.inner.address_of(signer)
+    }
+    async fn sign(&self, signer: Signer, tx: &TransferTx) -> Result<RawTx, ChainError> {
+        self.inner.sign(signer, tx).await
+    }
+    fn resign(
+        &self,
+        signer: Signer,
+        original: &RawTx,
+        max_fee: u128,
+        tip: u128,
+    ) -> Result<RawTx, ChainError> {
+        self.inner.resign(signer, original, max_fee, tip)
+    }
+    async fn nonce(&self, address: &Address, pending: bool) -> Result<u64, ChainError> {
+        self.inner.nonce(address, pending).await
+    }
+    async fn fee_quote(&self) -> Result<FeeQuote, ChainError> {
+        self.inner.fee_quote().await
+    }
+    async fn estimate_gas(&self, from: &Address, tx: &TransferTx) -> Result<u64, ChainError> {
+        self.inner.estimate_gas(from, tx).await
+    }
+    async fn broadcast(&self, raw: &RawTx) -> Result<Broadcast, ChainError> {
+        self.sent.lock().unwrap().push(raw.hash.clone());
+        if self.losing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ChainError::Unavailable("the answer was lost".into()));
+        }
+        self.inner.broadcast(raw).await
+    }
+    async fn receipt(&self, tx_hash: &str) -> Result<Option<Receipt>, ChainError> {
+        self.inner.receipt(tx_hash).await
+    }
+    async fn known(&self, tx_hash: &str) -> Result<bool, ChainError> {
+        self.inner.known(tx_hash).await
+    }
+    async fn balance(
+        &self,
+        address: &Address,
+        contract: Option<&Address>,
+    ) -> Result<u128, ChainError> {
+        self.inner.balance(address, contract).await
+    }
+    async fn head_number(&self) -> Result<u64, ChainError> {
+        self.inner.head_number().await
+    }
+    async fn head_time(&self) -> Result<Timestamp, ChainError> {
+        self.inner.head_time().await
+    }
+}
+
+async fn a_lost_send_is_signed_again_only_after_it_expired(db: Db) {
+    // The gateway runs no payout engine: this test drives one round by round.
+    let Some(b) = Bench::start(db, false, |c| c.payouts.enabled = false).await else {
+        return;
+    };
+    b.fund_trx(100).await;
+    b.fund_usdt("50").await;
+    let payer_address = payer(1);
+    b.paid_order("x1", "20", 1).await;
+    let start = b.usdt_of(payer_address).await;
+    let body = json!({"refundOrderNo": "lost", "orderNo": "x1", "amount": "20"});
+    let created = b.ok(CREATE_REFUND, &body).await;
+    let reference = format!("refund:{}", created["sysid"].as_str().unwrap());
+
+    let keys = wcheckout_tron::keys::payout_keys(&secrecy::SecretString::from(
+        crate::common::TEST_MNEMONIC,
+    ))
+    .unwrap();
+    let writer = Arc::new(LosingWriter {
+        inner: wcheckout_tron::writer::TronChainWriter::new(vec![b.node()], keys),
+        losing: std::sync::atomic::AtomicBool::new(true),
+        sent: Mutex::new(Vec::new()),
+    });
+    let reader = wcheckout_evm::reader::EvmChainReader::new(
+        "TRX",
+        &[b.tron.standin.jsonrpc_url()],
+        None,
+        Duration::from_secs(5),
+    )
+    .unwrap()
+    .with_family(ChainFamily::Tron);
+    let settings = wcheckout_app::payouts::PayoutSettings {
+        sweeps: wcheckout_app::payouts::SweepSettings {
+            enabled: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let engine = wcheckout_app::payouts::PayoutEngine::new(
+        Arc::clone(&b.gw.gateway),
+        b.trx.clone(),
+        Arc::new(reader),
+        Arc::clone(&writer) as Arc<dyn ChainWriter>,
+        settings,
+        "test-engine".into(),
+    );
+    let payout = || async {
+        b.gw.store
+            .payout_by_reference(PayoutKind::Refund, &reference)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+
+    // Signed, recorded, sent: the send is lost.
+    assert_eq!(engine.round().await.unwrap().sent, 1);
+    let signed = payout().await;
+    assert_eq!(signed.status, PayoutStatus::Signed);
+    let first = b.gw.store.signed_txs(&signed.id).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let expires = first[0].expires_at.unwrap();
+
+    // While the chain is before its expiration, each round sends the same bytes again.
+    for _ in 0..3 {
+        engine.round().await.unwrap();
+    }
+    let node_time = b.node().now_block().await.unwrap().timestamp_ms;
+    assert!(i64::try_from(node_time).unwrap() * 1000 < expires.micros());
+    assert_eq!(b.gw.store.signed_txs(&signed.id).await.unwrap(), first);
+    let sent = writer.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    assert!(
+        sent.iter().all(|hash| *hash == first[0].tx_hash),
+        "{sent:?}"
+    );
+    assert_eq!(b.usdt_of(payer_address).await, start, "nothing paid");
+
+    // The chain moves past the expiration (two minutes on, a block): the transaction is dead,
+    // a fresh one is signed, recorded, and this time reaches the node.
+    b.tron.chain.rpc("evm_increaseTime", json!([120])).await;
+    b.tron.chain.mine(1).await;
+    writer
+        .losing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    engine.round().await.unwrap();
+    let txs = b.gw.store.signed_txs(&signed.id).await.unwrap();
+    assert_eq!(txs.len(), 2, "{txs:?}");
+    assert_ne!(txs[1].tx_hash, txs[0].tx_hash);
+    assert!(txs[1].expires_at.unwrap() > expires);
+    assert!(txs[1].nonce.is_none());
+    eventually(WAIT, "the refund confirmed", || async {
+        engine.round().await.unwrap();
+        (payout().await.status == PayoutStatus::Confirmed).then_some(())
+    })
+    .await;
+    let done = payout().await;
+    assert_eq!(done.tx_hash.as_ref(), Some(&txs[1].tx_hash));
+    b.wait_refund("lost", "REFUNDED").await;
+    assert_eq!(b.usdt_of(payer_address).await - start, base("20"));
+    assert_eq!(b.transfers(b.hot(), payer_address).await.len(), 1);
+    // The dead one was never sent after its expiration, and never lands.
+    let dead = wcheckout_tron::transaction::TxId::from_bytes(hex32(&txs[0].tx_hash));
+    assert!(!b.node().transaction_known(&dead).await.unwrap());
+    let refused = b.node().broadcast_hex(&txs[0].raw).await.unwrap();
+    assert!(
+        matches!(
+            refused,
+            wcheckout_tron::node::Broadcast::Refused {
+                code: wcheckout_tron::node::RefusalCode::Expired,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+}
+
 on_both_engines_with_db!(
+    a_lost_send_is_signed_again_only_after_it_expired,
     a_refund_reaches_the_payers_tron_address,
     a_refund_number_sent_ten_times_at_once_pays_once,
     a_settlement_and_a_sweep_land_and_both_chains_reconcile,
