@@ -191,7 +191,9 @@ pub fn payment_progress<'a>(
         latest_block = latest_block.max(Some(transfer.block_number));
     }
     if let (Some(block), Some(head)) = (latest_block, head) {
-        progress.confirmations = head.saturating_add(1).saturating_sub(block);
+        // A recorded transfer is mined: one confirmation at least, even when the head read
+        // was recorded before the block that holds it.
+        progress.confirmations = head.max(block).saturating_add(1).saturating_sub(block);
     }
     progress
 }

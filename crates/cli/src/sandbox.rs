@@ -51,6 +51,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     let result = serve_sandbox(&args, &devnet, &mut stop).await;
     tokio::time::sleep(CLIENTS_CLOSE).await;
     anvil.stop();
+    devnet.stop_tron();
     result
 }
 
@@ -68,9 +69,7 @@ async fn serve_sandbox(
     config.server.public_url = format!("http://{}", args.listen);
     init_logging(&config);
     let running = serve::start(&config).await?;
-    if let Some(chain) = running.gateway.tokens.chains().next() {
-        crate::devnet::fund_hot_wallet(&running.gateway, chain, devnet.rpc_url()).await?;
-    }
+    devnet.fund_hot_wallets(&running.gateway).await?;
     let credentials_file = args.dir.join(CREDENTIALS_FILE);
     let app = demo_app(&running.gateway, &credentials_file).await?;
     let order = demo_order(&running.gateway, &app).await?;

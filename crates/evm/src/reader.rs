@@ -83,6 +83,15 @@ impl Drop for NewHeads {
     }
 }
 
+/// A transaction hash as the chain's own tools write it: `0x…` on EVM chains; TRON's txID is
+/// the same 32 bytes without the prefix (what TronScan, TronLink and the HTTP API show).
+fn tx_hash_text(family: ChainFamily, hash: alloy::primitives::B256) -> String {
+    match family {
+        ChainFamily::Evm => format!("{hash:#x}"),
+        ChainFamily::Tron => format!("{hash:x}"),
+    }
+}
+
 /// A 20-byte address of the chain's family (TRON's JSON-RPC reports its accounts' 20 bytes).
 fn to_domain(family: ChainFamily, address: Address) -> ChainAddress {
     ChainAddress::from_account_bytes(family, address.into_array())
@@ -257,7 +266,7 @@ fn decode_transfer(family: ChainFamily, log: &Log) -> Option<TransferLog> {
     let value = (data.len() == 32).then(|| U256::from_be_slice(data))?;
     Some(TransferLog {
         contract: to_domain(family, log.address()),
-        tx_hash: format!("{:#x}", log.transaction_hash?),
+        tx_hash: tx_hash_text(family, log.transaction_hash?),
         log_index: log.log_index?,
         block_number: log.block_number?,
         block_hash: format!("{:#x}", log.block_hash?),

@@ -11,6 +11,23 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+/// What one `eth_getLogs` may span and answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogLimits {
+    /// Most blocks between `fromBlock` and `toBlock` (java-tron: `maxBlockRange`).
+    pub blocks: u64,
+    /// Most logs in one answer (java-tron: `LogBlockQuery.MAX_RESULT`).
+    pub results: u32,
+}
+
+impl LogLimits {
+    /// java-tron's defaults: 5,000 blocks, 10,000 logs.
+    pub const JAVA_TRON: LogLimits = LogLimits {
+        blocks: 5_000,
+        results: 10_000,
+    };
+}
+
 /// Longest wait for the stand-in to listen (node loads tronweb first).
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -59,10 +76,23 @@ impl Standin {
     /// Starts the stand-in in front of the anvil node at `anvil_rpc_url` (`http://127.0.0.1:PORT`)
     /// on a free loopback port, and waits until it listens.
     pub fn spawn(anvil_rpc_url: &str) -> Result<Standin, StandinError> {
+        Standin::spawn_with_log_limits(anvil_rpc_url, LogLimits::JAVA_TRON)
+    }
+
+    /// Like [`Standin::spawn`], refusing an `eth_getLogs` beyond `limits` as java-tron refuses
+    /// one beyond its own (smaller limits test the same refusals cheaply).
+    pub fn spawn_with_log_limits(
+        anvil_rpc_url: &str,
+        limits: LogLimits,
+    ) -> Result<Standin, StandinError> {
         let mut child = Command::new("node")
             .arg(Standin::script())
             .arg("--anvil")
             .arg(anvil_rpc_url)
+            .arg("--max-log-blocks")
+            .arg(limits.blocks.to_string())
+            .arg("--max-log-results")
+            .arg(limits.results.to_string())
             .current_dir(workspace_root())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -1,10 +1,13 @@
 // A TRON node stand-in for tests and the devnet: the HTTP API calls wcheckout uses, in front of an
 // anvil node that holds the state. See docs/chains.md, "The TRON node stand-in".
 //
-//   node tron-standin.mjs --anvil http://127.0.0.1:PORT [--port 0]
+//   node tron-standin.mjs --anvil http://127.0.0.1:PORT [--port 0] [--max-log-blocks 5000]
+//                         [--max-log-results 10000]
 //
 // Prints `listening http://127.0.0.1:PORT` once it serves. Serves, on loopback only:
-//   POST /jsonrpc                     proxied to anvil (TRON's Ethereum-compatible JSON-RPC)
+//   POST /jsonrpc                     proxied to anvil (TRON's Ethereum-compatible JSON-RPC), with
+//                                     java-tron's eth_getLogs limits: at most 5,000 blocks and
+//                                     10,000 results (or --max-log-results) per query
 //   POST /wallet/getnowblock          the head block, blockID = 8-byte height ‖ anvil hash[8..32]
 //   POST /wallet/broadcasthex         decodes the Transaction with tronweb's protobuf classes,
 //                                     refuses what a node refuses, replays it on anvil
@@ -18,7 +21,12 @@ import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 
 const { values: args } = parseArgs({
-  options: { anvil: { type: 'string' }, port: { type: 'string', default: '0' } },
+  options: {
+    anvil: { type: 'string' },
+    port: { type: 'string', default: '0' },
+    'max-log-blocks': { type: 'string', default: '5000' },
+    'max-log-results': { type: 'string', default: '10000' },
+  },
 });
 const anvil = new URL(args.anvil ?? '');
 if (anvil.hostname !== '127.0.0.1') throw new Error(`--anvil must be http://127.0.0.1:PORT, not ${anvil}`);
@@ -172,6 +180,9 @@ function rawDataBytes(transaction) {
 
 // txID → { txid, owner, anvilHash, bandwidth, freeBandwidth, netFee, activationFee, intrinsic, gas, kind, info }
 const records = new Map();
+// anvil's hash of a replayed transaction → its txID: java-tron's JSON-RPC names a transaction
+// by its txID (as 0x + 64 hex digits), so the logs the stand-in serves do too.
+const txidOfAnvilHash = new Map();
 
 function refusal(code, message, txid) {
   return { result: false, code, message, txid };
@@ -270,6 +281,7 @@ async function send(record, request) {
   // Gas is free on anvil here: the TRON fee is burned from the owner's balance once mined.
   await rpc('anvil_setNextBlockBaseFeePerGas', ['0x0']);
   record.anvilHash = await rpc('eth_sendTransaction', [{ ...request, gasPrice: '0x0' }]);
+  txidOfAnvilHash.set(record.anvilHash, record.txid);
 }
 
 // A contract call: the owner's energy limit is what fee_limit and its balance can buy.
@@ -427,25 +439,62 @@ const routes = {
 
 // TRON's JSON-RPC has no way to send a transaction: neither has the stand-in's.
 const NOT_SERVED = new Set(['eth_sendRawTransaction', 'eth_sendTransaction']);
+// java-tron's defaults: `node.jsonrpc.maxBlockRange` and LogBlockQuery.MAX_RESULT.
+const MAX_LOG_BLOCKS = BigInt(args['max-log-blocks']);
+const MAX_LOG_RESULTS = Number(args['max-log-results']);
 
-function unserved(body) {
-  let calls;
-  try {
-    calls = [JSON.parse(body)].flat();
-  } catch {
-    return null;
+const failure = (call, code, message) => ({ jsonrpc: '2.0', id: call?.id ?? null, error: { code, message } });
+
+async function forward(call) {
+  const body = JSON.stringify(call);
+  const response = await anvilFetch(anvil, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  return response.json();
+}
+
+async function blockOf(tag) {
+  if (tag === undefined || ['latest', 'safe', 'finalized', 'pending'].includes(tag)) {
+    return BigInt(await rpc('eth_blockNumber'));
   }
-  const refused = calls.find((call) => NOT_SERVED.has(call?.method));
-  if (!refused) return null;
-  const error = { code: -32601, message: `the method ${refused.method} does not exist/is not available` };
-  return JSON.stringify({ jsonrpc: '2.0', id: refused.id ?? null, error });
+  return tag === 'earliest' ? 0n : BigInt(tag);
+}
+
+// eth_getLogs as java-tron answers it: a range wider than 5,000 blocks is refused before the
+// query, more than 10,000 matching logs after it.
+async function getLogs(call) {
+  const filter = call.params?.[0] ?? {};
+  if (filter.blockHash === undefined) {
+    const [from, to, head] = [await blockOf(filter.fromBlock), await blockOf(filter.toBlock), await blockOf()];
+    const last = to < head ? to : head;
+    if (last - from > MAX_LOG_BLOCKS) return failure(call, -32602, `exceed max block range: ${MAX_LOG_BLOCKS}`);
+  }
+  const answer = await forward(call);
+  if (!Array.isArray(answer.result)) return answer;
+  if (answer.result.length > MAX_LOG_RESULTS) {
+    return failure(call, -32005, `query returned more than ${MAX_LOG_RESULTS} results`);
+  }
+  for (const log of answer.result) {
+    const txid = txidOfAnvilHash.get(log.transactionHash);
+    if (txid) log.transactionHash = `0x${txid}`;
+  }
+  return answer;
+}
+
+async function one(call) {
+  if (NOT_SERVED.has(call?.method)) {
+    return failure(call, -32601, `the method ${call.method} does not exist/is not available`);
+  }
+  return call?.method === 'eth_getLogs' ? getLogs(call) : forward(call);
 }
 
 async function proxy(body) {
-  const refused = unserved(body);
-  if (refused) return refused;
-  const response = await anvilFetch(anvil, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-  return response.text();
+  let parsed;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return JSON.stringify(failure(null, -32700, 'parse error'));
+  }
+  const answer = Array.isArray(parsed) ? await Promise.all(parsed.map(one)) : await one(parsed);
+  return JSON.stringify(answer);
 }
 
 async function handle(request, response) {

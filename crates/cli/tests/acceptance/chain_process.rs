@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::chain::{PAYERS, TestChain, eventually, text, units, usd};
 use crate::common::process::{Cli, Gateway, call, config_head};
+use crate::common::tron::TronChain;
 use crate::on_both_databases;
 use serde_json::{Value, json};
 use wcheckout_client::{Client, routes};
@@ -33,6 +34,11 @@ const MAX_HEAD_AGE_SECS: i64 = 8;
 /// The configuration file: the anvil chain as ETH (USDT and USDC), 2 confirmations, a fast
 /// watcher and a short lease (a restarted process takes over from the killed one quickly).
 fn write_config(dir: &Path, database_url: &str, chain: &TestChain, start_block: u64) -> Cli {
+    write_config_with(dir, database_url, &chain.config_sections(2, start_block))
+}
+
+/// The same configuration with the chain described by `chain_sections`.
+fn write_config_with(dir: &Path, database_url: &str, chain_sections: &str) -> Cli {
     let text = format!(
         r#"{head}
 [orders]
@@ -45,7 +51,7 @@ max_head_age_secs = {MAX_HEAD_AGE_SECS}
 
 {chain}"#,
         head = config_head(database_url, &"2b".repeat(32)),
-        chain = chain.config_sections(2, start_block),
+        chain = chain_sections,
     );
     Cli::configured(dir, &text)
 }
@@ -55,8 +61,12 @@ max_head_age_secs = {MAX_HEAD_AGE_SECS}
 // ---------------------------------------------------------------------------------------------
 
 async fn create_order(client: &Client, order_no: &str, amount: &str) -> String {
+    create_order_in(client, order_no, amount, "ETH_USDT").await
+}
+
+async fn create_order_in(client: &Client, order_no: &str, amount: &str, token: &str) -> String {
     let body =
-        json!({"orderNo": order_no, "orderAmount": amount, "customerId": "c", "token": "ETH_USDT"});
+        json!({"orderNo": order_no, "orderAmount": amount, "customerId": "c", "token": token});
     let created = call(client, "POST", routes::CREATE_ORDER, &body.to_string()).await;
     assert_eq!(created["orderStatus"], "PAYING", "{created}");
     created["depositAddress"].as_str().unwrap().to_owned()
@@ -83,10 +93,14 @@ async fn abnormal(client: &Client) -> Vec<Value> {
 /// Waits (bounded) until `/health` reports the height `field` of the ETH chain at `height` or
 /// above; the whole report.
 async fn reached(gateway: &Gateway, field: &str, height: u64) -> Value {
-    let what = format!("ETH {field} {height}");
+    reached_on(gateway, "ETH", field, height).await
+}
+
+async fn reached_on(gateway: &Gateway, key: &str, field: &str, height: u64) -> Value {
+    let what = format!("{key} {field} {height}");
     eventually(WAIT, &what, || async {
         let report = gateway.health().await;
-        (report["chains"]["ETH"][field].as_u64() >= Some(height)).then_some(report)
+        (report["chains"][key][field].as_u64() >= Some(height)).then_some(report)
     })
     .await
 }
@@ -161,9 +175,45 @@ fn schedule(orders: &[PlannedOrder]) -> Vec<(usize, u128)> {
 }
 
 async fn transfers_survive_gateway_kills(label: &str, database_url: &str) {
-    let chain = Arc::new(TestChain::start(31337).await);
+    let chain = TestChain::start(31337).await;
+    let sections = chain.config_sections(2, chain.head().await + 1);
+    survive_kills(label, database_url, "ETH", Arc::new(chain), &sections).await;
+}
+
+/// The same on the TRON stand-in (SQLite): TRON's txIDs, its `T…` deposit addresses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tron_transfers_survive_gateway_kills() {
+    let Some(tron) = TronChain::start().await else {
+        return;
+    };
+    let sections = tron.config_sections(2, tron.chain.head().await + 1);
+    let TronChain { standin, chain } = tron;
+    let database = wcheckout_testkit::fresh_sqlite();
+    survive_kills("tron", &database.url, "TRX", Arc::new(chain), &sections).await;
+    drop(standin);
+}
+
+/// Orders of chain `key` paid by a stream of transfers while the gateway is SIGKILLed and
+/// restarted: every transfer credited once.
+async fn survive_kills(
+    label: &str,
+    database_url: &str,
+    key: &str,
+    chain: Arc<TestChain>,
+    chain_sections: &str,
+) {
     let dir = TempDir::new();
-    let cli = write_config(&dir.path, database_url, &chain, chain.head().await + 1);
+    let cli = write_config_with(&dir.path, database_url, chain_sections);
+    let token = format!("{key}_USDT");
+    let tron = key == "TRX";
+    // TRON's txIDs are the node's hashes without `0x`.
+    let tx_id = move |hash: &str| {
+        if tron {
+            hash.trim_start_matches("0x").to_owned()
+        } else {
+            hash.to_owned()
+        }
+    };
     let mut runs = 0;
     let mut gateway = cli.serve(runs);
     let creds = cli.create_app("Chain", &[]);
@@ -172,7 +222,7 @@ async fn transfers_survive_gateway_kills(label: &str, database_url: &str) {
     for i in 0..ORDERS {
         let order_no = format!("kill-{i:02}");
         let amount = format!("{}.{:02}", 10 + i, (i * 37) % 100);
-        let deposit = create_order(&client, &order_no, &amount).await;
+        let deposit = create_order_in(&client, &order_no, &amount, &token).await;
         planned.push(PlannedOrder {
             order_no,
             due: usd(&amount).base_units(),
@@ -197,7 +247,11 @@ async fn transfers_survive_gateway_kills(label: &str, database_url: &str) {
                 let to = &planned[order].deposit;
                 let amount_units = TokenAmount::from_base_units(amount);
                 let tx = chain.pay(payer, chain.usdt, to, amount_units).await;
-                sent.push(Sent { order, amount, tx });
+                sent.push(Sent {
+                    order,
+                    amount,
+                    tx: tx_id(&tx),
+                });
                 count.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(PACE).await;
             }
@@ -224,7 +278,7 @@ async fn transfers_survive_gateway_kills(label: &str, database_url: &str) {
         let back_at = count.load(Ordering::SeqCst);
         // The killed process's lease runs out; the new one takes the chain over.
         eventually(WAIT, "the restarted gateway leads the chain", || async {
-            (gateway.health().await["chains"]["ETH"]["leader"] == true).then_some(())
+            (gateway.health().await["chains"][key]["leader"] == true).then_some(())
         })
         .await;
         let leading_at = count.load(Ordering::SeqCst);
@@ -316,7 +370,8 @@ async fn transfers_survive_gateway_kills(label: &str, database_url: &str) {
         text(sent_total)
     );
 
-    let chain_health = reached(&gateway, "processedHeight", head).await["chains"]["ETH"].clone();
+    let chain_health =
+        reached_on(&gateway, key, "processedHeight", head).await["chains"][key].clone();
     assert_eq!(chain_health["leader"], true, "{chain_health}");
     let restarted_logs = gateway.stderr();
     // Warnings and errors of every run, for the record.

@@ -309,6 +309,76 @@ async fn devnet_pay_sends_what_is_due_to_the_deposit_address() {
     );
 }
 
+/// The devnet's TRON chain: offered beside ETH, `devnet pay` sends a TRC-20 transfer through
+/// the stand-in's HTTP API, and a gateway on the devnet's config credits it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_devnet_offers_tron_and_pays_a_tron_order() {
+    let tools = wcheckout_evm::anvil::find_binary().is_ok();
+    if !wcheckout_testkit::node_tools::tools_available("the TRON devnet test", &["tronweb"], tools)
+    {
+        return;
+    }
+    let work = TempDir::new();
+    let data_dir = work.path.join("devnet-data");
+    let cli = Cli::new(&work.path);
+    let devnet = Devnet::start(&work.path, &data_dir);
+    let tron = devnet.ready["tron"].clone();
+    let usdt = tron["tokens"]["TRX_USDT"].as_str().unwrap().to_owned();
+    assert!(usdt.starts_with('T') && usdt.len() == 34, "{tron}");
+    let jsonrpc = tron["jsonRpcUrl"].as_str().unwrap().to_owned();
+
+    // A gateway on the devnet's config, watching TRX from now on, sees the payment.
+    let mut config =
+        wcheckout::runtime::load_config(Some(Path::new(&devnet.config_file()))).unwrap();
+    config.server.listen = "127.0.0.1:0".into();
+    let application = wcheckout::application::Application::build(&config, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let running = application.start(None).unwrap();
+    let order = create_order_in(&devnet.config_file(), "tron-pay", "12.34", "TRX_USDT").await;
+    let deposit = order.deposit_address;
+    assert!(deposit.to_string().starts_with('T'), "{deposit}");
+    let paid = cli.run_ok(&["devnet", "pay", "tron-pay"]);
+    let txid = paid.stdout.trim();
+    assert!(
+        txid.len() == 64 && txid.bytes().all(|b| b.is_ascii_hexdigit()),
+        "a TRON txID: {}",
+        paid.stdout
+    );
+    assert!(
+        paid.stderr.contains("sent 12.34 TRX_USDT from payer 1"),
+        "{}",
+        paid.stderr
+    );
+    let token = Address::parse_any(&usdt).unwrap();
+    let held = stablecoin::balance_of(
+        &jsonrpc,
+        stablecoin::anvil_account(&token),
+        stablecoin::anvil_account(&deposit),
+    )
+    .await
+    .unwrap();
+    assert_eq!(held.base_units(), 12_340_000);
+
+    let number = IntegratorNo::parse("tron-pay").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let credited = loop {
+        let order = running
+            .store
+            .order_by_no(&order.app_id, &number)
+            .await
+            .unwrap();
+        let order = order.unwrap();
+        if order.status == wcheckout_domain::order::OrderStatus::Paid || Instant::now() > deadline {
+            break order;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    running.stop().await.unwrap();
+    assert_eq!(credited.status, wcheckout_domain::order::OrderStatus::Paid);
+    assert_eq!(credited.tx_hash.as_deref(), Some(txid));
+}
+
 #[tokio::test]
 async fn devnet_pay_explains_missing_duplicate_and_bad_requests() {
     let work = TempDir::new();

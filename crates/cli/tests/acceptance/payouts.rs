@@ -389,6 +389,13 @@ async fn partial_then_full_refund_reach_the_payer(db: Db) {
     let order = b.wait_order("o1", "PARTIAL_REFUNDED").await;
     assert_eq!(units(&order["refundedAmount"]), base("10"), "{order}");
 
+    // A TRON address for an ETH order: refused and named, nothing created.
+    let tron = json!({"refundOrderNo": "r2", "orderNo": "o1", "amount": "1",
+        "address": "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"});
+    let answer = b.refused(CREATE_REFUND, &tron, "00001").await;
+    assert!(answer.body.contains("TRON"), "{}", answer.body);
+    assert_eq!(b.refund("r2").await.retcode(), "00404");
+
     // More than what is left (20): refused, nothing changes.
     let over = json!({"refundOrderNo": "r2", "orderNo": "o1", "amount": "20.000001"});
     b.refused(CREATE_REFUND, &over, "00422").await;
@@ -647,6 +654,12 @@ async fn onchain_settlement_arrives(db: Db) {
     b.refused(CREATE_SETTLEMENT, &other_merchant, "00422").await;
     let other_token = json!({"settlementOrderNo": "st1", "token": "ETH_USDC", "address": merchant, "amount": "1"});
     b.refused(CREATE_SETTLEMENT, &other_token, "00422").await;
+    // A TRON address for an ETH settlement: refused and named, nothing created.
+    let tron = json!({"settlementOrderNo": "st1", "token": "ETH_USDT",
+        "address": "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", "amount": "1"});
+    let answer = b.refused(CREATE_SETTLEMENT, &tron, "00001").await;
+    assert!(answer.body.contains("is a TRON"), "{}", answer.body);
+    assert_eq!(b.settlement("st1").await.retcode(), "00404");
 
     let created = b.ok(CREATE_SETTLEMENT, &settle("st1", "12")).await;
     assert_eq!(

@@ -5,6 +5,7 @@
 //! `WCHECKOUT_REQUIRE_TOOLS=1` (CI) makes that a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod jsonrpc;
 mod standin;
 mod tronweb;
 mod writer;

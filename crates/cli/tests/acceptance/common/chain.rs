@@ -31,6 +31,13 @@ pub fn units(value: &Value) -> u128 {
     usd(&text).base_units()
 }
 
+/// The anvil account of an address of any secp256k1 family (`0x…`, or TRON's `T…`).
+pub fn anvil_account(address: &str) -> EvmAddress {
+    let address = wcheckout_domain::address::Address::parse_any(address)
+        .unwrap_or_else(|| panic!("{address} is not an address"));
+    EvmAddress::from_bytes(address.account_bytes())
+}
+
 /// Amount text of base units (6 decimals).
 pub fn text(base_units: u128) -> String {
     format!("{}.{:06}", base_units / 1_000_000, base_units % 1_000_000)
@@ -177,7 +184,7 @@ impl TestChain {
         to: &str,
         amount: TokenAmount,
     ) -> String {
-        let to = EvmAddress::parse(to).unwrap();
+        let to = anvil_account(to);
         stablecoin::transfer(&self.rpc_url, DEV_PRIVATE_KEYS[payer], token, to, amount)
             .await
             .unwrap()
@@ -216,7 +223,7 @@ impl TestChain {
         to: &str,
         amount: TokenAmount,
     ) -> Value {
-        let to = EvmAddress::parse(to).unwrap();
+        let to = anvil_account(to);
         let data = format!(
             "0xa9059cbb{:0>64}{:064x}",
             hex_of(to.as_bytes()),
@@ -254,7 +261,7 @@ decimals = 6
     }
 
     pub async fn balance(&self, token: EvmAddress, owner: &str) -> TokenAmount {
-        stablecoin::balance_of(&self.rpc_url, token, EvmAddress::parse(owner).unwrap())
+        stablecoin::balance_of(&self.rpc_url, token, anvil_account(owner))
             .await
             .unwrap()
     }

@@ -88,11 +88,23 @@ impl Drop for TestGateway {
     }
 }
 
-/// A gateway watching a fresh test chain (anvil, chain id 31337, as `ETH`) and one app of it.
+/// A gateway watching a fresh test chain and one app of it: anvil (chain id 31337) as `ETH`,
+/// or the TRON stand-in in front of anvil as `TRX`.
 pub struct ChainFixture {
     pub gw: TestGateway,
+    /// The TRON stand-in of a `TRX` fixture (stopped before the chain it fronts).
+    pub tron: Option<wcheckout_tron::standin::Standin>,
     pub chain: TestChain,
     pub app: IssuedCredentials,
+    /// The chain's key: the prefix of its token ids.
+    pub key: &'static str,
+}
+
+/// Which chain family a scenario runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Family {
+    Evm,
+    Tron,
 }
 
 impl ChainFixture {
@@ -101,13 +113,54 @@ impl ChainFixture {
         let chain = TestChain::start(31337).await;
         let gw = TestGateway::start_with(db, |c| chain.configure(c, "ETH", confirmations)).await?;
         let app = gw.create_app().await;
-        Some(ChainFixture { gw, chain, app })
+        Some(ChainFixture {
+            gw,
+            tron: None,
+            chain,
+            app,
+            key: "ETH",
+        })
     }
 
-    /// The app's order of `amount` USDT with `extra` fields (see [`usdt_order`]), asserted
-    /// created.
+    /// The same on the TRON stand-in, as `TRX`; `None` also when its tools are missing.
+    pub async fn start_tron(db: Db, confirmations: u32) -> Option<ChainFixture> {
+        let tron = tron::TronChain::start().await?;
+        let gw = TestGateway::start_with(db, |c| tron.configure(c, "TRX", confirmations)).await?;
+        let app = gw.create_app().await;
+        let tron::TronChain { standin, chain } = tron;
+        Some(ChainFixture {
+            gw,
+            tron: Some(standin),
+            chain,
+            app,
+            key: "TRX",
+        })
+    }
+
+    /// A transaction hash from the chain's node (`0x…`) as the gateway reports it on this
+    /// chain: TRON's txID has no prefix.
+    pub fn tx_id(&self, hash: &str) -> String {
+        match self.tron {
+            Some(_) => hash.trim_start_matches("0x").to_owned(),
+            None => hash.to_owned(),
+        }
+    }
+
+    /// A fixture of `family`.
+    pub async fn start_on(family: Family, db: Db, confirmations: u32) -> Option<ChainFixture> {
+        match family {
+            Family::Evm => ChainFixture::start(db, confirmations).await,
+            Family::Tron => ChainFixture::start_tron(db, confirmations).await,
+        }
+    }
+
+    /// The app's order of `amount` in the chain's USDT with `extra` fields (see
+    /// [`usdt_order`]), asserted created.
     pub async fn create(&self, order_no: &str, amount: &str, extra: Value) -> Value {
-        let body = usdt_order(order_no, amount, extra);
+        let mut body = usdt_order(order_no, amount, extra);
+        if body["token"] == "ETH_USDT" {
+            body["token"] = json!(format!("{}_USDT", self.key));
+        }
         self.gw.created_order(&self.app, body).await
     }
 
@@ -560,6 +613,33 @@ macro_rules! on_both_engines {
 /// a gateway configured for it) and returns early when PostgreSQL is absent, into
 /// `name::sqlite` and `name::postgres` tests.
 #[macro_export]
+/// Expands each scenario `async fn name(family: Family, db: Db)` into `name::sqlite` and
+/// `name::postgres` on an EVM chain and `name::tron` on the TRON stand-in (SQLite).
+macro_rules! on_both_families {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                use $crate::common::{Db, Family};
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::$scenario(Family::Evm, Db::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    super::$scenario(Family::Evm, Db::Postgres).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn tron() {
+                    super::$scenario(Family::Tron, Db::Sqlite).await;
+                }
+            }
+        )*
+    };
+}
+
 macro_rules! on_both_engines_with_db {
     ($($scenario:ident),* $(,)?) => {
         $(

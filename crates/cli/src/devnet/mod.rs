@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::{Address, ChainFamily, EvmAddress};
 use wcheckout_domain::ids::IntegratorNo;
 use wcheckout_domain::money::{Decimal, TokenAmount};
 use wcheckout_domain::order::{Order, OrderStatus};
@@ -21,7 +21,9 @@ use wcheckout_domain::ports::OrderStore;
 use wcheckout_evm::anvil::{
     Anvil, AnvilError, AnvilOptions, DEFAULT_CHAIN_ID, DEV_ACCOUNTS, DEV_PRIVATE_KEYS,
 };
-use wcheckout_evm::stablecoin;
+use wcheckout_evm::stablecoin::{self, anvil_account};
+
+mod tron;
 
 use crate::config::networks::WUSD_DECIMALS;
 use crate::config::{Config, DEVNET_USDC, DEVNET_USDT, DEVNET_WUSD};
@@ -167,6 +169,8 @@ pub(crate) struct Devnet {
     deployed: Vec<&'static str>,
     /// The gateway configuration written for this chain.
     pub(crate) config_file: PathBuf,
+    /// The TRON chain beside it, when its tools are here.
+    tron: Option<tron::TronDevnet>,
 }
 
 async fn start(args: StartArgs) -> anyhow::Result<()> {
@@ -181,6 +185,7 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     announce(&devnet, args.json)?;
     stop.received().await;
     anvil.stop();
+    devnet.stop_tron();
     if !args.json {
         eprintln!("devnet stopped; chain state kept in {}", args.dir.display());
     }
@@ -269,6 +274,7 @@ async fn set_up(anvil: &Anvil, dir: &Path) -> anyhow::Result<Devnet> {
     let rpc_url = anvil.rpc_url();
     let (tokens, deployed) = ensure_tokens(&rpc_url).await?;
     fund_payers(&rpc_url, &deployed).await?;
+    let tron = tron::launch(dir).await?;
     let devnet = Devnet {
         ws_url: anvil.ws_url(),
         rpc_url,
@@ -276,6 +282,7 @@ async fn set_up(anvil: &Anvil, dir: &Path) -> anyhow::Result<Devnet> {
         tokens,
         deployed: deployed.iter().map(|(token, _)| token.id).collect(),
         config_file: dir.join(CONFIG_FILE_NAME),
+        tron,
     };
     write_file(&devnet.config_file, &gateway_config(&devnet, dir))?;
     let state = serde_json::to_string_pretty(&state_json(&devnet))?;
@@ -376,6 +383,9 @@ fn gateway_config(devnet: &Devnet, dir: &Path) -> String {
             token.id, token.decimals
         ));
     }
+    if let Some(tron) = &devnet.tron {
+        text.push_str(&tron.config_sections());
+    }
     text
 }
 
@@ -396,13 +406,17 @@ fn ready_json(devnet: &Devnet) -> Value {
         .iter()
         .map(|(token, address)| (token.id.to_owned(), json!(address.to_checksum())))
         .collect();
-    json!({
+    let mut ready = json!({
         "rpcUrl": devnet.rpc_url,
         "chainId": devnet.chain_id,
         "tokens": tokens,
         "payerPrivateKeys": payer_keys(),
         "configFile": devnet.config_file.display().to_string(),
-    })
+    });
+    if let (Some(tron), Some(fields)) = (&devnet.tron, ready.as_object_mut()) {
+        fields.insert("tron".into(), tron.ready_json());
+    }
+    ready
 }
 
 /// `devnet.json`: the ready line plus the WebSocket URL and the payer addresses.
@@ -439,6 +453,9 @@ fn announce(devnet: &Devnet, as_json: bool) -> anyhow::Result<()> {
             token.id, token.decimals
         );
     }
+    if let Some(tron) = &devnet.tron {
+        tron.announce();
+    }
     println!(
         "  payers     {PAYER_TOKENS} of each token when it is deployed; anvil's public dev keys:"
     );
@@ -467,6 +484,30 @@ impl Devnet {
     pub(crate) fn chain_id(&self) -> u64 {
         self.chain_id
     }
+
+    /// Stops the TRON chain, if any (the EVM chain's anvil is stopped by its owner).
+    pub(crate) fn stop_tron(self) {
+        if let Some(tron) = self.tron {
+            tron.stop();
+        }
+    }
+
+    /// Funds the hot wallets of `gateway` (built on this devnet's config) on every devnet chain.
+    pub(crate) async fn fund_hot_wallets(
+        &self,
+        gateway: &wcheckout_app::Gateway,
+    ) -> anyhow::Result<()> {
+        for chain in gateway.tokens.chains() {
+            match (chain.family, &self.tron) {
+                (ChainFamily::Evm, _) => fund_hot_wallet(gateway, chain, &self.rpc_url).await?,
+                (ChainFamily::Tron, Some(tron)) => {
+                    tron::fund_hot_wallet(gateway, chain, &tron.anvil_rpc_url()).await?;
+                }
+                (ChainFamily::Tron, None) => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -485,15 +526,24 @@ async fn pay(config_file: Option<PathBuf>, args: PayArgs) -> anyhow::Result<()> 
     let order = find_order(&config, &args.order_no).await?;
     let payment = Payment::for_order(&config, &order, args.amount.as_deref())?;
     let payer = usize::from(args.payer);
-    let hash = stablecoin::transfer(
-        &payment.rpc_url,
-        DEV_PRIVATE_KEYS[payer],
-        payment.contract,
-        stablecoin::anvil_account(&order.deposit_address),
-        payment.amount,
-    )
-    .await
-    .with_context(|| format!("cannot pay order {}", order.order_no))?;
+    let key = DEV_PRIVATE_KEYS[payer];
+    let to = &order.deposit_address;
+    let hash = match payment.family {
+        ChainFamily::Evm => {
+            let (token, to) = (anvil_account(&payment.contract), anvil_account(to));
+            stablecoin::transfer(&payment.node_url, key, token, to, payment.amount).await?
+        }
+        ChainFamily::Tron => {
+            tron::pay(
+                &payment.node_url,
+                key,
+                &payment.contract,
+                to,
+                payment.amount,
+            )
+            .await?
+        }
+    };
     eprintln!(
         "sent {} {} from payer {payer} ({}) to {} for order {}",
         payment.amount.to_decimal(payment.decimals).normalized(),
@@ -536,8 +586,10 @@ async fn find_order(config: &Config, order_no: &str) -> anyhow::Result<Order> {
 
 /// What to send for an order, and where.
 struct Payment {
-    rpc_url: String,
-    contract: EvmAddress,
+    family: ChainFamily,
+    /// Where a payer sends: an EVM chain's JSON-RPC, or TRON's HTTP API.
+    node_url: String,
+    contract: Address,
     decimals: u8,
     amount: TokenAmount,
 }
@@ -550,14 +602,17 @@ impl Payment {
         let (token, chain) = registry
             .get(&order.token)
             .with_context(|| format!("token {} of the order is not in the config", order.token))?;
-        let rpc_url = config
-            .chains
-            .get(chain.key.as_str())
-            .and_then(|chain| chain.rpc_urls.first())
-            .with_context(|| format!("chain {} has no rpc_urls", chain.key))?;
+        let chain_config = config.chains.get(chain.key.as_str());
+        let node_url = match chain.family {
+            ChainFamily::Evm => chain_config.and_then(|c| c.rpc_urls.first()),
+            ChainFamily::Tron => chain_config.and_then(|c| c.api_urls.first()),
+        };
+        let node_url =
+            node_url.with_context(|| format!("chain {} has no node to send to", chain.key))?;
         Ok(Payment {
-            rpc_url: rpc_url.clone(),
-            contract: stablecoin::anvil_account(&token.contract),
+            family: chain.family,
+            node_url: node_url.clone(),
+            contract: token.contract,
             decimals: token.decimals,
             amount: amount_to_send(order, token.decimals, amount)?,
         })
@@ -601,10 +656,7 @@ async fn fund_configured_hot_wallet(devnet: &Devnet) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let clock = std::sync::Arc::new(wcheckout_app::clock::SystemClock);
     let gateway = crate::serve::build_gateway(&config, &keys, store.clone(), clock)?;
-    let funded = match gateway.tokens.chains().next() {
-        Some(chain) => fund_hot_wallet(&gateway, chain, &devnet.rpc_url).await,
-        None => Ok(()),
-    };
+    let funded = devnet.fund_hot_wallets(&gateway).await;
     store.close().await;
     funded
 }
@@ -617,7 +669,7 @@ pub async fn fund_hot_wallet(
     rpc_url: &str,
 ) -> anyhow::Result<()> {
     const ONE_COIN: u128 = 1_000_000_000_000_000_000;
-    let hot_wallet = stablecoin::anvil_account(&gateway.hot_wallet(chain)?);
+    let hot_wallet = anvil_account(&gateway.hot_wallet(chain)?);
     let held = stablecoin::native_balance(rpc_url, hot_wallet).await?;
     if held >= ONE_COIN {
         return Ok(());
@@ -647,6 +699,7 @@ mod tests {
                 .collect(),
             deployed: TOKENS.iter().map(|t| t.id).collect(),
             config_file: PathBuf::from("/tmp/devnet \"x\"/wcheckout.toml"),
+            tron: None,
         }
     }
 
