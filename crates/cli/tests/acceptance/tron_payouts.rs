@@ -34,6 +34,7 @@ use wcheckout_evm::stablecoin;
 use wcheckout_tron::node::TronNode;
 
 use crate::common::chain::{TestChain, eventually, usd};
+use crate::common::process::Cli;
 use crate::common::tron::TronChain;
 use crate::common::{Db, TestGateway, sysids_of};
 
@@ -530,6 +531,44 @@ async fn a_settlement_and_a_sweep_land_and_both_chains_reconcile(db: Db) {
         "{checked:?}"
     );
     assert!(checked.iter().all(|(_, n)| *n > 0), "{checked:?}");
+
+    // The operator's commands, run as the binary on the same configuration and database.
+    let dir = wcheckout_testkit::TempDir::new();
+    let cli = Cli::configured(&dir.path, &toml::to_string(&b.config).unwrap());
+    let report = cli.run_async(&["reconcile", "--json"]).await.ok().stdout;
+    let report: Value = serde_json::from_str(report.trim()).unwrap();
+    assert_eq!(report["differences"], 0, "{report}");
+    for key in ["ETH", "TRX"] {
+        let chain = report["chains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["chain"] == key)
+            .unwrap_or_else(|| panic!("{key} not reconciled: {report}"));
+        assert_eq!(chain["differences"], json!([]), "{report}");
+        assert!(chain["checked"].as_u64() > Some(0), "{report}");
+    }
+    let wallet = cli.run_async(&["hot-wallet"]).await.ok().stdout;
+    assert!(
+        wallet.contains(&format!("hot wallet (tron): {}", b.hot())),
+        "{wallet}"
+    );
+    let trx = b.trx_of(b.hot()).await.unwrap();
+    let shown = format!("  TRX: {} native", trx_text(trx));
+    assert!(wallet.contains(&shown), "{shown} in:\n{wallet}");
+    assert!(wallet.contains("  TRX: 28 TRX_USDT"), "{wallet}");
+}
+
+/// Sun as whole TRX, trailing zeros trimmed (as the operator tools print them).
+fn trx_text(sun: u128) -> String {
+    let whole = sun / SUN_PER_TRX;
+    let fraction = format!("{:06}", sun % SUN_PER_TRX);
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.is_empty() {
+        whole.to_string()
+    } else {
+        format!("{whole}.{fraction}")
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
