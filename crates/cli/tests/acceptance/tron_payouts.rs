@@ -35,6 +35,7 @@ use wcheckout_tron::node::TronNode;
 
 use crate::common::chain::{TestChain, eventually, usd};
 use crate::common::process::Cli;
+use crate::common::receiver::{Receiver, Reply, always};
 use crate::common::tron::TronChain;
 use crate::common::{Db, TestGateway, sysids_of};
 
@@ -60,6 +61,7 @@ const MERCHANT: usize = 6;
 /// asked), with one app and its client.
 struct Bench {
     seen: SeenPayouts,
+    hooks: Receiver,
     tron: TronChain,
     eth: Option<TestChain>,
     config: Config,
@@ -78,6 +80,7 @@ impl Bench {
         } else {
             None
         };
+        let hooks = Receiver::start(always(Reply::ok())).await;
         let mut captured = None;
         let gw = TestGateway::start_with(db, |c| {
             // No chain but ours (the defaults name a devnet ETH node).
@@ -89,6 +92,7 @@ impl Bench {
             }
             c.payouts.poll_interval_ms = 100;
             c.payouts.funds_retry_secs = 1;
+            c.webhooks.poll_interval_ms = 100;
             tweak(c);
             captured = Some(c.clone());
         })
@@ -100,11 +104,16 @@ impl Bench {
             .unwrap()
             .clone();
         assert_eq!(trx.family, ChainFamily::Tron);
-        let app = gw.admin.create("TRON payouts", None, &[]).await.unwrap();
+        let app = gw
+            .admin
+            .create("TRON payouts", Some(&hooks.url("/hooks")), &[])
+            .await
+            .unwrap();
         let client = Arc::new(gw.client(&app));
         let seen = SeenPayouts::watch(Arc::clone(&gw.store), trx.key.clone());
         Some(Bench {
             seen,
+            hooks,
             tron,
             eth,
             config: captured.unwrap(),
@@ -220,6 +229,20 @@ impl Bench {
             let data = info.retdata().clone();
             assert!(data["settlementStatus"] != "FAILED", "{no}: {data}");
             (data["settlementStatus"] == status).then_some(data)
+        })
+        .await
+    }
+
+    /// Waits for the `REFUND_ORDER_CHANGED` webhook of refund `no` in `status`; its `data`.
+    async fn wait_refund_hook(&self, no: &str, status: &str) -> Value {
+        eventually(WAIT, &format!("refund {no} {status} webhook"), || async {
+            self.hooks
+                .deliveries()
+                .iter()
+                .map(crate::common::receiver::Delivery::json)
+                .filter(|body| body["eventType"] == "REFUND_ORDER_CHANGED")
+                .map(|body| body["data"].clone())
+                .find(|data| data["refundOrderNo"] == no && data["refundStatus"] == status)
         })
         .await
     }
@@ -426,6 +449,18 @@ async fn a_refund_reaches_the_payers_tron_address(db: Db) {
     );
     let checked = b.assert_books_balance().await;
     assert!(checked.iter().all(|(_, n)| *n > 0), "{checked:?}");
+
+    // The integrator hears of it as on EVM, with TRON's transaction id.
+    let hook = b.wait_refund_hook("r1", "REFUNDED").await;
+    assert_eq!(hook["txHash"], tx, "{hook}");
+    assert_eq!(hook["address"], payer_address.to_string(), "{hook}");
+    println!(
+        "TRON refund through a sweep, TRX burned (sun): top-up {} (sent {}), sweep {}, refund {}",
+        fee_of(&top_ups[0]),
+        top_ups[0].amount.base_units(),
+        fee_of(&sweeps[0]),
+        fee_of(refund)
+    );
 }
 
 fn hex32(text: &str) -> [u8; 32] {

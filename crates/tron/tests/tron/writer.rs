@@ -2,7 +2,8 @@
 //! transfer estimated, signed, broadcast and mined with the TRX it burned reported as its fee; a
 //! transaction that expired before any node had it is refused and unknown, and only a fresh one
 //! lands; a forged signature is refused; a TRX transfer to a new address budgets and pays its
-//! activation; a deposit address that was never activated cannot send.
+//! activation; a deposit address that was never activated cannot send; a reverted transfer is a
+//! failed receipt whose fee is the energy it burned.
 
 use std::time::{Duration, Instant};
 
@@ -249,4 +250,34 @@ async fn a_trx_transfer_to_a_new_address_budgets_and_pays_its_activation() {
     // Now active: a second transfer budgets no activation.
     let again = writer.estimate_gas(&hot, &top_up).await.unwrap();
     assert!(again < estimate, "{again}");
+}
+
+#[tokio::test]
+async fn a_reverted_transfer_is_a_failed_receipt_that_still_burned_its_energy() {
+    if !standin_available() {
+        return;
+    }
+    let chain = chain().await;
+    let writer = writer(&chain);
+    let hot = tron(chain.hot);
+    let before = writer.balance(&hot, None).await.unwrap();
+    // More than the hot wallet holds: the node cannot estimate it (the call reverts), so it is
+    // priced by hand, and mined as failed.
+    let too_much = trc20(&chain, stranger(0x64), usdt(5_000).base_units());
+    assert!(writer.estimate_gas(&hot, &too_much).await.is_err());
+    let tx = TransferTx {
+        gas_limit: 60_000,
+        max_fee_per_gas: 210,
+        ..too_much
+    };
+    let raw = writer.sign(Signer::HotWallet, &tx).await.unwrap();
+    assert_eq!(writer.broadcast(&raw).await.unwrap(), Broadcast::Accepted);
+    let receipt = mined(&writer, &raw).await;
+    assert!(!receipt.success, "{receipt:?}");
+    assert!(receipt.fee > 0);
+    assert_eq!(
+        writer.balance(&hot, None).await.unwrap(),
+        before - receipt.fee
+    );
+    assert_eq!(chain.token_balance(stranger(0x64)).await, 0);
 }
