@@ -260,7 +260,8 @@ impl Bench {
         account.map(|a| u128::from(a.balance_sun))
     }
 
-    /// `TRX_USDT` Transfer logs from `from` to `to` on the whole chain.
+    /// `TRX_USDT` Transfer logs from `from` to `to` on the whole chain, as TRON's JSON-RPC shows
+    /// them.
     async fn transfers(&self, from: TronAddress, to: TronAddress) -> Vec<Value> {
         let filter = json!({
             "fromBlock": "0x0",
@@ -268,7 +269,10 @@ impl Bench {
             "address": self.tron.chain.usdt.to_checksum(),
             "topics": [TRANSFER_TOPIC, topic_of(from), topic_of(to)],
         });
-        let logs = self.tron.chain.rpc("eth_getLogs", json!([filter])).await;
+        // Through the stand-in's JSON-RPC, which names transactions by their TRON txID.
+        let url = self.tron.standin.jsonrpc_url();
+        let http = reqwest::Client::new();
+        let logs = crate::common::chain::rpc(&http, &url, "eth_getLogs", json!([filter])).await;
         logs.as_array().unwrap().clone()
     }
 
@@ -412,6 +416,11 @@ async fn a_refund_reaches_the_payers_tron_address(db: Db) {
         tx.len() == 64 && tx.bytes().all(|c| c.is_ascii_hexdigit()),
         "{tx}"
     );
+    assert_eq!(
+        logs[0]["transactionHash"],
+        format!("0x{tx}"),
+        "the chain's log names the refund's transaction"
+    );
     let refund = &b.payouts(PayoutKind::Refund).await[0];
     assert_eq!(refund.status, PayoutStatus::Confirmed);
     assert_eq!(refund.tx_hash.as_deref(), Some(tx));
@@ -495,6 +504,8 @@ async fn a_refund_number_sent_ten_times_at_once_pays_once(db: Db) {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let logs = b.transfers(b.hot(), payer_address).await;
     assert_eq!(logs.len(), 1, "exactly one transfer to the payer: {logs:?}");
+    let tx = refunded["txHash"].as_str().unwrap();
+    assert_eq!(logs[0]["transactionHash"], format!("0x{tx}"));
     assert_eq!(b.usdt_of(payer_address).await - start, base("7.5"));
     assert_eq!(b.payouts(PayoutKind::Refund).await.len(), 1);
     b.wait_order("d1", "PARTIAL_REFUNDED").await;
@@ -537,7 +548,10 @@ async fn a_settlement_and_a_sweep_land_and_both_chains_reconcile(db: Db) {
     );
     let settled = b.wait_settlement("st1", "SETTLED").await;
     assert_eq!(b.usdt_of(merchant).await - start, base("12"));
-    assert_eq!(b.transfers(b.hot(), merchant).await.len(), 1);
+    let logs = b.transfers(b.hot(), merchant).await;
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let tx = settled["txHash"].as_str().unwrap();
+    assert_eq!(logs[0]["transactionHash"], format!("0x{tx}"));
     let settlement = &b.payouts(PayoutKind::Settlement).await[0];
     assert_eq!(settlement.tx_hash.as_deref(), settled["txHash"].as_str());
     assert_eq!(settlement.to, Address::Tron(merchant));
