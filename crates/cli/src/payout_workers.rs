@@ -82,7 +82,9 @@ fn access(
                 .map(|url| TronNode::with_timeout(url, None, timeout))
                 .collect::<Result<Vec<_>, _>>()
                 .context("api_urls")?;
-            Arc::new(TronChainWriter::new(nodes, keys.tron.clone()))
+            let writer = TronChainWriter::new(nodes, keys.tron.clone())
+                .with_retries(config.payouts.rpc_attempts, RETRY_PAUSE);
+            Arc::new(writer)
         }
     };
     Ok(ChainAccess {

@@ -44,6 +44,10 @@ pub struct TronChainWriter {
     nodes: Vec<TronNode>,
     keys: PayoutKeys,
     expiration: Duration,
+    /// Passes over the nodes before a call fails, and the pause before the second (doubled
+    /// before each later one).
+    attempts: u32,
+    pause: Duration,
 }
 
 impl std::fmt::Debug for TronChainWriter {
@@ -61,7 +65,18 @@ impl TronChainWriter {
             nodes,
             keys,
             expiration: DEFAULT_EXPIRATION,
+            attempts: 1,
+            pause: Duration::ZERO,
         }
+    }
+
+    /// The same, passing over the nodes up to `attempts` times while none answers, after a
+    /// pause of `pause`, then twice that, and so on. Every call is a read or the broadcast of
+    /// signed bytes, so asking again is harmless.
+    pub fn with_retries(mut self, attempts: u32, pause: Duration) -> TronChainWriter {
+        self.attempts = attempts.max(1);
+        self.pause = pause;
+        self
     }
 
     /// The same, with transactions valid this long after the head block they are made on.
@@ -81,19 +96,27 @@ impl TronChainWriter {
     }
 
     /// Asks the nodes in order until one answers; an answer (also a refusal) ends the search.
+    /// No answer from any of them: another pass after a pause, as many as configured.
     async fn ask<'a, T, F, Fut>(&'a self, call: F) -> Result<T, ChainError>
     where
         F: Fn(&'a TronNode) -> Fut,
         Fut: std::future::Future<Output = Result<T, NodeError>>,
     {
         let mut last = ChainError::Unavailable("no TRON HTTP API endpoint configured".into());
-        for node in &self.nodes {
-            match call(node).await {
-                Ok(answer) => return Ok(answer),
-                Err(error @ (NodeError::Transport { .. } | NodeError::Status { .. })) => {
-                    last = ChainError::Unavailable(error.to_string());
+        let mut pause = self.pause;
+        for pass in 0..self.attempts {
+            if pass > 0 {
+                tokio::time::sleep(pause).await;
+                pause = pause.saturating_mul(2);
+            }
+            for node in &self.nodes {
+                match call(node).await {
+                    Ok(answer) => return Ok(answer),
+                    Err(error @ (NodeError::Transport { .. } | NodeError::Status { .. })) => {
+                        last = ChainError::Unavailable(error.to_string());
+                    }
+                    Err(error) => return Err(ChainError::Invalid(error.to_string())),
                 }
-                Err(error) => return Err(ChainError::Invalid(error.to_string())),
             }
         }
         Err(last)
@@ -416,6 +439,38 @@ mod tests {
             ..tx
         };
         assert!(fee_limit(&call_of(owner, &huge).unwrap(), &huge).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_node_that_does_not_answer_is_asked_again_after_growing_pauses() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        let phrase = secrecy::SecretString::from(
+            "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon \
+             abandon about",
+        );
+        let keys = crate::keys::payout_keys(&phrase).unwrap();
+        let node = TronNode::new(&url, None).unwrap();
+        let writer = TronChainWriter::new(vec![node.clone(), node], keys.clone())
+            .with_retries(3, Duration::from_millis(40));
+        let started = std::time::Instant::now();
+        let error = writer.head_number().await.unwrap_err();
+        assert!(matches!(error, ChainError::Unavailable(_)), "{error:?}");
+        assert!(
+            started.elapsed() >= Duration::from_millis(120),
+            "40 ms, then 80 ms"
+        );
+        let text = error.to_string();
+        assert!(
+            text.contains("/wallet/getnowblock") && !text.contains(&url),
+            "{text}"
+        );
+        let none = TronChainWriter::new(Vec::new(), keys);
+        assert!(matches!(
+            none.head_time().await,
+            Err(ChainError::Unavailable(_))
+        ));
     }
 
     #[test]
