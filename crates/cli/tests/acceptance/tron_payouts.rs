@@ -6,7 +6,8 @@
 //! TRX, the ledger balanced, the TRX burned booked as fees); and a refund address of the wrong
 //! family or with a bad checksum is refused with `00001`, creating nothing. And, driving an engine
 //! round by round, a send lost before it reached the node is sent again, the same bytes, while it
-//! may land, and signed afresh only once the chain is past its expiration, paying once.
+//! may land (also once the head, but not yet the final block, is past its expiration), and
+//! signed afresh only once the final block is past it, paying once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
@@ -658,7 +659,7 @@ async fn refund_addresses_not_tron_are_refused_and_create_nothing(db: Db) {
 
 // ---------------------------------------------------------------------------------------------
 // 5. A send lost before it reached the node: the same bytes again while it may land, a fresh
-//    transaction only once the chain is past its expiration
+//    transaction only once the chain's final block is past its expiration
 // ---------------------------------------------------------------------------------------------
 
 /// The TRON writer, with broadcasts lost (never reaching the node, the answer an error) while
@@ -726,15 +727,34 @@ impl ChainWriter for LosingWriter {
     }
 }
 
+/// Blocks until a TRON block is final in the lost-send test: the head passing an expiration is
+/// not enough, the final block must.
+const LOST_CONFIRMATIONS: u32 = 4;
+
 async fn a_lost_send_is_signed_again_only_after_it_expired(db: Db) {
     // The gateway runs no payout engine: this test drives one round by round.
-    let Some(b) = Bench::start(db, false, |c| c.payouts.enabled = false).await else {
+    let Some(b) = Bench::start(db, false, |c| {
+        c.payouts.enabled = false;
+        c.chains.get_mut("TRX").unwrap().confirmations = Some(LOST_CONFIRMATIONS);
+    })
+    .await
+    else {
         return;
     };
     b.fund_trx(100).await;
     b.fund_usdt("50").await;
     let payer_address = payer(1);
-    b.paid_order("x1", "20", 1).await;
+    let order =
+        json!({"orderNo": "x1", "orderAmount": "20", "customerId": "c", "token": "TRX_USDT"});
+    let deposit = b.ok(CREATE_ORDER, &order).await["depositAddress"]
+        .as_str()
+        .map(|text| TronAddress::parse(text).unwrap())
+        .unwrap();
+    let chain = &b.tron.chain;
+    let to = deposit.to_evm().to_lower_hex();
+    chain.pay(1, chain.usdt, &to, usd("20")).await;
+    chain.mine(u64::from(LOST_CONFIRMATIONS)).await;
+    b.wait_order("x1", "PAID").await;
     let start = b.usdt_of(payer_address).await;
     let body = json!({"refundOrderNo": "lost", "orderNo": "x1", "amount": "20"});
     let created = b.ok(CREATE_REFUND, &body).await;
@@ -803,10 +823,20 @@ async fn a_lost_send_is_signed_again_only_after_it_expired(db: Db) {
     );
     assert_eq!(b.usdt_of(payer_address).await, start, "nothing paid");
 
-    // The chain moves past the expiration (two minutes on, a block): the transaction is dead,
-    // a fresh one is signed, recorded, and this time reaches the node.
+    // The head moves past the expiration (two minutes on, a block), the final block not yet:
+    // a block that holds it could still be undone into one that does not, so nothing is
+    // signed: the same bytes are sent again.
     b.tron.chain.rpc("evm_increaseTime", json!([120])).await;
     b.tron.chain.mine(1).await;
+    let node_time = b.node().now_block().await.unwrap().timestamp_ms;
+    assert!(i64::try_from(node_time).unwrap() * 1000 >= expires.micros());
+    engine.round().await.unwrap();
+    assert_eq!(b.gw.store.signed_txs(&signed.id).await.unwrap(), first);
+    assert_eq!(writer.sent.lock().unwrap().len(), 5);
+
+    // The final block passes it too: the transaction is dead, a fresh one is signed,
+    // recorded, and this time reaches the node.
+    b.tron.chain.mine(u64::from(LOST_CONFIRMATIONS)).await;
     writer
         .losing
         .store(false, std::sync::atomic::Ordering::SeqCst);
@@ -817,6 +847,7 @@ async fn a_lost_send_is_signed_again_only_after_it_expired(db: Db) {
     assert!(txs[1].expires_at.unwrap() > expires);
     assert!(txs[1].nonce.is_none());
     eventually(WAIT, "the refund confirmed", || async {
+        b.tron.chain.mine(1).await;
         engine.round().await.unwrap();
         (payout().await.status == PayoutStatus::Confirmed).then_some(())
     })
