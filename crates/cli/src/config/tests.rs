@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use wcheckout_domain::address::{Address, EvmAddress};
+use wcheckout_domain::address::{Address, ChainFamily, EvmAddress};
 use wcheckout_domain::token::{ChainKey, Finality, Token, TokenId, TokenRegistry};
 
 use super::load::env_key;
@@ -360,4 +360,106 @@ fn webhook_proxy_url_is_checked_and_never_shown() {
     config.webhooks.proxy_url = Some(ProxyUrl("http://user:secret@proxy.internal:3128".into()));
     assert!(config.problems().is_empty(), "{:?}", config.problems());
     assert!(!format!("{config:?}").contains("secret"));
+}
+
+const TRON_HEAD: &str = "[chains.TRX]\nfamily = \"tron\"\n\
+                         rpc_urls = [\"https://api.trongrid.io/jsonrpc\"]\n";
+
+#[test]
+fn the_tron_mainnet_preset_fills_its_contracts_and_solidified_finality() {
+    let text =
+        format!("{TRON_HEAD}network = \"mainnet\"\napi_urls = [\"https://api.trongrid.io\"]\n");
+    let config = load_text("tron-mainnet", &text).unwrap();
+    let registry = config.token_registry().unwrap();
+    let trx = registry.chain(&ChainKey::parse("TRX").unwrap()).unwrap();
+    assert_eq!(trx.family, ChainFamily::Tron);
+    assert_eq!(trx.chain_id, 728_126_428);
+    assert_eq!(trx.display_name, "TRON");
+    assert_eq!(trx.finality, Finality::Finalized, "solidified blocks");
+    let usdt = token(&registry, "TRX_USDT").unwrap();
+    assert_eq!(
+        usdt.contract.to_string(),
+        "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
+    );
+    assert_eq!(usdt.decimals, 6);
+    let usdc = token(&registry, "TRX_USDC").unwrap();
+    assert_eq!(
+        usdc.contract.to_string(),
+        "TEkxiTehnzSmSe2XqrBj4w32RUN966rdz8"
+    );
+    assert!(
+        token(&registry, "TRX_WUSD").is_none(),
+        "TRON has no WUSD preset"
+    );
+    // Counting blocks instead: 20 by default.
+    let counted = format!("{text}finality = \"confirmations\"\n");
+    let registry = load_text("tron-count", &counted)
+        .unwrap()
+        .token_registry()
+        .unwrap();
+    let trx = registry.chain(&ChainKey::parse("TRX").unwrap()).unwrap();
+    assert_eq!(trx.finality, Finality::Confirmations(20));
+}
+
+#[test]
+fn the_nile_preset_asks_for_a_usdc_contract() {
+    let text =
+        format!("{TRON_HEAD}network = \"nile\"\napi_urls = [\"https://nile.trongrid.io\"]\n");
+    let problems = load_text("tron-nile", &text).unwrap_err().join("\n");
+    assert!(
+        problems.contains("tokens.TRX_USDC.contract: network 'nile' has no official USDC"),
+        "{problems}"
+    );
+    let without = format!("{text}[tokens.TRX_USDC]\nenabled = false\n");
+    let registry = load_text("tron-nile-usdt", &without)
+        .unwrap()
+        .token_registry()
+        .unwrap();
+    let usdt = token(&registry, "TRX_USDT").unwrap();
+    assert_eq!(
+        usdt.contract.to_string(),
+        "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf"
+    );
+    let trx = registry.chain(&ChainKey::parse("TRX").unwrap()).unwrap();
+    assert_eq!(trx.chain_id, 3_448_148_188);
+}
+
+#[test]
+fn a_tron_chain_needs_its_http_api_and_tron_contracts() {
+    let bare = format!("{TRON_HEAD}chain_id = 31338\n");
+    let problems = load_text("tron-no-api", &bare).unwrap_err().join("\n");
+    assert!(
+        problems.contains("chains.TRX.api_urls: at least one URL of the node's HTTP API"),
+        "{problems}"
+    );
+    let with_api = format!("{bare}api_urls = [\"http://127.0.0.1:8090\"]\n");
+    let evm_contract =
+        format!("{with_api}[tokens.TRX_USDT]\ncontract = \"{DEVNET_USDT}\"\ndecimals = 6\n");
+    let problems = load_text("tron-evm-contract", &evm_contract)
+        .unwrap_err()
+        .join("\n");
+    assert!(
+        problems.contains("tokens.TRX_USDT.contract: '0x5FbDB2315678afecb367f032d93F642f64180aa3' is an EVM (0x…) address; this chain takes TRON addresses"),
+        "{problems}"
+    );
+    let typo = format!(
+        "{with_api}[tokens.TRX_USDT]\ncontract = \"TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6u\"\ndecimals = 6\n"
+    );
+    let problems = load_text("tron-typo", &typo).unwrap_err().join("\n");
+    assert!(problems.contains("wrong checksum"), "{problems}");
+    let on_evm =
+        format!("[chains.ETH]\nchain_id = 1\n{RPC}api_urls = [\"http://127.0.0.1:8090\"]\n");
+    let problems = load_text("evm-api-urls", &on_evm).unwrap_err().join("\n");
+    assert!(
+        problems.contains("chains.ETH.api_urls: only TRON chains"),
+        "{problems}"
+    );
+    let unknown = format!("[chains.SOL]\nfamily = \"solana\"\nchain_id = 1\n{RPC}");
+    let problems = load_text("unknown-family", &unknown)
+        .unwrap_err()
+        .join("\n");
+    assert!(
+        problems.contains("chains.SOL.family: 'solana' must be evm or tron"),
+        "{problems}"
+    );
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::chain::{PAYERS, TestChain, eventually, text, units, usd};
 use crate::common::process::{Cli, Gateway, call, config_head};
-use crate::common::tron::TronChain;
+use crate::common::tron::{TronChain, txid};
 use crate::on_both_databases;
 use serde_json::{Value, json};
 use wcheckout_client::{Client, routes};
@@ -206,14 +206,7 @@ async fn survive_kills(
     let cli = write_config_with(&dir.path, database_url, chain_sections);
     let token = format!("{key}_USDT");
     let tron = key == "TRX";
-    // TRON's txIDs are the node's hashes without `0x`.
-    let tx_id = move |hash: &str| {
-        if tron {
-            hash.trim_start_matches("0x").to_owned()
-        } else {
-            hash.to_owned()
-        }
-    };
+    let tx_id = move |hash: &str| if tron { txid(hash) } else { hash.to_owned() };
     let mut runs = 0;
     let mut gateway = cli.serve(runs);
     let creds = cli.create_app("Chain", &[]);

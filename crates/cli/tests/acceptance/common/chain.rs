@@ -33,9 +33,8 @@ pub fn units(value: &Value) -> u128 {
 
 /// The anvil account of an address of any secp256k1 family (`0x…`, or TRON's `T…`).
 pub fn anvil_account(address: &str) -> EvmAddress {
-    let address = wcheckout_domain::address::Address::parse_any(address)
-        .unwrap_or_else(|| panic!("{address} is not an address"));
-    EvmAddress::from_bytes(address.account_bytes())
+    let parsed = wcheckout_domain::address::Address::parse_any(address);
+    stablecoin::anvil_account(&parsed.unwrap_or_else(|| panic!("{address} is not an address")))
 }
 
 /// Amount text of base units (6 decimals).

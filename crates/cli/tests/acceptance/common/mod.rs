@@ -141,7 +141,7 @@ impl ChainFixture {
     /// chain: TRON's txID has no prefix.
     pub fn tx_id(&self, hash: &str) -> String {
         match self.tron {
-            Some(_) => hash.trim_start_matches("0x").to_owned(),
+            Some(_) => tron::txid(hash),
             None => hash.to_owned(),
         }
     }

@@ -14,6 +14,11 @@ use super::chain::TestChain;
 /// a test `ETH` chain (31337).
 pub const TRON_TEST_CHAIN_ID: u64 = 31_338;
 
+/// A transaction hash from anvil (`0x…`) as TRON names it: its txID, without the prefix.
+pub fn txid(hash: &str) -> String {
+    hash.trim_start_matches("0x").to_owned()
+}
+
 /// The stand-in and the chain it fronts. Field order: the stand-in stops before its anvil.
 pub struct TronChain {
     pub standin: Standin,
