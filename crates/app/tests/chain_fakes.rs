@@ -609,7 +609,7 @@ async fn a_stuck_payout_is_replaced_at_the_same_nonce(bench: Bench) {
     assert_eq!(txs.len(), 2, "replaced");
     let (original, replacement) = (&txs[0], &txs[1]);
     assert_eq!(original.nonce, replacement.nonce, "at the same nonce");
-    assert_eq!(payout.nonce, Some(original.nonce));
+    assert_eq!(payout.nonce, original.nonce);
     assert!(replacement.max_fee_per_gas > original.max_fee_per_gas);
     assert!(replacement.max_priority_fee_per_gas > original.max_priority_fee_per_gas);
     assert_eq!(

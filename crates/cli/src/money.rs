@@ -9,7 +9,6 @@ use clap::Subcommand;
 use serde_json::json;
 use wcheckout_app::Gateway;
 use wcheckout_app::clock::SystemClock;
-use wcheckout_domain::chain::ChainWriter;
 use wcheckout_domain::ledger::{Asset, Totals};
 use wcheckout_domain::money::{Decimal, TokenAmount};
 use wcheckout_domain::settlement::{Destination, Settlement};
@@ -19,9 +18,6 @@ use crate::keys;
 use crate::payout_workers::{ChainAccess, chain_access};
 use crate::runtime::{load_config, open_store};
 use crate::serve::build_gateway;
-
-/// Decimals of EVM native coins.
-const NATIVE_DECIMALS: u8 = 18;
 
 #[derive(Subcommand)]
 pub enum LedgerCommand {
@@ -137,8 +133,13 @@ pub async fn ledger(config: Option<PathBuf>, command: LedgerCommand) -> anyhow::
 
 fn decimals_of(context: &Tools, account: &str) -> Option<u8> {
     let asset = account.rsplit(':').find(|part| part.contains('_'))?;
-    if asset.ends_with("_NATIVE") {
-        return Some(NATIVE_DECIMALS);
+    if let Some(chain) = asset.strip_suffix("_NATIVE") {
+        let chain = ChainKey::parse(chain)?;
+        return context
+            .gateway
+            .tokens
+            .chain(&chain)
+            .map(|chain| chain.family.native_decimals());
     }
     let id = TokenId::parse(asset)?;
     context
@@ -230,7 +231,10 @@ async fn record_funding(
 ) -> anyhow::Result<()> {
     let access = chain_of(context, chain)?;
     let (asset, decimals) = match token {
-        None => (Asset::Native(access.chain.key.clone()), NATIVE_DECIMALS),
+        None => (
+            Asset::Native(access.chain.key.clone()),
+            access.chain.family.native_decimals(),
+        ),
         Some(id) => {
             let (token, _) = TokenId::parse(id)
                 .and_then(|id| context.gateway.tokens.get(&id))
@@ -454,10 +458,10 @@ pub async fn hot_wallet(config: Option<PathBuf>) -> anyhow::Result<()> {
         let native = access.writer.balance(&hot, None).await;
         let native = native.map_or_else(
             |e| format!("unavailable ({e})"),
-            |wei| {
+            |units| {
                 shown(
-                    i128::try_from(wei).unwrap_or(i128::MAX),
-                    Some(NATIVE_DECIMALS),
+                    i128::try_from(units).unwrap_or(i128::MAX),
+                    Some(access.chain.family.native_decimals()),
                 )
             },
         );

@@ -102,10 +102,15 @@ pub trait ChainReader: Send + Sync {
     async fn wait_for_new_head(&self, max_wait: Duration);
 }
 
-/// An unsigned EIP-1559 transfer: a token's `transfer(to, amount)`, or native coin.
+/// An unsigned transfer: a token's `transfer(to, amount)`, or native coin. Its fee is
+/// `gas_limit` units at most `max_fee_per_gas` each, in the chain's native base unit: on EVM
+/// chains gas and wei (EIP-1559); on chains that price their work otherwise the writer maps its
+/// own units onto them (TRON: energy, with bandwidth and account activation counted at the
+/// energy price, and sun), so that `gas_limit × max_fee_per_gas` is always the most the sender
+/// may burn.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransferTx {
-    /// The sender's nonce.
+    /// The sender's nonce ([`SendModel::NonceOrdered`]; ignored by expiring chains).
     pub nonce: u64,
     /// The token contract; `None` sends the native coin.
     pub contract: Option<Address>,
@@ -113,21 +118,37 @@ pub struct TransferTx {
     pub to: Address,
     /// Amount in base units.
     pub amount: u128,
-    /// Gas limit.
+    /// Gas limit (fee units).
     pub gas_limit: u64,
-    /// Max fee per gas, wei.
+    /// Max fee per gas (per fee unit), in the native coin's base unit.
     pub max_fee_per_gas: u128,
-    /// Max priority fee per gas, wei.
+    /// Max priority fee per gas (0 where the chain has no tip).
     pub max_priority_fee_per_gas: u128,
+}
+
+/// How a chain orders a sender's transactions, and so how a payout that is not mined is retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendModel {
+    /// Each transaction carries the sender's next nonce, and can be mined whenever that nonce
+    /// is free: a stuck one is replaced by the same transfer at the same nonce with higher
+    /// fees, so only one of them can ever be mined (EVM).
+    NonceOrdered,
+    /// Transactions carry no nonce and expire ([`RawTx::expires_at`]): one not in a block by
+    /// then never will be. A payout's transaction is followed until it is mined or dead, and
+    /// only then is a fresh one signed (TRON; Solana, whose recent blockhash expires).
+    Expiring,
 }
 
 /// A signed transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawTx {
-    /// Hash, `0x` + 64 hex digits.
+    /// Hash (the chain's transaction id), in the chain's usual text form.
     pub hash: String,
-    /// EIP-2718 encoding, `0x` + hex.
+    /// The signed transaction as the node takes it, hex (EVM: EIP-2718, `0x…`).
     pub raw: String,
+    /// When a [`SendModel::Expiring`] transaction stops being valid: no block after one with
+    /// this time or later can hold it. `None` on nonce-ordered chains.
+    pub expires_at: Option<Timestamp>,
 }
 
 /// Current fees.
@@ -146,7 +167,7 @@ pub struct Receipt {
     pub block_number: u64,
     /// False when it reverted.
     pub success: bool,
-    /// Gas paid, wei (gas used × effective price).
+    /// All the native coin it burned, base units (EVM: gas used × effective price, wei).
     pub fee: u128,
 }
 
@@ -166,12 +187,21 @@ pub enum Broadcast {
 /// Signs and sends transfers on one chain, with keys from the operator's seed.
 #[async_trait]
 pub trait ChainWriter: Send + Sync {
+    /// How the chain orders transactions (nonces, or expiry).
+    fn send_model(&self) -> SendModel {
+        SendModel::NonceOrdered
+    }
     /// The address of a signer.
     fn address_of(&self, signer: crate::payout::Signer) -> Result<Address, ChainError>;
-    /// Signs a transfer.
-    fn sign(&self, signer: crate::payout::Signer, tx: &TransferTx) -> Result<RawTx, ChainError>;
+    /// Signs a transfer (an expiring chain asks its node for a recent block to anchor it to).
+    async fn sign(
+        &self,
+        signer: crate::payout::Signer,
+        tx: &TransferTx,
+    ) -> Result<RawTx, ChainError>;
     /// A signed transaction signed again with new fees and nothing else changed (nonce,
     /// recipient, value, data, gas): a replacement that can only ever pay what the original does.
+    /// Nonce-ordered chains only.
     fn resign(
         &self,
         signer: crate::payout::Signer,
@@ -183,7 +213,8 @@ pub trait ChainWriter: Send + Sync {
     async fn nonce(&self, address: &Address, pending: bool) -> Result<u64, ChainError>;
     /// Current fees.
     async fn fee_quote(&self) -> Result<FeeQuote, ChainError>;
-    /// Gas a transfer from `from` needs.
+    /// Gas a transfer from `from` needs (on nonce-ordered chains, token transfers only: a coin
+    /// transfer's gas is fixed).
     async fn estimate_gas(&self, from: &Address, tx: &TransferTx) -> Result<u64, ChainError>;
     /// Sends a signed transaction.
     async fn broadcast(&self, raw: &RawTx) -> Result<Broadcast, ChainError>;
@@ -199,4 +230,7 @@ pub trait ChainWriter: Send + Sync {
     ) -> Result<u128, ChainError>;
     /// The latest block number.
     async fn head_number(&self) -> Result<u64, ChainError>;
+    /// The time of the latest block the sending node has: an expiring transaction it does not
+    /// know, expiring at or before this, can no longer enter its chain.
+    async fn head_time(&self) -> Result<Timestamp, ChainError>;
 }

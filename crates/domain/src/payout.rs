@@ -87,7 +87,7 @@ pub struct Payout {
     pub amount: TokenAmount,
     /// Status.
     pub status: PayoutStatus,
-    /// The sending address's nonce, fixed when first signed.
+    /// The sending address's nonce, fixed when first signed (`None` on chains without nonces).
     pub nonce: Option<u64>,
     /// The transaction that was mined (or the latest signed one before that).
     pub tx_hash: Option<String>,
@@ -167,23 +167,27 @@ impl Payout {
     }
 }
 
-/// A signed transaction of a payout (the first, or a fee-bumped replacement with the same nonce).
+/// A signed transaction of a payout: the first, a fee-bumped replacement with the same nonce
+/// (nonce-ordered chains), or a fresh one signed after the previous one expired unmined
+/// (expiring chains).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignedTx {
     /// The payout.
     pub payout_id: String,
     /// Transaction hash.
     pub tx_hash: String,
-    /// EIP-2718 encoded signed transaction, hex.
+    /// The signed transaction as the node takes it, hex.
     pub raw: String,
-    /// Nonce.
-    pub nonce: u64,
+    /// Nonce (`None` on chains without nonces).
+    pub nonce: Option<u64>,
     /// Max fee per gas, wei.
     pub max_fee_per_gas: u128,
     /// Max priority fee per gas, wei.
     pub max_priority_fee_per_gas: u128,
     /// When signed.
     pub signed_at: Timestamp,
+    /// When it expires (`None` on nonce-ordered chains, whose transactions do not).
+    pub expires_at: Option<Timestamp>,
 }
 
 /// Fee bump of a replacement: nodes require at least 10 % more on both fees; 12.5 % clears it.

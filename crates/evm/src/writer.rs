@@ -14,6 +14,7 @@ use wcheckout_domain::chain::{
     Broadcast, ChainError, ChainWriter, FeeQuote, RawTx, Receipt, TransferTx,
 };
 use wcheckout_domain::payout::Signer;
+use wcheckout_domain::time::Timestamp;
 
 use crate::keys::PayoutKeys;
 use crate::reader::EvmChainReader;
@@ -90,6 +91,7 @@ impl EvmChainWriter {
         Ok(RawTx {
             hash: format!("{:#x}", envelope.tx_hash()),
             raw: format!("0x{}", alloy::hex::encode(envelope.encoded_2718())),
+            expires_at: None,
         })
     }
 
@@ -113,7 +115,7 @@ impl ChainWriter for EvmChainWriter {
         )))
     }
 
-    fn sign(&self, signer: Signer, tx: &TransferTx) -> Result<RawTx, ChainError> {
+    async fn sign(&self, signer: Signer, tx: &TransferTx) -> Result<RawTx, ChainError> {
         let (to, value, input) = call_of(tx);
         let unsigned = TxEip1559 {
             chain_id: self.chain_id,
@@ -305,6 +307,11 @@ impl ChainWriter for EvmChainWriter {
                 provider.get_block_number().await.map_err(|e| e.to_string())
             })
             .await
+    }
+
+    async fn head_time(&self) -> Result<Timestamp, ChainError> {
+        use wcheckout_domain::chain::ChainReader;
+        Ok(self.reader.head().await?.time)
     }
 }
 

@@ -48,6 +48,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "console sessions",
         include_str!("../migrations/postgres/0008_console_sessions.sql"),
     ),
+    (
+        9,
+        "expiring payout transactions",
+        include_str!("../migrations/postgres/0009_expiring_payout_txs.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -90,6 +95,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         8,
         "console sessions",
         include_str!("../migrations/sqlite/0008_console_sessions.sql"),
+    ),
+    (
+        9,
+        "expiring payout transactions",
+        include_str!("../migrations/sqlite/0009_expiring_payout_txs.sql"),
     ),
 ];
 

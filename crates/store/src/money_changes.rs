@@ -254,16 +254,18 @@ impl SqlStore {
     ) -> Result<(), CommitError> {
         let sql = self.engine.sql(
             "insert into payout_txs (tx_hash, payout_id, raw, nonce, max_fee_per_gas, \
-             max_priority_fee_per_gas, signed_at) values ($1, $2, $3, $4, $5::numeric, $6::numeric, $7)",
+             max_priority_fee_per_gas, signed_at, expires_at) \
+             values ($1, $2, $3, $4, $5::numeric, $6::numeric, $7, $8)",
         );
         sqlx::query(&sql)
             .bind(signed.tx_hash.as_str())
             .bind(signed.payout_id.as_str())
             .bind(signed.raw.as_str())
-            .bind(to_i64(signed.nonce)?)
+            .bind(signed.nonce.map(to_i64).transpose()?)
             .bind(signed.max_fee_per_gas.to_string())
             .bind(signed.max_priority_fee_per_gas.to_string())
             .bind(signed.signed_at.micros())
+            .bind(signed.expires_at.map(|at| at.micros()))
             .execute(&mut **tx)
             .await
             .map_err(store_error)?;

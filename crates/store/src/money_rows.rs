@@ -8,6 +8,7 @@ use wcheckout_domain::payout::{Payout, PayoutKind, PayoutStatus, SignedTx, Signe
 use wcheckout_domain::ports::StoreError;
 use wcheckout_domain::refund::{Refund, RefundSource, RefundStatus};
 use wcheckout_domain::settlement::{Destination, Settlement, SettlementStatus};
+use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::{ChainKey, TokenId};
 
 use crate::rows::{amount, int, opt_text, text, time};
@@ -29,9 +30,18 @@ fn address(row: &AnyRow, column: &str) -> Result<Address, StoreError> {
     parsed(row, column, Address::parse_any)
 }
 
-fn unsigned(row: &AnyRow, column: &str) -> Result<u64, StoreError> {
-    let value = int(row, column)?;
-    u64::try_from(value).map_err(|_| corrupt(column, &value.to_string()))
+fn opt_unsigned(row: &AnyRow, column: &str) -> Result<Option<u64>, StoreError> {
+    use sqlx::Row;
+    let value: Option<i64> = row.try_get(column).map_err(crate::store_error)?;
+    value
+        .map(|v| u64::try_from(v).map_err(|_| corrupt(column, &v.to_string())))
+        .transpose()
+}
+
+fn opt_time(row: &AnyRow, column: &str) -> Result<Option<Timestamp>, StoreError> {
+    use sqlx::Row;
+    let value: Option<i64> = row.try_get(column).map_err(crate::store_error)?;
+    Ok(value.map(Timestamp::from_micros))
 }
 
 pub(crate) const REFUND_COLUMNS: &str = "sysid, app_id, refund_order_no, order_sysid, order_no, \
@@ -166,8 +176,6 @@ pub(crate) const PAYOUT_COLUMNS: &str = "id, chain, kind, reference, signer, fro
     cast(fee as text) as fee, note, not_before, created_at, updated_at, version";
 
 pub(crate) fn payout_from_row(row: &AnyRow) -> Result<Payout, StoreError> {
-    use sqlx::Row;
-    let nonce: Option<i64> = row.try_get("nonce").map_err(crate::store_error)?;
     let fee = opt_text(row, "fee")?;
     let fee = match fee {
         Some(text) => Some(
@@ -188,10 +196,7 @@ pub(crate) fn payout_from_row(row: &AnyRow) -> Result<Payout, StoreError> {
         asset: parsed(row, "asset", parse_asset)?,
         amount: amount(row, "amount")?,
         status: parsed(row, "status", PayoutStatus::parse)?,
-        nonce: nonce
-            .map(u64::try_from)
-            .transpose()
-            .map_err(|_| corrupt("nonce", "negative"))?,
+        nonce: opt_unsigned(row, "nonce")?,
         tx_hash: opt_text(row, "tx_hash")?,
         fee,
         note: opt_text(row, "note")?,
@@ -204,7 +209,7 @@ pub(crate) fn payout_from_row(row: &AnyRow) -> Result<Payout, StoreError> {
 
 pub(crate) const SIGNED_TX_COLUMNS: &str = "tx_hash, payout_id, raw, nonce, \
     cast(max_fee_per_gas as text) as max_fee_per_gas, \
-    cast(max_priority_fee_per_gas as text) as max_priority_fee_per_gas, signed_at";
+    cast(max_priority_fee_per_gas as text) as max_priority_fee_per_gas, signed_at, expires_at";
 
 pub(crate) fn signed_tx_from_row(row: &AnyRow) -> Result<SignedTx, StoreError> {
     let wei = |column: &str| {
@@ -215,10 +220,11 @@ pub(crate) fn signed_tx_from_row(row: &AnyRow) -> Result<SignedTx, StoreError> {
         payout_id: text(row, "payout_id")?,
         tx_hash: text(row, "tx_hash")?,
         raw: text(row, "raw")?,
-        nonce: unsigned(row, "nonce")?,
+        nonce: opt_unsigned(row, "nonce")?,
         max_fee_per_gas: wei("max_fee_per_gas")?,
         max_priority_fee_per_gas: wei("max_priority_fee_per_gas")?,
         signed_at: time(row, "signed_at")?,
+        expires_at: opt_time(row, "expires_at")?,
     })
 }
 

@@ -134,8 +134,12 @@ async fn gas_limit(chain: &dyn ChainHarness, sender: Address, tx: &TransferTx) -
     estimate.saturating_add(estimate / 5)
 }
 
-fn signed(chain: &dyn ChainHarness, tx: &TransferTx) -> RawTx {
-    chain.writer().sign(Signer::HotWallet, tx).expect("signing")
+async fn signed(chain: &dyn ChainHarness, tx: &TransferTx) -> RawTx {
+    chain
+        .writer()
+        .sign(Signer::HotWallet, tx)
+        .await
+        .expect("signing")
 }
 
 async fn receipt(chain: &dyn ChainHarness, tx_hash: &str) -> Option<Receipt> {
@@ -359,8 +363,8 @@ pub async fn send_and_follow_to_receipt(chain: &dyn ChainHarness) {
 
     let mut tx = transfer(chain, sender, to, 1_000_000).await;
     tx.gas_limit = gas_limit(chain, sender, &tx).await;
-    let raw = signed(chain, &tx);
-    assert_eq!(signed(chain, &tx), raw, "signing is deterministic");
+    let raw = signed(chain, &tx).await;
+    assert_eq!(signed(chain, &tx).await, raw, "signing is deterministic");
     assert_eq!(
         writer.broadcast(&raw).await.expect("broadcast"),
         Broadcast::Accepted
@@ -401,7 +405,7 @@ pub async fn send_and_follow_to_receipt(chain: &dyn ChainHarness) {
     let mut other = tx;
     other.amount = 1;
     other.gas_limit = 100_000;
-    let other = signed(chain, &other);
+    let other = signed(chain, &other).await;
     assert_eq!(
         writer.broadcast(&other).await.expect("broadcast"),
         Broadcast::NonceTooLow
@@ -423,7 +427,7 @@ pub async fn replace_at_the_same_nonce(chain: &dyn ChainHarness) {
     let nonce = writer.nonce(&sender, true).await.expect("nonce");
     let mut tx = transfer(chain, sender, to, 2_000_000).await;
     tx.gas_limit = gas_limit(chain, sender, &tx).await;
-    let original = signed(chain, &tx);
+    let original = signed(chain, &tx).await;
     assert_eq!(
         writer.broadcast(&original).await.expect("broadcast"),
         Broadcast::Accepted
@@ -497,7 +501,7 @@ pub async fn a_transfer_beyond_the_balance_reverts(chain: &dyn ChainHarness) {
     let mut tx = transfer(chain, sender, to, 1_000_000).await;
     // No estimate: nodes refuse to estimate a transfer that would fail.
     tx.gas_limit = 100_000;
-    let raw = signed(chain, &tx);
+    let raw = signed(chain, &tx).await;
     assert_eq!(
         writer.broadcast(&raw).await.expect("broadcast"),
         Broadcast::Accepted

@@ -197,6 +197,7 @@ impl FakeTx {
         RawTx {
             hash: keccak_hex(text.as_bytes()),
             raw: format!("0x{}", hex::encode(text.as_bytes())),
+            expires_at: None,
         }
     }
 
@@ -1017,7 +1018,7 @@ impl ChainWriter for FakeChain {
         Ok(fake_signer_address(signer))
     }
 
-    fn sign(&self, signer: Signer, tx: &TransferTx) -> Result<RawTx, ChainError> {
+    async fn sign(&self, signer: Signer, tx: &TransferTx) -> Result<RawTx, ChainError> {
         Ok(FakeTx::signed(fake_signer_address(signer), tx).encode())
     }
 
@@ -1101,5 +1102,9 @@ impl ChainWriter for FakeChain {
 
     async fn head_number(&self) -> Result<u64, ChainError> {
         Ok(self.call("head_number")?.head_number())
+    }
+
+    async fn head_time(&self) -> Result<Timestamp, ChainError> {
+        Ok(ChainReader::head(self).await?.time)
     }
 }

@@ -307,10 +307,11 @@ pub fn signed_tx(payout: &Payout, n: u64, nonce: u64, signed_secs: i64) -> Signe
         payout_id: payout.id.clone(),
         tx_hash: tx_hash(n),
         raw: format!("0x02f8{}", "ab".repeat(120)),
-        nonce,
+        nonce: Some(nonce),
         max_fee_per_gas: 30_000_000_000 + u128::from(n),
         max_priority_fee_per_gas: 1_000_000_000 + u128::from(n),
         signed_at: at(signed_secs),
+        expires_at: None,
     }
 }
 

@@ -9,6 +9,7 @@
 //!   signature, ready for `/wallet/broadcasthex`.
 //! - [`node`]: the node's HTTP API the write side uses (head block, broadcast, transaction
 //!   info, energy estimate, account and resources).
+//! - [`writer`]: the domain's chain writer on TRON, which the payout engine sends through.
 //! - [`standin`]: starts the TRON node stand-in (tests, devnet) in front of an anvil node.
 
 pub mod address;
@@ -16,6 +17,7 @@ pub mod keys;
 pub mod node;
 pub mod standin;
 pub mod transaction;
+pub mod writer;
 
 mod abi;
 mod protobuf;

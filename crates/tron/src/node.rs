@@ -238,6 +238,18 @@ impl AccountResource {
     }
 }
 
+/// The chain's prices, from its parameters (changed only by the network's governance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prices {
+    /// Sun burned per unit of energy beyond the account's own (`getEnergyFee`).
+    pub energy_sun: u64,
+    /// Sun burned per byte of bandwidth beyond the account's own (`getTransactionFee`).
+    pub bandwidth_sun: u64,
+    /// Sun burned for creating an account by sending it TRX (`getCreateAccountFee` plus
+    /// `getCreateNewAccountFeeInSystemContract`), an upper bound.
+    pub activation_sun: u64,
+}
+
 /// An activated account, from `/wallet/getaccount`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Account {
@@ -298,8 +310,13 @@ impl TronNode {
     /// Sends a signed transaction (`/wallet/broadcasthex`). A transport error leaves it unknown
     /// whether the node got it: follow its txID until it is mined or expired.
     pub async fn broadcast(&self, transaction: &SignedTransaction) -> Result<Broadcast, NodeError> {
+        self.broadcast_hex(&transaction.to_hex()).await
+    }
+
+    /// Sends a signed transaction given as the hex of its protobuf bytes (as stored).
+    pub async fn broadcast_hex(&self, transaction: &str) -> Result<Broadcast, NodeError> {
         const ENDPOINT: &str = "/wallet/broadcasthex";
-        let body = json!({ "transaction": transaction.to_hex() });
+        let body = json!({ "transaction": transaction });
         let answer: BroadcastAnswer = self.call(ENDPOINT, body).await?;
         if answer.result {
             return Ok(Broadcast::Accepted);
@@ -342,6 +359,82 @@ impl TronNode {
             bandwidth_fee_sun: receipt.net_fee,
             outcome,
         }))
+    }
+
+    /// Whether the node has the transaction, in its pool or in a block
+    /// (`/wallet/gettransactionbyid`).
+    pub async fn transaction_known(&self, id: &TxId) -> Result<bool, NodeError> {
+        const ENDPOINT: &str = "/wallet/gettransactionbyid";
+        let answer: Value = self
+            .call(ENDPOINT, json!({ "value": id.to_string() }))
+            .await?;
+        Ok(!is_empty(&answer))
+    }
+
+    /// The prices the chain's parameters set (`/wallet/getchainparameters`).
+    pub async fn prices(&self) -> Result<Prices, NodeError> {
+        const ENDPOINT: &str = "/wallet/getchainparameters";
+        let answer: ChainParametersAnswer = self.call(ENDPOINT, json!({})).await?;
+        let find = |key: &str| {
+            answer
+                .chain_parameter
+                .iter()
+                .find(|p| p.key == key)
+                .map(|p| p.value)
+        };
+        let required = |key: &str| {
+            find(key).ok_or_else(|| NodeError::Malformed {
+                endpoint: ENDPOINT,
+                reason: format!("no {key}"),
+            })
+        };
+        Ok(Prices {
+            energy_sun: required("getEnergyFee")?,
+            bandwidth_sun: required("getTransactionFee")?,
+            activation_sun: find("getCreateAccountFee")
+                .unwrap_or(0)
+                .saturating_add(find("getCreateNewAccountFeeInSystemContract").unwrap_or(0)),
+        })
+    }
+
+    /// What `owner` holds of the TRC-20 `token`, base units: its `balanceOf`, called without a
+    /// transaction (`/wallet/triggerconstantcontract`).
+    pub async fn trc20_balance(
+        &self,
+        owner: &TronAddress,
+        token: &TronAddress,
+    ) -> Result<u128, NodeError> {
+        const ENDPOINT: &str = "/wallet/triggerconstantcontract";
+        let body = json!({
+            "owner_address": owner.to_hex(),
+            "contract_address": token.to_hex(),
+            "data": hex::encode(crate::abi::balance_of_call(owner)),
+        });
+        let answer: ConstantAnswer = self.call(ENDPOINT, body).await?;
+        if !answer.result.result {
+            return Err(NodeError::Call {
+                endpoint: ENDPOINT,
+                code: answer.result.code.unwrap_or_default(),
+                message: readable(&answer.result.message.unwrap_or_default()),
+            });
+        }
+        let word = answer.constant_result.first().map(String::as_str);
+        let bytes = word
+            .and_then(|w| hex::decode(w).ok())
+            .filter(|b| b.len() == 32)
+            .ok_or_else(|| NodeError::Malformed {
+                endpoint: ENDPOINT,
+                reason: "balanceOf did not answer one 32-byte word".into(),
+            })?;
+        if bytes[..16].iter().any(|b| *b != 0) {
+            return Err(NodeError::Malformed {
+                endpoint: ENDPOINT,
+                reason: "a balance beyond 128 bits".into(),
+            });
+        }
+        let mut low = [0u8; 16];
+        low.copy_from_slice(&bytes[16..]);
+        Ok(u128::from_be_bytes(low))
     }
 
     /// The energy `owner` calling `contract` with `data` (selector and arguments) would use now.
@@ -532,6 +625,26 @@ struct CallResult {
     result: bool,
     code: Option<String>,
     message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChainParametersAnswer {
+    #[serde(rename = "chainParameter", default)]
+    chain_parameter: Vec<ChainParameter>,
+}
+
+#[derive(Deserialize)]
+struct ChainParameter {
+    key: String,
+    #[serde(default)]
+    value: u64,
+}
+
+#[derive(Deserialize)]
+struct ConstantAnswer {
+    result: CallResult,
+    #[serde(default)]
+    constant_result: Vec<String>,
 }
 
 #[derive(Deserialize)]

@@ -11,8 +11,9 @@
 //   POST /wallet/getnowblock          the head block, blockID = 8-byte height ‖ anvil hash[8..32]
 //   POST /wallet/broadcasthex         decodes the Transaction with tronweb's protobuf classes,
 //                                     refuses what a node refuses, replays it on anvil
-//   POST /wallet/gettransactioninfobyid, /wallet/estimateenergy, /wallet/triggerconstantcontract,
-//        /wallet/getaccount, /wallet/getaccountresource
+//   POST /wallet/gettransactioninfobyid, /wallet/gettransactionbyid, /wallet/estimateenergy,
+//        /wallet/triggerconstantcontract, /wallet/getaccount, /wallet/getaccountresource,
+//        /wallet/getchainparameters
 // TRX balances are anvil balances scaled: 1 sun = 10^12 wei, so 1 TRX reads as 1 ETH.
 import http from 'node:http';
 import dns from 'node:dns';
@@ -267,7 +268,7 @@ async function admit(tx, raw, bytes, txid) {
   const balance = await balanceSun(contract.owner);
   if (balance < charge.fee) return refusal('BANDWITH_ERROR', 'AccountResourceInsufficient error', txid);
   const replay = contract.type === TRIGGER ? trigger : transfer;
-  const record = { txid, owner: contract.owner, bandwidth, charge, activationFee: 0n };
+  const record = { txid, owner: contract.owner, bandwidth, charge, activationFee: 0n, rawDataHex: hex(rawDataBytes(bytes)) };
   const refused = await replay(contract.value, raw, balance - charge.fee, record);
   if (refused) return refusal('CONTRACT_VALIDATE_ERROR', `Contract validate error : ${refused}`, txid);
   if (charge.free) useFree(contract.owner, bandwidth, now);
@@ -397,6 +398,22 @@ const routes = {
   '/wallet/getnowblock': async () => nowBlock(await block('latest')),
   '/wallet/broadcasthex': broadcastHex,
   '/wallet/gettransactioninfobyid': async ({ value }) => records.get(String(value ?? '').toLowerCase())?.info ?? {},
+  // A transaction the node has (here: every one it admitted, which anvil mines at once or keeps in
+  // its pool), as its id and raw_data; {} when unknown.
+  '/wallet/gettransactionbyid': async ({ value }) => {
+    const record = records.get(String(value ?? '').toLowerCase());
+    return record ? { txID: record.txid, raw_data_hex: record.rawDataHex } : {};
+  },
+  // The prices the stand-in charges, as chain parameters (mainnet's names; a parameter at 0 is
+  // left out, as protobuf's JSON does).
+  '/wallet/getchainparameters': async () => ({
+    chainParameter: [
+      { key: 'getTransactionFee', value: Number(BANDWIDTH_PRICE_SUN) },
+      { key: 'getEnergyFee', value: Number(ENERGY_PRICE_SUN) },
+      { key: 'getCreateAccountFee', value: 100_000 },
+      { key: 'getCreateNewAccountFeeInSystemContract', value: Number(ACTIVATION_FEE_SUN) },
+    ],
+  }),
   '/wallet/estimateenergy': async (body) => {
     const estimated = await estimate(body);
     if (estimated.code) return { result: { result: false, code: estimated.code, message: estimated.message } };

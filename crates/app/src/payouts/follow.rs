@@ -1,7 +1,10 @@
 //! Signed payouts until they are final: a mined transaction completes or fails its payout once
-//! its block is final; a transaction the node lost is sent again (the same bytes); one stuck
-//! longer than the replacement period is replaced by the same transfer with the same nonce and
-//! higher fees, so at most one of them can ever be mined.
+//! its block is final; a transaction the node lost is sent again (the same bytes). On a
+//! nonce-ordered chain one stuck longer than the replacement period is replaced by the same
+//! transfer with the same nonce and higher fees, so at most one of them can ever be mined. On a
+//! chain whose transactions expire, a transaction is followed until it is mined or dead (the
+//! node does not know it and the final block is past its expiration, so no block to come can
+//! hold it); only then is a fresh one signed, recorded and sent (`renew.rs`).
 
 use wcheckout_domain::chain::{RawTx, Receipt};
 use wcheckout_domain::payout::{Payout, PayoutStatus, SignedTx, bumped_fee};
@@ -9,7 +12,7 @@ use wcheckout_domain::ports::{ChangeSet, PayoutChange};
 
 use super::effects::Mined;
 use super::sign::signed_tx;
-use super::{PayoutEngine, PayoutError};
+use super::{FinalPoint, PayoutEngine, PayoutError};
 use crate::error::OrInternal;
 use crate::error::{ChangeError, ServiceError};
 
@@ -18,8 +21,9 @@ impl PayoutEngine {
     pub(super) async fn follow(
         &self,
         payout: &Payout,
-        final_height: Option<u64>,
+        final_point: FinalPoint,
     ) -> Result<bool, PayoutError> {
+        let final_height = final_point.height;
         let txs = self.gateway.store.signed_txs(&payout.id).await?;
         let Some(latest) = txs.last() else {
             return Err(ServiceError::internal(format!(
@@ -33,6 +37,12 @@ impl PayoutEngine {
                 return self.mined(payout, tx, receipt, final_height).await;
             }
         }
+        if !self.nonce_ordered() {
+            return self
+                .follow_expiring(payout, latest, final_point)
+                .await
+                .map(|()| false);
+        }
         let age = self
             .gateway
             .clock
@@ -40,10 +50,7 @@ impl PayoutEngine {
             .micros()
             .saturating_sub(latest.signed_at.micros());
         let stuck = u128::try_from(age).unwrap_or(0) >= self.settings.replace_after.as_micros();
-        let raw = RawTx {
-            hash: latest.tx_hash.clone(),
-            raw: latest.raw.clone(),
-        };
+        let raw = stored_raw(latest);
         // A signed transaction no node accepted (fees now below the base fee, say) and a
         // broadcast one that waits too long are both replaced; a lost one is sent again.
         let in_pool =
@@ -97,10 +104,7 @@ impl PayoutEngine {
             let note = "stuck at the configured fee cap; waiting for the network".to_owned();
             return self.note(payout, note, payout.not_before).await;
         }
-        let original = RawTx {
-            hash: stuck.tx_hash.clone(),
-            raw: stuck.raw.clone(),
-        };
+        let original = stored_raw(stuck);
         let tip = tip.min(max_fee);
         let raw = self.writer.resign(payout.signer, &original, max_fee, tip)?;
         let now = self.gateway.clock.now();
@@ -125,5 +129,14 @@ impl PayoutEngine {
         tracing::info!(payout = %payout.id, old = %stuck.tx_hash, new = %raw.hash, max_fee, "replacing stuck payout transaction");
         metrics::counter!("wcheckout_payout_replacements_total").increment(1);
         self.broadcast(&after, &raw).await.map(|_| ())
+    }
+}
+
+/// A stored transaction as the writer takes it.
+pub(super) fn stored_raw(tx: &SignedTx) -> RawTx {
+    RawTx {
+        hash: tx.tx_hash.clone(),
+        raw: tx.raw.clone(),
+        expires_at: tx.expires_at,
     }
 }

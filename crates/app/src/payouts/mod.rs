@@ -1,11 +1,14 @@
 //! The payout engine: one per chain, under a lease so only one process sends from an address.
 //! Each round it follows the payouts already signed (receipts to the chain's finality, lost
-//! transactions rebroadcast, stuck ones replaced with higher fees at the same nonce), signs the
+//! transactions rebroadcast, stuck ones replaced with higher fees at the same nonce, or on a
+//! chain whose transactions expire, a fresh one signed once the last is dead), signs the
 //! queued ones (after checking funds and gas) and plans sweeps. Every transaction is stored
-//! before it is broadcast and keeps its payout's nonce, so a crash or retry never pays twice.
+//! before it is broadcast and keeps its payout's nonce (or is signed again only when no block
+//! can hold the previous one any more), so a crash or retry never pays twice.
 
 mod effects;
 mod follow;
+mod renew;
 mod sign;
 mod sweep;
 
@@ -177,6 +180,15 @@ pub struct RoundReport {
     pub waiting: usize,
     /// True when new payouts are held (after a restore, or by the operator).
     pub held: bool,
+}
+
+/// The chain's final block as a round sees it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FinalPoint {
+    /// Its height; `None` while no block is final.
+    pub height: Option<u64>,
+    /// Its time, read only on chains whose transactions expire.
+    pub time: Option<Timestamp>,
 }
 
 /// Amounts already promised by signed, unfinished transactions, per sender and asset.
@@ -363,8 +375,8 @@ impl PayoutEngine {
         if in_flight.is_empty() {
             return (0, 0);
         }
-        let final_height = match self.final_height().await {
-            Ok(height) => height,
+        let final_point = match self.final_point().await {
+            Ok(point) => point,
             Err(error) => {
                 tracing::warn!(chain = %self.chain.key, %error, "cannot read the head; payouts in flight followed next round");
                 return (0, in_flight.len());
@@ -374,7 +386,7 @@ impl PayoutEngine {
         let outcomes: Vec<(Payout, Result<bool, PayoutError>)> =
             futures::stream::iter(in_flight.iter().map(|p| (*p).clone()).collect::<Vec<_>>())
                 .map(|payout: Payout| async move {
-                    let outcome = self.follow(&payout, final_height).await;
+                    let outcome = self.follow(&payout, final_point).await;
                     (payout, outcome)
                 })
                 .buffer_unordered(self.settings.rpc_concurrency.max(1))
@@ -394,10 +406,22 @@ impl PayoutEngine {
         (finished, stalled)
     }
 
-    /// The highest final block, from the head.
-    async fn final_height(&self) -> Result<Option<u64>, PayoutError> {
+    /// The highest final block, from the head, and on a chain whose transactions expire its
+    /// time (a transaction expiring by then can no longer land).
+    async fn final_point(&self) -> Result<FinalPoint, PayoutError> {
         let head = self.writer.head_number().await?;
-        Ok(crate::finality::final_height(&self.chain, self.reader.as_ref(), head).await?)
+        let height = crate::finality::final_height(&self.chain, self.reader.as_ref(), head).await?;
+        let time = match height {
+            Some(height) if !self.nonce_ordered() => self
+                .reader
+                .blocks(&[height])
+                .await?
+                .into_iter()
+                .find(|block| block.number == height)
+                .map(|block| block.time),
+            Some(_) | None => None,
+        };
+        Ok(FinalPoint { height, time })
     }
 
     /// Whether a queued payout's in-memory wait is over.

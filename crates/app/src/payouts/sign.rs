@@ -1,12 +1,13 @@
 //! Queued → signed → broadcast: funds and gas are checked against what signed payouts already
-//! promised, the nonce is the address's next (never below what the chain or the store has seen),
-//! and the signed transaction is committed with its nonce before any node sees it.
+//! promised, the nonce is the address's next (never below what the chain or the store has seen;
+//! chains whose transactions expire instead have none), and the signed transaction is committed
+//! with its nonce or expiration before any node sees it.
 
 use std::collections::HashSet;
 
 use futures::StreamExt;
 use wcheckout_domain::address::Address;
-use wcheckout_domain::chain::{Broadcast, RawTx, TransferTx};
+use wcheckout_domain::chain::{Broadcast, RawTx, SendModel, TransferTx};
 use wcheckout_domain::ledger::Asset;
 use wcheckout_domain::payout::{Payout, PayoutStatus, SignedTx, Signer};
 use wcheckout_domain::ports::{ChangeSet, NonceTaken, PayoutChange};
@@ -132,6 +133,9 @@ impl PayoutEngine {
             )
             .buffer_unordered(concurrency)
             .collect::<Vec<_>>();
+        if !self.nonce_ordered() {
+            senders.clear();
+        }
         let nonces = futures::stream::iter(senders)
             .map(|sender: Address| async move { (sender, self.writer.nonce(&sender, true).await) })
             .buffer_unordered(concurrency)
@@ -232,26 +236,34 @@ impl PayoutEngine {
                 round.shortfalls.gas.insert(payout.from, gas_needed);
             }
             let note = format!(
-                "waiting for gas: {} holds {gas_held} wei, needs {gas_needed}",
+                "waiting for gas: {} holds {gas_held} (base units of the coin), needs {gas_needed}",
                 payout.from
             );
             return self.wait(payout, note).await.map(|_| None);
         }
         let mut tx = tx.clone();
-        tx.nonce = self.next_nonce(&payout.from, round).await?;
-        let raw = self.writer.sign(payout.signer, &tx)?;
-        let Some(signed) = self.record_signed(payout, &tx, &raw).await? else {
+        let nonce = if self.nonce_ordered() {
+            let nonce = self.next_nonce(&payout.from, round).await?;
+            tx.nonce = nonce;
+            Some(nonce)
+        } else {
+            None
+        };
+        let raw = self.writer.sign(payout.signer, &tx).await?;
+        let Some(signed) = self.record_signed(payout, nonce, &tx, &raw).await? else {
             return Ok(None);
         };
         *round.gas_reserved.entry(payout.from).or_default() += gas;
         Ok(Some((signed, raw)))
     }
 
-    /// Commits the payout as signed with its transaction and nonce; `None` when it changed
-    /// meanwhile (or another payout took the nonce), to be tried again next round.
+    /// Commits the payout as signed with its transaction and nonce (if the chain has nonces);
+    /// `None` when it changed meanwhile (or another payout took the nonce), to be tried again
+    /// next round.
     async fn record_signed(
         &self,
         payout: &Payout,
+        nonce: Option<u64>,
         tx: &TransferTx,
         raw: &RawTx,
     ) -> Result<Option<Payout>, PayoutError> {
@@ -259,7 +271,7 @@ impl PayoutEngine {
         let mut signed = payout
             .moved(PayoutStatus::Signed, now)
             .or_internal("recording a signed payout")?;
-        signed.nonce = Some(tx.nonce);
+        signed.nonce = nonce;
         signed.tx_hash = Some(raw.hash.clone());
         signed.note = None;
         let mut changes = ChangeSet::default();
@@ -270,12 +282,14 @@ impl PayoutEngine {
         let fees = (tx.max_fee_per_gas, tx.max_priority_fee_per_gas);
         changes
             .signed_txs
-            .push(signed_tx(&payout.id, tx.nonce, fees, raw, now));
-        changes.nonces.push(NonceTaken {
-            chain: self.chain.key.clone(),
-            address: payout.from,
-            nonce: tx.nonce,
-        });
+            .push(signed_tx(&payout.id, nonce, fees, raw, now));
+        if let Some(nonce) = nonce {
+            changes.nonces.push(NonceTaken {
+                chain: self.chain.key.clone(),
+                address: payout.from,
+                nonce,
+            });
+        }
         match self.gateway.commit(changes).await {
             Ok(()) => Ok(Some(signed)),
             Err(ChangeError::Conflict) => Ok(None),
@@ -416,34 +430,46 @@ impl PayoutEngine {
         Ok(round.fees.flatten())
     }
 
-    /// EIP-1559 fees: twice the base fee plus the tip, within the cap; `None` when even the
-    /// base fee and tip exceed the cap.
+    /// Fees: twice the base fee plus the tip, within the cap (EIP-1559: a nonce-ordered
+    /// transaction may wait while the base fee grows); on an expiring chain the base fee plus
+    /// the tip, since a transaction that does not land is signed again at the fees of then.
+    /// `None` when even the base fee and tip exceed the cap.
     pub(super) async fn fees(&self) -> Result<Option<(u128, u128)>, PayoutError> {
         let quote = self.writer.fee_quote().await?;
         let cap = self.settings.max_fee_per_gas;
         if quote.base_fee.saturating_add(quote.priority_fee) > cap {
             return Ok(None);
         }
+        let headroom = if self.nonce_ordered() { 2 } else { 1 };
         let max_fee = quote
             .base_fee
-            .saturating_mul(2)
+            .saturating_mul(headroom)
             .saturating_add(quote.priority_fee)
             .min(cap);
         Ok(Some((max_fee, quote.priority_fee.min(max_fee))))
     }
 
     /// Gas for a transfer: the node's estimate with a fifth more for tokens (their cost can
-    /// shift with storage), exactly 21,000 for the coin.
+    /// shift with storage), exactly 21,000 for the coin on a nonce-ordered (EVM) chain and the
+    /// writer's figure elsewhere (TRON: bandwidth, and activation of a new account).
     pub(super) async fn gas_limit(
         &self,
         from: &Address,
         tx: &TransferTx,
     ) -> Result<u64, PayoutError> {
         if tx.contract.is_none() {
-            return Ok(NATIVE_TRANSFER_GAS);
+            if self.nonce_ordered() {
+                return Ok(NATIVE_TRANSFER_GAS);
+            }
+            return Ok(self.writer.estimate_gas(from, tx).await?);
         }
         let estimate = self.writer.estimate_gas(from, tx).await?;
         Ok(estimate.saturating_add(estimate / 5))
+    }
+
+    /// Whether the chain orders transactions by nonce (else they expire).
+    pub(super) fn nonce_ordered(&self) -> bool {
+        self.writer.send_model() == SendModel::NonceOrdered
     }
 
     /// The next nonce of an address: past both what the store recorded (this round's
@@ -479,10 +505,11 @@ fn release(round: &mut RoundState, next: &Ready) {
     }
 }
 
-/// The stored form of a signed transaction with its nonce and `(max fee, tip)` per gas.
+/// The stored form of a signed transaction with its nonce (if any), `(max fee, tip)` per gas
+/// and expiration (if any).
 pub(super) fn signed_tx(
     payout_id: &str,
-    nonce: u64,
+    nonce: Option<u64>,
     (max_fee_per_gas, max_priority_fee_per_gas): (u128, u128),
     raw: &RawTx,
     now: Timestamp,
@@ -495,5 +522,6 @@ pub(super) fn signed_tx(
         max_fee_per_gas,
         max_priority_fee_per_gas,
         signed_at: now,
+        expires_at: raw.expires_at,
     }
 }

@@ -25,5 +25,6 @@ mod payout_process;
 mod payouts;
 mod process;
 mod reorgs;
+mod tron_payouts;
 mod webhook_process;
 mod webhooks;

@@ -160,7 +160,7 @@ async fn dropped_transactions_are_resent_and_stuck_ones_replaced_at_the_same_non
     assert_eq!(replaced.nonce, Some(nonce), "a replacement keeps the nonce");
     let txs = gw.store.signed_txs(&replaced.id).await.unwrap();
     assert!(txs.len() >= 2);
-    assert!(txs.iter().all(|tx| tx.nonce == nonce));
+    assert!(txs.iter().all(|tx| tx.nonce == Some(nonce)));
     assert!(txs[1].max_fee_per_gas > txs[0].max_fee_per_gas);
     assert!(txs[1].max_priority_fee_per_gas > txs[0].max_priority_fee_per_gas);
 

@@ -24,6 +24,15 @@ text_enum! {
 }
 
 impl ChainFamily {
+    /// Decimals of the family's native coin in its base unit: wei (10^-18 ETH) on EVM chains,
+    /// sun (10^-6 TRX) on TRON.
+    pub const fn native_decimals(self) -> u8 {
+        match self {
+            ChainFamily::Evm => 18,
+            ChainFamily::Tron => 6,
+        }
+    }
+
     /// How this family's addresses look, for error messages.
     pub const fn address_form(self) -> &'static str {
         match self {

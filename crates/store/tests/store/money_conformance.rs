@@ -1473,6 +1473,26 @@ async fn payouts_signed_txs(store: SqlStore) {
             .unwrap()
             .is_empty()
     );
+
+    // A chain without nonces: no nonce, an expiration; a fresh transaction after it expired.
+    let expiring = SignedTx {
+        nonce: None,
+        expires_at: Some(at(120)),
+        ..signed_tx(&bystander, 11, 0, 70)
+    };
+    let fresh = SignedTx {
+        expires_at: Some(at(200)),
+        ..signed_tx(&bystander, 12, 0, 130)
+    };
+    let fresh = SignedTx {
+        nonce: None,
+        ..fresh
+    };
+    commit(&store, [expiring.clone(), fresh.clone()])
+        .await
+        .unwrap();
+    let of_bystander = store.signed_txs(&bystander.id).await.unwrap();
+    assert_eq!(of_bystander[of_bystander.len() - 2..], [expiring, fresh]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1584,7 +1604,7 @@ async fn nonces_conflict_rolls_back(store: SqlStore) {
         ],
         nonces: vec![nonce("ETH", hot(2), 0), nonce("ETH", hot(1), taken)],
         signed_txs: vec![SignedTx {
-            nonce: taken,
+            nonce: Some(taken),
             ..tx.clone()
         }],
         postings: vec![fund(&available, 500)],

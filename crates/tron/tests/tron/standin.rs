@@ -21,11 +21,11 @@ use wcheckout_tron::node::{
 use wcheckout_tron::standin::Standin;
 use wcheckout_tron::transaction::{Call, Header, RefBlock, SignedTransaction, UnsignedTransaction};
 
-const ABANDON: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon \
+pub(crate) const ABANDON: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon \
                        abandon abandon about";
 /// 1 sun is 10^12 wei on the stand-in: 1 TRX reads as 1 ETH.
 const WEI_PER_SUN: u128 = 1_000_000_000_000;
-const SUN_PER_TRX: u64 = 1_000_000;
+pub(crate) const SUN_PER_TRX: u64 = 1_000_000;
 const ENERGY_PRICE_SUN: u64 = 210;
 const BANDWIDTH_PRICE_SUN: u64 = 1_000;
 const FEE_LIMIT_SUN: u64 = 30 * SUN_PER_TRX;
@@ -33,23 +33,23 @@ const FEE_LIMIT_SUN: u64 = 30 * SUN_PER_TRX;
 const TRANSFER_TOPIC: &str = "ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
 
 /// Whether node, tronweb and anvil are here (skipped with a message otherwise).
-fn standin_available() -> bool {
+pub(crate) fn standin_available() -> bool {
     let anvil = anvil::find_binary().is_ok();
     tools_available("the TRON stand-in tests", &["tronweb"], anvil)
 }
 
 /// A fresh anvil with the stand-in in front, a test USDT and a hot wallet holding 1,000 USDT
 /// and 100 TRX. Field order: the stand-in stops before its anvil.
-struct Chain {
-    node: TronNode,
-    standin: Standin,
-    anvil: Anvil,
-    token: TronAddress,
-    hot_key: SigningKey,
-    hot: TronAddress,
+pub(crate) struct Chain {
+    pub(crate) node: TronNode,
+    pub(crate) standin: Standin,
+    pub(crate) anvil: Anvil,
+    pub(crate) token: TronAddress,
+    pub(crate) hot_key: SigningKey,
+    pub(crate) hot: TronAddress,
 }
 
-async fn chain() -> Chain {
+pub(crate) async fn chain() -> Chain {
     let anvil = Anvil::spawn(&AnvilOptions::default()).expect("anvil starts");
     let standin = Standin::spawn(&anvil.rpc_url()).expect("the stand-in starts");
     let node = TronNode::new(standin.url(), None).unwrap();
@@ -83,7 +83,7 @@ async fn chain() -> Chain {
     }
 }
 
-fn usdt(whole: u128) -> TokenAmount {
+pub(crate) fn usdt(whole: u128) -> TokenAmount {
     TokenAmount::from_base_units(whole * 1_000_000)
 }
 
@@ -92,7 +92,7 @@ fn now_ms() -> u64 {
     u64::try_from(elapsed.as_millis()).unwrap()
 }
 
-fn stranger(byte: u8) -> TronAddress {
+pub(crate) fn stranger(byte: u8) -> TronAddress {
     TronAddress::from_bytes([byte; 20])
 }
 
@@ -152,7 +152,7 @@ impl Chain {
         }
     }
 
-    async fn token_balance(&self, owner: TronAddress) -> u128 {
+    pub(crate) async fn token_balance(&self, owner: TronAddress) -> u128 {
         // Through the stand-in's /jsonrpc, as the watcher reads TRON.
         stablecoin::balance_of(
             &self.standin.jsonrpc_url(),
@@ -164,7 +164,7 @@ impl Chain {
         .base_units()
     }
 
-    async fn trx_balance(&self, owner: TronAddress) -> u64 {
+    pub(crate) async fn trx_balance(&self, owner: TronAddress) -> u64 {
         self.node
             .account(&owner)
             .await
@@ -178,7 +178,7 @@ impl Chain {
     }
 
     /// One of anvil's own controls, straight to anvil.
-    async fn control(&self, method: &str, params: Value) {
+    pub(crate) async fn control(&self, method: &str, params: Value) {
         let answer = rpc(&self.anvil.rpc_url(), method, params).await;
         assert!(answer.get("error").is_none(), "{method}: {answer}");
     }
