@@ -62,6 +62,7 @@ fn announced_state(event_type: EventType, body: &str) -> String {
         EventType::RefundOrderChanged => ("refundOrderNo", "refundStatus"),
         EventType::AbnormalPayment => ("abnormalPaymentNo", "status"),
         EventType::SettlementOrderChanged => ("settlementOrderNo", "settlementStatus"),
+        EventType::WebhookTest => ("", "message"),
     };
     let data = serde_json::from_str::<Value>(body)
         .ok()

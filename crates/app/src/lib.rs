@@ -19,6 +19,7 @@ pub mod console_history;
 pub mod console_orders;
 pub mod console_sessions;
 pub mod console_settlements;
+pub mod console_webhooks;
 pub mod error;
 pub mod events;
 pub mod expiry;

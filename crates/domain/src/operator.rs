@@ -47,6 +47,8 @@ text_enum! {
         Read => "READ",
         /// Makes a webhook due again.
         ResendWebhook => "RESEND_WEBHOOK",
+        /// Sends a test webhook to an app's endpoint.
+        TestWebhook => "TEST_WEBHOOK",
         /// Cancels a paying order.
         CancelOrder => "CANCEL_ORDER",
         /// Approves a settlement.
@@ -72,7 +74,9 @@ impl ConsoleAction {
             | ConsoleAction::SignOut
             | ConsoleAction::SignOutEverywhere
             | ConsoleAction::Read => Role::Viewer,
-            ConsoleAction::ResendWebhook | ConsoleAction::CancelOrder => Role::Support,
+            ConsoleAction::ResendWebhook
+            | ConsoleAction::TestWebhook
+            | ConsoleAction::CancelOrder => Role::Support,
             ConsoleAction::ApproveSettlement
             | ConsoleAction::RejectSettlement
             | ConsoleAction::MarkSettlementPaid => Role::Finance,
@@ -229,7 +233,11 @@ mod tests {
         use ConsoleAction as A;
         let allowed = |role: Role| -> Vec<ConsoleAction> {
             let reader = vec![A::SignIn, A::SignOut, A::SignOutEverywhere, A::Read];
-            let support = [reader.clone(), vec![A::ResendWebhook, A::CancelOrder]].concat();
+            let support = [
+                reader.clone(),
+                vec![A::ResendWebhook, A::TestWebhook, A::CancelOrder],
+            ]
+            .concat();
             let finance = [
                 support.clone(),
                 vec![
