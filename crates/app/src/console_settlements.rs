@@ -45,7 +45,7 @@ pub struct ConsoleSettlement {
     pub awaits_approval: bool,
     /// Approved and waiting for the wire to be marked paid.
     pub awaits_wire: bool,
-    /// Can still be rejected.
+    /// Can still be rejected: pending, or an approved fiat settlement not paid yet.
     pub rejectable: bool,
 }
 
@@ -63,7 +63,8 @@ impl ConsoleSettlement {
             bank,
             awaits_approval: pending && !settlement.approved,
             awaits_wire: settling && settlement.is_fiat(),
-            rejectable: (pending && !settlement.approved) || (settling && settlement.is_fiat()),
+            // As the reject use case allows; a payout already on its way is refused there (409).
+            rejectable: pending || (settling && settlement.is_fiat()),
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::on_both_databases;
 
 mod admin;
 mod history;
+mod screenshots;
 mod settlements;
 
 /// 32 bytes as 64 hex digits.

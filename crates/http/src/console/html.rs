@@ -35,7 +35,7 @@ pub(super) fn document(lang: Lang, title: &str, header: Markup, body: Markup) ->
             body {
                 header.bar {
                     (header)
-                    a.lang href={ "?lang=" (other.tag()) } lang=(other.tag()) { (other.texts().switch_language) }
+                    a.lang href={ "?lang=" (other.tag()) } lang=(other.tag()) { (t.switch_language) }
                 }
                 main { (body) }
             }

@@ -100,6 +100,7 @@ pub struct ConsoleTexts {
     pub test_webhook: &'static str,
     pub webhook: &'static str,
     pub body: &'static str,
+    pub fiat: &'static str,
 }
 
 const EN: ConsoleTexts = ConsoleTexts {
@@ -197,6 +198,7 @@ const EN: ConsoleTexts = ConsoleTexts {
     test_webhook: "Send a test webhook to this app",
     webhook: "Webhook",
     body: "Body",
+    fiat: "Currency",
 };
 
 const ZH_CN: ConsoleTexts = ConsoleTexts {
@@ -294,6 +296,7 @@ const ZH_CN: ConsoleTexts = ConsoleTexts {
     test_webhook: "向此应用发送测试 Webhook",
     webhook: "Webhook",
     body: "内容",
+    fiat: "法币",
 };
 
 /// The console's sentences in `lang`.

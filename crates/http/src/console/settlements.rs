@@ -278,7 +278,7 @@ fn destination(t: &ConsoleTexts, settlement: &ConsoleSettlement) -> Markup {
                 @if let Some(swift) = &bank.swift_code {
                     dt { (t.swift_code) } dd { code { (swift) } }
                 }
-                dt { "fiat" } dd { (view.fiat.as_deref().unwrap_or("")) }
+                dt { (t.fiat) } dd { (view.fiat.as_deref().unwrap_or("")) }
             }
         } @else {
             p.destination { code { (view.address.as_deref().unwrap_or("")) } }
