@@ -23,6 +23,7 @@ use crate::common::{Db, TestGateway, usdt_order};
 use crate::on_both_databases;
 
 mod admin;
+mod figures;
 mod history;
 mod screenshots;
 mod settlements;

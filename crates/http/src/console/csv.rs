@@ -35,8 +35,9 @@ pub(super) fn table<'a>(header: &[&str], rows: impl Iterator<Item = Vec<&'a str>
     file
 }
 
-/// The file as a download named `name`.
-pub(super) fn download(name: &str, body: String) -> Response {
+/// The file as a download named `name`, saying in `X-Total-Count` how many rows matched (more
+/// than the file holds when the export was cut at its limit).
+pub(super) fn download(name: &str, body: String, total: u64) -> Response {
     let mut response = no_store(typed(StatusCode::OK, "text/csv; charset=utf-8", body));
     let disposition = format!("attachment; filename=\"{name}\"");
     if let Ok(value) = HeaderValue::from_str(&disposition) {
@@ -44,10 +45,12 @@ pub(super) fn download(name: &str, body: String) -> Response {
             .headers_mut()
             .insert(header::CONTENT_DISPOSITION, value);
     }
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    headers.insert("x-total-count", HeaderValue::from(total));
     response
 }
 

@@ -6,7 +6,13 @@
 //! - Every POST carries a `csrf_token` field: the session's token once signed in, or, on the
 //!   sign-in form, the value of a short-lived cookie set with the form. A POST without it, or
 //!   with another, is refused with 403 before anything is looked at.
-//! - Every changing route asks [`wcheckout_domain::operator::may`] on the server.
+//! - Every changing route asks [`wcheckout_domain::operator::may`] on the server: its handler
+//!   starts with `writer` (session, CSRF token, role, in that order, before anything else);
+//!   every page with `reader`.
+//!
+//! The areas live in their own modules: `orders` (search, list, CSV, the order page, cancel,
+//! resend), `settlements`, `audit`, `sessions`, `webhooks` (testing an endpoint); `html` holds
+//! the shared layout, `filters` the lists' query fields, `csv` the exports' format.
 
 mod audit;
 mod csv;

@@ -178,10 +178,10 @@ async fn export(
         .console_export_orders(operator, app, filter)
         .await
     {
-        Ok(Some(Export { app, rows, .. })) => {
+        Ok(Some(Export { app, rows, total })) => {
             let app = app.map(|a| a.to_string()).unwrap_or_default();
             let body = csv::table(&ORDER_COLUMNS, rows.iter().map(|v| order_row(&app, v)));
-            csv::download(&format!("orders-{app}.csv"), body)
+            csv::download(&format!("orders-{app}.csv"), body, total)
         }
         Ok(None) => not_found(lang),
         Err(error) => failure(lang, &error),

@@ -149,11 +149,11 @@ async fn export(
         .console_export_settlements(operator, app, filter)
         .await
     {
-        Ok(Some(Export { app, rows, .. })) => {
+        Ok(Some(Export { app, rows, total })) => {
             let app = app.map(|a| a.to_string()).unwrap_or_default();
             let rows = rows.iter().map(|v| settlement_row(&app, v));
             let body = csv::table(&SETTLEMENT_COLUMNS, rows);
-            csv::download(&format!("settlements-{app}.csv"), body)
+            csv::download(&format!("settlements-{app}.csv"), body, total)
         }
         Ok(None) => not_found(lang),
         Err(error) => failure(lang, &error),

@@ -160,6 +160,7 @@ async fn orders_export_as_csv(gw: TestGateway) {
     let all = console.get(&path, &root.cookie).await;
     assert_eq!(all.status, StatusCode::OK, "{}", all.body);
     assert_eq!(all.headers["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(all.headers["x-total-count"], "3");
     let lines: Vec<&str> = all.body.split_terminator("\r\n").collect();
     assert_eq!(lines.len(), 4, "{}", all.body);
     assert!(lines[0].starts_with("sysid,orderNo,app,merchantId,customerId,orderStatus,"));

@@ -294,6 +294,7 @@ async fn settlements_export_as_csv(gw: TestGateway) {
     let all = console.get(&path, &fin.cookie).await;
     assert_eq!(all.status, StatusCode::OK, "{}", all.body);
     assert_eq!(all.headers["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(all.headers["x-total-count"], "2");
     let disposition = all.headers["content-disposition"].to_str().unwrap();
     assert_eq!(
         disposition,
