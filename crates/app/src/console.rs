@@ -58,6 +58,21 @@ impl std::fmt::Debug for LiveSession {
     }
 }
 
+impl LiveSession {
+    /// The session's public id (see [`session_id`]).
+    pub fn id(&self) -> String {
+        session_id(&self.token_hash)
+    }
+}
+
+/// The id a session is shown and revoked by: 16 hex digits of a hash of its stored hash under a
+/// label of its own, so that pages name sessions without showing what the database keeps.
+pub fn session_id(token_hash: &str) -> String {
+    let mut id = hash_secret(&format!("session-id:{token_hash}"));
+    id.truncate(16);
+    id
+}
+
 /// The CSRF token of a session: a hash of its token under a label of its own (not the hash
 /// the database keeps), so neither the database nor a page's form gives the other away.
 fn csrf_token_of(session_token: &str) -> SecretString {

@@ -15,6 +15,7 @@ use wcheckout_domain::payment::Transfer;
 use wcheckout_domain::ports::{OrderFilter, PageRequest};
 
 use crate::console::actor_of;
+use crate::console_history::OrderHistory;
 use crate::error::ServiceError;
 use crate::gateway::Gateway;
 use crate::operators::audit;
@@ -29,6 +30,8 @@ pub struct ConsoleOrder {
     pub view: OrderView,
     /// Transfers to its deposit address, oldest first.
     pub transfers: Vec<Transfer>,
+    /// Its timeline, refunds, abnormal payments and webhooks.
+    pub history: OrderHistory,
 }
 
 /// The longest text a search looks up (every identifier it finds is far shorter).
@@ -56,7 +59,30 @@ pub struct ConsoleOrderList {
     pub total: u64,
 }
 
+/// The apps an operator sees, oldest first, and the one a list shows: its own app when it is
+/// bound to one, else the one asked for, else the first (`None` when there is no app yet).
+pub type AppChoice = (Vec<AppId>, Option<AppId>);
+
 impl Gateway {
+    /// The apps `operator` sees and the one chosen from `asked` (empty asks for none); `None`
+    /// when the operator may not see the app asked for or it does not exist.
+    pub async fn console_app_choice(
+        &self,
+        operator: &Operator,
+        asked: Option<&str>,
+    ) -> Result<Option<AppChoice>, ServiceError> {
+        let all = self.store.apps().await?.into_iter().map(|a| a.id);
+        let apps: Vec<AppId> = all.filter(|id| operator.sees_app(id)).collect();
+        let chosen = match asked.filter(|id| !id.is_empty()) {
+            Some(id) => match apps.iter().find(|own| own.as_str() == id) {
+                Some(found) => Some(found.clone()),
+                None => return Ok(None),
+            },
+            None => apps.first().cloned(),
+        };
+        Ok(Some((apps, chosen)))
+    }
+
     /// How many orders the operator sees in each status, in the statuses' order: for every app
     /// from the counts kept for metrics, for one app from its indexed list's totals.
     pub async fn console_orders_by_status(
@@ -99,14 +125,8 @@ impl Gateway {
         filter: &OrderFilter,
         page: u32,
     ) -> Result<Option<ConsoleOrderList>, ServiceError> {
-        let all = self.store.apps().await?.into_iter().map(|a| a.id);
-        let apps: Vec<AppId> = all.filter(|id| operator.sees_app(id)).collect();
-        let chosen = match app.filter(|id| !id.is_empty()) {
-            Some(id) => match apps.iter().find(|own| own.as_str() == id) {
-                Some(found) => Some(found.clone()),
-                None => return Ok(None),
-            },
-            None => apps.first().cloned(),
+        let Some((apps, chosen)) = self.console_app_choice(operator, app).await? else {
+            return Ok(None);
         };
         let Some(listed) = chosen.clone() else {
             return Ok(Some(ConsoleOrderList {
@@ -196,10 +216,12 @@ impl Gateway {
             .store
             .transfers_of_orders(std::slice::from_ref(&order.sysid))
             .await?;
+        let history = self.console_order_history(&order, &transfers).await?;
         Ok(Some(ConsoleOrder {
             app_id: order.app_id.to_string(),
             view: self.order_view(&order).await?,
             transfers,
+            history,
         }))
     }
 
@@ -234,5 +256,61 @@ impl Gateway {
         )
         .await?;
         Ok(Some(view))
+    }
+}
+
+/// At most this many rows in one CSV export (read 1,000 at a time through the indexed list).
+pub const EXPORT_LIMIT: u64 = 10_000;
+
+/// Rows per read of an export: larger than a page of the API (at most 100), so that a full
+/// export is ten reads (each with its count and, for orders, one read of their transfers).
+pub(crate) const EXPORT_PAGE: u32 = 1000;
+
+/// What an export holds: the app listed (`None` when there is none yet), its rows, and how
+/// many matched in all (more than the rows when the export was cut at [`EXPORT_LIMIT`]).
+#[derive(Debug, Clone)]
+pub struct Export<T> {
+    /// The app listed.
+    pub app: Option<AppId>,
+    /// The rows, newest first.
+    pub rows: Vec<T>,
+    /// Rows matching the filter.
+    pub total: u64,
+}
+
+impl Gateway {
+    /// Every order of `app` (chosen as for the list) matching `filter`, newest first, up to
+    /// [`EXPORT_LIMIT`]; `None` when the operator may not see that app.
+    pub async fn console_export_orders(
+        &self,
+        operator: &Operator,
+        app: Option<&str>,
+        filter: &OrderFilter,
+    ) -> Result<Option<Export<OrderView>>, ServiceError> {
+        let Some((_, chosen)) = self.console_app_choice(operator, app).await? else {
+            return Ok(None);
+        };
+        let mut export = Export {
+            app: chosen.clone(),
+            rows: Vec::new(),
+            total: 0,
+        };
+        let Some(listed) = chosen else {
+            return Ok(Some(export));
+        };
+        for page in 1.. {
+            let request = PageRequest {
+                page,
+                size: EXPORT_PAGE,
+            };
+            let found = self.store.list_orders(&listed, filter, request).await?;
+            export.total = found.total;
+            let last = found.records.len() < EXPORT_PAGE as usize;
+            export.rows.extend(self.order_views(&found.records).await?);
+            if last || export.rows.len() as u64 >= EXPORT_LIMIT {
+                break;
+            }
+        }
+        Ok(Some(export))
     }
 }

@@ -16,6 +16,8 @@ text_enum! {
         SettlementOrderChanged => "SETTLEMENT_ORDER_CHANGED",
         /// An abnormal payment was created or updated.
         AbnormalPayment => "ABNORMAL_PAYMENT",
+        /// An operator tests the app's webhook endpoint (nothing changed).
+        WebhookTest => "WEBHOOK_TEST",
     }
 }
 

@@ -41,10 +41,14 @@ text_enum! {
         SignIn => "SIGN_IN",
         /// Signs out.
         SignOut => "SIGN_OUT",
+        /// Ends every session of its own account (signing out everywhere).
+        SignOutEverywhere => "SIGN_OUT_EVERYWHERE",
         /// Reads pages (orders, settlements, the overview).
         Read => "READ",
         /// Makes a webhook due again.
         ResendWebhook => "RESEND_WEBHOOK",
+        /// Sends a test webhook to an app's endpoint.
+        TestWebhook => "TEST_WEBHOOK",
         /// Cancels a paying order.
         CancelOrder => "CANCEL_ORDER",
         /// Approves a settlement.
@@ -57,6 +61,8 @@ text_enum! {
         ManageApps => "MANAGE_APPS",
         /// Creates or disables operators.
         ManageOperators => "MANAGE_OPERATORS",
+        /// Ends another session (any operator's).
+        RevokeSession => "REVOKE_SESSION",
     }
 }
 
@@ -64,12 +70,19 @@ impl ConsoleAction {
     /// The least role allowed to do it.
     const fn least_role(self) -> Role {
         match self {
-            ConsoleAction::SignIn | ConsoleAction::SignOut | ConsoleAction::Read => Role::Viewer,
-            ConsoleAction::ResendWebhook | ConsoleAction::CancelOrder => Role::Support,
+            ConsoleAction::SignIn
+            | ConsoleAction::SignOut
+            | ConsoleAction::SignOutEverywhere
+            | ConsoleAction::Read => Role::Viewer,
+            ConsoleAction::ResendWebhook
+            | ConsoleAction::TestWebhook
+            | ConsoleAction::CancelOrder => Role::Support,
             ConsoleAction::ApproveSettlement
             | ConsoleAction::RejectSettlement
             | ConsoleAction::MarkSettlementPaid => Role::Finance,
-            ConsoleAction::ManageApps | ConsoleAction::ManageOperators => Role::Admin,
+            ConsoleAction::ManageApps
+            | ConsoleAction::ManageOperators
+            | ConsoleAction::RevokeSession => Role::Admin,
         }
     }
 }
@@ -219,8 +232,12 @@ mod tests {
     fn may_decides_every_role_and_action() {
         use ConsoleAction as A;
         let allowed = |role: Role| -> Vec<ConsoleAction> {
-            let reader = vec![A::SignIn, A::SignOut, A::Read];
-            let support = [reader.clone(), vec![A::ResendWebhook, A::CancelOrder]].concat();
+            let reader = vec![A::SignIn, A::SignOut, A::SignOutEverywhere, A::Read];
+            let support = [
+                reader.clone(),
+                vec![A::ResendWebhook, A::TestWebhook, A::CancelOrder],
+            ]
+            .concat();
             let finance = [
                 support.clone(),
                 vec![

@@ -11,6 +11,7 @@ pub mod backup;
 mod chain;
 mod changes;
 mod checkpoint;
+mod console;
 mod engine;
 mod group_commit;
 mod ledger;

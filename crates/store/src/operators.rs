@@ -26,7 +26,7 @@ fn operator_from_row(row: &AnyRow) -> Result<Operator, StoreError> {
     })
 }
 
-fn audit_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
+pub(crate) fn audit_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
         operator: text(row, "operator")?,
         action: parsed(row, "action", ConsoleAction::parse)?,

@@ -17,17 +17,17 @@ use crate::engine::Engine;
 use crate::rows::{int, opt_text, text, time};
 use crate::{AnyQuery, SqlStore, store_error};
 
-const ENTRY_COLUMNS: &str = "event_id, app_id, event_type, object_key, body, created_at, status, \
+pub(crate) const ENTRY_COLUMNS: &str = "event_id, app_id, event_type, object_key, body, created_at, status, \
     attempts, next_attempt_at, last_error, delivered_at";
 
-const ATTEMPT_COLUMNS: &str = "event_id, attempt, started_at, duration_ms, url, http_status, \
+pub(crate) const ATTEMPT_COLUMNS: &str = "event_id, attempt, started_at, duration_ms, url, http_status, \
     delivered, error, response_excerpt";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Internal(format!("invalid {what} in webhook_events"))
 }
 
-fn entry_from_row(row: &AnyRow) -> Result<OutboxEntry, StoreError> {
+pub(crate) fn entry_from_row(row: &AnyRow) -> Result<OutboxEntry, StoreError> {
     let event_type = text(row, "event_type")?;
     let status = text(row, "status")?;
     let delivered_at = row_opt_int(row, "delivered_at")?;
@@ -53,7 +53,7 @@ fn row_opt_int(row: &AnyRow, column: &str) -> Result<Option<i64>, StoreError> {
     row.try_get::<Option<i64>, _>(column).map_err(store_error)
 }
 
-fn attempt_from_row(row: &AnyRow) -> Result<DeliveryAttempt, StoreError> {
+pub(crate) fn attempt_from_row(row: &AnyRow) -> Result<DeliveryAttempt, StoreError> {
     let http_status = row_opt_int(row, "http_status")?;
     Ok(DeliveryAttempt {
         event_id: text(row, "event_id")?,

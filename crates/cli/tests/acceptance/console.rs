@@ -3,11 +3,8 @@
 //! both engines.
 
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use wcheckout_app::console::{SESSION_TTL_SECS, SIGN_IN_REFUSED};
-use wcheckout_app::operators::{Actor, OperatorAdmin};
 use wcheckout_app::secrets::{hash_secret, verify_password};
 use wcheckout_domain::operator::ConsoleAction;
 use wcheckout_domain::payment::TransferState;
@@ -17,13 +14,22 @@ use wcheckout_testkit::TempDir;
 use wcheckout_testkit::store_fixtures as fixtures;
 
 use crate::common::browser::{self, Browser};
+use crate::common::console::{
+    Answer, Console, PASSWORD, Session, audited, create, create_for, disable, entry, eventually_in,
+    listed_sysids,
+};
 use crate::common::process::{Cli, config_head};
 use crate::common::{Db, TestGateway, usdt_order};
 use crate::on_both_databases;
 
+mod admin;
+mod figures;
+mod history;
+mod screenshots;
+mod settlements;
+
 /// 32 bytes as 64 hex digits.
 const MASTER_KEY: &str = "8a1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
-const PASSWORD: &str = "correct horse battery";
 
 /// `wcheckout operator create --name NAME --role ROLE [EXTRA] --password-stdin` fed `password`.
 fn create_operator(cli: &Cli, name: &str, role: &str, extra: &[&str], password: &str) -> String {
@@ -169,184 +175,6 @@ on_both_databases!(operators_are_administered_from_the_command_line);
 // ---------------------------------------------------------------------------------------------
 // Signing in and out
 // ---------------------------------------------------------------------------------------------
-
-/// What a console request answered.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    /// The `Set-Cookie` line of cookie `name`, if any.
-    fn set_cookie(&self, name: &str) -> Option<String> {
-        let prefix = format!("{name}=");
-        self.headers
-            .get_all(SET_COOKIE)
-            .iter()
-            .map(|value| value.to_str().unwrap().to_owned())
-            .find(|line| line.starts_with(&prefix))
-    }
-
-    /// The value cookie `name` is set to.
-    fn cookie_value(&self, name: &str) -> String {
-        let line = self
-            .set_cookie(name)
-            .unwrap_or_else(|| panic!("no {name}: {:?}", self.headers));
-        let pair = line.split(';').next().unwrap();
-        pair.split_once('=').unwrap().1.to_owned()
-    }
-
-    fn location(&self) -> &str {
-        self.headers
-            .get(LOCATION)
-            .map_or("", |v| v.to_str().unwrap())
-    }
-
-    /// The hidden `csrf_token` field of the page's (first) form.
-    fn csrf_field(&self) -> String {
-        let marker = r#"name="csrf_token" value=""#;
-        let start = self
-            .body
-            .find(marker)
-            .unwrap_or_else(|| panic!("no csrf_token: {}", self.body));
-        let rest = &self.body[start + marker.len()..];
-        rest[..rest.find('"').unwrap()].to_owned()
-    }
-}
-
-/// A browser without JavaScript, cookies or redirects: every header is the test's to check.
-struct Console {
-    base_url: String,
-    http: reqwest::Client,
-}
-
-/// A signed-in session: its cookie and its forms' CSRF token.
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-impl Console {
-    fn of(gw: &TestGateway) -> Console {
-        Console::at(&gw.base_url)
-    }
-
-    fn at(base_url: &str) -> Console {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Console {
-            base_url: base_url.to_owned(),
-            http,
-        }
-    }
-
-    async fn answer(response: reqwest::Response) -> Answer {
-        Answer {
-            status: response.status(),
-            headers: response.headers().clone(),
-            body: response.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&self, path: &str, cookie: &str) -> Answer {
-        let request = self.http.get(format!("{}{path}", self.base_url));
-        Console::answer(request.header("cookie", cookie).send().await.unwrap()).await
-    }
-
-    async fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Answer {
-        let request = self.http.post(format!("{}{path}", self.base_url));
-        let request = request.header("cookie", cookie).form(form);
-        Console::answer(request.send().await.unwrap()).await
-    }
-
-    /// The sign-in form: its cookie (`wcheckout_login=…`) and CSRF token.
-    async fn login_form(&self) -> (String, String) {
-        let form = self.get("/admin/login", "").await;
-        assert_eq!(form.status, StatusCode::OK, "{}", form.body);
-        let cookie = format!("wcheckout_login={}", form.cookie_value("wcheckout_login"));
-        (cookie, form.csrf_field())
-    }
-
-    /// Signs in through the form.
-    async fn try_sign_in(&self, username: &str, password: &str) -> Answer {
-        let (cookie, csrf) = self.login_form().await;
-        let fields = [
-            ("username", username),
-            ("password", password),
-            ("csrf_token", &csrf),
-        ];
-        self.post("/admin/login", &cookie, &fields).await
-    }
-
-    /// Signs in, which must succeed.
-    async fn sign_in(&self, username: &str, password: &str) -> Session {
-        let signed_in = self.try_sign_in(username, password).await;
-        assert_eq!(
-            signed_in.status,
-            StatusCode::SEE_OTHER,
-            "{}",
-            signed_in.body
-        );
-        assert_eq!(signed_in.location(), "/admin");
-        let cookie = format!(
-            "wcheckout_session={}",
-            signed_in.cookie_value("wcheckout_session")
-        );
-        let home = self.get("/admin", &cookie).await;
-        assert_eq!(home.status, StatusCode::OK, "{}", home.body);
-        Session {
-            csrf: home.csrf_field(),
-            cookie,
-        }
-    }
-
-    /// Whether `session` still opens the console.
-    async fn opens(&self, session: &Session) -> bool {
-        let home = self.get("/admin", &session.cookie).await;
-        match home.status {
-            StatusCode::OK => true,
-            StatusCode::SEE_OTHER => {
-                assert_eq!(home.location(), "/admin/login");
-                false
-            }
-            other => panic!("GET /admin answered {other}: {}", home.body),
-        }
-    }
-}
-
-async fn create(gw: &TestGateway, name: &str, role: &str) {
-    create_for(gw, name, role, None).await;
-}
-
-/// An operator bound to `app` when given.
-async fn create_for(gw: &TestGateway, name: &str, role: &str, app: Option<&str>) {
-    let admin = OperatorAdmin::new(gw.store.clone(), gw.clock.clone());
-    let password = SecretString::from(PASSWORD.to_owned());
-    let actor = Actor::command_line();
-    let created = admin.create(&actor, name, role, app, &password).await;
-    created.unwrap();
-}
-
-async fn disable(gw: &TestGateway, name: &str) {
-    let admin = OperatorAdmin::new(gw.store.clone(), gw.clock.clone());
-    admin.disable(&Actor::command_line(), name).await.unwrap();
-}
-
-/// The audit log's latest entries as (operator, action, client), newest first.
-async fn audited(gw: &TestGateway) -> Vec<(String, ConsoleAction, String)> {
-    let entries = gw.store.audit_log(100).await.unwrap();
-    entries
-        .into_iter()
-        .map(|e| (e.operator, e.action, e.client))
-        .collect()
-}
-
-fn entry(operator: &str, action: ConsoleAction, client: &str) -> (String, ConsoleAction, String) {
-    (operator.to_owned(), action, client.to_owned())
-}
 
 async fn sign_in_and_out_with_a_session_in_the_database(gw: TestGateway) {
     create(&gw, "alice", "admin").await;
@@ -578,19 +406,6 @@ on_both_databases!(sessions_survive_a_restart);
 // Reading orders
 // ---------------------------------------------------------------------------------------------
 
-/// The sysids of the orders a search lists, in order.
-fn listed_sysids(page: &Answer) -> Vec<String> {
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let marker = r#"href="/admin/orders/"#;
-    page.body
-        .match_indices(marker)
-        .map(|(at, _)| {
-            let rest = &page.body[at + marker.len()..];
-            rest[..rest.find('"').unwrap()].to_owned()
-        })
-        .collect()
-}
-
 async fn search(console: &Console, session: &Session, text: &str) -> Vec<String> {
     let request = console
         .http
@@ -800,10 +615,6 @@ async fn order_lists_filter_one_app_at_a_time(gw: TestGateway) {
 // Actions
 // ---------------------------------------------------------------------------------------------
 
-/// Every route that changes something, with the least role allowed on it: `{sysid}` is an
-/// order's.
-const CHANGING_ROUTES: [(&str, &str); 1] = [("/admin/orders/{sysid}/cancel", "support")];
-
 async fn a_support_operator_cancels_an_order_of_its_app(gw: TestGateway) {
     let (shop, other) = (gw.create_app().await, gw.create_app().await);
     let a = gw
@@ -823,25 +634,16 @@ async fn a_support_operator_cancels_an_order_of_its_app(gw: TestGateway) {
         async move { gw.order(credentials, order_no).await["orderStatus"].clone() }
     };
 
-    // A viewer is refused on every changing route, with its own valid CSRF token.
-    for (route, least) in CHANGING_ROUTES {
-        assert_ne!(least, "viewer");
-        let path = route.replace("{sysid}", a_sysid);
-        let refused = console
-            .post(&path, &viewer.cookie, &[("csrf_token", &viewer.csrf)])
-            .await;
-        assert_eq!(
-            refused.status,
-            StatusCode::FORBIDDEN,
-            "{path}: {}",
-            refused.body
-        );
-        assert!(
-            refused.body.contains("Your role may not do this."),
-            "{}",
-            refused.body
-        );
-    }
+    // A viewer is refused (every changing route: `admin::every_changing_route_…`).
+    let viewer_cancel = format!("/admin/orders/{a_sysid}/cancel");
+    let refused = console
+        .post(
+            &viewer_cancel,
+            &viewer.cookie,
+            &[("csrf_token", &viewer.csrf)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
     // Without the session's CSRF token, or with another session's, nothing changes.
     let cancel_a = format!("/admin/orders/{a_sysid}/cancel");
     for form in [vec![], vec![("csrf_token", viewer.csrf.as_str())]] {
@@ -927,18 +729,6 @@ async fn a_support_operator_cancels_an_order_of_its_app(gw: TestGateway) {
         .await;
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
     assert_eq!(status(&shop, "A-2").await, "PAID");
-}
-
-/// Waits (bounded) until `script` returns true in the page: a form's navigation may still be
-/// under way when the click returns.
-async fn eventually_in(browser: &Browser, script: &str) {
-    for _ in 0..100 {
-        if browser.eval(script, json!([])).await == true {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("never true: {script}");
 }
 
 /// In Chromium on a phone-sized screen: sign in, find a paid order by its transaction hash, open

@@ -3,8 +3,10 @@
 
 use std::ops::Range;
 
+mod console;
 mod money_out;
 
+pub use console::*;
 pub use money_out::*;
 
 use async_trait::async_trait;
@@ -718,6 +720,7 @@ pub trait Store:
     + OutboxStore
     + MoneyStore
     + OperatorStore
+    + ConsoleStore
     + Health
 {
 }
@@ -731,6 +734,7 @@ impl<T> Store for T where
         + OutboxStore
         + MoneyStore
         + OperatorStore
+        + ConsoleStore
         + Health
 {
 }

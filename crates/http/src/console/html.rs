@@ -2,6 +2,7 @@
 //! without JavaScript and fit a phone's width.
 
 use maud::{DOCTYPE, Markup, html};
+use wcheckout_app::console_history::OrderWebhook;
 use wcheckout_app::console_orders::{ConsoleOrder, ConsoleOrderList, LIST_PAGE_SIZE};
 use wcheckout_app::wire::OrderView;
 use wcheckout_domain::ids::AppId;
@@ -11,11 +12,13 @@ use wcheckout_domain::ports::OrderFilter;
 use wcheckout_domain::time::Timestamp;
 
 use super::i18n::{ConsoleTexts, sign_in_refused, texts};
-use super::{CSS_URL, HOME, LOGIN, LOGOUT, ORDERS};
+use super::{
+    AUDIT, CSS_URL, HOME, LOGIN, LOGOUT, LOGOUT_EVERYWHERE, ORDERS, SESSIONS, SETTLEMENTS,
+};
 use crate::page::i18n::{Lang, fill};
 
 /// A whole page: `title`, then `body` under the console's header.
-fn document(lang: Lang, title: &str, header: Markup, body: Markup) -> String {
+pub(super) fn document(lang: Lang, title: &str, header: Markup, body: Markup) -> String {
     let t = texts(lang);
     let other = lang.other();
     html! {
@@ -32,7 +35,7 @@ fn document(lang: Lang, title: &str, header: Markup, body: Markup) -> String {
             body {
                 header.bar {
                     (header)
-                    a.lang href={ "?lang=" (other.tag()) } lang=(other.tag()) { (other.texts().switch_language) }
+                    a.lang href={ "?lang=" (other.tag()) } lang=(other.tag()) { (t.switch_language) }
                 }
                 main { (body) }
             }
@@ -42,7 +45,7 @@ fn document(lang: Lang, title: &str, header: Markup, body: Markup) -> String {
 }
 
 /// The hidden field every form carries.
-fn csrf_field(csrf_token: &str) -> Markup {
+pub(super) fn csrf_field(csrf_token: &str) -> Markup {
     html! { input type="hidden" name="csrf_token" value=(csrf_token); }
 }
 
@@ -65,9 +68,15 @@ pub fn login_page(lang: Lang, csrf_token: &str, username: &str, refused: bool) -
 }
 
 /// The header of a signed-in page: who, and the sign-out form.
-fn signed_in_header(t: &ConsoleTexts, operator: &Operator, csrf_token: &str) -> Markup {
+pub(super) fn signed_in_header(t: &ConsoleTexts, operator: &Operator, csrf_token: &str) -> Markup {
     html! {
-        nav { a href=(HOME) { (t.console) } " " a href=(ORDERS) { (t.orders) } }
+        nav {
+            a href=(HOME) { (t.console) } " " a href=(ORDERS) { (t.orders) }
+            " " a href=(SETTLEMENTS) { (t.settlements) } " " a href=(AUDIT) { (t.audit_log) }
+            @if may(operator.role, ConsoleAction::RevokeSession) {
+                " " a href=(SESSIONS) { (t.sessions) }
+            }
+        }
         form.signout method="post" action=(LOGOUT) {
             span { (operator.name) " (" (operator.role) ")" }
             (csrf_field(csrf_token))
@@ -91,6 +100,10 @@ pub fn home_page(
             dl {
                 dt { (t.role) } dd { (operator.role) }
                 dt { (t.scope) } dd { (scope) }
+            }
+            form.action method="post" action=(LOGOUT_EVERYWHERE) {
+                (csrf_field(csrf_token))
+                button type="submit" { (t.sign_out_everywhere) }
             }
         }
         section.overview {
@@ -260,7 +273,13 @@ pub fn order_list_page(
             p { (t.no_apps) }
         } @else {
             (filter_form(t, list, filter))
-            p.summary { (summary) }
+            p.summary { (summary) " " a.csv href={ (page_link(list, filter, 1)) "&format=csv" } { (t.download_csv) } }
+            @if let (Some(app), true) = (&list.app, may(operator.role, ConsoleAction::TestWebhook)) {
+                form.action.test-webhook method="post" action={ "/admin/apps/" (app) "/webhook-test" } {
+                    (csrf_field(csrf_token))
+                    button type="submit" { (t.test_webhook) }
+                }
+            }
             (orders_table(t, list.orders.iter().map(|view| (app.as_str(), view))))
             nav.pages {
                 @if page > 1 {
@@ -326,7 +345,129 @@ pub fn order_page(
                 }
             }
         }
+        (order_history(t, operator, csrf_token, order))
     };
     let header = signed_in_header(t, operator, csrf_token);
     document(lang, t.orders, header, body)
+}
+
+/// The order's timeline, refunds, abnormal payments and webhooks (with a resend button for
+/// those who may).
+fn order_history(
+    t: &ConsoleTexts,
+    operator: &Operator,
+    csrf_token: &str,
+    order: &ConsoleOrder,
+) -> Markup {
+    let history = &order.history;
+    let resend = may(operator.role, ConsoleAction::ResendWebhook);
+    html! {
+        h2 { (t.timeline) }
+        div.scroll {
+            table.timeline {
+                thead { tr { th { (t.at) } th { (t.event) } th { (t.state) } } }
+                tbody {
+                    @for entry in &history.timeline {
+                        tr {
+                            td { (entry.at.to_spaced_seconds()) }
+                            td { (entry.what) }
+                            td { code { (entry.detail) } }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { (t.refunds) }
+        @if history.refunds.is_empty() {
+            p { (t.none) }
+        } @else {
+            div.scroll {
+                table {
+                    thead { tr { th { "refundOrderNo" } th { (t.amount) } th { (t.status) } th { (t.tx_hash) } th { (t.created) } } }
+                    tbody {
+                        @for refund in &history.refunds {
+                            tr {
+                                td { (refund.refund_order_no) }
+                                td.num { (refund.amount) " " (refund.token) }
+                                td { (refund.refund_status) }
+                                td { code { (refund.tx_hash.as_deref().unwrap_or("-")) } }
+                                td { (refund.created_time) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { (t.abnormal_payments) }
+        @if history.abnormal.is_empty() {
+            p { (t.none) }
+        } @else {
+            div.scroll {
+                table {
+                    thead { tr { th { "abnormalPaymentNo" } th { (t.event) } th { (t.amount) } th { (t.status) } th { (t.tx_hash) } } }
+                    tbody {
+                        @for payment in &history.abnormal {
+                            tr {
+                                td { (payment.abnormal_payment_no) }
+                                td { (payment.kind) }
+                                td.num { (payment.amount) " " (payment.token) }
+                                td { (payment.status) }
+                                td { code { (payment.hash.as_deref().unwrap_or("-")) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 id="webhooks" { (t.webhooks) }
+        @if history.webhooks.is_empty() {
+            p { (t.none) }
+        }
+        @for hook in &history.webhooks {
+            @let resend_to = resend.then(|| format!("{ORDERS}/{}/webhooks/{}/resend", order.view.sysid, hook.entry.event.event_id));
+            (webhook_card(t, csrf_token, hook, resend_to.as_deref()))
+        }
+    }
+}
+
+/// One webhook: its event, delivery and attempts, and a resend button posting to `resend_to`.
+pub(super) fn webhook_card(
+    t: &ConsoleTexts,
+    csrf_token: &str,
+    hook: &OrderWebhook,
+    resend_to: Option<&str>,
+) -> Markup {
+    html! {
+        section.webhook {
+            h3 { code { (hook.entry.event.event_id) } " " (hook.entry.event.event_type) }
+            dl {
+                dt { (t.created) } dd { (hook.entry.event.created_at.to_spaced_seconds()) }
+                dt { (t.delivery) } dd.delivery { (hook.entry.status) }
+                dt { (t.attempts) } dd.attempt-count { (hook.entry.attempts) }
+            }
+            @if !hook.attempts.is_empty() {
+                div.scroll {
+                    table.attempts {
+                        thead { tr { th { "#" } th { (t.at) } th { (t.http_status) } th { (t.error) } } }
+                        tbody {
+                            @for attempt in &hook.attempts {
+                                tr {
+                                    td.num { (attempt.attempt) }
+                                    td { (attempt.started_at.to_spaced_seconds()) }
+                                    td { (attempt.http_status.map(|s| s.to_string()).unwrap_or_else(|| "-".into())) }
+                                    td { (attempt.error.as_deref().unwrap_or("")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(action) = resend_to {
+                form.action method="post" action=(action) {
+                    (csrf_field(csrf_token))
+                    button type="submit" { (t.resend) }
+                }
+            }
+        }
+    }
 }

@@ -6,16 +6,29 @@
 //! - Every POST carries a `csrf_token` field: the session's token once signed in, or, on the
 //!   sign-in form, the value of a short-lived cookie set with the form. A POST without it, or
 //!   with another, is refused with 403 before anything is looked at.
-//! - Every changing route asks [`wcheckout_domain::operator::may`] on the server.
+//! - Every changing route asks [`wcheckout_domain::operator::may`] on the server: its handler
+//!   starts with `writer` (session, CSRF token, role, in that order, before anything else);
+//!   every page with `reader`.
+//!
+//! The areas live in their own modules: `orders` (search, list, CSV, the order page, cancel,
+//! resend), `settlements`, `audit`, `sessions`, `webhooks` (testing an endpoint); `html` holds
+//! the shared layout, `filters` the lists' query fields, `csv` the exports' format.
 
+mod audit;
+mod csv;
+mod filters;
 pub mod html;
 pub mod i18n;
+mod orders;
+mod sessions;
+mod settlements;
+mod webhooks;
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Form;
 use axum::Router;
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,10 +37,8 @@ use serde::Deserialize;
 use wcheckout_app::ServiceError;
 use wcheckout_app::console::{LiveSession, SESSION_TTL_SECS};
 use wcheckout_app::secrets::random_token;
+use wcheckout_domain::error::ErrorCode;
 use wcheckout_domain::operator::{ConsoleAction, may};
-use wcheckout_domain::order::OrderStatus;
-use wcheckout_domain::ports::OrderFilter;
-use wcheckout_domain::time::Timestamp;
 
 use self::i18n::texts;
 use crate::guard::client_ip;
@@ -43,6 +54,16 @@ pub const LOGIN: &str = "/admin/login";
 pub const LOGOUT: &str = "/admin/logout";
 /// Order search.
 pub const ORDERS: &str = "/admin/orders";
+/// The settlement list.
+pub const SETTLEMENTS: &str = "/admin/settlements";
+/// The audit log.
+pub const AUDIT: &str = "/admin/audit";
+/// The live sessions (admins).
+pub const SESSIONS: &str = "/admin/sessions";
+/// One webhook's page.
+pub const WEBHOOKS: &str = "/admin/webhooks";
+/// Signing out of every session of one's account.
+pub const LOGOUT_EVERYWHERE: &str = "/admin/logout-everywhere";
 /// The stylesheet.
 const CSS_URL: &str = "/admin/static/console.css";
 const CONSOLE_CSS: &str = include_str!("../../assets/console.css");
@@ -60,9 +81,36 @@ pub fn routes() -> Router<AppState> {
         .route(HOME, get(home))
         .route(LOGIN, get(login_form).post(login))
         .route(LOGOUT, post(logout))
-        .route(ORDERS, get(orders))
-        .route("/admin/orders/{sysid}", get(order))
-        .route("/admin/orders/{sysid}/cancel", post(cancel_order))
+        .route(LOGOUT_EVERYWHERE, post(sessions::sign_out_everywhere))
+        .route(ORDERS, get(orders::orders))
+        .route("/admin/orders/{sysid}", get(orders::order))
+        .route("/admin/orders/{sysid}/cancel", post(orders::cancel_order))
+        .route(
+            "/admin/orders/{sysid}/webhooks/{event_id}/resend",
+            post(orders::resend_webhook),
+        )
+        .route(SETTLEMENTS, get(settlements::settlements))
+        .route("/admin/settlements/{sysid}", get(settlements::settlement))
+        .route(
+            "/admin/settlements/{sysid}/approve",
+            get(settlements::approve_confirmation).post(settlements::approve),
+        )
+        .route(
+            "/admin/settlements/{sysid}/reject",
+            post(settlements::reject),
+        )
+        .route(
+            "/admin/settlements/{sysid}/paid",
+            post(settlements::mark_paid),
+        )
+        .route(AUDIT, get(audit::audit_log))
+        .route(SESSIONS, get(sessions::sessions))
+        .route("/admin/sessions/{id}/revoke", post(sessions::revoke))
+        .route(
+            "/admin/apps/{app}/webhook-test",
+            post(webhooks::test_webhook),
+        )
+        .route("/admin/webhooks/{event_id}", get(webhooks::webhook))
         .route(CSS_URL, get(stylesheet))
 }
 
@@ -106,7 +154,12 @@ fn form_refused(lang: Lang) -> Response {
 fn failure(lang: Lang, error: &ServiceError) -> Response {
     match error {
         ServiceError::Rejected(rejection) => {
-            message(lang, StatusCode::CONFLICT, &rejection.message)
+            let status = match rejection.code {
+                ErrorCode::InvalidParameter => StatusCode::BAD_REQUEST,
+                ErrorCode::NotFound => StatusCode::NOT_FOUND,
+                _ => StatusCode::CONFLICT,
+            };
+            message(lang, status, &rejection.message)
         }
         ServiceError::Unavailable(_) => {
             message(lang, StatusCode::SERVICE_UNAVAILABLE, texts(lang).failed)
@@ -223,6 +276,45 @@ fn authorized<'v>(
     Ok(session)
 }
 
+/// A POST allowed to change something: its language, client and session.
+struct Writer {
+    lang: Lang,
+    client: IpAddr,
+    session: LiveSession,
+}
+
+/// The signed-in session behind a POST that carries its CSRF token and may do `action`, or the
+/// refusal (403) answered instead; asked before anything is looked at or changed.
+async fn writer(
+    state: &AppState,
+    peer: SocketAddr,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    csrf_token: &str,
+    action: ConsoleAction,
+) -> Result<Writer, Response> {
+    let visit = visit(state, peer, query, headers).await?;
+    if let Err(refusal) = authorized(&visit, csrf_token, action) {
+        return Err(refused(visit.lang, refusal));
+    }
+    let Visit {
+        lang,
+        client,
+        session,
+    } = visit;
+    let session = session.ok_or_else(|| form_refused(lang))?;
+    Ok(Writer {
+        lang,
+        client,
+        session,
+    })
+}
+
+/// 404 with the console's message.
+fn not_found(lang: Lang) -> Response {
+    message(lang, StatusCode::NOT_FOUND, texts(lang).not_found)
+}
+
 /// The signed-in visit of a GET page, or where it goes instead (the sign-in form, an error).
 async fn reader(
     state: &AppState,
@@ -237,180 +329,6 @@ async fn reader(
         }
         Some(_) => Err(refused(visit.lang, Refusal::Role)),
         None => Err(see_other(LOGIN)),
-    }
-}
-
-/// The orders page's query string: a search (`q`), or a list's app, filters and page. A
-/// missing field is empty.
-#[derive(Deserialize, Default)]
-struct OrdersQuery {
-    #[serde(default)]
-    q: String,
-    #[serde(default)]
-    app: String,
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    token: String,
-    #[serde(default)]
-    customer: String,
-    #[serde(default)]
-    from: String,
-    #[serde(default)]
-    to: String,
-    #[serde(default)]
-    page: String,
-}
-
-/// The list's filter and page, or which field is wrong and why.
-fn list_filter(query: &OrdersQuery) -> Result<(OrderFilter, u32), String> {
-    // Nothing a filter matches holds control characters, and PostgreSQL refuses some.
-    let fields = [
-        ("app", &query.app),
-        ("token", &query.token),
-        ("customer", &query.customer),
-    ];
-    if let Some((field, _)) = fields.iter().find(|(_, v)| v.chars().any(char::is_control)) {
-        return Err(format!("{field}: control characters are not allowed"));
-    }
-    let given = |text: &str| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
-    let status = match given(&query.status) {
-        Some(text) => Some(OrderStatus::parse(&text).ok_or("status: not an order status")?),
-        None => None,
-    };
-    // A day alone means its first second for `from` and its last for `to`.
-    let time = |field: &str, text: &str, day_time: &str| match given(text) {
-        Some(text) => {
-            let text = if text.len() == 10 {
-                format!("{text} {day_time}")
-            } else {
-                text
-            };
-            let parsed = Timestamp::parse_flexible(&text).map(Some);
-            parsed.ok_or_else(|| format!("{field}: not a date (yyyy-MM-dd [HH:mm:ss])"))
-        }
-        None => Ok(None),
-    };
-    let page = match given(&query.page) {
-        Some(text) => text.parse().ok().filter(|n| (1..=100_000).contains(n)),
-        None => Some(1),
-    };
-    let page = page.ok_or("page: a number from 1 to 100000")?;
-    let filter = OrderFilter {
-        status,
-        token: given(&query.token),
-        customer_id: given(&query.customer),
-        created_from: time("from", &query.from, "00:00:00")?,
-        created_to: time("to", &query.to, "23:59:59")?,
-        ..OrderFilter::default()
-    };
-    Ok((filter, page))
-}
-
-async fn orders(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let (lang, session) = match reader(&state, peer, query.as_deref(), &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(response) => return response,
-    };
-    let Ok(asked) = serde_urlencoded::from_str::<OrdersQuery>(query.as_deref().unwrap_or(""))
-    else {
-        return message(
-            lang,
-            StatusCode::BAD_REQUEST,
-            "the query string is not valid",
-        );
-    };
-    let operator = &session.operator;
-    let csrf = session.csrf_token.expose_secret();
-    if !asked.q.trim().is_empty() {
-        return match state
-            .gateway
-            .console_search_orders(operator, &asked.q)
-            .await
-        {
-            Ok(found) => page(
-                StatusCode::OK,
-                html::orders_page(lang, operator, csrf, &asked.q, &found),
-            ),
-            Err(error) => failure(lang, &error),
-        };
-    }
-    let (filter, number) = match list_filter(&asked) {
-        Ok(parsed) => parsed,
-        Err(problem) => return message(lang, StatusCode::BAD_REQUEST, &problem),
-    };
-    let app = Some(asked.app.as_str());
-    match state
-        .gateway
-        .console_list_orders(operator, app, &filter, number)
-        .await
-    {
-        Ok(Some(list)) => {
-            let body = html::order_list_page(lang, operator, csrf, &list, &filter, number);
-            page(StatusCode::OK, body)
-        }
-        Ok(None) => message(lang, StatusCode::NOT_FOUND, texts(lang).not_found),
-        Err(error) => failure(lang, &error),
-    }
-}
-
-async fn order(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(sysid): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let (lang, session) = match reader(&state, peer, query.as_deref(), &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(response) => return response,
-    };
-    match state.gateway.console_order(&session.operator, &sysid).await {
-        Ok(Some(order)) => {
-            let csrf = session.csrf_token.expose_secret();
-            page(
-                StatusCode::OK,
-                html::order_page(lang, &session.operator, csrf, &order),
-            )
-        }
-        Ok(None) => message(lang, StatusCode::NOT_FOUND, texts(lang).not_found),
-        Err(error) => failure(lang, &error),
-    }
-}
-
-async fn cancel_order(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(sysid): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    let visit = match visit(&state, peer, query.as_deref(), &headers).await {
-        Ok(visit) => visit,
-        Err(response) => return response,
-    };
-    let session = match authorized(&visit, &form.csrf_token, ConsoleAction::CancelOrder) {
-        Ok(session) => session,
-        Err(refusal) => return refused(visit.lang, refusal),
-    };
-    let cancelled = state
-        .gateway
-        .console_cancel_order(&session.operator, visit.client, &sysid)
-        .await;
-    match cancelled {
-        Ok(Some(view)) => see_other_to(&format!("{ORDERS}/{}", view.sysid)),
-        Ok(None) => message(
-            visit.lang,
-            StatusCode::NOT_FOUND,
-            texts(visit.lang).not_found,
-        ),
-        Err(error) => failure(visit.lang, &error),
     }
 }
 
@@ -526,16 +444,22 @@ async fn logout(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let visit = match visit(&state, peer, query.as_deref(), &headers).await {
-        Ok(visit) => visit,
+    let action = ConsoleAction::SignOut;
+    let w = match writer(
+        &state,
+        peer,
+        query.as_deref(),
+        &headers,
+        &form.csrf_token,
+        action,
+    )
+    .await
+    {
+        Ok(w) => w,
         Err(response) => return response,
     };
-    let session = match authorized(&visit, &form.csrf_token, ConsoleAction::SignOut) {
-        Ok(session) => session,
-        Err(refusal) => return refused(visit.lang, refusal),
-    };
-    if let Err(error) = state.gateway.console_sign_out(session, visit.client).await {
-        return failure(visit.lang, &error);
+    if let Err(error) = state.gateway.console_sign_out(&w.session, w.client).await {
+        return failure(w.lang, &error);
     }
     let mut response = see_other(LOGIN);
     let secure = state.gateway.settings.secure_cookies;

@@ -1,9 +1,10 @@
 //! The store's conformance suites, one binary (each test binary links the whole store and
 //! sqlx): the store ports in `conformance`, the money part (refunds, settlements, payouts,
 //! nonces, the ledger) in `money_conformance`, operator accounts and the audit log in
-//! `operator_conformance`. Both run against both engines with identical
-//! assertions: every scenario is an `async fn(SqlStore)`, and `conformance!` expands it into a
-//! module with a `sqlite` and a `postgres` test. The values they write are built by
+//! `operator_conformance`, the operator console's own reads in `console_conformance`. Each
+//! runs against both engines with identical assertions: every scenario is an
+//! `async fn(SqlStore)`, and `conformance!` expands it into a module with a `sqlite` and a
+//! `postgres` test. The values they write are built by
 //! `wcheckout_testkit::store_fixtures`.
 //!
 //! The PostgreSQL half is skipped when no server is reachable, unless `WCHECKOUT_REQUIRE_PG=1`.
@@ -47,5 +48,6 @@ macro_rules! conformance {
 }
 
 mod conformance;
+mod console_conformance;
 mod money_conformance;
 mod operator_conformance;

@@ -10,6 +10,7 @@
 
 pub mod browser;
 pub mod chain;
+pub mod console;
 pub mod process;
 pub mod receiver;
 pub mod tron;

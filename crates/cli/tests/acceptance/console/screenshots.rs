@@ -1,0 +1,117 @@
+//! The docs' screenshots of the console, written when `WCHECKOUT_SCREENSHOTS` names a
+//! directory (`WCHECKOUT_SCREENSHOTS=docs/images cargo test -p wcheckout --test acceptance
+//! console::screenshots`).
+
+use std::time::Duration;
+
+use serde_json::json;
+use wcheckout_domain::payment::AbnormalKind;
+use wcheckout_domain::ports::{ChainStore, ConsoleStore, OutboxStore};
+use wcheckout_domain::webhook::DeliveryStatus;
+use wcheckout_testkit::store_fixtures as fixtures;
+
+use crate::common::browser::{self, Browser};
+use crate::common::chain::eventually;
+use crate::common::console::{PASSWORD, create, eventually_in, pay_in_full};
+use crate::common::receiver::{Receiver, Reply, always};
+use crate::common::{Db, TestGateway, usdt_order};
+
+/// Signs `name` in on `browser`.
+async fn sign_in(browser: &Browser, base_url: &str, name: &str) {
+    browser.open(&format!("{base_url}/admin/login")).await;
+    eventually_in(browser, "return document.readyState === 'complete' && !!document.querySelector('input[name=username]');").await;
+    browser.type_into("input[name=username]", name).await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    eventually_in(
+        browser,
+        "return location.pathname === '/admin' && document.readyState === 'complete';",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn screenshots_for_the_docs() {
+    let Ok(dir) = std::env::var("WCHECKOUT_SCREENSHOTS") else {
+        eprintln!("SKIPPED: set WCHECKOUT_SCREENSHOTS=DIR to write the console's screenshots");
+        return;
+    };
+    if !browser::available() {
+        return;
+    }
+    let gw = TestGateway::start(Db::Sqlite).await.unwrap();
+    let receiver = Receiver::start(always(Reply::ok())).await;
+    let shop = gw
+        .admin
+        .create("Acme Books", Some(&receiver.url("/hooks")), &[])
+        .await
+        .unwrap();
+    let mut paid_sysid = String::new();
+    for (n, (no, amount, customer)) in [
+        ("INV-2026-0040", "19.90", "reader-17"),
+        ("INV-2026-0041", "120", "reader-3"),
+        ("INV-2026-0042", "49.90", "reader-42"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let order = gw
+            .created_order(
+                &shop,
+                usdt_order(no, amount, json!({"customerId": customer})),
+            )
+            .await;
+        gw.clock.advance_secs(20);
+        if n > 0 {
+            paid_sysid = order["sysid"].as_str().unwrap().to_owned();
+            pay_in_full(&gw, &paid_sysid, u64::try_from(n).unwrap()).await;
+        }
+    }
+    let order = gw.store.order_by_sysid(&paid_sysid).await.unwrap().unwrap();
+    let late = fixtures::abnormal(1, &order, AbnormalKind::LatePayment, 10);
+    fixtures::create(&*gw.store, &[&late]).await;
+    let events = gw
+        .store
+        .events_of_objects(&[format!("order:{paid_sysid}")])
+        .await
+        .unwrap();
+    let event_id = events[0].event.event_id.clone();
+    eventually(Duration::from_secs(20), "the webhook delivered", || async {
+        let found = gw.store.outbox_event(&event_id).await.unwrap();
+        found.filter(|(entry, _)| entry.status == DeliveryStatus::Delivered)
+    })
+    .await;
+    let body = json!({
+        "settlementOrderNo": "PAYOUT-2026-12", "token": "ETH_USDT", "amount": "150",
+        "fiat": "USD",
+        "bankAccount": {"accountName": "Acme Books GmbH", "accountNumber": "DE89370400440532013000",
+                        "bankName": "Commerzbank", "swiftCode": "COBADEFFXXX"},
+    });
+    let created = gw
+        .client(&shop)
+        .create_fiat_settlement(&body)
+        .await
+        .unwrap();
+    let settlement = created.retdata()["sysid"].as_str().unwrap().to_owned();
+    create(&gw, "alice", "finance").await;
+
+    let pages = [
+        ("orders", format!("/admin/orders?app={}", shop.app_id)),
+        ("order", format!("/admin/orders/{paid_sysid}")),
+        (
+            "settlement-approve",
+            format!("/admin/settlements/{settlement}/approve"),
+        ),
+        ("audit", "/admin/audit".to_owned()),
+    ];
+    for (device, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
+        let browser = Browser::start(width, height).await;
+        sign_in(&browser, &gw.base_url, "alice").await;
+        for (name, path) in &pages {
+            browser.open(&format!("{}{path}", gw.base_url)).await;
+            eventually_in(&browser, "return document.readyState === 'complete';").await;
+            let png = browser.full_page_png().await;
+            std::fs::write(format!("{dir}/console-{name}-{device}.png"), png).unwrap();
+        }
+    }
+}
