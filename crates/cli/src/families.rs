@@ -28,6 +28,7 @@ impl DepositAddresses for SeedDeposits {
         match family {
             ChainFamily::Evm => self.evm.address_at(family, index),
             ChainFamily::Tron => self.tron.address_at(family, index),
+            ChainFamily::Solana => Err(DerivationError::Family(family)),
         }
     }
 }
