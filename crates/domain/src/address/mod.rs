@@ -61,6 +61,15 @@ impl ChainFamily {
         }
     }
 
+    /// Whether its chains have a numeric chain id (EIP-155, TRON's `eth_chainId`); Solana's
+    /// clusters have none.
+    pub const fn has_chain_id(self) -> bool {
+        match self {
+            ChainFamily::Evm | ChainFamily::Tron => true,
+            ChainFamily::Solana => false,
+        }
+    }
+
     /// Whether its accounts are the 20 bytes of a secp256k1 key's hash (EVM and TRON), the
     /// bytes an ERC-20 `Transfer` log carries in its topics.
     pub const fn is_secp256k1(self) -> bool {
