@@ -1,6 +1,6 @@
 //! Where money may be sent: a valid address of the chain's family (EIP-55 checked when mixed
-//! case, base58check on TRON) that is none of ours and no token contract, so a payout never
-//! loops back or burns funds.
+//! case, base58check on TRON, base58 on Solana) that is none of ours and no token contract, so
+//! a payout never loops back or burns funds.
 
 use wcheckout_domain::address::Address;
 use wcheckout_domain::error::Rejection;
@@ -19,7 +19,7 @@ impl Gateway {
     ) -> Result<Address, ServiceError> {
         let address =
             Address::parse(chain.family, text.trim()).map_err(|e| Rejection::invalid(field, e))?;
-        if address.account_bytes() == [0; 20] {
+        if address.is_zero() {
             return Err(Rejection::invalid(field, "must not be the zero address").into());
         }
         if self.tokens.tokens().any(|t| t.contract == address) {

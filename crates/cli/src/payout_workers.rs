@@ -86,6 +86,7 @@ fn access(
                 .with_retries(config.payouts.rpc_attempts, RETRY_PAUSE);
             Arc::new(writer)
         }
+        ChainFamily::Solana => anyhow::bail!("{}", crate::config::SOLANA_NOT_SERVED),
     };
     Ok(ChainAccess {
         chain: chain.clone(),

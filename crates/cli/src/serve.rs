@@ -171,6 +171,9 @@ pub fn chain_watchers(
         .tokens
         .chains()
         .map(|chain| {
+            if chain.family == ChainFamily::Solana {
+                anyhow::bail!("chains.{}: {}", chain.key, crate::config::SOLANA_NOT_SERVED);
+            }
             let chain_config = &config.chains[chain.key.as_str()];
             let reader = EvmChainReader::new(
                 chain.key.as_str(),
@@ -209,7 +212,7 @@ pub fn chain_watchers(
 fn max_blocks_per_scan(family: ChainFamily, configured: u64) -> u64 {
     match family {
         ChainFamily::Tron => configured.min(TRON_MAX_LOG_BLOCKS),
-        ChainFamily::Evm => configured,
+        ChainFamily::Evm | ChainFamily::Solana => configured,
     }
 }
 

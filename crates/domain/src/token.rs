@@ -71,6 +71,12 @@ impl fmt::Display for TokenId {
 }
 
 /// When a transfer counts as final on a chain.
+///
+/// On Solana, whose commitment levels are `processed`, `confirmed` and `finalized`, blocks are
+/// slots: [`Finality::Finalized`] is the `finalized` commitment (the default), and
+/// [`Finality::Confirmations`] is `confirmed` plus a slot count: the transfer's slot is
+/// confirmed and the `confirmed` slot is that many slots on, its own included (1 = as soon as it
+/// is confirmed). [`Finality::Safe`] has no Solana counterpart and is refused there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Finality {
     /// After this many blocks including the transfer's own (1 = as soon as it is mined).
@@ -90,7 +96,8 @@ pub struct Chain {
     pub family: ChainFamily,
     /// Name shown to payers (`Ethereum`).
     pub display_name: String,
-    /// The id its node reports (EIP-155 on EVM chains; TRON's JSON-RPC `eth_chainId`).
+    /// The id its node reports (EIP-155 on EVM chains; TRON's JSON-RPC `eth_chainId`); 0 on
+    /// Solana, which has no chain id (a cluster is told by its genesis hash).
     pub chain_id: u64,
     /// When transfers are final.
     pub finality: Finality,
@@ -138,7 +145,7 @@ pub enum RegistryError {
     /// The payment scale is finer than the token's own decimals.
     #[error("token {0}: payment_scale must not exceed decimals")]
     ScaleAboveDecimals(TokenId),
-    /// Two chains share a chain id.
+    /// Two chains of families with chain ids share one.
     #[error("chains {0} and {1} have the same chain_id")]
     DuplicateChainId(ChainKey, ChainKey),
     /// A token's contract is an address of another family than its chain's.
@@ -151,10 +158,12 @@ impl TokenRegistry {
     pub fn new(chains: Vec<Chain>, tokens: Vec<Token>) -> Result<TokenRegistry, RegistryError> {
         let mut by_key = BTreeMap::new();
         for chain in chains {
-            if let Some(other) = by_key
-                .values()
-                .find(|c: &&Chain| c.chain_id == chain.chain_id)
-            {
+            let same_id = |c: &&Chain| {
+                c.family.has_chain_id()
+                    && chain.family.has_chain_id()
+                    && c.chain_id == chain.chain_id
+            };
+            if let Some(other) = by_key.values().find(same_id) {
                 return Err(RegistryError::DuplicateChainId(
                     other.key.clone(),
                     chain.key.clone(),
@@ -284,6 +293,33 @@ mod tests {
             assert_eq!(rejection.code, ErrorCode::InvalidParameter);
             assert!(rejection.message.contains(words), "{}", rejection.message);
         }
+    }
+
+    #[test]
+    fn chain_ids_are_compared_only_between_families_that_have_them() {
+        let chain = |key: &str, family, id| Chain {
+            key: ChainKey::parse(key).unwrap(),
+            family,
+            display_name: key.into(),
+            chain_id: id,
+            finality: Finality::Finalized,
+            enabled: true,
+            explorer_tx_url: None,
+            wallet_rpc_url: None,
+        };
+        let two_solana = vec![
+            chain("SOL", ChainFamily::Solana, 0),
+            chain("SOLDEV", ChainFamily::Solana, 0),
+        ];
+        assert!(TokenRegistry::new(two_solana, Vec::new()).is_ok());
+        let two_evm = vec![
+            chain("ETH", ChainFamily::Evm, 1),
+            chain("ETH2", ChainFamily::Evm, 1),
+        ];
+        assert!(matches!(
+            TokenRegistry::new(two_evm, Vec::new()),
+            Err(RegistryError::DuplicateChainId(..))
+        ));
     }
 
     #[test]

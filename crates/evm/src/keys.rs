@@ -162,7 +162,9 @@ impl DepositAddresses for DepositKeys {
     fn address_at(&self, family: ChainFamily, index: u64) -> Result<Address, DerivationError> {
         match family {
             ChainFamily::Evm => self.derive(index).map(Address::Evm),
-            other @ ChainFamily::Tron => Err(DerivationError::Family(other)),
+            other @ (ChainFamily::Tron | ChainFamily::Solana) => {
+                Err(DerivationError::Family(other))
+            }
         }
     }
 }

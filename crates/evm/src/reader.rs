@@ -87,18 +87,27 @@ impl Drop for NewHeads {
 /// the same 32 bytes without the prefix (what TronScan, TronLink and the HTTP API show).
 fn tx_hash_text(family: ChainFamily, hash: alloy::primitives::B256) -> String {
     match family {
-        ChainFamily::Evm => format!("{hash:#x}"),
         ChainFamily::Tron => format!("{hash:x}"),
+        // No Solana chain is read through this reader: its logs never get this far.
+        ChainFamily::Evm | ChainFamily::Solana => format!("{hash:#x}"),
     }
 }
 
-/// A 20-byte address of the chain's family (TRON's JSON-RPC reports its accounts' 20 bytes).
-fn to_domain(family: ChainFamily, address: Address) -> ChainAddress {
+/// A 20-byte address of the chain's family (TRON's JSON-RPC reports its accounts' 20 bytes);
+/// `None` for a family whose accounts are not 20 bytes.
+fn to_domain(family: ChainFamily, address: Address) -> Option<ChainAddress> {
     ChainAddress::from_account_bytes(family, address.into_array())
 }
 
-fn to_alloy(address: &ChainAddress) -> Address {
-    Address::from(address.account_bytes())
+/// The 20 account bytes a JSON-RPC call takes; an address of a family without them (Solana)
+/// is refused rather than turned into some other account.
+pub(crate) fn to_alloy(address: &ChainAddress) -> Result<Address, ChainError> {
+    address.account_bytes().map(Address::from).ok_or_else(|| {
+        ChainError::Invalid(format!(
+            "{address} is a {} address, not one of an EVM-compatible chain",
+            address.family().name()
+        ))
+    })
 }
 
 impl EvmChainReader {
@@ -265,7 +274,7 @@ fn decode_transfer(family: ChainFamily, log: &Log) -> Option<TransferLog> {
     let data = &log.data().data;
     let value = (data.len() == 32).then(|| U256::from_be_slice(data))?;
     Some(TransferLog {
-        contract: to_domain(family, log.address()),
+        contract: to_domain(family, log.address())?,
         tx_hash: tx_hash_text(family, log.transaction_hash?),
         log_index: log.log_index?,
         block_number: log.block_number?,
@@ -274,8 +283,8 @@ fn decode_transfer(family: ChainFamily, log: &Log) -> Option<TransferLog> {
             .block_timestamp
             .and_then(|s| i64::try_from(s).ok())
             .map(|s| Timestamp::from_micros(s.saturating_mul(1_000_000))),
-        from: to_domain(family, Address::from_word(topics[1])),
-        to: to_domain(family, Address::from_word(topics[2])),
+        from: to_domain(family, Address::from_word(topics[1]))?,
+        to: to_domain(family, Address::from_word(topics[2]))?,
         value: u128::try_from(value).ok(),
     })
 }
@@ -379,8 +388,12 @@ impl EvmChainReader {
         from: u64,
         to: u64,
     ) -> Result<Vec<TransferLog>, ChainError> {
+        let contracts = contracts
+            .iter()
+            .map(to_alloy)
+            .collect::<Result<Vec<_>, _>>()?;
         let filter = Filter::new()
-            .address(contracts.iter().map(to_alloy).collect::<Vec<_>>())
+            .address(contracts)
             .event_signature(TRANSFER_TOPIC)
             .from_block(from)
             .to_block(to);

@@ -182,9 +182,13 @@ pub async fn send_native(
 }
 
 /// The anvil account of an address of any secp256k1 family: the devnet's chains, TRON's
-/// stand-in included, all run on anvil, where an address is its 20 account bytes.
+/// stand-in included, all run on anvil, where an address is its 20 account bytes. A Solana
+/// address has no anvil account: it gives the zero account, which holds nothing and to which
+/// the test stablecoin refuses to mint or transfer, so a mix-up fails loudly on the chain.
 pub fn anvil_account(address: &wcheckout_domain::address::Address) -> EvmAddress {
-    EvmAddress::from_bytes(address.account_bytes())
+    address
+        .account_bytes()
+        .map_or(EvmAddress::ZERO, EvmAddress::from_bytes)
 }
 
 /// What `owner` holds of the chain's coin, wei.

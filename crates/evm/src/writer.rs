@@ -17,7 +17,7 @@ use wcheckout_domain::payout::Signer;
 use wcheckout_domain::time::Timestamp;
 
 use crate::keys::PayoutKeys;
-use crate::reader::EvmChainReader;
+use crate::reader::{EvmChainReader, to_alloy};
 
 /// Signs with the payout keys and sends through the reader's endpoints.
 pub struct EvmChainWriter {
@@ -26,30 +26,26 @@ pub struct EvmChainWriter {
     chain_id: u64,
 }
 
-fn to_alloy(address: &ChainAddress) -> Address {
-    Address::from(address.account_bytes())
-}
-
 /// `transfer(address,uint256)` calldata.
-fn transfer_call(to: &ChainAddress, amount: u128) -> Vec<u8> {
+fn transfer_call(to: &ChainAddress, amount: u128) -> Result<Vec<u8>, ChainError> {
     let mut data = Vec::with_capacity(68);
     data.extend_from_slice(&[0xa9, 0x05, 0x9c, 0xbb]);
     data.extend_from_slice(&[0u8; 12]);
-    data.extend_from_slice(&to.account_bytes());
+    data.extend_from_slice(to_alloy(to)?.as_slice());
     data.extend_from_slice(&U256::from(amount).to_be_bytes::<32>());
-    data
+    Ok(data)
 }
 
 /// `(to, value, input)` of a transfer: the token contract with calldata, or the recipient.
-fn call_of(tx: &TransferTx) -> (Address, U256, Vec<u8>) {
-    match &tx.contract {
+fn call_of(tx: &TransferTx) -> Result<(Address, U256, Vec<u8>), ChainError> {
+    Ok(match &tx.contract {
         Some(contract) => (
-            to_alloy(contract),
+            to_alloy(contract)?,
             U256::ZERO,
-            transfer_call(&tx.to, tx.amount),
+            transfer_call(&tx.to, tx.amount)?,
         ),
-        None => (to_alloy(&tx.to), U256::from(tx.amount), Vec::new()),
-    }
+        None => (to_alloy(&tx.to)?, U256::from(tx.amount), Vec::new()),
+    })
 }
 
 /// Classifies a node's refusal by the standard messages of geth-compatible nodes (the JSON-RPC
@@ -116,7 +112,7 @@ impl ChainWriter for EvmChainWriter {
     }
 
     async fn sign(&self, signer: Signer, tx: &TransferTx) -> Result<RawTx, ChainError> {
-        let (to, value, input) = call_of(tx);
+        let (to, value, input) = call_of(tx)?;
         let unsigned = TxEip1559 {
             chain_id: self.chain_id,
             nonce: tx.nonce,
@@ -154,7 +150,7 @@ impl ChainWriter for EvmChainWriter {
     }
 
     async fn nonce(&self, address: &ChainAddress, pending: bool) -> Result<u64, ChainError> {
-        let address = to_alloy(address);
+        let address = to_alloy(address)?;
         self.reader
             .call("eth_getTransactionCount", |provider, _| async move {
                 let request = provider.get_transaction_count(address);
@@ -190,9 +186,9 @@ impl ChainWriter for EvmChainWriter {
     }
 
     async fn estimate_gas(&self, from: &ChainAddress, tx: &TransferTx) -> Result<u64, ChainError> {
-        let (to, value, input) = call_of(tx);
+        let (to, value, input) = call_of(tx)?;
         let request = TransactionRequest::default()
-            .from(to_alloy(from))
+            .from(to_alloy(from)?)
             .to(to)
             .value(value)
             .input(TransactionInput::new(Bytes::from(input)));
@@ -272,7 +268,7 @@ impl ChainWriter for EvmChainWriter {
         address: &ChainAddress,
         contract: Option<&ChainAddress>,
     ) -> Result<u128, ChainError> {
-        let owner = to_alloy(address);
+        let owner = to_alloy(address)?;
         let value = match contract {
             None => {
                 self.reader
@@ -284,9 +280,9 @@ impl ChainWriter for EvmChainWriter {
             Some(contract) => {
                 let mut data = vec![0x70, 0xa0, 0x82, 0x31];
                 data.extend_from_slice(&[0u8; 12]);
-                data.extend_from_slice(&address.account_bytes());
+                data.extend_from_slice(owner.as_slice());
                 let request = TransactionRequest::default()
-                    .to(to_alloy(contract))
+                    .to(to_alloy(contract)?)
                     .input(TransactionInput::new(Bytes::from(data)));
                 let answer = self
                     .reader
@@ -322,7 +318,7 @@ mod tests {
     #[test]
     fn transfer_calldata_layout() {
         let to = ChainAddress::Evm(EvmAddress::from_bytes([0x11; 20]));
-        let data = transfer_call(&to, 1_500_000);
+        let data = transfer_call(&to, 1_500_000).unwrap();
         assert_eq!(data.len(), 68);
         assert_eq!(&data[..4], &[0xa9, 0x05, 0x9c, 0xbb]);
         assert_eq!(&data[16..36], &[0x11; 20]);

@@ -342,7 +342,9 @@
 
   var wallets = {
     eip1193: { pay: payWithEip1193, watch: function () {} },
-    tronlink: { pay: payWithTronLink, watch: showWhenTronLinkPresent }
+    tronlink: { pay: payWithTronLink, watch: showWhenTronLinkPresent },
+    // No browser wallet for this family: the button stays hidden.
+    none: { pay: function () {}, watch: function () {} }
   };
   var wallet = wallets[data.wallet] || wallets.eip1193;
 

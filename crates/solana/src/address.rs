@@ -1,58 +1,39 @@
 //! Solana account addresses: 32 bytes written in base58 (32 to 44 characters, no checksum).
-//! Most are ed25519 public keys; program-derived addresses are deliberately *off* the curve,
-//! so that no private key can sign for them, and only their program can. The associated token
-//! account of an owner for a mint is the program-derived address every wallet computes the same
-//! way, which is why a payer told the owner finds the account to pay into.
-
-use std::fmt;
-use std::str::FromStr;
+//! The type and its text form are the domain's ([`SolanaAddress`]); this module adds what only
+//! the adapter needs. Most addresses are ed25519 public keys; program-derived addresses are
+//! deliberately *off* the curve, so that no private key can sign for them, and only their
+//! program can. The associated token account of an owner for a mint is the program-derived
+//! address every wallet computes the same way, which is why a payer told the owner finds the
+//! account to pay into.
 
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use sha2::{Digest, Sha256};
+pub use wcheckout_domain::address::{SolanaAddress, SolanaAddressError};
 
-/// A Solana address (a public key or a program-derived address). Printed in base58. The
-/// default is the all-zero address, the System program's.
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SolanaAddress([u8; 32]);
+/// A constant address; a text that is not 32 bytes of base58 fails the build.
+const fn constant(text: &str) -> SolanaAddress {
+    SolanaAddress::from_bytes(bs58::decode(text.as_bytes()).into_array_const_unwrap())
+}
 
 /// The System program: creates accounts and moves SOL.
-pub const SYSTEM_PROGRAM: SolanaAddress =
-    SolanaAddress::from_base58_const("11111111111111111111111111111111");
+pub const SYSTEM_PROGRAM: SolanaAddress = constant("11111111111111111111111111111111");
 /// The SPL Token program, which holds USDC and USDT on mainnet.
-pub const TOKEN_PROGRAM: SolanaAddress =
-    SolanaAddress::from_base58_const("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA");
+pub const TOKEN_PROGRAM: SolanaAddress = constant("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA");
 /// The SPL Token-2022 program (token extensions); its instructions used here are Token's.
 pub const TOKEN_2022_PROGRAM: SolanaAddress =
-    SolanaAddress::from_base58_const("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb");
+    constant("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb");
 /// The associated token account program, which creates an owner's account for a mint.
 pub const ASSOCIATED_TOKEN_PROGRAM: SolanaAddress =
-    SolanaAddress::from_base58_const("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL");
+    constant("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL");
 /// The compute budget program, which sets a transaction's priority fee.
 pub const COMPUTE_BUDGET_PROGRAM: SolanaAddress =
-    SolanaAddress::from_base58_const("ComputeBudget111111111111111111111111111111");
+    constant("ComputeBudget111111111111111111111111111111");
 
 /// The suffix hashed after the seeds and program id of a program-derived address.
 const PDA_MARKER: &[u8] = b"ProgramDerivedAddress";
 /// At most this many seeds, each at most [`MAX_SEED_LEN`] bytes (the runtime's limits).
 const MAX_SEEDS: usize = 16;
 const MAX_SEED_LEN: usize = 32;
-
-/// Why a text is not a Solana address.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SolanaAddressError {
-    /// A hex (`0x…`) address, the way EVM chains write them.
-    #[error("is a hex (0x…) address; Solana addresses are base58 of 32 bytes")]
-    HexForm,
-    /// Not 32 to 44 characters long.
-    #[error("has {0} characters; a Solana address has 32 to 44 base58 characters")]
-    TextLength(usize),
-    /// A character outside the base58 alphabet (which has no `0`, `O`, `I` or `l`).
-    #[error("contains a character that is not base58 (0, O, I and l are not used)")]
-    NotBase58,
-    /// Decodes to a number of bytes other than 32 (a TRON or Bitcoin address, for instance).
-    #[error("decodes to {0} bytes; a Solana address decodes to 32")]
-    DecodedLength(usize),
-}
 
 /// Why no program-derived address exists for the given seeds.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,48 +46,42 @@ pub enum PdaError {
     NoBump,
 }
 
-impl SolanaAddress {
-    /// From its 32 bytes.
-    pub const fn from_bytes(bytes: [u8; 32]) -> SolanaAddress {
-        SolanaAddress(bytes)
-    }
-
-    /// Its 32 bytes.
-    pub const fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    /// A constant address; a text that is not one fails the build.
-    const fn from_base58_const(text: &str) -> SolanaAddress {
-        SolanaAddress(bs58::decode(text.as_bytes()).into_array_const_unwrap())
-    }
-
-    /// Parses a base58 address, saying what is wrong with a text that is not one.
-    pub fn parse(text: &str) -> Result<SolanaAddress, SolanaAddressError> {
-        if text.starts_with("0x") || text.starts_with("0X") {
-            return Err(SolanaAddressError::HexForm);
-        }
-        let chars = text.chars().count();
-        if !(32..=44).contains(&chars) {
-            return Err(SolanaAddressError::TextLength(chars));
-        }
-        let bytes = bs58::decode(text)
-            .into_vec()
-            .map_err(|_| SolanaAddressError::NotBase58)?;
-        let array: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| SolanaAddressError::DecodedLength(bytes.len()))?;
-        Ok(SolanaAddress(array))
-    }
-
+/// What the adapter computes about addresses: the curve check and program-derived addresses,
+/// associated token accounts among them. Import it to call these on [`SolanaAddress`].
+pub trait ProgramAddresses: Sized {
     /// Whether the bytes are an ed25519 point, i.e. whether a private key could sign for them.
-    pub fn is_on_curve(&self) -> bool {
-        CompressedEdwardsY(self.0).decompress().is_some()
-    }
+    fn is_on_curve(&self) -> bool;
 
     /// The address of `seeds` under `program` with the given bump, if it is off the curve.
-    pub fn create_program_address(
+    fn create_program_address(
+        seeds: &[&[u8]],
+        program: &SolanaAddress,
+    ) -> Result<Option<Self>, PdaError>;
+
+    /// The canonical program-derived address of `seeds` under `program`: the first bump seed,
+    /// counting down from 255, whose address is off the curve, and that bump.
+    fn find_program_address(
+        seeds: &[&[u8]],
+        program: &SolanaAddress,
+    ) -> Result<(Self, u8), PdaError>;
+
+    /// The associated token account of this owner for `mint`, held by `token_program` (Token
+    /// or Token-2022: the program is one of the seeds, so the two give different accounts).
+    /// Three 32-byte seeds are within the limits, so the only possible error is
+    /// [`PdaError::NoBump`], about 2^-256 likely.
+    fn associated_token_account(
+        &self,
+        mint: &SolanaAddress,
+        token_program: &SolanaAddress,
+    ) -> Result<Self, PdaError>;
+}
+
+impl ProgramAddresses for SolanaAddress {
+    fn is_on_curve(&self) -> bool {
+        CompressedEdwardsY(*self.as_bytes()).decompress().is_some()
+    }
+
+    fn create_program_address(
         seeds: &[&[u8]],
         program: &SolanaAddress,
     ) -> Result<Option<SolanaAddress>, PdaError> {
@@ -117,15 +92,13 @@ impl SolanaAddress {
         for seed in seeds {
             hasher.update(seed);
         }
-        hasher.update(program.0);
+        hasher.update(program.as_bytes());
         hasher.update(PDA_MARKER);
-        let address = SolanaAddress(hasher.finalize().into());
+        let address = SolanaAddress::from_bytes(hasher.finalize().into());
         Ok((!address.is_on_curve()).then_some(address))
     }
 
-    /// The canonical program-derived address of `seeds` under `program`: the first bump seed,
-    /// counting down from 255, whose address is off the curve, and that bump.
-    pub fn find_program_address(
+    fn find_program_address(
         seeds: &[&[u8]],
         program: &SolanaAddress,
     ) -> Result<(SolanaAddress, u8), PdaError> {
@@ -143,38 +116,14 @@ impl SolanaAddress {
         Err(PdaError::NoBump)
     }
 
-    /// The associated token account of this owner for `mint`, held by `token_program` (Token
-    /// or Token-2022: the program is one of the seeds, so the two give different accounts).
-    /// Three 32-byte seeds are within the limits, so the only possible error is
-    /// [`PdaError::NoBump`], about 2^-256 likely.
-    pub fn associated_token_account(
+    fn associated_token_account(
         &self,
         mint: &SolanaAddress,
         token_program: &SolanaAddress,
     ) -> Result<SolanaAddress, PdaError> {
-        let seeds: [&[u8]; 3] = [&self.0, &token_program.0, &mint.0];
+        let seeds: [&[u8]; 3] = [self.as_bytes(), token_program.as_bytes(), mint.as_bytes()];
         SolanaAddress::find_program_address(&seeds, &ASSOCIATED_TOKEN_PROGRAM)
             .map(|(address, _)| address)
-    }
-}
-
-impl fmt::Display for SolanaAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&bs58::encode(self.0).into_string())
-    }
-}
-
-impl fmt::Debug for SolanaAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SolanaAddress({self})")
-    }
-}
-
-impl FromStr for SolanaAddress {
-    type Err = SolanaAddressError;
-
-    fn from_str(text: &str) -> Result<SolanaAddress, SolanaAddressError> {
-        SolanaAddress::parse(text)
     }
 }
 
@@ -192,44 +141,16 @@ mod tests {
     }
 
     #[test]
-    fn base58_round_trips() {
-        for text in [USDC, USDT, OWNER, "11111111111111111111111111111111"] {
-            assert_eq!(address(text).to_string(), text);
-            assert_eq!(text.parse::<SolanaAddress>().unwrap(), address(text));
-        }
+    fn the_domain_type_is_the_adapters() {
         assert_eq!(SYSTEM_PROGRAM.as_bytes(), &[0; 32]);
         assert_eq!(
-            format!("{:?}", address(USDC)),
-            format!("SolanaAddress({USDC})")
+            TOKEN_PROGRAM.to_string(),
+            "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
         );
-    }
-
-    #[test]
-    fn parse_errors_say_what_is_wrong() {
-        use SolanaAddressError::*;
-        let cases = [
-            ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", HexForm),
-            ("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", DecodedLength(25)),
-            ("", TextLength(0)),
-            (
-                "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v1",
-                TextLength(45),
-            ),
-            ("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt10", NotBase58),
-            ("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDtIv", NotBase58),
-            (
-                "1111111111111111111111111111111111111111",
-                DecodedLength(40),
-            ),
-            (
-                "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
-                DecodedLength(33),
-            ),
-        ];
-        for (text, error) in cases {
-            assert_eq!(SolanaAddress::parse(text), Err(error), "{text}");
-        }
-        assert!(SolanaAddress::parse(" EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v").is_err());
+        assert_eq!(
+            SolanaAddress::parse("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"),
+            Err(SolanaAddressError::DecodedLength(25))
+        );
     }
 
     #[test]

@@ -8,12 +8,16 @@
 //!   deposit index can reach (every deposit path ends in `/0'`).
 //!
 //! Without public derivation, serving orders needs the `m/44'/501'` node (a private key and
-//! chain code) in memory; it is held in a [`SecretBox`] and never printed.
+//! chain code) in memory: [`DepositOwners`] holds it, and only it, in a [`SecretBox`] (zeroed
+//! when dropped), never printed and never cloned. Every deposit owner's key, and the hot
+//! wallet's, derive from that node: unlike EVM's and TRON's extended public key, it is a secret.
 
 use ed25519_dalek::{Signer, SigningKey};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, ExposeSecretMut, SecretBox, SecretString};
 use sha2::Sha512;
+use wcheckout_domain::address::{Address, ChainFamily};
+use wcheckout_domain::ports::{DepositAddresses, DerivationError};
 pub use wcheckout_seed::SeedError;
 
 use crate::address::SolanaAddress;
@@ -145,6 +149,59 @@ impl std::fmt::Debug for Keypair {
     }
 }
 
+/// Deposit owner `index` below the `m/44'/501'` node: `index'/0'`.
+fn deposit_path(index: u64) -> Result<[u32; 2], SeedError> {
+    u32::try_from(index)
+        .ok()
+        .filter(|i| *i < HARDENED)
+        .map(|i| [i, 0])
+        .ok_or_else(|| SeedError::Derivation(format!("deposit index {index} is out of range")))
+}
+
+/// What a serving process needs to give each order its deposit owner: the `m/44'/501'` node
+/// alone (not the mnemonic, not the BIP-39 seed, not the master node). Not `Clone`, printed as
+/// `[REDACTED]`, zeroed when dropped.
+pub struct DepositOwners {
+    coin: Node,
+}
+
+impl std::fmt::Debug for DepositOwners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SolanaDepositOwners([REDACTED])")
+    }
+}
+
+/// The deposit owners' deriver of a mnemonic. The BIP-39 seed and the master node it goes
+/// through are dropped (and zeroed) before this returns.
+pub fn deposit_owners(phrase: &SecretString) -> Result<DepositOwners, SeedError> {
+    let seed = wcheckout_seed::bip39_seed(phrase)?;
+    let coin = Node::master(seed.expose_secret()).derive(&[44, COIN_TYPE])?;
+    Ok(DepositOwners { coin })
+}
+
+impl DepositOwners {
+    /// The address of deposit owner `index` (below 2^31), at `m/44'/501'/index'/0'`.
+    pub fn owner(&self, index: u64) -> Result<SolanaAddress, DerivationError> {
+        let path = deposit_path(index).map_err(|_| DerivationError::OutOfRange(index))?;
+        self.coin
+            .derive(&path)
+            .map(|node| node.signing_key().address())
+            .map_err(|error| DerivationError::Failed {
+                index,
+                reason: error.to_string(),
+            })
+    }
+}
+
+impl DepositAddresses for DepositOwners {
+    fn address_at(&self, family: ChainFamily, index: u64) -> Result<Address, DerivationError> {
+        match family {
+            ChainFamily::Solana => self.owner(index).map(Address::Solana),
+            other @ (ChainFamily::Evm | ChainFamily::Tron) => Err(DerivationError::Family(other)),
+        }
+    }
+}
+
 /// The seed's Solana keys: every deposit owner and the hot wallet.
 pub struct SolanaKeys {
     /// `m/44'/501'`, the parent of every account.
@@ -172,13 +229,7 @@ pub fn keys(phrase: &SecretString) -> Result<SolanaKeys, SeedError> {
 impl SolanaKeys {
     /// The key of deposit owner `index` (below 2^31), at `m/44'/501'/index'/0'`.
     pub fn deposit(&self, index: u64) -> Result<Keypair, SeedError> {
-        let index = u32::try_from(index)
-            .ok()
-            .filter(|i| *i < HARDENED)
-            .ok_or_else(|| {
-                SeedError::Derivation(format!("deposit index {index} is out of range"))
-            })?;
-        Ok(self.coin.derive(&[index, 0])?.signing_key())
+        Ok(self.coin.derive(&deposit_path(index)?)?.signing_key())
     }
 
     /// The address of deposit owner `index`: what the payer is told (the owner; wallets derive
@@ -272,6 +323,50 @@ mod tests {
         );
         assert!(keys.deposit(1 << 31).is_err());
         assert!(keys.deposit_owner((1 << 31) - 1).is_ok());
+    }
+
+    #[test]
+    fn the_serving_deriver_gives_the_known_deposit_owners() {
+        let owners = deposit_owners(&SecretString::from(ABANDON)).unwrap();
+        let keys = keys(&SecretString::from(ABANDON)).unwrap();
+        for (index, known) in [
+            (0, "HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk"),
+            (1, "Hh8QwFUA6MtVu1qAoq12ucvFHNwCcVTV7hpWjeY1Hztb"),
+        ] {
+            let address = owners.address_at(ChainFamily::Solana, index).unwrap();
+            assert_eq!(address.to_string(), known);
+            assert_eq!(address, Address::Solana(keys.deposit_owner(index).unwrap()));
+        }
+        for index in [2u64, 77, 10_000, (1 << 31) - 1] {
+            assert_eq!(
+                owners.owner(index).unwrap(),
+                keys.deposit_owner(index).unwrap()
+            );
+        }
+        assert_eq!(
+            owners.owner(1 << 31),
+            Err(DerivationError::OutOfRange(1 << 31))
+        );
+        assert_eq!(
+            owners.address_at(ChainFamily::Evm, 0),
+            Err(DerivationError::Family(ChainFamily::Evm))
+        );
+        assert_eq!(
+            owners.address_at(ChainFamily::Tron, 0),
+            Err(DerivationError::Family(ChainFamily::Tron))
+        );
+    }
+
+    #[test]
+    fn the_serving_deriver_prints_nothing_secret() {
+        let owners = deposit_owners(&SecretString::from(ABANDON)).unwrap();
+        let printed = format!("{owners:?}");
+        assert_eq!(printed, "SolanaDepositOwners([REDACTED])");
+        let bad = SecretString::from("abandon ".repeat(12));
+        assert_eq!(
+            deposit_owners(&bad).unwrap_err(),
+            SeedError::InvalidMnemonic
+        );
     }
 
     #[test]

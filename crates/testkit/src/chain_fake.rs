@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sha3::{Digest, Keccak256};
-use wcheckout_domain::address::{Address, ChainFamily, EvmAddress};
+use wcheckout_domain::address::{Address, ChainFamily, EvmAddress, SolanaAddress};
 use wcheckout_domain::chain::{
     BlockRef, Broadcast, ChainError, ChainReader, ChainWriter, FeeQuote, FinalityTag, RawTx,
     Receipt, TransferLog, TransferTx,
@@ -126,14 +126,20 @@ impl Payment {
 /// The address the fake writer signs for as `signer`: the hot wallet and each deposit index
 /// have a fixed address of their own.
 pub fn fake_signer_address(signer: Signer) -> Address {
+    let digest = fake_key_digest(signer);
+    let mut bytes = [0u8; 20];
+    bytes.copy_from_slice(&digest[12..]);
+    Address::Evm(EvmAddress::from_bytes(bytes))
+}
+
+/// The digest a fake signer's addresses come from: its last 20 bytes on secp256k1 families,
+/// all 32 on Solana.
+fn fake_key_digest(signer: Signer) -> [u8; 32] {
     let seed = match signer {
         Signer::HotWallet => "wcheckout-fake-key:hot-wallet".to_owned(),
         Signer::Deposit(index) => format!("wcheckout-fake-key:deposit:{index}"),
     };
-    let digest = Keccak256::digest(seed.as_bytes());
-    let mut bytes = [0u8; 20];
-    bytes.copy_from_slice(&digest[12..]);
-    Address::Evm(EvmAddress::from_bytes(bytes))
+    Keccak256::digest(seed.as_bytes()).into()
 }
 
 /// Deposit addresses matching the fake writer's deposit signers, for a gateway under test.
@@ -142,8 +148,11 @@ pub struct FakeDepositAddresses;
 
 impl DepositAddresses for FakeDepositAddresses {
     fn address_at(&self, family: ChainFamily, index: u64) -> Result<Address, DerivationError> {
-        let address = fake_signer_address(Signer::Deposit(index));
-        Ok(Address::from_account_bytes(family, address.account_bytes()))
+        let digest = fake_key_digest(Signer::Deposit(index));
+        let mut account = [0u8; 20];
+        account.copy_from_slice(&digest[12..]);
+        Ok(Address::from_account_bytes(family, account)
+            .unwrap_or(Address::Solana(SolanaAddress::from_bytes(digest))))
     }
 }
 

@@ -45,7 +45,7 @@ impl DepositAddresses for DepositKeys {
     fn address_at(&self, family: ChainFamily, index: u64) -> Result<Address, DerivationError> {
         match family {
             ChainFamily::Tron => self.derive(index).map(Address::Tron),
-            other @ ChainFamily::Evm => Err(DerivationError::Family(other)),
+            other @ (ChainFamily::Evm | ChainFamily::Solana) => Err(DerivationError::Family(other)),
         }
     }
 }

@@ -156,7 +156,7 @@ fn now_ms() -> u64 {
 fn tron(address: &Address, what: &str) -> Result<TronAddress, ChainError> {
     match address {
         Address::Tron(address) => Ok(*address),
-        other @ Address::Evm(_) => Err(ChainError::Invalid(format!(
+        other @ (Address::Evm(_) | Address::Solana(_)) => Err(ChainError::Invalid(format!(
             "{what} {other} is not a TRON address"
         ))),
     }

@@ -76,21 +76,17 @@ fn chain_from_config(key: &str, chain: &ChainConfig) -> Result<Chain, Vec<String
     let family = ChainFamily::parse(&chain.family);
     if family.is_none() {
         problems.push(format!(
-            "{}: '{}' must be evm or tron",
+            "{}: '{}' must be evm, tron or solana",
             at("family"),
             chain.family
         ));
     }
     problems.extend(network_problems(key, chain));
-    if chain.chain_id == 0 {
-        problems.push(format!(
-            "{}: required (a positive chain id, what the node answers to eth_chainId), or set \
-             network = {}",
-            at("chain_id"),
-            super::networks::preset_names(&chain.family)
-        ));
-    }
+    problems.extend(chain_id_problems(key, family, chain));
     problems.extend(api_url_problems(key, family, &chain.api_urls));
+    if family == Some(ChainFamily::Solana) {
+        problems.extend(solana_problems(key, chain));
+    }
     if chain.rpc_urls.is_empty() {
         problems.push(format!(
             "{}: at least one RPC URL is required",
@@ -112,36 +108,11 @@ fn chain_from_config(key: &str, chain: &ChainConfig) -> Result<Chain, Vec<String
     {
         problems.push(format!("{}: '{ws}' must be a ws(s) URL", at("ws_url")));
     }
-    let default_finality = match family {
-        Some(ChainFamily::Tron) => "finalized",
-        _ => "confirmations",
+    let finality = match family {
+        Some(ChainFamily::Solana) => solana_finality(key, chain),
+        _ => block_finality(key, family, chain),
     };
-    let finality = match (
-        chain.finality.as_deref().unwrap_or(default_finality),
-        chain.confirmations,
-    ) {
-        ("confirmations", Some(n)) if (1..=10_000).contains(&n) => Some(Finality::Confirmations(n)),
-        ("confirmations", None) => Some(Finality::Confirmations(default_confirmations(
-            family,
-            chain.chain_id,
-        ))),
-        ("confirmations", Some(_)) => {
-            problems.push(format!(
-                "{}: must be between 1 and 10000",
-                at("confirmations")
-            ));
-            None
-        }
-        ("safe", _) => Some(Finality::Safe),
-        ("finalized", _) => Some(Finality::Finalized),
-        (other, _) => {
-            problems.push(format!(
-                "{}: '{other}' must be confirmations, safe or finalized",
-                at("finality")
-            ));
-            None
-        }
-    };
+    let finality = finality.map_err(|problem| problems.push(problem)).ok();
     match (chain_key, family, finality, problems.is_empty()) {
         (Some(key), Some(family), Some(finality), true) => Ok(Chain {
             family,
@@ -160,7 +131,109 @@ fn chain_from_config(key: &str, chain: &ChainConfig) -> Result<Chain, Vec<String
     }
 }
 
-/// `api_urls`: TRON's HTTP API, which payouts need, and nothing on an EVM chain.
+/// `chain_id`: required on families that have one, absent on Solana, which has none.
+fn chain_id_problems(key: &str, family: Option<ChainFamily>, chain: &ChainConfig) -> Vec<String> {
+    let at = format!("chains.{key}.chain_id");
+    let presets = super::networks::preset_names(&chain.family);
+    match family {
+        Some(family) if !family.has_chain_id() && chain.chain_id != 0 => vec![format!(
+            "{at}: a {} chain has no chain id; remove it (network = {presets} names the cluster)",
+            family.name()
+        )],
+        Some(family) if !family.has_chain_id() => Vec::new(),
+        _ if chain.chain_id == 0 => vec![format!(
+            "{at}: required (a positive chain id, what the node answers to eth_chainId), or set \
+             network = {presets}"
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// Keys of EVM chains that mean nothing on Solana: refused rather than silently ignored.
+fn solana_problems(key: &str, chain: &ChainConfig) -> Vec<String> {
+    let at = |field: &str| format!("chains.{key}.{field}");
+    let mut problems = Vec::new();
+    if chain.ws_url.is_some() {
+        problems.push(format!(
+            "{}: not used on a Solana chain, which is read over rpc_urls",
+            at("ws_url")
+        ));
+    }
+    if chain.wallet_rpc_url.is_some() {
+        problems.push(format!(
+            "{}: only EVM chains offer their endpoint to a browser wallet",
+            at("wallet_rpc_url")
+        ));
+    }
+    if chain.start_block.is_some() {
+        problems.push(format!(
+            "{}: a Solana chain is read by deposit account, not by block; remove it",
+            at("start_block")
+        ));
+    }
+    problems
+}
+
+/// The finality of an EVM or TRON chain: `confirmations` (the default on EVM), `safe` or
+/// `finalized` (the default on TRON, its solidified block).
+fn block_finality(
+    key: &str,
+    family: Option<ChainFamily>,
+    chain: &ChainConfig,
+) -> Result<Finality, String> {
+    let default_finality = match family {
+        Some(ChainFamily::Tron) => "finalized",
+        _ => "confirmations",
+    };
+    match (
+        chain.finality.as_deref().unwrap_or(default_finality),
+        chain.confirmations,
+    ) {
+        ("confirmations", Some(n)) => confirmation_count(key, n),
+        ("confirmations", None) => Ok(Finality::Confirmations(default_confirmations(
+            family,
+            chain.chain_id,
+        ))),
+        ("safe", _) => Ok(Finality::Safe),
+        ("finalized", _) => Ok(Finality::Finalized),
+        (other, _) => Err(format!(
+            "chains.{key}.finality: '{other}' must be confirmations, safe or finalized"
+        )),
+    }
+}
+
+/// The finality of a Solana chain: `finalized` (the default, the `finalized` commitment), or
+/// `confirmed` with `confirmations` slots at the `confirmed` commitment (default 1: as soon as
+/// the transfer's slot is confirmed).
+fn solana_finality(key: &str, chain: &ChainConfig) -> Result<Finality, String> {
+    match (
+        chain.finality.as_deref().unwrap_or("finalized"),
+        chain.confirmations,
+    ) {
+        ("finalized", None) => Ok(Finality::Finalized),
+        ("finalized", Some(_)) => Err(format!(
+            "chains.{key}.confirmations: counts slots after finality = \"confirmed\" only; \
+             remove it, or set finality = \"confirmed\""
+        )),
+        ("confirmed", Some(n)) => confirmation_count(key, n),
+        ("confirmed", None) => Ok(Finality::Confirmations(1)),
+        (other, _) => Err(format!(
+            "chains.{key}.finality: '{other}' must be finalized or confirmed on a Solana chain"
+        )),
+    }
+}
+
+fn confirmation_count(key: &str, n: u32) -> Result<Finality, String> {
+    if (1..=10_000).contains(&n) {
+        Ok(Finality::Confirmations(n))
+    } else {
+        Err(format!(
+            "chains.{key}.confirmations: must be between 1 and 10000"
+        ))
+    }
+}
+
+/// `api_urls`: TRON's HTTP API, which payouts need, and nothing on an EVM or Solana chain.
 fn api_url_problems(key: &str, family: Option<ChainFamily>, urls: &[String]) -> Vec<String> {
     let at = format!("chains.{key}.api_urls");
     let mut problems: Vec<String> = urls
@@ -173,9 +246,12 @@ fn api_url_problems(key: &str, family: Option<ChainFamily>, urls: &[String]) -> 
             "{at}: at least one URL of the node's HTTP API is required on a TRON chain \
              (https://api.trongrid.io, or your node's :8090)"
         )),
-        Some(ChainFamily::Evm) if !urls.is_empty() => problems.push(format!(
-            "{at}: only TRON chains have an HTTP API; an EVM chain uses rpc_urls"
-        )),
+        Some(family @ (ChainFamily::Evm | ChainFamily::Solana)) if !urls.is_empty() => {
+            problems.push(format!(
+                "{at}: only TRON chains have an HTTP API; {} chains use rpc_urls",
+                family.name()
+            ));
+        }
         _ => {}
     }
     problems

@@ -1,5 +1,5 @@
 //! Network presets: `[chains.KEY] network = "mainnet"` (or `"sepolia"`; on a TRON chain
-//! `"mainnet"` or `"nile"`) fills in the chain id, the name shown to payers, the explorer link,
+//! `"mainnet"` or `"nile"`; on a Solana chain `"mainnet"` or `"devnet"`) fills in the chain id, the name shown to payers, the explorer link,
 //! the finality and the contracts and decimals of the network's stablecoins (`{KEY}_USDT`,
 //! `{KEY}_USDC`, and `{KEY}_WUSD` on Ethereum), so that an operator gives only endpoints. The
 //! preset is a layer under the file and the environment: every key it fills can still be set.
@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 pub struct PresetToken {
     /// The asset part of the token id (`USDT` of `ETH_USDT`).
     pub asset: &'static str,
-    /// The ERC-20 contract; `None` when the network has no official deployment, so the
+    /// The token contract (ERC-20, TRC-20, or the SPL mint on Solana); `None` when the network has no official deployment, so the
     /// operator must name the one they accept (or disable the token).
     pub contract: Option<&'static str>,
     /// The contract's decimals.
@@ -26,7 +26,7 @@ pub struct NetworkPreset {
     pub family: &'static str,
     /// The value of `network`.
     pub name: &'static str,
-    /// EIP-155 chain id.
+    /// EIP-155 chain id (0 on Solana, which has none).
     pub chain_id: u64,
     /// Name shown to payers.
     pub display_name: &'static str,
@@ -57,8 +57,15 @@ pub const TRON_MAINNET_USDC: &str = "TEkxiTehnzSmSe2XqrBj4w32RUN966rdz8";
 /// TRON Nile testnet USDT (Tether's test deployment, the one Nile's faucet hands out).
 pub const TRON_NILE_USDT: &str = "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf";
 
+/// Solana mainnet USDC (Circle's SPL mint, Token program), 6 decimals.
+pub const SOLANA_MAINNET_USDC: &str = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";
+/// Solana mainnet USDT (Tether's SPL mint, Token program), 6 decimals.
+pub const SOLANA_MAINNET_USDT: &str = "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB";
+/// Solana devnet USDC (Circle's test mint, the one Circle's faucet hands out), 6 decimals.
+pub const SOLANA_DEVNET_USDC: &str = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU";
+
 /// Every preset, by family and `network` value.
-pub const NETWORKS: [NetworkPreset; 4] = [
+pub const NETWORKS: [NetworkPreset; 6] = [
     NetworkPreset {
         family: "evm",
         name: "mainnet",
@@ -149,6 +156,48 @@ pub const NETWORKS: [NetworkPreset; 4] = [
             PresetToken {
                 asset: "USDC",
                 contract: None,
+                decimals: 6,
+            },
+        ],
+    },
+    // Solana has no chain id; tokens are SPL mints, final at the `finalized` commitment.
+    NetworkPreset {
+        family: "solana",
+        name: "mainnet",
+        chain_id: 0,
+        display_name: "Solana",
+        explorer_tx_url: "https://explorer.solana.com/tx/{tx}",
+        finality: Some("finalized"),
+        tokens: &[
+            PresetToken {
+                asset: "USDT",
+                contract: Some(SOLANA_MAINNET_USDT),
+                decimals: 6,
+            },
+            PresetToken {
+                asset: "USDC",
+                contract: Some(SOLANA_MAINNET_USDC),
+                decimals: 6,
+            },
+        ],
+    },
+    NetworkPreset {
+        family: "solana",
+        name: "devnet",
+        chain_id: 0,
+        display_name: "Solana Devnet",
+        explorer_tx_url: "https://explorer.solana.com/tx/{tx}?cluster=devnet",
+        finality: Some("finalized"),
+        tokens: &[
+            // Tether publishes no devnet USDT: the operator names the test mint they accept.
+            PresetToken {
+                asset: "USDT",
+                contract: None,
+                decimals: 6,
+            },
+            PresetToken {
+                asset: "USDC",
+                contract: Some(SOLANA_DEVNET_USDC),
                 decimals: 6,
             },
         ],
@@ -252,5 +301,7 @@ mod tests {
         assert!(preset("evm", "nile").is_none());
         assert_eq!(preset_names("evm"), "mainnet or sepolia");
         assert_eq!(preset_names("tron"), "mainnet or nile");
+        assert_eq!(preset_names("solana"), "mainnet or devnet");
+        assert!(preset("solana", "nile").is_none());
     }
 }

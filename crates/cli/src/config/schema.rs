@@ -287,15 +287,16 @@ impl Default for LoggingConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainConfig {
-    /// How the chain is built: `evm` (the default) or `tron`.
+    /// How the chain is built: `evm` (the default), `tron` or `solana`.
     #[serde(default = "evm", skip_serializing_if = "is_evm")]
     pub family: String,
     /// A public network whose chain id, name, explorer link and stablecoins (`{KEY}_USDT`,
     /// `{KEY}_USDC`, `{KEY}_WUSD`) fill what the file does not set: `mainnet` or `sepolia`
-    /// (see `networks`).
+    /// (`mainnet` or `nile` on TRON, `mainnet` or `devnet` on Solana; see `networks`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
-    /// EIP-155 chain id (required unless `network` gives it; 0 means not set).
+    /// EIP-155 chain id (required unless `network` gives it; 0 means not set). Never set on
+    /// Solana, which has none.
     #[serde(default)]
     pub chain_id: u64,
     /// Name shown to payers.
@@ -309,11 +310,12 @@ pub struct ChainConfig {
     /// WebSocket endpoint for new heads (optional; polling otherwise).
     #[serde(default)]
     pub ws_url: Option<String>,
-    /// Blocks until a transfer is final (ignored with `finality = "safe"|"finalized"`).
+    /// Blocks until a transfer is final (ignored with `finality = "safe"|"finalized"`); on
+    /// Solana, slots at the `confirmed` commitment, with `finality = "confirmed"` only.
     #[serde(default)]
     pub confirmations: Option<u32>,
     /// `confirmations`, `safe` or `finalized` (default: `finalized` on TRON, the solidified
-    /// block; `confirmations` elsewhere).
+    /// block; `confirmations` elsewhere). On Solana `finalized` (the default) or `confirmed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finality: Option<String>,
     /// Whether orders may be created on it.
@@ -348,7 +350,7 @@ pub(super) fn yes() -> bool {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
-    /// The ERC-20 contract (required unless the chain's `network` gives it; empty means not
+    /// The token contract: ERC-20, TRC-20, or the SPL mint on Solana (required unless the chain's `network` gives it; empty means not
     /// set, which only a disabled token may be: it is then left out).
     #[serde(default)]
     pub contract: String,

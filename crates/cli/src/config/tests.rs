@@ -454,12 +454,199 @@ fn a_tron_chain_needs_its_http_api_and_tron_contracts() {
         problems.contains("chains.ETH.api_urls: only TRON chains"),
         "{problems}"
     );
-    let unknown = format!("[chains.SOL]\nfamily = \"solana\"\nchain_id = 1\n{RPC}");
+    let unknown = format!("[chains.BTC]\nfamily = \"bitcoin\"\nchain_id = 1\n{RPC}");
     let problems = load_text("unknown-family", &unknown)
         .unwrap_err()
         .join("\n");
     assert!(
-        problems.contains("chains.SOL.family: 'solana' must be evm or tron"),
+        problems.contains("chains.BTC.family: 'bitcoin' must be evm, tron or solana"),
         "{problems}"
     );
+}
+
+/// Loads `text` as a config file without the final validation (which refuses every Solana
+/// chain until one can be served), for the conversion's own checks.
+fn load_unvalidated(name: &str, text: &str) -> Result<Config, Vec<String>> {
+    let dir = std::env::temp_dir().join(format!("wcheckout-config-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("wcheckout.toml");
+    std::fs::write(&file, text).unwrap();
+    let loaded = load(Some(&file));
+    let _ = std::fs::remove_dir_all(&dir);
+    loaded
+}
+
+const SOLANA_HEAD: &str = "[chains.SOL]\nfamily = \"solana\"\n\
+                           rpc_urls = [\"https://api.mainnet-beta.solana.com\"]\n";
+
+/// The chain table of a Solana config, or its problems.
+fn solana_registry(name: &str, text: &str) -> Result<TokenRegistry, String> {
+    load_unvalidated(name, text)
+        .and_then(|config| config.token_registry())
+        .map_err(|problems| problems.join("\n"))
+}
+
+#[test]
+fn the_solana_mainnet_preset_fills_its_mints_and_finalized_commitment() {
+    let text = format!("{SOLANA_HEAD}network = \"mainnet\"\n");
+    let registry = solana_registry("sol-mainnet", &text).unwrap();
+    let sol = registry.chain(&ChainKey::parse("SOL").unwrap()).unwrap();
+    assert_eq!(sol.family, ChainFamily::Solana);
+    assert_eq!(sol.chain_id, 0, "Solana has no chain id");
+    assert_eq!(sol.display_name, "Solana");
+    assert_eq!(sol.finality, Finality::Finalized);
+    for (id, mint) in [
+        ("SOL_USDC", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"),
+        ("SOL_USDT", "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB"),
+    ] {
+        let token = token(&registry, id).unwrap();
+        assert_eq!(token.contract.family(), ChainFamily::Solana);
+        assert_eq!(token.contract.to_string(), mint);
+        assert_eq!(token.decimals, 6);
+    }
+    assert!(token(&registry, "SOL_WUSD").is_none());
+}
+
+#[test]
+fn the_solana_devnet_preset_has_circle_s_usdc_and_asks_for_a_usdt_mint() {
+    let text = format!("{SOLANA_HEAD}network = \"devnet\"\n");
+    let problems = solana_registry("sol-devnet", &text).unwrap_err();
+    assert!(
+        problems.contains("tokens.SOL_USDT.contract: network 'devnet' has no official USDT"),
+        "{problems}"
+    );
+    let named = format!(
+        "{text}[tokens.SOL_USDT]\ncontract = \"Gh9ZwEmdLJ8DscKNTkTqPbNwLNNBjuSzaG9Vp2KGtKJr\"\n"
+    );
+    let registry = solana_registry("sol-devnet-usdt", &named).unwrap();
+    let usdc = token(&registry, "SOL_USDC").unwrap();
+    assert_eq!(
+        usdc.contract.to_string(),
+        "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
+    );
+    let usdt = token(&registry, "SOL_USDT").unwrap();
+    assert_eq!(usdt.decimals, 6, "the preset's decimals stay");
+    let sol = registry.chain(&ChainKey::parse("SOL").unwrap()).unwrap();
+    assert_eq!(sol.display_name, "Solana Devnet");
+}
+
+#[test]
+fn solana_finality_is_finalized_or_confirmed_with_a_slot_count() {
+    let finality = |extra: &str| {
+        solana_registry(
+            "sol-finality",
+            &format!("{SOLANA_HEAD}network = \"mainnet\"\n{extra}"),
+        )
+        .map(|registry| {
+            registry
+                .chain(&ChainKey::parse("SOL").unwrap())
+                .unwrap()
+                .finality
+        })
+    };
+    assert_eq!(finality(""), Ok(Finality::Finalized));
+    assert_eq!(
+        finality("finality = \"confirmed\"\n"),
+        Ok(Finality::Confirmations(1))
+    );
+    assert_eq!(
+        finality("finality = \"confirmed\"\nconfirmations = 32\n"),
+        Ok(Finality::Confirmations(32))
+    );
+    for (extra, says) in [
+        (
+            "finality = \"safe\"\n",
+            "chains.SOL.finality: 'safe' must be finalized or confirmed on a Solana chain",
+        ),
+        (
+            "finality = \"confirmations\"\n",
+            "'confirmations' must be finalized or confirmed",
+        ),
+        (
+            "confirmations = 5\n",
+            "chains.SOL.confirmations: counts slots after finality = \"confirmed\" only",
+        ),
+        (
+            "finality = \"confirmed\"\nconfirmations = 0\n",
+            "chains.SOL.confirmations: must be between 1 and 10000",
+        ),
+    ] {
+        let problems = finality(extra).unwrap_err();
+        assert!(problems.contains(says), "{extra}: {problems}");
+    }
+}
+
+#[test]
+fn a_solana_chain_takes_only_solana_mints_and_keys_it_uses() {
+    let mint = |contract: &str| {
+        format!("{SOLANA_HEAD}[tokens.SOL_USDC]\ncontract = \"{contract}\"\ndecimals = 6\n")
+    };
+    let problems =
+        solana_registry("sol-tron-mint", &mint("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t")).unwrap_err();
+    assert!(
+        problems.contains(
+            "tokens.SOL_USDC.contract: 'TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t' is a TRON (T…) \
+             address; this chain takes Solana addresses"
+        ),
+        "{problems}"
+    );
+    let problems = solana_registry("sol-evm-mint", &mint(DEVNET_USDT)).unwrap_err();
+    assert!(problems.contains("is an EVM (0x…) address"), "{problems}");
+    let problems = solana_registry(
+        "sol-bad-mint",
+        &mint("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt10"),
+    )
+    .unwrap_err();
+    assert!(problems.contains("is not base58"), "{problems}");
+    assert!(
+        solana_registry(
+            "sol-mint",
+            &mint("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v")
+        )
+        .is_ok()
+    );
+    // A Solana mint on an EVM chain is named as such.
+    let on_evm = format!(
+        "[chains.ETH]\nchain_id = 1\n{RPC}[tokens.ETH_USDC]\n\
+         contract = \"EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v\"\ndecimals = 6\n"
+    );
+    let problems = solana_registry("evm-solana-mint", &on_evm).unwrap_err();
+    assert!(problems.contains("is a Solana address"), "{problems}");
+    let extra = format!(
+        "{SOLANA_HEAD}network = \"mainnet\"\nchain_id = 101\n\
+         api_urls = [\"https://api.example\"]\nws_url = \"wss://ws.example\"\n\
+         wallet_rpc_url = \"https://rpc.example\"\nstart_block = 5\n"
+    );
+    let problems = solana_registry("sol-extra", &extra).unwrap_err();
+    for says in [
+        "chains.SOL.chain_id: a Solana chain has no chain id",
+        "chains.SOL.api_urls: only TRON chains have an HTTP API; Solana chains use rpc_urls",
+        "chains.SOL.ws_url: not used on a Solana chain",
+        "chains.SOL.wallet_rpc_url: only EVM chains",
+        "chains.SOL.start_block: a Solana chain is read by deposit account",
+    ] {
+        assert!(problems.contains(says), "{says}: {problems}");
+    }
+    let no_rpc = "[chains.SOL]\nfamily = \"solana\"\nnetwork = \"mainnet\"\nrpc_urls = []\n";
+    let problems = solana_registry("sol-no-rpc", no_rpc).unwrap_err();
+    assert!(
+        problems.contains("chains.SOL.rpc_urls: at least one RPC URL is required"),
+        "{problems}"
+    );
+}
+
+#[test]
+fn a_solana_chain_is_refused_until_it_can_be_served() {
+    let text = format!("{SOLANA_HEAD}network = \"mainnet\"\n");
+    let problems = load_text("sol-refused", &text).unwrap_err();
+    assert_eq!(
+        problems,
+        [format!("chains.SOL: {SOLANA_NOT_SERVED}")],
+        "the only problem is that it cannot be served"
+    );
+    assert!(SOLANA_NOT_SERVED.contains("no Solana payment detection"));
+    // Beside an EVM chain too: the whole configuration is refused.
+    let both = format!("{text}[chains.ETH]\nnetwork = \"mainnet\"\n{RPC}");
+    let problems = load_text("sol-refused-both", &both).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
 }

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use wcheckout_domain::address::ChainFamily;
 use wcheckout_domain::app::IpNetwork;
 use wcheckout_domain::money::Decimal;
 
@@ -176,9 +177,25 @@ impl Config {
             problems.extend(error);
         }
         problems.extend(self.payout_problems());
+        problems.extend(self.unserved_chains());
         problems
     }
+
+    /// Chains of a family this build can parse but not serve: refused, so that no order is
+    /// ever taken that nothing would detect or pay out.
+    fn unserved_chains(&self) -> Vec<String> {
+        self.chains
+            .iter()
+            .filter(|(_, chain)| ChainFamily::parse(&chain.family) == Some(ChainFamily::Solana))
+            .map(|(key, _)| format!("chains.{key}: {SOLANA_NOT_SERVED}"))
+            .collect()
+    }
 }
+
+/// Why a Solana chain is refused: what is missing before one can be served.
+pub const SOLANA_NOT_SERVED: &str = "Solana chains cannot be served yet: this build has no \
+     Solana payment detection (the chain watcher), no Solana payouts (refunds, settlements, \
+     sweeps) and no Solana payment page; remove the chain and its tokens";
 
 /// An unknown `network`, or a `chain_id` that is not the network's (its contracts would be
 /// watched on another chain).

@@ -503,7 +503,7 @@ impl Devnet {
                 (ChainFamily::Tron, Some(tron)) => {
                     tron::fund_hot_wallet(gateway, chain, &tron.anvil_rpc_url()).await?;
                 }
-                (ChainFamily::Tron, None) => {}
+                (ChainFamily::Tron, None) | (ChainFamily::Solana, _) => {}
             }
         }
         Ok(())
@@ -543,6 +543,10 @@ async fn pay(config_file: Option<PathBuf>, args: PayArgs) -> anyhow::Result<()> 
             )
             .await?
         }
+        ChainFamily::Solana => bail!(
+            "the devnet has no Solana chain yet: pay order {} with a Solana wallet",
+            order.order_no
+        ),
     };
     eprintln!(
         "sent {} {} from payer {payer} ({}) to {} for order {}",
@@ -606,6 +610,7 @@ impl Payment {
         let node_url = match chain.family {
             ChainFamily::Evm => chain_config.and_then(|c| c.rpc_urls.first()),
             ChainFamily::Tron => chain_config.and_then(|c| c.api_urls.first()),
+            ChainFamily::Solana => chain_config.and_then(|c| c.rpc_urls.first()),
         };
         let node_url =
             node_url.with_context(|| format!("chain {} has no node to send to", chain.key))?;

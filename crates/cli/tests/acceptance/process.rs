@@ -314,6 +314,24 @@ fn configuration_errors_are_precise_and_fatal() {
     let stderr = fails(&env, &["--config", &missing, "serve"]);
     assert_mentions(&stderr, &["missing.toml", "does not exist"]);
 
+    // A valid Solana chain: refused by both commands, naming what this build lacks.
+    let solana = file(
+        "solana.toml",
+        "[chains.SOL]\nfamily = \"solana\"\nnetwork = \"mainnet\"\n\
+         rpc_urls = [\"https://api.mainnet-beta.solana.com\"]\n",
+    );
+    for command in ["serve", "check-config"] {
+        let stderr = fails(&env, &["--config", &solana, command]);
+        assert_mentions(
+            &stderr,
+            &[
+                "chains.SOL",
+                "Solana chains cannot be served yet",
+                "payment detection",
+            ],
+        );
+    }
+
     // Chains and tokens from the environment keep their upper-case keys.
     let from_env = fixed(&dir.path)
         .with("WCHECKOUT__CHAINS__BSC__CHAIN_ID", "56")

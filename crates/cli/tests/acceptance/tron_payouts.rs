@@ -128,7 +128,9 @@ impl Bench {
     fn hot(&self) -> TronAddress {
         match self.gw.gateway.hot_wallet(&self.trx).unwrap() {
             Address::Tron(address) => address,
-            other @ Address::Evm(_) => panic!("the TRON hot wallet is {other}"),
+            other @ (Address::Evm(_) | Address::Solana(_)) => {
+                panic!("the TRON hot wallet is {other}")
+            }
         }
     }
 

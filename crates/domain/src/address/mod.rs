@@ -1,13 +1,19 @@
 //! Account addresses of every chain family. The core holds an [`Address`], which knows its
 //! family and is validated and printed in that family's own form: EIP-55 hex on EVM chains,
-//! base58check `T…` on TRON. Orders, refunds, settlements and the ledger never look inside.
+//! base58check `T…` on TRON, base58 of 32 bytes on Solana. Orders, refunds, settlements and the
+//! ledger never look inside.
+//!
+//! The texts of the families never collide: EVM's start with `0x`, which is not base58; a TRON
+//! address decodes to 25 bytes (prefix, account, checksum) and a Solana address to 32.
 
 mod evm;
+mod solana;
 mod tron;
 
 use std::fmt;
 
 pub use evm::{AddressError as EvmAddressError, EvmAddress};
+pub use solana::{SolanaAddress, SolanaAddressError};
 pub use tron::{TRON_PREFIX, TronAddress, TronAddressError};
 
 use crate::text_enum::text_enum;
@@ -20,16 +26,20 @@ text_enum! {
         /// TRON: 20-byte base58check addresses, TRC-20 logs through its Ethereum-compatible
         /// JSON-RPC, sends that expire instead of nonces.
         Tron => "tron",
+        /// Solana: 32-byte ed25519 keys in base58, SPL token accounts owned by them, sends
+        /// that expire with their recent blockhash.
+        Solana => "solana",
     }
 }
 
 impl ChainFamily {
     /// Decimals of the family's native coin in its base unit: wei (10^-18 ETH) on EVM chains,
-    /// sun (10^-6 TRX) on TRON.
+    /// sun (10^-6 TRX) on TRON, lamports (10^-9 SOL) on Solana.
     pub const fn native_decimals(self) -> u8 {
         match self {
             ChainFamily::Evm => 18,
             ChainFamily::Tron => 6,
+            ChainFamily::Solana => 9,
         }
     }
 
@@ -38,6 +48,34 @@ impl ChainFamily {
         match self {
             ChainFamily::Evm => "0x followed by 40 hexadecimal digits",
             ChainFamily::Tron => "34 base58 characters starting with T",
+            ChainFamily::Solana => "32 to 44 base58 characters",
+        }
+    }
+
+    /// The family's name in prose.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ChainFamily::Evm => "EVM",
+            ChainFamily::Tron => "TRON",
+            ChainFamily::Solana => "Solana",
+        }
+    }
+
+    /// Whether its chains have a numeric chain id (EIP-155, TRON's `eth_chainId`); Solana's
+    /// clusters have none.
+    pub const fn has_chain_id(self) -> bool {
+        match self {
+            ChainFamily::Evm | ChainFamily::Tron => true,
+            ChainFamily::Solana => false,
+        }
+    }
+
+    /// Whether its accounts are the 20 bytes of a secp256k1 key's hash (EVM and TRON), the
+    /// bytes an ERC-20 `Transfer` log carries in its topics.
+    pub const fn is_secp256k1(self) -> bool {
+        match self {
+            ChainFamily::Evm | ChainFamily::Tron => true,
+            ChainFamily::Solana => false,
         }
     }
 }
@@ -49,6 +87,8 @@ pub enum Address {
     Evm(EvmAddress),
     /// A TRON address.
     Tron(TronAddress),
+    /// A Solana address.
+    Solana(SolanaAddress),
 }
 
 /// Why a text is not an address of the family asked for.
@@ -60,8 +100,11 @@ pub enum AddressError {
     /// Not a valid TRON address.
     #[error("{0}")]
     Tron(#[from] TronAddressError),
+    /// Not a valid Solana address.
+    #[error("{0}")]
+    Solana(#[from] SolanaAddressError),
     /// A valid address, but of another family than the chain's.
-    #[error("is {found} address; this chain takes {expected} addresses ({form})", found = article(*.found), expected = .expected.as_str().to_uppercase(), form = .expected.address_form())]
+    #[error("is {found} address; this chain takes {expected} addresses ({form})", found = article(*.found), expected = .expected.name(), form = .expected.address_form())]
     WrongFamily {
         /// The chain's family.
         expected: ChainFamily,
@@ -74,6 +117,7 @@ fn article(family: ChainFamily) -> &'static str {
     match family {
         ChainFamily::Evm => "an EVM (0x…)",
         ChainFamily::Tron => "a TRON (T…)",
+        ChainFamily::Solana => "a Solana",
     }
 }
 
@@ -83,6 +127,7 @@ impl Address {
         match self {
             Address::Evm(_) => ChainFamily::Evm,
             Address::Tron(_) => ChainFamily::Tron,
+            Address::Solana(_) => ChainFamily::Solana,
         }
     }
 
@@ -97,6 +142,9 @@ impl Address {
             ChainFamily::Tron => TronAddress::parse(text)
                 .map(Address::Tron)
                 .map_err(Into::into),
+            ChainFamily::Solana => SolanaAddress::parse(text)
+                .map(Address::Solana)
+                .map_err(Into::into),
         };
         parsed.map_err(|error| match Address::parse_any(text) {
             Some(other) if other.family() != family => AddressError::WrongFamily {
@@ -108,20 +156,25 @@ impl Address {
     }
 
     /// Parses a text of any family (stored addresses, which are written in their own form).
+    /// A base58 text is TRON's when it is a valid `T…` address (25 bytes with a checksum),
+    /// Solana's when it decodes to 32 bytes: no text is both.
     pub fn parse_any(text: &str) -> Option<Address> {
         if text.starts_with("0x") {
             EvmAddress::parse(text).ok().map(Address::Evm)
+        } else if let Ok(address) = TronAddress::parse(text) {
+            Some(Address::Tron(address))
         } else {
-            TronAddress::parse(text).ok().map(Address::Tron)
+            SolanaAddress::parse(text).ok().map(Address::Solana)
         }
     }
 
     /// The form kept in storage and used as a lookup key: lower-case hex on EVM (so that any
-    /// capitalisation finds it), base58check on TRON (whose case is significant).
+    /// capitalisation finds it), base58 on TRON and Solana (whose case is significant).
     pub fn storage_key(&self) -> String {
         match self {
             Address::Evm(address) => address.to_lower_hex(),
             Address::Tron(address) => address.to_string(),
+            Address::Solana(address) => address.to_string(),
         }
     }
 
@@ -129,23 +182,45 @@ impl Address {
     pub const fn as_evm(&self) -> Option<EvmAddress> {
         match self {
             Address::Evm(address) => Some(*address),
-            Address::Tron(_) => None,
+            Address::Tron(_) | Address::Solana(_) => None,
+        }
+    }
+
+    /// The Solana address, when it is one.
+    pub const fn as_solana(&self) -> Option<SolanaAddress> {
+        match self {
+            Address::Solana(address) => Some(*address),
+            Address::Evm(_) | Address::Tron(_) => None,
         }
     }
 
     /// The 20 account bytes of a secp256k1 family (EVM, TRON): what both put in a log topic.
-    pub const fn account_bytes(&self) -> [u8; 20] {
+    /// `None` for a Solana address, which is 32 bytes of another kind.
+    pub const fn account_bytes(&self) -> Option<[u8; 20]> {
         match self {
-            Address::Evm(address) => *address.as_bytes(),
-            Address::Tron(address) => *address.as_bytes(),
+            Address::Evm(address) => Some(*address.as_bytes()),
+            Address::Tron(address) => Some(*address.as_bytes()),
+            Address::Solana(_) => None,
         }
     }
 
-    /// The address of `family` with these 20 account bytes.
-    pub const fn from_account_bytes(family: ChainFamily, bytes: [u8; 20]) -> Address {
+    /// The address of a secp256k1 `family` with these 20 account bytes; `None` for Solana,
+    /// whose addresses are not 20 bytes.
+    pub const fn from_account_bytes(family: ChainFamily, bytes: [u8; 20]) -> Option<Address> {
         match family {
-            ChainFamily::Evm => Address::Evm(EvmAddress::from_bytes(bytes)),
-            ChainFamily::Tron => Address::Tron(TronAddress::from_bytes(bytes)),
+            ChainFamily::Evm => Some(Address::Evm(EvmAddress::from_bytes(bytes))),
+            ChainFamily::Tron => Some(Address::Tron(TronAddress::from_bytes(bytes))),
+            ChainFamily::Solana => None,
+        }
+    }
+
+    /// Whether every byte is zero: EVM's burn address, TRON's, and Solana's System program,
+    /// none of which can hand tokens back.
+    pub fn is_zero(&self) -> bool {
+        match self {
+            Address::Evm(address) => address.as_bytes().iter().all(|b| *b == 0),
+            Address::Tron(address) => address.as_bytes().iter().all(|b| *b == 0),
+            Address::Solana(address) => address.as_bytes().iter().all(|b| *b == 0),
         }
     }
 }
@@ -162,11 +237,18 @@ impl From<TronAddress> for Address {
     }
 }
 
+impl From<SolanaAddress> for Address {
+    fn from(address: SolanaAddress) -> Self {
+        Address::Solana(address)
+    }
+}
+
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Address::Evm(address) => fmt::Display::fmt(address, f),
             Address::Tron(address) => fmt::Display::fmt(address, f),
+            Address::Solana(address) => fmt::Display::fmt(address, f),
         }
     }
 }
@@ -183,6 +265,7 @@ mod tests {
 
     const TRON_USDT: &str = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t";
     const ETH_USDT: &str = "0xdAC17F958D2ee523a2206206994597C13D831ec7";
+    const SOL_USDC: &str = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";
 
     #[test]
     fn each_family_parses_and_prints_its_own_form() {
@@ -194,11 +277,117 @@ mod tests {
         assert_eq!(evm.storage_key(), ETH_USDT.to_lowercase());
         for address in [tron, evm] {
             assert_eq!(Address::parse_any(&address.storage_key()), Some(address));
+            let bytes = address.account_bytes().unwrap();
             assert_eq!(
-                Address::from_account_bytes(address.family(), address.account_bytes()),
-                address
+                Address::from_account_bytes(address.family(), bytes),
+                Some(address)
             );
         }
+        let solana = Address::parse(ChainFamily::Solana, SOL_USDC).unwrap();
+        assert_eq!(solana.family(), ChainFamily::Solana);
+        assert_eq!(solana.to_string(), SOL_USDC);
+        assert_eq!(solana.storage_key(), SOL_USDC);
+        assert_eq!(format!("{solana:?}"), SOL_USDC);
+        assert_eq!(Address::parse_any(SOL_USDC), Some(solana));
+        assert_eq!(
+            solana.as_solana().map(|a| a.to_string()).as_deref(),
+            Some(SOL_USDC)
+        );
+    }
+
+    #[test]
+    fn only_secp256k1_families_have_20_account_bytes() {
+        let solana = Address::parse(ChainFamily::Solana, SOL_USDC).unwrap();
+        assert_eq!(solana.account_bytes(), None);
+        assert_eq!(solana.as_evm(), None);
+        assert_eq!(
+            Address::from_account_bytes(ChainFamily::Solana, [7; 20]),
+            None
+        );
+        assert!(ChainFamily::Evm.is_secp256k1() && ChainFamily::Tron.is_secp256k1());
+        assert!(!ChainFamily::Solana.is_secp256k1());
+    }
+
+    #[test]
+    fn the_solana_family_is_named_solana() {
+        assert_eq!(ChainFamily::Solana.as_str(), "solana");
+        assert_eq!(ChainFamily::parse("solana"), Some(ChainFamily::Solana));
+        assert_eq!(ChainFamily::Solana.native_decimals(), 9);
+    }
+
+    #[test]
+    fn zero_addresses_of_every_family() {
+        for (family, zero) in [
+            (
+                ChainFamily::Evm,
+                "0x0000000000000000000000000000000000000000",
+            ),
+            (ChainFamily::Tron, "T9yD14Nj9j7xAB4dbGeiX9h8unkKHxuWwb"),
+            (ChainFamily::Solana, "11111111111111111111111111111111"),
+        ] {
+            assert!(Address::parse(family, zero).unwrap().is_zero(), "{zero}");
+        }
+        for (family, text) in [
+            (ChainFamily::Evm, ETH_USDT),
+            (ChainFamily::Tron, TRON_USDT),
+            (ChainFamily::Solana, SOL_USDC),
+        ] {
+            assert!(!Address::parse(family, text).unwrap().is_zero(), "{text}");
+        }
+    }
+
+    #[test]
+    fn base58_texts_of_tron_and_solana_never_collide() {
+        // Every TRON address decodes to 25 bytes, every Solana one to 32.
+        for fill in [0x00u8, 0x01, 0x7f, 0xff] {
+            let tron = TronAddress::from_bytes([fill; 20]).to_string();
+            assert_eq!(
+                Address::parse_any(&tron).map(|a| a.family()),
+                Some(ChainFamily::Tron)
+            );
+            assert!(SolanaAddress::parse(&tron).is_err(), "{tron}");
+            let solana = SolanaAddress::from_bytes([fill; 32]).to_string();
+            assert_eq!(
+                Address::parse_any(&solana).map(|a| a.family()),
+                Some(ChainFamily::Solana)
+            );
+            assert!(TronAddress::parse(&solana).is_err(), "{solana}");
+        }
+    }
+
+    #[test]
+    fn an_address_of_another_family_than_solana_is_named() {
+        let error = Address::parse(ChainFamily::Solana, TRON_USDT).unwrap_err();
+        assert_eq!(
+            error,
+            AddressError::WrongFamily {
+                expected: ChainFamily::Solana,
+                found: ChainFamily::Tron
+            }
+        );
+        let error = Address::parse(ChainFamily::Solana, ETH_USDT).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("is an EVM (0x…) address; this chain takes Solana"),
+            "{error}"
+        );
+        let error = Address::parse(ChainFamily::Tron, SOL_USDC).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "is a Solana address; this chain takes TRON addresses \
+             (34 base58 characters starting with T)"
+        );
+        let error = Address::parse(ChainFamily::Evm, SOL_USDC).unwrap_err();
+        assert!(
+            error.to_string().starts_with("is a Solana address"),
+            "{error}"
+        );
+        // Not an address of any family: the Solana reason, not a family mix-up.
+        assert_eq!(
+            Address::parse(ChainFamily::Solana, "not-an-address"),
+            Err(AddressError::Solana(SolanaAddressError::TextLength(14)))
+        );
     }
 
     #[test]

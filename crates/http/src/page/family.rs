@@ -31,6 +31,9 @@ pub enum Wallet {
     /// TronLink's injected `tronLink`/`tronWeb` (also injected by wallet apps' browsers). Its
     /// button is shown only once the script finds them.
     TronLink,
+    /// No browser wallet yet (Solana, until its page pays through the wallet standard): the
+    /// button is never shown and the payer pays by hand.
+    None,
 }
 
 impl Wallet {
@@ -39,6 +42,7 @@ impl Wallet {
         match self {
             Wallet::Eip1193 => "eip1193",
             Wallet::TronLink => "tronlink",
+            Wallet::None => "none",
         }
     }
 
@@ -55,7 +59,7 @@ pub struct FamilyPage {
     pub qr: QrContent,
     /// The browser wallet that pays.
     pub wallet: Wallet,
-    /// `ERC-20`, `TRC-20`: how wallets and exchanges name the network of a token.
+    /// `ERC-20`, `TRC-20`, `SPL`: how wallets and exchanges name the network of a token.
     pub token_standard: &'static str,
 }
 
@@ -72,6 +76,13 @@ impl FamilyPage {
                 qr: QrContent::Address,
                 wallet: Wallet::TronLink,
                 token_standard: "TRC-20",
+            },
+            // A bare owner address is what every Solana wallet's send screen takes; the
+            // Solana Pay request and the wallet-standard button come with Solana's page.
+            ChainFamily::Solana => FamilyPage {
+                qr: QrContent::Address,
+                wallet: Wallet::None,
+                token_standard: "SPL",
             },
         }
     }
@@ -181,6 +192,10 @@ mod tests {
         assert_eq!(family.wallet, Wallet::TronLink);
         assert!(!family.wallet.shown_before_detection());
         assert_eq!(family.token_standard, "TRC-20");
+        let solana = FamilyPage::of(ChainFamily::Solana);
+        assert_eq!(solana.qr, QrContent::Address);
+        assert_eq!(solana.wallet.as_str(), "none");
+        assert!(!solana.wallet.shown_before_detection());
         for lang in [Lang::En, Lang::ZhCn] {
             let note = family.qr.note(lang.texts()).unwrap();
             assert!(

@@ -4,7 +4,8 @@
 
 use super::{AccountMeta, Instruction, TransactionError};
 use crate::address::{
-    ASSOCIATED_TOKEN_PROGRAM, COMPUTE_BUDGET_PROGRAM, SYSTEM_PROGRAM, SolanaAddress,
+    ASSOCIATED_TOKEN_PROGRAM, COMPUTE_BUDGET_PROGRAM, ProgramAddresses, SYSTEM_PROGRAM,
+    SolanaAddress,
 };
 
 /// The token program's `TransferChecked`: the amount is checked against the mint's decimals.

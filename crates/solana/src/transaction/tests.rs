@@ -1,7 +1,8 @@
 use super::instructions::{self, TokenPayment};
 use super::*;
 use crate::address::{
-    ASSOCIATED_TOKEN_PROGRAM, COMPUTE_BUDGET_PROGRAM, SYSTEM_PROGRAM, TOKEN_PROGRAM,
+    ASSOCIATED_TOKEN_PROGRAM, COMPUTE_BUDGET_PROGRAM, ProgramAddresses, SYSTEM_PROGRAM,
+    TOKEN_PROGRAM,
 };
 
 const USDC: &str = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";

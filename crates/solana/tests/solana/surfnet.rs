@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use wcheckout_solana::address::{SolanaAddress, TOKEN_PROGRAM};
+use wcheckout_solana::address::{ProgramAddresses, SolanaAddress, TOKEN_PROGRAM};
 use wcheckout_solana::keys::{self, Keypair};
 use wcheckout_solana::transaction::instructions::TokenPayment;
 use wcheckout_solana::transaction::{Blockhash, Message};

@@ -17,7 +17,9 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
-use wcheckout_solana::address::{SolanaAddress, TOKEN_2022_PROGRAM, TOKEN_PROGRAM};
+use wcheckout_solana::address::{
+    ProgramAddresses, SolanaAddress, TOKEN_2022_PROGRAM, TOKEN_PROGRAM,
+};
 use wcheckout_solana::keys::{self, Keypair};
 use wcheckout_solana::pay_url::{TransferRequest, decimal};
 use wcheckout_solana::transaction::instructions::{self, TokenPayment};

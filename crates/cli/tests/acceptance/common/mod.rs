@@ -189,7 +189,7 @@ impl TestGateway {
     /// The hot wallet of EVM chains, as the anvil account it is.
     pub fn evm_hot_wallet(&self) -> EvmAddress {
         let hot = self.gateway.hot_wallets[&wcheckout_domain::address::ChainFamily::Evm];
-        EvmAddress::from_bytes(hot.account_bytes())
+        hot.as_evm().expect("the EVM hot wallet is an EVM address")
     }
 
     /// A gateway on `db`, or `None` when PostgreSQL is wanted but unreachable (the test is
