@@ -1,33 +1,45 @@
-//! Payment detection latency: anvil with automine, a gateway watching it (WebSocket new heads,
-//! 1 confirmation), an app whose webhook URL is the local receiver. Orders are paid one at a
-//! time, each transfer mined at once into its own block, and each `PAID` webhook's arrival is
-//! compared with the block's timestamp and with the moment the transfer's receipt came back.
+//! Payment detection latency: anvil with automine, a gateway watching it (1 confirmation), an
+//! app whose webhook URL is the local receiver. Orders are paid one at a time, each transfer
+//! mined at once into its own block, and each `PAID` webhook's arrival is compared with the
+//! block's timestamp and with the moment the transfer's receipt came back.
+//!
+//! On EVM the gateway follows anvil's WebSocket new heads. On TRON it reads the same anvil
+//! through the TRON node stand-in's `/jsonrpc`, which has no subscription: the watcher polls
+//! every `poll_interval_ms`, and each run sets one interval.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy::eips::BlockNumberOrTag;
 use alloy::network::EthereumWallet;
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, U256, keccak256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use wcheckout_client::{Client, Credentials};
-use wcheckout_domain::address::EvmAddress;
+use wcheckout_domain::address::{Address as ChainAddress, EvmAddress};
 use wcheckout_domain::money::{Decimal, TokenAmount};
 use wcheckout_domain::token::ChainKey;
-use wcheckout_evm::anvil::{Anvil, AnvilOptions, DEV_ACCOUNTS, DEV_PRIVATE_KEYS};
+use wcheckout_evm::anvil::{DEV_ACCOUNTS, DEV_PRIVATE_KEYS};
 use wcheckout_evm::stablecoin;
 
+use crate::chain::{Family, Node};
 use crate::database::{BenchDatabase, Engine, usable_engines};
 use crate::gateway::{BenchGateway, config_with_chain};
 use crate::receiver::{Arrival, Receiver};
+use crate::rpc_counter::{CallCounts, RpcCounter};
 use crate::stats::{Summary, micros, ms, summarize};
 
-/// Payments per run unless `--payments` says otherwise.
+/// Payments per run on EVM unless `--payments` says otherwise.
 pub(crate) const DEFAULT_PAYMENTS: u64 = 500;
+/// Payments per run on TRON unless `--payments` says otherwise: each waits about a poll
+/// interval, and 200 samples of a wait spread over the interval show its shape as well.
+pub(crate) const DEFAULT_TRON_PAYMENTS: u64 = 200;
+/// The watcher's poll intervals on TRON unless `--poll-interval-ms` says otherwise: the
+/// default configuration's and a short one.
+const DEFAULT_TRON_POLLS_MS: [u64; 2] = [1000, 100];
 
 /// The payer: anvil dev account 1.
 const PAYER: usize = 1;
@@ -45,9 +57,17 @@ mod erc20 {
 /// `wcheckout-bench detection` options.
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct Options {
-    /// Orders created and paid (one at a time) per run.
-    #[arg(long, default_value_t = DEFAULT_PAYMENTS)]
-    pub(crate) payments: u64,
+    /// How the gateway reads the node: evm (WebSocket new heads) or tron (the stand-in's
+    /// /jsonrpc, polled).
+    #[arg(long, value_enum, default_value_t = Family::Evm)]
+    pub(crate) family: Family,
+    /// Orders created and paid (one at a time) per run [default: 500 on evm, 200 on tron].
+    #[arg(long)]
+    pub(crate) payments: Option<u64>,
+    /// `[watcher] poll_interval_ms` of the runs, one run per engine each, comma-separated
+    /// [default: the configuration's (1000) on evm, 1000,100 on tron].
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) poll_interval_ms: Vec<u64>,
     /// Longest wait for one PAID webhook before the run fails.
     #[arg(long, default_value_t = 30)]
     pub(crate) timeout_secs: u64,
@@ -56,8 +76,28 @@ pub(crate) struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            payments: DEFAULT_PAYMENTS,
+            family: Family::Evm,
+            payments: None,
+            poll_interval_ms: Vec::new(),
             timeout_secs: 30,
+        }
+    }
+}
+
+impl Options {
+    fn payments(&self) -> u64 {
+        self.payments.unwrap_or(match self.family {
+            Family::Evm => DEFAULT_PAYMENTS,
+            Family::Tron => DEFAULT_TRON_PAYMENTS,
+        })
+    }
+
+    /// The poll intervals to run; `None` keeps the configuration's (EVM's default).
+    fn polls(&self) -> Vec<Option<u64>> {
+        match (self.poll_interval_ms.is_empty(), self.family) {
+            (false, _) => self.poll_interval_ms.iter().copied().map(Some).collect(),
+            (true, Family::Evm) => vec![None],
+            (true, Family::Tron) => DEFAULT_TRON_POLLS_MS.into_iter().map(Some).collect(),
         }
     }
 }
@@ -77,6 +117,8 @@ struct Sample {
 
 struct RunResult {
     engine: Engine,
+    /// `[watcher] poll_interval_ms`.
+    poll_ms: u64,
     payments: u64,
     /// Arrival minus the block timestamp, µs.
     after_block_time: Summary,
@@ -85,6 +127,9 @@ struct RunResult {
     distinct_blocks: usize,
     elapsed: Duration,
     body_bytes: usize,
+    /// Calls the gateway made on the node during the payments (TRON runs, which read through
+    /// a counting forwarder).
+    calls: Option<CallCounts>,
 }
 
 /// Runs every engine and returns the Markdown results.
@@ -93,25 +138,29 @@ pub(crate) async fn run(
     engines: &[Engine],
     pg_url: &str,
 ) -> anyhow::Result<String> {
-    anyhow::ensure!(options.payments > 0, "--payments must be at least 1");
+    anyhow::ensure!(options.payments() > 0, "--payments must be at least 1");
     let (engines, skipped) = usable_engines(engines, pg_url).await;
     let mut results = Vec::new();
-    for engine in engines {
-        eprintln!(
-            "detection: {} payments on {}",
-            options.payments,
-            engine.name()
-        );
-        let database = BenchDatabase::create(engine, pg_url).await?;
-        let result = one_run(engine, options, &database.url).await;
-        database.remove().await;
-        let result = result?;
-        eprintln!(
-            "  receipt → webhook p50 {} p99 {}",
-            ms(result.after_receipt.p50),
-            ms(result.after_receipt.p99)
-        );
-        results.push(result);
+    for poll in options.polls() {
+        for &engine in &engines {
+            let poll_text = poll.map_or_else(String::new, |p| format!(", poll {p} ms"));
+            eprintln!(
+                "detection ({}): {} payments on {}{poll_text}",
+                options.family.name(),
+                options.payments(),
+                engine.name(),
+            );
+            let database = BenchDatabase::create(engine, pg_url).await?;
+            let result = one_run(engine, options, poll, &database.url).await;
+            database.remove().await;
+            let result = result?;
+            eprintln!(
+                "  receipt → webhook p50 {} p99 {}",
+                ms(result.after_receipt.p50),
+                ms(result.after_receipt.p99)
+            );
+            results.push(result);
+        }
     }
     Ok(markdown(options, &results, &skipped))
 }
@@ -119,54 +168,86 @@ pub(crate) async fn run(
 async fn one_run(
     engine: Engine,
     options: &Options,
+    poll: Option<u64>,
     database_url: &str,
 ) -> anyhow::Result<RunResult> {
-    let anvil = tokio::task::spawn_blocking(|| Anvil::spawn(&AnvilOptions::default()))
-        .await?
-        .context("starting anvil (run `npm ci` at the repository root, or set $WCHECKOUT_ANVIL)")?;
+    let node = Node::start(options.family).await?;
     let (sink, arrivals) = mpsc::unbounded_channel();
     let receiver = Receiver::start(Some(sink)).await?;
-    let outcome = with_node(engine, options, database_url, &anvil, &receiver, arrivals).await;
+    let outcome = with_node(
+        engine,
+        options,
+        poll,
+        database_url,
+        &node,
+        &receiver,
+        arrivals,
+    )
+    .await;
     receiver.stop().await;
-    tokio::task::spawn_blocking(move || anvil.stop()).await?;
+    node.stop().await?;
     outcome
 }
 
 async fn with_node(
     engine: Engine,
     options: &Options,
+    poll: Option<u64>,
     database_url: &str,
-    anvil: &Anvil,
+    node: &Node,
     receiver: &Receiver,
     arrivals: mpsc::UnboundedReceiver<Arrival>,
 ) -> anyhow::Result<RunResult> {
-    let rpc_url = anvil.rpc_url();
+    let rpc_url = node.anvil_url();
     let deployer = DEV_PRIVATE_KEYS[0];
     let usdt = stablecoin::deploy(&rpc_url, deployer, "Tether USD", "USDT", 6).await?;
     let payer = EvmAddress::parse(DEV_ACCOUNTS[PAYER]).map_err(|e| anyhow::anyhow!("{e}"))?;
     let funds = TokenAmount::from_base_units(1_000_000_000 * 1_000_000);
     stablecoin::mint(&rpc_url, deployer, usdt, payer, funds).await?;
 
+    // TRON's reads are counted (how many calls a poll interval costs the node).
+    let counter = match options.family {
+        Family::Evm => None,
+        Family::Tron => Some(RpcCounter::start(&node.read_url()).await?),
+    };
     let mut config = config_with_chain(
         database_url,
-        &rpc_url,
-        &anvil.ws_url(),
-        anvil.chain_id(),
+        &node.watched(counter.as_ref().map(RpcCounter::url)),
         usdt,
     )?;
     config.watcher.enabled = true;
+    if let Some(poll) = poll {
+        config.watcher.poll_interval_ms = poll;
+    }
+    let run = Run {
+        engine,
+        options,
+        poll_ms: config.watcher.poll_interval_ms,
+        polled: config.chains.values().all(|chain| chain.ws_url.is_none()),
+        counter: counter.as_ref(),
+    };
     let gateway = BenchGateway::start(config).await?;
-    let outcome = pay_orders(
-        engine, options, &rpc_url, usdt, receiver, &gateway, arrivals,
-    )
-    .await;
+    let outcome = pay_orders(&run, &rpc_url, usdt, receiver, &gateway, arrivals).await;
     gateway.stop().await;
+    if let Some(counter) = counter {
+        counter.stop().await;
+    }
     outcome
 }
 
+/// What one run pays with.
+struct Run<'a> {
+    engine: Engine,
+    options: &'a Options,
+    poll_ms: u64,
+    /// No new heads wake the watcher: it polls.
+    polled: bool,
+    counter: Option<&'a RpcCounter>,
+}
+
 /// Waits until the watcher has its cursor (a payment before it could be skipped).
-async fn wait_for_watcher(gateway: &BenchGateway) -> anyhow::Result<()> {
-    let chain = ChainKey::parse("ETH").context("chain key")?;
+async fn wait_for_watcher(gateway: &BenchGateway, family: Family) -> anyhow::Result<()> {
+    let chain = ChainKey::parse(family.chain_key()).context("chain key")?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let cursor = gateway.gateway.store.chain_cursor(&chain).await;
@@ -186,12 +267,16 @@ struct PendingOrder {
     amount: U256,
 }
 
-async fn create_orders(client: &Client, count: u64) -> anyhow::Result<Vec<PendingOrder>> {
+async fn create_orders(
+    client: &Client,
+    family: Family,
+    count: u64,
+) -> anyhow::Result<Vec<PendingOrder>> {
     let mut orders = Vec::new();
     for number in 0..count {
         let order_no = format!("det-{number:05}");
         let amount = format!("{}.{:02}", 10 + number % 90, number % 100);
-        let body = json!({"orderNo": order_no, "orderAmount": amount, "customerId": "c", "token": "ETH_USDT"});
+        let body = json!({"orderNo": order_no, "orderAmount": amount, "customerId": "c", "token": family.token_key()});
         let created = client
             .post("/checkout/order/create", &body.to_string())
             .await?;
@@ -199,10 +284,10 @@ async fn create_orders(client: &Client, count: u64) -> anyhow::Result<Vec<Pendin
             bail!("creating an order failed: {}", created.body);
         }
         let data = created.retdata();
-        let deposit = data["depositAddress"]
-            .as_str()
-            .context("depositAddress")?
-            .parse::<Address>()?;
+        let deposit = data["depositAddress"].as_str().context("depositAddress")?;
+        let deposit = ChainAddress::parse(family.domain(), deposit)
+            .map_err(|e| anyhow::anyhow!("depositAddress {deposit}: {e}"))?;
+        let deposit = Address::from(deposit.account_bytes());
         let paying = Decimal::parse(&data["payingAmount"].to_string())
             .map_err(|e| anyhow::anyhow!("payingAmount: {e}"))?;
         let amount = TokenAmount::from_decimal(&paying, 6).context("payingAmount")?;
@@ -226,16 +311,28 @@ fn wall_micros(at: SystemTime) -> i64 {
     micros(at.duration_since(UNIX_EPOCH).unwrap_or_default())
 }
 
+/// A pause before payment `index` drawn uniformly from `[0, poll_ms)` (a fixed pseudo-random
+/// sequence). A payer who waits for each webhook would otherwise fall into step with a polling
+/// watcher (each transfer sent just after a round, so each waiting a whole interval); payments
+/// from independent payers land at any phase of the poll.
+fn poll_phase(index: usize, poll_ms: u64) -> Duration {
+    let hash = keccak256((index as u64).to_be_bytes());
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&hash[..8]);
+    let span = poll_ms.saturating_mul(1000).max(1);
+    Duration::from_micros(u64::from_be_bytes(word) % span)
+}
+
 async fn pay_orders(
-    engine: Engine,
-    options: &Options,
+    run: &Run<'_>,
     rpc_url: &str,
     usdt: EvmAddress,
     receiver: &Receiver,
     gateway: &BenchGateway,
     mut arrivals: mpsc::UnboundedReceiver<Arrival>,
 ) -> anyhow::Result<RunResult> {
-    wait_for_watcher(gateway).await?;
+    let (engine, options) = (run.engine, run.options);
+    wait_for_watcher(gateway, options.family).await?;
     let app = gateway.create_app("Bench shop", &receiver.url(0)).await?;
     let client = Client::new(
         &gateway.base_url,
@@ -245,7 +342,7 @@ async fn pay_orders(
             sign_key: app.sign_key,
         },
     );
-    let orders = create_orders(&client, options.payments).await?;
+    let orders = create_orders(&client, options.family, options.payments()).await?;
 
     let signer: PrivateKeySigner = DEV_PRIVATE_KEYS[PAYER].parse()?;
     let provider = ProviderBuilder::new()
@@ -253,9 +350,15 @@ async fn pay_orders(
         .connect_http(rpc_url.parse()?);
     let token = erc20::Erc20::new(Address::from(*usdt.as_bytes()), &provider);
     let timeout = Duration::from_secs(options.timeout_secs);
+    if let Some(counter) = run.counter {
+        counter.take();
+    }
     let started = Instant::now();
     let mut samples = Vec::with_capacity(orders.len());
     for (index, order) in orders.iter().enumerate() {
+        if run.polled {
+            tokio::time::sleep(poll_phase(index, run.poll_ms)).await;
+        }
         let pending = token.transfer(order.deposit, order.amount).send().await?;
         let sent = Instant::now();
         let hash = *pending.tx_hash();
@@ -297,6 +400,7 @@ async fn pay_orders(
         }
     }
     let elapsed = started.elapsed();
+    let calls = run.counter.map(RpcCounter::take);
 
     let mut after_block_time = Vec::with_capacity(samples.len());
     for sample in &samples {
@@ -313,13 +417,15 @@ async fn pay_orders(
     let summary = |values: Vec<i64>| summarize(&values).context("no samples");
     Ok(RunResult {
         engine,
-        payments: options.payments,
+        poll_ms: run.poll_ms,
+        payments: options.payments(),
         after_block_time: summary(after_block_time)?,
         after_receipt: summary(samples.iter().map(|s| s.after_receipt).collect())?,
         receipt_wait: summary(samples.iter().map(|s| s.receipt_wait).collect())?,
         distinct_blocks: blocks.len(),
         elapsed,
         body_bytes: samples.iter().map(|s| s.body_bytes).sum::<usize>() / samples.len().max(1),
+        calls,
     })
 }
 
@@ -331,10 +437,10 @@ fn signed_micros(later: Instant, earlier: Instant) -> i64 {
     }
 }
 
-fn row(text: &mut String, engine: &str, what: &str, s: &Summary) {
+fn row(text: &mut String, label: &str, what: &str, s: &Summary) {
     let _ = writeln!(
         text,
-        "| {engine} | {what} | {} | {} | {} | {} | {} |",
+        "| {label} | {what} | {} | {} | {} | {} | {} |",
         ms(s.min),
         ms(s.p50),
         ms(s.p90),
@@ -343,8 +449,16 @@ fn row(text: &mut String, engine: &str, what: &str, s: &Summary) {
     );
 }
 
-fn markdown(options: &Options, results: &[RunResult], skipped: &[String]) -> String {
-    let mut text = format!(
+/// The first cells of a result's rows: the engine, and on TRON the poll interval.
+fn label(family: Family, r: &RunResult) -> String {
+    match family {
+        Family::Evm => r.engine.name().to_owned(),
+        Family::Tron => format!("{} | {} ms", r.engine.name(), r.poll_ms),
+    }
+}
+
+fn evm_intro(payments: u64) -> String {
+    format!(
         "anvil (`--block-time` off, so automine: every transaction is mined at once into its own \
 block) with one 6-decimal test stablecoin; a gateway watching it with `ws_url` (new heads wake \
 the watcher) and `confirmations = 1`, otherwise the default configuration (`[watcher]` \
@@ -361,19 +475,70 @@ mined, to about a millisecond. This is the meaningful latency here: new head ove
 watcher round (head, lease, cursor check, `eth_getLogs`, matching, commit, crediting) → outbox \
 → dispatcher → HTTP POST to the receiver.\n\n\
 | Engine | Arrival minus | min | p50 | p90 | p99 | max |\n\
-| --- | --- | ---: | ---: | ---: | ---: | ---: |\n",
-        payments = options.payments,
-    );
+| --- | --- | ---: | ---: | ---: | ---: | ---: |\n"
+    )
+}
+
+fn tron_intro(payments: u64, polls: &[Option<u64>]) -> String {
+    let polls = polls
+        .iter()
+        .map(|p| p.map_or_else(|| "the default".to_owned(), |p| format!("{p} ms")))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    format!(
+        "The workload of the EVM section (anvil with automine, one 6-decimal test stablecoin, \
+orders created through the signed API client and paid one at a time from one payer, the next \
+transfer sent only after the previous `PAID` webhook arrived), but the gateway reads the chain \
+as a **TRON** chain: `family = \"tron\"`, chain `TRX`, token `TRX_USDT` at the contract's `T…` \
+address, `rpc_urls` the TRON node stand-in's `/jsonrpc` (`crates/tron/standin`: node and \
+tronweb in front of the same anvil, answering java-tron's JSON-RPC methods with its \
+`eth_getLogs` limits), `api_urls` its HTTP API, `confirmations = 1`, otherwise the default \
+configuration. **TRON nodes offer no WebSocket `newHeads` subscription**, so there is no \
+`ws_url`: a caught-up watcher looks for a new head every `[watcher] poll_interval_ms`, and the \
+latency is bounded by that interval. Runs with {polls}, {payments} payments each. A payer who \
+waits for each webhook would fall into step with the polls (every transfer sent just after a \
+round, so every one waiting a whole interval); each transfer is therefore sent after a pause \
+drawn uniformly from [0, poll_interval_ms) (a fixed pseudo-random sequence), so that payments \
+land at every phase of the poll, as they do from independent payers. The gateway reads through \
+a counting forwarder in the harness (one more loopback hop) to report the calls the polls \
+cost.\n\n\
+Arrival of the `PAID` webhook at the receiver minus the block's timestamp (whole seconds, so up \
+to a second of rounding) and minus **the moment the transfer's receipt came back** from anvil \
+(with automine, when the block was mined, to about a millisecond): the wait for the next poll → \
+watcher round (head, lease, cursor check, `eth_getLogs` through the stand-in, matching, commit, \
+crediting) → outbox → dispatcher → HTTP POST. With payments spread evenly over the interval, \
+the wait alone is uniform on [0, poll_interval_ms): p50 about half the interval, p99 about all \
+of it.\n\n\
+| Engine | Poll interval | Arrival minus | min | p50 | p90 | p99 | max |\n\
+| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n"
+    )
+}
+
+/// `eth_getBlockByNumber 120, eth_getLogs 12` and the rate per second.
+fn calls_line(calls: &CallCounts, elapsed: Duration) -> String {
+    let total = calls.values().map(|c| c.calls).sum::<u64>();
+    let each = calls
+        .iter()
+        .map(|(method, c)| format!("`{method}` {}", c.calls))
+        .collect::<Vec<_>>()
+        .join(", ");
+    #[allow(clippy::cast_precision_loss)] // A printed rate.
+    let rate = total as f64 / elapsed.as_secs_f64().max(1e-9);
+    format!("{total} JSON-RPC calls, {rate:.1}/s ({each})")
+}
+
+fn markdown(options: &Options, results: &[RunResult], skipped: &[String]) -> String {
+    let family = options.family;
+    let mut text = match family {
+        Family::Evm => evm_intro(options.payments()),
+        Family::Tron => tron_intro(options.payments(), &options.polls()),
+    };
     for r in results {
+        let label = label(family, r);
+        row(&mut text, &label, "block timestamp", &r.after_block_time);
         row(
             &mut text,
-            r.engine.name(),
-            "block timestamp",
-            &r.after_block_time,
-        );
-        row(
-            &mut text,
-            r.engine.name(),
+            &label,
             "**receipt returned (block mined)**",
             &r.after_receipt,
         );
@@ -383,10 +548,14 @@ watcher round (head, lease, cursor check, `eth_getLogs`, matching, commit, credi
         let _ = writeln!(text, "- {line}");
     }
     for r in results {
+        let poll = match family {
+            Family::Evm => String::new(),
+            Family::Tron => format!(", poll {} ms", r.poll_ms),
+        };
         let _ = writeln!(
             text,
-            "- {}: {} payments in {} distinct blocks, {:.1} s in all; the receipt came back \
-{} (p50) / {} (p99) after the send returned; PAID webhook bodies were {} bytes on \
+            "- {}{poll}: {} payments in {} distinct blocks, {:.1} s in all; the receipt came \
+back {} (p50) / {} (p99) after the send returned; PAID webhook bodies were {} bytes on \
 average.",
             r.engine.name(),
             r.payments,
@@ -396,6 +565,14 @@ average.",
             ms(r.receipt_wait.p99),
             r.body_bytes,
         );
+        if let Some(calls) = &r.calls {
+            let _ = writeln!(
+                text,
+                "  The gateway made {} on the node during those {:.1} s.",
+                calls_line(calls, r.elapsed),
+                r.elapsed.as_secs_f64(),
+            );
+        }
     }
     text.push_str(
         "- The receipt-based figure is slightly low: the block existed a little before its \

@@ -20,6 +20,8 @@ use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::app::App;
 use wcheckout_domain::ids::AppId;
 
+use crate::chain::WatchedChain;
+
 /// Deposit addresses come from this seed; not anvil's, so they never coincide with payers.
 const BENCH_MNEMONIC: &str =
     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
@@ -50,28 +52,28 @@ pub(crate) fn base_config(database_url: &str) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// [`base_config`] with one chain, `ETH` (1 confirmation), and its 6-decimal `ETH_USDT` at
-/// `token`, priced at 1 USD: the node the detection and catch-up benchmarks pay on.
+/// [`base_config`] with one chain, `ETH` on EVM or `TRX` on TRON (1 confirmation), and its
+/// 6-decimal `ETH_USDT` / `TRX_USDT` at `token` (an anvil contract, written in the family's own
+/// form), priced at 1 USD: the node the detection and catch-up benchmarks pay on.
 pub(crate) fn config_with_chain(
     database_url: &str,
-    rpc_url: &str,
-    ws_url: &str,
-    chain_id: u64,
+    chain: &WatchedChain,
     token: EvmAddress,
 ) -> anyhow::Result<Config> {
     let mut config = base_config(database_url)?;
     config.chains.clear();
     config.tokens.clear();
+    let family = chain.family;
     config.chains.insert(
-        "ETH".into(),
+        family.chain_key().into(),
         ChainConfig {
-            family: "evm".into(),
+            family: family.domain().as_str().into(),
             network: None,
-            chain_id,
+            chain_id: chain.chain_id,
             display_name: None,
-            rpc_urls: vec![rpc_url.to_owned()],
-            api_urls: Vec::new(),
-            ws_url: Some(ws_url.to_owned()),
+            rpc_urls: vec![chain.rpc_url.clone()],
+            api_urls: chain.api_url.iter().cloned().collect(),
+            ws_url: chain.ws_url.clone(),
             confirmations: Some(1),
             finality: Some("confirmations".into()),
             enabled: true,
@@ -81,9 +83,9 @@ pub(crate) fn config_with_chain(
         },
     );
     config.tokens.insert(
-        "ETH_USDT".into(),
+        family.token_key().into(),
         TokenConfig {
-            contract: token.to_checksum(),
+            contract: family.contract_text(token),
             decimals: 6,
             payment_scale: 2,
             enabled: true,

@@ -7,13 +7,15 @@
 //! cargo run --release -p wcheckout-bench -- orders --clients 1,16,64
 //! cargo run --release -p wcheckout-bench -- webhooks --events 20000
 //! cargo run --release -p wcheckout-bench -- detection --payments 200
+//! cargo run --release -p wcheckout-bench -- detection --family tron --poll-interval-ms 1000,100
 //! cargo run --release -p wcheckout-bench -- catchup --blocks 2000 --per-block 10
+//! cargo run --release -p wcheckout-bench -- catchup --family tron --max-blocks-per-scan 1000,5000
 //! cargo run --release -p wcheckout-bench -- scale --sizes 10000,1000000
 //! ```
 //!
 //! Everything runs on loopback: a local webhook receiver, a gateway in this process (SQLite in
 //! a temporary directory, PostgreSQL in a fresh database that is dropped afterwards) and, for
-//! detection, an anvil node.
+//! detection and catch-up, an anvil node (on TRON with the TRON node stand-in in front).
 
 /// mimalloc rather than the system allocator: order creation's profile spent a tenth of its
 /// CPU in glibc's malloc and free (see docs/benchmarks.md).
@@ -21,6 +23,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod catchup;
+mod chain;
 mod database;
 mod detection;
 mod gateway;
@@ -28,6 +31,7 @@ mod machine;
 mod orders;
 mod receiver;
 mod report;
+mod rpc_counter;
 mod scale;
 mod stats;
 mod watcher_steps;
@@ -38,6 +42,7 @@ use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
+use crate::chain::Family;
 use crate::database::Engine;
 
 /// The PostgreSQL server the runs create their databases on.
@@ -69,14 +74,16 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Time from the block paying an order to the receiver getting its PAID webhook.
+    /// Time from the block paying an order to the receiver getting its PAID webhook (EVM, or
+    /// TRON through the node stand-in with `--family tron`).
     Detection {
         #[command(flatten)]
         options: detection::Options,
         #[command(flatten)]
         common: Common,
     },
-    /// A watcher catching up a backlog of blocks, against the raw `eth_getLogs` time.
+    /// A watcher catching up a backlog of blocks, against the raw `eth_getLogs` time (EVM, or
+    /// TRON through the node stand-in with `--family tron`).
     Catchup {
         #[command(flatten)]
         options: catchup::Options,
@@ -90,14 +97,15 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Every benchmark, one after the other, with default sizes unless given.
+    /// Every benchmark, one after the other, with default sizes unless given (the TRON ones
+    /// skipped with a note when node or tronweb is missing).
     All {
         /// Events per webhook run.
         #[arg(long, default_value_t = webhooks::DEFAULT_EVENTS)]
         events: u64,
-        /// Payments per detection run.
-        #[arg(long, default_value_t = detection::DEFAULT_PAYMENTS)]
-        payments: u64,
+        /// Payments per detection run [default: 500 on EVM, 200 per poll interval on TRON].
+        #[arg(long)]
+        payments: Option<u64>,
         #[command(flatten)]
         common: Common,
     },
@@ -173,14 +181,22 @@ async fn run(command: Command, command_line: String) -> anyhow::Result<()> {
             measured(Section::Webhooks, &common, line, run).await
         }
         Command::Detection { options, common } => {
+            let section = detection_section(options.family);
+            if !can_run(options.family, section) {
+                return Ok(());
+            }
             let engines = common.engines.list();
             let run = detection::run(&options, &engines, &common.pg_url);
-            measured(Section::Detection, &common, line, run).await
+            measured(section, &common, line, run).await
         }
         Command::Catchup { options, common } => {
+            let section = catchup_section(options.family);
+            if !can_run(options.family, section) {
+                return Ok(());
+            }
             let engines = common.engines.list();
             let run = catchup::run(&options, &engines, &common.pg_url);
-            measured(Section::Catchup, &common, line, run).await
+            measured(section, &common, line, run).await
         }
         Command::Scale { options, common } => {
             let engines = common.engines.list();
@@ -203,18 +219,61 @@ async fn run(command: Command, command_line: String) -> anyhow::Result<()> {
             };
             let run = webhooks::run(&webhooks, &engines, pg_url);
             measured(Section::Webhooks, &common, line, run).await?;
-            let detection = detection::Options {
-                payments,
-                ..detection::Options::default()
-            };
-            let run = detection::run(&detection, &engines, pg_url);
-            measured(Section::Detection, &common, line, run).await?;
-            let catchup = catchup::Options::default();
-            let run = catchup::run(&catchup, &engines, pg_url);
-            measured(Section::Catchup, &common, line, run).await?;
+            for family in [Family::Evm, Family::Tron] {
+                let section = detection_section(family);
+                if can_run(family, section) {
+                    let detection = detection::Options {
+                        family,
+                        payments,
+                        ..detection::Options::default()
+                    };
+                    let run = detection::run(&detection, &engines, pg_url);
+                    measured(section, &common, line, run).await?;
+                }
+            }
+            for family in [Family::Evm, Family::Tron] {
+                let section = catchup_section(family);
+                if can_run(family, section) {
+                    let catchup = catchup::Options {
+                        family,
+                        ..catchup::Options::default()
+                    };
+                    let run = catchup::run(&catchup, &engines, pg_url);
+                    measured(section, &common, line, run).await?;
+                }
+            }
             let scale = scale::Options::default();
             let run = scale::run(&scale, &engines, pg_url);
             measured(Section::Scale, &common, line, run).await
+        }
+    }
+}
+
+fn detection_section(family: Family) -> report::Section {
+    match family {
+        Family::Evm => report::Section::Detection,
+        Family::Tron => report::Section::DetectionTron,
+    }
+}
+
+fn catchup_section(family: Family) -> report::Section {
+    match family {
+        Family::Evm => report::Section::Catchup,
+        Family::Tron => report::Section::CatchupTron,
+    }
+}
+
+/// Whether `family`'s benchmark can run; on TRON a missing tool skips it with a note (EVM's
+/// runs say what is missing when they fail).
+fn can_run(family: Family, section: report::Section) -> bool {
+    if family == Family::Evm {
+        return true;
+    }
+    match family.tools_missing() {
+        None => true,
+        Some(why) => {
+            eprintln!("skipping the {} benchmark: {why}", section.name());
+            false
         }
     }
 }

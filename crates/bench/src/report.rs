@@ -13,16 +13,20 @@ pub(crate) enum Section {
     Orders,
     Webhooks,
     Detection,
+    DetectionTron,
     Catchup,
+    CatchupTron,
     Scale,
 }
 
 impl Section {
-    const ALL: [Section; 5] = [
+    const ALL: [Section; 7] = [
         Section::Orders,
         Section::Webhooks,
         Section::Detection,
+        Section::DetectionTron,
         Section::Catchup,
+        Section::CatchupTron,
         Section::Scale,
     ];
 
@@ -32,8 +36,23 @@ impl Section {
             Section::Orders => "orders",
             Section::Webhooks => "webhooks",
             Section::Detection => "detection",
+            Section::DetectionTron => "detection-tron",
             Section::Catchup => "catchup",
+            Section::CatchupTron => "catchup-tron",
             Section::Scale => "scale",
+        }
+    }
+
+    /// The subcommand that writes it.
+    fn command(self) -> &'static str {
+        match self {
+            Section::DetectionTron => "detection --family tron",
+            Section::CatchupTron => "catchup --family tron",
+            Section::Orders
+            | Section::Webhooks
+            | Section::Detection
+            | Section::Catchup
+            | Section::Scale => self.name(),
         }
     }
 
@@ -42,7 +61,13 @@ impl Section {
             Section::Orders => "Order creation throughput against the database's insert ceiling",
             Section::Webhooks => "Webhook delivery throughput",
             Section::Detection => "Payment detection latency (block → PAID webhook)",
+            Section::DetectionTron => {
+                "Payment detection latency on TRON (block → PAID webhook, polled)"
+            }
             Section::Catchup => "Catch-up: a backlog of blocks against the raw eth_getLogs time",
+            Section::CatchupTron => {
+                "Catch-up on TRON: the same backlog through java-tron's eth_getLogs limits"
+            }
             Section::Scale => "Scale of open orders: order creation and transfer matching",
         }
     }
@@ -128,7 +153,9 @@ or one benchmark at a time (each replaces only its own section below):
 cargo run --release -p wcheckout-bench -- orders --write      # --clients 1,16,64 --seconds 8
 cargo run --release -p wcheckout-bench -- webhooks --write    # --events N (default 20000), --apps N (default 16)
 cargo run --release -p wcheckout-bench -- detection --write   # --payments N (default 500)
+cargo run --release -p wcheckout-bench -- detection --family tron --write   # --poll-interval-ms 1000,100 --payments N (default 200)
 cargo run --release -p wcheckout-bench -- catchup --write     # --blocks 2000 --per-block 10 --orders 2000
+cargo run --release -p wcheckout-bench -- catchup --family tron --write     # --max-blocks-per-scan 1000,5000
 cargo run --release -p wcheckout-bench -- scale --write       # --sizes 10000,1000000 --clients 16 --seconds 4 --rounds 3
 ```
 
@@ -137,7 +164,9 @@ databases: SQLite in a temporary directory, PostgreSQL in a fresh database creat
 `--pg-url` (default `postgres://postgres@127.0.0.1:5432/test`, or `$WCHECKOUT_BENCH_PG_URL`) and \
 dropped afterwards; without a reachable server the PostgreSQL runs are skipped with a note. \
 The detection and catch-up benchmarks need the pinned anvil (`npm ci` at the repository root, or \
-`$WCHECKOUT_ANVIL`). Runs stop by themselves (each webhook run is also capped by \
+`$WCHECKOUT_ANVIL`); their TRON variants (`--family tron`: the same anvil workload, read by the \
+gateway as a TRON chain through the TRON node stand-in) also need `node` and tronweb (`npm ci`), \
+and are skipped with a note without them. Runs stop by themselves (each webhook run is also capped by \
 `--timeout-secs`). Without `--write` the results are only printed.
 
 The gateway runs in the harness process, wired like `wcheckout serve` (`build_gateway`, \
@@ -171,7 +200,7 @@ fn template() -> String {
         let placeholder = format!(
             "## {}\n\nNot run yet: `cargo run --release -p wcheckout-bench -- {} --write`.",
             section.title(),
-            section.name()
+            section.command()
         );
         text.push_str(&wrapped(section.name(), &placeholder));
     }
