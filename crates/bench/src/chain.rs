@@ -66,7 +66,8 @@ impl Family {
 
     /// `evm_token` (a contract on anvil) as the gateway's configuration writes it.
     pub(crate) fn contract_text(self, evm_token: EvmAddress) -> String {
-        Address::from_account_bytes(self.domain(), *evm_token.as_bytes()).to_string()
+        Address::from_account_bytes(self.domain(), *evm_token.as_bytes())
+            .map_or_else(|| evm_token.to_string(), |address| address.to_string())
     }
 
     /// Why this family's benchmark cannot run here, if it cannot.

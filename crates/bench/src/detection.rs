@@ -287,7 +287,11 @@ async fn create_orders(
         let deposit = data["depositAddress"].as_str().context("depositAddress")?;
         let deposit = ChainAddress::parse(family.domain(), deposit)
             .map_err(|e| anyhow::anyhow!("depositAddress {deposit}: {e}"))?;
-        let deposit = Address::from(deposit.account_bytes());
+        let deposit = Address::from(
+            deposit
+                .account_bytes()
+                .context("a deposit address of a secp256k1 family")?,
+        );
         let paying = Decimal::parse(&data["payingAmount"].to_string())
             .map_err(|e| anyhow::anyhow!("payingAmount: {e}"))?;
         let amount = TokenAmount::from_decimal(&paying, 6).context("payingAmount")?;
