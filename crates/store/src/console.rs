@@ -189,7 +189,8 @@ impl ConsoleStore for SqlStore {
         // The same range; amounts are summed by the caller with checked arithmetic (the store
         // never adds money in SQL, where SQLite's integers would overflow).
         let rows = sqlx::query(&format!(
-            "select created_at / {MICROS_PER_DAY} as day, token, paid_amount from orders \
+            "select created_at / {MICROS_PER_DAY} as day, token, \
+             cast(paid_amount as text) as paid_amount from orders \
              where app_id = $1 and created_at >= $2 and status in {PAID_STATUSES}"
         ))
         .bind(app.as_str())

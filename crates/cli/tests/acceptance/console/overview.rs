@@ -6,12 +6,12 @@ use reqwest::StatusCode;
 use serde_json::json;
 use wcheckout_app::console_overview::whole_units;
 use wcheckout_domain::abnormal::AbnormalKind;
-use wcheckout_domain::ports::{ConsoleStore, OrderStore};
+use wcheckout_domain::ports::{ChainStore, Clock, ConsoleStore};
 use wcheckout_domain::webhook::DeliveryStatus;
 use wcheckout_testkit::store_fixtures as fixtures;
 
 use crate::common::console::{Answer, Console, PASSWORD, create, create_for, pay_in_full};
-use crate::common::{TestGateway, usdt_order};
+use crate::common::{Db, TestGateway, usdt_order};
 
 /// The text of the element with class `class` (`<dd class="success-rate">66.6 % …</dd>`).
 fn class_text<'a>(page: &'a Answer, class: &str) -> &'a str {
@@ -30,19 +30,38 @@ fn chart<'a>(page: &'a Answer, token: &str) -> &'a str {
     &page.body[start..start + end]
 }
 
-async fn backlog_of(gw: &TestGateway, sysids: &[&str]) -> usize {
+/// How the events about these orders stand, as the page should count them: not delivered yet,
+/// delivered, given up.
+async fn webhooks_of(gw: &TestGateway, sysids: &[&str]) -> [String; 3] {
     let keys: Vec<String> = sysids.iter().map(|s| format!("order:{s}")).collect();
     let events = gw.store.events_of_objects(&keys).await.unwrap();
-    events
-        .iter()
-        .filter(|e| e.status == DeliveryStatus::Pending)
-        .count()
+    let count = |status| {
+        events
+            .iter()
+            .filter(|e| e.status == status)
+            .count()
+            .to_string()
+    };
+    [
+        count(DeliveryStatus::Pending),
+        count(DeliveryStatus::Delivered),
+        count(DeliveryStatus::Failed),
+    ]
+}
+
+fn webhooks_shown(page: &Answer) -> [String; 3] {
+    ["backlog", "delivered", "failed"].map(|class| class_text(page, class).to_owned())
 }
 
 async fn the_overview_shows_each_operator_its_figures(gw: TestGateway) {
     let (shop, other) = (gw.create_app().await, gw.create_app().await);
     let mut sysids = Vec::new();
-    for (app, no) in [(&shop, "S-1"), (&shop, "S-2"), (&shop, "S-3"), (&other, "O-1")] {
+    for (app, no) in [
+        (&shop, "S-1"),
+        (&shop, "S-2"),
+        (&shop, "S-3"),
+        (&other, "O-1"),
+    ] {
         let order = gw.created_order(app, usdt_order(no, "10", json!({}))).await;
         sysids.push(order["sysid"].as_str().unwrap().to_owned());
     }
@@ -95,11 +114,17 @@ async fn the_overview_shows_each_operator_its_figures(gw: TestGateway) {
         "{}",
         page.body
     );
-    assert!(page.body.contains("<td>ETH_NATIVE</td><td class=\"num\">0</td>"));
-    let all_backlog = backlog_of(&gw, &sysids.iter().map(String::as_str).collect::<Vec<_>>()).await;
-    assert!(all_backlog > 0, "paid orders are announced");
-    assert_eq!(class_text(&page, "backlog"), all_backlog.to_string());
-    assert_eq!(class_text(&page, "failure-rate"), "–");
+    assert!(
+        page.body
+            .contains("<td>ETH_NATIVE</td><td class=\"num\">0</td>")
+    );
+    let every = webhooks_of(&gw, &sysids.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(webhooks_shown(&page), every);
+    assert_eq!(
+        every.iter().map(|n| n.parse::<u32>().unwrap()).sum::<u32>(),
+        3,
+        "3 payments"
+    );
 
     // One app: its 3 orders, 2 paid, its merchants' balances; no custody, no gas.
     let bound = console.sign_in("shop", PASSWORD).await;
@@ -108,8 +133,7 @@ async fn the_overview_shows_each_operator_its_figures(gw: TestGateway) {
     assert_eq!(class_text(&page, "success-rate"), "66.6 % (2 of 3)");
     assert_eq!(class_text(&page, "abnormal-rate"), "33.3 % (1 of 3)");
     assert!(
-        chart(&page, "ETH_USDT")
-            .contains(&format!("<title>{today}: 3 created, 2 paid</title>"))
+        chart(&page, "ETH_USDT").contains(&format!("<title>{today}: 3 created, 2 paid</title>"))
     );
     assert!(page.body.contains("Merchant balances (ledger)"));
     let two = whole_units(i128::try_from(paying * 2).unwrap(), 6);
@@ -122,8 +146,8 @@ async fn the_overview_shows_each_operator_its_figures(gw: TestGateway) {
     );
     assert!(!page.body.contains("Hot-wallet gas"));
     assert!(!page.body.contains("custody of every address"));
-    let shop_backlog = backlog_of(&gw, &[&sysids[0], &sysids[1], &sysids[2]]).await;
-    assert_eq!(class_text(&page, "backlog"), shop_backlog.to_string());
+    let own = webhooks_of(&gw, &[&sysids[0], &sysids[1], &sysids[2]]).await;
+    assert_eq!(webhooks_shown(&page), own);
 
     // In Chinese too; without a session, the sign-in form.
     let zh = console.get("/admin?lang=zh-CN", &bound.cookie).await;
