@@ -17,6 +17,7 @@ pub mod console;
 pub mod console_audit;
 pub mod console_history;
 pub mod console_orders;
+pub mod console_overview;
 pub mod console_sessions;
 pub mod console_settlements;
 pub mod console_webhooks;

@@ -53,6 +53,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "expiring payout transactions",
         include_str!("../migrations/postgres/0009_expiring_payout_txs.sql"),
     ),
+    (
+        10,
+        "console overview",
+        include_str!("../migrations/postgres/0010_console_overview.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -100,6 +105,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         9,
         "expiring payout transactions",
         include_str!("../migrations/sqlite/0009_expiring_payout_txs.sql"),
+    ),
+    (
+        10,
+        "console overview",
+        include_str!("../migrations/sqlite/0010_console_overview.sql"),
     ),
 ];
 

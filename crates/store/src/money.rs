@@ -31,7 +31,7 @@ fn parse_u128(column: &str, value: &str) -> Result<u128, StoreError> {
         .map_err(|_| StoreError::Internal(format!("column {column} holds '{value}'")))
 }
 
-fn totals_from_row(row: &AnyRow) -> Result<(String, Totals), StoreError> {
+pub(crate) fn totals_from_row(row: &AnyRow) -> Result<(String, Totals), StoreError> {
     Ok((
         text(row, "account")?,
         Totals {
@@ -41,7 +41,7 @@ fn totals_from_row(row: &AnyRow) -> Result<(String, Totals), StoreError> {
     ))
 }
 
-const TOTALS_COLUMNS: &str =
+pub(crate) const TOTALS_COLUMNS: &str =
     "account, cast(debits as text) as debits, cast(credits as text) as credits";
 
 /// The `counters` row that holds new payouts while it is 1 (see [`crate::backup`]).

@@ -25,6 +25,7 @@ use crate::on_both_databases;
 mod admin;
 mod figures;
 mod history;
+mod overview;
 mod screenshots;
 mod settlements;
 

@@ -5,6 +5,8 @@ use async_trait::async_trait;
 
 use super::{DeliveryAttempt, OutboxEntry, StoreError};
 use crate::ids::AppId;
+use crate::ledger::Totals;
+use crate::money::TokenAmount;
 use crate::operator::{AuditEntry, ConsoleSession};
 use crate::time::Timestamp;
 
@@ -15,6 +17,41 @@ pub struct AuditRow {
     pub id: i64,
     /// The entry.
     pub entry: AuditEntry,
+}
+
+/// How many orders of one token and status were created on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCount {
+    /// UTC days since 1970-01-01.
+    pub day: i64,
+    /// The order's token.
+    pub token: String,
+    /// Its status now (as stored, e.g. `PAID`).
+    pub status: String,
+    /// How many.
+    pub orders: u64,
+}
+
+/// What a paid order created on one day brought in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayPaid {
+    /// UTC days since 1970-01-01.
+    pub day: i64,
+    /// The order's token.
+    pub token: String,
+    /// Its paid amount, base units.
+    pub paid: TokenAmount,
+}
+
+/// How one app's webhook events stand.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookCounts {
+    /// Not delivered yet (still being tried), whenever written.
+    pub backlog: u64,
+    /// Written since the window's start and delivered.
+    pub delivered: u64,
+    /// Written since the window's start and given up on.
+    pub failed: u64,
 }
 
 /// The console's own reads.
@@ -46,4 +83,20 @@ pub trait ConsoleStore: Send + Sync {
     ) -> Result<Vec<ConsoleSession>, StoreError>;
     /// Ends every session of `operator`; how many there were.
     async fn end_sessions_of(&self, operator: &str) -> Result<u64, StoreError>;
+    /// The orders of `app` created at or after `since`, counted by UTC day, token and status.
+    async fn order_days(&self, app: &AppId, since: Timestamp) -> Result<Vec<DayCount>, StoreError>;
+    /// The paid amounts of the orders of `app` created at or after `since` that were paid
+    /// (`PAID` or refunded since), by UTC day and token.
+    async fn paid_days(&self, app: &AppId, since: Timestamp) -> Result<Vec<DayPaid>, StoreError>;
+    /// How many abnormal payments of `app` were recorded at or after `since`.
+    async fn abnormal_since(&self, app: &AppId, since: Timestamp) -> Result<u64, StoreError>;
+    /// How the webhook events of `app` stand: its backlog, and those written since `since`.
+    async fn webhook_counts(
+        &self,
+        app: &AppId,
+        since: Timestamp,
+    ) -> Result<WebhookCounts, StoreError>;
+    /// Every ledger account whose name starts with `prefix` and is not at zero, by name,
+    /// through an index range (the money port's prefix match reads every account).
+    async fn ledger_range(&self, prefix: &str) -> Result<Vec<(String, Totals)>, StoreError>;
 }

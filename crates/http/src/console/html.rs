@@ -12,9 +12,7 @@ use wcheckout_domain::ports::OrderFilter;
 use wcheckout_domain::time::Timestamp;
 
 use super::i18n::{ConsoleTexts, sign_in_refused, texts};
-use super::{
-    AUDIT, CSS_URL, HOME, LOGIN, LOGOUT, LOGOUT_EVERYWHERE, ORDERS, SESSIONS, SETTLEMENTS,
-};
+use super::{AUDIT, CSS_URL, HOME, LOGIN, LOGOUT, ORDERS, SESSIONS, SETTLEMENTS};
 use crate::page::i18n::{Lang, fill};
 
 /// A whole page: `title`, then `body` under the console's header.
@@ -83,45 +81,6 @@ pub(super) fn signed_in_header(t: &ConsoleTexts, operator: &Operator, csrf_token
             button type="submit" { (t.sign_out) }
         }
     }
-}
-
-/// The console's first page once signed in.
-pub fn home_page(
-    lang: Lang,
-    operator: &Operator,
-    csrf_token: &str,
-    by_status: &[(OrderStatus, u64)],
-) -> String {
-    let t = texts(lang);
-    let scope = operator.app.as_ref().map_or(t.all_apps, |app| app.as_str());
-    let body = html! {
-        section.card {
-            h1 { (t.signed_in_as) " " (operator.name) }
-            dl {
-                dt { (t.role) } dd { (operator.role) }
-                dt { (t.scope) } dd { (scope) }
-            }
-            form.action method="post" action=(LOGOUT_EVERYWHERE) {
-                (csrf_field(csrf_token))
-                button type="submit" { (t.sign_out_everywhere) }
-            }
-        }
-        section.overview {
-            h2 { (t.orders_by_status) }
-            div.scroll {
-                table {
-                    thead { tr { th { (t.status) } th { (t.count) } } }
-                    tbody {
-                        @for (status, count) in by_status {
-                            tr { td { (status) } td.num { (count) } }
-                        }
-                    }
-                }
-            }
-        }
-    };
-    let header = signed_in_header(t, operator, csrf_token);
-    document(lang, t.console, header, body)
 }
 
 /// A page saying only `message` (a refusal, a missing page).

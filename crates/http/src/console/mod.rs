@@ -10,7 +10,7 @@
 //!   starts with `writer` (session, CSRF token, role, in that order, before anything else);
 //!   every page with `reader`.
 //!
-//! The areas live in their own modules: `orders` (search, list, CSV, the order page, cancel,
+//! The areas live in their own modules: `overview` (the first page), `orders` (search, list, CSV, the order page, cancel,
 //! resend), `settlements`, `audit`, `sessions`, `webhooks` (testing an endpoint); `html` holds
 //! the shared layout, `filters` the lists' query fields, `csv` the exports' format.
 
@@ -20,6 +20,7 @@ mod filters;
 pub mod html;
 pub mod i18n;
 mod orders;
+mod overview;
 mod sessions;
 mod settlements;
 mod webhooks;
@@ -345,14 +346,10 @@ async fn home(
     let Some(session) = &visit.session else {
         return see_other(LOGIN);
     };
-    match state
-        .gateway
-        .console_orders_by_status(&session.operator)
-        .await
-    {
-        Ok(counts) => {
+    match state.gateway.console_overview(&session.operator).await {
+        Ok(figures) => {
             let csrf = session.csrf_token.expose_secret();
-            let body = html::home_page(visit.lang, &session.operator, csrf, &counts);
+            let body = overview::home_page(visit.lang, &session.operator, csrf, &figures);
             page(StatusCode::OK, body)
         }
         Err(error) => failure(visit.lang, &error),
