@@ -44,6 +44,7 @@ pub mod secrets;
 pub mod settlements;
 pub mod token_limits;
 mod transfer_match;
+pub mod watch_list;
 pub mod watcher;
 pub mod webhooks;
 pub mod wire;

@@ -102,6 +102,25 @@ pub trait ChainReader: Send + Sync {
     async fn wait_for_new_head(&self, max_wait: Duration);
 }
 
+/// A deposit address a chain adapter must watch, with the token contract (mint) it expects.
+/// Chains whose transfers cannot be filtered by contract over a block range (Solana) are read
+/// per account, over these only.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WatchedDeposit {
+    /// The order's deposit address.
+    pub address: Address,
+    /// The token contract (on Solana, the mint) the order is paid in.
+    pub contract: Address,
+}
+
+/// The deposits whose payments would still count: open orders and those within the monitoring
+/// window after their payment window.
+#[async_trait]
+pub trait WatchedDeposits: Send + Sync {
+    /// Every such deposit of the adapter's chain, now.
+    async fn watched_deposits(&self) -> Result<Vec<WatchedDeposit>, ChainError>;
+}
+
 /// An unsigned transfer: a token's `transfer(to, amount)`, or native coin. Its fee is
 /// `gas_limit` units at most `max_fee_per_gas` each, in the chain's native base unit: on EVM
 /// chains gas and wei (EIP-1559); on chains that price their work otherwise the writer maps its

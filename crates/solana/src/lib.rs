@@ -1,4 +1,4 @@
-//! The Solana adapter of wcheckout: the chain's primitives, without I/O.
+//! The Solana adapter of wcheckout: the chain's primitives, and reading a cluster over JSON-RPC.
 //!
 //! - [`address`]: base58 addresses, program-derived addresses and associated token accounts
 //!   (Token and Token-2022).
@@ -8,8 +8,13 @@
 //!   account creation, `CloseAccount`, SOL transfers, priority fees) compiled, signed with
 //!   ed25519 and encoded for `sendTransaction`.
 //! - [`pay_url`]: Solana Pay transfer request URLs for the payment page's QR code.
+//! - [`rpc`]: the JSON-RPC calls detection makes, with failover across endpoints.
+//! - [`reader`]: `SolanaChainReader`, the chain reader port: slots as block numbers, a range's
+//!   transfers read per watched deposit account.
 
 pub mod address;
 pub mod keys;
 pub mod pay_url;
+pub mod reader;
+pub mod rpc;
 pub mod transaction;

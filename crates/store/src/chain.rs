@@ -11,14 +11,14 @@ use wcheckout_domain::ports::{
     AbnormalFilter, ChainCursor, ChainStore, Page, PageRequest, StoreError,
 };
 use wcheckout_domain::time::Timestamp;
-use wcheckout_domain::token::ChainKey;
+use wcheckout_domain::token::{ChainKey, TokenId};
 
 use crate::changes::placeholders;
 use crate::engine::Engine;
 use crate::list::Conditions;
 use crate::rows::{
     ABNORMAL_COLUMNS, ORDER_COLUMNS, TRANSFER_COLUMNS, abnormal_from_row, int, order_from_row,
-    text, time, to_i64, transfer_from_row,
+    parsed, text, time, to_i64, transfer_from_row,
 };
 use crate::{SqlStore, store_error};
 
@@ -170,6 +170,29 @@ impl ChainStore for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn deposits_expiring_after(
+        &self,
+        tokens: &[TokenId],
+        expires_after: Timestamp,
+    ) -> Result<Vec<(Address, TokenId)>, StoreError> {
+        let mut deposits = Vec::new();
+        for token in tokens {
+            let rows = sqlx::query(
+                "select deposit_address from orders where token = $1 and expires_at >= $2",
+            )
+            .bind(token.as_str())
+            .bind(expires_after.micros())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(store_error)?;
+            for row in &rows {
+                let address = parsed(row, "deposit_address", Address::parse_any)?;
+                deposits.push((address, token.clone()));
+            }
+        }
+        Ok(deposits)
     }
 
     async fn orders_by_deposit_addresses(

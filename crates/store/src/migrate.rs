@@ -58,6 +58,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "console overview",
         include_str!("../migrations/postgres/0010_console_overview.sql"),
     ),
+    (
+        11,
+        "watched deposits",
+        include_str!("../migrations/postgres/0011_watched_deposits.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -110,6 +115,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         10,
         "console overview",
         include_str!("../migrations/sqlite/0010_console_overview.sql"),
+    ),
+    (
+        11,
+        "watched deposits",
+        include_str!("../migrations/sqlite/0011_watched_deposits.sql"),
     ),
 ];
 

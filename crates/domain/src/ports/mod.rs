@@ -463,6 +463,13 @@ pub trait ChainStore: Send + Sync {
         at_or_below: u64,
         limit: u32,
     ) -> Result<Vec<BlockMark>, StoreError>;
+    /// The deposit address and token of every order of these tokens whose payment window
+    /// ends at or after `expires_after` (what a per-account chain adapter watches), unordered.
+    async fn deposits_expiring_after(
+        &self,
+        tokens: &[TokenId],
+        expires_after: Timestamp,
+    ) -> Result<Vec<(Address, TokenId)>, StoreError>;
     /// Orders whose deposit address is one of these.
     async fn orders_by_deposit_addresses(
         &self,
