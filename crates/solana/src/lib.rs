@@ -9,6 +9,7 @@
 //!   ed25519 and encoded for `sendTransaction`.
 //! - [`pay_url`]: Solana Pay transfer request URLs for the payment page's QR code.
 //! - [`rpc`]: the JSON-RPC calls detection makes, with failover across endpoints.
+//! - [`surfnet`]: a local cluster (surfpool's Surfnet through node) for the devnet and tests.
 //! - [`reader`]: `SolanaChainReader`, the chain reader port: slots as block numbers, a range's
 //!   transfers read per watched deposit account.
 
@@ -17,4 +18,5 @@ pub mod keys;
 pub mod pay_url;
 pub mod reader;
 pub mod rpc;
+pub mod surfnet;
 pub mod transaction;

@@ -4,5 +4,6 @@
 //! a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod detection;
 mod surfnet;
 mod web3js;
