@@ -49,7 +49,11 @@ async fn exact_payment_pays_the_order(family: Family, db: Db) {
     };
     let order = f.create("exact", "12.5", json!({})).await;
     // A chain final by its `finalized` commitment counts no confirmations.
-    let required = if f.solana.is_some() { json!(null) } else { json!(1) };
+    let required = if f.solana.is_some() {
+        json!(null)
+    } else {
+        json!(1)
+    };
     assert_eq!(order["requiredConfirmations"], required);
     let tx = f.pay_usdt(1, &address(&order), usd("12.50")).await;
     let paid = f.wait_status("exact", "PAID").await;

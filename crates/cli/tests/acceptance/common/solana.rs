@@ -93,4 +93,47 @@ impl SolanaChain {
             );
         }
     }
+
+    /// The `[chains.SOL]`, `[tokens.SOL_USDT]`, `[tokens.SOL_USDC]` and `[payouts]` (off)
+    /// sections of a gateway's configuration file that watches this cluster.
+    pub fn config_sections(&self) -> String {
+        format!(
+            r#"[payouts]
+enabled = false
+
+[chains.SOL]
+family = "solana"
+rpc_urls = ["{rpc}"]
+finality = "finalized"
+
+[tokens.SOL_USDT]
+contract = "{usdt}"
+decimals = 6
+
+[tokens.SOL_USDC]
+contract = "{usdc}"
+decimals = 6
+"#,
+            rpc = self.node.rpc_url,
+            usdt = self.usdt(),
+            usdc = self.usdc(),
+        )
+    }
+
+    /// Waits until every transaction confirmed so far is finalized; that slot.
+    pub async fn finalize_all(&self) -> u64 {
+        let confirmed = self.node.slot("confirmed").await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let finalized = self.node.slot("finalized").await.unwrap();
+            if finalized >= confirmed {
+                return finalized;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "slot {confirmed} not finalized"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
 }
