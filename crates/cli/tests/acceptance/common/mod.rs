@@ -146,11 +146,12 @@ impl ChainFixture {
         })
     }
 
-    /// The same on Surfnet, as `SOL`, final at `finalized`; `None` also when its tools are
-    /// missing.
-    pub async fn start_solana(db: Db) -> Option<ChainFixture> {
+    /// The same on Surfnet, as `SOL`, final at `finalized` (or `confirmed_slots` slots at
+    /// `confirmed`); `None` also when its tools are missing.
+    pub async fn start_solana(db: Db, confirmed_slots: Option<u32>) -> Option<ChainFixture> {
         let solana = solana::SolanaChain::start().await?;
-        let gw = TestGateway::start_with(db, |c| solana.configure(c, "SOL")).await?;
+        let gw =
+            TestGateway::start_with(db, |c| solana.configure(c, "SOL", confirmed_slots)).await?;
         let app = gw.create_app().await;
         Some(ChainFixture {
             gw,
@@ -192,7 +193,7 @@ impl ChainFixture {
         match family {
             Family::Evm => ChainFixture::start(db, confirmations).await,
             Family::Tron => ChainFixture::start_tron(db, confirmations).await,
-            Family::Solana => ChainFixture::start_solana(db).await,
+            Family::Solana => ChainFixture::start_solana(db, None).await,
         }
     }
 

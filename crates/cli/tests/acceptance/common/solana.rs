@@ -54,10 +54,10 @@ impl SolanaChain {
         self.node.pay(payer - 1, &mint, to, units).await.unwrap()
     }
 
-    /// Configures `config` to watch this cluster as `key` (SOL) at `finalized`, with tokens
-    /// `{key}_USDT` and `{key}_USDC`, polling fast. Payouts are off: this build has no
-    /// Solana payouts yet.
-    pub fn configure(&self, config: &mut Config, key: &str) {
+    /// Configures `config` to watch this cluster as `key` (SOL), with tokens `{key}_USDT` and
+    /// `{key}_USDC`, polling fast: final at `finalized`, or with `confirmed_slots`, that many
+    /// slots at `confirmed`. Payouts are off: this build has no Solana payouts yet.
+    pub fn configure(&self, config: &mut Config, key: &str, confirmed_slots: Option<u32>) {
         config.watcher.enabled = true;
         config.watcher.poll_interval_ms = 50;
         config.orders.expiry_interval_ms = 100;
@@ -72,8 +72,15 @@ impl SolanaChain {
                 rpc_urls: vec![self.node.rpc_url.clone()],
                 api_urls: Vec::new(),
                 ws_url: None,
-                confirmations: None,
-                finality: Some("finalized".into()),
+                confirmations: confirmed_slots,
+                finality: Some(
+                    if confirmed_slots.is_some() {
+                        "confirmed"
+                    } else {
+                        "finalized"
+                    }
+                    .into(),
+                ),
                 enabled: true,
                 explorer_tx_url: None,
                 wallet_rpc_url: None,
