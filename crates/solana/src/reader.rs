@@ -21,7 +21,7 @@
 //! a rescan once. An account stays dirty until a range starting past its dirty slot has been
 //! read, so a change seen after a range's end is listed again by the next range.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -63,6 +63,9 @@ pub struct SolanaChainReader {
     rpc: Arc<SolanaRpc>,
     commitment: Commitment,
     watch_list: Option<Arc<dyn WatchedDeposits>>,
+    /// The gateway's hot wallet, whose transactions (sweeps) may leave a deposit account's
+    /// amount as it was while moving tokens in and out of it.
+    hot_wallet: Option<SolanaAddress>,
     /// Each mint's token program.
     programs: Mutex<HashMap<SolanaAddress, SolanaAddress>>,
     accounts: Mutex<HashMap<SolanaAddress, AccountWatch>>,
@@ -102,10 +105,19 @@ impl SolanaChainReader {
             rpc,
             commitment,
             watch_list,
+            hot_wallet: None,
             programs: Mutex::new(HashMap::new()),
             accounts: Mutex::new(HashMap::new()),
             finalized_blocks: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Also lists, each range, the transactions of `hot_wallet` (which pays the fee of every
+    /// sweep): a watched account one of them touched is listed whatever its amount, so a sweep
+    /// and a payment of the swept amount between two amount reads are not missed.
+    pub fn with_hot_wallet(mut self, hot_wallet: SolanaAddress) -> SolanaChainReader {
+        self.hot_wallet = Some(hot_wallet);
+        self
     }
 
     /// The JSON-RPC client (its call count is what a provider bills).
@@ -233,11 +245,42 @@ impl SolanaChainReader {
         Ok(watched)
     }
 
+    /// The accounts the hot wallet's successful transactions in `from..=to` touched.
+    async fn touched_by_hot_wallet(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<HashSet<String>, ChainError> {
+        let Some(hot_wallet) = self.hot_wallet else {
+            return Ok(HashSet::new());
+        };
+        let mut touched = HashSet::new();
+        for signature in self.signatures_in(&hot_wallet, from, to).await? {
+            let info = self.transaction(&signature.signature).await?;
+            touched.extend(info.account_keys().into_iter().map(str::to_owned));
+        }
+        Ok(touched)
+    }
+
+    async fn transaction(&self, signature: &str) -> Result<TransactionInfo, ChainError> {
+        self.rpc
+            .transaction(signature, self.commitment)
+            .await
+            .map_err(chain_error)?
+            .ok_or_else(|| {
+                ChainError::Unavailable(format!(
+                    "transaction {signature} listed but not served yet"
+                ))
+            })
+    }
+
     /// Reads the watched accounts' amounts at a slot of at least `to` and marks those that
-    /// changed; returns the accounts dirty for a range starting at `from`.
+    /// changed, or that `touched` names; returns the accounts dirty for a range starting at
+    /// `from`.
     async fn dirty_accounts(
         &self,
         watched: &[Watched],
+        touched: &HashSet<String>,
         from: u64,
         to: u64,
     ) -> Result<Vec<Watched>, ChainError> {
@@ -258,7 +301,7 @@ impl SolanaChainReader {
             let changed = match before {
                 Some(before) => before.amount != amount,
                 None => amount > 0,
-            };
+            } || touched.contains(&account.to_string());
             let mut watch = before.unwrap_or_default();
             watch.amount = amount;
             if changed {
@@ -416,22 +459,13 @@ impl ChainReader for SolanaChainReader {
             .map(solana)
             .collect::<Result<Vec<_>, _>>()?;
         let watched = self.watched(&mints).await?;
-        let dirty = self.dirty_accounts(&watched, from, to).await?;
+        let touched = self.touched_by_hot_wallet(from, to).await?;
+        let dirty = self.dirty_accounts(&watched, &touched, from, to).await?;
         let mut logs = Vec::new();
         let mut block_hashes: BTreeMap<u64, String> = BTreeMap::new();
         for account in &dirty {
             for signature in self.signatures_in(&account.account, from, to).await? {
-                let info = self
-                    .rpc
-                    .transaction(&signature.signature, self.commitment)
-                    .await
-                    .map_err(chain_error)?
-                    .ok_or_else(|| {
-                        ChainError::Unavailable(format!(
-                            "transaction {} listed but not served yet",
-                            signature.signature
-                        ))
-                    })?;
+                let info = self.transaction(&signature.signature).await?;
                 if !block_hashes.contains_key(&info.slot) {
                     let block = self.block_ref(info.slot).await?;
                     block_hashes.insert(info.slot, block.hash);

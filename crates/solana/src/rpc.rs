@@ -430,6 +430,30 @@ impl SolanaRpc {
         .await
     }
 
+    /// A recent blockhash at `commitment`, for a transaction to be signed now.
+    pub async fn latest_blockhash(&self, commitment: Commitment) -> Result<String, RpcError> {
+        #[derive(Deserialize)]
+        struct Latest {
+            blockhash: String,
+        }
+        let answer: WithContext<Latest> = self
+            .call(
+                "getLatestBlockhash",
+                json!([{"commitment": commitment.as_str()}]),
+            )
+            .await?;
+        Ok(answer.value.blockhash)
+    }
+
+    /// Sends a signed transaction (base64 of its wire form); the signature the node names it by.
+    pub async fn send_transaction(&self, base64: &str) -> Result<String, RpcError> {
+        self.call(
+            "sendTransaction",
+            json!([base64, {"encoding": "base64", "preflightCommitment": "confirmed"}]),
+        )
+        .await
+    }
+
     /// A transaction by its signature (`None` when the node does not have it).
     pub async fn transaction(
         &self,

@@ -23,8 +23,18 @@ impl SolanaChain {
             return None;
         }
         let setup = Setup {
-            mints: vec![MintSpec { decimals: 6 }, MintSpec { decimals: 6 }],
+            mints: vec![
+                MintSpec {
+                    decimals: 6,
+                    key: None,
+                },
+                MintSpec {
+                    decimals: 6,
+                    key: None,
+                },
+            ],
             payers: PAYERS,
+            payer_keys: Vec::new(),
             balance: "1000000000000".into(),
             fund: Vec::new(),
         };
