@@ -21,6 +21,7 @@
 //! a rescan once. An account stays dirty until a range starting past its dirty slot has been
 //! read, so a change seen after a range's end is listed again by the next range.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -466,9 +467,8 @@ impl ChainReader for SolanaChainReader {
         for account in &dirty {
             for signature in self.signatures_in(&account.account, from, to).await? {
                 let info = self.transaction(&signature.signature).await?;
-                if !block_hashes.contains_key(&info.slot) {
-                    let block = self.block_ref(info.slot).await?;
-                    block_hashes.insert(info.slot, block.hash);
+                if let Entry::Vacant(slot) = block_hashes.entry(info.slot) {
+                    slot.insert(self.block_ref(info.slot).await?.hash);
                 }
                 let hash = &block_hashes[&info.slot];
                 logs.extend(self.credit_in(account, &signature.signature, &info, hash));

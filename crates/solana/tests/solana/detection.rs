@@ -83,7 +83,7 @@ async fn payments_to_watched_accounts_are_read_once_with_their_payer() {
             contract: Address::Solana(usdc),
         })
         .collect();
-    let rpc = SolanaRpc::new(&[node.rpc_url.clone()], Duration::from_secs(5)).unwrap();
+    let rpc = SolanaRpc::new(std::slice::from_ref(&node.rpc_url), Duration::from_secs(5)).unwrap();
     let reader = SolanaChainReader::new(
         Arc::new(rpc),
         Commitment::Finalized,
@@ -220,7 +220,9 @@ async fn a_sweep_and_a_payment_of_the_swept_amount_are_told_apart() {
         address: Address::Solana(alice.address()),
         contract: Address::Solana(usdc),
     }];
-    let rpc = Arc::new(SolanaRpc::new(&[node.rpc_url.clone()], Duration::from_secs(5)).unwrap());
+    let rpc = Arc::new(
+        SolanaRpc::new(std::slice::from_ref(&node.rpc_url), Duration::from_secs(5)).unwrap(),
+    );
     let reader = |hot_wallet: bool| {
         let reader = SolanaChainReader::new(
             Arc::clone(&rpc),
