@@ -23,7 +23,7 @@
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -78,6 +78,12 @@ pub struct SolanaChainReader {
 /// Finalized blocks remembered.
 const REMEMBERED_BLOCKS: usize = 64;
 
+/// The value behind `mutex`, even if a thread panicked holding it (every value here is valid at
+/// any time: a remembered block or amount, a mint's program).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn chain_error(error: RpcError) -> ChainError {
     match error {
         RpcError::Unavailable(reason) => ChainError::Unavailable(reason),
@@ -128,24 +134,18 @@ impl SolanaChainReader {
 
     async fn block_ref(&self, slot: u64) -> Result<BlockRef, ChainError> {
         let remember = self.commitment == Commitment::Finalized;
-        if remember && let Some(block) = self.lock_blocks().get(&slot) {
+        if remember && let Some(block) = lock(&self.finalized_blocks).get(&slot) {
             return Ok(block.clone());
         }
         let block = self.read_block(slot).await?;
         if remember {
-            let mut blocks = self.lock_blocks();
+            let mut blocks = lock(&self.finalized_blocks);
             blocks.insert(slot, block.clone());
             while blocks.len() > REMEMBERED_BLOCKS {
                 blocks.pop_first();
             }
         }
         Ok(block)
-    }
-
-    fn lock_blocks(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, BlockRef>> {
-        self.finalized_blocks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn read_block(&self, slot: u64) -> Result<BlockRef, ChainError> {
@@ -157,7 +157,8 @@ impl SolanaChainReader {
         let Some(header) = header else {
             return self.skipped_slot(slot).await;
         };
-        // `getBlockTime` rather than the block's `blockTime`: the one every node agrees on.
+        // `getBlockTime`, not the block's `blockTime` field, which Surfnet gives in thousands of
+        // seconds.
         let time = self.time_of(slot).await?;
         Ok(BlockRef {
             number: slot,
@@ -195,7 +196,7 @@ impl SolanaChainReader {
 
     /// The token program of `mint`, read once.
     async fn program_of(&self, mint: SolanaAddress) -> Result<SolanaAddress, ChainError> {
-        if let Some(program) = self.lock_programs().get(&mint) {
+        if let Some(program) = lock(&self.programs).get(&mint) {
             return Ok(*program);
         }
         let owner = self
@@ -209,16 +210,8 @@ impl SolanaChainReader {
                 "{mint} is not a token mint (owned by {owner})"
             )));
         }
-        self.lock_programs().insert(mint, owner);
+        lock(&self.programs).insert(mint, owner);
         Ok(owner)
-    }
-
-    fn lock_programs(&self) -> std::sync::MutexGuard<'_, HashMap<SolanaAddress, SolanaAddress>> {
-        self.programs.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn lock_accounts(&self) -> std::sync::MutexGuard<'_, HashMap<SolanaAddress, AccountWatch>> {
-        self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The watched deposits paid in these mints, with their token accounts.
@@ -295,7 +288,7 @@ impl SolanaChainReader {
                 .map_err(chain_error)?;
             reads.extend(accounts.into_iter().zip(amounts).map(|(a, n)| (a, n, slot)));
         }
-        let mut known = self.lock_accounts();
+        let mut known = lock(&self.accounts);
         let mut current = HashMap::with_capacity(reads.len());
         for (account, amount, slot) in reads {
             let before = known.get(&account).copied();

@@ -39,6 +39,26 @@ pub struct Setup {
     pub fund: Vec<String>,
 }
 
+impl Setup {
+    /// Mints of these decimals (at new addresses) and `payers` generated payers holding
+    /// `balance` base units of each.
+    pub fn new(decimals: &[u8], payers: usize, balance: u64) -> Setup {
+        Setup {
+            mints: decimals
+                .iter()
+                .map(|&decimals| MintSpec {
+                    decimals,
+                    key: None,
+                })
+                .collect(),
+            payers,
+            payer_keys: Vec::new(),
+            balance: balance.to_string(),
+            fund: Vec::new(),
+        }
+    }
+}
+
 /// A mint to create.
 #[derive(Clone, Debug, Serialize)]
 pub struct MintSpec {

@@ -16,7 +16,7 @@ use wcheckout_solana::address::{SolanaAddress, TOKEN_PROGRAM};
 use wcheckout_solana::keys::Keypair;
 use wcheckout_solana::reader::SolanaChainReader;
 use wcheckout_solana::rpc::{Commitment, SolanaRpc};
-use wcheckout_solana::surfnet::{MintSpec, Setup, Surfnet};
+use wcheckout_solana::surfnet::{Setup, Surfnet};
 use wcheckout_solana::transaction::instructions::TokenPayment;
 use wcheckout_solana::transaction::{Blockhash, Message};
 use wcheckout_testkit::node_tools::tools_available;
@@ -56,22 +56,7 @@ async fn payments_to_watched_accounts_are_read_once_with_their_payer() {
     ) {
         return;
     }
-    let setup = Setup {
-        mints: vec![
-            MintSpec {
-                decimals: 6,
-                key: None,
-            },
-            MintSpec {
-                decimals: 6,
-                key: None,
-            },
-        ],
-        payers: 2,
-        payer_keys: Vec::new(),
-        balance: "1000000000".into(),
-        fund: Vec::new(),
-    };
+    let setup = Setup::new(&[6, 6], 2, 1_000_000_000);
     let node = Surfnet::start(&setup).await.unwrap();
     let (usdc, other) = (node.mints[0], node.mints[1]);
     let (alice, bob, stranger) = (owner(1), owner(2), owner(3));
@@ -204,14 +189,8 @@ async fn a_sweep_and_a_payment_of_the_swept_amount_are_told_apart() {
     let hot = Keypair::from_secret(&[9; 32]);
     let alice = Keypair::from_secret(&[1; 32]);
     let setup = Setup {
-        mints: vec![MintSpec {
-            decimals: 6,
-            key: None,
-        }],
-        payers: 2,
         payer_keys: vec![hex::encode([9; 32]), hex::encode([8; 32])],
-        balance: "1000000000".into(),
-        fund: Vec::new(),
+        ..Setup::new(&[6], 2, 1_000_000_000)
     };
     let node = Surfnet::start(&setup).await.unwrap();
     let usdc = node.mints[0];

@@ -5,7 +5,7 @@
 use wcheckout::config::{ChainConfig, Config, TokenConfig};
 use wcheckout_domain::money::TokenAmount;
 use wcheckout_solana::address::SolanaAddress;
-use wcheckout_solana::surfnet::{MintSpec, PACKAGE, Setup, Surfnet};
+use wcheckout_solana::surfnet::{PACKAGE, Setup, Surfnet};
 use wcheckout_testkit::node_tools::tools_available;
 
 /// Payers, numbered 1..=PAYERS as on the anvil chains.
@@ -22,22 +22,7 @@ impl SolanaChain {
         if !tools_available("the Solana payment tests", &[PACKAGE], true) {
             return None;
         }
-        let setup = Setup {
-            mints: vec![
-                MintSpec {
-                    decimals: 6,
-                    key: None,
-                },
-                MintSpec {
-                    decimals: 6,
-                    key: None,
-                },
-            ],
-            payers: PAYERS,
-            payer_keys: Vec::new(),
-            balance: "1000000000000".into(),
-            fund: Vec::new(),
-        };
+        let setup = Setup::new(&[6, 6], PAYERS, 1_000_000_000_000);
         let node = Surfnet::start(&setup).await.expect("Surfnet starts");
         Some(SolanaChain { node })
     }
