@@ -120,7 +120,11 @@ impl Gateway {
     }
 
     /// The app `id` when `operator` may see it.
-    async fn visible_app(&self, operator: &Operator, id: &str) -> Result<Option<App>, ServiceError> {
+    async fn visible_app(
+        &self,
+        operator: &Operator,
+        id: &str,
+    ) -> Result<Option<App>, ServiceError> {
         let plausible = !id.is_empty()
             && id.len() <= MAX_APP_ID_LEN
             && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
@@ -175,7 +179,14 @@ impl Gateway {
             .await?;
         let actor = actor_of(operator, client);
         let now = self.clock.now();
-        audit(&*self.store, &actor, ConsoleAction::CreateApp, &credentials.app_id, now).await?;
+        audit(
+            &*self.store,
+            &actor,
+            ConsoleAction::CreateApp,
+            &credentials.app_id,
+            now,
+        )
+        .await?;
         Ok(credentials)
     }
 
@@ -194,7 +205,14 @@ impl Gateway {
         let credentials = self.app_admin().rotate_secrets(app.id.as_str()).await?;
         let actor = actor_of(operator, client);
         let now = self.clock.now();
-        audit(&*self.store, &actor, ConsoleAction::RotateSecret, app.id.as_str(), now).await?;
+        audit(
+            &*self.store,
+            &actor,
+            ConsoleAction::RotateSecret,
+            app.id.as_str(),
+            now,
+        )
+        .await?;
         Ok(Some(credentials))
     }
 

@@ -147,7 +147,9 @@ impl Gateway {
         let app = self.store.app(&order.app_id).await?;
         let app = app.ok_or_else(|| ServiceError::internal("an order's app is missing"))?;
         let before = self.store.refund_by_no(&app.id, &checked.refund_no).await?;
-        let amount = Some(JsonDecimal(checked.amount.to_decimal(self.refund_decimals(order)?)));
+        let amount = Some(JsonDecimal(
+            checked.amount.to_decimal(self.refund_decimals(order)?),
+        ));
         let address = Some(checked.address.to_string());
         let refund_order_no = checked.refund_no.to_string();
         let view = match &checked.abnormal {
@@ -198,9 +200,13 @@ impl Gateway {
     ) -> Result<Option<Checked>, ServiceError> {
         let action = of.action();
         if !may(operator.role, action) {
-            return Err(conflict(format!("role {} may not do {action}", operator.role)));
+            return Err(conflict(format!(
+                "role {} may not do {action}",
+                operator.role
+            )));
         }
-        let printable = |s: &str| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic());
+        let printable =
+            |s: &str| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic());
         if !printable(sysid) {
             return Ok(None);
         }

@@ -31,7 +31,7 @@ use super::html::{csrf_field, document, signed_in_header};
 use super::i18n::texts;
 use super::i18n_apps::{AppTexts, app_texts};
 use super::{
-    cookie, failure, message, not_found, page, reader, refused, see_other_to, writer, Refusal,
+    Refusal, cookie, failure, message, not_found, page, reader, refused, see_other_to, writer,
 };
 use crate::page::i18n::{Lang, fill};
 use crate::page::{no_store, preview_urls, typed};
@@ -95,7 +95,10 @@ pub(super) async fn apps(
     match state.gateway.console_apps(&session.operator).await {
         Ok(apps) => {
             let csrf = session.csrf_token.expose_secret();
-            apps_page(StatusCode::OK, list_page(lang, &session.operator, csrf, &apps))
+            apps_page(
+                StatusCode::OK,
+                list_page(lang, &session.operator, csrf, &apps),
+            )
         }
         Err(error) => failure(lang, &error),
     }
@@ -236,7 +239,11 @@ fn credentials_path(app_id: &str) -> String {
 }
 
 /// 303 to the page that shows `credentials` once, carrying them sealed in a cookie.
-fn shown_once(state: &AppState, session: &LiveSession, credentials: &IssuedCredentials) -> Response {
+fn shown_once(
+    state: &AppState,
+    session: &LiveSession,
+    credentials: &IssuedCredentials,
+) -> Response {
     let expires = state
         .gateway
         .clock
@@ -296,6 +303,11 @@ pub(super) async fn credentials(
         Ok(signed_in) => signed_in,
         Err(response) => return response,
     };
+    match state.gateway.console_app(&session.operator, &app).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return not_found(lang),
+        Err(error) => return failure(lang, &error),
+    }
     let csrf = session.csrf_token.expose_secret();
     let shown = unsealed(&state, &headers, &app, &session);
     let a = app_texts(lang);
@@ -498,7 +510,16 @@ pub(super) async fn set_webhook_url(
 ) -> Response {
     let change = AppEdit::WebhookUrl(form.webhook_url.clone());
     let query = query.as_deref();
-    edit(&state, peer, query, &headers, &app, &form.csrf_token, change).await
+    edit(
+        &state,
+        peer,
+        query,
+        &headers,
+        &app,
+        &form.csrf_token,
+        change,
+    )
+    .await
 }
 
 pub(super) async fn set_ip_allowlist(
@@ -511,7 +532,16 @@ pub(super) async fn set_ip_allowlist(
 ) -> Response {
     let change = AppEdit::IpAllowlist(form.ip_allow.clone());
     let query = query.as_deref();
-    edit(&state, peer, query, &headers, &app, &form.csrf_token, change).await
+    edit(
+        &state,
+        peer,
+        query,
+        &headers,
+        &app,
+        &form.csrf_token,
+        change,
+    )
+    .await
 }
 
 pub(super) async fn set_branding(
@@ -524,7 +554,16 @@ pub(super) async fn set_branding(
 ) -> Response {
     let change = AppEdit::Branding(form.branding());
     let query = query.as_deref();
-    edit(&state, peer, query, &headers, &app, &form.csrf_token, change).await
+    edit(
+        &state,
+        peer,
+        query,
+        &headers,
+        &app,
+        &form.csrf_token,
+        change,
+    )
+    .await
 }
 
 /// The saved branding's preview (the frame's first page).

@@ -127,7 +127,10 @@ fn apps_and_refunds() -> Router<AppState> {
         .route("/admin/apps/{app}/credentials", get(apps::credentials))
         .route("/admin/apps/{app}/rotate", post(apps::rotate_secrets))
         .route("/admin/apps/{app}/webhook-url", post(apps::set_webhook_url))
-        .route("/admin/apps/{app}/ip-allowlist", post(apps::set_ip_allowlist))
+        .route(
+            "/admin/apps/{app}/ip-allowlist",
+            post(apps::set_ip_allowlist),
+        )
         .route("/admin/apps/{app}/branding", post(apps::set_branding))
         .route(
             "/admin/apps/{app}/preview",

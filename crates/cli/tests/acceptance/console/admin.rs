@@ -246,11 +246,23 @@ async fn every_changing_route_refuses_lower_roles_and_missing_tokens(gw: TestGat
     let apps_after = gw.admin.list().await.unwrap();
     let unchanged = |apps: &[wcheckout_app::admin::AppSummary]| {
         apps.iter()
-            .map(|a| format!("{} {:?} {:?} {:?} {}", a.app_id, a.webhook_url, a.ip_allow, a.display_name, a.secrets_version))
+            .map(|a| {
+                format!(
+                    "{} {:?} {:?} {:?} {}",
+                    a.app_id, a.webhook_url, a.ip_allow, a.display_name, a.secrets_version
+                )
+            })
             .collect::<Vec<_>>()
     };
-    assert_eq!(unchanged(&apps_after), unchanged(&apps_before), "no app created or changed");
-    assert!(gw.store.refunds_of_order(paid).await.unwrap().is_empty(), "no refund");
+    assert_eq!(
+        unchanged(&apps_after),
+        unchanged(&apps_before),
+        "no app created or changed"
+    );
+    assert!(
+        gw.store.refunds_of_order(paid).await.unwrap().is_empty(),
+        "no refund"
+    );
 }
 
 /// Appends `count` entries by `operator`.

@@ -12,8 +12,7 @@ use wcheckout_domain::ports::{MoneyStore, OperatorStore};
 
 use crate::common::browser::{self, Browser};
 use crate::common::console::{
-    Answer, Console, PASSWORD, Session, create, create_for, eventually_in, pay_in_full,
-    transfer_in,
+    Answer, Console, PASSWORD, Session, create, create_for, eventually_in, pay_in_full, transfer_in,
 };
 use crate::common::{Db, TestGateway, usdt_order};
 
@@ -44,13 +43,20 @@ fn shown_credentials(page: &Answer) -> IssuedCredentials {
 
 /// Follows a create or rotate answer to the page showing the credentials once, checks that
 /// the page clears their cookie and that asking again shows nothing; the credentials.
-async fn credentials_once(console: &Console, session: &Session, answer: &Answer) -> IssuedCredentials {
+async fn credentials_once(
+    console: &Console,
+    session: &Session,
+    answer: &Answer,
+) -> IssuedCredentials {
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
     let path = answer.location().to_owned();
     assert!(path.ends_with("/credentials"), "{path}");
     let sealed = answer.set_cookie("wcheckout_credentials").unwrap();
     assert!(sealed.contains(&format!("Path={path}")), "{sealed}");
-    assert!(sealed.contains("HttpOnly") && sealed.contains("SameSite=Strict"), "{sealed}");
+    assert!(
+        sealed.contains("HttpOnly") && sealed.contains("SameSite=Strict"),
+        "{sealed}"
+    );
     let cookie = format!(
         "{}; wcheckout_credentials={}",
         session.cookie,
@@ -67,7 +73,11 @@ async fn credentials_once(console: &Console, session: &Session, answer: &Answer)
     let reloaded = console.get(&path, &session.cookie).await;
     assert_eq!(reloaded.status, StatusCode::GONE, "{}", reloaded.body);
     assert!(!reloaded.body.contains(&credentials.api_secret));
-    assert!(reloaded.body.contains("shown only once"), "{}", reloaded.body);
+    assert!(
+        reloaded.body.contains("shown only once"),
+        "{}",
+        reloaded.body
+    );
     // Nor with another session's cookie sealed for this one.
     credentials
 }
@@ -115,7 +125,10 @@ async fn an_admin_manages_apps(gw: TestGateway) {
     let app_id = credentials.app_id.clone();
     let app = gw.admin.show(&app_id).await.unwrap();
     assert_eq!(app.name, "Console Shop");
-    assert_eq!(app.webhook_url.as_deref(), Some("https://shop.example/hooks"));
+    assert_eq!(
+        app.webhook_url.as_deref(),
+        Some("https://shop.example/hooks")
+    );
     assert_eq!(app.ip_allow, ["10.0.0.0/8", "192.0.2.1/32"]);
     // The credentials work (the API is called from 127.0.0.1, which the allow-list lacks).
     let page = format!("/admin/apps/{app_id}");
@@ -123,10 +136,18 @@ async fn an_admin_manages_apps(gw: TestGateway) {
         .post(
             &format!("{page}/ip-allowlist"),
             &root.cookie,
-            &[("csrf_token", &root.csrf), ("ip_allow", "10.0.0.0/8, 127.0.0.1")],
+            &[
+                ("csrf_token", &root.csrf),
+                ("ip_allow", "10.0.0.0/8, 127.0.0.1"),
+            ],
         )
         .await;
-    assert_eq!(allow_local.status, StatusCode::SEE_OTHER, "{}", allow_local.body);
+    assert_eq!(
+        allow_local.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        allow_local.body
+    );
     assert_eq!(allow_local.location(), page);
     let order = gw
         .created_order(&credentials, usdt_order("C-1", "10", json!({})))
@@ -134,8 +155,18 @@ async fn an_admin_manages_apps(gw: TestGateway) {
 
     // A wrong field: 400 naming it, nothing changed.
     for (route, field, value, named) in [
-        ("webhook-url", "webhook_url", "ftp://shop.example", "webhook-url"),
-        ("ip-allowlist", "ip_allow", "10.0.0.0/8, not-a-network", "ip-allow"),
+        (
+            "webhook-url",
+            "webhook_url",
+            "ftp://shop.example",
+            "webhook-url",
+        ),
+        (
+            "ip-allowlist",
+            "ip_allow",
+            "10.0.0.0/8, not-a-network",
+            "ip-allow",
+        ),
         ("branding", "theme_color", "red", "theme-color"),
     ] {
         let wrong = console
@@ -145,11 +176,19 @@ async fn an_admin_manages_apps(gw: TestGateway) {
                 &[("csrf_token", &root.csrf), (field, value)],
             )
             .await;
-        assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{route}: {}", wrong.body);
+        assert_eq!(
+            wrong.status,
+            StatusCode::BAD_REQUEST,
+            "{route}: {}",
+            wrong.body
+        );
         assert!(wrong.body.contains(named), "{}", wrong.body);
     }
     let unchanged = gw.admin.show(&app_id).await.unwrap();
-    assert_eq!(unchanged.webhook_url.as_deref(), Some("https://shop.example/hooks"));
+    assert_eq!(
+        unchanged.webhook_url.as_deref(),
+        Some("https://shop.example/hooks")
+    );
     assert_eq!(unchanged.ip_allow, ["10.0.0.0/8", "127.0.0.1/32"]);
     assert_eq!(unchanged.theme_color, None);
 
@@ -157,7 +196,10 @@ async fn an_admin_manages_apps(gw: TestGateway) {
         .post(
             &format!("{page}/webhook-url"),
             &root.cookie,
-            &[("csrf_token", &root.csrf), ("webhook_url", "https://shop.example/v2/hooks")],
+            &[
+                ("csrf_token", &root.csrf),
+                ("webhook_url", "https://shop.example/v2/hooks"),
+            ],
         )
         .await;
     assert_eq!(hooked.status, StatusCode::SEE_OTHER, "{}", hooked.body);
@@ -165,7 +207,11 @@ async fn an_admin_manages_apps(gw: TestGateway) {
     assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
     assert!(shown.body.contains("https://shop.example/v2/hooks"));
     assert!(!shown.body.contains(&credentials.api_secret));
-    assert!(shown.body.contains(r#"<iframe name="preview""#), "{}", shown.body);
+    assert!(
+        shown.body.contains(r#"<iframe name="preview""#),
+        "{}",
+        shown.body
+    );
 
     // The preview draws the draft and saves nothing.
     let draft = [
@@ -197,7 +243,10 @@ async fn an_admin_manages_apps(gw: TestGateway) {
     let after = gw.admin.show(&app_id).await.unwrap();
     assert_eq!(after.display_name.as_deref(), Some("Acme Preview"));
     assert_eq!(after.theme_color.as_deref(), Some("#aa3300"));
-    assert!(after.logo.as_deref().unwrap().starts_with("image/png"), "{after:?}");
+    assert!(
+        after.logo.as_deref().unwrap().starts_with("image/png"),
+        "{after:?}"
+    );
     // The payment page shows it.
     let payment_page = reqwest::get(order["paymentUrl"].as_str().unwrap())
         .await
@@ -214,18 +263,26 @@ async fn an_admin_manages_apps(gw: TestGateway) {
         ("display_name", "Acme"),
         ("theme_color", ""),
     ];
-    console.post(&format!("{page}/branding"), &root.cookie, &kept).await;
+    console
+        .post(&format!("{page}/branding"), &root.cookie, &kept)
+        .await;
     let after = gw.admin.show(&app_id).await.unwrap();
     assert_eq!(after.display_name.as_deref(), Some("Acme"));
     assert_eq!(after.theme_color, None);
     assert!(after.logo.is_some());
     let removed = [kept[0], kept[1], ("remove_logo", "1")];
-    console.post(&format!("{page}/branding"), &root.cookie, &removed).await;
+    console
+        .post(&format!("{page}/branding"), &root.cookie, &removed)
+        .await;
     assert_eq!(gw.admin.show(&app_id).await.unwrap().logo, None);
 
     // Rotating: new secrets shown once, the old ones stop working.
     let rotated = console
-        .post(&format!("{page}/rotate"), &root.cookie, &[("csrf_token", &root.csrf)])
+        .post(
+            &format!("{page}/rotate"),
+            &root.cookie,
+            &[("csrf_token", &root.csrf)],
+        )
         .await;
     let fresh = credentials_once(&console, &root, &rotated).await;
     assert_eq!(fresh.app_id, app_id);
@@ -239,7 +296,10 @@ async fn an_admin_manages_apps(gw: TestGateway) {
     assert!(listed.body.contains(&other.app_id));
     assert!(!listed.body.contains(&app_id), "{}", listed.body);
     assert!(!listed.body.contains("Create an app"));
-    assert_eq!(console.get(&page, &own.cookie).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        console.get(&page, &own.cookie).await.status,
+        StatusCode::NOT_FOUND
+    );
     for (route, fields) in [
         ("rotate", vec![]),
         ("webhook-url", vec![("webhook_url", "https://evil.example")]),
@@ -249,8 +309,15 @@ async fn an_admin_manages_apps(gw: TestGateway) {
     ] {
         let mut form = fields.clone();
         form.push(("csrf_token", own.csrf.as_str()));
-        let hidden = console.post(&format!("{page}/{route}"), &own.cookie, &form).await;
-        assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{route}: {}", hidden.body);
+        let hidden = console
+            .post(&format!("{page}/{route}"), &own.cookie, &form)
+            .await;
+        assert_eq!(
+            hidden.status,
+            StatusCode::NOT_FOUND,
+            "{route}: {}",
+            hidden.body
+        );
     }
     let bound_create = console
         .post(
@@ -259,7 +326,12 @@ async fn an_admin_manages_apps(gw: TestGateway) {
             &[("csrf_token", &own.csrf), ("name", "Mine")],
         )
         .await;
-    assert_eq!(bound_create.status, StatusCode::FORBIDDEN, "{}", bound_create.body);
+    assert_eq!(
+        bound_create.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        bound_create.body
+    );
     assert_eq!(gw.admin.list().await.unwrap().len(), 2);
     let own_page = console
         .get(&format!("/admin/apps/{}", other.app_id), &own.cookie)
@@ -267,7 +339,9 @@ async fn an_admin_manages_apps(gw: TestGateway) {
     assert_eq!(own_page.status, StatusCode::OK, "{}", own_page.body);
 
     // In Chinese.
-    let zh = console.get(&format!("{page}?lang=zh-CN"), &root.cookie).await;
+    let zh = console
+        .get(&format!("{page}?lang=zh-CN"), &root.cookie)
+        .await;
     assert!(zh.body.contains("支付页品牌"), "{}", zh.body);
 
     // Audited with the app's id, never a secret.
@@ -291,7 +365,11 @@ async fn an_admin_manages_apps(gw: TestGateway) {
         ]
     );
     for entry in &log {
-        for secret in [&credentials.api_secret, &credentials.sign_key, &fresh.api_secret] {
+        for secret in [
+            &credentials.api_secret,
+            &credentials.sign_key,
+            &fresh.api_secret,
+        ] {
             assert!(!entry.target.contains(secret.as_str()));
         }
     }
@@ -309,7 +387,10 @@ fn confirmation_fields(page: &Answer) -> Vec<(String, String)> {
                 .unwrap_or_else(|| panic!("no {name}: {}", page.body))
                 + marker.len();
             let rest = &page.body[start..];
-            ((*name).to_owned(), rest[..rest.find('"').unwrap()].to_owned())
+            (
+                (*name).to_owned(),
+                rest[..rest.find('"').unwrap()].to_owned(),
+            )
         })
         .collect()
 }
@@ -326,8 +407,16 @@ fn refund_no_of(page: &Answer, action: &str) -> String {
     rest[..rest.find('"').unwrap()].to_owned()
 }
 
-async fn post_fields(console: &Console, session: &Session, path: &str, fields: &[(String, String)]) -> Answer {
-    let mut form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+async fn post_fields(
+    console: &Console,
+    session: &Session,
+    path: &str,
+    fields: &[(String, String)],
+) -> Answer {
+    let mut form: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     form.push(("csrf_token", &session.csrf));
     console.post(path, &session.cookie, &form).await
 }
@@ -353,7 +442,10 @@ async fn a_finance_operator_refunds_from_the_order_page(gw: TestGateway) {
     let path = format!("{page}/refund");
 
     let support_page = console.get(&page, &sup.cookie).await;
-    assert!(!support_page.body.contains(&path), "no refund form for support");
+    assert!(
+        !support_page.body.contains(&path),
+        "no refund form for support"
+    );
     let order_page = console.get(&page, &fin.cookie).await;
     let refund_no = refund_no_of(&order_page, &path);
     assert!(refund_no.starts_with("console-"), "{refund_no}");
@@ -362,31 +454,74 @@ async fn a_finance_operator_refunds_from_the_order_page(gw: TestGateway) {
     let query = format!("{path}?refund_no={refund_no}&amount=4&address={DESTINATION}");
     let confirmation = console.get(&query, &fin.cookie).await;
     assert_eq!(confirmation.status, StatusCode::OK, "{}", confirmation.body);
-    assert!(confirmation.body.contains("Refunding sends 4.00 ETH_USDT to:"), "{}", confirmation.body);
+    assert!(
+        confirmation
+            .body
+            .contains("Refunding sends 4.00 ETH_USDT to:"),
+        "{}",
+        confirmation.body
+    );
     assert!(confirmation.body.contains(DESTINATION));
     assert!(gw.store.refunds_of_order(&sysid).await.unwrap().is_empty());
-    assert_eq!(console.get(&query, &sup.cookie).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(console.get(&query, &stranger.cookie).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        console.get(&query, &sup.cookie).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        console.get(&query, &stranger.cookie).await.status,
+        StatusCode::NOT_FOUND
+    );
     for (wrong, named) in [
-        (format!("{path}?refund_no={refund_no}&amount=abc&address={DESTINATION}"), "amount"),
-        (format!("{path}?refund_no={refund_no}&amount=4&address=0x12"), "address"),
-        (format!("{path}?refund_no=a%20b&amount=4&address={DESTINATION}"), "refund_no"),
+        (
+            format!("{path}?refund_no={refund_no}&amount=abc&address={DESTINATION}"),
+            "amount",
+        ),
+        (
+            format!("{path}?refund_no={refund_no}&amount=4&address=0x12"),
+            "address",
+        ),
+        (
+            format!("{path}?refund_no=a%20b&amount=4&address={DESTINATION}"),
+            "refund_no",
+        ),
     ] {
         let refused = console.get(&wrong, &fin.cookie).await;
-        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{wrong}: {}", refused.body);
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{wrong}: {}",
+            refused.body
+        );
         assert!(refused.body.contains(named), "{}", refused.body);
     }
     let too_much = console
-        .get(&format!("{path}?refund_no={refund_no}&amount=11&address={DESTINATION}"), &fin.cookie)
+        .get(
+            &format!("{path}?refund_no={refund_no}&amount=11&address={DESTINATION}"),
+            &fin.cookie,
+        )
         .await;
     assert_eq!(too_much.status, StatusCode::OK, "checked when refunding");
 
     let fields = confirmation_fields(&confirmation);
     // Refused: a lower role, another app's operator, no token.
-    assert_eq!(post_fields(&console, &sup, &path, &fields).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(post_fields(&console, &stranger, &path, &fields).await.status, StatusCode::NOT_FOUND);
-    let no_token: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    assert_eq!(console.post(&path, &fin.cookie, &no_token).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        post_fields(&console, &sup, &path, &fields).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post_fields(&console, &stranger, &path, &fields)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let no_token: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        console.post(&path, &fin.cookie, &no_token).await.status,
+        StatusCode::FORBIDDEN
+    );
     // Another token than the one confirmed.
     let mut other_token = fields.clone();
     other_token[2].1 = "ETH_USDC".into();
@@ -405,7 +540,13 @@ async fn a_finance_operator_refunds_from_the_order_page(gw: TestGateway) {
     changed[1].1 = "5".into();
     let refused = post_fields(&console, &fin, &path, &changed).await;
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
-    assert!(refused.body.contains("already exists with different content"), "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("already exists with different content"),
+        "{}",
+        refused.body
+    );
     let refunds = gw.store.refunds_of_order(&sysid).await.unwrap();
     assert_eq!(refunds.len(), 1);
 
@@ -414,7 +555,10 @@ async fn a_finance_operator_refunds_from_the_order_page(gw: TestGateway) {
     let info = info.retdata();
     assert_eq!(info["orderNo"], "R-1", "{info}");
     assert_eq!(info["amount"], "4.00", "{info}");
-    assert_eq!(info["address"].as_str().unwrap().to_ascii_lowercase(), DESTINATION);
+    assert_eq!(
+        info["address"].as_str().unwrap().to_ascii_lowercase(),
+        DESTINATION
+    );
     assert_eq!(info["refundStatus"], "PENDING_REFUND", "{info}");
     let shown = console.get(&page, &fin.cookie).await;
     assert!(shown.body.contains(&refund_no), "{}", shown.body);
@@ -428,17 +572,40 @@ async fn a_finance_operator_refunds_from_the_order_page(gw: TestGateway) {
     let abnormal_path = format!("{page}/abnormal/{no}/refund");
     let abnormal_no = refund_no_of(&order_page, &abnormal_path);
     let confirmation = console
-        .get(&format!("{abnormal_path}?refund_no={abnormal_no}&amount=&address="), &fin.cookie)
+        .get(
+            &format!("{abnormal_path}?refund_no={abnormal_no}&amount=&address="),
+            &fin.cookie,
+        )
         .await;
     assert_eq!(confirmation.status, StatusCode::OK, "{}", confirmation.body);
-    assert!(confirmation.body.contains("Refunding sends 3.00 ETH_USDT to:"), "{}", confirmation.body);
-    assert!(confirmation.body.contains(&late.from.to_string()), "{}", confirmation.body);
+    assert!(
+        confirmation
+            .body
+            .contains("Refunding sends 3.00 ETH_USDT to:"),
+        "{}",
+        confirmation.body
+    );
+    assert!(
+        confirmation.body.contains(&late.from.to_string()),
+        "{}",
+        confirmation.body
+    );
     let fields = confirmation_fields(&confirmation);
-    assert_eq!(post_fields(&console, &sup, &abnormal_path, &fields).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        post_fields(&console, &sup, &abnormal_path, &fields)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
     let refunded = post_fields(&console, &fin, &abnormal_path, &fields).await;
     assert_eq!(refunded.status, StatusCode::SEE_OTHER, "{}", refunded.body);
     let info = gw.client(&shop).refund_info(&abnormal_no).await.unwrap();
-    assert_eq!(info.retdata()["abnormalPaymentNo"], Value::from(no.clone()), "{:?}", info.retdata());
+    assert_eq!(
+        info.retdata()["abnormalPaymentNo"],
+        Value::from(no.clone()),
+        "{:?}",
+        info.retdata()
+    );
     let handled = gw.store.abnormal_payment(&no).await.unwrap().unwrap();
     assert!(handled.pending_amount.is_zero(), "{handled:?}");
 
@@ -450,19 +617,31 @@ async fn a_finance_operator_refunds_from_the_order_page(gw: TestGateway) {
         .collect();
     assert_eq!(
         done,
-        [ConsoleAction::RefundAbnormalPayment, ConsoleAction::CreateRefund],
+        [
+            ConsoleAction::RefundAbnormalPayment,
+            ConsoleAction::CreateRefund
+        ],
         "one entry per refund, however often sent"
     );
     let refund = gw
         .store
-        .refund_by_no(&AppId::new(shop.app_id.clone()), &IntegratorNo::parse(&abnormal_no).unwrap())
+        .refund_by_no(
+            &AppId::new(shop.app_id.clone()),
+            &IntegratorNo::parse(&abnormal_no).unwrap(),
+        )
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(log[0].target, refund.sysid, "audited with the refund's sysid");
+    assert_eq!(
+        log[0].target, refund.sysid,
+        "audited with the refund's sysid"
+    );
 }
 
-crate::on_both_engines!(an_admin_manages_apps, a_finance_operator_refunds_from_the_order_page);
+crate::on_both_engines!(
+    an_admin_manages_apps,
+    a_finance_operator_refunds_from_the_order_page
+);
 
 /// In Chromium: an admin creates an app and sees its credentials once (a reload shows them no
 /// more), previews a branding as it types, saves it, and the payment page shows it.
@@ -481,7 +660,9 @@ async fn an_admin_creates_an_app_and_brands_its_page_in_a_browser() {
         async move { eventually_in(browser, &script).await }
     };
     let text = || async {
-        let text = browser.eval("return document.body.innerText;", json!([])).await;
+        let text = browser
+            .eval("return document.body.innerText;", json!([]))
+            .await;
         text.as_str().unwrap().to_owned()
     };
     browser.open(&format!("{}/admin/login", gw.base_url)).await;
@@ -492,16 +673,28 @@ async fn an_admin_creates_an_app_and_brands_its_page_in_a_browser() {
     at("/admin".into()).await;
     browser.click("nav a[href='/admin/apps']").await;
     at("/admin/apps".into()).await;
-    browser.type_into("form.new-app input[name=name]", "Browser Shop").await;
+    browser
+        .type_into("form.new-app input[name=name]", "Browser Shop")
+        .await;
     browser.click("form.new-app button").await;
-    eventually_in(&browser, "return location.pathname.endsWith('/credentials') && document.readyState === 'complete';").await;
+    eventually_in(
+        &browser,
+        "return location.pathname.endsWith('/credentials') && document.readyState === 'complete';",
+    )
+    .await;
     let secret = browser
-        .eval("return document.getElementById('api-secret').innerText;", json!([]))
+        .eval(
+            "return document.getElementById('api-secret').innerText;",
+            json!([]),
+        )
         .await;
     let secret = secret.as_str().unwrap().to_owned();
     assert!(secret.len() > 20, "{secret}");
     let app_id = browser
-        .eval("return document.getElementById('app-id').innerText;", json!([]))
+        .eval(
+            "return document.getElementById('app-id').innerText;",
+            json!([]),
+        )
         .await
         .as_str()
         .unwrap()
@@ -510,7 +703,12 @@ async fn an_admin_creates_an_app_and_brands_its_page_in_a_browser() {
         let browser = &browser;
         async move {
             let script = format!("return document.getElementById('{id}').innerText;");
-            browser.eval(&script, json!([])).await.as_str().unwrap().to_owned()
+            browser
+                .eval(&script, json!([]))
+                .await
+                .as_str()
+                .unwrap()
+                .to_owned()
         }
     };
     let credentials = IssuedCredentials {
@@ -520,8 +718,14 @@ async fn an_admin_creates_an_app_and_brands_its_page_in_a_browser() {
         sign_key: shown("sign-key").await,
     };
     let credentials_path = format!("/admin/apps/{app_id}/credentials");
-    browser.eval("location.reload(); return true;", json!([])).await;
-    eventually_in(&browser, "return document.readyState === 'complete' && !document.getElementById('api-secret');").await;
+    browser
+        .eval("location.reload(); return true;", json!([]))
+        .await;
+    eventually_in(
+        &browser,
+        "return document.readyState === 'complete' && !document.getElementById('api-secret');",
+    )
+    .await;
     let reloaded = text().await;
     assert!(!reloaded.contains(&secret), "{reloaded}");
     assert!(reloaded.contains("shown only once"), "{reloaded}");
@@ -530,8 +734,12 @@ async fn an_admin_creates_an_app_and_brands_its_page_in_a_browser() {
     let page = format!("/admin/apps/{app_id}");
     at(page.clone()).await;
     // Typing previews live (the script), nothing saved yet.
-    browser.type_into("#branding input[name=display_name]", "Live Books").await;
-    browser.type_into("#branding input[name=theme_color]", "#116633").await;
+    browser
+        .type_into("#branding input[name=display_name]", "Live Books")
+        .await;
+    browser
+        .type_into("#branding input[name=theme_color]", "#116633")
+        .await;
     eventually_in(&browser, "const f = document.querySelector('iframe[name=preview]'); const d = f && f.contentDocument; return !!d && !!d.body && d.body.innerText.includes('Live Books') && d.documentElement.innerHTML.includes('--theme:#116633');").await;
     assert_eq!(gw.admin.show(&app_id).await.unwrap().display_name, None);
     browser.click("#branding button.save").await;
@@ -547,10 +755,105 @@ async fn an_admin_creates_an_app_and_brands_its_page_in_a_browser() {
     browser.open(order["paymentUrl"].as_str().unwrap()).await;
     eventually_in(&browser, "return document.readyState === 'complete' && document.body.innerText.includes('Live Books');").await;
     let theme = browser
-        .eval("return getComputedStyle(document.documentElement).getPropertyValue('--theme').trim();", json!([]))
+        .eval(
+            "return getComputedStyle(document.documentElement).getPropertyValue('--theme').trim();",
+            json!([]),
+        )
         .await;
     assert_eq!(theme, "#116633");
     let log = gw.store.audit_log(3).await.unwrap();
     let actions: Vec<_> = log.iter().map(|e| e.action).collect();
-    assert_eq!(actions, [ConsoleAction::SetBranding, ConsoleAction::CreateApp, ConsoleAction::SignIn]);
+    assert_eq!(
+        actions,
+        [
+            ConsoleAction::SetBranding,
+            ConsoleAction::CreateApp,
+            ConsoleAction::SignIn
+        ]
+    );
+}
+
+/// In Chromium on a phone: a finance operator refunds part of a paid order from its page, after
+/// the confirmation page naming amount, token and address; the integrator's API shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_finance_operator_refunds_a_paid_order_in_a_browser() {
+    if !browser::available() {
+        return;
+    }
+    let gw = TestGateway::start(Db::Sqlite).await.unwrap();
+    let shop = gw.create_app().await;
+    let order = gw
+        .created_order(&shop, usdt_order("R-7", "25", json!({})))
+        .await;
+    let sysid = order["sysid"].as_str().unwrap().to_owned();
+    pay_in_full(&gw, &sysid, 7).await;
+    create(&gw, "fin", "finance").await;
+    let browser = Browser::start(390, 844).await;
+    let at = |path: String| {
+        let script =
+            format!("return location.pathname === {path:?} && document.readyState === 'complete';");
+        let browser = &browser;
+        async move { eventually_in(browser, &script).await }
+    };
+    browser.open(&format!("{}/admin/login", gw.base_url)).await;
+    at("/admin/login".into()).await;
+    browser.type_into("input[name=username]", "fin").await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    at("/admin".into()).await;
+    let page = format!("/admin/orders/{sysid}");
+    browser.open(&format!("{}{page}", gw.base_url)).await;
+    at(page.clone()).await;
+    let refund_no = browser
+        .eval(
+            "return document.querySelector('form.refund-order input[name=refund_no]').value;",
+            json!([]),
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    browser
+        .type_into("form.refund-order input[name=amount]", "12.5")
+        .await;
+    browser
+        .type_into("form.refund-order input[name=address]", DESTINATION)
+        .await;
+    browser.click("form.refund-order button").await;
+    at(format!("{page}/refund")).await;
+    let confirmation = browser
+        .eval("return document.body.innerText;", json!([]))
+        .await;
+    let confirmation = confirmation.as_str().unwrap();
+    for shown in [
+        "Refunding sends 12.50 ETH_USDT to:",
+        DESTINATION,
+        "R-7",
+        &refund_no,
+    ] {
+        assert!(confirmation.contains(shown), "{shown}: {confirmation}");
+    }
+    assert!(gw.store.refunds_of_order(&sysid).await.unwrap().is_empty());
+    browser.click("form.action button").await;
+    at(page.clone()).await;
+    eventually_in(
+        &browser,
+        &format!("return document.body.innerText.includes({refund_no:?});"),
+    )
+    .await;
+    let info = gw.client(&shop).refund_info(&refund_no).await.unwrap();
+    let info = info.retdata();
+    assert_eq!(info["orderNo"], "R-7", "{info}");
+    assert_eq!(info["amount"], "12.50", "{info}");
+    assert_eq!(info["refundStatus"], "PENDING_REFUND", "{info}");
+    let width = browser
+        .eval("return document.documentElement.scrollWidth;", json!([]))
+        .await;
+    assert!(
+        width.as_u64().unwrap() <= 390,
+        "the page fits the phone: {width}"
+    );
+    let log = gw.store.audit_log(1).await.unwrap();
+    assert_eq!(log[0].action, ConsoleAction::CreateRefund);
+    assert_eq!(log[0].operator, "fin");
 }
