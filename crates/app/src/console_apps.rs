@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use wcheckout_domain::app::{App, Branding};
 use wcheckout_domain::error::ErrorCode;
 use wcheckout_domain::ids::AppId;
+use wcheckout_domain::money::{Decimal, TokenAmount};
 use wcheckout_domain::operator::{ConsoleAction, Operator, may};
 
 use crate::admin::{AppAdmin, AppChanges, AppSummary, IssuedCredentials, apply_branding};
@@ -302,10 +303,9 @@ impl Gateway {
                 String::new(),
             ),
         };
-        let units = 10u64
-            .checked_mul(10u64.saturating_pow(u32::from(decimals)))
-            .unwrap_or(u64::MAX)
-            .to_string();
+        let units = TokenAmount::from_decimal(&Decimal::from_integer(10), decimals)
+            .map(|amount| amount.base_units().to_string())
+            .unwrap_or_default();
         PaymentPage {
             merchant_name: branding.display_name.unwrap_or_else(|| app.name.clone()),
             theme_color: branding.theme_color,
