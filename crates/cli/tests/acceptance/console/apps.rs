@@ -78,19 +78,20 @@ async fn credentials_once(
         "{}",
         reloaded.body
     );
-    // Nor with another session's cookie sealed for this one.
     credentials
 }
 
 async fn an_admin_manages_apps(gw: TestGateway) {
     let other = gw.create_app().await;
     create(&gw, "root", "admin").await;
+    create(&gw, "root2", "admin").await;
     create(&gw, "fin", "finance").await;
     create_for(&gw, "own", "admin", Some(&other.app_id)).await;
     let console = Console::of(&gw);
     let root = console.sign_in("root", PASSWORD).await;
     let fin = console.sign_in("fin", PASSWORD).await;
     let own = console.sign_in("own", PASSWORD).await;
+    let root2 = console.sign_in("root2", PASSWORD).await;
 
     // Reading the apps pages is an admin's.
     let refused = console.get("/admin/apps", &fin.cookie).await;
@@ -113,15 +114,23 @@ async fn an_admin_manages_apps(gw: TestGateway) {
         )
         .await;
     let credentials = credentials_once(&console, &root, &created).await;
-    // A session that did not create them cannot open them.
-    let stolen = format!(
-        "{}; wcheckout_credentials={}",
-        own.cookie,
-        created.cookie_value("wcheckout_credentials")
-    );
-    let elsewhere = console.get(created.location(), &stolen).await;
-    assert_ne!(elsewhere.status, StatusCode::OK, "{}", elsewhere.body);
-    assert!(!elsewhere.body.contains(&credentials.api_secret));
+    // Another admin's session cannot open them (sealed for the session that made them), nor an
+    // operator of another app (404).
+    for thief in [&root2, &own] {
+        let stolen = format!(
+            "{}; wcheckout_credentials={}",
+            thief.cookie,
+            created.cookie_value("wcheckout_credentials")
+        );
+        let elsewhere = console.get(created.location(), &stolen).await;
+        let expected = if thief.cookie == root2.cookie {
+            StatusCode::GONE
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(elsewhere.status, expected, "{}", elsewhere.body);
+        assert!(!elsewhere.body.contains(&credentials.api_secret));
+    }
     let app_id = credentials.app_id.clone();
     let app = gw.admin.show(&app_id).await.unwrap();
     assert_eq!(app.name, "Console Shop");
