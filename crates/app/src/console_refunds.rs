@@ -228,7 +228,12 @@ impl Gateway {
         let refund_no = IntegratorNo::parse(form.refund_no.trim()).ok_or_else(|| {
             Rejection::invalid("refund_no", "must be 1 to 64 letters, digits, '_' or '-'")
         })?;
-        refundable_now(&order, abnormal.as_ref())?;
+        // A refund already made under this number is answered by the use case (the same one
+        // again, or a refusal if changed), even once nothing is left to refund.
+        let made = self.store.refund_by_no(&order.app_id, &refund_no).await?;
+        if made.is_none() {
+            refundable_now(&order, abnormal.as_ref())?;
+        }
         let (token, chain) = self.token_of(&order.token)?;
         let amount = match (form.amount.trim(), &abnormal) {
             ("", Some(payment)) => payment.pending_amount,

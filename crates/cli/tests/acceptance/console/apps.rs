@@ -608,6 +608,18 @@ async fn a_finance_operator_refunds_from_the_order_page(gw: TestGateway) {
     );
     let refunded = post_fields(&console, &fin, &abnormal_path, &fields).await;
     assert_eq!(refunded.status, StatusCode::SEE_OTHER, "{}", refunded.body);
+    // Sent again once nothing is left: the same refund, not a refusal.
+    let again = post_fields(&console, &fin, &abnormal_path, &fields).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    // A new refund of it: nothing left.
+    let handled = console
+        .get(
+            &format!("{abnormal_path}?refund_no=console-other&amount=&address="),
+            &fin.cookie,
+        )
+        .await;
+    assert_eq!(handled.status, StatusCode::CONFLICT, "{}", handled.body);
+    assert!(handled.body.contains("already handled"), "{}", handled.body);
     let info = gw.client(&shop).refund_info(&abnormal_no).await.unwrap();
     assert_eq!(
         info.retdata()["abnormalPaymentNo"],
