@@ -153,3 +153,29 @@ pub const fn app_texts(lang: Lang) -> &'static AppTexts {
         Lang::ZhCn => &ZH_CN,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::i18n::texts;
+
+    #[test]
+    fn both_languages_fill_the_same_placeholders() {
+        for lang in [Lang::En, Lang::ZhCn] {
+            let t = app_texts(lang);
+            for (text, names) in [
+                (t.refund_sends, &["{amount}", "{token}"][..]),
+                (t.refund_confirm, &["{amount}", "{token}"][..]),
+                (t.refund_amount_left, &["{amount}", "{token}"][..]),
+                (t.refund_abnormal, &["{no}"][..]),
+                (t.credentials_title, &["{app}"][..]),
+            ] {
+                for name in names {
+                    assert!(text.contains(name), "{lang:?}: {text} lacks {name}");
+                }
+            }
+            assert_eq!(texts(lang).lang(), lang);
+        }
+        assert_ne!(app_texts(Lang::En).apps, app_texts(Lang::ZhCn).apps);
+    }
+}
