@@ -58,6 +58,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "console overview",
         include_str!("../migrations/postgres/0010_console_overview.sql"),
     ),
+    (
+        13,
+        "operator totp",
+        include_str!("../migrations/postgres/0013_operator_totp.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -110,6 +115,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         10,
         "console overview",
         include_str!("../migrations/sqlite/0010_console_overview.sql"),
+    ),
+    (
+        13,
+        "operator totp",
+        include_str!("../migrations/sqlite/0013_operator_totp.sql"),
     ),
 ];
 

@@ -10,15 +10,21 @@
 //!   starts with `writer` (session, CSRF token, role, in that order, before anything else);
 //!   every page with `reader`.
 //!
+//! - An account with a second factor signs in in two steps: the password (`/admin/login`), then
+//!   a TOTP code (`/admin/login/code`) with the sealed ticket the first step left in a cookie.
+//!
 //! The areas live in their own modules: `overview` (the first page), `orders` (search, list, CSV, the order page, cancel,
-//! resend), `settlements`, `audit`, `sessions`, `webhooks` (testing an endpoint); `html` holds
-//! the shared layout, `filters` the lists' query fields, `csv` the exports' format.
+//! resend), `settlements`, `audit`, `sessions`, `webhooks` (testing an endpoint), `account` (one's
+//! own second factor), `operators` (an admin's accounts page); `html` holds the shared layout,
+//! `filters` the lists' query fields, `csv` the exports' format.
 
+mod account;
 mod audit;
 mod csv;
 mod filters;
 pub mod html;
 pub mod i18n;
+mod operators;
 mod orders;
 mod overview;
 mod sessions;
@@ -36,7 +42,7 @@ use axum::routing::{get, post};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use wcheckout_app::ServiceError;
-use wcheckout_app::console::{LiveSession, SESSION_TTL_SECS};
+use wcheckout_app::console::{LiveSession, SESSION_TTL_SECS, SIGN_IN_TICKET_TTL_SECS, SignIn};
 use wcheckout_app::secrets::random_token;
 use wcheckout_domain::error::ErrorCode;
 use wcheckout_domain::operator::{ConsoleAction, may};
@@ -51,8 +57,14 @@ use crate::state::AppState;
 pub const HOME: &str = "/admin";
 /// The sign-in form.
 pub const LOGIN: &str = "/admin/login";
+/// The code step of a two-step sign-in.
+pub const LOGIN_CODE: &str = "/admin/login/code";
 /// Signing out.
 pub const LOGOUT: &str = "/admin/logout";
+/// One's own account and its second factor.
+pub const ACCOUNT: &str = "/admin/account";
+/// The operator accounts (admins).
+pub const OPERATORS: &str = "/admin/operators";
 /// Order search.
 pub const ORDERS: &str = "/admin/orders";
 /// The settlement list.
@@ -73,6 +85,8 @@ const CONSOLE_CSS: &str = include_str!("../../assets/console.css");
 pub const SESSION_COOKIE: &str = "wcheckout_session";
 /// The sign-in form's CSRF cookie.
 pub const LOGIN_COOKIE: &str = "wcheckout_login";
+/// The ticket of a two-step sign-in between its password and its code.
+pub const CODE_COOKIE: &str = "wcheckout_code";
 /// How long a sign-in form stays usable.
 const LOGIN_FORM_TTL_SECS: i64 = 3600;
 
@@ -81,6 +95,17 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(HOME, get(home))
         .route(LOGIN, get(login_form).post(login))
+        .route(LOGIN_CODE, get(code_form).post(login_code))
+        .route(ACCOUNT, get(account::account))
+        .route("/admin/account/totp/enable", post(account::enable_totp))
+        .route("/admin/account/totp/disable", post(account::disable_totp))
+        .route(OPERATORS, get(operators::operators).post(operators::create))
+        .route("/admin/operators/{name}/disable", post(operators::disable))
+        .route("/admin/operators/{name}/enable", post(operators::enable))
+        .route(
+            "/admin/operators/{name}/reset-totp",
+            post(operators::reset_totp),
+        )
         .route(LOGOUT, post(logout))
         .route(LOGOUT_EVERYWHERE, post(sessions::sign_out_everywhere))
         .route(ORDERS, get(orders::orders))
@@ -406,7 +431,7 @@ async fn login(
         .console_sign_in(&form.username, &password, client)
         .await
     {
-        Ok(signed_in) => {
+        Ok(SignIn::Done(signed_in)) => {
             let mut response = see_other(HOME);
             let token = signed_in.token.expose_secret();
             set_cookie(
@@ -419,8 +444,78 @@ async fn login(
             set_cookie(&mut response, LOGIN_COOKIE, "", 0, secure);
             response
         }
+        Ok(SignIn::CodeNeeded(ticket)) => {
+            let mut response = see_other(LOGIN_CODE);
+            let ticket = ticket.0.expose_secret();
+            let ttl = SIGN_IN_TICKET_TTL_SECS;
+            set_cookie(&mut response, CODE_COOKIE, ticket, ttl, secure);
+            response
+        }
         Err(ServiceError::Rejected(_)) => {
             let form = html::login_page(lang, &form.csrf_token, &form.username, true);
+            page(StatusCode::UNAUTHORIZED, form)
+        }
+        Err(error) => failure(lang, &error),
+    }
+}
+
+/// The code step's form, for a browser holding the sign-in form's cookie and a ticket.
+async fn code_form(RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let lang = language(query.as_deref(), &headers);
+    match (
+        cookie(&headers, LOGIN_COOKIE),
+        cookie(&headers, CODE_COOKIE),
+    ) {
+        (Some(csrf), Some(_)) => page(StatusCode::OK, html::code_page(lang, csrf, false)),
+        _ => see_other(LOGIN),
+    }
+}
+
+/// The code step's fields; a missing one is empty.
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+async fn login_code(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let lang = language(query.as_deref(), &headers);
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or("");
+    if !same_secret(expected, &form.csrf_token) {
+        return form_refused(lang);
+    }
+    let client = client_ip(peer.ip(), &headers, &state.trusted_proxies);
+    let ticket = cookie(&headers, CODE_COOKIE).unwrap_or("");
+    let secure = state.gateway.settings.secure_cookies;
+    match state
+        .gateway
+        .console_sign_in_code(ticket, &form.code, client)
+        .await
+    {
+        Ok(signed_in) => {
+            let mut response = see_other(HOME);
+            let token = signed_in.token.expose_secret();
+            set_cookie(
+                &mut response,
+                SESSION_COOKIE,
+                token,
+                SESSION_TTL_SECS,
+                secure,
+            );
+            set_cookie(&mut response, LOGIN_COOKIE, "", 0, secure);
+            set_cookie(&mut response, CODE_COOKIE, "", 0, secure);
+            response
+        }
+        Err(ServiceError::Rejected(_)) => {
+            let form = html::code_page(lang, &form.csrf_token, true);
             page(StatusCode::UNAUTHORIZED, form)
         }
         Err(error) => failure(lang, &error),
