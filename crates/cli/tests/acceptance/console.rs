@@ -355,7 +355,7 @@ async fn sign_in_and_out_with_a_session_in_the_database(gw: TestGateway) {
             entry("alice", ConsoleAction::SignIn, local),
             entry("alice", ConsoleAction::SignOut, local),
             entry("alice", ConsoleAction::SignIn, local),
-            entry("cli", ConsoleAction::CreateOperator, "local"),
+            entry("cli", ConsoleAction::DisableOperator, "local"),
         ]
         .into_iter()
         .rev()
