@@ -356,6 +356,9 @@ async fn code_failures_count_towards_the_limits(gw: TestGateway) {
     );
 }
 
+/// A form's fields.
+type Fields<'a> = &'a [(&'a str, &'a str)];
+
 async fn post(console: &Console, session: &Session, path: &str, fields: &[(&str, &str)]) -> Answer {
     let mut form = fields.to_vec();
     form.push(("csrf_token", &session.csrf));
@@ -403,7 +406,7 @@ async fn an_admin_manages_operators(gw: TestGateway) {
         &stored.password_hash
     ));
     assert_eq!((stored.app, stored.role.as_str()), (None, "support"));
-    let refusals: [(&[(&str, &str)], StatusCode, &str); 4] = [
+    let refusals: [(Fields<'_>, StatusCode, &str); 4] = [
         (
             &carol,
             StatusCode::CONFLICT,
