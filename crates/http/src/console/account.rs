@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use axum::Form;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use maud::{PreEscaped, html};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -19,7 +19,7 @@ use wcheckout_domain::operator::{ConsoleAction, Operator};
 
 use super::html::{csrf_field, document, signed_in_header};
 use super::i18n::{auth_texts, texts};
-use super::{ACCOUNT, failure, page, reader, see_other_to, writer};
+use super::{ACCOUNT, Visitor, failure, page, reader, see_other_to};
 use crate::page::i18n::Lang;
 use crate::page::qr;
 use crate::state::AppState;
@@ -124,24 +124,12 @@ fn is_wrong_code(error: &ServiceError) -> bool {
 
 pub(super) async fn enable_totp(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    visitor: Visitor,
     Form(form): Form<TotpForm>,
 ) -> Response {
-    let action = ConsoleAction::EnableTotp;
-    let w = match writer(
-        &state,
-        peer,
-        query.as_deref(),
-        &headers,
-        &form.csrf_token,
-        action,
-    )
-    .await
-    {
+    let w = match visitor.writer(&form.csrf_token, ConsoleAction::EnableTotp) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let enabled = state
         .gateway
@@ -170,24 +158,12 @@ pub(super) async fn enable_totp(
 
 pub(super) async fn disable_totp(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    visitor: Visitor,
     Form(form): Form<TotpForm>,
 ) -> Response {
-    let action = ConsoleAction::DisableTotp;
-    let w = match writer(
-        &state,
-        peer,
-        query.as_deref(),
-        &headers,
-        &form.csrf_token,
-        action,
-    )
-    .await
-    {
+    let w = match visitor.writer(&form.csrf_token, ConsoleAction::DisableTotp) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let disabled = state
         .gateway

@@ -7,8 +7,9 @@
 //!   sign-in form, the value of a short-lived cookie set with the form. A POST without it, or
 //!   with another, is refused with 403 before anything is looked at.
 //! - Every changing route asks [`wcheckout_domain::operator::may`] on the server: its handler
-//!   starts with `writer` (session, CSRF token, role, in that order, before anything else);
-//!   every page with `reader`.
+//!   takes a `Visitor` (the extractor reading the session from the request's head) and starts
+//!   with `visitor.writer(csrf_token, action)` (session, CSRF token, role, in that order, before
+//!   anything else); every page with `reader`.
 //!
 //! - An account with a second factor signs in in two steps: the password (`/admin/login`), then
 //!   a TOTP code (`/admin/login/code`) with the sealed ticket the first step left in a cookie.
@@ -35,7 +36,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::Form;
 use axum::Router;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{ConnectInfo, FromRequestParts, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -309,31 +311,56 @@ struct Writer {
     session: LiveSession,
 }
 
-/// The signed-in session behind a POST that carries its CSRF token and may do `action`, or the
-/// refusal (403) answered instead; asked before anything is looked at or changed.
-async fn writer(
-    state: &AppState,
-    peer: SocketAddr,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    csrf_token: &str,
-    action: ConsoleAction,
-) -> Result<Writer, Response> {
-    let visit = visit(state, peer, query, headers).await?;
-    if let Err(refusal) = authorized(&visit, csrf_token, action) {
-        return Err(refused(visit.lang, refusal));
+/// A request's visit as an extractor, read from its head before any form: a POST handler names
+/// it beside its form and asks [`Visitor::writer`] before it looks at anything else.
+pub(super) struct Visitor(Visit);
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let query = parts.uri.query();
+        visit(state, peer, query, &parts.headers).await.map(Visitor)
     }
-    let Visit {
-        lang,
-        client,
-        session,
-    } = visit;
-    let session = session.ok_or_else(|| form_refused(lang))?;
-    Ok(Writer {
-        lang,
-        client,
-        session,
-    })
+}
+
+impl Visitor {
+    /// The signed-in session behind a POST that carries its CSRF token and may do `action`
+    /// (session, CSRF token, role, in that order), or the refusal (403) answered instead.
+    fn writer(self, csrf_token: &str, action: ConsoleAction) -> Result<Writer, Refused> {
+        let Visitor(visit) = self;
+        if let Err(refusal) = authorized(&visit, csrf_token, action) {
+            let lang = visit.lang;
+            return Err(Refused { lang, refusal });
+        }
+        let Visit {
+            lang,
+            client,
+            session,
+        } = visit;
+        let refusal = Refusal::Form;
+        let session = session.ok_or(Refused { lang, refusal })?;
+        Ok(Writer {
+            lang,
+            client,
+            session,
+        })
+    }
+}
+
+/// A POST refused before anything was looked at: 403 in the visit's language.
+pub(super) struct Refused {
+    lang: Lang,
+    refusal: Refusal,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        refused(self.lang, self.refusal)
+    }
 }
 
 /// 404 with the console's message.
@@ -531,24 +558,12 @@ pub struct CsrfForm {
 
 async fn logout(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    visitor: Visitor,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let action = ConsoleAction::SignOut;
-    let w = match writer(
-        &state,
-        peer,
-        query.as_deref(),
-        &headers,
-        &form.csrf_token,
-        action,
-    )
-    .await
-    {
+    let w = match visitor.writer(&form.csrf_token, ConsoleAction::SignOut) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     if let Err(error) = state.gateway.console_sign_out(&w.session, w.client).await {
         return failure(w.lang, &error);

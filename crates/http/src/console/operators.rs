@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use maud::html;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -18,7 +18,7 @@ use wcheckout_domain::operator::{ConsoleAction, Operator, Role, may};
 
 use super::html::{csrf_field, document, signed_in_header};
 use super::i18n::{auth_texts, texts};
-use super::{CsrfForm, OPERATORS, failure, message, page, reader, see_other_to, writer};
+use super::{CsrfForm, OPERATORS, Visitor, failure, message, page, reader, see_other_to};
 use crate::page::i18n::Lang;
 use crate::state::AppState;
 
@@ -143,24 +143,12 @@ pub(super) struct CreateForm {
 
 pub(super) async fn create(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    visitor: Visitor,
     Form(form): Form<CreateForm>,
 ) -> Response {
-    let action = ConsoleAction::CreateOperator;
-    let w = match writer(
-        &state,
-        peer,
-        query.as_deref(),
-        &headers,
-        &form.csrf_token,
-        action,
-    )
-    .await
-    {
+    let w = match visitor.writer(&form.csrf_token, ConsoleAction::CreateOperator) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let new = NewOperator {
         name: form.name,
@@ -180,17 +168,14 @@ pub(super) async fn create(
 
 async fn change(
     state: &AppState,
-    peer: SocketAddr,
-    query: Option<&str>,
-    headers: &HeaderMap,
+    visitor: Visitor,
     form: &CsrfForm,
     name: &str,
     change: OperatorChange,
 ) -> Response {
-    let csrf = &form.csrf_token;
-    let w = match writer(state, peer, query, headers, csrf, change.action()).await {
+    let w = match visitor.writer(&form.csrf_token, change.action()) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let changed = state
         .gateway
@@ -204,63 +189,30 @@ async fn change(
 
 pub(super) async fn disable(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path(name): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let query = query.as_deref();
-    change(
-        &state,
-        peer,
-        query,
-        &headers,
-        &form,
-        &name,
-        OperatorChange::Disable,
-    )
-    .await
+    let change_of = OperatorChange::Disable;
+    change(&state, visitor, &form, &name, change_of).await
 }
 
 pub(super) async fn enable(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path(name): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let query = query.as_deref();
-    change(
-        &state,
-        peer,
-        query,
-        &headers,
-        &form,
-        &name,
-        OperatorChange::Enable,
-    )
-    .await
+    let change_of = OperatorChange::Enable;
+    change(&state, visitor, &form, &name, change_of).await
 }
 
 pub(super) async fn reset_totp(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path(name): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let query = query.as_deref();
-    change(
-        &state,
-        peer,
-        query,
-        &headers,
-        &form,
-        &name,
-        OperatorChange::ResetTotp,
-    )
-    .await
+    let change_of = OperatorChange::ResetTotp;
+    change(&state, visitor, &form, &name, change_of).await
 }
