@@ -84,7 +84,7 @@ fn operators_page(
                             td { (account.app_id.as_deref().unwrap_or(t.all_apps)) }
                             td { (account.status) }
                             td { @if account.totp { (a.totp_on) } @else { (a.totp_off) } }
-                            td { (account.last_sign_in_time.as_deref().unwrap_or("-")) }
+                            td { (shown_time(account.last_sign_in_time.as_deref())) }
                             td.actions {
                                 @if account.status == "ACTIVE" {
                                     @if account.name != operator.name {
@@ -124,6 +124,15 @@ fn operators_page(
     };
     let header = signed_in_header(t, operator, csrf_token);
     document(lang, t.operators, header, body)
+}
+
+/// An ISO time (`2026-12-04T22:39:23.473147`) as the console shows times, to the second and
+/// UTC (`2026-12-04 22:39:23`); `-` for none.
+fn shown_time(iso: Option<&str>) -> String {
+    iso.map_or_else(
+        || "-".to_owned(),
+        |iso| iso.get(..19).unwrap_or(iso).replacen('T', " ", 1),
+    )
 }
 
 /// The creation form's fields; a missing one is empty.
@@ -215,4 +224,16 @@ pub(super) async fn reset_totp(
 ) -> Response {
     let change_of = OperatorChange::ResetTotp;
     change(&state, visitor, &form, &name, change_of).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_shown_to_the_second() {
+        let shown = shown_time(Some("2026-12-04T22:39:23.473147"));
+        assert_eq!(shown, "2026-12-04 22:39:23");
+        assert_eq!(shown_time(None), "-");
+    }
 }

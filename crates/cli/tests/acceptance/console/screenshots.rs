@@ -93,7 +93,10 @@ async fn screenshots_for_the_docs() {
         .await
         .unwrap();
     let settlement = created.retdata()["sysid"].as_str().unwrap().to_owned();
-    create(&gw, "alice", "finance").await;
+    create(&gw, "alice", "admin").await;
+    for (name, role) in [("bob", "support"), ("carol", "viewer")] {
+        create(&gw, name, role).await;
+    }
 
     let pages = [
         ("orders", format!("/admin/orders?app={}", shop.app_id)),
@@ -103,6 +106,8 @@ async fn screenshots_for_the_docs() {
             format!("/admin/settlements/{settlement}/approve"),
         ),
         ("audit", "/admin/audit".to_owned()),
+        ("account", "/admin/account".to_owned()),
+        ("operators", "/admin/operators".to_owned()),
     ];
     for (device, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
         let browser = Browser::start(width, height).await;
