@@ -277,8 +277,8 @@ impl Gateway {
         let reference = solana_pay_reference(&order.sysid);
         let payment = PayerPayment {
             payer,
-            recipient: order.deposit_address.clone(),
-            contract: token.contract.clone(),
+            recipient: order.deposit_address,
+            contract: token.contract,
             decimals: token.decimals,
             amount: remaining,
             reference: Address::Solana(reference),
@@ -288,10 +288,9 @@ impl Gateway {
             .await
             .map_err(|e| match e {
                 ChainError::Unavailable(reason) => ServiceError::Unavailable(reason),
-                other => ServiceError::Internal(crate::error::Internal::caused_by(
-                    "building a wallet transaction",
-                    other,
-                )),
+                invalid @ ChainError::Invalid(_) => ServiceError::Internal(
+                    crate::error::Internal::caused_by("building a wallet transaction", invalid),
+                ),
             })?;
         Ok(Some(WalletTransaction {
             transaction: unsigned.transaction,
@@ -496,7 +495,11 @@ mod tests {
     #[test]
     fn an_order_s_solana_reference_is_a_tagged_hash_of_its_sysid() {
         let reference = solana_pay_reference("OR1971467");
-        assert_eq!(reference, solana_pay_reference("OR1971467"), "same order, same key");
+        assert_eq!(
+            reference,
+            solana_pay_reference("OR1971467"),
+            "same order, same key"
+        );
         assert_ne!(reference, solana_pay_reference("OR1971468"));
         let mut tagged = SOLANA_REFERENCE_TAG.to_vec();
         tagged.extend_from_slice(b"OR1971467");

@@ -22,11 +22,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use base64::Engine;
 use wcheckout_domain::address::Address;
-use wcheckout_domain::chain::{
-    ChainError, PayerPayment, PayerTransactions, UnsignedPayment,
-};
+use wcheckout_domain::chain::{ChainError, PayerPayment, PayerTransactions, UnsignedPayment};
 
-use crate::address::{SolanaAddress, TOKEN_2022_PROGRAM, TOKEN_PROGRAM, ProgramAddresses};
+use crate::address::{ProgramAddresses, SolanaAddress, TOKEN_2022_PROGRAM, TOKEN_PROGRAM};
 use crate::rpc::{Commitment, RpcError, SolanaRpc};
 use crate::transaction::instructions::{
     create_associated_token_account_idempotent, set_compute_unit_limit, set_compute_unit_price,
@@ -162,7 +160,11 @@ impl SolanaPayerTransactions {
     }
 
     async fn token_program(&self, mint: &SolanaAddress) -> Result<SolanaAddress, ChainError> {
-        if let Some(program) = self.token_programs.lock().ok().and_then(|m| m.get(mint).copied())
+        if let Some(program) = self
+            .token_programs
+            .lock()
+            .ok()
+            .and_then(|m| m.get(mint).copied())
         {
             return Ok(program);
         }
@@ -273,7 +275,10 @@ mod tests {
         let message = t.message(blockhash).unwrap();
         assert_eq!(message.signers(), [t.payer]);
         let keys = message.account_keys();
-        let payer_ata = t.payer.associated_token_account(&t.mint, &TOKEN_PROGRAM).unwrap();
+        let payer_ata = t
+            .payer
+            .associated_token_account(&t.mint, &TOKEN_PROGRAM)
+            .unwrap();
         let deposit_ata = t
             .recipient
             .associated_token_account(&t.mint, &TOKEN_PROGRAM)
@@ -307,7 +312,10 @@ mod tests {
         data.push(6);
         assert_eq!(transfer.data, data);
         // The creation is the deposit owner's account, paid by the payer.
-        assert_eq!(instructions[2].accounts[0], AccountMeta::writable(t.payer, true));
+        assert_eq!(
+            instructions[2].accounts[0],
+            AccountMeta::writable(t.payer, true)
+        );
         assert_eq!(instructions[2].accounts[1].address, deposit_ata);
         assert_eq!(instructions[2].accounts[2].address, t.recipient);
 

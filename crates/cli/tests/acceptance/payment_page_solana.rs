@@ -61,10 +61,7 @@ impl Fixture {
             .send()
             .await
             .unwrap();
-        (
-            response.status().as_u16(),
-            response.text().await.unwrap(),
-        )
+        (response.status().as_u16(), response.text().await.unwrap())
     }
 
     /// POSTs `body` to the order's wallet transaction route: HTTP status and JSON answer.
@@ -72,7 +69,10 @@ impl Fixture {
         let response = self
             .gw
             .http
-            .post(format!("{}/pay/{token}/solana/transaction", self.gw.base_url))
+            .post(format!(
+                "{}/pay/{token}/solana/transaction",
+                self.gw.base_url
+            ))
             .header("content-type", "application/json")
             .body(body.to_owned())
             .send()
@@ -85,14 +85,20 @@ impl Fixture {
     async fn page_state(&self, token: &str) -> String {
         let (_, body) = self.get(&format!("/pay/{token}/status")).await;
         let status: Value = serde_json::from_str(&body).unwrap();
-        status["retdata"]["state"].as_str().unwrap_or_default().to_owned()
+        status["retdata"]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Sends `transaction` (the unsigned bytes the page had the wallet sign) signed with the
     /// wallet's key to Surfnet; its signature.
     async fn sign_and_send(&self, unsigned: &[u8]) -> String {
         assert_eq!(unsigned[0], 1, "one signature, the payer's");
-        assert!(unsigned[1..65].iter().all(|b| *b == 0), "handed over unsigned");
+        assert!(
+            unsigned[1..65].iter().all(|b| *b == 0),
+            "handed over unsigned"
+        );
         let message = &unsigned[65..];
         let signature = wallet().sign(message);
         let mut signed = vec![1];
@@ -112,7 +118,9 @@ impl Fixture {
             .json()
             .await
             .unwrap();
-        let sent = answer["result"].as_str().unwrap_or_else(|| panic!("{answer}"));
+        let sent = answer["result"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"));
         assert_eq!(sent, bs58::encode(signature).into_string());
         sent.to_owned()
     }
@@ -160,7 +168,10 @@ async fn a_solana_order_s_page_asks_for_what_is_due_through_solana_pay(db: Db) {
         ),
         "{page}"
     );
-    assert!(page.contains(&format!(">{owner}<")), "the whole owner address");
+    assert!(
+        page.contains(&format!(">{owner}<")),
+        "the whole owner address"
+    );
     assert!(page.contains(&format!(
         "QR code to pay 12.5 USDT to {owner} with a wallet app"
     )));
@@ -168,7 +179,9 @@ async fn a_solana_order_s_page_asks_for_what_is_due_through_solana_pay(db: Db) {
         page.contains(r#"data-wallet="wallet-standard" hidden"#),
         "the button waits for a wallet: {page}"
     );
-    assert!(page.contains(&format!(r#""transactionUrl":"/pay/{token}/solana/transaction""#)));
+    assert!(page.contains(&format!(
+        r#""transactionUrl":"/pay/{token}/solana/transaction""#
+    )));
     for other in ["ethereum:", "ERC-20", "TRC-20", "qr-note", "eip1193"] {
         assert!(!page.contains(other), "the Solana page shows {other}");
     }
@@ -180,19 +193,35 @@ async fn a_solana_order_s_page_asks_for_what_is_due_through_solana_pay(db: Db) {
     let request = f.pay_request(&order, "12.5");
     let (status, svg) = f.get(&format!("/pay/{token}/qr.svg")).await;
     assert_eq!(status, 200);
-    assert_eq!(svg, svg_of(&request).unwrap(), "the QR code holds {request}");
+    assert_eq!(
+        svg,
+        svg_of(&request).unwrap(),
+        "the QR code holds {request}"
+    );
 
     // The wallet transaction: refusals first, nothing recorded by any of them.
     let payer = wallet().address().to_string();
     for (body, status, code) in [
-        (json!({"account": "0x52908400098527886E0F7030069857D2E4169EE7"}).to_string(), 400, "00001"),
-        (json!({"account": "TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH"}).to_string(), 400, "00001"),
+        (
+            json!({"account": "0x52908400098527886E0F7030069857D2E4169EE7"}).to_string(),
+            400,
+            "00001",
+        ),
+        (
+            json!({"account": "TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH"}).to_string(),
+            400,
+            "00001",
+        ),
         (json!({"account": ""}).to_string(), 400, "00001"),
         ("not json".to_owned(), 400, "00001"),
         (json!({"wallet": payer}).to_string(), 400, "00001"),
     ] {
         let (got, answer) = f.wallet_transaction(&token, &body).await;
-        assert_eq!((got, answer["retcode"].as_str().unwrap()), (status, code), "{body}: {answer}");
+        assert_eq!(
+            (got, answer["retcode"].as_str().unwrap()),
+            (status, code),
+            "{body}: {answer}"
+        );
         assert!(answer["retdata"].is_null());
     }
     let unknown = "A".repeat(43);
@@ -217,8 +246,16 @@ async fn a_solana_order_s_page_asks_for_what_is_due_through_solana_pay(db: Db) {
         .unwrap();
     assert!(bytes[1..65].iter().all(|b| *b == 0), "unsigned");
     let keys = account_keys(&bytes);
-    assert_eq!(keys[0], wallet().address(), "the payer pays the fee and signs");
-    for key in [reference, f.sol().usdt(), SolanaAddress::parse(&owner).unwrap()] {
+    assert_eq!(
+        keys[0],
+        wallet().address(),
+        "the payer pays the fee and signs"
+    );
+    for key in [
+        reference,
+        f.sol().usdt(),
+        SolanaAddress::parse(&owner).unwrap(),
+    ] {
         assert!(keys.contains(&key), "{key} in the transaction");
     }
     assert!(contains(&bytes, &transfer_data(12_500_000)));
@@ -239,7 +276,11 @@ async fn a_solana_order_s_page_asks_for_what_is_due_through_solana_pay(db: Db) {
         .await;
     assert_eq!(got, 200);
     assert_eq!(answer["retdata"]["amountUnits"], "8500000");
-    assert_eq!(answer["retdata"]["reference"], reference.to_string(), "same order, same key");
+    assert_eq!(
+        answer["retdata"]["reference"],
+        reference.to_string(),
+        "same order, same key"
+    );
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(answer["retdata"]["transaction"].as_str().unwrap())
         .unwrap();
@@ -254,7 +295,11 @@ async fn a_solana_order_s_page_asks_for_what_is_due_through_solana_pay(db: Db) {
     let (got, answer) = f
         .wallet_transaction(&token, &json!({"account": payer}).to_string())
         .await;
-    assert_eq!((got, answer["retcode"].as_str().unwrap()), (409, "00409"), "{answer}");
+    assert_eq!(
+        (got, answer["retcode"].as_str().unwrap()),
+        (409, "00409"),
+        "{answer}"
+    );
 }
 
 on_both_engines_with_db!(a_solana_order_s_page_asks_for_what_is_due_through_solana_pay);
@@ -370,9 +415,16 @@ async fn the_solana_page_shows_the_owner_and_a_solana_pay_qr_code_on_phones_and_
             )
             .await;
         assert_eq!(overflow, false, "no horizontal scrolling at {width} px");
-        assert_eq!(browser.text("network").await, "Solana (Surfnet) · USDT (SPL token)");
+        assert_eq!(
+            browser.text("network").await,
+            "Solana (Surfnet) · USDT (SPL token)"
+        );
         // What a phone's camera reads: the whole transfer request.
-        assert_eq!(decode_qr(&browser.element_png("#qr").await), request, "{width} px");
+        assert_eq!(
+            decode_qr(&browser.element_png("#qr").await),
+            request,
+            "{width} px"
+        );
         // No wallet here: no button (the page's script ran: the countdown ticks).
         assert!(browser.visible("countdown").await);
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -389,7 +441,10 @@ async fn the_solana_page_shows_the_owner_and_a_solana_pay_qr_code_on_phones_and_
         let registered = browser
             .eval("return window.__wallet.registered;", json!([]))
             .await;
-        assert_eq!(registered, 2, "registered on app-ready and by its own event");
+        assert_eq!(
+            registered, 2,
+            "registered on app-ready and by its own event"
+        );
     }
 }
 
@@ -402,12 +457,11 @@ async fn a_wallet_pays_what_is_still_due_and_the_page_follows_it_to_paid() {
         return;
     };
     let hooks = Receiver::start(always(Reply::ok())).await;
-    let app = f
-        .gw
-        .admin
-        .create("Test shop", Some(&hooks.url("/hooks")), &[])
-        .await
-        .unwrap();
+    let app =
+        f.gw.admin
+            .create("Test shop", Some(&hooks.url("/hooks")), &[])
+            .await
+            .unwrap();
     let mut body = usdt_order("sol-wallet", "10", json!({}));
     body["token"] = json!("SOL_USDT");
     let order = f.gw.created_order(&app, body).await;
@@ -426,7 +480,9 @@ async fn a_wallet_pays_what_is_still_due_and_the_page_follows_it_to_paid() {
     .await;
     browser.click("#wallet").await;
     let asked = eventually(WAIT, "a transaction to sign", || async {
-        let asked = browser.eval("return window.__wallet.asked;", json!([])).await;
+        let asked = browser
+            .eval("return window.__wallet.asked;", json!([]))
+            .await;
         asked.as_str().map(str::to_owned)
     })
     .await;
@@ -451,19 +507,30 @@ async fn a_wallet_pays_what_is_still_due_and_the_page_follows_it_to_paid() {
     .await;
 
     wait_state(&browser, "paid").await;
-    let calls = browser.eval("return window.__wallet.calls;", json!([])).await;
+    let calls = browser
+        .eval("return window.__wallet.calls;", json!([]))
+        .await;
     assert_eq!(
         calls,
         json!([
             ["connect"],
-            ["signAndSendTransaction", wallet().address().to_string(), "solana:localnet", true]
+            [
+                "signAndSendTransaction",
+                wallet().address().to_string(),
+                "solana:localnet",
+                true
+            ]
         ]),
         "connect, then one transaction to sign and send, as bytes"
     );
     let info = f.gw.order(&app, "sol-wallet").await;
     assert_eq!(info["orderStatus"], "PAID");
     assert_eq!(info["paidAmount"].to_string(), "10");
-    assert_eq!(info["txHash"], signature.as_str(), "the wallet's transfer completed it");
+    assert_eq!(
+        info["txHash"],
+        signature.as_str(),
+        "the wallet's transfer completed it"
+    );
     assert_eq!(browser.text("receipt-tx").await, signature);
     let paid = hooks
         .wait_for(WAIT, "the PAID webhook", |log: &[Delivery]| {
@@ -508,8 +575,14 @@ async fn wallet_refusals_are_explained_and_send_nothing() {
             .await
         }
     };
-    assert_eq!(press("reject").await, "您在钱包中拒绝了请求，未发送任何款项。");
-    assert_eq!(press("refuse").await, "您在钱包中拒绝了请求，未发送任何款项。");
+    assert_eq!(
+        press("reject").await,
+        "您在钱包中拒绝了请求，未发送任何款项。"
+    );
+    assert_eq!(
+        press("refuse").await,
+        "您在钱包中拒绝了请求，未发送任何款项。"
+    );
     assert_eq!(
         press("bad-account").await,
         "钱包提供的账户无法用于本次付款，未发送任何款项。"
@@ -518,7 +591,9 @@ async fn wallet_refusals_are_explained_and_send_nothing() {
     let cancelled = f.gw.cancel_order(&f.app, "sol-refused").await;
     assert_eq!(cancelled["retcode"], "200", "{cancelled}");
     assert_eq!(press("normal").await, "该订单已无法支付，未发送任何款项。");
-    let calls = browser.eval("return window.__wallet.calls;", json!([])).await;
+    let calls = browser
+        .eval("return window.__wallet.calls;", json!([]))
+        .await;
     let names: Vec<&str> = calls
         .as_array()
         .unwrap()
@@ -527,10 +602,18 @@ async fn wallet_refusals_are_explained_and_send_nothing() {
         .collect();
     assert_eq!(
         names,
-        ["connect", "connect", "signAndSendTransaction", "connect", "connect"],
+        [
+            "connect",
+            "connect",
+            "signAndSendTransaction",
+            "connect",
+            "connect"
+        ],
         "only the refused signature was ever asked for"
     );
-    let asked = browser.eval("return window.__wallet.asked;", json!([])).await;
+    let asked = browser
+        .eval("return window.__wallet.asked;", json!([]))
+        .await;
     assert!(asked.is_null(), "nothing left to sign: {asked}");
     assert_eq!(f.info("sol-refused").await["orderStatus"], "CANCELLED");
 }

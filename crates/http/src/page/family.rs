@@ -140,7 +140,12 @@ fn solana_pay_url(page: &PaymentPage, units: &str) -> String {
         recipient,
         amount: Some((units, page.token_decimals)),
         spl_token: Some(mint),
-        references: page.solana_reference.as_deref().and_then(parse).into_iter().collect(),
+        references: page
+            .solana_reference
+            .as_deref()
+            .and_then(parse)
+            .into_iter()
+            .collect(),
         label: Some(page.merchant_name.clone()),
         message: Some(page.order_no.clone()),
         memo: None,
@@ -248,7 +253,12 @@ mod tests {
                  &label=Acme%20Books%20%26%20Co&message=INV%207%2F1"
             )
         );
-        assert!(family.qr.text(&page, "12500001").contains("amount=12.500001&"));
+        assert!(
+            family
+                .qr
+                .text(&page, "12500001")
+                .contains("amount=12.500001&")
+        );
         assert!(family.qr.note(Lang::En.texts()).is_none());
         assert_eq!(family.wallet, Wallet::WalletStandard);
         assert_eq!(family.wallet.as_str(), "wallet-standard");

@@ -423,7 +423,10 @@ fn payer_transactions_match_web3js_and_decode_to_the_order_s_transfer() {
                 .unwrap()
                 .to_string()
         };
-        let (program, mint) = (transfer.token_program.to_string(), transfer.mint.to_string());
+        let (program, mint) = (
+            transfer.token_program.to_string(),
+            transfer.mint.to_string(),
+        );
         let ours = base64.encode(transfer.unsigned_transaction(blockhash).unwrap());
         requests.push(json!({
             "op": "transaction",
@@ -443,7 +446,13 @@ fn payer_transactions_match_web3js_and_decode_to_the_order_s_transfer() {
             "ours": ours,
         }));
         requests.push(json!({"op": "unsigned", "ours": ours}));
-        cases.push((transfer, blockhash, ours, ata(&transfer.payer), ata(&transfer.recipient)));
+        cases.push((
+            transfer,
+            blockhash,
+            ours,
+            ata(&transfer.payer),
+            ata(&transfer.recipient),
+        ));
     }
     let answers = web3js(&requests);
     for ((transfer, blockhash, ours, source, destination), pair) in
@@ -451,13 +460,32 @@ fn payer_transactions_match_web3js_and_decode_to_the_order_s_transfer() {
     {
         let context = format!("{transfer:?}, seed {seed}");
         let message = transfer.message(*blockhash).unwrap();
-        assert_eq!(pair[0]["message"], base64.encode(message.serialize()), "{context}");
-        assert_eq!(pair[0]["transaction"], *ours, "{context}: the same unsigned bytes");
+        assert_eq!(
+            pair[0]["message"],
+            base64.encode(message.serialize()),
+            "{context}"
+        );
+        assert_eq!(
+            pair[0]["transaction"], *ours,
+            "{context}: the same unsigned bytes"
+        );
         let read = &pair[1];
         assert_eq!(read["unsigned"], true, "{context}");
-        assert_eq!(read["decoded"]["fee_payer"], transfer.payer.to_string(), "{context}");
-        assert_eq!(read["decoded"]["signers"], json!([transfer.payer.to_string()]), "{context}");
-        assert_eq!(read["decoded"]["blockhash"], blockhash.to_string(), "{context}");
+        assert_eq!(
+            read["decoded"]["fee_payer"],
+            transfer.payer.to_string(),
+            "{context}"
+        );
+        assert_eq!(
+            read["decoded"]["signers"],
+            json!([transfer.payer.to_string()]),
+            "{context}"
+        );
+        assert_eq!(
+            read["decoded"]["blockhash"],
+            blockhash.to_string(),
+            "{context}"
+        );
         assert_eq!(
             read["transfers"],
             json!([{
