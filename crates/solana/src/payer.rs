@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -134,12 +135,20 @@ pub fn wallet_chain(genesis: &str) -> &'static str {
     }
 }
 
+/// How long a blockhash read is reused. A transaction stays valid for 150 blocks (about a
+/// minute) after its blockhash, so a few seconds' reuse costs payers nothing, and pressing the
+/// button on many pages at once (or a script posting to the route) costs the node one read per
+/// period rather than one per request.
+pub const BLOCKHASH_REUSE: Duration = Duration::from_secs(5);
+
 /// [`PayerTransactions`] over a Solana cluster's JSON-RPC: the mint's program and the cluster's
-/// name are read once and kept; the blockhash is read at `confirmed` for every transaction.
+/// name are read once and kept; the blockhash is read at `confirmed` and reused for
+/// [`BLOCKHASH_REUSE`].
 pub struct SolanaPayerTransactions {
     rpc: SolanaRpc,
     token_programs: Mutex<HashMap<SolanaAddress, SolanaAddress>>,
     wallet_chain: Mutex<Option<&'static str>>,
+    blockhash: Mutex<Option<(Instant, Blockhash)>>,
 }
 
 impl std::fmt::Debug for SolanaPayerTransactions {
@@ -156,7 +165,26 @@ impl SolanaPayerTransactions {
             rpc,
             token_programs: Mutex::new(HashMap::new()),
             wallet_chain: Mutex::new(None),
+            blockhash: Mutex::new(None),
         }
+    }
+
+    async fn blockhash(&self) -> Result<Blockhash, ChainError> {
+        let kept = self.blockhash.lock().ok().and_then(|kept| *kept);
+        if let Some((read_at, hash)) = kept
+            && read_at.elapsed() < BLOCKHASH_REUSE
+        {
+            return Ok(hash);
+        }
+        let hash = self
+            .rpc
+            .latest_blockhash(Commitment::Confirmed)
+            .await
+            .map_err(chain_error)?;
+        if let Ok(mut kept) = self.blockhash.lock() {
+            *kept = Some((Instant::now(), hash));
+        }
+        Ok(hash)
     }
 
     async fn token_program(&self, mint: &SolanaAddress) -> Result<SolanaAddress, ChainError> {
@@ -232,11 +260,7 @@ impl PayerTransactions for SolanaPayerTransactions {
             reference: solana(&payment.reference)?,
         };
         let wallet_chain = self.wallet_chain().await?;
-        let blockhash = self
-            .rpc
-            .latest_blockhash(Commitment::Confirmed)
-            .await
-            .map_err(chain_error)?;
+        let blockhash = self.blockhash().await?;
         let bytes = transfer
             .unsigned_transaction(blockhash)
             .map_err(|e| ChainError::Invalid(e.to_string()))?;
