@@ -176,11 +176,13 @@ impl SolanaPayerTransactions {
         {
             return Ok(hash);
         }
-        let hash = self
+        let text = self
             .rpc
             .latest_blockhash(Commitment::Confirmed)
             .await
             .map_err(chain_error)?;
+        let hash = Blockhash::parse(&text)
+            .map_err(|e| ChainError::Invalid(format!("getLatestBlockhash: {text:?}: {e}")))?;
         if let Ok(mut kept) = self.blockhash.lock() {
             *kept = Some((Instant::now(), hash));
         }

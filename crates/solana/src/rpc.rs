@@ -471,25 +471,6 @@ impl SolanaRpc {
 
 /// What the payment page's wallet transactions need (`crate::payer`).
 impl SolanaRpc {
-    /// The latest blockhash at `commitment`, which a new transaction is anchored to.
-    pub async fn latest_blockhash(
-        &self,
-        commitment: Commitment,
-    ) -> Result<crate::transaction::Blockhash, RpcError> {
-        #[derive(Deserialize)]
-        struct Latest {
-            blockhash: String,
-        }
-        let params = json!([{"commitment": commitment.as_str()}]);
-        let answer: WithContext<Latest> = self.call("getLatestBlockhash", params).await?;
-        crate::transaction::Blockhash::parse(&answer.value.blockhash).map_err(|e| {
-            invalid(
-                "getLatestBlockhash",
-                &format!("blockhash {:?}: {e}", answer.value.blockhash),
-            )
-        })
-    }
-
     /// The hash of the cluster's genesis block, which tells mainnet, devnet and testnet apart.
     pub async fn genesis_hash(&self) -> Result<String, RpcError> {
         self.call("getGenesisHash", json!([])).await
