@@ -16,6 +16,7 @@ pub mod clock;
 pub mod console;
 pub mod console_audit;
 pub mod console_history;
+pub mod console_lists;
 pub mod console_orders;
 pub mod console_overview;
 pub mod console_sessions;

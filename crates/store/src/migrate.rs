@@ -58,6 +58,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "console overview",
         include_str!("../migrations/postgres/0010_console_overview.sql"),
     ),
+    (
+        12,
+        "console lists",
+        include_str!("../migrations/postgres/0012_console_lists.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -110,6 +115,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         10,
         "console overview",
         include_str!("../migrations/sqlite/0010_console_overview.sql"),
+    ),
+    (
+        12,
+        "console lists",
+        include_str!("../migrations/sqlite/0012_console_lists.sql"),
     ),
 ];
 
