@@ -31,13 +31,32 @@ pub struct ConsoleOrder {
     /// The order as the API shows it.
     pub view: OrderView,
     /// Transfers to its deposit address, oldest first.
-    pub transfers: Vec<Transfer>,
+    pub transfers: Vec<ConsoleTransfer>,
     /// Its timeline, refunds, abnormal payments and webhooks.
     pub history: OrderHistory,
 }
 
 /// At most this many orders of one customer found by a search.
 pub const SEARCH_CUSTOMER_LIMIT: u32 = 100;
+
+/// A transfer on an order's page: its explorer link (when the chain has an
+/// `explorer_tx_url`) and its confirmations by the chain head the watcher last saw.
+#[derive(Debug, Clone)]
+pub struct ConsoleTransfer {
+    /// The transfer.
+    pub transfer: Transfer,
+    /// Its transaction's page on the chain's explorer.
+    pub explorer_url: Option<String>,
+    /// Blocks from its block to the head, both counted (`None` before the chain's head is
+    /// known).
+    pub confirmations: Option<u64>,
+}
+
+/// Confirmations of a transfer in `block` under the head `head`: the block itself counts, a
+/// head below it (not seen yet) gives none.
+pub fn confirmations(block: u64, head: u64) -> u64 {
+    head.checked_sub(block).map_or(0, |behind| behind.saturating_add(1))
+}
 
 /// The longest text a search looks up (every identifier it finds is far shorter).
 const MAX_SEARCH_LEN: usize = 128;
@@ -213,10 +232,30 @@ impl Gateway {
             .transfers_of_orders(std::slice::from_ref(&order.sysid))
             .await?;
         let history = self.console_order_history(&order, &transfers).await?;
+        let mut heads = BTreeMap::new();
+        let mut shown = Vec::with_capacity(transfers.len());
+        for transfer in transfers {
+            let head = match heads.get(&transfer.chain) {
+                Some(head) => *head,
+                None => {
+                    let cursor = self.store.chain_cursor(&transfer.chain).await?;
+                    let head = cursor.map(|c| c.head_number).filter(|head| *head > 0);
+                    heads.insert(transfer.chain.clone(), head);
+                    head
+                }
+            };
+            let chain = self.tokens.chains().find(|c| c.key == transfer.chain);
+            let template = chain.and_then(|c| c.explorer_tx_url.as_deref());
+            shown.push(ConsoleTransfer {
+                explorer_url: template.map(|t| t.replace("{tx}", &transfer.tx_hash)),
+                confirmations: head.map(|head| confirmations(transfer.block_number, head)),
+                transfer,
+            });
+        }
         Ok(Some(ConsoleOrder {
             app_id: order.app_id.to_string(),
             view: self.order_view(&order).await?,
-            transfers,
+            transfers: shown,
             history,
         }))
     }
@@ -269,5 +308,17 @@ impl Gateway {
             self.order_page(&app, filter, &keyset).await
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::confirmations;
+
+    #[test]
+    fn a_transfer_counts_its_own_block() {
+        assert_eq!(confirmations(100, 100), 1);
+        assert_eq!(confirmations(100, 111), 12);
+        assert_eq!(confirmations(100, 99), 0);
     }
 }
