@@ -31,7 +31,7 @@ type ChangingRoute = (
     &'static [(&'static str, &'static str)],
 );
 
-const CHANGING_ROUTES: [ChangingRoute; 7] = [
+const CHANGING_ROUTES: [ChangingRoute; 8] = [
     ("/admin/orders/{order}/cancel", "support", &[]),
     ("/admin/apps/{app}/webhook-test", "support", &[]),
     (
@@ -39,6 +39,7 @@ const CHANGING_ROUTES: [ChangingRoute; 7] = [
         "support",
         &[],
     ),
+    ("/admin/webhooks/{event}/resend", "support", &[]),
     (
         "/admin/settlements/{settlement}/approve",
         "finance",
