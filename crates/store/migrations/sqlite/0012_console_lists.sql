@@ -3,7 +3,9 @@
 -- the key too, so that neither the order nor the next page's start needs a sort.
 create index orders_app_created_sysid on orders (app_id, created_at desc, sysid desc);
 create index orders_app_status_created on orders (app_id, status, created_at desc, sysid desc);
--- Order search by customer id across apps, and an app's list filtered by customer.
+-- Order search across apps by order number (the unique key starts with the app) and by
+-- customer id, and an app's list filtered by customer.
+create index orders_order_no on orders (order_no);
 create index orders_customer_created on orders (customer_id, created_at desc);
 create index refunds_app_created_sysid on refunds (app_id, created_at desc, sysid desc);
 create index abnormal_payments_app_created_no
