@@ -465,10 +465,9 @@ impl Gateway {
         operator: &Operator,
         filter: &PayoutListFilter,
     ) -> Result<Export<ConsolePayout>, ServiceError> {
-        let (rows, total) = export_pages(|keyset| async move {
-            self.payout_page(operator, filter, &keyset).await
-        })
-        .await?;
+        let (rows, total) =
+            export_pages(|keyset| async move { self.payout_page(operator, filter, &keyset).await })
+                .await?;
         Ok(Export {
             app: operator.app.clone(),
             rows,
@@ -485,10 +484,7 @@ mod tests {
     /// A list of `n` numbers read through keysets (the key is the number, newest = largest).
     async fn read_numbers(n: u64, keyset: Keyset) -> Result<KeysetPage<u64>, ServiceError> {
         let start = keyset.after.map_or(n, |c| c.created_at.micros() as u64);
-        let records: Vec<u64> = (0..start)
-            .rev()
-            .take(keyset.limit as usize + 1)
-            .collect();
+        let records: Vec<u64> = (0..start).rev().take(keyset.limit as usize + 1).collect();
         let more = records.len() > keyset.limit as usize;
         let records: Vec<u64> = records.into_iter().take(keyset.limit as usize).collect();
         let next = match (more, records.last()) {

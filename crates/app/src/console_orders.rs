@@ -16,8 +16,8 @@ use wcheckout_domain::ports::{Cursor, Keyset, KeysetPage, OrderFilter, PageReque
 
 use crate::console::actor_of;
 use crate::console_history::OrderHistory;
-pub use crate::console_lists::{ConsoleList, Export, LIST_PAGE_SIZE};
 use crate::console_lists::page_keyset;
+pub use crate::console_lists::{ConsoleList, Export, LIST_PAGE_SIZE};
 use crate::error::ServiceError;
 use crate::gateway::Gateway;
 use crate::operators::audit;
@@ -55,7 +55,8 @@ pub struct ConsoleTransfer {
 /// Confirmations of a transfer in `block` under the head `head`: the block itself counts, a
 /// head below it (not seen yet) gives none.
 pub fn confirmations(block: u64, head: u64) -> u64 {
-    head.checked_sub(block).map_or(0, |behind| behind.saturating_add(1))
+    head.checked_sub(block)
+        .map_or(0, |behind| behind.saturating_add(1))
 }
 
 /// The longest text a search looks up (every identifier it finds is far shorter).

@@ -70,7 +70,11 @@ pub(crate) async fn run(
     Ok(markdown(options, &results, &skipped))
 }
 
-async fn run_engine(options: &Options, engine: Engine, pg_url: &str) -> anyhow::Result<EngineResult> {
+async fn run_engine(
+    options: &Options,
+    engine: Engine,
+    pg_url: &str,
+) -> anyhow::Result<EngineResult> {
     let database = BenchDatabase::create(engine, pg_url).await?;
     let result = measure_engine(options, engine, &database).await;
     database.remove().await;
@@ -89,21 +93,28 @@ async fn measure_engine(
         let app = gateway.admin().create("console-bench", None, &[]).await;
         let app = app.map_err(|e| anyhow::anyhow!("creating an app: {e}"))?;
         let app_id = app.app_id.as_str().to_owned();
-        let operators = OperatorAdmin::new(gateway.gateway.store.clone(), gateway.gateway.clock.clone());
+        let operators =
+            OperatorAdmin::new(gateway.gateway.store.clone(), gateway.gateway.clock.clone());
         let password = SecretString::from(PASSWORD.to_owned());
         operators
             .create(&Actor::command_line(), OPERATOR, "viewer", None, &password)
             .await
             .map_err(|e| anyhow::anyhow!("creating the operator: {e}"))?;
 
-        eprintln!("console: seeding {} orders on {}", options.orders, engine.name());
+        eprintln!(
+            "console: seeding {} orders on {}",
+            options.orders,
+            engine.name()
+        );
         let started = Instant::now();
         let pool = connect(engine, &database.url, true).await?;
         let now = gateway.gateway.clock.now().micros();
         seed(engine, &pool, &app_id, options.orders, now).await?;
         settle(engine, &pool).await;
         if engine == Engine::Postgres {
-            let _ = sqlx::query("vacuum (analyze) chain_transfers").execute(&pool).await;
+            let _ = sqlx::query("vacuum (analyze) chain_transfers")
+                .execute(&pool)
+                .await;
         }
         let seed_time = started.elapsed();
         let probe = probe(&pool, &app_id, options.orders).await?;
@@ -116,15 +127,36 @@ async fn measure_engine(
         let cases = [
             ("order list, first page", list.clone(), String::new()),
             ("order list, page 100 (keyset)", deep, String::new()),
-            ("order list, status PAYING", format!("{list}&status=PAYING"), String::new()),
-            ("search by orderNo", format!("/admin/orders?q={}", probe.order_no), probe.sysid.clone()),
-            ("search by txHash", format!("/admin/orders?q={}", probe.tx_hash), probe.sysid.clone()),
-            ("search by deposit address", format!("/admin/orders?q={}", probe.address), probe.sysid.clone()),
-            ("search by customerId", format!("/admin/orders?q={}", probe.customer), probe.sysid.clone()),
+            (
+                "order list, status PAYING",
+                format!("{list}&status=PAYING"),
+                String::new(),
+            ),
+            (
+                "search by orderNo",
+                format!("/admin/orders?q={}", probe.order_no),
+                probe.sysid.clone(),
+            ),
+            (
+                "search by txHash",
+                format!("/admin/orders?q={}", probe.tx_hash),
+                probe.sysid.clone(),
+            ),
+            (
+                "search by deposit address",
+                format!("/admin/orders?q={}", probe.address),
+                probe.sysid.clone(),
+            ),
+            (
+                "search by customerId",
+                format!("/admin/orders?q={}", probe.customer),
+                probe.sysid.clone(),
+            ),
         ];
         let mut rows = Vec::new();
         for (what, path, must_show) in cases {
-            let (median, min, max) = time_page(&session, &path, &must_show, options.repeats).await?;
+            let (median, min, max) =
+                time_page(&session, &path, &must_show, options.repeats).await?;
             eprintln!("  {what}: {}", ms(micros(median)));
             rows.push((what.to_owned(), path, median, min, max));
         }
@@ -387,18 +419,18 @@ fn markdown(options: &Options, results: &[EngineResult], skipped: &[String]) -> 
     );
     let engines: Vec<&str> = results.iter().map(|r| r.engine.name()).collect();
     let _ = writeln!(out, "| Page | {} |", engines.join(" | "));
-    let _ = writeln!(
-        out,
-        "| --- |{}",
-        " ---: |".repeat(results.len())
-    );
+    let _ = writeln!(out, "| --- |{}", " ---: |".repeat(results.len()));
     if let Some(first) = results.first() {
         for (index, (what, _, _, _, _)) in first.rows.iter().enumerate() {
             let cells: Vec<String> = results
                 .iter()
                 .map(|r| {
                     let (_, _, median, min, max) = &r.rows[index];
-                    let mark = if *median < TARGET { "" } else { " **over target**" };
+                    let mark = if *median < TARGET {
+                        ""
+                    } else {
+                        " **over target**"
+                    };
                     format!(
                         "{} ({}–{}){mark}",
                         ms(micros(*median)),

@@ -202,8 +202,10 @@ pub trait ConsoleStore: Send + Sync {
         keyset: &Keyset,
     ) -> Result<KeysetPage<Payout>, StoreError>;
     /// Every signed transaction of these payouts, oldest first.
-    async fn signed_txs_of_payouts(&self, payout_ids: &[String])
-    -> Result<Vec<SignedTx>, StoreError>;
+    async fn signed_txs_of_payouts(
+        &self,
+        payout_ids: &[String],
+    ) -> Result<Vec<SignedTx>, StoreError>;
     /// A keyset page of the webhook events of `app` matching `filter`, newest first.
     async fn webhook_keyset(
         &self,

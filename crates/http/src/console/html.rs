@@ -12,8 +12,8 @@ use wcheckout_domain::order::OrderStatus;
 use wcheckout_domain::ports::{Cursor, OrderFilter};
 use wcheckout_domain::time::Timestamp;
 
-use super::i18n::{ConsoleTexts, sign_in_refused, texts};
 use super::filters::after_text;
+use super::i18n::{ConsoleTexts, sign_in_refused, texts};
 use super::{
     ABNORMAL, AUDIT, CSS_URL, HOME, LOGIN, LOGOUT, ORDERS, PAYOUTS, REFUNDS, SESSIONS, SETTLEMENTS,
     WEBHOOKS,

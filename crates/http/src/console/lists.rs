@@ -36,8 +36,8 @@ use super::html::{
 };
 use super::i18n::{ConsoleTexts, texts};
 use super::{
-    ABNORMAL, CsrfForm, ORDERS, PAYOUTS, REFUNDS, WEBHOOKS, csv, failure, message, not_found,
-    page, reader, see_other_to, writer,
+    ABNORMAL, CsrfForm, ORDERS, PAYOUTS, REFUNDS, WEBHOOKS, csv, failure, message, not_found, page,
+    reader, see_other_to, writer,
 };
 use crate::page::i18n::Lang;
 use crate::state::AppState;
@@ -104,7 +104,13 @@ fn one_of<T>(field: &str, text: &str, parse: fn(&str) -> Option<T>) -> Result<Op
 
 /// The CSV file of an export: `rows` under `columns`, named `{name}-{app}.csv` (or
 /// `{name}.csv` for a list of every app).
-fn csv_file(name: &str, app: Option<&AppId>, columns: &[&str], rows: &[Vec<String>], total: u64) -> Response {
+fn csv_file(
+    name: &str,
+    app: Option<&AppId>,
+    columns: &[&str],
+    rows: &[Vec<String>],
+    total: u64,
+) -> Response {
     let body = csv::table(
         columns,
         rows.iter()
@@ -304,7 +310,10 @@ pub(super) async fn refunds(
             let pairs = with_app(
                 list.app.as_ref(),
                 &[
-                    ("status", filter.status.map(|s| s.to_string()).unwrap_or_default()),
+                    (
+                        "status",
+                        filter.status.map(|s| s.to_string()).unwrap_or_default(),
+                    ),
                     ("token", filter.token.clone().unwrap_or_default()),
                 ],
             );
@@ -319,7 +328,15 @@ pub(super) async fn refunds(
             let table = refunds_table(t, &list.rows);
             let on_first = visit.after.is_none();
             let body = list_document(
-                lang, &visit.session, t.refunds, REFUNDS, &list, &pairs, on_first, form, table,
+                lang,
+                &visit.session,
+                t.refunds,
+                REFUNDS,
+                &list,
+                &pairs,
+                on_first,
+                form,
+                table,
             );
             page(StatusCode::OK, body)
         }
@@ -403,14 +420,16 @@ pub(super) async fn abnormal(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let visit = match list_visit::<AbnormalQuery>(&state, peer, query.as_deref(), &headers).await
-    {
+    let visit = match list_visit::<AbnormalQuery>(&state, peer, query.as_deref(), &headers).await {
         Ok(visit) => visit,
         Err(response) => return response,
     };
     let lang = visit.lang;
     let parsed = one_of("kind", &visit.asked.kind, AbnormalKind::parse).and_then(|kind| {
-        Ok((kind, one_of("status", &visit.asked.status, AbnormalStatus::parse)?))
+        Ok((
+            kind,
+            one_of("status", &visit.asked.status, AbnormalStatus::parse)?,
+        ))
     });
     let filter = match parsed {
         Ok((kind, status)) => AbnormalFilter {
@@ -431,7 +450,13 @@ pub(super) async fn abnormal(
             Ok(Some(Export { app, rows, total })) => {
                 let name = app.as_ref().map(ToString::to_string).unwrap_or_default();
                 let rows: Vec<_> = rows.iter().map(|p| abnormal_row(&name, p)).collect();
-                csv_file("abnormal-payments", app.as_ref(), &ABNORMAL_COLUMNS, &rows, total)
+                csv_file(
+                    "abnormal-payments",
+                    app.as_ref(),
+                    &ABNORMAL_COLUMNS,
+                    &rows,
+                    total,
+                )
             }
             Ok(None) => not_found(lang),
             Err(error) => failure(lang, &error),
@@ -446,8 +471,14 @@ pub(super) async fn abnormal(
             let pairs = with_app(
                 list.app.as_ref(),
                 &[
-                    ("kind", filter.kind.map(|k| k.to_string()).unwrap_or_default()),
-                    ("status", filter.status.map(|s| s.to_string()).unwrap_or_default()),
+                    (
+                        "kind",
+                        filter.kind.map(|k| k.to_string()).unwrap_or_default(),
+                    ),
+                    (
+                        "status",
+                        filter.status.map(|s| s.to_string()).unwrap_or_default(),
+                    ),
                 ],
             );
             let form = html! {
@@ -462,7 +493,15 @@ pub(super) async fn abnormal(
             let on_first = visit.after.is_none();
             let title = t.abnormal_payments;
             let body = list_document(
-                lang, &visit.session, title, ABNORMAL, &list, &pairs, on_first, form, table,
+                lang,
+                &visit.session,
+                title,
+                ABNORMAL,
+                &list,
+                &pairs,
+                on_first,
+                form,
+                table,
             );
             page(StatusCode::OK, body)
         }
@@ -609,7 +648,10 @@ pub(super) async fn payouts(
     {
         Ok(list) => {
             let t = texts(lang);
-            let pairs = [("kind", filter.kind.map(|k| k.to_string()).unwrap_or_default())];
+            let pairs = [(
+                "kind",
+                filter.kind.map(|k| k.to_string()).unwrap_or_default(),
+            )];
             let form = html! {
                 p { (t.payouts_note) }
                 form.filters method="get" action=(PAYOUTS) {
@@ -620,7 +662,15 @@ pub(super) async fn payouts(
             let table = payouts_table(t, &list.rows);
             let on_first = visit.after.is_none();
             let body = list_document(
-                lang, &visit.session, t.payouts, PAYOUTS, &list, &pairs, on_first, form, table,
+                lang,
+                &visit.session,
+                t.payouts,
+                PAYOUTS,
+                &list,
+                &pairs,
+                on_first,
+                form,
+                table,
             );
             page(StatusCode::OK, body)
         }
@@ -709,14 +759,16 @@ pub(super) async fn webhooks(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let visit = match list_visit::<WebhooksQuery>(&state, peer, query.as_deref(), &headers).await
-    {
+    let visit = match list_visit::<WebhooksQuery>(&state, peer, query.as_deref(), &headers).await {
         Ok(visit) => visit,
         Err(response) => return response,
     };
     let lang = visit.lang;
     let parsed = one_of("status", &visit.asked.status, DeliveryStatus::parse).and_then(|status| {
-        Ok((status, one_of("type", &visit.asked.event_type, EventType::parse)?))
+        Ok((
+            status,
+            one_of("type", &visit.asked.event_type, EventType::parse)?,
+        ))
     });
     let filter = match parsed {
         Ok((status, event_type)) => ConsoleWebhookFilter {
@@ -729,7 +781,10 @@ pub(super) async fn webhooks(
     let app = Some(visit.app.as_str());
     let gateway = &state.gateway;
     if visit.csv {
-        return match gateway.console_export_webhooks(operator, app, &filter).await {
+        return match gateway
+            .console_export_webhooks(operator, app, &filter)
+            .await
+        {
             Ok(Some(Export { app, rows, total })) => {
                 let rows: Vec<_> = rows.iter().map(webhook_row).collect();
                 csv_file("webhooks", app.as_ref(), &WEBHOOK_COLUMNS, &rows, total)
@@ -748,7 +803,10 @@ pub(super) async fn webhooks(
             let pairs = with_app(
                 list.app.as_ref(),
                 &[
-                    ("status", filter.status.map(|s| s.to_string()).unwrap_or_default()),
+                    (
+                        "status",
+                        filter.status.map(|s| s.to_string()).unwrap_or_default(),
+                    ),
                     ("type", filter.event_type.clone().unwrap_or_default()),
                 ],
             );
@@ -763,7 +821,15 @@ pub(super) async fn webhooks(
             let table = webhooks_table(t, &visit.session, &list.rows);
             let on_first = visit.after.is_none();
             let body = list_document(
-                lang, &visit.session, t.webhooks, WEBHOOKS, &list, &pairs, on_first, form, table,
+                lang,
+                &visit.session,
+                t.webhooks,
+                WEBHOOKS,
+                &list,
+                &pairs,
+                on_first,
+                form,
+                table,
             );
             page(StatusCode::OK, body)
         }

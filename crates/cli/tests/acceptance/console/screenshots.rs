@@ -70,6 +70,8 @@ async fn screenshots_for_the_docs() {
     let order = gw.store.order_by_sysid(&paid_sysid).await.unwrap().unwrap();
     let late = fixtures::abnormal(1, &order, AbnormalKind::LatePayment, 10);
     fixtures::create(&*gw.store, &[&late]).await;
+    let refund = fixtures::refund(1, &order, 30);
+    fixtures::create(&*gw.store, &[&refund]).await;
     let events = gw
         .store
         .events_of_objects(&[format!("order:{paid_sysid}")])
@@ -103,6 +105,9 @@ async fn screenshots_for_the_docs() {
             format!("/admin/settlements/{settlement}/approve"),
         ),
         ("audit", "/admin/audit".to_owned()),
+        ("refunds", format!("/admin/refunds?app={}", shop.app_id)),
+        ("abnormal", format!("/admin/abnormal?app={}", shop.app_id)),
+        ("webhooks", format!("/admin/webhooks?app={}", shop.app_id)),
     ];
     for (device, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
         let browser = Browser::start(width, height).await;
