@@ -483,13 +483,15 @@ mod tests {
 
     /// A list of `n` numbers read through keysets (the key is the number, newest = largest).
     async fn read_numbers(n: u64, keyset: Keyset) -> Result<KeysetPage<u64>, ServiceError> {
-        let start = keyset.after.map_or(n, |c| c.created_at.micros() as u64);
+        let start = keyset
+            .after
+            .map_or(n, |c| u64::try_from(c.created_at.micros()).unwrap());
         let records: Vec<u64> = (0..start).rev().take(keyset.limit as usize + 1).collect();
         let more = records.len() > keyset.limit as usize;
         let records: Vec<u64> = records.into_iter().take(keyset.limit as usize).collect();
         let next = match (more, records.last()) {
             (true, Some(last)) => Some(Cursor {
-                created_at: Timestamp::from_micros(*last as i64),
+                created_at: Timestamp::from_micros(i64::try_from(*last).unwrap()),
                 key: last.to_string(),
             }),
             _ => None,

@@ -364,7 +364,7 @@ async fn every_list_filters_pages_exports_and_keeps_to_its_app(gw: TestGateway) 
             &root.cookie,
         )
         .await;
-    assert_eq!(column(&over_only, 0), [over.abnormal_payment_no.clone()]);
+    assert_eq!(column(&over_only, 0), [over.abnormal_payment_no.as_str()]);
     let handled = console
         .get(
             &format!("/admin/abnormal?app={app}&status=HANDLED"),
@@ -388,7 +388,7 @@ async fn every_list_filters_pages_exports_and_keeps_to_its_app(gw: TestGateway) 
     );
     assert_eq!(
         column(&console.get("/admin/abnormal", &stranger.cookie).await, 0),
-        [elsewhere.abnormal_payment_no.clone()]
+        [elsewhere.abnormal_payment_no.as_str()]
     );
 
     // Payouts in flight: every app's for root (not the confirmed one), with the transaction.
