@@ -17,10 +17,13 @@ pub(crate) enum Section {
     Catchup,
     CatchupTron,
     Scale,
+    SolanaCost,
+    DetectionSolana,
+    CatchupSolana,
 }
 
 impl Section {
-    const ALL: [Section; 7] = [
+    const ALL: [Section; 10] = [
         Section::Orders,
         Section::Webhooks,
         Section::Detection,
@@ -28,6 +31,9 @@ impl Section {
         Section::Catchup,
         Section::CatchupTron,
         Section::Scale,
+        Section::SolanaCost,
+        Section::DetectionSolana,
+        Section::CatchupSolana,
     ];
 
     /// The marker name and subcommand.
@@ -40,6 +46,9 @@ impl Section {
             Section::Catchup => "catchup",
             Section::CatchupTron => "catchup-tron",
             Section::Scale => "scale",
+            Section::SolanaCost => "solana-cost",
+            Section::DetectionSolana => "solana-detection",
+            Section::CatchupSolana => "solana-catchup",
         }
     }
 
@@ -52,7 +61,10 @@ impl Section {
             | Section::Webhooks
             | Section::Detection
             | Section::Catchup
-            | Section::Scale => self.name(),
+            | Section::Scale
+            | Section::SolanaCost
+            | Section::DetectionSolana
+            | Section::CatchupSolana => self.name(),
         }
     }
 
@@ -69,6 +81,9 @@ impl Section {
                 "Catch-up on TRON: the same backlog through java-tron's eth_getLogs limits"
             }
             Section::Scale => "Scale of open orders: order creation and transfer matching",
+            Section::SolanaCost => "Solana: RPC cost of open orders",
+            Section::DetectionSolana => "Payment detection latency on Solana",
+            Section::CatchupSolana => "Catch-up on Solana",
         }
     }
 }
@@ -157,6 +172,9 @@ cargo run --release -p wcheckout-bench -- detection --family tron --write   # --
 cargo run --release -p wcheckout-bench -- catchup --write     # --blocks 2000 --per-block 10 --orders 2000
 cargo run --release -p wcheckout-bench -- catchup --family tron --write     # --max-blocks-per-scan 1000,5000
 cargo run --release -p wcheckout-bench -- scale --write       # --sizes 10000,1000000 --clients 16 --seconds 4 --rounds 3
+cargo run --release -p wcheckout-bench -- solana-cost --write        # --orders 100,1000,10000 --poll-interval-ms 1000,5000 --window-secs 60 --payments 10
+cargo run --release -p wcheckout-bench -- solana-detection --write   # --poll-interval-ms 1000,100 --payments 30
+cargo run --release -p wcheckout-bench -- solana-catchup --write     # --orders 100
 ```
 
 Every run uses loopback only. `--engines sqlite|postgres|both` (default both) picks the \
@@ -166,7 +184,8 @@ dropped afterwards; without a reachable server the PostgreSQL runs are skipped w
 The detection and catch-up benchmarks need the pinned anvil (`npm ci` at the repository root, or \
 `$WCHECKOUT_ANVIL`); their TRON variants (`--family tron`: the same anvil workload, read by the \
 gateway as a TRON chain through the TRON node stand-in) also need `node` and tronweb (`npm ci`), \
-and are skipped with a note without them. Runs stop by themselves (each webhook run is also capped by \
+and are skipped with a note without them. The Solana benchmarks need `node` and surfpool's \
+Surfnet (`npm ci`), and are skipped with a note without them. Runs stop by themselves (each webhook run is also capped by \
 `--timeout-secs`). Without `--write` the results are only printed.
 
 The gateway runs in the harness process, wired like `wcheckout serve` (`build_gateway`, \
