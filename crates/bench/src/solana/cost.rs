@@ -123,7 +123,16 @@ async fn one_engine(
 ) -> anyhow::Result<()> {
     let cluster = Cluster::start().await?;
     let counter = RpcCounter::start(&cluster.node.rpc_url).await?;
-    let outcome = sizes_on(engine, options, sizes, database_url, &cluster, &counter, results).await;
+    let outcome = sizes_on(
+        engine,
+        options,
+        sizes,
+        database_url,
+        &cluster,
+        &counter,
+        results,
+    )
+    .await;
     counter.stop().await;
     cluster.stop().await;
     outcome
@@ -237,7 +246,11 @@ async fn measure(
                 break;
             }
             if started.elapsed() > window + timeout {
-                anyhow::bail!("{} of {} payments credited", paid - paid_before, to_pay.len());
+                anyhow::bail!(
+                    "{} of {} payments credited",
+                    paid - paid_before,
+                    to_pay.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -301,7 +314,9 @@ measured idle calls (everything but `getMultipleAccounts`, per round: rounds are
          Other calls/round (c) | Estimate | CPU s/min | **Calls/min with payments** | \
          Extra calls per payment |\n",
     );
-    text.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    text.push_str(
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    );
     for r in results {
         let idle_total = total(&r.idle.calls);
         let rounds = r.idle.method("getSlot") as f64 / 2.0;
@@ -317,7 +332,12 @@ measured idle calls (everything but `getMultipleAccounts`, per round: rounds are
             / r.payments.max(1) as f64;
         let cpu = r.idle.cpu.map_or_else(
             || "unknown".into(),
-            |c| format!("{:.1}", c as f64 / 1e6 * 60.0 / r.idle.elapsed.as_secs_f64()),
+            |c| {
+                format!(
+                    "{:.1}",
+                    c as f64 / 1e6 * 60.0 / r.idle.elapsed.as_secs_f64()
+                )
+            },
         );
         let _ = writeln!(
             text,
@@ -336,9 +356,9 @@ measured idle calls (everything but `getMultipleAccounts`, per round: rounds are
     }
     text.push('\n');
     for r in results {
-        let slot = r
-            .slot_ms
-            .map_or_else(String::new, |ms| format!("; Surfnet made a slot every {ms:.0} ms"));
+        let slot = r.slot_ms.map_or_else(String::new, |ms| {
+            format!("; Surfnet made a slot every {ms:.0} ms")
+        });
         let _ = writeln!(
             text,
             "- {}, {} orders, poll {} ms: idle {:.1} s: {}{slot}. With {} payments, {:.1} s: {}.",

@@ -115,9 +115,11 @@ async fn one_run(
         let mut config = config_with_cluster(database_url, &cluster, &counter.url())?;
         config.watcher.poll_interval_ms = poll_ms;
         let gateway = BenchGateway::start(config).await?;
-        let outcome = pay_orders(engine, options, &cluster, &counter, &gateway, &receiver, arrivals)
-            .await
-            .map(|result| RunResult { poll_ms, ..result });
+        let outcome = pay_orders(
+            engine, options, &cluster, &counter, &gateway, &receiver, arrivals,
+        )
+        .await
+        .map(|result| RunResult { poll_ms, ..result });
         gateway.stop().await;
         outcome
     }
@@ -296,9 +298,9 @@ that credits, the outbox and the delivery.\n\n\
     for r in results {
         let rates = per_minute(&r.calls, r.elapsed);
         let rate = rates.values().sum::<f64>();
-        let slot = r
-            .slot_ms
-            .map_or_else(String::new, |ms| format!("; Surfnet made a slot every {ms:.0} ms"));
+        let slot = r.slot_ms.map_or_else(String::new, |ms| {
+            format!("; Surfnet made a slot every {ms:.0} ms")
+        });
         let _ = writeln!(
             text,
             "- {}, poll {} ms: {} payments in {:.1} s{slot}; the gateway made {} JSON-RPC calls \
