@@ -115,9 +115,15 @@ pub(crate) fn section_block(
     (load_before, load_after): (Option<f64>, Option<f64>),
 ) -> String {
     let load = |value: Option<f64>| value.map_or_else(|| "unknown".into(), |l| format!("{l:.2}"));
+    // A figure from an unoptimised harness is not comparable with the others: said so.
+    let build = if cfg!(debug_assertions) {
+        " (**run from a debug build**, not the release build the command names)"
+    } else {
+        ""
+    };
     format!(
         "## {title}\n\n\
-         - Command: `{command_line}`\n\
+         - Command: `{command_line}`{build}\n\
          - Date: {date}\n\
          - Machine: {machine}\n\
          - 1-minute load average before the run / at its end: {before} / {after}\n\n\
