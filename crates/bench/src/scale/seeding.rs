@@ -19,7 +19,7 @@ const FAR_AHEAD_MICROS: i64 = 10 * 365 * 24 * 3600 * 1_000_000;
 /// One connection for the bulk writes or the catalogue queries; for SQLite a long busy timeout
 /// (the gateway's writer may hold the lock for a moment) and, for the bulk load, a large page
 /// cache.
-pub(super) async fn connect(engine: Engine, url: &str, bulk: bool) -> anyhow::Result<AnyPool> {
+pub(crate) async fn connect(engine: Engine, url: &str, bulk: bool) -> anyhow::Result<AnyPool> {
     AnyPoolOptions::new()
         .max_connections(1)
         .after_connect(move |conn, _| {

@@ -11,7 +11,7 @@ use anyhow::Context;
 use wcheckout_solana::rpc::Commitment;
 
 use super::{
-    Cluster, Payable, by_method, config_with_cluster, create_orders, paid_orders, total,
+    CHAIN, Cluster, Payable, by_method, config_with_cluster, create_orders, paid_orders, total,
     wait_for_cursor,
 };
 use crate::database::{BenchDatabase, Engine, usable_engines};
@@ -121,71 +121,39 @@ async fn one_engine(
     database_url: &str,
     results: &mut Vec<RunResult>,
 ) -> anyhow::Result<()> {
-    let cluster = Cluster::start().await?;
-    let counter = RpcCounter::start(&cluster.node.rpc_url).await?;
-    let outcome = sizes_on(
-        engine,
-        options,
-        sizes,
-        database_url,
-        &cluster,
-        &counter,
-        results,
-    )
-    .await;
-    counter.stop().await;
-    cluster.stop().await;
-    outcome
-}
-
-async fn sizes_on(
-    engine: Engine,
-    options: &Options,
-    sizes: &[u64],
-    database_url: &str,
-    cluster: &Cluster,
-    counter: &RpcCounter,
-    results: &mut Vec<RunResult>,
-) -> anyhow::Result<()> {
-    let config = config_with_cluster(database_url, cluster, &counter.url())?;
     let mut orders: Vec<Payable> = Vec::new();
     let mut app = None;
     let mut next_to_pay = 0usize;
     for &size in sizes {
-        // Orders are created by a gateway without a watcher, stopped before the measured one.
-        let mut creating = config.clone();
-        creating.watcher.enabled = false;
-        creating.webhooks.enabled = false;
-        let creator = BenchGateway::start(creating).await?;
-        let issued = match app.take() {
-            Some(issued) => issued,
-            None => creator
-                .admin()
-                .create("Cost shop", None, &[])
-                .await
-                .map_err(|e| anyhow::anyhow!("creating an app: {e}"))?,
-        };
-        let started = Instant::now();
-        let range = (orders.len() as u64, size);
-        let made = create_orders(&creator, &issued, "cost", range).await;
-        creator.stop().await;
-        orders.extend(made?);
-        app = Some(issued);
-        eprintln!(
-            "solana-cost ({}): {size} open orders ({} created in {:.1} s)",
-            engine.name(),
-            range.1 - range.0,
-            started.elapsed().as_secs_f64()
-        );
-        for &poll in &options.poll_interval_ms {
-            let mut measured = config.clone();
-            measured.watcher.poll_interval_ms = poll;
-            measured.webhooks.enabled = false;
-            let to_pay = &orders[next_to_pay..next_to_pay + options.payments as usize];
-            next_to_pay += to_pay.len();
-            let result = measure(engine, options, measured, cluster, counter, to_pay).await?;
+        for (index, &poll) in options.poll_interval_ms.iter().enumerate() {
+            // A fresh cluster per measurement: a long-lived Surfnet stopped answering (every
+            // call timing out) after some gateway restarts on this loaded machine. The
+            // database stays; the chain's cursor is forgotten, its slots being another
+            // cluster's.
+            let cluster = Cluster::start().await?;
+            let counter = RpcCounter::start(&cluster.node.rpc_url).await?;
+            let outcome = async {
+                let config = config_with_cluster(database_url, &cluster, &counter.url())?;
+                if index == 0 {
+                    let issued =
+                        grow(engine, &config, app.take(), &mut orders, size).await?;
+                    app = Some(issued);
+                }
+                forget_chain(engine, database_url).await?;
+                let mut measured = config.clone();
+                measured.watcher.poll_interval_ms = poll;
+                measured.webhooks.enabled = false;
+                let to_pay = &orders[next_to_pay..next_to_pay + options.payments as usize];
+                next_to_pay += to_pay.len();
+                measure(engine, options, measured, &cluster, &counter, to_pay).await
+            }
+            .await;
+            counter.stop().await;
+            cluster.stop().await;
+            let result = outcome?;
             eprintln!(
-                "  poll {poll} ms: idle {:.0} calls/min ({}), with payments {:.0} calls/min",
+                "  {size} orders, poll {poll} ms: idle {:.0} calls/min ({}), with payments {:.0} \
+                 calls/min",
                 result.idle.per_minute(total(&result.idle.calls)),
                 by_method(&result.idle.calls),
                 result.paying.per_minute(total(&result.paying.calls)),
@@ -196,6 +164,55 @@ async fn sizes_on(
             });
         }
     }
+    Ok(())
+}
+
+/// Creates orders up to `size` by a gateway without a watcher (stopped before the measured
+/// one starts); the app they belong to.
+async fn grow(
+    engine: Engine,
+    config: &wcheckout::config::Config,
+    app: Option<wcheckout_app::admin::IssuedCredentials>,
+    orders: &mut Vec<Payable>,
+    size: u64,
+) -> anyhow::Result<wcheckout_app::admin::IssuedCredentials> {
+    let mut creating = config.clone();
+    creating.watcher.enabled = false;
+    creating.webhooks.enabled = false;
+    let creator = BenchGateway::start(creating).await?;
+    let issued = match app {
+        Some(issued) => issued,
+        None => creator
+            .admin()
+            .create("Cost shop", None, &[])
+            .await
+            .map_err(|e| anyhow::anyhow!("creating an app: {e}"))?,
+    };
+    let started = Instant::now();
+    let range = (orders.len() as u64, size);
+    let made = create_orders(&creator, &issued, "cost", range).await;
+    creator.stop().await;
+    orders.extend(made?);
+    eprintln!(
+        "solana-cost ({}): {size} open orders ({} created in {:.1} s)",
+        engine.name(),
+        range.1 - range.0,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(issued)
+}
+
+/// Forgets the chain's cursor, checkpoints and lease (a new cluster's slots start again).
+async fn forget_chain(engine: Engine, database_url: &str) -> anyhow::Result<()> {
+    sqlx::any::install_default_drivers();
+    let pool = crate::scale::seeding::connect(engine, database_url, false).await?;
+    for table in ["chain_cursors", "chain_checkpoints", "chain_leases"] {
+        sqlx::query(&format!("delete from {table} where chain = '{CHAIN}'"))
+            .execute(&pool)
+            .await
+            .with_context(|| format!("emptying {table}"))?;
+    }
+    pool.close().await;
     Ok(())
 }
 
