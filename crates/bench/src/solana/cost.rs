@@ -135,15 +135,15 @@ async fn one_engine(
             let outcome = async {
                 let config = config_with_cluster(database_url, &cluster, &counter.url())?;
                 if index == 0 {
-                    let issued =
-                        grow(engine, &config, app.take(), &mut orders, size).await?;
+                    let issued = grow(engine, &config, app.take(), &mut orders, size).await?;
                     app = Some(issued);
                 }
                 forget_chain(engine, database_url).await?;
                 let mut measured = config.clone();
                 measured.watcher.poll_interval_ms = poll;
                 measured.webhooks.enabled = false;
-                let to_pay = &orders[next_to_pay..next_to_pay + options.payments as usize];
+                let payments = usize::try_from(options.payments)?;
+                let to_pay = &orders[next_to_pay..next_to_pay + payments];
                 next_to_pay += to_pay.len();
                 measure(engine, options, measured, &cluster, &counter, to_pay).await
             }
@@ -249,9 +249,9 @@ async fn measure(
         let paid_before = paid_orders(&gateway).await?;
         let cpu_before = cpu_micros();
         let started = tokio::time::Instant::now();
-        let count = to_pay.len() as u32;
+        let count = to_pay.len().max(1) as f64;
         for (index, order) in to_pay.iter().enumerate() {
-            let at = started + window * index as u32 / count.max(1);
+            let at = started + window.mul_f64(index as f64 / count);
             tokio::time::sleep_until(at).await;
             cluster.pay(&order.owner, order.amount).await?;
         }

@@ -72,7 +72,7 @@ impl Cluster {
             fund: Vec::new(),
         };
         let node = Surfnet::start(&setup).await.context("starting Surfnet")?;
-        let rpc = SolanaRpc::new(&[node.rpc_url.clone()], Duration::from_secs(20))?;
+        let rpc = SolanaRpc::new(std::slice::from_ref(&node.rpc_url), Duration::from_secs(20))?;
         let mint = *node.mints.first().context("Surfnet made no mint")?;
         Ok(Cluster { node, rpc, mint })
     }
