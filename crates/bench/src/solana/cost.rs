@@ -81,6 +81,8 @@ struct RunResult {
     payments: u64,
     /// Slots per second Surfnet produced during the idle window.
     slot_ms: Option<f64>,
+    /// Attempts this measurement took (a new cluster each).
+    attempts: u32,
 }
 
 /// Runs every engine and returns the Markdown results.
@@ -126,30 +128,40 @@ async fn one_engine(
     let mut next_to_pay = 0usize;
     for &size in sizes {
         for (index, &poll) in options.poll_interval_ms.iter().enumerate() {
-            // A fresh cluster per measurement: a long-lived Surfnet stopped answering (every
-            // call timing out) after some gateway restarts on this loaded machine. The
-            // database stays; the chain's cursor is forgotten, its slots being another
-            // cluster's.
-            let cluster = Cluster::start().await?;
-            let counter = RpcCounter::start(&cluster.node.rpc_url).await?;
-            let outcome = async {
-                let config = config_with_cluster(database_url, &cluster, &counter.url())?;
-                if index == 0 {
-                    let issued = grow(engine, &config, app.take(), &mut orders, size).await?;
-                    app = Some(issued);
-                }
-                forget_chain(engine, database_url).await?;
-                let mut measured = config.clone();
-                measured.watcher.poll_interval_ms = poll;
-                measured.webhooks.enabled = false;
-                let payments = usize::try_from(options.payments)?;
-                let to_pay = &orders[next_to_pay..next_to_pay + payments];
-                next_to_pay += to_pay.len();
-                measure(engine, options, measured, &cluster, &counter, to_pay).await
+            if index == 0 {
+                // Created by a gateway on a cluster of their own (no watcher runs then).
+                let cluster = Cluster::start().await?;
+                let config = config_with_cluster(database_url, &cluster, &cluster.node.rpc_url);
+                let grown = match config {
+                    Ok(config) => grow(engine, &config, app.take(), &mut orders, size).await,
+                    Err(error) => Err(error),
+                };
+                cluster.stop().await;
+                app = Some(grown?);
             }
-            .await;
-            counter.stop().await;
-            cluster.stop().await;
+            let payments = usize::try_from(options.payments)?;
+            let mut attempt = 1;
+            let outcome = loop {
+                // Orders never paid before, on any cluster.
+                let to_pay = orders
+                    .get(next_to_pay..next_to_pay + payments)
+                    .context("too few orders left to pay")?;
+                next_to_pay += to_pay.len();
+                let outcome =
+                    measure_on_fresh_cluster(engine, options, database_url, poll, to_pay).await;
+                match outcome {
+                    Err(error) if attempt < ATTEMPTS => {
+                        eprintln!("  attempt {attempt} failed ({error:#}); again on a new cluster");
+                        attempt += 1;
+                    }
+                    outcome => {
+                        break outcome.map(|result| RunResult {
+                            attempts: attempt,
+                            ..result
+                        });
+                    }
+                }
+            };
             let result = outcome?;
             eprintln!(
                 "  {size} orders, poll {poll} ms: idle {:.0} calls/min ({}), with payments {:.0} \
@@ -165,6 +177,36 @@ async fn one_engine(
         }
     }
     Ok(())
+}
+
+/// Measurements tried per setting: Surfnet 1.5 sometimes stops answering for good (every
+/// thread asleep, every call timing out) after a few minutes on this loaded machine.
+const ATTEMPTS: u32 = 3;
+
+/// One measurement on a new cluster: a Surfnet that stopped answering is not reused. The
+/// database stays; the chain's cursor is forgotten, its slots being another cluster's. The
+/// orders to pay were not paid on any cluster before (a payment made on a cluster that then
+/// hung is lost with it).
+async fn measure_on_fresh_cluster(
+    engine: Engine,
+    options: &Options,
+    database_url: &str,
+    poll: u64,
+    to_pay: &[Payable],
+) -> anyhow::Result<RunResult> {
+    let cluster = Cluster::start().await?;
+    let counter = RpcCounter::start(&cluster.node.rpc_url).await?;
+    let outcome = async {
+        let mut config = config_with_cluster(database_url, &cluster, &counter.url())?;
+        forget_chain(engine, database_url).await?;
+        config.watcher.poll_interval_ms = poll;
+        config.webhooks.enabled = false;
+        measure(engine, options, config, &cluster, &counter, to_pay).await
+    }
+    .await;
+    counter.stop().await;
+    cluster.stop().await;
+    outcome
 }
 
 /// Creates orders up to `size` by a gateway without a watcher (stopped before the measured
@@ -284,6 +326,7 @@ async fn measure(
             paying,
             payments: to_pay.len() as u64,
             slot_ms,
+            attempts: 1,
         })
     }
     .await;
@@ -376,9 +419,17 @@ measured idle calls (everything but `getMultipleAccounts`, per round: rounds are
         let slot = r.slot_ms.map_or_else(String::new, |ms| {
             format!("; Surfnet made a slot every {ms:.0} ms")
         });
+        let retried = if r.attempts > 1 {
+            format!(
+                " (measured at attempt {}: Surfnet stopped answering before)",
+                r.attempts
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             text,
-            "- {}, {} orders, poll {} ms: idle {:.1} s: {}{slot}. With {} payments, {:.1} s: {}.",
+            "- {}, {} orders, poll {} ms{retried}: idle {:.1} s: {}{slot}. With {} payments, {:.1} s: {}.",
             r.engine.name(),
             r.orders,
             r.poll_ms,
