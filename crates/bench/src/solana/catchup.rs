@@ -36,8 +36,13 @@ impl Default for Options {
     }
 }
 
+/// Runs tried per setting.
+const ATTEMPTS: u32 = 3;
+
 struct RunResult {
     engine: Engine,
+    /// Attempts the run took (a new cluster and database each).
+    attempts: u32,
     orders: u64,
     /// How long the K transfers took to send (each confirmed before the next).
     paying: Duration,
@@ -66,10 +71,25 @@ pub(crate) async fn run(
         .flat_map(|k| engines.iter().map(move |e| (k, e)))
     {
         eprintln!("solana-catchup: {orders} orders on {}", engine.name());
-        let database = BenchDatabase::create(engine, pg_url).await?;
-        let result = one_run(engine, orders, options, &database.url).await;
-        database.remove().await;
-        let result = result?;
+        // Surfnet 1.5 sometimes stops answering for good on a loaded machine: a run it fails
+        // is made again, on a new cluster and a new database.
+        let mut attempt = 1;
+        let result = loop {
+            let database = BenchDatabase::create(engine, pg_url).await?;
+            let result = one_run(engine, orders, options, &database.url).await;
+            database.remove().await;
+            match result {
+                Err(error) if attempt < ATTEMPTS => {
+                    eprintln!("  attempt {attempt} failed ({error:#}); again on a new cluster");
+                    attempt += 1;
+                }
+                result => break result?,
+            }
+        };
+        let result = RunResult {
+            attempts: attempt,
+            ..result
+        };
         eprintln!(
             "  {} slots behind, all paid {:.2} s after the start, {} calls",
             result.behind,
@@ -160,6 +180,7 @@ async fn with_cluster(
     gateway.stop().await;
     Ok(RunResult {
         engine,
+        attempts: 1,
         orders: count,
         paying,
         behind,
@@ -207,9 +228,17 @@ started.\n\n\
     for r in results {
         let _ = writeln!(
             text,
-            "- {}: the {} transfers took {:.1} s to send; the gateway's calls: {}.",
+            "- {}, {} orders{}: the transfers took {:.1} s to send; the gateway's calls: {}.",
             r.engine.name(),
             r.orders,
+            if r.attempts > 1 {
+                format!(
+                    " (at attempt {}: Surfnet stopped answering before)",
+                    r.attempts
+                )
+            } else {
+                String::new()
+            },
             r.paying.as_secs_f64(),
             by_method(&r.calls),
         );
