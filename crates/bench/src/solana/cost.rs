@@ -349,8 +349,9 @@ Solana's JSON-RPC, started offline through node) as chain `SOL` (`family = \"sol
 `finality = \"finalized\"`, one endpoint) with its 6-decimal mint as `SOL_USDT`, reading \
 through a counting forwarder in the harness. Open orders are created through the order use \
 case (`expiredIn` one week; {sizes} in turn, each size adding to the previous one's, by a \
-gateway without a watcher); then, for each `[watcher] poll_interval_ms`, a gateway with the \
-watcher is started, left to catch up and two polls more, and counted **idle** for {window} s, \
+gateway without a watcher); then, for each `[watcher] poll_interval_ms`, on a new cluster (the chain's cursor \
+forgotten in the database), a gateway with the watcher is started, left to catch up and two \
+polls more, and counted **idle** for {window} s, \
 then **with payments**: {payments} orders paid by one payer through `@solana/web3.js` (a \
 `transferChecked` creating the deposit's token account), evenly over {window} s, the window \
 lasting until all {payments} are `PAID`. Each run pays orders not paid before; paid orders stay \
