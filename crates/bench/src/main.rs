@@ -13,7 +13,7 @@
 //! cargo run --release -p wcheckout-bench -- scale --sizes 10000,1000000
 //! cargo run --release -p wcheckout-bench -- solana-cost --orders 100,1000,10000
 //! cargo run --release -p wcheckout-bench -- solana-detection --poll-interval-ms 1000,100
-//! cargo run --release -p wcheckout-bench -- solana-catchup --orders 100
+//! cargo run --release -p wcheckout-bench -- solana-catchup --orders 100,300
 //! ```
 //!
 //! Everything runs on loopback: a local webhook receiver, a gateway in this process (SQLite in

@@ -180,7 +180,7 @@ cargo run --release -p wcheckout-bench -- catchup --family tron --write     # --
 cargo run --release -p wcheckout-bench -- scale --write       # --sizes 10000,1000000 --clients 16 --seconds 4 --rounds 3
 cargo run --release -p wcheckout-bench -- solana-cost --write        # --orders 100,1000,10000 --poll-interval-ms 1000,5000 --window-secs 60 --payments 10
 cargo run --release -p wcheckout-bench -- solana-detection --write   # --poll-interval-ms 1000,100 --payments 30
-cargo run --release -p wcheckout-bench -- solana-catchup --write     # --orders 100
+cargo run --release -p wcheckout-bench -- solana-catchup --write     # --orders 100,300
 ```
 
 Every run uses loopback only. `--engines sqlite|postgres|both` (default both) picks the \

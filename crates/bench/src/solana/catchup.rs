@@ -20,7 +20,7 @@ use crate::rpc_counter::{CallCounts, RpcCounter};
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct Options {
     /// Orders paid while the gateway is stopped, one run per engine each, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [100u64, 1000])]
+    #[arg(long, value_delimiter = ',', default_values_t = [100u64, 300])]
     pub(crate) orders: Vec<u64>,
     /// Longest wait for every order to be paid after the restart.
     #[arg(long, default_value_t = 300)]
@@ -30,7 +30,7 @@ pub(crate) struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            orders: vec![100, 1000],
+            orders: vec![100, 300],
             timeout_secs: 300,
         }
     }
