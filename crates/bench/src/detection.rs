@@ -305,7 +305,7 @@ async fn create_orders(
 }
 
 /// The order number of a `PAID` order webhook.
-fn paid_order_no(body: &[u8]) -> Option<String> {
+pub(crate) fn paid_order_no(body: &[u8]) -> Option<String> {
     let event: Value = serde_json::from_slice(body).ok()?;
     let data = &event["data"];
     (data["orderStatus"] == "PAID").then(|| data["orderNo"].as_str().map(str::to_owned))?
@@ -434,7 +434,7 @@ async fn pay_orders(
 }
 
 /// `later - earlier` in µs, negative when `later` came first.
-fn signed_micros(later: Instant, earlier: Instant) -> i64 {
+pub(crate) fn signed_micros(later: Instant, earlier: Instant) -> i64 {
     match later.checked_duration_since(earlier) {
         Some(after) => micros(after),
         None => -micros(earlier.duration_since(later)),

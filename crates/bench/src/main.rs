@@ -12,11 +12,15 @@
 //! cargo run --release -p wcheckout-bench -- catchup --family tron --max-blocks-per-scan 1000,5000
 //! cargo run --release -p wcheckout-bench -- scale --sizes 10000,1000000
 //! cargo run --release -p wcheckout-bench -- console --orders 1000000
+//! cargo run --release -p wcheckout-bench -- solana-cost --orders 100,1000,10000
+//! cargo run --release -p wcheckout-bench -- solana-detection --poll-interval-ms 1000,100
+//! cargo run --release -p wcheckout-bench -- solana-catchup --orders 100,300
 //! ```
 //!
 //! Everything runs on loopback: a local webhook receiver, a gateway in this process (SQLite in
 //! a temporary directory, PostgreSQL in a fresh database that is dropped afterwards) and, for
-//! detection and catch-up, an anvil node (on TRON with the TRON node stand-in in front).
+//! detection and catch-up, an anvil node (on TRON with the TRON node stand-in in front), or a
+//! Surfnet cluster for the Solana benchmarks.
 
 /// mimalloc rather than the system allocator: order creation's profile spent a tenth of its
 /// CPU in glibc's malloc and free (see docs/benchmarks.md).
@@ -35,6 +39,7 @@ mod receiver;
 mod report;
 mod rpc_counter;
 mod scale;
+mod solana;
 mod stats;
 mod watcher_steps;
 mod webhooks;
@@ -103,6 +108,27 @@ enum Command {
     Console {
         #[command(flatten)]
         options: console::Options,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The RPC calls per minute of N open Solana orders (Surfnet), idle and with payments.
+    SolanaCost {
+        #[command(flatten)]
+        options: solana::cost::Options,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Time from a Solana transfer confirmed to its order's PAID webhook, at `finalized`.
+    SolanaDetection {
+        #[command(flatten)]
+        options: solana::latency::Options,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Transfers to K Solana orders while the gateway is stopped: time until all are credited.
+    SolanaCatchup {
+        #[command(flatten)]
+        options: solana::catchup::Options,
         #[command(flatten)]
         common: Common,
     },
@@ -217,6 +243,30 @@ async fn run(command: Command, command_line: String) -> anyhow::Result<()> {
             let run = console::run(&options, &engines, &common.pg_url);
             measured(Section::Console, &common, line, run).await
         }
+        Command::SolanaCost { options, common } => {
+            if !can_run_solana(Section::SolanaCost) {
+                return Ok(());
+            }
+            let engines = common.engines.list();
+            let run = solana::cost::run(&options, &engines, &common.pg_url);
+            measured(Section::SolanaCost, &common, line, run).await
+        }
+        Command::SolanaDetection { options, common } => {
+            if !can_run_solana(Section::DetectionSolana) {
+                return Ok(());
+            }
+            let engines = common.engines.list();
+            let run = solana::latency::run(&options, &engines, &common.pg_url);
+            measured(Section::DetectionSolana, &common, line, run).await
+        }
+        Command::SolanaCatchup { options, common } => {
+            if !can_run_solana(Section::CatchupSolana) {
+                return Ok(());
+            }
+            let engines = common.engines.list();
+            let run = solana::catchup::run(&options, &engines, &common.pg_url);
+            measured(Section::CatchupSolana, &common, line, run).await
+        }
         Command::All {
             events,
             payments,
@@ -261,7 +311,19 @@ async fn run(command: Command, command_line: String) -> anyhow::Result<()> {
             measured(Section::Scale, &common, line, run).await?;
             let console = console::Options::default();
             let run = console::run(&console, &engines, pg_url);
-            measured(Section::Console, &common, line, run).await
+            measured(Section::Console, &common, line, run).await?;
+            if can_run_solana(Section::SolanaCost) {
+                let cost = solana::cost::Options::default();
+                let run = solana::cost::run(&cost, &engines, pg_url);
+                measured(Section::SolanaCost, &common, line, run).await?;
+                let detection = solana::latency::Options::default();
+                let run = solana::latency::run(&detection, &engines, pg_url);
+                measured(Section::DetectionSolana, &common, line, run).await?;
+                let catchup = solana::catchup::Options::default();
+                let run = solana::catchup::run(&catchup, &engines, pg_url);
+                measured(Section::CatchupSolana, &common, line, run).await?;
+            }
+            Ok(())
         }
     }
 }
@@ -287,6 +349,17 @@ fn can_run(family: Family, section: report::Section) -> bool {
         return true;
     }
     match family.tools_missing() {
+        None => true,
+        Some(why) => {
+            eprintln!("skipping the {} benchmark: {why}", section.name());
+            false
+        }
+    }
+}
+
+/// Whether the Solana benchmarks can run; without node or Surfnet they are skipped with a note.
+fn can_run_solana(section: report::Section) -> bool {
+    match solana::tools_missing() {
         None => true,
         Some(why) => {
             eprintln!("skipping the {} benchmark: {why}", section.name());

@@ -18,10 +18,13 @@ pub(crate) enum Section {
     CatchupTron,
     Scale,
     Console,
+    SolanaCost,
+    DetectionSolana,
+    CatchupSolana,
 }
 
 impl Section {
-    const ALL: [Section; 8] = [
+    const ALL: [Section; 11] = [
         Section::Orders,
         Section::Webhooks,
         Section::Detection,
@@ -30,6 +33,9 @@ impl Section {
         Section::CatchupTron,
         Section::Scale,
         Section::Console,
+        Section::SolanaCost,
+        Section::DetectionSolana,
+        Section::CatchupSolana,
     ];
 
     /// The marker name and subcommand.
@@ -43,6 +49,9 @@ impl Section {
             Section::CatchupTron => "catchup-tron",
             Section::Scale => "scale",
             Section::Console => "console",
+            Section::SolanaCost => "solana-cost",
+            Section::DetectionSolana => "solana-detection",
+            Section::CatchupSolana => "solana-catchup",
         }
     }
 
@@ -56,7 +65,10 @@ impl Section {
             | Section::Detection
             | Section::Catchup
             | Section::Scale
-            | Section::Console => self.name(),
+            | Section::Console
+            | Section::SolanaCost
+            | Section::DetectionSolana
+            | Section::CatchupSolana => self.name(),
         }
     }
 
@@ -74,6 +86,9 @@ impl Section {
             }
             Section::Scale => "Scale of open orders: order creation and transfer matching",
             Section::Console => "Console: the order list and search with 1,000,000 orders",
+            Section::SolanaCost => "Solana: RPC cost of open orders",
+            Section::DetectionSolana => "Payment detection latency on Solana",
+            Section::CatchupSolana => "Catch-up on Solana",
         }
     }
 }
@@ -105,9 +120,15 @@ pub(crate) fn section_block(
     (load_before, load_after): (Option<f64>, Option<f64>),
 ) -> String {
     let load = |value: Option<f64>| value.map_or_else(|| "unknown".into(), |l| format!("{l:.2}"));
+    // A figure from an unoptimised harness is not comparable with the others: said so.
+    let build = if cfg!(debug_assertions) {
+        " (**run from a debug build**, not the release build the command names)"
+    } else {
+        ""
+    };
     format!(
         "## {title}\n\n\
-         - Command: `{command_line}`\n\
+         - Command: `{command_line}`{build}\n\
          - Date: {date}\n\
          - Machine: {machine}\n\
          - 1-minute load average before the run / at its end: {before} / {after}\n\n\
@@ -163,6 +184,9 @@ cargo run --release -p wcheckout-bench -- catchup --write     # --blocks 2000 --
 cargo run --release -p wcheckout-bench -- catchup --family tron --write     # --max-blocks-per-scan 1000,5000
 cargo run --release -p wcheckout-bench -- scale --write       # --sizes 10000,1000000 --clients 16 --seconds 4 --rounds 3
 cargo run --release -p wcheckout-bench -- console --write     # --orders 1000000 --repeats 7
+cargo run --release -p wcheckout-bench -- solana-cost --write        # --orders 100,1000,10000 --poll-interval-ms 1000,5000 --window-secs 60 --payments 10
+cargo run --release -p wcheckout-bench -- solana-detection --write   # --poll-interval-ms 1000,100 --payments 30
+cargo run --release -p wcheckout-bench -- solana-catchup --write     # --orders 100,300
 ```
 
 Every run uses loopback only. `--engines sqlite|postgres|both` (default both) picks the \
@@ -172,7 +196,8 @@ dropped afterwards; without a reachable server the PostgreSQL runs are skipped w
 The detection and catch-up benchmarks need the pinned anvil (`npm ci` at the repository root, or \
 `$WCHECKOUT_ANVIL`); their TRON variants (`--family tron`: the same anvil workload, read by the \
 gateway as a TRON chain through the TRON node stand-in) also need `node` and tronweb (`npm ci`), \
-and are skipped with a note without them. Runs stop by themselves (each webhook run is also capped by \
+and are skipped with a note without them. The Solana benchmarks need `node` and surfpool's \
+Surfnet (`npm ci`), and are skipped with a note without them. Runs stop by themselves (each webhook run is also capped by \
 `--timeout-secs`). Without `--write` the results are only printed.
 
 The gateway runs in the harness process, wired like `wcheckout serve` (`build_gateway`, \

@@ -369,7 +369,7 @@ async fn create_orders(options: &Options, client: &Arc<Client>) -> (Level, Vec<f
 
 /// User and system CPU time of this process so far (`/proc/self/stat`, in clock ticks of
 /// 10 ms), in microseconds.
-fn cpu_micros() -> Option<i64> {
+pub(crate) fn cpu_micros() -> Option<i64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // After the parenthesised command name, utime and stime are the 12th and 13th fields.
     let after = stat.rsplit_once(')')?.1;
