@@ -8,9 +8,11 @@
 //!   account creation, `CloseAccount`, SOL transfers, priority fees) compiled, signed with
 //!   ed25519 and encoded for `sendTransaction`.
 //! - [`pay_url`]: Solana Pay transfer request URLs for the payment page's QR code.
-//! - [`rpc`]: the JSON-RPC calls detection makes, with failover across endpoints.
+//! - [`rpc`]: the JSON-RPC calls detection and payouts make, with failover across endpoints.
 //! - [`reader`]: `SolanaChainReader`, the chain reader port: slots as block numbers, a range's
 //!   transfers read per watched deposit account.
+//! - [`writer`]: `SolanaChainWriter`, the chain writer port: refunds, settlements and sweeps,
+//!   the hot wallet paying every fee, expiry by the recent blockhash.
 
 pub mod address;
 pub mod keys;
@@ -18,3 +20,4 @@ pub mod pay_url;
 pub mod reader;
 pub mod rpc;
 pub mod transaction;
+pub mod writer;
