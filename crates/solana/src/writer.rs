@@ -19,9 +19,9 @@
 //!   150 blocks after it. The writer stores the slot it read the blockhash at before the wire
 //!   transaction (`{slot}:{base64}`), and [`ChainWriter::expired`] answers from
 //!   `isBlockhashValid` at `finalized` with that slot as the minimum (a node that has not
-//!   finalized that far answers an error, not "invalid"), then the signature's status: dead
-//!   only when the finalized bank no longer accepts the blockhash and a node at least that far
-//!   does not know the signature. `expires_at` is an estimate for display.
+//!   finalized that far answers so, not "invalid": the transaction is young), then the
+//!   signature's status: dead only when the finalized bank no longer accepts the blockhash and a
+//!   node at least that far along does not know the signature. `expires_at` is an estimate for display.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -48,11 +48,15 @@ pub const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
 /// A Token account's size; Token-2022 associated accounts add the immutable-owner extension.
 const TOKEN_ACCOUNT_SIZE: u64 = 165;
 const TOKEN_2022_ACCOUNT_SIZE: u64 = 170;
-/// Compute units of the instructions, as measured on the Token program with margin: each
-/// compute budget instruction, the associated account's idempotent creation when it creates
-/// the account (less when it exists), `TransferChecked`, `CloseAccount`.
+/// Compute units of the instructions, with margin over what the Token and associated token
+/// account programs use on mainnet (about 150 a compute budget instruction, 21,000 to 25,000
+/// for the idempotent creation that creates the account and 4,000 when it exists, 6,200 for
+/// `TransferChecked`, 2,900 for `CloseAccount`). The priority fee is charged on the limit, so
+/// it is set from what the transaction does: whether it creates the recipient's account, and
+/// whether it closes the source.
 const COMPUTE_BUDGET_UNITS: u32 = 150;
 const CREATE_ACCOUNT_UNITS: u32 = 30_000;
+const ACCOUNT_EXISTS_UNITS: u32 = 6_000;
 const TRANSFER_UNITS: u32 = 8_000;
 const CLOSE_UNITS: u32 = 4_000;
 /// How long a blockhash lasts, nominally (150 blocks of 400 ms): the display estimate.
@@ -65,7 +69,9 @@ pub const DEFAULT_MAX_PRIORITY_MICRO_LAMPORTS: u64 = 1_000_000;
 const MICRO: u128 = 1_000_000;
 /// JSON-RPC codes that mean "not now" rather than a decision: the node is behind, or has not
 /// reached the slot asked for.
-const NODE_BEHIND: [i64; 2] = [-32005, -32016];
+const NODE_BEHIND: [i64; 2] = [-32005, MIN_CONTEXT_SLOT_NOT_REACHED];
+/// The bank at the commitment asked is before the minimum context slot.
+const MIN_CONTEXT_SLOT_NOT_REACHED: i64 = -32016;
 
 /// Signs with the Solana keys (the hot wallet pays) and sends through the JSON-RPC endpoints.
 pub struct SolanaChainWriter {
@@ -105,10 +111,14 @@ impl Shape {
         }
     }
 
-    /// The compute unit limit: what the instructions use when the recipient's account is
-    /// created, with margin.
-    fn compute_units(self) -> u32 {
-        let base = 2 * COMPUTE_BUDGET_UNITS + CREATE_ACCOUNT_UNITS + TRANSFER_UNITS;
+    /// The compute unit limit, when the recipient's account is created or exists.
+    fn compute_units(self, creates: bool) -> u32 {
+        let create = if creates {
+            CREATE_ACCOUNT_UNITS
+        } else {
+            ACCOUNT_EXISTS_UNITS
+        };
+        let base = 2 * COMPUTE_BUDGET_UNITS + create + TRANSFER_UNITS;
         match self {
             Shape::FromHotWallet | Shape::Sweep { close: false } => base,
             Shape::Sweep { close: true } => base + CLOSE_UNITS,
@@ -438,10 +448,15 @@ struct Plan {
 }
 
 impl Plan {
+    /// The compute unit limit.
+    fn compute_units(&self) -> u32 {
+        self.shape.compute_units(self.rent > 0)
+    }
+
     /// The most the transaction can cost the fee payer at `price`, lamports.
     fn cost(&self, price: u64) -> u128 {
         u128::from(LAMPORTS_PER_SIGNATURE * self.shape.signatures())
-            + priority_lamports(self.shape.compute_units(), price)
+            + priority_lamports(self.compute_units(), price)
             + u128::from(self.rent)
     }
 }
@@ -484,7 +499,7 @@ impl ChainWriter for SolanaChainWriter {
                  (the recipient's account was closed since the estimate?)"
             )));
         };
-        let units = plan.shape.compute_units();
+        let units = plan.compute_units();
         let affordable = left.saturating_mul(MICRO) / u128::from(units);
         let price = u64::try_from(affordable.min(u128::from(plan.price))).unwrap_or(plan.price);
         let payment = TokenPayment {
@@ -606,10 +621,17 @@ impl ChainWriter for SolanaChainWriter {
         let blockhash =
             recent_blockhash_of(&wire).map_err(|e| ChainError::Invalid(e.to_string()))?;
         let text = blockhash.to_string();
-        let (checked_at, valid) = self
+        let answer = self
             .ask(|rpc| rpc.blockhash_valid(&text, Commitment::Finalized, slot))
-            .await
-            .map_err(chain_error)?;
+            .await;
+        let (checked_at, valid) = match answer {
+            Ok(answer) => answer,
+            // Not finalized as far as the blockhash yet: the transaction is young.
+            Err(RpcError::Node { code, .. }) if code == MIN_CONTEXT_SLOT_NOT_REACHED => {
+                return Ok(Some(false));
+            }
+            Err(error) => return Err(chain_error(error)),
+        };
         if valid {
             return Ok(Some(false));
         }
@@ -753,9 +775,10 @@ mod tests {
     fn a_sweep_that_empties_its_account_closes_it_and_costs_two_signatures() {
         assert_eq!(Shape::FromHotWallet.signatures(), 1);
         assert_eq!(Shape::Sweep { close: true }.signatures(), 2);
-        assert!(
-            Shape::Sweep { close: true }.compute_units()
-                > Shape::Sweep { close: false }.compute_units()
-        );
+        let close = Shape::Sweep { close: true };
+        assert!(close.compute_units(false) > Shape::Sweep { close: false }.compute_units(false));
+        assert_eq!(Shape::FromHotWallet.compute_units(true), 38_300);
+        assert_eq!(Shape::FromHotWallet.compute_units(false), 14_300);
+        assert_eq!(close.compute_units(false), 18_300);
     }
 }
