@@ -336,3 +336,82 @@ fn cross_check(
     assert_eq!(answers[0]["decoded"]["verified"], true);
     assert_eq!(answers[0]["decoded"]["fee_payer"], hot.to_string());
 }
+
+#[tokio::test]
+async fn an_unsent_transaction_is_dead_only_once_its_blockhash_is_invalid_and_it_is_unknown() {
+    let Some(stand) = stand() else {
+        return;
+    };
+    let hot = stand.hot();
+    let (tx, _) = stand.transfer(&hot, stand.owner(1), 1_000_000).await;
+    let sent = stand.writer.sign(Signer::HotWallet, &tx).await.unwrap();
+    let (tx, _) = stand.transfer(&hot, stand.owner(2), 2_000_000).await;
+    let kept = stand.writer.sign(Signer::HotWallet, &tx).await.unwrap();
+    assert!(stand.land(&sent).await.success);
+    assert!(!stand.writer.known(&kept.hash).await.unwrap());
+    let blockhash = recent_blockhash_of(&wire(&kept)).unwrap().to_string();
+    let started = Instant::now();
+    let mut alive_checks = 0;
+    loop {
+        let valid = stand
+            .rpc
+            .call(
+                "isBlockhashValid",
+                json!([blockhash, {"commitment": "finalized"}]),
+            )
+            .await;
+        let expired = stand.writer.expired(&kept).await.unwrap();
+        if valid["value"] == true {
+            // The blockhash may still be valid when the writer asked (it asked first): only
+            // "alive" is certain before the node says invalid.
+            if expired == Some(false) {
+                alive_checks += 1;
+            }
+        } else if expired == Some(true) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the blockhash of {} never expired",
+            kept.hash
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(alive_checks > 0, "seen alive while its blockhash was valid");
+    println!(
+        "blockhash expired {:.1} s after signing; alive at {alive_checks} checks before",
+        started.elapsed().as_secs_f64()
+    );
+    let status = stand
+        .rpc
+        .call(
+            "getSignatureStatuses",
+            json!([[kept.hash], {"searchTransactionHistory": true}]),
+        )
+        .await;
+    assert_eq!(status["value"][0], Value::Null);
+    // The landed one is as old, but known: never dead.
+    assert_eq!(stand.writer.expired(&sent).await.unwrap(), Some(false));
+    // The dead one is refused, and never lands.
+    let refused = stand.writer.broadcast(&kept).await.unwrap();
+    assert!(
+        matches!(&refused, Broadcast::Refused(reason) if reason.contains("BlockhashNotFound")),
+        "{refused:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(stand.writer.receipt(&kept.hash).await.unwrap(), None);
+    assert!(!stand.writer.known(&kept.hash).await.unwrap());
+    assert_eq!(
+        stand
+            .writer
+            .balance(&Address::Solana(stand.owner(2)), Some(&stand.mint()))
+            .await
+            .unwrap(),
+        0
+    );
+    let broken = RawTx {
+        raw: "not stored by the writer".into(),
+        ..kept
+    };
+    assert!(stand.writer.expired(&broken).await.is_err());
+}
