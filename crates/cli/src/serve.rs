@@ -15,17 +15,22 @@ use wcheckout_app::lease::LeaseHolder;
 use wcheckout_app::rates::FixedRates;
 use wcheckout_app::secrets::SecretBox;
 use wcheckout_app::token_limits::{LoginLimiter, TokenLimiter};
+use wcheckout_app::watch_list::OpenDeposits;
 use wcheckout_app::watcher::{ChainWatcher, WatcherSettings};
 use wcheckout_app::webhooks::{DeliverySettings, WebhookDispatcher};
 use wcheckout_app::{Gateway, Settings};
 use wcheckout_domain::address::ChainFamily;
+use wcheckout_domain::chain::ChainReader;
 use wcheckout_domain::money::Decimal;
 use wcheckout_domain::ports::{Clock, Store};
+use wcheckout_domain::token::{Chain, Finality};
 use wcheckout_evm::reader::EvmChainReader;
 use wcheckout_http::webhook_client::{HttpWebhookSender, TargetPolicy};
+use wcheckout_solana::reader::SolanaChainReader;
+use wcheckout_solana::rpc::{Commitment, SolanaRpc};
 
 use crate::application::{Application, Running};
-use crate::config::{Config, Mode, ProxyUrl};
+use crate::config::{ChainConfig, Config, Mode, ProxyUrl};
 use crate::keys;
 use crate::runtime::{init_logging, load_config};
 
@@ -171,18 +176,9 @@ pub fn chain_watchers(
         .tokens
         .chains()
         .map(|chain| {
-            if chain.family == ChainFamily::Solana {
-                anyhow::bail!("chains.{}: {}", chain.key, crate::config::SOLANA_NOT_SERVED);
-            }
             let chain_config = &config.chains[chain.key.as_str()];
-            let reader = EvmChainReader::new(
-                chain.key.as_str(),
-                &chain_config.rpc_urls,
-                chain_config.ws_url.as_deref(),
-                Duration::from_millis(settings.rpc_timeout_ms),
-            )
-            .with_context(|| format!("chains.{}", chain.key))?
-            .with_family(chain.family);
+            let reader = chain_reader(config, gateway, chain, chain_config)
+                .with_context(|| format!("chains.{}", chain.key))?;
             let watcher_settings = WatcherSettings {
                 max_blocks_per_scan: max_blocks_per_scan(
                     chain.family,
@@ -198,13 +194,50 @@ pub fn chain_watchers(
             Ok(ChainWatcher::new(
                 Arc::clone(gateway),
                 chain.clone(),
-                Arc::new(reader),
+                reader,
                 watcher_settings,
                 holder.clone(),
                 Arc::clone(&gateway.chain_health),
             ))
         })
         .collect()
+}
+
+/// The watcher's reader of `chain`: JSON-RPC logs by block range on EVM and TRON; on Solana,
+/// per deposit account over the chain's open orders.
+fn chain_reader(
+    config: &Config,
+    gateway: &Arc<Gateway>,
+    chain: &Chain,
+    chain_config: &ChainConfig,
+) -> anyhow::Result<Arc<dyn ChainReader>> {
+    let timeout = Duration::from_millis(config.watcher.rpc_timeout_ms);
+    if chain.family == ChainFamily::Solana {
+        let rpc = SolanaRpc::new(&chain_config.rpc_urls, timeout)?;
+        let watch_list = OpenDeposits::new(Arc::clone(gateway), &chain.key);
+        return Ok(Arc::new(SolanaChainReader::new(
+            Arc::new(rpc),
+            solana_commitment(chain.finality),
+            Some(Arc::new(watch_list)),
+        )));
+    }
+    let reader = EvmChainReader::new(
+        chain.key.as_str(),
+        &chain_config.rpc_urls,
+        chain_config.ws_url.as_deref(),
+        timeout,
+    )?
+    .with_family(chain.family);
+    Ok(Arc::new(reader))
+}
+
+/// The commitment a Solana chain is read at: `finalized`, or `confirmed` when finality counts
+/// slots after it.
+pub fn solana_commitment(finality: Finality) -> Commitment {
+    match finality {
+        Finality::Finalized | Finality::Safe => Commitment::Finalized,
+        Finality::Confirmations(_) => Commitment::Confirmed,
+    }
 }
 
 /// TRON's nodes answer `eth_getLogs` for at most 5,000 blocks; wider configured scans are cut

@@ -9,6 +9,7 @@
 //!   ed25519 and encoded for `sendTransaction`.
 //! - [`pay_url`]: Solana Pay transfer request URLs for the payment page's QR code.
 //! - [`rpc`]: the JSON-RPC calls detection and payouts make, with failover across endpoints.
+//! - [`surfnet`]: a local cluster (surfpool's Surfnet through node) for the devnet and tests.
 //! - [`reader`]: `SolanaChainReader`, the chain reader port: slots as block numbers, a range's
 //!   transfers read per watched deposit account.
 //! - [`writer`]: `SolanaChainWriter`, the chain writer port: refunds, settlements and sweeps,
@@ -19,5 +20,6 @@ pub mod keys;
 pub mod pay_url;
 pub mod reader;
 pub mod rpc;
+pub mod surfnet;
 pub mod transaction;
 pub mod writer;

@@ -66,7 +66,13 @@ pub struct SolanaChainReader {
     /// Each mint's token program.
     programs: Mutex<HashMap<SolanaAddress, SolanaAddress>>,
     accounts: Mutex<HashMap<SolanaAddress, AccountWatch>>,
+    /// Finalized blocks read lately: the watcher asks for the same few slots every round (the
+    /// cursor, the range's end twice), and a finalized slot's block never changes.
+    finalized_blocks: Mutex<BTreeMap<u64, BlockRef>>,
 }
+
+/// Finalized blocks remembered.
+const REMEMBERED_BLOCKS: usize = 64;
 
 fn chain_error(error: RpcError) -> ChainError {
     match error {
@@ -98,6 +104,7 @@ impl SolanaChainReader {
             watch_list,
             programs: Mutex::new(HashMap::new()),
             accounts: Mutex::new(HashMap::new()),
+            finalized_blocks: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -107,6 +114,28 @@ impl SolanaChainReader {
     }
 
     async fn block_ref(&self, slot: u64) -> Result<BlockRef, ChainError> {
+        let remember = self.commitment == Commitment::Finalized;
+        if remember && let Some(block) = self.lock_blocks().get(&slot) {
+            return Ok(block.clone());
+        }
+        let block = self.read_block(slot).await?;
+        if remember {
+            let mut blocks = self.lock_blocks();
+            blocks.insert(slot, block.clone());
+            while blocks.len() > REMEMBERED_BLOCKS {
+                blocks.pop_first();
+            }
+        }
+        Ok(block)
+    }
+
+    fn lock_blocks(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, BlockRef>> {
+        self.finalized_blocks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn read_block(&self, slot: u64) -> Result<BlockRef, ChainError> {
         let header = self
             .rpc
             .block(slot, self.commitment)

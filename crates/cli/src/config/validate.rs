@@ -181,9 +181,12 @@ impl Config {
         problems
     }
 
-    /// Chains of a family this build can parse but not serve: refused, so that no order is
-    /// ever taken that nothing would detect or pay out.
+    /// Solana chains while payouts are on: this build detects Solana payments but cannot send
+    /// on Solana, so it refuses to take refunds and settlements that nothing would pay out.
     fn unserved_chains(&self) -> Vec<String> {
+        if !self.payouts.enabled {
+            return Vec::new();
+        }
         self.chains
             .iter()
             .filter(|(_, chain)| ChainFamily::parse(&chain.family) == Some(ChainFamily::Solana))
@@ -192,10 +195,10 @@ impl Config {
     }
 }
 
-/// Why a Solana chain is refused: what is missing before one can be served.
-pub const SOLANA_NOT_SERVED: &str = "Solana chains cannot be served yet: this build has no \
-     Solana payment detection (the chain watcher), no Solana payouts (refunds, settlements, \
-     sweeps) and no Solana payment page; remove the chain and its tokens";
+/// Why a Solana chain is refused while payouts are on.
+pub const SOLANA_NOT_SERVED: &str = "this build detects Solana payments but has no Solana \
+     payouts (refunds, settlements, sweeps) yet: serve a Solana chain with payouts.enabled = \
+     false, or remove the chain and its tokens";
 
 /// An unknown `network`, or a `chain_id` that is not the network's (its contracts would be
 /// watched on another chain).

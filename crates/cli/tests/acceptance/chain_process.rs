@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::chain::{PAYERS, TestChain, eventually, text, units, usd};
 use crate::common::process::{Cli, Gateway, call, config_head};
+use crate::common::solana::SolanaChain;
 use crate::common::tron::{TronChain, txid};
 use crate::on_both_databases;
 use serde_json::{Value, json};
@@ -174,10 +175,47 @@ fn schedule(orders: &[PlannedOrder]) -> Vec<(usize, u128)> {
     first.chain(second).collect()
 }
 
+/// Where the transfers of [`survive_kills`] are sent.
+#[derive(Clone)]
+enum Payments {
+    /// An anvil chain, read as EVM, or as TRON (txIDs without `0x`) through the stand-in.
+    Anvil { chain: Arc<TestChain>, tron: bool },
+    /// A Surfnet cluster.
+    Solana(Arc<SolanaChain>),
+}
+
+impl Payments {
+    /// Payer `payer` sends `amount` of USDT to `to`; the transaction as the gateway names it.
+    async fn pay(&self, payer: usize, to: &str, amount: TokenAmount) -> String {
+        match self {
+            Payments::Anvil { chain, tron } => {
+                let hash = chain.pay(payer, chain.usdt, to, amount).await;
+                if *tron { txid(&hash) } else { hash }
+            }
+            Payments::Solana(solana) => solana.pay(payer, solana.usdt(), to, amount).await,
+        }
+    }
+
+    /// Makes everything sent final; the height the watcher must reach to have read it all.
+    async fn settle(&self) -> u64 {
+        match self {
+            Payments::Anvil { chain, .. } => {
+                chain.mine(3).await;
+                chain.head().await
+            }
+            Payments::Solana(solana) => solana.finalize_all().await,
+        }
+    }
+}
+
 async fn transfers_survive_gateway_kills(label: &str, database_url: &str) {
     let chain = TestChain::start(31337).await;
     let sections = chain.config_sections(2, chain.head().await + 1);
-    survive_kills(label, database_url, "ETH", Arc::new(chain), &sections).await;
+    let payments = Payments::Anvil {
+        chain: Arc::new(chain),
+        tron: false,
+    };
+    survive_kills(label, database_url, "ETH", payments, &sections).await;
 }
 
 /// The same on the TRON stand-in (SQLite): TRON's txIDs, its `T…` deposit addresses.
@@ -189,8 +227,24 @@ async fn tron_transfers_survive_gateway_kills() {
     let sections = tron.config_sections(2, tron.chain.head().await + 1);
     let TronChain { standin, chain } = tron;
     let database = wcheckout_testkit::fresh_sqlite();
-    survive_kills("tron", &database.url, "TRX", Arc::new(chain), &sections).await;
+    let payments = Payments::Anvil {
+        chain: Arc::new(chain),
+        tron: true,
+    };
+    survive_kills("tron", &database.url, "TRX", payments, &sections).await;
     drop(standin);
+}
+
+/// The same on Surfnet (SQLite): Solana signatures, deposit owners read per account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn solana_transfers_survive_gateway_kills() {
+    let Some(solana) = SolanaChain::start().await else {
+        return;
+    };
+    let sections = solana.config_sections();
+    let database = wcheckout_testkit::fresh_sqlite();
+    let payments = Payments::Solana(Arc::new(solana));
+    survive_kills("solana", &database.url, "SOL", payments, &sections).await;
 }
 
 /// Orders of chain `key` paid by a stream of transfers while the gateway is SIGKILLed and
@@ -199,14 +253,12 @@ async fn survive_kills(
     label: &str,
     database_url: &str,
     key: &str,
-    chain: Arc<TestChain>,
+    payments: Payments,
     chain_sections: &str,
 ) {
     let dir = TempDir::new();
     let cli = write_config_with(&dir.path, database_url, chain_sections);
     let token = format!("{key}_USDT");
-    let tron = key == "TRX";
-    let tx_id = move |hash: &str| if tron { txid(hash) } else { hash.to_owned() };
     let mut runs = 0;
     let mut gateway = cli.serve(runs);
     let creds = cli.create_app("Chain", &[]);
@@ -230,7 +282,7 @@ async fn survive_kills(
     let transfers = schedule(&planned);
     let total = transfers.len();
     let stream = tokio::spawn({
-        let chain = Arc::clone(&chain);
+        let payments = payments.clone();
         let planned = Arc::clone(&planned);
         let count = Arc::clone(&count);
         async move {
@@ -239,12 +291,8 @@ async fn survive_kills(
                 let payer = 1 + k % PAYERS;
                 let to = &planned[order].deposit;
                 let amount_units = TokenAmount::from_base_units(amount);
-                let tx = chain.pay(payer, chain.usdt, to, amount_units).await;
-                sent.push(Sent {
-                    order,
-                    amount,
-                    tx: tx_id(&tx),
-                });
+                let tx = payments.pay(payer, to, amount_units).await;
+                sent.push(Sent { order, amount, tx });
                 count.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(PACE).await;
             }
@@ -289,8 +337,7 @@ async fn survive_kills(
         last_takeover < total,
         "transfers still arrived after the last restart ({last_takeover} of {total} before it)"
     );
-    chain.mine(3).await;
-    let head = chain.head().await;
+    let head = payments.settle().await;
 
     // Every order ends in its expected state.
     let client = creds.client(&gateway);

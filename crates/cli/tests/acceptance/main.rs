@@ -25,6 +25,7 @@ mod payout_process;
 mod payouts;
 mod process;
 mod reorgs;
+mod solana_payments;
 mod tron_payouts;
 mod webhook_process;
 mod webhooks;

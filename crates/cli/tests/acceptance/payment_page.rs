@@ -41,7 +41,7 @@ impl Fixture {
     async fn browser_with_wallet(&self, account: usize) -> Browser {
         let browser = Browser::start(1280, 900).await;
         browser
-            .install_before_load(&test_wallet(&self.chain.rpc_url, DEV_ACCOUNTS[account]))
+            .install_before_load(&test_wallet(&self.chain().rpc_url, DEV_ACCOUNTS[account]))
             .await;
         browser
     }
@@ -110,7 +110,7 @@ async fn wait_state(browser: &Browser, state: &str) {
 fn eip681(f: &Fixture, order: &Value, units: u64) -> String {
     format!(
         "ethereum:{}@31337/transfer?address={}&uint256={units}",
-        f.chain.usdt.to_checksum(),
+        f.chain().usdt.to_checksum(),
         order["depositAddress"].as_str().unwrap()
     )
 }
@@ -167,7 +167,7 @@ async fn a_wallet_pays_the_order_and_the_page_follows_it_to_paid_without_a_reloa
     assert!(status.ends_with(" of 3)"), "{status}");
     assert!(!browser.visible("pay").await, "nothing more to pay");
 
-    f.chain.mine(2).await;
+    f.chain().mine(2).await;
     wait_state(&browser, "paid").await;
     assert_eq!(browser.text("status-text").await, "Paid");
     assert_eq!(
@@ -258,10 +258,10 @@ async fn a_partial_payment_shows_what_is_still_due_and_the_wallet_pays_the_rest(
     browser.open(&page_url(&f, &order)).await;
     assert_eq!(browser.state().await, "waiting");
 
-    f.chain
+    f.chain()
         .pay(
             1,
-            f.chain.usdt,
+            f.chain().usdt,
             order["depositAddress"].as_str().unwrap(),
             usd("4"),
         )
@@ -460,10 +460,10 @@ async fn screenshots_for_the_docs() {
         }
     };
     shoot("waiting").await;
-    f.chain
+    f.chain()
         .pay(
             1,
-            f.chain.usdt,
+            f.chain().usdt,
             order["depositAddress"].as_str().unwrap(),
             usd("49.90"),
         )

@@ -164,14 +164,14 @@ impl Fixture {
     /// knows the test USDT's and `order`'s deposit address's EVM forms.
     async fn browser_with_tronlink(&self, width: u32, order: &Value) -> Browser {
         let browser = Browser::start(width, 900).await;
-        let token = TronAddress::from_evm(self.chain.usdt);
+        let token = TronAddress::from_evm(self.chain().usdt);
         let evm_of = json!({
-            token.to_string(): self.chain.usdt.to_checksum(),
+            token.to_string(): self.chain().usdt.to_checksum(),
             deposit(order): anvil_account(&deposit(order)).to_checksum(),
             TronAddress::from_evm(anvil_account(DEV_ACCOUNTS[WALLET])).to_string():
                 DEV_ACCOUNTS[WALLET],
         });
-        let fake = fake_tronlink(&self.chain.rpc_url, DEV_ACCOUNTS[WALLET], &evm_of);
+        let fake = fake_tronlink(&self.chain().rpc_url, DEV_ACCOUNTS[WALLET], &evm_of);
         browser.install_before_load(&fake).await;
         browser
     }
@@ -268,7 +268,7 @@ async fn tronlink_pays_what_is_still_due_in_base_units_and_the_page_follows_it_t
 
     // 4 USDT arrive from elsewhere first: the wallet then pays the other 6, and the note beside
     // the QR code says so.
-    f.chain.pay(1, f.chain.usdt, &address, usd("4")).await;
+    f.chain().pay(1, f.chain().usdt, &address, usd("4")).await;
     wait_state(&browser, "partly_paid").await;
     eventually(WAIT, "the note asks for the rest", || async {
         let note = browser.text("qr-note").await;
@@ -281,7 +281,7 @@ async fn tronlink_pays_what_is_still_due_in_base_units_and_the_page_follows_it_t
     let calls = browser
         .eval("return window.__tronlink.calls;", json!([]))
         .await;
-    let token = TronAddress::from_evm(f.chain.usdt).to_string();
+    let token = TronAddress::from_evm(f.chain().usdt).to_string();
     let wallet = TronAddress::from_evm(anvil_account(DEV_ACCOUNTS[WALLET])).to_string();
     assert_eq!(
         calls,

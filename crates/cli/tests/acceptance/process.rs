@@ -314,7 +314,8 @@ fn configuration_errors_are_precise_and_fatal() {
     let stderr = fails(&env, &["--config", &missing, "serve"]);
     assert_mentions(&stderr, &["missing.toml", "does not exist"]);
 
-    // A valid Solana chain: refused by both commands, naming what this build lacks.
+    // A valid Solana chain with payouts on: refused by both commands, naming what this build
+    // lacks.
     let solana = file(
         "solana.toml",
         "[chains.SOL]\nfamily = \"solana\"\nnetwork = \"mainnet\"\n\
@@ -324,11 +325,7 @@ fn configuration_errors_are_precise_and_fatal() {
         let stderr = fails(&env, &["--config", &solana, command]);
         assert_mentions(
             &stderr,
-            &[
-                "chains.SOL",
-                "Solana chains cannot be served yet",
-                "payment detection",
-            ],
+            &["chains.SOL", "no Solana payouts", "payouts.enabled = false"],
         );
     }
 

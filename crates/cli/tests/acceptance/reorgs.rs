@@ -75,9 +75,7 @@ async fn paid_order_on(
         .as_str()
         .unwrap()
         .to_owned();
-    f.chain
-        .pay(payer, f.chain.usdt, &deposit, usd(amount))
-        .await;
+    f.pay_usdt(payer, &deposit, usd(amount)).await;
     Some((f, deposit))
 }
 
@@ -88,11 +86,12 @@ async fn dropped_before_confirmation_never_credits_and_reincluded_credits_once(
     // The stand-in is kept (`_tron`): a field left to `..` would be dropped, and stopped, here.
     let Some((
         ChainFixture {
-            chain,
+            anvil: Some(chain),
             gw,
             app,
             key,
             tron: _tron,
+            solana: None,
         },
         deposit,
     )) = paid_order_on(family, db, 3, "reorg-1", "8", 1).await
@@ -141,8 +140,15 @@ async fn dropped_before_confirmation_never_credits_and_reincluded_credits_once(
 }
 
 async fn a_pending_transfer_moved_to_another_block_credits_once(db: Db) {
-    let Some((ChainFixture { chain, gw, app, .. }, deposit)) =
-        paid_order(db, 2, "moved", "3", 2).await
+    let Some((
+        ChainFixture {
+            anvil: Some(chain),
+            gw,
+            app,
+            ..
+        },
+        deposit,
+    )) = paid_order(db, 2, "moved", "3", 2).await
     else {
         return;
     };
@@ -166,7 +172,15 @@ async fn a_pending_transfer_moved_to_another_block_credits_once(db: Db) {
 }
 
 async fn a_deep_reorg_of_a_credited_transfer_is_alerted(db: Db) {
-    let Some((ChainFixture { chain, gw, app, .. }, _)) = paid_order(db, 1, "deep", "4", 1).await
+    let Some((
+        ChainFixture {
+            anvil: Some(chain),
+            gw,
+            app,
+            ..
+        },
+        _,
+    )) = paid_order(db, 1, "deep", "4", 1).await
     else {
         return;
     };

@@ -4,6 +4,7 @@
 //! with a message, unless `WCHECKOUT_REQUIRE_TOOLS=1` (CI) makes that a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod detection;
 mod surfnet;
 mod web3js;
 mod writer;

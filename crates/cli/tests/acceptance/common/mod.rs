@@ -13,6 +13,7 @@ pub mod chain;
 pub mod console;
 pub mod process;
 pub mod receiver;
+pub mod solana;
 pub mod tron;
 
 use std::collections::HashSet;
@@ -33,6 +34,7 @@ use wcheckout_client::signature::{SignedParts, sign_request};
 use wcheckout_client::{ApiResponse, Client, Credentials, routes};
 use wcheckout_domain::address::EvmAddress;
 use wcheckout_domain::chain::BlockMark;
+use wcheckout_domain::money::TokenAmount;
 use wcheckout_domain::ports::{ChangeSet, ChangeStore, Clock, CursorMove};
 use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::ChainKey;
@@ -90,12 +92,15 @@ impl Drop for TestGateway {
 }
 
 /// A gateway watching a fresh test chain and one app of it: anvil (chain id 31337) as `ETH`,
-/// or the TRON stand-in in front of anvil as `TRX`.
+/// the TRON stand-in in front of anvil as `TRX`, or Surfnet as `SOL`.
 pub struct ChainFixture {
     pub gw: TestGateway,
     /// The TRON stand-in of a `TRX` fixture (stopped before the chain it fronts).
     pub tron: Option<wcheckout_tron::standin::Standin>,
-    pub chain: TestChain,
+    /// The anvil chain of an `ETH` or `TRX` fixture.
+    pub anvil: Option<TestChain>,
+    /// The cluster of a `SOL` fixture.
+    pub solana: Option<solana::SolanaChain>,
     pub app: IssuedCredentials,
     /// The chain's key: the prefix of its token ids.
     pub key: &'static str,
@@ -106,6 +111,7 @@ pub struct ChainFixture {
 pub enum Family {
     Evm,
     Tron,
+    Solana,
 }
 
 impl ChainFixture {
@@ -117,7 +123,8 @@ impl ChainFixture {
         Some(ChainFixture {
             gw,
             tron: None,
-            chain,
+            anvil: Some(chain),
+            solana: None,
             app,
             key: "ETH",
         })
@@ -132,18 +139,52 @@ impl ChainFixture {
         Some(ChainFixture {
             gw,
             tron: Some(standin),
-            chain,
+            anvil: Some(chain),
+            solana: None,
             app,
             key: "TRX",
         })
     }
 
+    /// The same on Surfnet, as `SOL`, final at `finalized` (or `confirmed_slots` slots at
+    /// `confirmed`); `None` also when its tools are missing.
+    pub async fn start_solana(db: Db, confirmed_slots: Option<u32>) -> Option<ChainFixture> {
+        let solana = solana::SolanaChain::start().await?;
+        let gw =
+            TestGateway::start_with(db, |c| solana.configure(c, "SOL", confirmed_slots)).await?;
+        let app = gw.create_app().await;
+        Some(ChainFixture {
+            gw,
+            tron: None,
+            anvil: None,
+            solana: Some(solana),
+            app,
+            key: "SOL",
+        })
+    }
+
+    /// The anvil chain of an EVM or TRON fixture.
+    pub fn chain(&self) -> &TestChain {
+        self.anvil
+            .as_ref()
+            .expect("an EVM or TRON scenario: this fixture has no anvil chain")
+    }
+
     /// A transaction hash from the chain's node (`0x…`) as the gateway reports it on this
-    /// chain: TRON's txID has no prefix.
+    /// chain: TRON's txID has no prefix; a Solana signature is the same text.
     pub fn tx_id(&self, hash: &str) -> String {
         match self.tron {
             Some(_) => tron::txid(hash),
             None => hash.to_owned(),
+        }
+    }
+
+    /// Payer `payer` (1..=5) sends `amount` of the chain's USDT to `to`; the transaction's
+    /// hash (Solana: signature).
+    pub async fn pay_usdt(&self, payer: usize, to: &str, amount: TokenAmount) -> String {
+        match &self.solana {
+            Some(solana) => solana.pay(payer, solana.usdt(), to, amount).await,
+            None => self.chain().pay(payer, self.chain().usdt, to, amount).await,
         }
     }
 
@@ -152,6 +193,7 @@ impl ChainFixture {
         match family {
             Family::Evm => ChainFixture::start(db, confirmations).await,
             Family::Tron => ChainFixture::start_tron(db, confirmations).await,
+            Family::Solana => ChainFixture::start_solana(db, None).await,
         }
     }
 
@@ -635,6 +677,43 @@ macro_rules! on_both_families {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn tron() {
                     super::$scenario(Family::Tron, Db::Sqlite).await;
+                }
+            }
+        )*
+    };
+}
+
+/// Expands each scenario `async fn name(family: Family, db: Db)` as [`on_both_families`] does,
+/// plus `name::solana` and `name::solana_postgres` on Surfnet.
+macro_rules! on_every_family {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                use $crate::common::{Db, Family};
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::$scenario(Family::Evm, Db::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    super::$scenario(Family::Evm, Db::Postgres).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn tron() {
+                    super::$scenario(Family::Tron, Db::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn solana() {
+                    super::$scenario(Family::Solana, Db::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn solana_postgres() {
+                    super::$scenario(Family::Solana, Db::Postgres).await;
                 }
             }
         )*

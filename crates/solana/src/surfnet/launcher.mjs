@@ -1,0 +1,136 @@
+// A local Solana cluster for the devnet and the tests: surfpool's Surfnet (npm module
+// @solana/surfpool-linux-x64-gnu: a JSON-RPC server over the real SVM with the real Token and
+// associated token account programs), offline on loopback, set up and driven with Solana's own
+// JavaScript libraries, as a payer's wallet would.
+//
+// Setup, JSON in WCHECKOUT_SURFNET_SETUP:
+//   {mints: [{decimals}], payers: n, balance: "base units", fund: [hex 32-byte ed25519 secrets]}
+// makes the mints (the first funded key, else a generated one, is their authority), `n` payers
+// and each `fund` key with 100 SOL and `balance` of every mint in their associated accounts,
+// then prints one JSON line {rpc_url, ws_url, mints: [...], payers: [...]}.
+//
+// Then, one JSON command per line on stdin, one JSON answer per line on stdout:
+//   {pay: {payer, mint, to, amount, fail}}: a `transferChecked` of `amount` from payer number
+//     `payer` to the associated account of the owner `to` (created first, idempotently, in
+//     the same transaction). With `fail`, the transfer asks for more than the payer holds and
+//     is sent without preflight: it lands as a failed transaction. Answers {signature}, once
+//     the transaction is confirmed.
+//   {slot: "finalized" | "confirmed"}: answers {slot}.
+// The node stops when stdin closes.
+import { createRequire } from 'node:module';
+import readline from 'node:readline';
+
+const require = createRequire(`${process.cwd()}/`);
+const { Surfnet } = require('@solana/surfpool-linux-x64-gnu');
+const web3 = require('@solana/web3.js');
+const spl = require('@solana/spl-token');
+
+const setup = JSON.parse(process.env.WCHECKOUT_SURFNET_SETUP ?? '{}');
+const surfnet = Surfnet.startWithConfig({ offline: true });
+const connection = new web3.Connection(surfnet.rpcUrl, { commitment: 'confirmed', wsEndpoint: surfnet.wsUrl });
+
+async function airdrop(key, sol) {
+  const signature = await connection.requestAirdrop(key, sol * web3.LAMPORTS_PER_SOL);
+  await connection.confirmTransaction({ signature, ...(await connection.getLatestBlockhash()) });
+}
+
+async function confirmed(signature) {
+  for (let i = 0; i < 600; i += 1) {
+    const { value } = await connection.getSignatureStatuses([signature]);
+    const status = value[0];
+    if (status && ['confirmed', 'finalized'].includes(status.confirmationStatus)) {
+      return status;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${signature} not confirmed in 30 s`);
+}
+
+const funded = (setup.fund ?? []).map((hex) => web3.Keypair.fromSeed(Buffer.from(hex, 'hex')));
+const payers = Array.from({ length: setup.payers ?? 0 }, () => web3.Keypair.generate());
+const authority = funded[0] ?? web3.Keypair.generate();
+const decimals = new Map();
+const holders = [...new Set([authority, ...funded, ...payers])];
+for (const holder of holders) {
+  await airdrop(holder.publicKey, 100);
+}
+const mints = [];
+for (const spec of setup.mints ?? []) {
+  const mint = await spl.createMint(connection, authority, authority.publicKey, null, spec.decimals);
+  decimals.set(mint.toBase58(), spec.decimals);
+  mints.push(mint);
+  for (const holder of [...funded, ...payers]) {
+    const account = await spl.getOrCreateAssociatedTokenAccount(connection, authority, mint, holder.publicKey);
+    await spl.mintTo(connection, authority, mint, account.address, authority, BigInt(setup.balance ?? '0'));
+  }
+}
+
+// Surfnet reports as finalized the slot 32 below the confirmed one but keeps no block below its
+// first slot: the cluster is ready once its finalized slot has a block.
+async function finalizedBlockExists() {
+  for (let i = 0; i < 600; i += 1) {
+    try {
+      await connection.getBlock(await connection.getSlot('finalized'), {
+        commitment: 'finalized', transactionDetails: 'none', rewards: false, maxSupportedTransactionVersion: 0,
+      });
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  throw new Error('no finalized block in 30 s');
+}
+await finalizedBlockExists();
+
+async function pay({ payer, mint, to, amount, fail }) {
+  const from = payers[payer];
+  const mintKey = new web3.PublicKey(mint);
+  const owner = new web3.PublicKey(to);
+  const source = spl.getAssociatedTokenAddressSync(mintKey, from.publicKey);
+  const destination = spl.getAssociatedTokenAddressSync(mintKey, owner, true);
+  const held = (await connection.getTokenAccountBalance(source)).value.amount;
+  const units = fail ? BigInt(held) + 1n : BigInt(amount);
+  const tx = new web3.Transaction().add(
+    spl.createAssociatedTokenAccountIdempotentInstruction(from.publicKey, destination, owner, mintKey),
+    spl.createTransferCheckedInstruction(source, mintKey, destination, from.publicKey, units, decimals.get(mint)),
+  );
+  const { blockhash } = await connection.getLatestBlockhash();
+  tx.recentBlockhash = blockhash;
+  tx.feePayer = from.publicKey;
+  tx.sign(from);
+  const signature = await connection.sendRawTransaction(tx.serialize(), { skipPreflight: Boolean(fail) });
+  const status = await confirmed(signature);
+  if (Boolean(status.err) !== Boolean(fail)) {
+    throw new Error(`${signature}: ${JSON.stringify(status.err)}`);
+  }
+  return { signature };
+}
+
+async function answer(command) {
+  if (command.pay) return pay(command.pay);
+  if (command.slot) return { slot: await connection.getSlot(command.slot) };
+  throw new Error(`unknown command ${JSON.stringify(command)}`);
+}
+
+try {
+  const ready = {
+    rpc_url: surfnet.rpcUrl,
+    ws_url: surfnet.wsUrl,
+    mints: mints.map((mint) => mint.toBase58()),
+    payers: payers.map((payer) => payer.publicKey.toBase58()),
+  };
+  process.stdout.write(`${JSON.stringify(ready)}\n`);
+  const lines = readline.createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    let reply;
+    try {
+      reply = await answer(JSON.parse(line));
+    } catch (error) {
+      reply = { error: String(error?.message ?? error) };
+    }
+    process.stdout.write(`${JSON.stringify(reply)}\n`);
+  }
+} finally {
+  surfnet.stop();
+}
+process.exit(0);
