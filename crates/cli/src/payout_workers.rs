@@ -11,11 +11,11 @@ use wcheckout_app::Gateway;
 use wcheckout_app::payouts::PayoutEngine;
 use wcheckout_domain::address::ChainFamily;
 use wcheckout_domain::chain::{ChainReader, ChainWriter};
-use wcheckout_domain::token::{Chain, Finality, TokenRegistry};
+use wcheckout_domain::token::{Chain, TokenRegistry};
 use wcheckout_evm::reader::EvmChainReader;
 use wcheckout_evm::writer::EvmChainWriter;
 use wcheckout_solana::reader::SolanaChainReader;
-use wcheckout_solana::rpc::{Commitment, SolanaRpc};
+use wcheckout_solana::rpc::SolanaRpc;
 use wcheckout_solana::writer::SolanaChainWriter;
 use wcheckout_tron::node::TronNode;
 use wcheckout_tron::writer::TronChainWriter;
@@ -100,10 +100,7 @@ fn access(
         ChainFamily::Solana => {
             let rpc =
                 Arc::new(SolanaRpc::new(&chain_config.rpc_urls, timeout).context("rpc_urls")?);
-            let commitment = match chain.finality {
-                Finality::Finalized => Commitment::Finalized,
-                Finality::Confirmations(_) | Finality::Safe => Commitment::Confirmed,
-            };
+            let commitment = crate::serve::solana_commitment(chain.finality);
             let reader = SolanaChainReader::new(Arc::clone(&rpc), commitment, None);
             let writer = SolanaChainWriter::new(rpc, Arc::clone(&keys.solana))
                 .with_retries(config.payouts.rpc_attempts, RETRY_PAUSE);
