@@ -13,6 +13,7 @@ pub mod chain;
 pub mod console;
 pub mod process;
 pub mod receiver;
+pub mod payouts;
 pub mod solana;
 pub mod tron;
 
