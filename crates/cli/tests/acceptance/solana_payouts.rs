@@ -4,12 +4,15 @@
 //! paid by the hot wallet); one refund number sent ten times at once pays once; a settlement to a
 //! Solana address and a scheduled sweep land, the sweep paid by the hot wallet (the deposit owner
 //! never holds SOL) and closing the deposit's token account, whose rent comes back to the hot
-//! wallet; `wcheckout reconcile` finds no difference across ETH, TRX and SOL; and a refund
-//! address that is not a 32-byte base58 key, or is an EVM or TRON address, gives `00001` and
-//! creates nothing.
+//! wallet; `wcheckout reconcile` finds no difference across ETH, TRX and SOL; a refund address
+//! that is not a 32-byte base58 key, or is an EVM or TRON address, gives `00001` and creates
+//! nothing. And, driving an engine round by round, a send lost before it reached the node is
+//! sent again, the same bytes, while its blockhash is valid, and signed afresh only once it is
+//! not and the signature is unknown, paying once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -19,15 +22,19 @@ use wcheckout_app::admin::IssuedCredentials;
 use wcheckout_client::routes::{CREATE_ORDER, CREATE_REFUND, CREATE_SETTLEMENT};
 use wcheckout_client::{ApiResponse, Client};
 use wcheckout_domain::address::{Address, ChainFamily, TronAddress};
-use wcheckout_domain::chain::ChainWriter;
+use wcheckout_domain::chain::{
+    Broadcast, ChainError, ChainWriter, FeeQuote, RawTx, Receipt, SendModel, TransferTx,
+};
 use wcheckout_domain::ledger::{Account, Asset};
 use wcheckout_domain::money::TokenAmount;
-use wcheckout_domain::payout::{Payout, PayoutKind, PayoutStatus};
+use wcheckout_domain::payout::{Payout, PayoutKind, PayoutStatus, Signer};
+use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::ports::MoneyStore;
 use wcheckout_domain::token::{Chain, ChainKey, TokenId};
 use wcheckout_evm::anvil::DEV_ACCOUNTS;
 use wcheckout_solana::address::{ProgramAddresses, SolanaAddress, TOKEN_PROGRAM};
-use wcheckout_solana::rpc::SolanaRpc;
+use wcheckout_solana::reader::SolanaChainReader;
+use wcheckout_solana::rpc::{Commitment, SolanaRpc};
 use wcheckout_solana::writer::SolanaChainWriter;
 
 use crate::common::chain::{TestChain, eventually, usd};
@@ -272,7 +279,7 @@ impl Bench {
             Duration::from_secs(10),
         )
         .unwrap();
-        rpc.account_owner(&account, wcheckout_solana::rpc::Commitment::Confirmed)
+        rpc.account_owner(&account, Commitment::Confirmed)
             .await
             .unwrap()
             .is_some()
@@ -585,9 +592,204 @@ async fn refund_addresses_not_solana_are_refused_and_create_nothing(db: Db) {
     assert!(open.is_empty(), "{open:?}");
 }
 
+// ---------------------------------------------------------------------------------------------
+// 5. A send lost before it reached the node: the same bytes again while its blockhash is valid,
+//    a fresh transaction only once it is not and the signature is unknown
+// ---------------------------------------------------------------------------------------------
+
+/// The Solana writer, with broadcasts lost (never reaching the node, the answer an error) while
+/// `losing` is set; every transaction handed to it to broadcast is noted.
+struct LosingWriter {
+    inner: SolanaChainWriter,
+    losing: AtomicBool,
+    sent: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl ChainWriter for LosingWriter {
+    fn send_model(&self) -> SendModel {
+        self.inner.send_model()
+    }
+    fn address_of(&self, signer: Signer) -> Result<Address, ChainError> {
+        self.inner.address_of(signer)
+    }
+    fn fee_payer(&self, signer: Signer) -> Result<Option<Address>, ChainError> {
+        self.inner.fee_payer(signer)
+    }
+    async fn expired(&self, raw: &RawTx) -> Result<Option<bool>, ChainError> {
+        self.inner.expired(raw).await
+    }
+    async fn sign(&self, signer: Signer, tx: &TransferTx) -> Result<RawTx, ChainError> {
+        self.inner.sign(signer, tx).await
+    }
+    fn resign(
+        &self,
+        signer: Signer,
+        original: &RawTx,
+        max_fee: u128,
+        tip: u128,
+    ) -> Result<RawTx, ChainError> {
+        self.inner.resign(signer, original, max_fee, tip)
+    }
+    async fn nonce(&self, address: &Address, pending: bool) -> Result<u64, ChainError> {
+        self.inner.nonce(address, pending).await
+    }
+    async fn fee_quote(&self) -> Result<FeeQuote, ChainError> {
+        self.inner.fee_quote().await
+    }
+    async fn estimate_gas(&self, from: &Address, tx: &TransferTx) -> Result<u64, ChainError> {
+        self.inner.estimate_gas(from, tx).await
+    }
+    async fn broadcast(&self, raw: &RawTx) -> Result<Broadcast, ChainError> {
+        self.sent.lock().unwrap().push(raw.hash.clone());
+        if self.losing.load(Ordering::SeqCst) {
+            return Err(ChainError::Unavailable("the answer was lost".into()));
+        }
+        self.inner.broadcast(raw).await
+    }
+    async fn receipt(&self, tx_hash: &str) -> Result<Option<Receipt>, ChainError> {
+        self.inner.receipt(tx_hash).await
+    }
+    async fn known(&self, tx_hash: &str) -> Result<bool, ChainError> {
+        self.inner.known(tx_hash).await
+    }
+    async fn balance(
+        &self,
+        address: &Address,
+        contract: Option<&Address>,
+    ) -> Result<u128, ChainError> {
+        self.inner.balance(address, contract).await
+    }
+    async fn head_number(&self) -> Result<u64, ChainError> {
+        self.inner.head_number().await
+    }
+    async fn head_time(&self) -> Result<Timestamp, ChainError> {
+        self.inner.head_time().await
+    }
+}
+
+async fn a_lost_send_is_signed_again_only_once_its_blockhash_expired(db: Db) {
+    // The gateway runs no payout engine: this test drives one round by round.
+    let Some(b) = Bench::start(db, false, |c| c.payouts.enabled = false).await else {
+        return;
+    };
+    let payer = b.sol.node.payers[0];
+    b.paid_order("x1", "20", 1).await;
+    let start = b.usdt_of(payer).await;
+    let body = json!({"refundOrderNo": "lost", "orderNo": "x1", "amount": "20"});
+    let created = b.ok(CREATE_REFUND, &body).await;
+    let reference = format!("refund:{}", created["sysid"].as_str().unwrap());
+
+    let keys = Arc::new(wcheckout_solana::keys::keys(&SecretString::from(TEST_MNEMONIC)).unwrap());
+    let rpc = Arc::new(
+        SolanaRpc::new(
+            std::slice::from_ref(&b.sol.node.rpc_url),
+            Duration::from_secs(10),
+        )
+        .unwrap(),
+    );
+    let writer = Arc::new(LosingWriter {
+        inner: SolanaChainWriter::new(Arc::clone(&rpc), keys),
+        losing: AtomicBool::new(true),
+        sent: Mutex::new(Vec::new()),
+    });
+    let reader = SolanaChainReader::new(rpc, Commitment::Finalized, None);
+    let settings = wcheckout_app::payouts::PayoutSettings {
+        sweeps: wcheckout_app::payouts::SweepSettings {
+            enabled: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let engine = wcheckout_app::payouts::PayoutEngine::new(
+        Arc::clone(&b.gw.gateway),
+        b.chain.clone(),
+        Arc::new(reader),
+        Arc::clone(&writer) as Arc<dyn ChainWriter>,
+        settings,
+        "test-engine".into(),
+    );
+    let payout = || async {
+        b.gw.store
+            .payout_by_reference(PayoutKind::Refund, &reference)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+
+    // Signed, recorded, sent: the send is lost.
+    assert_eq!(engine.round().await.unwrap().sent, 1);
+    let signed = payout().await;
+    assert_eq!(signed.status, PayoutStatus::Signed);
+    let first = b.gw.store.signed_txs(&signed.id).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let dead = RawTx {
+        hash: first[0].tx_hash.clone(),
+        raw: first[0].raw.clone(),
+        expires_at: first[0].expires_at,
+    };
+
+    // Round after round the same bytes go out again, until the blockhash is no longer valid
+    // and the signature unknown: only then is a fresh transaction signed.
+    let started = std::time::Instant::now();
+    let mut rounds = 0;
+    loop {
+        engine.round().await.unwrap();
+        let txs = b.gw.store.signed_txs(&signed.id).await.unwrap();
+        if txs.len() > 1 {
+            break;
+        }
+        rounds += 1;
+        assert!(
+            started.elapsed() < WAIT,
+            "never signed again after {rounds} rounds"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        b.reads.expired(&dead).await.unwrap(),
+        Some(true),
+        "signed again only once the first is dead"
+    );
+    let sent = writer.sent.lock().unwrap().clone();
+    let (before, after) = sent.split_at(sent.len() - 1);
+    assert!(before.len() > 3, "sent again while it could land: {sent:?}");
+    assert!(before.iter().all(|hash| *hash == dead.hash), "{sent:?}");
+    let txs = b.gw.store.signed_txs(&signed.id).await.unwrap();
+    assert_eq!(txs.len(), 2, "{txs:?}");
+    assert_eq!(after, [txs[1].tx_hash.clone()]);
+    assert_ne!(txs[1].tx_hash, dead.hash);
+    assert!(txs[1].nonce.is_none() && txs[1].expires_at.is_some());
+
+    // The fresh one reaches the node this time and pays; the dead one never lands.
+    writer.losing.store(false, Ordering::SeqCst);
+    eventually(WAIT, "the refund confirmed", || async {
+        engine.round().await.unwrap();
+        (payout().await.status == PayoutStatus::Confirmed).then_some(())
+    })
+    .await;
+    assert_eq!(payout().await.tx_hash.as_ref(), Some(&txs[1].tx_hash));
+    b.wait_refund("lost", "REFUNDED").await;
+    assert_eq!(b.usdt_of(payer).await - start, base("20"));
+    assert_eq!(b.reads.receipt(&dead.hash).await.unwrap(), None);
+    assert!(!b.reads.known(&dead.hash).await.unwrap());
+    let refused = b.reads.broadcast(&dead).await.unwrap();
+    assert!(
+        matches!(&refused, Broadcast::Refused(reason) if reason.contains("BlockhashNotFound")),
+        "{refused:?}"
+    );
+    println!(
+        "Solana lost send: {} sends of the first transaction over {rounds} rounds, renewed \
+         after {:.1} s",
+        before.len(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
 on_both_engines_with_db!(
     a_refund_reaches_the_payer_and_creates_a_missing_token_account,
     a_refund_number_sent_ten_times_at_once_pays_once,
     a_settlement_and_a_sweep_land_and_three_chains_reconcile,
     refund_addresses_not_solana_are_refused_and_create_nothing,
+    a_lost_send_is_signed_again_only_once_its_blockhash_expired,
 );

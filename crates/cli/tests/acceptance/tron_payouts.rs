@@ -10,7 +10,6 @@
 //! signed afresh only once the final block is past it, paying once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
