@@ -308,10 +308,9 @@ fn base(whole: &str) -> u128 {
     usd(whole).base_units()
 }
 
-/// An owner no account was ever made for: another seed's deposit owner.
+/// An owner no account was ever made for on the test's fresh cluster.
 fn fresh_owner() -> SolanaAddress {
-    let keys = wcheckout_solana::keys::keys(&wcheckout_seed::generate_mnemonic()).unwrap();
-    keys.deposit_owner(0).unwrap()
+    wcheckout_solana::keys::Keypair::from_secret(&[42; 32]).address()
 }
 
 // ---------------------------------------------------------------------------------------------
