@@ -476,10 +476,7 @@ impl PayoutEngine {
     /// Who pays a payout's fees: its sender, unless the chain's writer names another (the hot
     /// wallet on Solana).
     pub(super) fn fee_payer(&self, payout: &Payout) -> Result<Address, PayoutError> {
-        Ok(self
-            .writer
-            .fee_payer(payout.signer)?
-            .unwrap_or(payout.from))
+        Ok(self.writer.fee_payer(payout.signer)?.unwrap_or(payout.from))
     }
 
     /// Whether the chain orders transactions by nonce (else they expire).

@@ -28,8 +28,8 @@ use wcheckout_domain::chain::{
 use wcheckout_domain::ledger::{Account, Asset};
 use wcheckout_domain::money::TokenAmount;
 use wcheckout_domain::payout::{Payout, PayoutKind, PayoutStatus, Signer};
-use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::ports::MoneyStore;
+use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::{Chain, ChainKey, TokenId};
 use wcheckout_evm::anvil::DEV_ACCOUNTS;
 use wcheckout_solana::address::{ProgramAddresses, SolanaAddress, TOKEN_PROGRAM};
@@ -77,7 +77,10 @@ impl Bench {
         let hot_secret = hex::encode(keys.hot_wallet().secret().expose_secret());
         let sol = SolanaChain::start_funding(vec![hot_secret]).await?;
         let (eth, tron) = if others {
-            (Some(TestChain::start(31337).await), Some(TronChain::start().await?))
+            (
+                Some(TestChain::start(31337).await),
+                Some(TronChain::start().await?),
+            )
         } else {
             (None, None)
         };
@@ -464,8 +467,15 @@ async fn a_settlement_and_a_sweep_land_and_three_chains_reconcile(db: Db) {
     })
     .await;
     assert_eq!(b.usdt_of(deposit).await, 0);
-    assert!(!b.has_token_account(deposit).await, "the deposit account is closed");
-    assert_eq!(b.lamports_of(deposit).await, 0, "the deposit owner never holds SOL");
+    assert!(
+        !b.has_token_account(deposit).await,
+        "the deposit account is closed"
+    );
+    assert_eq!(
+        b.lamports_of(deposit).await,
+        0,
+        "the deposit owner never holds SOL"
+    );
     assert_eq!(b.usdt_of(b.hot()).await - hot_usdt_start, base("40"));
     assert!(
         b.payouts(PayoutKind::GasTopUp).await.is_empty(),
@@ -475,13 +485,20 @@ async fn a_settlement_and_a_sweep_land_and_three_chains_reconcile(db: Db) {
     assert_eq!(sweeps.len(), 1, "{sweeps:?}");
     let sweep = &sweeps[0];
     assert_eq!(sweep.from, Address::Solana(deposit));
-    assert!(fee_of(sweep) >= 2 * SIGNATURE_FEE, "two signatures: {sweep:?}");
+    assert!(
+        fee_of(sweep) >= 2 * SIGNATURE_FEE,
+        "two signatures: {sweep:?}"
+    );
     // The rent reclaimed is booked against the chain's fees: its only credit.
     let fees = Account::Fees {
         chain: b.chain.key.clone(),
     }
     .key();
-    let totals = b.gw.store.ledger_totals(std::slice::from_ref(&fees)).await.unwrap();
+    let totals =
+        b.gw.store
+            .ledger_totals(std::slice::from_ref(&fees))
+            .await
+            .unwrap();
     assert_eq!(totals[&fees].credits, TOKEN_ACCOUNT_RENT, "{totals:?}");
 
     // A settlement of part of it to the merchant's Solana wallet.
@@ -490,15 +507,17 @@ async fn a_settlement_and_a_sweep_land_and_three_chains_reconcile(db: Db) {
     let settle = json!({"settlementOrderNo": "st1", "token": "SOL_USDT",
                         "address": merchant.to_string(), "amount": "12"});
     let created = b.ok(CREATE_SETTLEMENT, &settle).await;
-    assert_eq!(created["settlementStatus"], "PENDING_SETTLEMENT", "{created}");
+    assert_eq!(
+        created["settlementStatus"], "PENDING_SETTLEMENT",
+        "{created}"
+    );
     let settled = b.wait_settlement("st1", "SETTLED").await;
     assert_eq!(b.usdt_of(merchant).await - start, base("12"));
     b.assert_landed(settled["txHash"].as_str().unwrap()).await;
     let settlement = &b.payouts(PayoutKind::Settlement).await[0];
     assert_eq!(settlement.to, Address::Solana(merchant));
     assert_eq!(
-        i128::try_from(b.lamports_of(b.hot()).await).unwrap()
-            - i128::try_from(hot_start).unwrap(),
+        i128::try_from(b.lamports_of(b.hot()).await).unwrap() - i128::try_from(hot_start).unwrap(),
         i128::try_from(TOKEN_ACCOUNT_RENT).unwrap()
             - i128::try_from(fee_of(sweep) + fee_of(settlement)).unwrap(),
         "the hot wallet got the rent back and paid both fees"

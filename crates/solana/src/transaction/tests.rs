@@ -233,7 +233,14 @@ fn the_recent_blockhash_is_read_back_from_the_wire_form() {
     let message = Message::compile(&hot.address(), &instructions, blockhash).unwrap();
     let wire = message.sign(&[&hot, &owner]).unwrap().to_bytes();
     assert_eq!(recent_blockhash_of(&wire), Ok(blockhash));
-    for cut in [0, 1, 64, 129, 140, wire.len() - message.serialize().len() + 100] {
+    for cut in [
+        0,
+        1,
+        64,
+        129,
+        140,
+        wire.len() - message.serialize().len() + 100,
+    ] {
         assert_eq!(
             recent_blockhash_of(&wire[..cut]),
             Err(TransactionError::Malformed),

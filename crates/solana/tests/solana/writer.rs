@@ -90,7 +90,10 @@ impl Stand {
 
     /// Sends and waits for the receipt.
     async fn land(&self, raw: &RawTx) -> Receipt {
-        assert_eq!(self.writer.broadcast(raw).await.unwrap(), Broadcast::Accepted);
+        assert_eq!(
+            self.writer.broadcast(raw).await.unwrap(),
+            Broadcast::Accepted
+        );
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(receipt) = self.writer.receipt(&raw.hash).await.unwrap() {
@@ -129,7 +132,10 @@ async fn a_refund_creates_the_payers_account_and_a_sweep_closes_the_deposit_acco
     let payer = stand.owner(3);
     let payer_account = stand.token_account(&payer);
     assert!(!stand.account_exists(&payer_account).await);
-    assert_eq!(stand.writer.fee_payer(Signer::Deposit(3)).unwrap(), Some(hot));
+    assert_eq!(
+        stand.writer.fee_payer(Signer::Deposit(3)).unwrap(),
+        Some(hot)
+    );
     assert_eq!(
         stand.writer.address_of(Signer::Deposit(3)).unwrap(),
         Address::Solana(payer)
@@ -149,11 +155,19 @@ async fn a_refund_creates_the_payers_account_and_a_sweep_closes_the_deposit_acco
     let after = stand.lamports(&hot).await;
     assert!(receipt.success);
     assert_eq!(receipt.reclaimed, 0);
-    assert_eq!(receipt.fee, before - after, "the fee is what the hot wallet lost");
+    assert_eq!(
+        receipt.fee,
+        before - after,
+        "the fee is what the hot wallet lost"
+    );
     assert!(receipt.fee >= u128::from(LAMPORTS_PER_SIGNATURE + TOKEN_ACCOUNT_RENT));
     assert!(receipt.fee <= u128::from(tx.gas_limit), "within the budget");
     assert_eq!(
-        stand.writer.balance(&Address::Solana(payer), Some(&stand.mint())).await.unwrap(),
+        stand
+            .writer
+            .balance(&Address::Solana(payer), Some(&stand.mint()))
+            .await
+            .unwrap(),
         12_500_000
     );
     assert!(stand.writer.known(&raw.hash).await.unwrap());
@@ -177,7 +191,14 @@ async fn a_refund_creates_the_payers_account_and_a_sweep_closes_the_deposit_acco
         landed["meta"]["computeUnitsConsumed"],
         compute_budget(&raw).0
     );
-    cross_check(&stand, &raw, &[stand.keys.hot_wallet().clone()], payer, 12_500_000, false);
+    cross_check(
+        &stand,
+        &raw,
+        &[stand.keys.hot_wallet().clone()],
+        payer,
+        12_500_000,
+        false,
+    );
 
     // The sweep: the deposit owner holds no SOL, signs the transfer of everything it holds;
     // the hot wallet pays and gets the closed account's rent back.
@@ -204,13 +225,25 @@ async fn a_refund_creates_the_payers_account_and_a_sweep_closes_the_deposit_acco
     assert!(receipt.fee >= u128::from(2 * LAMPORTS_PER_SIGNATURE));
     assert!(receipt.fee <= u128::from(sweep.gas_limit));
     assert!(!stand.account_exists(&payer_account).await, "closed");
-    assert_eq!(stand.lamports(&owner).await, 0, "the deposit owner never held SOL");
     assert_eq!(
-        stand.writer.balance(&owner, Some(&stand.mint())).await.unwrap(),
+        stand.lamports(&owner).await,
+        0,
+        "the deposit owner never held SOL"
+    );
+    assert_eq!(
+        stand
+            .writer
+            .balance(&owner, Some(&stand.mint()))
+            .await
+            .unwrap(),
         0
     );
     assert_eq!(
-        stand.writer.balance(&hot, Some(&stand.mint())).await.unwrap(),
+        stand
+            .writer
+            .balance(&hot, Some(&stand.mint()))
+            .await
+            .unwrap(),
         1_000_000_000
     );
     let landed = stand.rpc.transaction(&raw.hash).await;
@@ -221,7 +254,10 @@ async fn a_refund_creates_the_payers_account_and_a_sweep_closes_the_deposit_acco
         landed["meta"]["computeUnitsConsumed"],
         compute_budget(&raw).0
     );
-    let signers = [stand.keys.hot_wallet().clone(), stand.keys.deposit(3).unwrap()];
+    let signers = [
+        stand.keys.hot_wallet().clone(),
+        stand.keys.deposit(3).unwrap(),
+    ];
     cross_check(&stand, &raw, &signers, hot_owner, 12_500_000, true);
 
     // A sweep that leaves tokens behind (a payment arrived after the amount was planned) does
@@ -236,7 +272,11 @@ async fn a_refund_creates_the_payers_account_and_a_sweep_closes_the_deposit_acco
     assert_eq!(receipt.reclaimed, 0);
     assert!(stand.account_exists(&payer_account).await);
     assert_eq!(
-        stand.writer.balance(&owner, Some(&stand.mint())).await.unwrap(),
+        stand
+            .writer
+            .balance(&owner, Some(&stand.mint()))
+            .await
+            .unwrap(),
         2_000_000
     );
 }
@@ -319,8 +359,10 @@ fn cross_check(
         "authority": sender.to_string(), "amount": amount.to_string(), "decimals": DECIMALS,
         "program": program}));
     if close {
-        requests.push(json!({"kind": "close", "account": stand.token_account(&sender).to_string(),
-            "destination": hot.to_string(), "owner": sender.to_string(), "program": program}));
+        requests.push(
+            json!({"kind": "close", "account": stand.token_account(&sender).to_string(),
+            "destination": hot.to_string(), "owner": sender.to_string(), "program": program}),
+        );
     }
     let ours = base64::engine::general_purpose::STANDARD.encode(wire(raw));
     let blockhash = recent_blockhash_of(&wire(raw)).unwrap();

@@ -11,9 +11,9 @@
 pub mod browser;
 pub mod chain;
 pub mod console;
+pub mod payouts;
 pub mod process;
 pub mod receiver;
-pub mod payouts;
 pub mod solana;
 pub mod tron;
 
