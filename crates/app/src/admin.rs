@@ -295,7 +295,7 @@ fn apply_changes(app: &mut App, changes: AppChanges) -> Result<(), ServiceError>
 /// A 48 KiB image in base64, with its `data:` header.
 const MAX_LOGO_URI_LEN: usize = 65_600;
 
-fn apply_branding(
+pub(crate) fn apply_branding(
     branding: &mut Branding,
     display_name: Option<String>,
     logo_url: Option<String>,

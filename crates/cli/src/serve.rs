@@ -19,7 +19,7 @@ use wcheckout_app::watch_list::OpenDeposits;
 use wcheckout_app::watcher::{ChainWatcher, WatcherSettings};
 use wcheckout_app::webhooks::{DeliverySettings, WebhookDispatcher};
 use wcheckout_app::{Gateway, Settings};
-use wcheckout_domain::address::ChainFamily;
+use wcheckout_domain::address::{Address, ChainFamily};
 use wcheckout_domain::chain::ChainReader;
 use wcheckout_domain::money::Decimal;
 use wcheckout_domain::ports::{Clock, Store};
@@ -215,11 +215,17 @@ fn chain_reader(
     if chain.family == ChainFamily::Solana {
         let rpc = SolanaRpc::new(&chain_config.rpc_urls, timeout)?;
         let watch_list = OpenDeposits::new(Arc::clone(gateway), &chain.key);
-        return Ok(Arc::new(SolanaChainReader::new(
+        let mut reader = SolanaChainReader::new(
             Arc::new(rpc),
             solana_commitment(chain.finality),
             Some(Arc::new(watch_list)),
-        )));
+        );
+        // Sweeps are paid for by the hot wallet: its transactions show which deposit
+        // accounts to list even when their amounts read as before.
+        if let Address::Solana(hot_wallet) = gateway.hot_wallet(chain)? {
+            reader = reader.with_hot_wallet(hot_wallet);
+        }
+        return Ok(Arc::new(reader));
     }
     let reader = EvmChainReader::new(
         chain.key.as_str(),

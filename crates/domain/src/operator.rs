@@ -57,8 +57,22 @@ text_enum! {
         RejectSettlement => "REJECT_SETTLEMENT",
         /// Marks an approved bank settlement paid.
         MarkSettlementPaid => "MARK_SETTLEMENT_PAID",
-        /// Creates or changes apps and their credentials.
+        /// Opens the apps pages (what may be changed there is each named below).
         ManageApps => "MANAGE_APPS",
+        /// Creates an app (its credentials are shown once).
+        CreateApp => "CREATE_APP",
+        /// Issues an app a new apiSecret and signKey.
+        RotateSecret => "ROTATE_SECRET",
+        /// Sets or removes an app's webhook URL.
+        SetWebhookUrl => "SET_WEBHOOK_URL",
+        /// Sets an app's IP allow-list.
+        SetIpAllowlist => "SET_IP_ALLOWLIST",
+        /// Sets the branding of an app's payment page.
+        SetBranding => "SET_BRANDING",
+        /// Refunds a paid order.
+        CreateRefund => "CREATE_REFUND",
+        /// Refunds an abnormal payment.
+        RefundAbnormalPayment => "REFUND_ABNORMAL_PAYMENT",
         /// Creates or disables operators.
         ManageOperators => "MANAGE_OPERATORS",
         /// Ends another session (any operator's).
@@ -79,8 +93,15 @@ impl ConsoleAction {
             | ConsoleAction::CancelOrder => Role::Support,
             ConsoleAction::ApproveSettlement
             | ConsoleAction::RejectSettlement
-            | ConsoleAction::MarkSettlementPaid => Role::Finance,
+            | ConsoleAction::MarkSettlementPaid
+            | ConsoleAction::CreateRefund
+            | ConsoleAction::RefundAbnormalPayment => Role::Finance,
             ConsoleAction::ManageApps
+            | ConsoleAction::CreateApp
+            | ConsoleAction::RotateSecret
+            | ConsoleAction::SetWebhookUrl
+            | ConsoleAction::SetIpAllowlist
+            | ConsoleAction::SetBranding
             | ConsoleAction::ManageOperators
             | ConsoleAction::RevokeSession => Role::Admin,
         }
@@ -244,6 +265,8 @@ mod tests {
                     A::ApproveSettlement,
                     A::RejectSettlement,
                     A::MarkSettlementPaid,
+                    A::CreateRefund,
+                    A::RefundAbnormalPayment,
                 ],
             ]
             .concat();

@@ -21,8 +21,9 @@
 //! a rescan once. An account stays dirty until a range starting past its dirty slot has been
 //! read, so a change seen after a range's end is listed again by the next range.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -63,6 +64,9 @@ pub struct SolanaChainReader {
     rpc: Arc<SolanaRpc>,
     commitment: Commitment,
     watch_list: Option<Arc<dyn WatchedDeposits>>,
+    /// The gateway's hot wallet, whose transactions (sweeps) may leave a deposit account's
+    /// amount as it was while moving tokens in and out of it.
+    hot_wallet: Option<SolanaAddress>,
     /// Each mint's token program.
     programs: Mutex<HashMap<SolanaAddress, SolanaAddress>>,
     accounts: Mutex<HashMap<SolanaAddress, AccountWatch>>,
@@ -73,6 +77,12 @@ pub struct SolanaChainReader {
 
 /// Finalized blocks remembered.
 const REMEMBERED_BLOCKS: usize = 64;
+
+/// The value behind `mutex`, even if a thread panicked holding it (every value here is valid at
+/// any time: a remembered block or amount, a mint's program).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 fn chain_error(error: RpcError) -> ChainError {
     match error {
@@ -102,10 +112,19 @@ impl SolanaChainReader {
             rpc,
             commitment,
             watch_list,
+            hot_wallet: None,
             programs: Mutex::new(HashMap::new()),
             accounts: Mutex::new(HashMap::new()),
             finalized_blocks: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Also lists, each range, the transactions of `hot_wallet` (which pays the fee of every
+    /// sweep): a watched account one of them touched is listed whatever its amount, so a sweep
+    /// and a payment of the swept amount between two amount reads are not missed.
+    pub fn with_hot_wallet(mut self, hot_wallet: SolanaAddress) -> SolanaChainReader {
+        self.hot_wallet = Some(hot_wallet);
+        self
     }
 
     /// The JSON-RPC client (its call count is what a provider bills).
@@ -115,24 +134,18 @@ impl SolanaChainReader {
 
     async fn block_ref(&self, slot: u64) -> Result<BlockRef, ChainError> {
         let remember = self.commitment == Commitment::Finalized;
-        if remember && let Some(block) = self.lock_blocks().get(&slot) {
+        if remember && let Some(block) = lock(&self.finalized_blocks).get(&slot) {
             return Ok(block.clone());
         }
         let block = self.read_block(slot).await?;
         if remember {
-            let mut blocks = self.lock_blocks();
+            let mut blocks = lock(&self.finalized_blocks);
             blocks.insert(slot, block.clone());
             while blocks.len() > REMEMBERED_BLOCKS {
                 blocks.pop_first();
             }
         }
         Ok(block)
-    }
-
-    fn lock_blocks(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, BlockRef>> {
-        self.finalized_blocks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn read_block(&self, slot: u64) -> Result<BlockRef, ChainError> {
@@ -144,7 +157,8 @@ impl SolanaChainReader {
         let Some(header) = header else {
             return self.skipped_slot(slot).await;
         };
-        // `getBlockTime` rather than the block's `blockTime`: the one every node agrees on.
+        // `getBlockTime`, not the block's `blockTime` field, which Surfnet gives in thousands of
+        // seconds.
         let time = self.time_of(slot).await?;
         Ok(BlockRef {
             number: slot,
@@ -182,7 +196,7 @@ impl SolanaChainReader {
 
     /// The token program of `mint`, read once.
     async fn program_of(&self, mint: SolanaAddress) -> Result<SolanaAddress, ChainError> {
-        if let Some(program) = self.lock_programs().get(&mint) {
+        if let Some(program) = lock(&self.programs).get(&mint) {
             return Ok(*program);
         }
         let owner = self
@@ -196,16 +210,8 @@ impl SolanaChainReader {
                 "{mint} is not a token mint (owned by {owner})"
             )));
         }
-        self.lock_programs().insert(mint, owner);
+        lock(&self.programs).insert(mint, owner);
         Ok(owner)
-    }
-
-    fn lock_programs(&self) -> std::sync::MutexGuard<'_, HashMap<SolanaAddress, SolanaAddress>> {
-        self.programs.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn lock_accounts(&self) -> std::sync::MutexGuard<'_, HashMap<SolanaAddress, AccountWatch>> {
-        self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The watched deposits paid in these mints, with their token accounts.
@@ -233,11 +239,42 @@ impl SolanaChainReader {
         Ok(watched)
     }
 
+    /// The accounts the hot wallet's successful transactions in `from..=to` touched.
+    async fn touched_by_hot_wallet(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<HashSet<String>, ChainError> {
+        let Some(hot_wallet) = self.hot_wallet else {
+            return Ok(HashSet::new());
+        };
+        let mut touched = HashSet::new();
+        for signature in self.signatures_in(&hot_wallet, from, to).await? {
+            let info = self.transaction(&signature.signature).await?;
+            touched.extend(info.account_keys().into_iter().map(str::to_owned));
+        }
+        Ok(touched)
+    }
+
+    async fn transaction(&self, signature: &str) -> Result<TransactionInfo, ChainError> {
+        self.rpc
+            .transaction(signature, self.commitment)
+            .await
+            .map_err(chain_error)?
+            .ok_or_else(|| {
+                ChainError::Unavailable(format!(
+                    "transaction {signature} listed but not served yet"
+                ))
+            })
+    }
+
     /// Reads the watched accounts' amounts at a slot of at least `to` and marks those that
-    /// changed; returns the accounts dirty for a range starting at `from`.
+    /// changed, or that `touched` names; returns the accounts dirty for a range starting at
+    /// `from`.
     async fn dirty_accounts(
         &self,
         watched: &[Watched],
+        touched: &HashSet<String>,
         from: u64,
         to: u64,
     ) -> Result<Vec<Watched>, ChainError> {
@@ -251,14 +288,14 @@ impl SolanaChainReader {
                 .map_err(chain_error)?;
             reads.extend(accounts.into_iter().zip(amounts).map(|(a, n)| (a, n, slot)));
         }
-        let mut known = self.lock_accounts();
+        let mut known = lock(&self.accounts);
         let mut current = HashMap::with_capacity(reads.len());
         for (account, amount, slot) in reads {
             let before = known.get(&account).copied();
             let changed = match before {
                 Some(before) => before.amount != amount,
                 None => amount > 0,
-            };
+            } || touched.contains(&account.to_string());
             let mut watch = before.unwrap_or_default();
             watch.amount = amount;
             if changed {
@@ -416,25 +453,15 @@ impl ChainReader for SolanaChainReader {
             .map(solana)
             .collect::<Result<Vec<_>, _>>()?;
         let watched = self.watched(&mints).await?;
-        let dirty = self.dirty_accounts(&watched, from, to).await?;
+        let touched = self.touched_by_hot_wallet(from, to).await?;
+        let dirty = self.dirty_accounts(&watched, &touched, from, to).await?;
         let mut logs = Vec::new();
         let mut block_hashes: BTreeMap<u64, String> = BTreeMap::new();
         for account in &dirty {
             for signature in self.signatures_in(&account.account, from, to).await? {
-                let info = self
-                    .rpc
-                    .transaction(&signature.signature, self.commitment)
-                    .await
-                    .map_err(chain_error)?
-                    .ok_or_else(|| {
-                        ChainError::Unavailable(format!(
-                            "transaction {} listed but not served yet",
-                            signature.signature
-                        ))
-                    })?;
-                if !block_hashes.contains_key(&info.slot) {
-                    let block = self.block_ref(info.slot).await?;
-                    block_hashes.insert(info.slot, block.hash);
+                let info = self.transaction(&signature.signature).await?;
+                if let Entry::Vacant(slot) = block_hashes.entry(info.slot) {
+                    slot.insert(self.block_ref(info.slot).await?.hash);
                 }
                 let hash = &block_hashes[&info.slot];
                 logs.extend(self.credit_in(account, &signature.signature, &info, hash));

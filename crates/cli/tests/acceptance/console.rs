@@ -23,6 +23,7 @@ use crate::common::{Db, TestGateway, usdt_order};
 use crate::on_both_databases;
 
 mod admin;
+mod apps;
 mod figures;
 mod history;
 mod overview;

@@ -71,6 +71,9 @@ pub(super) fn signed_in_header(t: &ConsoleTexts, operator: &Operator, csrf_token
         nav {
             a href=(HOME) { (t.console) } " " a href=(ORDERS) { (t.orders) }
             " " a href=(SETTLEMENTS) { (t.settlements) } " " a href=(AUDIT) { (t.audit_log) }
+            @if may(operator.role, ConsoleAction::ManageApps) {
+                " " a href=(super::apps::APPS) { (super::i18n_apps::app_texts(t.lang()).apps) }
+            }
             @if may(operator.role, ConsoleAction::RevokeSession) {
                 " " a href=(SESSIONS) { (t.sessions) }
             }
@@ -284,6 +287,7 @@ pub fn order_page(
                 button.danger type="submit" { (t.cancel_order) }
             }
         }
+        (super::refunds::refund_forms(lang, operator, order))
         h2 { (t.transfers) }
         @if order.transfers.is_empty() {
             p { (t.no_transfers) }
@@ -336,7 +340,7 @@ fn order_history(
                 }
             }
         }
-        h2 { (t.refunds) }
+        h2 #refunds { (t.refunds) }
         @if history.refunds.is_empty() {
             p { (t.none) }
         } @else {

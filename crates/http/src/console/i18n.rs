@@ -314,3 +314,14 @@ pub const fn sign_in_refused(lang: Lang) -> &'static str {
         Lang::ZhCn => "用户名或密码错误，或尝试次数过多。请稍后再试。",
     }
 }
+
+impl ConsoleTexts {
+    /// The language these sentences are in.
+    pub fn lang(&self) -> Lang {
+        if self.console == ZH_CN.console {
+            Lang::ZhCn
+        } else {
+            Lang::En
+        }
+    }
+}

@@ -11,16 +11,19 @@
 //!   every page with `reader`.
 //!
 //! The areas live in their own modules: `overview` (the first page), `orders` (search, list, CSV, the order page, cancel,
-//! resend), `settlements`, `audit`, `sessions`, `webhooks` (testing an endpoint); `html` holds
+//! resend), `refunds` (refunding from the order page), `settlements`, `apps` (admins' apps pages), `audit`, `sessions`, `webhooks` (testing an endpoint); `html` holds
 //! the shared layout, `filters` the lists' query fields, `csv` the exports' format.
 
+mod apps;
 mod audit;
 mod csv;
 mod filters;
 pub mod html;
 pub mod i18n;
+pub mod i18n_apps;
 mod orders;
 mod overview;
+mod refunds;
 mod sessions;
 mod settlements;
 mod webhooks;
@@ -113,6 +116,36 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/webhooks/{event_id}", get(webhooks::webhook))
         .route(CSS_URL, get(stylesheet))
+        .merge(apps_and_refunds())
+}
+
+/// The apps pages (admins) and refunds from the order page (finance).
+fn apps_and_refunds() -> Router<AppState> {
+    Router::new()
+        .route(apps::APPS, get(apps::apps).post(apps::create_app))
+        .route("/admin/apps/{app}", get(apps::app_page))
+        .route("/admin/apps/{app}/credentials", get(apps::credentials))
+        .route("/admin/apps/{app}/rotate", post(apps::rotate_secrets))
+        .route("/admin/apps/{app}/webhook-url", post(apps::set_webhook_url))
+        .route(
+            "/admin/apps/{app}/ip-allowlist",
+            post(apps::set_ip_allowlist),
+        )
+        .route("/admin/apps/{app}/branding", post(apps::set_branding))
+        .route(
+            "/admin/apps/{app}/preview",
+            get(apps::preview).post(apps::preview_draft),
+        )
+        .route("/admin/apps/{app}/preview/qr.svg", get(apps::preview_qr))
+        .route(apps::APPS_JS_URL, get(apps::script))
+        .route(
+            "/admin/orders/{sysid}/refund",
+            get(refunds::order_refund_confirmation).post(refunds::order_refund),
+        )
+        .route(
+            "/admin/orders/{sysid}/abnormal/{no}/refund",
+            get(refunds::abnormal_refund_confirmation).post(refunds::abnormal_refund),
+        )
 }
 
 async fn stylesheet() -> Response {

@@ -42,6 +42,8 @@ pub struct Urls {
     pub css: String,
     /// Script, versioned by content.
     pub js: String,
+    /// The app's logo (`/pay/TOKEN/logo`; the console's preview gives the draft's `data:` URI).
+    pub logo: String,
 }
 
 /// The whole page. `nonce` admits the one inline `<style>` (the theme colour).
@@ -155,7 +157,7 @@ fn header(page: &PaymentPage, lang: Lang, title: &str, urls: &Urls) -> Markup {
     html! {
         header.merchant {
             @if page.has_logo {
-                img.logo src={ (urls.page) "/logo" } alt="" width="48" height="48";
+                img.logo src=(urls.logo) alt="" width="48" height="48";
             }
             h1 { (title) }
             a.lang href={ "?lang=" (other.tag()) } hreflang=(other.tag()) lang=(other.tag()) {

@@ -48,11 +48,19 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn urls(page_token: &str) -> Urls {
+    let page = format!("/pay/{page_token}");
+    preview_urls(&page, format!("{page}/logo"))
+}
+
+/// The page's resources with its own address at `page` and its logo at `logo` (the console's
+/// preview of a draft branding draws the page elsewhere, its logo inline).
+pub(crate) fn preview_urls(page: &str, logo: String) -> Urls {
     let version = ASSET_VERSION.as_str();
     Urls {
-        page: format!("/pay/{page_token}"),
+        page: page.to_owned(),
         css: format!("/pay/static/page.css?v={version}"),
         js: format!("/pay/static/page.js?v={version}"),
+        logo,
     }
 }
 

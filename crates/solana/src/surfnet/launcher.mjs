@@ -4,10 +4,12 @@
 // JavaScript libraries, as a payer's wallet would.
 //
 // Setup, JSON in WCHECKOUT_SURFNET_SETUP:
-//   {mints: [{decimals}], payers: n, balance: "base units", fund: [hex 32-byte ed25519 secrets]}
-// makes the mints (the first funded key, else a generated one, is their authority), `n` payers
-// and each `fund` key with 100 SOL and `balance` of every mint in their associated accounts,
-// then prints one JSON line {rpc_url, ws_url, mints: [...], payers: [...]}.
+//   {mints: [{decimals, key?}], payers: n, payer_keys?: [hex], balance: "base units",
+//    fund: [hex 32-byte ed25519 secrets]}
+// makes the mints (at the address of `key`, a hex secret, when given; the first funded key, else
+// a generated one, is their authority), the payers (`payer_keys`, else `n` generated ones) and
+// each `fund` key with 100 SOL and `balance` of every mint in their associated accounts, then
+// prints one JSON line {rpc_url, ws_url, mints: [...], payers: [...]}.
 //
 // Then, one JSON command per line on stdin, one JSON answer per line on stdout:
 //   {pay: {payer, mint, to, amount, fail}}: a `transferChecked` of `amount` from payer number
@@ -46,8 +48,11 @@ async function confirmed(signature) {
   throw new Error(`${signature} not confirmed in 30 s`);
 }
 
-const funded = (setup.fund ?? []).map((hex) => web3.Keypair.fromSeed(Buffer.from(hex, 'hex')));
-const payers = Array.from({ length: setup.payers ?? 0 }, () => web3.Keypair.generate());
+const fromHex = (hex) => web3.Keypair.fromSeed(Buffer.from(hex, 'hex'));
+const funded = (setup.fund ?? []).map(fromHex);
+const payers = setup.payer_keys
+  ? setup.payer_keys.map(fromHex)
+  : Array.from({ length: setup.payers ?? 0 }, () => web3.Keypair.generate());
 const authority = funded[0] ?? web3.Keypair.generate();
 const decimals = new Map();
 const holders = [...new Set([authority, ...funded, ...payers])];
@@ -56,7 +61,8 @@ for (const holder of holders) {
 }
 const mints = [];
 for (const spec of setup.mints ?? []) {
-  const mint = await spl.createMint(connection, authority, authority.publicKey, null, spec.decimals);
+  const mintKey = spec.key ? fromHex(spec.key) : web3.Keypair.generate();
+  const mint = await spl.createMint(connection, authority, authority.publicKey, null, spec.decimals, mintKey);
   decimals.set(mint.toBase58(), spec.decimals);
   mints.push(mint);
   for (const holder of [...funded, ...payers]) {

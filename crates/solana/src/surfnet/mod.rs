@@ -28,19 +28,45 @@ pub const PACKAGE: &str = "@solana/surfpool-linux-x64-gnu";
 pub struct Setup {
     /// One mint per entry, with these decimals.
     pub mints: Vec<MintSpec>,
-    /// How many payer wallets to make and fund.
+    /// How many payer wallets to make and fund (when `payer_keys` is empty).
     pub payers: usize,
+    /// ed25519 secrets (hex) of the payer wallets, instead of generated ones.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub payer_keys: Vec<String>,
     /// Base units of every mint each payer and funded key gets.
     pub balance: String,
     /// ed25519 secrets (hex) of keys to fund with SOL and tokens (the hot wallet).
     pub fund: Vec<String>,
 }
 
+impl Setup {
+    /// Mints of these decimals (at new addresses) and `payers` generated payers holding
+    /// `balance` base units of each.
+    pub fn new(decimals: &[u8], payers: usize, balance: u64) -> Setup {
+        Setup {
+            mints: decimals
+                .iter()
+                .map(|&decimals| MintSpec {
+                    decimals,
+                    key: None,
+                })
+                .collect(),
+            payers,
+            payer_keys: Vec::new(),
+            balance: balance.to_string(),
+            fund: Vec::new(),
+        }
+    }
+}
+
 /// A mint to create.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct MintSpec {
     /// Its decimals.
     pub decimals: u8,
+    /// The ed25519 secret (hex) whose address the mint takes; a new one when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// Surfnet could not start or answer.

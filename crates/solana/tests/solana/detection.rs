@@ -1,7 +1,8 @@
 //! `SolanaChainReader` against a real local cluster (Surfnet): payments made by
 //! `@solana/web3.js` to deposit owners are read per account as transfer logs, once each, with
 //! the payer, the amount and the slot; a failed transaction, a deposit nobody watches and
-//! another mint give nothing; a range that ends before a payment leaves it for the next one.
+//! another mint give nothing; a range that ends before a payment leaves it for the next one; a
+//! sweep and a payment of the swept amount between two reads are told apart.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,10 +12,13 @@ use wcheckout_domain::address::Address;
 use wcheckout_domain::chain::{
     ChainError, ChainReader, TransferLog, WatchedDeposit, WatchedDeposits,
 };
-use wcheckout_solana::address::SolanaAddress;
+use wcheckout_solana::address::{SolanaAddress, TOKEN_PROGRAM};
+use wcheckout_solana::keys::Keypair;
 use wcheckout_solana::reader::SolanaChainReader;
 use wcheckout_solana::rpc::{Commitment, SolanaRpc};
-use wcheckout_solana::surfnet::{MintSpec, Setup, Surfnet};
+use wcheckout_solana::surfnet::{Setup, Surfnet};
+use wcheckout_solana::transaction::instructions::TokenPayment;
+use wcheckout_solana::transaction::{Blockhash, Message};
 use wcheckout_testkit::node_tools::tools_available;
 
 /// A watch list the test sets.
@@ -29,7 +33,7 @@ impl WatchedDeposits for Watching {
 }
 
 fn owner(byte: u8) -> SolanaAddress {
-    wcheckout_solana::keys::Keypair::from_secret(&[byte; 32]).address()
+    Keypair::from_secret(&[byte; 32]).address()
 }
 
 async fn finalized_past(node: &Surfnet, slot: u64) -> u64 {
@@ -52,12 +56,7 @@ async fn payments_to_watched_accounts_are_read_once_with_their_payer() {
     ) {
         return;
     }
-    let setup = Setup {
-        mints: vec![MintSpec { decimals: 6 }, MintSpec { decimals: 6 }],
-        payers: 2,
-        balance: "1000000000".into(),
-        fund: Vec::new(),
-    };
+    let setup = Setup::new(&[6, 6], 2, 1_000_000_000);
     let node = Surfnet::start(&setup).await.unwrap();
     let (usdc, other) = (node.mints[0], node.mints[1]);
     let (alice, bob, stranger) = (owner(1), owner(2), owner(3));
@@ -69,7 +68,7 @@ async fn payments_to_watched_accounts_are_read_once_with_their_payer() {
             contract: Address::Solana(usdc),
         })
         .collect();
-    let rpc = SolanaRpc::new(&[node.rpc_url.clone()], Duration::from_secs(5)).unwrap();
+    let rpc = SolanaRpc::new(std::slice::from_ref(&node.rpc_url), Duration::from_secs(5)).unwrap();
     let reader = SolanaChainReader::new(
         Arc::new(rpc),
         Commitment::Finalized,
@@ -170,6 +169,130 @@ async fn payments_to_watched_accounts_are_read_once_with_their_payer() {
     assert_eq!(
         summary(&next),
         [(late, Address::Solana(alice), Some(3_000_000))]
+    );
+    node.stop().await;
+}
+
+/// A sweep (the hot wallet pays the fee, the deposit owner signs, the account is emptied) and
+/// a payment of exactly the swept amount between two reads leave the account's
+/// amount as it was: a reader that also lists the hot wallet's transactions still finds the
+/// payment; one that does not would miss it.
+#[tokio::test]
+async fn a_sweep_and_a_payment_of_the_swept_amount_are_told_apart() {
+    if !tools_available(
+        "the Solana detection test",
+        &[wcheckout_solana::surfnet::PACKAGE],
+        true,
+    ) {
+        return;
+    }
+    let hot = Keypair::from_secret(&[9; 32]);
+    let alice = Keypair::from_secret(&[1; 32]);
+    let setup = Setup {
+        payer_keys: vec![hex::encode([9; 32]), hex::encode([8; 32])],
+        ..Setup::new(&[6], 2, 1_000_000_000)
+    };
+    let node = Surfnet::start(&setup).await.unwrap();
+    let usdc = node.mints[0];
+    let watching = Arc::new(Watching::default());
+    *watching.0.lock().unwrap() = vec![WatchedDeposit {
+        address: Address::Solana(alice.address()),
+        contract: Address::Solana(usdc),
+    }];
+    let rpc = Arc::new(
+        SolanaRpc::new(std::slice::from_ref(&node.rpc_url), Duration::from_secs(5)).unwrap(),
+    );
+    let reader = |hot_wallet: bool| {
+        let reader = SolanaChainReader::new(
+            Arc::clone(&rpc),
+            Commitment::Finalized,
+            Some(Arc::clone(&watching) as Arc<dyn WatchedDeposits>),
+        );
+        if hot_wallet {
+            reader.with_hot_wallet(hot.address())
+        } else {
+            reader
+        }
+    };
+    let (plain, watching_sweeps) = (reader(false), reader(true));
+    let contracts = [Address::Solana(usdc)];
+    let start = plain.head().await.unwrap().number;
+
+    let first = node
+        .pay(1, &usdc, &alice.address().to_string(), 4_000_000)
+        .await
+        .unwrap();
+    let confirmed = node.slot("confirmed").await.unwrap();
+    let head = finalized_past(&node, confirmed).await;
+    for reader in [&plain, &watching_sweeps] {
+        let logs = reader
+            .transfer_logs(&contracts, start + 1, head)
+            .await
+            .unwrap();
+        assert_eq!(logs.len(), 1);
+        assert_eq!(logs[0].tx_hash, first);
+    }
+
+    // A quiet range past the first amount reads: nothing is dirty any more.
+    let quiet = finalized_past(&node, head + 40).await;
+    for reader in [&plain, &watching_sweeps] {
+        let logs = reader
+            .transfer_logs(&contracts, head + 1, quiet)
+            .await
+            .unwrap();
+        assert!(logs.is_empty(), "{logs:?}");
+    }
+
+    // The sweep, built and signed by the adapter, then the same amount paid again.
+    let sweep = TokenPayment {
+        fee_payer: hot.address(),
+        sender: alice.address(),
+        recipient: hot.address(),
+        mint: usdc,
+        token_program: TOKEN_PROGRAM,
+        decimals: 6,
+        amount: 4_000_000,
+        compute_unit_limit: None,
+        priority_micro_lamports: None,
+        create_recipient_account: true,
+        // Left open: Surfnet reports a closed token account's last balance in the
+        // `postTokenBalances` of the closing transaction and the `preTokenBalances` of the
+        // next one (a validator leaves it out), which would hide the payment's rise here.
+        close_source: false,
+    };
+    let blockhash = rpc.latest_blockhash(Commitment::Confirmed).await.unwrap();
+    let message = Message::compile(
+        &hot.address(),
+        &sweep.instructions().unwrap(),
+        Blockhash::parse(&blockhash.blockhash).unwrap(),
+    )
+    .unwrap();
+    let signed = message.sign(&[&hot, &alice]).unwrap();
+    rpc.send_transaction(&signed.to_base64()).await.unwrap();
+    let again = node
+        .pay(1, &usdc, &alice.address().to_string(), 4_000_000)
+        .await
+        .unwrap();
+    let confirmed = node.slot("confirmed").await.unwrap();
+    let later = finalized_past(&node, confirmed).await;
+
+    let missed = plain
+        .transfer_logs(&contracts, quiet + 1, later)
+        .await
+        .unwrap();
+    assert!(missed.is_empty(), "the amount is as it was: {missed:?}");
+    let found = watching_sweeps
+        .transfer_logs(&contracts, quiet + 1, later)
+        .await
+        .unwrap();
+    let found = found
+        .iter()
+        .map(|l| (l.tx_hash.clone(), l.value))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        found,
+        [(again, Some(4_000_000))],
+        "the sweep itself is no payment"
     );
     node.stop().await;
 }

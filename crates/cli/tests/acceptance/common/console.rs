@@ -258,3 +258,27 @@ pub fn session_id_of(session: &Session) -> String {
     let token = session.cookie.trim_start_matches("wcheckout_session=");
     wcheckout_app::console::session_id(&wcheckout_app::secrets::hash_secret(token))
 }
+
+/// A final transfer of `amount` base units by transaction `tx` to the deposit address of the
+/// order `sysid`, recorded and credited like [`pay_in_full`]'s (to a paid order: an abnormal
+/// payment).
+pub async fn transfer_in(gw: &TestGateway, sysid: &str, tx: u64, amount: u128) -> Transfer {
+    let order = gw.store.order_by_sysid(sysid).await.unwrap().unwrap();
+    let transfer = Transfer {
+        amount: fixtures::units(amount),
+        observed_at: gw.clock.now(),
+        ..fixtures::transfer(&order, tx, 0, 100, TransferState::Pending)
+    };
+    let record = TransferChange::Record {
+        transfer: transfer.clone(),
+        if_new: vec![postings::seen(&order, &transfer)],
+        if_revived: Vec::new(),
+    };
+    let changes = ChangeSet {
+        transfers: vec![record],
+        ..ChangeSet::default()
+    };
+    gw.store.commit(changes).await.unwrap();
+    gw.gateway.credit_transfer(&transfer).await.unwrap();
+    transfer
+}

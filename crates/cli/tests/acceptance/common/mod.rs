@@ -657,65 +657,42 @@ macro_rules! on_both_engines {
 /// a gateway configured for it) and returns early when PostgreSQL is absent, into
 /// `name::sqlite` and `name::postgres` tests.
 #[macro_export]
+/// One test of a scenario `async fn name(family: Family, db: Db)`: `test` runs it on `family`
+/// and `db`.
+macro_rules! family_test {
+    ($scenario:ident, $test:ident, $family:ident, $db:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $test() {
+            super::$scenario($crate::common::Family::$family, $crate::common::Db::$db).await;
+        }
+    };
+}
+
 /// Expands each scenario `async fn name(family: Family, db: Db)` into `name::sqlite` and
 /// `name::postgres` on an EVM chain and `name::tron` on the TRON stand-in (SQLite).
 macro_rules! on_both_families {
     ($($scenario:ident),* $(,)?) => {
         $(
             mod $scenario {
-                use $crate::common::{Db, Family};
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn sqlite() {
-                    super::$scenario(Family::Evm, Db::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn postgres() {
-                    super::$scenario(Family::Evm, Db::Postgres).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn tron() {
-                    super::$scenario(Family::Tron, Db::Sqlite).await;
-                }
+                family_test!($scenario, sqlite, Evm, Sqlite);
+                family_test!($scenario, postgres, Evm, Postgres);
+                family_test!($scenario, tron, Tron, Sqlite);
             }
         )*
     };
 }
 
-/// Expands each scenario `async fn name(family: Family, db: Db)` as [`on_both_families`] does,
-/// plus `name::solana` and `name::solana_postgres` on Surfnet.
+/// The same as [`on_both_families`], plus `name::solana` and `name::solana_postgres` on
+/// Surfnet.
 macro_rules! on_every_family {
     ($($scenario:ident),* $(,)?) => {
         $(
             mod $scenario {
-                use $crate::common::{Db, Family};
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn sqlite() {
-                    super::$scenario(Family::Evm, Db::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn postgres() {
-                    super::$scenario(Family::Evm, Db::Postgres).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn tron() {
-                    super::$scenario(Family::Tron, Db::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn solana() {
-                    super::$scenario(Family::Solana, Db::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn solana_postgres() {
-                    super::$scenario(Family::Solana, Db::Postgres).await;
-                }
+                family_test!($scenario, sqlite, Evm, Sqlite);
+                family_test!($scenario, postgres, Evm, Postgres);
+                family_test!($scenario, tron, Tron, Sqlite);
+                family_test!($scenario, solana, Solana, Sqlite);
+                family_test!($scenario, solana_postgres, Solana, Postgres);
             }
         )*
     };

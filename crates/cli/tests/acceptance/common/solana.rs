@@ -5,7 +5,7 @@
 use wcheckout::config::{ChainConfig, Config, TokenConfig};
 use wcheckout_domain::money::TokenAmount;
 use wcheckout_solana::address::SolanaAddress;
-use wcheckout_solana::surfnet::{MintSpec, PACKAGE, Setup, Surfnet};
+use wcheckout_solana::surfnet::{PACKAGE, Setup, Surfnet};
 use wcheckout_testkit::node_tools::tools_available;
 
 /// Payers, numbered 1..=PAYERS as on the anvil chains.
@@ -28,12 +28,8 @@ impl SolanaChain {
         if !tools_available("the Solana payment tests", &[PACKAGE], true) {
             return None;
         }
-        let setup = Setup {
-            mints: vec![MintSpec { decimals: 6 }, MintSpec { decimals: 6 }],
-            payers: PAYERS,
-            balance: "1000000000000".into(),
-            fund,
-        };
+        let mut setup = Setup::new(&[6, 6], PAYERS, 1_000_000_000_000);
+        setup.fund = fund;
         let node = Surfnet::start(&setup).await.expect("Surfnet starts");
         Some(SolanaChain { node })
     }

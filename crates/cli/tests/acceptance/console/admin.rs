@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use wcheckout_domain::operator::{AuditEntry, ConsoleAction};
 use wcheckout_domain::ports::{
-    ChainStore, Clock, ConsoleStore, OperatorStore, OutboxFilter, OutboxStore,
+    ChainStore, Clock, ConsoleStore, MoneyStore, OperatorStore, OutboxFilter, OutboxStore,
 };
 use wcheckout_domain::webhook::DeliveryStatus;
 use wcheckout_testkit::store_fixtures as fixtures;
@@ -31,7 +31,7 @@ type ChangingRoute = (
     &'static [(&'static str, &'static str)],
 );
 
-const CHANGING_ROUTES: [ChangingRoute; 7] = [
+const CHANGING_ROUTES: [ChangingRoute; 15] = [
     ("/admin/orders/{order}/cancel", "support", &[]),
     ("/admin/apps/{app}/webhook-test", "support", &[]),
     (
@@ -55,6 +55,43 @@ const CHANGING_ROUTES: [ChangingRoute; 7] = [
         &[("bank_reference", "REF")],
     ),
     ("/admin/sessions/{session}/revoke", "admin", &[]),
+    (
+        "/admin/orders/{paid}/refund",
+        "finance",
+        &[
+            ("refund_no", "console-1"),
+            ("amount", "1"),
+            ("token", "ETH_USDT"),
+            ("address", "0x1111111111111111111111111111111111111111"),
+        ],
+    ),
+    (
+        "/admin/orders/{paid}/abnormal/AP1/refund",
+        "finance",
+        &[("refund_no", "console-2"), ("token", "ETH_USDT")],
+    ),
+    ("/admin/apps", "admin", &[("name", "New")]),
+    ("/admin/apps/{app}/rotate", "admin", &[]),
+    (
+        "/admin/apps/{app}/webhook-url",
+        "admin",
+        &[("webhook_url", "https://x.example/hooks")],
+    ),
+    (
+        "/admin/apps/{app}/ip-allowlist",
+        "admin",
+        &[("ip_allow", "10.0.0.0/8")],
+    ),
+    (
+        "/admin/apps/{app}/branding",
+        "admin",
+        &[("display_name", "Changed")],
+    ),
+    (
+        "/admin/apps/{app}/preview",
+        "admin",
+        &[("display_name", "Draft")],
+    ),
 ];
 
 /// Routes every signed-in operator may post to (its own session only).
@@ -139,6 +176,7 @@ async fn every_changing_route_refuses_lower_roles_and_missing_tokens(gw: TestGat
     })
     .await;
     let audit_before = gw.store.audit_log(1000).await.unwrap().len();
+    let apps_before = gw.admin.list().await.unwrap();
 
     for (route, least, fields) in CHANGING_ROUTES {
         let path = path_of(route);
@@ -205,6 +243,26 @@ async fn every_changing_route_refuses_lower_roles_and_missing_tokens(gw: TestGat
     );
     assert!(console.opens(admin).await, "still signed in");
     assert_eq!(gw.store.audit_log(1000).await.unwrap().len(), audit_before);
+    let apps_after = gw.admin.list().await.unwrap();
+    let unchanged = |apps: &[wcheckout_app::admin::AppSummary]| {
+        apps.iter()
+            .map(|a| {
+                format!(
+                    "{} {:?} {:?} {:?} {}",
+                    a.app_id, a.webhook_url, a.ip_allow, a.display_name, a.secrets_version
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        unchanged(&apps_after),
+        unchanged(&apps_before),
+        "no app created or changed"
+    );
+    assert!(
+        gw.store.refunds_of_order(paid).await.unwrap().is_empty(),
+        "no refund"
+    );
 }
 
 /// Appends `count` entries by `operator`.

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use wcheckout_app::admin::AppChanges;
 use wcheckout_domain::payment::AbnormalKind;
 use wcheckout_domain::ports::{ChainStore, ConsoleStore, OutboxStore};
 use wcheckout_domain::webhook::DeliveryStatus;
@@ -94,6 +95,18 @@ async fn screenshots_for_the_docs() {
         .unwrap();
     let settlement = created.retdata()["sysid"].as_str().unwrap().to_owned();
     create(&gw, "alice", "finance").await;
+    create(&gw, "root", "admin").await;
+    let logo = "data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciIHZpZXdCb3g9IjAgMCA0OCA0OCI+PHJlY3Qgd2lkdGg9IjQ4IiBoZWlnaHQ9IjQ4IiByeD0iMTAiIGZpbGw9IiM3YzJkMTIiLz48dGV4dCB4PSIyNCIgeT0iMzIiIGZvbnQtc2l6ZT0iMjIiIHRleHQtYW5jaG9yPSJtaWRkbGUiIGZpbGw9IiNmZmYiIGZvbnQtZmFtaWx5PSJzYW5zLXNlcmlmIj5BQjwvdGV4dD48L3N2Zz4=";
+    let branding = AppChanges {
+        display_name: Some("Acme Books".into()),
+        theme_color: Some("#7c2d12".into()),
+        logo_url: Some(logo.into()),
+        ..AppChanges::default()
+    };
+    gw.update_app(&shop.app_id, branding).await;
+    let refund = format!(
+        "/admin/orders/{paid_sysid}/refund?refund_no=console-5f1e2d3c4b5a6978&amount=20&address=0x1111111111111111111111111111111111111111"
+    );
 
     let pages = [
         ("orders", format!("/admin/orders?app={}", shop.app_id)),
@@ -103,6 +116,12 @@ async fn screenshots_for_the_docs() {
             format!("/admin/settlements/{settlement}/approve"),
         ),
         ("audit", "/admin/audit".to_owned()),
+        ("refund-confirm", refund),
+    ];
+    // An admin's pages: the apps, one app with its branding's preview.
+    let admin_pages = [
+        ("apps", "/admin/apps".to_owned()),
+        ("app", format!("/admin/apps/{}", shop.app_id)),
     ];
     for (device, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
         let browser = Browser::start(width, height).await;
@@ -110,6 +129,16 @@ async fn screenshots_for_the_docs() {
         for (name, path) in &pages {
             browser.open(&format!("{}{path}", gw.base_url)).await;
             eventually_in(&browser, "return document.readyState === 'complete';").await;
+            let png = browser.full_page_png().await;
+            std::fs::write(format!("{dir}/console-{name}-{device}.png"), png).unwrap();
+        }
+        let browser = Browser::start(width, height).await;
+        sign_in(&browser, &gw.base_url, "root").await;
+        for (name, path) in &admin_pages {
+            browser.open(&format!("{}{path}", gw.base_url)).await;
+            eventually_in(&browser, "return document.readyState === 'complete';").await;
+            // The preview's frame drawn too.
+            eventually_in(&browser, "const f = document.querySelector('iframe'); return !f || (!!f.contentDocument && f.contentDocument.readyState === 'complete' && !!f.contentDocument.querySelector('main'));").await;
             let png = browser.full_page_png().await;
             std::fs::write(format!("{dir}/console-{name}-{device}.png"), png).unwrap();
         }
