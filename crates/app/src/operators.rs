@@ -1,5 +1,6 @@
-//! Operator accounts of the console: create, list, disable. Every change is written to the
-//! audit log with who asked and from where.
+//! Operator accounts of the console: create, list, disable and enable, switch a second factor
+//! on (command line) or off. Every change is written to the audit log with who asked and from
+//! where.
 
 use std::sync::Arc;
 
@@ -13,8 +14,10 @@ use wcheckout_domain::operator::{
 use wcheckout_domain::ports::{Clock, Store};
 use wcheckout_domain::time::Timestamp;
 
+use crate::console::totp_context;
 use crate::error::ServiceError;
-use crate::secrets::hash_password;
+use crate::secrets::{SecretBox, hash_password};
+use crate::totp;
 
 /// The shortest password accepted.
 pub const MIN_PASSWORD_LEN: usize = 12;
@@ -74,6 +77,10 @@ pub struct OperatorSummary {
     pub status: String,
     /// Created, UTC.
     pub created_time: String,
+    /// Whether its second factor (TOTP) is on.
+    pub totp: bool,
+    /// Its last sign-in, UTC, when known.
+    pub last_sign_in_time: Option<String>,
 }
 
 impl From<&Operator> for OperatorSummary {
@@ -84,6 +91,8 @@ impl From<&Operator> for OperatorSummary {
             app_id: operator.app.as_ref().map(ToString::to_string),
             status: operator.status.to_string(),
             created_time: operator.created_at.to_iso_micros(),
+            totp: operator.totp.is_some(),
+            last_sign_in_time: operator.last_sign_in_at.map(|at| at.to_iso_micros()),
         }
     }
 }
@@ -127,6 +136,8 @@ impl OperatorAdmin {
             status: OperatorStatus::Active,
             created_at: now,
             updated_at: now,
+            totp: None,
+            last_sign_in_at: None,
         };
         if !self.store.insert_operator(&operator).await? {
             let taken = format!("operator '{name}' exists already");
@@ -135,7 +146,7 @@ impl OperatorAdmin {
         audit(
             &*self.store,
             actor,
-            ConsoleAction::ManageOperators,
+            ConsoleAction::CreateOperator,
             name,
             now,
         )
@@ -157,21 +168,41 @@ impl OperatorAdmin {
         Ok(operators.iter().map(OperatorSummary::from).collect())
     }
 
-    /// Disables an account for good: it can no longer sign in, and its sessions stop working.
+    /// An account by name, or the refusal naming it.
+    pub async fn existing(&self, name: &str) -> Result<Operator, ServiceError> {
+        let found = self.store.operator(name).await?;
+        Ok(found.ok_or_else(|| Rejection::not_found("operator", name))?)
+    }
+
+    /// Disables an account: it can no longer sign in, and its sessions end.
     pub async fn disable(
         &self,
         actor: &Actor,
         name: &str,
     ) -> Result<OperatorSummary, ServiceError> {
-        let mut operator = self
-            .store
-            .operator(name)
-            .await?
-            .ok_or_else(|| Rejection::not_found("operator", name))?;
-        let to = operator
-            .status
-            .apply(OperatorEvent::Disable)
-            .map_err(|_| conflict(format!("operator '{name}' is disabled already")))?;
+        let summary = self
+            .change_status(actor, name, OperatorEvent::Disable)
+            .await?;
+        self.store.end_sessions_of(name).await?;
+        Ok(summary)
+    }
+
+    /// Enables a disabled account again (its old sessions stay ended).
+    pub async fn enable(&self, actor: &Actor, name: &str) -> Result<OperatorSummary, ServiceError> {
+        self.change_status(actor, name, OperatorEvent::Enable).await
+    }
+
+    async fn change_status(
+        &self,
+        actor: &Actor,
+        name: &str,
+        event: OperatorEvent,
+    ) -> Result<OperatorSummary, ServiceError> {
+        let mut operator = self.existing(name).await?;
+        let to = operator.status.apply(event).map_err(|_| {
+            let status = operator.status.as_str().to_ascii_lowercase();
+            conflict(format!("operator '{name}' is {status} already"))
+        })?;
         let now = self.clock.now();
         if !(self
             .store
@@ -182,15 +213,64 @@ impl OperatorAdmin {
                 "operator '{name}' changed meanwhile, retry"
             )));
         }
-        audit(
-            &*self.store,
-            actor,
-            ConsoleAction::ManageOperators,
-            name,
-            now,
-        )
-        .await?;
+        let action = match event {
+            OperatorEvent::Disable => ConsoleAction::DisableOperator,
+            OperatorEvent::Enable => ConsoleAction::EnableOperator,
+        };
+        audit(&*self.store, actor, action, name, now).await?;
         (operator.status, operator.updated_at) = (to, now);
+        Ok(OperatorSummary::from(&operator))
+    }
+
+    /// Switches an account's second factor on with a new secret, without a first code (the
+    /// command line's enrolment, for whoever runs it to hand on): the `otpauth://` URI, shown
+    /// this once. Audited as `ENABLE_TOTP`.
+    pub async fn enable_totp(
+        &self,
+        actor: &Actor,
+        name: &str,
+        secrets: &SecretBox,
+    ) -> Result<(OperatorSummary, SecretString), ServiceError> {
+        let mut operator = self.existing(name).await?;
+        let secret = totp::new_secret();
+        let sealed = secrets.seal(&totp_context(name), secret.expose_secret());
+        let now = self.clock.now();
+        if !(self.store.enable_operator_totp(name, &sealed, None, now)).await? {
+            let on = format!("operator '{name}' has its second factor on already");
+            return Err(conflict(on));
+        }
+        audit(&*self.store, actor, ConsoleAction::EnableTotp, name, now).await?;
+        operator.totp = Some(wcheckout_domain::operator::OperatorTotp {
+            sealed_secret: sealed,
+            last_step: None,
+        });
+        Ok((
+            OperatorSummary::from(&operator),
+            totp::otpauth_uri(name, &secret),
+        ))
+    }
+
+    /// Switches an account's second factor off without a code (an admin's reset, or the
+    /// command line's `--disable`), so that it signs in with its password alone and can enrol
+    /// again. Audited as `RESET_TOTP`.
+    pub async fn reset_totp(
+        &self,
+        actor: &Actor,
+        name: &str,
+    ) -> Result<OperatorSummary, ServiceError> {
+        let mut operator = self.existing(name).await?;
+        let Some(second_factor) = operator.totp.take() else {
+            let off = format!("operator '{name}' has no second factor");
+            return Err(conflict(off));
+        };
+        let now = self.clock.now();
+        let expected = &second_factor.sealed_secret;
+        if !(self.store.disable_operator_totp(name, expected, now)).await? {
+            return Err(conflict(format!(
+                "operator '{name}' changed meanwhile, retry"
+            )));
+        }
+        audit(&*self.store, actor, ConsoleAction::ResetTotp, name, now).await?;
         Ok(OperatorSummary::from(&operator))
     }
 }

@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use wcheckout_app::clock::SystemClock;
 use wcheckout_app::operators::{Actor, OperatorAdmin, OperatorSummary};
+use wcheckout_app::secrets::SecretBox;
 
+use crate::keys;
 use crate::runtime::{load_config, open_store};
 
 #[derive(Subcommand)]
@@ -35,23 +37,51 @@ pub enum OperatorCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Disable an account for good: it can no longer sign in.
+    /// Disable an account: it can no longer sign in, and its sessions end.
     Disable {
         /// Sign-in name.
         name: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        /// Sign-in name.
+        name: String,
+    },
+    /// Switch an account's second factor (TOTP) on or off.
+    Totp {
+        /// Sign-in name.
+        name: String,
+        /// Switch it on with a new secret: prints the otpauth:// URI for the account's
+        /// authenticator app, this once.
+        #[arg(long, conflicts_with = "disable", required_unless_present = "disable")]
+        enable: bool,
+        /// Switch it off: the account signs in with its password alone, and can enrol again.
+        #[arg(long)]
+        disable: bool,
     },
 }
 
 pub async fn run(config_file: Option<PathBuf>, command: OperatorCommand) -> anyhow::Result<()> {
     let config = load_config(config_file.as_deref())?;
+    // Only enrolment seals a secret: the other commands run without the master key.
+    let secrets = match &command {
+        OperatorCommand::Totp { enable: true, .. } => {
+            Some(SecretBox::new(&keys::resolve(&config)?.master_key))
+        }
+        _ => None,
+    };
     let store = open_store(&config).await?;
     let admin = OperatorAdmin::new(store.clone(), Arc::new(SystemClock));
-    let result = execute(&admin, command).await;
+    let result = execute(&admin, secrets.as_ref(), command).await;
     store.close().await;
     result
 }
 
-async fn execute(admin: &OperatorAdmin, command: OperatorCommand) -> anyhow::Result<()> {
+async fn execute(
+    admin: &OperatorAdmin,
+    secrets: Option<&SecretBox>,
+    command: OperatorCommand,
+) -> anyhow::Result<()> {
     let fail = |e: wcheckout_app::ServiceError| anyhow::anyhow!(e.public_message());
     let actor = Actor::command_line();
     match command {
@@ -76,14 +106,33 @@ async fn execute(admin: &OperatorAdmin, command: OperatorCommand) -> anyhow::Res
         OperatorCommand::Disable { name } => {
             print_line(&admin.disable(&actor, &name).await.map_err(fail)?);
         }
+        OperatorCommand::Enable { name } => {
+            print_line(&admin.enable(&actor, &name).await.map_err(fail)?);
+        }
+        OperatorCommand::Totp {
+            name, enable: true, ..
+        } => {
+            let secrets = secrets.context("the master key is needed to enrol")?;
+            let (operator, uri) = admin
+                .enable_totp(&actor, &name, secrets)
+                .await
+                .map_err(fail)?;
+            print_line(&operator);
+            println!("{}", uri.expose_secret());
+            println!("Add this URI to the account's authenticator app now: it is not shown again.");
+        }
+        OperatorCommand::Totp { name, .. } => {
+            print_line(&admin.reset_totp(&actor, &name).await.map_err(fail)?);
+        }
     }
     Ok(())
 }
 
 fn print_line(operator: &OperatorSummary) {
     let app = operator.app_id.as_deref().unwrap_or("all apps");
+    let totp = if operator.totp { "  TOTP" } else { "" };
     println!(
-        "{}  {}  {app}  {}",
+        "{}  {}  {app}  {}{totp}",
         operator.name, operator.role, operator.status
     );
 }

@@ -73,10 +73,22 @@ text_enum! {
         CreateRefund => "CREATE_REFUND",
         /// Refunds an abnormal payment.
         RefundAbnormalPayment => "REFUND_ABNORMAL_PAYMENT",
-        /// Creates or disables operators.
+        /// Sees the operator accounts (and, in older audit entries, created or disabled one).
         ManageOperators => "MANAGE_OPERATORS",
         /// Ends another session (any operator's).
         RevokeSession => "REVOKE_SESSION",
+        /// Creates an operator account.
+        CreateOperator => "CREATE_OPERATOR",
+        /// Disables an operator account (its sessions end).
+        DisableOperator => "DISABLE_OPERATOR",
+        /// Enables a disabled operator account again.
+        EnableOperator => "ENABLE_OPERATOR",
+        /// Switches another account's second factor off, so that it can enrol again.
+        ResetTotp => "RESET_TOTP",
+        /// Switches on one's own second factor (TOTP), after a first code.
+        EnableTotp => "ENABLE_TOTP",
+        /// Switches off one's own second factor, with a current code.
+        DisableTotp => "DISABLE_TOTP",
     }
 }
 
@@ -87,7 +99,9 @@ impl ConsoleAction {
             ConsoleAction::SignIn
             | ConsoleAction::SignOut
             | ConsoleAction::SignOutEverywhere
-            | ConsoleAction::Read => Role::Viewer,
+            | ConsoleAction::Read
+            | ConsoleAction::EnableTotp
+            | ConsoleAction::DisableTotp => Role::Viewer,
             ConsoleAction::ResendWebhook
             | ConsoleAction::TestWebhook
             | ConsoleAction::CancelOrder => Role::Support,
@@ -103,7 +117,11 @@ impl ConsoleAction {
             | ConsoleAction::SetIpAllowlist
             | ConsoleAction::SetBranding
             | ConsoleAction::ManageOperators
-            | ConsoleAction::RevokeSession => Role::Admin,
+            | ConsoleAction::RevokeSession
+            | ConsoleAction::CreateOperator
+            | ConsoleAction::DisableOperator
+            | ConsoleAction::EnableOperator
+            | ConsoleAction::ResetTotp => Role::Admin,
         }
     }
 }
@@ -118,7 +136,7 @@ text_enum! {
     pub enum OperatorStatus {
         /// It may.
         Active => "ACTIVE",
-        /// It may not, for good (its sessions end too).
+        /// It may not (its sessions end too), until an admin enables it again.
         Disabled => "DISABLED",
     }
 }
@@ -128,6 +146,8 @@ text_enum! {
 pub enum OperatorEvent {
     /// An admin disables it.
     Disable,
+    /// An admin enables it again.
+    Enable,
 }
 
 /// A transition the account's status does not allow.
@@ -145,7 +165,9 @@ impl OperatorStatus {
     pub fn apply(self, event: OperatorEvent) -> Result<OperatorStatus, InvalidOperatorTransition> {
         match (self, event) {
             (OperatorStatus::Active, OperatorEvent::Disable) => Ok(OperatorStatus::Disabled),
-            (OperatorStatus::Disabled, OperatorEvent::Disable) => {
+            (OperatorStatus::Disabled, OperatorEvent::Enable) => Ok(OperatorStatus::Active),
+            (OperatorStatus::Disabled, OperatorEvent::Disable)
+            | (OperatorStatus::Active, OperatorEvent::Enable) => {
                 Err(InvalidOperatorTransition { from: self, event })
             }
         }
@@ -186,6 +208,28 @@ pub struct Operator {
     pub created_at: Timestamp,
     /// Last changed.
     pub updated_at: Timestamp,
+    /// The second factor, when switched on.
+    pub totp: Option<OperatorTotp>,
+    /// The last successful sign-in, when known.
+    pub last_sign_in_at: Option<Timestamp>,
+}
+
+/// An operator's second factor (RFC 6238 TOTP). `Debug` leaves the secret out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OperatorTotp {
+    /// The shared secret, sealed with the master key (never kept in the clear).
+    pub sealed_secret: String,
+    /// The time step of the last code accepted: a code of this step or an earlier one is never
+    /// accepted again.
+    pub last_step: Option<i64>,
+}
+
+impl fmt::Debug for OperatorTotp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OperatorTotp")
+            .field("last_step", &self.last_step)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Operator {
@@ -202,6 +246,8 @@ impl fmt::Debug for Operator {
             .field("role", &self.role)
             .field("app", &self.app)
             .field("status", &self.status)
+            .field("totp", &self.totp.is_some())
+            .field("last_sign_in_at", &self.last_sign_in_at)
             .finish_non_exhaustive()
     }
 }
@@ -253,7 +299,14 @@ mod tests {
     fn may_decides_every_role_and_action() {
         use ConsoleAction as A;
         let allowed = |role: Role| -> Vec<ConsoleAction> {
-            let reader = vec![A::SignIn, A::SignOut, A::SignOutEverywhere, A::Read];
+            let reader = vec![
+                A::SignIn,
+                A::SignOut,
+                A::SignOutEverywhere,
+                A::Read,
+                A::EnableTotp,
+                A::DisableTotp,
+            ];
             let support = [
                 reader.clone(),
                 vec![A::ResendWebhook, A::TestWebhook, A::CancelOrder],
@@ -299,9 +352,20 @@ mod tests {
     }
 
     #[test]
-    fn an_account_is_disabled_once() {
+    fn an_account_is_disabled_once_and_enabled_again() {
         let disabled = OperatorStatus::Active.apply(OperatorEvent::Disable);
         assert_eq!(disabled, Ok(OperatorStatus::Disabled));
+        assert_eq!(
+            OperatorStatus::Disabled.apply(OperatorEvent::Enable),
+            Ok(OperatorStatus::Active)
+        );
+        assert_eq!(
+            OperatorStatus::Active.apply(OperatorEvent::Enable),
+            Err(InvalidOperatorTransition {
+                from: OperatorStatus::Active,
+                event: OperatorEvent::Enable
+            })
+        );
         assert_eq!(
             OperatorStatus::Disabled.apply(OperatorEvent::Disable),
             Err(InvalidOperatorTransition {
@@ -331,12 +395,18 @@ mod tests {
             status: OperatorStatus::Active,
             created_at: Timestamp::from_micros(0),
             updated_at: Timestamp::from_micros(0),
+            totp: Some(OperatorTotp {
+                sealed_secret: "v1.sealed-totp-secret".into(),
+                last_step: Some(7),
+            }),
+            last_sign_in_at: None,
         };
         let shown = format!("{operator:?}");
         assert!(
-            shown.contains("alice") && !shown.contains("argon2"),
+            shown.contains("alice") && !shown.contains("argon2") && !shown.contains("sealed"),
             "{shown}"
         );
+        assert!(shown.contains("totp: true"), "{shown}");
         assert!(operator.sees_app(&AppId::new("app_1")));
         assert!(!operator.sees_app(&AppId::new("app_2")));
         let unbound = Operator {

@@ -63,6 +63,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "watched deposits",
         include_str!("../migrations/postgres/0011_watched_deposits.sql"),
     ),
+    (
+        13,
+        "operator totp",
+        include_str!("../migrations/postgres/0013_operator_totp.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -120,6 +125,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         11,
         "watched deposits",
         include_str!("../migrations/sqlite/0011_watched_deposits.sql"),
+    ),
+    (
+        13,
+        "operator totp",
+        include_str!("../migrations/sqlite/0013_operator_totp.sql"),
     ),
 ];
 

@@ -1,10 +1,11 @@
 //! Operator accounts and the append-only audit log.
 
 use async_trait::async_trait;
+use sqlx::Row as _;
 use sqlx::any::AnyRow;
 use wcheckout_domain::ids::AppId;
 use wcheckout_domain::operator::{
-    AuditEntry, ConsoleAction, ConsoleSession, Operator, OperatorStatus, Role,
+    AuditEntry, ConsoleAction, ConsoleSession, Operator, OperatorStatus, OperatorTotp, Role,
 };
 use wcheckout_domain::ports::{OperatorStore, StoreError};
 use wcheckout_domain::time::Timestamp;
@@ -12,10 +13,23 @@ use wcheckout_domain::time::Timestamp;
 use crate::rows::{opt_text, parsed, text, time};
 use crate::{SqlStore, store_error};
 
-const OPERATOR_COLUMNS: &str = "name, role, app_id, password_hash, status, created_at, updated_at";
+const OPERATOR_COLUMNS: &str = "name, role, app_id, password_hash, status, created_at, updated_at, \
+     totp_secret, totp_last_step, last_sign_in_at";
+
+fn opt_int(row: &AnyRow, column: &str) -> Result<Option<i64>, StoreError> {
+    row.try_get::<Option<i64>, _>(column).map_err(store_error)
+}
 
 fn operator_from_row(row: &AnyRow) -> Result<Operator, StoreError> {
+    let totp = opt_text(row, "totp_secret")?.map(|sealed_secret| -> Result<_, StoreError> {
+        Ok(OperatorTotp {
+            sealed_secret,
+            last_step: opt_int(row, "totp_last_step")?,
+        })
+    });
     Ok(Operator {
+        totp: totp.transpose()?,
+        last_sign_in_at: opt_int(row, "last_sign_in_at")?.map(Timestamp::from_micros),
         name: text(row, "name")?,
         role: parsed(row, "role", Role::parse)?,
         app: opt_text(row, "app_id")?.map(AppId::new),
@@ -40,9 +54,10 @@ pub(crate) fn audit_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
 impl OperatorStore for SqlStore {
     async fn insert_operator(&self, operator: &Operator) -> Result<bool, StoreError> {
         let sql = format!(
-            "insert into operators ({OPERATOR_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7) \
-             on conflict (name) do nothing"
+            "insert into operators ({OPERATOR_COLUMNS}) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict (name) do nothing"
         );
+        let totp = operator.totp.as_ref();
         let done = sqlx::query(&sql)
             .bind(operator.name.as_str())
             .bind(operator.role.as_str())
@@ -51,6 +66,9 @@ impl OperatorStore for SqlStore {
             .bind(operator.status.as_str())
             .bind(operator.created_at.micros())
             .bind(operator.updated_at.micros())
+            .bind(totp.map(|t| t.sealed_secret.as_str()))
+            .bind(totp.and_then(|t| t.last_step))
+            .bind(operator.last_sign_in_at.map(|at| at.micros()))
             .execute(&self.writer)
             .await
             .map_err(store_error)?;
@@ -96,6 +114,76 @@ impl OperatorStore for SqlStore {
         .await
         .map_err(store_error)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn enable_operator_totp(
+        &self,
+        name: &str,
+        sealed_secret: &str,
+        last_step: Option<i64>,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "update operators set totp_secret = $1, totp_last_step = $2, updated_at = $3 \
+             where name = $4 and totp_secret is null",
+        )
+        .bind(sealed_secret)
+        .bind(last_step)
+        .bind(at.micros())
+        .bind(name)
+        .execute(&self.writer)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn disable_operator_totp(
+        &self,
+        name: &str,
+        expected: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "update operators set totp_secret = null, totp_last_step = null, updated_at = $1 \
+             where name = $2 and totp_secret = $3",
+        )
+        .bind(at.micros())
+        .bind(name)
+        .bind(expected)
+        .execute(&self.writer)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn use_totp_step(
+        &self,
+        name: &str,
+        sealed_secret: &str,
+        step: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "update operators set totp_last_step = $1 where name = $2 and totp_secret = $3 \
+             and (totp_last_step is null or totp_last_step < $4)",
+        )
+        .bind(step)
+        .bind(name)
+        .bind(sealed_secret)
+        .bind(step)
+        .execute(&self.writer)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_operator_sign_in(&self, name: &str, at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("update operators set last_sign_in_at = $1 where name = $2")
+            .bind(at.micros())
+            .bind(name)
+            .execute(&self.writer)
+            .await
+            .map_err(store_error)?;
+        Ok(())
     }
 
     async fn insert_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError> {

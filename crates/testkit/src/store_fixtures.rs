@@ -334,6 +334,8 @@ pub fn operator(n: u32, role: Role, app: Option<u32>) -> Operator {
         status: OperatorStatus::Active,
         created_at: at(i64::from(n)),
         updated_at: at(i64::from(n)),
+        totp: None,
+        last_sign_in_at: None,
     }
 }
 

@@ -24,6 +24,7 @@ use crate::on_both_databases;
 
 mod admin;
 mod apps;
+mod auth;
 mod figures;
 mod history;
 mod overview;
@@ -68,8 +69,10 @@ async fn operators_are_administered_from_the_command_line(label: &str, database_
     let created = create_operator(&cli, "bob", "finance", &["--app", &app], PASSWORD);
     assert_eq!(created.trim(), format!("bob  finance  {app}  ACTIVE"));
     let listed = json!([
-        {"name": "alice", "role": "admin", "appId": null, "status": "ACTIVE"},
-        {"name": "bob", "role": "finance", "appId": app, "status": "ACTIVE"},
+        {"name": "alice", "role": "admin", "appId": null, "status": "ACTIVE", "totp": false,
+         "lastSignInTime": null},
+        {"name": "bob", "role": "finance", "appId": app, "status": "ACTIVE", "totp": false,
+         "lastSignInTime": null},
     ]);
     let without_times = |mut list: Value| {
         for operator in list.as_array_mut().unwrap() {
@@ -146,11 +149,50 @@ async fn operators_are_administered_from_the_command_line(label: &str, database_
     let unknown = cli.run_fails(&["operator", "disable", "nobody"]).stderr;
     assert!(unknown.contains("operator 'nobody' not found"), "{unknown}");
 
+    let enabled = cli.run_ok(&["operator", "enable", "bob"]).stdout;
+    assert_eq!(enabled.trim(), format!("bob  finance  {app}  ACTIVE"));
+    let again = cli.run_fails(&["operator", "enable", "bob"]).stderr;
+    assert!(
+        again.contains("operator 'bob' is active already"),
+        "{again}"
+    );
+
+    // The second factor: switched on with a new secret shown this once, then off.
+    let enrolled = cli
+        .run_ok(&["operator", "totp", "alice", "--enable"])
+        .stdout;
+    let mut lines = enrolled.lines();
+    assert_eq!(lines.next(), Some("alice  admin  all apps  ACTIVE  TOTP"));
+    let uri = lines.next().unwrap();
+    assert!(
+        uri.starts_with("otpauth://totp/wcheckout:alice?secret=")
+            && uri.ends_with("&issuer=wcheckout&algorithm=SHA1&digits=6&period=30"),
+        "{enrolled}"
+    );
+    let secret = &uri[uri.find("secret=").unwrap() + 7..uri.find('&').unwrap()];
+    assert_eq!(secret.len(), 32, "160 bits in Base32: {uri}");
+    let twice = cli.run_fails(&["operator", "totp", "alice", "--enable"]);
+    assert!(twice.stderr.contains("has its second factor on already"));
+    let unasked = cli.run_fails(&["operator", "totp", "alice"]).stderr;
+    assert!(unasked.contains("--enable"), "{unasked}");
+    assert_eq!(operators(&cli)[0]["totp"], true);
+    let off = cli
+        .run_ok(&["operator", "totp", "alice", "--disable"])
+        .stdout;
+    assert_eq!(off.trim(), "alice  admin  all apps  ACTIVE");
+    let off_again = cli.run_fails(&["operator", "totp", "alice", "--disable"]);
+    assert!(
+        off_again
+            .stderr
+            .contains("operator 'alice' has no second factor")
+    );
+
     let store = SqlStore::open(database_url, &StoreOptions::default())
         .await
         .unwrap();
     let alice = store.operator("alice").await.unwrap().unwrap();
     assert!(alice.password_hash.starts_with("$argon2id$"));
+    assert!(alice.totp.is_none());
     assert!(
         verify_password(PASSWORD, &alice.password_hash),
         "the line break is not part of it"
@@ -162,13 +204,25 @@ async fn operators_are_administered_from_the_command_line(label: &str, database_
         .into_iter()
         .map(|entry| {
             assert_eq!(
-                (entry.action, entry.operator.as_str(), entry.client.as_str()),
-                (ConsoleAction::ManageOperators, "cli", "local")
+                (entry.operator.as_str(), entry.client.as_str()),
+                ("cli", "local")
             );
-            entry.target
+            (entry.action, entry.target)
         })
         .collect();
-    assert_eq!(audit, ["bob", "bob", "alice"], "newest first");
+    let action = |action: ConsoleAction, target: &str| (action, target.to_owned());
+    assert_eq!(
+        audit,
+        [
+            action(ConsoleAction::ResetTotp, "alice"),
+            action(ConsoleAction::EnableTotp, "alice"),
+            action(ConsoleAction::EnableOperator, "bob"),
+            action(ConsoleAction::DisableOperator, "bob"),
+            action(ConsoleAction::CreateOperator, "bob"),
+            action(ConsoleAction::CreateOperator, "alice"),
+        ],
+        "newest first"
+    );
     store.close().await;
 }
 
@@ -297,12 +351,12 @@ async fn sign_in_and_out_with_a_session_in_the_database(gw: TestGateway) {
     assert_eq!(
         audited(&gw).await,
         [
-            entry("cli", ConsoleAction::ManageOperators, "local"),
+            entry("cli", ConsoleAction::CreateOperator, "local"),
             entry("alice", ConsoleAction::SignIn, local),
             entry("alice", ConsoleAction::SignIn, local),
             entry("alice", ConsoleAction::SignOut, local),
             entry("alice", ConsoleAction::SignIn, local),
-            entry("cli", ConsoleAction::ManageOperators, "local"),
+            entry("cli", ConsoleAction::DisableOperator, "local"),
         ]
         .into_iter()
         .rev()

@@ -687,6 +687,35 @@ pub trait OperatorStore: Send + Sync {
         to: OperatorStatus,
         at: Timestamp,
     ) -> Result<bool, StoreError>;
+    /// Switches an account's second factor on with `sealed_secret`, remembering `last_step` as
+    /// the step of the code already used to confirm it, if any (compare-and-set: false when it
+    /// is on already, or the account does not exist).
+    async fn enable_operator_totp(
+        &self,
+        name: &str,
+        sealed_secret: &str,
+        last_step: Option<i64>,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Switches an account's second factor off (compare-and-set: false when its sealed secret
+    /// is no longer `expected`).
+    async fn disable_operator_totp(
+        &self,
+        name: &str,
+        expected: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Accepts a code of time step `step` once: remembers `step` as the last step used, only
+    /// while the account's secret is still `sealed_secret` and its last step used is earlier
+    /// (compare-and-set: false otherwise, e.g. for a code used already).
+    async fn use_totp_step(
+        &self,
+        name: &str,
+        sealed_secret: &str,
+        step: i64,
+    ) -> Result<bool, StoreError>;
+    /// Remembers a successful sign-in's time.
+    async fn record_operator_sign_in(&self, name: &str, at: Timestamp) -> Result<(), StoreError>;
     /// Stores a new console session.
     async fn insert_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError>;
     /// A session (expired or not) with its operator, in one lookup (every console request

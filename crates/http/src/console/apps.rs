@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -31,7 +31,7 @@ use super::html::{csrf_field, document, signed_in_header};
 use super::i18n::texts;
 use super::i18n_apps::{AppTexts, app_texts};
 use super::{
-    Refusal, cookie, failure, message, not_found, page, reader, refused, see_other_to, writer,
+    Refusal, Visitor, cookie, failure, message, not_found, page, reader, refused, see_other_to,
 };
 use crate::page::i18n::{Lang, fill};
 use crate::page::{no_store, preview_urls, typed};
@@ -165,16 +165,12 @@ pub(super) struct CreateForm {
 
 pub(super) async fn create_app(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    visitor: Visitor,
     Form(form): Form<CreateForm>,
 ) -> Response {
-    let action = ConsoleAction::CreateApp;
-    let query = query.as_deref();
-    let w = match writer(&state, peer, query, &headers, &form.csrf_token, action).await {
+    let w = match visitor.writer(&form.csrf_token, ConsoleAction::CreateApp) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     if w.session.operator.app.is_some() {
         let refusal = app_texts(w.lang).app_bound_create;
@@ -198,17 +194,13 @@ pub(super) async fn create_app(
 
 pub(super) async fn rotate_secrets(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path(app): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(form): Form<super::CsrfForm>,
 ) -> Response {
-    let action = ConsoleAction::RotateSecret;
-    let query = query.as_deref();
-    let w = match writer(&state, peer, query, &headers, &form.csrf_token, action).await {
+    let w = match visitor.writer(&form.csrf_token, ConsoleAction::RotateSecret) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let rotated = state
         .gateway
@@ -477,17 +469,14 @@ impl EditForm {
 
 async fn edit(
     state: &AppState,
-    peer: SocketAddr,
-    query: Option<&str>,
-    headers: &HeaderMap,
+    visitor: Visitor,
     app: &str,
     csrf_token: &str,
     edit: AppEdit,
 ) -> Response {
-    let action = edit.action();
-    let w = match writer(state, peer, query, headers, csrf_token, action).await {
+    let w = match visitor.writer(csrf_token, edit.action()) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let edited = state
         .gateway
@@ -502,68 +491,32 @@ async fn edit(
 
 pub(super) async fn set_webhook_url(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path(app): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(form): Form<EditForm>,
 ) -> Response {
     let change = AppEdit::WebhookUrl(form.webhook_url.clone());
-    let query = query.as_deref();
-    edit(
-        &state,
-        peer,
-        query,
-        &headers,
-        &app,
-        &form.csrf_token,
-        change,
-    )
-    .await
+    edit(&state, visitor, &app, &form.csrf_token, change).await
 }
 
 pub(super) async fn set_ip_allowlist(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path(app): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(form): Form<EditForm>,
 ) -> Response {
     let change = AppEdit::IpAllowlist(form.ip_allow.clone());
-    let query = query.as_deref();
-    edit(
-        &state,
-        peer,
-        query,
-        &headers,
-        &app,
-        &form.csrf_token,
-        change,
-    )
-    .await
+    edit(&state, visitor, &app, &form.csrf_token, change).await
 }
 
 pub(super) async fn set_branding(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path(app): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(form): Form<EditForm>,
 ) -> Response {
     let change = AppEdit::Branding(form.branding());
-    let query = query.as_deref();
-    edit(
-        &state,
-        peer,
-        query,
-        &headers,
-        &app,
-        &form.csrf_token,
-        change,
-    )
-    .await
+    edit(&state, visitor, &app, &form.csrf_token, change).await
 }
 
 /// The saved branding's preview (the frame's first page).
@@ -584,17 +537,13 @@ pub(super) async fn preview(
 /// A draft branding's preview: a POST (the form's, with its CSRF token) that changes nothing.
 pub(super) async fn preview_draft(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path(app): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(form): Form<EditForm>,
 ) -> Response {
-    let action = ConsoleAction::ManageApps;
-    let query = query.as_deref();
-    let w = match writer(&state, peer, query, &headers, &form.csrf_token, action).await {
+    let w = match visitor.writer(&form.csrf_token, ConsoleAction::ManageApps) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let draft = form.branding();
     draw_preview(&state, w.lang, &w.session.operator, &app, Some(&draft)).await

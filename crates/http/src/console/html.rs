@@ -11,8 +11,11 @@ use wcheckout_domain::order::OrderStatus;
 use wcheckout_domain::ports::OrderFilter;
 use wcheckout_domain::time::Timestamp;
 
-use super::i18n::{ConsoleTexts, sign_in_refused, texts};
-use super::{AUDIT, CSS_URL, HOME, LOGIN, LOGOUT, ORDERS, SESSIONS, SETTLEMENTS};
+use super::i18n::{ConsoleTexts, auth_texts, sign_in_refused, texts};
+use super::{
+    ACCOUNT, AUDIT, CSS_URL, HOME, LOGIN, LOGIN_CODE, LOGOUT, OPERATORS, ORDERS, SESSIONS,
+    SETTLEMENTS,
+};
 use crate::page::i18n::{Lang, fill};
 
 /// A whole page: `title`, then `body` under the console's header.
@@ -65,6 +68,29 @@ pub fn login_page(lang: Lang, csrf_token: &str, username: &str, refused: bool) -
     document(lang, t.sign_in, html! {}, body)
 }
 
+/// The code step of a two-step sign-in; `refused` shows the one refusal message.
+pub fn code_page(lang: Lang, csrf_token: &str, refused: bool) -> String {
+    let t = texts(lang);
+    let a = auth_texts(lang);
+    let body = html! {
+        form.card method="post" action=(LOGIN_CODE) {
+            h1 { (a.code_title) }
+            @if refused {
+                p.error role="alert" { (sign_in_refused(lang)) }
+            }
+            p { (a.code_intro) }
+            (csrf_field(csrf_token))
+            label { (a.code)
+                input name="code" inputmode="numeric" pattern="[0-9 ]*" maxlength="8"
+                    autocomplete="one-time-code" required autofocus;
+            }
+            button type="submit" { (t.sign_in) }
+            p { a href=(LOGIN) { (a.start_over) } }
+        }
+    };
+    document(lang, a.code_title, html! {}, body)
+}
+
 /// The header of a signed-in page: who, and the sign-out form.
 pub(super) fn signed_in_header(t: &ConsoleTexts, operator: &Operator, csrf_token: &str) -> Markup {
     html! {
@@ -77,6 +103,10 @@ pub(super) fn signed_in_header(t: &ConsoleTexts, operator: &Operator, csrf_token
             @if may(operator.role, ConsoleAction::RevokeSession) {
                 " " a href=(SESSIONS) { (t.sessions) }
             }
+            @if may(operator.role, ConsoleAction::ManageOperators) {
+                " " a href=(OPERATORS) { (t.operators) }
+            }
+            " " a href=(ACCOUNT) { (t.account) }
         }
         form.signout method="post" action=(LOGOUT) {
             span { (operator.name) " (" (operator.role) ")" }

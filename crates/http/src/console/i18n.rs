@@ -101,6 +101,8 @@ pub struct ConsoleTexts {
     pub webhook: &'static str,
     pub body: &'static str,
     pub fiat: &'static str,
+    pub account: &'static str,
+    pub operators: &'static str,
 }
 
 const EN: ConsoleTexts = ConsoleTexts {
@@ -199,6 +201,8 @@ const EN: ConsoleTexts = ConsoleTexts {
     webhook: "Webhook",
     body: "Body",
     fiat: "Currency",
+    account: "Account",
+    operators: "Operators",
 };
 
 const ZH_CN: ConsoleTexts = ConsoleTexts {
@@ -297,6 +301,8 @@ const ZH_CN: ConsoleTexts = ConsoleTexts {
     webhook: "Webhook",
     body: "内容",
     fiat: "法币",
+    account: "账户",
+    operators: "操作员账户",
 };
 
 /// The console's sentences in `lang`.
@@ -323,5 +329,98 @@ impl ConsoleTexts {
         } else {
             Lang::En
         }
+    }
+}
+
+/// The sentences of one's account page (the second factor), the sign-in's code step and the
+/// operator accounts page.
+#[derive(Debug)]
+pub struct AuthTexts {
+    pub second_factor: &'static str,
+    pub totp_on: &'static str,
+    pub totp_off: &'static str,
+    pub enrol_intro: &'static str,
+    pub secret_key: &'static str,
+    pub qr_label: &'static str,
+    pub code: &'static str,
+    pub switch_on: &'static str,
+    pub disable_intro: &'static str,
+    pub switch_off: &'static str,
+    pub code_wrong: &'static str,
+    pub code_title: &'static str,
+    pub code_intro: &'static str,
+    pub name: &'static str,
+    pub totp: &'static str,
+    pub last_sign_in: &'static str,
+    pub create_operator: &'static str,
+    pub initial_password: &'static str,
+    pub app_hint: &'static str,
+    pub create: &'static str,
+    pub disable: &'static str,
+    pub enable: &'static str,
+    pub reset_totp: &'static str,
+    pub start_over: &'static str,
+}
+
+const AUTH_EN: AuthTexts = AuthTexts {
+    second_factor: "Two-step sign-in (TOTP)",
+    totp_on: "On",
+    totp_off: "Off",
+    enrol_intro: "Scan this QR code with an authenticator app, or enter the key by hand, then \
+                  type the 6-digit code the app shows to switch two-step sign-in on.",
+    secret_key: "Key",
+    qr_label: "QR code of the authenticator app's URI",
+    code: "Code",
+    switch_on: "Switch on",
+    disable_intro: "Two-step sign-in is on. To switch it off, type a current code.",
+    switch_off: "Switch off",
+    code_wrong: "That is not a current code of the app. Type the one it shows now.",
+    code_title: "Enter your code",
+    code_intro: "Type the 6-digit code your authenticator app shows.",
+    name: "Name",
+    totp: "TOTP",
+    last_sign_in: "Last sign-in",
+    create_operator: "Create an operator",
+    initial_password: "Initial password (12 characters or more)",
+    app_hint: "App id (empty: every app)",
+    create: "Create",
+    disable: "Disable",
+    enable: "Enable",
+    reset_totp: "Reset TOTP",
+    start_over: "Start again",
+};
+
+const AUTH_ZH_CN: AuthTexts = AuthTexts {
+    second_factor: "两步验证（TOTP）",
+    totp_on: "已开启",
+    totp_off: "未开启",
+    enrol_intro: "使用身份验证器应用扫描此二维码（或手动输入密钥），然后输入应用显示的 6 位验证码以开启两步验证。",
+    secret_key: "密钥",
+    qr_label: "身份验证器应用 URI 的二维码",
+    code: "验证码",
+    switch_on: "开启",
+    disable_intro: "两步验证已开启。如需关闭，请输入当前验证码。",
+    switch_off: "关闭",
+    code_wrong: "验证码不正确或已过期，请输入应用当前显示的验证码。",
+    code_title: "输入验证码",
+    code_intro: "请输入身份验证器应用显示的 6 位验证码。",
+    name: "名称",
+    totp: "两步验证",
+    last_sign_in: "最近登录",
+    create_operator: "创建操作员",
+    initial_password: "初始密码（至少 12 个字符）",
+    app_hint: "应用 ID（留空：所有应用）",
+    create: "创建",
+    disable: "停用",
+    enable: "启用",
+    reset_totp: "重置两步验证",
+    start_over: "重新开始",
+};
+
+/// The account, code step and operator sentences in `lang`.
+pub const fn auth_texts(lang: Lang) -> &'static AuthTexts {
+    match lang {
+        Lang::En => &AUTH_EN,
+        Lang::ZhCn => &AUTH_ZH_CN,
     }
 }

@@ -7,13 +7,20 @@
 //!   sign-in form, the value of a short-lived cookie set with the form. A POST without it, or
 //!   with another, is refused with 403 before anything is looked at.
 //! - Every changing route asks [`wcheckout_domain::operator::may`] on the server: its handler
-//!   starts with `writer` (session, CSRF token, role, in that order, before anything else);
-//!   every page with `reader`.
+//!   takes a `Visitor` (the extractor reading the session from the request's head) and starts
+//!   with `visitor.writer(csrf_token, action)` (session, CSRF token, role, in that order, before
+//!   anything else); every page with `reader`.
+//!
+//! - An account with a second factor signs in in two steps: the password (`/admin/login`), then
+//!   a TOTP code (`/admin/login/code`) with the sealed ticket the first step left in a cookie.
 //!
 //! The areas live in their own modules: `overview` (the first page), `orders` (search, list, CSV, the order page, cancel,
-//! resend), `refunds` (refunding from the order page), `settlements`, `apps` (admins' apps pages), `audit`, `sessions`, `webhooks` (testing an endpoint); `html` holds
-//! the shared layout, `filters` the lists' query fields, `csv` the exports' format.
+//! resend), `refunds` (refunding from the order page), `settlements`, `apps` (admins' apps
+//! pages), `audit`, `sessions`, `webhooks` (testing an endpoint), `account` (one's own second
+//! factor), `operators` (an admin's accounts page); `html` holds the shared layout, `filters`
+//! the lists' query fields, `csv` the exports' format.
 
+mod account;
 mod apps;
 mod audit;
 mod csv;
@@ -21,6 +28,7 @@ mod filters;
 pub mod html;
 pub mod i18n;
 pub mod i18n_apps;
+mod operators;
 mod orders;
 mod overview;
 mod refunds;
@@ -32,14 +40,15 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::Form;
 use axum::Router;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{ConnectInfo, FromRequestParts, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use wcheckout_app::ServiceError;
-use wcheckout_app::console::{LiveSession, SESSION_TTL_SECS};
+use wcheckout_app::console::{LiveSession, SESSION_TTL_SECS, SIGN_IN_TICKET_TTL_SECS, SignIn};
 use wcheckout_app::secrets::random_token;
 use wcheckout_domain::error::ErrorCode;
 use wcheckout_domain::operator::{ConsoleAction, may};
@@ -54,8 +63,14 @@ use crate::state::AppState;
 pub const HOME: &str = "/admin";
 /// The sign-in form.
 pub const LOGIN: &str = "/admin/login";
+/// The code step of a two-step sign-in.
+pub const LOGIN_CODE: &str = "/admin/login/code";
 /// Signing out.
 pub const LOGOUT: &str = "/admin/logout";
+/// One's own account and its second factor.
+pub const ACCOUNT: &str = "/admin/account";
+/// The operator accounts (admins).
+pub const OPERATORS: &str = "/admin/operators";
 /// Order search.
 pub const ORDERS: &str = "/admin/orders";
 /// The settlement list.
@@ -76,6 +91,8 @@ const CONSOLE_CSS: &str = include_str!("../../assets/console.css");
 pub const SESSION_COOKIE: &str = "wcheckout_session";
 /// The sign-in form's CSRF cookie.
 pub const LOGIN_COOKIE: &str = "wcheckout_login";
+/// The ticket of a two-step sign-in between its password and its code.
+pub const CODE_COOKIE: &str = "wcheckout_code";
 /// How long a sign-in form stays usable.
 const LOGIN_FORM_TTL_SECS: i64 = 3600;
 
@@ -84,6 +101,17 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(HOME, get(home))
         .route(LOGIN, get(login_form).post(login))
+        .route(LOGIN_CODE, get(code_form).post(login_code))
+        .route(ACCOUNT, get(account::account))
+        .route("/admin/account/totp/enable", post(account::enable_totp))
+        .route("/admin/account/totp/disable", post(account::disable_totp))
+        .route(OPERATORS, get(operators::operators).post(operators::create))
+        .route("/admin/operators/{name}/disable", post(operators::disable))
+        .route("/admin/operators/{name}/enable", post(operators::enable))
+        .route(
+            "/admin/operators/{name}/reset-totp",
+            post(operators::reset_totp),
+        )
         .route(LOGOUT, post(logout))
         .route(LOGOUT_EVERYWHERE, post(sessions::sign_out_everywhere))
         .route(ORDERS, get(orders::orders))
@@ -317,31 +345,56 @@ struct Writer {
     session: LiveSession,
 }
 
-/// The signed-in session behind a POST that carries its CSRF token and may do `action`, or the
-/// refusal (403) answered instead; asked before anything is looked at or changed.
-async fn writer(
-    state: &AppState,
-    peer: SocketAddr,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    csrf_token: &str,
-    action: ConsoleAction,
-) -> Result<Writer, Response> {
-    let visit = visit(state, peer, query, headers).await?;
-    if let Err(refusal) = authorized(&visit, csrf_token, action) {
-        return Err(refused(visit.lang, refusal));
+/// A request's visit as an extractor, read from its head before any form: a POST handler names
+/// it beside its form and asks [`Visitor::writer`] before it looks at anything else.
+pub(super) struct Visitor(Visit);
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let query = parts.uri.query();
+        visit(state, peer, query, &parts.headers).await.map(Visitor)
     }
-    let Visit {
-        lang,
-        client,
-        session,
-    } = visit;
-    let session = session.ok_or_else(|| form_refused(lang))?;
-    Ok(Writer {
-        lang,
-        client,
-        session,
-    })
+}
+
+impl Visitor {
+    /// The signed-in session behind a POST that carries its CSRF token and may do `action`
+    /// (session, CSRF token, role, in that order), or the refusal (403) answered instead.
+    fn writer(self, csrf_token: &str, action: ConsoleAction) -> Result<Writer, Refused> {
+        let Visitor(visit) = self;
+        if let Err(refusal) = authorized(&visit, csrf_token, action) {
+            let lang = visit.lang;
+            return Err(Refused { lang, refusal });
+        }
+        let Visit {
+            lang,
+            client,
+            session,
+        } = visit;
+        let refusal = Refusal::Form;
+        let session = session.ok_or(Refused { lang, refusal })?;
+        Ok(Writer {
+            lang,
+            client,
+            session,
+        })
+    }
+}
+
+/// A POST refused before anything was looked at: 403 in the visit's language.
+pub(super) struct Refused {
+    lang: Lang,
+    refusal: Refusal,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        refused(self.lang, self.refusal)
+    }
 }
 
 /// 404 with the console's message.
@@ -439,7 +492,7 @@ async fn login(
         .console_sign_in(&form.username, &password, client)
         .await
     {
-        Ok(signed_in) => {
+        Ok(SignIn::Done(signed_in)) => {
             let mut response = see_other(HOME);
             let token = signed_in.token.expose_secret();
             set_cookie(
@@ -452,8 +505,78 @@ async fn login(
             set_cookie(&mut response, LOGIN_COOKIE, "", 0, secure);
             response
         }
+        Ok(SignIn::CodeNeeded(ticket)) => {
+            let mut response = see_other(LOGIN_CODE);
+            let ticket = ticket.0.expose_secret();
+            let ttl = SIGN_IN_TICKET_TTL_SECS;
+            set_cookie(&mut response, CODE_COOKIE, ticket, ttl, secure);
+            response
+        }
         Err(ServiceError::Rejected(_)) => {
             let form = html::login_page(lang, &form.csrf_token, &form.username, true);
+            page(StatusCode::UNAUTHORIZED, form)
+        }
+        Err(error) => failure(lang, &error),
+    }
+}
+
+/// The code step's form, for a browser holding the sign-in form's cookie and a ticket.
+async fn code_form(RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let lang = language(query.as_deref(), &headers);
+    match (
+        cookie(&headers, LOGIN_COOKIE),
+        cookie(&headers, CODE_COOKIE),
+    ) {
+        (Some(csrf), Some(_)) => page(StatusCode::OK, html::code_page(lang, csrf, false)),
+        _ => see_other(LOGIN),
+    }
+}
+
+/// The code step's fields; a missing one is empty.
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+async fn login_code(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let lang = language(query.as_deref(), &headers);
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or("");
+    if !same_secret(expected, &form.csrf_token) {
+        return form_refused(lang);
+    }
+    let client = client_ip(peer.ip(), &headers, &state.trusted_proxies);
+    let ticket = cookie(&headers, CODE_COOKIE).unwrap_or("");
+    let secure = state.gateway.settings.secure_cookies;
+    match state
+        .gateway
+        .console_sign_in_code(ticket, &form.code, client)
+        .await
+    {
+        Ok(signed_in) => {
+            let mut response = see_other(HOME);
+            let token = signed_in.token.expose_secret();
+            set_cookie(
+                &mut response,
+                SESSION_COOKIE,
+                token,
+                SESSION_TTL_SECS,
+                secure,
+            );
+            set_cookie(&mut response, LOGIN_COOKIE, "", 0, secure);
+            set_cookie(&mut response, CODE_COOKIE, "", 0, secure);
+            response
+        }
+        Err(ServiceError::Rejected(_)) => {
+            let form = html::code_page(lang, &form.csrf_token, true);
             page(StatusCode::UNAUTHORIZED, form)
         }
         Err(error) => failure(lang, &error),
@@ -469,24 +592,12 @@ pub struct CsrfForm {
 
 async fn logout(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    visitor: Visitor,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let action = ConsoleAction::SignOut;
-    let w = match writer(
-        &state,
-        peer,
-        query.as_deref(),
-        &headers,
-        &form.csrf_token,
-        action,
-    )
-    .await
-    {
+    let w = match visitor.writer(&form.csrf_token, ConsoleAction::SignOut) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     if let Err(error) = state.gateway.console_sign_out(&w.session, w.client).await {
         return failure(w.lang, &error);

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use wcheckout_app::console_orders::Export;
@@ -17,7 +17,7 @@ use wcheckout_domain::ports::OrderFilter;
 
 use super::filters::{given, page_number, printable, time_field, wants_csv};
 use super::{
-    CsrfForm, ORDERS, csv, failure, html, message, not_found, page, reader, see_other_to, writer,
+    CsrfForm, ORDERS, Visitor, csv, failure, html, message, not_found, page, reader, see_other_to,
 };
 use crate::page::i18n::Lang;
 use crate::state::AppState;
@@ -214,25 +214,13 @@ pub(super) async fn order(
 
 pub(super) async fn cancel_order(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path(sysid): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let action = ConsoleAction::CancelOrder;
-    let w = match writer(
-        &state,
-        peer,
-        query.as_deref(),
-        &headers,
-        &form.csrf_token,
-        action,
-    )
-    .await
-    {
+    let w = match visitor.writer(&form.csrf_token, ConsoleAction::CancelOrder) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let cancelled = state
         .gateway
@@ -247,25 +235,13 @@ pub(super) async fn cancel_order(
 
 pub(super) async fn resend_webhook(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path((sysid, event_id)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let action = ConsoleAction::ResendWebhook;
-    let w = match writer(
-        &state,
-        peer,
-        query.as_deref(),
-        &headers,
-        &form.csrf_token,
-        action,
-    )
-    .await
-    {
+    let w = match visitor.writer(&form.csrf_token, ConsoleAction::ResendWebhook) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let resent = state
         .gateway

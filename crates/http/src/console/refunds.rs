@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -21,7 +21,7 @@ use wcheckout_domain::operator::{ConsoleAction, Operator, may};
 use super::html::{csrf_field, document, signed_in_header};
 use super::i18n::texts;
 use super::i18n_apps::{AppTexts, app_texts};
-use super::{ORDERS, failure, message, not_found, page, reader, see_other_to, writer};
+use super::{ORDERS, Visitor, failure, message, not_found, page, reader, see_other_to};
 use crate::page::i18n::{Lang, fill};
 use crate::state::AppState;
 
@@ -181,17 +181,14 @@ async fn confirm(
 
 async fn refund(
     state: &AppState,
-    peer: SocketAddr,
-    query: Option<&str>,
-    headers: &HeaderMap,
+    visitor: Visitor,
     sysid: &str,
     of: RefundOf<'_>,
     fields: &RefundFields,
 ) -> Response {
-    let action = of.action();
-    let w = match writer(state, peer, query, headers, &fields.csrf_token, action).await {
+    let w = match visitor.writer(&fields.csrf_token, of.action()) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let done = state
         .gateway
@@ -217,14 +214,11 @@ pub(super) async fn order_refund_confirmation(
 
 pub(super) async fn order_refund(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path(sysid): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(fields): Form<RefundFields>,
 ) -> Response {
-    let (query, of) = (query.as_deref(), RefundOf::Order);
-    refund(&state, peer, query, &headers, &sysid, of, &fields).await
+    refund(&state, visitor, &sysid, RefundOf::Order, &fields).await
 }
 
 pub(super) async fn abnormal_refund_confirmation(
@@ -240,12 +234,9 @@ pub(super) async fn abnormal_refund_confirmation(
 
 pub(super) async fn abnormal_refund(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path((sysid, no)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(fields): Form<RefundFields>,
 ) -> Response {
-    let (query, of) = (query.as_deref(), RefundOf::Abnormal(&no));
-    refund(&state, peer, query, &headers, &sysid, of, &fields).await
+    refund(&state, visitor, &sysid, RefundOf::Abnormal(&no), &fields).await
 }

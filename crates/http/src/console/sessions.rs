@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use maud::html;
 use secrecy::ExposeSecret;
 use wcheckout_app::console_sessions::SessionSummary;
@@ -15,8 +15,8 @@ use wcheckout_domain::operator::{ConsoleAction, Operator, may};
 use super::html::{csrf_field, document, signed_in_header};
 use super::i18n::texts;
 use super::{
-    CsrfForm, LOGIN, SESSION_COOKIE, SESSIONS, failure, message, not_found, page, reader,
-    see_other, see_other_to, set_cookie, writer,
+    CsrfForm, LOGIN, SESSION_COOKIE, SESSIONS, Visitor, failure, message, not_found, page, reader,
+    see_other, see_other_to, set_cookie,
 };
 use crate::page::i18n::Lang;
 use crate::state::AppState;
@@ -86,25 +86,13 @@ fn sessions_page(
 
 pub(super) async fn revoke(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let action = ConsoleAction::RevokeSession;
-    let w = match writer(
-        &state,
-        peer,
-        query.as_deref(),
-        &headers,
-        &form.csrf_token,
-        action,
-    )
-    .await
-    {
+    let w = match visitor.writer(&form.csrf_token, ConsoleAction::RevokeSession) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let revoked = state
         .gateway
@@ -119,24 +107,12 @@ pub(super) async fn revoke(
 
 pub(super) async fn sign_out_everywhere(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    visitor: Visitor,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let action = ConsoleAction::SignOutEverywhere;
-    let w = match writer(
-        &state,
-        peer,
-        query.as_deref(),
-        &headers,
-        &form.csrf_token,
-        action,
-    )
-    .await
-    {
+    let w = match visitor.writer(&form.csrf_token, ConsoleAction::SignOutEverywhere) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let ended = state
         .gateway

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use maud::{Markup, html};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -24,7 +24,7 @@ use wcheckout_domain::settlement::SettlementStatus;
 use super::filters::{given, page_number, printable, wants_csv};
 use super::html::{csrf_field, document, signed_in_header};
 use super::i18n::{ConsoleTexts, texts};
-use super::{SETTLEMENTS, csv, failure, message, not_found, page, reader, see_other_to, writer};
+use super::{SETTLEMENTS, Visitor, csv, failure, message, not_found, page, reader, see_other_to};
 use crate::page::i18n::{Lang, fill};
 use crate::state::AppState;
 
@@ -463,17 +463,14 @@ pub(super) struct DecisionForm {
 
 async fn decide(
     state: &AppState,
-    peer: SocketAddr,
-    query: Option<&str>,
-    headers: &HeaderMap,
+    visitor: Visitor,
     sysid: &str,
     form: &DecisionForm,
     decision: SettlementDecision,
 ) -> Response {
-    let action = decision.action();
-    let w = match writer(state, peer, query, headers, &form.csrf_token, action).await {
+    let w = match visitor.writer(&form.csrf_token, decision.action()) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let decided = state
         .gateway
@@ -488,69 +485,36 @@ async fn decide(
 
 pub(super) async fn approve(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path(sysid): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(form): Form<DecisionForm>,
 ) -> Response {
     let decision = SettlementDecision::Approve {
         confirmed_amount: form.amount.clone(),
     };
-    decide(
-        &state,
-        peer,
-        query.as_deref(),
-        &headers,
-        &sysid,
-        &form,
-        decision,
-    )
-    .await
+    decide(&state, visitor, &sysid, &form, decision).await
 }
 
 pub(super) async fn reject(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path(sysid): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(form): Form<DecisionForm>,
 ) -> Response {
     let decision = SettlementDecision::Reject {
         reason: form.reason.clone(),
     };
-    decide(
-        &state,
-        peer,
-        query.as_deref(),
-        &headers,
-        &sysid,
-        &form,
-        decision,
-    )
-    .await
+    decide(&state, visitor, &sysid, &form, decision).await
 }
 
 pub(super) async fn mark_paid(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path(sysid): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(form): Form<DecisionForm>,
 ) -> Response {
     let decision = SettlementDecision::MarkPaid {
         bank_reference: form.bank_reference.clone(),
     };
-    decide(
-        &state,
-        peer,
-        query.as_deref(),
-        &headers,
-        &sysid,
-        &form,
-        decision,
-    )
-    .await
+    decide(&state, visitor, &sysid, &form, decision).await
 }

@@ -6,37 +6,25 @@ use std::net::SocketAddr;
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use maud::html;
 use secrecy::ExposeSecret;
 use wcheckout_domain::operator::ConsoleAction;
 
 use super::html::{document, signed_in_header, webhook_card};
 use super::i18n::texts;
-use super::{CsrfForm, WEBHOOKS, failure, not_found, page, reader, see_other_to, writer};
+use super::{CsrfForm, Visitor, WEBHOOKS, failure, not_found, page, reader, see_other_to};
 use crate::state::AppState;
 
 pub(super) async fn test_webhook(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path(app): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let action = ConsoleAction::TestWebhook;
-    let w = match writer(
-        &state,
-        peer,
-        query.as_deref(),
-        &headers,
-        &form.csrf_token,
-        action,
-    )
-    .await
-    {
+    let w = match visitor.writer(&form.csrf_token, ConsoleAction::TestWebhook) {
         Ok(w) => w,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let queued = state
         .gateway

@@ -1,7 +1,7 @@
 //! Operator accounts and the audit log: round trips, unique names, compare-and-set of the
 //! status, and a log that neither the store nor a hand-written statement can change.
 
-use wcheckout_domain::operator::{ConsoleAction, OperatorStatus, Role};
+use wcheckout_domain::operator::{ConsoleAction, OperatorStatus, OperatorTotp, Role};
 use wcheckout_domain::ports::{OperatorStore, SessionStore};
 use wcheckout_store::SqlStore;
 use wcheckout_testkit::store_fixtures::{at, audit_entry, console_session, insert_apps, operator};
@@ -11,6 +11,7 @@ conformance!(
     operators_status_compare_and_set,
     audit_log_appends_newest_first,
     console_sessions_insert_read_end_and_purge,
+    operators_second_factor_compare_and_set,
 );
 
 async fn operators_insert_read_and_list(store: SqlStore) {
@@ -136,4 +137,78 @@ mod audit_log_refuses_changes {
             super::audit_log_refuses_changes(&db.url).await;
         }
     }
+}
+
+/// The second factor is switched on only when off and off only with the secret expected; a time
+/// step is accepted once, and never one at or before the last; sign-ins are remembered; an
+/// account inserted with a second factor reads back with it.
+async fn operators_second_factor_compare_and_set(store: SqlStore) {
+    store
+        .insert_operator(&operator(1, Role::Viewer, None))
+        .await
+        .unwrap();
+    assert!(
+        !store.use_totp_step("op01", "v1.a", 5).await.unwrap(),
+        "off"
+    );
+    let on = store.enable_operator_totp("op01", "v1.a", Some(10), at(20));
+    assert!(on.await.unwrap());
+    let again = store.enable_operator_totp("op01", "v1.b", None, at(21));
+    assert!(!again.await.unwrap(), "on already");
+    let read = store.operator("op01").await.unwrap().unwrap();
+    let expected = OperatorTotp {
+        sealed_secret: "v1.a".into(),
+        last_step: Some(10),
+    };
+    assert_eq!((read.totp, read.updated_at), (Some(expected), at(20)));
+    assert!(
+        !store.use_totp_step("op01", "v1.a", 10).await.unwrap(),
+        "used"
+    );
+    assert!(
+        !store.use_totp_step("op01", "v1.a", 9).await.unwrap(),
+        "older"
+    );
+    assert!(
+        !store.use_totp_step("op01", "v1.b", 11).await.unwrap(),
+        "not its secret"
+    );
+    assert!(!store.use_totp_step("nobody", "v1.a", 11).await.unwrap());
+    assert!(store.use_totp_step("op01", "v1.a", 11).await.unwrap());
+    assert!(
+        !store.use_totp_step("op01", "v1.a", 11).await.unwrap(),
+        "once"
+    );
+    let read = store.operator("op01").await.unwrap().unwrap();
+    assert_eq!(read.totp.unwrap().last_step, Some(11));
+    let off = store.disable_operator_totp("op01", "v1.b", at(30));
+    assert!(!off.await.unwrap(), "not the secret expected");
+    assert!(
+        store
+            .disable_operator_totp("op01", "v1.a", at(30))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .disable_operator_totp("op01", "v1.a", at(31))
+            .await
+            .unwrap()
+    );
+    let read = store.operator("op01").await.unwrap().unwrap();
+    assert_eq!((read.totp, read.last_sign_in_at), (None, None));
+    store.record_operator_sign_in("op01", at(40)).await.unwrap();
+    let read = store.operator("op01").await.unwrap().unwrap();
+    assert_eq!(read.last_sign_in_at, Some(at(40)));
+
+    let with_totp = wcheckout_domain::operator::Operator {
+        totp: Some(OperatorTotp {
+            sealed_secret: "v1.c".into(),
+            last_step: None,
+        }),
+        last_sign_in_at: Some(at(3)),
+        ..operator(2, Role::Admin, None)
+    };
+    assert!(store.insert_operator(&with_totp).await.unwrap());
+    assert_eq!(store.operator("op02").await.unwrap(), Some(with_totp));
 }

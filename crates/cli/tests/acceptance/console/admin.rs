@@ -4,6 +4,7 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
+use wcheckout_app::operators::{Actor, OperatorAdmin};
 use wcheckout_domain::operator::{AuditEntry, ConsoleAction};
 use wcheckout_domain::ports::{
     ChainStore, Clock, ConsoleStore, MoneyStore, OperatorStore, OutboxFilter, OutboxStore,
@@ -31,7 +32,7 @@ type ChangingRoute = (
     &'static [(&'static str, &'static str)],
 );
 
-const CHANGING_ROUTES: [ChangingRoute; 15] = [
+const CHANGING_ROUTES: [ChangingRoute; 19] = [
     ("/admin/orders/{order}/cancel", "support", &[]),
     ("/admin/apps/{app}/webhook-test", "support", &[]),
     (
@@ -92,10 +93,23 @@ const CHANGING_ROUTES: [ChangingRoute; 15] = [
         "admin",
         &[("display_name", "Draft")],
     ),
+    (
+        "/admin/operators",
+        "admin",
+        &[("name", "eve"), ("role", "admin"), ("password", PASSWORD)],
+    ),
+    ("/admin/operators/viewer/disable", "admin", &[]),
+    ("/admin/operators/{disabled}/enable", "admin", &[]),
+    ("/admin/operators/{enrolled}/reset-totp", "admin", &[]),
 ];
 
-/// Routes every signed-in operator may post to (its own session only).
-const OWN_SESSION_ROUTES: [&str; 2] = ["/admin/logout", "/admin/logout-everywhere"];
+/// Routes every signed-in operator may post to (its own session or account only).
+const OWN_SESSION_ROUTES: [&str; 4] = [
+    "/admin/logout",
+    "/admin/logout-everywhere",
+    "/admin/account/totp/enable",
+    "/admin/account/totp/disable",
+];
 
 const ROLES: [&str; 4] = ["viewer", "support", "finance", "admin"];
 
@@ -154,6 +168,14 @@ async fn every_changing_route_refuses_lower_roles_and_missing_tokens(gw: TestGat
     for role in ROLES {
         create(&gw, role, role).await;
     }
+    // An account to enable, and one whose second factor could be reset.
+    create(&gw, "gone", "viewer").await;
+    create(&gw, "enrolled", "viewer").await;
+    let operators = OperatorAdmin::new(gw.store.clone(), gw.clock.clone());
+    let cli = Actor::command_line();
+    operators.disable(&cli, "gone").await.unwrap();
+    let enrolled = operators.enable_totp(&cli, "enrolled", &gw.gateway.secrets);
+    enrolled.await.unwrap();
     let console = Console::of(&gw);
     let mut sessions = Vec::new();
     for role in ROLES {
@@ -169,6 +191,8 @@ async fn every_changing_route_refuses_lower_roles_and_missing_tokens(gw: TestGat
             .replace("{event}", &event)
             .replace("{settlement}", &settlement)
             .replace("{session}", &session_id_of(&victim))
+            .replace("{disabled}", "gone")
+            .replace("{enrolled}", "enrolled")
     };
     let event_before = eventually(WAIT, "the event failed", || async {
         let found = gw.store.outbox_event(&event).await.unwrap().unwrap().0;
@@ -177,6 +201,7 @@ async fn every_changing_route_refuses_lower_roles_and_missing_tokens(gw: TestGat
     .await;
     let audit_before = gw.store.audit_log(1000).await.unwrap().len();
     let apps_before = gw.admin.list().await.unwrap();
+    let accounts_before = gw.store.operators().await.unwrap();
 
     for (route, least, fields) in CHANGING_ROUTES {
         let path = path_of(route);
@@ -262,6 +287,11 @@ async fn every_changing_route_refuses_lower_roles_and_missing_tokens(gw: TestGat
     assert!(
         gw.store.refunds_of_order(paid).await.unwrap().is_empty(),
         "no refund"
+    );
+    assert_eq!(
+        gw.store.operators().await.unwrap(),
+        accounts_before,
+        "no account created or changed"
     );
 }
 

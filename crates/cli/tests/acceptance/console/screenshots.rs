@@ -96,6 +96,9 @@ async fn screenshots_for_the_docs() {
     let settlement = created.retdata()["sysid"].as_str().unwrap().to_owned();
     create(&gw, "alice", "finance").await;
     create(&gw, "root", "admin").await;
+    for (name, role) in [("bob", "support"), ("carol", "viewer")] {
+        create(&gw, name, role).await;
+    }
     let logo = "data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciIHZpZXdCb3g9IjAgMCA0OCA0OCI+PHJlY3Qgd2lkdGg9IjQ4IiBoZWlnaHQ9IjQ4IiByeD0iMTAiIGZpbGw9IiM3YzJkMTIiLz48dGV4dCB4PSIyNCIgeT0iMzIiIGZvbnQtc2l6ZT0iMjIiIHRleHQtYW5jaG9yPSJtaWRkbGUiIGZpbGw9IiNmZmYiIGZvbnQtZmFtaWx5PSJzYW5zLXNlcmlmIj5BQjwvdGV4dD48L3N2Zz4=";
     let branding = AppChanges {
         display_name: Some("Acme Books".into()),
@@ -122,6 +125,8 @@ async fn screenshots_for_the_docs() {
     let admin_pages = [
         ("apps", "/admin/apps".to_owned()),
         ("app", format!("/admin/apps/{}", shop.app_id)),
+        ("account", "/admin/account".to_owned()),
+        ("operators", "/admin/operators".to_owned()),
     ];
     for (device, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
         let browser = Browser::start(width, height).await;
