@@ -323,6 +323,8 @@ impl Gateway {
             chain_id,
             wallet_rpc_url: None,
             deposit_address: address,
+            // A preview is no order: no reference key.
+            solana_reference: None,
             pc_callback_url: None,
             app_callback_url: None,
             status: PageStatus {

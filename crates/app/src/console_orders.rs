@@ -12,10 +12,12 @@ use wcheckout_domain::error::ErrorCode;
 use wcheckout_domain::operator::{ConsoleAction, Operator, may};
 use wcheckout_domain::order::{Order, OrderStatus};
 use wcheckout_domain::payment::Transfer;
-use wcheckout_domain::ports::{OrderFilter, PageRequest};
+use wcheckout_domain::ports::{Cursor, Keyset, KeysetPage, OrderFilter, PageRequest};
 
 use crate::console::actor_of;
 use crate::console_history::OrderHistory;
+use crate::console_lists::page_keyset;
+pub use crate::console_lists::{ConsoleList, Export, LIST_PAGE_SIZE};
 use crate::error::ServiceError;
 use crate::gateway::Gateway;
 use crate::operators::audit;
@@ -29,9 +31,32 @@ pub struct ConsoleOrder {
     /// The order as the API shows it.
     pub view: OrderView,
     /// Transfers to its deposit address, oldest first.
-    pub transfers: Vec<Transfer>,
+    pub transfers: Vec<ConsoleTransfer>,
     /// Its timeline, refunds, abnormal payments and webhooks.
     pub history: OrderHistory,
+}
+
+/// At most this many orders of one customer found by a search.
+pub const SEARCH_CUSTOMER_LIMIT: u32 = 100;
+
+/// A transfer on an order's page: its explorer link (when the chain has an
+/// `explorer_tx_url`) and its confirmations by the chain head the watcher last saw.
+#[derive(Debug, Clone)]
+pub struct ConsoleTransfer {
+    /// The transfer.
+    pub transfer: Transfer,
+    /// Its transaction's page on the chain's explorer.
+    pub explorer_url: Option<String>,
+    /// Blocks from its block to the head, both counted (`None` before the chain's head is
+    /// known).
+    pub confirmations: Option<u64>,
+}
+
+/// Confirmations of a transfer in `block` under the head `head`: the block itself counts, a
+/// head below it (not seen yet) gives none.
+pub fn confirmations(block: u64, head: u64) -> u64 {
+    head.checked_sub(block)
+        .map_or(0, |behind| behind.saturating_add(1))
 }
 
 /// The longest text a search looks up (every identifier it finds is far shorter).
@@ -43,21 +68,8 @@ fn searchable(text: &str) -> bool {
     !text.is_empty() && text.len() <= MAX_SEARCH_LEN && text.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// Orders per page of the console's list.
-pub const LIST_PAGE_SIZE: u32 = 50;
-
 /// A page of one app's orders, with the apps the operator may choose from.
-#[derive(Debug, Clone)]
-pub struct ConsoleOrderList {
-    /// The apps the operator sees, oldest first.
-    pub apps: Vec<AppId>,
-    /// The app listed (`None` when there is no app yet).
-    pub app: Option<AppId>,
-    /// Its orders on this page, newest first.
-    pub orders: Vec<OrderView>,
-    /// Orders matching the filter in all pages.
-    pub total: u64,
-}
+pub type ConsoleOrderList = ConsoleList<OrderView>;
 
 /// The apps an operator sees, oldest first, and the one a list shows: its own app when it is
 /// bound to one, else the one asked for, else the first (`None` when there is no app yet).
@@ -116,41 +128,40 @@ impl Gateway {
     }
 
     /// A page of the orders of `app` (the operator's own app when it is bound to one, else the
-    /// first app when none is asked for) matching `filter`, through the store's indexed list;
-    /// `None` when the operator may not see that app or it does not exist.
+    /// first app when none is asked for) matching `filter`, after `after` (a keyset walk of the
+    /// store's indexes, the same at any depth); `None` when the operator may not see that app
+    /// or it does not exist.
     pub async fn console_list_orders(
         &self,
         operator: &Operator,
         app: Option<&str>,
         filter: &OrderFilter,
-        page: u32,
+        after: Option<Cursor>,
     ) -> Result<Option<ConsoleOrderList>, ServiceError> {
-        let Some((apps, chosen)) = self.console_app_choice(operator, app).await? else {
-            return Ok(None);
-        };
-        let Some(listed) = chosen.clone() else {
-            return Ok(Some(ConsoleOrderList {
-                apps,
-                app: None,
-                orders: Vec::new(),
-                total: 0,
-            }));
-        };
-        let request = PageRequest {
-            page,
-            size: LIST_PAGE_SIZE,
-        };
-        let found = self.store.list_orders(&listed, filter, request).await?;
-        Ok(Some(ConsoleOrderList {
-            orders: self.order_views(&found.records).await?,
-            total: found.total,
-            apps,
-            app: chosen,
-        }))
+        let keyset = page_keyset(after);
+        self.console_app_list(operator, app, |app| async move {
+            self.order_page(&app, filter, &keyset).await
+        })
+        .await
     }
 
-    /// Orders `operator` may see whose order number, sysid, deposit address or (chain
-    /// transaction) hash is `text`, newest first. Each is one indexed lookup.
+    async fn order_page(
+        &self,
+        app: &AppId,
+        filter: &OrderFilter,
+        keyset: &Keyset,
+    ) -> Result<KeysetPage<OrderView>, ServiceError> {
+        let page = self.store.order_keyset(app, filter, keyset).await?;
+        Ok(KeysetPage {
+            records: self.order_views(&page.records).await?,
+            next: page.next,
+            total: page.total,
+        })
+    }
+
+    /// Orders `operator` may see whose order number, sysid, deposit address, (chain
+    /// transaction) hash or customer id is `text`, newest first (at most
+    /// [`SEARCH_CUSTOMER_LIMIT`] of a customer's). Each is one indexed lookup.
     pub async fn console_search_orders(
         &self,
         operator: &Operator,
@@ -174,6 +185,11 @@ impl Gateway {
             keep(self.store.orders_by_deposit_addresses(&[address]).await?);
         }
         keep(self.orders_paid_by_tx(text).await?);
+        keep(
+            self.store
+                .orders_of_customer(text, SEARCH_CUSTOMER_LIMIT)
+                .await?,
+        );
         let newest_first: Vec<Order> = found.into_values().rev().collect();
         let views = self.order_views(&newest_first).await?;
         let apps = newest_first.into_iter().map(|order| order.app_id);
@@ -217,10 +233,30 @@ impl Gateway {
             .transfers_of_orders(std::slice::from_ref(&order.sysid))
             .await?;
         let history = self.console_order_history(&order, &transfers).await?;
+        let mut heads = BTreeMap::new();
+        let mut shown = Vec::with_capacity(transfers.len());
+        for transfer in transfers {
+            let head = match heads.get(&transfer.chain) {
+                Some(head) => *head,
+                None => {
+                    let cursor = self.store.chain_cursor(&transfer.chain).await?;
+                    let head = cursor.map(|c| c.head_number).filter(|head| *head > 0);
+                    heads.insert(transfer.chain.clone(), head);
+                    head
+                }
+            };
+            let chain = self.tokens.chains().find(|c| c.key == transfer.chain);
+            let template = chain.and_then(|c| c.explorer_tx_url.as_deref());
+            shown.push(ConsoleTransfer {
+                explorer_url: template.map(|t| t.replace("{tx}", &transfer.tx_hash)),
+                confirmations: head.map(|head| confirmations(transfer.block_number, head)),
+                transfer,
+            });
+        }
         Ok(Some(ConsoleOrder {
             app_id: order.app_id.to_string(),
             view: self.order_view(&order).await?,
-            transfers,
+            transfers: shown,
             history,
         }))
     }
@@ -259,58 +295,31 @@ impl Gateway {
     }
 }
 
-/// At most this many rows in one CSV export (read 1,000 at a time through the indexed list).
-pub const EXPORT_LIMIT: u64 = 10_000;
-
-/// Rows per read of an export: larger than a page of the API (at most 100), so that a full
-/// export is ten reads (each with its count and, for orders, one read of their transfers).
-pub(crate) const EXPORT_PAGE: u32 = 1000;
-
-/// What an export holds: the app listed (`None` when there is none yet), its rows, and how
-/// many matched in all (more than the rows when the export was cut at [`EXPORT_LIMIT`]).
-#[derive(Debug, Clone)]
-pub struct Export<T> {
-    /// The app listed.
-    pub app: Option<AppId>,
-    /// The rows, newest first.
-    pub rows: Vec<T>,
-    /// Rows matching the filter.
-    pub total: u64,
-}
-
 impl Gateway {
     /// Every order of `app` (chosen as for the list) matching `filter`, newest first, up to
-    /// [`EXPORT_LIMIT`]; `None` when the operator may not see that app.
+    /// [`EXPORT_LIMIT`](crate::console_lists::EXPORT_LIMIT); `None` when the operator may not
+    /// see that app.
     pub async fn console_export_orders(
         &self,
         operator: &Operator,
         app: Option<&str>,
         filter: &OrderFilter,
     ) -> Result<Option<Export<OrderView>>, ServiceError> {
-        let Some((_, chosen)) = self.console_app_choice(operator, app).await? else {
-            return Ok(None);
-        };
-        let mut export = Export {
-            app: chosen.clone(),
-            rows: Vec::new(),
-            total: 0,
-        };
-        let Some(listed) = chosen else {
-            return Ok(Some(export));
-        };
-        for page in 1.. {
-            let request = PageRequest {
-                page,
-                size: EXPORT_PAGE,
-            };
-            let found = self.store.list_orders(&listed, filter, request).await?;
-            export.total = found.total;
-            let last = found.records.len() < EXPORT_PAGE as usize;
-            export.rows.extend(self.order_views(&found.records).await?);
-            if last || export.rows.len() as u64 >= EXPORT_LIMIT {
-                break;
-            }
-        }
-        Ok(Some(export))
+        self.console_app_export(operator, app, |app, keyset| async move {
+            self.order_page(&app, filter, &keyset).await
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::confirmations;
+
+    #[test]
+    fn a_transfer_counts_its_own_block() {
+        assert_eq!(confirmations(100, 100), 1);
+        assert_eq!(confirmations(100, 111), 12);
+        assert_eq!(confirmations(100, 99), 0);
     }
 }

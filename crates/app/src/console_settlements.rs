@@ -9,11 +9,11 @@ use wcheckout_domain::error::{ErrorCode, Rejection};
 use wcheckout_domain::ids::AppId;
 use wcheckout_domain::money::Decimal;
 use wcheckout_domain::operator::{ConsoleAction, Operator, may};
-use wcheckout_domain::ports::{PageRequest, SettlementFilter};
+use wcheckout_domain::ports::{KeysetPage, PageRequest, SettlementFilter};
 use wcheckout_domain::settlement::{Destination, Settlement, SettlementStatus};
 
 use crate::console::actor_of;
-use crate::console_orders::{EXPORT_LIMIT, EXPORT_PAGE, Export};
+use crate::console_lists::Export;
 use crate::error::ServiceError;
 use crate::gateway::Gateway;
 use crate::operators::audit;
@@ -235,42 +235,27 @@ impl Gateway {
 
 impl Gateway {
     /// Every settlement of `app` (chosen as for the list) matching `filter`, newest first, up
-    /// to [`EXPORT_LIMIT`]; `None` when the operator may not see that app.
+    /// to [`EXPORT_LIMIT`](crate::console_lists::EXPORT_LIMIT); `None` when the operator may not
+    /// see that app.
     pub async fn console_export_settlements(
         &self,
         operator: &Operator,
         app: Option<&str>,
         filter: &SettlementFilter,
     ) -> Result<Option<Export<SettlementView>>, ServiceError> {
-        let Some((_, chosen)) = self.console_app_choice(operator, app).await? else {
-            return Ok(None);
-        };
-        let mut export = Export {
-            app: chosen.clone(),
-            rows: Vec::new(),
-            total: 0,
-        };
-        let Some(listed) = chosen else {
-            return Ok(Some(export));
-        };
-        for page in 1.. {
-            let request = PageRequest {
-                page,
-                size: EXPORT_PAGE,
-            };
-            let found = self
-                .store
-                .list_settlements(&listed, filter, request)
-                .await?;
-            export.total = found.total;
-            let last = found.records.len() < EXPORT_PAGE as usize;
-            for settlement in &found.records {
-                export.rows.push(self.settlement_view(settlement)?);
-            }
-            if last || export.rows.len() as u64 >= EXPORT_LIMIT {
-                break;
-            }
-        }
-        Ok(Some(export))
+        self.console_app_export(operator, app, |app, keyset| async move {
+            let page = self.store.settlement_keyset(&app, filter, &keyset).await?;
+            let records = page
+                .records
+                .iter()
+                .map(|s| self.settlement_view(s))
+                .collect::<Result<_, _>>()?;
+            Ok(KeysetPage {
+                records,
+                next: page.next,
+                total: page.total,
+            })
+        })
+        .await
     }
 }

@@ -90,6 +90,12 @@ pub struct Gateway {
     pub token_limits: crate::token_limits::TokenLimiter,
     /// The console's limits on failed sign-ins.
     pub login_limits: crate::token_limits::LoginLimiter,
+    /// Per chain, what builds the transactions payers' wallets sign on the payment page
+    /// (Solana chains; a chain without one has no wallet transaction).
+    pub payer_transactions: HashMap<
+        wcheckout_domain::token::ChainKey,
+        Arc<dyn wcheckout_domain::chain::PayerTransactions>,
+    >,
 }
 
 impl Gateway {

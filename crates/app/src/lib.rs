@@ -17,6 +17,7 @@ pub mod console;
 pub mod console_apps;
 pub mod console_audit;
 pub mod console_history;
+pub mod console_lists;
 pub mod console_operators;
 pub mod console_orders;
 pub mod console_overview;

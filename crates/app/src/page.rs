@@ -3,9 +3,12 @@
 //! customer or merchant ids, no other order, no secret.
 
 use base64::Engine as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
-use wcheckout_domain::address::ChainFamily;
+use wcheckout_domain::address::{Address, ChainFamily, SolanaAddress};
+use wcheckout_domain::chain::{ChainError, PayerPayment};
+use wcheckout_domain::error::ErrorCode;
 use wcheckout_domain::money::{FLOAT_SIGNIFICANT_DIGITS, TokenAmount};
 use wcheckout_domain::order::{Order, OrderStatus};
 use wcheckout_domain::token::{Chain, Token};
@@ -110,12 +113,56 @@ pub struct PaymentPage {
     pub wallet_rpc_url: Option<String>,
     /// Where to pay.
     pub deposit_address: String,
+    /// The order's Solana Pay reference key (base58), on Solana chains only: see
+    /// [`solana_pay_reference`].
+    pub solana_reference: Option<String>,
     /// Return address after payment, desktop.
     pub pc_callback_url: Option<String>,
     /// Return address after payment, in-app.
     pub app_callback_url: Option<String>,
     /// What changes.
     pub status: PageStatus,
+}
+
+/// What is hashed before an order's `sysid` into its Solana Pay reference key.
+pub const SOLANA_REFERENCE_TAG: &[u8] = b"wcheckout/solana-pay-reference/v1\0";
+
+/// The order's Solana Pay reference: `sha256(SOLANA_REFERENCE_TAG ‖ sysid)` read as a 32-byte
+/// key, the same on every page view, QR code and wallet transaction of the order, and on every
+/// gateway process (nothing is stored). Wallets add it to the transfer as a read-only account,
+/// so `getSignaturesForAddress(reference)` finds the order's payments. It is a hash, not a
+/// public key: nobody holds a private key for it, and none is needed (it never signs).
+pub fn solana_pay_reference(sysid: &str) -> SolanaAddress {
+    let digest = Sha256::new()
+        .chain_update(SOLANA_REFERENCE_TAG)
+        .chain_update(sysid.as_bytes())
+        .finalize();
+    SolanaAddress::from_bytes(digest.into())
+}
+
+/// What "Pay with wallet" sends for a Solana order: the payer's account.
+#[derive(Deserialize, ToSchema, Clone, Debug)]
+pub struct WalletTransactionRequest {
+    /// The payer's wallet account (base58), which signs, pays the fee and owns the tokens.
+    pub account: String,
+}
+
+/// The unsigned transaction a payer's wallet signs and sends to pay what is still due.
+#[derive(Serialize, ToSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletTransaction {
+    /// A legacy Solana transaction in base64, its one signature (the payer's) left empty:
+    /// compute budget, the deposit owner's token account created if missing (rent paid by the
+    /// payer), and `transferChecked` of the amount with the order's reference key.
+    pub transaction: String,
+    /// The cluster as the wallet standard names it (`solana:mainnet`, `solana:devnet`, …).
+    pub chain: String,
+    /// What it pays, in tokens.
+    pub amount: String,
+    /// The same in base units.
+    pub amount_units: String,
+    /// The order's reference key.
+    pub reference: String,
 }
 
 /// Page tokens are 43 URL-safe characters (32 random bytes); anything else is not looked up at all.
@@ -178,9 +225,79 @@ impl Gateway {
             chain_id: chain.chain_id,
             wallet_rpc_url: chain.wallet_rpc_url.clone(),
             deposit_address: order.deposit_address.to_string(),
+            solana_reference: (chain.family == ChainFamily::Solana)
+                .then(|| solana_pay_reference(&order.sysid).to_string()),
             pc_callback_url: order.pc_callback_url.clone(),
             app_callback_url: order.app_callback_url.clone(),
             status,
+        }))
+    }
+
+    /// The transaction that pays what is still due on the order behind `page_token` from the
+    /// payer's `account`, for the payer's wallet to sign; `None` for a token that finds no order.
+    /// Refused: an order whose chain builds no wallet transaction (`00404`), an account that is
+    /// not a Solana address (`00001`), an order no longer payable (`00409`).
+    pub async fn wallet_transaction(
+        &self,
+        page_token: &str,
+        account: &str,
+    ) -> Result<Option<WalletTransaction>, ServiceError> {
+        let Some(order) = self.order_of_page(page_token).await? else {
+            return Ok(None);
+        };
+        let (token, chain) = self.token_of(&order.token)?;
+        let builder = match self.payer_transactions.get(&chain.key) {
+            Some(builder) if chain.family == ChainFamily::Solana => builder,
+            _ => {
+                return Err(ServiceError::rejected(
+                    ErrorCode::NotFound,
+                    "this order's chain has no wallet transaction",
+                ));
+            }
+        };
+        let payer = Address::parse(ChainFamily::Solana, account.trim()).map_err(|e| {
+            ServiceError::rejected(ErrorCode::InvalidParameter, format!("account: {e}"))
+        })?;
+        let status = self.page_status_of(&order, token, chain).await?;
+        let open = matches!(
+            status.state,
+            PageState::Waiting | PageState::PartlyPaid | PageState::Confirming
+        );
+        let remaining = status
+            .remaining_units
+            .parse::<u128>()
+            .map(TokenAmount::from_base_units)
+            .unwrap_or(TokenAmount::ZERO);
+        if !open || remaining.is_zero() {
+            return Err(ServiceError::rejected(
+                ErrorCode::Conflict,
+                "this order can no longer be paid",
+            ));
+        }
+        let reference = solana_pay_reference(&order.sysid);
+        let payment = PayerPayment {
+            payer,
+            recipient: order.deposit_address,
+            contract: token.contract,
+            decimals: token.decimals,
+            amount: remaining,
+            reference: Address::Solana(reference),
+        };
+        let unsigned = builder
+            .unsigned_payment(&payment)
+            .await
+            .map_err(|e| match e {
+                ChainError::Unavailable(reason) => ServiceError::Unavailable(reason),
+                invalid @ ChainError::Invalid(_) => ServiceError::Internal(
+                    crate::error::Internal::caused_by("building a wallet transaction", invalid),
+                ),
+            })?;
+        Ok(Some(WalletTransaction {
+            transaction: unsigned.transaction,
+            chain: unsigned.wallet_chain,
+            amount: status.remaining,
+            amount_units: status.remaining_units,
+            reference: reference.to_string(),
         }))
     }
 
@@ -372,6 +489,27 @@ mod tests {
         assert_eq!(
             state(OrderStatus::Refunded, some, none, 0),
             PageState::Refunded
+        );
+    }
+
+    #[test]
+    fn an_order_s_solana_reference_is_a_tagged_hash_of_its_sysid() {
+        let reference = solana_pay_reference("OR1971467");
+        assert_eq!(
+            reference,
+            solana_pay_reference("OR1971467"),
+            "same order, same key"
+        );
+        assert_ne!(reference, solana_pay_reference("OR1971468"));
+        let mut tagged = SOLANA_REFERENCE_TAG.to_vec();
+        tagged.extend_from_slice(b"OR1971467");
+        let digest: [u8; 32] = Sha256::digest(&tagged).into();
+        assert_eq!(reference.as_bytes(), &digest);
+        // Known answer (Python's hashlib and a base58 encoder): changing the tag or the hash
+        // would change every open order's reference.
+        assert_eq!(
+            reference.to_string(),
+            "EFXzijBBeLQZn2GNnxZTndGfSmQnTLZ5oknBQuPT5UYC"
         );
     }
 

@@ -137,6 +137,7 @@ impl Bench {
             payout_signal: Arc::new(tokio::sync::Notify::new()),
             token_limits: TokenLimiter::default(),
             login_limits: LoginLimiter::default(),
+            payer_transactions: HashMap::new(),
         });
         let admin = AppAdmin::new(store.clone(), secrets, clock.clone());
         let issued = admin.create("Fake shop", None, &[]).await.unwrap();

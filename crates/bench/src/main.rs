@@ -11,6 +11,7 @@
 //! cargo run --release -p wcheckout-bench -- catchup --blocks 2000 --per-block 10
 //! cargo run --release -p wcheckout-bench -- catchup --family tron --max-blocks-per-scan 1000,5000
 //! cargo run --release -p wcheckout-bench -- scale --sizes 10000,1000000
+//! cargo run --release -p wcheckout-bench -- console --orders 1000000
 //! ```
 //!
 //! Everything runs on loopback: a local webhook receiver, a gateway in this process (SQLite in
@@ -24,6 +25,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod catchup;
 mod chain;
+mod console;
 mod database;
 mod detection;
 mod gateway;
@@ -94,6 +96,13 @@ enum Command {
     Scale {
         #[command(flatten)]
         options: scale::Options,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The console's order list and search over HTTP with 1,000,000 orders.
+    Console {
+        #[command(flatten)]
+        options: console::Options,
         #[command(flatten)]
         common: Common,
     },
@@ -203,6 +212,11 @@ async fn run(command: Command, command_line: String) -> anyhow::Result<()> {
             let run = scale::run(&options, &engines, &common.pg_url);
             measured(Section::Scale, &common, line, run).await
         }
+        Command::Console { options, common } => {
+            let engines = common.engines.list();
+            let run = console::run(&options, &engines, &common.pg_url);
+            measured(Section::Console, &common, line, run).await
+        }
         Command::All {
             events,
             payments,
@@ -244,7 +258,10 @@ async fn run(command: Command, command_line: String) -> anyhow::Result<()> {
             }
             let scale = scale::Options::default();
             let run = scale::run(&scale, &engines, pg_url);
-            measured(Section::Scale, &common, line, run).await
+            measured(Section::Scale, &common, line, run).await?;
+            let console = console::Options::default();
+            let run = console::run(&console, &engines, pg_url);
+            measured(Section::Console, &common, line, run).await
         }
     }
 }

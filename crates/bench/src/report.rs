@@ -17,10 +17,11 @@ pub(crate) enum Section {
     Catchup,
     CatchupTron,
     Scale,
+    Console,
 }
 
 impl Section {
-    const ALL: [Section; 7] = [
+    const ALL: [Section; 8] = [
         Section::Orders,
         Section::Webhooks,
         Section::Detection,
@@ -28,6 +29,7 @@ impl Section {
         Section::Catchup,
         Section::CatchupTron,
         Section::Scale,
+        Section::Console,
     ];
 
     /// The marker name and subcommand.
@@ -40,6 +42,7 @@ impl Section {
             Section::Catchup => "catchup",
             Section::CatchupTron => "catchup-tron",
             Section::Scale => "scale",
+            Section::Console => "console",
         }
     }
 
@@ -52,7 +55,8 @@ impl Section {
             | Section::Webhooks
             | Section::Detection
             | Section::Catchup
-            | Section::Scale => self.name(),
+            | Section::Scale
+            | Section::Console => self.name(),
         }
     }
 
@@ -69,6 +73,7 @@ impl Section {
                 "Catch-up on TRON: the same backlog through java-tron's eth_getLogs limits"
             }
             Section::Scale => "Scale of open orders: order creation and transfer matching",
+            Section::Console => "Console: the order list and search with 1,000,000 orders",
         }
     }
 }
@@ -157,6 +162,7 @@ cargo run --release -p wcheckout-bench -- detection --family tron --write   # --
 cargo run --release -p wcheckout-bench -- catchup --write     # --blocks 2000 --per-block 10 --orders 2000
 cargo run --release -p wcheckout-bench -- catchup --family tron --write     # --max-blocks-per-scan 1000,5000
 cargo run --release -p wcheckout-bench -- scale --write       # --sizes 10000,1000000 --clients 16 --seconds 4 --rounds 3
+cargo run --release -p wcheckout-bench -- console --write     # --orders 1000000 --repeats 7
 ```
 
 Every run uses loopback only. `--engines sqlite|postgres|both` (default both) picks the \

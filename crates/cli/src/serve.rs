@@ -26,6 +26,7 @@ use wcheckout_domain::ports::{Clock, Store};
 use wcheckout_domain::token::{Chain, Finality};
 use wcheckout_evm::reader::EvmChainReader;
 use wcheckout_http::webhook_client::{HttpWebhookSender, TargetPolicy};
+use wcheckout_solana::payer::SolanaPayerTransactions;
 use wcheckout_solana::reader::SolanaChainReader;
 use wcheckout_solana::rpc::{Commitment, SolanaRpc};
 
@@ -75,7 +76,33 @@ pub fn build_gateway(
         payout_signal: Arc::new(tokio::sync::Notify::new()),
         token_limits: TokenLimiter::default(),
         login_limits: LoginLimiter::default(),
+        payer_transactions: payer_transactions(config)?,
     })
+}
+
+/// What builds the payment page's wallet transactions, for each Solana chain (over the chain's
+/// JSON-RPC endpoints, with the watcher's timeout).
+fn payer_transactions(
+    config: &Config,
+) -> anyhow::Result<
+    std::collections::HashMap<
+        wcheckout_domain::token::ChainKey,
+        Arc<dyn wcheckout_domain::chain::PayerTransactions>,
+    >,
+> {
+    let tokens = config
+        .token_registry()
+        .map_err(|e| anyhow::anyhow!(e.join("; ")))?;
+    let timeout = Duration::from_millis(config.watcher.rpc_timeout_ms);
+    let mut builders = std::collections::HashMap::new();
+    for chain in tokens.chains().filter(|c| c.family == ChainFamily::Solana) {
+        let rpc = SolanaRpc::new(&config.chains[chain.key.as_str()].rpc_urls, timeout)
+            .with_context(|| format!("chains.{}", chain.key))?;
+        let builder: Arc<dyn wcheckout_domain::chain::PayerTransactions> =
+            Arc::new(SolanaPayerTransactions::new(rpc));
+        builders.insert(chain.key.clone(), builder);
+    }
+    Ok(builders)
 }
 
 /// Runs the gateway until SIGINT or SIGTERM.

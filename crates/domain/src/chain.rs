@@ -274,3 +274,41 @@ pub trait ChainWriter: Send + Sync {
     /// know, expiring at or before this, can no longer enter its chain.
     async fn head_time(&self) -> Result<Timestamp, ChainError>;
 }
+
+/// A token payment of an order that the payer's own wallet signs and sends (Solana Pay's
+/// transaction request, "Pay with wallet" through the wallet standard): the gateway builds it,
+/// nothing of the gateway's signs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayerPayment {
+    /// The payer's wallet: it pays the fee and any rent, and owns the tokens sent.
+    pub payer: Address,
+    /// The order's deposit address (on Solana, the owner of the receiving token account).
+    pub recipient: Address,
+    /// The token contract (on Solana, the mint).
+    pub contract: Address,
+    /// Decimals of the token's base unit.
+    pub decimals: u8,
+    /// What is sent, in base units: the order's remaining amount.
+    pub amount: crate::money::TokenAmount,
+    /// A key identifying the order on chain, added to the transfer as a read-only account.
+    pub reference: Address,
+}
+
+/// An unsigned transaction for the payer's wallet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnsignedPayment {
+    /// The serialized transaction in base64 (on Solana: a legacy transaction, its one
+    /// signature, the payer's, left empty).
+    pub transaction: String,
+    /// The chain as wallets name it (on Solana: `solana:mainnet`, `solana:devnet`,
+    /// `solana:testnet` or `solana:localnet`).
+    pub wallet_chain: String,
+}
+
+/// Builds transactions that payers' wallets sign (Solana's page pays through it).
+#[async_trait]
+pub trait PayerTransactions: Send + Sync {
+    /// The unsigned transaction paying `payment`, anchored to a recent block.
+    async fn unsigned_payment(&self, payment: &PayerPayment)
+    -> Result<UnsignedPayment, ChainError>;
+}

@@ -1,6 +1,6 @@
 // wcheckout payment page: keeps the status live (polling the page's status address), runs the
 // countdown, copies the address, and pays through the browser wallet of the order's chain family
-// (an injected EIP-1193 provider, or TronLink on TRON). Plain script, no dependencies; the
+// (an injected EIP-1193 provider, TronLink on TRON, a wallet-standard wallet on Solana). Plain script, no dependencies; the
 // server-rendered page already works without it.
 "use strict";
 
@@ -340,11 +340,111 @@
     }, 300);
   }
 
+  // --- Solana: wallets found through the wallet standard -------------------------------------
+  // Wallets announce themselves with `wallet-standard:register-wallet` (whose detail is a
+  // callback taking our API) and answer our `wallet-standard:app-ready` (whose detail is the
+  // API) by registering: either way they call `register(wallet, ...)`. A wallet pays here when
+  // it connects (`standard:connect`) and signs and sends Solana transactions
+  // (`solana:signAndSendTransaction`); the gateway builds the transaction, the wallet signs it.
+
+  var standardWallets = [];
+
+  function isSolanaChain(chain) { return String(chain).indexOf("solana:") === 0; }
+
+  function paysSolana(wallet) {
+    var features = wallet && wallet.features;
+    return !!(features && features["standard:connect"] &&
+      features["solana:signAndSendTransaction"] &&
+      (wallet.chains || []).some(isSolanaChain));
+  }
+
+  function showWhenSolanaWalletPresent() { $("wallet").hidden = !standardWallets.some(paysSolana); }
+
+  function registerWallets(list) {
+    list.forEach(function (wallet) {
+      if (wallet && standardWallets.indexOf(wallet) < 0) standardWallets.push(wallet);
+    });
+    showWhenSolanaWalletPresent();
+    return function unregister() {
+      standardWallets = standardWallets.filter(function (w) { return list.indexOf(w) < 0; });
+      showWhenSolanaWalletPresent();
+    };
+  }
+
+  function watchStandardWallets() {
+    var api = Object.freeze({
+      register: function () { return registerWallets(Array.prototype.slice.call(arguments)); }
+    });
+    window.addEventListener("wallet-standard:register-wallet", function (event) {
+      if (event && typeof event.detail === "function") event.detail(api);
+    });
+    window.dispatchEvent(new CustomEvent("wallet-standard:app-ready", { detail: api }));
+  }
+
+  function bytesOf(base64) {
+    var raw = atob(base64);
+    var bytes = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i += 1) bytes[i] = raw.charCodeAt(i);
+    return bytes;
+  }
+
+  // The unsigned transaction paying what is still due from `account`, built by the gateway.
+  function askTransaction(account) {
+    var refused = { "00409": t.walletNotPayable, "00001": t.walletBadAccount };
+    return fetch(data.transactionUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ account: account }),
+      cache: "no-store"
+    })
+      .then(function (r) { return r.json(); })
+      .catch(function () { return null; })
+      .then(function (body) {
+        if (body && body.retcode === "200" && body.retdata) return body.retdata;
+        throw { wcheckout: (body && refused[body.retcode]) || t.walletUnavailable };
+      });
+  }
+
+  function payWithWalletStandard() {
+    var wallet = standardWallets.filter(paysSolana)[0];
+    var manual = $("manual");
+    if (!wallet) {
+      manual.hidden = false;
+      say("");
+      return;
+    }
+    manual.hidden = true;
+    var button = $("wallet");
+    var account;
+    button.disabled = true;
+    say(t.walletConfirm);
+    Promise.resolve()
+      .then(function () { return wallet.features["standard:connect"].connect(); })
+      .then(function (connected) {
+        var accounts = (connected && connected.accounts && connected.accounts.length)
+          ? connected.accounts : (wallet.accounts || []);
+        account = accounts.filter(function (a) {
+          return a && a.address && (!a.chains || a.chains.some(isSolanaChain));
+        })[0];
+        if (!account) throw { wcheckout: t.walletLocked };
+        return askTransaction(account.address);
+      })
+      .then(function (answer) {
+        return wallet.features["solana:signAndSendTransaction"].signAndSendTransaction({
+          account: account,
+          chain: answer.chain,
+          transaction: bytesOf(answer.transaction)
+        });
+      })
+      .then(function () { say(t.walletSent); })
+      .catch(function (error) { say(explain(error), true); })
+      .then(function () { button.disabled = false; });
+  }
+
   var wallets = {
     eip1193: { pay: payWithEip1193, watch: function () {} },
     tronlink: { pay: payWithTronLink, watch: showWhenTronLinkPresent },
-    // No browser wallet for this family: the button stays hidden.
-    none: { pay: function () {}, watch: function () {} }
+    "wallet-standard": { pay: payWithWalletStandard, watch: watchStandardWallets }
   };
   var wallet = wallets[data.wallet] || wallets.eip1193;
 

@@ -39,6 +39,7 @@ use utoipa::{Modify, OpenApi};
         crate::page::status,
         crate::page::qr_code,
         crate::page::logo,
+        crate::page::wallet_transaction,
         crate::ops::health,
         crate::ops::metrics,
     ),

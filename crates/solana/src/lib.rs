@@ -8,7 +8,11 @@
 //!   account creation, `CloseAccount`, SOL transfers, priority fees) compiled, signed with
 //!   ed25519 and encoded for `sendTransaction`.
 //! - [`pay_url`]: Solana Pay transfer request URLs for the payment page's QR code.
-//! - [`rpc`]: the JSON-RPC calls detection and payouts make, with failover across endpoints.
+//! - [`payer`]: the unsigned payment a payer's wallet signs on the payment page
+//!   (`PayerTransactions`: compute budget, the deposit account created idempotently, the
+//!   transfer with the order's reference key).
+//! - [`rpc`]: the JSON-RPC calls detection, the payment page and payouts make, with failover
+//!   across endpoints.
 //! - [`surfnet`]: a local cluster (surfpool's Surfnet through node) for the devnet and tests.
 //! - [`reader`]: `SolanaChainReader`, the chain reader port: slots as block numbers, a range's
 //!   transfers read per watched deposit account.
@@ -18,6 +22,7 @@
 pub mod address;
 pub mod keys;
 pub mod pay_url;
+pub mod payer;
 pub mod reader;
 pub mod rpc;
 pub mod surfnet;

@@ -626,6 +626,14 @@ impl SolanaRpc {
     }
 }
 
+/// What the payment page's wallet transactions need (`crate::payer`).
+impl SolanaRpc {
+    /// The hash of the cluster's genesis block, which tells mainnet, devnet and testnet apart.
+    pub async fn genesis_hash(&self) -> Result<String, RpcError> {
+        self.call("getGenesisHash", json!([])).await
+    }
+}
+
 fn read_answer<T: DeserializeOwned>(method: &str, answer: RpcAnswer) -> Result<T, RpcError> {
     if let Some(error) = answer.error {
         return Err(RpcError::Node {

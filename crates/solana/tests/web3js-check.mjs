@@ -11,6 +11,9 @@
 //     -> {message, transaction}: web3.js's compile of the same instructions (built by
 //        spl-token and web3.js) and its signed transaction, both base64;
 //        decoded: our transaction read back by web3.js (signatures verified, instructions).
+//   {op: "unsigned", ours}                      -> an unsigned transaction (a payer's wallet signs
+//        it) read by web3.js: decoded as above, whether its signatures are empty, and its
+//        token transfer read by spl-token's decodeTransferCheckedInstruction.
 //   {op: "pay_url", url}                        -> the fields URL and URLSearchParams read.
 // Only offline utilities are used; every outgoing connection is refused.
 import net from 'node:net';
@@ -81,10 +84,14 @@ function instruction(ix) {
       return spl.createAssociatedTokenAccountIdempotentInstruction(
         key(ix.payer), spl.getAssociatedTokenAddressSync(key(ix.mint), key(ix.owner), true, key(ix.program)),
         key(ix.owner), key(ix.mint), key(ix.program));
-    case 'transfer_checked':
-      return spl.createTransferCheckedInstruction(
+    case 'transfer_checked': {
+      const transfer = spl.createTransferCheckedInstruction(
         key(ix.source), key(ix.mint), key(ix.destination), key(ix.authority),
         BigInt(ix.amount), ix.decimals, [], key(ix.program));
+      // Solana Pay's reference: a read-only non-signer account after the transfer's own.
+      if (ix.reference) transfer.keys.push({ pubkey: key(ix.reference), isSigner: false, isWritable: false });
+      return transfer;
+    }
     case 'close':
       return spl.createCloseAccountInstruction(key(ix.account), key(ix.destination), key(ix.owner), [], key(ix.program));
     case 'system_transfer':
@@ -125,6 +132,30 @@ function decode(ours) {
   };
 }
 
+function unsigned({ ours }) {
+  const tx = Transaction.from(Buffer.from(ours, 'base64'));
+  const transfers = tx.instructions
+    .filter((ix) => ix.data[0] === 12 && [spl.TOKEN_PROGRAM_ID, spl.TOKEN_2022_PROGRAM_ID].some((p) => p.equals(ix.programId)))
+    .map((ix) => {
+      const { keys, data } = spl.decodeTransferCheckedInstruction(ix, ix.programId);
+      return {
+        source: keys.source.pubkey.toBase58(),
+        mint: keys.mint.pubkey.toBase58(),
+        destination: keys.destination.pubkey.toBase58(),
+        owner: keys.owner.pubkey.toBase58(),
+        owner_signs: keys.owner.isSigner,
+        extra: keys.multiSigners.map((meta) => [meta.pubkey.toBase58(), meta.isSigner, meta.isWritable]),
+        amount: data.amount.toString(),
+        decimals: data.decimals,
+      };
+    });
+  return {
+    decoded: decode(ours),
+    unsigned: tx.signatures.every(({ signature }) => signature === null),
+    transfers,
+  };
+}
+
 function pay_url({ url }) {
   const parsed = new URL(url);
   const params = parsed.searchParams;
@@ -140,7 +171,7 @@ function pay_url({ url }) {
   };
 }
 
-const ops = { seed_key, keypair, valid, ata, pda, transaction, pay_url };
+const ops = { seed_key, keypair, valid, ata, pda, transaction, unsigned, pay_url };
 
 let input = '';
 for await (const chunk of process.stdin) input += chunk;

@@ -1,23 +1,164 @@
 //! The operator console's reads: an order's webhooks and their attempts, the audit log by
-//! pages, and the live sessions. Each is one indexed query.
+//! pages, the live sessions, and the lists (orders, refunds, abnormal payments, payouts in
+//! flight, webhook deliveries), each a keyset walk of one index through [`SqlStore::keyset`].
 
 use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use wcheckout_domain::abnormal::AbnormalPayment;
 use wcheckout_domain::ids::AppId;
 use wcheckout_domain::ledger::Totals;
 use wcheckout_domain::operator::ConsoleSession;
+use wcheckout_domain::order::{Order, OrderStatus};
+use wcheckout_domain::payout::{Payout, PayoutKind, SignedTx};
 use wcheckout_domain::ports::{
-    AuditRow, ConsoleStore, DayCount, DayPaid, DeliveryAttempt, OutboxEntry, StoreError,
-    WebhookCounts,
+    AbnormalFilter, AuditRow, ConsoleRefundFilter, ConsoleStore, ConsoleWebhookFilter, Cursor,
+    DayCount, DayPaid, DeliveryAttempt, Keyset, KeysetPage, OrderFilter, OutboxEntry,
+    SettlementFilter, StoreError, WebhookCounts,
 };
+use wcheckout_domain::refund::Refund;
+use wcheckout_domain::settlement::Settlement;
 use wcheckout_domain::time::Timestamp;
 
 use crate::changes::placeholders;
 use crate::engine::Engine;
+use crate::list::{Arg, Conditions};
 use crate::money::{TOTALS_COLUMNS, totals_from_row};
+use crate::money_rows::{
+    PAYOUT_COLUMNS, REFUND_COLUMNS, SETTLEMENT_COLUMNS, SIGNED_TX_COLUMNS, payout_from_row,
+    refund_from_row, settlement_from_row, signed_tx_from_row,
+};
 use crate::operators::audit_from_row;
 use crate::outbox::{ATTEMPT_COLUMNS, ENTRY_COLUMNS, attempt_from_row, entry_from_row};
-use crate::rows::{amount, int, text, time};
+use crate::rows::{
+    ABNORMAL_COLUMNS, ORDER_COLUMNS, abnormal_from_row, amount, int, order_from_row, text, time,
+};
 use crate::{SqlStore, store_error};
+
+/// A list the console walks newest first: its table, columns, and the key ordering rows
+/// created in the same microsecond.
+struct Listed<T> {
+    table: &'static str,
+    columns: &'static str,
+    key: &'static str,
+    read: fn(&AnyRow) -> Result<T, StoreError>,
+}
+
+impl SqlStore {
+    /// The one keyset query of the console's lists: rows of `list` matching `conditions`,
+    /// newest first (`created_at desc, key desc`), starting after `keyset.after`, one more than
+    /// asked read to know whether a next page exists; and, when asked, how many match (a
+    /// count stopped at `count_up_to`). `created_at <= ?` bounds the index range; the key
+    /// breaks ties inside it, so a page costs the same at any depth.
+    async fn keyset<T>(
+        &self,
+        list: &Listed<T>,
+        mut conditions: Conditions,
+        keyset: &Keyset,
+    ) -> Result<KeysetPage<T>, StoreError> {
+        let total = match keyset.count_up_to {
+            Some(cap) => {
+                let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+                let sql = format!(
+                    "select count(*) as n from (select 1 from {} where {} limit {cap}) as matching",
+                    list.table,
+                    conditions.where_clause()
+                );
+                let row = conditions
+                    .bind(sqlx::query(&sql))
+                    .fetch_one(&self.reader)
+                    .await
+                    .map_err(store_error)?;
+                Some(count(int(&row, "n")?))
+            }
+            None => None,
+        };
+        if let Some(after) = &keyset.after {
+            let at = after.created_at.micros();
+            let upto = conditions.arg(Arg::Int(at));
+            let before = conditions.arg(Arg::Int(at));
+            let key = conditions.arg(Arg::Text(after.key.clone()));
+            let column = list.key;
+            conditions.clause(format!(
+                "created_at <= {upto} and (created_at < {before} or {column} < {key})"
+            ));
+        }
+        let sql = format!(
+            "select {}, created_at as keyset_at, {} as keyset_key from {} where {} \
+             order by created_at desc, {} desc limit {}",
+            list.columns,
+            list.key,
+            list.table,
+            conditions.where_clause(),
+            list.key,
+            u64::from(keyset.limit) + 1
+        );
+        let rows = conditions
+            .bind(sqlx::query(&sql))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(store_error)?;
+        let limit = keyset.limit as usize;
+        let next = match (rows.len() > limit, limit.checked_sub(1)) {
+            (true, Some(last)) => Some(Cursor {
+                created_at: time(&rows[last], "keyset_at")?,
+                key: text(&rows[last], "keyset_key")?,
+            }),
+            _ => None,
+        };
+        let records = rows
+            .iter()
+            .take(limit)
+            .map(list.read)
+            .collect::<Result<_, _>>()?;
+        Ok(KeysetPage {
+            records,
+            next,
+            total,
+        })
+    }
+}
+
+const ORDERS: Listed<Order> = Listed {
+    table: "orders",
+    columns: ORDER_COLUMNS,
+    key: "sysid",
+    read: order_from_row,
+};
+
+const REFUNDS: Listed<Refund> = Listed {
+    table: "refunds",
+    columns: REFUND_COLUMNS,
+    key: "sysid",
+    read: refund_from_row,
+};
+
+const SETTLEMENTS: Listed<Settlement> = Listed {
+    table: "settlements",
+    columns: SETTLEMENT_COLUMNS,
+    key: "sysid",
+    read: settlement_from_row,
+};
+
+const ABNORMAL: Listed<AbnormalPayment> = Listed {
+    table: "abnormal_payments",
+    columns: ABNORMAL_COLUMNS,
+    key: "abnormal_payment_no",
+    read: abnormal_from_row,
+};
+
+const PAYOUTS: Listed<Payout> = Listed {
+    table: "payouts",
+    columns: PAYOUT_COLUMNS,
+    key: "id",
+    read: payout_from_row,
+};
+
+const WEBHOOKS: Listed<OutboxEntry> = Listed {
+    table: "webhook_events",
+    columns: ENTRY_COLUMNS,
+    key: "event_id",
+    read: entry_from_row,
+};
 
 /// Microseconds in a UTC day: `created_at / MICROS_PER_DAY` is the day since 1970-01-01.
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -281,6 +422,147 @@ impl ConsoleStore for SqlStore {
             .await
             .map_err(store_error)?;
         rows.iter().map(totals_from_row).collect()
+    }
+
+    async fn order_keyset(
+        &self,
+        app: &AppId,
+        filter: &OrderFilter,
+        keyset: &Keyset,
+    ) -> Result<KeysetPage<Order>, StoreError> {
+        // `orders_app_created_sysid` (app_id, created_at desc, sysid desc), or with a status
+        // `orders_app_status_created` (app_id, status, created_at desc, sysid desc); a customer
+        // `orders_customer_created` (customer_id, created_at desc).
+        let mut conditions = Conditions::for_app(app);
+        conditions.equals("order_no", filter.order_no.as_deref());
+        conditions.equals("merchant_id", filter.merchant_id.as_deref());
+        conditions.equals("customer_id", filter.customer_id.as_deref());
+        conditions.equals("token", filter.token.as_deref());
+        conditions.equals("status", filter.status.map(OrderStatus::as_str));
+        conditions.created_between(filter.created_from, filter.created_to);
+        self.keyset(&ORDERS, conditions, keyset).await
+    }
+
+    async fn orders_of_customer(
+        &self,
+        customer_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Order>, StoreError> {
+        let sql = format!(
+            "select {ORDER_COLUMNS} from orders where customer_id = $1 \
+             order by created_at desc, sysid desc limit {limit}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(customer_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(order_from_row).collect()
+    }
+
+    async fn refund_keyset(
+        &self,
+        app: &AppId,
+        filter: &ConsoleRefundFilter,
+        keyset: &Keyset,
+    ) -> Result<KeysetPage<Refund>, StoreError> {
+        // `refunds_app_created_sysid` (app_id, created_at desc, sysid desc).
+        let mut conditions = Conditions::for_app(app);
+        conditions.equals("status", filter.status.map(|s| s.as_str()));
+        conditions.equals("token", filter.token.as_deref());
+        self.keyset(&REFUNDS, conditions, keyset).await
+    }
+
+    async fn settlement_keyset(
+        &self,
+        app: &AppId,
+        filter: &SettlementFilter,
+        keyset: &Keyset,
+    ) -> Result<KeysetPage<Settlement>, StoreError> {
+        // `settlements_app_created_at` (app_id, created_at desc); ties sorted by sysid.
+        let mut conditions = Conditions::for_app(app);
+        conditions.equals("merchant_id", filter.merchant_id.as_deref());
+        conditions.equals("token", filter.token.as_deref());
+        conditions.equals("status", filter.status.map(|s| s.as_str()));
+        conditions.created_between(filter.created_from, filter.created_to);
+        self.keyset(&SETTLEMENTS, conditions, keyset).await
+    }
+
+    async fn abnormal_keyset(
+        &self,
+        app: &AppId,
+        filter: &AbnormalFilter,
+        keyset: &Keyset,
+    ) -> Result<KeysetPage<AbnormalPayment>, StoreError> {
+        // `abnormal_payments_app_created_no` (app_id, created_at desc, abnormal_payment_no desc).
+        let mut conditions = Conditions::for_app(app);
+        conditions.equals("order_no", filter.order_no.as_deref());
+        conditions.equals("kind", filter.kind.map(|k| k.as_str()));
+        conditions.equals("status", filter.status.map(|s| s.as_str()));
+        conditions.equals("token", filter.token.as_deref());
+        conditions.created_between(filter.created_from, filter.created_to);
+        self.keyset(&ABNORMAL, conditions, keyset).await
+    }
+
+    async fn open_payout_keyset(
+        &self,
+        app: Option<&AppId>,
+        kind: Option<PayoutKind>,
+        keyset: &Keyset,
+    ) -> Result<KeysetPage<Payout>, StoreError> {
+        // `payouts_open_created` (created_at desc, id desc) where the status is not final.
+        let mut conditions = Conditions::none();
+        conditions.clause("status in ('QUEUED', 'SIGNED', 'BROADCAST')".to_owned());
+        conditions.equals("kind", kind.map(|k| k.as_str()));
+        if let Some(app) = app {
+            // An app's payouts are its refunds' and settlements' (sweeps and gas top-ups pool
+            // every app's money and belong to none).
+            let refunds = conditions.arg(Arg::Text(app.as_str().to_owned()));
+            let settlements = conditions.arg(Arg::Text(app.as_str().to_owned()));
+            conditions.clause(format!(
+                "(reference in (select 'refund:' || sysid from refunds where app_id = {refunds}) \
+                 or reference in (select 'settlement:' || sysid from settlements \
+                 where app_id = {settlements}))"
+            ));
+        }
+        self.keyset(&PAYOUTS, conditions, keyset).await
+    }
+
+    async fn signed_txs_of_payouts(
+        &self,
+        payout_ids: &[String],
+    ) -> Result<Vec<SignedTx>, StoreError> {
+        if payout_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        if payout_ids.len() > MAX_KEYS {
+            return Err(too_many("payout ids"));
+        }
+        let sql = format!(
+            "select {SIGNED_TX_COLUMNS} from payout_txs where payout_id in ({}) \
+             order by signed_at, tx_hash",
+            placeholders(payout_ids.len(), 1)
+        );
+        let mut query = sqlx::query(&sql);
+        for id in payout_ids {
+            query = query.bind(id.as_str());
+        }
+        let rows = query.fetch_all(&self.reader).await.map_err(store_error)?;
+        rows.iter().map(signed_tx_from_row).collect()
+    }
+
+    async fn webhook_keyset(
+        &self,
+        app: &AppId,
+        filter: &ConsoleWebhookFilter,
+        keyset: &Keyset,
+    ) -> Result<KeysetPage<OutboxEntry>, StoreError> {
+        // `webhook_events_app_created_id` (app_id, created_at desc, event_id desc), or with a
+        // status `webhook_events_app_status_created` (app_id, status, created_at desc, …).
+        let mut conditions = Conditions::for_app(app);
+        conditions.equals("status", filter.status.map(|s| s.as_str()));
+        conditions.equals("event_type", filter.event_type.as_deref());
+        self.keyset(&WEBHOOKS, conditions, keyset).await
     }
 }
 

@@ -33,6 +33,34 @@ impl Conditions {
         conditions
     }
 
+    /// No condition yet (rows of every app).
+    pub(crate) fn none() -> Conditions {
+        Conditions {
+            clauses: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Binds `arg` and answers its placeholder (`$n`).
+    pub(crate) fn arg(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+
+    /// Adds a clause written with placeholders from [`Conditions::arg`].
+    pub(crate) fn clause(&mut self, clause: String) {
+        self.clauses.push(clause);
+    }
+
+    /// The `where` clause (`1 = 1` when there is no condition).
+    pub(crate) fn where_clause(&self) -> String {
+        if self.clauses.is_empty() {
+            "1 = 1".to_owned()
+        } else {
+            self.clauses.join(" and ")
+        }
+    }
+
     fn push(&mut self, column: &str, op: &str, arg: Arg) {
         self.args.push(arg);
         self.clauses
@@ -56,7 +84,7 @@ impl Conditions {
         }
     }
 
-    fn bind<'q>(&'q self, mut query: AnyQuery<'q>) -> AnyQuery<'q> {
+    pub(crate) fn bind<'q>(&'q self, mut query: AnyQuery<'q>) -> AnyQuery<'q> {
         for arg in &self.args {
             query = match arg {
                 Arg::Text(text) => query.bind(text.as_str()),

@@ -64,6 +64,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         include_str!("../migrations/postgres/0011_watched_deposits.sql"),
     ),
     (
+        12,
+        "console lists",
+        include_str!("../migrations/postgres/0012_console_lists.sql"),
+    ),
+    (
         13,
         "operator totp",
         include_str!("../migrations/postgres/0013_operator_totp.sql"),
@@ -125,6 +130,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         11,
         "watched deposits",
         include_str!("../migrations/sqlite/0011_watched_deposits.sql"),
+    ),
+    (
+        12,
+        "console lists",
+        include_str!("../migrations/sqlite/0012_console_lists.sql"),
     ),
     (
         13,

@@ -18,7 +18,7 @@ use sqlx::{AnyPool, Row};
 use wcheckout_client::{Client, Credentials};
 use wcheckout_domain::address::{Address, EvmAddress};
 
-mod seeding;
+pub(crate) mod seeding;
 
 use seeding::{SEED_CHUNK, connect, open_orders, seed, seeded_address, settle};
 

@@ -11,7 +11,7 @@ use crate::database::Engine;
 
 /// Orders seeded per statement (each its own transaction, so the gateway's writer never waits
 /// long behind the seeding).
-pub(super) const SEED_CHUNK: u64 = 100_000;
+pub(crate) const SEED_CHUNK: u64 = 100_000;
 
 /// Seeded orders are due this far ahead: the expiry worker never picks them.
 const FAR_AHEAD_MICROS: i64 = 10 * 365 * 24 * 3600 * 1_000_000;
@@ -19,7 +19,7 @@ const FAR_AHEAD_MICROS: i64 = 10 * 365 * 24 * 3600 * 1_000_000;
 /// One connection for the bulk writes or the catalogue queries; for SQLite a long busy timeout
 /// (the gateway's writer may hold the lock for a moment) and, for the bulk load, a large page
 /// cache.
-pub(super) async fn connect(engine: Engine, url: &str, bulk: bool) -> anyhow::Result<AnyPool> {
+pub(crate) async fn connect(engine: Engine, url: &str, bulk: bool) -> anyhow::Result<AnyPool> {
     AnyPoolOptions::new()
         .max_connections(1)
         .after_connect(move |conn, _| {
@@ -61,7 +61,7 @@ pub(super) fn scramble(i: u64) -> u64 {
 }
 
 /// [`seeded_address`] and the page token in SQL, over a column `i`.
-fn address_sql(engine: Engine) -> (&'static str, &'static str) {
+pub(crate) fn address_sql(engine: Engine) -> (&'static str, &'static str) {
     match engine {
         Engine::Sqlite => (
             "printf('0x%010dfeed%026d', (i * 2654435761) % 4294967296, i)",
@@ -149,7 +149,7 @@ pub(super) fn seed_sql(engine: Engine) -> String {
 /// page cache back; PostgreSQL vacuums and analyzes the orders (what autovacuum would otherwise
 /// start doing in the middle of the measurement: a real table reaches a million rows over days,
 /// with autovacuum keeping up) and checkpoints.
-pub(super) async fn settle(engine: Engine, pool: &AnyPool) {
+pub(crate) async fn settle(engine: Engine, pool: &AnyPool) {
     let statements: &[&str] = match engine {
         Engine::Sqlite => &[
             "pragma wal_checkpoint(truncate)",

@@ -18,6 +18,7 @@ mod openapi;
 mod orders_api;
 mod payment_page;
 mod payment_page_routes;
+mod payment_page_solana;
 mod payment_page_tron;
 mod payments;
 mod payout_engine;

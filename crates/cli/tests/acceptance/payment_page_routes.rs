@@ -193,7 +193,21 @@ async fn other_identifiers_find_nothing(db: Db) {
             assert_eq!(body["retcode"], "00404", "{guess}/{part}");
             assert!(body["retdata"].is_null(), "{guess}/{part}");
         }
+        let (status, body) = post_wallet_transaction(&gw, guess).await;
+        assert_eq!(status, 404, "{guess}: {body}");
+        assert_eq!(
+            body,
+            json!({"retcode": "00404", "retdata": null, "retmsg": "payment page not found"}),
+            "{guess}"
+        );
     }
+    // An EVM order's page builds no Solana wallet transaction.
+    let (status, body) = post_wallet_transaction(&gw, &token).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        body["retmsg"],
+        "this order's chain has no wallet transaction"
+    );
     // The page's routes take no credentials and offer nothing else.
     for path in [
         format!("/pay/{token}/../../checkout/order/info?orderNo=guess-me"),
@@ -206,6 +220,19 @@ async fn other_identifiers_find_nothing(db: Db) {
             .is_ok_and(|body| body["retcode"] != "200" && body["retdata"].is_null());
         assert!(refused, "{path}: {} {}", page.status, page.body);
     }
+}
+
+/// POSTs a valid Solana account to the Solana wallet transaction route of `token`.
+async fn post_wallet_transaction(gw: &TestGateway, token: &str) -> (u16, Value) {
+    let response = gw
+        .http
+        .post(format!("{}/pay/{token}/solana/transaction", gw.base_url))
+        .json(&json!({"account": "HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk"}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
 }
 
 async fn language_follows_the_browser_unless_the_link_says(db: Db) {

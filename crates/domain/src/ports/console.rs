@@ -3,12 +3,72 @@
 
 use async_trait::async_trait;
 
-use super::{DeliveryAttempt, OutboxEntry, StoreError};
+use super::{
+    AbnormalFilter, DeliveryAttempt, OrderFilter, OutboxEntry, SettlementFilter, StoreError,
+};
+use crate::abnormal::AbnormalPayment;
 use crate::ids::AppId;
 use crate::ledger::Totals;
 use crate::money::TokenAmount;
 use crate::operator::{AuditEntry, ConsoleSession};
+use crate::order::Order;
+use crate::payout::{Payout, PayoutKind, SignedTx};
+use crate::refund::{Refund, RefundStatus};
+use crate::settlement::Settlement;
 use crate::time::Timestamp;
+use crate::webhook::DeliveryStatus;
+
+/// Where a page of a newest-first list starts: just after the row created at `created_at` with
+/// the key `key` (rows created in the same microsecond are ordered by key, descending).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// The last row's creation time.
+    pub created_at: Timestamp,
+    /// The last row's key (its sysid, number or id).
+    pub key: String,
+}
+
+/// Which part of a newest-first list to read: `limit` rows after `after` (from the newest when
+/// `None`), and whether to count the matching rows too (up to `count_up_to`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyset {
+    /// Read after this row.
+    pub after: Option<Cursor>,
+    /// Rows to read, at most.
+    pub limit: u32,
+    /// Count the rows matching the filter (all pages), stopping at this many; `None` counts
+    /// nothing.
+    pub count_up_to: Option<u64>,
+}
+
+/// A page of a keyset walk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeysetPage<T> {
+    /// The rows, newest first.
+    pub records: Vec<T>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+    /// How many rows match in all pages (at most the count asked for), when asked.
+    pub total: Option<u64>,
+}
+
+/// Filters of the console's refund list; `None` means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsoleRefundFilter {
+    /// Status.
+    pub status: Option<RefundStatus>,
+    /// Token id.
+    pub token: Option<String>,
+}
+
+/// Filters of the console's webhook deliveries; `None` means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsoleWebhookFilter {
+    /// Delivery status.
+    pub status: Option<DeliveryStatus>,
+    /// Event type (`CHECKOUT_ORDER_CHANGED`, …).
+    pub event_type: Option<String>,
+}
 
 /// An audit log entry with its position in the log (larger is newer).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,4 +159,58 @@ pub trait ConsoleStore: Send + Sync {
     /// Every ledger account whose name starts with `prefix` and is not at zero, by name,
     /// through an index range (the money port's prefix match reads every account).
     async fn ledger_range(&self, prefix: &str) -> Result<Vec<(String, Totals)>, StoreError>;
+    /// A keyset page of the orders of `app` matching `filter`, newest first.
+    async fn order_keyset(
+        &self,
+        app: &AppId,
+        filter: &OrderFilter,
+        keyset: &Keyset,
+    ) -> Result<KeysetPage<Order>, StoreError>;
+    /// Up to `limit` orders of any app whose customer id is `customer_id`, newest first.
+    async fn orders_of_customer(
+        &self,
+        customer_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Order>, StoreError>;
+    /// A keyset page of the refunds of `app` matching `filter`, newest first.
+    async fn refund_keyset(
+        &self,
+        app: &AppId,
+        filter: &ConsoleRefundFilter,
+        keyset: &Keyset,
+    ) -> Result<KeysetPage<Refund>, StoreError>;
+    /// A keyset page of the settlements of `app` matching `filter`, newest first.
+    async fn settlement_keyset(
+        &self,
+        app: &AppId,
+        filter: &SettlementFilter,
+        keyset: &Keyset,
+    ) -> Result<KeysetPage<Settlement>, StoreError>;
+    /// A keyset page of the abnormal payments of `app` matching `filter`, newest first.
+    async fn abnormal_keyset(
+        &self,
+        app: &AppId,
+        filter: &AbnormalFilter,
+        keyset: &Keyset,
+    ) -> Result<KeysetPage<AbnormalPayment>, StoreError>;
+    /// A keyset page of the payouts not final yet (queued, signed, broadcast), newest first, of
+    /// `kind` when given; with `app`, only the refunds and settlements of that app.
+    async fn open_payout_keyset(
+        &self,
+        app: Option<&AppId>,
+        kind: Option<PayoutKind>,
+        keyset: &Keyset,
+    ) -> Result<KeysetPage<Payout>, StoreError>;
+    /// Every signed transaction of these payouts, oldest first.
+    async fn signed_txs_of_payouts(
+        &self,
+        payout_ids: &[String],
+    ) -> Result<Vec<SignedTx>, StoreError>;
+    /// A keyset page of the webhook events of `app` matching `filter`, newest first.
+    async fn webhook_keyset(
+        &self,
+        app: &AppId,
+        filter: &ConsoleWebhookFilter,
+        keyset: &Keyset,
+    ) -> Result<KeysetPage<OutboxEntry>, StoreError>;
 }

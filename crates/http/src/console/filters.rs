@@ -1,6 +1,7 @@
 //! The lists' query strings: the fields every list shares, read the same way everywhere. A
 //! wrong field is answered 400 naming it.
 
+use wcheckout_domain::ports::Cursor;
 use wcheckout_domain::time::Timestamp;
 
 /// A field's text, trimmed, or `None` when empty.
@@ -53,5 +54,51 @@ pub(super) fn wants_csv(format: &str) -> Result<bool, String> {
         "" | "html" => Ok(false),
         "csv" => Ok(true),
         _ => Err("format: csv or nothing".to_owned()),
+    }
+}
+
+/// The longest key a list's cursor holds (every sysid, number or event id is far shorter).
+const MAX_CURSOR_KEY: usize = 128;
+
+/// Where a list's page starts (`after=MICROS.KEY`, written by its "Next" link), or `None` for
+/// the first page.
+pub(super) fn after_field(text: &str) -> Result<Option<Cursor>, String> {
+    let Some(text) = given(text) else {
+        return Ok(None);
+    };
+    let wrong = || "after: not a position in this list (follow the Next link)".to_owned();
+    let (micros, key) = text.split_once('.').ok_or_else(wrong)?;
+    let micros: i64 = micros.parse().map_err(|_| wrong())?;
+    let printable = key.bytes().all(|b| b.is_ascii_graphic());
+    if key.is_empty() || key.len() > MAX_CURSOR_KEY || !printable {
+        return Err(wrong());
+    }
+    Ok(Some(Cursor {
+        created_at: Timestamp::from_micros(micros),
+        key: key.to_owned(),
+    }))
+}
+
+/// The `after` value of a "Next" link.
+pub(super) fn after_text(cursor: &Cursor) -> String {
+    format!("{}.{}", cursor.created_at.micros(), cursor.key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_read_back_what_links_write() {
+        let cursor = Cursor {
+            created_at: Timestamp::from_micros(1_765_000_000_123_456),
+            key: "OR0000000000000000042".into(),
+        };
+        assert_eq!(after_field(&after_text(&cursor)), Ok(Some(cursor)));
+        assert_eq!(after_field(""), Ok(None));
+        for wrong in ["x", "12", "a.OR1", "12.", "12.a b", "12.\u{7}"] {
+            assert!(after_field(wrong).is_err(), "{wrong:?}");
+        }
+        assert!(after_field(&format!("1.{}", "k".repeat(129))).is_err());
     }
 }

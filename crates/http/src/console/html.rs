@@ -3,18 +3,20 @@
 
 use maud::{DOCTYPE, Markup, html};
 use wcheckout_app::console_history::OrderWebhook;
-use wcheckout_app::console_orders::{ConsoleOrder, ConsoleOrderList, LIST_PAGE_SIZE};
+use wcheckout_app::console_lists::LIST_COUNT_CAP;
+use wcheckout_app::console_orders::{ConsoleOrder, ConsoleOrderList};
 use wcheckout_app::wire::OrderView;
 use wcheckout_domain::ids::AppId;
 use wcheckout_domain::operator::{ConsoleAction, Operator, may};
 use wcheckout_domain::order::OrderStatus;
-use wcheckout_domain::ports::OrderFilter;
+use wcheckout_domain::ports::{Cursor, OrderFilter};
 use wcheckout_domain::time::Timestamp;
 
+use super::filters::after_text;
 use super::i18n::{ConsoleTexts, auth_texts, sign_in_refused, texts};
 use super::{
-    ACCOUNT, AUDIT, CSS_URL, HOME, LOGIN, LOGIN_CODE, LOGOUT, OPERATORS, ORDERS, SESSIONS,
-    SETTLEMENTS,
+    ABNORMAL, ACCOUNT, AUDIT, CSS_URL, HOME, LOGIN, LOGIN_CODE, LOGOUT, OPERATORS, ORDERS, PAYOUTS,
+    REFUNDS, SESSIONS, SETTLEMENTS, WEBHOOKS,
 };
 use crate::page::i18n::{Lang, fill};
 
@@ -96,7 +98,9 @@ pub(super) fn signed_in_header(t: &ConsoleTexts, operator: &Operator, csrf_token
     html! {
         nav {
             a href=(HOME) { (t.console) } " " a href=(ORDERS) { (t.orders) }
-            " " a href=(SETTLEMENTS) { (t.settlements) } " " a href=(AUDIT) { (t.audit_log) }
+            " " a href=(REFUNDS) { (t.refunds) } " " a href=(ABNORMAL) { (t.abnormal_payments) }
+            " " a href=(SETTLEMENTS) { (t.settlements) } " " a href=(PAYOUTS) { (t.payouts) }
+            " " a href=(WEBHOOKS) { (t.webhooks) } " " a href=(AUDIT) { (t.audit_log) }
             @if may(operator.role, ConsoleAction::ManageApps) {
                 " " a href=(super::apps::APPS) { (super::i18n_apps::app_texts(t.lang()).apps) }
             }
@@ -182,13 +186,7 @@ fn filter_form(t: &ConsoleTexts, list: &ConsoleOrderList, filter: &OrderFilter) 
     let time = |at: Option<Timestamp>| at.map(|at| at.to_spaced_seconds()).unwrap_or_default();
     html! {
         form.filters method="get" action=(ORDERS) {
-            label { (t.app)
-                select name="app" {
-                    @for app in &list.apps {
-                        option value=(app) selected[list.app.as_ref() == Some(app)] { (app) }
-                    }
-                }
-            }
+            (app_select(t, &list.apps, list.app.as_ref()))
             label { (t.status)
                 select name="status" {
                     option value="" { (t.any_status) }
@@ -206,10 +204,10 @@ fn filter_form(t: &ConsoleTexts, list: &ConsoleOrderList, filter: &OrderFilter) 
     }
 }
 
-/// The list's query string for page `page`, with its app and filter.
-fn page_link(list: &ConsoleOrderList, filter: &OrderFilter, page: u32) -> String {
+/// The list's query string with its app and filter (`extra` appended: a cursor, a format).
+fn list_query(list: &ConsoleOrderList, filter: &OrderFilter, extra: &[(&str, String)]) -> String {
     let time = |at: Option<Timestamp>| at.map(|at| at.to_spaced_seconds()).unwrap_or_default();
-    let pairs = [
+    let mut pairs = vec![
         (
             "app",
             list.app
@@ -225,36 +223,85 @@ fn page_link(list: &ConsoleOrderList, filter: &OrderFilter, page: u32) -> String
         ("customer", filter.customer_id.clone().unwrap_or_default()),
         ("from", time(filter.created_from)),
         ("to", time(filter.created_to)),
-        ("page", page.to_string()),
     ];
-    let query = serde_urlencoded::to_string(pairs).unwrap_or_default();
-    format!("{ORDERS}?{query}")
+    pairs.extend(extra.iter().cloned());
+    link_to(ORDERS, &pairs)
 }
 
-/// The search form, the list's filters, a page of one app's orders and links to the others.
+/// `path` with the non-empty `pairs` as its query string.
+pub(super) fn link_to(path: &str, pairs: &[(&str, String)]) -> String {
+    let kept: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| (*key, value.as_str()))
+        .collect();
+    let query = serde_urlencoded::to_string(kept).unwrap_or_default();
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+/// How many rows match a list's filter (counted up to [`LIST_COUNT_CAP`]).
+pub(super) fn list_summary(t: &ConsoleTexts, total: u64) -> String {
+    let sentence = if total >= LIST_COUNT_CAP {
+        t.list_matching_more
+    } else {
+        t.list_matching
+    };
+    fill(sentence, &[("total", &total.to_string())])
+}
+
+/// A keyset list's links: back to the first page (when not on it) and on to the next (when
+/// there is one); `href` makes a link from the cursor (`None`: the first page).
+pub(super) fn list_pages(
+    t: &ConsoleTexts,
+    on_first: bool,
+    next: Option<&Cursor>,
+    href: impl Fn(Option<String>) -> String,
+) -> Markup {
+    html! {
+        nav.pages {
+            @if !on_first {
+                a rel="first" href=(href(None)) { (t.first_page) }
+            }
+            @if let Some(next) = next {
+                a rel="next" href=(href(Some(after_text(next)))) { (t.next) }
+            }
+        }
+    }
+}
+
+/// The app chooser of a list's filter form.
+pub(super) fn app_select(t: &ConsoleTexts, apps: &[AppId], chosen: Option<&AppId>) -> Markup {
+    html! {
+        label { (t.app)
+            select name="app" {
+                @for app in apps {
+                    option value=(app) selected[chosen == Some(app)] { (app) }
+                }
+            }
+        }
+    }
+}
+
+/// The search form, the list's filters, a page of one app's orders and the link to the next.
 pub fn order_list_page(
     lang: Lang,
     operator: &Operator,
     csrf_token: &str,
     list: &ConsoleOrderList,
     filter: &OrderFilter,
-    page: u32,
+    on_first: bool,
 ) -> String {
     let t = texts(lang);
-    let pages = u32::try_from(list.total.div_ceil(u64::from(LIST_PAGE_SIZE))).unwrap_or(u32::MAX);
     let app = list
         .app
         .as_ref()
         .map(ToString::to_string)
         .unwrap_or_default();
-    let summary = fill(
-        t.page_of,
-        &[
-            ("page", &page.to_string()),
-            ("pages", &pages.max(1).to_string()),
-            ("total", &list.total.to_string()),
-        ],
-    );
+    let csv = list_query(list, filter, &[("format", "csv".to_owned())]);
     let body = html! {
         h1 { (t.orders) }
         form.search method="get" action=(ORDERS) role="search" {
@@ -265,22 +312,17 @@ pub fn order_list_page(
             p { (t.no_apps) }
         } @else {
             (filter_form(t, list, filter))
-            p.summary { (summary) " " a.csv href={ (page_link(list, filter, 1)) "&format=csv" } { (t.download_csv) } }
+            p.summary { (list_summary(t, list.total)) " " a.csv href=(csv) { (t.download_csv) } }
             @if let (Some(app), true) = (&list.app, may(operator.role, ConsoleAction::TestWebhook)) {
                 form.action.test-webhook method="post" action={ "/admin/apps/" (app) "/webhook-test" } {
                     (csrf_field(csrf_token))
                     button type="submit" { (t.test_webhook) }
                 }
             }
-            (orders_table(t, list.orders.iter().map(|view| (app.as_str(), view))))
-            nav.pages {
-                @if page > 1 {
-                    a rel="prev" href=(page_link(list, filter, page - 1)) { (t.previous) }
-                }
-                @if page < pages {
-                    a rel="next" href=(page_link(list, filter, page + 1)) { (t.next) }
-                }
-            }
+            (orders_table(t, list.rows.iter().map(|view| (app.as_str(), view))))
+            (list_pages(t, on_first, list.next.as_ref(), |after| {
+                list_query(list, filter, &[("after", after.unwrap_or_default())])
+            }))
         }
     };
     let header = signed_in_header(t, operator, csrf_token);
@@ -324,12 +366,23 @@ pub fn order_page(
         } @else {
             div.scroll {
                 table {
-                    thead { tr { th { (t.tx_hash) } th { (t.block) } th { (t.from) } th { (t.state) } } }
+                    thead { tr {
+                        th { (t.tx_hash) } th { (t.block) } th { (t.confirmations) }
+                        th { (t.from) } th { (t.state) }
+                    } }
                     tbody {
-                        @for transfer in &order.transfers {
+                        @for shown in &order.transfers {
+                            @let transfer = &shown.transfer;
                             tr {
-                                td { code { (transfer.tx_hash) } }
+                                td {
+                                    @if let Some(url) = &shown.explorer_url {
+                                        a.explorer href=(url) rel="noopener noreferrer" title=(t.view_on_explorer) { code { (transfer.tx_hash) } }
+                                    } @else {
+                                        code { (transfer.tx_hash) }
+                                    }
+                                }
                                 td.num { (transfer.block_number) }
+                                td.num.confirmations { @if let Some(n) = shown.confirmations { (n) } @else { "-" } }
                                 td { code { (transfer.from.to_string()) } }
                                 td { (transfer.state) }
                             }

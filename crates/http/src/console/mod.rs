@@ -15,10 +15,12 @@
 //!   a TOTP code (`/admin/login/code`) with the sealed ticket the first step left in a cookie.
 //!
 //! The areas live in their own modules: `overview` (the first page), `orders` (search, list, CSV, the order page, cancel,
-//! resend), `refunds` (refunding from the order page), `settlements`, `apps` (admins' apps
-//! pages), `audit`, `sessions`, `webhooks` (testing an endpoint), `account` (one's own second
-//! factor), `operators` (an admin's accounts page); `html` holds the shared layout, `filters`
-//! the lists' query fields, `csv` the exports' format.
+//! resend), `refunds` (refunding from the order page), `settlements`, `lists` (refunds,
+//! abnormal payments, payouts in flight, webhook deliveries, each with its CSV), `apps` (admins'
+//! apps pages), `audit`, `sessions`, `webhooks` (testing an endpoint), `account` (one's own
+//! second factor), `operators` (an admin's accounts page); `html` holds the shared layout and
+//! list links, `filters` the lists' query fields (and their keyset cursor), `csv` the exports'
+//! format.
 
 mod account;
 mod apps;
@@ -28,6 +30,7 @@ mod filters;
 pub mod html;
 pub mod i18n;
 pub mod i18n_apps;
+mod lists;
 mod operators;
 mod orders;
 mod overview;
@@ -79,8 +82,14 @@ pub const SETTLEMENTS: &str = "/admin/settlements";
 pub const AUDIT: &str = "/admin/audit";
 /// The live sessions (admins).
 pub const SESSIONS: &str = "/admin/sessions";
-/// One webhook's page.
+/// The webhook deliveries (and, below it, one webhook's page).
 pub const WEBHOOKS: &str = "/admin/webhooks";
+/// The refund list.
+pub const REFUNDS: &str = "/admin/refunds";
+/// The abnormal payment list.
+pub const ABNORMAL: &str = "/admin/abnormal";
+/// The payouts in flight.
+pub const PAYOUTS: &str = "/admin/payouts";
 /// Signing out of every session of one's account.
 pub const LOGOUT_EVERYWHERE: &str = "/admin/logout-everywhere";
 /// The stylesheet.
@@ -143,6 +152,11 @@ pub fn routes() -> Router<AppState> {
             post(webhooks::test_webhook),
         )
         .route("/admin/webhooks/{event_id}", get(webhooks::webhook))
+        .route(WEBHOOKS, get(lists::webhooks))
+        .route("/admin/webhooks/{event_id}/resend", post(lists::resend))
+        .route(REFUNDS, get(lists::refunds))
+        .route(ABNORMAL, get(lists::abnormal))
+        .route(PAYOUTS, get(lists::payouts))
         .route(CSS_URL, get(stylesheet))
         .merge(apps_and_refunds())
 }

@@ -9,13 +9,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse as _, Response};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use wcheckout_app::console_orders::Export;
+use wcheckout_app::console_lists::Export;
 use wcheckout_app::wire::OrderView;
 use wcheckout_domain::operator::{ConsoleAction, Operator};
 use wcheckout_domain::order::OrderStatus;
-use wcheckout_domain::ports::OrderFilter;
+use wcheckout_domain::ports::{Cursor, OrderFilter};
 
-use super::filters::{given, page_number, printable, time_field, wants_csv};
+use super::filters::{after_field, given, printable, time_field, wants_csv};
 use super::{
     CsrfForm, ORDERS, Visitor, csv, failure, html, message, not_found, page, reader, see_other_to,
 };
@@ -41,13 +41,13 @@ struct OrdersQuery {
     #[serde(default)]
     to: String,
     #[serde(default)]
-    page: String,
+    after: String,
     #[serde(default)]
     format: String,
 }
 
-/// The list's filter and page, or which field is wrong and why.
-fn list_filter(query: &OrdersQuery) -> Result<(OrderFilter, u32), String> {
+/// The list's filter and where its page starts, or which field is wrong and why.
+fn list_filter(query: &OrdersQuery) -> Result<(OrderFilter, Option<Cursor>), String> {
     printable(&[
         ("app", &query.app),
         ("token", &query.token),
@@ -65,7 +65,7 @@ fn list_filter(query: &OrdersQuery) -> Result<(OrderFilter, u32), String> {
         created_to: time_field("to", &query.to, "23:59:59")?,
         ..OrderFilter::default()
     };
-    Ok((filter, page_number(&query.page)?))
+    Ok((filter, after_field(&query.after)?))
 }
 
 pub(super) async fn orders(
@@ -109,7 +109,7 @@ pub(super) async fn orders(
             Err(error) => failure(lang, &error),
         };
     }
-    let (filter, number) = match list_filter(&asked) {
+    let (filter, after) = match list_filter(&asked) {
         Ok(parsed) => parsed,
         Err(problem) => return message(lang, StatusCode::BAD_REQUEST, &problem),
     };
@@ -119,11 +119,12 @@ pub(super) async fn orders(
     }
     match state
         .gateway
-        .console_list_orders(operator, app, &filter, number)
+        .console_list_orders(operator, app, &filter, after.clone())
         .await
     {
         Ok(Some(list)) => {
-            let body = html::order_list_page(lang, operator, csrf, &list, &filter, number);
+            let on_first = after.is_none();
+            let body = html::order_list_page(lang, operator, csrf, &list, &filter, on_first);
             page(StatusCode::OK, body)
         }
         Ok(None) => not_found(lang),

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse as _, Response};
 use maud::{Markup, html};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use wcheckout_app::console_orders::{Export, LIST_PAGE_SIZE};
+use wcheckout_app::console_lists::{Export, LIST_PAGE_SIZE};
 use wcheckout_app::console_settlements::{
     ConsoleSettlement, ConsoleSettlementList, SettlementDecision,
 };

@@ -20,6 +20,10 @@ pub enum QrContent {
     /// address, while a `tron:ADDRESS?amount=…` URI is refused by some (TronLink's reports an
     /// incorrect address). The payer types the amount, which the page shows beside the code.
     Address,
+    /// A Solana Pay transfer request: `solana:OWNER?amount=…&spl-token=MINT&reference=KEY&
+    /// label=…&message=…`, which Phantom, Solflare and Backpack scan into a prefilled transfer
+    /// (the wallet derives the owner's associated token account for the mint itself).
+    SolanaPay,
 }
 
 /// The browser wallet "Pay with wallet" pays through.
@@ -31,9 +35,10 @@ pub enum Wallet {
     /// TronLink's injected `tronLink`/`tronWeb` (also injected by wallet apps' browsers). Its
     /// button is shown only once the script finds them.
     TronLink,
-    /// No browser wallet yet (Solana, until its page pays through the wallet standard): the
-    /// button is never shown and the payer pays by hand.
-    None,
+    /// A Solana wallet found through the wallet standard (`wallet-standard:register-wallet`
+    /// and `wallet-standard:app-ready`) that signs and sends transactions; the gateway builds
+    /// the transaction. Its button is shown only once the script finds such a wallet.
+    WalletStandard,
 }
 
 impl Wallet {
@@ -42,7 +47,7 @@ impl Wallet {
         match self {
             Wallet::Eip1193 => "eip1193",
             Wallet::TronLink => "tronlink",
-            Wallet::None => "none",
+            Wallet::WalletStandard => "wallet-standard",
         }
     }
 
@@ -77,12 +82,10 @@ impl FamilyPage {
                 wallet: Wallet::TronLink,
                 token_standard: "TRC-20",
             },
-            // A bare owner address is what every Solana wallet's send screen takes; the
-            // Solana Pay request and the wallet-standard button come with Solana's page.
             ChainFamily::Solana => FamilyPage {
-                qr: QrContent::Address,
-                wallet: Wallet::None,
-                token_standard: "SPL",
+                qr: QrContent::SolanaPay,
+                wallet: Wallet::WalletStandard,
+                token_standard: "SPL token",
             },
         }
     }
@@ -99,13 +102,14 @@ impl QrContent {
                 units,
             ),
             QrContent::Address => page.deposit_address.clone(),
+            QrContent::SolanaPay => solana_pay_url(page, units),
         }
     }
 
     /// The image's description, with `{amount}`, `{token}` and `{address}` to fill in.
     pub const fn alt(self, t: &'static Texts) -> &'static str {
         match self {
-            QrContent::TransferRequest => t.qr_alt,
+            QrContent::TransferRequest | QrContent::SolanaPay => t.qr_alt,
             QrContent::Address => t.qr_alt_address,
         }
     }
@@ -113,10 +117,40 @@ impl QrContent {
     /// What the payer must add to what the scan fills in, with `{amount}` and `{token}`.
     pub const fn note(self, t: &'static Texts) -> Option<&'static str> {
         match self {
-            QrContent::TransferRequest => None,
+            QrContent::TransferRequest | QrContent::SolanaPay => None,
             QrContent::Address => Some(t.qr_address_only),
         }
     }
+}
+
+/// The Solana Pay transfer request of `page` for `units` base units: to the deposit owner, in
+/// the order's mint, with the order's reference key, the merchant as label and the order number
+/// as message. Falls back to the bare owner address should the page hold something that is not
+/// Solana's (it never does: the configuration and the store only give Solana values here).
+fn solana_pay_url(page: &PaymentPage, units: &str) -> String {
+    let parse = |text: &str| wcheckout_solana::address::SolanaAddress::parse(text).ok();
+    let (Some(recipient), Some(mint), Ok(units)) = (
+        parse(&page.deposit_address),
+        parse(&page.token_contract),
+        units.parse::<u64>(),
+    ) else {
+        return page.deposit_address.clone();
+    };
+    wcheckout_solana::pay_url::TransferRequest {
+        recipient,
+        amount: Some((units, page.token_decimals)),
+        spl_token: Some(mint),
+        references: page
+            .solana_reference
+            .as_deref()
+            .and_then(parse)
+            .into_iter()
+            .collect(),
+        label: Some(page.merchant_name.clone()),
+        message: Some(page.order_no.clone()),
+        memo: None,
+    }
+    .to_url()
 }
 
 #[cfg(test)]
@@ -143,6 +177,8 @@ mod tests {
             chain_id: 728_126_428,
             wallet_rpc_url: None,
             deposit_address: deposit.into(),
+            solana_reference: (family == ChainFamily::Solana)
+                .then(|| "EFXzijBBeLQZn2GNnxZTndGfSmQnTLZ5oknBQuPT5UYC".into()),
             pc_callback_url: None,
             app_callback_url: None,
             status: PageStatus {
@@ -192,10 +228,6 @@ mod tests {
         assert_eq!(family.wallet, Wallet::TronLink);
         assert!(!family.wallet.shown_before_detection());
         assert_eq!(family.token_standard, "TRC-20");
-        let solana = FamilyPage::of(ChainFamily::Solana);
-        assert_eq!(solana.qr, QrContent::Address);
-        assert_eq!(solana.wallet.as_str(), "none");
-        assert!(!solana.wallet.shown_before_detection());
         for lang in [Lang::En, Lang::ZhCn] {
             let note = family.qr.note(lang.texts()).unwrap();
             assert!(
@@ -203,5 +235,34 @@ mod tests {
                 "{note}"
             );
         }
+    }
+
+    #[test]
+    fn a_solana_order_s_qr_code_is_a_solana_pay_transfer_request_for_what_is_due() {
+        let family = FamilyPage::of(ChainFamily::Solana);
+        let owner = "HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk";
+        let mint = "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB";
+        let mut page = page(ChainFamily::Solana, mint, owner);
+        page.merchant_name = "Acme Books & Co".into();
+        page.order_no = "INV 7/1".into();
+        assert_eq!(
+            family.qr.text(&page, "6000000"),
+            format!(
+                "solana:{owner}?amount=6&spl-token={mint}\
+                 &reference=EFXzijBBeLQZn2GNnxZTndGfSmQnTLZ5oknBQuPT5UYC\
+                 &label=Acme%20Books%20%26%20Co&message=INV%207%2F1"
+            )
+        );
+        assert!(
+            family
+                .qr
+                .text(&page, "12500001")
+                .contains("amount=12.500001&")
+        );
+        assert!(family.qr.note(Lang::En.texts()).is_none());
+        assert_eq!(family.wallet, Wallet::WalletStandard);
+        assert_eq!(family.wallet.as_str(), "wallet-standard");
+        assert!(!family.wallet.shown_before_detection());
+        assert_eq!(family.token_standard, "SPL token");
     }
 }

@@ -22,9 +22,11 @@ struct ScriptData<'a> {
     chain_name: &'a str,
     wallet_rpc_url: Option<&'a str>,
     deposit_address: &'a str,
-    /// The browser wallet that pays (`eip1193`, `tronlink`).
+    /// The browser wallet that pays (`eip1193`, `tronlink`, `wallet-standard`).
     wallet: &'static str,
     status_url: String,
+    /// Where a Solana wallet's transaction is asked for.
+    transaction_url: String,
     qr_url: String,
     /// The QR code's description, and what the payer must add to a scan, per family.
     qr_alt: &'static str,
@@ -65,6 +67,7 @@ pub fn payment_page(page: &PaymentPage, lang: Lang, urls: &Urls, nonce: &str) ->
         deposit_address: &page.deposit_address,
         wallet: family.wallet.as_str(),
         status_url: format!("{}/status", urls.page),
+        transaction_url: format!("{}/solana/transaction", urls.page),
         qr_url: format!("{}/qr.svg", urls.page),
         qr_alt: family.qr.alt(t),
         qr_note: family.qr.note(t),

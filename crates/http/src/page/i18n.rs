@@ -130,6 +130,9 @@ pub struct Texts {
     pub wallet_no_token: &'static str,
     pub wallet_no_gas: &'static str,
     pub wallet_error: &'static str,
+    pub wallet_not_payable: &'static str,
+    pub wallet_bad_account: &'static str,
+    pub wallet_unavailable: &'static str,
     pub not_found: &'static str,
     pub not_found_detail: &'static str,
 }
@@ -181,6 +184,11 @@ const EN: Texts = Texts {
     wallet_no_token: "Your wallet holds {balance} {token}, less than the {amount} {token} due.",
     wallet_no_gas: "Your wallet does not have enough funds for the network fee.",
     wallet_error: "The wallet reported an error: {message}",
+    wallet_not_payable: "This order can no longer be paid. Nothing was sent.",
+    wallet_bad_account: "Your wallet offered an account this page cannot pay from. Nothing was \
+                         sent.",
+    wallet_unavailable: "The payment could not be prepared just now. Nothing was sent; try again \
+                         in a moment.",
     not_found: "Payment page not found",
     not_found_detail: "Check the link you were given, or ask the merchant for a new one.",
 };
@@ -230,6 +238,9 @@ const ZH_CN: Texts = Texts {
     wallet_no_token: "钱包余额 {balance} {token}，不足应付的 {amount} {token}。",
     wallet_no_gas: "钱包余额不足以支付网络手续费。",
     wallet_error: "钱包返回错误：{message}",
+    wallet_not_payable: "该订单已无法支付，未发送任何款项。",
+    wallet_bad_account: "钱包提供的账户无法用于本次付款，未发送任何款项。",
+    wallet_unavailable: "暂时无法生成付款交易，未发送任何款项，请稍后重试。",
     not_found: "未找到支付页面",
     not_found_detail: "请检查链接是否正确，或向商户索取新的付款链接。",
 };

@@ -15,8 +15,10 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use wcheckout_app::page::PageStatus;
+use axum::routing::{get, post};
+use bytes::Bytes;
+use wcheckout_app::ServiceError;
+use wcheckout_app::page::{PageStatus, WalletTransaction, WalletTransactionRequest};
 use wcheckout_app::secrets::random_token;
 use wcheckout_app::wire::Envelope;
 use wcheckout_domain::error::ErrorCode;
@@ -45,6 +47,10 @@ pub fn routes() -> Router<AppState> {
         .route("/pay/{page_token}/status", get(status))
         .route("/pay/{page_token}/qr.svg", get(qr_code))
         .route("/pay/{page_token}/logo", get(logo))
+        .route(
+            "/pay/{page_token}/solana/transaction",
+            post(wallet_transaction),
+        )
 }
 
 fn urls(page_token: &str) -> Urls {
@@ -157,6 +163,49 @@ pub async fn qr_code(State(state): State<AppState>, Path(page_token): Path<Strin
         ))
         .into_response(),
     }
+}
+
+/// The transaction "Pay with wallet" hands the payer's Solana wallet to sign and send: what is
+/// still due, from the payer's `account` to the order's deposit owner, with the order's
+/// reference key. Nothing is recorded: the payment counts once the chain has it.
+#[utoipa::path(post, path = "/pay/{page_token}/solana/transaction", tag = "payment page",
+    params(PageTokenParam),
+    request_body = WalletTransactionRequest,
+    responses(
+        (status = 200, description = "The unsigned transaction.", body = Envelope<WalletTransaction>),
+        (status = 400, description = "The body is not `{\"account\": \"<Solana address>\"}` (`00001`).", body = Envelope<WalletTransaction>),
+        (status = 404, description = "No order has this page token, or its chain has no wallet transaction (`00404`).", body = Envelope<WalletTransaction>),
+        (status = 409, description = "The order can no longer be paid: paid, expired, cancelled (`00409`).", body = Envelope<WalletTransaction>),
+        (status = 503, description = "The chain's node is unavailable (`00503`).", body = Envelope<WalletTransaction>),
+    ))]
+pub async fn wallet_transaction(
+    State(state): State<AppState>,
+    Path(page_token): Path<String>,
+    body: Bytes,
+) -> Response {
+    // A body that is not the request reads as no account: an unknown token still answers 404
+    // first, as on every page route.
+    let account = serde_json::from_slice::<WalletTransactionRequest>(&body)
+        .map(|r| r.account)
+        .unwrap_or_default();
+    let response = match state
+        .gateway
+        .wallet_transaction(&page_token, &account)
+        .await
+    {
+        Ok(Some(transaction)) => Api(transaction).into_response(),
+        Ok(None) => page_not_found(),
+        Err(ServiceError::Rejected(rejection)) => {
+            let status = match rejection.code {
+                ErrorCode::NotFound => StatusCode::NOT_FOUND,
+                ErrorCode::Conflict => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            error_with_status(status, rejection.code, rejection.message)
+        }
+        Err(error) => ApiError(error).into_response(),
+    };
+    no_store(response)
 }
 
 /// The app's logo, which the operator stored in the database.

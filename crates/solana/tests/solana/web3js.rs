@@ -22,6 +22,7 @@ use wcheckout_solana::address::{
 };
 use wcheckout_solana::keys::{self, Keypair};
 use wcheckout_solana::pay_url::{TransferRequest, decimal};
+use wcheckout_solana::payer::{COMPUTE_UNIT_LIMIT, PRIORITY_MICRO_LAMPORTS, PayerTransfer};
 use wcheckout_solana::transaction::instructions::{self, TokenPayment};
 use wcheckout_solana::transaction::{Blockhash, Instruction, Message};
 use wcheckout_testkit::node_tools::{node_answers, replayable_rng, tools_available};
@@ -385,6 +386,119 @@ fn transactions_match_web3js_byte_for_byte() {
         assert_eq!(
             signed.id(),
             bs58::encode(signed.signatures()[0]).into_string()
+        );
+    }
+}
+
+/// The unsigned payment the payment page hands a payer's wallet: web3.js compiles the same
+/// instructions (spl-token's, with the reference appended to the transfer) to the same bytes,
+/// reads the signature as empty, and spl-token reads the transfer as the order's.
+#[test]
+fn payer_transactions_match_web3js_and_decode_to_the_order_s_transfer() {
+    if !web3js_available() {
+        return;
+    }
+    let (mut rng, seed) = replayable_rng();
+    let base64 = base64::engine::general_purpose::STANDARD;
+    let mut requests = Vec::new();
+    let mut cases = Vec::new();
+    for _ in 0..12 {
+        let transfer = PayerTransfer {
+            payer: random_key(&mut rng).address(),
+            recipient: random_key(&mut rng).address(),
+            mint: SolanaAddress::from_bytes(rng.r#gen()),
+            token_program: if rng.gen_bool(0.5) {
+                TOKEN_PROGRAM
+            } else {
+                TOKEN_2022_PROGRAM
+            },
+            decimals: rng.gen_range(0..=18),
+            amount: rng.gen_range(1..=u64::MAX),
+            reference: SolanaAddress::from_bytes(rng.r#gen()),
+        };
+        let blockhash = Blockhash::from_bytes(rng.r#gen());
+        let ata = |owner: &SolanaAddress| {
+            owner
+                .associated_token_account(&transfer.mint, &transfer.token_program)
+                .unwrap()
+                .to_string()
+        };
+        let (program, mint) = (
+            transfer.token_program.to_string(),
+            transfer.mint.to_string(),
+        );
+        let ours = base64.encode(transfer.unsigned_transaction(blockhash).unwrap());
+        requests.push(json!({
+            "op": "transaction",
+            "payer": transfer.payer.to_string(),
+            "blockhash": blockhash.to_string(),
+            "instructions": [
+                {"kind": "limit", "units": COMPUTE_UNIT_LIMIT},
+                {"kind": "price", "micro_lamports": PRIORITY_MICRO_LAMPORTS.to_string()},
+                {"kind": "create", "payer": transfer.payer.to_string(),
+                 "owner": transfer.recipient.to_string(), "mint": mint, "program": program},
+                {"kind": "transfer_checked", "source": ata(&transfer.payer), "mint": mint,
+                 "destination": ata(&transfer.recipient), "authority": transfer.payer.to_string(),
+                 "amount": transfer.amount.to_string(), "decimals": transfer.decimals,
+                 "program": program, "reference": transfer.reference.to_string()},
+            ],
+            "secrets": [],
+            "ours": ours,
+        }));
+        requests.push(json!({"op": "unsigned", "ours": ours}));
+        cases.push((
+            transfer,
+            blockhash,
+            ours,
+            ata(&transfer.payer),
+            ata(&transfer.recipient),
+        ));
+    }
+    let answers = web3js(&requests);
+    for ((transfer, blockhash, ours, source, destination), pair) in
+        cases.iter().zip(answers.chunks(2))
+    {
+        let context = format!("{transfer:?}, seed {seed}");
+        let message = transfer.message(*blockhash).unwrap();
+        assert_eq!(
+            pair[0]["message"],
+            base64.encode(message.serialize()),
+            "{context}"
+        );
+        assert_eq!(
+            pair[0]["transaction"], *ours,
+            "{context}: the same unsigned bytes"
+        );
+        let read = &pair[1];
+        assert_eq!(read["unsigned"], true, "{context}");
+        assert_eq!(
+            read["decoded"]["fee_payer"],
+            transfer.payer.to_string(),
+            "{context}"
+        );
+        assert_eq!(
+            read["decoded"]["signers"],
+            json!([transfer.payer.to_string()]),
+            "{context}"
+        );
+        assert_eq!(
+            read["decoded"]["blockhash"],
+            blockhash.to_string(),
+            "{context}"
+        );
+        assert_eq!(
+            read["transfers"],
+            json!([{
+                "source": source,
+                "mint": transfer.mint.to_string(),
+                "destination": destination,
+                "owner": transfer.payer.to_string(),
+                "owner_signs": true,
+                "extra": [[transfer.reference.to_string(), false, false]],
+                "amount": transfer.amount.to_string(),
+                "decimals": transfer.decimals,
+            }]),
+            "{context}"
         );
     }
 }

@@ -11,6 +11,16 @@ use wcheckout_testkit::node_tools::tools_available;
 /// Payers, numbered 1..=PAYERS as on the anvil chains.
 pub const PAYERS: usize = 5;
 
+/// The secret of a wallet every cluster funds as it funds the payers (100 SOL and the same
+/// token balances), for tests that sign as a payer's own wallet would (the payment page's
+/// wallet). It is also the test mints' authority.
+pub const WALLET_SECRET: [u8; 32] = [0x5a; 32];
+
+/// The wallet of [`WALLET_SECRET`].
+pub fn wallet() -> wcheckout_solana::keys::Keypair {
+    wcheckout_solana::keys::Keypair::from_secret(&WALLET_SECRET)
+}
+
 /// The running cluster.
 pub struct SolanaChain {
     pub node: Surfnet,
@@ -30,6 +40,7 @@ impl SolanaChain {
         }
         let mut setup = Setup::new(&[6, 6], PAYERS, 1_000_000_000_000);
         setup.fund = fund;
+        setup.fund.push(hex::encode(WALLET_SECRET));
         let node = Surfnet::start(&setup).await.expect("Surfnet starts");
         Some(SolanaChain { node })
     }

@@ -32,7 +32,7 @@ type ChangingRoute = (
     &'static [(&'static str, &'static str)],
 );
 
-const CHANGING_ROUTES: [ChangingRoute; 19] = [
+const CHANGING_ROUTES: [ChangingRoute; 20] = [
     ("/admin/orders/{order}/cancel", "support", &[]),
     ("/admin/apps/{app}/webhook-test", "support", &[]),
     (
@@ -40,6 +40,7 @@ const CHANGING_ROUTES: [ChangingRoute; 19] = [
         "support",
         &[],
     ),
+    ("/admin/webhooks/{event}/resend", "support", &[]),
     (
         "/admin/settlements/{settlement}/approve",
         "finance",

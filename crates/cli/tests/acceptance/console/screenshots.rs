@@ -71,6 +71,8 @@ async fn screenshots_for_the_docs() {
     let order = gw.store.order_by_sysid(&paid_sysid).await.unwrap().unwrap();
     let late = fixtures::abnormal(1, &order, AbnormalKind::LatePayment, 10);
     fixtures::create(&*gw.store, &[&late]).await;
+    let refund = fixtures::refund(1, &order, 30);
+    fixtures::create(&*gw.store, &[&refund]).await;
     let events = gw
         .store
         .events_of_objects(&[format!("order:{paid_sysid}")])
@@ -120,6 +122,9 @@ async fn screenshots_for_the_docs() {
         ),
         ("audit", "/admin/audit".to_owned()),
         ("refund-confirm", refund),
+        ("refunds", format!("/admin/refunds?app={}", shop.app_id)),
+        ("abnormal", format!("/admin/abnormal?app={}", shop.app_id)),
+        ("webhooks", format!("/admin/webhooks?app={}", shop.app_id)),
     ];
     // An admin's pages: the apps, one app with its branding's preview.
     let admin_pages = [
