@@ -216,6 +216,21 @@ pub fn fee(chain: &ChainKey, from: Address, amount: TokenAmount, reference: Stri
     )
 }
 
+/// Coin a transaction gave back to its fee payer `to` (on Solana, the rent of the token account
+/// a sweep closed), credited against the chain's fees: the fees account holds what the network
+/// cost, net.
+pub fn reclaimed(chain: &ChainKey, to: Address, amount: TokenAmount, reference: String) -> Posting {
+    posting(
+        native_custody(chain, to),
+        Account::Fees {
+            chain: chain.clone(),
+        },
+        amount,
+        PostingKind::RentReclaimed,
+        reference,
+    )
+}
+
 /// Tokens moved from a deposit address to the hot wallet.
 pub fn swept(
     chain: &ChainKey,

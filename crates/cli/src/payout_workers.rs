@@ -1,6 +1,7 @@
 //! Chain writers signing with keys from the operator's seed, and one payout engine per chain:
 //! on EVM chains over JSON-RPC, on TRON over the node's HTTP API (`api_urls`), its reads of
-//! blocks still through its Ethereum-compatible JSON-RPC (`rpc_urls`).
+//! blocks still through its Ethereum-compatible JSON-RPC (`rpc_urls`), on Solana over its
+//! JSON-RPC (`rpc_urls`), the hot wallet paying every fee.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,10 +10,13 @@ use anyhow::Context;
 use wcheckout_app::Gateway;
 use wcheckout_app::payouts::PayoutEngine;
 use wcheckout_domain::address::ChainFamily;
-use wcheckout_domain::chain::ChainWriter;
+use wcheckout_domain::chain::{ChainReader, ChainWriter};
 use wcheckout_domain::token::{Chain, TokenRegistry};
 use wcheckout_evm::reader::EvmChainReader;
 use wcheckout_evm::writer::EvmChainWriter;
+use wcheckout_solana::reader::SolanaChainReader;
+use wcheckout_solana::rpc::SolanaRpc;
+use wcheckout_solana::writer::SolanaChainWriter;
 use wcheckout_tron::node::TronNode;
 use wcheckout_tron::writer::TronChainWriter;
 
@@ -26,8 +30,8 @@ const RETRY_PAUSE: Duration = Duration::from_millis(200);
 pub struct ChainAccess {
     /// The chain.
     pub chain: Chain,
-    /// Reads it.
-    pub reader: Arc<EvmChainReader>,
+    /// Reads it (blocks and finality, for the payout engine).
+    pub reader: Arc<dyn ChainReader>,
     /// Signs and sends on it.
     pub writer: Arc<dyn ChainWriter>,
 }
@@ -36,6 +40,7 @@ pub struct ChainAccess {
 struct SeedKeys {
     evm: wcheckout_evm::keys::PayoutKeys,
     tron: wcheckout_tron::keys::PayoutKeys,
+    solana: Arc<wcheckout_solana::keys::SolanaKeys>,
 }
 
 /// Readers and writers of every configured chain.
@@ -44,6 +49,7 @@ pub fn chain_access(config: &Config, tokens: &TokenRegistry) -> anyhow::Result<V
     let keys = SeedKeys {
         evm: wcheckout_evm::keys::payout_keys(&seed)?,
         tron: wcheckout_tron::keys::payout_keys(&seed)?,
+        solana: Arc::new(wcheckout_solana::keys::keys(&seed)?),
     };
     tokens
         .chains()
@@ -64,17 +70,20 @@ fn access(
     let timeout = Duration::from_millis(config.payouts.rpc_timeout_ms);
     // Payouts ask short questions, ask again when an answer is late (after a third of the
     // timeout) and retry: a lost answer costs a second or two, not a round.
-    let reader = EvmChainReader::new(chain.key.as_str(), &chain_config.rpc_urls, None, timeout)?
-        .with_family(chain.family)
-        .with_retries(config.payouts.rpc_attempts, RETRY_PAUSE)
-        .with_hedge(Duration::from_millis(config.payouts.rpc_timeout_ms / 3));
-    let reader = Arc::new(reader);
-    let writer: Arc<dyn ChainWriter> = match chain.family {
-        ChainFamily::Evm => Arc::new(EvmChainWriter::new(
-            Arc::clone(&reader),
-            keys.evm.clone(),
-            chain.chain_id,
-        )),
+    let evm_reader = || -> anyhow::Result<Arc<EvmChainReader>> {
+        let reader =
+            EvmChainReader::new(chain.key.as_str(), &chain_config.rpc_urls, None, timeout)?
+                .with_family(chain.family)
+                .with_retries(config.payouts.rpc_attempts, RETRY_PAUSE)
+                .with_hedge(Duration::from_millis(config.payouts.rpc_timeout_ms / 3));
+        Ok(Arc::new(reader))
+    };
+    let (reader, writer): (Arc<dyn ChainReader>, Arc<dyn ChainWriter>) = match chain.family {
+        ChainFamily::Evm => {
+            let reader = evm_reader()?;
+            let writer = EvmChainWriter::new(Arc::clone(&reader), keys.evm.clone(), chain.chain_id);
+            (reader, Arc::new(writer))
+        }
         ChainFamily::Tron => {
             let nodes = chain_config
                 .api_urls
@@ -84,9 +93,19 @@ fn access(
                 .context("api_urls")?;
             let writer = TronChainWriter::new(nodes, keys.tron.clone())
                 .with_retries(config.payouts.rpc_attempts, RETRY_PAUSE);
-            Arc::new(writer)
+            (evm_reader()?, Arc::new(writer))
         }
-        ChainFamily::Solana => anyhow::bail!("{}", crate::config::SOLANA_NOT_SERVED),
+        // One JSON-RPC client (failover across `rpc_urls`) for both: the reader at `finalized`
+        // when the chain waits for finality and `confirmed` otherwise.
+        ChainFamily::Solana => {
+            let rpc =
+                Arc::new(SolanaRpc::new(&chain_config.rpc_urls, timeout).context("rpc_urls")?);
+            let commitment = crate::serve::solana_commitment(chain.finality);
+            let reader = SolanaChainReader::new(Arc::clone(&rpc), commitment, None);
+            let writer = SolanaChainWriter::new(rpc, Arc::clone(&keys.solana))
+                .with_retries(config.payouts.rpc_attempts, RETRY_PAUSE);
+            (Arc::new(reader), Arc::new(writer))
+        }
     };
     Ok(ChainAccess {
         chain: chain.clone(),

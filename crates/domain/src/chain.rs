@@ -163,10 +163,13 @@ pub enum SendModel {
 pub struct RawTx {
     /// Hash (the chain's transaction id), in the chain's usual text form.
     pub hash: String,
-    /// The signed transaction as the node takes it, hex (EVM: EIP-2718, `0x…`).
+    /// The signed transaction in the writer's stored form: as the node takes it, hex (EVM:
+    /// EIP-2718, `0x…`; TRON), or on Solana the slot its blockhash was read at and the base64
+    /// wire transaction (`{slot}:{base64}`). Only the writer that made it reads it.
     pub raw: String,
     /// When a [`SendModel::Expiring`] transaction stops being valid: no block after one with
-    /// this time or later can hold it. `None` on nonce-ordered chains.
+    /// this time or later can hold it (on Solana, which expires by block height, an estimate
+    /// for display; see [`ChainWriter::expired`]). `None` on nonce-ordered chains.
     pub expires_at: Option<Timestamp>,
 }
 
@@ -186,8 +189,12 @@ pub struct Receipt {
     pub block_number: u64,
     /// False when it reverted.
     pub success: bool,
-    /// All the native coin it burned, base units (EVM: gas used × effective price, wei).
+    /// All the native coin it cost its fee payer, base units (EVM: gas used × effective price,
+    /// wei; Solana: the fee with its priority part, and the rent of any account it created).
     pub fee: u128,
+    /// Native coin it gave back to its fee payer (Solana: the rent of a token account it
+    /// closed); 0 elsewhere. The fee payer's balance moved by `reclaimed − fee`.
+    pub reclaimed: u128,
 }
 
 /// What a node said to a transaction.
@@ -212,6 +219,20 @@ pub trait ChainWriter: Send + Sync {
     }
     /// The address of a signer.
     fn address_of(&self, signer: crate::payout::Signer) -> Result<Address, ChainError>;
+    /// Who pays the fees of a transaction `signer` signs, when it is not the signer itself
+    /// (Solana: the hot wallet pays every fee, so deposit owners never need the coin and are
+    /// never topped up). `None`: the sender pays its own fees (EVM, TRON).
+    fn fee_payer(&self, _signer: crate::payout::Signer) -> Result<Option<Address>, ChainError> {
+        Ok(None)
+    }
+    /// Whether an [`SendModel::Expiring`] transaction the node does not know can no longer land,
+    /// in the chain's own terms: `Some(true)` once no block to come can hold it, `Some(false)`
+    /// while one may. `None`: the chain has no such test and the engine judges by
+    /// [`RawTx::expires_at`] against the final block's time (TRON). Solana expires by block
+    /// height, not time: its writer answers from the transaction's recent blockhash.
+    async fn expired(&self, _raw: &RawTx) -> Result<Option<bool>, ChainError> {
+        Ok(None)
+    }
     /// Signs a transfer (an expiring chain asks its node for a recent block to anchor it to).
     async fn sign(
         &self,

@@ -189,6 +189,9 @@ text_enum! {
         GasTopUp => "GAS_TOP_UP",
         /// Gas burned by a transaction.
         NetworkFee => "NETWORK_FEE",
+        /// Coin a transaction gave back to its fee payer (Solana: a closed token account's
+        /// rent), against the chain's fees.
+        RentReclaimed => "RENT_RECLAIMED",
         /// Operator money put into the hot wallet.
         Funding => "FUNDING",
     }

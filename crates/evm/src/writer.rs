@@ -242,6 +242,7 @@ impl ChainWriter for EvmChainWriter {
                         block_number: r.block_number?,
                         success: r.status(),
                         fee: u128::from(r.gas_used).saturating_mul(r.effective_gas_price),
+                        reclaimed: 0,
                     })
                 }))
             })

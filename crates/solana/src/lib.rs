@@ -11,10 +11,13 @@
 //! - [`payer`]: the unsigned payment a payer's wallet signs on the payment page
 //!   (`PayerTransactions`: compute budget, the deposit account created idempotently, the
 //!   transfer with the order's reference key).
-//! - [`rpc`]: the JSON-RPC calls detection makes, with failover across endpoints.
+//! - [`rpc`]: the JSON-RPC calls detection, the payment page and payouts make, with failover
+//!   across endpoints.
 //! - [`surfnet`]: a local cluster (surfpool's Surfnet through node) for the devnet and tests.
 //! - [`reader`]: `SolanaChainReader`, the chain reader port: slots as block numbers, a range's
 //!   transfers read per watched deposit account.
+//! - [`writer`]: `SolanaChainWriter`, the chain writer port: refunds, settlements and sweeps,
+//!   the hot wallet paying every fee, expiry by the recent blockhash.
 
 pub mod address;
 pub mod keys;
@@ -24,3 +27,4 @@ pub mod reader;
 pub mod rpc;
 pub mod surfnet;
 pub mod transaction;
+pub mod writer;

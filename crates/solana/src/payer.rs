@@ -180,7 +180,8 @@ impl SolanaPayerTransactions {
             .rpc
             .latest_blockhash(Commitment::Confirmed)
             .await
-            .map_err(chain_error)?;
+            .map_err(chain_error)?
+            .blockhash;
         let hash = Blockhash::parse(&text)
             .map_err(|e| ChainError::Invalid(format!("getLatestBlockhash: {text:?}: {e}")))?;
         if let Ok(mut kept) = self.blockhash.lock() {

@@ -47,6 +47,8 @@ pub enum RpcError {
         code: i64,
         /// The node's message.
         message: String,
+        /// The error's `data` (a failed preflight's `err`, say), when it has one.
+        data: Option<Value>,
     },
     /// The answer was not what Solana's documentation describes.
     #[error("the Solana node answered {method} unexpectedly: {detail}")]
@@ -137,6 +139,13 @@ pub struct TransactionMeta {
     /// Accounts loaded from lookup tables (v0 transactions).
     #[serde(default)]
     pub loaded_addresses: Option<LoadedAddresses>,
+    /// Every account's lamports before it, in the order of the account keys (the fee payer
+    /// first).
+    #[serde(default)]
+    pub pre_balances: Vec<u64>,
+    /// Their lamports after it.
+    #[serde(default)]
+    pub post_balances: Vec<u64>,
 }
 
 /// Accounts a v0 transaction loaded from lookup tables.
@@ -205,6 +214,51 @@ impl TransactionInfo {
     }
 }
 
+/// A recent blockhash (`getLatestBlockhash`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LatestBlockhash {
+    /// The slot of the bank it was read from.
+    pub slot: u64,
+    /// The blockhash (base58).
+    pub blockhash: String,
+    /// The last block height at which a transaction naming it can land.
+    pub last_valid_block_height: u64,
+}
+
+/// A transaction's status (`getSignatureStatuses`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignatureStatus {
+    /// The slot it is in.
+    pub slot: u64,
+    /// Why it failed; `None` when it succeeded.
+    pub err: Option<Value>,
+    /// `processed`, `confirmed` or `finalized`.
+    pub confirmation_status: Option<String>,
+}
+
+/// A mint's program and decimals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MintInfo {
+    /// Token or Token-2022.
+    pub program: SolanaAddress,
+    /// Its decimals, which `TransferChecked` repeats.
+    pub decimals: u8,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BlockhashValue {
+    blockhash: String,
+    last_valid_block_height: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PrioritizationFee {
+    prioritization_fee: u64,
+}
+
 #[derive(Deserialize)]
 struct RpcAnswer {
     result: Option<Value>,
@@ -215,6 +269,8 @@ struct RpcAnswer {
 struct RpcErrorBody {
     code: i64,
     message: String,
+    #[serde(default)]
+    data: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -430,28 +486,129 @@ impl SolanaRpc {
         .await
     }
 
-    /// A recent blockhash at `commitment`, for a transaction to be signed now.
-    pub async fn latest_blockhash(&self, commitment: Commitment) -> Result<String, RpcError> {
-        #[derive(Deserialize)]
-        struct Latest {
-            blockhash: String,
-        }
-        let answer: WithContext<Latest> = self
+    /// The latest blockhash at `commitment`, and the slot it was read at.
+    pub async fn latest_blockhash(
+        &self,
+        commitment: Commitment,
+    ) -> Result<LatestBlockhash, RpcError> {
+        let answer: WithContext<BlockhashValue> = self
             .call(
                 "getLatestBlockhash",
                 json!([{"commitment": commitment.as_str()}]),
             )
             .await?;
-        Ok(answer.value.blockhash)
+        Ok(LatestBlockhash {
+            slot: answer.context.slot,
+            blockhash: answer.value.blockhash,
+            last_valid_block_height: answer.value.last_valid_block_height,
+        })
     }
 
-    /// Sends a signed transaction (base64 of its wire form); the signature the node names it by.
+    /// Whether a transaction naming `blockhash` can still land, by the bank at `commitment`
+    /// (which must be at `min_slot` or later: a node behind it answers an error instead), and
+    /// the slot of that bank.
+    pub async fn blockhash_valid(
+        &self,
+        blockhash: &str,
+        commitment: Commitment,
+        min_slot: u64,
+    ) -> Result<(u64, bool), RpcError> {
+        let params = json!([blockhash, {
+            "commitment": commitment.as_str(),
+            "minContextSlot": min_slot,
+        }]);
+        let answer: WithContext<bool> = self.call("isBlockhashValid", params).await?;
+        Ok((answer.context.slot, answer.value))
+    }
+
+    /// Sends a signed transaction (base64) after the node's simulation at `confirmed`; its
+    /// signature. The node forwards it to the leaders and retries it until its blockhash
+    /// expires.
     pub async fn send_transaction(&self, base64: &str) -> Result<String, RpcError> {
-        self.call(
-            "sendTransaction",
-            json!([base64, {"encoding": "base64", "preflightCommitment": "confirmed"}]),
-        )
-        .await
+        let params = json!([base64, {
+            "encoding": "base64",
+            "preflightCommitment": "confirmed",
+        }]);
+        self.call("sendTransaction", params).await
+    }
+
+    /// The statuses of transactions by signature (`None` for one the node does not know),
+    /// searching the node's whole history, and the slot the node answered at.
+    pub async fn signature_statuses(
+        &self,
+        signatures: &[&str],
+    ) -> Result<(u64, Vec<Option<SignatureStatus>>), RpcError> {
+        const METHOD: &str = "getSignatureStatuses";
+        let params = json!([signatures, {"searchTransactionHistory": true}]);
+        let answer: WithContext<Vec<Option<SignatureStatus>>> = self.call(METHOD, params).await?;
+        if answer.value.len() != signatures.len() {
+            return Err(invalid(METHOD, "not one status per signature"));
+        }
+        Ok((answer.context.slot, answer.value))
+    }
+
+    /// The lamports of `address` (0 when it does not exist).
+    pub async fn balance(
+        &self,
+        address: &SolanaAddress,
+        commitment: Commitment,
+    ) -> Result<u64, RpcError> {
+        let answer: WithContext<u64> = self
+            .call(
+                "getBalance",
+                json!([address.to_string(), {"commitment": commitment.as_str()}]),
+            )
+            .await?;
+        Ok(answer.value)
+    }
+
+    /// The priority fees (micro-lamports per compute unit) paid in recent slots by transactions
+    /// writing any of `accounts` (the cluster's when empty), one per slot.
+    pub async fn recent_prioritization_fees(
+        &self,
+        accounts: &[SolanaAddress],
+    ) -> Result<Vec<u64>, RpcError> {
+        let keys = accounts.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let fees: Vec<PrioritizationFee> = self
+            .call("getRecentPrioritizationFees", json!([keys]))
+            .await?;
+        Ok(fees.into_iter().map(|f| f.prioritization_fee).collect())
+    }
+
+    /// The lamports an account of `size` bytes must hold to exist (its rent-exempt minimum).
+    pub async fn rent_exempt_minimum(&self, size: u64) -> Result<u64, RpcError> {
+        self.call("getMinimumBalanceForRentExemption", json!([size]))
+            .await
+    }
+
+    /// A mint's program and decimals (`None` when the account does not exist). The decimals
+    /// are the byte at 44 of a mint (after the mint authority and the supply), for the Token
+    /// and Token-2022 programs alike.
+    pub async fn mint(
+        &self,
+        mint: &SolanaAddress,
+        commitment: Commitment,
+    ) -> Result<Option<MintInfo>, RpcError> {
+        const METHOD: &str = "getAccountInfo";
+        let params = json!([mint.to_string(), {
+            "commitment": commitment.as_str(),
+            "encoding": "base64",
+            "dataSlice": {"offset": 44, "length": 1},
+        }]);
+        let answer: WithContext<Option<AccountData>> = self.call(METHOD, params).await?;
+        let Some(account) = answer.value else {
+            return Ok(None);
+        };
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(&account.data.0)
+            .map_err(|_| invalid(METHOD, "data is not base64"))?;
+        let [decimals] = data[..] else {
+            return Err(invalid(METHOD, "not a mint (data too short)"));
+        };
+        Ok(Some(MintInfo {
+            program: parse_address(METHOD, &account.owner)?,
+            decimals,
+        }))
     }
 
     /// A transaction by its signature (`None` when the node does not have it).
@@ -483,6 +640,7 @@ fn read_answer<T: DeserializeOwned>(method: &str, answer: RpcAnswer) -> Result<T
             method: method.to_owned(),
             code: error.code,
             message: error.message,
+            data: error.data,
         });
     }
     serde_json::from_value(answer.result.unwrap_or(Value::Null))

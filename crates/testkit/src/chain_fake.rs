@@ -556,6 +556,7 @@ impl State {
                 block_number: block.number,
                 success: tx.success,
                 fee: tx.fee,
+                reclaimed: 0,
             })
     }
 

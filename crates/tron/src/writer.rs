@@ -338,6 +338,7 @@ impl ChainWriter for TronChainWriter {
                 block_number: mined.block,
                 success: mined.outcome == Outcome::Success,
                 fee: u128::from(mined.fee_sun),
+                reclaimed: 0,
             }),
         })
     }

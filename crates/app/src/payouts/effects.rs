@@ -20,8 +20,12 @@ use crate::postings;
 pub struct Mined {
     /// The transaction that was mined.
     pub tx_hash: String,
-    /// Gas paid, wei.
+    /// Everything it cost its fee payer, in the coin's base units (gas, wei on EVM chains).
     pub fee: u128,
+    /// Coin it gave back to its fee payer (Solana: a closed account's rent).
+    pub reclaimed: u128,
+    /// Who paid the fee: the payout's sender, or on Solana the hot wallet.
+    pub fee_payer: wcheckout_domain::address::Address,
 }
 
 fn broken(cause: impl std::error::Error + Send + Sync + 'static) -> ServiceError {
@@ -214,8 +218,16 @@ impl Gateway {
             if mined.fee > 0 {
                 changes.postings.push(postings::fee(
                     &payout.chain,
-                    payout.from,
+                    mined.fee_payer,
                     after.fee.unwrap_or(TokenAmount::ZERO),
+                    format!("payout:{}", payout.id),
+                ));
+            }
+            if mined.reclaimed > 0 {
+                changes.postings.push(postings::reclaimed(
+                    &payout.chain,
+                    mined.fee_payer,
+                    TokenAmount::from_base_units(mined.reclaimed),
                     format!("payout:{}", payout.id),
                 ));
             }

@@ -79,6 +79,8 @@ impl PayoutEngine {
         let mined = Mined {
             tx_hash: tx.tx_hash.clone(),
             fee: receipt.fee,
+            reclaimed: receipt.reclaimed,
+            fee_payer: self.fee_payer(payout)?,
         };
         if receipt.success {
             self.gateway.payout_confirmed(payout, &mined).await?;

@@ -1,8 +1,10 @@
-//! Payouts on chains whose transactions expire instead of carrying a nonce (TRON). A signed
-//! transaction that is not mined is sent again, the same bytes, for as long as it may still land;
-//! it is dead once the node that sends does not know it, and both that node's head and the
-//! chain's final block are at or past its expiration (no block to come can hold it, and no block
-//! that holds it can be undone into one that does). Only then is the same transfer signed afresh,
+//! Payouts on chains whose transactions expire instead of carrying a nonce (TRON, Solana). A
+//! signed transaction that is not mined is sent again, the same bytes, for as long as it may
+//! still land; it is dead once the node that sends does not know it, and no block to come can
+//! hold it: on TRON both that node's head and the chain's final block are at or past its
+//! expiration (no block that holds it can be undone into one that does); on Solana, which
+//! expires by block height rather than time, its writer says so (the transaction's recent
+//! blockhash no longer valid at the finalized block, its signature unknown). Only then is the same transfer signed afresh,
 //! at the fees and energy of then, recorded before any node sees it, and sent. At most one of a
 //! payout's transactions is alive at any time, so it is paid at most once.
 
@@ -33,6 +35,28 @@ impl PayoutEngine {
             }
             return Ok(());
         }
+        if !self.dead(payout, latest, &raw, final_point).await? {
+            // It may still land: the same bytes again (a node that has them says so).
+            self.broadcast(payout, &raw).await?;
+            return Ok(());
+        }
+        self.renew(payout, latest).await
+    }
+
+    /// Whether a transaction the node does not know can no longer land: in the chain's own
+    /// terms when its writer has them (Solana: its recent blockhash no longer valid at the
+    /// final block, and its signature unknown), else by time (TRON: both the final block and
+    /// the sending node's head at or past its expiration).
+    async fn dead(
+        &self,
+        payout: &Payout,
+        latest: &SignedTx,
+        raw: &wcheckout_domain::chain::RawTx,
+        final_point: FinalPoint,
+    ) -> Result<bool, PayoutError> {
+        if let Some(expired) = self.writer.expired(raw).await? {
+            return Ok(expired);
+        }
         let Some(expires_at) = latest.expires_at else {
             return Err(ServiceError::internal(format!(
                 "payout {} has a transaction without expiration on a chain whose transactions expire",
@@ -41,12 +65,7 @@ impl PayoutEngine {
             .into());
         };
         let final_past = final_point.time.is_some_and(|time| time >= expires_at);
-        if !final_past || self.writer.head_time().await? < expires_at {
-            // It may still land: the same bytes again (a node that has them says so).
-            self.broadcast(payout, &raw).await?;
-            return Ok(());
-        }
-        self.renew(payout, latest).await
+        Ok(final_past && self.writer.head_time().await? >= expires_at)
     }
 
     /// Signs the payout's transfer afresh after `dead` expired unmined, records it, sends it.
@@ -73,11 +92,17 @@ impl PayoutEngine {
         let needed = u128::from(tx.gas_limit)
             .saturating_mul(max_fee)
             .saturating_add(coin);
-        let held = self.writer.balance(&payout.from, None).await?;
+        let payer = self.fee_payer(payout)?;
+        let needed = if payer == payout.from {
+            needed
+        } else {
+            needed.saturating_sub(coin)
+        };
+        let held = self.writer.balance(&payer, None).await?;
         if held < needed {
             let note = format!(
-                "transaction {} expired unmined; waiting for gas to sign it again: {} holds {held} (base units of the coin), needs {needed}",
-                dead.tx_hash, payout.from
+                "transaction {} expired unmined; waiting for gas to sign it again: {payer} holds {held} (base units of the coin), needs {needed}",
+                dead.tx_hash
             );
             return self.note(payout, note, payout.not_before).await;
         }

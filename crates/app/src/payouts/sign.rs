@@ -117,9 +117,11 @@ impl PayoutEngine {
         let mut holdings = HashSet::new();
         let mut senders = HashSet::new();
         for payout in due {
-            if let Ok(contract) = self.contract_of(&payout.asset) {
+            if let (Ok(contract), Ok(payer)) =
+                (self.contract_of(&payout.asset), self.fee_payer(payout))
+            {
                 holdings.insert((payout.from, contract));
-                holdings.insert((payout.from, None));
+                holdings.insert((payer, None));
                 senders.insert(payout.from);
             }
         }
@@ -225,19 +227,23 @@ impl PayoutEngine {
     ) -> Result<Option<(Payout, RawTx)>, PayoutError> {
         let (payout, tx) = (&next.payout, &next.tx);
         let gas = u128::from(tx.gas_limit).saturating_mul(tx.max_fee_per_gas);
-        let native = (payout.from, Asset::Native(self.chain.key.clone()));
-        let reserved = round.gas_reserved.get(&payout.from).copied().unwrap_or(0);
+        // The fee payer's coin: the sender's own, or on Solana the hot wallet's for every
+        // transaction (a deposit owner there never needs the coin, and is never topped up).
+        let payer = self.fee_payer(payout)?;
+        let native = (payer, Asset::Native(self.chain.key.clone()));
+        let reserved = round.gas_reserved.get(&payer).copied().unwrap_or(0);
         let gas_needed = gas
             .saturating_add(reserved)
             .saturating_add(round.promised(&native));
-        let gas_held = self.balance_of(payout.from, None, round).await?;
+        let gas_held = self.balance_of(payer, None, round).await?;
         if gas_held < gas_needed {
-            if let Signer::Deposit(_) = payout.signer {
+            if let Signer::Deposit(_) = payout.signer
+                && payer == payout.from
+            {
                 round.shortfalls.gas.insert(payout.from, gas_needed);
             }
             let note = format!(
-                "waiting for gas: {} holds {gas_held} (base units of the coin), needs {gas_needed}",
-                payout.from
+                "waiting for gas: {payer} holds {gas_held} (base units of the coin), needs {gas_needed}"
             );
             return self.wait(payout, note).await.map(|_| None);
         }
@@ -253,7 +259,7 @@ impl PayoutEngine {
         let Some(signed) = self.record_signed(payout, nonce, &tx, &raw).await? else {
             return Ok(None);
         };
-        *round.gas_reserved.entry(payout.from).or_default() += gas;
+        *round.gas_reserved.entry(payer).or_default() += gas;
         Ok(Some((signed, raw)))
     }
 
@@ -465,6 +471,12 @@ impl PayoutEngine {
         }
         let estimate = self.writer.estimate_gas(from, tx).await?;
         Ok(estimate.saturating_add(estimate / 5))
+    }
+
+    /// Who pays a payout's fees: its sender, unless the chain's writer names another (the hot
+    /// wallet on Solana).
+    pub(super) fn fee_payer(&self, payout: &Payout) -> Result<Address, PayoutError> {
+        Ok(self.writer.fee_payer(payout.signer)?.unwrap_or(payout.from))
     }
 
     /// Whether the chain orders transactions by nonce (else they expire).

@@ -20,7 +20,6 @@ mod validate;
 pub use load::load;
 pub use print::REDACTED;
 pub use schema::*;
-pub use validate::SOLANA_NOT_SERVED;
 
 #[cfg(test)]
 mod tests;

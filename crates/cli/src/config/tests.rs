@@ -636,20 +636,11 @@ fn a_solana_chain_takes_only_solana_mints_and_keys_it_uses() {
 }
 
 #[test]
-fn a_solana_chain_is_refused_while_payouts_are_on() {
+fn a_solana_chain_is_served_with_payouts_on_or_off() {
     let text = format!("{SOLANA_HEAD}network = \"mainnet\"\n");
-    let problems = load_text("sol-refused", &text).unwrap_err();
-    assert_eq!(
-        problems,
-        [format!("chains.SOL: {SOLANA_NOT_SERVED}")],
-        "the only problem is that nothing would pay out on it"
-    );
-    assert!(SOLANA_NOT_SERVED.contains("payouts.enabled = false"));
-    // Beside an EVM chain too: the whole configuration is refused.
+    load_text("sol-paying", &text).unwrap();
     let both = format!("{text}[chains.ETH]\nnetwork = \"mainnet\"\n{RPC}");
-    let problems = load_text("sol-refused-both", &both).unwrap_err();
-    assert_eq!(problems.len(), 1, "{problems:?}");
-    // Detection only: served.
+    load_text("sol-paying-both", &both).unwrap();
     let detecting = format!("[payouts]\nenabled = false\n\n{text}");
     load_text("sol-detecting", &detecting).unwrap();
 }

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 
-use wcheckout_domain::address::ChainFamily;
 use wcheckout_domain::app::IpNetwork;
 use wcheckout_domain::money::Decimal;
 
@@ -177,28 +176,9 @@ impl Config {
             problems.extend(error);
         }
         problems.extend(self.payout_problems());
-        problems.extend(self.unserved_chains());
         problems
     }
-
-    /// Solana chains while payouts are on: this build detects Solana payments but cannot send
-    /// on Solana, so it refuses to take refunds and settlements that nothing would pay out.
-    fn unserved_chains(&self) -> Vec<String> {
-        if !self.payouts.enabled {
-            return Vec::new();
-        }
-        self.chains
-            .iter()
-            .filter(|(_, chain)| ChainFamily::parse(&chain.family) == Some(ChainFamily::Solana))
-            .map(|(key, _)| format!("chains.{key}: {SOLANA_NOT_SERVED}"))
-            .collect()
-    }
 }
-
-/// Why a Solana chain is refused while payouts are on.
-pub const SOLANA_NOT_SERVED: &str = "this build detects Solana payments but has no Solana \
-     payouts (refunds, settlements, sweeps) yet: serve a Solana chain with payouts.enabled = \
-     false, or remove the chain and its tokens";
 
 /// An unknown `network`, or a `chain_id` that is not the network's (its contracts would be
 /// watched on another chain).

@@ -27,6 +27,7 @@ mod payouts;
 mod process;
 mod reorgs;
 mod solana_payments;
+mod solana_payouts;
 mod tron_payouts;
 mod webhook_process;
 mod webhooks;

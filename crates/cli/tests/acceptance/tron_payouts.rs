@@ -10,7 +10,6 @@
 //! signed afresh only once the final block is past it, paying once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +34,7 @@ use wcheckout_evm::stablecoin;
 use wcheckout_tron::node::TronNode;
 
 use crate::common::chain::{TestChain, eventually, usd};
+use crate::common::payouts::{SeenPayouts, assert_books_balance};
 use crate::common::process::Cli;
 use crate::common::receiver::{Receiver, Reply, always};
 use crate::common::tron::TronChain;
@@ -281,82 +281,12 @@ impl Bench {
 
     /// The TRX payouts of `kind` seen so far, as they stand now.
     async fn payouts(&self, kind: PayoutKind) -> Vec<Payout> {
-        let ids: Vec<String> = self.seen.ids();
-        let mut found = Vec::new();
-        for id in ids {
-            let payout = self.gw.store.payout(&id).await.unwrap().unwrap();
-            if payout.kind == kind {
-                found.push(payout);
-            }
-        }
-        found
+        self.seen.of_kind(&self.gw, kind).await
     }
 
-    /// Every payout final, the ledger balanced, and on every chain each custody account of
-    /// ours (the hot wallets' too) holding exactly what the ledger says: `wcheckout reconcile`,
-    /// through the same writers (`payout_workers::chain_access`).
+    /// Every payout final, the ledger balanced, and `reconcile` finding nothing on any chain.
     async fn assert_books_balance(&self) -> Vec<(String, usize)> {
-        let chains =
-            wcheckout::payout_workers::chain_access(&self.config, &self.gw.gateway.tokens).unwrap();
-        let mut checked = Vec::new();
-        for access in &chains {
-            let writer = access.writer.as_ref();
-            let found = eventually(WAIT, "no payout in flight", || async move {
-                let found = self
-                    .gw
-                    .gateway
-                    .reconcile_chain(&access.chain, writer)
-                    .await
-                    .unwrap();
-                (found.in_flight == 0).then_some(found)
-            })
-            .await;
-            assert!(
-                found.differences.is_empty(),
-                "{}: the ledger and the chain disagree: {found:?}",
-                access.chain.key
-            );
-            checked.push((access.chain.key.to_string(), found.checked));
-        }
-        let check = self.gw.gateway.ledger_check().await.unwrap();
-        assert!(
-            check.mismatched_accounts.is_empty() && check.account_debits == check.account_credits,
-            "the ledger does not balance: {check:?}"
-        );
-        checked
-    }
-}
-
-/// Every payout of a chain seen open, polled every 20 ms (a TRON payout stays open for at least
-/// one 100 ms payout round after its broadcast), until dropped.
-struct SeenPayouts {
-    ids: Arc<Mutex<BTreeSet<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl SeenPayouts {
-    fn watch(store: Arc<wcheckout_store::SqlStore>, chain: ChainKey) -> SeenPayouts {
-        let ids = Arc::new(Mutex::new(BTreeSet::new()));
-        let seen = Arc::clone(&ids);
-        let task = tokio::spawn(async move {
-            loop {
-                if let Ok(open) = store.open_payouts(&chain, 1000).await {
-                    seen.lock().unwrap().extend(open.into_iter().map(|p| p.id));
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        });
-        SeenPayouts { ids, task }
-    }
-
-    fn ids(&self) -> Vec<String> {
-        self.ids.lock().unwrap().iter().cloned().collect()
-    }
-}
-
-impl Drop for SeenPayouts {
-    fn drop(&mut self) {
-        self.task.abort();
+        assert_books_balance(&self.gw, &self.config, WAIT).await
     }
 }
 

@@ -16,7 +16,7 @@ use base64::Engine;
 
 use crate::address::{SolanaAddress, SolanaAddressError};
 use crate::keys::Keypair;
-use wire::{compact_len, push_compact_u16};
+use wire::{compact_len, push_compact_u16, read_compact_u16};
 
 /// The largest transaction a validator accepts (an IPv6 packet minus headers), in bytes.
 pub const MAX_TRANSACTION_SIZE: usize = 1232;
@@ -99,6 +99,8 @@ pub enum TransactionError {
     UnexpectedSigner(SolanaAddress),
     #[error("no program-derived address for these seeds")]
     Derivation,
+    #[error("not a legacy transaction in Solana's wire form")]
+    Malformed,
 }
 
 /// An instruction with its program and accounts as indices into the message's keys.
@@ -328,6 +330,32 @@ impl SignedTransaction {
     pub fn to_base64(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.to_bytes())
     }
+}
+
+/// The recent blockhash of a signed legacy transaction in wire form: after the signatures, the
+/// message header (3 bytes) and the account keys.
+pub fn recent_blockhash_of(wire: &[u8]) -> Result<Blockhash, TransactionError> {
+    let (signatures, len) = read_compact_u16(wire).ok_or(TransactionError::Malformed)?;
+    let header = signatures
+        .checked_mul(64)
+        .and_then(|bytes| bytes.checked_add(len))
+        .ok_or(TransactionError::Malformed)?;
+    let message = wire.get(header..).ok_or(TransactionError::Malformed)?;
+    // A versioned message starts with a byte whose high bit is set; only legacy ones are ours.
+    if message.first().is_none_or(|first| first & 0x80 != 0) {
+        return Err(TransactionError::Malformed);
+    }
+    let keys_at = message.get(3..).ok_or(TransactionError::Malformed)?;
+    let (keys, len) = read_compact_u16(keys_at).ok_or(TransactionError::Malformed)?;
+    let hash_at = keys
+        .checked_mul(32)
+        .and_then(|bytes| bytes.checked_add(len))
+        .ok_or(TransactionError::Malformed)?;
+    let hash: [u8; 32] = keys_at
+        .get(hash_at..hash_at.saturating_add(32))
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or(TransactionError::Malformed)?;
+    Ok(Blockhash(hash))
 }
 
 impl fmt::Debug for SignedTransaction {

@@ -224,3 +224,33 @@ fn blockhashes_read_and_print_in_base58() {
     assert_eq!(hash.to_string(), text);
     assert!(Blockhash::parse("0xabc").is_err());
 }
+
+#[test]
+fn the_recent_blockhash_is_read_back_from_the_wire_form() {
+    let (hot, owner) = (key(1), key(2));
+    let blockhash = Blockhash::from_bytes([9; 32]);
+    let instructions = sweep(&hot, &owner).instructions().unwrap();
+    let message = Message::compile(&hot.address(), &instructions, blockhash).unwrap();
+    let wire = message.sign(&[&hot, &owner]).unwrap().to_bytes();
+    assert_eq!(recent_blockhash_of(&wire), Ok(blockhash));
+    for cut in [
+        0,
+        1,
+        64,
+        129,
+        140,
+        wire.len() - message.serialize().len() + 100,
+    ] {
+        assert_eq!(
+            recent_blockhash_of(&wire[..cut]),
+            Err(TransactionError::Malformed),
+            "{cut}"
+        );
+    }
+    let mut versioned = wire.clone();
+    versioned[129] |= 0x80;
+    assert_eq!(
+        recent_blockhash_of(&versioned),
+        Err(TransactionError::Malformed)
+    );
+}

@@ -25,6 +25,19 @@ pub(super) fn compact_len(len: usize) -> usize {
     }
 }
 
+/// Reads a compact-u16 at the start of `bytes`: its value and the bytes it took, or `None`
+/// when it is cut short or longer than three bytes.
+pub(super) fn read_compact_u16(bytes: &[u8]) -> Option<(usize, usize)> {
+    let mut value = 0usize;
+    for (at, byte) in bytes.iter().take(3).enumerate() {
+        value |= usize::from(byte & 0x7f) << (7 * at);
+        if byte & 0x80 == 0 {
+            return Some((value, at + 1));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +58,14 @@ mod tests {
             push_compact_u16(&mut out, len);
             assert_eq!(out, bytes, "{len}");
             assert_eq!(compact_len(len), bytes.len(), "{len}");
+            assert_eq!(read_compact_u16(bytes), Some((len, bytes.len())), "{len}");
         }
+    }
+
+    #[test]
+    fn a_cut_compact_u16_is_refused() {
+        assert_eq!(read_compact_u16(&[]), None);
+        assert_eq!(read_compact_u16(&[0x80]), None);
+        assert_eq!(read_compact_u16(&[0x80, 0x80, 0x80, 0x01]), None);
     }
 }

@@ -264,7 +264,7 @@ async fn a_sweep_and_a_payment_of_the_swept_amount_are_told_apart() {
     let message = Message::compile(
         &hot.address(),
         &sweep.instructions().unwrap(),
-        Blockhash::parse(&blockhash).unwrap(),
+        Blockhash::parse(&blockhash.blockhash).unwrap(),
     )
     .unwrap();
     let signed = message.sign(&[&hot, &alice]).unwrap();

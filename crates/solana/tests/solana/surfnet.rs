@@ -25,11 +25,11 @@ use wcheckout_solana::transaction::{Blockhash, Message};
 use wcheckout_testkit::node_tools::{tools_available, workspace_root};
 
 /// A Token account's rent-exempt minimum, in lamports.
-const TOKEN_ACCOUNT_RENT: u64 = 2_039_280;
-const DECIMALS: u8 = 6;
+pub(super) const TOKEN_ACCOUNT_RENT: u64 = 2_039_280;
+pub(super) const DECIMALS: u8 = 6;
 
 /// Whether node and surfpool's Surfnet are here (skipped with a message otherwise).
-fn surfnet_available() -> bool {
+pub(super) fn surfnet_available() -> bool {
     tools_available(
         "the Surfnet test",
         &["@solana/surfpool-linux-x64-gnu"],
@@ -38,14 +38,14 @@ fn surfnet_available() -> bool {
 }
 
 /// The running node; dropping it closes the launcher's stdin, which stops the node.
-struct Surfnet {
+pub(super) struct Surfnet {
     child: Child,
-    rpc_url: String,
-    mint: SolanaAddress,
+    pub(super) rpc_url: String,
+    pub(super) mint: SolanaAddress,
 }
 
 impl Surfnet {
-    fn start(hot: &Keypair, balance: u64) -> Surfnet {
+    pub(super) fn start(hot: &Keypair, balance: u64) -> Surfnet {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/surfnet-launcher.mjs");
         let config = json!({
             "hot_secret": hex::encode(hot.secret().expose_secret()),
@@ -84,13 +84,13 @@ impl Drop for Surfnet {
 }
 
 /// A JSON-RPC client of the local node.
-struct Rpc {
-    http: reqwest::Client,
-    url: String,
+pub(super) struct Rpc {
+    pub(super) http: reqwest::Client,
+    pub(super) url: String,
 }
 
 impl Rpc {
-    async fn call(&self, method: &str, params: Value) -> Value {
+    pub(super) async fn call(&self, method: &str, params: Value) -> Value {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let reply: Value = self
             .http
@@ -151,7 +151,7 @@ impl Rpc {
         }
     }
 
-    async fn transaction(&self, id: &str) -> Value {
+    pub(super) async fn transaction(&self, id: &str) -> Value {
         let config = json!({"encoding": "json", "commitment": "confirmed",
                             "maxSupportedTransactionVersion": 0});
         self.call("getTransaction", json!([id, config])).await
@@ -207,7 +207,7 @@ fn account_index(transaction: &Value, account: &SolanaAddress) -> usize {
 }
 
 /// The change of `account`'s lamports in a transaction.
-fn lamport_change(transaction: &Value, account: &SolanaAddress) -> i128 {
+pub(super) fn lamport_change(transaction: &Value, account: &SolanaAddress) -> i128 {
     let index = account_index(transaction, account);
     let meta = &transaction["meta"];
     i128::from(meta["postBalances"][index].as_u64().unwrap())

@@ -31,7 +31,7 @@ const ABANDON: &str = "abandon abandon abandon abandon abandon abandon abandon a
                        abandon abandon about";
 
 /// Whether node and web3.js are here (skipped with a message otherwise).
-fn web3js_available() -> bool {
+pub(super) fn web3js_available() -> bool {
     tools_available(
         "the web3.js cross-check",
         &["@solana/web3.js", "@solana/spl-token"],
@@ -40,7 +40,7 @@ fn web3js_available() -> bool {
 }
 
 /// web3.js's answers to `requests`, in order.
-fn web3js(requests: &[Value]) -> Vec<Value> {
+pub(super) fn web3js(requests: &[Value]) -> Vec<Value> {
     node_answers(
         &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/web3js-check.mjs"),
         requests,
@@ -51,7 +51,7 @@ fn random_key(rng: &mut StdRng) -> Keypair {
     Keypair::from_secret(&rng.r#gen())
 }
 
-fn secret_hex(key: &Keypair) -> String {
+pub(super) fn secret_hex(key: &Keypair) -> String {
     hex::encode(key.secret().expose_secret())
 }
 

@@ -11,6 +11,7 @@
 pub mod browser;
 pub mod chain;
 pub mod console;
+pub mod payouts;
 pub mod process;
 pub mod receiver;
 pub mod solana;

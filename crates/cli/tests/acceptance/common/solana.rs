@@ -29,11 +29,18 @@ pub struct SolanaChain {
 impl SolanaChain {
     /// A fresh cluster, or `None` (skipped with a message) when node or Surfnet is missing.
     pub async fn start() -> Option<SolanaChain> {
+        SolanaChain::start_funding(Vec::new()).await
+    }
+
+    /// The same, with each key of `fund` (32-byte ed25519 secrets, hex: the hot wallet's) given
+    /// 100 SOL and 1,000,000 of each mint; the first is the mints' authority.
+    pub async fn start_funding(fund: Vec<String>) -> Option<SolanaChain> {
         if !tools_available("the Solana payment tests", &[PACKAGE], true) {
             return None;
         }
         let mut setup = Setup::new(&[6, 6], PAYERS, 1_000_000_000_000);
-        setup.fund = vec![hex::encode(WALLET_SECRET)];
+        setup.fund = fund;
+        setup.fund.push(hex::encode(WALLET_SECRET));
         let node = Surfnet::start(&setup).await.expect("Surfnet starts");
         Some(SolanaChain { node })
     }
@@ -62,7 +69,7 @@ impl SolanaChain {
 
     /// Configures `config` to watch this cluster as `key` (SOL), with tokens `{key}_USDT` and
     /// `{key}_USDC`, polling fast: final at `finalized`, or with `confirmed_slots`, that many
-    /// slots at `confirmed`. Payouts are off: this build has no Solana payouts yet.
+    /// slots at `confirmed`. Payouts are off (the payout tests turn them on).
     pub fn configure(&self, config: &mut Config, key: &str, confirmed_slots: Option<u32>) {
         config.watcher.enabled = true;
         config.watcher.poll_interval_ms = 50;
