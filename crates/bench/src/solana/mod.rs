@@ -122,7 +122,7 @@ impl Cluster {
 
 /// The default configuration watching `cluster` as chain `SOL` (`family = "solana"`,
 /// `finality = "finalized"`, the default) through `rpc_url` (the counter), with its mint as the
-/// 6-decimal `SOL_USDT` priced at 1 USD; payouts off (this build has no Solana payouts).
+/// 6-decimal `SOL_USDT` priced at 1 USD; payouts off (detection is what is measured).
 pub(crate) fn config_with_cluster(
     database_url: &str,
     cluster: &Cluster,
