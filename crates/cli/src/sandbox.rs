@@ -51,7 +51,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     let result = serve_sandbox(&args, &devnet, &mut stop).await;
     tokio::time::sleep(CLIENTS_CLOSE).await;
     anvil.stop();
-    devnet.stop_tron();
+    devnet.stop_others().await;
     result
 }
 

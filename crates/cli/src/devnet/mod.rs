@@ -23,6 +23,7 @@ use wcheckout_evm::anvil::{
 };
 use wcheckout_evm::stablecoin::{self, anvil_account};
 
+mod solana;
 mod tron;
 
 use crate::config::networks::WUSD_DECIMALS;
@@ -171,6 +172,8 @@ pub(crate) struct Devnet {
     pub(crate) config_file: PathBuf,
     /// The TRON chain beside it, when its tools are here.
     tron: Option<tron::TronDevnet>,
+    /// The Solana cluster beside it, when its tools are here.
+    solana: Option<solana::SolanaDevnet>,
 }
 
 async fn start(args: StartArgs) -> anyhow::Result<()> {
@@ -185,7 +188,7 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     announce(&devnet, args.json)?;
     stop.received().await;
     anvil.stop();
-    devnet.stop_tron();
+    devnet.stop_others().await;
     if !args.json {
         eprintln!("devnet stopped; chain state kept in {}", args.dir.display());
     }
@@ -275,6 +278,7 @@ async fn set_up(anvil: &Anvil, dir: &Path) -> anyhow::Result<Devnet> {
     let (tokens, deployed) = ensure_tokens(&rpc_url).await?;
     fund_payers(&rpc_url, &deployed).await?;
     let tron = tron::launch(dir).await?;
+    let solana = solana::launch().await?;
     let devnet = Devnet {
         ws_url: anvil.ws_url(),
         rpc_url,
@@ -283,6 +287,7 @@ async fn set_up(anvil: &Anvil, dir: &Path) -> anyhow::Result<Devnet> {
         deployed: deployed.iter().map(|(token, _)| token.id).collect(),
         config_file: dir.join(CONFIG_FILE_NAME),
         tron,
+        solana,
     };
     write_file(&devnet.config_file, &gateway_config(&devnet, dir))?;
     let state = serde_json::to_string_pretty(&state_json(&devnet))?;
@@ -386,6 +391,9 @@ fn gateway_config(devnet: &Devnet, dir: &Path) -> String {
     if let Some(tron) = &devnet.tron {
         text.push_str(&tron.config_sections());
     }
+    if let Some(solana) = &devnet.solana {
+        text.push_str(&solana.config_sections());
+    }
     text
 }
 
@@ -413,8 +421,13 @@ fn ready_json(devnet: &Devnet) -> Value {
         "payerPrivateKeys": payer_keys(),
         "configFile": devnet.config_file.display().to_string(),
     });
-    if let (Some(tron), Some(fields)) = (&devnet.tron, ready.as_object_mut()) {
-        fields.insert("tron".into(), tron.ready_json());
+    if let Some(fields) = ready.as_object_mut() {
+        if let Some(tron) = &devnet.tron {
+            fields.insert("tron".into(), tron.ready_json());
+        }
+        if let Some(solana) = &devnet.solana {
+            fields.insert("solana".into(), solana.ready_json());
+        }
     }
     ready
 }
@@ -456,6 +469,9 @@ fn announce(devnet: &Devnet, as_json: bool) -> anyhow::Result<()> {
     if let Some(tron) = &devnet.tron {
         tron.announce();
     }
+    if let Some(solana) = &devnet.solana {
+        solana.announce();
+    }
     println!(
         "  payers     {PAYER_TOKENS} of each token when it is deployed; anvil's public dev keys:"
     );
@@ -485,10 +501,14 @@ impl Devnet {
         self.chain_id
     }
 
-    /// Stops the TRON chain, if any (the EVM chain's anvil is stopped by its owner).
-    pub(crate) fn stop_tron(self) {
+    /// Stops the TRON and Solana chains, if any (the EVM chain's anvil is stopped by its
+    /// owner).
+    pub(crate) async fn stop_others(self) {
         if let Some(tron) = self.tron {
             tron.stop();
+        }
+        if let Some(solana) = self.solana {
+            solana.stop().await;
         }
     }
 
@@ -498,12 +518,18 @@ impl Devnet {
         gateway: &wcheckout_app::Gateway,
     ) -> anyhow::Result<()> {
         for chain in gateway.tokens.chains() {
-            match (chain.family, &self.tron) {
-                (ChainFamily::Evm, _) => fund_hot_wallet(gateway, chain, &self.rpc_url).await?,
-                (ChainFamily::Tron, Some(tron)) => {
-                    tron::fund_hot_wallet(gateway, chain, &tron.anvil_rpc_url()).await?;
+            match chain.family {
+                ChainFamily::Evm => fund_hot_wallet(gateway, chain, &self.rpc_url).await?,
+                ChainFamily::Tron => {
+                    if let Some(tron) = &self.tron {
+                        tron::fund_hot_wallet(gateway, chain, &tron.anvil_rpc_url()).await?;
+                    }
                 }
-                (ChainFamily::Tron, None) | (ChainFamily::Solana, _) => {}
+                ChainFamily::Solana => {
+                    if let Some(solana) = &self.solana {
+                        solana.fund_hot_wallet(gateway, chain).await?;
+                    }
+                }
             }
         }
         Ok(())
@@ -543,16 +569,25 @@ async fn pay(config_file: Option<PathBuf>, args: PayArgs) -> anyhow::Result<()> 
             )
             .await?
         }
-        ChainFamily::Solana => bail!(
-            "the devnet has no Solana chain yet: pay order {} with a Solana wallet",
-            order.order_no
-        ),
+        ChainFamily::Solana => {
+            solana::pay(
+                &payment.node_url,
+                args.payer,
+                &payment.contract,
+                to,
+                payment.amount,
+            )
+            .await?
+        }
+    };
+    let payer_address = match payment.family {
+        ChainFamily::Solana => solana::payer(args.payer)?.address().to_string(),
+        ChainFamily::Evm | ChainFamily::Tron => DEV_ACCOUNTS[payer].to_owned(),
     };
     eprintln!(
-        "sent {} {} from payer {payer} ({}) to {} for order {}",
+        "sent {} {} from payer {payer} ({payer_address}) to {} for order {}",
         payment.amount.to_decimal(payment.decimals).normalized(),
         order.token,
-        DEV_ACCOUNTS[payer],
         order.deposit_address,
         order.order_no
     );
@@ -705,6 +740,7 @@ mod tests {
             deployed: TOKENS.iter().map(|t| t.id).collect(),
             config_file: PathBuf::from("/tmp/devnet \"x\"/wcheckout.toml"),
             tron: None,
+            solana: None,
         }
     }
 

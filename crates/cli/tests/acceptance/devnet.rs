@@ -379,6 +379,63 @@ async fn the_devnet_offers_tron_and_pays_a_tron_order() {
     assert_eq!(credited.tx_hash.as_deref(), Some(txid));
 }
 
+/// The devnet's Solana cluster: `SOL_USDT` at a fixed mint, `devnet pay` pays a Solana order
+/// with a signed `transferChecked`, a gateway on the devnet's config credits it, and the hot
+/// wallet got SOL for its fees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_devnet_offers_solana_and_pays_a_solana_order() {
+    let tools = wcheckout_evm::anvil::find_binary().is_ok();
+    let surfnet = wcheckout_solana::surfnet::PACKAGE;
+    if !wcheckout_testkit::node_tools::tools_available("the Solana devnet test", &[surfnet], tools)
+    {
+        return;
+    }
+    let work = TempDir::new();
+    let data_dir = work.path.join("devnet-data");
+    let cli = Cli::new(&work.path);
+    let devnet = Devnet::start(&work.path, &data_dir);
+    let solana = devnet.ready["solana"].clone();
+    let usdt = solana["tokens"]["SOL_USDT"].as_str().unwrap().to_owned();
+    assert!(
+        Address::parse(wcheckout_domain::address::ChainFamily::Solana, &usdt).is_ok(),
+        "{solana}"
+    );
+
+    let mut config =
+        wcheckout::runtime::load_config(Some(Path::new(&devnet.config_file()))).unwrap();
+    config.server.listen = "127.0.0.1:0".into();
+    let application = wcheckout::application::Application::build(&config, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let running = application.start(None).unwrap();
+    let order = create_order_in(&devnet.config_file(), "sol-pay", "7.25", "SOL_USDT").await;
+    let paid = cli.run_ok(&["devnet", "pay", "sol-pay"]);
+    let signature = paid.stdout.trim().to_owned();
+    assert!(
+        (64..=88).contains(&signature.len()),
+        "a Solana signature: {}",
+        paid.stdout
+    );
+    assert!(
+        paid.stderr.contains("sent 7.25 SOL_USDT from payer 1"),
+        "{}",
+        paid.stderr
+    );
+    let number = IntegratorNo::parse("sol-pay").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let credited = loop {
+        let order = running.store.order_by_no(&order.app_id, &number).await;
+        let order = order.unwrap().unwrap();
+        if order.status == wcheckout_domain::order::OrderStatus::Paid || Instant::now() > deadline {
+            break order;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    running.stop().await.unwrap();
+    assert_eq!(credited.status, wcheckout_domain::order::OrderStatus::Paid);
+    assert_eq!(credited.tx_hash.as_deref(), Some(signature.as_str()));
+}
+
 #[tokio::test]
 async fn devnet_pay_explains_missing_duplicate_and_bad_requests() {
     let work = TempDir::new();
