@@ -70,6 +70,9 @@ pub struct SolanaChainReader {
     /// Each mint's token program.
     programs: Mutex<HashMap<SolanaAddress, SolanaAddress>>,
     accounts: Mutex<HashMap<SolanaAddress, AccountWatch>>,
+    /// Each watched (owner, mint)'s associated token account, derived once (a program-derived
+    /// address costs a SHA-256 and a curve check per bump tried).
+    token_accounts: Mutex<HashMap<(SolanaAddress, SolanaAddress), SolanaAddress>>,
     /// Finalized blocks read lately: the watcher asks for the same few slots every round (the
     /// cursor, the range's end twice), and a finalized slot's block never changes.
     finalized_blocks: Mutex<BTreeMap<u64, BlockRef>>,
@@ -115,6 +118,7 @@ impl SolanaChainReader {
             hot_wallet: None,
             programs: Mutex::new(HashMap::new()),
             accounts: Mutex::new(HashMap::new()),
+            token_accounts: Mutex::new(HashMap::new()),
             finalized_blocks: Mutex::new(BTreeMap::new()),
         }
     }
@@ -220,15 +224,23 @@ impl SolanaChainReader {
             return Ok(Vec::new());
         };
         let mut watched = Vec::new();
+        let mut derived = HashMap::new();
+        let known = std::mem::take(&mut *lock(&self.token_accounts));
         for deposit in list.watched_deposits().await? {
             let (owner, mint) = (solana(&deposit.address)?, solana(&deposit.contract)?);
             if !mints.contains(&mint) {
                 continue;
             }
-            let program = self.program_of(mint).await?;
-            let account = owner
-                .associated_token_account(&mint, &program)
-                .map_err(|e| ChainError::Invalid(e.to_string()))?;
+            let account = match known.get(&(owner, mint)) {
+                Some(account) => *account,
+                None => {
+                    let program = self.program_of(mint).await?;
+                    owner
+                        .associated_token_account(&mint, &program)
+                        .map_err(|e| ChainError::Invalid(e.to_string()))?
+                }
+            };
+            derived.insert((owner, mint), account);
             watched.push(Watched {
                 deposit,
                 owner,
@@ -236,6 +248,8 @@ impl SolanaChainReader {
                 account,
             });
         }
+        // Only the deposits watched now are kept: the map never outgrows the watch list.
+        *lock(&self.token_accounts) = derived;
         Ok(watched)
     }
 
