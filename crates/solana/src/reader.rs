@@ -360,43 +360,42 @@ impl SolanaChainReader {
         found.reverse();
         Ok(found)
     }
+}
 
-    /// The rise of `watched`'s account in one transaction, as a transfer log.
-    fn credit_in(
-        &self,
-        watched: &Watched,
-        signature: &str,
-        info: &TransactionInfo,
-        block_hash: &str,
-    ) -> Option<TransferLog> {
-        let meta = info.meta.as_ref().filter(|meta| meta.err.is_none())?;
-        let keys = info.account_keys();
-        let account = watched.account.to_string();
-        let index = keys.iter().position(|key| *key == account)?;
-        let mint = watched.mint.to_string();
-        let balance = |balances: &[crate::rpc::TokenBalance], index: usize| -> Option<u128> {
-            balances
-                .iter()
-                .find(|b| b.account_index == index && b.mint == mint)
-                .and_then(|b| b.ui_token_amount.amount.parse::<u128>().ok())
-        };
-        let before = balance(&meta.pre_token_balances, index).unwrap_or(0);
-        let after = balance(&meta.post_token_balances, index)?;
-        let value = after.checked_sub(before).filter(|v| *v > 0)?;
-        Some(TransferLog {
-            contract: watched.deposit.contract,
-            tx_hash: signature.to_owned(),
-            log_index: u64::try_from(index).ok()?,
-            block_number: info.slot,
-            block_hash: block_hash.to_owned(),
-            block_time: info
-                .block_time
-                .map(|s| Timestamp::from_micros(s.saturating_mul(1_000_000))),
-            from: payer(meta, &keys, &mint),
-            to: Address::Solana(watched.owner),
-            value: Some(value),
-        })
-    }
+/// The rise of `watched`'s account in one transaction, as a transfer log.
+fn credit_in(
+    watched: &Watched,
+    signature: &str,
+    info: &TransactionInfo,
+    block_hash: &str,
+) -> Option<TransferLog> {
+    let meta = info.meta.as_ref().filter(|meta| meta.err.is_none())?;
+    let keys = info.account_keys();
+    let account = watched.account.to_string();
+    let index = keys.iter().position(|key| *key == account)?;
+    let mint = watched.mint.to_string();
+    let balance = |balances: &[crate::rpc::TokenBalance], index: usize| -> Option<u128> {
+        balances
+            .iter()
+            .find(|b| b.account_index == index && b.mint == mint)
+            .and_then(|b| b.ui_token_amount.amount.parse::<u128>().ok())
+    };
+    let before = balance(&meta.pre_token_balances, index).unwrap_or(0);
+    let after = balance(&meta.post_token_balances, index)?;
+    let value = after.checked_sub(before).filter(|v| *v > 0)?;
+    Some(TransferLog {
+        contract: watched.deposit.contract,
+        tx_hash: signature.to_owned(),
+        log_index: u64::try_from(index).ok()?,
+        block_number: info.slot,
+        block_hash: block_hash.to_owned(),
+        block_time: info
+            .block_time
+            .map(|s| Timestamp::from_micros(s.saturating_mul(1_000_000))),
+        from: payer(meta, &keys, &mint),
+        to: Address::Solana(watched.owner),
+        value: Some(value),
+    })
 }
 
 /// Who paid: the owner of the mint's account whose balance fell the most (the fee payer when
@@ -478,7 +477,7 @@ impl ChainReader for SolanaChainReader {
                     slot.insert(self.block_ref(info.slot).await?.hash);
                 }
                 let hash = &block_hashes[&info.slot];
-                logs.extend(self.credit_in(account, &signature.signature, &info, hash));
+                logs.extend(credit_in(account, &signature.signature, &info, hash));
             }
         }
         logs.sort_by(|a, b| {
@@ -493,5 +492,82 @@ impl ChainReader for SolanaChainReader {
 
     async fn wait_for_new_head(&self, max_wait: Duration) {
         tokio::time::sleep(max_wait).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A payment made inside another program's instruction: the transaction's one top-level
+    /// instruction calls a program (a swap or payment router, say) whose inner instruction is
+    /// the token transfer. Its shape is what `getTransaction` answers for such a transaction
+    /// (`json` encoding, v0 with an address table): our account gains in the token balances,
+    /// and that rise is the credit, whatever the instructions were.
+    #[test]
+    fn a_transfer_inside_another_programs_instruction_is_credited() {
+        let keypair = |byte: u8| crate::keys::Keypair::from_secret(&[byte; 32]).address();
+        let (owner, payer, router, mint) = (keypair(1), keypair(2), keypair(3), keypair(4));
+        let account = owner
+            .associated_token_account(&mint, &TOKEN_PROGRAM)
+            .unwrap();
+        let source = payer
+            .associated_token_account(&mint, &TOKEN_PROGRAM)
+            .unwrap();
+        let info: TransactionInfo = serde_json::from_value(json!({
+            "slot": 321,
+            "blockTime": 1_790_000_000,
+            "transaction": {"message": {
+                "accountKeys": [payer.to_string(), source.to_string(), router.to_string()],
+                "instructions": [{"programIdIndex": 2, "accounts": [0, 1, 3, 4], "data": "3Bxs4h24hBtQy9rw"}],
+            }},
+            "meta": {
+                "err": null,
+                "loadedAddresses": {"writable": [account.to_string()], "readonly": [mint.to_string(), TOKEN_PROGRAM.to_string()]},
+                "innerInstructions": [{"index": 0, "instructions": [
+                    {"programIdIndex": 5, "accounts": [1, 4, 3, 0], "data": "hDDqy4KAEGx3J"},
+                ]}],
+                "preTokenBalances": [
+                    {"accountIndex": 1, "mint": mint.to_string(), "owner": payer.to_string(),
+                     "uiTokenAmount": {"amount": "50000000", "decimals": 6}},
+                    {"accountIndex": 3, "mint": mint.to_string(), "owner": owner.to_string(),
+                     "uiTokenAmount": {"amount": "1000000", "decimals": 6}},
+                ],
+                "postTokenBalances": [
+                    {"accountIndex": 1, "mint": mint.to_string(), "owner": payer.to_string(),
+                     "uiTokenAmount": {"amount": "37500000", "decimals": 6}},
+                    {"accountIndex": 3, "mint": mint.to_string(), "owner": owner.to_string(),
+                     "uiTokenAmount": {"amount": "13500000", "decimals": 6}},
+                ],
+            },
+        }))
+        .unwrap();
+        let watched = Watched {
+            deposit: WatchedDeposit {
+                address: Address::Solana(owner),
+                contract: Address::Solana(mint),
+            },
+            owner,
+            mint,
+            account,
+        };
+        let log = credit_in(&watched, "sig", &info, "hash").unwrap();
+        assert_eq!(log.value, Some(12_500_000), "the rise, not the balance");
+        assert_eq!(log.from, Address::Solana(payer), "whose balance fell");
+        assert_eq!(log.to, Address::Solana(owner));
+        assert_eq!(
+            log.log_index, 3,
+            "the account's index, loaded addresses counted"
+        );
+        assert_eq!((log.block_number, log.block_hash.as_str()), (321, "hash"));
+
+        // The same transaction failed: nothing, whatever the balances say.
+        let mut failed = info.clone();
+        if let Some(meta) = failed.meta.as_mut() {
+            meta.err = Some(json!({"InstructionError": [0, {"Custom": 1}]}));
+        }
+        assert!(credit_in(&watched, "sig", &failed, "hash").is_none());
     }
 }
