@@ -64,6 +64,7 @@ pub(crate) async fn launch() -> anyhow::Result<Option<SolanaDevnet>> {
             Ok(MintSpec {
                 decimals: DECIMALS,
                 key: Some(hex_secret(&dev_keypair(*index)?)),
+                token_2022: false,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

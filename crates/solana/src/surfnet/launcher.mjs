@@ -4,7 +4,7 @@
 // JavaScript libraries, as a payer's wallet would.
 //
 // Setup, JSON in WCHECKOUT_SURFNET_SETUP:
-//   {mints: [{decimals, key?}], payers: n, payer_keys?: [hex], balance: "base units",
+//   {mints: [{decimals, key?, token_2022?}], payers: n, payer_keys?: [hex], balance: "base units",
 //    fund: [hex 32-byte ed25519 secrets]}
 // makes the mints (at the address of `key`, a hex secret, when given; the first funded key, else
 // a generated one, is their authority), the payers (`payer_keys`, else `n` generated ones) and
@@ -55,6 +55,7 @@ const payers = setup.payer_keys
   : Array.from({ length: setup.payers ?? 0 }, () => web3.Keypair.generate());
 const authority = funded[0] ?? web3.Keypair.generate();
 const decimals = new Map();
+const programs = new Map();
 const holders = [...new Set([authority, ...funded, ...payers])];
 for (const holder of holders) {
   await airdrop(holder.publicKey, 100);
@@ -62,12 +63,14 @@ for (const holder of holders) {
 const mints = [];
 for (const spec of setup.mints ?? []) {
   const mintKey = spec.key ? fromHex(spec.key) : web3.Keypair.generate();
-  const mint = await spl.createMint(connection, authority, authority.publicKey, null, spec.decimals, mintKey);
+  const program = spec.token_2022 ? spl.TOKEN_2022_PROGRAM_ID : spl.TOKEN_PROGRAM_ID;
+  const mint = await spl.createMint(connection, authority, authority.publicKey, null, spec.decimals, mintKey, undefined, program);
   decimals.set(mint.toBase58(), spec.decimals);
+  programs.set(mint.toBase58(), program);
   mints.push(mint);
   for (const holder of [...funded, ...payers]) {
-    const account = await spl.getOrCreateAssociatedTokenAccount(connection, authority, mint, holder.publicKey);
-    await spl.mintTo(connection, authority, mint, account.address, authority, BigInt(setup.balance ?? '0'));
+    const account = await spl.getOrCreateAssociatedTokenAccount(connection, authority, mint, holder.publicKey, false, undefined, undefined, program);
+    await spl.mintTo(connection, authority, mint, account.address, authority, BigInt(setup.balance ?? '0'), [], undefined, program);
   }
 }
 
@@ -92,13 +95,14 @@ async function pay({ payer, mint, to, amount, fail }) {
   const from = payers[payer];
   const mintKey = new web3.PublicKey(mint);
   const owner = new web3.PublicKey(to);
-  const source = spl.getAssociatedTokenAddressSync(mintKey, from.publicKey);
-  const destination = spl.getAssociatedTokenAddressSync(mintKey, owner, true);
+  const program = programs.get(mint);
+  const source = spl.getAssociatedTokenAddressSync(mintKey, from.publicKey, false, program);
+  const destination = spl.getAssociatedTokenAddressSync(mintKey, owner, true, program);
   const held = (await connection.getTokenAccountBalance(source)).value.amount;
   const units = fail ? BigInt(held) + 1n : BigInt(amount);
   const tx = new web3.Transaction().add(
-    spl.createAssociatedTokenAccountIdempotentInstruction(from.publicKey, destination, owner, mintKey),
-    spl.createTransferCheckedInstruction(source, mintKey, destination, from.publicKey, units, decimals.get(mint)),
+    spl.createAssociatedTokenAccountIdempotentInstruction(from.publicKey, destination, owner, mintKey, program),
+    spl.createTransferCheckedInstruction(source, mintKey, destination, from.publicKey, units, decimals.get(mint), [], program),
   );
   const { blockhash } = await connection.getLatestBlockhash();
   tx.recentBlockhash = blockhash;

@@ -49,6 +49,7 @@ impl Setup {
                 .map(|&decimals| MintSpec {
                     decimals,
                     key: None,
+                    token_2022: false,
                 })
                 .collect(),
             payers,
@@ -67,6 +68,9 @@ pub struct MintSpec {
     /// The ed25519 secret (hex) whose address the mint takes; a new one when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// Made under the Token-2022 program rather than the Token program.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub token_2022: bool,
 }
 
 /// Surfnet could not start or answer.

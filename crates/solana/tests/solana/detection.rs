@@ -296,3 +296,56 @@ async fn a_sweep_and_a_payment_of_the_swept_amount_are_told_apart() {
     );
     node.stop().await;
 }
+
+/// A mint of the Token-2022 program: the reader finds the mint's program, derives the owner's
+/// associated account under it (a different address than under Token) and reads the payment.
+#[tokio::test]
+async fn a_token_2022_mint_is_read_like_a_token_one() {
+    if !tools_available(
+        "the Solana detection test",
+        &[wcheckout_solana::surfnet::PACKAGE],
+        true,
+    ) {
+        return;
+    }
+    let mut setup = Setup::new(&[6], 1, 1_000_000_000);
+    setup.mints[0].token_2022 = true;
+    let node = Surfnet::start(&setup).await.unwrap();
+    let mint = node.mints[0];
+    let alice = owner(1);
+    let watching = Arc::new(Watching::default());
+    *watching.0.lock().unwrap() = vec![WatchedDeposit {
+        address: Address::Solana(alice),
+        contract: Address::Solana(mint),
+    }];
+    let rpc = SolanaRpc::new(std::slice::from_ref(&node.rpc_url), Duration::from_secs(5)).unwrap();
+    let reader = SolanaChainReader::new(
+        Arc::new(rpc),
+        Commitment::Finalized,
+        Some(Arc::clone(&watching) as Arc<dyn WatchedDeposits>),
+    );
+    let contracts = [Address::Solana(mint)];
+    let start = reader.head().await.unwrap().number;
+    assert!(
+        reader
+            .transfer_logs(&contracts, start, start)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let paid = node
+        .pay(0, &mint, &alice.to_string(), 2_500_000)
+        .await
+        .unwrap();
+    let confirmed = node.slot("confirmed").await.unwrap();
+    let head = finalized_past(&node, confirmed).await;
+    let logs = reader
+        .transfer_logs(&contracts, start + 1, head)
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(logs[0].tx_hash, paid);
+    assert_eq!(logs[0].value, Some(2_500_000));
+    assert_eq!(logs[0].from, Address::Solana(node.payers[0]));
+    node.stop().await;
+}
