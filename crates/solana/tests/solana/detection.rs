@@ -4,7 +4,7 @@
 //! another mint give nothing; a range that ends before a payment leaves it for the next one; a
 //! sweep and a payment of the swept amount between two reads are told apart.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,15 +21,44 @@ use wcheckout_solana::transaction::instructions::TokenPayment;
 use wcheckout_solana::transaction::{Blockhash, Message};
 use wcheckout_testkit::node_tools::tools_available;
 
-/// A watch list the test sets.
-#[derive(Default)]
-struct Watching(Mutex<Vec<WatchedDeposit>>);
+/// A fixed watch list: these owners' deposits in `mint`.
+struct Watching(Vec<WatchedDeposit>);
 
 #[async_trait]
 impl WatchedDeposits for Watching {
     async fn watched_deposits(&self) -> Result<Vec<WatchedDeposit>, ChainError> {
-        Ok(self.0.lock().unwrap().clone())
+        Ok(self.0.clone())
     }
+}
+
+impl Watching {
+    fn of(owners: &[SolanaAddress], mint: SolanaAddress) -> Arc<dyn WatchedDeposits> {
+        let deposits = owners
+            .iter()
+            .map(|owner| WatchedDeposit {
+                address: Address::Solana(*owner),
+                contract: Address::Solana(mint),
+            })
+            .collect();
+        Arc::new(Watching(deposits))
+    }
+}
+
+/// A reader of `rpc` at `finalized` watching `watching`.
+fn reader_of(rpc: &Arc<SolanaRpc>, watching: &Arc<dyn WatchedDeposits>) -> SolanaChainReader {
+    let watch_list = Some(Arc::clone(watching));
+    SolanaChainReader::new(Arc::clone(rpc), Commitment::Finalized, watch_list)
+}
+
+fn rpc_of(node: &Surfnet) -> Arc<SolanaRpc> {
+    let rpc = SolanaRpc::new(std::slice::from_ref(&node.rpc_url), Duration::from_secs(5));
+    Arc::new(rpc.unwrap())
+}
+
+/// Waits until every transaction confirmed so far is finalized; that slot.
+async fn all_final(node: &Surfnet) -> u64 {
+    let confirmed = node.slot("confirmed").await.unwrap();
+    finalized_past(node, confirmed).await
 }
 
 fn owner(byte: u8) -> SolanaAddress {
@@ -60,20 +89,7 @@ async fn payments_to_watched_accounts_are_read_once_with_their_payer() {
     let node = Surfnet::start(&setup).await.unwrap();
     let (usdc, other) = (node.mints[0], node.mints[1]);
     let (alice, bob, stranger) = (owner(1), owner(2), owner(3));
-    let watching = Arc::new(Watching::default());
-    *watching.0.lock().unwrap() = [alice, bob]
-        .iter()
-        .map(|o| WatchedDeposit {
-            address: Address::Solana(*o),
-            contract: Address::Solana(usdc),
-        })
-        .collect();
-    let rpc = SolanaRpc::new(std::slice::from_ref(&node.rpc_url), Duration::from_secs(5)).unwrap();
-    let reader = SolanaChainReader::new(
-        Arc::new(rpc),
-        Commitment::Finalized,
-        Some(Arc::clone(&watching) as Arc<dyn WatchedDeposits>),
-    );
+    let reader = reader_of(&rpc_of(&node), &Watching::of(&[alice, bob], usdc));
     let contracts = [Address::Solana(usdc)];
     let start = reader.head().await.unwrap().number;
     // Nothing paid yet: nothing read (and the accounts' amounts are remembered as 0).
@@ -103,8 +119,7 @@ async fn payments_to_watched_accounts_are_read_once_with_their_payer() {
         .unwrap();
     node.pay(0, &usdc, &stranger.to_string(), 5).await.unwrap();
     node.pay(0, &other, &alice.to_string(), 7).await.unwrap();
-    let confirmed = node.slot("confirmed").await.unwrap();
-    let head = finalized_past(&node, confirmed).await;
+    let head = all_final(&node).await;
 
     let logs = reader
         .transfer_logs(&contracts, start + 1, head)
@@ -160,8 +175,7 @@ async fn payments_to_watched_accounts_are_read_once_with_their_payer() {
         .await
         .unwrap();
     assert!(early.is_empty(), "{early:?}");
-    let confirmed = node.slot("confirmed").await.unwrap();
-    let later = finalized_past(&node, confirmed).await;
+    let later = all_final(&node).await;
     let next = reader
         .transfer_logs(&contracts, head + 2, later)
         .await
@@ -194,27 +208,10 @@ async fn a_sweep_and_a_payment_of_the_swept_amount_are_told_apart() {
     };
     let node = Surfnet::start(&setup).await.unwrap();
     let usdc = node.mints[0];
-    let watching = Arc::new(Watching::default());
-    *watching.0.lock().unwrap() = vec![WatchedDeposit {
-        address: Address::Solana(alice.address()),
-        contract: Address::Solana(usdc),
-    }];
-    let rpc = Arc::new(
-        SolanaRpc::new(std::slice::from_ref(&node.rpc_url), Duration::from_secs(5)).unwrap(),
-    );
-    let reader = |hot_wallet: bool| {
-        let reader = SolanaChainReader::new(
-            Arc::clone(&rpc),
-            Commitment::Finalized,
-            Some(Arc::clone(&watching) as Arc<dyn WatchedDeposits>),
-        );
-        if hot_wallet {
-            reader.with_hot_wallet(hot.address())
-        } else {
-            reader
-        }
-    };
-    let (plain, watching_sweeps) = (reader(false), reader(true));
+    let watching = Watching::of(&[alice.address()], usdc);
+    let rpc = rpc_of(&node);
+    let plain = reader_of(&rpc, &watching);
+    let watching_sweeps = reader_of(&rpc, &watching).with_hot_wallet(hot.address());
     let contracts = [Address::Solana(usdc)];
     let start = plain.head().await.unwrap().number;
 
@@ -222,8 +219,7 @@ async fn a_sweep_and_a_payment_of_the_swept_amount_are_told_apart() {
         .pay(1, &usdc, &alice.address().to_string(), 4_000_000)
         .await
         .unwrap();
-    let confirmed = node.slot("confirmed").await.unwrap();
-    let head = finalized_past(&node, confirmed).await;
+    let head = all_final(&node).await;
     for reader in [&plain, &watching_sweeps] {
         let logs = reader
             .transfer_logs(&contracts, start + 1, head)
@@ -273,8 +269,7 @@ async fn a_sweep_and_a_payment_of_the_swept_amount_are_told_apart() {
         .pay(1, &usdc, &alice.address().to_string(), 4_000_000)
         .await
         .unwrap();
-    let confirmed = node.slot("confirmed").await.unwrap();
-    let later = finalized_past(&node, confirmed).await;
+    let later = all_final(&node).await;
 
     let missed = plain
         .transfer_logs(&contracts, quiet + 1, later)
@@ -313,17 +308,7 @@ async fn a_token_2022_mint_is_read_like_a_token_one() {
     let node = Surfnet::start(&setup).await.unwrap();
     let mint = node.mints[0];
     let alice = owner(1);
-    let watching = Arc::new(Watching::default());
-    *watching.0.lock().unwrap() = vec![WatchedDeposit {
-        address: Address::Solana(alice),
-        contract: Address::Solana(mint),
-    }];
-    let rpc = SolanaRpc::new(std::slice::from_ref(&node.rpc_url), Duration::from_secs(5)).unwrap();
-    let reader = SolanaChainReader::new(
-        Arc::new(rpc),
-        Commitment::Finalized,
-        Some(Arc::clone(&watching) as Arc<dyn WatchedDeposits>),
-    );
+    let reader = reader_of(&rpc_of(&node), &Watching::of(&[alice], mint));
     let contracts = [Address::Solana(mint)];
     let start = reader.head().await.unwrap().number;
     assert!(
@@ -337,8 +322,7 @@ async fn a_token_2022_mint_is_read_like_a_token_one() {
         .pay(0, &mint, &alice.to_string(), 2_500_000)
         .await
         .unwrap();
-    let confirmed = node.slot("confirmed").await.unwrap();
-    let head = finalized_past(&node, confirmed).await;
+    let head = all_final(&node).await;
     let logs = reader
         .transfer_logs(&contracts, start + 1, head)
         .await
