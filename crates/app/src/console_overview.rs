@@ -1,5 +1,6 @@
 //! The console's overview: the last 30 days' orders per day and token, success and abnormal
-//! rates, balances, hot-wallet gas, chain health and webhook delivery. Every figure is read
+//! rates, balances (with the last reconciliation), hot-wallet gas, chain health and webhook
+//! delivery. Every figure is read
 //! through an index, app by app (see docs/console.md, "The overview"); an account bound to an
 //! app sees that app's figures only.
 
@@ -11,6 +12,7 @@ use wcheckout_domain::money::TokenAmount;
 use wcheckout_domain::operator::Operator;
 use wcheckout_domain::order::OrderStatus;
 use wcheckout_domain::ports::WebhookCounts;
+use wcheckout_domain::reconciliation::AssetReconciliation;
 use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::TokenId;
 
@@ -58,11 +60,15 @@ pub struct Balance {
     pub decimals: u8,
     /// Base units.
     pub units: i128,
+    /// Custody: the asset's last reconciliation with its chain, if any.
+    pub reconciled: Option<AssetReconciliation>,
 }
 
 /// The overview's figures.
 #[derive(Debug, Clone)]
 pub struct Overview {
+    /// When they were read.
+    pub at: Timestamp,
     /// The first day of the window (UTC days since 1970-01-01).
     pub first_day: i64,
     /// Orders the operator sees in each status, all time.
@@ -162,6 +168,7 @@ impl Gateway {
             ),
         };
         Ok(Overview {
+            at: now,
             first_day,
             by_status: self.console_orders_by_status(operator).await?,
             tokens: self.token_days(&chart, first_day),
@@ -233,7 +240,8 @@ impl Gateway {
             .unwrap_or(0)
     }
 
-    fn decimals_of(&self, asset: &Asset) -> u8 {
+    /// The decimals of a configured asset (0 when it is no longer configured).
+    pub fn asset_decimals(&self, asset: &Asset) -> u8 {
         match asset {
             Asset::Token(id) => self.decimals_of_token(id.as_str()),
             Asset::Native(chain) => self
@@ -243,7 +251,8 @@ impl Gateway {
         }
     }
 
-    /// What our addresses hold by the ledger, per asset: every custody account not at zero.
+    /// What our addresses hold by the ledger, per asset, each with its last reconciliation
+    /// (assets reconciled but absent from the ledger too).
     async fn custody_balances(&self) -> Result<Vec<Balance>, ServiceError> {
         let mut sums: BTreeMap<Asset, i128> = BTreeMap::new();
         for (key, totals) in self.store.ledger_range("custody:").await? {
@@ -255,13 +264,19 @@ impl Gateway {
             let sum = sums.entry(asset).or_default();
             *sum = sum.checked_add(totals.balance(true)).ok_or_else(overflow)?;
         }
+        let mut reconciled: BTreeMap<Asset, AssetReconciliation> = BTreeMap::new();
+        for result in self.last_reconciliations().await? {
+            sums.entry(result.asset.clone()).or_default();
+            reconciled.insert(result.asset.clone(), result);
+        }
         Ok(sums
             .into_iter()
             .map(|(asset, units)| Balance {
-                decimals: self.decimals_of(&asset),
-                asset: asset.to_string(),
+                decimals: self.asset_decimals(&asset),
                 bucket: None,
                 units,
+                reconciled: reconciled.remove(&asset),
+                asset: asset.to_string(),
             })
             .collect())
     }
@@ -291,6 +306,7 @@ impl Gateway {
                 asset: token,
                 bucket: Some(bucket),
                 units,
+                reconciled: None,
             })
             .collect())
     }
@@ -312,10 +328,11 @@ impl Gateway {
             let totals = self.store.ledger_totals(std::slice::from_ref(&key)).await?;
             let units = totals.get(&key).copied().unwrap_or(Totals::default());
             gas.push(Balance {
-                decimals: self.decimals_of(&asset),
+                decimals: self.asset_decimals(&asset),
                 asset: asset.to_string(),
                 bucket: None,
                 units: units.balance(true),
+                reconciled: None,
             });
         }
         Ok(gas)

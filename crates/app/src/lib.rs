@@ -44,6 +44,7 @@ pub mod postings;
 mod range_fetch;
 pub mod rates;
 pub mod reconcile;
+pub mod reconciler;
 pub mod refunds;
 pub mod secrets;
 pub mod settlements;

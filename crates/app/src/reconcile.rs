@@ -2,13 +2,17 @@
 //! says. Any difference is money the ledger does not explain (a payout in flight, an operator
 //! transfer not recorded, or a bug), so it is reported, never corrected silently.
 
+use std::collections::BTreeMap;
+
 use wcheckout_domain::address::Address;
 use wcheckout_domain::chain::ChainWriter;
 use wcheckout_domain::ledger::{Account, Asset, parse_custody};
 use wcheckout_domain::payout::PayoutStatus;
 use wcheckout_domain::ports::LedgerCheck;
+use wcheckout_domain::reconciliation::AssetReconciliation;
 use wcheckout_domain::token::Chain;
 
+use crate::error::ServiceError;
 use crate::gateway::Gateway;
 use crate::payouts::PayoutError;
 use crate::postings;
@@ -33,11 +37,30 @@ pub struct ChainReconciliation {
     pub differences: Vec<Difference>,
     /// Payouts signed but not final, which move balances before the ledger records them.
     pub in_flight: usize,
+    /// Per asset, summed over the accounts compared (kept in the store).
+    pub assets: Vec<AssetReconciliation>,
+}
+
+/// Adds one address's balances to its asset's sums.
+fn add_to(
+    sum: &mut AssetReconciliation,
+    ledger: i128,
+    on_chain: u128,
+    agrees: bool,
+) -> Result<(), ServiceError> {
+    let overflow = || ServiceError::internal("a reconciled total does not fit in 128 bits");
+    sum.ledger = sum.ledger.checked_add(ledger).ok_or_else(overflow)?;
+    sum.on_chain = sum.on_chain.checked_add(on_chain).ok_or_else(overflow)?;
+    sum.accounts = sum.accounts.saturating_add(1);
+    if !agrees {
+        sum.differing = sum.differing.saturating_add(1);
+    }
+    Ok(())
 }
 
 impl Gateway {
     /// Compares every custody account of `chain` not at zero, and the hot wallet's, with the
-    /// chain's balances at the latest block.
+    /// chain's balances at the latest block, and keeps each asset's sums in the store.
     pub async fn reconcile_chain(
         &self,
         chain: &Chain,
@@ -62,15 +85,39 @@ impl Gateway {
                 ));
             }
         }
-        let mut found = ChainReconciliation::default();
+        let open = self.store.open_payouts(&chain.key, 10_000).await?;
+        let in_flight = open
+            .iter()
+            .filter(|p| matches!(p.status, PayoutStatus::Signed | PayoutStatus::Broadcast))
+            .count();
+        let mut found = ChainReconciliation {
+            in_flight,
+            ..ChainReconciliation::default()
+        };
+        let mut sums: BTreeMap<Asset, AssetReconciliation> = BTreeMap::new();
+        let at = self.clock.now();
         for (key, totals) in accounts {
             let Some(Account::Custody { address, asset, .. }) = parse_custody(&key) else {
                 continue;
             };
             let ledger = totals.balance(true);
             let chain_balance = self.chain_balance(writer, &address, &asset).await?;
+            let agrees = i128::try_from(chain_balance).ok() == Some(ledger);
+            let sum = sums
+                .entry(asset.clone())
+                .or_insert_with(|| AssetReconciliation {
+                    chain: chain.key.clone(),
+                    asset,
+                    at,
+                    ledger: 0,
+                    on_chain: 0,
+                    accounts: 0,
+                    differing: 0,
+                    in_flight: u64::try_from(in_flight).unwrap_or(u64::MAX),
+                });
+            add_to(sum, ledger, chain_balance, agrees)?;
             found.checked += 1;
-            if i128::try_from(chain_balance).ok() != Some(ledger) {
+            if !agrees {
                 found.differences.push(Difference {
                     account: key,
                     ledger,
@@ -78,12 +125,15 @@ impl Gateway {
                 });
             }
         }
-        let open = self.store.open_payouts(&chain.key, 10_000).await?;
-        found.in_flight = open
-            .iter()
-            .filter(|p| matches!(p.status, PayoutStatus::Signed | PayoutStatus::Broadcast))
-            .count();
+        found.assets = sums.into_values().collect();
+        self.store.record_reconciliations(&found.assets).await?;
         Ok(found)
+    }
+
+    /// The last result of every chain and asset reconciled (`wcheckout reconcile`, or the payout
+    /// engine on its schedule).
+    pub async fn last_reconciliations(&self) -> Result<Vec<AssetReconciliation>, ServiceError> {
+        Ok(self.store.last_reconciliations().await?)
     }
 
     fn assets_of(&self, chain: &Chain) -> Vec<Asset> {

@@ -20,6 +20,7 @@ use wcheckout_app::admin::AppAdmin;
 use wcheckout_app::chain_health::{ChainHealth, ChainHealthBoard};
 use wcheckout_app::payouts::{PayoutEngine, PayoutSettings, SweepSettings};
 use wcheckout_app::rates::FixedRates;
+use wcheckout_app::reconciler::Reconciler;
 use wcheckout_app::secrets::SecretBox;
 use wcheckout_app::token_limits::{LoginLimiter, TokenLimiter};
 use wcheckout_app::watcher::{ChainWatcher, Round, WatchError, WatcherSettings};
@@ -774,6 +775,59 @@ async fn a_refund_waiting_for_funds_is_paid_after_a_sweep(bench: Bench) {
     bench.assert_books_balance().await;
 }
 
+// --- reconciliation ---------------------------------------------------------------------------
+
+/// Each reconciliation is kept per asset (ledger and chain summed over our addresses); the
+/// scheduled reconciler runs when the newest kept result is older than its interval, and an
+/// unrecorded transfer to the hot wallet shows as a difference of exactly its amount.
+async fn reconciliations_are_kept_per_asset_and_scheduled(bench: Bench) {
+    bench.fund_hot_wallet(usdt(3)).await;
+    bench.paid_order("o1", 5).await;
+    let every = Duration::from_secs(3600);
+    let reconciler = Reconciler::new(
+        bench.gateway.clone(),
+        bench.eth.clone(),
+        Arc::new(bench.chain.clone()),
+        every,
+    );
+    let first = reconciler.reconcile_if_due().await.unwrap();
+    assert!(
+        first.is_some_and(|f| f.differences.is_empty()),
+        "nothing kept yet: due"
+    );
+    let usdt_asset = Asset::Token(TokenId::parse("ETH_USDT").unwrap());
+    let last_usdt = || async {
+        let kept = bench.gateway.last_reconciliations().await.unwrap();
+        assert_eq!(kept.len(), 2, "ETH_USDT and ETH_NATIVE: {kept:?}");
+        kept.into_iter().find(|r| r.asset == usdt_asset).unwrap()
+    };
+    let agreed = last_usdt().await;
+    assert_eq!(
+        agreed.ledger,
+        i128::try_from(usdt(8)).unwrap(),
+        "hot wallet 3 + deposit 5"
+    );
+    assert_eq!(
+        (agreed.on_chain, agreed.accounts, agreed.differing),
+        (usdt(8), 2, 0)
+    );
+    assert_eq!(agreed.at, bench.clock.now());
+
+    bench.clock.advance_secs(3599);
+    assert!(
+        reconciler.reconcile_if_due().await.unwrap().is_none(),
+        "not due yet"
+    );
+    bench.chain.pay(USDT, bench.hot_wallet(), usdt(2));
+    bench.clock.advance_secs(1);
+    let second = reconciler.reconcile_if_due().await.unwrap().expect("due");
+    assert_eq!(second.differences.len(), 1, "{second:?}");
+    let differs = last_usdt().await;
+    assert_eq!(differs.on_chain, usdt(10));
+    assert_eq!(differs.difference(), Some(i128::try_from(usdt(2)).unwrap()));
+    assert_eq!((differs.differing, differs.at), (1, bench.clock.now()));
+}
+
 macro_rules! on_both_engines {
     ($confirmations:expr => $($scenario:ident),* $(,)?) => {
         $(
@@ -810,4 +864,5 @@ on_both_engines!(1 =>
     a_reverted_payout_fails_and_releases_the_funds,
     a_payout_whose_nonce_is_used_elsewhere_fails_after_a_wait,
     a_refund_waiting_for_funds_is_paid_after_a_sweep,
+    reconciliations_are_kept_per_asset_and_scheduled,
 );

@@ -279,12 +279,24 @@ async fn reconcile_all(context: &Tools, json: bool) -> anyhow::Result<()> {
                 found.differences.len(),
                 found.in_flight
             );
+            for a in &found.assets {
+                let decimals = Some(context.gateway.asset_decimals(&a.asset));
+                println!(
+                    "  {}: ledger {} chain {} ({} addresses, {} different)",
+                    a.asset,
+                    shown(a.ledger, decimals),
+                    shown(i128::try_from(a.on_chain).unwrap_or(i128::MAX), decimals),
+                    a.accounts,
+                    a.differing
+                );
+            }
             for d in &found.differences {
                 println!("  {}: ledger {} chain {}", d.account, d.ledger, d.chain);
             }
         }
         let rows: Vec<_> = found.differences.iter().map(|d| json!({"account": d.account, "ledger": d.ledger.to_string(), "chain": d.chain.to_string()})).collect();
-        report.push(json!({"chain": access.chain.key.to_string(), "checked": found.checked, "differences": rows, "inFlight": found.in_flight}));
+        let assets: Vec<_> = found.assets.iter().map(|a| json!({"asset": a.asset.to_string(), "ledger": a.ledger.to_string(), "chain": a.on_chain.to_string(), "addresses": a.accounts, "different": a.differing})).collect();
+        report.push(json!({"chain": access.chain.key.to_string(), "checked": found.checked, "assets": assets, "differences": rows, "inFlight": found.in_flight}));
     }
     if json {
         println!(

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use wcheckout_app::Gateway;
 use wcheckout_app::payouts::PayoutEngine;
+use wcheckout_app::reconciler::Reconciler;
 use wcheckout_domain::address::ChainFamily;
 use wcheckout_domain::chain::{ChainReader, ChainWriter};
 use wcheckout_domain::token::{Chain, TokenRegistry};
@@ -135,4 +136,17 @@ pub fn payout_engines(
         })
         .collect();
     Ok(engines)
+}
+
+/// The scheduled reconcilers of every chain, reading balances as the payout engines do.
+pub fn reconcilers(
+    config: &Config,
+    gateway: &Arc<Gateway>,
+    every: Duration,
+) -> anyhow::Result<Vec<Reconciler>> {
+    let reconcilers = chain_access(config, &gateway.tokens)?
+        .into_iter()
+        .map(|access| Reconciler::new(Arc::clone(gateway), access.chain, access.writer, every))
+        .collect();
+    Ok(reconcilers)
 }

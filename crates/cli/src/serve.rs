@@ -126,7 +126,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     Ok(running)
 }
 
-/// Starts the background workers: expiry, session purging and one watcher per chain.
+/// Starts the background workers: expiry, session purging, and per chain a watcher, a payout
+/// engine and a reconciler.
 pub fn spawn_workers(
     config: &Config,
     gateway: &Arc<Gateway>,
@@ -153,6 +154,11 @@ pub fn spawn_workers(
     if config.payouts.enabled {
         for engine in crate::payout_workers::payout_engines(config, gateway, &holder(config))? {
             workers.push(tokio::spawn(engine.run(stopped.clone())));
+        }
+        if let Some(every) = config.reconcile_every() {
+            for reconciler in crate::payout_workers::reconcilers(config, gateway, every)? {
+                workers.push(tokio::spawn(reconciler.run(stopped.clone())));
+            }
         }
     }
     Ok(workers)

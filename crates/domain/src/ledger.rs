@@ -31,6 +31,16 @@ impl fmt::Display for Asset {
     }
 }
 
+impl Asset {
+    /// An asset of `chain` as [`Asset`]'s `Display` writes it (`ETH_USDT`, `ETH_NATIVE`).
+    pub fn parse_on(chain: &ChainKey, text: &str) -> Option<Asset> {
+        if text.strip_suffix("_NATIVE") == Some(chain.as_str()) {
+            return Some(Asset::Native(chain.clone()));
+        }
+        TokenId::parse(text).map(Asset::Token)
+    }
+}
+
 text_enum! {
     /// A merchant's balance buckets.
     #[derive(PartialOrd, Ord)]
@@ -149,12 +159,7 @@ pub fn parse_custody(key: &str) -> Option<Account> {
         return None;
     };
     let chain = ChainKey::parse(chain)?;
-    let native = format!("{chain}_NATIVE");
-    let asset = if asset == native {
-        Asset::Native(chain.clone())
-    } else {
-        Asset::Token(TokenId::parse(asset)?)
-    };
+    let asset = Asset::parse_on(&chain, asset)?;
     Some(Account::Custody {
         chain,
         address: Address::parse_any(address)?,

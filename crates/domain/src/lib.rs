@@ -29,6 +29,7 @@ pub mod order;
 pub mod payment;
 pub mod payout;
 pub mod ports;
+pub mod reconciliation;
 pub mod refund;
 pub mod settlement;
 mod text_enum;

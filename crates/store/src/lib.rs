@@ -24,6 +24,7 @@ mod operators;
 mod order_inserts;
 mod orders;
 mod outbox;
+mod reconciliations;
 mod rows;
 mod sessions;
 

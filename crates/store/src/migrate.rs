@@ -73,6 +73,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "operator totp",
         include_str!("../migrations/postgres/0013_operator_totp.sql"),
     ),
+    (
+        14,
+        "reconciliations",
+        include_str!("../migrations/postgres/0014_reconciliations.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -140,6 +145,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         13,
         "operator totp",
         include_str!("../migrations/sqlite/0013_operator_totp.sql"),
+    ),
+    (
+        14,
+        "reconciliations",
+        include_str!("../migrations/sqlite/0014_reconciliations.sql"),
     ),
 ];
 

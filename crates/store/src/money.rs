@@ -12,6 +12,7 @@ use wcheckout_domain::payout::{Payout, PayoutKind, SignedTx};
 use wcheckout_domain::ports::{
     LedgerCheck, MoneyStore, Page, PageRequest, RefundFilter, SettlementFilter, StoreError,
 };
+use wcheckout_domain::reconciliation::AssetReconciliation;
 use wcheckout_domain::refund::Refund;
 use wcheckout_domain::settlement::{Settlement, SettlementStatus};
 use wcheckout_domain::token::ChainKey;
@@ -363,5 +364,16 @@ impl MoneyStore for SqlStore {
             }
         }
         Ok(check)
+    }
+
+    async fn record_reconciliations(
+        &self,
+        results: &[AssetReconciliation],
+    ) -> Result<(), StoreError> {
+        self.insert_reconciliations(results).await
+    }
+
+    async fn last_reconciliations(&self) -> Result<Vec<AssetReconciliation>, StoreError> {
+        self.select_last_reconciliations().await
     }
 }

@@ -35,6 +35,9 @@ pub struct PayoutsConfig {
     pub rpc_attempts: u32,
     /// Node calls for payouts in flight at once.
     pub rpc_concurrency: usize,
+    /// How often each chain's balances are reconciled with the ledger and the result kept for
+    /// the console (0: only by `wcheckout reconcile`).
+    pub reconcile_interval_secs: u64,
 }
 
 impl Default for PayoutsConfig {
@@ -49,6 +52,7 @@ impl Default for PayoutsConfig {
             rpc_timeout_ms: 3000,
             rpc_attempts: 3,
             rpc_concurrency: 16,
+            reconcile_interval_secs: 3600,
         }
     }
 }
@@ -129,6 +133,12 @@ impl Config {
                     .unwrap_or(Decimal::from_integer(0)),
             },
         }
+    }
+
+    /// How often each chain is reconciled on schedule (`None`: only by `wcheckout reconcile`).
+    pub fn reconcile_every(&self) -> Option<Duration> {
+        let secs = self.payouts.reconcile_interval_secs;
+        (secs > 0).then(|| Duration::from_secs(secs))
     }
 
     /// The approval threshold of on-chain settlements.

@@ -38,6 +38,7 @@ use wcheckout_solana::rpc::{Commitment, SolanaRpc};
 use wcheckout_solana::writer::SolanaChainWriter;
 
 use crate::common::chain::{TestChain, eventually, usd};
+use crate::common::console::{Console, PASSWORD, create};
 use crate::common::payouts::{SeenPayouts, assert_books_balance};
 use crate::common::process::Cli;
 use crate::common::receiver::{Receiver, Reply, always};
@@ -451,6 +452,14 @@ async fn a_settlement_and_a_sweep_land_and_three_chains_reconcile(db: Db) {
     else {
         return;
     };
+    // The gateway's scheduled reconcilers ran at start, one per chain, nobody asking.
+    eventually(WAIT, "every chain reconciled on schedule", || async {
+        let kept = b.gw.store.last_reconciliations().await.unwrap();
+        let chains: std::collections::BTreeSet<&str> =
+            kept.iter().map(|r| r.chain.as_str()).collect();
+        (chains.len() == 3).then_some(())
+    })
+    .await;
     let hot_start = b.lamports_of(b.hot()).await;
     let hot_usdt_start = b.usdt_of(b.hot()).await;
     let deposit = b.paid_order("s1", "40", 4).await;
@@ -560,6 +569,25 @@ async fn a_settlement_and_a_sweep_land_and_three_chains_reconcile(db: Db) {
             .unwrap_or_else(|| panic!("{key} not reconciled: {report}"));
         assert_eq!(chain["differences"], json!([]), "{report}");
         assert!(chain["checked"].as_u64() > Some(0), "{report}");
+        let usdt = format!("{key}_USDT");
+        let assets = chain["assets"].as_array().unwrap();
+        let usdt_sums = assets.iter().find(|a| a["asset"] == usdt.as_str()).unwrap();
+        assert_eq!(usdt_sums["ledger"], usdt_sums["chain"], "{report}");
+        assert_eq!(usdt_sums["different"], 0, "{report}");
+    }
+
+    // The console's overview shows what was reconciled beside the ledger: no difference.
+    create(&b.gw, "auditor", "viewer").await;
+    let console = Console::of(&b.gw);
+    let auditor = console.sign_in("auditor", PASSWORD).await;
+    let overview = console.get("/admin?lang=en", &auditor.cookie).await;
+    for asset in ["ETH_USDT", "TRX_USDT", "SOL_USDT", "SOL_NATIVE"] {
+        let row = overview.custody_row(asset);
+        assert!(
+            row.contains("<td class=\"num difference\">0</td>"),
+            "{asset}: {row}"
+        );
+        assert!(row.contains(" s ago</time>"), "{asset}: {row}");
     }
     println!(
         "Solana sweep: fee {} lamports, rent reclaimed {TOKEN_ACCOUNT_RENT}; settlement fee {}",

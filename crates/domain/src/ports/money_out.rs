@@ -10,6 +10,7 @@ use crate::ids::{AppId, IntegratorNo};
 use crate::ledger::Totals;
 use crate::payment::AbnormalPayment;
 use crate::payout::{Payout, PayoutKind, SignedTx};
+use crate::reconciliation::AssetReconciliation;
 use crate::refund::{Refund, RefundStatus};
 use crate::settlement::{Settlement, SettlementStatus};
 use crate::time::Timestamp;
@@ -200,4 +201,12 @@ pub trait MoneyStore: Send + Sync {
     ) -> Result<Vec<(String, Totals)>, StoreError>;
     /// Recomputes every account from the entries and compares.
     async fn ledger_check(&self) -> Result<LedgerCheck, StoreError>;
+    /// Keeps a reconciliation's results (a result already kept for the same chain, asset and
+    /// time is left as it is).
+    async fn record_reconciliations(
+        &self,
+        results: &[AssetReconciliation],
+    ) -> Result<(), StoreError>;
+    /// The last result of every chain and asset ever reconciled, by chain and asset.
+    async fn last_reconciliations(&self) -> Result<Vec<AssetReconciliation>, StoreError>;
 }

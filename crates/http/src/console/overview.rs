@@ -1,5 +1,6 @@
 //! The console's first page once signed in: who you are, and the overview's figures, with the
-//! last 30 days per token drawn as bars in inline SVG (no script, nothing loaded).
+//! last 30 days per token drawn as bars in inline SVG (no script, nothing loaded), and each
+//! asset's custody by the ledger beside the chain's at the last reconciliation.
 
 use maud::{Markup, html};
 use wcheckout_app::console_overview::{
@@ -28,7 +29,15 @@ struct OverviewTexts {
     asset: &'static str,
     bucket: &'static str,
     balance: &'static str,
-    reconcile_not_stored: &'static str,
+    ledger_now: &'static str,
+    chain_reconciled: &'static str,
+    difference: &'static str,
+    reconciled: &'static str,
+    never: &'static str,
+    addresses_differ: &'static str,
+    in_flight: &'static str,
+    reconcile_note: &'static str,
+    ago: [&'static str; 4],
     gas: &'static str,
     chain: &'static str,
     chains: &'static str,
@@ -54,12 +63,20 @@ const EN: OverviewTexts = OverviewTexts {
     abnormal_rate: "Abnormal payments / orders created",
     rates_of: "{part} of {whole}",
     no_orders: "No order in the last 30 days.",
-    custody: "Balances held (ledger, custody of every address)",
+    custody: "Balances held (custody of every address)",
     merchant_balances: "Merchant balances (ledger)",
     asset: "Asset",
     bucket: "Bucket",
     balance: "Balance",
-    reconcile_not_stored: "Reconciliation results are not stored: these are the ledger's balances; run `wcheckout reconcile` to compare them with the chains.",
+    ledger_now: "Ledger (now)",
+    chain_reconciled: "Chain (last reconcile)",
+    difference: "Difference",
+    reconciled: "Reconciled",
+    never: "never",
+    addresses_differ: "differing addresses: {n}",
+    in_flight: "payouts in flight then: {n}",
+    reconcile_note: "The chain side is the last reconciliation's: every address of ours the ledger holds money at, and the hot wallet, read by the payout workers every hour (payouts.reconcile_interval_secs) or by `wcheckout reconcile`. The ledger side is now, so it may have moved since. A difference while payouts were in flight settles when they are final.",
+    ago: ["{n} s ago", "{n} min ago", "{n} h ago", "{n} d ago"],
     gas: "Hot-wallet gas (ledger)",
     chain: "Chain",
     chains: "Chain health",
@@ -85,12 +102,20 @@ const ZH_CN: OverviewTexts = OverviewTexts {
     abnormal_rate: "异常付款 / 已创建订单",
     rates_of: "{whole} 中的 {part}",
     no_orders: "最近 30 天没有订单。",
-    custody: "持有余额（账本，所有地址托管）",
+    custody: "持有余额（所有地址托管）",
     merchant_balances: "商户余额（账本）",
     asset: "资产",
     bucket: "类别",
     balance: "余额",
-    reconcile_not_stored: "对账结果未保存：此处为账本余额；运行 `wcheckout reconcile` 与链上余额比对。",
+    ledger_now: "账本（当前）",
+    chain_reconciled: "链上（最近一次对账）",
+    difference: "差额",
+    reconciled: "对账时间",
+    never: "从未",
+    addresses_differ: "{n} 个地址不一致",
+    in_flight: "当时有 {n} 笔付款在途",
+    reconcile_note: "链上一侧取自最近一次对账：账本中有余额的我方地址及热钱包，由付款进程每小时读取（payouts.reconcile_interval_secs），或运行 `wcheckout reconcile`。账本一侧为当前值，此后可能已有变动。对账时若有付款在途，差额会在其最终确认后消失。",
+    ago: ["{n} 秒前", "{n} 分钟前", "{n} 小时前", "{n} 天前"],
     gas: "热钱包燃料费（账本）",
     chain: "链",
     chains: "链状态",
@@ -226,6 +251,70 @@ fn balances_table(lang: Lang, rows: &[Balance]) -> Markup {
     }
 }
 
+/// How long before `now` `at` was, in the largest whole unit (`12 min ago`).
+fn age(lang: Lang, now: Timestamp, at: Timestamp) -> String {
+    let seconds = now.micros().saturating_sub(at.micros()).max(0) / 1_000_000;
+    let (unit, n) = match seconds {
+        0..60 => (0, seconds),
+        60..3_600 => (1, seconds / 60),
+        3_600..86_400 => (2, seconds / 3_600),
+        _ => (3, seconds / 86_400),
+    };
+    fill(overview_texts(lang).ago[unit], &[("n", &n.to_string())])
+}
+
+/// The chain side of one custody row: the last reconciliation's total, the difference, and
+/// how long ago; a difference is marked, with what explains it.
+fn reconciled_cells(lang: Lang, now: Timestamp, b: &Balance) -> Markup {
+    let o = overview_texts(lang);
+    let Some(r) = &b.reconciled else {
+        return html! { td.num { "–" } td.num { "–" } td { (o.never) } };
+    };
+    let on_chain = i128::try_from(r.on_chain).unwrap_or(i128::MAX);
+    let difference = r
+        .difference()
+        .map_or_else(|| "–".to_owned(), |d| whole_units(d, b.decimals));
+    let count = |text: &str, n: u64| fill(text, &[("n", &n.to_string())]);
+    html! {
+        td.num.chain-side { (whole_units(on_chain, b.decimals)) }
+        @if r.agrees() {
+            td.num.difference { (difference) }
+        } @else {
+            td.num.difference.differs {
+                strong { (difference) } br;
+                (count(o.addresses_differ, r.differing))
+                @if r.in_flight > 0 { br; (count(o.in_flight, r.in_flight)) }
+            }
+        }
+        @let when = r.at.to_spaced_seconds();
+        td.reconciled {
+            time datetime={ (when.replace(' ', "T")) "Z" } title={ (when) " UTC" } { (age(lang, now, r.at)) }
+        }
+    }
+}
+
+fn custody_table(lang: Lang, overview: &Overview) -> Markup {
+    let (t, o) = (texts(lang), overview_texts(lang));
+    let rows = &overview.balances;
+    html! {
+        @if rows.is_empty() {
+            p { (t.none) }
+        } @else {
+            div.scroll { table.balances.custody {
+                thead { tr {
+                    th { (o.asset) } th { (o.ledger_now) } th { (o.chain_reconciled) }
+                    th { (o.difference) } th { (o.reconciled) }
+                } }
+                tbody { @for b in rows { tr data-asset=(b.asset) {
+                    td { (b.asset) }
+                    td.num.ledger-side { (whole_units(b.units, b.decimals)) }
+                    (reconciled_cells(lang, overview.at, b))
+                } } }
+            } }
+        }
+    }
+}
+
 fn rates(lang: Lang, overview: &Overview) -> Markup {
     let o = overview_texts(lang);
     let of = |part: u64, whole: u64| {
@@ -300,8 +389,8 @@ fn money(lang: Lang, overview: &Overview) -> Markup {
         @match &overview.gas {
             Some(gas) => {
                 h2 { (o.custody) }
-                (balances_table(lang, &overview.balances))
-                p.note { (o.reconcile_not_stored) }
+                (custody_table(lang, overview))
+                p.note { (o.reconcile_note) }
                 h2 { (o.gas) }
                 (balances_table(lang, gas))
             }
@@ -360,6 +449,17 @@ mod tests {
         assert_eq!(date_of(19_723), "2024-01-01");
         assert_eq!(rate(2, 3), "66.6 %");
         assert_eq!(rate(0, 0), "–");
+    }
+
+    #[test]
+    fn ages_read_in_their_largest_whole_unit() {
+        let at = Timestamp::from_micros(1_000_000_000_000);
+        let after = |seconds: i64| Timestamp::from_micros(at.micros() + seconds * 1_000_000);
+        assert_eq!(age(Lang::En, after(59), at), "59 s ago");
+        assert_eq!(age(Lang::En, after(600), at), "10 min ago");
+        assert_eq!(age(Lang::En, after(7_300), at), "2 h ago");
+        assert_eq!(age(Lang::ZhCn, after(3 * 86_400), at), "3 天前");
+        assert_eq!(age(Lang::En, after(-5), at), "0 s ago", "a clock behind");
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::common::browser::Browser;
 pub const PASSWORD: &str = "correct horse battery";
 
 /// What a console request answered.
+#[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -28,6 +29,15 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The cells of the overview's custody row of `asset` (`ETH_USDT`).
+    pub fn custody_row(&self, asset: &str) -> &str {
+        let marker = format!("<tr data-asset=\"{asset}\">");
+        let start = self.body.find(&marker).map(|i| i + marker.len());
+        let start = start.unwrap_or_else(|| panic!("no {asset} row in {}", self.body));
+        let end = self.body[start..].find("</tr>").unwrap_or(0);
+        &self.body[start..start + end]
+    }
+
     /// The `Set-Cookie` line of cookie `name`, if any.
     pub fn set_cookie(&self, name: &str) -> Option<String> {
         let prefix = format!("{name}=");

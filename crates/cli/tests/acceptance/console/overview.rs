@@ -6,7 +6,11 @@ use reqwest::StatusCode;
 use serde_json::json;
 use wcheckout_app::console_overview::whole_units;
 use wcheckout_domain::abnormal::AbnormalKind;
-use wcheckout_domain::ports::{ChainStore, Clock, ConsoleStore};
+use wcheckout_domain::ledger::Asset;
+use wcheckout_domain::ports::{ChainStore, Clock, ConsoleStore, MoneyStore};
+use wcheckout_domain::reconciliation::AssetReconciliation;
+use wcheckout_domain::time::Timestamp;
+use wcheckout_domain::token::{ChainKey, TokenId};
 use wcheckout_domain::webhook::DeliveryStatus;
 use wcheckout_testkit::store_fixtures as fixtures;
 
@@ -100,23 +104,25 @@ async fn the_overview_shows_each_operator_its_figures(gw: TestGateway) {
         "{three}: {usdt}"
     );
     for heading in [
-        "Balances held (ledger, custody of every address)",
-        "Reconciliation results are not stored",
+        "Balances held (custody of every address)",
+        "Chain (last reconcile)",
         "Hot-wallet gas (ledger)",
         "Chain health",
     ] {
         assert!(page.body.contains(heading), "{heading}");
     }
-    // The three payments sit in their deposit addresses; the hot wallet holds no ETH yet.
-    assert!(
-        page.body
-            .contains(&format!("<td>ETH_USDT</td><td class=\"num\">{three}</td>")),
-        "{}",
-        page.body
+    // The three payments sit in their deposit addresses; the hot wallet holds no ETH yet;
+    // nothing was reconciled.
+    assert_eq!(
+        page.custody_row("ETH_USDT"),
+        format!(
+            "<td>ETH_USDT</td><td class=\"num ledger-side\">{three}</td><td class=\"num\">–</td><td class=\"num\">–</td><td>never</td>"
+        )
     );
     assert!(
         page.body
-            .contains("<td>ETH_NATIVE</td><td class=\"num\">0</td>")
+            .contains("<td>ETH_NATIVE</td><td class=\"num\">0</td>"),
+        "the gas table"
     );
     let every = webhooks_of(&gw, &sysids.iter().map(String::as_str).collect::<Vec<_>>()).await;
     assert_eq!(webhooks_shown(&page), every);
@@ -156,4 +162,73 @@ async fn the_overview_shows_each_operator_its_figures(gw: TestGateway) {
     assert_eq!(unsigned.status, StatusCode::SEE_OTHER);
 }
 
-on_both_engines!(the_overview_shows_each_operator_its_figures);
+/// The custody table puts each asset's last reconciliation (not an earlier one) beside the
+/// ledger: the chain's total, the difference with what explains it, and its age.
+async fn the_overview_shows_the_last_reconciliation_beside_the_ledger(gw: TestGateway) {
+    let shop = gw.create_app().await;
+    let order = gw
+        .created_order(&shop, usdt_order("R-1", "10", json!({})))
+        .await;
+    let sysid = order["sysid"].as_str().unwrap();
+    pay_in_full(&gw, sysid, 1).await;
+    let paying = gw
+        .store
+        .order_by_sysid(sysid)
+        .await
+        .unwrap()
+        .unwrap()
+        .paying_amount;
+    let now = gw.clock.now().micros();
+    let result = |minutes_ago: i64, on_chain: u128, differing: u64| AssetReconciliation {
+        chain: ChainKey::parse("ETH").unwrap(),
+        asset: Asset::Token(TokenId::parse("ETH_USDT").unwrap()),
+        at: Timestamp::from_micros(now - minutes_ago * 60_000_000),
+        ledger: i128::try_from(paying.base_units()).unwrap(),
+        on_chain,
+        accounts: 1,
+        differing,
+        in_flight: differing,
+    };
+    let extra = 2_000_000;
+    let kept = [
+        result(90, paying.base_units(), 0),
+        result(10, paying.base_units() + extra, 1),
+    ];
+    gw.store.record_reconciliations(&kept).await.unwrap();
+    create(&gw, "root", "viewer").await;
+    let console = Console::of(&gw);
+    let root = console.sign_in("root", PASSWORD).await;
+
+    let page = console.get("/admin?lang=en", &root.cookie).await;
+    let row = page.custody_row("ETH_USDT");
+    let ledger = whole_units(i128::try_from(paying.base_units()).unwrap(), 6);
+    let chain = whole_units(i128::try_from(paying.base_units() + extra).unwrap(), 6);
+    assert!(
+        row.contains(&format!("<td class=\"num ledger-side\">{ledger}</td>")),
+        "{row}"
+    );
+    assert!(
+        row.contains(&format!("<td class=\"num chain-side\">{chain}</td>")),
+        "{row}"
+    );
+    assert!(
+        row.contains("<td class=\"num difference differs\"><strong>2</strong><br>differing addresses: 1<br>payouts in flight then: 1</td>"),
+        "{row}"
+    );
+    assert!(row.contains(">10 min ago</time>"), "{row}");
+    let zh = console.get("/admin?lang=zh-CN", &root.cookie).await;
+    assert!(zh.custody_row("ETH_USDT").contains(">10 分钟前</time>"));
+
+    // Reconciled again, agreeing: the difference is 0 and unmarked.
+    let agreed = result(0, paying.base_units(), 0);
+    gw.store.record_reconciliations(&[agreed]).await.unwrap();
+    let page = console.get("/admin?lang=en", &root.cookie).await;
+    let row = page.custody_row("ETH_USDT");
+    assert!(row.contains("<td class=\"num difference\">0</td>"), "{row}");
+    assert!(row.contains(">0 s ago</time>"), "{row}");
+}
+
+on_both_engines!(
+    the_overview_shows_each_operator_its_figures,
+    the_overview_shows_the_last_reconciliation_beside_the_ledger
+);

@@ -6,8 +6,12 @@ use std::time::Duration;
 
 use serde_json::json;
 use wcheckout_app::admin::AppChanges;
+use wcheckout_domain::ledger::Asset;
 use wcheckout_domain::payment::AbnormalKind;
-use wcheckout_domain::ports::{ChainStore, ConsoleStore, OutboxStore};
+use wcheckout_domain::ports::{ChainStore, Clock, ConsoleStore, MoneyStore, OutboxStore};
+use wcheckout_domain::reconciliation::AssetReconciliation;
+use wcheckout_domain::time::Timestamp;
+use wcheckout_domain::token::{ChainKey, TokenId};
 use wcheckout_domain::webhook::DeliveryStatus;
 use wcheckout_testkit::store_fixtures as fixtures;
 
@@ -48,6 +52,7 @@ async fn screenshots_for_the_docs() {
         .await
         .unwrap();
     let mut paid_sysid = String::new();
+    let mut held = 0u128;
     for (n, (no, amount, customer)) in [
         ("INV-2026-0040", "19.90", "reader-17"),
         ("INV-2026-0041", "120", "reader-3"),
@@ -66,8 +71,25 @@ async fn screenshots_for_the_docs() {
         if n > 0 {
             paid_sysid = order["sysid"].as_str().unwrap().to_owned();
             pay_in_full(&gw, &paid_sysid, u64::try_from(n).unwrap()).await;
+            let paid = gw.store.order_by_sysid(&paid_sysid).await.unwrap().unwrap();
+            held += paid.paying_amount.base_units();
         }
     }
+    // The payout workers' last reconciliation, seven minutes ago: the chain agreed.
+    let reconciled = AssetReconciliation {
+        chain: ChainKey::parse("ETH").unwrap(),
+        asset: Asset::Token(TokenId::parse("ETH_USDT").unwrap()),
+        at: Timestamp::from_micros(gw.clock.now().micros() - 7 * 60_000_000),
+        ledger: i128::try_from(held).unwrap(),
+        on_chain: held,
+        accounts: 2,
+        differing: 0,
+        in_flight: 0,
+    };
+    gw.store
+        .record_reconciliations(&[reconciled])
+        .await
+        .unwrap();
     let order = gw.store.order_by_sysid(&paid_sysid).await.unwrap().unwrap();
     let late = fixtures::abnormal(1, &order, AbnormalKind::LatePayment, 10);
     fixtures::create(&*gw.store, &[&late]).await;
@@ -114,6 +136,7 @@ async fn screenshots_for_the_docs() {
     );
 
     let pages = [
+        ("overview", "/admin".to_owned()),
         ("orders", format!("/admin/orders?app={}", shop.app_id)),
         ("order", format!("/admin/orders/{paid_sysid}")),
         (
