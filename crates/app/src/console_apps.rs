@@ -12,6 +12,7 @@ use wcheckout_domain::error::ErrorCode;
 use wcheckout_domain::ids::AppId;
 use wcheckout_domain::money::{Decimal, TokenAmount};
 use wcheckout_domain::operator::{ConsoleAction, Operator, may};
+use wcheckout_domain::time::Timestamp;
 
 use crate::admin::{AppAdmin, AppChanges, AppSummary, IssuedCredentials, apply_branding};
 use crate::console::actor_of;
@@ -19,6 +20,7 @@ use crate::error::ServiceError;
 use crate::gateway::Gateway;
 use crate::operators::audit;
 use crate::page::{PageState, PageStatus, PaymentPage, decode_logo};
+use crate::secrets::hash_secret;
 
 /// One app as its console page shows it.
 #[derive(Debug, Clone)]
@@ -116,6 +118,23 @@ fn refused(operator: &Operator, action: ConsoleAction) -> Result<(), ServiceErro
 const MAX_APP_ID_LEN: usize = 64;
 
 impl Gateway {
+    /// Whether sealed credentials (`sealed`, the cookie that carries them) are being shown for
+    /// the first time. Their use is remembered, as a request signature's is, until `until`
+    /// (when they expire anyway), so a replayed cookie shows nothing however fast it comes.
+    pub async fn first_showing(
+        &self,
+        app: &str,
+        sealed: &str,
+        until: Timestamp,
+    ) -> Result<bool, ServiceError> {
+        let key = format!("console-credentials:{}", hash_secret(sealed));
+        let first = self
+            .store
+            .first_use_of_signature(&AppId::new(app), &key, until)
+            .await?;
+        Ok(first)
+    }
+
     fn app_admin(&self) -> AppAdmin {
         AppAdmin::new(self.store.clone(), self.secrets.clone(), self.clock.clone())
     }

@@ -5,8 +5,10 @@
 //! Credentials are shown once without being kept: creating or rotating answers 303 to
 //! `/admin/apps/{app}/credentials` with the credentials sealed under the master key (bound to the
 //! app and this session, good for two minutes) in a cookie scoped to that one address; that page
-//! opens it, shows them and clears the cookie, so a reload shows them no more. Neither the
-//! database, the logs nor the audit log ever hold them in clear.
+//! opens it, shows them and clears the cookie, so a reload shows them no more; the cookie's use
+//! is remembered (a hash of it, with the request signatures' replay guard, until it expires), so
+//! the same cookie sent again shows them no more either. Neither the database, the logs nor the
+//! audit log ever hold them in clear.
 //!
 //! The preview is the payment page itself, drawn for a sample order with the branding in the
 //! form (nothing saved) in a frame: the form's Preview button posts to the frame (JavaScript
@@ -21,11 +23,13 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use wcheckout_app::ServiceError;
 use wcheckout_app::admin::{AppSummary, IssuedCredentials};
 use wcheckout_app::console::LiveSession;
 use wcheckout_app::console_apps::{AppEdit, BrandingDraft, ConsoleApp};
 use wcheckout_app::secrets::random_token;
 use wcheckout_domain::operator::{ConsoleAction, Operator, may};
+use wcheckout_domain::time::Timestamp;
 
 use super::html::{csrf_field, document, signed_in_header};
 use super::i18n::texts;
@@ -268,20 +272,31 @@ fn set_path_cookie(response: &mut Response, path: &str, value: &str, max_age: i6
     }
 }
 
-/// The credentials a request's cookie carries for `app_id` and this session, if still good.
-fn unsealed(
+/// The credentials a request's cookie carries for `app_id` and this session, if still good and
+/// not shown before.
+async fn unsealed(
     state: &AppState,
     headers: &HeaderMap,
     app_id: &str,
     session: &LiveSession,
-) -> Option<IssuedCredentials> {
-    let value = cookie(headers, CREDENTIALS_COOKIE)?;
+) -> Result<Option<IssuedCredentials>, ServiceError> {
+    let Some(value) = cookie(headers, CREDENTIALS_COOKIE) else {
+        return Ok(None);
+    };
     let context = sealing_context(app_id, session);
-    let json = state.gateway.secrets.open(&context, value).ok()?;
-    let sealed: Sealed = serde_json::from_str(json.expose_secret()).ok()?;
+    let Ok(json) = state.gateway.secrets.open(&context, value) else {
+        return Ok(None);
+    };
+    let Ok(sealed) = serde_json::from_str::<Sealed>(json.expose_secret()) else {
+        return Ok(None);
+    };
     let now = state.gateway.clock.now().seconds();
-    let fresh = now <= sealed.expires && sealed.credentials.app_id == app_id;
-    fresh.then_some(sealed.credentials)
+    if now > sealed.expires || sealed.credentials.app_id != app_id {
+        return Ok(None);
+    }
+    let until = Timestamp::from_millis(sealed.expires.saturating_mul(1000));
+    let first = state.gateway.first_showing(app_id, value, until).await?;
+    Ok(first.then_some(sealed.credentials))
 }
 
 pub(super) async fn credentials(
@@ -301,7 +316,10 @@ pub(super) async fn credentials(
         Err(error) => return failure(lang, &error),
     }
     let csrf = session.csrf_token.expose_secret();
-    let shown = unsealed(&state, &headers, &app, &session);
+    let shown = match unsealed(&state, &headers, &app, &session).await {
+        Ok(shown) => shown,
+        Err(error) => return failure(lang, &error),
+    };
     let a = app_texts(lang);
     let t = texts(lang);
     let status = if shown.is_some() {

@@ -42,7 +42,8 @@ fn shown_credentials(page: &Answer) -> IssuedCredentials {
 }
 
 /// Follows a create or rotate answer to the page showing the credentials once, checks that
-/// the page clears their cookie and that asking again shows nothing; the credentials.
+/// the page clears their cookie and that asking again, without the cookie or with it, shows
+/// nothing; the credentials.
 async fn credentials_once(
     console: &Console,
     session: &Session,
@@ -78,6 +79,11 @@ async fn credentials_once(
         "{}",
         reloaded.body
     );
+    // The same cookie sent again (kept by a proxy, a script, a second tab) shows nothing: its
+    // use was remembered.
+    let replayed = console.get(&path, &cookie).await;
+    assert_eq!(replayed.status, StatusCode::GONE, "{}", replayed.body);
+    assert!(!replayed.body.contains(&credentials.api_secret));
     credentials
 }
 
