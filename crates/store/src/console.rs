@@ -183,8 +183,45 @@ fn prefix_end(prefix: &str) -> Option<String> {
 /// At most this many keys or ids in one `in (…)` list (both engines take far more).
 const MAX_KEYS: usize = 500;
 
-fn too_many(what: &str) -> StoreError {
-    StoreError::Internal(format!("at most {MAX_KEYS} {what} at once"))
+/// Rows whose `column` is one of some keys: `select … from table`, the column, the order.
+struct Keyed<'a> {
+    select: &'a str,
+    column: &'a str,
+    order: &'a str,
+}
+
+impl SqlStore {
+    /// The rows `keyed` selects whose column is one of `keys`, as `T`. No key, no row; more
+    /// than [`MAX_KEYS`], an error naming `what` they are.
+    async fn rows_with_keys<T>(
+        &self,
+        Keyed {
+            select,
+            column,
+            order,
+        }: Keyed<'_>,
+        keys: &[String],
+        what: &str,
+        from_row: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        if keys.len() > MAX_KEYS {
+            return Err(StoreError::Internal(format!(
+                "at most {MAX_KEYS} {what} at once"
+            )));
+        }
+        let sql = format!(
+            "{select} where {column} in ({}) order by {order}",
+            placeholders(keys.len(), 1)
+        );
+        let query = keys
+            .iter()
+            .fold(sqlx::query(&sql), |query, key| query.bind(key.as_str()));
+        let rows = query.fetch_all(&self.reader).await.map_err(store_error)?;
+        rows.iter().map(from_row).collect()
+    }
 }
 
 #[async_trait]
@@ -193,44 +230,28 @@ impl ConsoleStore for SqlStore {
         &self,
         object_keys: &[String],
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        if object_keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        if object_keys.len() > MAX_KEYS {
-            return Err(too_many("object keys"));
-        }
-        let sql = format!(
-            "select {ENTRY_COLUMNS} from webhook_events where object_key in ({}) order by seq",
-            placeholders(object_keys.len(), 1)
-        );
-        let mut query = sqlx::query(&sql);
-        for key in object_keys {
-            query = query.bind(key.as_str());
-        }
-        let rows = query.fetch_all(&self.reader).await.map_err(store_error)?;
-        rows.iter().map(entry_from_row).collect()
+        let select = format!("select {ENTRY_COLUMNS} from webhook_events");
+        let query = Keyed {
+            select: &select,
+            column: "object_key",
+            order: "seq",
+        };
+        self.rows_with_keys(query, object_keys, "object keys", entry_from_row)
+            .await
     }
 
     async fn attempts_of_events(
         &self,
         event_ids: &[String],
     ) -> Result<Vec<DeliveryAttempt>, StoreError> {
-        if event_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        if event_ids.len() > MAX_KEYS {
-            return Err(too_many("event ids"));
-        }
-        let sql = format!(
-            "select {ATTEMPT_COLUMNS} from webhook_attempts where event_id in ({}) order by id",
-            placeholders(event_ids.len(), 1)
-        );
-        let mut query = sqlx::query(&sql);
-        for id in event_ids {
-            query = query.bind(id.as_str());
-        }
-        let rows = query.fetch_all(&self.reader).await.map_err(store_error)?;
-        rows.iter().map(attempt_from_row).collect()
+        let select = format!("select {ATTEMPT_COLUMNS} from webhook_attempts");
+        let query = Keyed {
+            select: &select,
+            column: "event_id",
+            order: "id",
+        };
+        self.rows_with_keys(query, event_ids, "event ids", attempt_from_row)
+            .await
     }
 
     async fn audit_page(
@@ -532,23 +553,14 @@ impl ConsoleStore for SqlStore {
         &self,
         payout_ids: &[String],
     ) -> Result<Vec<SignedTx>, StoreError> {
-        if payout_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        if payout_ids.len() > MAX_KEYS {
-            return Err(too_many("payout ids"));
-        }
-        let sql = format!(
-            "select {SIGNED_TX_COLUMNS} from payout_txs where payout_id in ({}) \
-             order by signed_at, tx_hash",
-            placeholders(payout_ids.len(), 1)
-        );
-        let mut query = sqlx::query(&sql);
-        for id in payout_ids {
-            query = query.bind(id.as_str());
-        }
-        let rows = query.fetch_all(&self.reader).await.map_err(store_error)?;
-        rows.iter().map(signed_tx_from_row).collect()
+        let select = format!("select {SIGNED_TX_COLUMNS} from payout_txs");
+        let query = Keyed {
+            select: &select,
+            column: "payout_id",
+            order: "signed_at, tx_hash",
+        };
+        self.rows_with_keys(query, payout_ids, "payout ids", signed_tx_from_row)
+            .await
     }
 
     async fn webhook_keyset(

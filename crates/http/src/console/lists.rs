@@ -14,13 +14,13 @@ use maud::{Markup, html};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use wcheckout_app::ServiceError;
 use wcheckout_app::console::LiveSession;
 use wcheckout_app::console_lists::{
     ConsoleAbnormal, ConsoleList, ConsolePayout, ConsoleRefund, Export, PayoutListFilter,
 };
 use wcheckout_domain::abnormal::{AbnormalKind, AbnormalStatus};
 use wcheckout_domain::events::EventType;
-use wcheckout_domain::ids::AppId;
 use wcheckout_domain::operator::{ConsoleAction, may};
 use wcheckout_domain::payout::PayoutKind;
 use wcheckout_domain::ports::{
@@ -102,15 +102,23 @@ fn one_of<T>(field: &str, text: &str, parse: fn(&str) -> Option<T>) -> Result<Op
     }
 }
 
-/// The CSV file of an export: `rows` under `columns`, named `{name}-{app}.csv` (or
-/// `{name}.csv` for a list of every app).
-fn csv_file(
+/// The CSV file of an export, named `{name}-{app}.csv` (or `{name}.csv` for a list of every
+/// app): each row under `columns` as `row` writes it (given the app's id); 404 when the app is
+/// not one the operator sees.
+fn exported_csv<T>(
+    lang: Lang,
     name: &str,
-    app: Option<&AppId>,
     columns: &[&str],
-    rows: &[Vec<String>],
-    total: u64,
+    exported: Result<Option<Export<T>>, ServiceError>,
+    row: fn(&str, &T) -> Vec<String>,
 ) -> Response {
+    let Export { app, rows, total } = match exported {
+        Ok(Some(export)) => export,
+        Ok(None) => return not_found(lang),
+        Err(error) => return failure(lang, &error),
+    };
+    let app_id = app.as_ref().map(ToString::to_string).unwrap_or_default();
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| row(&app_id, r)).collect();
     let body = csv::table(
         columns,
         rows.iter()
@@ -131,50 +139,81 @@ fn optional(text: Option<&str>) -> String {
     text.unwrap_or("").to_owned()
 }
 
-/// A list page's app and filter fields as query pairs (the app first).
-fn with_app(app: Option<&AppId>, pairs: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
-    let mut all = vec![("app", app.map(ToString::to_string).unwrap_or_default())];
-    all.extend(pairs.iter().cloned());
-    all
+/// What a list page shows besides the rows' count and its links.
+struct ListParts<'a> {
+    path: &'static str,
+    title: &'a str,
+    /// Whether the list is one app's at a time (the app is chosen in the form, first).
+    by_app: bool,
+    /// What the page says above its form, if anything.
+    intro: Option<&'a str>,
+    /// The filters as query pairs, in the form's order.
+    filters: Vec<(&'static str, String)>,
+    /// The form's fields for them.
+    fields: Markup,
+    table: Markup,
 }
 
-/// The page of a list: its title, filter form, summary with the CSV link, table and links.
-#[allow(clippy::too_many_arguments)]
-fn list_document<T>(
-    lang: Lang,
-    session: &LiveSession,
-    title: &str,
-    path: &str,
-    list: &ConsoleList<T>,
-    pairs: &[(&'static str, String)],
-    on_first: bool,
-    form: Markup,
-    table: Markup,
-) -> String {
+/// The page of a list as `parts` draws it: title, filter form, summary with the CSV link,
+/// table and links; 404 when the app is not one the operator sees.
+fn listed_page<Q, T>(
+    visit: &ListVisit<Q>,
+    listed: Result<Option<ConsoleList<T>>, ServiceError>,
+    parts: impl FnOnce(&ConsoleList<T>) -> ListParts<'_>,
+) -> Response {
+    let lang = visit.lang;
+    let list = match listed {
+        Ok(Some(list)) => list,
+        Ok(None) => return not_found(lang),
+        Err(error) => return failure(lang, &error),
+    };
+    let parts = parts(&list);
     let t = texts(lang);
-    let csv = {
-        let mut all = pairs.to_vec();
-        all.push(("format", "csv".to_owned()));
-        link_to(path, &all)
+    let mut pairs = Vec::new();
+    if parts.by_app {
+        pairs.push((
+            "app",
+            list.app
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        ));
+    }
+    pairs.extend(parts.filters);
+    let link = |extra: (&'static str, String)| {
+        let mut all = pairs.clone();
+        all.push(extra);
+        link_to(parts.path, &all)
     };
     let body = html! {
-        h1 { (title) }
-        (form)
-        p.summary { (list_summary(t, list.total)) " " a.csv href=(csv) { (t.download_csv) } }
+        h1 { (parts.title) }
+        @if let Some(intro) = parts.intro { p { (intro) } }
+        form.filters method="get" action=(parts.path) {
+            @if parts.by_app { (app_select(t, &list.apps, list.app.as_ref())) }
+            (parts.fields)
+            button type="submit" { (t.filter) }
+        }
+        p.summary {
+            (list_summary(t, list.total)) " "
+            a.csv href=(link(("format", "csv".to_owned()))) { (t.download_csv) }
+        }
         @if list.rows.is_empty() {
             p { (t.nothing_matches) }
         } @else {
-            (table)
+            (parts.table)
         }
-        (list_pages(t, on_first, list.next.as_ref(), |after| {
-            let mut all = pairs.to_vec();
-            all.push(("after", after.unwrap_or_default()));
-            link_to(path, &all)
+        (list_pages(t, visit.after.is_none(), list.next.as_ref(), |after| {
+            link(("after", after.unwrap_or_default()))
         }))
     };
-    let csrf = session.csrf_token.expose_secret();
-    let header = signed_in_header(t, &session.operator, csrf);
-    document(lang, title, header, body)
+    let session = &visit.session;
+    let header = signed_in_header(t, &session.operator, session.csrf_token.expose_secret());
+    page(StatusCode::OK, document(lang, parts.title, header, body))
+}
+
+/// A filter's value as a query pair's (empty when not set).
+fn shown<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
 }
 
 /// A status-like `select`: "any" first, then every value, the chosen one selected.
@@ -291,58 +330,28 @@ pub(super) async fn refunds(
     let app = Some(visit.app.as_str());
     let gateway = &state.gateway;
     if visit.csv {
-        return match gateway.console_export_refunds(operator, app, &filter).await {
-            Ok(Some(Export { app, rows, total })) => {
-                let name = app.as_ref().map(ToString::to_string).unwrap_or_default();
-                let rows: Vec<_> = rows.iter().map(|r| refund_row(&name, r)).collect();
-                csv_file("refunds", app.as_ref(), &REFUND_COLUMNS, &rows, total)
-            }
-            Ok(None) => not_found(lang),
-            Err(error) => failure(lang, &error),
-        };
+        let exported = gateway.console_export_refunds(operator, app, &filter).await;
+        return exported_csv(lang, "refunds", &REFUND_COLUMNS, exported, refund_row);
     }
     let listed = gateway
         .console_refunds(operator, app, &filter, visit.after.clone())
         .await;
-    match listed {
-        Ok(Some(list)) => {
-            let t = texts(lang);
-            let pairs = with_app(
-                list.app.as_ref(),
-                &[
-                    (
-                        "status",
-                        filter.status.map(|s| s.to_string()).unwrap_or_default(),
-                    ),
-                    ("token", filter.token.clone().unwrap_or_default()),
-                ],
-            );
-            let form = html! {
-                form.filters method="get" action=(REFUNDS) {
-                    (app_select(t, &list.apps, list.app.as_ref()))
-                    (choice(t.status, "status", t.any_status, &RefundStatus::ALL, filter.status))
-                    label { (t.token) input name="token" value=(filter.token.as_deref().unwrap_or("")); }
-                    button type="submit" { (t.filter) }
-                }
-            };
-            let table = refunds_table(t, &list.rows);
-            let on_first = visit.after.is_none();
-            let body = list_document(
-                lang,
-                &visit.session,
-                t.refunds,
-                REFUNDS,
-                &list,
-                &pairs,
-                on_first,
-                form,
-                table,
-            );
-            page(StatusCode::OK, body)
-        }
-        Ok(None) => not_found(lang),
-        Err(error) => failure(lang, &error),
-    }
+    let t = texts(lang);
+    listed_page(&visit, listed, |list| ListParts {
+        path: REFUNDS,
+        title: t.refunds,
+        by_app: true,
+        intro: None,
+        filters: vec![
+            ("status", shown(filter.status)),
+            ("token", shown(filter.token.as_deref())),
+        ],
+        fields: html! {
+            (choice(t.status, "status", t.any_status, &RefundStatus::ALL, filter.status))
+            label { (t.token) input name="token" value=(filter.token.as_deref().unwrap_or("")); }
+        },
+        table: refunds_table(t, &list.rows),
+    })
 }
 
 // Abnormal payments.
@@ -443,71 +452,31 @@ pub(super) async fn abnormal(
     let app = Some(visit.app.as_str());
     let gateway = &state.gateway;
     if visit.csv {
-        return match gateway
+        let exported = gateway
             .console_export_abnormal_payments(operator, app, &filter)
-            .await
-        {
-            Ok(Some(Export { app, rows, total })) => {
-                let name = app.as_ref().map(ToString::to_string).unwrap_or_default();
-                let rows: Vec<_> = rows.iter().map(|p| abnormal_row(&name, p)).collect();
-                csv_file(
-                    "abnormal-payments",
-                    app.as_ref(),
-                    &ABNORMAL_COLUMNS,
-                    &rows,
-                    total,
-                )
-            }
-            Ok(None) => not_found(lang),
-            Err(error) => failure(lang, &error),
-        };
+            .await;
+        let columns = &ABNORMAL_COLUMNS;
+        return exported_csv(lang, "abnormal-payments", columns, exported, abnormal_row);
     }
     let listed = gateway
         .console_abnormal_payments(operator, app, &filter, visit.after.clone())
         .await;
-    match listed {
-        Ok(Some(list)) => {
-            let t = texts(lang);
-            let pairs = with_app(
-                list.app.as_ref(),
-                &[
-                    (
-                        "kind",
-                        filter.kind.map(|k| k.to_string()).unwrap_or_default(),
-                    ),
-                    (
-                        "status",
-                        filter.status.map(|s| s.to_string()).unwrap_or_default(),
-                    ),
-                ],
-            );
-            let form = html! {
-                form.filters method="get" action=(ABNORMAL) {
-                    (app_select(t, &list.apps, list.app.as_ref()))
-                    (choice(t.kind, "kind", t.any_kind, &AbnormalKind::ALL, filter.kind))
-                    (choice(t.status, "status", t.any_status, &AbnormalStatus::ALL, filter.status))
-                    button type="submit" { (t.filter) }
-                }
-            };
-            let table = abnormal_table(t, &list.rows);
-            let on_first = visit.after.is_none();
-            let title = t.abnormal_payments;
-            let body = list_document(
-                lang,
-                &visit.session,
-                title,
-                ABNORMAL,
-                &list,
-                &pairs,
-                on_first,
-                form,
-                table,
-            );
-            page(StatusCode::OK, body)
-        }
-        Ok(None) => not_found(lang),
-        Err(error) => failure(lang, &error),
-    }
+    let t = texts(lang);
+    listed_page(&visit, listed, |list| ListParts {
+        path: ABNORMAL,
+        title: t.abnormal_payments,
+        by_app: true,
+        intro: None,
+        filters: vec![
+            ("kind", shown(filter.kind)),
+            ("status", shown(filter.status)),
+        ],
+        fields: html! {
+            (choice(t.kind, "kind", t.any_kind, &AbnormalKind::ALL, filter.kind))
+            (choice(t.status, "status", t.any_status, &AbnormalStatus::ALL, filter.status))
+        },
+        table: abnormal_table(t, &list.rows),
+    })
 }
 
 // Payouts in flight.
@@ -634,48 +603,26 @@ pub(super) async fn payouts(
     let operator = &visit.session.operator;
     let gateway = &state.gateway;
     if visit.csv {
-        return match gateway.console_export_payouts(operator, &filter).await {
-            Ok(Export { app, rows, total }) => {
-                let rows: Vec<_> = rows.iter().map(payout_row).collect();
-                csv_file("payouts", app.as_ref(), &PAYOUT_COLUMNS, &rows, total)
-            }
-            Err(error) => failure(lang, &error),
-        };
+        // Payouts are the gateway's, not an app's: every operator's list holds them all.
+        let exported = gateway.console_export_payouts(operator, &filter).await;
+        let row = |_: &str, shown: &ConsolePayout| payout_row(shown);
+        return exported_csv(lang, "payouts", &PAYOUT_COLUMNS, exported.map(Some), row);
     }
-    match gateway
+    let listed = gateway
         .console_payouts(operator, &filter, visit.after.clone())
-        .await
-    {
-        Ok(list) => {
-            let t = texts(lang);
-            let pairs = [(
-                "kind",
-                filter.kind.map(|k| k.to_string()).unwrap_or_default(),
-            )];
-            let form = html! {
-                p { (t.payouts_note) }
-                form.filters method="get" action=(PAYOUTS) {
-                    (choice(t.kind, "kind", t.any_kind, &PayoutKind::ALL, filter.kind))
-                    button type="submit" { (t.filter) }
-                }
-            };
-            let table = payouts_table(t, &list.rows);
-            let on_first = visit.after.is_none();
-            let body = list_document(
-                lang,
-                &visit.session,
-                t.payouts,
-                PAYOUTS,
-                &list,
-                &pairs,
-                on_first,
-                form,
-                table,
-            );
-            page(StatusCode::OK, body)
-        }
-        Err(error) => failure(lang, &error),
-    }
+        .await;
+    let t = texts(lang);
+    listed_page(&visit, listed.map(Some), |list| ListParts {
+        path: PAYOUTS,
+        title: t.payouts,
+        by_app: false,
+        intro: Some(t.payouts_note),
+        filters: vec![("kind", shown(filter.kind))],
+        fields: html! {
+            (choice(t.kind, "kind", t.any_kind, &PayoutKind::ALL, filter.kind))
+        },
+        table: payouts_table(t, &list.rows),
+    })
 }
 
 // Webhook deliveries.
@@ -781,61 +728,32 @@ pub(super) async fn webhooks(
     let app = Some(visit.app.as_str());
     let gateway = &state.gateway;
     if visit.csv {
-        return match gateway
+        let exported = gateway
             .console_export_webhooks(operator, app, &filter)
-            .await
-        {
-            Ok(Some(Export { app, rows, total })) => {
-                let rows: Vec<_> = rows.iter().map(webhook_row).collect();
-                csv_file("webhooks", app.as_ref(), &WEBHOOK_COLUMNS, &rows, total)
-            }
-            Ok(None) => not_found(lang),
-            Err(error) => failure(lang, &error),
-        };
+            .await;
+        let row = |_: &str, entry: &OutboxEntry| webhook_row(entry);
+        return exported_csv(lang, "webhooks", &WEBHOOK_COLUMNS, exported, row);
     }
     let listed = gateway
         .console_webhooks(operator, app, &filter, visit.after.clone())
         .await;
-    match listed {
-        Ok(Some(list)) => {
-            let t = texts(lang);
-            let chosen_type = filter.event_type.as_deref().and_then(EventType::parse);
-            let pairs = with_app(
-                list.app.as_ref(),
-                &[
-                    (
-                        "status",
-                        filter.status.map(|s| s.to_string()).unwrap_or_default(),
-                    ),
-                    ("type", filter.event_type.clone().unwrap_or_default()),
-                ],
-            );
-            let form = html! {
-                form.filters method="get" action=(WEBHOOKS) {
-                    (app_select(t, &list.apps, list.app.as_ref()))
-                    (choice(t.delivery, "status", t.any_state, &DeliveryStatus::ALL, filter.status))
-                    (choice(t.event_type, "type", t.any_event_type, &EventType::ALL, chosen_type))
-                    button type="submit" { (t.filter) }
-                }
-            };
-            let table = webhooks_table(t, &visit.session, &list.rows);
-            let on_first = visit.after.is_none();
-            let body = list_document(
-                lang,
-                &visit.session,
-                t.webhooks,
-                WEBHOOKS,
-                &list,
-                &pairs,
-                on_first,
-                form,
-                table,
-            );
-            page(StatusCode::OK, body)
-        }
-        Ok(None) => not_found(lang),
-        Err(error) => failure(lang, &error),
-    }
+    let t = texts(lang);
+    let chosen_type = filter.event_type.as_deref().and_then(EventType::parse);
+    listed_page(&visit, listed, |list| ListParts {
+        path: WEBHOOKS,
+        title: t.webhooks,
+        by_app: true,
+        intro: None,
+        filters: vec![
+            ("status", shown(filter.status)),
+            ("type", shown(filter.event_type.as_deref())),
+        ],
+        fields: html! {
+            (choice(t.delivery, "status", t.any_state, &DeliveryStatus::ALL, filter.status))
+            (choice(t.event_type, "type", t.any_event_type, &EventType::ALL, chosen_type))
+        },
+        table: webhooks_table(t, &visit.session, &list.rows),
+    })
 }
 
 /// Resends one event from the deliveries list (`support` and above), back to the list.
