@@ -11,26 +11,20 @@
 //! not and the signature is unknown, paying once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use wcheckout::config::Config;
-use wcheckout_app::admin::IssuedCredentials;
 use wcheckout_client::routes::{CREATE_ORDER, CREATE_REFUND, CREATE_SETTLEMENT};
-use wcheckout_client::{ApiResponse, Client};
 use wcheckout_domain::address::{Address, ChainFamily, TronAddress};
-use wcheckout_domain::chain::{
-    Broadcast, ChainError, ChainWriter, FeeQuote, RawTx, Receipt, SendModel, TransferTx,
-};
+use wcheckout_domain::chain::{Broadcast, ChainWriter, RawTx};
 use wcheckout_domain::ledger::{Account, Asset};
 use wcheckout_domain::money::TokenAmount;
-use wcheckout_domain::payout::{Payout, PayoutKind, PayoutStatus, Signer};
+use wcheckout_domain::payout::{Payout, PayoutKind, PayoutStatus};
 use wcheckout_domain::ports::MoneyStore;
-use wcheckout_domain::time::Timestamp;
-use wcheckout_domain::token::{Chain, ChainKey, TokenId};
+use wcheckout_domain::token::TokenId;
 use wcheckout_evm::anvil::DEV_ACCOUNTS;
 use wcheckout_solana::address::{ProgramAddresses, SolanaAddress, TOKEN_PROGRAM};
 use wcheckout_solana::reader::SolanaChainReader;
@@ -39,15 +33,12 @@ use wcheckout_solana::writer::SolanaChainWriter;
 
 use crate::common::chain::{TestChain, eventually, usd};
 use crate::common::console::{Console, PASSWORD, create};
-use crate::common::payouts::{SeenPayouts, assert_books_balance};
+use crate::common::payouts::{LosingWriter, PayoutGateway, WAIT};
 use crate::common::process::Cli;
-use crate::common::receiver::{Receiver, Reply, always};
 use crate::common::solana::SolanaChain;
 use crate::common::tron::TronChain;
-use crate::common::{Db, TEST_MNEMONIC, TestGateway, sysids_of};
+use crate::common::{Db, TEST_MNEMONIC, sysids_of};
 
-/// Longest wait for anything on chain.
-const WAIT: Duration = Duration::from_secs(60);
 /// A Token account's rent-exempt minimum, lamports.
 const TOKEN_ACCOUNT_RENT: u128 = 2_039_280;
 /// What one signature costs, lamports.
@@ -56,18 +47,21 @@ const SIGNATURE_FEE: u128 = 5_000;
 /// A gateway paying out on Surfnet as `SOL` (and, when asked, on anvil as `ETH` and the TRON
 /// stand-in as `TRX`), its hot wallet funded by the cluster's setup and the funding recorded.
 struct Bench {
-    seen: SeenPayouts,
-    hooks: Receiver,
+    api: PayoutGateway,
     sol: SolanaChain,
     eth: Option<TestChain>,
     tron: Option<TronChain>,
-    config: Config,
-    gw: TestGateway,
-    chain: Chain,
-    client: Arc<Client>,
-    app: IssuedCredentials,
     /// Reads balances (the writer's reads; it never sends here).
     reads: SolanaChainWriter,
+}
+
+/// A bench is the gateway's harness with the Solana tools beside it.
+impl std::ops::Deref for Bench {
+    type Target = PayoutGateway;
+
+    fn deref(&self) -> &PayoutGateway {
+        &self.api
+    }
 }
 
 impl Bench {
@@ -85,11 +79,7 @@ impl Bench {
         } else {
             (None, None)
         };
-        let hooks = Receiver::start(always(Reply::ok())).await;
-        let mut captured = None;
-        let gw = TestGateway::start_with(db, |c| {
-            c.chains.clear();
-            c.tokens.clear();
+        let chains = |c: &mut Config| {
             sol.configure(c, "SOL", None);
             if let Some(eth) = &eth {
                 eth.configure(c, "ETH", 1);
@@ -97,28 +87,15 @@ impl Bench {
             if let Some(tron) = &tron {
                 tron.configure(c, "TRX", 1);
             }
-            c.payouts.enabled = true;
-            c.payouts.poll_interval_ms = 100;
-            c.payouts.funds_retry_secs = 1;
-            c.webhooks.poll_interval_ms = 100;
-            tweak(c);
-            captured = Some(c.clone());
-        })
+        };
+        let api = PayoutGateway::start(
+            db,
+            ("SOL", ChainFamily::Solana),
+            "Solana payouts",
+            chains,
+            tweak,
+        )
         .await?;
-        let chain = gw
-            .gateway
-            .tokens
-            .chain(&ChainKey::parse("SOL").unwrap())
-            .unwrap()
-            .clone();
-        assert_eq!(chain.family, ChainFamily::Solana);
-        let app = gw
-            .admin
-            .create("Solana payouts", Some(&hooks.url("/hooks")), &[])
-            .await
-            .unwrap();
-        let client = Arc::new(gw.client(&app));
-        let seen = SeenPayouts::watch(Arc::clone(&gw.store), chain.key.clone());
         let rpc = SolanaRpc::new(
             std::slice::from_ref(&sol.node.rpc_url),
             Duration::from_secs(10),
@@ -126,16 +103,10 @@ impl Bench {
         .unwrap();
         let reads = SolanaChainWriter::new(Arc::new(rpc), keys);
         let bench = Bench {
-            seen,
-            hooks,
+            api,
             sol,
             eth,
             tron,
-            config: captured.unwrap(),
-            gw,
-            chain,
-            client,
-            app,
             reads,
         };
         bench.record_setup_funding().await;
@@ -143,7 +114,7 @@ impl Bench {
     }
 
     fn hot(&self) -> SolanaAddress {
-        match self.gw.gateway.hot_wallet(&self.chain).unwrap() {
+        match self.hot_wallet() {
             Address::Solana(address) => address,
             other @ (Address::Evm(_) | Address::Tron(_)) => {
                 panic!("the Solana hot wallet is {other}")
@@ -186,16 +157,6 @@ impl Bench {
         }
     }
 
-    async fn post(&self, path: &str, body: &Value) -> ApiResponse {
-        self.client.post(path, &body.to_string()).await.unwrap()
-    }
-
-    async fn ok(&self, path: &str, body: &Value) -> Value {
-        let answer = self.post(path, body).await;
-        assert_eq!(answer.retcode(), "200", "{path} {body}: {}", answer.body);
-        answer.retdata().clone()
-    }
-
     /// A `SOL_USDT` order of `amount` paid in full by payer `payer` (1..=5), once `PAID`; its
     /// deposit owner.
     async fn paid_order(&self, no: &str, amount: &str, payer: usize) -> SolanaAddress {
@@ -208,52 +169,6 @@ impl Bench {
             .await;
         self.wait_order(no, "PAID").await;
         SolanaAddress::parse(&deposit).unwrap()
-    }
-
-    async fn wait_order(&self, no: &str, status: &str) -> Value {
-        eventually(WAIT, &format!("order {no} {status}"), || async {
-            let info = self.client.order_info(no).await.unwrap();
-            assert_eq!(info.retcode(), "200", "{}", info.body);
-            let order = info.retdata().clone();
-            (order["orderStatus"] == status).then_some(order)
-        })
-        .await
-    }
-
-    async fn wait_refund(&self, no: &str, status: &str) -> Value {
-        eventually(WAIT, &format!("refund {no} {status}"), || async {
-            let info = self.client.refund_info(no).await.unwrap();
-            assert_eq!(info.retcode(), "200", "{}", info.body);
-            let data = info.retdata().clone();
-            assert!(data["refundStatus"] != "FAILED", "refund {no}: {data}");
-            (data["refundStatus"] == status).then_some(data)
-        })
-        .await
-    }
-
-    async fn wait_settlement(&self, no: &str, status: &str) -> Value {
-        eventually(WAIT, &format!("settlement {no} {status}"), || async {
-            let info = self.client.settlement_info(no).await.unwrap();
-            assert_eq!(info.retcode(), "200", "{}", info.body);
-            let data = info.retdata().clone();
-            assert!(data["settlementStatus"] != "FAILED", "{no}: {data}");
-            (data["settlementStatus"] == status).then_some(data)
-        })
-        .await
-    }
-
-    /// Waits for the `REFUND_ORDER_CHANGED` webhook of refund `no` in `status`; its `data`.
-    async fn wait_refund_hook(&self, no: &str, status: &str) -> Value {
-        eventually(WAIT, &format!("refund {no} {status} webhook"), || async {
-            self.hooks
-                .deliveries()
-                .iter()
-                .map(crate::common::receiver::Delivery::json)
-                .filter(|body| body["eventType"] == "REFUND_ORDER_CHANGED")
-                .map(|body| body["data"].clone())
-                .find(|data| data["refundOrderNo"] == no && data["refundStatus"] == status)
-        })
-        .await
     }
 
     /// `SOL_USDT` held by the owner `owner`, base units.
@@ -287,10 +202,6 @@ impl Bench {
             .await
             .unwrap()
             .is_some()
-    }
-
-    async fn payouts(&self, kind: PayoutKind) -> Vec<Payout> {
-        self.seen.of_kind(&self.gw, kind).await
     }
 
     /// A transaction the gateway names, landed and successful on the cluster.
@@ -393,7 +304,7 @@ async fn a_refund_reaches_the_payer_and_creates_a_missing_token_account(db: Db) 
         fee_of(&first) + fee_of(&with_account),
         "the hot wallet lost exactly the fees booked"
     );
-    let checked = assert_books_balance(&b.gw, &b.config, WAIT).await;
+    let checked = b.assert_books_balance().await;
     assert!(checked.iter().all(|(_, n)| *n > 0), "{checked:?}");
 
     // The integrator hears of it with the transaction's signature.
@@ -436,7 +347,7 @@ async fn a_refund_number_sent_ten_times_at_once_pays_once(db: Db) {
     let signed = b.gw.store.signed_txs(&refunds[0].id).await.unwrap();
     assert_eq!(signed.len(), 1, "signed once: {signed:?}");
     b.wait_order("d1", "PARTIAL_REFUNDED").await;
-    assert_books_balance(&b.gw, &b.config, WAIT).await;
+    b.assert_books_balance().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -547,7 +458,7 @@ async fn a_settlement_and_a_sweep_land_and_three_chains_reconcile(db: Db) {
         .pay(2, tron.chain.usdt, &to.to_evm().to_lower_hex(), usd("6"))
         .await;
     b.wait_order("t1", "PAID").await;
-    let checked = assert_books_balance(&b.gw, &b.config, WAIT).await;
+    let checked = b.assert_books_balance().await;
     let chains: Vec<&str> = checked.iter().map(|(k, _)| k.as_str()).collect();
     for key in ["ETH", "TRX", "SOL"] {
         assert!(chains.contains(&key), "{checked:?}");
@@ -643,77 +554,6 @@ async fn refund_addresses_not_solana_are_refused_and_create_nothing(db: Db) {
 //    a fresh transaction only once it is not and the signature is unknown
 // ---------------------------------------------------------------------------------------------
 
-/// The Solana writer, with broadcasts lost (never reaching the node, the answer an error) while
-/// `losing` is set; every transaction handed to it to broadcast is noted.
-struct LosingWriter {
-    inner: SolanaChainWriter,
-    losing: AtomicBool,
-    sent: Mutex<Vec<String>>,
-}
-
-#[async_trait::async_trait]
-impl ChainWriter for LosingWriter {
-    fn send_model(&self) -> SendModel {
-        self.inner.send_model()
-    }
-    fn address_of(&self, signer: Signer) -> Result<Address, ChainError> {
-        self.inner.address_of(signer)
-    }
-    fn fee_payer(&self, signer: Signer) -> Result<Option<Address>, ChainError> {
-        self.inner.fee_payer(signer)
-    }
-    async fn expired(&self, raw: &RawTx) -> Result<Option<bool>, ChainError> {
-        self.inner.expired(raw).await
-    }
-    async fn sign(&self, signer: Signer, tx: &TransferTx) -> Result<RawTx, ChainError> {
-        self.inner.sign(signer, tx).await
-    }
-    fn resign(
-        &self,
-        signer: Signer,
-        original: &RawTx,
-        max_fee: u128,
-        tip: u128,
-    ) -> Result<RawTx, ChainError> {
-        self.inner.resign(signer, original, max_fee, tip)
-    }
-    async fn nonce(&self, address: &Address, pending: bool) -> Result<u64, ChainError> {
-        self.inner.nonce(address, pending).await
-    }
-    async fn fee_quote(&self) -> Result<FeeQuote, ChainError> {
-        self.inner.fee_quote().await
-    }
-    async fn estimate_gas(&self, from: &Address, tx: &TransferTx) -> Result<u64, ChainError> {
-        self.inner.estimate_gas(from, tx).await
-    }
-    async fn broadcast(&self, raw: &RawTx) -> Result<Broadcast, ChainError> {
-        self.sent.lock().unwrap().push(raw.hash.clone());
-        if self.losing.load(Ordering::SeqCst) {
-            return Err(ChainError::Unavailable("the answer was lost".into()));
-        }
-        self.inner.broadcast(raw).await
-    }
-    async fn receipt(&self, tx_hash: &str) -> Result<Option<Receipt>, ChainError> {
-        self.inner.receipt(tx_hash).await
-    }
-    async fn known(&self, tx_hash: &str) -> Result<bool, ChainError> {
-        self.inner.known(tx_hash).await
-    }
-    async fn balance(
-        &self,
-        address: &Address,
-        contract: Option<&Address>,
-    ) -> Result<u128, ChainError> {
-        self.inner.balance(address, contract).await
-    }
-    async fn head_number(&self) -> Result<u64, ChainError> {
-        self.inner.head_number().await
-    }
-    async fn head_time(&self) -> Result<Timestamp, ChainError> {
-        self.inner.head_time().await
-    }
-}
-
 async fn a_lost_send_is_signed_again_only_once_its_blockhash_expired(db: Db) {
     // The gateway runs no payout engine: this test drives one round by round.
     let Some(b) = Bench::start(db, false, |c| c.payouts.enabled = false).await else {
@@ -734,11 +574,10 @@ async fn a_lost_send_is_signed_again_only_once_its_blockhash_expired(db: Db) {
         )
         .unwrap(),
     );
-    let writer = Arc::new(LosingWriter {
-        inner: SolanaChainWriter::new(Arc::clone(&rpc), keys),
-        losing: AtomicBool::new(true),
-        sent: Mutex::new(Vec::new()),
-    });
+    let writer = Arc::new(LosingWriter::new(SolanaChainWriter::new(
+        Arc::clone(&rpc),
+        keys,
+    )));
     let reader = SolanaChainReader::new(rpc, Commitment::Finalized, None);
     let settings = wcheckout_app::payouts::PayoutSettings {
         sweeps: wcheckout_app::payouts::SweepSettings {
@@ -797,7 +636,7 @@ async fn a_lost_send_is_signed_again_only_once_its_blockhash_expired(db: Db) {
         Some(true),
         "signed again only once the first is dead"
     );
-    let sent = writer.sent.lock().unwrap().clone();
+    let sent = writer.sent();
     let (before, after) = sent.split_at(sent.len() - 1);
     assert!(before.len() > 3, "sent again while it could land: {sent:?}");
     assert!(before.iter().all(|hash| *hash == dead.hash), "{sent:?}");
@@ -808,7 +647,7 @@ async fn a_lost_send_is_signed_again_only_once_its_blockhash_expired(db: Db) {
     assert!(txs[1].nonce.is_none() && txs[1].expires_at.is_some());
 
     // The fresh one reaches the node this time and pays; the dead one never lands.
-    writer.losing.store(false, Ordering::SeqCst);
+    writer.stop_losing();
     eventually(WAIT, "the refund confirmed", || async {
         engine.round().await.unwrap();
         (payout().await.status == PayoutStatus::Confirmed).then_some(())

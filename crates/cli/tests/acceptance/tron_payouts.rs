@@ -10,38 +10,29 @@
 //! signed afresh only once the final block is past it, paying once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use wcheckout::config::Config;
-use wcheckout_app::admin::IssuedCredentials;
 use wcheckout_client::routes::{CREATE_ORDER, CREATE_REFUND, CREATE_SETTLEMENT};
-use wcheckout_client::{ApiResponse, Client};
 use wcheckout_domain::address::{Address, ChainFamily, EvmAddress, TronAddress};
-use wcheckout_domain::chain::{
-    Broadcast, ChainError, ChainWriter, FeeQuote, RawTx, Receipt, SendModel, TransferTx,
-};
+use wcheckout_domain::chain::ChainWriter;
 use wcheckout_domain::ledger::Asset;
 use wcheckout_domain::money::TokenAmount;
-use wcheckout_domain::payout::Signer;
 use wcheckout_domain::payout::{Payout, PayoutKind, PayoutStatus};
 use wcheckout_domain::ports::MoneyStore;
-use wcheckout_domain::time::Timestamp;
-use wcheckout_domain::token::{Chain, ChainKey, TokenId};
+use wcheckout_domain::token::TokenId;
 use wcheckout_evm::anvil::{DEV_ACCOUNTS, DEV_PRIVATE_KEYS};
 use wcheckout_evm::stablecoin;
 use wcheckout_tron::node::TronNode;
 
 use crate::common::chain::{TestChain, eventually, usd};
-use crate::common::payouts::{SeenPayouts, assert_books_balance};
+use crate::common::payouts::{LosingWriter, PayoutGateway, WAIT};
 use crate::common::process::Cli;
-use crate::common::receiver::{Receiver, Reply, always};
 use crate::common::tron::TronChain;
-use crate::common::{Db, TestGateway, sysids_of};
+use crate::common::{Db, sysids_of};
 
-/// Longest wait for anything on chain.
-const WAIT: Duration = Duration::from_secs(60);
 /// `keccak256("Transfer(address,address,uint256)")`.
 const TRANSFER_TOPIC: &str = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
 /// On the stand-in 1 sun is 10^12 wei.
@@ -61,15 +52,18 @@ const MERCHANT: usize = 6;
 /// A gateway paying out on the TRON stand-in as `TRX` (and on an EVM chain as `ETH` when
 /// asked), with one app and its client.
 struct Bench {
-    seen: SeenPayouts,
-    hooks: Receiver,
+    api: PayoutGateway,
     tron: TronChain,
     eth: Option<TestChain>,
-    config: Config,
-    gw: TestGateway,
-    trx: Chain,
-    app: IssuedCredentials,
-    client: Arc<Client>,
+}
+
+/// A bench is the gateway's harness with the TRON tools beside it.
+impl std::ops::Deref for Bench {
+    type Target = PayoutGateway;
+
+    fn deref(&self) -> &PayoutGateway {
+        &self.api
+    }
 }
 
 impl Bench {
@@ -81,52 +75,25 @@ impl Bench {
         } else {
             None
         };
-        let hooks = Receiver::start(always(Reply::ok())).await;
-        let mut captured = None;
-        let gw = TestGateway::start_with(db, |c| {
-            // No chain but ours (the defaults name a devnet ETH node).
-            c.chains.clear();
-            c.tokens.clear();
+        let chains = |c: &mut Config| {
             tron.configure(c, "TRX", 1);
             if let Some(eth) = &eth {
                 eth.configure(c, "ETH", 1);
             }
-            c.payouts.poll_interval_ms = 100;
-            c.payouts.funds_retry_secs = 1;
-            c.webhooks.poll_interval_ms = 100;
-            tweak(c);
-            captured = Some(c.clone());
-        })
+        };
+        let api = PayoutGateway::start(
+            db,
+            ("TRX", ChainFamily::Tron),
+            "TRON payouts",
+            chains,
+            tweak,
+        )
         .await?;
-        let trx = gw
-            .gateway
-            .tokens
-            .chain(&ChainKey::parse("TRX").unwrap())
-            .unwrap()
-            .clone();
-        assert_eq!(trx.family, ChainFamily::Tron);
-        let app = gw
-            .admin
-            .create("TRON payouts", Some(&hooks.url("/hooks")), &[])
-            .await
-            .unwrap();
-        let client = Arc::new(gw.client(&app));
-        let seen = SeenPayouts::watch(Arc::clone(&gw.store), trx.key.clone());
-        Some(Bench {
-            seen,
-            hooks,
-            tron,
-            eth,
-            config: captured.unwrap(),
-            gw,
-            trx,
-            app,
-            client,
-        })
+        Some(Bench { api, tron, eth })
     }
 
     fn hot(&self) -> TronAddress {
-        match self.gw.gateway.hot_wallet(&self.trx).unwrap() {
+        match self.hot_wallet() {
             Address::Tron(address) => address,
             other @ (Address::Evm(_) | Address::Solana(_)) => {
                 panic!("the TRON hot wallet is {other}")
@@ -149,10 +116,10 @@ impl Bench {
         )
         .await
         .unwrap();
-        let asset = Asset::Native(self.trx.key.clone());
+        let asset = Asset::Native(self.chain.key.clone());
         self.gw
             .gateway
-            .record_funding(&self.trx, asset, TokenAmount::from_base_units(sun), &tx)
+            .record_funding(&self.chain, asset, TokenAmount::from_base_units(sun), &tx)
             .await
             .unwrap();
     }
@@ -172,19 +139,9 @@ impl Bench {
         let token = Asset::Token(TokenId::parse("TRX_USDT").unwrap());
         self.gw
             .gateway
-            .record_funding(&self.trx, token, amount, &tx)
+            .record_funding(&self.chain, token, amount, &tx)
             .await
             .unwrap();
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> ApiResponse {
-        self.client.post(path, &body.to_string()).await.unwrap()
-    }
-
-    async fn ok(&self, path: &str, body: &Value) -> Value {
-        let answer = self.post(path, body).await;
-        assert_eq!(answer.retcode(), "200", "{path} {body}: {}", answer.body);
-        answer.retdata().clone()
     }
 
     /// A `TRX_USDT` order of `amount` paid in full by anvil account `payer`, once `PAID`; its
@@ -202,52 +159,6 @@ impl Bench {
             .await;
         self.wait_order(no, "PAID").await;
         deposit
-    }
-
-    async fn wait_order(&self, no: &str, status: &str) -> Value {
-        eventually(WAIT, &format!("order {no} {status}"), || async {
-            let info = self.client.order_info(no).await.unwrap();
-            assert_eq!(info.retcode(), "200", "{}", info.body);
-            let order = info.retdata().clone();
-            (order["orderStatus"] == status).then_some(order)
-        })
-        .await
-    }
-
-    async fn wait_refund(&self, no: &str, status: &str) -> Value {
-        eventually(WAIT, &format!("refund {no} {status}"), || async {
-            let info = self.client.refund_info(no).await.unwrap();
-            assert_eq!(info.retcode(), "200", "{}", info.body);
-            let data = info.retdata().clone();
-            assert!(data["refundStatus"] != "FAILED", "refund {no}: {data}");
-            (data["refundStatus"] == status).then_some(data)
-        })
-        .await
-    }
-
-    async fn wait_settlement(&self, no: &str, status: &str) -> Value {
-        eventually(WAIT, &format!("settlement {no} {status}"), || async {
-            let info = self.client.settlement_info(no).await.unwrap();
-            assert_eq!(info.retcode(), "200", "{}", info.body);
-            let data = info.retdata().clone();
-            assert!(data["settlementStatus"] != "FAILED", "{no}: {data}");
-            (data["settlementStatus"] == status).then_some(data)
-        })
-        .await
-    }
-
-    /// Waits for the `REFUND_ORDER_CHANGED` webhook of refund `no` in `status`; its `data`.
-    async fn wait_refund_hook(&self, no: &str, status: &str) -> Value {
-        eventually(WAIT, &format!("refund {no} {status} webhook"), || async {
-            self.hooks
-                .deliveries()
-                .iter()
-                .map(crate::common::receiver::Delivery::json)
-                .filter(|body| body["eventType"] == "REFUND_ORDER_CHANGED")
-                .map(|body| body["data"].clone())
-                .find(|data| data["refundOrderNo"] == no && data["refundStatus"] == status)
-        })
-        .await
     }
 
     /// `TRX_USDT` held by `owner`, base units (read on anvil, the stand-in's state).
@@ -277,16 +188,6 @@ impl Bench {
         let http = reqwest::Client::new();
         let logs = crate::common::chain::rpc(&http, &url, "eth_getLogs", json!([filter])).await;
         logs.as_array().unwrap().clone()
-    }
-
-    /// The TRX payouts of `kind` seen so far, as they stand now.
-    async fn payouts(&self, kind: PayoutKind) -> Vec<Payout> {
-        self.seen.of_kind(&self.gw, kind).await
-    }
-
-    /// Every payout final, the ledger balanced, and `reconcile` finding nothing on any chain.
-    async fn assert_books_balance(&self) -> Vec<(String, usize)> {
-        assert_books_balance(&self.gw, &self.config, WAIT).await
     }
 }
 
@@ -585,7 +486,7 @@ async fn refund_addresses_not_tron_are_refused_and_create_nothing(db: Db) {
     }
     let order = b.wait_order("a1", "PAID").await;
     assert_eq!(order["refundedAmount"].to_string().trim_matches('"'), "0");
-    let open = b.gw.store.open_payouts(&b.trx.key, 100).await.unwrap();
+    let open = b.gw.store.open_payouts(&b.chain.key, 100).await.unwrap();
     assert!(open.is_empty(), "{open:?}");
 }
 
@@ -593,71 +494,6 @@ async fn refund_addresses_not_tron_are_refused_and_create_nothing(db: Db) {
 // 5. A send lost before it reached the node: the same bytes again while it may land, a fresh
 //    transaction only once the chain's final block is past its expiration
 // ---------------------------------------------------------------------------------------------
-
-/// The TRON writer, with broadcasts lost (never reaching the node, the answer an error) while
-/// `losing` is set; every transaction handed to it to broadcast is noted.
-struct LosingWriter {
-    inner: wcheckout_tron::writer::TronChainWriter,
-    losing: std::sync::atomic::AtomicBool,
-    sent: Mutex<Vec<String>>,
-}
-
-#[async_trait::async_trait]
-impl ChainWriter for LosingWriter {
-    fn send_model(&self) -> SendModel {
-        self.inner.send_model()
-    }
-    fn address_of(&self, signer: Signer) -> Result<Address, ChainError> {
-        self.inner.address_of(signer)
-    }
-    async fn sign(&self, signer: Signer, tx: &TransferTx) -> Result<RawTx, ChainError> {
-        self.inner.sign(signer, tx).await
-    }
-    fn resign(
-        &self,
-        signer: Signer,
-        original: &RawTx,
-        max_fee: u128,
-        tip: u128,
-    ) -> Result<RawTx, ChainError> {
-        self.inner.resign(signer, original, max_fee, tip)
-    }
-    async fn nonce(&self, address: &Address, pending: bool) -> Result<u64, ChainError> {
-        self.inner.nonce(address, pending).await
-    }
-    async fn fee_quote(&self) -> Result<FeeQuote, ChainError> {
-        self.inner.fee_quote().await
-    }
-    async fn estimate_gas(&self, from: &Address, tx: &TransferTx) -> Result<u64, ChainError> {
-        self.inner.estimate_gas(from, tx).await
-    }
-    async fn broadcast(&self, raw: &RawTx) -> Result<Broadcast, ChainError> {
-        self.sent.lock().unwrap().push(raw.hash.clone());
-        if self.losing.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(ChainError::Unavailable("the answer was lost".into()));
-        }
-        self.inner.broadcast(raw).await
-    }
-    async fn receipt(&self, tx_hash: &str) -> Result<Option<Receipt>, ChainError> {
-        self.inner.receipt(tx_hash).await
-    }
-    async fn known(&self, tx_hash: &str) -> Result<bool, ChainError> {
-        self.inner.known(tx_hash).await
-    }
-    async fn balance(
-        &self,
-        address: &Address,
-        contract: Option<&Address>,
-    ) -> Result<u128, ChainError> {
-        self.inner.balance(address, contract).await
-    }
-    async fn head_number(&self) -> Result<u64, ChainError> {
-        self.inner.head_number().await
-    }
-    async fn head_time(&self) -> Result<Timestamp, ChainError> {
-        self.inner.head_time().await
-    }
-}
 
 /// Blocks until a TRON block is final in the lost-send test: the head passing an expiration is
 /// not enough, the final block must.
@@ -696,11 +532,9 @@ async fn a_lost_send_is_signed_again_only_after_it_expired(db: Db) {
         crate::common::TEST_MNEMONIC,
     ))
     .unwrap();
-    let writer = Arc::new(LosingWriter {
-        inner: wcheckout_tron::writer::TronChainWriter::new(vec![b.node()], keys),
-        losing: std::sync::atomic::AtomicBool::new(true),
-        sent: Mutex::new(Vec::new()),
-    });
+    let writer = Arc::new(LosingWriter::new(
+        wcheckout_tron::writer::TronChainWriter::new(vec![b.node()], keys),
+    ));
     let reader = wcheckout_evm::reader::EvmChainReader::new(
         "TRX",
         &[b.tron.standin.jsonrpc_url()],
@@ -718,7 +552,7 @@ async fn a_lost_send_is_signed_again_only_after_it_expired(db: Db) {
     };
     let engine = wcheckout_app::payouts::PayoutEngine::new(
         Arc::clone(&b.gw.gateway),
-        b.trx.clone(),
+        b.chain.clone(),
         Arc::new(reader),
         Arc::clone(&writer) as Arc<dyn ChainWriter>,
         settings,
@@ -747,7 +581,7 @@ async fn a_lost_send_is_signed_again_only_after_it_expired(db: Db) {
     let node_time = b.node().now_block().await.unwrap().timestamp_ms;
     assert!(i64::try_from(node_time).unwrap() * 1000 < expires.micros());
     assert_eq!(b.gw.store.signed_txs(&signed.id).await.unwrap(), first);
-    let sent = writer.sent.lock().unwrap().clone();
+    let sent = writer.sent();
     assert_eq!(sent.len(), 4, "{sent:?}");
     assert!(
         sent.iter().all(|hash| *hash == first[0].tx_hash),
@@ -764,14 +598,12 @@ async fn a_lost_send_is_signed_again_only_after_it_expired(db: Db) {
     assert!(i64::try_from(node_time).unwrap() * 1000 >= expires.micros());
     engine.round().await.unwrap();
     assert_eq!(b.gw.store.signed_txs(&signed.id).await.unwrap(), first);
-    assert_eq!(writer.sent.lock().unwrap().len(), 5);
+    assert_eq!(writer.sent().len(), 5);
 
     // The final block passes it too: the transaction is dead, a fresh one is signed,
     // recorded, and this time reaches the node.
     b.tron.chain.mine(u64::from(LOST_CONFIRMATIONS)).await;
-    writer
-        .losing
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    writer.stop_losing();
     engine.round().await.unwrap();
     let txs = b.gw.store.signed_txs(&signed.id).await.unwrap();
     assert_eq!(txs.len(), 2, "{txs:?}");

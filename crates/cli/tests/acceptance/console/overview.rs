@@ -225,7 +225,10 @@ async fn the_overview_shows_the_last_reconciliation_beside_the_ledger(gw: TestGa
     let page = console.get("/admin?lang=en", &root.cookie).await;
     let row = page.custody_row("ETH_USDT");
     assert!(row.contains("<td class=\"num difference\">0</td>"), "{row}");
-    assert!(row.contains(" s ago</time>"), "seconds old (the clock runs): {row}");
+    assert!(
+        row.contains(" s ago</time>"),
+        "seconds old (the clock runs): {row}"
+    );
 }
 
 on_both_engines!(
