@@ -526,7 +526,7 @@ async fn a_lost_send_is_signed_again_only_after_it_expired(db: Db) {
     let start = b.usdt_of(payer_address).await;
     let body = json!({"refundOrderNo": "lost", "orderNo": "x1", "amount": "20"});
     let created = b.ok(CREATE_REFUND, &body).await;
-    let reference = format!("refund:{}", created["sysid"].as_str().unwrap());
+    let sysid = created["sysid"].as_str().unwrap().to_owned();
 
     let keys = wcheckout_tron::keys::payout_keys(&secrecy::SecretString::from(
         crate::common::TEST_MNEMONIC,
@@ -543,28 +543,11 @@ async fn a_lost_send_is_signed_again_only_after_it_expired(db: Db) {
     )
     .unwrap()
     .with_family(ChainFamily::Tron);
-    let settings = wcheckout_app::payouts::PayoutSettings {
-        sweeps: wcheckout_app::payouts::SweepSettings {
-            enabled: false,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let engine = wcheckout_app::payouts::PayoutEngine::new(
-        Arc::clone(&b.gw.gateway),
-        b.chain.clone(),
+    let engine = b.engine(
         Arc::new(reader),
         Arc::clone(&writer) as Arc<dyn ChainWriter>,
-        settings,
-        "test-engine".into(),
     );
-    let payout = || async {
-        b.gw.store
-            .payout_by_reference(PayoutKind::Refund, &reference)
-            .await
-            .unwrap()
-            .unwrap()
-    };
+    let payout = || b.refund_payout(&sysid);
 
     // Signed, recorded, sent: the send is lost.
     assert_eq!(engine.round().await.unwrap().sent, 1);

@@ -10,10 +10,12 @@ use std::time::Duration;
 use serde_json::Value;
 use wcheckout::config::Config;
 use wcheckout_app::admin::IssuedCredentials;
+use wcheckout_app::payouts::{PayoutEngine, PayoutSettings, SweepSettings};
 use wcheckout_client::{ApiResponse, Client};
 use wcheckout_domain::address::{Address, ChainFamily};
 use wcheckout_domain::chain::{
-    Broadcast, ChainError, ChainWriter, FeeQuote, RawTx, Receipt, SendModel, TransferTx,
+    Broadcast, ChainError, ChainReader, ChainWriter, FeeQuote, RawTx, Receipt, SendModel,
+    TransferTx,
 };
 use wcheckout_domain::payout::{Payout, PayoutKind, Signer};
 use wcheckout_domain::ports::MoneyStore;
@@ -151,6 +153,42 @@ impl PayoutGateway {
                 .find(|data| data["refundOrderNo"] == no && data["refundStatus"] == status)
         })
         .await
+    }
+
+    /// A payout engine of the chain under test, sweeping nothing, for a test that drives it
+    /// round by round (its gateway runs none: `payouts.enabled = false`).
+    pub fn engine(
+        &self,
+        reader: Arc<dyn ChainReader>,
+        writer: Arc<dyn ChainWriter>,
+    ) -> PayoutEngine {
+        let settings = PayoutSettings {
+            sweeps: SweepSettings {
+                enabled: false,
+                ..SweepSettings::default()
+            },
+            ..PayoutSettings::default()
+        };
+        let gateway = Arc::clone(&self.gw.gateway);
+        let holder = "test-engine".to_owned();
+        PayoutEngine::new(
+            gateway,
+            self.chain.clone(),
+            reader,
+            writer,
+            settings,
+            holder,
+        )
+    }
+
+    /// The payout of refund `sysid`, as it stands now.
+    pub async fn refund_payout(&self, sysid: &str) -> Payout {
+        let reference = format!("refund:{sysid}");
+        let payout = self
+            .gw
+            .store
+            .payout_by_reference(PayoutKind::Refund, &reference);
+        payout.await.unwrap().expect("the refund's payout")
     }
 
     /// The chain's payouts of `kind` seen so far, as they stand now.
