@@ -100,13 +100,6 @@ fn page_url(f: &Fixture, order: &Value) -> String {
     url.to_owned()
 }
 
-async fn wait_state(browser: &Browser, state: &str) {
-    eventually(WAIT, &format!("page state {state}"), || async {
-        (browser.state().await == state).then_some(())
-    })
-    .await;
-}
-
 fn eip681(f: &Fixture, order: &Value, units: u64) -> String {
     format!(
         "ethereum:{}@31337/transfer?address={}&uint256={units}",
@@ -161,14 +154,14 @@ async fn a_wallet_pays_the_order_and_the_page_follows_it_to_paid_without_a_reloa
         .eval("window.__sameDocument = true;", json!([]))
         .await;
     browser.click("#wallet").await;
-    wait_state(&browser, "confirming").await;
+    browser.wait_state("confirming", WAIT).await;
     let status = browser.text("status-text").await;
     assert!(status.starts_with("Payment seen, confirming ("), "{status}");
     assert!(status.ends_with(" of 3)"), "{status}");
     assert!(!browser.visible("pay").await, "nothing more to pay");
 
     f.chain().mine(2).await;
-    wait_state(&browser, "paid").await;
+    browser.wait_state("paid", WAIT).await;
     assert_eq!(browser.text("status-text").await, "Paid");
     assert_eq!(
         browser
@@ -208,21 +201,6 @@ const OTHER_FAMILY_ADDRESSES: [&str; 2] = [
     "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
 ];
 
-/// The address `#address` shows, and whether any of it is cut off: its box scrolls, or reaches
-/// past the window.
-async fn shown_address(browser: &Browser) -> (String, bool) {
-    let script = "const e = document.getElementById('address');
-        const box = e.getBoundingClientRect();
-        const clipped = e.scrollWidth > e.clientWidth || e.scrollHeight > e.clientHeight
-            || box.left < 0 || box.right > document.documentElement.clientWidth;
-        return [e.textContent.trim(), clipped];";
-    let found = browser.eval(script, json!([])).await;
-    (
-        found[0].as_str().unwrap_or_default().to_owned(),
-        found[1] == true,
-    )
-}
-
 #[tokio::test]
 async fn the_whole_deposit_address_is_shown_on_phones_and_desktops() {
     let Some(f) = fixture(1).await else {
@@ -233,7 +211,7 @@ async fn the_whole_deposit_address_is_shown_on_phones_and_desktops() {
     for (width, height) in [(320, 700), (390, 844), (1280, 900)] {
         let browser = Browser::start(width, height).await;
         browser.open(&page_url(&f, &order)).await;
-        let (shown, clipped) = shown_address(&browser).await;
+        let (shown, clipped) = browser.shown_address().await;
         assert_eq!(shown, address, "{width} px");
         assert!(!clipped, "{width} px: the address {address} is cut off");
         // The same box holding the other families' addresses (until their chains' orders
@@ -241,7 +219,7 @@ async fn the_whole_deposit_address_is_shown_on_phones_and_desktops() {
         for other in OTHER_FAMILY_ADDRESSES {
             let put = "document.getElementById('address').textContent = arguments[0];";
             browser.eval(put, json!([other])).await;
-            let (shown, clipped) = shown_address(&browser).await;
+            let (shown, clipped) = browser.shown_address().await;
             assert_eq!(shown, other, "{width} px");
             assert!(!clipped, "{width} px: {other} is cut off");
         }
@@ -266,7 +244,7 @@ async fn a_partial_payment_shows_what_is_still_due_and_the_wallet_pays_the_rest(
             usd("4"),
         )
         .await;
-    wait_state(&browser, "partly_paid").await;
+    browser.wait_state("partly_paid", WAIT).await;
     assert_eq!(
         browser.text("status-text").await,
         "Partly paid: 6 USDT still due"
@@ -283,7 +261,7 @@ async fn a_partial_payment_shows_what_is_still_due_and_the_wallet_pays_the_rest(
     assert!(qr.ends_with("uint256=6000000"));
 
     browser.click("#wallet").await;
-    wait_state(&browser, "paid").await;
+    browser.wait_state("paid", WAIT).await;
     let info = f.info("parts").await;
     assert_eq!(info["orderStatus"], "PAID");
     assert_eq!(info["paidAmount"].to_string(), "10");
@@ -302,7 +280,7 @@ async fn an_expired_order_says_so_and_stops_offering_payment() {
     assert!(left.starts_with("00:") || left == "01:00", "{left}");
 
     f.gw.clock.advance_secs(61);
-    wait_state(&browser, "expired").await;
+    browser.wait_state("expired", WAIT).await;
     assert_eq!(browser.text("status-text").await, "This order has expired");
     assert!(!browser.visible("pay").await);
     assert!(!browser.visible("countdown").await);
@@ -451,7 +429,7 @@ async fn screenshots_for_the_docs() {
                 let browser = Browser::start(width, height).await;
                 for lang in ["en", "zh-CN"] {
                     browser.open(&format!("{url}?lang={lang}")).await;
-                    wait_state(&browser, stage).await;
+                    browser.wait_state(stage, WAIT).await;
                     let png = browser.full_page_png().await;
                     let name = format!("{dir}/payment-page-{stage}-{device}-{lang}.png");
                     std::fs::write(&name, png).unwrap();

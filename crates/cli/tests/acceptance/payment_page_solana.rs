@@ -369,27 +369,6 @@ async fn browser_with_wallet(width: u32) -> Browser {
     browser
 }
 
-async fn wait_state(browser: &Browser, state: &str) {
-    eventually(WAIT, &format!("page state {state}"), || async {
-        (browser.state().await == state).then_some(())
-    })
-    .await;
-}
-
-/// The address `#address` shows, and whether any of it is cut off.
-async fn shown_address(browser: &Browser) -> (String, bool) {
-    let script = "const e = document.getElementById('address');
-        const box = e.getBoundingClientRect();
-        const clipped = e.scrollWidth > e.clientWidth || e.scrollHeight > e.clientHeight
-            || box.left < 0 || box.right > document.documentElement.clientWidth;
-        return [e.textContent.trim(), clipped];";
-    let found = browser.eval(script, json!([])).await;
-    (
-        found[0].as_str().unwrap_or_default().to_owned(),
-        found[1] == true,
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_solana_page_shows_the_owner_and_a_solana_pay_qr_code_on_phones_and_desktops() {
     if !browser::available() {
@@ -405,7 +384,7 @@ async fn the_solana_page_shows_the_owner_and_a_solana_pay_qr_code_on_phones_and_
         let browser = Browser::start(width, 900).await;
         browser.open(&page_url(&order)).await;
         assert_eq!(browser.state().await, "waiting");
-        let (shown, clipped) = shown_address(&browser).await;
+        let (shown, clipped) = browser.shown_address().await;
         assert_eq!(shown, owner, "{width} px");
         assert!(!clipped, "{width} px: the address {owner} is cut off");
         let overflow = browser
@@ -473,7 +452,7 @@ async fn a_wallet_pays_what_is_still_due_and_the_page_follows_it_to_paid() {
 
     // 4 USDT arrive from elsewhere first: the wallet then pays the other 6.
     f.pay_usdt(1, &owner, usd("4")).await;
-    wait_state(&browser, "partly_paid").await;
+    browser.wait_state("partly_paid", WAIT).await;
     eventually(WAIT, "the wallet button", || async {
         browser.visible("wallet").await.then_some(())
     })
@@ -506,7 +485,7 @@ async fn a_wallet_pays_what_is_still_due_and_the_page_follows_it_to_paid() {
     })
     .await;
 
-    wait_state(&browser, "paid").await;
+    browser.wait_state("paid", WAIT).await;
     let calls = browser
         .eval("return window.__wallet.calls;", json!([]))
         .await;
@@ -650,7 +629,7 @@ async fn screenshots_for_the_docs() {
             browser
                 .open(&format!("{}?lang={lang}", page_url(&order)))
                 .await;
-            wait_state(&browser, "waiting").await;
+            browser.wait_state("waiting", WAIT).await;
             eventually(WAIT, "the wallet button", || async {
                 browser.visible("wallet").await.then_some(())
             })

@@ -177,28 +177,6 @@ impl Fixture {
     }
 }
 
-async fn wait_state(browser: &Browser, state: &str) {
-    eventually(WAIT, &format!("page state {state}"), || async {
-        (browser.state().await == state).then_some(())
-    })
-    .await;
-}
-
-/// The address `#address` shows, and whether any of it is cut off (its box scrolls, or it
-/// reaches past the window).
-async fn shown_address(browser: &Browser) -> (String, bool) {
-    let script = "const e = document.getElementById('address');
-        const box = e.getBoundingClientRect();
-        const clipped = e.scrollWidth > e.clientWidth || e.scrollHeight > e.clientHeight
-            || box.left < 0 || box.right > document.documentElement.clientWidth;
-        return [e.textContent.trim(), clipped];";
-    let found = browser.eval(script, json!([])).await;
-    (
-        found[0].as_str().unwrap_or_default().to_owned(),
-        found[1] == true,
-    )
-}
-
 #[tokio::test]
 async fn the_tron_page_shows_the_whole_address_and_a_qr_code_of_it_on_phones_and_desktops() {
     if !browser::available() {
@@ -213,7 +191,7 @@ async fn the_tron_page_shows_the_whole_address_and_a_qr_code_of_it_on_phones_and
         let browser = Browser::start(width, 900).await;
         browser.open(&page_url(&order)).await;
         assert_eq!(browser.state().await, "waiting");
-        let (shown, clipped) = shown_address(&browser).await;
+        let (shown, clipped) = browser.shown_address().await;
         assert_eq!(shown, address, "{width} px");
         assert!(!clipped, "{width} px: the address {address} is cut off");
         let overflow = browser
@@ -269,7 +247,7 @@ async fn tronlink_pays_what_is_still_due_in_base_units_and_the_page_follows_it_t
     // 4 USDT arrive from elsewhere first: the wallet then pays the other 6, and the note beside
     // the QR code says so.
     f.chain().pay(1, f.chain().usdt, &address, usd("4")).await;
-    wait_state(&browser, "partly_paid").await;
+    browser.wait_state("partly_paid", WAIT).await;
     eventually(WAIT, "the note asks for the rest", || async {
         let note = browser.text("qr-note").await;
         (note == "The QR code holds the address only: enter 6 USDT in your wallet.").then_some(())
@@ -277,7 +255,7 @@ async fn tronlink_pays_what_is_still_due_in_base_units_and_the_page_follows_it_t
     .await;
 
     browser.click("#wallet").await;
-    wait_state(&browser, "paid").await;
+    browser.wait_state("paid", WAIT).await;
     let calls = browser
         .eval("return window.__tronlink.calls;", json!([]))
         .await;
@@ -379,7 +357,7 @@ async fn screenshots_for_the_docs() {
             browser
                 .open(&format!("{}?lang={lang}", page_url(&order)))
                 .await;
-            wait_state(&browser, "waiting").await;
+            browser.wait_state("waiting", WAIT).await;
             let png = browser.full_page_png().await;
             let name = format!("{dir}/payment-page-tron-waiting-{device}-{lang}.png");
             std::fs::write(&name, png).unwrap();

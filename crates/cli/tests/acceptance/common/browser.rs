@@ -224,6 +224,29 @@ impl Browser {
         self.eval(script, json!([id])).await == true
     }
 
+    /// Waits up to `wait` for the page's card to be in `state`.
+    pub async fn wait_state(&self, state: &str, wait: Duration) {
+        super::chain::eventually(wait, &format!("page state {state}"), || async {
+            (self.state().await == state).then_some(())
+        })
+        .await;
+    }
+
+    /// The address `#address` shows, and whether any of it is cut off: its box scrolls, or
+    /// reaches past the window.
+    pub async fn shown_address(&self) -> (String, bool) {
+        let script = "const e = document.getElementById('address');
+            const box = e.getBoundingClientRect();
+            const clipped = e.scrollWidth > e.clientWidth || e.scrollHeight > e.clientHeight
+                || box.left < 0 || box.right > document.documentElement.clientWidth;
+            return [e.textContent.trim(), clipped];";
+        let found = self.eval(script, json!([])).await;
+        (
+            found[0].as_str().unwrap_or_default().to_owned(),
+            found[1] == true,
+        )
+    }
+
     /// `data-state` of the page's card.
     pub async fn state(&self) -> String {
         let value = self
