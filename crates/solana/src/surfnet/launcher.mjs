@@ -48,6 +48,20 @@ async function confirmed(signature) {
   throw new Error(`${signature} not confirmed in 30 s`);
 }
 
+// Under load Surfnet may refuse a transaction whose blockhash it has not caught up with
+// ("Blockhash not found", at simulation: nothing landed). Such a step is tried again with a fresh
+// blockhash, a few times; any other failure stops it.
+async function retried(step) {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await step();
+    } catch (error) {
+      if (attempt >= 10 || !String(error?.message ?? error).includes('Blockhash not found')) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
+}
+
 const fromHex = (hex) => web3.Keypair.fromSeed(Buffer.from(hex, 'hex'));
 const funded = (setup.fund ?? []).map(fromHex);
 const payers = setup.payer_keys
@@ -64,13 +78,13 @@ const mints = [];
 for (const spec of setup.mints ?? []) {
   const mintKey = spec.key ? fromHex(spec.key) : web3.Keypair.generate();
   const program = spec.token_2022 ? spl.TOKEN_2022_PROGRAM_ID : spl.TOKEN_PROGRAM_ID;
-  const mint = await spl.createMint(connection, authority, authority.publicKey, null, spec.decimals, mintKey, undefined, program);
+  const mint = await retried(() => spl.createMint(connection, authority, authority.publicKey, null, spec.decimals, mintKey, undefined, program));
   decimals.set(mint.toBase58(), spec.decimals);
   programs.set(mint.toBase58(), program);
   mints.push(mint);
   for (const holder of [...funded, ...payers]) {
-    const account = await spl.getOrCreateAssociatedTokenAccount(connection, authority, mint, holder.publicKey, false, undefined, undefined, program);
-    await spl.mintTo(connection, authority, mint, account.address, authority, BigInt(setup.balance ?? '0'), [], undefined, program);
+    const account = await retried(() => spl.getOrCreateAssociatedTokenAccount(connection, authority, mint, holder.publicKey, false, undefined, undefined, program));
+    await retried(() => spl.mintTo(connection, authority, mint, account.address, authority, BigInt(setup.balance ?? '0'), [], undefined, program));
   }
 }
 
@@ -104,11 +118,12 @@ async function pay({ payer, mint, to, amount, fail }) {
     spl.createAssociatedTokenAccountIdempotentInstruction(from.publicKey, destination, owner, mintKey, program),
     spl.createTransferCheckedInstruction(source, mintKey, destination, from.publicKey, units, decimals.get(mint), [], program),
   );
-  const { blockhash } = await connection.getLatestBlockhash();
-  tx.recentBlockhash = blockhash;
   tx.feePayer = from.publicKey;
-  tx.sign(from);
-  const signature = await connection.sendRawTransaction(tx.serialize(), { skipPreflight: Boolean(fail) });
+  const signature = await retried(async () => {
+    tx.recentBlockhash = (await connection.getLatestBlockhash()).blockhash;
+    tx.sign(from);
+    return connection.sendRawTransaction(tx.serialize(), { skipPreflight: Boolean(fail) });
+  });
   const status = await confirmed(signature);
   if (Boolean(status.err) !== Boolean(fail)) {
     throw new Error(`${signature}: ${JSON.stringify(status.err)}`);

@@ -769,7 +769,15 @@ async fn an_admin_creates_an_app_and_brands_its_page_in_a_browser() {
         .await;
     eventually_in(&browser, "const f = document.querySelector('iframe[name=preview]'); const d = f && f.contentDocument; return !!d && !!d.body && d.body.innerText.includes('Live Books') && d.documentElement.innerHTML.includes('--theme:#116633');").await;
     assert_eq!(gw.admin.show(&app_id).await.unwrap().display_name, None);
+    // Saving answers with the app's page again: wait for that new document (this one is
+    // marked), not for the page already open.
+    browser.eval("window.__beforeSave = true;", json!([])).await;
     browser.click("#branding button.save").await;
+    eventually_in(
+        &browser,
+        "return !window.__beforeSave && document.readyState === 'complete';",
+    )
+    .await;
     at(page.clone()).await;
     eventually_in(&browser, "return document.querySelector('#branding input[name=display_name]').value === 'Live Books';").await;
     let saved = gw.admin.show(&app_id).await.unwrap();
