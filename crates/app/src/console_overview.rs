@@ -1,8 +1,7 @@
 //! The console's overview: the last 30 days' orders per day and token, success and abnormal
 //! rates, balances (with the last reconciliation), hot-wallet gas, chain health and webhook
-//! delivery. Every figure is read
-//! through an index, app by app (see docs/console.md, "The overview"); an account bound to an
-//! app sees that app's figures only.
+//! delivery. Every figure is read through an index, app by app (see docs/console.md, "The
+//! overview"); an account bound to an app sees that app's figures only.
 
 use std::collections::BTreeMap;
 

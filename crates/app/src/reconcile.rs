@@ -130,8 +130,8 @@ impl Gateway {
         Ok(found)
     }
 
-    /// The last result of every chain and asset reconciled (`wcheckout reconcile`, or the payout
-    /// engine on its schedule).
+    /// The last result of every chain and asset reconciled (by `wcheckout reconcile`, or by a
+    /// gateway's [`crate::reconciler::Reconciler`] on its schedule).
     pub async fn last_reconciliations(&self) -> Result<Vec<AssetReconciliation>, ServiceError> {
         Ok(self.store.last_reconciliations().await?)
     }
