@@ -128,7 +128,7 @@ fn refused() -> ServiceError {
 
 /// Whether `password` opens `operator` (checked against a stand-in when there is none), off
 /// the async workers: Argon2id takes tens of milliseconds of CPU on purpose.
-async fn password_opens(operator: Option<&Operator>, password: &SecretString) -> bool {
+pub(crate) async fn password_opens(operator: Option<&Operator>, password: &SecretString) -> bool {
     let active = operator.filter(|o| o.status == OperatorStatus::Active);
     let hash = operator.map_or_else(|| STAND_IN_HASH.clone(), |o| o.password_hash.clone());
     let password = password.clone();

@@ -21,6 +21,7 @@ pub mod console_lists;
 pub mod console_operators;
 pub mod console_orders;
 pub mod console_overview;
+pub mod console_password;
 pub mod console_refunds;
 pub mod console_sessions;
 pub mod console_settlements;

@@ -122,7 +122,7 @@ impl OperatorAdmin {
         let role = Role::parse(role).ok_or_else(|| {
             Rejection::invalid("role", "must be viewer, support, finance or admin")
         })?;
-        check_password(password)?;
+        check_password("password", password)?;
         let app = match app {
             Some(id) => Some(self.existing_app(id).await?),
             None => None,
@@ -222,6 +222,31 @@ impl OperatorAdmin {
         Ok(OperatorSummary::from(&operator))
     }
 
+    /// Sets an account's password without the current one (the command line's reset, for whoever
+    /// runs it); every session of the account ends. Audited as `CHANGE_PASSWORD`.
+    pub async fn set_password(
+        &self,
+        actor: &Actor,
+        name: &str,
+        password: &SecretString,
+    ) -> Result<OperatorSummary, ServiceError> {
+        check_password("password", password)?;
+        let mut operator = self.existing(name).await?;
+        let hash = hash_off_thread(password.clone()).await?;
+        let now = self.clock.now();
+        replace_password(&*self.store, &operator, &hash, now).await?;
+        audit(
+            &*self.store,
+            actor,
+            ConsoleAction::ChangePassword,
+            name,
+            now,
+        )
+        .await?;
+        operator.updated_at = now;
+        Ok(OperatorSummary::from(&operator))
+    }
+
     /// Switches an account's second factor on with a new secret, without a first code (the
     /// command line's enrolment, for whoever runs it to hand on): the `otpauth://` URI, shown
     /// this once. Audited as `ENABLE_TOTP`.
@@ -275,21 +300,44 @@ impl OperatorAdmin {
     }
 }
 
+/// Replaces `operator`'s password hash, as read, by `hash`, and ends every session of the
+/// account (whoever held one must sign in with the new password).
+pub(crate) async fn replace_password(
+    store: &dyn Store,
+    operator: &Operator,
+    hash: &str,
+    now: Timestamp,
+) -> Result<(), ServiceError> {
+    let name = &operator.name;
+    let expected = &operator.password_hash;
+    if !store
+        .set_operator_password(name, expected, hash, now)
+        .await?
+    {
+        return Err(conflict(format!(
+            "operator '{name}' changed meanwhile, retry"
+        )));
+    }
+    store.end_sessions_of(name).await?;
+    Ok(())
+}
+
 fn conflict(message: String) -> ServiceError {
     ServiceError::rejected(ErrorCode::Conflict, message)
 }
 
-fn check_password(password: &SecretString) -> Result<(), ServiceError> {
+/// A password as the rule wants it (its length), or the refusal naming `field`.
+pub(crate) fn check_password(field: &str, password: &SecretString) -> Result<(), ServiceError> {
     let length = password.expose_secret().chars().count();
     if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&length) {
         let rule = format!("must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters");
-        return Err(Rejection::invalid("password", rule).into());
+        return Err(Rejection::invalid(field, rule).into());
     }
     Ok(())
 }
 
 /// Hashing takes tens of milliseconds of CPU on purpose: off the async workers.
-async fn hash_off_thread(password: SecretString) -> Result<String, ServiceError> {
+pub(crate) async fn hash_off_thread(password: SecretString) -> Result<String, ServiceError> {
     let hashed = tokio::task::spawn_blocking(move || hash_password(password.expose_secret()));
     let hashed = hashed
         .await

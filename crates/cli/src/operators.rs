@@ -47,6 +47,16 @@ pub enum OperatorCommand {
         /// Sign-in name.
         name: String,
     },
+    /// Set an account's password (read from stdin), without the current one: every session of
+    /// the account ends. For an operator who forgot theirs; one who knows it changes it on the
+    /// console's account page.
+    Password {
+        /// Sign-in name.
+        name: String,
+        /// Read the password from stdin (the only way: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
     /// Switch an account's second factor (TOTP) on or off.
     Totp {
         /// Sign-in name.
@@ -108,6 +118,15 @@ async fn execute(
         }
         OperatorCommand::Enable { name } => {
             print_line(&admin.enable(&actor, &name).await.map_err(fail)?);
+        }
+        OperatorCommand::Password {
+            name,
+            password_stdin: _,
+        } => {
+            let password = password_from_stdin()?;
+            let set = admin.set_password(&actor, &name, &password);
+            print_line(&set.await.map_err(fail)?);
+            println!("Password set; every session of '{name}' has ended.");
         }
         OperatorCommand::Totp {
             name, enable: true, ..

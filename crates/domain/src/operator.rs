@@ -89,6 +89,9 @@ text_enum! {
         EnableTotp => "ENABLE_TOTP",
         /// Switches off one's own second factor, with a current code.
         DisableTotp => "DISABLE_TOTP",
+        /// Changes one's own password, given the current one (or, on the command line, sets an
+        /// account's password); the account's sessions end.
+        ChangePassword => "CHANGE_PASSWORD",
     }
 }
 
@@ -101,7 +104,8 @@ impl ConsoleAction {
             | ConsoleAction::SignOutEverywhere
             | ConsoleAction::Read
             | ConsoleAction::EnableTotp
-            | ConsoleAction::DisableTotp => Role::Viewer,
+            | ConsoleAction::DisableTotp
+            | ConsoleAction::ChangePassword => Role::Viewer,
             ConsoleAction::ResendWebhook
             | ConsoleAction::TestWebhook
             | ConsoleAction::CancelOrder => Role::Support,
@@ -306,6 +310,7 @@ mod tests {
                 A::Read,
                 A::EnableTotp,
                 A::DisableTotp,
+                A::ChangePassword,
             ];
             let support = [
                 reader.clone(),

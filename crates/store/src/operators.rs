@@ -116,6 +116,27 @@ impl OperatorStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn set_operator_password(
+        &self,
+        name: &str,
+        expected: &str,
+        password_hash: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "update operators set password_hash = $1, updated_at = $2 \
+             where name = $3 and password_hash = $4",
+        )
+        .bind(password_hash)
+        .bind(at.micros())
+        .bind(name)
+        .bind(expected)
+        .execute(&self.writer)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn enable_operator_totp(
         &self,
         name: &str,

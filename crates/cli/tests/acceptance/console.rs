@@ -32,6 +32,9 @@ mod overview;
 mod screenshots;
 mod settlements;
 
+/// A password set in place of a forgotten one.
+const NEW_PASSWORD: &str = "another long passphrase";
+
 /// 32 bytes as 64 hex digits.
 const MASTER_KEY: &str = "8a1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
@@ -188,6 +191,31 @@ async fn operators_are_administered_from_the_command_line(label: &str, database_
             .contains("operator 'alice' has no second factor")
     );
 
+    // A forgotten password set anew, read from stdin like at creation.
+    let set_password = |name: &str, password: &str| {
+        let args = ["operator", "password", name, "--password-stdin"];
+        let ran = cli.run_with(
+            &args,
+            Some(password),
+            crate::common::process::COMMAND_TIMEOUT,
+        );
+        assert!(!ran.both().contains(password), "{}", ran.both());
+        ran
+    };
+    let set = set_password("bob", NEW_PASSWORD).ok().stdout;
+    assert!(
+        set.starts_with(&format!("bob  finance  {app}  ACTIVE\n")),
+        "{set}"
+    );
+    assert!(set.contains("every session of 'bob' has ended"), "{set}");
+    let short = set_password("bob", "short").failed().stderr;
+    assert!(
+        short.contains("password: must be 12 to 1024 characters"),
+        "{short}"
+    );
+    let nobody = set_password("nobody", NEW_PASSWORD).failed().stderr;
+    assert!(nobody.contains("operator 'nobody' not found"), "{nobody}");
+
     let store = SqlStore::open(database_url, &StoreOptions::default())
         .await
         .unwrap();
@@ -198,6 +226,9 @@ async fn operators_are_administered_from_the_command_line(label: &str, database_
         verify_password(PASSWORD, &alice.password_hash),
         "the line break is not part of it"
     );
+    let bob = store.operator("bob").await.unwrap().unwrap();
+    assert!(verify_password(NEW_PASSWORD, &bob.password_hash));
+    assert!(!verify_password(PASSWORD, &bob.password_hash));
     let audit: Vec<_> = store
         .audit_log(10)
         .await
@@ -215,6 +246,7 @@ async fn operators_are_administered_from_the_command_line(label: &str, database_
     assert_eq!(
         audit,
         [
+            action(ConsoleAction::ChangePassword, "bob"),
             action(ConsoleAction::ResetTotp, "alice"),
             action(ConsoleAction::EnableTotp, "alice"),
             action(ConsoleAction::EnableOperator, "bob"),

@@ -687,6 +687,15 @@ pub trait OperatorStore: Send + Sync {
         to: OperatorStatus,
         at: Timestamp,
     ) -> Result<bool, StoreError>;
+    /// Replaces an account's password hash (compare-and-set: false when its hash is no longer
+    /// `expected`, or the account does not exist).
+    async fn set_operator_password(
+        &self,
+        name: &str,
+        expected: &str,
+        password_hash: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// Switches an account's second factor on with `sealed_secret`, remembering `last_step` as
     /// the step of the code already used to confirm it, if any (compare-and-set: false when it
     /// is on already, or the account does not exist).

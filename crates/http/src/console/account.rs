@@ -1,7 +1,8 @@
 //! One's own account (`/admin/account`, every role): who one is, and the second factor. While
 //! it is off the page offers a new secret (its `otpauth://` URI as text and as a QR code drawn
 //! here, and the key for typing in) and switches it on once a first code from it is typed; while
-//! it is on, a current code switches it off.
+//! it is on, a current code switches it off. And one's password, changed given the current one:
+//! every session of the account ends, so the answer is the sign-in page.
 
 use std::net::SocketAddr;
 
@@ -10,7 +11,7 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse as _, Response};
 use maud::{PreEscaped, html};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use wcheckout_app::ServiceError;
 use wcheckout_app::console_totp::TotpOffer;
@@ -19,7 +20,7 @@ use wcheckout_domain::operator::{ConsoleAction, Operator};
 
 use super::html::{csrf_field, document, signed_in_header};
 use super::i18n::{auth_texts, texts};
-use super::{ACCOUNT, Visitor, failure, page, reader, see_other_to};
+use super::{ACCOUNT, LOGIN, Visitor, failure, page, reader, see_other_to};
 use crate::page::i18n::Lang;
 use crate::page::qr;
 use crate::state::AppState;
@@ -40,8 +41,18 @@ pub(super) async fn account(
         .is_none()
         .then(|| state.gateway.console_totp_offer(operator));
     let csrf = session.csrf_token.expose_secret();
-    let body = account_page(lang, operator, csrf, offer.as_ref(), false);
+    let body = account_page(lang, operator, csrf, offer.as_ref(), Problem::None);
     page(StatusCode::OK, body)
+}
+
+/// What went wrong with the last form of the page, if anything.
+#[derive(Clone, Copy)]
+enum Problem<'a> {
+    None,
+    /// A code of the second factor's forms.
+    WrongCode,
+    /// The password form's, as said to the operator.
+    Password(&'a str),
 }
 
 /// The QR code of `text` as inline SVG (the page loads nothing), or nothing when it cannot be
@@ -57,7 +68,7 @@ fn account_page(
     operator: &Operator,
     csrf_token: &str,
     offer: Option<&TotpOffer>,
-    code_wrong: bool,
+    problem: Problem<'_>,
 ) -> String {
     let t = texts(lang);
     let a = auth_texts(lang);
@@ -73,7 +84,7 @@ fn account_page(
         }
         section.card.second-factor {
             h2 { (a.second_factor) }
-            @if code_wrong {
+            @if matches!(problem, Problem::WrongCode) {
                 p.error role="alert" { (a.code_wrong) }
             }
             @if let Some(offer) = offer {
@@ -100,6 +111,24 @@ fn account_page(
                     }
                     button.danger type="submit" { (a.switch_off) }
                 }
+            }
+        }
+        section.card.password {
+            h2 { (a.password) }
+            @if let Problem::Password(said) = problem {
+                p.error role="alert" { (said) }
+            }
+            p { (a.password_intro) }
+            form method="post" action=(PASSWORD_PATH) {
+                (csrf_field(csrf_token))
+                label { (a.current_password)
+                    input type="password" name="current_password" autocomplete="current-password" required;
+                }
+                label { (a.new_password)
+                    input type="password" name="new_password" autocomplete="new-password"
+                        minlength="12" maxlength="1024" required;
+                }
+                button type="submit" { (a.change_password) }
             }
         }
     };
@@ -146,7 +175,8 @@ pub(super) async fn enable_totp(
             {
                 Some(offer) => {
                     let csrf = w.session.csrf_token.expose_secret();
-                    let body = account_page(w.lang, operator, csrf, Some(&offer), true);
+                    let body =
+                        account_page(w.lang, operator, csrf, Some(&offer), Problem::WrongCode);
                     page(StatusCode::BAD_REQUEST, body)
                 }
                 None => failure(w.lang, &error),
@@ -173,9 +203,62 @@ pub(super) async fn disable_totp(
         Ok(()) => see_other_to(ACCOUNT),
         Err(error) if is_wrong_code(&error) => {
             let csrf = w.session.csrf_token.expose_secret();
-            let body = account_page(w.lang, &w.session.operator, csrf, None, true);
+            let operator = &w.session.operator;
+            let body = account_page(w.lang, operator, csrf, None, Problem::WrongCode);
             page(StatusCode::BAD_REQUEST, body)
         }
         Err(error) => failure(w.lang, &error),
     }
+}
+
+/// Where the password form posts.
+pub(super) const PASSWORD_PATH: &str = "/admin/account/password";
+
+/// The password form; a missing field is empty.
+#[derive(Deserialize)]
+pub(super) struct PasswordForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+/// Changes one's own password; on success every session of the account has ended, so the
+/// answer is the sign-in page.
+pub(super) async fn change_password(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let w = match visitor.writer(&form.csrf_token, ConsoleAction::ChangePassword) {
+        Ok(w) => w,
+        Err(refused) => return refused.into_response(),
+    };
+    let current = SecretString::from(form.current_password);
+    let new = SecretString::from(form.new_password);
+    let changed = state
+        .gateway
+        .console_change_password(&w.session, w.client, &current, &new)
+        .await;
+    let error = match changed {
+        Ok(()) => return see_other_to(LOGIN),
+        Err(ServiceError::Rejected(rejection)) => rejection,
+        Err(error) => return failure(w.lang, &error),
+    };
+    let said = if error.message.starts_with("current_password") {
+        auth_texts(w.lang).password_wrong.to_owned()
+    } else {
+        error.message.clone()
+    };
+    let operator = &w.session.operator;
+    let offer = operator
+        .totp
+        .is_none()
+        .then(|| state.gateway.console_totp_offer(operator));
+    let csrf = w.session.csrf_token.expose_secret();
+    let problem = Problem::Password(&said);
+    let body = account_page(w.lang, operator, csrf, offer.as_ref(), problem);
+    page(StatusCode::BAD_REQUEST, body)
 }

@@ -441,6 +441,12 @@ pub struct AuthTexts {
     pub enable: &'static str,
     pub reset_totp: &'static str,
     pub start_over: &'static str,
+    pub password: &'static str,
+    pub password_intro: &'static str,
+    pub current_password: &'static str,
+    pub new_password: &'static str,
+    pub change_password: &'static str,
+    pub password_wrong: &'static str,
 }
 
 const AUTH_EN: AuthTexts = AuthTexts {
@@ -469,6 +475,13 @@ const AUTH_EN: AuthTexts = AuthTexts {
     enable: "Enable",
     reset_totp: "Reset TOTP",
     start_over: "Start again",
+    password: "Password",
+    password_intro: "Changing it signs this account out everywhere, this browser included: \
+                     sign in again with the new one.",
+    current_password: "Current password",
+    new_password: "New password (12 characters or more)",
+    change_password: "Change password",
+    password_wrong: "That is not this account's current password.",
 };
 
 const AUTH_ZH_CN: AuthTexts = AuthTexts {
@@ -496,6 +509,12 @@ const AUTH_ZH_CN: AuthTexts = AuthTexts {
     enable: "启用",
     reset_totp: "重置两步验证",
     start_over: "重新开始",
+    password: "密码",
+    password_intro: "修改后，此账号在所有地方（包括当前浏览器）都会退出登录，请使用新密码重新登录。",
+    current_password: "当前密码",
+    new_password: "新密码（至少 12 个字符）",
+    change_password: "修改密码",
+    password_wrong: "当前密码不正确。",
 };
 
 /// The account, code step and operator sentences in `lang`.

@@ -114,6 +114,7 @@ pub fn routes() -> Router<AppState> {
         .route(ACCOUNT, get(account::account))
         .route("/admin/account/totp/enable", post(account::enable_totp))
         .route("/admin/account/totp/disable", post(account::disable_totp))
+        .route(account::PASSWORD_PATH, post(account::change_password))
         .route(OPERATORS, get(operators::operators).post(operators::create))
         .route("/admin/operators/{name}/disable", post(operators::disable))
         .route("/admin/operators/{name}/enable", post(operators::enable))

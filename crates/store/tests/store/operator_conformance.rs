@@ -1,5 +1,5 @@
 //! Operator accounts and the audit log: round trips, unique names, compare-and-set of the
-//! status, and a log that neither the store nor a hand-written statement can change.
+//! status and the password, and a log that neither the store nor a hand-written statement can change.
 
 use wcheckout_domain::operator::{ConsoleAction, OperatorStatus, OperatorTotp, Role};
 use wcheckout_domain::ports::{OperatorStore, SessionStore};
@@ -9,6 +9,7 @@ use wcheckout_testkit::store_fixtures::{at, audit_entry, console_session, insert
 conformance!(
     operators_insert_read_and_list,
     operators_status_compare_and_set,
+    operators_password_compare_and_set,
     audit_log_appends_newest_first,
     console_sessions_insert_read_end_and_purge,
     operators_second_factor_compare_and_set,
@@ -42,6 +43,26 @@ async fn operators_status_compare_and_set(store: SqlStore) {
     let stored = store.operator("op01").await.unwrap().unwrap();
     assert_eq!((stored.status, stored.updated_at), (disabled, at(50)));
     assert_eq!(stored.created_at, account.created_at);
+}
+
+async fn operators_password_compare_and_set(store: SqlStore) {
+    let account = operator(1, Role::Viewer, None);
+    store.insert_operator(&account).await.unwrap();
+    let old = account.password_hash.as_str();
+    let changed = store.set_operator_password("op01", old, "$argon2id$new", at(70));
+    assert!(changed.await.unwrap());
+    let stale = store.set_operator_password("op01", old, "$argon2id$other", at(80));
+    assert!(
+        !stale.await.unwrap(),
+        "the hash read is no longer the account's"
+    );
+    let unknown = store.set_operator_password("nobody", old, "$argon2id$x", at(80));
+    assert!(!unknown.await.unwrap());
+    let stored = store.operator("op01").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.password_hash.as_str(), stored.updated_at),
+        ("$argon2id$new", at(70))
+    );
 }
 
 async fn audit_log_appends_newest_first(store: SqlStore) {

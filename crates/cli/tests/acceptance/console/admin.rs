@@ -105,11 +105,12 @@ const CHANGING_ROUTES: [ChangingRoute; 20] = [
 ];
 
 /// Routes every signed-in operator may post to (its own session or account only).
-const OWN_SESSION_ROUTES: [&str; 4] = [
+const OWN_SESSION_ROUTES: [&str; 5] = [
     "/admin/logout",
     "/admin/logout-everywhere",
     "/admin/account/totp/enable",
     "/admin/account/totp/disable",
+    "/admin/account/password",
 ];
 
 const ROLES: [&str; 4] = ["viewer", "support", "finance", "admin"];

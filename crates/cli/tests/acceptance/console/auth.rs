@@ -613,7 +613,111 @@ async fn an_operator_signs_in_with_a_code_in_a_browser() {
     assert!(width.as_u64().unwrap() <= 390, "fits the phone: {width}");
 }
 
+/// An operator changes their own password on the account page: a wrong current password, a
+/// short or unchanged new one and a missing CSRF token change nothing (the page says why, 400 /
+/// 403); the change ends every session of the account (two here), the old password no longer
+/// opens it and the new one does; it is audited. Wrong current passwords count towards the
+/// sign-in limits.
+async fn an_operator_changes_their_password(gw: TestGateway) {
+    create(&gw, "carol", "viewer").await;
+    let console = Console::of(&gw);
+    let (first, second) = (
+        console.sign_in("carol", PASSWORD).await,
+        console.sign_in("carol", PASSWORD).await,
+    );
+    let account = console.get("/admin/account", &first.cookie).await;
+    for field in [
+        "current_password",
+        "new_password",
+        "autocomplete=\"new-password\"",
+    ] {
+        assert!(account.body.contains(field), "{field}: {}", account.body);
+    }
+    let hash_before = gw
+        .store
+        .operator("carol")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    let new = "a much longer new passphrase";
+    let path = "/admin/account/password";
+    let refusals: [(Fields<'_>, &str); 3] = [
+        (
+            &[
+                ("current_password", "not the password"),
+                ("new_password", new),
+            ],
+            "That is not this account's current password.",
+        ),
+        (
+            &[("current_password", PASSWORD), ("new_password", "short")],
+            "new_password: must be 12 to 1024 characters",
+        ),
+        (
+            &[("current_password", PASSWORD), ("new_password", PASSWORD)],
+            "new_password: must differ from the current password",
+        ),
+    ];
+    for (fields, said) in refusals {
+        let answer = post(&console, &first, path, fields).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{said}");
+        assert!(answer.body.contains(said), "{said}: {}", answer.body);
+    }
+    let forged = [("current_password", PASSWORD), ("new_password", new)];
+    let no_token = console.post(path, &first.cookie, &forged).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let unchanged = gw
+        .store
+        .operator("carol")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert_eq!(unchanged, hash_before, "refusals change nothing");
+
+    let changed = post(&console, &first, path, &forged).await;
+    assert_eq!(
+        (changed.status, changed.location()),
+        (StatusCode::SEE_OTHER, "/admin/login")
+    );
+    for session in [&first, &second] {
+        let after = console.get("/admin/account", &session.cookie).await;
+        assert_eq!(after.status, StatusCode::SEE_OTHER, "every session ended");
+    }
+    let old = console.try_sign_in("carol", PASSWORD).await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    let hash = gw
+        .store
+        .operator("carol")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert!(hash.starts_with("$argon2id$") && verify_password(new, &hash));
+    let signed_in = console.sign_in("carol", new).await;
+    assert!(audited(&gw).await.contains(&entry(
+        "carol",
+        ConsoleAction::ChangePassword,
+        "127.0.0.1"
+    )));
+
+    // Wrong current passwords count towards the sign-in limits: five, and the account's
+    // sign-in is refused even with the right password.
+    let wrong = [
+        ("current_password", "not the password"),
+        ("new_password", PASSWORD),
+    ];
+    for _ in 0..5 {
+        post(&console, &signed_in, path, &wrong).await;
+    }
+    let locked = console.try_sign_in("carol", new).await;
+    assert_eq!(locked.status, StatusCode::UNAUTHORIZED);
+    assert!(locked.body.contains(SIGN_IN_REFUSED));
+}
+
 on_both_engines!(
+    an_operator_changes_their_password,
     an_operator_enrols_and_signs_in_with_a_code,
     code_failures_count_towards_the_limits,
     an_admin_manages_operators,
