@@ -36,13 +36,16 @@ pub(super) async fn account(
         Err(response) => return response,
     };
     let operator = &session.operator;
-    let offer = operator
-        .totp
-        .is_none()
-        .then(|| state.gateway.console_totp_offer(operator));
+    let offer = enrolment_offer(&state, operator);
     let csrf = session.csrf_token.expose_secret();
     let body = account_page(lang, operator, csrf, offer.as_ref(), Problem::None);
     page(StatusCode::OK, body)
+}
+
+/// A new secret to enrol while the second factor is off.
+fn enrolment_offer(state: &AppState, operator: &Operator) -> Option<TotpOffer> {
+    let off = operator.totp.is_none();
+    off.then(|| state.gateway.console_totp_offer(operator))
 }
 
 /// What went wrong with the last form of the page, if anything.
@@ -253,10 +256,7 @@ pub(super) async fn change_password(
         error.message.clone()
     };
     let operator = &w.session.operator;
-    let offer = operator
-        .totp
-        .is_none()
-        .then(|| state.gateway.console_totp_offer(operator));
+    let offer = enrolment_offer(&state, operator);
     let csrf = w.session.csrf_token.expose_secret();
     let problem = Problem::Password(&said);
     let body = account_page(w.lang, operator, csrf, offer.as_ref(), problem);
