@@ -31,35 +31,65 @@ const setup = JSON.parse(process.env.WCHECKOUT_SURFNET_SETUP ?? '{}');
 const surfnet = Surfnet.startWithConfig({ offline: true });
 const connection = new web3.Connection(surfnet.rpcUrl, { commitment: 'confirmed', wsEndpoint: surfnet.wsUrl });
 
-async function airdrop(key, sol) {
-  const signature = await connection.requestAirdrop(key, sol * web3.LAMPORTS_PER_SOL);
-  await connection.confirmTransaction({ signature, ...(await connection.getLatestBlockhash()) });
-}
-
-async function confirmed(signature) {
-  for (let i = 0; i < 600; i += 1) {
-    const { value } = await connection.getSignatureStatuses([signature]);
-    const status = value[0];
-    if (status && ['confirmed', 'finalized'].includes(status.confirmationStatus)) {
-      return status;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${signature} not confirmed in 30 s`);
-}
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Under load Surfnet may refuse a transaction whose blockhash it has not caught up with
-// ("Blockhash not found", at simulation: nothing landed). Such a step is tried again with a fresh
-// blockhash, a few times; any other failure stops it.
+// ("Blockhash not found", at simulation: nothing landed). Such a step is tried again, a few
+// times; any other failure stops it.
 async function retried(step) {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await step();
     } catch (error) {
       if (attempt >= 10 || !String(error?.message ?? error).includes('Blockhash not found')) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      await sleep(100 * attempt);
     }
   }
+}
+
+// The status of `signature` once confirmed, polled (a websocket notification can be missed under
+// load); null once the chain is past `lastValidBlockHeight` without it: it can no longer land.
+async function landed(signature, lastValidBlockHeight) {
+  const status = async () => {
+    const { value } = await connection.getSignatureStatuses([signature], { searchTransactionHistory: true });
+    const found = value[0];
+    return found && ['confirmed', 'finalized'].includes(found.confirmationStatus) ? found : null;
+  };
+  for (;;) {
+    const found = await status();
+    if (found) return found;
+    if ((await connection.getBlockHeight('confirmed')) > lastValidBlockHeight) return status();
+    await sleep(50);
+  }
+}
+
+// Sends `instructions` signed by `signers` (the first pays) and waits until the transaction is
+// confirmed; one that expired without landing is signed anew with a fresh blockhash (the old one
+// can no longer land, so nothing happens twice). Its status (`err` set when it failed).
+async function send(instructions, signers, { skipPreflight = false } = {}) {
+  for (let attempt = 1; attempt <= 5; attempt += 1) {
+    const tx = new web3.Transaction().add(...instructions);
+    const { blockhash, lastValidBlockHeight } = await connection.getLatestBlockhash();
+    tx.recentBlockhash = blockhash;
+    tx.feePayer = signers[0].publicKey;
+    tx.sign(...signers);
+    const signature = await retried(() => connection.sendRawTransaction(tx.serialize(), { skipPreflight }));
+    const status = await landed(signature, lastValidBlockHeight);
+    if (status) return { signature, err: status.err };
+  }
+  throw new Error('a transaction expired five times without landing');
+}
+
+async function sent(instructions, signers) {
+  const { signature, err } = await send(instructions, signers);
+  if (err) throw new Error(`${signature}: ${JSON.stringify(err)}`);
+  return signature;
+}
+
+async function airdrop(key, sol) {
+  const signature = await connection.requestAirdrop(key, sol * web3.LAMPORTS_PER_SOL);
+  const { lastValidBlockHeight } = await connection.getLatestBlockhash();
+  if (!(await landed(signature, lastValidBlockHeight + 150))) throw new Error(`airdrop ${signature} did not land`);
 }
 
 const fromHex = (hex) => web3.Keypair.fromSeed(Buffer.from(hex, 'hex'));
@@ -74,17 +104,27 @@ const holders = [...new Set([authority, ...funded, ...payers])];
 for (const holder of holders) {
   await airdrop(holder.publicKey, 100);
 }
+const mintRent = await connection.getMinimumBalanceForRentExemption(spl.MINT_SIZE);
 const mints = [];
 for (const spec of setup.mints ?? []) {
   const mintKey = spec.key ? fromHex(spec.key) : web3.Keypair.generate();
+  const mint = mintKey.publicKey;
   const program = spec.token_2022 ? spl.TOKEN_2022_PROGRAM_ID : spl.TOKEN_PROGRAM_ID;
-  const mint = await retried(() => spl.createMint(connection, authority, authority.publicKey, null, spec.decimals, mintKey, undefined, program));
+  await sent([
+    web3.SystemProgram.createAccount({
+      fromPubkey: authority.publicKey, newAccountPubkey: mint, space: spl.MINT_SIZE, lamports: mintRent, programId: program,
+    }),
+    spl.createInitializeMint2Instruction(mint, spec.decimals, authority.publicKey, null, program),
+  ], [authority, mintKey]);
   decimals.set(mint.toBase58(), spec.decimals);
   programs.set(mint.toBase58(), program);
   mints.push(mint);
   for (const holder of [...funded, ...payers]) {
-    const account = await retried(() => spl.getOrCreateAssociatedTokenAccount(connection, authority, mint, holder.publicKey, false, undefined, undefined, program));
-    await retried(() => spl.mintTo(connection, authority, mint, account.address, authority, BigInt(setup.balance ?? '0'), [], undefined, program));
+    const account = spl.getAssociatedTokenAddressSync(mint, holder.publicKey, false, program);
+    await sent([
+      spl.createAssociatedTokenAccountIdempotentInstruction(authority.publicKey, account, holder.publicKey, mint, program),
+      spl.createMintToInstruction(mint, account, authority.publicKey, BigInt(setup.balance ?? '0'), [], program),
+    ], [authority]);
   }
 }
 
@@ -114,19 +154,12 @@ async function pay({ payer, mint, to, amount, fail }) {
   const destination = spl.getAssociatedTokenAddressSync(mintKey, owner, true, program);
   const held = (await connection.getTokenAccountBalance(source)).value.amount;
   const units = fail ? BigInt(held) + 1n : BigInt(amount);
-  const tx = new web3.Transaction().add(
+  const { signature, err } = await send([
     spl.createAssociatedTokenAccountIdempotentInstruction(from.publicKey, destination, owner, mintKey, program),
     spl.createTransferCheckedInstruction(source, mintKey, destination, from.publicKey, units, decimals.get(mint), [], program),
-  );
-  tx.feePayer = from.publicKey;
-  const signature = await retried(async () => {
-    tx.recentBlockhash = (await connection.getLatestBlockhash()).blockhash;
-    tx.sign(from);
-    return connection.sendRawTransaction(tx.serialize(), { skipPreflight: Boolean(fail) });
-  });
-  const status = await confirmed(signature);
-  if (Boolean(status.err) !== Boolean(fail)) {
-    throw new Error(`${signature}: ${JSON.stringify(status.err)}`);
+  ], [from], { skipPreflight: Boolean(fail) });
+  if (Boolean(err) !== Boolean(fail)) {
+    throw new Error(`${signature}: ${JSON.stringify(err)}`);
   }
   return { signature };
 }

@@ -26,8 +26,10 @@ use super::chain::eventually;
 use super::receiver::{Delivery, Receiver, Reply, always};
 use super::{Db, TestGateway};
 
-/// Longest wait for anything on chain.
-pub const WAIT: Duration = Duration::from_secs(60);
+/// Longest wait for anything on chain: enough for a send the node dropped to expire (about
+/// 60 s of blockhash validity on Surfnet, a TRON transaction's 60 s expiration), be signed again
+/// and land final. A payout that goes through does so in seconds.
+pub const WAIT: Duration = Duration::from_secs(150);
 
 /// A gateway paying out on the chain under test (payout and webhook rounds every 100 ms), with
 /// one app, its client, the receiver of its webhooks and the chain's payouts watched.
