@@ -1,6 +1,7 @@
 //! End to end against a real local Solana node: surfpool's Surfnet (the real SVM, Token and
 //! associated token account programs, signature checks and rent), started offline on loopback
-//! by `tests/surfnet-launcher.mjs`, which also makes a mint and funds the hot wallet. From here,
+//! by `wcheckout_solana::surfnet` (the devnet's), which also makes a mint and funds the hot
+//! wallet. From here,
 //! over JSON-RPC only: the hot wallet pays a deposit owner whose token account does not exist
 //! yet (created idempotently, its rent paid by the hot wallet), pays it again (the account now
 //! exists), and sweeps it back with the hot wallet paying the fee and closing the deposit
@@ -11,18 +12,16 @@
 //! a failure under `WCHECKOUT_REQUIRE_TOOLS=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use wcheckout_solana::address::{ProgramAddresses, SolanaAddress, TOKEN_PROGRAM};
 use wcheckout_solana::keys::{self, Keypair};
+use wcheckout_solana::surfnet::{Setup, Surfnet};
 use wcheckout_solana::transaction::instructions::TokenPayment;
 use wcheckout_solana::transaction::{Blockhash, Message};
-use wcheckout_testkit::node_tools::{tools_available, workspace_root};
+use wcheckout_testkit::node_tools::tools_available;
 
 /// A Token account's rent-exempt minimum, in lamports.
 pub(super) const TOKEN_ACCOUNT_RENT: u64 = 2_039_280;
@@ -37,50 +36,12 @@ pub(super) fn surfnet_available() -> bool {
     )
 }
 
-/// The running node; dropping it closes the launcher's stdin, which stops the node.
-pub(super) struct Surfnet {
-    child: Child,
-    pub(super) rpc_url: String,
-    pub(super) mint: SolanaAddress,
-}
-
-impl Surfnet {
-    pub(super) fn start(hot: &Keypair, balance: u64) -> Surfnet {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/surfnet-launcher.mjs");
-        let config = json!({
-            "hot_secret": hex::encode(hot.secret().expose_secret()),
-            "decimals": DECIMALS,
-            "balance": balance.to_string(),
-        });
-        let mut child = Command::new("node")
-            .arg(script)
-            .arg(config.to_string())
-            .current_dir(workspace_root())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("node starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let ready: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|_| panic!("the launcher did not start Surfnet: {line:?}"));
-        let rpc_url = ready["rpc_url"].as_str().unwrap().to_string();
-        assert!(rpc_url.starts_with("http://127.0.0.1:"), "{rpc_url}");
-        Surfnet {
-            child,
-            rpc_url,
-            mint: SolanaAddress::parse(ready["mint"].as_str().unwrap()).unwrap(),
-        }
-    }
-}
-
-impl Drop for Surfnet {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
+/// A cluster with one mint of [`DECIMALS`], whose setup funds `hot` with SOL and `balance` base
+/// units of it (the mint's authority).
+pub(super) async fn funded_cluster(hot: &Keypair, balance: u64) -> Surfnet {
+    let mut setup = Setup::new(&[DECIMALS], 0, balance);
+    setup.fund = vec![hex::encode(hot.secret().expose_secret())];
+    Surfnet::start(&setup).await.expect("Surfnet starts")
 }
 
 /// A JSON-RPC client of the local node.
@@ -243,24 +204,25 @@ async fn payments_and_a_sweep_land_on_a_local_solana_node() {
     let keys = keys::keys(&wcheckout_seed::generate_mnemonic()).unwrap();
     let hot = keys.hot_wallet().clone();
     let owner = keys.deposit(7).unwrap();
-    let node = Surfnet::start(&hot, 1_000_000_000);
+    let node = funded_cluster(&hot, 1_000_000_000).await;
+    let mint = node.mints[0];
     let rpc = Rpc {
         http: reqwest::Client::builder().no_proxy().build().unwrap(),
         url: node.rpc_url.clone(),
     };
     let deposit_account = owner
         .address()
-        .associated_token_account(&node.mint, &TOKEN_PROGRAM)
+        .associated_token_account(&mint, &TOKEN_PROGRAM)
         .unwrap();
     let hot_account = hot
         .address()
-        .associated_token_account(&node.mint, &TOKEN_PROGRAM)
+        .associated_token_account(&mint, &TOKEN_PROGRAM)
         .unwrap();
     let payment = |sender: &Keypair, recipient: &Keypair, amount: u64| TokenPayment {
         fee_payer: hot.address(),
         sender: sender.address(),
         recipient: recipient.address(),
-        mint: node.mint,
+        mint,
         token_program: TOKEN_PROGRAM,
         decimals: DECIMALS,
         amount,

@@ -18,8 +18,9 @@ use wcheckout_solana::rpc::SolanaRpc;
 use wcheckout_solana::transaction::recent_blockhash_of;
 use wcheckout_solana::writer::{LAMPORTS_PER_SIGNATURE, SolanaChainWriter};
 
-use super::surfnet::{DECIMALS, Rpc, Surfnet, TOKEN_ACCOUNT_RENT, surfnet_available};
+use super::surfnet::{DECIMALS, Rpc, TOKEN_ACCOUNT_RENT, funded_cluster, surfnet_available};
 use super::web3js::{secret_hex, web3js, web3js_available};
+use wcheckout_solana::surfnet::Surfnet;
 
 struct Stand {
     node: Surfnet,
@@ -28,12 +29,12 @@ struct Stand {
     writer: SolanaChainWriter,
 }
 
-fn stand() -> Option<Stand> {
+async fn stand() -> Option<Stand> {
     if !surfnet_available() {
         return None;
     }
     let keys = Arc::new(keys::keys(&wcheckout_seed::generate_mnemonic()).unwrap());
-    let node = Surfnet::start(keys.hot_wallet(), 1_000_000_000);
+    let node = funded_cluster(keys.hot_wallet(), 1_000_000_000).await;
     let client = SolanaRpc::new(std::slice::from_ref(&node.rpc_url), Duration::from_secs(10));
     let writer = SolanaChainWriter::new(Arc::new(client.unwrap()), Arc::clone(&keys));
     let rpc = Rpc {
@@ -54,7 +55,7 @@ impl Stand {
     }
 
     fn mint(&self) -> Address {
-        Address::Solana(self.node.mint)
+        Address::Solana(self.node.mints[0])
     }
 
     fn owner(&self, index: u64) -> SolanaAddress {
@@ -63,7 +64,7 @@ impl Stand {
 
     fn token_account(&self, owner: &SolanaAddress) -> SolanaAddress {
         owner
-            .associated_token_account(&self.node.mint, &TOKEN_PROGRAM)
+            .associated_token_account(&self.node.mints[0], &TOKEN_PROGRAM)
             .unwrap()
     }
 
@@ -125,7 +126,7 @@ fn wire(raw: &RawTx) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_refund_creates_the_payers_account_and_a_sweep_closes_the_deposit_account() {
-    let Some(stand) = stand() else {
+    let Some(stand) = stand().await else {
         return;
     };
     let hot = stand.hot();
@@ -346,7 +347,7 @@ fn cross_check(
     let hot = stand.keys.hot_wallet().address();
     let sender = signers.last().unwrap().address();
     let (units, price) = compute_budget(raw);
-    let (mint, program) = (stand.node.mint.to_string(), TOKEN_PROGRAM.to_string());
+    let (mint, program) = (stand.node.mints[0].to_string(), TOKEN_PROGRAM.to_string());
     let mut requests = vec![json!({"kind": "limit", "units": units})];
     if price > 0 {
         requests.push(json!({"kind": "price", "micro_lamports": price.to_string()}));
@@ -381,7 +382,7 @@ fn cross_check(
 
 #[tokio::test]
 async fn an_unsent_transaction_is_dead_only_once_its_blockhash_is_invalid_and_it_is_unknown() {
-    let Some(stand) = stand() else {
+    let Some(stand) = stand().await else {
         return;
     };
     let hot = stand.hot();
