@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use wcheckout::config::Config;
 use wcheckout_app::admin::IssuedCredentials;
 use wcheckout_app::payouts::{PayoutEngine, PayoutSettings, SweepSettings};
@@ -22,7 +22,10 @@ use wcheckout_domain::ports::MoneyStore;
 use wcheckout_domain::time::Timestamp;
 use wcheckout_domain::token::{Chain, ChainKey};
 
+use wcheckout_testkit::TempDir;
+
 use super::chain::eventually;
+use super::process::Cli;
 use super::receiver::{Delivery, Receiver, Reply, always};
 use super::{Db, TestGateway};
 
@@ -202,6 +205,40 @@ impl PayoutGateway {
     /// each chain with the accounts it checked.
     pub async fn assert_books_balance(&self) -> Vec<(String, usize)> {
         assert_books_balance(&self.gw, &self.config, WAIT).await
+    }
+
+    /// The books balance (as [`Self::assert_books_balance`]) with accounts checked on each of
+    /// `chains`; then the operator's `wcheckout reconcile --json`, run as the binary on this
+    /// configuration and database, says the same: no difference, accounts checked on each
+    /// chain, and its USDT summed equal on the ledger's side and the chain's. The command line,
+    /// for more commands, with the directory that holds its configuration.
+    pub async fn assert_books_balance_on(&self, chains: &[&str]) -> (TempDir, Cli) {
+        let checked = self.assert_books_balance().await;
+        for key in chains {
+            assert!(checked.iter().any(|(k, _)| k == key), "{checked:?}");
+        }
+        assert!(checked.iter().all(|(_, n)| *n > 0), "{checked:?}");
+        let dir = TempDir::new();
+        let cli = Cli::configured(&dir.path, &toml::to_string(&self.config).unwrap());
+        let report = cli.run_async(&["reconcile", "--json"]).await.ok().stdout;
+        let report: Value = serde_json::from_str(report.trim()).unwrap();
+        assert_eq!(report["differences"], 0, "{report}");
+        for key in chains {
+            let chain = report["chains"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["chain"] == *key)
+                .unwrap_or_else(|| panic!("{key} not reconciled: {report}"));
+            assert_eq!(chain["differences"], json!([]), "{report}");
+            assert!(chain["checked"].as_u64() > Some(0), "{report}");
+            let usdt = format!("{key}_USDT");
+            let assets = chain["assets"].as_array().unwrap();
+            let usdt_sums = assets.iter().find(|a| a["asset"] == usdt.as_str()).unwrap();
+            assert_eq!(usdt_sums["ledger"], usdt_sums["chain"], "{report}");
+            assert_eq!(usdt_sums["different"], 0, "{report}");
+        }
+        (dir, cli)
     }
 }
 
