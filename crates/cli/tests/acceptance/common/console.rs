@@ -227,6 +227,32 @@ pub fn listed_sysids(page: &Answer) -> Vec<String> {
 
 /// Waits (bounded) until `script` returns true in the page: a form's navigation may still be
 /// under way when the click returns.
+/// Waits until `browser` shows `path`, its document loaded.
+pub async fn shown_at(browser: &Browser, path: &str) {
+    let script =
+        format!("return location.pathname === {path:?} && document.readyState === 'complete';");
+    eventually_in(browser, &script).await;
+}
+
+/// The text of the page `browser` shows.
+pub async fn page_text(browser: &Browser) -> String {
+    let text = browser
+        .eval("return document.body.innerText;", json!([]))
+        .await;
+    text.as_str().expect("the page's text").to_owned()
+}
+
+/// Signs `name` in with [`PASSWORD`] through the sign-in form of the gateway at `base_url`, and
+/// waits for the first page.
+pub async fn sign_in_with(browser: &Browser, base_url: &str, name: &str) {
+    browser.open(&format!("{base_url}/admin/login")).await;
+    shown_at(browser, "/admin/login").await;
+    browser.type_into("input[name=username]", name).await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    shown_at(browser, "/admin").await;
+}
+
 pub async fn eventually_in(browser: &Browser, script: &str) {
     for _ in 0..100 {
         if browser.eval(script, json!([])).await == true {

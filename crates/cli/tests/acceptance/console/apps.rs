@@ -12,7 +12,8 @@ use wcheckout_domain::ports::{MoneyStore, OperatorStore};
 
 use crate::common::browser::{self, Browser};
 use crate::common::console::{
-    Answer, Console, PASSWORD, Session, create, create_for, eventually_in, pay_in_full, transfer_in,
+    Answer, Console, PASSWORD, Session, create, create_for, eventually_in, page_text, pay_in_full,
+    shown_at, sign_in_with, transfer_in,
 };
 use crate::common::{Db, TestGateway, usdt_order};
 
@@ -680,26 +681,9 @@ async fn an_admin_creates_an_app_and_brands_its_page_in_a_browser() {
     let gw = TestGateway::start(Db::Sqlite).await.unwrap();
     create(&gw, "root", "admin").await;
     let browser = Browser::start(1280, 900).await;
-    let at = |path: String| {
-        let script =
-            format!("return location.pathname === {path:?} && document.readyState === 'complete';");
-        let browser = &browser;
-        async move { eventually_in(browser, &script).await }
-    };
-    let text = || async {
-        let text = browser
-            .eval("return document.body.innerText;", json!([]))
-            .await;
-        text.as_str().unwrap().to_owned()
-    };
-    browser.open(&format!("{}/admin/login", gw.base_url)).await;
-    at("/admin/login".into()).await;
-    browser.type_into("input[name=username]", "root").await;
-    browser.type_into("input[name=password]", PASSWORD).await;
-    browser.click("button[type=submit]").await;
-    at("/admin".into()).await;
+    sign_in_with(&browser, &gw.base_url, "root").await;
     browser.click("nav a[href='/admin/apps']").await;
-    at("/admin/apps".into()).await;
+    shown_at(&browser, "/admin/apps").await;
     browser
         .type_into("form.new-app input[name=name]", "Browser Shop")
         .await;
@@ -753,13 +737,13 @@ async fn an_admin_creates_an_app_and_brands_its_page_in_a_browser() {
         "return document.readyState === 'complete' && !document.getElementById('api-secret');",
     )
     .await;
-    let reloaded = text().await;
+    let reloaded = page_text(&browser).await;
     assert!(!reloaded.contains(&secret), "{reloaded}");
     assert!(reloaded.contains("shown only once"), "{reloaded}");
-    at(credentials_path).await;
+    shown_at(&browser, &credentials_path).await;
     browser.click(".credentials a").await;
     let page = format!("/admin/apps/{app_id}");
-    at(page.clone()).await;
+    shown_at(&browser, &page).await;
     // Typing previews live (the script), nothing saved yet.
     browser
         .type_into("#branding input[name=display_name]", "Live Books")
@@ -778,7 +762,7 @@ async fn an_admin_creates_an_app_and_brands_its_page_in_a_browser() {
         "return !window.__beforeSave && document.readyState === 'complete';",
     )
     .await;
-    at(page.clone()).await;
+    shown_at(&browser, &page).await;
     eventually_in(&browser, "return document.querySelector('#branding input[name=display_name]').value === 'Live Books';").await;
     let saved = gw.admin.show(&app_id).await.unwrap();
     assert_eq!(saved.display_name.as_deref(), Some("Live Books"));
@@ -824,21 +808,10 @@ async fn a_finance_operator_refunds_a_paid_order_in_a_browser() {
     pay_in_full(&gw, &sysid, 7).await;
     create(&gw, "fin", "finance").await;
     let browser = Browser::start(390, 844).await;
-    let at = |path: String| {
-        let script =
-            format!("return location.pathname === {path:?} && document.readyState === 'complete';");
-        let browser = &browser;
-        async move { eventually_in(browser, &script).await }
-    };
-    browser.open(&format!("{}/admin/login", gw.base_url)).await;
-    at("/admin/login".into()).await;
-    browser.type_into("input[name=username]", "fin").await;
-    browser.type_into("input[name=password]", PASSWORD).await;
-    browser.click("button[type=submit]").await;
-    at("/admin".into()).await;
+    sign_in_with(&browser, &gw.base_url, "fin").await;
     let page = format!("/admin/orders/{sysid}");
     browser.open(&format!("{}{page}", gw.base_url)).await;
-    at(page.clone()).await;
+    shown_at(&browser, &page).await;
     let refund_no = browser
         .eval(
             "return document.querySelector('form.refund-order input[name=refund_no]').value;",
@@ -855,7 +828,7 @@ async fn a_finance_operator_refunds_a_paid_order_in_a_browser() {
         .type_into("form.refund-order input[name=address]", DESTINATION)
         .await;
     browser.click("form.refund-order button").await;
-    at(format!("{page}/refund")).await;
+    shown_at(&browser, &format!("{page}/refund")).await;
     let confirmation = browser
         .eval("return document.body.innerText;", json!([]))
         .await;
@@ -870,7 +843,7 @@ async fn a_finance_operator_refunds_a_paid_order_in_a_browser() {
     }
     assert!(gw.store.refunds_of_order(&sysid).await.unwrap().is_empty());
     browser.click("form.action button").await;
-    at(page.clone()).await;
+    shown_at(&browser, &page).await;
     eventually_in(
         &browser,
         &format!("return document.body.innerText.includes({refund_no:?});"),

@@ -15,7 +15,7 @@ use wcheckout_domain::ports::{Clock, OperatorStore};
 
 use crate::common::browser::{self, Browser};
 use crate::common::console::{
-    Answer, Console, PASSWORD, Session, audited, create, create_for, entry, eventually_in,
+    Answer, Console, PASSWORD, Session, audited, create, create_for, entry, shown_at,
 };
 use crate::common::{Db, TestGateway};
 
@@ -577,29 +577,23 @@ async fn an_operator_signs_in_with_a_code_in_a_browser() {
     let secret = uri[uri.find("secret=").unwrap() + 7..uri.find('&').unwrap()].to_owned();
 
     let browser = Browser::start(390, 844).await;
-    let at = |path: &'static str| {
-        let script =
-            format!("return location.pathname === {path:?} && document.readyState === 'complete';");
-        let browser = &browser;
-        async move { eventually_in(browser, &script).await }
-    };
     browser.open(&format!("{}/admin", gw.base_url)).await;
-    at("/admin/login").await;
+    shown_at(&browser, "/admin/login").await;
     browser.type_into("input[name=username]", "ops").await;
     browser.type_into("input[name=password]", PASSWORD).await;
     browser.click("button[type=submit]").await;
-    at("/admin/login/code").await;
+    shown_at(&browser, "/admin/login/code").await;
     browser
         .type_into("input[name=code]", &code_now(&gw, &secret))
         .await;
     browser.click("button[type=submit]").await;
-    at("/admin").await;
+    shown_at(&browser, "/admin").await;
     let text = browser
         .eval("return document.body.innerText;", json!([]))
         .await;
     assert!(text.as_str().unwrap().contains("ops"), "{text}");
     browser.click("nav a[href='/admin/account']").await;
-    at("/admin/account").await;
+    shown_at(&browser, "/admin/account").await;
     let status = browser
         .eval(
             "return document.querySelector('.totp-status').innerText;",

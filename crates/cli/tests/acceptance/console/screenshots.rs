@@ -17,23 +17,9 @@ use wcheckout_testkit::store_fixtures as fixtures;
 
 use crate::common::browser::{self, Browser};
 use crate::common::chain::eventually;
-use crate::common::console::{PASSWORD, create, eventually_in, pay_in_full};
+use crate::common::console::{create, eventually_in, pay_in_full, sign_in_with};
 use crate::common::receiver::{Receiver, Reply, always};
 use crate::common::{Db, TestGateway, usdt_order};
-
-/// Signs `name` in on `browser`.
-async fn sign_in(browser: &Browser, base_url: &str, name: &str) {
-    browser.open(&format!("{base_url}/admin/login")).await;
-    eventually_in(browser, "return document.readyState === 'complete' && !!document.querySelector('input[name=username]');").await;
-    browser.type_into("input[name=username]", name).await;
-    browser.type_into("input[name=password]", PASSWORD).await;
-    browser.click("button[type=submit]").await;
-    eventually_in(
-        browser,
-        "return location.pathname === '/admin' && document.readyState === 'complete';",
-    )
-    .await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn screenshots_for_the_docs() {
@@ -158,7 +144,7 @@ async fn screenshots_for_the_docs() {
     ];
     for (device, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
         let browser = Browser::start(width, height).await;
-        sign_in(&browser, &gw.base_url, "alice").await;
+        sign_in_with(&browser, &gw.base_url, "alice").await;
         for (name, path) in &pages {
             browser.open(&format!("{}{path}", gw.base_url)).await;
             eventually_in(&browser, "return document.readyState === 'complete';").await;
@@ -166,7 +152,7 @@ async fn screenshots_for_the_docs() {
             std::fs::write(format!("{dir}/console-{name}-{device}.png"), png).unwrap();
         }
         let browser = Browser::start(width, height).await;
-        sign_in(&browser, &gw.base_url, "root").await;
+        sign_in_with(&browser, &gw.base_url, "root").await;
         for (name, path) in &admin_pages {
             browser.open(&format!("{}{path}", gw.base_url)).await;
             eventually_in(&browser, "return document.readyState === 'complete';").await;

@@ -10,7 +10,8 @@ use wcheckout_domain::ports::OperatorStore;
 
 use crate::common::browser::{self, Browser};
 use crate::common::console::{
-    Answer, Console, PASSWORD, Session, create, create_for, eventually_in, pay_in_full,
+    Answer, Console, PASSWORD, Session, create, create_for, eventually_in, page_text, pay_in_full,
+    shown_at, sign_in_with,
 };
 use crate::common::{Db, TestGateway, usdt_order};
 
@@ -345,32 +346,15 @@ async fn a_finance_operator_approves_and_pays_a_fiat_settlement_in_a_browser() {
     let (shop, sysids) = funded_app_with_settlements(&gw, MERCHANT, &["wire-7"], "42.5").await;
     create(&gw, "fin", "finance").await;
     let browser = Browser::start(390, 844).await;
-    let at = |path: String| {
-        let script =
-            format!("return location.pathname === {path:?} && document.readyState === 'complete';");
-        let browser = &browser;
-        async move { eventually_in(browser, &script).await }
-    };
-    let text = || async {
-        let text = browser
-            .eval("return document.body.innerText;", json!([]))
-            .await;
-        text.as_str().unwrap().to_owned()
-    };
-    browser.open(&format!("{}/admin/login", gw.base_url)).await;
-    at("/admin/login".into()).await;
-    browser.type_into("input[name=username]", "fin").await;
-    browser.type_into("input[name=password]", PASSWORD).await;
-    browser.click("button[type=submit]").await;
-    at("/admin".into()).await;
+    sign_in_with(&browser, &gw.base_url, "fin").await;
     browser.click("nav a[href='/admin/settlements']").await;
-    at("/admin/settlements".into()).await;
+    shown_at(&browser, "/admin/settlements").await;
     browser.click("td a").await;
     let page = format!("/admin/settlements/{}", sysids[0]);
-    at(page.clone()).await;
+    shown_at(&browser, &page).await;
     browser.click("a.approve").await;
-    at(format!("{page}/approve")).await;
-    let confirmation = text().await;
+    shown_at(&browser, &format!("{page}/approve")).await;
+    let confirmation = page_text(&browser).await;
     for shown in [
         "42.50 ETH_USDT",
         "Shop GmbH",
@@ -380,7 +364,7 @@ async fn a_finance_operator_approves_and_pays_a_fiat_settlement_in_a_browser() {
         assert!(confirmation.contains(shown), "{shown}: {confirmation}");
     }
     browser.click("form.action button").await;
-    at(page.clone()).await;
+    shown_at(&browser, &page).await;
     eventually_in(
         &browser,
         "return document.querySelector('dd.status').innerText === 'SETTLING';",
@@ -402,7 +386,7 @@ async fn a_finance_operator_approves_and_pays_a_fiat_settlement_in_a_browser() {
     let info = api_settlement(&gw, &shop, "wire-7").await;
     assert_eq!(info["settlementStatus"], "SETTLED", "{info}");
     assert_eq!(info["bankReference"], "WIRE-2026-0042");
-    let shown = text().await;
+    let shown = page_text(&browser).await;
     assert!(shown.contains("WIRE-2026-0042"), "{shown}");
     let width = browser
         .eval("return document.documentElement.scrollWidth;", json!([]))
