@@ -153,6 +153,20 @@ impl SqlStore {
         self.engine
     }
 
+    /// A transaction that reads and then writes. On SQLite it begins `IMMEDIATE`: it takes the
+    /// write lock at once (waiting `busy_timeout` for another process's), since a deferred one
+    /// whose read came before another process's commit cannot write at all ("database is
+    /// locked", at once, whatever the timeout).
+    pub(crate) async fn begin_read_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let begin = match self.engine {
+            Engine::Sqlite => "begin immediate",
+            Engine::Postgres => "begin",
+        };
+        self.writer.begin_with(begin).await.map_err(store_error)
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.writer.close().await;

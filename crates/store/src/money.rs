@@ -242,7 +242,7 @@ impl MoneyStore for SqlStore {
     }
 
     async fn set_payouts_held(&self, held: bool) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await.map_err(store_error)?;
+        let mut tx = self.begin_read_write().await?;
         let before = sqlx::query("select value from counters where name = $1")
             .bind(PAYOUTS_HELD)
             .fetch_optional(&mut *tx)
